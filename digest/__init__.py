@@ -1,0 +1,1 @@
+"""Daily and weekly digests; its modules arrive with the digest issue."""

@@ -1,0 +1,1 @@
+"""The domain core: config, storage, the one door for new posts, the outbox, access rules."""

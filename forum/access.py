@@ -1,0 +1,84 @@
+"""Who may read, post and moderate: the one place these rules live.
+
+Every channel asks these functions; none re-implements them. A private community is
+invisible to non-members, so callers turn a failed ``can_read`` into "not found", never
+"forbidden" (a 403 would confirm that the community exists).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from forum.errors import NotPermitted
+from forum.models import Community, MemberStatus, Membership, PostingPolicy, Role, User, UserEmail
+
+
+class Action(str, Enum):
+    accept = "accept"
+    hold = "hold"
+    refuse = "refuse"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What would happen to a post: accepted, held for a moderator, or refused (and why)."""
+
+    action: Action
+    reason: str = ""
+
+    @property
+    def refused(self) -> bool:
+        return self.action is Action.refuse
+
+    def raise_if_refused(self) -> None:
+        if self.refused:
+            raise NotPermitted(self.reason)
+
+
+def user_by_email(session: Session, email: str) -> User | None:
+    return session.scalar(select(User).join(UserEmail).where(UserEmail.email == email.strip().lower()))
+
+
+def membership_of(session: Session, user: User | None, community: Community) -> Membership | None:
+    if user is None:
+        return None
+    return session.scalar(
+        select(Membership).where(Membership.user_id == user.id, Membership.community_id == community.id)
+    )
+
+
+def _active(membership: Membership | None) -> bool:
+    return membership is not None and membership.status is MemberStatus.active
+
+
+def can_read(community: Community, membership: Membership | None) -> bool:
+    return not community.is_private or _active(membership)
+
+
+def can_moderate(membership: Membership | None) -> bool:
+    return _active(membership) and membership.role in (Role.moderator, Role.facilitator)  # type: ignore[union-attr]
+
+
+def posting_verdict(community: Community, membership: Membership | None, who: str) -> Verdict:
+    """Apply the community's posting policy to a would-be author (``who`` names them in errors)."""
+    if membership is not None and membership.status is MemberStatus.banned:
+        return Verdict(Action.refuse, f"{who} may not post to {community.slug}")
+    if can_moderate(membership):
+        return Verdict(Action.accept)
+    policy = community.posting_policy
+    if policy is PostingPolicy.moderated:
+        return Verdict(Action.hold, f"posts to {community.slug} are reviewed by a moderator before they appear")
+    if policy is PostingPolicy.open or _active(membership):
+        return Verdict(Action.accept)
+    if community.is_private:
+        # Say no more than for an unknown address: a private community does not exist to outsiders.
+        return Verdict(Action.refuse, f"{who} is not a member of a community at this address")
+    return Verdict(
+        Action.refuse,
+        f"only members may post to {community.slug}; {who} is not a member (join by writing to "
+        f"{community.slug}-subscribe or on the web)",
+    )

@@ -1,0 +1,175 @@
+"""The durable record of what must still be sent.
+
+Rows are written in the transaction that creates their reason (a post, a notice), so
+nothing is stored without its fan-out. Workers *claim* due rows under a lease: on
+PostgreSQL with ``FOR UPDATE SKIP LOCKED`` so many workers share the queue without
+blocking each other; on SQLite, where there is a single writer, with one UPDATE. A claim
+whose lease ran out (a worker died) becomes claimable again, so nothing is lost; a row is
+marked done as soon as its delivery is confirmed, so a restart re-sends at most what was
+in flight. Temporary failures back off exponentially; permanent ones are recorded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Iterable
+
+from sqlalchemy import String, and_, cast, func, insert, literal, or_, select, update
+from sqlalchemy.orm import Session
+
+from forum.models import (
+    Delivery,
+    Membership,
+    MemberStatus,
+    OutboxItem,
+    OutboxStatus,
+    Post,
+    UserEmail,
+    utcnow,
+)
+
+POST_EMAIL = "post_email"  # a personal copy of a post: user_id, post_id
+NOTICE_EMAIL = "notice_email"  # a ready-made message to one address: payload subject/text/html
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A claimed outbox row, detached from the session: what a worker needs to send it."""
+
+    id: int
+    kind: str
+    post_id: int | None
+    user_id: int | None
+    address: str
+    payload: dict[str, Any]
+    attempts: int
+    created_at: datetime
+
+
+def fan_out_post(session: Session, post: Post, *, include_author: bool) -> int:
+    """Queue a personal copy of ``post`` for every active member who takes each post by mail.
+
+    One ``INSERT … SELECT``: a 10,000-member community costs one statement, not 10,000.
+    Returns the number of copies queued.
+    """
+    now = utcnow()
+    conditions = [
+        Membership.community_id == post.community_id,
+        Membership.status == MemberStatus.active,
+        Membership.delivery == Delivery.each,
+    ]
+    if not include_author and post.author_id is not None:
+        conditions.append(Membership.user_id != post.author_id)
+    rows = (
+        select(
+            literal(POST_EMAIL),
+            literal(f"{POST_EMAIL}:{post.id}:", String) + cast(Membership.user_id, String),
+            literal(post.id),
+            Membership.user_id,
+            UserEmail.email,
+            literal({}, OutboxItem.payload.type),
+            literal(OutboxStatus.pending.value),
+            literal(0),
+            literal(now, OutboxItem.not_before.type),
+            literal("", OutboxItem.last_error.type),
+            literal(now, OutboxItem.created_at.type),
+        )
+        .join(UserEmail, and_(UserEmail.user_id == Membership.user_id, UserEmail.is_primary.is_(True)))
+        .where(*conditions)
+        .order_by(Membership.id)
+    )
+    cols = ["kind", "dedupe_key", "post_id", "user_id", "address", "payload", "status", "attempts",
+            "not_before", "last_error", "created_at"]
+    result = session.execute(insert(OutboxItem).from_select(cols, rows))
+    return result.rowcount or 0
+
+
+def enqueue_notice(session: Session, *, dedupe_key: str, address: str, payload: dict[str, Any],
+                   user_id: int | None = None) -> None:
+    """Queue a one-off message (a moderation notice, a confirmation) unless already queued."""
+    exists = session.scalar(select(OutboxItem.id).where(OutboxItem.dedupe_key == dedupe_key))
+    if exists is None:
+        session.add(OutboxItem(kind=NOTICE_EMAIL, dedupe_key=dedupe_key, address=address, payload=payload,
+                               user_id=user_id))
+
+
+def _due(now: datetime, kinds: Iterable[str]) -> Any:
+    return and_(
+        OutboxItem.kind.in_(list(kinds)),
+        or_(
+            and_(OutboxItem.status == OutboxStatus.pending, OutboxItem.not_before <= now),
+            and_(OutboxItem.status == OutboxStatus.sending, OutboxItem.claimed_until < now),
+        ),
+    )
+
+
+def claim(session: Session, kinds: Iterable[str], limit: int, lease: timedelta = timedelta(minutes=5)) -> list[Claimed]:
+    """Claim up to ``limit`` due rows for this worker, oldest first."""
+    now = utcnow()
+    kinds = list(kinds)
+    ids_query = select(OutboxItem.id).where(_due(now, kinds)).order_by(OutboxItem.id).limit(limit)
+    if session.get_bind().dialect.name == "postgresql":
+        ids_query = ids_query.with_for_update(skip_locked=True)
+    ids = list(session.scalars(ids_query))
+    if not ids:
+        return []
+    session.execute(
+        update(OutboxItem)
+        .where(OutboxItem.id.in_(ids))
+        .values(status=OutboxStatus.sending, claimed_until=now + lease, attempts=OutboxItem.attempts + 1)
+    )
+    rows = session.execute(
+        select(OutboxItem.id, OutboxItem.kind, OutboxItem.post_id, OutboxItem.user_id, OutboxItem.address,
+               OutboxItem.payload, OutboxItem.attempts, OutboxItem.created_at)
+        .where(OutboxItem.id.in_(ids))
+        .order_by(OutboxItem.id)
+    )
+    return [Claimed(*row) for row in rows]
+
+
+def mark_done(session: Session, ids: Iterable[int]) -> None:
+    ids = list(ids)
+    if ids:
+        session.execute(
+            update(OutboxItem).where(OutboxItem.id.in_(ids))
+            .values(status=OutboxStatus.done, done_at=utcnow(), claimed_until=None, last_error="")
+        )
+
+
+def mark_failed(session: Session, item_id: int, error: str) -> None:
+    """A permanent failure: recorded, never retried."""
+    session.execute(
+        update(OutboxItem).where(OutboxItem.id == item_id)
+        .values(status=OutboxStatus.failed, done_at=utcnow(), claimed_until=None, last_error=error[:2000])
+    )
+
+
+def retry_later(session: Session, item_id: int, error: str, delay: timedelta) -> None:
+    """A temporary failure: back to pending, due again after ``delay``."""
+    session.execute(
+        update(OutboxItem).where(OutboxItem.id == item_id)
+        .values(status=OutboxStatus.pending, not_before=utcnow() + delay, claimed_until=None, last_error=error[:2000])
+    )
+
+
+def release(session: Session, ids: Iterable[int]) -> None:
+    """Hand claimed rows back untouched (a clean shutdown before they were sent)."""
+    ids = list(ids)
+    if ids:
+        session.execute(
+            update(OutboxItem).where(OutboxItem.id.in_(ids), OutboxItem.status == OutboxStatus.sending)
+            .values(status=OutboxStatus.pending, claimed_until=None, attempts=OutboxItem.attempts - 1)
+        )
+
+
+def backoff(attempts: int, base_seconds: float, max_seconds: float) -> timedelta:
+    """Exponential backoff: base, 2×base, 4×base … capped at max."""
+    return timedelta(seconds=min(max_seconds, base_seconds * (2 ** max(0, attempts - 1))))
+
+
+def pending_count(session: Session) -> int:
+    return session.scalar(
+        select(func.count()).select_from(OutboxItem)
+        .where(OutboxItem.status.in_([OutboxStatus.pending, OutboxStatus.sending]))
+    ) or 0

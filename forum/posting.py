@@ -1,0 +1,187 @@
+"""The one door for new posts.
+
+Email, the web form, Slack, Matrix and imports all build a :class:`Draft` and call
+:func:`submit_post`. It applies the community's rules, de-duplicates by Message-ID, finds
+or creates the thread, stores the post with its attachments and — in the same
+transaction — queues the outbox rows that fan it out. The caller owns the transaction:
+nothing here commits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from forum import outbox, threads
+from forum.access import Action, Verdict, membership_of, posting_verdict, user_by_email
+from forum.errors import InvalidInput, NotFound, NotPermitted
+from forum.models import Attachment, Community, Post, PostStatus, Thread, utcnow
+from forum.site import Site
+from forum.subjects import strip_prefixes, subject_key
+from forum.text import markdown_to_html, sanitize, text_to_html
+
+NO_SUBJECT = "(no subject)"
+
+
+@dataclass(frozen=True)
+class AttachmentData:
+    filename: str
+    content_type: str
+    data: bytes
+    inline: bool = False
+    content_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Draft:
+    """A post as a channel received it, before any rule has been applied."""
+
+    community: str  # slug
+    author_email: str
+    author_name: str = ""
+    subject: str = ""
+    body: str = ""  # the new text: plain text, or Markdown when body_format == "markdown"
+    quoted: str = ""  # what trimming removed (quotes, signature), kept for "show quoted text"
+    html: str | None = None  # untrusted HTML of the new text, sanitized before it is stored
+    body_format: str = "text"
+    parent_id: int | None = None  # the post replied to, when the channel knows it for sure
+    references: tuple[str, ...] = ()  # Message-IDs this replies to, nearest last
+    thread_index: str | None = None  # Outlook's Thread-Index header
+    message_id: str | None = None  # bare; generated when absent
+    source: str = "email"
+    source_ref: str | None = None
+    attachments: tuple[AttachmentData, ...] = field(default=())
+    inbound_id: int | None = None
+    created_at: datetime | None = None  # defaults to now; archive imports keep the original date
+    trusted: bool = False  # already authorised (an archive import): skip the posting policy
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What :func:`submit_post` did."""
+
+    post: Post
+    held: bool = False
+    duplicate: bool = False
+    reason: str = ""
+    copies: int = 0  # personal copies queued
+
+
+def community_by_slug(session: Session, slug: str) -> Community:
+    community = session.scalar(select(Community).where(Community.slug == slug.lower()))
+    if community is None:
+        raise NotFound(f'there is no community "{slug}" here')
+    return community
+
+
+def check_post(session: Session, community: Community, author_email: str) -> Verdict:
+    """The cheap early check (no writes) a channel may make before it has the whole post."""
+    user = user_by_email(session, author_email) if author_email else None
+    who = author_email or "an anonymous sender"
+    return posting_verdict(community, membership_of(session, user, community), who)
+
+
+def submit_post(session: Session, draft: Draft, site: Site) -> Outcome:
+    """Store ``draft`` as a post (published or held) and queue its fan-out.
+
+    Raises :class:`NotFound` / :class:`NotPermitted` / :class:`InvalidInput` with a message
+    for the sender. A draft whose Message-ID is already stored in the community returns
+    the stored post with ``duplicate=True`` and queues nothing.
+    """
+    community = community_by_slug(session, draft.community)
+    if draft.message_id:
+        existing = session.scalar(
+            select(Post).where(Post.community_id == community.id, Post.message_id == draft.message_id)
+        )
+        if existing is not None:
+            return Outcome(existing, held=existing.status is PostStatus.held, duplicate=True)
+    if not draft.body.strip() and not draft.attachments:
+        raise InvalidInput("the message has no text (was the reply written below the quoted message?)")
+
+    user = user_by_email(session, draft.author_email) if draft.author_email else None
+    membership = membership_of(session, user, community)
+    verdict = Verdict(Action.accept) if draft.trusted else posting_verdict(
+        community, membership, draft.author_email or "an anonymous sender"
+    )
+    if verdict.refused:
+        raise NotPermitted(verdict.reason)
+
+    placement = threads.place(
+        session, community,
+        parent_id=draft.parent_id, references=draft.references, thread_index=draft.thread_index,
+        subject=draft.subject, subject_match_days=site.settings.threading.subject_match_days,
+    )
+    now = utcnow()
+    created = draft.created_at or now
+    thread = placement.thread or _new_thread(session, community, draft, created)
+    reply_to = draft.references[-1] if draft.references else (
+        placement.parent.message_id if placement.parent else None
+    )
+    post = Post(
+        community_id=community.id,
+        thread_id=thread.id,
+        parent_id=placement.parent.id if placement.parent else None,
+        author_id=user.id if user else None,
+        author_name=draft.author_name or (user.display_name if user else "") or draft.author_email,
+        author_email=draft.author_email,
+        message_id=draft.message_id or site.new_message_id(),
+        reply_to_message_id=reply_to,
+        subject=(draft.subject.strip() or thread.subject)[:500],
+        body=draft.body,
+        quoted=draft.quoted,
+        html=_html_for(draft),
+        source=draft.source,
+        source_ref=draft.source_ref,
+        inbound_id=draft.inbound_id,
+        status=PostStatus.held if verdict.action is Action.hold else PostStatus.published,
+        hold_reason=verdict.reason if verdict.action is Action.hold else "",
+        created_at=created,
+    )
+    session.add(post)
+    session.flush()
+    for att in draft.attachments:
+        session.add(Attachment(
+            post_id=post.id, filename=att.filename[:255], content_type=att.content_type[:255],
+            size=len(att.data), sha256=site.blobs.put(att.data), inline=att.inline, content_id=att.content_id,
+        ))
+    threads.relink_early_replies(session, post)
+    if post.status is PostStatus.held:
+        return Outcome(post, held=True, reason=verdict.reason)
+    copies = publish(session, post, site)
+    return Outcome(post, copies=copies)
+
+
+def publish(session: Session, post: Post, site: Site) -> int:
+    """Make a stored post visible and queue its personal copies (also used on approval)."""
+    post.status = PostStatus.published
+    post.hold_reason = ""
+    thread = session.get(Thread, post.thread_id)
+    if thread is None:  # pragma: no cover - foreign keys make this impossible
+        raise NotFound("the thread of this post no longer exists")
+    thread.post_count += 1
+    thread.last_activity_at = max(thread.last_activity_at, post.created_at)
+    session.flush()
+    return outbox.fan_out_post(session, post, include_author=site.settings.delivery.send_to_author)
+
+
+def _new_thread(session: Session, community: Community, draft: Draft, created: datetime) -> Thread:
+    subject = strip_prefixes(draft.subject) or NO_SUBJECT
+    key, _ = threads.conversation_key(draft.thread_index)
+    thread = Thread(
+        community_id=community.id, subject=subject[:500], subject_key=subject_key(subject)[:500],
+        conversation_index=key, created_at=created, last_activity_at=created,
+    )
+    session.add(thread)
+    session.flush()
+    return thread
+
+
+def _html_for(draft: Draft) -> str:
+    if draft.html:
+        return sanitize(draft.html)
+    if draft.body_format == "markdown":
+        return markdown_to_html(draft.body)
+    return text_to_html(draft.body)

@@ -1,0 +1,33 @@
+"""The services a site's settings imply, built once per process and passed to the core."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from forum.blobs import BlobStore
+from forum.config import Settings
+from forum.tokens import Signer
+
+
+@dataclass(frozen=True)
+class Site:
+    settings: Settings
+    signer: Signer
+    blobs: BlobStore
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Site:
+        return cls(
+            settings=settings,
+            signer=Signer(settings.site.secret_key, tuple(settings.site.old_secret_keys)),
+            blobs=BlobStore(settings.storage_path / "blobs"),
+        )
+
+    @property
+    def mail_domain(self) -> str:
+        return self.settings.site.mail_domain
+
+    def new_message_id(self) -> str:
+        """A globally unique Message-ID (bare, without <>) on the list domain."""
+        return f"{uuid.uuid4().hex}@{self.mail_domain}"

@@ -1,0 +1,127 @@
+"""Finding the thread a new post belongs to, and mending threads when parents arrive late.
+
+The order mirrors how sure each clue is: a parent named outright (a reply token, a web
+reply button) beats the Message-IDs a mail client quoted (In-Reply-To/References, nearest
+first), which beat Outlook's Thread-Index, which beats a "Re:" subject equal to a thread
+active in the same community recently. Anything else starts a new thread.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from forum.errors import NotFound
+from forum.models import Community, Post, PostStatus, Thread, utcnow
+from forum.subjects import is_reply_subject, subject_key
+
+CONVERSATION_BYTES = 22  # Thread-Index: 6-byte FILETIME + 16-byte GUID name the conversation
+
+
+@dataclass(frozen=True)
+class Placement:
+    parent: Post | None
+    thread: Thread | None  # None: start a new thread
+
+
+def conversation_key(thread_index: str | None) -> tuple[str | None, bool]:
+    """(conversation key, is this a reply) from an Outlook Thread-Index header."""
+    if not thread_index:
+        return None, False
+    try:
+        raw = base64.b64decode("".join(thread_index.split()), validate=True)
+    except (binascii.Error, ValueError):
+        return None, False
+    if len(raw) < CONVERSATION_BYTES:
+        return None, False
+    return base64.b64encode(raw[:CONVERSATION_BYTES]).decode(), len(raw) > CONVERSATION_BYTES
+
+
+def place(
+    session: Session,
+    community: Community,
+    *,
+    parent_id: int | None,
+    references: tuple[str, ...],
+    thread_index: str | None,
+    subject: str,
+    subject_match_days: int,
+) -> Placement:
+    if parent_id is not None:
+        parent = session.get(Post, parent_id)
+        if parent is None or parent.community_id != community.id:
+            raise NotFound("the post this replies to no longer exists")
+        return Placement(parent, parent.thread)
+    if references:
+        found = {
+            p.message_id: p
+            for p in session.scalars(
+                select(Post).where(Post.community_id == community.id, Post.message_id.in_(references))
+            )
+        }
+        for mid in reversed(references):
+            if mid in found:
+                return Placement(found[mid], found[mid].thread)
+    key, is_reply = conversation_key(thread_index)
+    if key and is_reply:
+        thread = session.scalar(
+            select(Thread).where(Thread.community_id == community.id, Thread.conversation_index == key)
+            .order_by(Thread.last_activity_at.desc()).limit(1)
+        )
+        if thread is not None:
+            return Placement(None, thread)
+    if is_reply_subject(subject):
+        since = utcnow() - timedelta(days=subject_match_days)
+        thread = session.scalar(
+            select(Thread).where(
+                Thread.community_id == community.id,
+                Thread.subject_key == subject_key(subject),
+                Thread.last_activity_at >= since,
+            ).order_by(Thread.last_activity_at.desc()).limit(1)
+        )
+        if thread is not None:
+            return Placement(None, thread)
+    return Placement(None, None)
+
+
+def relink_early_replies(session: Session, post: Post) -> int:
+    """Attach replies that arrived before ``post`` (they named its Message-ID) to it.
+
+    Their threads merge into ``post``'s thread. Returns how many replies were re-linked.
+    """
+    orphans = list(
+        session.scalars(
+            select(Post).where(
+                Post.community_id == post.community_id,
+                Post.reply_to_message_id == post.message_id,
+                Post.id != post.id,
+            )
+        )
+    )
+    for orphan in orphans:
+        orphan.parent_id = post.id
+        if orphan.thread_id != post.thread_id:
+            merge_threads(session, source_id=orphan.thread_id, target=post.thread)
+    return len(orphans)
+
+
+def merge_threads(session: Session, *, source_id: int, target: Thread) -> None:
+    """Move every post of thread ``source_id`` into ``target`` and drop the empty thread."""
+    session.flush()
+    session.execute(update(Post).where(Post.thread_id == source_id).values(thread_id=target.id))
+    source = session.get(Thread, source_id)
+    if source is not None:
+        if source.created_at < target.created_at:
+            target.created_at = source.created_at
+        target.last_activity_at = max(target.last_activity_at, source.last_activity_at)
+        session.delete(source)
+    session.flush()
+    target.post_count = session.scalar(
+        select(func.count()).select_from(Post)
+        .where(Post.thread_id == target.id, Post.status == PostStatus.published)
+    ) or 0

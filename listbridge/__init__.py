@@ -1,0 +1,1 @@
+"""The command line and the runtime that wires every part into one process."""

@@ -1,0 +1,1 @@
+"""Mail in and out: addresses, parsing, trimming, composing, delivery, the SMTP/LMTP server."""

@@ -1,0 +1,1 @@
+"""The web archive, posting, accounts and moderation (Flask); its modules arrive with the web issue."""
