@@ -27,7 +27,7 @@ def setting(default: Any, help: str) -> Any:  # noqa: A002 - "help" reads best a
     return field(default=default, metadata={"help": help})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SiteSettings:
     name: str = setting("Listbridge", "Site name shown in mail footers and pages.")
     base_url: str = setting("http://127.0.0.1:8080", "Public URL of the web archive; links in mail point here.")
@@ -36,17 +36,17 @@ class SiteSettings:
     old_secret_keys: list[str] = setting([], "Previous secret keys, still accepted when verifying tokens (for rotation).")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class DatabaseSettings:
     url: str = setting("sqlite:///listbridge.db", "SQLAlchemy URL: sqlite:///FILE (embedded) or postgresql+psycopg://USER:PW@HOST/DB.")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class StorageSettings:
     path: str = setting("data", "Directory for attachment blobs.")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SmtpInSettings:
     host: str = setting("127.0.0.1", "Address the inbound SMTP/LMTP server listens on.")
     port: int = setting(8025, "Port of the inbound SMTP/LMTP server.")
@@ -54,7 +54,7 @@ class SmtpInSettings:
     max_message_bytes: int = setting(26_214_400, "Largest message accepted, in bytes (bigger ones get 552 5.3.4).")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SmtpOutSettings:
     host: str = setting("127.0.0.1", "Smarthost that relays outgoing mail.")
     port: int = setting(25, "Smarthost port.")
@@ -65,7 +65,7 @@ class SmtpOutSettings:
     timeout_seconds: float = setting(60.0, "Timeout for one SMTP command to the smarthost.")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class DeliverySettings:
     send_to_author: bool = setting(False, "Send a member a copy of their own posts.")
     attach_max_bytes: int = setting(5_242_880, "Attachments up to this size travel with the mail; larger ones are linked.")
@@ -75,23 +75,23 @@ class DeliverySettings:
     batch_size: int = setting(200, "Outbox items a worker claims at once.")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ThreadingSettings:
     subject_match_days: int = setting(30, 'A "Re:" subject joins a thread of the same community active within this many days.')
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class WebSettings:
     host: str = setting("127.0.0.1", "Address the web archive listens on.")
     port: int = setting(8080, "Port of the web archive.")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class LoggingSettings:
     level: str = setting("INFO", "Log level: DEBUG, INFO, WARNING or ERROR.")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Settings:
     site: SiteSettings
     database: DatabaseSettings = field(default_factory=DatabaseSettings)

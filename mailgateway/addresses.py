@@ -1,0 +1,89 @@
+"""The addresses of the list domain, both ways: building them for outgoing mail and
+reading the local part of an incoming recipient.
+
+    SLUG@            post (a new thread, or a reply found by its headers)
+    SLUG+TOKEN@      reply by email; the token names the member and the post replied to
+    SLUG-owner@      the community's facilitators
+    SLUG-bounces+V@  envelope sender of outgoing mail (VERP: V encodes the recipient)
+    SLUG-subscribe@, -unsubscribe@, -request@   email commands
+
+Local parts are matched case-insensitively: relays and clients are known to fold case.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from forum import tokens
+from forum.tokens import Signer
+
+
+class Form(str, enum.Enum):
+    post = "post"
+    reply = "reply"
+    owner = "owner"
+    bounces = "bounces"
+    subscribe = "subscribe"
+    unsubscribe = "unsubscribe"
+    request = "request"
+
+
+_SUFFIXES = {f"-{f.value}": f for f in (Form.owner, Form.bounces, Form.subscribe, Form.unsubscribe, Form.request)}
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where an incoming recipient address leads."""
+
+    form: Form
+    slug: str
+    detail: str = ""  # the reply token, or the VERP-encoded recipient of a bounce
+
+
+def parse_local_part(local: str) -> Route:
+    """Split a local part into (form, slug, detail). Whether the slug exists is not checked here."""
+    local = local.strip().lower()
+    base, plus, detail = local.partition("+")
+    for suffix, form in _SUFFIXES.items():
+        if base.endswith(suffix) and len(base) > len(suffix):
+            return Route(form, base[: -len(suffix)], detail)
+    if plus:
+        return Route(Form.reply, base, detail)
+    return Route(Form.post, base)
+
+
+def split_address(address: str) -> tuple[str, str]:
+    """(local part, domain), lowercased domain; the local part keeps its case for tokens."""
+    local, _, domain = address.strip().strip("<>").rpartition("@")
+    return local, domain.lower()
+
+
+def post_address(slug: str, domain: str) -> str:
+    return f"{slug}@{domain}"
+
+
+def owner_address(slug: str, domain: str) -> str:
+    return f"{slug}-owner@{domain}"
+
+
+def reply_address(signer: Signer, slug: str, domain: str, user_id: int, post_id: int) -> str:
+    return f"{slug}+{signer.make(tokens.REPLY, user_id, post_id)}@{domain}"
+
+
+def read_reply_token(signer: Signer, token: str) -> tuple[int, int]:
+    """(user id, post id) of a reply token; :class:`forum.tokens.BadToken` if forged."""
+    user_id, post_id = signer.verify(tokens.REPLY, token, count=2)
+    return user_id, post_id
+
+
+def bounce_address(slug: str, domain: str, recipient: str) -> str:
+    """VERP envelope sender: ``slug-bounces+alice=example.org@domain`` (Mailman's form)."""
+    local, rdomain = split_address(recipient)
+    return f"{slug}-bounces+{local}={rdomain}@{domain}"
+
+
+def verp_recipient(detail: str) -> str | None:
+    """The recipient encoded in a VERP detail (``alice=example.org`` → ``alice@example.org``)."""
+    local, eq, domain = detail.rpartition("=")
+    return f"{local}@{domain}" if eq and local and domain else None
