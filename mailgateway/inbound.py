@@ -1,0 +1,246 @@
+"""From raw bytes to posts: judging mail at SMTP time, spooling it, and processing it.
+
+The gateway's promise is "250 means stored". So the order is:
+
+1. at RCPT: :func:`check_recipient` refuses what cannot be delivered (unknown community,
+   unknown address form, forged reply token) — cheap, no writes;
+2. at DATA: :func:`judge` parses the message and applies the posting rules for every
+   recipient, so a non-member hears "550 5.7.1" from us instead of a bounce later;
+3. :func:`spool` commits the raw bytes (the 250 is sent only after this returns);
+4. :func:`process` turns a spooled message into posts in one transaction that also marks
+   it done, so a crash at any point leaves it either pending (processed on restart) or
+   done — never half-stored, never posted twice.
+
+Steps 2 and 4 parse the same bytes twice; parsing costs about a millisecond, and keeping
+the spool as raw bytes means what we store is exactly what we were sent.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from forum import outbox
+from forum.access import Action
+from forum.errors import Dropped, ListbridgeError, MalformedMessage, NotFound, NotSupported
+from forum.models import InboundMessage, InboundStatus, Membership, MemberStatus, Post, Role, User, UserEmail, utcnow
+from forum.posting import AttachmentData, Draft, check_post, community_by_slug, submit_post
+from forum.site import Site
+from forum.tokens import BadToken
+from mailgateway.addresses import Form, Route, parse_local_part, read_reply_token, split_address
+from mailgateway.parsing import MalformedMail, ParsedMail, parse_message
+from mailgateway.trimming import trim_html, trim_reply
+
+log = logging.getLogger(__name__)
+
+SUPPORTED = (Form.post, Form.reply, Form.owner, Form.bounces)
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One SMTP/LMTP answer for one recipient."""
+
+    code: int
+    text: str
+
+    @property
+    def line(self) -> str:
+        return f"{self.code} {self.text}"
+
+    @classmethod
+    def of(cls, error: ListbridgeError) -> Reply:
+        return cls(error.smtp_code, f"{error.smtp_status} {error.message}")
+
+
+ACCEPTED = Reply(250, "2.0.0 message accepted for delivery")
+
+
+def check_recipient(session: Session, site: Site, address: str) -> Route:
+    """The route of a recipient address, or the error to answer RCPT with."""
+    local, domain = split_address(address)
+    if domain != site.mail_domain:
+        raise NotFound(f"<{address}> is not an address of {site.mail_domain}; this server does not relay")
+    route = parse_local_part(local)
+    if route.form not in SUPPORTED:
+        raise NotSupported(f"<{address}>: {route.form.value} by email is not supported yet")
+    community_by_slug(session, route.slug)
+    if route.form is Form.reply:
+        _reply_target(session, site, route)
+    return route
+
+
+def _reply_target(session: Session, site: Site, route: Route) -> tuple[User, Post]:
+    try:
+        user_id, post_id = read_reply_token(site.signer, route.detail)
+    except BadToken:
+        raise NotFound(f"the reply address {route.slug}+{route.detail} is not one we issued") from None
+    user, post = session.get(User, user_id), session.get(Post, post_id)
+    community = community_by_slug(session, route.slug)
+    if user is None or post is None or post.community_id != community.id:
+        raise NotFound("the message this replies to, or its recipient, no longer exists")
+    return user, post
+
+
+def judge(session: Session, site: Site, raw: bytes, mail_from: str, rcpts: list[str]) -> list[Reply]:
+    """The answer for each recipient, before anything is stored (no writes)."""
+    try:
+        parsed = parse_message(raw)
+    except MalformedMail as exc:
+        return [Reply.of(MalformedMessage(str(exc)))] * len(rcpts)
+    return [_judge_one(session, site, parsed, mail_from, rcpt) for rcpt in rcpts]
+
+
+def _judge_one(session: Session, site: Site, parsed: ParsedMail, mail_from: str, rcpt: str) -> Reply:
+    try:
+        route = check_recipient(session, site, rcpt)
+        if _drop_reason(site, parsed, mail_from, route) or route.form in (Form.owner, Form.bounces):
+            return ACCEPTED
+        draft = build_draft(session, site, parsed, route)
+        if not draft.body.strip() and not draft.attachments:
+            raise MalformedMessage("the message has no new text (was the reply written below the quoted message?)")
+        verdict = check_post(session, community_by_slug(session, route.slug), draft.author_email)
+        verdict.raise_if_refused()
+        if verdict.action is Action.hold:
+            return Reply(250, f"2.6.0 held for moderation: {verdict.reason}")
+        return ACCEPTED
+    except ListbridgeError as exc:
+        return Reply.of(exc)
+
+
+def _drop_reason(site: Site, parsed: ParsedMail, mail_from: str, route: Route) -> str | None:
+    """Why this message must never become a post (auto-replies, bounces, our own mail)."""
+    if route.form is Form.bounces:
+        return None
+    if parsed.auto_reason:
+        return parsed.auto_reason
+    if not mail_from:
+        return "empty envelope sender (a bounce or an automatic notice)"
+    if parsed.list_id and parsed.list_id.endswith("." + site.mail_domain):
+        return f"our own mail came back (List-Id {parsed.list_id})"
+    return None
+
+
+def build_draft(session: Session, site: Site, parsed: ParsedMail, route: Route, inbound_id: int | None = None) -> Draft:
+    """The draft a parsed message makes for one post or reply address."""
+    parent_id = None
+    author_email = parsed.from_addr or ""
+    author_name = parsed.from_name
+    if route.form is Form.reply:
+        user, post = _reply_target(session, site, route)
+        parent_id = post.id
+        primary = session.scalar(
+            select(UserEmail.email).where(UserEmail.user_id == user.id, UserEmail.is_primary.is_(True))
+        )
+        # The token is the credential: the reply is the member's even when it was sent
+        # from another of their addresses (or through a forwarder that rewrote From).
+        author_email = primary or author_email
+        author_name = author_name or user.display_name
+    trimmed = trim_reply(parsed.text)
+    html = trim_html(parsed.html) if parsed.html else None
+    references = tuple(dict.fromkeys((*parsed.references, *parsed.in_reply_to)))
+    return Draft(
+        community=route.slug,
+        author_email=author_email,
+        author_name=author_name,
+        subject=parsed.subject,
+        body=trimmed.body,
+        quoted=trimmed.elided,
+        html=html,
+        parent_id=parent_id,
+        references=references,
+        thread_index=parsed.thread_index,
+        message_id=parsed.message_id,
+        source="email",
+        attachments=tuple(
+            AttachmentData(a.filename, a.content_type, a.data, a.inline, a.content_id) for a in parsed.attachments
+        ),
+        inbound_id=inbound_id,
+    )
+
+
+def spool(session: Session, raw: bytes, mail_from: str, rcpts: list[str], channel: str) -> int:
+    """Store a message exactly as received; its id is what :func:`process` takes."""
+    row = InboundMessage(raw=raw, mail_from=mail_from or "", rcpt_to=list(rcpts), channel=channel)
+    session.add(row)
+    session.flush()
+    return row.id
+
+
+def pending(session: Session) -> list[int]:
+    """Spooled messages not processed yet (after a crash or a stop), oldest first."""
+    return list(session.scalars(
+        select(InboundMessage.id).where(InboundMessage.status == InboundStatus.pending).order_by(InboundMessage.id)
+    ))
+
+
+def process(session: Session, site: Site, inbound_id: int) -> list[str]:
+    """Turn a spooled message into posts (idempotent: a processed message is skipped).
+
+    Returns one outcome line per recipient, also recorded on the spool row.
+    """
+    row = session.get(InboundMessage, inbound_id)
+    if row is None or row.status is not InboundStatus.pending:
+        return []
+    try:
+        parsed = parse_message(row.raw)
+    except MalformedMail as exc:
+        outcomes = [f"refused: {exc}"]
+    else:
+        outcomes = [_process_one(session, site, parsed, row, rcpt) for rcpt in row.rcpt_to]
+    row.status = InboundStatus.done
+    row.outcome = "\n".join(outcomes)
+    row.processed_at = utcnow()
+    return outcomes
+
+
+def _process_one(session: Session, site: Site, parsed: ParsedMail, row: InboundMessage, rcpt: str) -> str:
+    fields = {"message_id": parsed.message_id, "recipient": rcpt, "sender": parsed.from_addr}
+    try:
+        route = check_recipient(session, site, rcpt)
+        reason = _drop_reason(site, parsed, row.mail_from, route)
+        if reason:
+            raise Dropped(reason)
+        if route.form is Form.bounces:
+            return f"{rcpt}: bounce kept for the bounce processor"
+        if route.form is Form.owner:
+            return f"{rcpt}: " + forward_to_owners(session, site, route.slug, parsed, row.id)
+        with session.begin_nested():
+            outcome = submit_post(session, build_draft(session, site, parsed, route, row.id), site)
+    except ListbridgeError as exc:
+        log.info("inbound not posted: %s", exc.message, extra=fields)
+        return f"{rcpt}: {type(exc).__name__}: {exc.message}"
+    post = outcome.post
+    fields.update(post_id=post.id, community=route.slug)
+    if outcome.duplicate:
+        log.info("inbound duplicate of post %s", post.id, extra=fields)
+        return f"{rcpt}: duplicate of post {post.id}"
+    if outcome.held:
+        log.info("inbound held: %s", outcome.reason, extra=fields)
+        return f"{rcpt}: held as post {post.id}: {outcome.reason}"
+    log.info("inbound posted as %s, %s copies queued", post.id, outcome.copies, extra=fields)
+    return f"{rcpt}: posted as {post.id} in thread {post.thread_id}, {outcome.copies} copies queued"
+
+
+def forward_to_owners(session: Session, site: Site, slug: str, parsed: ParsedMail, inbound_id: int) -> str:
+    """Pass a message for SLUG-owner@ on to the community's facilitators and moderators."""
+    community = community_by_slug(session, slug)
+    owners = list(session.execute(
+        select(UserEmail.email, Membership.user_id).join(Membership, Membership.user_id == UserEmail.user_id)
+        .where(Membership.community_id == community.id, Membership.status == MemberStatus.active,
+               Membership.role.in_([Role.facilitator, Role.moderator]), UserEmail.is_primary.is_(True))
+    ))
+    sender = f"{parsed.from_name} <{parsed.from_addr}>" if parsed.from_name else (parsed.from_addr or "unknown")
+    for email, user_id in owners:
+        outbox.enqueue_notice(
+            session, dedupe_key=f"owner:{inbound_id}:{user_id}", address=email, user_id=user_id,
+            payload={
+                "slug": slug,
+                "subject": f"[{community.name} owners] {parsed.subject or '(no subject)'}",
+                "text": f"{sender} wrote to {slug}-owner@{site.mail_domain}:\n\n{parsed.text}",
+                "reply_to": parsed.from_addr or "",
+            },
+        )
+    return f"forwarded to {len(owners)} facilitator(s)"

@@ -1,0 +1,130 @@
+"""The SMTP and LMTP listener (aiosmtpd).
+
+The handler is thin: it hands each protocol moment to the synchronous core in a worker
+thread (``asyncio.to_thread``) so the event loop never waits on the database, and it
+answers 250 only once :func:`mailgateway.inbound.spool` has committed the message.
+Processing into posts happens right after, off the SMTP conversation, through
+``on_spooled`` (the runtime's processing queue).
+
+LMTP (RFC 2033) answers DATA once per recipient, in RCPT order; aiosmtpd sends whatever
+``handle_DATA`` returns, so the handler joins one line per recipient.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Callable
+
+from aiosmtpd.lmtp import LMTP
+from aiosmtpd.smtp import SMTP, Envelope
+from aiosmtpd.smtp import Session as SMTPSession
+from sqlalchemy.orm import Session, sessionmaker
+
+from forum.errors import ListbridgeError
+from forum.site import Site
+from mailgateway import inbound
+
+log = logging.getLogger(__name__)
+
+# Real clients send lines longer than RFC 5321's 1,000 characters; accept them (up to the
+# message size limit) rather than refusing the whole message with "500 Line too long".
+LONG_LINE_LIMIT = 8 * 1024 * 1024
+
+
+class _ListbridgeProtocol:
+    """Mixin: long lines accepted, and aiosmtpd's size refusals given enhanced status codes."""
+
+    line_length_limit = LONG_LINE_LIMIT
+    data_size_limit: int | None
+
+    async def push(self, status: str) -> None:
+        if status.startswith("552 Error"):
+            status = f"552 5.3.4 the message is larger than this server accepts ({self.data_size_limit} bytes)"
+        await super().push(status)  # type: ignore[misc]
+
+
+class GatewaySMTP(_ListbridgeProtocol, SMTP):
+    pass
+
+
+class GatewayLMTP(_ListbridgeProtocol, LMTP):
+    pass
+
+
+class GatewayHandler:
+    def __init__(self, site: Site, sessions: sessionmaker[Session], readers: sessionmaker[Session],
+                 on_spooled: Callable[[int], None], protocol: str) -> None:
+        self.site = site
+        self.sessions = sessions
+        self.readers = readers  # the checks at RCPT and DATA only read
+        self.on_spooled = on_spooled
+        self.lmtp = protocol == "lmtp"
+        self.in_flight = 0  # DATA commands being stored; a clean stop waits for them
+
+    def _check_recipient(self, address: str) -> str | None:
+        try:
+            with self.readers() as session:
+                inbound.check_recipient(session, self.site, address)
+        except ListbridgeError as exc:
+            return exc.smtp_reply
+        return None
+
+    async def handle_RCPT(self, server: SMTP, session: SMTPSession, envelope: Envelope, address: str,
+                          rcpt_options: list[str]) -> str:
+        refusal = await asyncio.to_thread(self._check_recipient, address)
+        if refusal:
+            log.info("refused at RCPT: %s", refusal, extra={"recipient": address, "sender": envelope.mail_from})
+            return refusal
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 recipient ok"
+
+    def _accept(self, raw: bytes, mail_from: str, rcpts: list[str]) -> tuple[list[inbound.Reply], int | None]:
+        with self.readers() as session:
+            replies = inbound.judge(session, self.site, raw, mail_from, rcpts)
+        accepted = [r for r, reply in zip(rcpts, replies) if reply.code == 250]
+        if not accepted:
+            return replies, None
+        with self.sessions.begin() as session:
+            inbound_id = inbound.spool(session, raw, mail_from, accepted, "lmtp" if self.lmtp else "smtp")
+        return replies, inbound_id
+
+    async def handle_DATA(self, server: SMTP, session: SMTPSession, envelope: Envelope) -> str:
+        raw = envelope.original_content or b""
+        self.in_flight += 1
+        try:
+            replies, inbound_id = await asyncio.to_thread(self._accept, raw, envelope.mail_from or "",
+                                                          list(envelope.rcpt_tos))
+        except Exception:
+            log.exception("could not store an incoming message", extra={"sender": envelope.mail_from})
+            failure = inbound.Reply(451, "4.3.0 temporary failure storing the message; try again later")
+            replies, inbound_id = [failure] * len(envelope.rcpt_tos), None
+        finally:
+            self.in_flight -= 1
+        if inbound_id is not None:
+            self.on_spooled(inbound_id)
+        if self.lmtp:
+            return "\r\n".join(r.line for r in replies)
+        return _single_reply(replies).line
+
+
+def _single_reply(replies: list[inbound.Reply]) -> inbound.Reply:
+    """SMTP has one DATA reply for all recipients: accept if any was accepted.
+
+    Recipients refused at DATA while others were accepted are recorded with the message;
+    refusing the whole transaction would bounce it for the members who may post.
+    """
+    accepted = [r for r in replies if r.code == 250]
+    return accepted[0] if accepted else replies[0]
+
+
+async def start_server(handler: GatewayHandler, host: str, port: int, max_bytes: int) -> asyncio.AbstractServer:
+    """Listen on host:port in the running loop; the caller closes the returned server."""
+    loop = asyncio.get_running_loop()
+    cls: Any = GatewayLMTP if handler.lmtp else GatewaySMTP
+
+    def factory() -> SMTP:
+        return cls(handler, data_size_limit=max_bytes, enable_SMTPUTF8=True, hostname=handler.site.mail_domain,
+                   ident="listbridge", loop=loop)
+
+    return await loop.create_server(factory, host=host, port=port)

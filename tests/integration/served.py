@@ -1,0 +1,128 @@
+"""A listbridge site run as a real ``listbridge serve`` process, as an operator runs it.
+
+The tests drive it only through its command line and its SMTP port, and read what it
+sends from a real SMTP sink acting as smarthost, so they exercise exactly what a user
+would: process start-up, signals, sockets, the database on disk.
+"""
+
+from __future__ import annotations
+
+import signal
+import smtplib
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.support import free_port
+
+DOMAIN = "lists.example.org"
+
+
+class ServedSite:
+    def __init__(self, workdir: Path, db_url: str, smarthost_port: int, *, protocol: str = "smtp",
+                 max_message_bytes: int = 26_214_400, extra: str = "") -> None:
+        self.workdir = workdir
+        self.smtp_port = free_port()
+        self.web_port = free_port()
+        self.config = workdir / "listbridge.toml"
+        self.log_path = workdir / "serve.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.config.write_text(f"""
+[site]
+name = "Test Site"
+base_url = "http://127.0.0.1:{self.web_port}"
+mail_domain = "{DOMAIN}"
+secret_key = "integration-test-secret-0123456789"
+
+[database]
+url = "{db_url}"
+
+[storage]
+path = "{workdir / 'storage'}"
+
+[smtp_in]
+host = "127.0.0.1"
+port = {self.smtp_port}
+protocol = "{protocol}"
+max_message_bytes = {max_message_bytes}
+
+[smtp_out]
+host = "127.0.0.1"
+port = {smarthost_port}
+
+[delivery]
+retry_base_seconds = 0.2
+retry_max_seconds = 1.0
+
+[web]
+host = "127.0.0.1"
+port = {self.web_port}
+{extra}
+""")
+
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run([sys.executable, "-m", "listbridge", "--config", str(self.config), *args],
+                                capture_output=True, text=True, timeout=120)
+        if check and result.returncode != 0:
+            raise AssertionError(f"listbridge {' '.join(args)} failed: {result.stderr}")
+        return result
+
+    def start(self) -> None:
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen([sys.executable, "-m", "listbridge", "--config", str(self.config), "serve"],
+                                     stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"listbridge serve exited at start:\n{self.log()}")
+            try:
+                socket.create_connection(("127.0.0.1", self.smtp_port), 0.5).close()
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise AssertionError(f"listbridge serve did not listen within 30 s:\n{self.log()}")
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        """Stop the process with ``sig`` and return its exit status."""
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else 0
+        self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(30)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def smtp(self) -> smtplib.SMTP:
+        return smtplib.SMTP("127.0.0.1", self.smtp_port, timeout=30)
+
+    def send(self, mail_from: str, rcpts: list[str], data: bytes) -> tuple[int, str]:
+        """Send one message; return the (code, text) of the reply that decided it."""
+        with self.smtp() as client:
+            try:
+                refused = client.sendmail(mail_from, rcpts, data)
+            except smtplib.SMTPRecipientsRefused as exc:
+                code, text = next(iter(exc.recipients.values()))
+                return code, text.decode()
+            except smtplib.SMTPResponseException as exc:
+                return exc.smtp_code, exc.smtp_error.decode(errors="replace")
+            if refused:
+                code, text = next(iter(refused.values()))
+                return code, text.decode()
+            return 250, "ok"
+
+
+def mail(sender: str, to: str, subject: str, body: str, message_id: str, extra_headers: str = "") -> bytes:
+    """A plain message as a mail client writes it (CRLF, UTF-8)."""
+    return (
+        f"From: {sender}\r\nTo: {to}\r\nSubject: {subject}\r\nMessage-ID: <{message_id}>\r\n"
+        f"Date: Sat, 28 Nov 2026 09:00:00 +0000\r\nMIME-Version: 1.0\r\n"
+        f"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n{extra_headers}\r\n"
+        f"{body}"
+    ).replace("\r\n", "\n").replace("\n", "\r\n").encode()
+

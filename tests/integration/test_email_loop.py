@@ -1,0 +1,201 @@
+"""The first user story, end to end, against a real ``listbridge serve`` process.
+
+A housing adviser posts to her community by email, every other member gets a personal
+copy at the smarthost (a real SMTP server), someone replies from Outlook with the old
+message quoted below, and the thread stays whole and clean. Also: what the gateway
+refuses and how it says so, LMTP's per-recipient answers, and stops and crashes in the
+middle of the work losing nothing and doubling nothing.
+"""
+
+from __future__ import annotations
+
+import signal
+import smtplib
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from forum.db import make_engine, make_sessionmaker
+from forum.models import InboundMessage, InboundStatus
+from mailgateway import inbound
+from tests.integration.served import DOMAIN, ServedSite, mail
+from tests.support import SmtpSink
+
+pytestmark = pytest.mark.integration
+
+LIST = f"housing@{DOMAIN}"
+QUESTION = "Has anyone bought a GPS unit for housing condition surveys? Which one?"
+
+
+@pytest.fixture
+def sink():
+    with SmtpSink() as s:
+        yield s
+
+
+@pytest.fixture
+def served(tmp_path: Path, db_url: str, sink: SmtpSink):
+    site = ServedSite(tmp_path, db_url, sink.port, max_message_bytes=200_000)
+    site.cli("init")
+    site.cli("community", "create", "housing", "--name", "Housing Advice", "--policy", "members")
+    for who in ("alice", "bob", "carol"):
+        site.cli("member", "add", "housing", f"{who}@council.example", "--name", f"{who.title()} Example")
+    yield site
+    site.stop()
+
+
+def by_rcpt(messages):
+    return {m.rcpt_tos[0]: m for m in messages}
+
+
+def test_post_reply_and_refusals(served: ServedSite, sink: SmtpSink) -> None:
+    assert served.cli("init").returncode == 0, "init must be safe to run twice"
+    served.start()
+
+    with served.smtp() as client:
+        client.ehlo()
+        client.mail("alice@council.example")
+        code, text = client.rcpt(f"nosuch@{DOMAIN}")
+        assert (code, text[:5]) == (550, b"5.1.1"), text
+        code, text = client.rcpt("someone@elsewhere.example")
+        assert code == 550 and b"relay" in text
+        code, text = client.rcpt(f"housing-subscribe@{DOMAIN}")
+        assert (code, text[:5]) == (550, b"5.3.3"), text
+
+    code, text = served.send("dave@elsewhere.example", [LIST],
+                             mail("dave@elsewhere.example", LIST, "spam", "hello", "spam1@elsewhere.example"))
+    assert code == 550 and text.startswith("5.7.1") and "not a member" in text
+
+    big = mail("alice@council.example", LIST, "big", ("x" * 76 + "\r\n") * 4000, "big@council.example")
+    code, text = served.send("alice@council.example", [LIST], big)
+    assert code == 552 and text.startswith("5.3.4")
+
+    t_sent = time.monotonic()
+    code, _ = served.send("alice@council.example", [LIST],
+                          mail("Alice Example <alice@council.example>", LIST, "Which GPS for field surveys?",
+                               QUESTION, "q1@council.example"))
+    assert code == 250
+    copies = by_rcpt(sink.wait_for(2))
+    first_copy_after = time.monotonic() - t_sent
+    assert sorted(copies) == ["bob@council.example", "carol@council.example"]
+    to_bob = copies["bob@council.example"].message
+    assert to_bob["From"].addresses[0].addr_spec == LIST
+    assert "Alice Example" in to_bob["From"].addresses[0].display_name
+    assert to_bob["Message-ID"] == "<q1@council.example>"
+    assert "housing" in to_bob["List-Id"]
+    assert to_bob["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert "http" in to_bob["List-Unsubscribe"]
+    assert to_bob["Archived-At"] and to_bob["List-Post"] and to_bob["Precedence"] == "list"
+    assert QUESTION in to_bob.get_body(("plain",)).get_content()
+    assert to_bob.get_body(("html",)) is not None
+    assert copies["bob@council.example"].mail_from.startswith("housing-bounces+")
+    bob_reply_to = to_bob["Reply-To"].addresses[0].addr_spec
+    carol_reply_to = copies["carol@council.example"].message["Reply-To"].addresses[0].addr_spec
+    assert bob_reply_to.startswith("housing+") and bob_reply_to != carol_reply_to
+    print(f"first copy at the smarthost {first_copy_after * 1000:.0f} ms after sending")
+
+    outlook_reply = mail(
+        "Bob Example <bob@council.example>", bob_reply_to, "RE: Which GPS for field surveys?",
+        "We bought the Trimble R2 last year and it has been reliable.\r\n\r\nBob\r\n\r\n"
+        "-----Original Message-----\r\n"
+        f"From: Alice Example via Housing Advice <{LIST}>\r\nSent: 28 November 2026 09:00\r\n"
+        f"To: {LIST}\r\nSubject: Which GPS for field surveys?\r\n\r\n{QUESTION}\r\n",
+        "r1@council.example",
+        "Thread-Index: AdmZ3bYAAAAAAAAAAAAAAAAAAAAAAA==\r\n",
+    )
+    assert served.send("bob@council.example", [bob_reply_to], outlook_reply)[0] == 250
+    replies = by_rcpt(sink.wait_for(4)[2:])
+    assert sorted(replies) == ["alice@council.example", "carol@council.example"]
+    to_alice = replies["alice@council.example"].message
+    text = to_alice.get_body(("plain",)).get_content()
+    assert "Trimble R2" in text
+    assert "Original Message" not in text and QUESTION not in text
+    assert to_alice["In-Reply-To"] == "<q1@council.example>"
+    assert "<q1@council.example>" in to_alice["References"]
+
+    assert served.send("alice@council.example", [LIST],
+                       mail("Alice Example <alice@council.example>", LIST, "Which GPS for field surveys?",
+                            QUESTION, "q1@council.example"))[0] == 250
+    time.sleep(1.5)
+    assert len(sink.messages) == 4, "the same Message-ID sent twice must be delivered once"
+
+
+def test_lmtp_answers_once_per_recipient(tmp_path: Path, db_url: str, sink: SmtpSink) -> None:
+    site = ServedSite(tmp_path, db_url, sink.port, protocol="lmtp")
+    site.cli("init")
+    site.cli("community", "create", "housing", "--name", "Housing Advice")
+    site.cli("community", "create", "planning", "--name", "Planning")
+    site.cli("member", "add", "housing", "alice@council.example")
+    site.cli("member", "add", "housing", "bob@council.example")
+    site.start()
+    try:
+        client = smtplib.LMTP("127.0.0.1", site.smtp_port, timeout=30)
+        client.ehlo_or_helo_if_needed()
+        assert client.mail("alice@council.example")[0] == 250
+        assert client.rcpt(LIST)[0] == 250
+        assert client.rcpt(f"planning@{DOMAIN}")[0] == 250
+        assert client.docmd("DATA")[0] == 354
+        body = mail("alice@council.example", LIST, "Both lists", "Cross-posted.", "x1@council.example")
+        client.send(body + b".\r\n")
+        first, second = client.getreply(), client.getreply()
+        client.quit()
+        assert first[0] == 250, "alice is a member of housing"
+        assert second[0] == 550 and second[1].startswith(b"5.7.1"), "but not of planning"
+        assert [m.rcpt_tos for m in sink.wait_for(1)] == [["bob@council.example"]]
+    finally:
+        site.stop()
+
+
+def test_stop_in_the_middle_of_a_fan_out_loses_and_doubles_nothing(tmp_path: Path, db_url: str) -> None:
+    members = 300
+    slow = SmtpSink(on_message=lambda _m: time.sleep(0.01))  # a smarthost slow enough to stop mid-way
+    with slow:
+        site = ServedSite(tmp_path, db_url, slow.port)
+        site.cli("init")
+        site.cli("community", "create", "housing", "--name", "Housing Advice")
+        csv = tmp_path / "members.csv"
+        csv.write_text("email,name\n" + "".join(f"m{i}@council.example,Member {i}\n" for i in range(members)))
+        site.cli("member", "import", "housing", str(csv))
+        site.start()
+        assert site.send("m0@council.example", [LIST],
+                         mail("m0@council.example", LIST, "To everyone", "Hello all.", "all@council.example"))[0] == 250
+        slow.wait_for(20, timeout=30)
+        assert site.stop(signal.SIGTERM) == 0, site.log()
+        partial = len(slow.messages)
+        assert partial < members - 1, "the stop should have come in the middle of the fan-out"
+        site.start()
+        slow.wait_for(members - 1, timeout=120)
+        time.sleep(1.0)
+        site.stop()
+    counts = Counter(m.rcpt_tos[0] for m in slow.messages)
+    assert len(counts) == members - 1 and set(counts.values()) == {1}, "every member exactly once"
+    print(f"stopped after {partial} of {members - 1} copies; the restart sent the rest")
+
+
+def test_mail_spooled_before_a_crash_is_processed_once_on_start(tmp_path: Path, db_url: str, sink: SmtpSink) -> None:
+    site = ServedSite(tmp_path, db_url, sink.port)
+    site.cli("init")
+    site.cli("community", "create", "housing", "--name", "Housing Advice")
+    site.cli("member", "add", "housing", "alice@council.example")
+    site.cli("member", "add", "housing", "bob@council.example")
+    # What a crash right after the 250 leaves behind: the message stored, not yet processed.
+    engine = make_engine(db_url)
+    with make_sessionmaker(engine).begin() as session:
+        inbound.spool(session, mail("alice@council.example", LIST, "Spooled", "Before the crash.",
+                                    "spooled@council.example"), "alice@council.example", [LIST], "smtp")
+    site.start()
+    try:
+        assert [m.rcpt_tos for m in sink.wait_for(1)] == [["bob@council.example"]]
+        site.stop()
+        site.start()
+        time.sleep(1.0)
+        assert len(sink.messages) == 1, "processed once, not again on the next start"
+    finally:
+        site.stop()
+    with make_sessionmaker(engine)() as session:
+        statuses = list(session.scalars(select(InboundMessage.status)))
+    engine.dispose()
+    assert statuses == [InboundStatus.done]
