@@ -77,7 +77,7 @@ class DeliverySettings:
 
 @dataclass(frozen=True, kw_only=True)
 class ThreadingSettings:
-    subject_match_days: int = setting(30, 'A "Re:" subject joins a thread of the same community active within this many days.')
+    subject_match_days: int = setting(30, 'A "Re:" subject joins a thread of the same community active within this many days; 0 turns subject matching off.')
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -81,7 +81,8 @@ def fan_out_post(session: Session, post: Post, *, include_author: bool) -> int:
     )
     cols = ["kind", "dedupe_key", "post_id", "user_id", "address", "payload", "status", "attempts",
             "not_before", "last_error", "created_at"]
-    result = session.execute(insert(OutboxItem).from_select(cols, rows))
+    # An INSERT's rowcount is kept only on request (without it, psycopg reports -1).
+    result = session.execute(insert(OutboxItem).from_select(cols, rows).execution_options(preserve_rowcount=True))
     return result.rowcount or 0
 
 

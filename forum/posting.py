@@ -147,11 +147,11 @@ def submit_post(session: Session, draft: Draft, site: Site) -> Outcome:
             post_id=post.id, filename=att.filename[:255], content_type=att.content_type[:255],
             size=len(att.data), sha256=site.blobs.put(att.data), inline=att.inline, content_id=att.content_id,
         ))
+    held = post.status is PostStatus.held
+    copies = 0 if held else publish(session, post, site)
+    # After publish(): merging threads recounts their posts, and must count this one once.
     threads.relink_early_replies(session, post)
-    if post.status is PostStatus.held:
-        return Outcome(post, held=True, reason=verdict.reason)
-    copies = publish(session, post, site)
-    return Outcome(post, copies=copies)
+    return Outcome(post, held=held, reason=verdict.reason if held else "", copies=copies)
 
 
 def publish(session: Session, post: Post, site: Site) -> int:

@@ -75,7 +75,7 @@ def place(
         )
         if thread is not None:
             return Placement(None, thread)
-    if is_reply_subject(subject):
+    if subject_match_days > 0 and is_reply_subject(subject):
         since = utcnow() - timedelta(days=subject_match_days)
         thread = session.scalar(
             select(Thread).where(

@@ -1,13 +1,14 @@
-# Sourced by the scripts: a project virtualenv in .venv, reinstalled only when
-# pyproject.toml changes (a stamp file records the hash it was built from).
+# Sourced by the scripts: the project's virtualenv in .venv, (re)installed only when
+# pyproject.toml changed since the last install (a stamp file names its hash).
 ensure_venv() {
-  local stamp=.venv/.pyproject.sha256 want
-  want=$(sha256sum pyproject.toml | cut -c1-64)
-  if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-    echo "setting up .venv (pip install -e '.[test]')…"
-    python3 -m venv .venv
-    .venv/bin/python -m pip install -q --upgrade pip
-    .venv/bin/python -m pip install -q -e '.[test]'
-    echo "$want" > "$stamp"
-  fi
+    local py=.venv/bin/python stamp
+    # --clear also repairs a venv left without pip or whose interpreter has gone.
+    "$py" -m pip --version >/dev/null 2>&1 || python3 -m venv --clear .venv
+    stamp=".venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
+    if [ ! -e "$stamp" ]; then
+        echo "installing listbridge and its dependencies into .venv …"
+        PIP_DISABLE_PIP_VERSION_CHECK=1 "$py" -m pip install --quiet -e '.[test]'
+        rm -f .venv/.installed-*
+        touch "$stamp"
+    fi
 }

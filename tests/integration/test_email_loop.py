@@ -31,14 +31,8 @@ QUESTION = "Has anyone bought a GPS unit for housing condition surveys? Which on
 
 
 @pytest.fixture
-def sink():
-    with SmtpSink() as s:
-        yield s
-
-
-@pytest.fixture
-def served(tmp_path: Path, db_url: str, sink: SmtpSink):
-    site = ServedSite(tmp_path, db_url, sink.port, max_message_bytes=200_000)
+def served(tmp_path: Path, db_url: str, smtp_sink: SmtpSink):
+    site = ServedSite(tmp_path, db_url, smtp_sink.port, max_message_bytes=200_000)
     site.cli("init")
     site.cli("community", "create", "housing", "--name", "Housing Advice", "--policy", "members")
     for who in ("alice", "bob", "carol"):
@@ -51,7 +45,7 @@ def by_rcpt(messages):
     return {m.rcpt_tos[0]: m for m in messages}
 
 
-def test_post_reply_and_refusals(served: ServedSite, sink: SmtpSink) -> None:
+def test_post_reply_and_refusals(served: ServedSite, smtp_sink: SmtpSink) -> None:
     assert served.cli("init").returncode == 0, "init must be safe to run twice"
     served.start()
 
@@ -78,7 +72,7 @@ def test_post_reply_and_refusals(served: ServedSite, sink: SmtpSink) -> None:
                           mail("Alice Example <alice@council.example>", LIST, "Which GPS for field surveys?",
                                QUESTION, "q1@council.example"))
     assert code == 250
-    copies = by_rcpt(sink.wait_for(2))
+    copies = by_rcpt(smtp_sink.wait_for(2))
     first_copy_after = time.monotonic() - t_sent
     assert sorted(copies) == ["bob@council.example", "carol@council.example"]
     to_bob = copies["bob@council.example"].message
@@ -107,7 +101,7 @@ def test_post_reply_and_refusals(served: ServedSite, sink: SmtpSink) -> None:
         "Thread-Index: AdmZ3bYAAAAAAAAAAAAAAAAAAAAAAA==\r\n",
     )
     assert served.send("bob@council.example", [bob_reply_to], outlook_reply)[0] == 250
-    replies = by_rcpt(sink.wait_for(4)[2:])
+    replies = by_rcpt(smtp_sink.wait_for(4)[2:])
     assert sorted(replies) == ["alice@council.example", "carol@council.example"]
     to_alice = replies["alice@council.example"].message
     text = to_alice.get_body(("plain",)).get_content()
@@ -120,11 +114,11 @@ def test_post_reply_and_refusals(served: ServedSite, sink: SmtpSink) -> None:
                        mail("Alice Example <alice@council.example>", LIST, "Which GPS for field surveys?",
                             QUESTION, "q1@council.example"))[0] == 250
     time.sleep(1.5)
-    assert len(sink.messages) == 4, "the same Message-ID sent twice must be delivered once"
+    assert len(smtp_sink.messages) == 4, "the same Message-ID sent twice must be delivered once"
 
 
-def test_lmtp_answers_once_per_recipient(tmp_path: Path, db_url: str, sink: SmtpSink) -> None:
-    site = ServedSite(tmp_path, db_url, sink.port, protocol="lmtp")
+def test_lmtp_answers_once_per_recipient(tmp_path: Path, db_url: str, smtp_sink: SmtpSink) -> None:
+    site = ServedSite(tmp_path, db_url, smtp_sink.port, protocol="lmtp")
     site.cli("init")
     site.cli("community", "create", "housing", "--name", "Housing Advice")
     site.cli("community", "create", "planning", "--name", "Planning")
@@ -139,12 +133,12 @@ def test_lmtp_answers_once_per_recipient(tmp_path: Path, db_url: str, sink: Smtp
         assert client.rcpt(f"planning@{DOMAIN}")[0] == 250
         assert client.docmd("DATA")[0] == 354
         body = mail("alice@council.example", LIST, "Both lists", "Cross-posted.", "x1@council.example")
-        client.send(body + b".\r\n")
+        client.send(body + b"\r\n.\r\n")
         first, second = client.getreply(), client.getreply()
         client.quit()
         assert first[0] == 250, "alice is a member of housing"
         assert second[0] == 550 and second[1].startswith(b"5.7.1"), "but not of planning"
-        assert [m.rcpt_tos for m in sink.wait_for(1)] == [["bob@council.example"]]
+        assert [m.rcpt_tos for m in smtp_sink.wait_for(1)] == [["bob@council.example"]]
     finally:
         site.stop()
 
@@ -175,8 +169,8 @@ def test_stop_in_the_middle_of_a_fan_out_loses_and_doubles_nothing(tmp_path: Pat
     print(f"stopped after {partial} of {members - 1} copies; the restart sent the rest")
 
 
-def test_mail_spooled_before_a_crash_is_processed_once_on_start(tmp_path: Path, db_url: str, sink: SmtpSink) -> None:
-    site = ServedSite(tmp_path, db_url, sink.port)
+def test_mail_spooled_before_a_crash_is_processed_once_on_start(tmp_path: Path, db_url: str, smtp_sink: SmtpSink) -> None:
+    site = ServedSite(tmp_path, db_url, smtp_sink.port)
     site.cli("init")
     site.cli("community", "create", "housing", "--name", "Housing Advice")
     site.cli("member", "add", "housing", "alice@council.example")
@@ -188,11 +182,11 @@ def test_mail_spooled_before_a_crash_is_processed_once_on_start(tmp_path: Path, 
                                     "spooled@council.example"), "alice@council.example", [LIST], "smtp")
     site.start()
     try:
-        assert [m.rcpt_tos for m in sink.wait_for(1)] == [["bob@council.example"]]
+        assert [m.rcpt_tos for m in smtp_sink.wait_for(1)] == [["bob@council.example"]]
         site.stop()
         site.start()
         time.sleep(1.0)
-        assert len(sink.messages) == 1, "processed once, not again on the next start"
+        assert len(smtp_sink.messages) == 1, "processed once, not again on the next start"
     finally:
         site.stop()
     with make_sessionmaker(engine)() as session:

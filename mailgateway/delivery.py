@@ -1,0 +1,461 @@
+"""The delivery worker: due outbox rows → personal messages → the smarthost.
+
+It runs inside ``listbridge serve`` on the shared event loop, in three kinds of task:
+
+* the **feeder** claims due rows in batches (``forum.outbox.claim``) and turns them into
+  ready messages. Database work and composing run in a worker thread, so the event loop
+  (which also answers inbound SMTP) never waits for them. It claims as soon as
+  :meth:`DeliveryWorker.wake` says a post was committed (the first copy leaves within
+  milliseconds, not a polling period), whenever the queue runs low, and every second
+  for rows that were due later (retries);
+* one **sender** per smarthost connection (``[smtp_out] connections``), each reusing its
+  aiosmtplib connection for message after message, one recipient per transaction and a
+  VERP envelope sender, so a bounce names the member it is about;
+* the **recorder** writes outcomes in batches (every 50 ms or 100 messages): one commit
+  per message would cost more than the message.
+
+A row is marked done only after the smarthost accepted it, and rows claimed but not sent
+are handed back on stop, so a clean stop loses nothing and sends nothing twice; a crash
+re-sends at most the messages accepted in the last 50 ms. Temporary failures (4xx,
+connection trouble) are retried with exponential backoff until ``give_up_hours``;
+permanent ones (5xx) are recorded with the server's reply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Iterable
+
+import aiosmtplib
+from sqlalchemy.orm import Session, sessionmaker
+
+from forum import outbox
+from forum.config import DeliverySettings, SmtpOutSettings
+from forum.errors import NotFound
+from forum.models import utcnow
+from forum.outbox import Claimed
+from forum.site import Site
+from mailgateway import addresses
+from mailgateway.compose import (
+    CommunityInfo,
+    PostTemplate,
+    PostView,
+    build_template,
+    compose_notice,
+    load_community,
+    load_post,
+    personalize,
+)
+
+log = logging.getLogger(__name__)
+
+KINDS = (outbox.POST_EMAIL, outbox.NOTICE_EMAIL)
+POLL_SECONDS = 1.0  # fallback for rows due later (retries); new posts come with wake()
+FLUSH_SECONDS = 0.05
+FLUSH_ITEMS = 100
+TEMPLATE_CACHE_SIZE = 16
+TEMPLATE_MAX_AGE = 60.0  # seconds: an edited or deleted post stops going out unchanged soon
+RECONNECT_MAX_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class Job:
+    """One message ready for the wire."""
+
+    item: Claimed
+    sender: str  # envelope sender (VERP)
+    message: bytes
+
+
+class Outcome(enum.Enum):
+    done = "done"
+    retry = "retry"
+    failed = "failed"
+
+
+@dataclass(frozen=True)
+class Result:
+    outcome: Outcome
+    reply: str  # the smarthost's reply, or what went wrong
+    connection_lost: bool = False
+
+
+@dataclass
+class Ledger:
+    """Outcomes waiting to be written, in one transaction per flush."""
+
+    done: list[int] = field(default_factory=list)
+    retry: list[tuple[int, str, timedelta]] = field(default_factory=list)
+    failed: list[tuple[int, str]] = field(default_factory=list)
+    released: list[int] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.done) + len(self.retry) + len(self.failed) + len(self.released)
+
+    def take(self) -> Ledger:
+        taken = Ledger(self.done, self.retry, self.failed, self.released)
+        self.done, self.retry, self.failed, self.released = [], [], [], []
+        return taken
+
+    def merge(self, other: Ledger) -> None:
+        self.done += other.done
+        self.retry += other.retry
+        self.failed += other.failed
+        self.released += other.released
+
+    def write(self, session: Session) -> None:
+        outbox.mark_done(session, self.done)
+        for item_id, error, delay in self.retry:
+            outbox.retry_later(session, item_id, error, delay)
+        for item_id, error in self.failed:
+            outbox.mark_failed(session, item_id, error)
+        outbox.release(session, self.released)
+
+
+Fetched = dict[int | str, PostView | CommunityInfo | NotFound]  # by post id, or community slug
+
+
+class Composer:
+    """Turns claimed rows into messages, keeping recent posts' templates.
+
+    Used from one worker thread at a time (the feeder's), so it needs no lock.
+    """
+
+    def __init__(self, site: Site) -> None:
+        self.site = site
+        self._templates: OrderedDict[int, tuple[float, PostTemplate]] = OrderedDict()
+
+    def fetch(self, session: Session, items: Iterable[Claimed]) -> Fetched:
+        """What composing ``items`` needs from the database and is not cached (a few queries)."""
+        needed: Fetched = {}
+        for item in items:
+            key = _source_key(item)
+            if key is None or key in needed or self._cached(key) is not None:
+                continue
+            try:
+                needed[key] = load_post(session, key) if isinstance(key, int) else load_community(session, key)
+            except NotFound as exc:
+                needed[key] = exc
+        return needed
+
+    def compose(self, items: Iterable[Claimed], fetched: Fetched,
+                ) -> tuple[list[Job], list[tuple[Claimed, Result]]]:
+        """Messages for ``items``, and the rows that cannot be sent with why (CPU only)."""
+        jobs: list[Job] = []
+        refused: list[tuple[Claimed, Result]] = []
+        for item in items:
+            try:
+                jobs.append(self._job(item, fetched))
+            except NotFound as exc:
+                refused.append((item, Result(Outcome.failed, exc.message)))
+            except Exception as exc:  # a bug must not lose the copy: retried, and logged
+                log.exception("composing failed outbox=%s post=%s", item.id, item.post_id)
+                refused.append((item, Result(Outcome.retry, f"internal error composing: {exc!r}")))
+        return jobs, refused
+
+    def _job(self, item: Claimed, fetched: Fetched) -> Job:
+        domain = self.site.mail_domain
+        if item.kind == outbox.POST_EMAIL and item.post_id is not None and item.user_id is not None:
+            template = self._template(item.post_id, fetched)
+            return Job(item, addresses.bounce_address(template.slug, domain, item.address),
+                       personalize(template, self.site, item.user_id))
+        if item.kind == outbox.NOTICE_EMAIL:
+            key = _source_key(item)
+            community = _found(fetched[key]) if key is not None else None
+            assert community is None or isinstance(community, CommunityInfo)
+            sender = (addresses.bounce_address(community.slug, domain, item.address) if community
+                      else f"noreply@{domain}")
+            # Stable across retries (a receiver may drop a repeat), unique across databases.
+            message_id = f"notice.{item.id}.{int(item.created_at.timestamp())}@{domain}"
+            return Job(item, sender, compose_notice(self.site, item.address, item.payload, message_id=message_id,
+                                                    community=community, user_id=item.user_id))
+        raise NotFound(f"outbox row {item.id} of kind {item.kind!r} names no post, member or message")
+
+    def _template(self, post_id: int, fetched: Fetched) -> PostTemplate:
+        template = self._cached(post_id)
+        if template is None:
+            view = _found(fetched[post_id])
+            assert isinstance(view, PostView)
+            template = build_template(view, self.site)
+            self._templates[post_id] = (time.monotonic(), template)
+            while len(self._templates) > TEMPLATE_CACHE_SIZE:
+                self._templates.popitem(last=False)
+        self._templates.move_to_end(post_id)
+        return template
+
+    def _cached(self, key: int | str) -> PostTemplate | None:
+        entry = self._templates.get(key) if isinstance(key, int) else None
+        if entry is None or time.monotonic() - entry[0] > TEMPLATE_MAX_AGE:
+            return None
+        return entry[1]
+
+
+def _source_key(item: Claimed) -> int | str | None:
+    """What a row is composed from: its post (an id) or, for a notice, its community (a slug)."""
+    if item.kind == outbox.POST_EMAIL:
+        return item.post_id
+    return item.payload.get("slug") or None
+
+
+def _found(value: PostView | CommunityInfo | NotFound) -> PostView | CommunityInfo:
+    if isinstance(value, NotFound):
+        raise value
+    return value
+
+
+class Connection:
+    """One smarthost connection, opened on first use and reused until it breaks."""
+
+    def __init__(self, settings: SmtpOutSettings, local_hostname: str) -> None:
+        self.settings = settings
+        self.local_hostname = local_hostname
+        self.failed_opens = 0  # consecutive; the sender pauses longer after each
+        self._smtp: aiosmtplib.SMTP | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self._smtp is not None and self._smtp.is_connected
+
+    async def open(self) -> None:
+        """Connect, EHLO, STARTTLS and AUTH as configured."""
+        s = self.settings
+        smtp = aiosmtplib.SMTP(
+            hostname=s.host, port=s.port, local_hostname=self.local_hostname, timeout=s.timeout_seconds,
+            start_tls=s.starttls, username=s.username or None, password=s.password or None,
+        )
+        try:
+            await smtp.connect()
+        except BaseException:
+            self.failed_opens += 1
+            smtp.close()
+            raise
+        self.failed_opens = 0
+        self._smtp = smtp
+
+    async def send(self, sender: str, recipient: str, message: bytes) -> str:
+        assert self._smtp is not None
+        _, reply = await self._smtp.sendmail(sender, [recipient], message)
+        return f"250 {reply}"
+
+    def abort(self) -> None:
+        if self._smtp is not None:
+            self._smtp.close()
+            self._smtp = None
+
+    async def close(self) -> None:
+        if self.is_open:
+            assert self._smtp is not None
+            try:
+                await self._smtp.quit()
+            except (aiosmtplib.SMTPException, OSError):
+                pass
+        self.abort()
+
+    def pause_seconds(self) -> float:
+        return min(RECONNECT_MAX_SECONDS, 0.25 * 2 ** self.failed_opens) if self.failed_opens else 0.0
+
+
+class DeliveryWorker:
+    """Sends the outbox's mail until told to stop; see the module docstring."""
+
+    def __init__(self, site: Site, sessions: sessionmaker[Session]) -> None:
+        self.site = site
+        self.sessions = sessions
+        self.settings: DeliverySettings = site.settings.delivery
+        self.composer = Composer(site)
+        self.connections = [Connection(site.settings.smtp_out, site.mail_domain)
+                            for _ in range(site.settings.smtp_out.connections)]
+        self.batch_size = max(1, self.settings.batch_size)
+        self.low_water = max(1, self.batch_size // 2)
+        self._queue: asyncio.Queue[Job | None] = asyncio.Queue()
+        self._woken = asyncio.Event()
+        self._hungry = asyncio.Event()
+        self._flush_now = asyncio.Event()
+        self._ledger = Ledger()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def wake(self) -> None:
+        """Claim now: a post (or notice) was just committed. Safe from any thread."""
+        loop = self._loop
+        if loop is None:
+            return  # not running yet; run() claims as it starts
+        try:
+            on_loop = asyncio.get_running_loop() is loop
+        except RuntimeError:
+            on_loop = False
+        if on_loop:
+            self._woken.set()
+        else:
+            loop.call_soon_threadsafe(self._woken.set)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        self._loop = asyncio.get_running_loop()
+        closing = asyncio.Event()
+        senders = [asyncio.create_task(self._send_loop(conn, stop), name=f"smtp-out-{i}")
+                   for i, conn in enumerate(self.connections)]
+        recorder = asyncio.create_task(self._record_loop(closing), name="delivery-recorder")
+        log.info("delivery started connections=%d smarthost=%s:%d", len(self.connections),
+                 self.site.settings.smtp_out.host, self.site.settings.smtp_out.port)
+        try:
+            await self._feed(stop)
+        finally:
+            self._release_queued()
+            for _ in senders:
+                self._queue.put_nowait(None)
+            await asyncio.gather(*senders)
+            closing.set()
+            await recorder
+            await asyncio.gather(*(conn.close() for conn in self.connections))
+            log.info("delivery stopped")
+
+    # feeding ----------------------------------------------------------------------------
+
+    async def _feed(self, stop: asyncio.Event) -> None:
+        self._woken.set()  # rows left over from the last run are due now
+        while not stop.is_set():
+            if self._queue.qsize() >= self.low_water:
+                self._hungry.clear()
+                await _wait_any(POLL_SECONDS, self._hungry, stop)
+                continue
+            self._woken.clear()
+            try:
+                claimed = await self._claim()
+            except Exception:
+                log.exception("claiming outbox rows failed; trying again shortly")
+                claimed = 0
+            if not claimed:
+                await _wait_any(POLL_SECONDS, self._woken, stop)
+
+    async def _claim(self) -> int:
+        jobs, refused = await asyncio.to_thread(self._claim_and_compose)
+        for job in jobs:
+            self._queue.put_nowait(job)
+        for item, result in refused:
+            self._record(item, result)
+        return len(jobs) + len(refused)
+
+    def _claim_and_compose(self) -> tuple[list[Job], list[tuple[Claimed, Result]]]:
+        with self.sessions.begin() as session:
+            items = outbox.claim(session, KINDS, self.batch_size)
+            fetched = self.composer.fetch(session, items)
+        return self.composer.compose(items, fetched)
+
+    def _release_queued(self) -> None:
+        while not self._queue.empty():
+            job = self._queue.get_nowait()
+            if job is not None:
+                self._ledger.released.append(job.item.id)
+
+    # sending ----------------------------------------------------------------------------
+
+    async def _send_loop(self, conn: Connection, stop: asyncio.Event) -> None:
+        while (job := await self._queue.get()) is not None:
+            if self._queue.qsize() < self.low_water:
+                self._hungry.set()
+            if stop.is_set():
+                self._ledger.released.append(job.item.id)
+                continue
+            self._record(job.item, await self._transmit(conn, job))
+            if conn.failed_opens:
+                await _wait_any(conn.pause_seconds(), stop)
+
+    async def _transmit(self, conn: Connection, job: Job) -> Result:
+        """Send ``job``; when a pooled connection turns out dead, once more on a fresh one.
+
+        Smarthosts close idle connections; that is the connection's fault, not the
+        message's, so it must not cost the message a retry delay.
+        """
+        reused = conn.is_open
+        result = await self._attempt(conn, job)
+        if reused and result.connection_lost:
+            result = await self._attempt(conn, job)
+        return result
+
+    async def _attempt(self, conn: Connection, job: Job) -> Result:
+        """One try. Trouble opening a connection (refused, greeting, TLS, AUTH) is temporary
+        whatever its code; only the replies to MAIL, RCPT and DATA decide a message's fate."""
+        if not conn.is_open:
+            try:
+                await conn.open()
+            except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as exc:
+                log.warning("cannot open a smarthost connection: %s", _describe(exc))
+                return Result(Outcome.retry, f"smarthost unavailable: {_describe(exc)}")
+        try:
+            return Result(Outcome.done, await conn.send(job.sender, job.item.address, job.message))
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            code, message = exc.recipients[0].code, exc.recipients[0].message
+        except aiosmtplib.SMTPResponseException as exc:
+            code, message = exc.code, exc.message
+        except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as exc:
+            conn.abort()
+            return Result(Outcome.retry, f"connection lost: {_describe(exc)}", connection_lost=True)
+        if code == 421:  # RFC 5321 3.8: the server is closing the connection (idle too long, shutting down)
+            conn.abort()
+            return Result(Outcome.retry, f"{code} {message}", connection_lost=True)
+        return Result(Outcome.failed if 500 <= code < 600 else Outcome.retry, f"{code} {message}")
+
+    # recording --------------------------------------------------------------------------
+
+    def _record(self, item: Claimed, result: Result) -> None:
+        fields = f"outbox={item.id} post={item.post_id} rcpt={item.address} reply={result.reply!r}"
+        if result.outcome is Outcome.done:
+            self._ledger.done.append(item.id)
+            if len(self._ledger.done) >= FLUSH_ITEMS:
+                self._flush_now.set()
+            log.debug("sent %s", fields)
+            return
+        if result.outcome is Outcome.retry:
+            if utcnow() - item.created_at < timedelta(hours=self.settings.give_up_hours):
+                delay = outbox.backoff(item.attempts, self.settings.retry_base_seconds,
+                                       self.settings.retry_max_seconds)
+                self._ledger.retry.append((item.id, result.reply, delay))
+                log.info("deferred %s attempt=%d retry_in=%.0fs", fields, item.attempts, delay.total_seconds())
+                return
+            result = Result(Outcome.failed, f"gave up after {self.settings.give_up_hours:g} hours: {result.reply}")
+        self._ledger.failed.append((item.id, result.reply))
+        log.warning("failed %s", fields)
+
+    async def _record_loop(self, closing: asyncio.Event) -> None:
+        while not closing.is_set():
+            await _wait_any(FLUSH_SECONDS, self._flush_now, closing)
+            self._flush_now.clear()
+            await self._flush()
+        await self._flush()
+
+    async def _flush(self) -> None:
+        batch = self._ledger.take()
+        if not batch:
+            return
+        try:
+            await asyncio.to_thread(self._write, batch)
+        except Exception:
+            # Not written yet: kept for the next flush. Lost only if the last flush fails too;
+            # then the rows stay claimed until their lease ends and are sent again.
+            log.exception("recording %d delivery outcomes failed", len(batch))
+            self._ledger.merge(batch)
+
+    def _write(self, batch: Ledger) -> None:
+        with self.sessions.begin() as session:
+            batch.write(session)
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+async def _wait_any(timeout: float, *events: asyncio.Event) -> None:
+    """Until one of ``events`` is set or ``timeout`` seconds pass."""
+    if any(event.is_set() for event in events):
+        return
+    waiters = {asyncio.ensure_future(event.wait()) for event in events}
+    try:
+        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()

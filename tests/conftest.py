@@ -1,0 +1,157 @@
+"""Fixtures shared by every test.
+
+The database fixtures run on SQLite (a file per test) unless
+``LISTBRIDGE_TEST_DATABASE_URL`` names a PostgreSQL database, in which case each test gets
+an empty ``public`` schema in it. Every test that uses ``db_url`` (directly or through
+``settings``, ``engine``, ``sessionmaker`` …) is marked ``db`` automatically, so
+``scripts/test`` can re-run exactly those on PostgreSQL with ``-m db``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+from sqlalchemy import Engine, create_engine
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+from sqlalchemy.orm import sessionmaker as SessionMaker
+from sqlalchemy.pool import NullPool
+
+from forum import config, db, schema
+from forum.site import Site
+from tests.support import SmtpSink, unavailable
+
+SECRET_KEY = "test-secret-key-0123456789abcdef"
+MAIL_DOMAIN = "lists.example.org"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "db: uses a database (re-run on PostgreSQL by scripts/test -m db)")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "db_url" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.db)
+
+
+MEASUREMENTS = pytest.StashKey[list[str]]()
+
+
+@pytest.fixture
+def record_measurement(request: pytest.FixtureRequest) -> Callable[[str], None]:
+    """Report a figure (an agreement rate, a duration) in the run's summary, even with -q.
+
+    Lines are labelled with the database, since the same test runs on SQLite and PostgreSQL.
+    """
+    lines = request.config.stash.setdefault(MEASUREMENTS, [])
+    database = "PostgreSQL" if os.environ.get("LISTBRIDGE_TEST_DATABASE_URL") else "SQLite"
+    return lambda line: lines.append(f"[{database}] {line}")
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    lines = config.stash.get(MEASUREMENTS, [])
+    if lines:
+        terminalreporter.section("measurements")
+        for line in lines:
+            terminalreporter.write_line(line)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str | None:
+    """The PostgreSQL test database, checked once per run; None when testing on SQLite.
+
+    When it cannot be reached, every database test is skipped (failed with CI=true) with
+    the driver's reason: pytest caches a session fixture's outcome, so it is tried once.
+    """
+    url = os.environ.get("LISTBRIDGE_TEST_DATABASE_URL") or None
+    if url is not None:
+        probe = create_engine(url, poolclass=NullPool)
+        try:
+            with probe.connect():
+                pass
+        except OperationalError as exc:
+            shown = probe.url.render_as_string(hide_password=True)
+            why = " ".join(str(exc.orig).split())
+            unavailable(f"PostgreSQL at {shown} (LISTBRIDGE_TEST_DATABASE_URL) is not reachable: {why}")
+        finally:
+            probe.dispose()
+    return url
+
+
+def reset_postgres(url: str) -> None:
+    """Empty the test database by dropping and recreating its ``public`` schema.
+
+    Faster than a database per test, and safe because tests run one at a time. The lock
+    timeout turns a connection some earlier test leaked into an error instead of a hang.
+    """
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("SET LOCAL lock_timeout = '10s'")
+            conn.exec_driver_sql("DROP SCHEMA IF EXISTS public CASCADE")
+            conn.exec_driver_sql("CREATE SCHEMA public")
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def db_url(tmp_path: Path, postgres_url: str | None) -> str:
+    """URL of an empty database for this test: SQLite in tmp_path, or a reset PostgreSQL."""
+    if postgres_url is None:
+        return f"sqlite:///{tmp_path / 'listbridge.db'}"
+    reset_postgres(postgres_url)
+    return postgres_url
+
+
+@pytest.fixture
+def make_settings(db_url: str, tmp_path: Path) -> Callable[..., config.Settings]:
+    """Build test settings, overriding whole sections' keys: ``make_settings(smtp_out={"port": 2525})``."""
+
+    def make(**overrides: dict[str, Any]) -> config.Settings:
+        raw: dict[str, dict[str, Any]] = {
+            "site": {"mail_domain": MAIL_DOMAIN, "secret_key": SECRET_KEY, "base_url": "http://127.0.0.1:8080"},
+            "database": {"url": db_url},
+            "storage": {"path": str(tmp_path / "storage")},
+            # Delivery tests exercise retries; production delays would make them wait minutes.
+            "delivery": {"retry_base_seconds": 0.05, "retry_max_seconds": 0.5},
+        }
+        for section, values in overrides.items():
+            raw.setdefault(section, {}).update(values)
+        return config.from_dict(raw, base=tmp_path)
+
+    return make
+
+
+@pytest.fixture
+def settings(make_settings: Callable[..., config.Settings]) -> config.Settings:
+    return make_settings()
+
+
+@pytest.fixture
+def site(settings: config.Settings) -> Site:
+    return Site.from_settings(settings)
+
+
+@pytest.fixture
+def engine(settings: config.Settings) -> Iterator[Engine]:
+    """An engine on a database migrated to the newest schema, disposed after the test."""
+    engine = db.make_engine(settings.database.url)
+    schema.upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def sessionmaker(engine: Engine) -> SessionMaker[Session]:
+    return db.make_sessionmaker(engine)
+
+
+@pytest.fixture
+def smtp_sink() -> Iterator[SmtpSink]:
+    """A real SMTP server on a free loopback port that records what it is sent."""
+    with SmtpSink() as sink:
+        yield sink

@@ -1,0 +1,38 @@
+"""The migrations build exactly the schema the models describe, and upgrading is safe to repeat."""
+
+from __future__ import annotations
+
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Engine, select
+
+from forum import db, schema
+from forum.models import Base, Community
+
+
+def differences(engine: Engine) -> list[object]:
+    with engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True, "render_as_batch": True})
+        return list(compare_metadata(context, Base.metadata))
+
+
+def test_upgrade_of_an_empty_database_matches_the_models(db_url: str) -> None:
+    engine = db.make_engine(db_url)
+    try:
+        assert schema.current_revision(engine) is None
+        schema.upgrade(engine)
+        assert schema.is_current(engine)
+        assert differences(engine) == [], "models and migrations disagree: write a migration"
+    finally:
+        engine.dispose()
+
+
+def test_upgrading_twice_keeps_the_data(engine: Engine) -> None:
+    """``listbridge init`` may be run again on a live site (after an update, by mistake)."""
+    with db.make_sessionmaker(engine).begin() as session:
+        session.add(Community(slug="housing", name="Housing"))
+    schema.upgrade(engine)
+    assert schema.current_revision(engine) == schema.head_revision()
+    with engine.connect() as conn:
+        assert conn.scalars(select(Community.slug)).all() == ["housing"]
+    assert differences(engine) == []

@@ -1,0 +1,179 @@
+"""Hand-written trimming cases for what the corpus shows poorly."""
+
+from __future__ import annotations
+
+import pytest
+
+from mailgateway.htmltext import html_to_text
+from mailgateway.trimming import Trimmed, is_attribution_line, trim_html, trim_reply
+
+QUOTE = "\n\n> The build fails on main.\n> Any idea?\n"
+
+
+@pytest.mark.parametrize(
+    "attribution",
+    [
+        "On Mon, Mar 4, 2024 at 10:15 AM Ann Example <ann@example.org> wrote:",
+        "On 4 Mar 2024, at 10:15, Ann Example <ann@example.org> wrote:",
+        "Le lun. 4 mars 2024 à 10:15, Ann Example <ann@example.org> a écrit :",
+        "Am Mo., 4. März 2024 um 10:15 Uhr schrieb Ann Example <ann@example.org>:",
+        "El lun, 4 mar 2024 a las 10:15, Ann Example (<ann@example.org>) escribió:",
+        "Il giorno lun 4 mar 2024 alle ore 10:15 Ann Example <ann@example.org> ha scritto:",
+        "Op ma 4 mrt 2024 om 10:15 schreef Ann Example <ann@example.org>:",
+        "Em seg., 4 de mar. de 2024 às 10:15, Ann Example <ann@example.org> escreveu:",
+        "Den mån 4 mars 2024 kl 10:15 skrev Ann Example <ann@example.org>:",
+        "man. 4. mar. 2024 kl. 10.15 skrev Ann Example <ann@example.org>:",
+        "pon., 4 mar 2024 o 10:15 Ann Example <ann@example.org> napisał(a):",
+        "пн, 4 мар. 2024 г. в 10:15, Ann Example <ann@example.org>:",
+        "2024年3月4日(月) 10:15 Ann Example <ann@example.org>:",
+        "在 2024年3月4日，10:15，Ann Example <ann@example.org> 写道：",
+        "* Ann Example <ann@example.org> [2024-03-04 10:15]:",
+        "-----Original Message-----",
+        "-------- Weitergeleitete Nachricht --------",
+        "Begin forwarded message:",
+    ],
+)
+def test_attributions_in_many_languages_are_trimmed(attribution: str) -> None:
+    assert is_attribution_line(attribution)
+    result = trim_reply(f"Works for me now.\n\n{attribution}{QUOTE}")
+    assert result.body == "Works for me now."
+    assert "Any idea?" in result.elided
+
+
+def test_attribution_wrapped_over_lines_is_recognised() -> None:
+    text = "Agreed.\n\nOn Mon, Mar 4, 2024 at 10:15 AM Ann Example <\nann@example.org> wrote:\n" + QUOTE
+    assert trim_reply(text).body == "Agreed."
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        "From: Ann Example\nSent: Monday, March 4, 2024 10:15 AM\nTo: dev@lists.example.org\nSubject: Re: build",
+        "Von: Ann Example\nGesendet: Montag, 4. März 2024 10:15\nAn: dev@lists.example.org\nBetreff: AW: build",
+        "De : Ann Example\nEnvoyé : lundi 4 mars 2024 10:15\nÀ : dev@lists.example.org\nObjet : RE: build",
+        "*From:* Ann Example\n*Sent:* Monday, March 4, 2024 10:15 AM\n*To:* dev\n*Subject:* build",
+    ],
+)
+def test_outlook_header_blocks_are_trimmed(headers: str) -> None:
+    text = f"Thanks!\n\n________________________________\n{headers}\n\nThe original message.\n"
+    assert trim_reply(text).body == "Thanks!"
+    assert trim_reply(f"Thanks!\n\n{headers}\n\nThe original message.\n").body == "Thanks!"
+
+
+@pytest.mark.parametrize(
+    "signature",
+    [
+        "Sent from my iPhone",
+        "Get Outlook for iOS<https://aka.ms/o0ukef>",
+        "Sent from Mail<https://go.microsoft.com/fwlink/?LinkId=550986> for Windows",
+        "Envoyé de mon iPhone",
+        "Von meinem iPhone gesendet",
+        "Enviado desde mi Samsung Galaxy",
+        "Sent from my Pixel 8, please excuse my brevity.",
+    ],
+)
+def test_mobile_signatures_are_removed(signature: str) -> None:
+    assert trim_reply(f"Sounds good.\n\n{signature}\n").body == "Sounds good."
+
+
+def test_dash_dash_signature_is_removed() -> None:
+    result = trim_reply("Sounds good.\n\n-- \nAnn Example\nhttps://example.org\n")
+    assert result == Trimmed("Sounds good.", "-- \nAnn Example\nhttps://example.org")
+
+
+def test_inline_reply_keeps_the_quotes_it_answers() -> None:
+    text = (
+        "On Mon, Mar 4, 2024 at 10:15 AM Ann <ann@example.org> wrote:\n"
+        "> Is the build fixed?\n\nYes, since this morning.\n\n> And the docs?\n\nNot yet.\n"
+    )
+    assert trim_reply(text).body == "> Is the build fixed?\n\nYes, since this morning.\n\n> And the docs?\n\nNot yet."
+
+
+def test_prose_that_looks_like_markers_is_kept() -> None:
+    text = (
+        "Release notes\n=============\n\n"
+        "Subject: the agenda for Monday\n\n"
+        "On this day I wrote something\nwhich was very interesting.\n\n"
+        "I updated the doc at 10:30 as Bob wrote\nand pushed it.\n\n"
+        "From my point of view it is fine. Go to Settings>Privacy to check.\n\n"
+        "| name | value |\n|------|-------|\n| a    | 1     |\n"
+    )
+    assert trim_reply(text).body == text.strip()
+
+
+def test_reply_above_marker_cuts_the_notification_below() -> None:
+    text = "My answer.\n\n## Please type your reply above this line. ##\n\nPrevious discussion"
+    assert trim_reply(text).body == "My answer."
+
+
+def test_empty_input() -> None:
+    assert trim_reply("") == Trimmed("", "")
+    assert trim_reply(" \n\t\n") == Trimmed("", "")
+
+
+def test_crlf_and_pgp_armour() -> None:
+    text = (
+        "-----BEGIN PGP SIGNED MESSAGE-----\r\nHash: SHA256\r\n\r\nSigned words.\r\n"
+        "-----BEGIN PGP SIGNATURE-----\r\n\r\niQEz\r\n-----END PGP SIGNATURE-----\r\n"
+    )
+    assert trim_reply(text).body == "Signed words."
+
+
+APPLE_REPLY = """\
+<html><body><div>Yes, ship it.</div><div><br><blockquote type="cite">
+<div>On 4 Mar 2024, at 10:15, Ann Example &lt;ann@example.org&gt; wrote:</div><br>
+<div>Ship it?</div></blockquote></div></body></html>"""
+
+THUNDERBIRD_REPLY = """\
+<p>Fine by me.</p>
+<div class="moz-cite-prefix">On 04/03/2024 10:15, Ann Example wrote:<br></div>
+<blockquote type="cite" cite="mid:abc@example.org">Fine?</blockquote>"""
+
+OUTLOOK_DESKTOP_REPLY = """\
+<div class="WordSection1"><p class="MsoNormal">Approved.</p>
+<div style="border:none;border-top:solid #E1E1E1 1.0pt;padding:3.0pt 0cm 0cm 0cm">
+<p class="MsoNormal"><b>From:</b> Ann Example &lt;ann@example.org&gt;<br><b>Sent:</b> Monday,
+March 4, 2024 10:15<br><b>To:</b> dev<br><b>Subject:</b> approval</p></div>
+<p class="MsoNormal">Please approve.</p></div>"""
+
+YAHOO_REPLY = """\
+<div>Will do.</div><div class="yahoo_quoted"><div>On Monday, March 4, 2024, 10:15:00 AM GMT,
+Ann &lt;ann@example.org&gt; wrote:</div><div>Please do.</div></div>"""
+
+ORIGINAL_MESSAGE_REPLY = """\
+<p>Noted.</p><p>-----Original Message-----<br>From: Ann<br>Sent: Monday</p><p>Note this.</p>"""
+
+
+@pytest.mark.parametrize(
+    ("html", "new_text", "gone"),
+    [
+        (APPLE_REPLY, "Yes, ship it.", "Ship it?"),
+        (THUNDERBIRD_REPLY, "Fine by me.", "Fine?"),
+        (OUTLOOK_DESKTOP_REPLY, "Approved.", "Please approve."),
+        (YAHOO_REPLY, "Will do.", "Please do."),
+        (ORIGINAL_MESSAGE_REPLY, "Noted.", "Note this."),
+    ],
+    ids=["apple", "thunderbird", "outlook-desktop", "yahoo", "original-message"],
+)
+def test_trim_html_removes_quote_containers(html: str, new_text: str, gone: str) -> None:
+    trimmed = trim_html(html)
+    assert gone not in trimmed
+    assert html_to_text(trimmed) == new_text
+    assert gone in html_to_text(html)
+
+
+def test_trim_html_keeps_a_plain_blockquote_the_author_wrote() -> None:
+    html = "<p>As the manual says:</p><blockquote>Measure twice.</blockquote><p>So do that.</p>"
+    assert html_to_text(trim_html(html)) == "As the manual says:\n\n> Measure twice.\n\nSo do that."
+
+
+def test_html_to_text_lists_links_and_breaks() -> None:
+    html = (
+        "<p>Steps:</p><ol><li>Clone <a href='https://example.org/repo'>the repo</a></li>"
+        "<li>Run <code>make</code></li></ol><ul><li>note</li></ul>line one<br>line two"
+        "<script>alert(1)</script><p>Mail <a href='mailto:ann@example.org'>ann@example.org</a></p>"
+    )
+    assert html_to_text(html) == (
+        "Steps:\n\n1. Clone the repo (https://example.org/repo)\n2. Run make\n\n- note\n\n"
+        "line one\nline two\n\nMail ann@example.org"
+    )
