@@ -48,6 +48,7 @@ from forum.subjects import strip_prefixes
 from forum.text import text_to_html
 from mailgateway import addresses
 
+MAX_LINE = 998  # octets, RFC 5321 4.5.3.1.6 (without CRLF)
 _FOLD = ",\r\n "  # between the items of a list header: one per line
 MAX_REFERENCES = 20  # the thread's root plus the nearest ancestors, as RFC 5322 §3.6.4 suggests
 
@@ -107,9 +108,11 @@ class Footer:
 
     before: bytes
     after: bytes
+    quoted_printable: bool
 
     def encode(self, token: bytes) -> bytes:
-        return binascii.b2a_qp(self.before + token + self.after, istext=True)
+        footer = self.before + token + self.after
+        return binascii.b2a_qp(footer, istext=True) if self.quoted_printable else footer
 
 
 @dataclass(frozen=True)
@@ -206,8 +209,9 @@ def build_template(view: PostView, site: Site) -> PostTemplate:
     marks = {slot: f"lb{secrets.token_hex(12)}" for slot in Slot}
     marks[Slot.REPLY_ADDRESS] += f"@{site.mail_domain}"
     unsubscribe = unsubscribe_url(site, marks[Slot.UNSUBSCRIBE_TOKEN])
-    raw = _render_post(view, site, reply_address=marks[Slot.REPLY_ADDRESS], unsubscribe_url=unsubscribe,
-                       text_footer=marks[Slot.TEXT_FOOTER], html_footer=marks[Slot.HTML_FOOTER])
+    text, html_doc = _bodies(view, site, unsubscribe)
+    raw = _render_post(view, site, marks[Slot.REPLY_ADDRESS], unsubscribe, text, html_doc,
+                       footer_marks=(marks[Slot.TEXT_FOOTER], marks[Slot.HTML_FOOTER]))
     if any(raw.count(mark.encode()) != 1 for mark in marks.values()):
         raise RuntimeError(f"post {view.id}: a template marker did not survive rendering intact")
     chunks, slots, start = [], [], 0
@@ -219,8 +223,8 @@ def build_template(view: PostView, site: Site) -> PostTemplate:
     return PostTemplate(
         post_id=view.id, community_id=view.community.id, slug=view.community.slug,
         chunks=tuple(chunks), slots=tuple(slots),
-        text_footer=_footer(_text_footer(view, site, unsubscribe), marks[Slot.UNSUBSCRIBE_TOKEN]),
-        html_footer=_footer(_html_footer(view, site, unsubscribe), marks[Slot.UNSUBSCRIBE_TOKEN]),
+        text_footer=text.footer_around(marks[Slot.UNSUBSCRIBE_TOKEN]),
+        html_footer=html_doc.footer_around(marks[Slot.UNSUBSCRIBE_TOKEN]),
     )
 
 
@@ -244,13 +248,8 @@ def personalize(template: PostTemplate, site: Site, user_id: int) -> bytes:
 def compose_copy(view: PostView, site: Site, user_id: int) -> bytes:
     """One member's copy rendered from scratch: slow, and the reference for :func:`personalize`."""
     url = unsubscribe_url(site, unsubscribe_token(site, user_id, view.community.id))
-    return _render_post(
-        view, site,
-        reply_address=addresses.reply_address(site.signer, view.community.slug, site.mail_domain, user_id, view.id),
-        unsubscribe_url=url,
-        text_footer=_text_footer(view, site, url),
-        html_footer=_html_footer(view, site, url),
-    )
+    reply = addresses.reply_address(site.signer, view.community.slug, site.mail_domain, user_id, view.id)
+    return _render_post(view, site, reply, url, *_bodies(view, site, url))
 
 
 def unsubscribe_token(site: Site, user_id: int, community_id: int) -> str:
@@ -261,13 +260,44 @@ def unsubscribe_url(site: Site, token: str) -> str:
     return f"{_base_url(site)}/unsubscribe/{token}"
 
 
-def _footer(rendered: str, mark: str) -> Footer:
-    before, _, after = rendered.partition(mark)
-    return Footer(before.encode(), after.encode())
+@dataclass(frozen=True)
+class Body:
+    """A text part: the post, the footer (the only per-member text) and what follows it."""
+
+    subtype: str
+    before: str
+    footer: str
+    after: str
+
+    @property
+    def transfer_encoding(self) -> str:
+        """7bit when the text can travel as it is (ASCII, lines within SMTP's 998): smaller,
+        and fewer lines for every relay to read; quoted-printable otherwise. Either keeps
+        the footer's line apart, so it can be spliced (base64 would not)."""
+        content = self.before + self.footer + self.after
+        if content.isascii() and all(len(line) <= MAX_LINE for line in content.splitlines()):
+            return "7bit"
+        return "quoted-printable"
+
+    def part(self, footer_mark: str | None = None) -> MIMEPart:
+        part = MIMEPart(policy=SMTP)
+        content = self.before + (footer_mark or self.footer) + self.after
+        part.set_content(content, subtype=self.subtype, charset="utf-8", cte=self.transfer_encoding)
+        return part
+
+    def footer_around(self, token_mark: str) -> Footer:
+        before, _, after = self.footer.partition(token_mark)
+        return Footer(before.encode(), after.encode(), self.transfer_encoding == "quoted-printable")
 
 
-def _render_post(view: PostView, site: Site, *, reply_address: str, unsubscribe_url: str,
-                 text_footer: str, html_footer: str) -> bytes:
+def _bodies(view: PostView, site: Site, unsubscribe: str) -> tuple[Body, Body]:
+    text = Body("plain", f"{view.text.rstrip()}\n\n", _text_footer(view, site, unsubscribe), "\n")
+    head = _HTML_HEAD.format(title=html.escape(_one_line(view.subject)), body=view.html)
+    return text, Body("html", head, _html_footer(view, site, unsubscribe), _HTML_TAIL)
+
+
+def _render_post(view: PostView, site: Site, reply_address: str, unsubscribe_url: str, text: Body, html_doc: Body,
+                 footer_marks: tuple[str, str] | None = None) -> bytes:
     community = view.community
     msg = EmailMessage(policy=SMTP)
     msg["Date"] = format_datetime(view.created_at)
@@ -277,9 +307,8 @@ def _render_post(view: PostView, site: Site, *, reply_address: str, unsubscribe_
     msg["Reply-To"] = Address(_one_line(community.name), addr_spec=reply_address)
     msg["Subject"] = list_subject(community.subject_prefix, view.subject)
     msg["List-Id"] = _list_id(site, community)
-    text = f"{view.text.rstrip()}\n\n{text_footer}\n"
-    document = _HTML_DOCUMENT.format(title=html.escape(_one_line(view.subject)), body=view.html, footer=html_footer)
-    _set_body(msg, site, view.attachments, text, document)
+    text_mark, html_mark = footer_marks or (None, None)
+    _set_body(msg, site, view.attachments, text.part(text_mark), html_doc.part(html_mark))
     message_id = view.message_id if _sendable_id(view.message_id) else f"post.{view.id}@{site.mail_domain}"
     return _with_raw_headers(
         msg.as_bytes(),
@@ -288,11 +317,11 @@ def _render_post(view: PostView, site: Site, *, reply_address: str, unsubscribe_
     )
 
 
-def _set_body(msg: EmailMessage, site: Site, attachments: tuple[AttachmentInfo, ...], text: str, document: str) -> None:
+def _set_body(msg: EmailMessage, site: Site, attachments: tuple[AttachmentInfo, ...], text: MIMEPart,
+              html_part: MIMEPart) -> None:
     """multipart/alternative, inside multipart/related for inline images, inside
     multipart/mixed for attachments; files over ``attach_max_bytes`` are only linked."""
-    html_part = _text_part(document, "html", "quoted-printable")
-    _set_alternative(msg, _text_part(text, "plain", "quoted-printable"), html_part)
+    _set_alternative(msg, text, html_part)
     for att in attachments:
         if att.size > site.settings.delivery.attach_max_bytes:
             continue
@@ -392,7 +421,7 @@ def _html_footer(view: PostView, site: Site, unsubscribe: str) -> str:
 
 
 # Outlook renders tables and inline styles, little else: no <style>, no CSS layout.
-_HTML_DOCUMENT = """<!DOCTYPE html>
+_HTML_HEAD = """<!DOCTYPE html>
 <html>
 <head>
 <meta http-equiv="Content-Type" content="text/html; charset=utf-8">
@@ -404,7 +433,8 @@ _HTML_DOCUMENT = """<!DOCTYPE html>
 <td style="padding:16px;font-family:Arial,Helvetica,sans-serif;font-size:15px;line-height:1.5;color:#222222;">
 {body}
 </td></tr></table>
-{footer}
+"""
+_HTML_TAIL = """
 </body>
 </html>
 """

@@ -31,6 +31,7 @@ from forum.posting import AttachmentData, Draft, check_post, community_by_slug, 
 from forum.site import Site
 from forum.tokens import BadToken
 from mailgateway.addresses import Form, Route, parse_local_part, read_reply_token, split_address
+from mailgateway.htmltext import html_to_text
 from mailgateway.parsing import MalformedMail, ParsedMail, parse_message
 from mailgateway.trimming import trim_html, trim_reply
 
@@ -138,8 +139,10 @@ def build_draft(session: Session, site: Site, parsed: ParsedMail, route: Route, 
         # from another of their addresses (or through a forwarder that rewrote From).
         author_email = primary or author_email
         author_name = author_name or user.display_name
-    trimmed = trim_reply(parsed.text)
     html = trim_html(parsed.html) if parsed.html else None
+    # HTML-only mail is trimmed on its HTML first: quote containers and signatures are
+    # marked up there (gmail_quote, divRplyFwdMsg…) and lost in the plain-text rendering.
+    trimmed = trim_reply(html_to_text(html) if html is not None and parsed.text_from_html else parsed.text)
     references = tuple(dict.fromkeys((*parsed.references, *parsed.in_reply_to)))
     return Draft(
         community=route.slug,

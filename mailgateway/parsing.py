@@ -73,6 +73,7 @@ class ParsedMail:
     thread_index: str | None
     text: str
     html: str | None
+    text_from_html: bool  # no usable text/plain: ``text`` was converted from ``html``
     attachments: tuple[ParsedAttachment, ...]
     auto_reason: str | None
     list_id: str | None
@@ -454,9 +455,18 @@ _AUTO_SUBJECT_RE = re.compile(
 _BOUNCE_SENDER_RE = re.compile(r"^(?:mailer[-_]?daemon|postmaster)@", re.I)
 
 
+def _report_type(message: Message) -> str:
+    try:
+        return str(message.get_param("report-type") or "").strip().lower()
+    except Exception:  # noqa: BLE001 - an unreadable parameter is no report type
+        return ""
+
+
 def _auto_reason(headers: _Headers, message: Message, from_addr: str | None) -> str | None:
     """Why a message was sent by a machine rather than a person, if it was."""
-    if _content_type(message) == "multipart/report" or "x-failed-recipients" in headers:
+    if _content_type(message) == "multipart/report":
+        return "read receipt" if _report_type(message) == "disposition-notification" else "bounce"
+    if "x-failed-recipients" in headers:
         return "bounce"
     if from_addr and _BOUNCE_SENDER_RE.match(from_addr):
         return "bounce"
@@ -816,6 +826,7 @@ def _build(message: Message, raw: bytes) -> ParsedMail:
         thread_index=headers.text("thread-index").strip() or None,
         text=_body_text(body),
         html=html,
+        text_from_html=bool(htmls) and all(_segment_text(plain, h) is not plain for plain, h in body.segments),
         attachments=_attachments(body.attachments, html),
         auto_reason=_auto_reason(headers, message, from_addr),
         list_id=_list_id(headers.text("list-id")),

@@ -632,7 +632,9 @@ def _lone_headers_as_text(pattern: str) -> str:
 def _trim_pattern(lines: _Lines) -> None:
     """Apply the trimming decisions, in order, to the classified lines."""
     delimiter = lines.pattern.find(DELIMITER)
-    if delimiter >= 0:
+    # A delimiter separates a reply from what it quotes; one with no text above it (a
+    # patch mail's leading "---") separates nothing and would otherwise empty the post.
+    if delimiter >= 0 and TEXT in lines.pattern[:delimiter]:
         lines.keep_until(delimiter)
     lines.drop(SIGNATURE)
 

@@ -255,6 +255,7 @@ def test_list_rewritten_from_is_undone() -> None:
         ("X-Auto-Response-Suppress: OOF, AutoReply", None),
         ("Subject: Out of Office: back Monday", "automatic reply subject"),
         ("Content-Type: multipart/report; report-type=delivery-status; boundary=x", "bounce"),
+        ("Content-Type: multipart/report; report-type=disposition-notification; boundary=x", "read receipt"),
     ],
 )
 def test_automatic_messages_are_recognised(headers: str, reason: str | None) -> None:

@@ -177,3 +177,9 @@ def test_html_to_text_lists_links_and_breaks() -> None:
         "Steps:\n\n1. Clone the repo (https://example.org/repo)\n2. Run make\n\n- note\n\n"
         "line one\nline two\n\nMail ann@example.org"
     )
+
+
+def test_a_patch_mail_starting_with_a_dashed_line_keeps_its_body() -> None:
+    patch = "---\n notmuch-new.c | 30 +++---\n 1 files changed\n\ndiff --git a/x b/x\n+added line\n"
+    trimmed = trim_reply(patch)
+    assert "diff --git a/x b/x" in trimmed.body and "+added line" in trimmed.body
