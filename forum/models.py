@@ -208,7 +208,6 @@ class Post(Base):
     __table_args__ = (
         UniqueConstraint("community_id", "message_id"),
         Index("ix_posts_thread_created", "thread_id", "created_at"),
-        Index("ix_posts_community_awaited", "community_id", "reply_to_message_id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -219,8 +218,7 @@ class Post(Base):
     author_name: Mapped[str] = mapped_column(String(200), default="")
     author_email: Mapped[str] = mapped_column(String(320), default="")
     message_id: Mapped[str] = mapped_column(String(998))
-    # The Message-ID this post answers, kept even when that post is not (yet) stored, so a
-    # reply that arrives before its parent is re-linked when the parent comes.
+    # The Message-ID this post answers, kept even when that post is not (yet) stored.
     reply_to_message_id: Mapped[str | None] = mapped_column(String(998))
     subject: Mapped[str] = mapped_column(String(500))
     body: Mapped[str] = mapped_column(Text)  # the new text, shown and forwarded
@@ -237,6 +235,23 @@ class Post(Base):
     thread: Mapped[Thread] = relationship()
     community: Mapped[Community] = relationship()
     attachments: Mapped[list[Attachment]] = relationship(back_populates="post", order_by="Attachment.id")
+
+
+class PostReference(Base):
+    """A Message-ID a post names in In-Reply-To/References (position 0 = the oldest).
+
+    Kept for every reference, stored or not, so that replies to a message we never got
+    still share a thread (they name the same missing ancestor), and so that a reply which
+    arrived before its parent or grandparent is re-linked when that one comes.
+    """
+
+    __tablename__ = "post_references"
+    __table_args__ = (Index("ix_post_references_lookup", "community_id", "message_id"),)
+
+    post_id: Mapped[int] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="CASCADE"))
+    message_id: Mapped[str] = mapped_column(String(998))
 
 
 class Attachment(Base):

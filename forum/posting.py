@@ -147,6 +147,7 @@ def submit_post(session: Session, draft: Draft, site: Site) -> Outcome:
             post_id=post.id, filename=att.filename[:255], content_type=att.content_type[:255],
             size=len(att.data), sha256=site.blobs.put(att.data), inline=att.inline, content_id=att.content_id,
         ))
+    threads.record_references(session, post, draft.references)
     held = post.status is PostStatus.held
     copies = 0 if held else publish(session, post, site)
     # After publish(): merging threads recounts their posts, and must count this one once.

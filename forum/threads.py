@@ -2,8 +2,10 @@
 
 The order mirrors how sure each clue is: a parent named outright (a reply token, a web
 reply button) beats the Message-IDs a mail client quoted (In-Reply-To/References, nearest
-first), which beat Outlook's Thread-Index, which beats a "Re:" subject equal to a thread
-active in the same community recently. Anything else starts a new thread.
+first), which beat a stored post that names the same missing ancestor (JWZ's "ghost"
+parent: two answers to a message we never received), which beats Outlook's Thread-Index,
+which beats a "Re:" subject equal to a thread active in the same community recently.
+Anything else starts a new thread.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from forum.errors import NotFound
-from forum.models import Community, Post, PostStatus, Thread, utcnow
+from forum.models import Community, Post, PostReference, PostStatus, Thread, utcnow
 from forum.subjects import is_reply_subject, subject_key
 
 CONVERSATION_BYTES = 22  # Thread-Index: 6-byte FILETIME + 16-byte GUID name the conversation
@@ -67,6 +69,13 @@ def place(
         for mid in reversed(references):
             if mid in found:
                 return Placement(found[mid], found[mid].thread)
+        siblings = dict(session.execute(
+            select(PostReference.message_id, Post.thread_id).join(Post, Post.id == PostReference.post_id)
+            .where(PostReference.community_id == community.id, PostReference.message_id.in_(references))
+        ).all())
+        for mid in reversed(references):
+            if mid in siblings:
+                return Placement(None, session.get(Thread, siblings[mid]))
     key, is_reply = conversation_key(thread_index)
     if key and is_reply:
         thread = session.scalar(
@@ -89,25 +98,47 @@ def place(
     return Placement(None, None)
 
 
+def record_references(session: Session, post: Post, references: tuple[str, ...]) -> None:
+    """Remember every Message-ID ``post`` names, for ghost siblings and late parents."""
+    for position, mid in enumerate(dict.fromkeys(references)):
+        session.add(PostReference(post_id=post.id, position=position, community_id=post.community_id,
+                                  message_id=mid))
+
+
 def relink_early_replies(session: Session, post: Post) -> int:
     """Attach replies that arrived before ``post`` (they named its Message-ID) to it.
 
-    Their threads merge into ``post``'s thread. Returns how many replies were re-linked.
+    A reply is re-parented when ``post`` is a nearer ancestor than the parent it has;
+    its thread merges into ``post``'s thread. Returns how many replies were re-linked.
     """
-    orphans = list(
-        session.scalars(
-            select(Post).where(
-                Post.community_id == post.community_id,
-                Post.reply_to_message_id == post.message_id,
-                Post.id != post.id,
-            )
-        )
+    session.flush()
+    waiting = session.execute(
+        select(PostReference.post_id, PostReference.position)
+        .where(PostReference.community_id == post.community_id, PostReference.message_id == post.message_id,
+               PostReference.post_id != post.id)
+    ).all()
+    relinked = 0
+    for reply_id, position in waiting:
+        reply = session.get(Post, reply_id)
+        if reply is None:
+            continue
+        if _parent_position(session, reply) < position:
+            reply.parent_id = post.id
+            relinked += 1
+        if reply.thread_id != post.thread_id:
+            merge_threads(session, source_id=reply.thread_id, target=post.thread)
+    return relinked
+
+
+def _parent_position(session: Session, reply: Post) -> int:
+    """Where the reply's current parent stands in its references (-1: no parent, or unnamed)."""
+    if reply.parent_id is None:
+        return -1
+    position = session.scalar(
+        select(PostReference.position).join(Post, Post.message_id == PostReference.message_id)
+        .where(PostReference.post_id == reply.id, Post.id == reply.parent_id)
     )
-    for orphan in orphans:
-        orphan.parent_id = post.id
-        if orphan.thread_id != post.thread_id:
-            merge_threads(session, source_id=orphan.thread_id, target=post.thread)
-    return len(orphans)
+    return -1 if position is None else position
 
 
 def merge_threads(session: Session, *, source_id: int, target: Thread) -> None:

@@ -15,14 +15,12 @@ import email
 import hashlib
 import json
 import mailbox
-import os
 import re
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from email import policy
 from email.utils import parseaddr, parsedate_to_datetime
-from pathlib import Path
 from typing import Callable, Iterator
 
 import pytest
@@ -34,20 +32,18 @@ from forum.config import Settings
 from forum.models import Community, Post
 from forum.posting import Draft, submit_post
 from forum.site import Site
-from tests.support import make_community, unavailable
+from tests.corpus import corpus_dir, require_corpus
+from tests.support import make_community
 
-ROOT = Path(__file__).resolve().parents[2]
-CORPUS = Path(os.environ.get("LISTBRIDGE_CORPUS") or ROOT.parent / "shared" / "corpus")
+CORPUS = corpus_dir()
 NOTMUCH_SETS = ("default", "lkml", "threading")
 PLACEHOLDER = "[ Message not available ]"
 _MSGID = re.compile(r"<([^<>\s]+)>")
 
-# Agreement when these floors were set: 41/44 in file order, 40/44 reversed. The misses are
-# replies to a message that never arrived (notmuch and JWZ group siblings under such a
-# "ghost" parent; listbridge starts a thread per sibling) and, reversed, replies whose
-# direct parent is missing but whose grandparent comes later. A change that lowers the
-# agreement fails here; one that raises it should raise these.
-FLOORS = {"file order": 0.93, "reversed": 0.90}
+# Agreement when these floors were set: 44/44 in file order, 43/44 reversed (one LKML
+# thread whose messages, fed newest first, share no stored reference until its root comes).
+# A change that lowers the agreement fails here; one that raises it should raise these.
+FLOORS = {"file order": 1.0, "reversed": 0.97}
 
 
 @dataclass(frozen=True)
@@ -165,8 +161,7 @@ def stored_threads(sessionmaker: SessionMaker[Session], slug: str) -> tuple[list
 
 @pytest.fixture(scope="module")
 def corpus_cases() -> list[Case]:
-    if not (CORPUS / "notmuch").is_dir():
-        unavailable(f"threading corpus not found at {CORPUS} (set LISTBRIDGE_CORPUS)")
+    require_corpus()
     return cases()
 
 

@@ -131,7 +131,6 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('posts', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_posts_author_id'), ['author_id'], unique=False)
-        batch_op.create_index('ix_posts_community_awaited', ['community_id', 'reply_to_message_id'], unique=False)
         batch_op.create_index('ix_posts_thread_created', ['thread_id', 'created_at'], unique=False)
 
     op.create_table('attachments',
@@ -173,9 +172,25 @@ def upgrade() -> None:
         batch_op.create_index('ix_outbox_due', ['status', 'not_before'], unique=False)
         batch_op.create_index(batch_op.f('ix_outbox_post_id'), ['post_id'], unique=False)
 
+    op.create_table('post_references',
+    sa.Column('post_id', sa.Integer(), nullable=False),
+    sa.Column('position', sa.Integer(), nullable=False),
+    sa.Column('community_id', sa.Integer(), nullable=False),
+    sa.Column('message_id', sa.String(length=998), nullable=False),
+    sa.ForeignKeyConstraint(['community_id'], ['communities.id'], name=op.f('fk_post_references_community_id_communities'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['post_id'], ['posts.id'], name=op.f('fk_post_references_post_id_posts'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('post_id', 'position', name=op.f('pk_post_references'))
+    )
+    with op.batch_alter_table('post_references', schema=None) as batch_op:
+        batch_op.create_index('ix_post_references_lookup', ['community_id', 'message_id'], unique=False)
+
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('post_references', schema=None) as batch_op:
+        batch_op.drop_index('ix_post_references_lookup')
+
+    op.drop_table('post_references')
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_outbox_post_id'))
         batch_op.drop_index('ix_outbox_due')
@@ -187,7 +202,6 @@ def downgrade() -> None:
     op.drop_table('attachments')
     with op.batch_alter_table('posts', schema=None) as batch_op:
         batch_op.drop_index('ix_posts_thread_created')
-        batch_op.drop_index('ix_posts_community_awaited')
         batch_op.drop_index(batch_op.f('ix_posts_author_id'))
 
     op.drop_table('posts')
