@@ -51,10 +51,10 @@ def create_community(
     session: Session, slug: str, name: str, *, private: bool = False, policy: str = "members",
     description: str = "", subject_prefix: str = "",
 ) -> Community:
-    slug = slug.strip().lower()
-    if not SLUG_RE.match(slug) or "+" in slug or slug.endswith(RESERVED_SUFFIXES):
+    given, slug = slug, slug.strip().lower()
+    if not SLUG_RE.match(slug) or slug.endswith(RESERVED_SUFFIXES):
         raise InvalidInput(
-            f'"{slug}" cannot be a community address: use lowercase letters, digits and dashes, '
+            f'"{given}" cannot be a community address: use lowercase letters, digits and dashes, '
             f"not ending in {', '.join(RESERVED_SUFFIXES)}"
         )
     if session.scalar(select(Community.id).where(Community.slug == slug)) is not None:

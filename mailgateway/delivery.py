@@ -24,6 +24,7 @@ permanent ones (5xx) are recorded with the server's reply.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import logging
 import time
@@ -33,6 +34,7 @@ from datetime import timedelta
 from typing import Iterable
 
 import aiosmtplib
+from aiosmtplib import SMTPStatus
 from sqlalchemy.orm import Session, sessionmaker
 
 from forum import outbox
@@ -239,9 +241,32 @@ class Connection:
         self._smtp = smtp
 
     async def send(self, sender: str, recipient: str, message: bytes) -> str:
-        assert self._smtp is not None
-        _, reply = await self._smtp.sendmail(sender, [recipient], message)
-        return f"250 {reply}"
+        """One transaction (MAIL, RCPT, DATA); the server's final reply.
+
+        Not aiosmtplib's ``sendmail()``: its DATA step rewrites every line ending with two
+        regular-expression passes over the message, which was a third of the event loop's
+        work in a fan-out. Composed messages have CRLF line endings by construction, so
+        only dot-stuffing is left, and ``bytes.replace`` does that in microseconds.
+        """
+        smtp = self._smtp
+        assert smtp is not None
+        try:
+            await smtp.mail(sender, options=[f"SIZE={len(message)}"] if smtp.supports_extension("size") else [])
+            await smtp.rcpt(recipient)
+            reply = await smtp.execute_command(b"DATA")
+            if reply.code != SMTPStatus.start_input:
+                raise aiosmtplib.SMTPDataError(reply.code, reply.message)
+            if smtp.protocol is None:
+                raise aiosmtplib.SMTPServerDisconnected("connection lost before the message was sent")
+            smtp.protocol.write(_dot_stuffed(message) + b".\r\n")
+            reply = await smtp.protocol.read_response(timeout=smtp.timeout)
+            if reply.code != SMTPStatus.completed:
+                raise aiosmtplib.SMTPDataError(reply.code, reply.message)
+        except aiosmtplib.SMTPResponseException:
+            with contextlib.suppress(aiosmtplib.SMTPException, OSError):
+                await smtp.rset()  # a clean slate for the connection's next message
+            raise
+        return f"{reply.code} {reply.message}"
 
     def abort(self) -> None:
         if self._smtp is not None:
@@ -388,13 +413,15 @@ class DeliveryWorker:
                 return Result(Outcome.retry, f"smarthost unavailable: {_describe(exc)}")
         try:
             return Result(Outcome.done, await conn.send(job.sender, job.item.address, job.message))
-        except aiosmtplib.SMTPRecipientsRefused as exc:
-            code, message = exc.recipients[0].code, exc.recipients[0].message
         except aiosmtplib.SMTPResponseException as exc:
             code, message = exc.code, exc.message
         except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as exc:
             conn.abort()
             return Result(Outcome.retry, f"connection lost: {_describe(exc)}", connection_lost=True)
+        except Exception as exc:  # e.g. an address aiosmtplib cannot encode; the connection's state is unknown
+            log.exception("sending failed outbox=%s rcpt=%s", job.item.id, job.item.address)
+            conn.abort()
+            return Result(Outcome.retry, f"internal error sending: {_describe(exc)}")
         if code == 421:  # RFC 5321 3.8: the server is closing the connection (idle too long, shutting down)
             conn.abort()
             return Result(Outcome.retry, f"{code} {message}", connection_lost=True)
@@ -443,6 +470,13 @@ class DeliveryWorker:
     def _write(self, batch: Ledger) -> None:
         with self.sessions.begin() as session:
             batch.write(session)
+
+
+def _dot_stuffed(message: bytes) -> bytes:
+    """RFC 5321 4.5.2: a line that starts with a period gets another, so none ends DATA early."""
+    stuffed = message.replace(b"\r\n.", b"\r\n..")
+    stuffed = b"." + stuffed if stuffed.startswith(b".") else stuffed
+    return stuffed if stuffed.endswith(b"\r\n") else stuffed + b"\r\n"
 
 
 def _describe(exc: BaseException) -> str:
