@@ -190,3 +190,13 @@ def add_member(session: Session, slug: str, row: MemberRow) -> ImportReport:
 def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
     for i in range(0, len(items), size):
         yield items[i:i + size]
+
+
+def moderators(session: Session, community: Community) -> list[tuple[str, int]]:
+    """(primary email, user id) of the community's active facilitators and moderators."""
+    return [tuple(row) for row in session.execute(  # type: ignore[misc]
+        select(UserEmail.email, Membership.user_id).join(Membership, Membership.user_id == UserEmail.user_id)
+        .where(Membership.community_id == community.id, Membership.status == MemberStatus.active,
+               Membership.role.in_([Role.facilitator, Role.moderator]), UserEmail.is_primary.is_(True))
+        .order_by(Membership.id)
+    )]

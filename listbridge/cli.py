@@ -22,7 +22,9 @@ from forum.db import make_engine, make_sessionmaker
 from forum.directory import create_community, member_row, read_member_csv, upsert_members
 from forum.errors import ListbridgeError
 from forum.models import Community, Membership
+from forum.moderation import approve, held_posts, reject
 from forum.posting import community_by_slug
+from forum.site import Site
 
 
 class FriendlyGroup(click.Group):
@@ -177,6 +179,43 @@ def member_import(ctx: Context, slug: str, csv_file: str) -> None:
         report = upsert_members(session, community_by_slug(session, slug), rows)
     click.echo(f"{csv_file}: {len(rows)} rows: {report.added} added, {report.updated} updated, "
                f"{report.unchanged} unchanged ({time.monotonic() - start:.1f} s)")
+
+
+@main.group()
+def held() -> None:
+    """Posts awaiting a moderator: list, approve, reject."""
+
+
+@held.command("list")
+@click.argument("slug")
+@pass_ctx
+def held_list(ctx: Context, slug: str) -> None:
+    """List the posts of SLUG awaiting approval."""
+    with ctx.sessions() as session:
+        for post in held_posts(session, community_by_slug(session, slug)):
+            click.echo(f"{post.id}\t{post.created_at:%Y-%m-%d %H:%M}\t{post.author_email}\t{post.subject}\t"
+                       f"({post.hold_reason})")
+
+
+@held.command("approve")
+@click.argument("post_id", type=int)
+@pass_ctx
+def held_approve(ctx: Context, post_id: int) -> None:
+    """Publish held post POST_ID to the community."""
+    with ctx.sessions.begin() as session:
+        copies = approve(session, Site.from_settings(ctx.settings), post_id)
+    click.echo(f"approved post {post_id}: {copies} personal copies queued")
+
+
+@held.command("reject")
+@click.argument("post_id", type=int)
+@click.option("--reason", default="", help="Told to the author.")
+@pass_ctx
+def held_reject(ctx: Context, post_id: int, reason: str) -> None:
+    """Refuse held post POST_ID and tell its author why."""
+    with ctx.sessions.begin() as session:
+        reject(session, post_id, reason)
+    click.echo(f"rejected post {post_id}; its author is told")
 
 
 @main.command()

@@ -26,7 +26,9 @@ from sqlalchemy.orm import Session
 from forum import outbox
 from forum.access import Action
 from forum.errors import Dropped, ListbridgeError, MalformedMessage, NotFound, NotSupported
-from forum.models import InboundMessage, InboundStatus, Membership, MemberStatus, Post, Role, User, UserEmail, utcnow
+from forum.directory import moderators
+from forum.models import InboundMessage, InboundStatus, Post, User, UserEmail, utcnow
+from forum.moderation import notify_held
 from forum.posting import AttachmentData, Draft, check_post, community_by_slug, submit_post
 from forum.site import Site
 from forum.tokens import BadToken
@@ -221,6 +223,7 @@ def _process_one(session: Session, site: Site, parsed: ParsedMail, row: InboundM
         log.info("inbound duplicate of post %s", post.id, extra=fields)
         return f"{rcpt}: duplicate of post {post.id}"
     if outcome.held:
+        notify_held(session, site, post)
         log.info("inbound held: %s", outcome.reason, extra=fields)
         return f"{rcpt}: held as post {post.id}: {outcome.reason}"
     log.info("inbound posted as %s, %s copies queued", post.id, outcome.copies, extra=fields)
@@ -230,11 +233,7 @@ def _process_one(session: Session, site: Site, parsed: ParsedMail, row: InboundM
 def forward_to_owners(session: Session, site: Site, slug: str, parsed: ParsedMail, inbound_id: int) -> str:
     """Pass a message for SLUG-owner@ on to the community's facilitators and moderators."""
     community = community_by_slug(session, slug)
-    owners = list(session.execute(
-        select(UserEmail.email, Membership.user_id).join(Membership, Membership.user_id == UserEmail.user_id)
-        .where(Membership.community_id == community.id, Membership.status == MemberStatus.active,
-               Membership.role.in_([Role.facilitator, Role.moderator]), UserEmail.is_primary.is_(True))
-    ))
+    owners = moderators(session, community)
     sender = f"{parsed.from_name} <{parsed.from_addr}>" if parsed.from_name else (parsed.from_addr or "unknown")
     for email, user_id in owners:
         outbox.enqueue_notice(

@@ -102,19 +102,24 @@ port = {self.web_port}
         return smtplib.SMTP("127.0.0.1", self.smtp_port, timeout=30)
 
     def send(self, mail_from: str, rcpts: list[str], data: bytes) -> tuple[int, str]:
-        """Send one message; return the (code, text) of the reply that decided it."""
+        """Send one message; return the (code, text) of the reply that decided it.
+
+        The first refused recipient decides; otherwise the reply to DATA does.
+        """
         with self.smtp() as client:
+            client.ehlo()
+            code, text = client.mail(mail_from)
+            if code != 250:
+                return code, text.decode()
+            for rcpt in rcpts:
+                code, text = client.rcpt(rcpt)
+                if code != 250:
+                    return code, text.decode()
             try:
-                refused = client.sendmail(mail_from, rcpts, data)
-            except smtplib.SMTPRecipientsRefused as exc:
-                code, text = next(iter(exc.recipients.values()))
-                return code, text.decode()
-            except smtplib.SMTPResponseException as exc:
-                return exc.smtp_code, exc.smtp_error.decode(errors="replace")
-            if refused:
-                code, text = next(iter(refused.values()))
-                return code, text.decode()
-            return 250, "ok"
+                code, text = client.data(data)
+            except smtplib.SMTPDataError as exc:
+                code, text = exc.smtp_code, exc.smtp_error
+            return code, text.decode(errors="replace")
 
 
 def mail(sender: str, to: str, subject: str, body: str, message_id: str, extra_headers: str = "") -> bytes:

@@ -193,3 +193,35 @@ def test_mail_spooled_before_a_crash_is_processed_once_on_start(tmp_path: Path, 
         statuses = list(session.scalars(select(InboundMessage.status)))
     engine.dispose()
     assert statuses == [InboundStatus.done]
+
+
+def test_moderated_post_is_held_then_approved(tmp_path: Path, db_url: str, smtp_sink: SmtpSink) -> None:
+    site = ServedSite(tmp_path, db_url, smtp_sink.port)
+    site.cli("init")
+    site.cli("community", "create", "housing", "--name", "Housing Advice", "--policy", "moderated")
+    site.cli("member", "add", "housing", "fiona@council.example", "--role", "facilitator")
+    site.cli("member", "add", "housing", "alice@council.example")
+    site.cli("member", "add", "housing", "bob@council.example")
+    site.start()
+    try:
+        code, text = site.send("alice@council.example", [LIST],
+                               mail("alice@council.example", LIST, "Void rates", "How do you count voids?",
+                                    "held1@council.example"))
+        assert code == 250 and "held for moderation" in text
+        notices = by_rcpt(smtp_sink.wait_for(2))
+        assert sorted(notices) == ["alice@council.example", "fiona@council.example"]
+        assert "awaiting approval" in notices["alice@council.example"].message["Subject"]
+        assert notices["alice@council.example"].message["Auto-Submitted"] == "auto-replied"
+        assert "How do you count voids?" in notices["fiona@council.example"].message.get_body(("plain",)).get_content()
+
+        listing = site.cli("held", "list", "housing").stdout
+        post_id = listing.split("\t", 1)[0]
+        assert "Void rates" in listing
+        assert "2 personal copies" in site.cli("held", "approve", post_id).stdout
+        copies = by_rcpt(smtp_sink.wait_for(4)[2:])
+        assert sorted(copies) == ["bob@council.example", "fiona@council.example"]
+        assert copies["bob@council.example"].message["Message-ID"] == "<held1@council.example>"
+        assert_error = site.cli("held", "approve", post_id, check=False)
+        assert assert_error.returncode == 1 and "not awaiting moderation" in assert_error.stderr
+    finally:
+        site.stop()
