@@ -1,1 +1,13 @@
-"""The web archive, posting, accounts and moderation (Flask); its modules arrive with the web issue."""
+"""The web archive: reading, searching, posting, accounts and moderation (Flask).
+
+``create_app(settings)`` is the WSGI application, served by ``listbridge serve`` (waitress,
+on ``[web] host, port``) or by gunicorn in production::
+
+    gunicorn --workers 4 --bind 127.0.0.1:8080 'web.wsgi:app'    # LISTBRIDGE_CONFIG names the file
+"""
+
+from __future__ import annotations
+
+from web.app import create_app
+
+__all__ = ["create_app"]

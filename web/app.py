@@ -1,0 +1,62 @@
+"""The application factory: settings in, a configured Flask app out.
+
+Security is set here once for every page: CSRF protection on every form (Flask-WTF),
+session cookies that are HttpOnly, SameSite=Lax and Secure when the site is served over
+https, and response headers that forbid inline script, framing and MIME sniffing.
+"""
+
+from __future__ import annotations
+
+from flask import Flask, Response
+from flask_wtf.csrf import CSRFProtect
+
+from forum.config import Settings
+from forum.db import make_engine, make_sessionmaker
+from forum.site import Site
+from web.accounts.views import bp as accounts_bp
+from web.archive.views import bp as archive_bp
+from web.auth import current_user
+from web.manage.views import bp as manage_bp
+from web.state import WebState
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "object-src 'none'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
+)
+
+csrf = CSRFProtect()
+
+
+def create_app(settings: Settings) -> Flask:
+    app = Flask(__name__)
+    https = settings.site.base_url.startswith("https://")
+    app.config.update(
+        SECRET_KEY=settings.site.secret_key,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=https,
+        SESSION_COOKIE_NAME="listbridge_session",
+        PREFERRED_URL_SCHEME="https" if https else "http",
+        WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session
+        MAX_CONTENT_LENGTH=settings.smtp_in.max_message_bytes,
+    )
+    engine = make_engine(settings.database.url)
+    app.extensions["listbridge"] = WebState(
+        site=Site.from_settings(settings),
+        sessions=make_sessionmaker(engine),
+        readers=make_sessionmaker(engine, readonly=True),
+    )
+    csrf.init_app(app)
+    app.after_request(_security_headers)
+    app.context_processor(lambda: {"site_name": settings.site.name, "current_user": current_user()})
+    for blueprint in (archive_bp, accounts_bp, manage_bp):
+        app.register_blueprint(blueprint)
+    return app
+
+
+def _security_headers(response: Response) -> Response:
+    response.headers.setdefault("Content-Security-Policy", CSP)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    return response
