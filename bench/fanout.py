@@ -13,8 +13,8 @@ same run on the same machine:
    of the last of the N-1 personal copies.
 
 The ratio of the two rates is the figure that matters: absolute rates vary between
-machines and runs, the ratio much less. ``--profile`` samples every thread of this process
-during the fan-out and prints where the time went.
+machines and runs, the ratio much less. ``--profile`` runs cProfile in every thread of this
+process during the fan-out and prints where the time went.
 """
 
 from __future__ import annotations
@@ -22,15 +22,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import cProfile
 import multiprocessing as mp
 import os
+import pstats
 import smtplib
 import socket
-import sys
 import tempfile
 import threading
 import time
-from collections import Counter
 from dataclasses import dataclass
 from multiprocessing.sharedctypes import Synchronized
 from pathlib import Path
@@ -113,7 +113,7 @@ class Baseline:
 
 def baseline(ctx: Any, port: int, sink: SinkCounters, sink_pid: int, n: int) -> Baseline:
     """Messages per second the sink accepts from plain senders (sink-bound, as intended)."""
-    per_sender = n // SENDERS
+    per_sender = max(1, n // SENDERS)
     barrier = ctx.Barrier(SENDERS + 1)
     base = sink.reset()
     senders = [ctx.Process(target=send_plain, args=(port, k * per_sender, per_sender, barrier)) for k in range(SENDERS)]
@@ -142,14 +142,12 @@ class FanOut:
     sink_cpu: float  # seconds per copy
 
 
-def fan_out(port: int, sink: SinkCounters, sink_pid: int, members: int, connections: int, workdir: Path,
-            sampler: Sampler | None) -> FanOut:
+def build_site(workdir: Path, port: int, members: int, connections: int) -> tuple[Any, Any, Any]:
+    """(engine, sessionmaker, site): a new site whose smarthost is the sink, with one community."""
     from forum import config, schema
     from forum.db import make_engine, make_sessionmaker
     from forum.directory import create_community, member_row, upsert_members
-    from forum.posting import Draft, submit_post
     from forum.site import Site
-    from mailgateway.delivery import DeliveryWorker
 
     settings = config.from_dict({
         "site": {"mail_domain": "lists.bench.example", "secret_key": "benchmark-secret-0123456789",
@@ -161,10 +159,18 @@ def fan_out(port: int, sink: SinkCounters, sink_pid: int, members: int, connecti
     engine = make_engine(settings.database.url)
     schema.upgrade(engine)
     sessions = make_sessionmaker(engine)
-    site = Site.from_settings(settings)
     with sessions.begin() as session:
         community = create_community(session, "bench", "Bench")
         upsert_members(session, community, [member_row(f"m{i}@members.example", f"Member {i}") for i in range(members)])
+    return engine, sessions, Site.from_settings(settings)
+
+
+def fan_out(port: int, sink: SinkCounters, sink_pid: int, members: int, connections: int, workdir: Path,
+            profiler: Profiler | None) -> FanOut:
+    from forum.posting import Draft, submit_post
+    from mailgateway.delivery import DeliveryWorker
+
+    engine, sessions, site = build_site(workdir, port, members, connections)
 
     def commit_post() -> None:
         with sessions.begin() as session:
@@ -186,7 +192,7 @@ def fan_out(port: int, sink: SinkCounters, sink_pid: int, members: int, connecti
         return committed, sink.first.value
 
     cpu, sink_cpu = cpu_seconds(), cpu_seconds(sink_pid)
-    with sampler or contextlib.nullcontext():
+    with profiler or contextlib.nullcontext():
         committed, first = asyncio.run(run())
     cpu, sink_cpu = cpu_seconds() - cpu, cpu_seconds(sink_pid) - sink_cpu
     size = len(_sample_copy(sessions, site))
@@ -207,45 +213,48 @@ def _sample_copy(sessions: Any, site: Any) -> bytes:
     return personalize(template, site, 1)
 
 
-# Profiling: a sampler over every thread (the event loop and the worker threads) ----------
+# Profiling: cProfile in every thread (the event loop and the worker threads) ------------
 
 
-class Sampler:
-    """Counts which function each thread of this process is in, every millisecond.
+class Profiler:
+    """cProfile for the event loop's thread and every thread started while it runs.
 
-    cProfile sees only the thread it runs in; the delivery worker spends its time in the
-    event loop and in ``asyncio.to_thread`` workers alike.
+    A plain cProfile sees only its own thread, but the worker composes and talks to the
+    database in ``asyncio.to_thread`` workers: each new thread enables its own profiler
+    on its first profiled event, and the results are merged.
     """
 
     def __init__(self) -> None:
-        self.counts: Counter[str] = Counter()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
+        self.profiles = [cProfile.Profile()]
 
-    def __enter__(self) -> Sampler:
-        self._thread.start()
+    def _adopt_thread(self, *_: object) -> None:
+        profile = cProfile.Profile()
+        self.profiles.append(profile)
+        profile.enable()  # replaces this hook for the rest of the thread's life
+
+    def __enter__(self) -> Profiler:
+        threading.setprofile(self._adopt_thread)
+        self.profiles[0].enable()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
+        self.profiles[0].disable()
+        threading.setprofile(None)  # type: ignore[arg-type]
 
-    def _run(self) -> None:
-        me = threading.get_ident()
-        while not self._stop.wait(0.001):
-            for ident, frame in sys._current_frames().items():
-                if ident != me and not _idle(frame):
-                    code = frame.f_code
-                    self.counts[f"{Path(code.co_filename).name}:{code.co_name}"] += 1
-
-    def hint(self, top: int = 8) -> str:
-        total = sum(self.counts.values()) or 1
-        return ", ".join(f"{name} {100 * n / total:.0f}%" for name, n in self.counts.most_common(top))
+    def hint(self, top: int = 6) -> str:
+        """The functions with the most own time, as shares of all busy (not waiting) time."""
+        busy = {key: row[2] for key, row in pstats.Stats(*self.profiles).stats.items()  # type: ignore[attr-defined]
+                if key[2] not in WAITING}
+        total = sum(busy.values()) or 1.0
+        ranked = sorted(busy.items(), key=lambda kv: kv[1], reverse=True)[:top]
+        return ", ".join(f"{Path(file).name}:{name} {100 * t / total:.0f}%" for (file, _, name), t in ranked)
 
 
-def _idle(frame: Any) -> bool:
-    """Threads parked waiting for work are not where the time goes."""
-    return frame.f_code.co_name in {"wait", "select", "poll", "_worker", "get", "sleep", "acquire"}
+WAITING = {  # idle threads and an idle event loop: where the time is not spent
+    "<method 'get' of '_queue.SimpleQueue' objects>",
+    "<method 'poll' of 'select.epoll' objects>",
+    "<method 'acquire' of '_thread.lock' objects>",
+}
 
 
 # Main ------------------------------------------------------------------------------------
@@ -270,10 +279,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--members", type=int, default=1000, help="community size (copies = members - 1)")
     parser.add_argument("--connections", type=int, default=8, help="smarthost connections of the worker")
-    parser.add_argument("--profile", action="store_true", help="sample where the fan-out spends its time")
+    parser.add_argument("--profile", action="store_true", help="profile the fan-out (slower) and say where time went")
     args = parser.parse_args()
 
-    sampler = Sampler() if args.profile else None
+    profiler = Profiler() if args.profile else None
     ctx = mp.get_context("spawn")
     port, counters, ready = free_port(), SinkCounters.create(ctx), ctx.Event()
     sink = ctx.Process(target=run_sink, args=(port, counters, ready), daemon=True)
@@ -283,7 +292,7 @@ def main() -> None:
             raise SystemExit("the sink did not start")
         raw = baseline(ctx, port, counters, sink.pid, args.members)
         with tempfile.TemporaryDirectory(prefix="lb-fanout-") as tmp:
-            result = fan_out(port, counters, sink.pid, args.members, args.connections, Path(tmp), sampler)
+            result = fan_out(port, counters, sink.pid, args.members, args.connections, Path(tmp), profiler)
     finally:
         sink.terminate()
         sink.join(10)
@@ -295,8 +304,8 @@ def main() -> None:
     print(f"CPU per message: worker process {result.worker_cpu * 1000:.2f} ms, sink {result.sink_cpu * 1000:.2f} ms "
           f"(sink per raw message: {raw.sink_cpu * 1000:.2f} ms)")
     print(f"first copy: {result.first_copy * 1000:.0f} ms after the post's commit")
-    if sampler is not None:
-        print(f"profile (samples, innermost function): {sampler.hint()}")
+    if profiler is not None:
+        print(f"profile (own time, all threads; rates above are slowed by profiling): {profiler.hint()}")
 
 
 if __name__ == "__main__":

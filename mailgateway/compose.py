@@ -6,17 +6,18 @@ members. Rendering a MIME message costs milliseconds; a 10,000-member community 
 spend most of its fan-out re-rendering the same bytes, as GNU Mailman does. So a post is
 rendered **once** into a :class:`PostTemplate`: the finished message bytes with unique
 markers where the per-member values go, cut into chunks at those markers.
-:func:`personalize` then costs two HMACs, two small quoted-printable encodings and a join.
+:func:`personalize` then costs two HMACs, at most two small quoted-printable encodings and
+a join: tens of microseconds.
 
 Where the markers sit, and why they survive serialisation:
 
-* header markers are plain ASCII words without spaces (the Reply-To address and the
-  unsubscribe token in ``List-Unsubscribe``): folding only breaks lines at whitespace;
-* the footers of the text and HTML parts sit on a line of their own holding only a marker,
-  which quoted-printable leaves untouched; each member's footer is encoded on its own.
-  Quoted-printable encodes line by line, so encoding the footer separately gives the same
-  result as encoding the whole part. (Base64 or 8bit would not allow this; the text parts
-  are therefore always quoted-printable.)
+* header markers are plain ASCII words without spaces (the Reply-To address, and the
+  unsubscribe token in ``List-Unsubscribe``, a header written by hand);
+* each footer of the text and HTML parts is replaced by a line holding only a marker. A
+  part travels as 7bit when it can, and the marker is replaced by the member's footer as
+  it is; otherwise as quoted-printable, which leaves a short line of letters untouched and
+  encodes line by line, so the member's footer is encoded on its own and spliced in.
+  Base64 would allow neither, so text parts never use it.
 
 :func:`compose_copy` renders one member's copy the slow way, with the real values handed
 to the email library; it is the reference :func:`personalize` must agree with.
@@ -27,14 +28,15 @@ from __future__ import annotations
 import binascii
 import html
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from email.headerregistry import Address
 from email.message import EmailMessage, MIMEPart
-from email.policy import SMTP
+from email.policy import SMTP as SMTP_POLICY
 from email.utils import format_datetime
 from enum import Enum
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import quote
 
 from sqlalchemy import select
@@ -48,6 +50,9 @@ from forum.subjects import strip_prefixes
 from forum.text import text_to_html
 from mailgateway import addresses
 
+# Every message is plain ASCII on the wire (7bit, quoted-printable, base64 and RFC 2047), so
+# no relay on the way needs 8BITMIME.
+POLICY = SMTP_POLICY.clone(cte_type="7bit")
 MAX_LINE = 998  # octets, RFC 5321 4.5.3.1.6 (without CRLF)
 _FOLD = ",\r\n "  # between the items of a list header: one per line
 MAX_REFERENCES = 20  # the thread's root plus the nearest ancestors, as RFC 5322 §3.6.4 suggests
@@ -131,7 +136,7 @@ class PostTemplate:
 # Loading --------------------------------------------------------------------------------
 
 
-def community_info(community: Community) -> CommunityInfo:
+def _community_info(community: Community) -> CommunityInfo:
     return CommunityInfo(community.id, community.slug, community.name, community.subject_prefix)
 
 
@@ -139,7 +144,7 @@ def load_community(session: Session, slug: str) -> CommunityInfo:
     community = session.scalar(select(Community).where(Community.slug == slug))
     if community is None:
         raise NotFound(f'there is no community "{slug}" here')
-    return community_info(community)
+    return _community_info(community)
 
 
 def load_post(session: Session, post_id: int) -> PostView:
@@ -158,7 +163,7 @@ def load_post(session: Session, post_id: int) -> PostView:
     attachments = session.scalars(select(Attachment).where(Attachment.post_id == post_id).order_by(Attachment.id))
     return PostView(
         id=post.id,
-        community=community_info(community),
+        community=_community_info(community),
         thread_id=post.thread_id,
         author_name=post.author_name,
         author_email=post.author_email,
@@ -280,7 +285,7 @@ class Body:
         return "quoted-printable"
 
     def part(self, footer_mark: str | None = None) -> MIMEPart:
-        part = MIMEPart(policy=SMTP)
+        part = MIMEPart(policy=POLICY)
         content = self.before + (footer_mark or self.footer) + self.after
         part.set_content(content, subtype=self.subtype, charset="utf-8", cte=self.transfer_encoding)
         return part
@@ -299,7 +304,7 @@ def _bodies(view: PostView, site: Site, unsubscribe: str) -> tuple[Body, Body]:
 def _render_post(view: PostView, site: Site, reply_address: str, unsubscribe_url: str, text: Body, html_doc: Body,
                  footer_marks: tuple[str, str] | None = None) -> bytes:
     community = view.community
-    msg = EmailMessage(policy=SMTP)
+    msg = EmailMessage(policy=POLICY)
     msg["Date"] = format_datetime(view.created_at)
     msg["From"] = Address(f"{_author(view)} via {_one_line(community.name)}",
                           addr_spec=addresses.post_address(community.slug, site.mail_domain))
@@ -333,15 +338,15 @@ def _set_body(msg: EmailMessage, site: Site, attachments: tuple[AttachmentInfo, 
             html_part.add_related(data, maintype, subtype, cid=f"<{att.content_id.strip('<>')}>",
                                   disposition="inline", filename=att.filename)
         else:
-            part = MIMEPart(policy=SMTP)
+            part = MIMEPart(policy=POLICY)
             part.set_content(data, maintype, subtype, disposition="attachment", filename=att.filename)
             msg.make_mixed()
             msg.attach(part)
 
 
-def _text_part(content: str, subtype: str, cte: str | None = None) -> MIMEPart:
-    part = MIMEPart(policy=SMTP)
-    part.set_content(content, subtype=subtype, charset="utf-8", cte=cte)
+def _text_part(content: str, subtype: str) -> MIMEPart:
+    part = MIMEPart(policy=POLICY)
+    part.set_content(content, subtype=subtype, charset="utf-8")
     return part
 
 
@@ -375,7 +380,7 @@ def _linked(view: PostView, site: Site) -> list[tuple[str, str]]:
     """(label, URL) of the attachments too big to travel with the mail."""
     limit = site.settings.delivery.attach_max_bytes
     return [
-        (f"{a.filename} ({_size(a.size)})", f"{_base_url(site)}/a/{a.id}/{quote(a.filename)}")
+        (f"{_one_line(a.filename)} ({_size(a.size)})", f"{_base_url(site)}/a/{a.id}/{quote(a.filename)}")
         for a in view.attachments if a.size > limit
     ]
 
@@ -459,9 +464,9 @@ def compose_notice(site: Site, to_address: str, payload: Mapping[str, Any], *, m
     from the community's -owner address, or from the site's no-reply address. With a
     community it carries the list headers, and with ``user_id`` the one-click unsubscribe.
     """
-    msg = EmailMessage(policy=SMTP)
+    msg = EmailMessage(policy=POLICY)
     msg["Date"] = format_datetime(utcnow())
-    msg["From"] = notice_sender(site, community)
+    msg["From"] = _notice_sender(site, community)
     msg["To"] = to_address
     if payload.get("reply_to"):
         msg["Reply-To"] = payload["reply_to"]
@@ -482,7 +487,7 @@ def compose_notice(site: Site, to_address: str, payload: Mapping[str, Any], *, m
     return _with_raw_headers(msg.as_bytes(), before=_id_headers(message_id, in_reply_to, refs), after=after)
 
 
-def notice_sender(site: Site, community: CommunityInfo | None) -> Address:
+def _notice_sender(site: Site, community: CommunityInfo | None) -> Address:
     if community is None:
         return Address(_one_line(site.settings.site.name), addr_spec=f"noreply@{site.mail_domain}")
     return Address(_one_line(community.name), addr_spec=addresses.owner_address(community.slug, site.mail_domain))

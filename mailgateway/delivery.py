@@ -16,9 +16,12 @@ It runs inside ``listbridge serve`` on the shared event loop, in three kinds of 
 
 A row is marked done only after the smarthost accepted it, and rows claimed but not sent
 are handed back on stop, so a clean stop loses nothing and sends nothing twice; a crash
-re-sends at most the messages accepted in the last 50 ms. Temporary failures (4xx,
-connection trouble) are retried with exponential backoff until ``give_up_hours``;
-permanent ones (5xx) are recorded with the server's reply.
+re-sends at most the messages accepted in the last 50 ms. A message that waited in the
+queue until its claim nearly expired is handed back too, unsent: the row may be claimed
+again by then. Temporary failures (4xx, connection trouble) are retried with exponential
+backoff until ``give_up_hours``; permanent ones (5xx) are recorded with the server's
+reply. When no connection to the smarthost opens at all, everything queued is deferred
+at once instead of failing one message at a time.
 """
 
 from __future__ import annotations
@@ -29,9 +32,9 @@ import enum
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Iterable
 
 import aiosmtplib
 from aiosmtplib import SMTPStatus
@@ -56,6 +59,7 @@ from mailgateway.compose import (
 )
 
 log = logging.getLogger(__name__)
+FIELDS = "outbox=%s post=%s rcpt=%s reply=%r"  # every delivery log line names these
 
 KINDS = (outbox.POST_EMAIL, outbox.NOTICE_EMAIL)
 POLL_SECONDS = 1.0  # fallback for rows due later (retries); new posts come with wake()
@@ -64,6 +68,9 @@ FLUSH_ITEMS = 100
 TEMPLATE_CACHE_SIZE = 16
 TEMPLATE_MAX_AGE = 60.0  # seconds: an edited or deleted post stops going out unchanged soon
 RECONNECT_MAX_SECONDS = 30.0
+COMPOSE_CHUNK = 50  # messages composed per trip to the worker thread, after the first few
+LEASE = timedelta(minutes=5)  # how long a claim keeps other workers off a row
+SEND_WITHIN_SECONDS = LEASE.total_seconds() * 0.8  # later, the row may be claimed again: released
 
 
 @dataclass(frozen=True)
@@ -73,6 +80,7 @@ class Job:
     item: Claimed
     sender: str  # envelope sender (VERP)
     message: bytes
+    claimed_at: float  # time.monotonic(): a job waiting near the end of its lease is handed back
 
 
 class Outcome(enum.Enum):
@@ -120,7 +128,8 @@ class Ledger:
         outbox.release(session, self.released)
 
 
-Fetched = dict[int | str, PostView | CommunityInfo | NotFound]  # by post id, or community slug
+Source = PostTemplate | PostView | CommunityInfo | NotFound
+Sources = dict[int | str, Source]  # what rows are composed from: by post id, or community slug
 
 
 class Composer:
@@ -133,27 +142,32 @@ class Composer:
         self.site = site
         self._templates: OrderedDict[int, tuple[float, PostTemplate]] = OrderedDict()
 
-    def fetch(self, session: Session, items: Iterable[Claimed]) -> Fetched:
-        """What composing ``items`` needs from the database and is not cached (a few queries)."""
-        needed: Fetched = {}
+    def fetch(self, session: Session, items: Iterable[Claimed]) -> Sources:
+        """What composing ``items`` needs: cached templates, else rows from the database."""
+        sources: Sources = {}
         for item in items:
             key = _source_key(item)
-            if key is None or key in needed or self._cached(key) is not None:
+            if key is None or key in sources:
                 continue
+            cached = self._cached(key) if isinstance(key, int) else None
             try:
-                needed[key] = load_post(session, key) if isinstance(key, int) else load_community(session, key)
+                sources[key] = cached or (load_post(session, key) if isinstance(key, int)
+                                          else load_community(session, key))
             except NotFound as exc:
-                needed[key] = exc
-        return needed
+                sources[key] = exc
+        return sources
 
-    def compose(self, items: Iterable[Claimed], fetched: Fetched,
-                ) -> tuple[list[Job], list[tuple[Claimed, Result]]]:
-        """Messages for ``items``, and the rows that cannot be sent with why (CPU only)."""
+    def compose(self, items: Iterable[Claimed], sources: Sources) -> tuple[list[Job], list[tuple[Claimed, Result]]]:
+        """Messages for ``items``, and the rows that cannot be sent with why (CPU only).
+
+        A post's template replaces its view in ``sources`` once built, so a batch composed
+        in several calls builds it once.
+        """
         jobs: list[Job] = []
         refused: list[tuple[Claimed, Result]] = []
         for item in items:
             try:
-                jobs.append(self._job(item, fetched))
+                jobs.append(self._job(item, sources))
             except NotFound as exc:
                 refused.append((item, Result(Outcome.failed, exc.message)))
             except Exception as exc:  # a bug must not lose the copy: retried, and logged
@@ -161,40 +175,40 @@ class Composer:
                 refused.append((item, Result(Outcome.retry, f"internal error composing: {exc!r}")))
         return jobs, refused
 
-    def _job(self, item: Claimed, fetched: Fetched) -> Job:
+    def _job(self, item: Claimed, sources: Sources) -> Job:
         domain = self.site.mail_domain
+        claimed = time.monotonic()
         if item.kind == outbox.POST_EMAIL and item.post_id is not None and item.user_id is not None:
-            template = self._template(item.post_id, fetched)
+            template = self._template(item.post_id, sources)
             return Job(item, addresses.bounce_address(template.slug, domain, item.address),
-                       personalize(template, self.site, item.user_id))
+                       personalize(template, self.site, item.user_id), claimed)
         if item.kind == outbox.NOTICE_EMAIL:
             key = _source_key(item)
-            community = _found(fetched[key]) if key is not None else None
+            community = _found(sources[key]) if key is not None else None
             assert community is None or isinstance(community, CommunityInfo)
             sender = (addresses.bounce_address(community.slug, domain, item.address) if community
                       else f"noreply@{domain}")
             # Stable across retries (a receiver may drop a repeat), unique across databases.
             message_id = f"notice.{item.id}.{int(item.created_at.timestamp())}@{domain}"
             return Job(item, sender, compose_notice(self.site, item.address, item.payload, message_id=message_id,
-                                                    community=community, user_id=item.user_id))
+                                                    community=community, user_id=item.user_id), claimed)
         raise NotFound(f"outbox row {item.id} of kind {item.kind!r} names no post, member or message")
 
-    def _template(self, post_id: int, fetched: Fetched) -> PostTemplate:
-        template = self._cached(post_id)
-        if template is None:
-            view = _found(fetched[post_id])
-            assert isinstance(view, PostView)
-            template = build_template(view, self.site)
-            self._templates[post_id] = (time.monotonic(), template)
+    def _template(self, post_id: int, sources: Sources) -> PostTemplate:
+        source = _found(sources[post_id])
+        if isinstance(source, PostView):
+            source = sources[post_id] = build_template(source, self.site)
+            self._templates[post_id] = (time.monotonic(), source)
             while len(self._templates) > TEMPLATE_CACHE_SIZE:
                 self._templates.popitem(last=False)
-        self._templates.move_to_end(post_id)
-        return template
+        assert isinstance(source, PostTemplate)
+        return source
 
-    def _cached(self, key: int | str) -> PostTemplate | None:
-        entry = self._templates.get(key) if isinstance(key, int) else None
+    def _cached(self, post_id: int) -> PostTemplate | None:
+        entry = self._templates.get(post_id)
         if entry is None or time.monotonic() - entry[0] > TEMPLATE_MAX_AGE:
             return None
+        self._templates.move_to_end(post_id)
         return entry[1]
 
 
@@ -205,7 +219,7 @@ def _source_key(item: Claimed) -> int | str | None:
     return item.payload.get("slug") or None
 
 
-def _found(value: PostView | CommunityInfo | NotFound) -> PostView | CommunityInfo:
+def _found(value: Source) -> PostTemplate | PostView | CommunityInfo:
     if isinstance(value, NotFound):
         raise value
     return value
@@ -233,6 +247,8 @@ class Connection:
         )
         try:
             await smtp.connect()
+            if smtp.last_ehlo_response is None:  # connect() only says EHLO when STARTTLS or AUTH need it
+                await smtp.ehlo()
         except BaseException:
             self.failed_opens += 1
             smtp.close()
@@ -244,15 +260,21 @@ class Connection:
         """One transaction (MAIL, RCPT, DATA); the server's final reply.
 
         Not aiosmtplib's ``sendmail()``: its DATA step rewrites every line ending with two
-        regular-expression passes over the message, which was a third of the event loop's
-        work in a fan-out. Composed messages have CRLF line endings by construction, so
-        only dot-stuffing is left, and ``bytes.replace`` does that in microseconds.
+        regular-expression passes over the message, a third of the event loop's work in a
+        fan-out, and its MAIL and RCPT parse each address again. Composed messages have
+        CRLF line endings by construction and addresses come validated from the database,
+        so only dot-stuffing is left, which ``bytes.replace`` does in microseconds.
         """
         smtp = self._smtp
         assert smtp is not None
+        size = [f"SIZE={len(message)}".encode()] if smtp.supports_extension("size") else []
         try:
-            await smtp.mail(sender, options=[f"SIZE={len(message)}"] if smtp.supports_extension("size") else [])
-            await smtp.rcpt(recipient)
+            reply = await smtp.execute_command(b"MAIL", f"FROM:<{sender}>".encode("ascii"), *size)
+            if reply.code != SMTPStatus.completed:
+                raise aiosmtplib.SMTPSenderRefused(reply.code, reply.message, sender)
+            reply = await smtp.execute_command(b"RCPT", f"TO:<{recipient}>".encode("ascii"))
+            if reply.code not in (SMTPStatus.completed, SMTPStatus.will_forward):
+                raise aiosmtplib.SMTPRecipientRefused(reply.code, reply.message, recipient)
             reply = await smtp.execute_command(b"DATA")
             if reply.code != SMTPStatus.start_input:
                 raise aiosmtplib.SMTPDataError(reply.code, reply.message)
@@ -358,18 +380,23 @@ class DeliveryWorker:
                 await _wait_any(POLL_SECONDS, self._woken, stop)
 
     async def _claim(self) -> int:
-        jobs, refused = await asyncio.to_thread(self._claim_and_compose)
-        for job in jobs:
-            self._queue.put_nowait(job)
-        for item, result in refused:
-            self._record(item, result)
-        return len(jobs) + len(refused)
+        """Claim a batch and queue its messages, the first few before composing the rest:
+        the first copies are on the wire while the others are still being made."""
+        items, sources = await asyncio.to_thread(self._claim_rows)
+        start, size = 0, len(self.connections)
+        while start < len(items):
+            jobs, refused = await asyncio.to_thread(self.composer.compose, items[start:start + size], sources)
+            for job in jobs:
+                self._queue.put_nowait(job)
+            for item, result in refused:
+                self._record(item, result)
+            start, size = start + size, COMPOSE_CHUNK
+        return len(items)
 
-    def _claim_and_compose(self) -> tuple[list[Job], list[tuple[Claimed, Result]]]:
+    def _claim_rows(self) -> tuple[list[Claimed], Sources]:
         with self.sessions.begin() as session:
-            items = outbox.claim(session, KINDS, self.batch_size)
-            fetched = self.composer.fetch(session, items)
-        return self.composer.compose(items, fetched)
+            items = outbox.claim(session, KINDS, self.batch_size, lease=LEASE)
+            return items, self.composer.fetch(session, items)
 
     def _release_queued(self) -> None:
         while not self._queue.empty():
@@ -380,15 +407,36 @@ class DeliveryWorker:
     # sending ----------------------------------------------------------------------------
 
     async def _send_loop(self, conn: Connection, stop: asyncio.Event) -> None:
+        await self._warm_up(conn)
         while (job := await self._queue.get()) is not None:
             if self._queue.qsize() < self.low_water:
                 self._hungry.set()
-            if stop.is_set():
+            if stop.is_set() or time.monotonic() - job.claimed_at > SEND_WITHIN_SECONDS:
                 self._ledger.released.append(job.item.id)
                 continue
-            self._record(job.item, await self._transmit(conn, job))
+            result = await self._transmit(conn, job)
+            self._record(job.item, result)
             if conn.failed_opens:
+                if not any(c.is_open for c in self.connections):
+                    self._defer_queued(result)  # the smarthost is down: all that waits would fail alike
                 await _wait_any(conn.pause_seconds(), stop)
+
+    def _defer_queued(self, result: Result) -> None:
+        while not self._queue.empty():
+            job = self._queue.get_nowait()
+            if job is None:
+                self._queue.put_nowait(None)  # a stop is under way; leave its sentinels
+                return
+            self._record(job.item, result)
+
+    @staticmethod
+    async def _warm_up(conn: Connection) -> None:
+        """Connect before there is mail, so the first copy of a post does not wait for a
+        handshake. A smarthost that is down now is tried again with the first message."""
+        try:
+            await conn.open()
+        except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
+            log.warning("cannot open a smarthost connection yet: %s", _describe(exc))
 
     async def _transmit(self, conn: Connection, job: Job) -> Result:
         """Send ``job``; when a pooled connection turns out dead, once more on a fresh one.
@@ -408,14 +456,14 @@ class DeliveryWorker:
         if not conn.is_open:
             try:
                 await conn.open()
-            except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
                 log.warning("cannot open a smarthost connection: %s", _describe(exc))
                 return Result(Outcome.retry, f"smarthost unavailable: {_describe(exc)}")
         try:
             return Result(Outcome.done, await conn.send(job.sender, job.item.address, job.message))
         except aiosmtplib.SMTPResponseException as exc:
             code, message = exc.code, exc.message
-        except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
             conn.abort()
             return Result(Outcome.retry, f"connection lost: {_describe(exc)}", connection_lost=True)
         except Exception as exc:  # e.g. an address aiosmtplib cannot encode; the connection's state is unknown
@@ -430,23 +478,23 @@ class DeliveryWorker:
     # recording --------------------------------------------------------------------------
 
     def _record(self, item: Claimed, result: Result) -> None:
-        fields = f"outbox={item.id} post={item.post_id} rcpt={item.address} reply={result.reply!r}"
         if result.outcome is Outcome.done:
             self._ledger.done.append(item.id)
             if len(self._ledger.done) >= FLUSH_ITEMS:
                 self._flush_now.set()
-            log.debug("sent %s", fields)
+            log.debug("sent " + FIELDS, item.id, item.post_id, item.address, result.reply)
             return
         if result.outcome is Outcome.retry:
             if utcnow() - item.created_at < timedelta(hours=self.settings.give_up_hours):
                 delay = outbox.backoff(item.attempts, self.settings.retry_base_seconds,
                                        self.settings.retry_max_seconds)
                 self._ledger.retry.append((item.id, result.reply, delay))
-                log.info("deferred %s attempt=%d retry_in=%.0fs", fields, item.attempts, delay.total_seconds())
+                log.info("deferred " + FIELDS + " attempt=%d retry_in=%.1fs", item.id, item.post_id, item.address,
+                         result.reply, item.attempts, delay.total_seconds())
                 return
             result = Result(Outcome.failed, f"gave up after {self.settings.give_up_hours:g} hours: {result.reply}")
         self._ledger.failed.append((item.id, result.reply))
-        log.warning("failed %s", fields)
+        log.warning("failed " + FIELDS, item.id, item.post_id, item.address, result.reply)
 
     async def _record_loop(self, closing: asyncio.Event) -> None:
         while not closing.is_set():

@@ -12,7 +12,8 @@ import email
 import threading
 import time
 from collections import Counter
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -25,6 +26,7 @@ from forum.directory import member_row, upsert_members
 from forum.models import OutboxItem, OutboxStatus, Post, PostStatus, UserEmail
 from forum.posting import Draft, submit_post
 from forum.site import Site
+from mailgateway import delivery
 from mailgateway.addresses import read_reply_token
 from mailgateway.delivery import DeliveryWorker
 from tests.support import Received, SmtpSink, free_port, make_community
@@ -47,10 +49,13 @@ def add_members(sessionmaker: SessionMaker[Session], emails: list[str]) -> None:
         upsert_members(session, community, [member_row(AUTHOR, "Alice Example")] + [member_row(e) for e in emails])
 
 
+QUESTION = "Who fixed their boiler this winter?\n.\n.profile, .bashrc: lines a lone dot would cut short\n"
+
+
 def post(sessionmaker: SessionMaker[Session], site: Site, subject: str = "Heating repairs") -> Post:
     with sessionmaker.begin() as session:
         return submit_post(session, Draft(community="housing", author_email=AUTHOR, author_name="Alice Example",
-                                          subject=subject, body="Who fixed their boiler this winter?"), site).post
+                                          subject=subject, body=QUESTION), site).post
 
 
 def rows(sessionmaker: SessionMaker[Session]) -> dict[str, OutboxItem]:
@@ -128,7 +133,7 @@ def test_each_member_gets_one_personal_copy_moments_after_the_post(
         reply_to = msg["Reply-To"].addresses[0].addr_spec
         assert read_reply_token(mail_site.signer, reply_to.split("@")[0].split("+")[1]) == (ids[rcpt], published.id)
         reply_addresses.add(reply_to)
-        assert "Who fixed their boiler this winter?" in msg.get_body(("plain",)).get_content()
+        assert msg.get_body(("plain",)).get_content().replace("\r\n", "\n").startswith(QUESTION)
     assert len(reply_addresses) == 3
     assert AUTHOR not in copies
     assert {r.status for r in rows(sessionmaker).values()} == {OutboxStatus.done}
@@ -294,6 +299,22 @@ def test_copies_of_a_post_deleted_before_delivery_are_not_sent(
     assert smtp_sink.messages == []
     bob = rows(sessionmaker)["bob@council.example"]
     assert bob.status is OutboxStatus.failed and "no longer published" in bob.last_error
+
+
+def test_a_copy_that_waited_past_its_lease_is_handed_back_not_sent(
+        mail_site: Site, sessionmaker: SessionMaker[Session], smtp_sink: SmtpSink,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past its lease a row may be claimed again; sending it then could send it twice."""
+    add_members(sessionmaker, ["bob@council.example"])
+    post(sessionmaker, mail_site)
+    monkeypatch.setattr(delivery, "SEND_WITHIN_SECONDS", 0.0)
+    started = time.monotonic()
+
+    asyncio.run(deliver(mail_site, sessionmaker, lambda: time.monotonic() - started > 0.5))
+
+    assert smtp_sink.messages == []
+    bob = rows(sessionmaker)["bob@council.example"]
+    assert (bob.status, bob.attempts) == (OutboxStatus.pending, 0)
 
 
 def test_notices_go_out_with_the_community_headers_and_a_bounce_address(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import email
 import email.policy
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.header import decode_header, make_header
 from email.message import EmailMessage
 from pathlib import Path
@@ -41,7 +41,7 @@ def view(**changes: object) -> PostView:
     values: dict[str, object] = dict(
         id=34, community=HOUSING, thread_id=12, author_name="Alice Example", author_email="alice@council.example",
         message_id="q2@council.example", subject="Re: Which GPS for field surveys?",
-        created_at=datetime(2026, 11, 28, 9, 30, tzinfo=timezone.utc),
+        created_at=datetime(2026, 11, 28, 9, 30, tzinfo=UTC),
         text="We use a Trimble R2.\n\nIt = good.", html="<p>We use a Trimble R2.</p><p>It = good.</p>",
         in_reply_to="q1@council.example", references=("q0@council.example", "q1@council.example"),
     )
@@ -100,6 +100,10 @@ def test_a_copy_carries_exactly_the_list_headers(site: Site) -> None:
     }
     assert msg.get_content_type() == "multipart/alternative"
     assert "Auto-Submitted" not in msg
+    # ASCII posts travel as they are; others as quoted-printable (never base64: footers are spliced)
+    assert [p["Content-Transfer-Encoding"] for p in msg.iter_parts()] == ["7bit", "7bit"]
+    accented = fast(view(text="Crème brûlée"), site, 7)
+    assert [p["Content-Transfer-Encoding"] for p in accented.iter_parts()] == ["quoted-printable", "7bit"]
 
 
 def test_the_bodies_carry_the_post_and_a_footer_with_the_members_links(site: Site) -> None:
@@ -130,7 +134,7 @@ def test_two_members_differ_only_in_their_own_tokens(site: Site) -> None:
         token = str(msg["List-Unsubscribe"]).split("/unsubscribe/")[1].split(">")[0]
         assert site.signer.verify(tokens.UNSUBSCRIBE, token, count=2) == (uid, 3)
         assert all(f"/unsubscribe/{token}" in body for body in texts(msg))
-    differing = {k for k in bob.keys() if str(bob[k]) != str(carol[k])}
+    differing = {k for k in bob if str(bob[k]) != str(carol[k])}
     assert differing == {"Reply-To", "List-Unsubscribe"}
     assert texts(bob)[0].replace(bob_unsub := _unsub(bob), "X") == texts(carol)[0].replace(_unsub(carol), "X")
     assert bob_unsub != _unsub(carol)
@@ -157,7 +161,10 @@ LONG_ID = "CAFx" + "a" * 90 + "@mail.gmail.com"
 ])
 def test_a_spliced_copy_equals_a_copy_rendered_from_scratch(site: Site, changes: dict[str, object]) -> None:
     v = view(**changes)
-    spliced, fresh = fast(v, site, 4242), parse(compose.compose_copy(v, site, 4242))
+    raw = compose.personalize(compose.build_template(v, site), site, 4242)
+    assert raw.isascii(), "no relay on the way may need 8BITMIME"
+    assert raw.count(b"\n") == raw.count(b"\r\n") and b"\r\r" not in raw, "CRLF line endings throughout"
+    spliced, fresh = parse(raw), parse(compose.compose_copy(v, site, 4242))
     assert [(k, str(val)) for k, val in spliced.items() if k != "Content-Type"] == \
         [(k, str(val)) for k, val in fresh.items() if k != "Content-Type"]
     assert texts(spliced) == texts(fresh)
@@ -218,13 +225,15 @@ def test_notices_come_from_the_site_or_the_community_owner(site: Site) -> None:
         ("bob@council.example", f"<n1@{DOMAIN}>", "auto-generated")
     assert "List-Id" not in plain and content(plain) == "Hi\n"
 
-    digest = parse(compose.compose_notice(
-        site, "bob@council.example", {"subject": "Housing digest", "text": "3 posts", "html": "<p>3 posts</p>"},
-        message_id=f"n2@{DOMAIN}", community=HOUSING, user_id=7))
+    raw = compose.compose_notice(
+        site, "bob@council.example", {"subject": "Housing digest", "text": "3 posts — Grüße", "html": "<p>3 posts</p>"},
+        message_id=f"n2@{DOMAIN}", community=HOUSING, user_id=7)
+    assert raw.isascii()
+    digest = parse(raw)
     assert str(digest["From"]) == f"Housing Advice <housing-owner@{DOMAIN}>"
     assert digest["List-Id"] == f"Housing Advice <housing.{DOMAIN}>"
     assert site.signer.make(tokens.UNSUBSCRIBE, 7, 3) in digest["List-Unsubscribe"]
-    assert texts(digest) == ("3 posts\n", "<p>3 posts</p>\n")
+    assert texts(digest) == ("3 posts — Grüße\n", "<p>3 posts</p>\n")
 
     answer = parse(compose.compose_notice(site, "eve@elsewhere.example",
                                           {"subject": "Not delivered", "text": "…", "in_reply_to": "m1@x"},
