@@ -61,25 +61,36 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
 
 
 @pytest.fixture(scope="session")
-def postgres_url() -> str | None:
-    """The PostgreSQL test database, checked once per run; None when testing on SQLite.
+def postgres_url() -> Iterator[str | None]:
+    """A PostgreSQL database of this run's own; None when testing on SQLite.
 
-    When it cannot be reached, every database test is skipped (failed with CI=true) with
-    the driver's reason: pytest caches a session fixture's outcome, so it is tried once.
+    ``LISTBRIDGE_TEST_DATABASE_URL`` names the server and a database to connect to; the
+    run creates a scratch database beside it and drops it at the end, so two test runs
+    against one server (two developers, two terminals) never reset each other's tables.
+    When the server cannot be reached, every database test is skipped (failed with
+    CI=true) with the driver's reason.
     """
     url = os.environ.get("LISTBRIDGE_TEST_DATABASE_URL") or None
-    if url is not None:
-        probe = create_engine(url, poolclass=NullPool)
-        try:
-            with probe.connect():
-                pass
-        except OperationalError as exc:
-            shown = probe.url.render_as_string(hide_password=True)
-            why = " ".join(str(exc.orig).split())
-            unavailable(f"PostgreSQL at {shown} (LISTBRIDGE_TEST_DATABASE_URL) is not reachable: {why}")
-        finally:
-            probe.dispose()
-    return url
+    if url is None:
+        yield None
+        return
+    admin = create_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    scratch = f"{admin.url.database}_run{os.getpid()}"
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{scratch}"')
+            conn.exec_driver_sql(f'CREATE DATABASE "{scratch}"')
+    except OperationalError as exc:
+        admin.dispose()
+        shown = admin.url.render_as_string(hide_password=True)
+        why = " ".join(str(exc.orig).split())
+        unavailable(f"PostgreSQL at {shown} (LISTBRIDGE_TEST_DATABASE_URL) is not usable: {why}")
+    try:
+        yield admin.url.set(database=scratch).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)')
+        admin.dispose()
 
 
 def reset_postgres(url: str) -> None:
