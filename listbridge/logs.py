@@ -27,3 +27,4 @@ def configure(level: str) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd's per-command chatter
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # the start-up schema check
