@@ -1,1 +1,6 @@
-"""Chat bridges (Slack, Matrix) behind one adapter protocol; its modules arrive with the chat issue."""
+"""Chat bridges: Slack and Matrix behind one adapter protocol (:mod:`bridges.base`).
+
+Outbound, a worker per platform (:mod:`bridges.worker`) sends the chat rows of the outbox;
+inbound, each platform turns its events into :class:`bridges.inbound.ChatEvent` values
+that :mod:`bridges.inbound` hands to ``forum.posting.submit_post``.
+"""

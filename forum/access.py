@@ -10,11 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session
 
 from forum.errors import NotPermitted
-from forum.models import Community, MemberStatus, Membership, PostingPolicy, Role, User, UserEmail
+from forum.models import Community, MemberStatus, Membership, PostingPolicy, Role, User, UserEmail, Visibility
 
 
 class Action(str, Enum):
@@ -57,6 +57,18 @@ def _active(membership: Membership | None) -> bool:
 
 def can_read(community: Community, membership: Membership | None) -> bool:
     return not community.is_private or _active(membership)
+
+
+def readable_by(user_id: int | None) -> ColumnElement[bool]:
+    """:func:`can_read` as a SQL condition on ``Community``, for queries that filter rows
+    before they count or paginate them (search): the same rule, kept next to it."""
+    public = Community.visibility == Visibility.public
+    if user_id is None:
+        return public
+    active_in = select(Membership.community_id).where(
+        Membership.user_id == user_id, Membership.status == MemberStatus.active
+    )
+    return or_(public, Community.id.in_(active_in))
 
 
 def can_moderate(membership: Membership | None) -> bool:

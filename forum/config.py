@@ -14,6 +14,7 @@ import tomllib
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any, get_type_hints
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from forum.errors import ConfigError
 
@@ -52,6 +53,10 @@ class SmtpInSettings:
     port: int = setting(8025, "Port of the inbound SMTP/LMTP server.")
     protocol: str = setting("smtp", 'Inbound protocol: "smtp", or "lmtp" when Postfix hands mail over by LMTP.')
     max_message_bytes: int = setting(26_214_400, "Largest message accepted, in bytes (bigger ones get 552 5.3.4).")
+    trusted_authserv_ids: list[str] = setting([], "Authserv-ids of upstream MTAs whose Authentication-Results header is believed (their dmarc=fail holds a post); empty: verify DKIM, SPF and DMARC here.")
+    dns_servers: list[str] = setting([], 'Nameservers for DKIM, SPF and DMARC lookups, as "IP" or "IP:PORT"; empty: the system\'s resolver.')
+    dns_timeout_seconds: float = setting(5.0, "How long one DNS lookup may take; a lookup that fails lets the mail through as if the domain published no policy.")
+    token_reply_from_other: str = setting("accept", 'A reply to a member\'s reply address whose From is not one of their addresses: "accept" (as the member), "hold" for a moderator, or "refuse".')
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -76,6 +81,34 @@ class DeliverySettings:
 
 
 @dataclass(frozen=True, kw_only=True)
+class DkimSettings:
+    key_file: str = setting("", "PEM private key (RSA or Ed25519) that signs every outgoing message; empty: no DKIM signature.")
+    selector: str = setting("listbridge", "DKIM selector: the public key is published at SELECTOR._domainkey.DOMAIN.")
+    domain: str = setting("", "Signing domain (d=); empty: [site] mail_domain, which is what keeps the From address aligned.")
+
+
+@dataclass(frozen=True, kw_only=True)
+class BounceSettings:
+    threshold: float = setting(4.0, "Bounce score at which a member's mail stops: a hard bounce (unknown address) scores 2, a soft one 1, at most one a day.")
+    forget_after_days: int = setting(30, "A bounce score with no bounce for this many days starts again from zero.")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ImapSettings:
+    host: str = setting("", "IMAP server to fetch list mail from (e.g. outlook.office365.com); empty: no IMAP ingestion.")
+    port: int = setting(993, "IMAP port: 993 with tls, 143 without.")
+    tls: bool = setting(True, "Connect with TLS (IMAPS); false for a server on loopback or a trusted network.")
+    user: str = setting("", "IMAP login (the mailbox's address for Microsoft 365).")
+    password: str = setting("", "IMAP password; leave empty when oauth2_token_command is set.")
+    oauth2_token_command: str = setting("", "Command whose output is an OAuth2 access token, run at each login (XOAUTH2, as Microsoft 365 requires).")
+    folder: str = setting("INBOX", "Folder the list mail arrives in.")
+    processed_folder: str = setting("Processed", "Folder a message is moved to once it is stored (created when missing).")
+    idle: bool = setting(True, "Wait for new mail with IDLE where the server offers it; otherwise (or false) poll.")
+    poll_seconds: float = setting(60.0, "Seconds between checks when polling, and the longest IDLE wait before checking anyway.")
+    reconnect_max_seconds: float = setting(300.0, "Longest pause between reconnection attempts (they back off from 1 s).")
+
+
+@dataclass(frozen=True, kw_only=True)
 class ThreadingSettings:
     subject_match_days: int = setting(30, 'A "Re:" subject joins a thread of the same community active within this many days; 0 turns subject matching off.')
 
@@ -84,6 +117,30 @@ class ThreadingSettings:
 class WebSettings:
     host: str = setting("127.0.0.1", "Address the web archive listens on.")
     port: int = setting(8080, "Port of the web archive.")
+    trusted_proxies: int = setting(0, "Reverse proxies in front of the web server whose X-Forwarded-For/-Proto are trusted (0: none).")
+
+
+@dataclass(frozen=True, kw_only=True)
+class SlackSettings:
+    bot_token: str = setting("", "Bot token (xoxb-…) of the Slack app; empty: no Slack bridge.")
+    signing_secret: str = setting("", "Signing secret of the Slack app: events at /slack/events are verified with it.")
+    app_token: str = setting("", "App-level token (xapp-…): when set, events come over Socket Mode instead of /slack/events.")
+    api_base_url: str = setting("https://slack.com/api/", "Base URL of the Slack Web API (tests and staging point it elsewhere).")
+
+
+@dataclass(frozen=True, kw_only=True)
+class MatrixSettings:
+    homeserver: str = setting("", "Homeserver URL, e.g. https://matrix.example.org; empty: no Matrix bridge.")
+    user_id: str = setting("", "The relay account that posts for everyone, e.g. @listbridge:example.org.")
+    access_token: str = setting("", "Access token of that account.")
+
+
+@dataclass(frozen=True, kw_only=True)
+class DigestSettings:
+    hour: int = setting(7, "Hour (0-23) digests go out, in each member's own time zone, for members who chose no hour.")
+    timezone: str = setting("Europe/London", "Time zone of members who chose none (an IANA name such as Europe/London).")
+    weekday: str = setting("monday", "Day weekly digests go out, at each member's hour.")
+    schedule: bool = setting(True, "Send digests as they fall due from 'listbridge serve'; with several processes on one PostgreSQL database, keep it on in one (more is safe, only wasted work).")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -99,8 +156,14 @@ class Settings:
     smtp_in: SmtpInSettings = field(default_factory=SmtpInSettings)
     smtp_out: SmtpOutSettings = field(default_factory=SmtpOutSettings)
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
+    dkim: DkimSettings = field(default_factory=DkimSettings)
+    bounces: BounceSettings = field(default_factory=BounceSettings)
+    imap: ImapSettings = field(default_factory=ImapSettings)
     threading: ThreadingSettings = field(default_factory=ThreadingSettings)
     web: WebSettings = field(default_factory=WebSettings)
+    slack: SlackSettings = field(default_factory=SlackSettings)
+    matrix: MatrixSettings = field(default_factory=MatrixSettings)
+    digest: DigestSettings = field(default_factory=DigestSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
 
     @property
@@ -176,6 +239,9 @@ def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
     path = storage.get("path", StorageSettings.path)
     if isinstance(path, str):
         storage["path"] = str((base / path).resolve())
+    dkim = raw.get("dkim", {})
+    if isinstance(dkim, dict) and isinstance(dkim.get("key_file"), str) and dkim["key_file"]:
+        dkim["key_file"] = str((base / dkim["key_file"]).resolve())
 
 
 def _validate(settings: Settings) -> None:
@@ -183,10 +249,35 @@ def _validate(settings: Settings) -> None:
         raise ConfigError("setting [site] secret_key must be at least 16 characters")
     if settings.smtp_in.protocol not in ("smtp", "lmtp"):
         raise ConfigError(f'setting [smtp_in] protocol must be "smtp" or "lmtp", not {settings.smtp_in.protocol!r}')
+    if settings.smtp_in.token_reply_from_other not in ("accept", "hold", "refuse"):
+        raise ConfigError('setting [smtp_in] token_reply_from_other must be "accept", "hold" or "refuse", '
+                          f"not {settings.smtp_in.token_reply_from_other!r}")
+    if settings.imap.host and not settings.imap.user:
+        raise ConfigError("setting [imap] host needs user (and password or oauth2_token_command)")
     if settings.smtp_out.connections < 1:
         raise ConfigError("setting [smtp_out] connections must be at least 1")
+    if settings.slack.bot_token and not (settings.slack.signing_secret or settings.slack.app_token):
+        raise ConfigError("setting [slack] bot_token needs signing_secret (Events API) or app_token (Socket Mode)")
+    if settings.matrix.homeserver and not (settings.matrix.user_id and settings.matrix.access_token):
+        raise ConfigError("setting [matrix] homeserver needs user_id and access_token")
+    _validate_digest(settings.digest)
     if not settings.site.mail_domain or "@" in settings.site.mail_domain:
         raise ConfigError("setting [site] mail_domain must be a bare domain such as lists.example.org")
+
+
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+def _validate_digest(digest: DigestSettings) -> None:
+    if not 0 <= digest.hour <= 23:
+        raise ConfigError(f"setting [digest] hour must be from 0 to 23, not {digest.hour}")
+    if digest.weekday not in WEEKDAYS:
+        raise ConfigError(f"setting [digest] weekday must be one of {', '.join(WEEKDAYS)}, not {digest.weekday!r}")
+    try:
+        ZoneInfo(digest.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"setting [digest] timezone {digest.timezone!r} is not a time zone name "
+                          "such as Europe/London") from None
 
 
 def from_dict(raw: dict[str, Any], base: Path | None = None) -> Settings:

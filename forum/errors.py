@@ -12,6 +12,7 @@ The message is written for the human at the other end (a sender, an operator)::
      ├── NotFound                      550 5.1.1 / 404   unknown community, address form, token
      ├── NotSupported                  550 5.3.3 / 404   an address form not offered yet
      ├── NotPermitted                  550 5.7.1 / 403   not a member, banned, read-only
+     │    └── RateLimited              450 4.7.1 / 429   too many requests of one kind: later
      ├── TooLarge                      552 5.3.4 / 413
      └── Dropped                       250 2.6.0 / 202   auto-replies and loops: accepted, never posted
 """
@@ -58,6 +59,12 @@ class NotSupported(ListbridgeError):
 
 class NotPermitted(ListbridgeError):
     smtp_code, smtp_status, http_status = 550, "5.7.1", 403
+
+
+class RateLimited(NotPermitted):
+    """Too many requests of one kind (sign-in links, command replies): try again later."""
+
+    smtp_code, smtp_status, http_status = 450, "4.7.1", 429
 
 
 class TooLarge(ListbridgeError):

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Column,
+    Computed,
     DateTime,
     Enum,
     ForeignKey,
@@ -23,9 +25,11 @@ from sqlalchemy import (
     LargeBinary,
     MetaData,
     String,
+    Table,
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.dialects.postgresql import TSVECTOR
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
@@ -146,6 +150,8 @@ class User(Base):
     display_name: Mapped[str] = mapped_column(String(200), default="")
     timezone: Mapped[str | None] = mapped_column(String(64))
     digest_hour: Mapped[int | None] = mapped_column(Integer)
+    # Part of every sign-in link; using a link bumps it, so each link works once.
+    login_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     emails: Mapped[list[UserEmail]] = relationship(back_populates="user", order_by="UserEmail.id")
@@ -165,6 +171,39 @@ class UserEmail(Base):
     user: Mapped[User] = relationship(back_populates="emails")
 
 
+class PendingEmail(Base):
+    """An address a user asked to add, kept here until a link mailed to it is followed.
+
+    Unproven addresses never enter ``user_emails``: everything that looks people up by
+    address (posting by mail, sign-in links, adding members) sees only proven ones, and
+    claiming someone else's address reserves nothing.
+    """
+
+    __tablename__ = "pending_emails"
+    __table_args__ = (UniqueConstraint("user_id", "email"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    email: Mapped[str] = mapped_column(String(320))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class RateLimitHit(Base):
+    """One counted event (a sign-in link asked for …) under a hashed key, kept for an hour or so.
+
+    In the database rather than in memory so that every worker process shares the count;
+    keys are HMACs, so the table holds no addresses or IP addresses in the clear.
+    """
+
+    __tablename__ = "rate_limit_hits"
+    __table_args__ = (Index("ix_rate_limit_hits_lookup", "bucket", "key", "created_at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    bucket: Mapped[str] = mapped_column(String(32))
+    key: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class Membership(Base):
     __tablename__ = "memberships"
     __table_args__ = (UniqueConstraint("community_id", "user_id"),)
@@ -176,10 +215,34 @@ class Membership(Base):
     delivery: Mapped[Delivery] = mapped_column(_enum(Delivery), default=Delivery.each)
     status: Mapped[MemberStatus] = mapped_column(_enum(MemberStatus), default=MemberStatus.active)
     bounce_score: Mapped[float] = mapped_column(default=0.0)
+    # Bounces (forum.bounces): the last one counted and what the remote server said; when
+    # the score passed the threshold, delivery became "none" and the member's own choice
+    # waits in delivery_before_bounces until they (or a facilitator) re-enable it.
+    last_bounce_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    bounce_reason: Mapped[str] = mapped_column(Text, default="", server_default="")
+    bounce_disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    delivery_before_bounces: Mapped[Delivery | None] = mapped_column(_enum(Delivery))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     community: Mapped[Community] = relationship()
     user: Mapped[User] = relationship()
+
+
+class SubscriptionRequest(Base):
+    """A join or leave asked for by email, waiting for the reply that confirms it.
+
+    Kept here rather than in the token because a token carries numbers, not an address;
+    the confirmation token names this row, and confirming deletes it.
+    """
+
+    __tablename__ = "subscription_requests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="CASCADE"))
+    email: Mapped[str] = mapped_column(String(320))
+    name: Mapped[str] = mapped_column(String(200), default="")
+    action: Mapped[str] = mapped_column(String(16))  # subscribe, unsubscribe
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class Thread(Base):
@@ -208,6 +271,7 @@ class Post(Base):
     __table_args__ = (
         UniqueConstraint("community_id", "message_id"),
         Index("ix_posts_thread_created", "thread_id", "created_at"),
+        Index("ix_posts_community_created", "community_id", "created_at"),  # feeds, mbox export
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -235,6 +299,27 @@ class Post(Base):
     thread: Mapped[Thread] = relationship()
     community: Mapped[Community] = relationship()
     attachments: Mapped[list[Attachment]] = relationship(back_populates="post", order_by="Attachment.id")
+
+
+# Full-text search on PostgreSQL (forum.search): a tsvector the database computes from the
+# subject (weight A) and the body (weight B), with a GIN index. It belongs to the table but
+# not to the mapping, so the ORM never reads or writes it, and it exists on PostgreSQL only
+# (SQLite searches an FTS5 table kept by triggers instead): ``info["dialects"]`` tells the
+# schema comparison so (forum.schema.comparison_options).
+SEARCH_LANGUAGE = "english"
+POSTGRESQL_ONLY = {"dialects": ("postgresql",)}
+POST_SEARCH_VECTOR = Column(
+    "search_vector",
+    TSVECTOR,
+    Computed(
+        f"setweight(to_tsvector('{SEARCH_LANGUAGE}', subject), 'A') || "
+        f"setweight(to_tsvector('{SEARCH_LANGUAGE}', body), 'B')",
+        persisted=True,
+    ),
+    info=POSTGRESQL_ONLY,
+)
+cast(Table, Post.__table__).append_column(POST_SEARCH_VECTOR)
+Index("ix_posts_search_vector", POST_SEARCH_VECTOR, postgresql_using="gin", info=POSTGRESQL_ONLY)
 
 
 class PostReference(Base):
@@ -284,6 +369,9 @@ class InboundMessage(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     channel: Mapped[str] = mapped_column(String(16), default="smtp")  # smtp, lmtp, imap
+    # Where it was fetched from (an IMAP URL with UIDVALIDITY and UID): never stored twice.
+    source_ref: Mapped[str | None] = mapped_column(String(500), unique=True)
+    client_ip: Mapped[str | None] = mapped_column(String(45))  # the SMTP client, for SPF
     mail_from: Mapped[str] = mapped_column(String(320), default="")
     rcpt_to: Mapped[list[str]] = mapped_column(JSON)
     raw: Mapped[bytes] = mapped_column(LargeBinary)
@@ -321,3 +409,117 @@ class OutboxItem(Base):
     last_error: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class PostPublication(Base):
+    """A post becoming visible to readers: the ordered log digests read "what is new" from.
+
+    Database triggers (migration 0006) write a row whenever a post is stored published or a
+    held post is approved, so every door that publishes is logged without knowing about
+    digests. Neither a post's id nor its date would do: a held post is published long after
+    it was created, and on PostgreSQL a smaller id can commit after a larger one. The id
+    is what a member's digest high-water mark counts (see ``forum.digests``).
+    """
+
+    __tablename__ = "post_publications"
+    # Ids are never reused, not even the newest after a delete: a high-water mark may name it.
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    post_id: Mapped[int] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"), index=True)
+    published_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class DigestCursor(Base):
+    """How far one member's daily (or weekly) digests have got: the slot of the last one
+    and its high-water mark, the newest publication it covered.
+
+    Moved forward in the transaction that queues the digest, and only when still behind
+    the slot, so a digest goes out once per member and slot whoever builds it.
+    """
+
+    __tablename__ = "digest_cursors"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    period: Mapped[Delivery] = mapped_column(_enum(Delivery), primary_key=True)
+    slot_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # None: no digest yet
+    high_water: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class DigestRun(Base):
+    """One pass that built digests: its period, when it started and the publication it read
+    up to. The blocks its digests are made of belong to it."""
+
+    __tablename__ = "digest_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    period: Mapped[Delivery] = mapped_column(_enum(Delivery))
+    cutoff: Mapped[int] = mapped_column(BigInteger)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class DigestBlock(Base):
+    """A piece of rendered digest (plain text and HTML) that every digest showing it shares.
+
+    Most of one member's digest is the same as the next member's: the same posts, rendered
+    once per time zone. A queued digest names its blocks instead of repeating them, which
+    keeps a run's outbox rows small (see ``forum.digests``).
+    """
+
+    __tablename__ = "digest_blocks"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("digest_runs.id", ondelete="CASCADE"), index=True)
+    text: Mapped[str] = mapped_column(Text)
+    html: Mapped[str] = mapped_column(Text)
+
+
+class ChatLink(Base):
+    """A community linked to one chat channel (a Slack channel id, a Matrix room id).
+
+    A channel belongs to one community at most, so an inbound message has one home; a
+    community may have several channels (a Slack channel and a Matrix room at once).
+    ``cursor`` is where the platform's event stream was last read (Matrix's sync token),
+    so events sent while the bridge was down are read on start, not lost.
+    """
+
+    __tablename__ = "chat_links"
+    __table_args__ = (UniqueConstraint("platform", "channel"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="CASCADE"), index=True)
+    platform: Mapped[str] = mapped_column(String(16))  # slack, matrix
+    channel: Mapped[str] = mapped_column(String(255))
+    cursor: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ChatThread(Base):
+    """A forum thread ↔ the chat message that roots its thread in one linked channel."""
+
+    __tablename__ = "chat_threads"
+    __table_args__ = (UniqueConstraint("link_id", "thread_id"), UniqueConstraint("link_id", "root_ref"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    link_id: Mapped[int] = mapped_column(ForeignKey("chat_links.id", ondelete="CASCADE"))
+    thread_id: Mapped[int] = mapped_column(ForeignKey("threads.id", ondelete="CASCADE"), index=True)
+    root_ref: Mapped[str] = mapped_column(String(255))  # Slack ts, Matrix event id
+
+
+class ChatMessage(Base):
+    """A post ↔ its copy in one linked channel: how replies find their parent, edits and
+    deletions find their message, and echoes are recognised (by id, never by text).
+
+    ``ours`` says the bridge wrote the chat message (it may edit and delete it); a message
+    a person wrote in chat is mapped too, with ``ours`` false, so it is never copied back.
+    """
+
+    __tablename__ = "chat_messages"
+    __table_args__ = (UniqueConstraint("link_id", "message_ref"), UniqueConstraint("link_id", "post_id"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    link_id: Mapped[int] = mapped_column(ForeignKey("chat_links.id", ondelete="CASCADE"))
+    post_id: Mapped[int] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"), index=True)
+    message_ref: Mapped[str] = mapped_column(String(255))
+    ours: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

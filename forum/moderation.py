@@ -2,7 +2,7 @@
 
 Approval publishes the post exactly as if it had been accepted on arrival (the same
 fan-out through :func:`forum.posting.publish`); rejection keeps the post out of sight and
-tells its author why. Shared by the command line now and the web moderation page later.
+tells its author why. Shared by the command line and the web moderation page.
 """
 
 from __future__ import annotations
@@ -81,6 +81,7 @@ def notify_held(session: Session, site: Site, post: Post) -> None:
                 "in_reply_to": post.message_id,
             },
         )
+    queue = f"{site.settings.site.base_url.rstrip('/')}/c/{community.slug}/manage/held"
     for email, user_id in moderators(session, community):
         outbox.enqueue_notice(
             session, dedupe_key=f"held-owner:{post.id}:{user_id}", address=email, user_id=user_id,
@@ -89,7 +90,6 @@ def notify_held(session: Session, site: Site, post: Post) -> None:
                 "subject": f"[{community.name}] awaiting your approval: {post.subject}",
                 "text": (f"{post.author_name} <{post.author_email}> wrote to {community.name}:\n\n"
                          f"{post.body}\n\n-- \nHeld because: {post.hold_reason}\n"
-                         f"Approve: listbridge held approve {post.id}\n"
-                         f"Reject:  listbridge held reject {post.id} --reason \"…\"\n"),
+                         f"Approve or reject it: {queue}\n"),
             },
         )

@@ -19,6 +19,8 @@ from sqlalchemy import String, and_, cast, func, insert, literal, select, update
 from sqlalchemy.orm import Session
 
 from forum.models import (
+    ChatLink,
+    ChatMessage,
     Delivery,
     Membership,
     MemberStatus,
@@ -31,6 +33,19 @@ from forum.models import (
 
 POST_EMAIL = "post_email"  # a personal copy of a post: user_id, post_id
 NOTICE_EMAIL = "notice_email"  # a ready-made message to one address: payload subject/text/html
+DIGEST_EMAIL = "digest_email"  # a member's digest: payload subject, slug and parts (see forum.digests)
+# A post's copy in a linked chat channel, and later changes to that copy: ``chat_kind``
+# names them per platform ("slack_post", "matrix_edit" …), so each bridge's worker claims
+# its own rows and a Slack outage never holds up Matrix. post_id, payload {"link_id"}.
+CHAT_ACTIONS = ("post", "edit", "delete")
+
+
+def chat_kind(platform: str, action: str) -> str:
+    return f"{platform}_{action}"
+
+
+def chat_kinds(platform: str) -> tuple[str, ...]:
+    return tuple(chat_kind(platform, action) for action in CHAT_ACTIONS)
 
 
 @dataclass(frozen=True)
@@ -86,13 +101,50 @@ def fan_out_post(session: Session, post: Post, *, include_author: bool) -> int:
     return result.rowcount or 0
 
 
+def fan_out_chat(session: Session, post: Post) -> int:
+    """Queue a copy of ``post`` for every chat channel its community is linked to.
+
+    A channel the post came from is queued too: the bridge's worker finds the post
+    already mapped there and sends nothing, so the rule lives in one place (the mapping).
+    """
+    links = session.execute(
+        select(ChatLink.id, ChatLink.platform, ChatLink.channel).where(ChatLink.community_id == post.community_id)
+    ).all()
+    for link_id, platform, channel in links:
+        _enqueue_once(session, OutboxItem(kind=chat_kind(platform, "post"), dedupe_key=f"chat_post:{post.id}:{link_id}",
+                                          post_id=post.id, address=channel, payload={"link_id": link_id}))
+    return len(links)
+
+
+def queue_chat_change(session: Session, post: Post, action: str) -> int:
+    """Queue an edit or a deletion of every chat copy the bridge wrote of ``post``.
+
+    Only copies the bridge wrote (``ours``): a message a person wrote in chat is theirs
+    to change, and is where the change came from in the first place.
+    """
+    copies = session.execute(
+        select(ChatLink.id, ChatLink.platform, ChatLink.channel)
+        .join(ChatMessage, ChatMessage.link_id == ChatLink.id)
+        .where(ChatMessage.post_id == post.id, ChatMessage.ours.is_(True))
+    ).all()
+    version = f":{post.edited_at.timestamp()}" if action == "edit" and post.edited_at else ""
+    for link_id, platform, channel in copies:
+        _enqueue_once(session, OutboxItem(kind=chat_kind(platform, action),
+                                          dedupe_key=f"chat_{action}:{post.id}:{link_id}{version}",
+                                          post_id=post.id, address=channel, payload={"link_id": link_id}))
+    return len(copies)
+
+
+def _enqueue_once(session: Session, item: OutboxItem) -> None:
+    if session.scalar(select(OutboxItem.id).where(OutboxItem.dedupe_key == item.dedupe_key)) is None:
+        session.add(item)
+
+
 def enqueue_notice(session: Session, *, dedupe_key: str, address: str, payload: dict[str, Any],
                    user_id: int | None = None) -> None:
     """Queue a one-off message (a moderation notice, a confirmation) unless already queued."""
-    exists = session.scalar(select(OutboxItem.id).where(OutboxItem.dedupe_key == dedupe_key))
-    if exists is None:
-        session.add(OutboxItem(kind=NOTICE_EMAIL, dedupe_key=dedupe_key, address=address, payload=payload,
-                               user_id=user_id))
+    _enqueue_once(session, OutboxItem(kind=NOTICE_EMAIL, dedupe_key=dedupe_key, address=address, payload=payload,
+                                      user_id=user_id))
 
 
 def _due_ids(session: Session, now: datetime, kinds: list[str], limit: int) -> list[int]:

@@ -57,6 +57,8 @@ class Draft:
     inbound_id: int | None = None
     created_at: datetime | None = None  # defaults to now; archive imports keep the original date
     trusted: bool = False  # already authorised (an archive import): skip the posting policy
+    fan_out: bool = True  # False for history (an archive import): stored, but nobody is sent a copy
+    hold_reason: str = ""  # the channel's own reason to hold an acceptable post (a From that fails DMARC)
 
 
 @dataclass(frozen=True)
@@ -108,11 +110,14 @@ def submit_post(session: Session, draft: Draft, site: Site) -> Outcome:
     )
     if verdict.refused:
         raise NotPermitted(verdict.reason)
+    if draft.hold_reason and verdict.action is Action.accept:
+        verdict = Verdict(Action.hold, draft.hold_reason)
 
     placement = threads.place(
         session, community,
         parent_id=draft.parent_id, references=draft.references, thread_index=draft.thread_index,
         subject=draft.subject, subject_match_days=site.settings.threading.subject_match_days,
+        at=draft.created_at,
     )
     now = utcnow()
     created = draft.created_at or now
@@ -149,14 +154,15 @@ def submit_post(session: Session, draft: Draft, site: Site) -> Outcome:
         ))
     threads.record_references(session, post, draft.references)
     held = post.status is PostStatus.held
-    copies = 0 if held else publish(session, post, site)
+    copies = 0 if held else publish(session, post, site, fan_out=draft.fan_out)
     # After publish(): merging threads recounts their posts, and must count this one once.
     threads.relink_early_replies(session, post)
     return Outcome(post, held=held, reason=verdict.reason if held else "", copies=copies)
 
 
-def publish(session: Session, post: Post, site: Site) -> int:
-    """Make a stored post visible and queue its personal copies (also used on approval)."""
+def publish(session: Session, post: Post, site: Site, *, fan_out: bool = True) -> int:
+    """Make a stored post visible and queue its personal copies and chat copies (also used
+    on approval); returns the number of personal copies."""
     post.status = PostStatus.published
     post.hold_reason = ""
     thread = session.get(Thread, post.thread_id)
@@ -165,6 +171,9 @@ def publish(session: Session, post: Post, site: Site) -> int:
     thread.post_count += 1
     thread.last_activity_at = max(thread.last_activity_at, post.created_at)
     session.flush()
+    if not fan_out:
+        return 0
+    outbox.fan_out_chat(session, post)
     return outbox.fan_out_post(session, post, include_author=site.settings.delivery.send_to_author)
 
 

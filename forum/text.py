@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import re
+import threading
 
 import bleach
 from bleach.css_sanitizer import CSSSanitizer
@@ -33,14 +34,23 @@ ALLOWED_PROTOCOLS = frozenset({"http", "https", "mailto", "cid"})
 _CSS = CSSSanitizer(
     allowed_css_properties=["color", "background-color", "font-weight", "font-style", "text-decoration", "text-align"]
 )
-_cleaner = bleach.Cleaner(
-    tags=ALLOWED_TAGS,
-    attributes=ALLOWED_ATTRIBUTES,
-    protocols=ALLOWED_PROTOCOLS,
-    strip=True,
-    strip_comments=True,
-    css_sanitizer=_CSS,
-)
+_local = threading.local()
+
+
+def _cleaner() -> bleach.Cleaner:
+    """This thread's Cleaner: bleach's Cleaner is not thread-safe (its tokenizer keeps
+    state), and the web archive sanitizes from many request threads at once."""
+    cleaner = getattr(_local, "cleaner", None)
+    if cleaner is None:
+        cleaner = _local.cleaner = bleach.Cleaner(
+            tags=ALLOWED_TAGS,
+            attributes=ALLOWED_ATTRIBUTES,
+            protocols=ALLOWED_PROTOCOLS,
+            strip=True,
+            strip_comments=True,
+            css_sanitizer=_CSS,
+        )
+    return cleaner
 _markdown = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table").enable("strikethrough")
 _DROP_WITH_CONTENT = re.compile(r"<(script|style|head|title|template|noscript)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
 
@@ -51,7 +61,7 @@ def sanitize(untrusted_html: str) -> str:
     bleach's ``strip`` keeps the *text* of removed elements; the contents of script/style
     blocks are not text a reader should see, so they go first.
     """
-    return _cleaner.clean(_DROP_WITH_CONTENT.sub("", untrusted_html))
+    return _cleaner().clean(_DROP_WITH_CONTENT.sub("", untrusted_html))
 
 
 def markdown_to_html(source: str) -> str:

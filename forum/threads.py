@@ -13,7 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -53,7 +53,13 @@ def place(
     thread_index: str | None,
     subject: str,
     subject_match_days: int,
+    at: datetime | None = None,
 ) -> Placement:
+    """Where a post written ``at`` (default: now) belongs; see the module docstring.
+
+    Subject matching looks at threads active in the days before ``at``, so an archive
+    import places a message of 2019 among the threads of 2019, not of today.
+    """
     if parent_id is not None:
         parent = session.get(Post, parent_id)
         if parent is None or parent.community_id != community.id:
@@ -85,12 +91,12 @@ def place(
         if thread is not None:
             return Placement(None, thread)
     if subject_match_days > 0 and is_reply_subject(subject):
-        since = utcnow() - timedelta(days=subject_match_days)
+        at = at or utcnow()
         thread = session.scalar(
             select(Thread).where(
                 Thread.community_id == community.id,
                 Thread.subject_key == subject_key(subject),
-                Thread.last_activity_at >= since,
+                Thread.last_activity_at >= at - timedelta(days=subject_match_days),
             ).order_by(Thread.last_activity_at.desc()).limit(1)
         )
         if thread is not None:

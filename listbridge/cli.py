@@ -9,19 +9,34 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.text import Text
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
-from forum import schema
+from digest.run import Digests
+from forum import chat, schema
 from forum.config import Settings, load
 from forum.db import make_engine, make_sessionmaker
+from forum.digests import PERIODS
 from forum.directory import create_community, member_row, read_member_csv, upsert_members
 from forum.errors import ListbridgeError
-from forum.models import Community, Membership
+from forum.models import Community, Delivery, Membership, utcnow
 from forum.moderation import approve, held_posts, reject
 from forum.posting import community_by_slug
 from forum.site import Site
@@ -216,6 +231,126 @@ def held_reject(ctx: Context, post_id: int, reason: str) -> None:
     with ctx.sessions.begin() as session:
         reject(session, post_id, reason)
     click.echo(f"rejected post {post_id}; its author is told")
+
+
+@main.group()
+def bridge() -> None:
+    """Link communities to Slack channels and Matrix rooms."""
+
+
+@bridge.command("link")
+@click.argument("slug")
+@click.argument("platform", type=click.Choice(chat.PLATFORMS))
+@click.argument("channel")
+@pass_ctx
+def bridge_link(ctx: Context, slug: str, platform: str, channel: str) -> None:
+    """Link community SLUG to CHANNEL (a Slack channel id such as C0123ABC, a Matrix room id such as !abc:example.org).
+
+    New posts go to the channel from now on; messages in the channel become posts.
+    """
+    with ctx.sessions.begin() as session:
+        chat.link(session, community_by_slug(session, slug), platform, channel)
+    click.echo(f"linked {slug} to {platform} {channel}")
+
+
+@bridge.command("unlink")
+@click.argument("slug")
+@click.argument("platform", type=click.Choice(chat.PLATFORMS))
+@click.argument("channel")
+@pass_ctx
+def bridge_unlink(ctx: Context, slug: str, platform: str, channel: str) -> None:
+    """Stop bridging community SLUG and CHANNEL (messages already copied stay)."""
+    with ctx.sessions.begin() as session:
+        chat.unlink(session, community_by_slug(session, slug), platform, channel)
+    click.echo(f"unlinked {slug} from {platform} {channel}")
+
+
+@bridge.command("list")
+@click.argument("slug", required=False)
+@pass_ctx
+def bridge_list(ctx: Context, slug: str | None) -> None:
+    """List linked channels (of SLUG only, when given)."""
+    with ctx.sessions() as session:
+        for row in chat.links(session, community_by_slug(session, slug) if slug else None):
+            click.echo(f"{row.slug}\t{row.platform}\t{row.channel}")
+
+
+@main.group("digest")
+def digest_group() -> None:
+    """Daily and weekly digests: see one member's, or queue all that are owed now."""
+
+
+PERIOD_CHOICE = click.Choice([period.value for period in PERIODS])
+
+
+@digest_group.command("preview")
+@click.argument("email")
+@click.option("--period", type=PERIOD_CHOICE, default=Delivery.daily.value, show_default=True)
+@click.option("--html", "as_html", is_flag=True, help="Print the HTML alternative instead of the plain text.")
+@pass_ctx
+def digest_preview(ctx: Context, email: str, period: str, as_html: bool) -> None:
+    """Print the digest EMAIL would get now; nothing is sent or recorded."""
+    digests = Digests(Site.from_settings(ctx.settings), ctx.engine)
+    rendered = digests.preview(email, Delivery(period), utcnow())
+    if rendered is None:
+        click.echo(f"nothing new for {email} since their last {period} digest: none would be sent")
+        return
+    click.echo(f"To: {rendered.address}\nSubject: {rendered.subject}\n")
+    click.echo(rendered.html if as_html else rendered.text)
+
+
+@digest_group.command("run")
+@click.option("--period", type=PERIOD_CHOICE, help="Only this period (default: daily, then weekly).")
+@pass_ctx
+def digest_run(ctx: Context, period: str | None) -> None:
+    """Queue now, whatever the members' hours, each member's digest: the one they are owed,
+    or else their next one, early. At most one per member and day (or week), however often
+    it is run; the delivery worker of 'listbridge serve' sends them."""
+    digests = Digests(Site.from_settings(ctx.settings), ctx.engine)
+    now = utcnow()
+    reports = []
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=Console(stderr=True)) as bar:
+        for chosen in [Delivery(period)] if period else PERIODS:
+            task = bar.add_task(f"{chosen.value} digests", total=None)
+            reports.append(digests.run(chosen, now, force=True, progress=_advancing(bar, task)))
+    for report in reports:
+        click.echo(report.summary())
+
+
+def _advancing(bar: Progress, task: TaskID) -> Callable[[int, int], None]:
+    return lambda done, owed: bar.update(task, completed=done, total=owed)
+
+
+@main.command("import")
+@click.argument("slug")
+@click.argument("mbox_file", type=click.Path(dir_okay=False, path_type=Path))
+@pass_ctx
+def import_archive(ctx: Context, slug: str, mbox_file: Path) -> None:
+    """Import an existing archive (an mbox: Mailman 2/3, Google Groups) into community SLUG.
+
+    Messages keep their date and author and are threaded as if they had been mailed to
+    the list; nobody is sent a copy. Messages already there are skipped, so running the
+    same file again imports nothing.
+    """
+    from mailgateway.mbox_import import open_import
+
+    checked = open_import(ctx.sessions, Site.from_settings(ctx.settings), slug, mbox_file)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), RateColumn(),
+                  TimeElapsedColumn(), console=Console(stderr=True)) as bar:
+        task = bar.add_task(f"importing {mbox_file.name}", total=checked.total)
+        report = checked.run(progress=_advancing(bar, task))
+    for refusal in report.refused:
+        click.echo(f"{mbox_file}: {refusal}", err=True)
+    click.echo(f"{mbox_file}: {report.total} messages: {report.summary()}")
+
+
+class RateColumn(ProgressColumn):
+    """Items per second, for progress in messages rather than bytes."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text(f"{speed:,.0f}/s" if speed else "?/s", style="progress.data.speed")
 
 
 @main.command()

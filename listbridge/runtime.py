@@ -1,10 +1,15 @@
-"""``listbridge serve``: every part of the site in one asyncio process.
+"""``listbridge serve``: every part of the site in one process.
 
-The inbound gateway, the spool processor and the delivery worker share one event loop;
-the synchronous core runs in worker threads. Stopping (SIGINT/SIGTERM) happens in the
-order that loses nothing: stop listening, let SMTP conversations that are mid-DATA finish,
-process everything spooled, then let delivery flush what it has sent and hand back what
-it had claimed but not sent.
+The inbound gateway, the spool processor, mail delivery and the chat bridges share one
+event loop; the synchronous core runs in worker threads, the web archive in waitress's
+threads, the digest scheduler and the IMAP poller in threads of their own. Whatever
+commits outbox work (a processed message, a chat message, a web post, a digest run)
+wakes every outbox consumer, so nothing waits for a polling period.
+
+Stopping (SIGINT/SIGTERM) happens in the order that loses nothing: stop taking new work
+(SMTP listener, web, scheduler, IMAP), let SMTP conversations that are mid-DATA finish,
+process everything spooled, then let delivery and the bridges flush what they sent and
+hand back what they had claimed but not sent.
 """
 
 from __future__ import annotations
@@ -12,10 +17,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from bridges import running as bridges_running
+from digest.scheduler import DigestScheduler
 from forum import schema
 from forum.config import Settings
 from forum.db import make_engine, make_sessionmaker
@@ -23,9 +31,12 @@ from forum.errors import ConfigError
 from forum.models import InboundMessage, InboundStatus
 from forum.site import Site
 from listbridge import logs
+from listbridge.webserver import WebServer
 from mailgateway import inbound
 from mailgateway.delivery import DeliveryWorker
+from mailgateway.imap import ImapPoller
 from mailgateway.server import GatewayHandler, start_server
+from web.app import csrf
 
 log = logging.getLogger("listbridge.serve")
 GRACE_SECONDS = 10.0
@@ -41,7 +52,7 @@ class SpoolProcessor:
 
     site: Site
     sessions: sessionmaker[Session]
-    delivery: DeliveryWorker
+    on_committed: Callable[[], None]
 
     def __post_init__(self) -> None:
         self.queue: asyncio.Queue[int | None] = asyncio.Queue()
@@ -64,10 +75,10 @@ class SpoolProcessor:
     async def run(self) -> None:
         while (inbound_id := await self.queue.get()) is not None:
             await asyncio.to_thread(self._process, inbound_id)
-            self.delivery.wake()
+            self.on_committed()
 
-    async def stop(self) -> None:
-        """Finish everything queued, then return."""
+    def stop(self) -> None:
+        """Finish everything queued, then end :meth:`run`."""
         self.queue.put_nowait(None)
 
 
@@ -77,33 +88,57 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         raise ConfigError("the database is not initialised or is out of date: run 'listbridge init' first")
     site = Site.from_settings(settings)
     sessions = make_sessionmaker(engine)
+    loop = asyncio.get_running_loop()
+
     delivery = DeliveryWorker(site, sessions)
-    processor = SpoolProcessor(site, sessions, delivery)
+    bridges = bridges_running.build(site, sessions, on_committed=delivery.wake)
+
+    def wake_consumers() -> None:  # safe from any thread
+        delivery.wake()
+        bridges.wake()
+
+    processor = SpoolProcessor(site, sessions, wake_consumers)
     with sessions() as session:
         backlog = inbound.pending(session)
     for inbound_id in backlog:
         processor.submit(inbound_id)
     if backlog:
         log.info("processing %d message(s) spooled before the last stop", len(backlog))
+
+    consumers_stop = asyncio.Event()
+    spool_task = asyncio.create_task(processor.run(), name="spool")
+    consumer_tasks = [asyncio.create_task(delivery.run(consumers_stop), name="delivery"),
+                      asyncio.create_task(bridges.run(consumers_stop), name="bridges")]
     handler = GatewayHandler(site, sessions, make_sessionmaker(engine, readonly=True), processor.submit,
                              settings.smtp_in.protocol)
-    delivery_stop = asyncio.Event()
-    tasks = [asyncio.create_task(processor.run(), name="spool"),
-             asyncio.create_task(delivery.run(delivery_stop), name="delivery")]
     server = await start_server(handler, settings.smtp_in.host, settings.smtp_in.port,
                                 settings.smtp_in.max_message_bytes)
+    web = WebServer(settings, on_committed=wake_consumers)
+    if bridges.blueprint is not None:  # Slack's events endpoint: Slack signs its requests instead of CSRF tokens
+        web.app.register_blueprint(bridges.blueprint)
+        csrf.exempt(bridges.blueprint)
+    web.start()
+    digests = DigestScheduler(site, engine, on_queued=wake_consumers) if settings.digest.schedule else None
+    imap = ImapPoller(site, sessions, lambda i: loop.call_soon_threadsafe(processor.submit, i)) \
+        if settings.imap.host else None
+    for service in (digests, imap):
+        if service is not None:
+            service.start()
     log.info("listening for %s on %s:%d; delivering via %s:%d", settings.smtp_in.protocol.upper(),
              settings.smtp_in.host, settings.smtp_in.port, settings.smtp_out.host, settings.smtp_out.port)
     try:
         await stop.wait()
     finally:
-        log.info("stopping: no new connections; finishing what was accepted")
+        log.info("stopping: no new work; finishing what was accepted")
         server.close()
+        for service in (web, digests, imap):
+            if service is not None:
+                await asyncio.to_thread(service.stop)
         await _drain_sessions(handler)
-        await processor.stop()
-        await tasks[0]
-        delivery_stop.set()
-        await tasks[1]
+        processor.stop()
+        await spool_task
+        consumers_stop.set()
+        await asyncio.gather(*consumer_tasks)
         engine.dispose()
         log.info("stopped")
 

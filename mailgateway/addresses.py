@@ -6,6 +6,7 @@ reading the local part of an incoming recipient.
     SLUG-owner@      the community's facilitators
     SLUG-bounces+V@  envelope sender of outgoing mail (VERP: V encodes the recipient)
     SLUG-subscribe@, -unsubscribe@, -request@   email commands
+    SLUG-confirm+TOKEN@  the reply that confirms a join or leave asked for by email
 
 Local parts are matched case-insensitively: relays and clients are known to fold case.
 """
@@ -27,9 +28,11 @@ class Form(str, enum.Enum):
     subscribe = "subscribe"
     unsubscribe = "unsubscribe"
     request = "request"
+    confirm = "confirm"
 
 
-_SUFFIXES = {f"-{f.value}": f for f in (Form.owner, Form.bounces, Form.subscribe, Form.unsubscribe, Form.request)}
+_SUFFIXES = {f"-{f.value}": f for f in (Form.owner, Form.bounces, Form.subscribe, Form.unsubscribe, Form.request,
+                                        Form.confirm)}
 
 
 @dataclass(frozen=True)
@@ -38,7 +41,7 @@ class Route:
 
     form: Form
     slug: str
-    detail: str = ""  # the reply token, or the VERP-encoded recipient of a bounce
+    detail: str = ""  # the reply or confirmation token, or the VERP-encoded recipient of a bounce
 
 
 def parse_local_part(local: str) -> Route:
@@ -65,6 +68,15 @@ def post_address(slug: str, domain: str) -> str:
 
 def owner_address(slug: str, domain: str) -> str:
     return f"{slug}-owner@{domain}"
+
+
+def command_address(form: Form, slug: str, domain: str) -> str:
+    """``slug-subscribe@domain`` and the other command addresses."""
+    return f"{slug}-{form.value}@{domain}"
+
+
+def confirm_address(slug: str, domain: str, token: str) -> str:
+    return f"{slug}-confirm+{token}@{domain}"
 
 
 def reply_address(signer: Signer, slug: str, domain: str, user_id: int, post_id: int) -> str:

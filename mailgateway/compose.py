@@ -43,6 +43,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from forum import tokens
+from forum.archive import human_size
 from forum.errors import NotFound
 from forum.models import Attachment, Community, Post, PostStatus, utcnow
 from forum.site import Site
@@ -380,7 +381,7 @@ def _linked(view: PostView, site: Site) -> list[tuple[str, str]]:
     """(label, URL) of the attachments too big to travel with the mail."""
     limit = site.settings.delivery.attach_max_bytes
     return [
-        (f"{_one_line(a.filename)} ({_size(a.size)})", f"{_base_url(site)}/a/{a.id}/{quote(a.filename)}")
+        (f"{_one_line(a.filename)} ({human_size(a.size)})", f"{_base_url(site)}/a/{a.id}/{quote(a.filename)}")
         for a in view.attachments if a.size > limit
     ]
 
@@ -455,18 +456,20 @@ _FOOTER_ROW = '<p style="margin:0 0 4px 0;">{}</p>'
 
 
 def compose_notice(site: Site, to_address: str, payload: Mapping[str, Any], *, message_id: str,
-                   community: CommunityInfo | None = None, user_id: int | None = None) -> bytes:
+                   community: CommunityInfo | None = None, user_id: int | None = None,
+                   sender: Address | None = None) -> bytes:
     """A one-off message (confirmation, moderation notice, digest) with the site's headers.
 
     ``payload``: ``subject``, ``text``, optional ``html``, ``slug`` (the community it is
     about; the caller resolves it to ``community``), ``in_reply_to`` (the bare Message-ID
     it answers) and ``reply_to`` (an address, e.g. a confirmation token address). It comes
-    from the community's -owner address, or from the site's no-reply address. With a
-    community it carries the list headers, and with ``user_id`` the one-click unsubscribe.
+    from the community's -owner address, or from the site's no-reply address (or from
+    ``sender``). With a community it carries the list headers, and with ``user_id`` the
+    one-click unsubscribe.
     """
     msg = EmailMessage(policy=POLICY)
     msg["Date"] = format_datetime(utcnow())
-    msg["From"] = _notice_sender(site, community)
+    msg["From"] = sender or _notice_sender(site, community)
     msg["To"] = to_address
     if payload.get("reply_to"):
         msg["Reply-To"] = payload["reply_to"]
@@ -485,6 +488,16 @@ def compose_notice(site: Site, to_address: str, payload: Mapping[str, Any], *, m
         msg.set_content(payload["text"])
     refs = (in_reply_to,) if in_reply_to else ()
     return _with_raw_headers(msg.as_bytes(), before=_id_headers(message_id, in_reply_to, refs), after=after)
+
+
+def compose_digest(site: Site, to_address: str, payload: Mapping[str, Any], *, message_id: str,
+                   community: CommunityInfo | None = None, user_id: int | None = None) -> bytes:
+    """A member's digest (``payload`` as :func:`forum.digests.expand` makes it): a notice
+    from the site, not from a community's owners, since it gathers several communities,
+    carrying the list headers and one-click unsubscribe of ``community``, the one it
+    opens with."""
+    return compose_notice(site, to_address, payload, message_id=message_id, community=community,
+                          user_id=user_id, sender=_notice_sender(site, None))
 
 
 def _notice_sender(site: Site, community: CommunityInfo | None) -> Address:
@@ -552,11 +565,3 @@ def _one_line(value: str) -> str:
 
 def _base_url(site: Site) -> str:
     return site.settings.site.base_url.rstrip("/")
-
-
-def _size(n: int) -> str:
-    if n < 1024:
-        return f"{n} bytes"
-    if n < 1024 * 1024:
-        return f"{n / 1024:.1f} KB"
-    return f"{n / (1024 * 1024):.1f} MB"

@@ -33,14 +33,14 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 import aiosmtplib
 from aiosmtplib import SMTPStatus
 from sqlalchemy.orm import Session, sessionmaker
 
-from forum import outbox
+from forum import digests, outbox
 from forum.config import DeliverySettings, SmtpOutSettings
 from forum.errors import NotFound
 from forum.models import utcnow
@@ -52,16 +52,18 @@ from mailgateway.compose import (
     PostTemplate,
     PostView,
     build_template,
+    compose_digest,
     compose_notice,
     load_community,
     load_post,
     personalize,
 )
+from mailgateway.dkim_sign import DkimSigner
 
 log = logging.getLogger(__name__)
 FIELDS = "outbox=%s post=%s rcpt=%s reply=%r"  # every delivery log line names these
 
-KINDS = (outbox.POST_EMAIL, outbox.NOTICE_EMAIL)
+KINDS = (outbox.POST_EMAIL, outbox.NOTICE_EMAIL, outbox.DIGEST_EMAIL)
 POLL_SECONDS = 1.0  # fallback for rows due later (retries); new posts come with wake()
 FLUSH_SECONDS = 0.05
 FLUSH_ITEMS = 100
@@ -140,6 +142,7 @@ class Composer:
 
     def __init__(self, site: Site) -> None:
         self.site = site
+        self.dkim = DkimSigner.from_settings(site.settings.dkim, site.mail_domain)
         self._templates: OrderedDict[int, tuple[float, PostTemplate]] = OrderedDict()
 
     def fetch(self, session: Session, items: Iterable[Claimed]) -> Sources:
@@ -167,7 +170,10 @@ class Composer:
         refused: list[tuple[Claimed, Result]] = []
         for item in items:
             try:
-                jobs.append(self._job(item, sources))
+                job = self._job(item, sources)
+                # Signed here, in the composing thread: OpenSSL releases the GIL, so the
+                # signatures overlap with sending on the event loop.
+                jobs.append(replace(job, message=self.dkim.sign(job.message)) if self.dkim else job)
             except NotFound as exc:
                 refused.append((item, Result(Outcome.failed, exc.message)))
             except Exception as exc:  # a bug must not lose the copy: retried, and logged
@@ -182,7 +188,7 @@ class Composer:
             template = self._template(item.post_id, sources)
             return Job(item, addresses.bounce_address(template.slug, domain, item.address),
                        personalize(template, self.site, item.user_id), claimed)
-        if item.kind == outbox.NOTICE_EMAIL:
+        if item.kind in (outbox.NOTICE_EMAIL, outbox.DIGEST_EMAIL):
             key = _source_key(item)
             community = _found(sources[key]) if key is not None else None
             assert community is None or isinstance(community, CommunityInfo)
@@ -190,8 +196,9 @@ class Composer:
                       else f"noreply@{domain}")
             # Stable across retries (a receiver may drop a repeat), unique across databases.
             message_id = f"notice.{item.id}.{int(item.created_at.timestamp())}@{domain}"
-            return Job(item, sender, compose_notice(self.site, item.address, item.payload, message_id=message_id,
-                                                    community=community, user_id=item.user_id), claimed)
+            compose = compose_digest if item.kind == outbox.DIGEST_EMAIL else compose_notice
+            return Job(item, sender, compose(self.site, item.address, item.payload, message_id=message_id,
+                                             community=community, user_id=item.user_id), claimed)
         raise NotFound(f"outbox row {item.id} of kind {item.kind!r} names no post, member or message")
 
     def _template(self, post_id: int, sources: Sources) -> PostTemplate:
@@ -311,9 +318,10 @@ class Connection:
 class DeliveryWorker:
     """Sends the outbox's mail until told to stop; see the module docstring."""
 
-    def __init__(self, site: Site, sessions: sessionmaker[Session]) -> None:
+    def __init__(self, site: Site, sessions: sessionmaker[Session], poll_seconds: float = POLL_SECONDS) -> None:
         self.site = site
         self.sessions = sessions
+        self.poll_seconds = poll_seconds
         self.settings: DeliverySettings = site.settings.delivery
         self.composer = Composer(site)
         self.connections = [Connection(site.settings.smtp_out, site.mail_domain)
@@ -368,7 +376,7 @@ class DeliveryWorker:
         while not stop.is_set():
             if self._queue.qsize() >= self.low_water:
                 self._hungry.clear()
-                await _wait_any(POLL_SECONDS, self._hungry, stop)
+                await _wait_any(self.poll_seconds, self._hungry, stop)
                 continue
             self._woken.clear()
             try:
@@ -377,7 +385,7 @@ class DeliveryWorker:
                 log.exception("claiming outbox rows failed; trying again shortly")
                 claimed = 0
             if not claimed:
-                await _wait_any(POLL_SECONDS, self._woken, stop)
+                await _wait_any(self.poll_seconds, self._woken, stop)
 
     async def _claim(self) -> int:
         """Claim a batch and queue its messages, the first few before composing the rest:
@@ -396,6 +404,7 @@ class DeliveryWorker:
     def _claim_rows(self) -> tuple[list[Claimed], Sources]:
         with self.sessions.begin() as session:
             items = outbox.claim(session, KINDS, self.batch_size, lease=LEASE)
+            items = digests.expand(session, self.site.signer, items)
             return items, self.composer.fetch(session, items)
 
     def _release_queued(self) -> None:

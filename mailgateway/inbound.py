@@ -3,9 +3,10 @@
 The gateway's promise is "250 means stored". So the order is:
 
 1. at RCPT: :func:`check_recipient` refuses what cannot be delivered (unknown community,
-   unknown address form, forged reply token) — cheap, no writes;
+   unknown address form, forged reply or confirmation token) — cheap, no writes;
 2. at DATA: :func:`judge` parses the message and applies the posting rules for every
-   recipient, so a non-member hears "550 5.7.1" from us instead of a bounce later;
+   recipient, so a non-member hears "550 5.7.1" from us instead of a bounce later, and a
+   forged From of a domain with a DMARC policy hears that the post is held;
 3. :func:`spool` commits the raw bytes (the 250 is sent only after this returns);
 4. :func:`process` turns a spooled message into posts in one transaction that also marks
    it done, so a crash at any point leaves it either pending (processed on restart) or
@@ -13,25 +14,32 @@ The gateway's promise is "250 means stored". So the order is:
 
 Steps 2 and 4 parse the same bytes twice; parsing costs about a millisecond, and keeping
 the spool as raw bytes means what we store is exactly what we were sent.
+
+Besides posts, the gateway takes bounces (:mod:`mailgateway.bounces`, never posted), mail
+for the facilitators (``-owner``) and email commands (:mod:`mailgateway.commands`). The
+IMAP poller feeds the same steps, so a mailbox routes mail exactly as SMTP does.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from forum import outbox
 from forum.access import Action
-from forum.errors import Dropped, ListbridgeError, MalformedMessage, NotFound, NotSupported
+from forum import subscriptions
+from forum.errors import Dropped, ListbridgeError, MalformedMessage, NotFound, NotPermitted
 from forum.directory import moderators
 from forum.models import InboundMessage, InboundStatus, Post, User, UserEmail, utcnow
 from forum.moderation import notify_held
 from forum.posting import AttachmentData, Draft, check_post, community_by_slug, submit_post
 from forum.site import Site
 from forum.tokens import BadToken
+from mailgateway import authenticity, bounces, commands
 from mailgateway.addresses import Form, Route, parse_local_part, read_reply_token, split_address
 from mailgateway.htmltext import html_to_text
 from mailgateway.parsing import MalformedMail, ParsedMail, parse_message
@@ -39,7 +47,8 @@ from mailgateway.trimming import trim_html, trim_reply
 
 log = logging.getLogger(__name__)
 
-SUPPORTED = (Form.post, Form.reply, Form.owner, Form.bounces)
+POSTING = (Form.post, Form.reply)
+COMMANDS = (Form.subscribe, Form.unsubscribe, Form.request, Form.confirm)
 
 
 @dataclass(frozen=True)
@@ -67,11 +76,11 @@ def check_recipient(session: Session, site: Site, address: str) -> Route:
     if domain != site.mail_domain:
         raise NotFound(f"<{address}> is not an address of {site.mail_domain}; this server does not relay")
     route = parse_local_part(local)
-    if route.form not in SUPPORTED:
-        raise NotSupported(f"<{address}>: {route.form.value} by email is not supported yet")
     community_by_slug(session, route.slug)
     if route.form is Form.reply:
         _reply_target(session, site, route)
+    elif route.form is Form.confirm:
+        subscriptions.pending_request(session, site, route.detail)
     return route
 
 
@@ -87,30 +96,66 @@ def _reply_target(session: Session, site: Site, route: Route) -> tuple[User, Pos
     return user, post
 
 
-def judge(session: Session, site: Site, raw: bytes, mail_from: str, rcpts: list[str]) -> list[Reply]:
+@dataclass(frozen=True)
+class Envelope:
+    """A message as received: its bytes and what the transport said about it."""
+
+    raw: bytes
+    mail_from: str
+    client_ip: str | None = None  # the SMTP client (for SPF); None behind a relay or from IMAP
+
+
+def judge(session: Session, site: Site, raw: bytes, mail_from: str, rcpts: list[str],
+          client_ip: str | None = None) -> list[Reply]:
     """The answer for each recipient, before anything is stored (no writes)."""
     try:
         parsed = parse_message(raw)
     except MalformedMail as exc:
         return [Reply.of(MalformedMessage(str(exc)))] * len(rcpts)
-    return [_judge_one(session, site, parsed, mail_from, rcpt) for rcpt in rcpts]
+    envelope = Envelope(raw, mail_from, client_ip)
+    return [_judge_one(session, site, parsed, envelope, rcpt) for rcpt in rcpts]
 
 
-def _judge_one(session: Session, site: Site, parsed: ParsedMail, mail_from: str, rcpt: str) -> Reply:
+def _judge_one(session: Session, site: Site, parsed: ParsedMail, envelope: Envelope, rcpt: str) -> Reply:
     try:
         route = check_recipient(session, site, rcpt)
-        if _drop_reason(site, parsed, mail_from, route) or route.form in (Form.owner, Form.bounces):
+        if _drop_reason(site, parsed, envelope.mail_from, route) or route.form not in POSTING:
             return ACCEPTED
         draft = build_draft(session, site, parsed, route)
         if not draft.body.strip() and not draft.attachments:
             raise MalformedMessage("the message has no new text (was the reply written below the quoted message?)")
         verdict = check_post(session, community_by_slug(session, route.slug), draft.author_email)
         verdict.raise_if_refused()
-        if verdict.action is Action.hold:
-            return Reply(250, f"2.6.0 held for moderation: {verdict.reason}")
+        reason = verdict.reason if verdict.action is Action.hold else hold_reason(session, site, parsed, route, envelope)
+        if reason:
+            return Reply(250, f"2.6.0 held for moderation: {reason}")
         return ACCEPTED
     except ListbridgeError as exc:
         return Reply.of(exc)
+
+
+def hold_reason(session: Session, site: Site, parsed: ParsedMail, route: Route, envelope: Envelope) -> str:
+    """Why a post the community's rules accept must still wait for a moderator ("" if none).
+
+    A new post must come from its From domain, where that domain asks receivers to check
+    (DMARC ``quarantine``/``reject``). A reply to a member's reply address is the member's,
+    as the token proves; ``[smtp_in] token_reply_from_other`` says what to do when it
+    comes from an address that is not theirs (a forwarded copy, a personal account).
+    """
+    if route.form is Form.reply:
+        user, _post = _reply_target(session, site, route)
+        sender = (parsed.from_addr or "").lower()
+        policy = site.settings.smtp_in.token_reply_from_other
+        if policy == "accept" or sender in {e.email for e in user.emails}:
+            return ""
+        if policy == "refuse":
+            raise NotPermitted(f"replies to this address are accepted only from the member it was sent to, not {sender}")
+        return f"sent from {sender}, which is not an address of the member this reply address belongs to"
+    finding = authenticity.check(envelope.raw, envelope.mail_from, envelope.client_ip, site.settings.smtp_in)
+    log.debug("DMARC %s for %s: %s", finding.result, parsed.message_id, finding.reason)
+    if finding.holds:
+        return f"the sender's domain could not be verified ({finding.reason})"
+    return ""
 
 
 def _drop_reason(site: Site, parsed: ParsedMail, mail_from: str, route: Route) -> str | None:
@@ -166,9 +211,17 @@ def build_draft(session: Session, site: Site, parsed: ParsedMail, route: Route, 
     )
 
 
-def spool(session: Session, raw: bytes, mail_from: str, rcpts: list[str], channel: str) -> int:
-    """Store a message exactly as received; its id is what :func:`process` takes."""
-    row = InboundMessage(raw=raw, mail_from=mail_from or "", rcpt_to=list(rcpts), channel=channel)
+def spool(session: Session, raw: bytes, mail_from: str, rcpts: list[str], channel: str, *,
+          client_ip: str | None = None, source_ref: str | None = None, refused: Sequence[str] = ()) -> int:
+    """Store a message exactly as received; its id is what :func:`process` takes.
+
+    ``source_ref`` names where it was fetched from (unique: never stored twice). A message
+    no recipient accepted (``refused`` says why) is stored as done, as the record of it.
+    """
+    row = InboundMessage(raw=raw, mail_from=mail_from or "", rcpt_to=list(rcpts), channel=channel,
+                         client_ip=client_ip, source_ref=source_ref)
+    if not rcpts:
+        row.status, row.outcome, row.processed_at = InboundStatus.done, "\n".join(refused), utcnow()
     session.add(row)
     session.flush()
     return row.id
@@ -208,12 +261,17 @@ def _process_one(session: Session, site: Site, parsed: ParsedMail, row: InboundM
         reason = _drop_reason(site, parsed, row.mail_from, route)
         if reason:
             raise Dropped(reason)
-        if route.form is Form.bounces:
-            return f"{rcpt}: bounce kept for the bounce processor"
-        if route.form is Form.owner:
-            return f"{rcpt}: " + forward_to_owners(session, site, route.slug, parsed, row.id)
         with session.begin_nested():
-            outcome = submit_post(session, build_draft(session, site, parsed, route, row.id), site)
+            if route.form is Form.bounces:
+                return f"{rcpt}: " + bounces.process_bounce(session, site, route, row.raw)
+            if route.form is Form.owner:
+                return f"{rcpt}: " + forward_to_owners(session, site, route.slug, parsed, row.id)
+            if route.form in COMMANDS:
+                return f"{rcpt}: " + commands.handle(session, site, route, parsed, row.id)
+            envelope = Envelope(row.raw, row.mail_from, row.client_ip)
+            draft = replace(build_draft(session, site, parsed, route, row.id),
+                            hold_reason=hold_reason(session, site, parsed, route, envelope))
+            outcome = submit_post(session, draft, site)
     except ListbridgeError as exc:
         log.info("inbound not posted: %s", exc.message, extra=fields)
         return f"{rcpt}: {type(exc).__name__}: {exc.message}"

@@ -13,6 +13,7 @@ LMTP (RFC 2033) answers DATA once per recipient, in RCPT order; aiosmtpd sends w
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 from typing import Any, Callable
 
@@ -79,22 +80,35 @@ class GatewayHandler:
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 recipient ok"
 
-    def _accept(self, raw: bytes, mail_from: str, rcpts: list[str]) -> tuple[list[inbound.Reply], int | None]:
+    def _accept(self, raw: bytes, mail_from: str, rcpts: list[str],
+                client_ip: str | None) -> tuple[list[inbound.Reply], int | None]:
         with self.readers() as session:
-            replies = inbound.judge(session, self.site, raw, mail_from, rcpts)
+            replies = inbound.judge(session, self.site, raw, mail_from, rcpts, client_ip)
         accepted = [r for r, reply in zip(rcpts, replies) if reply.code == 250]
         if not accepted:
             return replies, None
         with self.sessions.begin() as session:
-            inbound_id = inbound.spool(session, raw, mail_from, accepted, "lmtp" if self.lmtp else "smtp")
+            inbound_id = inbound.spool(session, raw, mail_from, accepted, "lmtp" if self.lmtp else "smtp",
+                                       client_ip=client_ip)
         return replies, inbound_id
+
+    def _sending_server(self, session: SMTPSession) -> str | None:
+        """The address SPF is checked against: the client's, when it is the sender's own
+        server on the internet. A relay in front of us (LMTP from Postfix, Exchange on the
+        council's network, anything on loopback) is not in the sender's SPF record; its
+        ``Authentication-Results`` are the witness then (``trusted_authserv_ids``)."""
+        peer = session.peer[0] if isinstance(session.peer, tuple) and session.peer else None
+        try:
+            return peer if peer and not self.lmtp and ipaddress.ip_address(peer).is_global else None
+        except ValueError:
+            return None
 
     async def handle_DATA(self, server: SMTP, session: SMTPSession, envelope: Envelope) -> str:
         raw = envelope.original_content or b""
         self.in_flight += 1
         try:
             replies, inbound_id = await asyncio.to_thread(self._accept, raw, envelope.mail_from or "",
-                                                          list(envelope.rcpt_tos))
+                                                          list(envelope.rcpt_tos), self._sending_server(session))
         except Exception:
             log.exception("could not store an incoming message", extra={"sender": envelope.mail_from})
             failure = inbound.Reply(451, "4.3.0 temporary failure storing the message; try again later")

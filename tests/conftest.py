@@ -22,10 +22,14 @@ from sqlalchemy.pool import NullPool
 
 from forum import config, db, schema
 from forum.site import Site
+from tests.dnsstub import empty_dns
 from tests.support import SmtpSink, unavailable
 
 SECRET_KEY = "test-secret-key-0123456789abcdef"
 MAIL_DOMAIN = "lists.example.org"
+
+
+E2E = Path(__file__).parent / "e2e"
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -36,6 +40,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "db_url" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.db)
+    # The browser tests run last: Playwright's sync API keeps an event loop running on the
+    # main thread until the session ends, and other tests call asyncio.run() there.
+    items.sort(key=lambda item: item.path.is_relative_to(E2E))
 
 
 MEASUREMENTS = pytest.StashKey[list[str]]()
@@ -129,6 +136,9 @@ def make_settings(db_url: str, tmp_path: Path) -> Callable[..., config.Settings]
             "storage": {"path": str(tmp_path / "storage")},
             # Delivery tests exercise retries; production delays would make them wait minutes.
             "delivery": {"retry_base_seconds": 0.05, "retry_max_seconds": 0.5},
+            # No test asks the real DNS: a loopback stub that knows no names, unless a test
+            # points this at a tests.dnsstub.DnsStub of its own.
+            "smtp_in": {"dns_servers": [empty_dns()]},
         }
         for section, values in overrides.items():
             raw.setdefault(section, {}).update(values)

@@ -7,8 +7,11 @@ https, and response headers that forbid inline script, framing and MIME sniffing
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import Flask, Response
 from flask_wtf.csrf import CSRFProtect
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from forum.config import Settings
 from forum.db import make_engine, make_sessionmaker
@@ -27,7 +30,8 @@ CSP = (
 csrf = CSRFProtect()
 
 
-def create_app(settings: Settings) -> Flask:
+def create_app(settings: Settings, on_committed: Callable[[], None] | None = None) -> Flask:
+    """The WSGI app; ``on_committed`` is called after each write (see ``web.state``)."""
     app = Flask(__name__)
     https = settings.site.base_url.startswith("https://")
     app.config.update(
@@ -45,7 +49,11 @@ def create_app(settings: Settings) -> Flask:
         site=Site.from_settings(settings),
         sessions=make_sessionmaker(engine),
         readers=make_sessionmaker(engine, readonly=True),
+        **({"on_committed": on_committed} if on_committed else {}),
     )
+    if settings.web.trusted_proxies:
+        hops = settings.web.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
     csrf.init_app(app)
     app.after_request(_security_headers)
     app.context_processor(lambda: {"site_name": settings.site.name, "current_user": current_user()})

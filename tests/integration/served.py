@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+from tests.dnsstub import empty_dns
 from tests.support import free_port
 
 DOMAIN = "lists.example.org"
@@ -47,6 +48,7 @@ host = "127.0.0.1"
 port = {self.smtp_port}
 protocol = "{protocol}"
 max_message_bytes = {max_message_bytes}
+dns_servers = ["{empty_dns()}"]
 
 [smtp_out]
 host = "127.0.0.1"

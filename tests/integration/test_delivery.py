@@ -96,25 +96,22 @@ def test_each_member_gets_one_personal_copy_moments_after_the_post(
     members = ["bob@council.example", "carol@council.example", "dave@elsewhere.example"]
     add_members(sessionmaker, members)
 
-    async def scenario() -> float:
-        worker, stop = DeliveryWorker(mail_site, sessionmaker), asyncio.Event()
+    async def scenario() -> None:
+        # A worker that would not look for work by itself for ten minutes: only wake() can
+        # explain copies arriving (the 60 s wait below is a ceiling, not a speed claim).
+        worker, stop = DeliveryWorker(mail_site, sessionmaker, poll_seconds=600), asyncio.Event()
         task = asyncio.create_task(worker.run(stop))
-        await asyncio.sleep(0.3)  # idle: only wake() can explain a copy well within the 1 s poll
+        await asyncio.sleep(0.3)  # let its first look (rows left from an earlier run) find nothing
         published = post(sessionmaker, mail_site)
-        woken = time.monotonic()
         worker.wake()
-        await asyncio.to_thread(smtp_sink.wait_for, 1)
-        first = time.monotonic() - woken
-        await asyncio.to_thread(smtp_sink.wait_for, 3)
+        await asyncio.to_thread(smtp_sink.wait_for, 3, 60)
         while not all_settled(sessionmaker)():
             await asyncio.sleep(0.02)
         stop.set()
         await task
         assert published.id
-        return first
 
-    first_copy = asyncio.run(scenario())
-    assert first_copy < 0.5, f"first copy took {first_copy:.3f} s after wake()"
+    asyncio.run(scenario())
 
     copies = by_recipient(smtp_sink.messages)
     assert sorted(copies) == sorted(members)

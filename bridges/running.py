@@ -1,0 +1,71 @@
+"""The bridges a site's settings ask for, ready for ``listbridge serve`` to run.
+
+The runtime mounts :attr:`Bridges.blueprint` (Slack's events endpoint) on the web app,
+because ``web`` must not import ``bridges``, and runs :meth:`Bridges.run` beside mail
+delivery. ``on_committed`` is called after an inbound chat message was stored, so mail
+delivery sends its copies at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from flask import Blueprint
+from sqlalchemy.orm import Session, sessionmaker
+
+from bridges import matrix, slack
+from bridges.worker import ChatWorker
+from forum.site import Site
+
+
+@dataclass
+class Bridges:
+    workers: list[ChatWorker] = field(default_factory=list)
+    blueprint: Blueprint | None = None
+    socket_mode: slack.SocketModeHandler | None = None
+    matrix_sync: matrix.MatrixSync | None = None
+
+    def wake(self) -> None:
+        for worker in self.workers:
+            worker.wake()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Until ``stop``: the outbound workers, Socket Mode and the Matrix sync loop."""
+        if self.socket_mode is not None:
+            await asyncio.to_thread(self.socket_mode.connect)
+        syncing = threading.Event()
+        sync = asyncio.create_task(asyncio.to_thread(self.matrix_sync.run, syncing)) if self.matrix_sync else None
+        try:
+            await asyncio.gather(*(worker.run(stop) for worker in self.workers))
+        finally:
+            syncing.set()
+            if sync is not None:
+                await sync
+            if self.socket_mode is not None:
+                await asyncio.to_thread(self.socket_mode.close)
+
+
+def build(site: Site, sessions: sessionmaker[Session], on_committed: Callable[[], None]) -> Bridges:
+    settings = site.settings
+    bridges = Bridges()
+
+    def committed() -> None:  # an inbound chat post may have to go to the other chat platforms too
+        on_committed()
+        bridges.wake()
+
+    if settings.slack.bot_token:
+        client = slack.web_client(settings.slack)
+        bridges.workers.append(ChatWorker(slack.SlackAdapter(client), site, sessions))
+        app = slack.bolt_app(settings.slack, slack.SlackInbound(site, sessions, client, committed))
+        if settings.slack.app_token:
+            bridges.socket_mode = slack.socket_mode(app, settings.slack)
+        else:
+            bridges.blueprint = slack.events_blueprint(app)
+    if settings.matrix.homeserver:
+        api = matrix.MatrixApi(settings.matrix)
+        bridges.workers.append(ChatWorker(matrix.MatrixAdapter(api), site, sessions))
+        bridges.matrix_sync = matrix.MatrixSync(api, site, sessions, committed)
+    return bridges

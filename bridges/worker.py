@@ -1,0 +1,135 @@
+"""The outbound worker of one chat platform: its outbox rows → API calls, in order.
+
+Like mail delivery, it claims due rows (only its own platform's kinds) and records each
+outcome; unlike mail, it sends one message at a time in row order, because a reply must
+follow the message that starts its thread, and chat APIs rate-limit per workspace
+rather than per connection. A ``429`` pauses the worker for the time the platform asks
+and hands the rest of the batch back, due at that time, still in order.
+
+A copy is recorded (post ↔ message id) in the transaction that marks its row done. A
+post already mapped in the channel — it came from there, or an earlier attempt got
+through — is not sent again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from bridges.base import (
+    Adapter,
+    PermanentFailure,
+    RateLimited,
+    TemporaryFailure,
+    chat_post,
+)
+from forum import chat, outbox
+from forum.models import ChatLink, Post, PostStatus, utcnow
+from forum.outbox import Claimed
+from forum.site import Site
+
+log = logging.getLogger(__name__)
+POLL_SECONDS = 1.0  # a fallback: whatever commits chat work wakes the worker at once
+BATCH = 50
+LEASE = timedelta(minutes=2)
+
+
+class ChatWorker:
+    def __init__(self, adapter: Adapter, site: Site, sessions: sessionmaker[Session]) -> None:
+        self.adapter = adapter
+        self.site = site
+        self.sessions = sessions
+        self.kinds = outbox.chat_kinds(adapter.platform)
+        self._woken: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def wake(self) -> None:
+        """Look for rows now (a post was just committed). Safe from any thread."""
+        if self._loop is not None and self._woken is not None:
+            self._loop.call_soon_threadsafe(self._woken.set)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        self._loop, self._woken = asyncio.get_running_loop(), asyncio.Event()
+        while not stop.is_set():
+            pause = await asyncio.to_thread(self.step)
+            self._woken.clear()
+            waiters = [asyncio.ensure_future(stop.wait())] + ([] if pause else [asyncio.ensure_future(self._woken.wait())])
+            await asyncio.wait(waiters, timeout=pause or POLL_SECONDS, return_when=asyncio.FIRST_COMPLETED)
+            for waiter in waiters:
+                waiter.cancel()
+
+    def step(self) -> float:
+        """Claim and send one batch; the seconds to pause before the next (a rate limit), else 0."""
+        with self.sessions.begin() as session:
+            items = outbox.claim(session, self.kinds, BATCH, LEASE)
+        for index, item in enumerate(items):
+            try:
+                self._send(item)
+            except RateLimited as exc:
+                log.warning("%s rate limit: pausing %.1f s", self.adapter.platform, exc.retry_after)
+                with self.sessions.begin() as session:
+                    for rest in items[index:]:
+                        outbox.retry_later(session, rest.id, str(exc), timedelta(seconds=exc.retry_after))
+                return exc.retry_after
+            except PermanentFailure as exc:
+                self._finish(item, failed=str(exc))
+            except Exception as exc:  # TemporaryFailure, or a bug: retried with backoff, never lost
+                if not isinstance(exc, TemporaryFailure):
+                    log.exception("chat item %s failed", item.id)
+                self._retry(item, exc)
+        return 0.0
+
+    def _send(self, item: Claimed) -> None:
+        action = item.kind.rsplit("_", 1)[1]
+        with self.sessions() as session:
+            link = session.get(ChatLink, item.payload.get("link_id"))
+            post = session.get(Post, item.post_id) if item.post_id else None
+            if link is None or post is None:
+                raise PermanentFailure("the post or the channel link no longer exists")
+            mapping = chat.message_for_post(session, link.id, post.id)
+            root = chat.thread_root(session, link.id, post.thread_id)
+            # A thread's first message in the channel shows subject and lead, also when edited.
+            starts = root is None if action == "post" else mapping is not None and mapping.message_ref == root
+            content = chat_post(session, self.site, post, starts_thread=starts)
+            status = post.status
+        channel = link.channel
+        if action == "post":
+            if mapping is not None or status is not PostStatus.published:
+                self._finish(item)
+                return
+            ref = self.adapter.start_thread(channel, content) if root is None else \
+                self.adapter.reply(channel, root, content)
+            self._finish(item, record=(link.id, post, ref, root is None))
+        elif mapping is None or not mapping.ours:
+            self._finish(item)  # nothing of ours to change
+        elif action == "edit":
+            self.adapter.edit(channel, mapping.message_ref, content)
+            self._finish(item)
+        else:
+            self.adapter.delete(channel, mapping.message_ref)
+            self._finish(item)
+
+    def _finish(self, item: Claimed, *, failed: str = "",
+                record: tuple[int, Post, str, bool] | None = None) -> None:
+        with self.sessions.begin() as session:
+            if record is not None:
+                link_id, post, ref, starts = record
+                chat.record(session, link_id, post, ref, ours=True, root_ref=ref if starts else None)
+            if failed:
+                log.warning("chat item %s failed for good: %s", item.id, failed)
+                outbox.mark_failed(session, item.id, failed)
+            else:
+                outbox.mark_done(session, [item.id])
+
+    def _retry(self, item: Claimed, exc: Exception) -> None:
+        settings = self.site.settings.delivery
+        with self.sessions.begin() as session:
+            if utcnow() - item.created_at > timedelta(hours=settings.give_up_hours):
+                outbox.mark_failed(session, item.id, f"gave up: {exc}")
+            else:
+                outbox.retry_later(session, item.id, str(exc),
+                                   outbox.backoff(item.attempts, settings.retry_base_seconds, settings.retry_max_seconds))
+

@@ -1,0 +1,398 @@
+"""People's accounts and their part in communities: sign-in links, addresses, joining, leaving.
+
+Plain functions over a session (the caller owns the transaction), shared by the web now and
+by email commands (``SLUG-subscribe@`` …) later, so every door applies the same rules.
+
+* **Sign-in links** are HMAC tokens (:mod:`forum.tokens`) naming the user and their
+  ``login_generation``, with an expiry. Using a link bumps the generation, so a link works
+  once, and using one retires every other link still in flight. Checking a link does not
+  use it: mail scanners fetch links before people click them.
+* **Extra addresses** wait in ``pending_emails`` until a link mailed to them is followed;
+  only then do they join ``user_emails``, which is all that posting by mail, sign-in and
+  adding members ever look at.
+* **Rate limits** count events in the database, so every worker process shares them.
+* **Membership**: public communities are joined at once, private ones by request, which a
+  facilitator approves. Leaving removes the membership, except a ban, which stays.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
+
+from forum import outbox, tokens
+from forum.access import membership_of, user_by_email
+from forum.directory import moderators, normalize_email
+from forum.errors import InvalidInput, NotFound, NotPermitted, RateLimited
+from forum.models import (
+    Community,
+    Delivery,
+    Membership,
+    MemberStatus,
+    PendingEmail,
+    RateLimitHit,
+    Role,
+    User,
+    UserEmail,
+    utcnow,
+)
+from forum.site import Site
+
+LOGIN = "login"  # sign-in link: (user id, login generation, expiry)
+VERIFY_EMAIL = "verify-email"  # proof of an extra address: (pending email id, expiry)
+SIGN_IN_TTL = timedelta(minutes=15)
+VERIFY_EMAIL_TTL = timedelta(days=2)
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """At most ``count`` events per ``window`` under one key (an address, a client, a user)."""
+
+    bucket: str
+    count: int
+    window: timedelta
+
+
+# Five links an hour is plenty for one person, and few enough that nobody can flood an
+# inbox. Per client the allowance is larger: a council's staff may share one NAT address.
+SIGN_IN_PER_ADDRESS = RateLimit("signin-address", 5, timedelta(hours=1))
+SIGN_IN_PER_CLIENT = RateLimit("signin-client", 30, timedelta(hours=1))
+# Each added address mails a stranger: the same allowance keeps that from becoming spam.
+ADD_EMAIL_PER_USER = RateLimit("add-email-user", 5, timedelta(hours=1))
+
+
+def site_url(site: Site, path: str) -> str:
+    """An absolute link for mail: the configured public address, never the request's Host."""
+    return site.settings.site.base_url.rstrip("/") + path
+
+
+# Rate limits ----------------------------------------------------------------------------
+
+
+def _hashed(site: Site, limit: RateLimit, value: str) -> str:
+    return hmac.new(site.settings.site.secret_key.encode(), f"{limit.bucket}\0{value}".encode(),
+                    hashlib.sha256).hexdigest()
+
+
+def count_against(session: Session, site: Site, checks: Sequence[tuple[RateLimit, str]]) -> None:
+    """Count one event under every ``(limit, key)``, or raise :class:`RateLimited`, counting nothing.
+
+    Counting nothing when refused means a flood cannot keep a key locked out beyond the
+    window. Expired events are deleted as we go, so the table stays an hour long.
+    """
+    now = utcnow()
+    hashed = [(limit, _hashed(site, limit, value)) for limit, value in checks]
+    for limit, key in hashed:
+        since = now - limit.window
+        session.execute(delete(RateLimitHit).where(RateLimitHit.bucket == limit.bucket,
+                                                   RateLimitHit.created_at < since))
+        used = session.scalar(select(func.count()).select_from(RateLimitHit).where(
+            RateLimitHit.bucket == limit.bucket, RateLimitHit.key == key, RateLimitHit.created_at >= since))
+        if (used or 0) >= limit.count:
+            raise RateLimited("too many requests of this kind in the last hour; please try again later")
+    session.add_all(RateLimitHit(bucket=limit.bucket, key=key, created_at=now) for limit, key in hashed)
+    session.flush()
+
+
+# Sign-in links --------------------------------------------------------------------------
+
+
+def request_sign_in(session: Session, site: Site, address: str, client: str, next_path: str = "") -> None:
+    """Mail a sign-in link to ``address`` if it is a known (proven) address of someone.
+
+    Unknown addresses are counted against the limits too and otherwise ignored without a
+    word, so neither the answer nor the limit tells a known address from an unknown one.
+    ``next_path`` travels in the link, for the page to open once signed in.
+    """
+    address = normalize_email(address)
+    count_against(session, site, [(SIGN_IN_PER_ADDRESS, address), (SIGN_IN_PER_CLIENT, client)])
+    user = user_by_email(session, address)
+    if user is None:
+        return
+    token = site.signer.make(LOGIN, user.id, user.login_generation, ttl_seconds=int(SIGN_IN_TTL.total_seconds()))
+    link = site_url(site, f"/signin/{token}") + (f"?{urlencode({'next': next_path})}" if next_path else "")
+    name = site.settings.site.name
+    minutes = int(SIGN_IN_TTL.total_seconds() // 60)
+    outbox.enqueue_notice(
+        session, dedupe_key=f"signin:{user.id}:{secrets.token_hex(8)}", address=address, user_id=user.id,
+        payload={
+            "subject": f"Sign in to {name}",
+            "text": (f"Someone, probably you, asked to sign in to {name} as {address}.\n\n"
+                     f"Sign in: {link}\n\n"
+                     f"The link works once, within {minutes} minutes. If you did not ask for it, ignore "
+                     "this message: nobody can sign in without it.\n"),
+        },
+    )
+
+
+def sign_in_link_user(session: Session, site: Site, token: str) -> User:
+    """Whom a sign-in link is for, without using it up; :class:`NotFound` saying why not."""
+    try:
+        user_id, generation, expires = site.signer.verify(LOGIN, token, count=3)
+    except tokens.BadToken:
+        raise NotFound("this sign-in link is not valid: check that the whole link was copied, "
+                       "or ask for a new one") from None
+    if expires < time.time():
+        minutes = int(SIGN_IN_TTL.total_seconds() // 60)
+        raise NotFound(f"this sign-in link has expired (links work for {minutes} minutes): ask for a new one")
+    user = session.get(User, user_id)
+    if user is None or user.login_generation != generation:
+        raise NotFound("this sign-in link has already been used (each link works once): ask for a new one")
+    return user
+
+
+def use_sign_in_link(session: Session, site: Site, token: str) -> User:
+    """Check a sign-in link and use it up, so it never works again.
+
+    The generation is bumped with a compare-and-set, so of two requests racing with the
+    same link exactly one succeeds.
+    """
+    user = sign_in_link_user(session, site, token)
+    bumped = session.execute(
+        update(User).where(User.id == user.id, User.login_generation == user.login_generation)
+        .values(login_generation=User.login_generation + 1)
+    ).rowcount
+    if bumped != 1:
+        raise NotFound("this sign-in link has already been used (each link works once): ask for a new one")
+    return user
+
+
+# Profile and addresses ------------------------------------------------------------------
+
+
+def check_timezone(name: str) -> str:
+    """``name`` if it is an IANA time zone this system knows (Europe/London), else InvalidInput."""
+    name = name.strip()
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidInput(f'"{name}" is not a time zone we know: use a name like Europe/London') from None
+    return name
+
+
+def claim_email(session: Session, site: Site, user: User, address: str) -> PendingEmail:
+    """Ask to add ``address`` to ``user``'s account: a confirmation link is mailed to it.
+
+    Whether the address belongs to someone else is not said (that would let anyone probe
+    which addresses have accounts); the confirmation itself tells its owner.
+    """
+    address = normalize_email(address)
+    if any(e.email == address for e in user.emails):
+        raise InvalidInput(f"{address} is already on your account")
+    count_against(session, site, [(ADD_EMAIL_PER_USER, str(user.id))])
+    session.execute(delete(PendingEmail).where(PendingEmail.user_id == user.id,
+                                               PendingEmail.created_at < utcnow() - VERIFY_EMAIL_TTL))
+    pending = session.scalar(select(PendingEmail).where(PendingEmail.user_id == user.id,
+                                                        PendingEmail.email == address))
+    if pending is None:
+        pending = PendingEmail(user_id=user.id, email=address)
+        session.add(pending)
+    pending.created_at = utcnow()
+    session.flush()
+    token = site.signer.make(VERIFY_EMAIL, pending.id, ttl_seconds=int(VERIFY_EMAIL_TTL.total_seconds()))
+    name = site.settings.site.name
+    outbox.enqueue_notice(
+        session, dedupe_key=f"verify-email:{pending.id}:{secrets.token_hex(8)}", address=address,
+        payload={
+            "subject": f"Confirm your address for {name}",
+            "text": (f"{user.display_name or 'Someone'} asked to add {address} to their account on {name}, "
+                     "so that they can post from it and sign in with it.\n\n"
+                     f"If that was you, confirm: {site_url(site, f'/account/emails/verify/{token}')}\n\n"
+                     f"The link works for {VERIFY_EMAIL_TTL.days} days. If it was not you, ignore this "
+                     "message: the address will not be added.\n"),
+        },
+    )
+    return pending
+
+
+def pending_email(session: Session, site: Site, token: str) -> PendingEmail:
+    """The claim a confirmation link is for, without settling it."""
+    try:
+        (pending_id,) = site.signer.verify(VERIFY_EMAIL, token, count=1, expires=True)
+    except tokens.BadToken:
+        raise NotFound("this confirmation link is not valid or has expired: add the address again "
+                       "on your account page to get a new one") from None
+    pending = session.get(PendingEmail, pending_id)
+    if pending is None:
+        raise NotFound("this confirmation link has already been used, or the address was added another way")
+    return pending
+
+
+def verify_email(session: Session, site: Site, token: str) -> UserEmail:
+    """Add the address a confirmation link proves to the account that claimed it."""
+    pending = pending_email(session, site, token)
+    owned = session.scalar(select(UserEmail).where(UserEmail.email == pending.email))
+    if owned is not None and owned.user_id != pending.user_id:
+        raise InvalidInput(f"{pending.email} already belongs to another account, so it cannot be added to this one")
+    if owned is None:
+        owned = UserEmail(user_id=pending.user_id, email=pending.email, is_primary=False, verified=True)
+        session.add(owned)
+    # Every claim on the address is settled now: it is proven to be this account's.
+    session.execute(delete(PendingEmail).where(PendingEmail.email == pending.email))
+    session.flush()
+    return owned
+
+
+def _own_email(user: User, email_id: int) -> UserEmail:
+    for email in user.emails:
+        if email.id == email_id:
+            return email
+    raise NotFound("that address is not on your account")
+
+
+def make_primary(session: Session, user: User, email_id: int) -> UserEmail:
+    """Send the user's mail to another of their (proven) addresses from now on."""
+    chosen = _own_email(user, email_id)
+    for email in user.emails:
+        email.is_primary = email is chosen
+    session.flush()
+    return chosen
+
+
+def remove_email(session: Session, user: User, email_id: int) -> str:
+    """Take an extra address off the account; the primary one stays (mail must go somewhere)."""
+    email = _own_email(user, email_id)
+    if email.is_primary:
+        raise InvalidInput(f"{email.email} is your main address: make another address main before removing it")
+    session.delete(email)
+    session.flush()
+    return email.email
+
+
+# Taking part ----------------------------------------------------------------------------
+
+
+def join(session: Session, site: Site, user: User, community: Community) -> Membership:
+    """Join ``community``: at once when it is public, by request (pending) when private.
+
+    Joining again changes nothing. A request tells the facilitators, with a link to the
+    page where they approve it.
+    """
+    membership = membership_of(session, user, community)
+    if membership is not None:
+        if membership.status is MemberStatus.banned:
+            raise NotPermitted(f"you may not join {community.name}")
+        return membership
+    status = MemberStatus.pending if community.is_private else MemberStatus.active
+    membership = Membership(community_id=community.id, user_id=user.id, status=status)
+    session.add(membership)
+    session.flush()
+    if status is MemberStatus.pending:
+        _tell_moderators_of_request(session, site, user, community)
+    return membership
+
+
+def _tell_moderators_of_request(session: Session, site: Site, user: User, community: Community) -> None:
+    who = user.display_name or "Someone"
+    for email, moderator_id in moderators(session, community):
+        outbox.enqueue_notice(
+            session, dedupe_key=f"join-request:{community.id}:{user.id}:{moderator_id}", address=email,
+            user_id=moderator_id,
+            payload={
+                "slug": community.slug,
+                "subject": f"[{community.name}] {who} asks to join",
+                "text": (f"{who} asks to join {community.name}.\n\n"
+                         f"Approve or decline: {site_url(site, f'/c/{community.slug}/manage/members')}\n"),
+            },
+        )
+
+
+def leave(session: Session, user: User, community: Community) -> None:
+    """Leave ``community``; leaving twice is fine. A ban is kept (with no mail), never lifted."""
+    membership = membership_of(session, user, community)
+    if membership is None:
+        return
+    if membership.status is MemberStatus.banned:
+        membership.delivery = Delivery.none
+    else:
+        session.delete(membership)
+    session.flush()
+
+
+def change_delivery(session: Session, user: User, community: Community, delivery: Delivery) -> Membership:
+    membership = membership_of(session, user, community)
+    if membership is None:
+        raise NotFound(f"you are not a member of {community.name}")
+    membership.delivery = delivery
+    session.flush()
+    return membership
+
+
+def unsubscribe_target(session: Session, site: Site, token: str) -> tuple[User, Community]:
+    """Who an unsubscribe link (as in every mail's List-Unsubscribe) is for, and from what."""
+    try:
+        user_id, community_id = site.signer.verify(tokens.UNSUBSCRIBE, token, count=2)
+    except tokens.BadToken:
+        raise NotFound("this unsubscribe link is not valid: check that the whole link was copied") from None
+    user, community = session.get(User, user_id), session.get(Community, community_id)
+    if user is None or community is None:
+        raise NotFound("this unsubscribe link is for an account or community that no longer exists")
+    return user, community
+
+
+def unsubscribe(session: Session, site: Site, token: str) -> Community:
+    """One-click unsubscribe (RFC 8058): leave the community the link was mailed from.
+
+    Leaving, not only stopping mail, as Mailman and the big mailbox providers mean it: the
+    facilitators' notices stop too, and nothing keeps arriving from the list.
+    """
+    user, community = unsubscribe_target(session, site, token)
+    leave(session, user, community)
+    return community
+
+
+# Facilitators ---------------------------------------------------------------------------
+
+
+def _member(session: Session, community: Community, user_id: int) -> Membership:
+    membership = session.scalar(select(Membership).where(Membership.community_id == community.id,
+                                                         Membership.user_id == user_id))
+    if membership is None:
+        raise NotFound(f"that person is not a member of {community.name}")
+    return membership
+
+
+def _keep_a_facilitator(session: Session, community: Community, membership: Membership) -> None:
+    """Refuse to remove the last active facilitator: the community would have nobody to run it."""
+    if membership.role is not Role.facilitator or membership.status is not MemberStatus.active:
+        return
+    others = session.scalar(select(func.count()).select_from(Membership).where(
+        Membership.community_id == community.id, Membership.role == Role.facilitator,
+        Membership.status == MemberStatus.active, Membership.id != membership.id))
+    if not others:
+        raise InvalidInput(f"{community.name} needs at least one facilitator: make someone else facilitator first")
+
+
+def approve_member(session: Session, community: Community, user_id: int) -> Membership:
+    membership = _member(session, community, user_id)
+    if membership.status is not MemberStatus.pending:
+        raise InvalidInput("that person is not waiting to join")
+    membership.status = MemberStatus.active
+    session.flush()
+    return membership
+
+
+def set_role(session: Session, community: Community, user_id: int, role: Role) -> Membership:
+    membership = _member(session, community, user_id)
+    if role is not Role.facilitator:
+        _keep_a_facilitator(session, community, membership)
+    membership.role = role
+    session.flush()
+    return membership
+
+
+def remove_member(session: Session, community: Community, user_id: int) -> None:
+    membership = _member(session, community, user_id)
+    _keep_a_facilitator(session, community, membership)
+    session.delete(membership)
+    session.flush()

@@ -1,0 +1,425 @@
+"""The archive as readers see it: who may see which community, listings, counts, mbox export.
+
+Pure read-side functions that take a session and return plain values, so the web pages,
+feeds, and later the digest and the command line show the same things the same way. What
+they return is already fit for a reader who is not a member: only published posts, and
+authors by name, never by address (:func:`public_name`).
+
+Every listing is shaped for its index: threads by ``(community_id, last_activity_at)``,
+a thread's posts by ``(thread_id, created_at)``, a community's posts by
+``(community_id, created_at)``; authors and attachments are loaded in bulk, never per row.
+"""
+
+from __future__ import annotations
+
+import email.policy
+import math
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from email.errors import HeaderParseError
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime
+
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy.orm import Session, selectinload
+
+from forum.access import can_read, readable_by
+from forum.blobs import BlobStore
+from forum.errors import NotFound
+from forum.models import (
+    Attachment,
+    Community,
+    InboundMessage,
+    Membership,
+    MemberStatus,
+    Post,
+    PostReference,
+    PostStatus,
+    Thread,
+)
+from forum.text import text_to_html
+
+PUBLISHED = Post.status == PostStatus.published
+
+# Names ----------------------------------------------------------------------------------
+
+_BRACKETED_ADDRESS = re.compile(r"<[^<>@\s]+@[^<>\s]+>")
+_ADDRESS = re.compile(r"(?P<local>[^\s<>@\"',;:()]+)@[\w.-]+\.[A-Za-z]{2,}")
+
+
+def public_name(author_name: str) -> str:
+    """The author as anyone may see them: a name, never an email address.
+
+    Stored names fall back to the sender's address when they gave no name, and some mail
+    clients put the address in the name ("Bob <bob@example.org>"); an address is shown by
+    its local part only, so an archive open to the public never lists members' addresses.
+    """
+    name = _ADDRESS.sub(lambda m: m.group("local"), _BRACKETED_ADDRESS.sub(" ", author_name))
+    name = " ".join(name.replace('"', " ").split())
+    if name:
+        return name
+    address = _ADDRESS.search(author_name)
+    return address.group("local") if address else "Someone"
+
+
+def human_size(size: int) -> str:
+    """A file size as people read it: "512 bytes", "12.3 KB", "4.0 MB"."""
+    if size < 1024:
+        return "1 byte" if size == 1 else f"{size} bytes"
+    if size < 1024 * 1024:
+        return f"{size / 1024:.1f} KB"
+    return f"{size / (1024 * 1024):.1f} MB"
+
+
+# Values ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Pagination:
+    """Page ``number`` (from 1) of ``total`` items shown ``per_page`` at a time."""
+
+    number: int
+    per_page: int
+    total: int
+
+    @property
+    def offset(self) -> int:
+        return (self.number - 1) * self.per_page
+
+    @property
+    def pages(self) -> int:
+        return max(1, math.ceil(self.total / self.per_page))
+
+    @property
+    def has_prev(self) -> bool:
+        return self.number > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.number < self.pages
+
+
+@dataclass(frozen=True)
+class CommunitySummary:
+    slug: str
+    name: str
+    description: str
+    private: bool
+    members: int
+    threads: int
+    last_activity_at: datetime | None
+
+
+@dataclass(frozen=True)
+class CommunityListPage:
+    communities: list[CommunitySummary]
+    pagination: Pagination
+
+
+@dataclass(frozen=True)
+class ThreadSummary:
+    id: int
+    subject: str
+    post_count: int
+    started_by: str
+    replied_by: str | None  # the author of the latest reply; None while nobody has replied
+    last_activity_at: datetime
+
+
+@dataclass(frozen=True)
+class ThreadListPage:
+    threads: list[ThreadSummary]
+    pagination: Pagination
+
+
+@dataclass(frozen=True)
+class AttachmentEntry:
+    id: int
+    filename: str
+    content_type: str
+    size: int
+    content_id: str | None
+
+    @property
+    def human_size(self) -> str:
+        return human_size(self.size)
+
+
+@dataclass(frozen=True)
+class PostEntry:
+    """A published post as a reader sees it; ``html`` is sanitized (forum.text)."""
+
+    id: int
+    thread_id: int
+    subject: str
+    author: str
+    created_at: datetime
+    edited_at: datetime | None
+    html: str
+    quoted: str
+    attachments: tuple[AttachmentEntry, ...]
+
+    @classmethod
+    def of(cls, post: Post) -> PostEntry:
+        return cls(
+            id=post.id, thread_id=post.thread_id, subject=post.subject, author=public_name(post.author_name),
+            created_at=post.created_at, edited_at=post.edited_at,
+            html=post.html if post.html is not None else text_to_html(post.body),
+            quoted=post.quoted,
+            attachments=tuple(
+                AttachmentEntry(a.id, a.filename, a.content_type, a.size, a.content_id) for a in post.attachments
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class Readable:
+    """A community the viewer may read, and the viewer's membership of it (if any)."""
+
+    community: Community
+    membership: Membership | None
+
+    @property
+    def is_member(self) -> bool:
+        return self.membership is not None and self.membership.status is MemberStatus.active
+
+
+# Access ---------------------------------------------------------------------------------
+
+
+def _membership(session: Session, viewer_id: int | None, community_id: int) -> Membership | None:
+    if viewer_id is None:
+        return None
+    return session.scalar(
+        select(Membership).where(Membership.user_id == viewer_id, Membership.community_id == community_id)
+    )
+
+
+def _readable(session: Session, community: Community | None, viewer_id: int | None) -> Readable:
+    # One message for "no such community" and "not yours to see": a private community
+    # must be indistinguishable from one that does not exist.
+    membership = _membership(session, viewer_id, community.id) if community is not None else None
+    if community is None or not can_read(community, membership):
+        raise NotFound("there is no such community here")
+    return Readable(community, membership)
+
+
+def readable_community(session: Session, slug: str, viewer_id: int | None) -> Readable:
+    """The community at ``slug`` if the viewer may read it; NotFound otherwise (never "forbidden")."""
+    community = session.scalar(select(Community).where(Community.slug == slug.lower()))
+    return _readable(session, community, viewer_id)
+
+
+def readable_thread(session: Session, community: Community, thread_id: int) -> Thread:
+    """A thread of ``community`` with at least one published post."""
+    thread = session.get(Thread, thread_id)
+    if thread is None or thread.community_id != community.id or thread.post_count < 1:
+        raise NotFound("there is no such thread here")
+    return thread
+
+
+def readable_attachment(session: Session, attachment_id: int, viewer_id: int | None) -> Attachment:
+    """An attachment of a published post in a community the viewer may read."""
+    row = session.execute(
+        select(Attachment, Post.status, Community)
+        .join(Post, Post.id == Attachment.post_id).join(Community, Community.id == Post.community_id)
+        .where(Attachment.id == attachment_id)
+    ).first()
+    if row is None or row.status is not PostStatus.published:
+        raise NotFound("there is no such attachment here")
+    _readable(session, row.Community, viewer_id)
+    return row.Attachment
+
+
+# Listings -------------------------------------------------------------------------------
+
+
+def communities_page(session: Session, viewer_id: int | None, page: int, per_page: int) -> CommunityListPage:
+    """One page of the communities the viewer may read, by name, with their counts.
+
+    Counted for the page's communities only, with one grouped query each for members and
+    threads, so the cost does not grow with the number of communities on the site.
+    """
+    readable = readable_by(viewer_id)
+    total = session.scalar(select(func.count()).select_from(Community).where(readable)) or 0
+    pagination = Pagination(max(1, page), per_page, total)
+    communities = session.scalars(
+        select(Community).where(readable).order_by(Community.name, Community.id)
+        .limit(per_page).offset(pagination.offset)
+    ).all()
+    ids = [c.id for c in communities]
+    members: dict[int, int] = {
+        cid: count for cid, count in session.execute(
+            select(Membership.community_id, func.count())
+            .where(Membership.community_id.in_(ids), Membership.status == MemberStatus.active)
+            .group_by(Membership.community_id)
+        )
+    }
+    threads: dict[int, tuple[int, datetime]] = {
+        cid: (count, last) for cid, count, last in session.execute(
+            select(Thread.community_id, func.count(), func.max(Thread.last_activity_at))
+            .where(Thread.community_id.in_(ids), Thread.post_count > 0).group_by(Thread.community_id)
+        )
+    }
+    summaries = [
+        CommunitySummary(
+            slug=c.slug, name=c.name, description=c.description, private=c.is_private,
+            members=members.get(c.id, 0), threads=threads.get(c.id, (0, None))[0],
+            last_activity_at=threads.get(c.id, (0, None))[1],
+        )
+        for c in communities
+    ]
+    return CommunityListPage(summaries, pagination)
+
+
+def _thread_author(thread_id: ColumnElement[int], *, latest: bool) -> ColumnElement[str]:
+    """The author of a thread's first (or latest) published post: one index probe per thread."""
+    order = (Post.created_at.desc(), Post.id.desc()) if latest else (Post.created_at, Post.id)
+    return (
+        select(Post.author_name).where(Post.thread_id == thread_id, PUBLISHED)
+        .order_by(*order).limit(1).scalar_subquery()
+    )
+
+
+def thread_list(session: Session, community_id: int, page: int, per_page: int) -> ThreadListPage:
+    """One page of a community's threads, most recently active first."""
+    visible = and_(Thread.community_id == community_id, Thread.post_count > 0)
+    total = session.scalar(select(func.count()).select_from(Thread).where(visible)) or 0
+    pagination = Pagination(max(1, page), per_page, total)
+    rows = session.execute(
+        select(
+            Thread.id, Thread.subject, Thread.post_count, Thread.last_activity_at,
+            _thread_author(Thread.id, latest=False).label("started_by"),
+            _thread_author(Thread.id, latest=True).label("replied_by"),
+        )
+        .where(visible)
+        .order_by(Thread.last_activity_at.desc(), Thread.id.desc())
+        .limit(per_page).offset(pagination.offset)
+    ).all()
+    threads = [
+        ThreadSummary(
+            id=r.id, subject=r.subject, post_count=r.post_count,
+            started_by=public_name(r.started_by or ""),
+            replied_by=public_name(r.replied_by or "") if r.post_count > 1 else None,
+            last_activity_at=r.last_activity_at,
+        )
+        for r in rows
+    ]
+    return ThreadListPage(threads, pagination)
+
+
+def _entries(session: Session, posts: Select[tuple[Post]]) -> list[PostEntry]:
+    return [PostEntry.of(p) for p in session.scalars(posts.options(selectinload(Post.attachments)))]
+
+
+def thread_posts(session: Session, thread_id: int) -> list[PostEntry]:
+    """A thread's published posts in the order they were written (two queries)."""
+    return _entries(session, select(Post).where(Post.thread_id == thread_id, PUBLISHED)
+                    .order_by(Post.created_at, Post.id))
+
+
+def latest_posts(session: Session, community_id: int, limit: int) -> list[PostEntry]:
+    """A community's newest published posts, newest first (for its feed)."""
+    return _entries(session, select(Post).where(Post.community_id == community_id, PUBLISHED)
+                    .order_by(Post.created_at.desc(), Post.id.desc()).limit(limit))
+
+
+# mbox export ----------------------------------------------------------------------------
+
+MBOX_BATCH = 200
+_FROM_LINE = re.compile(rb"^(>*From )", re.MULTILINE)
+# Lines may be as long as SMTP allows, so the library never folds an id header.
+_MBOX_POLICY = email.policy.SMTP.clone(max_line_length=998)
+
+
+def thread_mbox(session: Session, thread_id: int, blobs: BlobStore) -> Iterator[bytes]:
+    return _mbox(session, Post.thread_id == thread_id, blobs)
+
+
+def community_mbox(session: Session, community_id: int, blobs: BlobStore) -> Iterator[bytes]:
+    return _mbox(session, Post.community_id == community_id, blobs)
+
+
+def _mbox(session: Session, scope: ColumnElement[bool], blobs: BlobStore) -> Iterator[bytes]:
+    """Published posts of ``scope`` as mbox, oldest first, one message at a time.
+
+    Memory stays flat however large the community: posts come in batches by keyset
+    (``created_at, id``), each raw message is read on its own, and the session is closed
+    after each batch, which also ends the read transaction so a slow download holds no
+    snapshot open (on SQLite that would stop the write-ahead log from being checkpointed).
+    """
+    after: tuple[datetime, int] | None = None
+    while True:
+        query = select(Post).where(scope, PUBLISHED).options(selectinload(Post.attachments))
+        if after is not None:
+            query = query.where(or_(Post.created_at > after[0], and_(Post.created_at == after[0], Post.id > after[1])))
+        posts = session.scalars(query.order_by(Post.created_at, Post.id).limit(MBOX_BATCH)).all()
+        if not posts:
+            return
+        references = _references(session, [p.id for p in posts if p.inbound_id is None])
+        for post in posts:
+            message = _original(session, post) or _generated(post, references.get(post.id, []), blobs)
+            yield mbox_entry(post.created_at, message)
+        after = (posts[-1].created_at, posts[-1].id)
+        session.close()
+
+
+def mbox_entry(received: datetime, message: bytes) -> bytes:
+    """One message in mboxrd form: a "From " separator line, then the message with every
+    line that starts with ">*From " given one more ">" (readers remove it again), then a
+    blank line. Line endings are kept as they are: the original bytes stay the original."""
+    stamp = time.asctime(received.astimezone(timezone.utc).timetuple())
+    body = _FROM_LINE.sub(rb">\1", message)
+    if not body.endswith(b"\n"):
+        body += b"\n"
+    return b"From MAILER-DAEMON " + stamp.encode("ascii") + b"\n" + body + b"\n"
+
+
+def _original(session: Session, post: Post) -> bytes | None:
+    """The message exactly as it was received, for a post that came by email."""
+    if post.inbound_id is None:
+        return None
+    return session.scalar(select(InboundMessage.raw).where(InboundMessage.id == post.inbound_id))
+
+
+def _references(session: Session, post_ids: list[int]) -> dict[int, list[str]]:
+    found: dict[int, list[str]] = {}
+    if post_ids:
+        for post_id, message_id in session.execute(
+            select(PostReference.post_id, PostReference.message_id)
+            .where(PostReference.post_id.in_(post_ids)).order_by(PostReference.post_id, PostReference.position)
+        ):
+            found.setdefault(post_id, []).append(message_id)
+    return found
+
+
+def _generated(post: Post, references: list[str], blobs: BlobStore) -> bytes:
+    """An RFC 5322 message for a post that did not come by email (web, chat, import)."""
+    msg = EmailMessage(policy=_MBOX_POLICY)
+    msg["From"] = _sender(post)
+    msg["Date"] = format_datetime(post.created_at)
+    msg["Subject"] = " ".join(post.subject.split())
+    msg["Message-ID"] = f"<{post.message_id}>"
+    if post.reply_to_message_id:
+        msg["In-Reply-To"] = f"<{post.reply_to_message_id}>"
+        msg["References"] = " ".join(f"<{r}>" for r in references or [post.reply_to_message_id])
+    msg.set_content(post.body)
+    for att in post.attachments:
+        maintype, _, subtype = att.content_type.partition("/")
+        if not subtype:
+            maintype, subtype = "application", "octet-stream"
+        msg.add_attachment(blobs.get(att.sha256), maintype, subtype, filename=att.filename)
+    return msg.as_bytes()
+
+
+def _sender(post: Post) -> Address:
+    name = " ".join(post.author_name.split())
+    try:
+        return Address(display_name=name, addr_spec=post.author_email)
+    except (HeaderParseError, ValueError, IndexError):
+        # No usable address (a chat post): the reserved .invalid domain says so (RFC 2606).
+        return Address(display_name=name, username="unknown", domain="invalid")

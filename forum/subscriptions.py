@@ -1,0 +1,122 @@
+"""Joining and leaving by email, confirmed: the core under ``SLUG-subscribe@`` and ``SLUG-unsubscribe@``.
+
+Anyone can put someone else's address in a From line, so a request by email is only a
+request: it is stored (:class:`forum.models.SubscriptionRequest`) and the address gets a
+message asking to confirm, by replying to a token address or following a web link. Only
+then does it happen (double opt-in), through the same :func:`forum.accounts.join` and
+:func:`forum.accounts.leave` the web uses, so a private community puts the confirmed
+request in its facilitators' queue, exactly as a request made on the web.
+
+The confirmation token names the request and expires; confirming deletes the request, so
+a token works once.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import delete
+from sqlalchemy.orm import Session
+
+from forum import tokens
+from forum.access import membership_of, user_by_email
+from forum.accounts import join, leave
+from forum.directory import normalize_email
+from forum.errors import NotFound
+from forum.models import Community, Membership, MemberStatus, SubscriptionRequest, User, UserEmail, utcnow
+from forum.site import Site
+
+CONFIRM = "mail-confirm"  # confirmation of a request by email: (request id, expiry)
+CONFIRM_TTL = timedelta(days=7)
+CONFIRM_PATH = "/confirm/"
+SUBSCRIBE, UNSUBSCRIBE = "subscribe", "unsubscribe"
+
+
+class Standing(str, enum.Enum):
+    """Where an address stands in a community when it asks to join or leave."""
+
+    outside = "outside"
+    member = "member"
+    waiting = "waiting"  # a request the facilitators have not answered yet
+    banned = "banned"
+
+
+@dataclass(frozen=True)
+class Asked:
+    """What :func:`ask` did: a request to confirm (with its token), or nothing to do."""
+
+    standing: Standing
+    token: str | None = None  # set when a confirmation must be sent
+
+
+@dataclass(frozen=True)
+class Confirmed:
+    action: str
+    email: str
+    community: Community
+    membership: Membership | None  # after subscribing: active, or pending for a private community
+
+
+def standing(session: Session, community: Community, email: str) -> Standing:
+    membership = membership_of(session, user_by_email(session, email), community)
+    if membership is None:
+        return Standing.outside
+    return {MemberStatus.active: Standing.member, MemberStatus.pending: Standing.waiting,
+            MemberStatus.banned: Standing.banned}[membership.status]
+
+
+def ask(session: Session, site: Site, community: Community, email: str, action: str, name: str = "") -> Asked:
+    """Record a request to join or leave; a token to confirm it with, unless there is nothing to do."""
+    email = normalize_email(email)
+    now = standing(session, community, email)
+    needed = now is Standing.outside if action == SUBSCRIBE else now in (Standing.member, Standing.waiting)
+    if not needed:
+        return Asked(now)
+    session.execute(delete(SubscriptionRequest).where(SubscriptionRequest.created_at < utcnow() - CONFIRM_TTL))
+    request = SubscriptionRequest(community_id=community.id, email=email, name=name.strip()[:200], action=action)
+    session.add(request)
+    session.flush()
+    token = site.signer.make(CONFIRM, request.id, ttl_seconds=int(CONFIRM_TTL.total_seconds()))
+    return Asked(now, token)
+
+
+def confirm_url(site: Site, token: str) -> str:
+    return f"{site.settings.site.base_url.rstrip('/')}{CONFIRM_PATH}{token}"
+
+
+def pending_request(session: Session, site: Site, token: str) -> SubscriptionRequest:
+    """The request a confirmation token is for, without settling it."""
+    try:
+        (request_id,) = site.signer.verify(CONFIRM, token, count=1, expires=True)
+    except tokens.BadToken:
+        raise NotFound("this confirmation is not valid or has expired: write to the -subscribe or "
+                       "-unsubscribe address again for a new one") from None
+    request = session.get(SubscriptionRequest, request_id)
+    if request is None:
+        raise NotFound("this confirmation has already been used")
+    return request
+
+
+def confirm(session: Session, site: Site, token: str) -> Confirmed:
+    """Carry out the request a token names: join (or ask to, when private) or leave."""
+    request = pending_request(session, site, token)
+    community = session.get(Community, request.community_id)
+    if community is None:
+        raise NotFound("the community this confirmation is for no longer exists")
+    user = user_by_email(session, request.email)
+    membership = None
+    if request.action == SUBSCRIBE:
+        if user is None:
+            # Confirming proved the address is theirs, so it starts out verified.
+            user = User(display_name=request.name or request.email.split("@")[0],
+                        emails=[UserEmail(email=request.email, is_primary=True, verified=True)])
+            session.add(user)
+            session.flush()
+        membership = join(session, site, user, community)
+    elif user is not None:
+        leave(session, user, community)
+    session.delete(request)
+    session.flush()
+    return Confirmed(request.action, request.email, community, membership)

@@ -1,0 +1,228 @@
+"""WCAG 2.1 AA checks of the main pages, in a real Chromium against a real ``listbridge serve``.
+
+* axe-core (bundled in axe-playwright-python: nothing is fetched) finds no serious or
+  critical violation on any page, in its error states too; lesser findings are printed.
+* The skip link is the first thing Tab reaches, shows itself, and moves focus to ``main``.
+* Every form control has an accessible name, as Chromium's own accessibility tree
+  computes it (a second opinion beside axe's ``label`` rules).
+* Reflow (1.4.10) and resize text (1.4.4): the page body never scrolls sideways, from
+  320 CSS px (400% zoom of a 1280 px window) through 640 (200% zoom) to 1280, nor at
+  1280 and 640 with text alone at 200%.
+* Without JavaScript a person can sign in, read (quoted text unfolds: it is a native
+  ``<details>``), search and post.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from tests.e2e.world import ALICE, DAVE, GPS_QUESTION, World, browser_context, sign_in
+
+try:
+    from axe_playwright_python.sync_playwright import Axe
+    from playwright.sync_api import Page, expect
+except ImportError:  # the browser fixture skips every test here, saying why
+    pass
+
+pytestmark = [pytest.mark.e2e, pytest.mark.integration]
+
+BLOCKING = ("serious", "critical")
+
+
+@dataclass(frozen=True)
+class Case:
+    who: str | None  # signed in as, or a visitor
+    path: str        # may name a seeded thread: "{gps_thread}"
+    status: int = 200
+    submit: str = ""      # press this button first (an empty form: the page with its errors)
+    must_show: tuple[str, ...] = ()  # selectors proving the page shows what it is meant to check
+
+
+CASES = {
+    "home": Case(None, "/", must_show=("table.listing a[href='/c/housing/']",)),
+    "community": Case(ALICE, "/c/housing/", must_show=("table.threads tbody tr",)),
+    "thread": Case(ALICE, "{gps_thread}", must_show=("details.quoted", ".attachments a")),
+    "search-results": Case(None, "/search?q=GPS", must_show=("ol.results li mark",)),
+    "search-bad-date": Case(None, "/search?q=GPS&from=31%2F12%2F2026", must_show=("#search-from[aria-invalid=true]",)),
+    "sign-in": Case(None, "/signin"),
+    "sign-in-error": Case(None, "/signin", 400, submit="Email me a sign-in link", must_show=(".error-summary",)),
+    "profile": Case(ALICE, "/account", must_show=("table.listing",)),
+    "new-thread": Case(ALICE, "/c/housing/new"),
+    "new-thread-error": Case(ALICE, "/c/housing/new", 400, submit="Post", must_show=(".error-summary",)),
+    "membership": Case(ALICE, "/c/housing/membership", must_show=("select",)),
+    "manage-members": Case(ALICE, "/c/housing/manage/members", must_show=("table.listing select",)),
+    "manage-held": Case(ALICE, "/c/planning/manage/held", must_show=("article.post textarea",)),
+    "manage-settings": Case(ALICE, "/c/housing/manage/settings", must_show=("fieldset input[type=radio]",)),
+    "not-found": Case(None, "/c/casework/", 404),
+}
+
+
+VIEWPORT = {"width": 1280, "height": 720}
+
+
+@pytest.fixture(scope="module")
+def tab(browser: Any, world: World) -> Iterator[Callable[[str | None], Page]]:
+    """``tab(who)``: one page per person (or visitor) for the module, reused by its tests:
+    each test opens its own document in it, and a page costs more than a document."""
+    pages: dict[str | None, Page] = {}
+
+    def page_for(who: str | None) -> Page:
+        if who not in pages:
+            pages[who] = browser_context(browser, world, who, viewport=VIEWPORT).new_page()
+        return pages[who]
+
+    yield page_for
+    for page in pages.values():
+        page.context.close()
+
+
+def open_case(tab: Callable[[str | None], Page], world: World, name: str) -> Page:
+    case = CASES[name]
+    page = tab(case.who)
+    page.set_viewport_size(VIEWPORT)
+    response = page.goto(case.path.format(gps_thread=world.gps_thread))
+    if case.submit:
+        with page.expect_navigation() as navigation:
+            page.get_by_role("button", name=case.submit, exact=True).click()
+        response = navigation.value
+    assert response is not None and response.status == case.status, \
+        f"{name}: {page.url} answered {response and response.status}, not {case.status}"
+    for selector in case.must_show:
+        assert page.locator(selector).count(), f"{name}: nothing matches {selector!r} on {page.url}"
+    return page
+
+
+@pytest.fixture(scope="module")
+def axe() -> Any:
+    return Axe()
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_no_serious_or_critical_axe_violations(tab: Callable[[str | None], Page], world: World, axe: Any,
+                                               name: str) -> None:
+    page = open_case(tab, world, name)
+    page.evaluate("document.querySelectorAll('details').forEach(d => { d.open = true; })")  # check the folded text too
+    results = axe.run(page, options={"resultTypes": ["violations", "incomplete"]}).response
+    blocking = []
+    for kind in ("violations", "incomplete"):
+        for rule in results[kind]:
+            targets = [" ".join(map(str, node["target"])) for node in rule["nodes"]]
+            line = f"{rule['id']} ({rule['impact']}): {rule['help']}: {targets[:5]}"
+            if kind == "violations" and rule["impact"] in BLOCKING:
+                blocking.append(line)
+            else:  # minor and moderate findings, and what axe could not decide: for information
+                print(f"axe {kind[:-1] if kind == 'violations' else 'needs review'} on {name}: {line}")
+    assert not blocking, f"axe-core {results['testEngine']['version']} on {name} ({page.url}):\n" + "\n".join(blocking)
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_skip_link_is_first_and_moves_focus_to_main(tab: Callable[[str | None], Page], world: World,
+                                                    name: str) -> None:
+    page = open_case(tab, world, name)
+    page.keyboard.press("Tab")
+    focused = page.evaluate("""() => { const e = document.activeElement, r = e.getBoundingClientRect();
+        return {cls: e.className, text: e.textContent.trim(), left: r.left, top: r.top,
+                inView: r.left >= 0 && r.top >= 0 && r.right <= innerWidth && r.width > 0}; }""")
+    assert focused["cls"] == "skip-link" and focused["text"] == "Skip to main content", focused
+    assert focused["inView"], f"the focused skip link must be seen: {focused}"
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.id") == "main"
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.querySelector('main').contains(document.activeElement)"), \
+        "after the skip link, Tab goes on inside main"
+
+
+CONTROLS = "input:not([type=hidden]), select, textarea, button"
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_every_form_control_has_an_accessible_name(tab: Callable[[str | None], Page], world: World,
+                                                   name: str) -> None:
+    page = open_case(tab, world, name)
+    cdp = page.context.new_cdp_session(page)
+    try:
+        root = cdp.send("DOM.getDocument", {"depth": 0})["root"]["nodeId"]
+        controls = cdp.send("DOM.querySelectorAll", {"nodeId": root, "selector": CONTROLS})["nodeIds"]
+        unnamed = []
+        for node_id in controls:
+            nodes = cdp.send("Accessibility.getPartialAXTree", {"nodeId": node_id, "fetchRelatives": False})["nodes"]
+            if nodes and not nodes[0].get("ignored") and not str(nodes[0].get("name", {}).get("value", "")).strip():
+                unnamed.append(cdp.send("DOM.getOuterHTML", {"nodeId": node_id})["outerHTML"][:160])
+    finally:
+        cdp.detach()
+    assert controls, "every page has at least the search box"
+    assert not unnamed, f"{name}: controls without an accessible name:\n" + "\n".join(unnamed)
+
+
+WIDTHS = range(320, 1281, 80)  # 320 CSS px: 1280 at 400% zoom (WCAG 1.4.10); 640: at 200% zoom
+OVERFLOW = """() => {
+    const limit = innerWidth, found = {scrollWidth: document.documentElement.scrollWidth, innerWidth: limit};
+    if (found.scrollWidth <= limit) return found;
+    const wide = [...document.body.querySelectorAll('*')].filter(e => e.getBoundingClientRect().right > limit + 0.5);
+    return {...found, widest: wide.slice(-3).map(e => `${e.tagName.toLowerCase()}.${e.className}`)};
+}"""
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_no_horizontal_scrolling_when_zoomed(tab: Callable[[str | None], Page], world: World, name: str) -> None:
+    page = open_case(tab, world, name)
+    overflowing = []
+    for width in WIDTHS:
+        page.set_viewport_size({"width": width, "height": 640})
+        found = page.evaluate(OVERFLOW)
+        if found["scrollWidth"] > found["innerWidth"]:
+            overflowing.append(f"{width} px wide: {found}")
+    page.evaluate("document.documentElement.style.fontSize = '200%'")  # text alone at 200% (WCAG 1.4.4)
+    for width in (640, 1280):
+        page.set_viewport_size({"width": width, "height": 640})
+        found = page.evaluate(OVERFLOW)
+        if found["scrollWidth"] > found["innerWidth"]:
+            overflowing.append(f"{width} px wide, text at 200%: {found}")
+    assert not overflowing, f"{name} scrolls sideways:\n" + "\n".join(overflowing)
+
+
+def test_200_percent_zoom_at_device_scale(new_context: Callable[..., Any], world: World) -> None:
+    """200% zoom as a browser does it (two device pixels per CSS pixel), not only a narrow window."""
+    page = new_context(as_=ALICE, viewport={"width": 640, "height": 400}, device_scale_factor=2).new_page()
+    page.goto(world.gps_thread)
+    assert page.evaluate("devicePixelRatio") == 2
+    found = page.evaluate(OVERFLOW)
+    assert found["scrollWidth"] <= found["innerWidth"], found
+    expect(page.get_by_role("button", name="Post reply")).to_be_visible()
+
+
+def test_sign_in_read_search_and_post_without_javascript(new_context: Callable[..., Any], world: World) -> None:
+    context = new_context(java_script_enabled=False)
+    page = context.new_page()
+    sign_in(world, page, DAVE)  # the form, the emailed link and the confirmation button, all without script
+    assert page.evaluate("document.scripts.length") == 0, "the pages use no script at all"
+
+    page.get_by_role("link", name="Housing Advice").click()
+    page.get_by_role("link", name="Which GPS for field surveys?").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Which GPS for field surveys?")
+    expect(page.get_by_text(GPS_QUESTION).first).to_be_visible()
+    folded = page.locator("details.quoted").first
+    expect(folded.locator("pre")).to_be_hidden()
+    folded.get_by_text("Show quoted text").click()
+    expect(folded.locator("pre")).to_be_visible()
+
+    page.get_by_role("search").first.get_by_label("Search posts").fill("Trimble")
+    page.get_by_role("search").first.get_by_role("button", name="Search").click()
+    expect(page.locator("ol.results")).to_contain_text("Which GPS for field surveys?")
+
+    page.goto(world.gps_thread)
+    page.get_by_label("Your reply").fill("We use the same unit; no script needed to say so.")
+    page.get_by_role("button", name="Post reply").click()
+    expect(page.get_by_role("status").first).to_have_text("Your message is posted.")
+    expect(page.locator("article.post").last).to_contain_text("no script needed to say so")
+
+    page.goto("/c/housing/")
+    page.get_by_role("link", name="Start a new thread").click()
+    page.get_by_label("Subject").fill("Survey kit loan scheme")
+    page.get_by_label("Message").fill("Could councils lend each other survey kit?")
+    page.get_by_role("button", name="Post", exact=True).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Survey kit loan scheme")

@@ -1,0 +1,145 @@
+"""What people do with the web archive, in a real Chromium against a real ``listbridge serve``.
+
+A facilitator signs in by the link she is emailed and replies to a thread on the web; the
+email member gets her reply threaded under the message it answers, replies from Outlook
+with her words quoted, and his reply shows on the thread page with the quote folded away.
+A private community's thread cannot be found by anyone outside it: not by its address,
+not by search.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tests.e2e.world import (
+    ALICE,
+    BOB,
+    CAROL,
+    DAMP_QUESTION,
+    DOMAIN,
+    PRIVATE_SUBJECT,
+    PRIVATE_WORD,
+    World,
+    outlook_reply,
+    sign_in,
+    text_of,
+    wait_mail,
+)
+
+try:
+    from playwright.sync_api import Page, expect
+except ImportError:  # the browser fixture skips every test here, saying why
+    pass
+
+pytestmark = [pytest.mark.e2e, pytest.mark.integration]
+
+WEB_REPLY = "Tell them to keep a window ajar and wipe condensation daily; log every report."
+EMAIL_REPLY = "Agreed, and we give out the council's damp leaflet with the repair reference on it."
+
+
+def reload_until(page: Page, text: str, timeout: float = 10.0) -> None:
+    """Reload until ``text`` is on the page: mail is archived when the gateway accepts it,
+    but a test must not rely on the order of two processes' work."""
+    deadline = time.monotonic() + timeout
+    while text not in page.content():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{text!r} did not appear on {page.url} within {timeout:.0f} s")
+        time.sleep(0.2)
+        page.reload()
+
+
+def test_sign_in_by_link_reply_on_the_web_and_by_email(browser: Any, world: World) -> None:
+    context = browser.new_context(base_url=world.base)
+    try:
+        page = context.new_page()
+        # Always the whole sign-in here (not a saved session): this is the journey under test.
+        sign_in(world, page, ALICE)
+        expect(page.get_by_role("navigation", name="Account").get_by_role("link")).to_have_text("Alice Example")
+
+        page.goto(world.damp_thread)
+        expect(page.get_by_role("heading", level=1)).to_have_text("Damp and mould advice")
+        before = len(world.sink.messages)
+        page.get_by_label("Your reply").fill(f"**Ventilation first.** {WEB_REPLY}")
+        page.get_by_role("button", name="Post reply").click()
+        expect(page.get_by_role("status").first).to_have_text("Your message is posted.")
+        assert re.search(r"#post-\d+$", page.url), f"a posted reply leads to its permalink, not {page.url}"
+        mine = page.locator(f"article{page.url[page.url.index('#'):]}")
+        expect(mine).to_contain_text(WEB_REPLY)
+        expect(mine.locator("strong")).to_have_text("Ventilation first.")  # Markdown in, HTML out
+
+        # The email member's copy, threaded under the message it answers (Bob's, by email).
+        copy = wait_mail(world.sink, lambda m: BOB in m.rcpt_tos and WEB_REPLY in text_of(m), after=before)
+        message = copy.message
+        assert message["In-Reply-To"] == "<damp1@council.example>", message["In-Reply-To"]
+        assert "<damp1@council.example>" in str(message["References"]).split()
+        assert message["Message-ID"] and message["Message-ID"] != "<damp1@council.example>"
+        assert str(message["Subject"]).endswith("Damp and mould advice")
+        assert "Ventilation first." in text_of(copy)
+        assert "Alice Example" in str(message["From"])
+        reply_to = message["Reply-To"].addresses[0].addr_spec
+        assert re.fullmatch(rf"housing\+[^@]+@{re.escape(DOMAIN)}", reply_to), reply_to
+        assert str(message["Archived-At"]).strip("<>") == page.url, "Archived-At names the post's permalink"
+
+        # Bob answers from Outlook, to the copy's reply address, with Alice's words quoted.
+        world.send(BOB, reply_to, outlook_reply(BOB, reply_to, str(message["Subject"]), EMAIL_REPLY, copy,
+                                                WEB_REPLY, "damp2@council.example"))
+        page.goto(world.damp_thread)
+        reload_until(page, EMAIL_REPLY)
+        bobs = page.locator("article.post").filter(has_text=EMAIL_REPLY)
+        expect(bobs.get_by_role("heading")).to_have_text("Bob Example")
+        folded = bobs.locator("details.quoted")
+        expect(folded.locator("summary")).to_have_text("Show quoted text")
+        expect(bobs.locator(".post-body")).not_to_contain_text("Original Message")
+        expect(folded.get_by_text("Original Message")).to_be_hidden()
+        folded.locator("summary").click()
+        expect(folded.get_by_text("Original Message")).to_be_visible()
+        expect(folded).to_contain_text(WEB_REPLY)
+        assert page.locator("article.post").count() >= 3
+        assert DAMP_QUESTION in page.content()
+    finally:
+        context.close()
+
+
+def search_for(page: Page, words: str) -> None:
+    """Search as a visitor does: the search box in the page header."""
+    page.goto("/")
+    page.get_by_role("search").first.get_by_label("Search posts").fill(words)
+    page.get_by_role("search").first.get_by_role("button", name="Search").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Search")
+
+
+@pytest.mark.parametrize("who", [None, ALICE], ids=["visitor", "signed-in-non-member"])
+def test_outsiders_cannot_find_a_private_thread(new_context: Callable[..., Any], world: World,
+                                                who: str | None) -> None:
+    page = new_context(as_=who).new_page()
+    for path in (world.private_thread, "/c/casework/", "/c/casework/feed.atom",
+                 world.private_thread + ".mbox"):
+        response = page.goto(path)
+        assert response is not None and response.status == 404, f"{path}: {response and response.status}"
+        if not path.endswith((".atom", ".mbox")):
+            expect(page.get_by_role("heading", level=1)).to_have_text("Page not found")
+        assert PRIVATE_WORD not in page.content() and "Casework" not in page.content()
+
+    search_for(page, PRIVATE_WORD)
+    expect(page.locator("#results-heading")).to_have_text("No results")
+    assert PRIVATE_WORD not in page.locator("main").inner_text().replace(f"Search: {PRIVATE_WORD}", "")
+    page.goto("/")
+    expect(page.get_by_role("link", name="Casework")).to_have_count(0)
+
+
+def test_a_member_finds_the_private_thread(new_context: Callable[..., Any], world: World) -> None:
+    page = new_context(as_=CAROL).new_page()
+    search_for(page, PRIVATE_WORD)
+    expect(page.locator("#results-heading")).to_have_text("1 result")
+    result = page.locator("ol.results").get_by_role("link", name=PRIVATE_SUBJECT)
+    expect(result.locator("mark")).to_have_text(PRIVATE_WORD)  # highlighted where it matched
+    result.click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(PRIVATE_SUBJECT)
+    assert page.url.split("#")[0] == world.url(world.private_thread)
+    page.goto("/")
+    expect(page.get_by_role("link", name="Casework")).to_be_visible()

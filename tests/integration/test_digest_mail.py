@@ -1,0 +1,182 @@
+"""A digest as a member receives it: queued by a run, sent by the delivery worker to a real
+SMTP sink, parsed back, and every link in it checked (against the web archive's routes
+when the web app can be imported)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from html.parser import HTMLParser
+from urllib.parse import unquote, urlsplit
+
+import pytest
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+from sqlalchemy.orm import sessionmaker as SessionMaker
+
+from digest.run import Digests
+from forum import tokens
+from forum.models import Delivery, OutboxItem, OutboxStatus, Post
+from forum.posting import Draft, community_by_slug, submit_post
+from forum.site import Site
+from mailgateway import compose
+from mailgateway.addresses import read_reply_token, reply_address
+from mailgateway.delivery import DeliveryWorker
+from tests.support import SmtpSink, make_community, make_member
+
+pytestmark = pytest.mark.integration
+
+AUTHOR = "alice@council.example"
+READER = "dan@council.example"
+BASE = "http://127.0.0.1:8080"
+LINK_RULES = [  # the web archive's URLs, as digests may use them
+    re.compile(rf"{BASE}/c/(?P<slug>[a-z0-9-]+)/"),
+    re.compile(rf"{BASE}/c/(?P<slug>[a-z0-9-]+)/t/(?P<thread>\d+)"),
+    re.compile(rf"{BASE}/c/(?P<slug>[a-z0-9-]+)/t/(?P<thread>\d+)#post-(?P<post>\d+)"),
+    re.compile(rf"{BASE}/c/(?P<slug>[a-z0-9-]+)/membership"),
+    re.compile(rf"{BASE}/unsubscribe/(?P<token>[a-z2-7]+)"),
+]
+
+
+class Links(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.hrefs: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "a":
+            self.hrefs.append(dict(attrs)["href"] or "")
+
+
+@dataclass(frozen=True)
+class Delivered:
+    message: EmailMessage
+    text: str
+    html: str
+    hrefs: list[str]
+    reader_id: int
+    posts: dict[str, Post]  # by subject
+    post_urls: set[str]
+
+
+@pytest.fixture
+def delivered(make_settings: Callable[..., object], engine: Engine, sessionmaker: SessionMaker[Session],
+              smtp_sink: SmtpSink) -> Delivered:
+    """Dan takes housing (public) and planning (private) daily; three posts; one digest sent."""
+    site = Site.from_settings(make_settings(smtp_out={"port": smtp_sink.port, "connections": 2},  # type: ignore[arg-type]
+                                            digest={"timezone": "UTC"}))
+    with sessionmaker.begin() as session:
+        for slug, private in (("housing", False), ("planning", True)):
+            community = make_community(session, slug, private=private)
+            make_member(session, community, AUTHOR)
+            reader_id = make_member(session, community, READER, delivery=Delivery.daily).user_id
+    runner = Digests(site, engine)
+    runner.run(Delivery.daily, datetime(2025, 1, 14, 12, tzinfo=UTC))  # Dan's first digest: the next morning
+    posts: dict[str, Post] = {}
+    for slug, subject, reply_to in (("housing", "Damp in council flats", None),
+                                    ("housing", "Re: Damp in council flats", "Damp in council flats"),
+                                    ("planning", "Local plan consultation", None)):
+        with sessionmaker.begin() as session:
+            parent = posts[reply_to].id if reply_to else None
+            posts[subject] = submit_post(session, Draft(
+                community=slug, author_email=AUTHOR, author_name="Alice Adviser", subject=subject,
+                body=f"{subject}: what do you think?", parent_id=parent), site).post
+    assert runner.run(Delivery.daily, datetime(2025, 1, 15, 7, tzinfo=UTC)).queued == 1
+
+    async def send() -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(DeliveryWorker(site, sessionmaker).run(stop))
+        deadline = time.monotonic() + 15
+        while not smtp_sink.messages or not settled(sessionmaker):
+            assert time.monotonic() < deadline, "the digest was not delivered"
+            await asyncio.sleep(0.02)
+        stop.set()
+        await task
+
+    asyncio.run(send())
+    [received] = smtp_sink.messages
+    assert received.rcpt_tos == [READER]
+    message = received.message
+    text_part, html_part = message.get_body(("plain",)), message.get_body(("html",))
+    assert text_part is not None and html_part is not None
+    html = html_part.get_content()
+    links = Links()
+    links.feed(html)
+    slugs = {"Damp in council flats": "housing", "Re: Damp in council flats": "housing",
+             "Local plan consultation": "planning"}
+    urls = {f"{BASE}/c/{slugs[s]}/t/{p.thread_id}#post-{p.id}" for s, p in posts.items()}
+    return Delivered(message, text_part.get_content(), html, links.hrefs, reader_id, posts, urls)
+
+
+def settled(sessionmaker: SessionMaker[Session]) -> bool:
+    with sessionmaker() as session:
+        return all(row.status is OutboxStatus.done for row in session.scalars(select(OutboxItem)))
+
+
+def test_a_digest_is_a_list_mail_with_one_click_unsubscribe(delivered: Delivered, site: Site,
+                                                            sessionmaker: SessionMaker[Session]) -> None:
+    message = delivered.message
+    assert message["Subject"] == "Daily digest: 3 new posts in 2 communities"
+    assert message["From"] == "Listbridge <noreply@lists.example.org>"
+    assert message["To"] == READER
+    assert message.get_content_type() == "multipart/alternative"
+    assert message["List-Id"] == "Housing <housing.lists.example.org>", "the community it opens with"
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert message["Auto-Submitted"] == "auto-generated" and message["Precedence"] == "list"
+    with sessionmaker() as session:
+        housing = community_by_slug(session, "housing")
+    token = compose.unsubscribe_token(site, delivered.reader_id, housing.id)
+    assert str(message["List-Unsubscribe"]).startswith(f"<{compose.unsubscribe_url(site, token)}>")
+    assert site.signer.verify(tokens.UNSUBSCRIBE, token, count=2) == (delivered.reader_id, housing.id)
+    assert "Damp in council flats" in delivered.text and "Local plan consultation" in delivered.text
+
+
+def test_reply_links_name_the_member_and_the_threads_newest_post(delivered: Delivered, site: Site) -> None:
+    mailtos = [urlsplit(href) for href in delivered.hrefs if href.startswith("mailto:")]
+    assert len(mailtos) == 2, "one per thread"
+    newest = {"housing": delivered.posts["Re: Damp in council flats"], "planning": delivered.posts["Local plan consultation"]}
+    for mailto in mailtos:
+        address = unquote(mailto.path)
+        slug = address.split("+")[0]
+        assert address == reply_address(site.signer, slug, site.mail_domain, delivered.reader_id, newest[slug].id), \
+            "the same address a personal copy's Reply-To carries"
+        assert read_reply_token(site.signer, address.split("+")[1].split("@")[0]) == (delivered.reader_id, newest[slug].id)
+        assert address in delivered.text
+    assert unquote(mailtos[0].query) == "subject=Re: Damp in council flats"
+
+
+def test_every_web_link_follows_the_archives_url_rules(delivered: Delivered, site: Site) -> None:
+    web_links = [href for href in delivered.hrefs if not href.startswith("mailto:")]
+    for href in web_links:
+        assert any(rule.fullmatch(href) for rule in LINK_RULES), href
+        assert href in delivered.text or "#" not in href, "every post's link is in the plain text too"
+    assert delivered.post_urls <= set(web_links)
+    unsubscribes = [href for href in web_links if "/unsubscribe/" in href]
+    assert len(unsubscribes) == 2 and all(
+        site.signer.verify(tokens.UNSUBSCRIBE, href.rsplit("/", 1)[1], count=2)[0] == delivered.reader_id
+        for href in unsubscribes)
+
+
+def test_every_link_resolves_in_the_web_archive(delivered: Delivered, settings: object, engine: Engine) -> None:
+    try:
+        from web.app import create_app
+    except ImportError as exc:  # pragma: no cover - only while the web archive is being written
+        pytest.skip(f"web.app is not importable ({exc}); the links were checked against the URL rules only")
+    app = create_app(settings)  # type: ignore[arg-type]
+    try:
+        client = app.test_client()
+        with client.session_transaction() as cookie:
+            cookie["uid"] = delivered.reader_id  # signed in as Dan, as web.auth.sign_in_as does
+        for href in {href for href in delivered.hrefs if not href.startswith("mailto:")}:
+            url = urlsplit(href)
+            response = client.get(url.path)
+            assert response.status_code == 200, f"{href}: {response.status_code}"
+            if url.fragment:
+                assert f'id="{url.fragment}"'.encode() in response.data, f"{href}: no such anchor on the page"
+    finally:
+        app.extensions["listbridge"].sessions.kw["bind"].dispose()

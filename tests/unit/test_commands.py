@@ -1,0 +1,110 @@
+"""Email commands through the gateway's own steps: joining and leaving with a confirming
+reply, private communities' queue, help, rate limits and silence towards machines."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from forum.errors import NotFound
+from forum.models import Community, Membership, MemberStatus, OutboxItem, Role, UserEmail
+from forum.site import Site
+from mailgateway import inbound
+from tests.support import make_community, make_member
+
+DOMAIN = "lists.example.org"
+_ids = itertools.count(1)
+
+
+def send(site: Site, sessionmaker: sessionmaker[Session], to: str, sender: str = "newbie@elsewhere.example",
+         extra: str = "", body: str = "please") -> list[str]:
+    raw = (f"From: New Bie <{sender}>\r\nTo: {to}\r\nSubject: hello\r\nMessage-ID: <c{next(_ids)}@elsewhere.example>\r\n"
+           f"{extra}\r\n{body}\r\n").encode()
+    with sessionmaker() as session:
+        assert [r.code for r in inbound.judge(session, site, raw, sender, [to])] == [250]
+    with sessionmaker.begin() as session:
+        inbound_id = inbound.spool(session, raw, sender, [to], "smtp")
+    with sessionmaker.begin() as session:
+        return inbound.process(session, site, inbound_id)
+
+
+def notices(sessionmaker: sessionmaker[Session], address: str) -> list[dict]:
+    with sessionmaker() as session:
+        return [row.payload for row in session.scalars(
+            select(OutboxItem).where(OutboxItem.address == address).order_by(OutboxItem.id))]
+
+
+def status(sessionmaker: sessionmaker[Session], slug: str, address: str) -> MemberStatus | None:
+    with sessionmaker() as session:
+        return session.scalar(select(Membership.status).join(Community).join(
+            UserEmail, UserEmail.user_id == Membership.user_id).where(Community.slug == slug, UserEmail.email == address))
+
+
+@pytest.fixture
+def communities(sessionmaker: sessionmaker[Session]) -> None:
+    with sessionmaker.begin() as session:
+        make_community(session, "housing")
+        private = make_community(session, "officers", private=True)
+        make_member(session, private, "fiona@council.example", role=Role.facilitator)
+
+
+def test_subscribe_asks_for_a_reply_and_any_reply_confirms(site: Site, sessionmaker: sessionmaker[Session],
+                                                           communities: None) -> None:
+    assert "confirmation sent" in send(site, sessionmaker, f"housing-subscribe@{DOMAIN}")[0]
+    [ask] = notices(sessionmaker, "newbie@elsewhere.example")
+    confirm_to = ask["reply_to"]
+    assert confirm_to.startswith("housing-confirm+") and confirm_to.endswith(f"@{DOMAIN}")
+    assert "/confirm/" in ask["text"] and ask["in_reply_to"], "a web link too; an auto-reply to the request"
+    assert status(sessionmaker, "housing", "newbie@elsewhere.example") is None, "nothing before the confirmation"
+
+    outcome = send(site, sessionmaker, confirm_to, body="> Someone, probably you, asked ...\r\nyes!")
+    assert "joined housing" in outcome[0]
+    assert status(sessionmaker, "housing", "newbie@elsewhere.example") is MemberStatus.active
+    assert "Welcome" in notices(sessionmaker, "newbie@elsewhere.example")[-1]["text"]
+    with sessionmaker() as session:
+        with pytest.raises(NotFound, match="already been used"):
+            inbound.check_recipient(session, site, confirm_to)
+        with pytest.raises(NotFound, match="not valid"):
+            inbound.check_recipient(session, site, f"housing-confirm+aaaabbbbccccdddd@{DOMAIN}")
+
+    assert "confirmation sent" in send(site, sessionmaker, f"housing-unsubscribe@{DOMAIN}")[0]
+    leave_to = notices(sessionmaker, "newbie@elsewhere.example")[-1]["reply_to"]
+    assert "left housing" in send(site, sessionmaker, leave_to)[0]
+    assert status(sessionmaker, "housing", "newbie@elsewhere.example") is None
+
+
+def test_a_private_community_puts_the_confirmed_request_in_the_facilitators_queue(
+        site: Site, sessionmaker: sessionmaker[Session], communities: None) -> None:
+    send(site, sessionmaker, f"officers-subscribe@{DOMAIN}")
+    ask = notices(sessionmaker, "newbie@elsewhere.example")[0]
+    assert "private" in ask["text"]
+    assert "awaiting the facilitators" in send(site, sessionmaker, ask["reply_to"])[0]
+    assert status(sessionmaker, "officers", "newbie@elsewhere.example") is MemberStatus.pending
+    assert "asks to join" in notices(sessionmaker, "fiona@council.example")[0]["subject"]
+
+
+def test_nothing_to_do_is_said_plainly(site: Site, sessionmaker: sessionmaker[Session], communities: None) -> None:
+    assert "nothing to do" in send(site, sessionmaker, f"officers-unsubscribe@{DOMAIN}")[0]
+    assert "is not a member" in notices(sessionmaker, "newbie@elsewhere.example")[0]["text"]
+    assert "nothing to do (member)" in send(site, sessionmaker, f"officers-subscribe@{DOMAIN}",
+                                            sender="fiona@council.example")[0]
+
+
+def test_request_answers_help(site: Site, sessionmaker: sessionmaker[Session], communities: None) -> None:
+    assert "help sent" in send(site, sessionmaker, f"housing-request@{DOMAIN}", body="help")[0]
+    [help_] = notices(sessionmaker, "newbie@elsewhere.example")
+    assert f"housing-subscribe@{DOMAIN}" in help_["text"] and f"housing-owner@{DOMAIN}" in help_["text"]
+
+
+def test_machines_get_no_answer_and_people_at_most_five_an_hour(site: Site, sessionmaker: sessionmaker[Session],
+                                                                communities: None) -> None:
+    outcome = send(site, sessionmaker, f"housing-request@{DOMAIN}", extra="Auto-Submitted: auto-replied\r\n")
+    assert "Dropped" in outcome[0]
+    assert notices(sessionmaker, "newbie@elsewhere.example") == []
+    outcomes = [send(site, sessionmaker, f"housing-request@{DOMAIN}")[0] for _ in range(7)]
+    assert sum("help sent" in o for o in outcomes) == 5
+    assert "too many commands" in outcomes[-1]
+    assert len(notices(sessionmaker, "newbie@elsewhere.example")) == 5

@@ -1,0 +1,252 @@
+"""Search: one function, the same answers on SQLite (FTS5) and PostgreSQL (tsvector).
+
+Ranking, filters, safe highlights, queries that would be syntax errors if passed through,
+and above all privacy: a private or unpublished post is never found, nor counted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime, timezone
+
+import pytest
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+from sqlalchemy.orm import sessionmaker as SessionMaker
+
+from forum import moderation
+from forum import search as search_module
+from forum.access import can_read, readable_by
+from forum.models import Community, Membership, MemberStatus, Post, Role
+from forum.posting import Draft, submit_post
+from forum.search import START, STOP, ParsedQuery, SearchPage, _marked, parse_query, search
+from forum.site import Site
+from tests.support import make_community, make_member
+
+ANN, BOB, CEM, DAN = "ann@example.org", "bob@example.org", "cem@example.org", "dan@example.org"
+
+
+@pytest.fixture
+def people(sessionmaker: SessionMaker[Session]) -> dict[str, int]:
+    """housing (public): Ann, Bob; board (private): Ann active, Dan pending; Cem in neither."""
+    with sessionmaker.begin() as session:
+        housing = make_community(session, "housing")
+        board = make_community(session, "board", private=True)
+        garden = make_community(session, "garden", policy="moderated")
+        ann = make_member(session, housing, ANN, role=Role.facilitator).user_id
+        make_member(session, board, ANN)
+        make_member(session, garden, ANN, role=Role.facilitator)
+        bob = make_member(session, housing, BOB).user_id
+        make_member(session, garden, BOB)
+        cem = make_member(session, garden, CEM).user_id  # garden is public: Cem reads what all read
+        dan = make_member(session, board, DAN, status=MemberStatus.pending).user_id
+    return {"ann": ann, "bob": bob, "cem": cem, "dan": dan}
+
+
+@pytest.fixture
+def post(sessionmaker: SessionMaker[Session], site: Site) -> Callable[..., int]:
+    def make(subject: str, body: str, *, author: str = ANN, community: str = "housing", name: str = "",
+             created: datetime | None = None) -> int:
+        with sessionmaker.begin() as session:
+            draft = Draft(community=community, author_email=author, author_name=name, subject=subject, body=body,
+                          created_at=created)
+            return submit_post(session, draft, site).post.id
+
+    return make
+
+
+def find(sessionmaker: SessionMaker[Session], query: str, viewer: int | None = None, **filters: object) -> SearchPage:
+    with sessionmaker() as session:
+        return search(session, viewer, query, **filters)  # type: ignore[arg-type]
+
+
+def ids(page: SearchPage) -> list[int]:
+    return [hit.post_id for hit in page.hits]
+
+
+class TestQueries:
+    @pytest.mark.parametrize(("text", "phrases", "excluded"), [
+        ("boiler repair", ("boiler", "repair"), ()),
+        ('"boiler repair" cost', ("boiler repair", "cost"), ()),
+        ("boiler -gas", ("boiler",), ("gas",)),
+        ('boiler -"gas safe"', ("boiler",), ("gas safe",)),
+        ("co-op", ("co op",), ()),
+        ("AND( OR ) * - NEAR(a b) col:x ^start", ("AND", "OR", "NEAR a", "b", "col x", "start"), ()),
+        ('"unclosed phrase', ("unclosed phrase",), ()),
+        ("boiler boiler", ("boiler",), ()),
+        ("   ", (), ()),
+        ("-gas", (), ("gas",)),
+    ])
+    def test_parse(self, text: str, phrases: tuple[str, ...], excluded: tuple[str, ...]) -> None:
+        assert parse_query(text) == ParsedQuery(phrases, excluded)
+
+    def test_rendered_for_each_engine_from_quoted_words_only(self) -> None:
+        parsed = parse_query('boiler "gas safe" -oil')
+        assert parsed.fts5() == '"boiler" "gas safe" NOT "oil"'
+        assert parsed.websearch() == '"boiler" "gas safe" -"oil"'
+
+    def test_exclusions_alone_search_for_nothing(self) -> None:
+        assert parse_query("-gas").empty
+
+    def test_marks_are_escaped_and_balanced(self) -> None:
+        assert _marked(f"<b>{START}boiler{STOP}</b> & co") == "&lt;b&gt;<mark>boiler</mark>&lt;/b&gt; &amp; co"
+        assert _marked(f"{STOP}a {START}b {START}c") == "a <mark>b c</mark>"
+
+
+class TestVisibilityRule:
+    def test_sql_form_agrees_with_can_read(self, sessionmaker: SessionMaker[Session], people: dict[str, int]) -> None:
+        with sessionmaker() as session:
+            communities = session.scalars(select(Community)).all()
+            for viewer in [None, *people.values()]:
+                expected = {
+                    c.slug for c in communities
+                    if can_read(c, session.scalar(select(Membership).where(
+                        Membership.user_id == viewer, Membership.community_id == c.id)))
+                }
+                readable = set(session.scalars(select(Community.slug).where(readable_by(viewer))))
+                assert readable == expected, viewer
+
+
+@pytest.mark.usefixtures("people")
+class TestSearch:
+    def test_subject_match_ranks_above_a_single_body_mention(self, sessionmaker: SessionMaker[Session],
+                                                           post: Callable[..., int]) -> None:
+        in_body = post("Heating advice", "We asked about the boiler and much else besides, at length.")
+        in_subject = post("Boiler servicing", "Who services them round here?")
+        assert ids(find(sessionmaker, "boiler")) == [in_subject, in_body]
+
+    def test_stemming_finds_other_forms(self, sessionmaker: SessionMaker[Session], post: Callable[..., int]) -> None:
+        repairs = post("Repairs", "The landlord repaired the roof.")
+        assert ids(find(sessionmaker, "repair")) == [repairs]
+
+    def test_every_word_must_match_and_excluded_words_must_not(self, sessionmaker: SessionMaker[Session],
+                                                              post: Callable[..., int]) -> None:
+        gas = post("Boiler", "A gas boiler.")
+        oil = post("Boiler", "An oil boiler.")
+        assert ids(find(sessionmaker, "boiler oil")) == [oil]
+        assert ids(find(sessionmaker, "boiler -oil")) == [gas]
+        assert ids(find(sessionmaker, '"oil boiler"')) == [oil]
+        assert ids(find(sessionmaker, '"boiler oil"')) == []
+
+    def test_snippets_mark_matches_and_escape_the_post(self, sessionmaker: SessionMaker[Session],
+                                                       post: Callable[..., int]) -> None:
+        post("<img src=x onerror=alert(1)> Boiler", f"Costs < £500 & rising <script>alert(1)</script> {START}boiler")
+        hit = find(sessionmaker, "boiler").hits[0]
+        assert hit.subject_html == "&lt;img src=x onerror=alert(1)&gt; <mark>Boiler</mark>"
+        assert "&lt; £500 &amp; rising" in hit.snippet_html and hit.snippet_html.endswith("<mark>boiler</mark>")
+        assert "<script" not in hit.snippet_html and "<img" not in hit.snippet_html
+
+    def test_hits_name_authors_without_addresses(self, sessionmaker: SessionMaker[Session],
+                                                 post: Callable[..., int]) -> None:
+        post("Boiler", "Boiler again.", author=BOB)  # Bob's display name is "Bob"
+        post("Boiler", "Boiler again.", name="ann@example.org")
+        assert sorted(h.author for h in find(sessionmaker, "boiler").hits) == ["Bob", "ann"]
+
+    @pytest.mark.parametrize("query", ['"', "*", "AND(", "-", "boiler\"", "NEAR(", "OR", ")", "col:x", "^",
+                                       "boiler AND", "'", "\\", "%", "_", "NOT boiler", "\x00", "ü*"])
+    def test_no_query_is_a_syntax_error(self, sessionmaker: SessionMaker[Session], post: Callable[..., int],
+                                        query: str) -> None:
+        post("Boiler", "Boiler AND more.")
+        page = find(sessionmaker, query)
+        assert isinstance(page, SearchPage)
+
+    def test_empty_query_finds_nothing(self, sessionmaker: SessionMaker[Session], post: Callable[..., int]) -> None:
+        post("Boiler", "Boiler.")
+        assert find(sessionmaker, "").total == 0 and find(sessionmaker, "  -boiler ").hits == ()
+
+    def test_filter_by_community(self, sessionmaker: SessionMaker[Session], post: Callable[..., int]) -> None:
+        housing = post("Compost", "Compost heaps.")
+        garden = post("Compost", "Compost bins.", community="garden")
+        assert ids(find(sessionmaker, "compost", community="garden")) == [garden]
+        assert ids(find(sessionmaker, "compost", community="HOUSING")) == [housing]
+        assert ids(find(sessionmaker, "compost", community="nowhere")) == []
+
+    def test_filter_by_author_name(self, sessionmaker: SessionMaker[Session], post: Callable[..., int]) -> None:
+        by_bob = post("Compost", "Compost heaps.", author=BOB, name="Bob Bloggs")
+        post("Compost", "Compost bins.", name="Ann Other")
+        assert ids(find(sessionmaker, "compost", author="bloggs")) == [by_bob]
+        assert ids(find(sessionmaker, "compost", author="100%")) == []
+
+    def test_an_address_filters_by_its_local_part_only(self, sessionmaker: SessionMaker[Session],
+                                                      post: Callable[..., int]) -> None:
+        """Names are shown without domains, so a domain must not be searchable either."""
+        by_ann = post("Compost", "Compost heaps.", name="ann@example.org")
+        assert ids(find(sessionmaker, "compost", author="ann@elsewhere.net")) == [by_ann]
+
+    def test_filter_by_dates_inclusive(self, sessionmaker: SessionMaker[Session], post: Callable[..., int]) -> None:
+        def on(day: int) -> datetime:
+            return datetime(2024, 3, day, 23, 30, tzinfo=timezone.utc)
+
+        first, second, third = (post("Compost", f"Compost {n}.", created=on(n)) for n in (1, 2, 3))
+        assert ids(find(sessionmaker, "compost", since=date(2024, 3, 2))) == [third, second]
+        assert ids(find(sessionmaker, "compost", until=date(2024, 3, 2))) == [second, first]
+        assert ids(find(sessionmaker, "compost", since=date(2024, 3, 2), until=date(2024, 3, 2))) == [second]
+
+    def test_pages_and_total(self, sessionmaker: SessionMaker[Session], post: Callable[..., int]) -> None:
+        made = [post("Compost", f"Compost note {n}.") for n in range(5)]
+        first = find(sessionmaker, "compost", limit=2)
+        last = find(sessionmaker, "compost", limit=2, offset=4)
+        assert first.total == 5 and first.has_more and len(first.hits) == 2
+        assert last.total == 5 and not last.has_more and len(last.hits) == 1
+        seen = [*ids(first), *ids(find(sessionmaker, "compost", limit=2, offset=2)), *ids(last)]
+        assert sorted(seen) == sorted(made)
+
+    def test_only_the_newest_matches_are_ranked(self, sessionmaker: SessionMaker[Session], post: Callable[..., int],
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+        """A bound on the work a common word costs; filters apply before the cut."""
+        monkeypatch.setattr(search_module, "CANDIDATES", 3)
+        oldest, *newer = [post("Compost", f"Compost {n}.", community="garden" if n == 0 else "housing")
+                          for n in range(5)]
+        page = find(sessionmaker, "compost")
+        assert page.capped and page.total == 3 and sorted(ids(page)) == newer[-3:]
+        assert ids(find(sessionmaker, "compost", community="garden")) == [oldest]
+
+    def test_index_follows_edits_and_deletions(self, sessionmaker: SessionMaker[Session],
+                                               post: Callable[..., int]) -> None:
+        edited = post("Compost", "Compost heaps.")
+        gone = post("Compost", "Compost bins.")
+        with sessionmaker.begin() as session:
+            session.execute(update(Post).where(Post.id == edited).values(body="Wormeries instead."))
+            session.delete(session.get(Post, gone))
+        assert ids(find(sessionmaker, "wormeries")) == [edited]
+        assert ids(find(sessionmaker, "heaps")) == [] and ids(find(sessionmaker, "bins")) == []
+
+
+@pytest.mark.usefixtures("people")
+class TestPrivacy:
+    @pytest.fixture
+    def secret(self, post: Callable[..., int]) -> int:
+        post("Budget", "The public budget.")
+        return post("Budget", "The confidential budget.", community="board")
+
+    def test_private_posts_are_not_found_by_outsiders(self, sessionmaker: SessionMaker[Session],
+                                                      people: dict[str, int], secret: int) -> None:
+        for viewer in (None, people["bob"], people["cem"], people["dan"]):  # Dan's membership is pending
+            page = find(sessionmaker, "confidential", viewer)
+            assert page.hits == () and page.total == 0
+            assert find(sessionmaker, "budget", viewer).total == 1  # nor counted
+            assert find(sessionmaker, "budget", viewer, community="board").total == 0
+
+    def test_members_find_them(self, sessionmaker: SessionMaker[Session], people: dict[str, int], secret: int) -> None:
+        assert ids(find(sessionmaker, "confidential", people["ann"])) == [secret]
+        assert find(sessionmaker, "budget", people["ann"]).total == 2
+
+    def test_banned_members_do_not(self, sessionmaker: SessionMaker[Session], people: dict[str, int],
+                                   secret: int) -> None:
+        with sessionmaker.begin() as session:
+            session.execute(update(Membership).where(Membership.user_id == people["ann"])
+                            .values(status=MemberStatus.banned))
+        assert find(sessionmaker, "confidential", people["ann"]).total == 0
+
+    def test_held_and_rejected_posts_are_never_found(self, sessionmaker: SessionMaker[Session], site: Site,
+                                                     people: dict[str, int], post: Callable[..., int]) -> None:
+        held = post("Seedlings", "Seedlings to swap.", author=BOB, community="garden")
+        rejected = post("Seedlings", "Seedlings for sale.", author=CEM, community="garden")
+        with sessionmaker.begin() as session:
+            assert session.get(Post, held).status.value == "held"  # garden is moderated
+            moderation.reject(session, rejected, "no selling")
+        for viewer in (None, people["ann"], people["bob"]):
+            assert find(sessionmaker, "seedlings", viewer).total == 0
+        with sessionmaker.begin() as session:
+            moderation.approve(session, site, held)
+        assert ids(find(sessionmaker, "seedlings")) == [held]

@@ -1,0 +1,471 @@
+"""The archive's pages through Flask's test client: what they show, what they never show.
+
+Privacy first: a private community answers exactly as a missing one does (404) on every
+page, feed, download and attachment, to visitors and to signed-in non-members alike.
+"""
+
+from __future__ import annotations
+
+import mailbox
+import xml.etree.ElementTree as ET
+from datetime import datetime, timezone
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import quote, urlsplit
+
+import pytest
+from bs4 import BeautifulSoup
+from flask.testing import FlaskClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from sqlalchemy.orm import sessionmaker as SessionMaker
+from werkzeug.test import TestResponse
+
+from forum.models import Attachment, MemberStatus, Post, Role, User
+from forum.posting import AttachmentData, Draft, submit_post
+from forum.site import Site
+from mailgateway import compose, inbound
+from tests.support import make_community, make_member
+from web.archive.views import served_type
+
+ANN, BOB, DAN = "ann@example.org", "bob@example.org", "dan@example.org"
+ATOM = "{http://www.w3.org/2005/Atom}"
+SignIn = Callable[[int | None], None]
+
+
+@pytest.fixture
+def people(sessionmaker: SessionMaker[Session]) -> dict[str, int]:
+    """housing (public): Ann facilitator, Bob; board (private): Ann, Dan pending; garden (moderated): Bob."""
+    with sessionmaker.begin() as session:
+        housing = make_community(session, "housing")
+        housing.description = "Tenants helping tenants."
+        board = make_community(session, "board", private=True)
+        garden = make_community(session, "garden", policy="moderated")
+        ann = make_member(session, housing, ANN, role=Role.facilitator).user_id
+        make_member(session, board, ANN)
+        dan = make_member(session, board, DAN, status=MemberStatus.pending).user_id
+        bob = make_member(session, housing, BOB).user_id
+        make_member(session, garden, BOB)
+    return {"ann": ann, "bob": bob, "dan": dan}
+
+
+@pytest.fixture
+def post(sessionmaker: SessionMaker[Session], site: Site, people: dict[str, int]) -> Callable[..., Post]:
+    def make(subject: str = "Boiler", body: str = "Text.", *, author: str = ANN, community: str = "housing",
+             **fields: object) -> Post:
+        with sessionmaker.begin() as session:
+            draft = Draft(community=community, author_email=author, subject=subject, body=body,
+                          **fields)  # type: ignore[arg-type]
+            return submit_post(session, draft, site).post
+
+    return make
+
+
+def page(response: TestResponse) -> BeautifulSoup:
+    assert response.status_code == 200, response.text
+    soup = BeautifulSoup(response.text, "html.parser")
+    assert len(soup.find_all("h1")) == 1
+    return soup
+
+
+def attachment_ids(sessionmaker: SessionMaker[Session], post_id: int) -> list[int]:
+    with sessionmaker() as session:
+        return list(session.scalars(select(Attachment.id).where(Attachment.post_id == post_id).order_by(Attachment.id)))
+
+
+class TestHome:
+    def test_lists_public_communities_with_counts(self, client: FlaskClient, post: Callable[..., Post]) -> None:
+        first = post("Damp")
+        post("Re: Damp", author=BOB, parent_id=first.id)
+        post("Secret", community="board")
+        rows = {row.th.a.text: [td.text.strip() for td in row.find_all("td")]
+                for row in page(client.get("/")).select("tbody tr")}
+        assert list(rows) == ["Garden", "Housing"]
+        assert rows["Housing"][:2] == ["2", "1"] and rows["Garden"][:2] == ["1", "0"]
+        assert rows["Garden"][2] == "No posts yet"
+
+    def test_members_see_their_private_communities(self, client: FlaskClient, sign_in: SignIn,
+                                                   people: dict[str, int]) -> None:
+        sign_in(people["ann"])
+        soup = page(client.get("/"))
+        assert [a.text for a in soup.select("tbody th a")] == ["Board", "Garden", "Housing"]
+        assert soup.select_one("thead th[scope=col]") is not None
+
+
+class TestCommunityPage:
+    def test_threads_with_counts_and_people(self, client: FlaskClient, post: Callable[..., Post]) -> None:
+        first = post("Damp")
+        post("Re: Damp", author=BOB, parent_id=first.id)
+        post("Mould")
+        soup = page(client.get("/c/housing/"))
+        assert soup.h1.text == "Housing" and "Tenants helping tenants." in soup.text
+        rows = [[cell.text.strip() for cell in row.find_all(["th", "td"])] for row in soup.select("tbody tr")]
+        assert [r[:4] for r in rows] == [["Mould", "1", "Ann", "No replies yet"], ["Damp", "2", "Ann", "Bob"]]
+        link = soup.select("tbody th a")[1]["href"]
+        assert link == f"/c/housing/t/{first.thread_id}"
+        assert soup.select_one("tbody time")["datetime"].endswith("Z")
+        assert soup.select_one('link[rel=alternate][type="application/atom+xml"]')["href"] == "/c/housing/feed.atom"
+        assert soup.find("a", href="/c/housing/feed.atom") is not None
+
+    def test_mbox_link_only_for_members(self, client: FlaskClient, sign_in: SignIn, people: dict[str, int]) -> None:
+        assert page(client.get("/c/housing/")).find("a", href="/c/housing/archive.mbox") is None
+        sign_in(people["bob"])
+        assert page(client.get("/c/housing/")).find("a", href="/c/housing/archive.mbox") is not None
+
+    def test_pages_of_thirty(self, client: FlaskClient, post: Callable[..., Post]) -> None:
+        for n in range(31):
+            post(f"Thread {n}")
+        first = page(client.get("/c/housing/"))
+        assert len(first.select("tbody tr")) == 30
+        assert first.find("a", rel="next")["href"] == "/c/housing/?page=2" and first.find("a", rel="prev") is None
+        second = page(client.get("/c/housing/?page=2"))
+        assert len(second.select("tbody tr")) == 1
+        assert second.find("a", rel="prev")["href"] == "/c/housing/" and second.find("a", rel="next") is None
+        assert client.get("/c/housing/?page=3").status_code == 404
+        assert len(page(client.get("/c/housing/?page=first")).select("tbody tr")) == 30
+
+    def test_the_list_archive_header_resolves(self, client: FlaskClient, site: Site, people: dict[str, int]) -> None:
+        headers = dict(compose._list_headers(site, compose.CommunityInfo(1, "housing", "Housing"), None))
+        archive_url = headers["List-Archive"][0].strip("<>")
+        assert client.get(urlsplit(archive_url).path).status_code == 200
+
+
+class TestThreadPage:
+    def test_posts_in_order_with_permalinks_and_times(self, client: FlaskClient, post: Callable[..., Post]) -> None:
+        first = post("Damp", "Anyone?")
+        reply = post("Re: Damp", "Yes, me.", author=BOB, parent_id=first.id)
+        soup = page(client.get(f"/c/housing/t/{first.thread_id}"))
+        articles = soup.find_all("article")
+        assert [a["id"] for a in articles] == [f"post-{first.id}", f"post-{reply.id}"]
+        assert [a.h2.text for a in articles] == ["Ann", "Bob"]
+        assert articles[1].find("a", href=f"#post-{reply.id}") is not None
+        assert articles[0].time["datetime"] == first.created_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+        assert "Yes, me." in articles[1].select_one(".post-body").text
+
+    def test_the_archived_at_header_of_outgoing_mail_resolves(self, client: FlaskClient, site: Site,
+                                                               sessionmaker: SessionMaker[Session],
+                                                               post: Callable[..., Post]) -> None:
+        reply = post("Re: Damp", "Yes.", parent_id=post("Damp").id)
+        with sessionmaker() as session:
+            url = urlsplit(compose.archived_at(compose.load_post(session, reply.id), site))
+        assert page(client.get(url.path)).find("article", id=url.fragment) is not None
+
+    def test_held_and_rejected_posts_are_not_shown(self, client: FlaskClient, site: Site,
+                                                   sessionmaker: SessionMaker[Session], post: Callable[..., Post]) -> None:
+        from forum import moderation
+
+        first = post("Seeds", "Swap?", author=BOB, community="garden")
+        waiting = post("Re: Seeds", "Waiting reply", author=BOB, community="garden", parent_id=first.id)
+        assert client.get(f"/c/garden/t/{first.thread_id}").status_code == 404  # nothing published yet
+        with sessionmaker.begin() as session:
+            moderation.approve(session, site, first.id)
+        soup = page(client.get(f"/c/garden/t/{first.thread_id}"))
+        assert len(soup.find_all("article")) == 1 and "Waiting reply" not in soup.text
+        with sessionmaker.begin() as session:
+            moderation.reject(session, waiting.id, "off topic")
+        assert "Waiting reply" not in client.get(f"/c/garden/t/{first.thread_id}").text
+
+    def test_quoted_text_is_folded(self, client: FlaskClient, post: Callable[..., Post]) -> None:
+        shown = post("Damp", "My answer.", quoted="> the question\n> asked before")
+        details = page(client.get(f"/c/housing/t/{shown.thread_id}")).find("details", class_="quoted")
+        assert details.summary.text == "Show quoted text"
+        assert "> the question" in details.pre.text and not details.has_attr("open")
+
+    def test_attachments_listed_with_size_and_type(self, client: FlaskClient, sessionmaker: SessionMaker[Session],
+                                                   post: Callable[..., Post]) -> None:
+        shown = post("Plans", attachments=(AttachmentData("site plan.pdf", "application/pdf", b"x" * 12_600),))
+        [attachment_id] = attachment_ids(sessionmaker, shown.id)
+        item = page(client.get(f"/c/housing/t/{shown.thread_id}")).select_one("ul.attachments li")
+        assert item.a["href"] == f"/a/{attachment_id}/site%20plan.pdf" and item.a.text == "site plan.pdf"
+        assert "12.3 KB" in item.text and "application/pdf" in item.text
+
+    def test_inline_images_point_at_their_attachments(self, client: FlaskClient, sessionmaker: SessionMaker[Session],
+                                                      post: Callable[..., Post]) -> None:
+        shown = post("Logo", html='<p>Our logo: <img src="cid:logo.123@mail.example" alt="Logo"></p>',
+                     attachments=(AttachmentData("logo.png", "image/png", b"\x89PNG", inline=True,
+                                                 content_id="<logo.123@mail.example>"),))
+        [attachment_id] = attachment_ids(sessionmaker, shown.id)
+        image = page(client.get(f"/c/housing/t/{shown.thread_id}")).select_one(".post-body img")
+        assert image["src"] == f"/a/{attachment_id}/logo.png" and image["alt"] == "Logo"
+
+    def test_remote_images_wait_for_consent(self, client: FlaskClient, post: Callable[..., Post]) -> None:
+        shown = post("News", html='<p><img src="https://tracker.example/p.gif?u=1&amp;v=2" alt="pixel"></p>')
+        url = f"/c/housing/t/{shown.thread_id}"
+        response = client.get(url)
+        soup = page(response)
+        assert soup.select(".post-body img") == []
+        link = soup.select_one(".post-body a.remote-image")
+        assert link["href"] == "https://tracker.example/p.gif?u=1&v=2"
+        assert link.text == "remote image: pixel (https://tracker.example/p.gif?u=1&v=2)"
+        assert soup.find("a", string="Show remote images")["href"] == f"{url}?images=1"
+        assert "https:" not in _directive(response, "img-src")
+        consented = client.get(f"{url}?images=1")
+        assert page(consented).select_one(".post-body img")["src"] == "https://tracker.example/p.gif?u=1&v=2"
+        assert "https:" in _directive(consented, "img-src")
+
+    def test_times_in_the_readers_zone(self, client: FlaskClient, sign_in: SignIn, people: dict[str, int],
+                                       sessionmaker: SessionMaker[Session], post: Callable[..., Post]) -> None:
+        shown = post("Summer", created_at=datetime(2024, 7, 1, 12, 0, tzinfo=timezone.utc))
+        url = f"/c/housing/t/{shown.thread_id}"
+        assert page(client.get(url)).article.time.text == "1 Jul 2024, 12:00 UTC"
+        with sessionmaker.begin() as session:
+            session.get(User, people["bob"]).timezone = "Europe/London"  # type: ignore[union-attr]
+        sign_in(people["bob"])
+        moment = page(client.get(url)).article.time
+        assert (moment.text, moment["datetime"]) == ("1 Jul 2024, 13:00 BST", "2024-07-01T12:00:00Z")
+
+    def test_no_javascript_anywhere(self, client: FlaskClient, post: Callable[..., Post]) -> None:
+        shown = post("Damp", quoted="> old")
+        assert page(client.get(f"/c/housing/t/{shown.thread_id}")).find("script") is None
+
+
+def _main(response: TestResponse) -> str:
+    """The page's main content (the header holds a sign-out form whose CSRF token is timestamped)."""
+    return str(BeautifulSoup(response.text, "html.parser").main)
+
+
+def _directive(response: TestResponse, name: str) -> str:
+    policy = response.headers["Content-Security-Policy"]
+    return next(d for d in policy.split(";") if d.strip().startswith(name))
+
+
+def assert_inert(markup: str) -> None:
+    """No script element, event handler attribute or javascript: URL anywhere in ``markup``."""
+    for tag in BeautifulSoup(markup, "html.parser").find_all(True):
+        assert tag.name != "script", tag
+        assert not any(name.lower().startswith("on") for name in tag.attrs), tag
+        assert not any(str(tag.get(name, "")).strip().lower().startswith("javascript:") for name in ("href", "src")), tag
+
+
+class TestXss:
+    ATTACK = '<script>alert(1)</script><img src=x onerror=alert(2)>'
+
+    def test_posts_subjects_names_and_file_names_are_inert(self, client: FlaskClient, sign_in: SignIn,
+                                                           people: dict[str, int], post: Callable[..., Post]) -> None:
+        shown = post(
+            self.ATTACK, html=f'<p onclick="alert(3)">Hi <a href="javascript:alert(4)">x</a>{self.ATTACK}</p>',
+            author_name=self.ATTACK, quoted=self.ATTACK,
+            attachments=(AttachmentData(f'"><b>{self.ATTACK}.txt', "text/plain", b"x"),),
+        )
+        sign_in(people["ann"])
+        for url in ("/", "/c/housing/", f"/c/housing/t/{shown.thread_id}", "/search?q=alert",
+                    f"/search?q={quote(self.ATTACK)}&author={quote(self.ATTACK)}&community={quote(self.ATTACK)}"):
+            assert_inert(client.get(url).text)
+        thread_page = page(client.get(f"/c/housing/t/{shown.thread_id}"))
+        assert thread_page.h1.text == self.ATTACK  # shown as text, not dropped
+        assert thread_page.find("h2", class_="post-author").text == self.ATTACK
+        for content in ET.fromstring(client.get("/c/housing/feed.atom").data).iter(f"{ATOM}content"):
+            assert_inert(content.text or "")
+
+
+class TestAttachmentDownloads:
+    @pytest.mark.parametrize(("declared", "served", "inline"), [
+        ("image/png", "image/png", True),
+        ("IMAGE/JPEG", "image/jpeg", True),
+        ("application/pdf", "application/pdf", True),
+        ("text/html", "text/plain; charset=utf-8", False),
+        ("image/svg+xml", "text/plain; charset=utf-8", False),
+        ("application/xhtml+xml", "text/plain; charset=utf-8", False),
+        ("text/javascript", "text/plain; charset=utf-8", False),
+        ("application/vnd.ms-excel", "application/vnd.ms-excel", False),
+        ("text/plain; charset=latin-1", "text/plain", False),
+        ("not a type", "application/octet-stream", False),
+        ("", "application/octet-stream", False),
+    ])
+    def test_served_type(self, declared: str, served: str, inline: bool) -> None:
+        assert served_type(declared) == (served, inline)
+
+    def test_images_inline_and_html_as_an_inert_download(self, client: FlaskClient,
+                                                         sessionmaker: SessionMaker[Session],
+                                                         post: Callable[..., Post]) -> None:
+        shown = post("Files", attachments=(
+            AttachmentData("photo.png", "image/png", b"\x89PNG\r\n"),
+            AttachmentData("page.html", "text/html", b"<script>alert(1)</script>"),
+        ))
+        photo_id, page_id = attachment_ids(sessionmaker, shown.id)
+        photo = client.get(f"/a/{photo_id}/photo.png")
+        assert photo.status_code == 200 and photo.data == b"\x89PNG\r\n"
+        assert photo.mimetype == "image/png" and photo.headers["Content-Disposition"].startswith("inline")
+        assert photo.headers["X-Content-Type-Options"] == "nosniff"
+        html_file = client.get(f"/a/{page_id}/page.html")
+        assert html_file.data == b"<script>alert(1)</script>" and html_file.mimetype == "text/plain"
+        assert html_file.headers["Content-Disposition"].startswith("attachment") and "page.html" in html_file.headers[
+            "Content-Disposition"]
+        assert "sandbox" in html_file.headers["Content-Security-Policy"]
+        assert html_file.headers["X-Content-Type-Options"] == "nosniff"
+
+    def test_the_link_in_mail_for_large_files_resolves(self, client: FlaskClient, sessionmaker: SessionMaker[Session],
+                                                       post: Callable[..., Post]) -> None:
+        name = "Plan d’étage v2 (final).pdf"
+        shown = post("Plans", attachments=(AttachmentData(name, "application/pdf", b"%PDF-1.4"),))
+        [attachment_id] = attachment_ids(sessionmaker, shown.id)
+        assert client.get(f"/a/{attachment_id}/{quote(name)}").data == b"%PDF-1.4"  # as compose writes it
+
+    def test_attachments_of_held_posts_are_not_served(self, client: FlaskClient, sign_in: SignIn,
+                                                      people: dict[str, int], sessionmaker: SessionMaker[Session],
+                                                      post: Callable[..., Post]) -> None:
+        held = post("Seeds", author=BOB, community="garden",
+                    attachments=(AttachmentData("list.txt", "text/plain", b"seeds"),))
+        [attachment_id] = attachment_ids(sessionmaker, held.id)
+        sign_in(people["bob"])  # not even to their author: the archive shows published posts only
+        assert client.get(f"/a/{attachment_id}/list.txt").status_code == 404
+
+
+class TestFeed:
+    def test_atom_with_the_latest_fifty_posts(self, client: FlaskClient, sessionmaker: SessionMaker[Session],
+                                              post: Callable[..., Post]) -> None:
+        made = [post(f"Post {n}", f"Body {n}\x0c with a form feed") for n in range(52)]
+        logo = post("Logo", html='<p><img src="cid:logo@x" alt="Logo"><img src="http://t.example/p.gif"></p>',
+                    attachments=(AttachmentData("logo.png", "image/png", b"\x89PNG", inline=True, content_id="logo@x"),))
+        response = client.get("/c/housing/feed.atom")
+        assert response.status_code == 200 and response.mimetype == "application/atom+xml"
+        feed = ET.fromstring(response.data)
+        assert feed.tag == f"{ATOM}feed" and feed.findtext(f"{ATOM}title") == "Housing"
+        assert feed.findtext(f"{ATOM}id") and feed.findtext(f"{ATOM}updated")
+        entries = feed.findall(f"{ATOM}entry")
+        assert len(entries) == 50
+        newest = entries[0]
+        assert newest.findtext(f"{ATOM}title") == "Logo"
+        assert newest.findtext(f"{ATOM}author/{ATOM}name") == "Ann"
+        assert newest.find(f"{ATOM}link").get("href") == f"http://localhost/c/housing/t/{logo.thread_id}#post-{logo.id}"
+        content = newest.find(f"{ATOM}content")
+        [logo_id] = attachment_ids(sessionmaker, logo.id)
+        assert content.get("type") == "html" and f'src="http://localhost/a/{logo_id}/logo.png"' in content.text
+        assert "<img src=\"http://t.example" not in content.text
+        assert entries[1].findtext(f"{ATOM}title") == made[-1].subject
+        assert len({e.findtext(f"{ATOM}id") for e in entries}) == 50
+
+
+RAW = (b"From: Bob Example <bob@example.org>\r\n"
+       b"To: housing@lists.example.org\r\n"
+       b"Subject: Damp in the flat\r\n"
+       b"Message-ID: <damp-1@example.org>\r\n"
+       b"Date: Wed, 01 May 2024 09:00:00 +0000\r\n"
+       b"\r\n"
+       b"Has anyone dealt with damp?\r\n")
+
+
+class TestMbox:
+    @pytest.fixture
+    def emailed(self, sessionmaker: SessionMaker[Session], site: Site, people: dict[str, int]) -> Post:
+        with sessionmaker.begin() as session:
+            inbound_id = inbound.spool(session, RAW, BOB, ["housing@lists.example.org"], "smtp")
+        with sessionmaker.begin() as session:
+            inbound.process(session, site, inbound_id)
+        with sessionmaker() as session:
+            return session.scalars(select(Post)).one()
+
+    def read(self, response: TestResponse, tmp_path: Path) -> mailbox.mbox:
+        assert response.status_code == 200 and response.mimetype == "application/mbox"
+        assert response.headers["Content-Disposition"].startswith("attachment; filename=")
+        (tmp_path / "got.mbox").write_bytes(response.data)
+        return mailbox.mbox(tmp_path / "got.mbox")
+
+    def test_members_download_threads_and_communities(self, client: FlaskClient, sign_in: SignIn, tmp_path: Path,
+                                                      people: dict[str, int], emailed: Post,
+                                                      post: Callable[..., Post]) -> None:
+        post("Re: Damp in the flat", "Ventilate.", parent_id=emailed.id)
+        post("Another thread")
+        sign_in(people["bob"])
+        response = client.get(f"/c/housing/t/{emailed.thread_id}.mbox")
+        assert response.is_streamed
+        thread = self.read(response, tmp_path)
+        assert len(thread) == 2 and thread.get_bytes(0) == RAW
+        assert len(self.read(client.get("/c/housing/archive.mbox"), tmp_path)) == 3
+
+    def test_non_members_are_told_downloads_are_for_members(self, client: FlaskClient, sign_in: SignIn,
+                                                            people: dict[str, int], emailed: Post) -> None:
+        for viewer in (None, people["dan"]):
+            sign_in(viewer)
+            for url in (f"/c/housing/t/{emailed.thread_id}.mbox", "/c/housing/archive.mbox"):
+                refused = client.get(url)
+                assert refused.status_code == 403 and b"damp-1" not in refused.data
+                assert "for members" in refused.text
+
+
+class TestSearchPage:
+    def test_form_controls_are_labelled(self, client: FlaskClient) -> None:
+        soup = page(client.get("/search"))
+        form = soup.find("form", class_="search-form")
+        for control in form.find_all(["input", "select"]):
+            assert soup.find("label", attrs={"for": control["id"]}) is not None, control
+        assert {c["name"] for c in form.find_all("input")} == {"q", "community", "author", "from", "to"}
+
+    def test_results_are_highlighted_and_link_to_the_post(self, client: FlaskClient,
+                                                          post: Callable[..., Post]) -> None:
+        in_body = post("Heating", "The boiler costs < £500 & rising.")
+        in_subject = post("Boiler servicing", "Who?")
+        soup = page(client.get("/search?q=boiler"))
+        results = soup.select("ol.results li")
+        assert [r.a["href"] for r in results] == [
+            f"/c/housing/t/{in_subject.thread_id}#post-{in_subject.id}",
+            f"/c/housing/t/{in_body.thread_id}#post-{in_body.id}"]
+        assert results[0].h3.mark.text == "Boiler"
+        assert results[1].select_one(".snippet mark").text == "boiler"
+        assert "&lt; £500 &amp; rising" in str(results[1].select_one(".snippet"))
+        assert soup.find("h2", id="results-heading").text == "2 results"
+
+    def test_filters_and_pages_keep_each_other(self, client: FlaskClient, post: Callable[..., Post]) -> None:
+        for n in range(21):
+            post("Compost", f"Compost tip {n}.", author=BOB)
+        post("Compost", "Compost elsewhere.", community="garden", author=BOB)
+        first = page(client.get("/search?q=compost&community=housing&author=bob&from=2000-01-01"))
+        assert len(first.select("ol.results li")) == 20
+        next_url = first.find("a", rel="next")["href"]
+        assert urlsplit(next_url).path == "/search"
+        for kept in ("q=compost", "community=housing", "author=bob", "from=2000-01-01", "page=2"):
+            assert kept in next_url
+        second = page(client.get(next_url))
+        assert len(second.select("ol.results li")) == 1 and second.find("a", rel="prev") is not None
+        assert page(client.get("/search?q=compost&to=2000-01-01")).select("ol.results li") == []
+
+    def test_bad_input_is_explained_not_an_error(self, client: FlaskClient, post: Callable[..., Post]) -> None:
+        post("Boiler", "Boiler.")
+        bad_date = page(client.get("/search?q=boiler&from=31/12/2024"))
+        date_input = bad_date.find("input", id="search-from")
+        assert date_input["aria-invalid"] == "true"
+        assert bad_date.find(id=date_input["aria-describedby"]).text.startswith("Enter a date")
+        for query in ('"', "*", "AND(", "-", "NEAR(", "a:b", "boiler&page=zero", "x&page=999999"):
+            assert client.get(f"/search?q={quote(query, safe='&=')}").status_code == 200
+
+
+class TestPrivacy:
+    """A private community is invisible to outsiders: 404 everywhere, exactly like nothing."""
+
+    @pytest.fixture
+    def secret(self, post: Callable[..., Post], sessionmaker: SessionMaker[Session]) -> dict[str, str]:
+        shown = post("Budget plans", "The confidential budget.", community="board",
+                     attachments=(AttachmentData("budget.xlsx", "application/vnd.ms-excel", b"numbers"),))
+        [attachment_id] = attachment_ids(sessionmaker, shown.id)
+        return {
+            "community": "/c/board/",
+            "thread": f"/c/board/t/{shown.thread_id}",
+            "feed": "/c/board/feed.atom",
+            "thread mbox": f"/c/board/t/{shown.thread_id}.mbox",
+            "community mbox": "/c/board/archive.mbox",
+            "attachment": f"/a/{attachment_id}/budget.xlsx",
+        }
+
+    @pytest.mark.parametrize("who", ["visitor", "non-member", "pending member"])
+    def test_outsiders_get_not_found_everywhere(self, client: FlaskClient, sign_in: SignIn, people: dict[str, int],
+                                                secret: dict[str, str], who: str) -> None:
+        sign_in({"visitor": None, "non-member": people["bob"], "pending member": people["dan"]}[who])
+        nothing = client.get("/c/no-such-community/")
+        assert nothing.status_code == 404
+        for what, url in secret.items():
+            hidden = client.get(url)
+            assert hidden.status_code == 404, what
+            assert _main(hidden) == _main(nothing), what  # no difference to tell
+            assert "Budget" not in hidden.text and "board" not in hidden.text.lower(), what
+        assert "Board" not in client.get("/").text
+        for query in ("/search?q=confidential", "/search?q=budget&community=board"):
+            assert page(client.get(query)).find("h2", id="results-heading").text == "No results"
+
+    def test_members_see_everything(self, client: FlaskClient, sign_in: SignIn, people: dict[str, int],
+                                    secret: dict[str, str]) -> None:
+        sign_in(people["ann"])
+        for what, url in secret.items():
+            assert client.get(url).status_code == 200, what
+        assert "Board" in client.get("/").text
+        hits = page(client.get("/search?q=confidential")).select("ol.results li")
+        assert len(hits) == 1 and hits[0].a["href"].startswith(secret["thread"] + "#post-")

@@ -1,0 +1,1 @@
+"""Reading the archive on the web: communities, threads, attachments, search, feeds and mbox."""

@@ -1,0 +1,353 @@
+"""The archive's pages: home, community, thread, attachment, search, Atom feed and mbox.
+
+Views are thin: forum.archive and forum.search decide what may be seen and load it; a view
+turns a request into their arguments and their values into a page. Whatever a visitor
+may not read is "not found", exactly as if it did not exist: a 403 would confirm that a
+private community or thread is there.
+
+The archive shows names, never email addresses. The mbox downloads are the exception
+that proves it: they carry the original messages (the format other list software
+imports), addresses and all, so they are for the community's members only.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    g,
+    make_response,
+    render_template,
+    request,
+    send_file,
+    stream_with_context,
+    url_for,
+)
+from sqlalchemy.orm import Session
+
+from forum import archive
+from forum.archive import AttachmentEntry, Pagination, PostEntry
+from forum.errors import NotFound
+from forum.models import Community
+from forum.search import search as search_posts
+from web.archive.rendering import RenderedBody, post_html
+from web.auth import current_user
+from web.state import state
+
+bp = Blueprint("archive", __name__, template_folder="templates")
+
+COMMUNITIES_PER_PAGE = 100
+THREADS_PER_PAGE = 30
+RESULTS_PER_PAGE = 20
+MAX_RESULT_PAGE = 50  # 1,000 results: deeper pages cost the database more than they help anyone
+FEED_ENTRIES = 50
+# Served as they are, and shown in the browser: pictures and PDF (the browser's viewer
+# runs no script from the file). Everything else is a download.
+INLINE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf"})
+# Types a browser would run or render as a document; stored files of these types are sent
+# as plain text, so that even a browser ignoring Content-Disposition shows them inert.
+ACTIVE_TYPE_WORDS = ("html", "xml", "svg", "javascript", "ecmascript")
+_MIME_TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*$")
+_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+# Formatting for templates -----------------------------------------------------------------
+
+
+@bp.app_template_filter("isotime")
+def isotime(moment: datetime) -> str:
+    """Machine-readable UTC time, for ``<time datetime>`` and feeds."""
+    return moment.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+@bp.app_template_filter("readable_time")
+def readable_time(moment: datetime) -> str:
+    """"3 Mar 2024, 14:05 GMT" in the signed-in reader's time zone (UTC for visitors)."""
+    local = moment.astimezone(_reader_zone())
+    return f"{local.day} {local:%b %Y, %H:%M} {local.tzname()}"
+
+
+def _reader_zone() -> ZoneInfo:
+    if "reader_zone" not in g:
+        user = current_user()
+        try:
+            g.reader_zone = ZoneInfo(user.timezone) if user is not None and user.timezone else ZoneInfo("UTC")
+        except (ZoneInfoNotFoundError, ValueError):
+            g.reader_zone = ZoneInfo("UTC")
+    return g.reader_zone  # type: ignore[no-any-return]
+
+
+# Shared pieces ----------------------------------------------------------------------------
+
+
+@bp.errorhandler(NotFound)
+@bp.app_errorhandler(404)
+def not_found(_error: Exception) -> tuple[str, int]:
+    """The same page for what does not exist and what the visitor may not see."""
+    return render_template("archive/not_found.html"), 404
+
+
+def _viewer_id() -> int | None:
+    user = current_user()
+    return user.id if user is not None else None
+
+
+def _page_number(args: Mapping[str, str], last: int | None = None) -> int:
+    try:
+        number = int(args.get("page", "1"))
+    except ValueError:
+        number = 1
+    return min(max(1, number), last) if last is not None else max(1, number)
+
+
+@dataclass(frozen=True)
+class PageLinks:
+    """Where "previous" and "next" lead, and the label between them."""
+
+    prev_url: str | None
+    next_url: str | None
+    label: str
+
+
+def _page_links(pagination: Pagination, endpoint: str, **args: object) -> PageLinks:
+    def url(number: int) -> str:
+        return url_for(endpoint, **args, **({"page": number} if number > 1 else {}))
+
+    return PageLinks(
+        prev_url=url(pagination.number - 1) if pagination.has_prev else None,
+        next_url=url(pagination.number + 1) if pagination.has_next else None,
+        label=f"Page {pagination.number} of {pagination.pages}",
+    )
+
+
+def _attachment_url(attachment: AttachmentEntry, *, external: bool = False) -> str:
+    return url_for(".attachment", attachment_id=attachment.id, filename=attachment.filename, _external=external)
+
+
+def _body(post: PostEntry, *, remote_images: bool, external: bool = False) -> RenderedBody:
+    inline = {a.content_id.strip("<>"): _attachment_url(a, external=external)
+              for a in post.attachments if a.content_id}
+    return post_html(post.html, inline, remote_images=remote_images)
+
+
+# Pages ------------------------------------------------------------------------------------
+
+
+@bp.get("/")
+def home() -> str:
+    with state().readers() as db:
+        listing = archive.communities_page(db, _viewer_id(), _page_number(request.args), COMMUNITIES_PER_PAGE)
+    if listing.pagination.number > listing.pagination.pages:
+        abort(404)
+    return render_template("archive/home.html", communities=listing.communities,
+                           pages=_page_links(listing.pagination, ".home"))
+
+
+@bp.get("/c/<slug>/")
+def community(slug: str) -> str:
+    with state().readers() as db:
+        readable = archive.readable_community(db, slug, _viewer_id())
+        listing = archive.thread_list(db, readable.community.id, _page_number(request.args), THREADS_PER_PAGE)
+    if listing.pagination.number > listing.pagination.pages:
+        abort(404)
+    return render_template(
+        "archive/community.html", community=readable.community, is_member=readable.is_member,
+        threads=listing.threads, pages=_page_links(listing.pagination, ".community", slug=readable.community.slug),
+    )
+
+
+@bp.get("/c/<slug>/t/<int:thread_id>")
+def thread(slug: str, thread_id: int) -> Response:
+    remote_images = request.args.get("images") == "1"
+    with state().readers() as db:
+        readable = archive.readable_community(db, slug, _viewer_id())
+        found = archive.readable_thread(db, readable.community, thread_id)
+        posts = archive.thread_posts(db, found.id)
+    bodies = {post.id: _body(post, remote_images=remote_images) for post in posts}
+    response = make_response(render_template(
+        "archive/thread.html", community=readable.community, thread=found, posts=posts, bodies=bodies,
+        is_member=readable.is_member, remote_images=remote_images,
+        remote_images_held_back=sum(b.remote_images for b in bodies.values()),
+    ))
+    if remote_images:
+        response.headers["Content-Security-Policy"] = _allowing_remote_images(_site_csp())
+    return response
+
+
+def _site_csp() -> str:
+    from web.app import CSP  # imported here: web.app imports this module while it loads
+
+    return CSP
+
+
+def _allowing_remote_images(csp: str) -> str:
+    """The site's policy with images from anywhere allowed: only for a reader who asked."""
+    directives = [d.strip() for d in csp.split(";") if d.strip()]
+    return "; ".join(f"{d} https: http:" if d.startswith("img-src") else d for d in directives)
+
+
+@bp.get("/a/<int:attachment_id>/<path:filename>")
+def attachment(attachment_id: int, filename: str) -> Response:
+    """An attachment's bytes. The name in the URL is for people and download tools; the id decides."""
+    with state().readers() as db:
+        found = archive.readable_attachment(db, attachment_id, _viewer_id())
+    path = state().site.blobs.path_for(found.sha256)
+    if not path.is_file():
+        abort(404)
+    mimetype, inline = served_type(found.content_type)
+    response = send_file(path, mimetype=mimetype, as_attachment=not inline, download_name=found.filename,
+                         etag=found.sha256, conditional=True)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.cache_control.private = True  # a private community's file must not sit in a shared cache
+    if not inline:
+        response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response
+
+
+def served_type(declared: str) -> tuple[str, bool]:
+    """(Content-Type to send, show inline?) for a stored attachment's declared type."""
+    kind = declared.split(";")[0].strip().lower()
+    if kind in INLINE_TYPES:
+        return kind, True
+    if not _MIME_TYPE.match(kind):
+        return "application/octet-stream", False
+    if any(word in kind for word in ACTIVE_TYPE_WORDS):
+        return "text/plain; charset=utf-8", False
+    return kind, False
+
+
+# Search -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SearchForm:
+    """The search page's query string, read leniently: a bad value is explained, never a 500."""
+
+    q: str = ""
+    community: str = ""
+    author: str = ""
+    since: str = ""
+    until: str = ""
+    page: int = 1
+    errors: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def read(cls, args: Mapping[str, str]) -> SearchForm:
+        values = {name: args.get(key, "").strip() for name, key in
+                  (("q", "q"), ("community", "community"), ("author", "author"), ("since", "from"), ("until", "to"))}
+        errors = {name: "Enter a date like 2024-03-31" for name in ("since", "until")
+                  if values[name] and _date(values[name]) is None}
+        return cls(**values, page=_page_number(args, MAX_RESULT_PAGE), errors=errors)
+
+    def arguments(self) -> dict[str, str]:
+        """The filters as query-string arguments, for the links to other pages of results."""
+        named = {"q": self.q, "community": self.community, "author": self.author, "from": self.since, "to": self.until}
+        return {key: value for key, value in named.items() if value}
+
+
+def _date(text: str) -> date | None:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+@bp.get("/search")
+def search() -> str:
+    form = SearchForm.read(request.args)
+    results = pages = None
+    if form.q and not form.errors:
+        with state().readers() as db:
+            results = search_posts(
+                db, _viewer_id(), form.q, community=form.community or None, author=form.author or None,
+                since=_date(form.since), until=_date(form.until),
+                limit=RESULTS_PER_PAGE, offset=(form.page - 1) * RESULTS_PER_PAGE,
+            )
+        pages = _page_links(Pagination(form.page, RESULTS_PER_PAGE, results.total), ".search", **form.arguments())
+    return render_template("archive/search.html", form=form, results=results, pages=pages)
+
+
+# Feed and mbox ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FeedEntry:
+    id: str
+    url: str
+    title: str
+    author: str
+    updated: datetime
+    content: str  # HTML, escaped by the template into the feed's XML
+
+
+def _xml_text(text: str) -> str:
+    """Text without the control characters XML 1.0 forbids (mail has them; feed readers choke)."""
+    return _XML_INVALID.sub("", text)
+
+
+@bp.get("/c/<slug>/feed.atom")
+def feed(slug: str) -> Response:
+    with state().readers() as db:
+        community = archive.readable_community(db, slug, _viewer_id()).community
+        posts = archive.latest_posts(db, community.id, FEED_ENTRIES)
+    tag = f"tag:{state().site.mail_domain},{community.created_at:%Y-%m-%d}:{community.slug}"
+    entries = [
+        FeedEntry(
+            id=f"{tag}/post/{post.id}",
+            url=url_for(".thread", slug=community.slug, thread_id=post.thread_id, _anchor=f"post-{post.id}",
+                        _external=True),
+            title=_xml_text(post.subject), author=_xml_text(post.author), updated=post.created_at,
+            content=_xml_text(_body(post, remote_images=False, external=True).html),
+        )
+        for post in posts
+    ]
+    xml = render_template(
+        "archive/feed.xml", community=community, entries=entries, feed_id=tag,
+        title=_xml_text(community.name), updated=entries[0].updated if entries else community.created_at,
+    )
+    return Response(xml, mimetype="application/atom+xml")
+
+
+@bp.get("/c/<slug>/t/<int:thread_id>.mbox")
+def thread_mbox(slug: str, thread_id: int) -> Response | tuple[str, int]:
+    with state().readers() as db:
+        readable = archive.readable_community(db, slug, _viewer_id())
+        found = archive.readable_thread(db, readable.community, thread_id)
+    if not readable.is_member:
+        return _members_only(readable.community)
+    blobs = state().site.blobs
+    return _mbox(f"{readable.community.slug}-thread-{found.id}.mbox",
+                 lambda db: archive.thread_mbox(db, found.id, blobs))
+
+
+@bp.get("/c/<slug>/archive.mbox")
+def community_mbox(slug: str) -> Response | tuple[str, int]:
+    with state().readers() as db:
+        readable = archive.readable_community(db, slug, _viewer_id())
+    if not readable.is_member:
+        return _members_only(readable.community)
+    blobs = state().site.blobs
+    community_id = readable.community.id
+    return _mbox(f"{readable.community.slug}.mbox", lambda db: archive.community_mbox(db, community_id, blobs))
+
+
+def _members_only(community: Community) -> tuple[str, int]:
+    return render_template("archive/members_only.html", community=community), 403
+
+
+def _mbox(filename: str, export: Callable[[Session], Iterator[bytes]]) -> Response:
+    """Stream an export from its own session: the response outlives the view's session."""
+
+    def generate() -> Iterator[bytes]:
+        with state().readers() as db:
+            yield from export(db)
+
+    return Response(stream_with_context(generate()), mimetype="application/mbox",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})

@@ -1,0 +1,173 @@
+"""Running a community from the web: members, held messages, settings.
+
+Each action calls the function the command line calls (``forum.directory``,
+``forum.moderation``, ``forum.accounts``), so a web approval publishes and mails a post
+exactly as ``listbridge held approve`` does.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from werkzeug.exceptions import BadRequest
+from werkzeug.wrappers import Response
+
+from forum import accounts, moderation
+from forum.access import can_moderate
+from forum.directory import add_member, member_row
+from forum.errors import InvalidInput, ListbridgeError, NotFound, NotPermitted
+from forum.models import Membership, MemberStatus, Post, PostingPolicy, Role, User, UserEmail, Visibility
+from web.accounts.forms import sentence
+from web.accounts.lookup import Place, place
+from web.accounts.views import refused
+from web.auth import login_required
+from web.manage.forms import AddMemberForm, RejectForm, RoleForm, SettingsForm
+from web.state import state, writing
+
+bp = Blueprint("manage", __name__, template_folder="templates", url_prefix="/c/<slug>/manage")
+bp.register_error_handler(ListbridgeError, refused)
+
+
+def _managed(db: Session, slug: str) -> Place:
+    """The community, if the signed-in person may run it: 404 if they cannot read it, else 403."""
+    here = place(db, slug)
+    if not can_moderate(here.membership):
+        raise NotPermitted(f"only the facilitators and moderators of {here.community.name} can manage it")
+    return here
+
+
+def _back(endpoint: str, slug: str, message: str, category: str = "success") -> Response:
+    """Back to a facilitator page, saying what happened (POST, redirect, GET: no resubmission)."""
+    flash(message, category)
+    return redirect(url_for(endpoint, slug=slug), 303)
+
+
+# Members --------------------------------------------------------------------------------
+
+
+@bp.route("/members", methods=["GET", "POST"])
+@login_required
+def members(slug: str) -> Any:
+    form = AddMemberForm()
+    if request.method == "GET" or not form.validate_on_submit():
+        return _members_page(slug, form)
+    try:
+        with writing() as db:
+            community = _managed(db, slug).community
+            row = member_row(form.email.data, form.name.data or "", form.role.data, form.delivery.data)
+            report = add_member(db, community.slug, row)
+    except InvalidInput as exc:
+        form.email.errors.append(sentence(exc.message))
+        return _members_page(slug, form)
+    changed = "added" if report.added else "updated" if report.updated else "already a member, unchanged"
+    return _back(".members", slug, f"{row.email}: {changed}.")
+
+
+@bp.route("/members/<int:user_id>", methods=["POST"])
+@login_required
+def member(slug: str, user_id: int) -> Any:
+    """Approve a request to join, change a role, or remove someone."""
+    action = request.form.get("action")
+    try:
+        with writing() as db:
+            community = _managed(db, slug).community
+            if action == "approve":
+                accounts.approve_member(db, community, user_id)
+                message = "Request approved: they are a member now."
+            elif action == "remove":
+                accounts.remove_member(db, community, user_id)
+                message = "Removed from the community."
+            elif action == "role":
+                form = RoleForm(prefix=f"member-{user_id}")
+                if not form.validate():
+                    raise BadRequest("choose a role")
+                accounts.set_role(db, community, user_id, Role(form.role.data))
+                message = f"Role changed to {form.role.data}."
+            else:
+                raise BadRequest("unknown action")
+    except InvalidInput as exc:
+        return _back(".members", slug, sentence(exc.message), "error")
+    return _back(".members", slug, message)
+
+
+def _members_page(slug: str, form: AddMemberForm) -> tuple[str, int]:
+    with state().readers() as db:
+        community = _managed(db, slug).community
+        rows = db.execute(
+            select(Membership, User, UserEmail.email)
+            .join(User, User.id == Membership.user_id)
+            .join(UserEmail, (UserEmail.user_id == User.id) & UserEmail.is_primary.is_(True))
+            .where(Membership.community_id == community.id)
+            .order_by(User.display_name, UserEmail.email)
+        ).all()
+        pending = [(m, u, e) for m, u, e in rows if m.status is MemberStatus.pending]
+        current = [(m, u, e, RoleForm(formdata=None, prefix=f"member-{u.id}", role=m.role.value))
+                   for m, u, e in rows if m.status is not MemberStatus.pending]
+        page = render_template("manage/members.html", community=community, form=form, pending=pending,
+                               members=current, section="members")
+    return page, 400 if form.errors else 200
+
+
+# Held messages --------------------------------------------------------------------------
+
+
+@bp.route("/held")
+@login_required
+def held(slug: str) -> Any:
+    with state().readers() as db:
+        community = _managed(db, slug).community
+        posts = [(post, RejectForm(formdata=None, prefix=f"post-{post.id}"))
+                 for post in moderation.held_posts(db, community)]
+        return render_template("manage/held.html", community=community, posts=posts, section="held")
+
+
+@bp.route("/held/<int:post_id>", methods=["POST"])
+@login_required
+def decide(slug: str, post_id: int) -> Any:
+    """Approve a held message (published and mailed) or reject it (the sender is told why)."""
+    action = request.form.get("action")
+    if action not in ("approve", "reject"):
+        raise BadRequest("unknown action")
+    reason = RejectForm(prefix=f"post-{post_id}")
+    if action == "reject" and not reason.validate():
+        return _back(".held", slug, " ".join(reason.reason.errors), "error")
+    try:
+        with writing() as db:
+            community = _managed(db, slug).community
+            post = db.get(Post, post_id)
+            if post is None or post.community_id != community.id:
+                raise NotFound("there is no such message here")
+            if action == "approve":
+                copies = moderation.approve(db, state().site, post_id)
+                message = f"“{post.subject}” is published and on its way to {copies} member(s) by email."
+            else:
+                moderation.reject(db, post_id, (reason.reason.data or "").strip())
+                message = f"“{post.subject}” is rejected; the sender has been told."
+    except InvalidInput as exc:  # decided already (another facilitator, a second click)
+        return _back(".held", slug, sentence(exc.message), "error")
+    return _back(".held", slug, message)
+
+
+# Settings -------------------------------------------------------------------------------
+
+
+@bp.route("/settings", methods=["GET", "POST"])
+@login_required
+def settings(slug: str) -> Any:
+    with state().readers() as db:
+        community = _managed(db, slug).community
+    form = SettingsForm(obj=community)
+    if not form.validate_on_submit():
+        page = render_template("manage/settings.html", community=community, form=form, section="settings")
+        return page, 400 if form.errors else 200
+    with writing() as db:
+        community = _managed(db, slug).community
+        community.name = form.name.data.strip()
+        community.description = (form.description.data or "").strip()
+        community.visibility = Visibility(form.visibility.data)
+        community.posting_policy = PostingPolicy(form.posting_policy.data)
+        community.subject_prefix = (form.subject_prefix.data or "").strip()
+    return _back(".settings", slug, "Settings saved.")
