@@ -1,7 +1,7 @@
-"""Running a community from the web: members, held messages, settings.
+"""Running a community from the web: members, held messages, settings, chat links.
 
 Each action calls the function the command line calls (``forum.directory``,
-``forum.moderation``, ``forum.accounts``), so a web approval publishes and mails a post
+``forum.moderation``, ``forum.accounts``, ``forum.chat``), so a web approval publishes and mails a post
 exactly as ``listbridge held approve`` does.
 """
 
@@ -15,16 +15,32 @@ from sqlalchemy.orm import Session
 from werkzeug.exceptions import BadRequest
 from werkzeug.wrappers import Response
 
-from forum import accounts, moderation
+from forum import accounts, chat, moderation
 from forum.access import can_moderate
 from forum.directory import add_member, member_row
 from forum.errors import InvalidInput, ListbridgeError, NotFound, NotPermitted
-from forum.models import Membership, MemberStatus, Post, PostingPolicy, Role, User, UserEmail, Visibility
+from forum.models import (
+    Membership,
+    MemberStatus,
+    Post,
+    PostingPolicy,
+    Role,
+    User,
+    UserEmail,
+    Visibility,
+)
 from web.accounts.forms import sentence
 from web.accounts.lookup import Place, place
 from web.accounts.views import refused
 from web.auth import login_required
-from web.manage.forms import AddMemberForm, RejectForm, RoleForm, SettingsForm
+from web.manage.forms import (
+    PLATFORM_NAMES,
+    AddMemberForm,
+    ChatLinkForm,
+    RejectForm,
+    RoleForm,
+    SettingsForm,
+)
 from web.state import state, writing
 
 bp = Blueprint("manage", __name__, template_folder="templates", url_prefix="/c/<slug>/manage")
@@ -171,3 +187,59 @@ def settings(slug: str) -> Any:
         community.posting_policy = PostingPolicy(form.posting_policy.data)
         community.subject_prefix = (form.subject_prefix.data or "").strip()
     return _back(".settings", slug, "Settings saved.")
+
+
+# Chat links -----------------------------------------------------------------------------
+
+
+@bp.route("/chat", methods=["GET", "POST"])
+@login_required
+def chat_links(slug: str) -> Any:
+    """The Slack channels and Matrix rooms the community lives in too (``listbridge bridge link``)."""
+    form = ChatLinkForm()
+    if request.method == "GET" or not form.validate_on_submit():
+        return _chat_page(slug, form)
+    platform, channel = form.platform.data, form.channel.data
+    name = PLATFORM_NAMES.get(platform, platform)
+    try:
+        with writing() as db:
+            community = _managed(db, slug).community
+            existing = chat.link_for_channel(db, platform, channel)
+            if existing is not None and existing.community_id == community.id:
+                raise InvalidInput(f"{community.name} is already linked to {name} {channel}")
+            chat.link(db, community, platform, channel)
+    except InvalidInput as exc:
+        form.channel.errors = [*form.channel.errors, sentence(exc.message)]
+        return _chat_page(slug, form)
+    return _back(".chat_links", slug, f"Linked to {name} {channel}: new threads and replies go there too.")
+
+
+@bp.route("/chat/unlink", methods=["POST"])
+@login_required
+def chat_unlink(slug: str) -> Any:
+    platform, channel = request.form.get("platform", ""), request.form.get("channel", "")
+    if not platform or not channel:
+        raise BadRequest("say which channel to unlink")
+    with writing() as db:
+        community = _managed(db, slug).community  # refusals (404, 403) are pages, not flashes
+        try:
+            chat.unlink(db, community, platform, channel)
+        except (InvalidInput, NotFound) as exc:  # unlinked already (a second click), or no such link
+            problem = sentence(exc.message)
+        else:
+            problem = None
+    if problem:
+        return _back(".chat_links", slug, problem, "error")
+    name = PLATFORM_NAMES.get(platform, platform)
+    return _back(".chat_links", slug, f"Unlinked from {name} {channel}. Messages already there stay.")
+
+
+def _chat_page(slug: str, form: ChatLinkForm) -> tuple[str, int]:
+    with state().readers() as db:
+        community = _managed(db, slug).community
+        rows = []
+        for row in chat.links(db, community):
+            found = chat.link_for_channel(db, row.platform, row.channel)
+            rows.append((row, PLATFORM_NAMES.get(row.platform, row.platform), found.created_at if found else None))
+        page = render_template("manage/chat.html", community=community, form=form, links=rows, section="chat_links")
+    return page, 400 if form.errors else 200
