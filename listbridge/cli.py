@@ -34,7 +34,12 @@ from forum import chat, schema
 from forum.config import Settings, load
 from forum.db import make_engine, make_sessionmaker
 from forum.digests import PERIODS
-from forum.directory import create_community, member_row, read_member_csv, upsert_members
+from forum.directory import (
+    create_community,
+    member_row,
+    read_member_csv,
+    upsert_members,
+)
 from forum.errors import ListbridgeError
 from forum.models import Community, Delivery, Membership, utcnow
 from forum.moderation import approve, held_posts, reject
@@ -354,9 +359,14 @@ class RateColumn(ProgressColumn):
 
 
 @main.command()
+@click.option("--only", "roles", multiple=True, type=click.Choice(["gateway", "web", "worker", "scheduler"]),
+              help="Run only this role (repeatable; default: all). gateway = SMTP/LMTP listener, spool "
+                   "processor and IMAP poller; worker = mail delivery and chat bridges; web = the web "
+                   "archive; scheduler = digests.")
 @pass_ctx
-def serve(ctx: Context) -> None:
-    """Run the mail gateway and the delivery worker until SIGINT/SIGTERM."""
+def serve(ctx: Context, roles: tuple[str, ...]) -> None:
+    """Run the site (or the roles given with --only) until SIGINT/SIGTERM."""
+    from listbridge.runtime import ROLES
     from listbridge.runtime import serve as run_serve
 
-    run_serve(ctx.settings)
+    run_serve(ctx.settings, roles or ROLES)

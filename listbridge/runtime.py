@@ -1,10 +1,17 @@
-"""``listbridge serve``: every part of the site in one process.
+"""``listbridge serve``: every part of the site in one process, or the roles it is given.
 
 The inbound gateway, the spool processor, mail delivery and the chat bridges share one
 event loop; the synchronous core runs in worker threads, the web archive in waitress's
 threads, the digest scheduler and the IMAP poller in threads of their own. Whatever
 commits outbox work (a processed message, a chat message, a web post, a digest run)
 wakes every outbox consumer, so nothing waits for a polling period.
+
+``--only`` runs some roles: ``gateway`` (SMTP/LMTP listener, spool processor, IMAP
+poller), ``worker`` (mail delivery, chat bridges), ``web`` and ``scheduler`` (digests), so
+several gateways and workers can share one PostgreSQL. There, a process that commits outbox
+work also sends a ``NOTIFY`` and worker processes ``LISTEN``, so a worker elsewhere starts
+within milliseconds too; the outbox's ``FOR UPDATE SKIP LOCKED`` claims keep workers apart.
+On SQLite a worker that does not run every committing role polls every 0.2 s instead.
 
 Stopping (SIGINT/SIGTERM) happens in the order that loses nothing: stop taking new work
 (SMTP listener, web, scheduler, IMAP), let SMTP conversations that are mid-DATA finish,
@@ -17,9 +24,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
+from sqlalchemy import Engine, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from bridges import running as bridges_running
@@ -33,7 +42,7 @@ from forum.site import Site
 from listbridge import logs
 from listbridge.webserver import WebServer
 from mailgateway import inbound
-from mailgateway.delivery import DeliveryWorker
+from mailgateway.delivery import POLL_SECONDS, DeliveryWorker
 from mailgateway.imap import ImapPoller
 from mailgateway.server import GatewayHandler, start_server
 from web.app import csrf
@@ -82,63 +91,184 @@ class SpoolProcessor:
         self.queue.put_nowait(None)
 
 
-async def run(settings: Settings, stop: asyncio.Event) -> None:
+ROLES = ("gateway", "web", "worker", "scheduler")
+NOTIFY_CHANNEL = "listbridge_outbox"
+SHARED_POLL_SECONDS = 0.2  # a worker no committer can wake (SQLite, other processes) polls this often
+LISTEN_RETRY_SECONDS = 5.0
+
+
+class OutboxNotifier:
+    """On PostgreSQL, tells delivery workers in *other* processes that the outbox has rows.
+
+    ``notify()`` is safe from any thread and never blocks: a thread of its own sends one
+    ``NOTIFY`` per burst of commits. A lost notification costs a worker one polling period.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._pending = threading.Event()
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="outbox-notify", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def notify(self) -> None:
+        self._pending.set()
+
+    def _run(self) -> None:
+        while True:
+            self._pending.wait()
+            self._pending.clear()
+            if self._stopping.is_set():
+                return
+            try:
+                with self.engine.connect() as conn:
+                    conn.execute(text("SELECT pg_notify(:channel, '')"), {"channel": NOTIFY_CHANNEL})
+                    conn.commit()
+            except Exception:
+                log.exception("notifying delivery workers failed; they will find the rows by polling")
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._pending.set()
+        self._thread.join(5)
+
+
+class OutboxListener:
+    """On PostgreSQL, wakes this process's workers when another process notifies."""
+
+    def __init__(self, url: str, wake: Callable[[], None]) -> None:
+        self.url = url
+        self.wake = wake
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="outbox-listen", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        import psycopg  # only PostgreSQL deployments listen
+
+        dsn = make_url(self.url).set(drivername="postgresql").render_as_string(hide_password=False)
+        while not self._stopping.is_set():
+            try:
+                with psycopg.connect(dsn, autocommit=True) as conn:
+                    conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+                    self.wake()  # whatever was queued while not listening
+                    while not self._stopping.is_set():
+                        if any(True for _ in conn.notifies(timeout=0.5)):
+                            self.wake()
+            except Exception as exc:  # noqa: BLE001 - any failure: poll, and listen again later
+                log.warning("listening for outbox notifications failed (%s); polling meanwhile", exc)
+                self._stopping.wait(LISTEN_RETRY_SECONDS)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join(5)
+
+
+async def run(settings: Settings, stop: asyncio.Event, roles: Collection[str] = ROLES) -> None:
+    """Run ``roles`` of the site until ``stop``: ``gateway`` (SMTP/LMTP listener, spool
+    processor, IMAP poller), ``worker`` (mail delivery, chat bridges), ``web`` and
+    ``scheduler`` (digests). A role not named is not started."""
+    unknown = set(roles) - set(ROLES)
+    if unknown or not roles:
+        raise ConfigError(f"unknown role(s) {sorted(unknown)}: choose from {', '.join(ROLES)}")
     engine = make_engine(settings.database.url)
     if not schema.is_current(engine):
         raise ConfigError("the database is not initialised or is out of date: run 'listbridge init' first")
     site = Site.from_settings(settings)
     sessions = make_sessionmaker(engine)
     loop = asyncio.get_running_loop()
+    shared = engine.dialect.name == "postgresql"
+    committers = {"gateway", "web", "scheduler"} & set(roles)
 
-    delivery = DeliveryWorker(site, sessions)
-    bridges = bridges_running.build(site, sessions, on_committed=delivery.wake)
+    delivery = bridges = None
+    if "worker" in roles:
+        # Without PostgreSQL's notifications, work committed by other processes is found by polling.
+        poll = POLL_SECONDS if shared or committers == {"gateway", "web", "scheduler"} else SHARED_POLL_SECONDS
+        delivery = DeliveryWorker(site, sessions, poll_seconds=poll)
+        bridges = bridges_running.build(site, sessions, on_committed=delivery.wake)
+    # On PostgreSQL other processes may run workers too (they may run on other machines): tell them.
+    notifier = OutboxNotifier(engine) if shared and committers else None
+
+    def wake_local() -> None:  # safe from any thread
+        if delivery is not None and bridges is not None:
+            delivery.wake()
+            bridges.wake()
 
     def wake_consumers() -> None:  # safe from any thread
-        delivery.wake()
-        bridges.wake()
+        wake_local()
+        if notifier is not None:
+            notifier.notify()
 
-    processor = SpoolProcessor(site, sessions, wake_consumers)
-    with sessions() as session:
-        backlog = inbound.pending(session)
-    for inbound_id in backlog:
-        processor.submit(inbound_id)
-    if backlog:
-        log.info("processing %d message(s) spooled before the last stop", len(backlog))
+    listener = OutboxListener(settings.database.url, wake_local) if shared and "worker" in roles else None
 
+    processor = spool_task = handler = server = None
+    if "gateway" in roles:
+        processor = SpoolProcessor(site, sessions, wake_consumers)
+        with sessions() as session:
+            backlog = inbound.pending(session)
+        for inbound_id in backlog:
+            processor.submit(inbound_id)
+        if backlog:
+            log.info("processing %d message(s) spooled before the last stop", len(backlog))
+
+    for service in (notifier, listener):
+        if service is not None:
+            service.start()
     consumers_stop = asyncio.Event()
-    spool_task = asyncio.create_task(processor.run(), name="spool")
-    consumer_tasks = [asyncio.create_task(delivery.run(consumers_stop), name="delivery"),
-                      asyncio.create_task(bridges.run(consumers_stop), name="bridges")]
-    handler = GatewayHandler(site, sessions, make_sessionmaker(engine, readonly=True), processor.submit,
-                             settings.smtp_in.protocol)
-    server = await start_server(handler, settings.smtp_in.host, settings.smtp_in.port,
-                                settings.smtp_in.max_message_bytes)
-    web = WebServer(settings, on_committed=wake_consumers)
-    if bridges.blueprint is not None:  # Slack's events endpoint: Slack signs its requests instead of CSRF tokens
-        web.app.register_blueprint(bridges.blueprint)
-        csrf.exempt(bridges.blueprint)
-    web.start()
-    digests = DigestScheduler(site, engine, on_queued=wake_consumers) if settings.digest.schedule else None
+    consumer_tasks = []
+    if delivery is not None and bridges is not None:
+        consumer_tasks = [asyncio.create_task(delivery.run(consumers_stop), name="delivery"),
+                          asyncio.create_task(bridges.run(consumers_stop), name="bridges")]
+    if processor is not None:
+        spool_task = asyncio.create_task(processor.run(), name="spool")
+        handler = GatewayHandler(site, sessions, make_sessionmaker(engine, readonly=True), processor.submit,
+                                 settings.smtp_in.protocol)
+        server = await start_server(handler, settings.smtp_in.host, settings.smtp_in.port,
+                                    settings.smtp_in.max_message_bytes)
+    web = None
+    if "web" in roles:
+        web = WebServer(settings, on_committed=wake_consumers)
+        if bridges is not None and bridges.blueprint is not None:
+            # Slack's events endpoint: Slack signs its requests instead of CSRF tokens
+            web.app.register_blueprint(bridges.blueprint)
+            csrf.exempt(bridges.blueprint)
+        web.start()
+    digests = DigestScheduler(site, engine, on_queued=wake_consumers) \
+        if "scheduler" in roles and settings.digest.schedule else None
     imap = ImapPoller(site, sessions, lambda i: loop.call_soon_threadsafe(processor.submit, i)) \
-        if settings.imap.host else None
+        if processor is not None and settings.imap.host else None
     for service in (digests, imap):
         if service is not None:
             service.start()
-    log.info("listening for %s on %s:%d; delivering via %s:%d", settings.smtp_in.protocol.upper(),
-             settings.smtp_in.host, settings.smtp_in.port, settings.smtp_out.host, settings.smtp_out.port)
+    log.info("running %s", ", ".join(role for role in ROLES if role in roles))
+    if server is not None:
+        log.info("listening for %s on %s:%d", settings.smtp_in.protocol.upper(), settings.smtp_in.host,
+                 settings.smtp_in.port)
+    if delivery is not None:
+        log.info("delivering via %s:%d", settings.smtp_out.host, settings.smtp_out.port)
     try:
         await stop.wait()
     finally:
         log.info("stopping: no new work; finishing what was accepted")
-        server.close()
+        if server is not None:
+            server.close()
         for service in (web, digests, imap):
             if service is not None:
                 await asyncio.to_thread(service.stop)
-        await _drain_sessions(handler)
-        processor.stop()
-        await spool_task
+        if handler is not None:
+            await _drain_sessions(handler)
+        if processor is not None and spool_task is not None:
+            processor.stop()
+            await spool_task
         consumers_stop.set()
         await asyncio.gather(*consumer_tasks)
+        for service in (listener, notifier):
+            if service is not None:
+                await asyncio.to_thread(service.stop)
         engine.dispose()
         log.info("stopped")
 
@@ -151,7 +281,7 @@ async def _drain_sessions(handler: GatewayHandler) -> None:
         await asyncio.sleep(0.05)
 
 
-def serve(settings: Settings) -> None:
+def serve(settings: Settings, roles: Collection[str] = ROLES) -> None:
     logs.configure(settings.logging.level)
 
     async def main() -> None:
@@ -159,6 +289,6 @@ def serve(settings: Settings) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await run(settings, stop)
+        await run(settings, stop, roles)
 
     asyncio.run(main())
