@@ -189,8 +189,8 @@ def print_profile(output: Path, top: int = 25) -> None:
     samples = 0
     for line in output.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
-        if "process_request" not in stack and "handle_request" not in stack:
-            continue  # idle threads waiting for work
+        if "wsgi_app" not in stack and "WSGITask.execute" not in stack:
+            continue  # idle threads waiting for work, the server's own loop
         samples += int(count)
         for frame in set(stack.split(";")):
             inclusive[frame] += int(count)

@@ -23,8 +23,9 @@ from email.errors import HeaderParseError
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy import ColumnElement, Row, Select, and_, case, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from forum.access import can_read, readable_by
@@ -162,6 +163,17 @@ class PostEntry:
     html: str
     quoted: str
     attachments: tuple[AttachmentEntry, ...]
+
+    @classmethod
+    def of_row(cls, row: Row[tuple[object, ...]], attachments: tuple[AttachmentEntry, ...]) -> PostEntry:
+        """From a row of :data:`_ENTRY_COLUMNS` (``body`` is there only for a post stored
+        before its HTML was)."""
+        return cls(
+            id=row.id, thread_id=row.thread_id, subject=row.subject, author=public_name(row.author_name),
+            created_at=row.created_at, edited_at=row.edited_at,
+            html=row.html if row.html is not None else text_to_html(row.body or ""),
+            quoted=row.quoted, attachments=attachments,
+        )
 
     @classmethod
     def of(cls, post: Post) -> PostEntry:
@@ -312,20 +324,39 @@ def thread_list(session: Session, community_id: int, page: int, per_page: int) -
     return ThreadListPage(threads, pagination)
 
 
-def _entries(session: Session, posts: Select[tuple[Post]]) -> list[PostEntry]:
-    return [PostEntry.of(p) for p in session.scalars(posts.options(selectinload(Post.attachments)))]
+# What a page shows of a post, read as plain rows: building ORM objects (identity map,
+# attribute instrumentation, a collection per post) cost more than the page's queries.
+_ENTRY_COLUMNS = (
+    Post.id, Post.thread_id, Post.subject, Post.author_name, Post.created_at, Post.edited_at, Post.html,
+    Post.quoted, case((Post.html.is_(None), Post.body), else_=None).label("body"),
+)
+_ATTACHMENT_COLUMNS = (Attachment.id, Attachment.filename, Attachment.content_type, Attachment.size,
+                       Attachment.content_id)
 
 
 def thread_posts(session: Session, thread_id: int) -> list[PostEntry]:
     """A thread's published posts in the order they were written (two queries)."""
-    return _entries(session, select(Post).where(Post.thread_id == thread_id, PUBLISHED)
+    return _entries(session, select(*_ENTRY_COLUMNS).where(Post.thread_id == thread_id, PUBLISHED)
                     .order_by(Post.created_at, Post.id))
 
 
 def latest_posts(session: Session, community_id: int, limit: int) -> list[PostEntry]:
-    """A community's newest published posts, newest first (for its feed)."""
-    return _entries(session, select(Post).where(Post.community_id == community_id, PUBLISHED)
+    """A community's newest published posts, newest first (for its feed; two queries)."""
+    return _entries(session, select(*_ENTRY_COLUMNS).where(Post.community_id == community_id, PUBLISHED)
                     .order_by(Post.created_at.desc(), Post.id.desc()).limit(limit))
+
+
+def _entries(session: Session, posts: Select[Any]) -> list[PostEntry]:
+    """The posts ``posts`` selects (as :data:`_ENTRY_COLUMNS`), then all their attachments at once."""
+    rows = session.execute(posts).all()
+    files: dict[int, list[AttachmentEntry]] = {}
+    if rows:
+        for post_id, *attachment in session.execute(
+            select(Attachment.post_id, *_ATTACHMENT_COLUMNS)
+            .where(Attachment.post_id.in_([r.id for r in rows])).order_by(Attachment.id)
+        ):
+            files.setdefault(post_id, []).append(AttachmentEntry(*attachment))
+    return [PostEntry.of_row(r, tuple(files.get(r.id, ()))) for r in rows]
 
 
 # mbox export ----------------------------------------------------------------------------

@@ -29,12 +29,27 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Protocol
 
-from sqlalchemy import ColumnElement, Row, Select, column, func, literal_column, select, table
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    Select,
+    column,
+    func,
+    literal_column,
+    select,
+    table,
+)
 from sqlalchemy.orm import Session
 
 from forum.access import readable_by
 from forum.archive import public_name
-from forum.models import POST_SEARCH_VECTOR, SEARCH_LANGUAGE, Community, Post, PostStatus
+from forum.models import (
+    POST_SEARCH_VECTOR,
+    SEARCH_LANGUAGE,
+    Community,
+    Post,
+    PostStatus,
+)
 from forum.schema import SQLITE_SEARCH_TABLE
 
 START, STOP = "\ue000", "\ue001"  # match markers: private-use characters
@@ -150,12 +165,19 @@ def search(
     engine = _engine_for(session, parsed)
     readable = [Post.status == PostStatus.published, readable_by(viewer_user_id),
                 *_filters(community, author, since, until)]
-    matches = engine.newest_matches(readable).subquery("matches")
+    within = _community_posts(community)
+    matches = engine.newest_matches(readable, within).subquery("matches")
+    # The page is cut from the ranked ids alone; only its posts are then read, not every
+    # candidate's (the sort would otherwise carry subjects and names of thousands of rows).
+    page = (
+        select(matches.c.id, matches.c.rank, func.count().over().label("total"))
+        .order_by(matches.c.rank, matches.c.id.desc()).limit(limit).offset(offset).subquery("page")
+    )
     rows = session.execute(
         select(Post.id, Post.thread_id, Post.subject, Post.author_name, Post.created_at,
-               Community.slug, Community.name, func.count().over().label("total"))
-        .join(matches, matches.c.id == Post.id).join(Community, Community.id == Post.community_id)
-        .order_by(matches.c.rank, Post.id.desc()).limit(limit).offset(offset)
+               Community.slug, Community.name, page.c.total)
+        .join(page, page.c.id == Post.id).join(Community, Community.id == Post.community_id)
+        .order_by(page.c.rank, Post.id.desc())
     ).all()
     marked = engine.highlights(session, [r.id for r in rows])
     hits = tuple(_hit(r, *marked.get(r.id, (r.subject, ""))) for r in rows)
@@ -183,6 +205,14 @@ def _filters(community: str | None, author: str | None, since: date | None,
     if until:
         filters.append(Post.created_at < _midnight(until + timedelta(days=1)))
     return filters
+
+
+def _community_posts(community: str | None) -> Select[tuple[int]] | None:
+    """The ids of a community's posts, for an engine that can narrow its matches by them."""
+    if not (community and community.strip()):
+        return None
+    return select(Post.id).join(Community, Community.id == Post.community_id).where(
+        Community.slug == community.strip().lower())
 
 
 def _midnight(day: date) -> datetime:
@@ -213,9 +243,12 @@ def _marked(fragment: str) -> str:
 
 
 class _Engine(Protocol):
-    def newest_matches(self, readable: list[ColumnElement[bool]]) -> Select[tuple[int, float]]:
+    def newest_matches(self, readable: list[ColumnElement[bool]],
+                       within: Select[tuple[int]] | None = None) -> Select[tuple[int, float]]:
         """(id, rank) of the newest CANDIDATES posts that match and meet ``readable``
-        (conditions on Post and Community); a lower rank is a better match."""
+        (conditions on Post and Community); a lower rank is a better match. ``within``,
+        when given, selects the ids of the posts of the one community searched (already
+        required by ``readable``): an engine may use it to narrow its matches early."""
 
     def highlights(self, session: Session, post_ids: list[int]) -> dict[int, tuple[str, str]]:
         """post id -> (subject, body fragment) with match markers."""
@@ -232,6 +265,9 @@ def _engine_for(session: Session, parsed: ParsedQuery) -> _Engine:
 
 _FTS = table(SQLITE_SEARCH_TABLE, column("rowid"))
 _FTS_NAME = literal_column(SQLITE_SEARCH_TABLE)  # FTS5 functions take the table itself
+# The rowid behind a unary "+": SQLite then tests it against a list instead of handing the
+# constraint to FTS5, which would run the whole MATCH again for every id in the list.
+_FTS_ROWID_TESTED = literal_column(f"+{SQLITE_SEARCH_TABLE}.rowid")
 
 
 @dataclass(frozen=True)
@@ -241,13 +277,18 @@ class _Fts5:
     def _matches(self) -> ColumnElement[bool]:
         return _FTS_NAME.op("MATCH")(self.expression)
 
-    def newest_matches(self, readable: list[ColumnElement[bool]]) -> Select[tuple[int, float]]:
+    def newest_matches(self, readable: list[ColumnElement[bool]],
+                       within: Select[tuple[int]] | None = None) -> Select[tuple[int, float]]:
         # FTS5 reads its matches newest first (rowid descending) and stops at the limit; its
         # functions (bm25) work only in the query that scans the FTS table, so rank here.
+        # Within one community, a common word matches posts of every other community too:
+        # each match would cost a lookup of its post just to be dropped, so matches are
+        # first tested against the community's post ids (one index range, read once).
+        narrowed = [_FTS_ROWID_TESTED.in_(within)] if within is not None else []
         return (
             select(_FTS.c.rowid.label("id"), func.bm25(_FTS_NAME, SUBJECT_WEIGHT, 1.0).label("rank"))
             .join(Post, Post.id == _FTS.c.rowid).join(Community, Community.id == Post.community_id)
-            .where(self._matches(), *readable).order_by(_FTS.c.rowid.desc()).limit(CANDIDATES)
+            .where(self._matches(), *narrowed, *readable).order_by(_FTS.c.rowid.desc()).limit(CANDIDATES)
         )
 
     def highlights(self, session: Session, post_ids: list[int]) -> dict[int, tuple[str, str]]:
@@ -273,7 +314,9 @@ class _PostgresFullText:
     def _query(self) -> ColumnElement[object]:
         return func.websearch_to_tsquery(_LANGUAGE, self.websearch)
 
-    def newest_matches(self, readable: list[ColumnElement[bool]]) -> Select[tuple[int, float]]:
+    def newest_matches(self, readable: list[ColumnElement[bool]],
+                       within: Select[tuple[int]] | None = None) -> Select[tuple[int, float]]:
+        # ``within`` is not needed: the planner narrows by community through the GIN index.
         newest = (
             select(Post.id).join(Community, Community.id == Post.community_id)
             .where(POST_SEARCH_VECTOR.op("@@")(self._query()), *readable)
