@@ -41,41 +41,20 @@ from tests.fake_slack import (
 )
 from tests.support import Received, SmtpSink, free_port
 
-DOMAIN = "lists.bench.example"
+import email_loop  # noqa: E402 - beside this script
+from email_loop import DOMAIN, cli  # noqa: E402
+
 CHANNEL = "C0001"
 TAG = re.compile(r"bench-(\d+)")
 
 
 def write_config(workdir: Path, smtp_port: int, web_port: int, sink_port: int, slack_url: str) -> Path:
-    config = workdir / "listbridge.toml"
-    config.write_text(f"""
-[site]
-base_url = "http://127.0.0.1:{web_port}"
-mail_domain = "{DOMAIN}"
-secret_key = "bench-secret-key-0123456789abcdef"
-[database]
-url = "sqlite:///{workdir / 'lb.db'}"
-[storage]
-path = "{workdir / 'storage'}"
-[smtp_in]
-port = {smtp_port}
-[smtp_out]
-port = {sink_port}
-[web]
-port = {web_port}
+    return email_loop.write_config(workdir, smtp_port, web_port, sink_port, f"""
 [slack]
 bot_token = "{BOT_TOKEN}"
 signing_secret = "{SIGNING_SECRET}"
 api_base_url = "{slack_url}"
-[logging]
-level = "WARNING"
 """)
-    return config
-
-
-def cli(config: Path, *args: str) -> None:
-    subprocess.run([sys.executable, "-m", "listbridge", "--config", str(config), *args], check=True,
-                   capture_output=True)
 
 
 def wait_listening(port: int) -> None:

@@ -28,7 +28,8 @@ from fanout import BODY, SinkCounters, baseline, free_port, run_sink
 DOMAIN = "lists.bench.example"
 
 
-def write_config(workdir: Path, smtp_port: int, web_port: int, sink_port: int) -> Path:
+def write_config(workdir: Path, smtp_port: int, web_port: int, sink_port: int, extra: str = "") -> Path:
+    """A site on SQLite in ``workdir`` with loopback ports; ``extra`` adds TOML sections."""
     config = workdir / "listbridge.toml"
     config.write_text(f"""
 [site]
@@ -47,7 +48,7 @@ port = {sink_port}
 port = {web_port}
 [logging]
 level = "WARNING"
-""")
+{extra}""")
     return config
 
 
