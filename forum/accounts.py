@@ -217,15 +217,11 @@ def claim_email(session: Session, site: Site, user: User, address: str) -> Pendi
 
 def pending_email(session: Session, site: Site, token: str) -> PendingEmail:
     """The claim a confirmation link is for, without settling it."""
-    try:
-        (pending_id,) = site.signer.verify(VERIFY_EMAIL, token, count=1, expires=True)
-    except tokens.BadToken:
-        raise NotFound("this confirmation link is not valid or has expired: add the address again "
-                       "on your account page to get a new one") from None
-    pending = session.get(PendingEmail, pending_id)
-    if pending is None:
-        raise NotFound("this confirmation link has already been used, or the address was added another way")
-    return pending
+    return tokens.row_for_token(
+        session, site.signer, VERIFY_EMAIL, token, PendingEmail,
+        invalid="this confirmation link is not valid or has expired: add the address again "
+                "on your account page to get a new one",
+        used="this confirmation link has already been used, or the address was added another way")
 
 
 def verify_email(session: Session, site: Site, token: str) -> UserEmail:

@@ -88,15 +88,11 @@ def confirm_url(site: Site, token: str) -> str:
 
 def pending_request(session: Session, site: Site, token: str) -> SubscriptionRequest:
     """The request a confirmation token is for, without settling it."""
-    try:
-        (request_id,) = site.signer.verify(CONFIRM, token, count=1, expires=True)
-    except tokens.BadToken:
-        raise NotFound("this confirmation is not valid or has expired: write to the -subscribe or "
-                       "-unsubscribe address again for a new one") from None
-    request = session.get(SubscriptionRequest, request_id)
-    if request is None:
-        raise NotFound("this confirmation has already been used")
-    return request
+    return tokens.row_for_token(
+        session, site.signer, CONFIRM, token, SubscriptionRequest,
+        invalid="this confirmation is not valid or has expired: write to the -subscribe or "
+                "-unsubscribe address again for a new one",
+        used="this confirmation has already been used")
 
 
 def confirm(session: Session, site: Site, token: str) -> Confirmed:

@@ -15,6 +15,13 @@ import hashlib
 import hmac
 import time
 from dataclasses import dataclass
+from typing import TypeVar
+
+from sqlalchemy.orm import Session
+
+from forum.errors import NotFound
+
+T = TypeVar("T")
 
 MAC_BYTES = 10
 
@@ -89,6 +96,23 @@ class Signer:
                 raise BadToken("token has expired")
             values = values[:-1]
         return values
+
+
+def row_for_token(session: Session, signer: Signer, purpose: str, token: str, model: type[T], *,
+                  invalid: str, used: str) -> T:
+    """The row a single-field, expiring token names, or NotFound with the matching sentence.
+
+    Confirmation links (an extra address, a subscription) name a pending row; once it is
+    settled the row is gone, so a reused link says ``used`` and a forged or stale one ``invalid``.
+    """
+    try:
+        (row_id,) = signer.verify(purpose, token, count=1, expires=True)
+    except BadToken:
+        raise NotFound(invalid) from None
+    row = session.get(model, row_id)
+    if row is None:
+        raise NotFound(used)
+    return row
 
 
 # Purposes, one per kind of link or address.
