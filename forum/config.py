@@ -78,6 +78,7 @@ class DeliverySettings:
     retry_max_seconds: float = setting(3600.0, "Longest delay between two retries.")
     give_up_hours: float = setting(72.0, "Temporary failures become permanent after this long.")
     batch_size: int = setting(200, "Outbox items a worker claims at once.")
+    claim_lease_seconds: float = setting(300.0, "How long a worker's claim keeps other workers off an outbox item: a worker that dies holds what it claimed this long, then another sends it.")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -140,7 +141,7 @@ class DigestSettings:
     hour: int = setting(7, "Hour (0-23) digests go out, in each member's own time zone, for members who chose no hour.")
     timezone: str = setting("Europe/London", "Time zone of members who chose none (an IANA name such as Europe/London).")
     weekday: str = setting("monday", "Day weekly digests go out, at each member's hour.")
-    schedule: bool = setting(True, "Send digests as they fall due from 'listbridge serve'; with several processes on one PostgreSQL database, keep it on in one (more is safe, only wasted work).")
+    schedule: bool = setting(True, "Send digests as they fall due from 'listbridge serve' (the scheduler role); among several processes one runs the schedule and the others stand by.")
 
 
 @dataclass(frozen=True, kw_only=True)

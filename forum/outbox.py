@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Iterable
 
-from sqlalchemy import String, and_, cast, func, insert, literal, select, update
+from sqlalchemy import Connection, String, and_, cast, func, insert, literal, select, update
 from sqlalchemy.orm import Session
 
 from forum.models import (
@@ -46,6 +46,10 @@ def chat_kind(platform: str, action: str) -> str:
 
 def chat_kinds(platform: str) -> tuple[str, ...]:
     return tuple(chat_kind(platform, action) for action in CHAT_ACTIONS)
+
+
+# Outcomes are written by sessions or, by delivery's recorder, on a connection of their own.
+Executor = Session | Connection
 
 
 @dataclass(frozen=True)
@@ -196,7 +200,7 @@ def claim(session: Session, kinds: Iterable[str], limit: int, lease: timedelta =
     return [Claimed(*row) for row in rows]
 
 
-def mark_done(session: Session, ids: Iterable[int]) -> None:
+def mark_done(session: Executor, ids: Iterable[int]) -> None:
     ids = list(ids)
     if ids:
         session.execute(
@@ -205,7 +209,7 @@ def mark_done(session: Session, ids: Iterable[int]) -> None:
         )
 
 
-def mark_failed(session: Session, item_id: int, error: str) -> None:
+def mark_failed(session: Executor, item_id: int, error: str) -> None:
     """A permanent failure: recorded, never retried."""
     session.execute(
         update(OutboxItem).where(OutboxItem.id == item_id)
@@ -213,7 +217,7 @@ def mark_failed(session: Session, item_id: int, error: str) -> None:
     )
 
 
-def retry_later(session: Session, item_id: int, error: str, delay: timedelta) -> None:
+def retry_later(session: Executor, item_id: int, error: str, delay: timedelta) -> None:
     """A temporary failure: back to pending, due again after ``delay``."""
     session.execute(
         update(OutboxItem).where(OutboxItem.id == item_id)
@@ -221,7 +225,7 @@ def retry_later(session: Session, item_id: int, error: str, delay: timedelta) ->
     )
 
 
-def release(session: Session, ids: Iterable[int]) -> None:
+def release(session: Executor, ids: Iterable[int]) -> None:
     """Hand claimed rows back untouched (a clean shutdown before they were sent)."""
     ids = list(ids)
     if ids:

@@ -11,14 +11,21 @@ It runs inside ``listbridge serve`` on the shared event loop, in three kinds of 
 * one **sender** per smarthost connection (``[smtp_out] connections``), each reusing its
   aiosmtplib connection for message after message, one recipient per transaction and a
   VERP envelope sender, so a bounce names the member it is about;
-* the **recorder** writes outcomes in batches (every 50 ms or 100 messages): one commit
-  per message would cost more than the message.
+* the **recorder** writes outcomes as a group commit: whatever was recorded while the
+  last write was under way goes in the next one, so a busy worker commits a few copies
+  at a time and an idle one each copy at once.
 
 A row is marked done only after the smarthost accepted it, and rows claimed but not sent
-are handed back on stop, so a clean stop loses nothing and sends nothing twice; a crash
-re-sends at most the messages accepted in the last 50 ms. A message that waited in the
-queue until its claim nearly expired is handed back too, unsent: the row may be claimed
-again by then. Temporary failures (4xx, connection trouble) are retried with exponential
+are handed back on stop, so a clean stop loses nothing and sends nothing twice. A crash
+(even SIGKILL) loses nothing either: what it had claimed is claimed again when the lease
+runs out. What it can send twice is bounded by the one window SMTP cannot close (RFC
+1047): between the smarthost's acceptance of a copy and the commit that records it. Each
+connection waits, before ending its next message with the final dot, until the previous
+copy's outcome is committed, so at most **one copy per connection** can be sent again,
+and only if the crash falls in the millisecond or so of that commit. The wait overlaps
+the next message's MAIL, RCPT and DATA round trips, so it costs next to nothing. A
+message that waited in the queue until its claim nearly expired is handed back too,
+unsent: the row may be claimed again by then. Temporary failures (4xx, connection trouble) are retried with exponential
 backoff until ``give_up_hours``; permanent ones (5xx) are recorded with the server's
 reply. When no connection to the smarthost opens at all, everything queued is deferred
 at once instead of failing one message at a time.
@@ -32,7 +39,7 @@ import enum
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
@@ -42,6 +49,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from forum import digests, outbox
 from forum.config import DeliverySettings, SmtpOutSettings
+from forum.db import make_engine
 from forum.errors import NotFound
 from forum.models import utcnow
 from forum.outbox import Claimed
@@ -65,14 +73,15 @@ FIELDS = "outbox=%s post=%s rcpt=%s reply=%r"  # every delivery log line names t
 
 KINDS = (outbox.POST_EMAIL, outbox.NOTICE_EMAIL, outbox.DIGEST_EMAIL)
 POLL_SECONDS = 1.0  # fallback for rows due later (retries); new posts come with wake()
-FLUSH_SECONDS = 0.05
-FLUSH_ITEMS = 100
+FLUSH_RETRY_SECONDS = 0.05  # after a failed write of outcomes (the senders wait meanwhile)
+# Writes of outcomes start at most this often: a commit costs ~0.4 ms of CPU, more than a
+# copy, so at full speed each carries a few copies; a connection waits for at most one.
+FLUSH_GAP_SECONDS = 0.005
 TEMPLATE_CACHE_SIZE = 16
 TEMPLATE_MAX_AGE = 60.0  # seconds: an edited or deleted post stops going out unchanged soon
 RECONNECT_MAX_SECONDS = 30.0
 COMPOSE_CHUNK = 50  # messages composed per trip to the worker thread, after the first few
-LEASE = timedelta(minutes=5)  # how long a claim keeps other workers off a row
-SEND_WITHIN_SECONDS = LEASE.total_seconds() * 0.8  # later, the row may be claimed again: released
+SEND_WITHIN_SHARE = 0.8  # of the claim's lease: a job still queued later may be claimed again, so is released
 
 
 @dataclass(frozen=True)
@@ -121,7 +130,7 @@ class Ledger:
         self.failed += other.failed
         self.released += other.released
 
-    def write(self, session: Session) -> None:
+    def write(self, session: outbox.Executor) -> None:
         outbox.mark_done(session, self.done)
         for item_id, error, delay in self.retry:
             outbox.retry_later(session, item_id, error, delay)
@@ -263,8 +272,12 @@ class Connection:
         self.failed_opens = 0
         self._smtp = smtp
 
-    async def send(self, sender: str, recipient: str, message: bytes) -> str:
+    async def send(self, sender: str, recipient: str, message: bytes,
+                   before_end: Callable[[], Awaitable[None]] | None = None) -> str:
         """One transaction (MAIL, RCPT, DATA); the server's final reply.
+
+        ``before_end`` is awaited after the message's content is written and before the
+        final dot that commits the smarthost to it (see the module docstring).
 
         Not aiosmtplib's ``sendmail()``: its DATA step rewrites every line ending with two
         regular-expression passes over the message, a third of the event loop's work in a
@@ -287,7 +300,12 @@ class Connection:
                 raise aiosmtplib.SMTPDataError(reply.code, reply.message)
             if smtp.protocol is None:
                 raise aiosmtplib.SMTPServerDisconnected("connection lost before the message was sent")
-            smtp.protocol.write(_dot_stuffed(message) + b".\r\n")
+            smtp.protocol.write(_dot_stuffed(message))
+            if before_end is not None:
+                await before_end()
+            if smtp.protocol is None:
+                raise aiosmtplib.SMTPServerDisconnected("connection lost before the message was ended")
+            smtp.protocol.write(b".\r\n")
             reply = await smtp.protocol.read_response(timeout=smtp.timeout)
             if reply.code != SMTPStatus.completed:
                 raise aiosmtplib.SMTPDataError(reply.code, reply.message)
@@ -333,6 +351,16 @@ class DeliveryWorker:
         self._hungry = asyncio.Event()
         self._flush_now = asyncio.Event()
         self._ledger = Ledger()
+        self.lease = timedelta(seconds=max(1.0, self.settings.claim_lease_seconds))
+        # Outcomes go over a connection of their own whose commits do not wait for the disk.
+        bind = sessions.kw["bind"]
+        self._outcomes = make_engine(bind.url.render_as_string(hide_password=False), flush_commits=False,
+                                     pool_size=1)
+        # Outcomes recorded and, of those, committed, counted; the recorder sets and
+        # replaces ``_committed`` after each write.
+        self._recorded = 0
+        self._written = 0
+        self._committed = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def wake(self) -> None:
@@ -367,6 +395,7 @@ class DeliveryWorker:
             closing.set()
             await recorder
             await asyncio.gather(*(conn.close() for conn in self.connections))
+            self._outcomes.dispose()
             log.info("delivery stopped")
 
     # feeding ----------------------------------------------------------------------------
@@ -403,7 +432,7 @@ class DeliveryWorker:
 
     def _claim_rows(self) -> tuple[list[Claimed], Sources]:
         with self.sessions.begin() as session:
-            items = outbox.claim(session, KINDS, self.batch_size, lease=LEASE)
+            items = outbox.claim(session, KINDS, self.batch_size, lease=self.lease)
             items = digests.expand(session, self.site.signer, items)
             return items, self.composer.fetch(session, items)
 
@@ -417,14 +446,21 @@ class DeliveryWorker:
 
     async def _send_loop(self, conn: Connection, stop: asyncio.Event) -> None:
         await self._warm_up(conn)
+        send_within = self.lease.total_seconds() * SEND_WITHIN_SHARE
+        previous = 0  # this connection's last recorded outcome
+
+        async def previous_committed() -> None:
+            while self._written < previous and not stop.is_set():
+                await _wait_any(None, self._committed, stop)
+
         while (job := await self._queue.get()) is not None:
             if self._queue.qsize() < self.low_water:
                 self._hungry.set()
-            if stop.is_set() or time.monotonic() - job.claimed_at > SEND_WITHIN_SECONDS:
+            if stop.is_set() or time.monotonic() - job.claimed_at > send_within:
                 self._ledger.released.append(job.item.id)
                 continue
-            result = await self._transmit(conn, job)
-            self._record(job.item, result)
+            result = await self._transmit(conn, job, previous_committed)
+            previous = self._record(job.item, result)
             if conn.failed_opens:
                 if not any(c.is_open for c in self.connections):
                     self._defer_queued(result)  # the smarthost is down: all that waits would fail alike
@@ -447,19 +483,19 @@ class DeliveryWorker:
         except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
             log.warning("cannot open a smarthost connection yet: %s", _describe(exc))
 
-    async def _transmit(self, conn: Connection, job: Job) -> Result:
+    async def _transmit(self, conn: Connection, job: Job, before_end: Callable[[], Awaitable[None]]) -> Result:
         """Send ``job``; when a pooled connection turns out dead, once more on a fresh one.
 
         Smarthosts close idle connections; that is the connection's fault, not the
         message's, so it must not cost the message a retry delay.
         """
         reused = conn.is_open
-        result = await self._attempt(conn, job)
+        result = await self._attempt(conn, job, before_end)
         if reused and result.connection_lost:
-            result = await self._attempt(conn, job)
+            result = await self._attempt(conn, job, before_end)
         return result
 
-    async def _attempt(self, conn: Connection, job: Job) -> Result:
+    async def _attempt(self, conn: Connection, job: Job, before_end: Callable[[], Awaitable[None]]) -> Result:
         """One try. Trouble opening a connection (refused, greeting, TLS, AUTH) is temporary
         whatever its code; only the replies to MAIL, RCPT and DATA decide a message's fate."""
         if not conn.is_open:
@@ -469,7 +505,7 @@ class DeliveryWorker:
                 log.warning("cannot open a smarthost connection: %s", _describe(exc))
                 return Result(Outcome.retry, f"smarthost unavailable: {_describe(exc)}")
         try:
-            return Result(Outcome.done, await conn.send(job.sender, job.item.address, job.message))
+            return Result(Outcome.done, await conn.send(job.sender, job.item.address, job.message, before_end))
         except aiosmtplib.SMTPResponseException as exc:
             code, message = exc.code, exc.message
         except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
@@ -486,13 +522,14 @@ class DeliveryWorker:
 
     # recording --------------------------------------------------------------------------
 
-    def _record(self, item: Claimed, result: Result) -> None:
+    def _record(self, item: Claimed, result: Result) -> int:
+        """Hand ``result`` to the recorder; returns its number, for waiting on its commit."""
+        self._recorded += 1
+        self._flush_now.set()
         if result.outcome is Outcome.done:
             self._ledger.done.append(item.id)
-            if len(self._ledger.done) >= FLUSH_ITEMS:
-                self._flush_now.set()
             log.debug("sent " + FIELDS, item.id, item.post_id, item.address, result.reply)
-            return
+            return self._recorded
         if result.outcome is Outcome.retry:
             if utcnow() - item.created_at < timedelta(hours=self.settings.give_up_hours):
                 delay = outbox.backoff(item.attempts, self.settings.retry_base_seconds,
@@ -500,33 +537,46 @@ class DeliveryWorker:
                 self._ledger.retry.append((item.id, result.reply, delay))
                 log.info("deferred " + FIELDS + " attempt=%d retry_in=%.1fs", item.id, item.post_id, item.address,
                          result.reply, item.attempts, delay.total_seconds())
-                return
+                return self._recorded
             result = Result(Outcome.failed, f"gave up after {self.settings.give_up_hours:g} hours: {result.reply}")
         self._ledger.failed.append((item.id, result.reply))
         log.warning("failed " + FIELDS, item.id, item.post_id, item.address, result.reply)
+        return self._recorded
 
     async def _record_loop(self, closing: asyncio.Event) -> None:
+        loop = asyncio.get_running_loop()
         while not closing.is_set():
-            await _wait_any(FLUSH_SECONDS, self._flush_now, closing)
+            await _wait_any(None, self._flush_now, closing)
             self._flush_now.clear()
-            await self._flush()
+            started = loop.time()
+            if not await self._flush():
+                await _wait_any(FLUSH_RETRY_SECONDS, closing)
+            await _wait_any(started + FLUSH_GAP_SECONDS - loop.time(), closing)
         await self._flush()
+        self._committed.set()  # stopped: no sender waits on the recorder any more
 
-    async def _flush(self) -> None:
-        batch = self._ledger.take()
-        if not batch:
-            return
-        try:
-            await asyncio.to_thread(self._write, batch)
-        except Exception:
-            # Not written yet: kept for the next flush. Lost only if the last flush fails too;
-            # then the rows stay claimed until their lease ends and are sent again.
-            log.exception("recording %d delivery outcomes failed", len(batch))
-            self._ledger.merge(batch)
+    async def _flush(self) -> bool:
+        """Write what was recorded since the last write; False if that failed."""
+        upto, batch = self._recorded, self._ledger.take()
+        if batch:
+            try:
+                await asyncio.to_thread(self._write, batch)
+            except Exception:
+                # Kept for the next write, and the senders wait for it. Lost only if the
+                # last write fails too; then the rows stay claimed until their lease ends
+                # and are sent again.
+                log.exception("recording %d delivery outcomes failed", len(batch))
+                self._ledger.merge(batch)
+                self._flush_now.set()
+                return False
+        self._written = upto
+        committed, self._committed = self._committed, asyncio.Event()
+        committed.set()
+        return True
 
     def _write(self, batch: Ledger) -> None:
-        with self.sessions.begin() as session:
-            batch.write(session)
+        with self._outcomes.begin() as conn:
+            batch.write(conn)
 
 
 def _dot_stuffed(message: bytes) -> bytes:
@@ -540,8 +590,8 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
-async def _wait_any(timeout: float, *events: asyncio.Event) -> None:
-    """Until one of ``events`` is set or ``timeout`` seconds pass."""
+async def _wait_any(timeout: float | None, *events: asyncio.Event) -> None:
+    """Until one of ``events`` is set or ``timeout`` seconds pass (None: no limit)."""
     if any(event.is_set() for event in events):
         return
     waiters = {asyncio.ensure_future(event.wait()) for event in events}

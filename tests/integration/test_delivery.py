@@ -304,7 +304,7 @@ def test_a_copy_that_waited_past_its_lease_is_handed_back_not_sent(
     """Past its lease a row may be claimed again; sending it then could send it twice."""
     add_members(sessionmaker, ["bob@council.example"])
     post(sessionmaker, mail_site)
-    monkeypatch.setattr(delivery, "SEND_WITHIN_SECONDS", 0.0)
+    monkeypatch.setattr(delivery, "SEND_WITHIN_SHARE", 0.0)
     started = time.monotonic()
 
     asyncio.run(deliver(mail_site, sessionmaker, lambda: time.monotonic() - started > 0.5))

@@ -17,6 +17,8 @@ from sqlalchemy.orm import sessionmaker as SessionMaker
 
 from digest.run import Digests
 from digest.scheduler import JOB_ID, DigestScheduler
+from forum.config import Settings
+from forum.db import make_engine
 from forum.models import Delivery, OutboxItem, utcnow
 from forum.outbox import DIGEST_EMAIL
 from forum.posting import Draft, submit_post
@@ -120,3 +122,33 @@ def test_a_restart_resumes_the_schedule_and_an_outage_costs_one_run(
     start()
     wait_for(runs, 2)
     assert digests_queued(sessionmaker) == 1, "one digest for the slot, however often the job ran"
+
+
+def test_one_scheduler_runs_among_processes_sharing_the_database_and_a_standby_takes_over(
+        site: Site, engine: Engine, settings: Settings) -> None:
+    """Two schedulers with their own engines, as two ``listbridge serve --only scheduler``
+    processes have (an advisory lock on PostgreSQL, a file lock beside SQLite): one runs
+    the schedule, the other waits; when the first stops, the second takes over."""
+    other_engine = make_engine(settings.database.url)
+    first = DigestScheduler(site, engine, clock=lambda: NOW, standby_seconds=0.1)
+    second = DigestScheduler(site, other_engine, clock=lambda: NOW, standby_seconds=0.1)
+    try:
+        first.start()
+        deadline = time.monotonic() + 10
+        while not first.leading:
+            assert time.monotonic() < deadline, "the first scheduler did not start"
+            time.sleep(0.05)
+        second.start()
+        time.sleep(0.5)  # five of its tries
+        assert not second.leading, "a second scheduler ran alongside the first"
+
+        first.stop()
+        deadline = time.monotonic() + 10
+        while not second.leading:
+            assert time.monotonic() < deadline, "the standby did not take over"
+            time.sleep(0.05)
+        assert not first.leading
+    finally:
+        first.stop()
+        second.stop()
+        other_engine.dispose()
