@@ -71,11 +71,6 @@ SIGN_IN_PER_CLIENT = RateLimit("signin-client", 30, timedelta(hours=1))
 ADD_EMAIL_PER_USER = RateLimit("add-email-user", 5, timedelta(hours=1))
 
 
-def site_url(site: Site, path: str) -> str:
-    """An absolute link for mail: the configured public address, never the request's Host."""
-    return site.settings.site.base_url.rstrip("/") + path
-
-
 # Rate limits ----------------------------------------------------------------------------
 
 
@@ -120,7 +115,7 @@ def request_sign_in(session: Session, site: Site, address: str, client: str, nex
     if user is None:
         return
     token = site.signer.make(LOGIN, user.id, user.login_generation, ttl_seconds=int(SIGN_IN_TTL.total_seconds()))
-    link = site_url(site, f"/signin/{token}") + (f"?{urlencode({'next': next_path})}" if next_path else "")
+    link = site.url(f"/signin/{token}") + (f"?{urlencode({'next': next_path})}" if next_path else "")
     name = site.settings.site.name
     minutes = int(SIGN_IN_TTL.total_seconds() // 60)
     outbox.enqueue_notice(
@@ -207,7 +202,7 @@ def claim_email(session: Session, site: Site, user: User, address: str) -> Pendi
             "subject": f"Confirm your address for {name}",
             "text": (f"{user.display_name or 'Someone'} asked to add {address} to their account on {name}, "
                      "so that they can post from it and sign in with it.\n\n"
-                     f"If that was you, confirm: {site_url(site, f'/account/emails/verify/{token}')}\n\n"
+                     f"If that was you, confirm: {site.url(f'/account/emails/verify/{token}')}\n\n"
                      f"The link works for {VERIFY_EMAIL_TTL.days} days. If it was not you, ignore this "
                      "message: the address will not be added.\n"),
         },
@@ -298,7 +293,7 @@ def _tell_moderators_of_request(session: Session, site: Site, user: User, commun
                 "slug": community.slug,
                 "subject": f"[{community.name}] {who} asks to join",
                 "text": (f"{who} asks to join {community.name}.\n\n"
-                         f"Approve or decline: {site_url(site, f'/c/{community.slug}/manage/members')}\n"),
+                         f"Approve or decline: {site.url(f'/c/{community.slug}/manage/members')}\n"),
             },
         )
 

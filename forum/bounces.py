@@ -85,7 +85,7 @@ def _stop(session: Session, site: Site, membership: Membership, now: datetime) -
 
 def reenable_url(site: Site, membership: Membership) -> str:
     token = site.signer.make(REENABLE, membership.id)
-    return f"{site.settings.site.base_url.rstrip('/')}{REENABLE_PATH}{token}"
+    return site.url(f"{REENABLE_PATH}{token}")
 
 
 def membership_for_link(session: Session, site: Site, token: str) -> Membership:

@@ -81,7 +81,7 @@ def notify_held(session: Session, site: Site, post: Post) -> None:
                 "in_reply_to": post.message_id,
             },
         )
-    queue = f"{site.settings.site.base_url.rstrip('/')}/c/{community.slug}/manage/held"
+    queue = site.url(f"/c/{community.slug}/manage/held")
     for email, user_id in moderators(session, community):
         outbox.enqueue_notice(
             session, dedupe_key=f"held-owner:{post.id}:{user_id}", address=email, user_id=user_id,

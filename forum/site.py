@@ -28,6 +28,11 @@ class Site:
     def mail_domain(self) -> str:
         return self.settings.site.mail_domain
 
+    def url(self, path: str) -> str:
+        """An absolute link for mail and chat: the configured public address (never a
+        request's Host header, which a visitor controls) followed by ``path``."""
+        return self.settings.site.base_url.rstrip("/") + path
+
     def new_message_id(self) -> str:
         """A globally unique Message-ID (bare, without <>) on the list domain."""
         return f"{uuid.uuid4().hex}@{self.mail_domain}"

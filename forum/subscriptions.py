@@ -83,7 +83,7 @@ def ask(session: Session, site: Site, community: Community, email: str, action: 
 
 
 def confirm_url(site: Site, token: str) -> str:
-    return f"{site.settings.site.base_url.rstrip('/')}{CONFIRM_PATH}{token}"
+    return site.url(f"{CONFIRM_PATH}{token}")
 
 
 def pending_request(session: Session, site: Site, token: str) -> SubscriptionRequest:

@@ -120,7 +120,7 @@ def _nothing_to_do(community: Community, sender: str, action: str, standing: Sta
 
 def _help(site: Site, community: Community) -> str:
     domain, slug = site.mail_domain, community.slug
-    return (f"{community.name} ({site.settings.site.base_url.rstrip('/')}/c/{slug}/)\n\n"
+    return (f"{community.name} ({site.url(f'/c/{slug}/')})\n\n"
             f"  Post to everyone:      {post_address(slug, domain)}\n"
             f"  Join:                  {command_address(Form.subscribe, slug, domain)}\n"
             f"  Leave:                 {command_address(Form.unsubscribe, slug, domain)}\n"

@@ -263,7 +263,7 @@ def unsubscribe_token(site: Site, user_id: int, community_id: int) -> str:
 
 
 def unsubscribe_url(site: Site, token: str) -> str:
-    return f"{_base_url(site)}/unsubscribe/{token}"
+    return site.url(f"/unsubscribe/{token}")
 
 
 @dataclass(frozen=True)
@@ -360,7 +360,7 @@ def _set_alternative(msg: EmailMessage, text: MIMEPart, html_part: MIMEPart) -> 
 
 
 def archived_at(view: PostView, site: Site) -> str:
-    return f"{_base_url(site)}/c/{view.community.slug}/t/{view.thread_id}#post-{view.id}"
+    return site.url(f"/c/{view.community.slug}/t/{view.thread_id}#post-{view.id}")
 
 
 def list_subject(prefix: str, subject: str) -> str:
@@ -381,7 +381,7 @@ def _linked(view: PostView, site: Site) -> list[tuple[str, str]]:
     """(label, URL) of the attachments too big to travel with the mail."""
     limit = site.settings.delivery.attach_max_bytes
     return [
-        (f"{_one_line(a.filename)} ({human_size(a.size)})", f"{_base_url(site)}/a/{a.id}/{quote(a.filename)}")
+        (f"{_one_line(a.filename)} ({human_size(a.size)})", site.url(f"/a/{a.id}/{quote(a.filename)}"))
         for a in view.attachments if a.size > limit
     ]
 
@@ -392,7 +392,7 @@ def _reply_privately(view: PostView) -> str:
 
 
 def _membership_url(view: PostView, site: Site) -> str:
-    return f"{_base_url(site)}/c/{view.community.slug}/membership"
+    return site.url(f"/c/{view.community.slug}/membership")
 
 
 def _text_footer(view: PostView, site: Site, unsubscribe: str) -> str:
@@ -515,13 +515,13 @@ def _list_id(site: Site, community: CommunityInfo) -> str:
 
 def _list_headers(site: Site, community: CommunityInfo, unsubscribe: str | None) -> list[tuple[str, list[str]]]:
     """RFC 2369 and 8058 list headers: clients show "unsubscribe" and filter by list."""
-    slug, domain, base = community.slug, site.mail_domain, _base_url(site)
+    slug, domain, home = community.slug, site.mail_domain, site.url(f"/c/{community.slug}/")
     headers = [
         ("List-Post", [f"<mailto:{addresses.post_address(slug, domain)}>"]),
-        ("List-Archive", [f"<{base}/c/{slug}/>"]),
+        ("List-Archive", [f"<{home}>"]),
         ("List-Help", [f"<mailto:{slug}-request@{domain}?subject=help>"]),
         ("List-Owner", [f"<mailto:{addresses.owner_address(slug, domain)}>"]),
-        ("List-Subscribe", [f"<{base}/c/{slug}/>", f"<mailto:{slug}-subscribe@{domain}>"]),
+        ("List-Subscribe", [f"<{home}>", f"<mailto:{slug}-subscribe@{domain}>"]),
     ]
     if unsubscribe:
         headers.append(("List-Unsubscribe", [f"<{unsubscribe}>", f"<mailto:{slug}-unsubscribe@{domain}>"]))
@@ -563,5 +563,3 @@ def _one_line(value: str) -> str:
     return " ".join(value.split())
 
 
-def _base_url(site: Site) -> str:
-    return site.settings.site.base_url.rstrip("/")
