@@ -21,11 +21,12 @@ are handed back on stop, so a clean stop loses nothing and sends nothing twice. 
 runs out. What it can send twice is bounded by the one window SMTP cannot close (RFC
 1047): between the smarthost's acceptance of a copy and the commit that records it. Each
 connection waits, before ending its next message with the final dot, until the previous
-copy's outcome is committed, so at most **one copy per connection** can be sent again,
-and only if the crash falls in the millisecond or so of that commit. The wait overlaps
-the next message's MAIL, RCPT and DATA round trips, so it costs next to nothing. A
-message that waited in the queue until its claim nearly expired is handed back too,
-unsent: the row may be claimed again by then. Temporary failures (4xx, connection trouble) are retried with exponential
+copy's outcome is committed, so at most **one copy per connection** can be sent again:
+the one it had accepted last (at full speed there usually is one on each connection, as
+a copy's outcome is written a few milliseconds after its acceptance). The wait overlaps
+the next message's MAIL, RCPT and DATA round trips. A message that waited in the queue
+until its claim nearly expired is handed back too, unsent: the row may be claimed again
+by then. Temporary failures (4xx, connection trouble) are retried with exponential
 backoff until ``give_up_hours``; permanent ones (5xx) are recorded with the server's
 reply. When no connection to the smarthost opens at all, everything queued is deferred
 at once instead of failing one message at a time.
