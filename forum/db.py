@@ -62,7 +62,7 @@ def make_engine(url: str, *, flush_commits: bool = True, **kwargs: Any) -> Engin
     if not flush_commits:
         kwargs = {"connect_args": {"options": "-c synchronous_commit=off"}, "isolation_level": "AUTOCOMMIT",
                   **kwargs}
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    return create_engine(url, **{"pool_pre_ping": True, **kwargs})
 
 
 def make_sessionmaker(engine: Engine, *, readonly: bool = False) -> sessionmaker[Session]:

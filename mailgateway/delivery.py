@@ -355,8 +355,9 @@ class DeliveryWorker:
         self.lease = timedelta(seconds=max(1.0, self.settings.claim_lease_seconds))
         # Outcomes go over a connection of their own whose commits do not wait for the disk.
         bind = sessions.kw["bind"]
+        # No ping before each write: a dropped connection fails one write, which is retried.
         self._outcomes = make_engine(bind.url.render_as_string(hide_password=False), flush_commits=False,
-                                     pool_size=1)
+                                     pool_size=1, pool_pre_ping=False)
         # Outcomes recorded and, of those, committed, counted; the recorder sets and
         # replaces ``_committed`` after each write.
         self._recorded = 0
