@@ -7,7 +7,8 @@ came back. Failures are sorted into three kinds the worker knows how to treat.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 from sqlalchemy.orm import Session
@@ -38,6 +39,20 @@ class PermanentFailure(Exception):
 
 
 @dataclass(frozen=True)
+class ChatFile:
+    """One of a post's attachments, as chat gets it: its bytes are read from the blob store
+    only when an adapter uploads them, so a post with large files costs nothing until sent."""
+
+    filename: str
+    content_type: str
+    size: int
+    path: Path
+
+    def read(self) -> bytes:
+        return self.path.read_bytes()
+
+
+@dataclass(frozen=True)
 class ChatPost:
     """A post as chat shows it: who wrote it, what it says, where the full version is."""
 
@@ -46,6 +61,9 @@ class ChatPost:
     text: str
     archive_url: str
     starts_thread: bool  # the first message of this thread in the channel: subject and lead only
+    key: str = ""  # the same for every attempt to send this post: lets a platform drop a repeat
+    author_key: str = ""  # who wrote it, stably (their address): a platform may post as them
+    files: tuple[ChatFile, ...] = field(default=())
 
     @property
     def body(self) -> str:
@@ -61,10 +79,10 @@ class Adapter(Protocol):
     platform: str
 
     def start_thread(self, channel: str, post: ChatPost) -> str:
-        """Post a new top-level message; its ref."""
+        """Post a new top-level message, then its files in its thread; the message's ref."""
 
     def reply(self, channel: str, root_ref: str, post: ChatPost) -> str:
-        """Post into the thread rooted at ``root_ref``; the new message's ref."""
+        """Post into the thread rooted at ``root_ref``, then the files; the text message's ref."""
 
     def edit(self, channel: str, ref: str, post: ChatPost) -> None:
         """Replace the text of a message the bridge wrote."""
@@ -79,12 +97,17 @@ def chat_post(session: Session, site: Site, post: Post, *, starts_thread: bool) 
     if thread is None or community is None:  # pragma: no cover - foreign keys make this impossible
         raise NotFound(f"post {post.id} has lost its thread or community")
     base = site.settings.site.base_url.rstrip("/")
+    files = tuple(ChatFile(filename=a.filename, content_type=a.content_type, size=a.size,
+                           path=site.blobs.path_for(a.sha256)) for a in post.attachments)
     return ChatPost(
         author=post.author_name or post.author_email or "someone",
         subject=thread.subject,
         text=post.body.strip(),
         archive_url=f"{base}/c/{community.slug}/t/{thread.id}#post-{post.id}",
         starts_thread=starts_thread,
+        key=f"post{post.id}",
+        author_key=(post.author_email or post.author_name or "someone").lower(),
+        files=files,
     )
 
 

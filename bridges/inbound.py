@@ -4,6 +4,10 @@ Each platform parses its own events into :class:`ChatEvent` values and calls the
 functions inside one short transaction. A message is known by its platform id: one the
 bridge wrote, or one already received (platforms retry), is mapped and therefore ignored —
 that is the whole of loop prevention on this side, with no marker in any text.
+
+A message the community's posting policy refuses or holds is answered in chat (each
+platform says it its own way, to the author only where it can), because unlike an email
+sender a chat author gets no bounce and would otherwise never know.
 """
 
 from __future__ import annotations
@@ -33,6 +37,13 @@ class ChatAuthor:
 
 
 @dataclass(frozen=True)
+class Refused:
+    """A message the community's posting policy refused: nothing was stored."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
 class ChatEvent:
     """A new message in a linked channel."""
 
@@ -45,11 +56,12 @@ class ChatEvent:
     attachments: tuple[AttachmentData, ...] = field(default=())
 
 
-def receive_message(session: Session, site: Site, event: ChatEvent) -> Outcome | None:
+def receive_message(session: Session, site: Site, event: ChatEvent) -> Outcome | Refused | None:
     """Store a chat message as a post (a new thread, or a reply in the mapped thread).
 
-    None when the channel is not linked, the message is already known, or the author may
-    not post (the community's posting policy decides, as for email). A reply that races
+    :class:`Refused` when the author may not post (the community's posting policy decides,
+    as for email); None when the channel is not linked, the message is already known or
+    has nothing in it. A reply that races
     the worker recording the message it answers fails on the thread map's unique key; the
     transaction rolls back and the platform's redelivery finds the thread.
     """
@@ -61,7 +73,9 @@ def receive_message(session: Session, site: Site, event: ChatEvent) -> Outcome |
     thread_id = chat.thread_for_root(session, link.id, event.root_ref) if event.root_ref else None
     thread = session.get(Thread, thread_id) if thread_id else None
     parent = _thread_parent(session, link, thread.id, event.root_ref) if thread else None
-    subject = f"Re: {thread.subject}" if thread else _subject(event.text)
+    # A file shared without a word is named by its file.
+    subject = f"Re: {thread.subject}" if thread else _subject(event.text or " ".join(
+        a.filename for a in event.attachments))
     draft = Draft(
         community=community.slug, author_email=event.author.email, author_name=event.author.name,
         subject=subject, body=event.text, parent_id=parent.id if parent else None,
@@ -73,12 +87,40 @@ def receive_message(session: Session, site: Site, event: ChatEvent) -> Outcome |
     except (NotPermitted, InvalidInput, NotFound) as exc:
         log.info("chat message not posted platform=%s channel=%s ref=%s: %s", event.platform, event.channel,
                  event.ref, exc.message)
-        return None
+        return Refused(exc.message) if isinstance(exc, NotPermitted) else None
     if not outcome.duplicate:
         # A message in a thread we do not know roots a new forum thread at that chat thread.
         chat.record(session, link.id, outcome.post, event.ref, ours=False,
                     root_ref=None if thread else (event.root_ref or event.ref))
     return outcome
+
+
+def author_notice(session: Session, event: ChatEvent, result: Outcome | Refused | None) -> str:
+    """What to tell the author of ``event`` whose message was refused or held; empty if it was
+    published, or is a copy of a message already stored (that one was answered)."""
+    if not isinstance(result, Refused) and not (result is not None and result.held and not result.duplicate):
+        return ""
+    link = chat.link_for_channel(session, event.platform, event.channel)
+    community = session.get(Community, link.community_id) if link else None
+    name = community.name if community else event.channel
+    if isinstance(result, Refused):
+        return f"Your message was not posted to {name}: {result.reason}."
+    return f"Your message to {name} is waiting for a moderator: {result.reason}."
+
+
+def too_large_note(filename: str, limit: int, size: int | None = None) -> str:
+    """Said in the post in place of a file bigger than the site accepts, so readers know it exists."""
+    how_big = f" ({_size(size)})" if size else ""
+    return f'[The file "{filename}"{how_big} was not kept: files larger than {_size(limit)} are not accepted here.]'
+
+
+def unfetched_note(filename: str) -> str:
+    """Said in the post in place of a file the platform would not hand over (deleted, or refused)."""
+    return f'[The file "{filename}" could not be fetched.]'
+
+
+def _size(size: int) -> str:
+    return f"{size / 1_000_000:.1f} MB" if size >= 1_000_000 else f"{size / 1000:.0f} kB"
 
 
 def receive_edit(session: Session, platform: str, channel: str, ref: str, text: str) -> bool:

@@ -1,9 +1,18 @@
 """Matrix, over the plain Client-Server API (a few JSON calls need no client library).
 
 One relay account posts for everyone and names the author in each message ("**Ana**:
-…"); puppet users through an application service would show each author as themselves,
-and are left for later. Forum threads are Matrix threads (``m.thread`` relations on the
-thread's first message), edits are ``m.replace`` events and deletions redactions.
+…"), unless the bridge is registered as an application service: then each author posts
+as a Matrix user of their own (:mod:`bridges.matrix_puppets`). Forum threads are Matrix
+threads (``m.thread`` relations on the thread's first message), edits are ``m.replace``
+events and deletions redactions.
+
+Files travel both ways as files: a post's attachments are uploaded to the homeserver's
+media repository and follow its text in the same thread as ``m.file``/``m.image``/…
+events; a file shared in the room is downloaded (authenticated media, with the relay's
+token) and becomes an attachment, or, above the site's size limit, a note in the post.
+Each event the bridge sends for a post has a transaction id made from the post, so a
+retry after a failure half-way repeats nothing (the homeserver answers a transaction id
+it has seen recently with the event it already made).
 
 Inbound, a long-polling ``/sync`` loop reads the linked rooms. Homeservers may send an
 event twice: events are known by id (``forum.chat``), so a repeat changes nothing. The
@@ -29,39 +38,78 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from bridges.base import ChatPost, PermanentFailure, RateLimited, TemporaryFailure
+from bridges.base import ChatFile, ChatPost, PermanentFailure, RateLimited, TemporaryFailure
+from bridges.matrix_puppets import Puppets
 from bridges.inbound import (
     ChatAuthor,
     ChatEvent,
+    Refused,
+    author_notice,
     receive_deletion,
     receive_edit,
     receive_message,
+    too_large_note,
+    unfetched_note,
 )
 from forum import chat
 from forum.config import MatrixSettings
+from forum.posting import AttachmentData
 from forum.site import Site
 
 log = logging.getLogger(__name__)
 PLATFORM = "matrix"
 SYNC_TIMEOUT_MS = 5000  # a stop request waits at most this long
 FRESH_START = {"room": {"timeline": {"limit": 0}}}  # a first sync skips the rooms' history
+FILE_MSGTYPES = {"m.file", "m.image", "m.audio", "m.video"}
 
 
 class MatrixApi:
     def __init__(self, settings: MatrixSettings) -> None:
-        self.base = settings.homeserver.rstrip("/") + "/_matrix/client/v3"
+        self.homeserver = settings.homeserver.rstrip("/")
+        self.base = self.homeserver + "/_matrix/client/v3"
         self.user_id = settings.user_id
         self.token = settings.access_token
+        self.appservice_token = settings.appservice_token
 
     def call(self, method: str, path: str, body: dict[str, Any] | None = None,
-             query: dict[str, str] | None = None, timeout: float = 30) -> dict[str, Any]:
-        url = self.base + path + (f"?{urllib.parse.urlencode(query)}" if query else "")
-        request = urllib.request.Request(url, method=method, data=json.dumps(body).encode() if body is not None else None,
-                                         headers={"Authorization": f"Bearer {self.token}",
-                                                  "Content-Type": "application/json"})
+             query: dict[str, str] | None = None, timeout: float = 30, as_user: str | None = None) -> dict[str, Any]:
+        """One Client-Server API call, by the relay account or, with ``as_user``, by the
+        application service acting as that user (``""``: as the service itself)."""
+        data = json.dumps(body).encode() if body is not None else None
+        token = self.token
+        if as_user is not None:
+            token, query = self.appservice_token, (query or {}) | ({"user_id": as_user} if as_user else {})
+        return _json(self._request(method, self.base + path, data, "application/json", query, timeout, token=token))
+
+    def send(self, room: str, event_type: str, content: dict[str, Any], txn: str = "",
+             as_user: str | None = None) -> str:
+        """Send an event; a repeated ``txn`` returns the first event's id instead of a second event."""
+        path = f"/rooms/{_q(room)}/send/{event_type}/{_q(txn or uuid.uuid4().hex)}"
+        return str(self.call("PUT", path, content, as_user=as_user)["event_id"])
+
+    def upload(self, file: ChatFile) -> str:
+        """Put a file in the media repository; its ``mxc://`` URI."""
+        reply = self._request("POST", f"{self.homeserver}/_matrix/media/v3/upload", file.read(), file.content_type,
+                              {"filename": file.filename}, 120)
+        return str(_json(reply)["content_uri"])
+
+    def download(self, mxc: str, limit: int) -> bytes | None:
+        """A file of the media repository, by its ``mxc://`` URI; None when it is larger than ``limit``."""
+        server_and_id = mxc.removeprefix("mxc://")
+        data = self._request("GET", f"{self.homeserver}/_matrix/client/v1/media/download/{server_and_id}",
+                             None, None, None, 120, limit + 1)
+        return data if len(data) <= limit else None
+
+    def _request(self, method: str, url: str, data: bytes | None, content_type: str | None,
+                 query: dict[str, str] | None, timeout: float, limit: int | None = None, token: str = "") -> bytes:
+        path = urllib.parse.urlsplit(url).path
+        request = urllib.request.Request(url + (f"?{urllib.parse.urlencode(query)}" if query else ""), method=method,
+                                         data=data, headers={"Authorization": f"Bearer {token or self.token}"})
+        if content_type:
+            request.add_header("Content-Type", content_type)
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:
-                return dict(json.loads(response.read() or b"{}"))
+                return bytes(response.read(limit))
         except urllib.error.HTTPError as exc:
             detail = _json(exc.read())
             if exc.code == 429:
@@ -72,49 +120,82 @@ class MatrixApi:
         except OSError as exc:
             raise TemporaryFailure(f"{method} {path}: {exc}") from exc
 
-    def send(self, room: str, event_type: str, content: dict[str, Any]) -> str:
-        path = f"/rooms/{_q(room)}/send/{event_type}/{uuid.uuid4().hex}"
-        return str(self.call("PUT", path, content)["event_id"])
-
 
 class MatrixAdapter:
-    """The outbound half, as a relay account."""
+    """The outbound half: as the relay account naming each author, or as each author's puppet."""
 
     platform = PLATFORM
 
-    def __init__(self, api: MatrixApi) -> None:
+    def __init__(self, api: MatrixApi, puppets: Puppets | None = None) -> None:
         self.api = api
+        self.puppets = puppets
 
     def start_thread(self, channel: str, post: ChatPost) -> str:
-        return self.api.send(channel, "m.room.message", _content(post))
+        return self._post(channel, None, post)
 
     def reply(self, channel: str, root_ref: str, post: ChatPost) -> str:
-        content = _content(post) | {"m.relates_to": {
-            "rel_type": "m.thread", "event_id": root_ref,
-            "is_falling_back": True, "m.in_reply_to": {"event_id": root_ref},  # for clients without threads
-        }}
-        return self.api.send(channel, "m.room.message", content)
+        return self._post(channel, root_ref, post)
+
+    def _post(self, channel: str, root_ref: str | None, post: ChatPost) -> str:
+        """The text, then the files in its thread; every file is uploaded first, so a failed
+        upload leaves nothing half-sent in the room."""
+        sender = self._sender(channel, post)
+        uploaded = [self.api.upload(file) for file in post.files]
+        content = _content(post, named=sender is None) | (_in_thread(root_ref) if root_ref else {})
+        ref = self.api.send(channel, "m.room.message", content, _txn(post, "text"), as_user=sender)
+        for number, (file, mxc) in enumerate(zip(post.files, uploaded, strict=True)):
+            self.api.send(channel, "m.room.message", _file_content(file, mxc) | _in_thread(root_ref or ref),
+                          _txn(post, f"file{number}"), as_user=sender)
+        return ref
 
     def edit(self, channel: str, ref: str, post: ChatPost) -> None:
-        new = _content(post)
+        sender = self._sender(channel, post)  # an edit counts only from the message's own sender
+        new = _content(post, named=sender is None)
         self.api.send(channel, "m.room.message", {
             "msgtype": "m.text", "body": f"* {new['body']}", "m.new_content": new,
             "m.relates_to": {"rel_type": "m.replace", "event_id": ref},
-        })
+        }, as_user=sender)
 
     def delete(self, channel: str, ref: str) -> None:
-        self.api.call("PUT", f"/rooms/{_q(channel)}/redact/{_q(ref)}/{uuid.uuid4().hex}", {})
+        sender = None
+        if self.puppets is not None:  # a puppet removes its own message: the relay may lack the power to
+            event = self.api.call("GET", f"/rooms/{_q(channel)}/event/{_q(ref)}")
+            sender = event.get("sender") if self.puppets.owns(event.get("sender", "")) else None
+        self.api.call("PUT", f"/rooms/{_q(channel)}/redact/{_q(ref)}/{uuid.uuid4().hex}", {}, as_user=sender)
+
+    def _sender(self, channel: str, post: ChatPost) -> str | None:
+        """The author's puppet, ready in ``channel``; None when the relay account posts."""
+        return self.puppets.ready(channel, post.author_key, post.author) if self.puppets else None
 
 
-def _content(post: ChatPost) -> dict[str, Any]:
-    author, body = post.author, post.body
+def _in_thread(root_ref: str) -> dict[str, Any]:
+    return {"m.relates_to": {
+        "rel_type": "m.thread", "event_id": root_ref,
+        "is_falling_back": True, "m.in_reply_to": {"event_id": root_ref},  # for clients without threads
+    }}
+
+
+def _txn(post: ChatPost, part: str) -> str:
+    return f"listbridge-{post.key}-{part}" if post.key else ""
+
+
+def _file_content(file: ChatFile, mxc: str) -> dict[str, Any]:
+    kind = file.content_type.split("/", 1)[0]
+    msgtype = f"m.{kind}" if f"m.{kind}" in FILE_MSGTYPES else "m.file"
+    return {"msgtype": msgtype, "body": file.filename, "filename": file.filename, "url": mxc,
+            "info": {"mimetype": file.content_type, "size": file.size}}
+
+
+def _content(post: ChatPost, *, named: bool) -> dict[str, Any]:
+    """The message; ``named``: it starts with the author's name (the relay account posts it)."""
+    body = f"{post.author}: {post.body}" if named else post.body
+    formatted = f"<b>{_h(post.author)}</b>: {_h(post.body)}" if named else _h(post.body)
     if post.starts_thread:
-        text = f"{post.subject}\n{author}: {body}\n{post.archive_url}"
-        formatted = (f"<b>{_h(post.subject)}</b><br><b>{_h(author)}</b>: {_h(body)}<br>"
+        text = f"{post.subject}\n{body}\n{post.archive_url}"
+        formatted = (f"<b>{_h(post.subject)}</b><br>{formatted}<br>"
                      f'<a href="{_h(post.archive_url)}">View in the archive</a>')
     else:
-        text = f"{author}: {body}"
-        formatted = f"<b>{_h(author)}</b>: {_h(body)}"
+        text = body
     return {"msgtype": "m.text", "body": text, "format": "org.matrix.custom.html", "formatted_body": formatted}
 
 
@@ -122,11 +203,13 @@ class MatrixSync:
     """The inbound half: ``/sync`` → the forum, until stopped."""
 
     def __init__(self, api: MatrixApi, site: Site, sessions: sessionmaker[Session],
-                 on_committed: Callable[[], None]) -> None:
+                 on_committed: Callable[[], None], puppets: Puppets | None = None) -> None:
         self.api = api
+        self.puppets = puppets
         self.site = site
         self.sessions = sessions
         self.on_committed = on_committed
+        self.max_file_bytes = site.settings.smtp_in.max_message_bytes
 
     def run(self, stop: threading.Event) -> None:
         while not stop.is_set():
@@ -141,11 +224,11 @@ class MatrixSync:
 
     def step(self) -> None:
         with self.sessions() as session:
-            links = chat.platform_links(session, PLATFORM)
-            rooms = {link.channel for link in links}
-            since = next((link.cursor for link in links if link.cursor), None)
+            since = next((link.cursor for link in chat.platform_links(session, PLATFORM) if link.cursor), None)
         query = {"timeout": str(SYNC_TIMEOUT_MS)} | ({"since": since} if since else {"filter": json.dumps(FRESH_START)})
         reply = self.api.call("GET", "/sync", query=query, timeout=SYNC_TIMEOUT_MS / 1000 + 30)
+        with self.sessions() as session:  # read after the long poll: a room linked meanwhile is in it
+            rooms = {link.channel for link in chat.platform_links(session, PLATFORM)}
         changed = False
         for room, joined in reply.get("rooms", {}).get("join", {}).items():
             if room in rooms:
@@ -158,24 +241,59 @@ class MatrixSync:
             self.on_committed()
 
     def _receive(self, room: str, event: dict[str, Any]) -> bool:
-        if event.get("sender") == self.api.user_id or "event_id" not in event:
-            return False  # the relay account's own messages: ours, never bridged back
+        sender = event.get("sender", "")
+        if sender == self.api.user_id or (self.puppets and self.puppets.owns(sender)) or "event_id" not in event:
+            return False  # the relay account's and the puppets' messages: ours, never bridged back
         content = event.get("content", {})
-        with self.sessions.begin() as session:
-            if event.get("type") == "m.room.redaction":
+        if event.get("type") == "m.room.redaction":
+            with self.sessions.begin() as session:
                 return receive_deletion(session, PLATFORM, room, event.get("redacts") or content.get("redacts", ""))
-            if event.get("type") != "m.room.message" or "body" not in content:
-                return False
-            relation = content.get("m.relates_to", {})
-            if relation.get("rel_type") == "m.replace":
+        if event.get("type") != "m.room.message" or "body" not in content:
+            return False
+        relation = content.get("m.relates_to", {})
+        if relation.get("rel_type") == "m.replace":
+            with self.sessions.begin() as session:
                 return receive_edit(session, PLATFORM, room, relation.get("event_id", ""),
                                     content.get("m.new_content", {}).get("body", ""))
-            thread = relation.get("event_id") if relation.get("rel_type") == "m.thread" else None
-            sender = event["sender"]
-            chat_event = ChatEvent(platform=PLATFORM, channel=room, ref=event["event_id"],
-                                   author=ChatAuthor(name=sender.split(":")[0].lstrip("@")), text=content["body"],
-                                   root_ref=thread)
-            return receive_message(session, self.site, chat_event) is not None
+        thread = relation.get("event_id") if relation.get("rel_type") == "m.thread" else None
+        text, attachments = self._text_and_files(content)  # downloads happen outside the transaction
+        chat_event = ChatEvent(platform=PLATFORM, channel=room, ref=event["event_id"],
+                               author=ChatAuthor(name=sender.split(":")[0].lstrip("@")), text=text,
+                               root_ref=thread, attachments=attachments)
+        with self.sessions.begin() as session:
+            result = receive_message(session, self.site, chat_event)
+            notice = author_notice(session, chat_event, result)
+        if notice:
+            self._tell(room, event["event_id"], thread, sender, notice)
+        return result is not None and not isinstance(result, Refused)
+
+    def _text_and_files(self, content: dict[str, Any]) -> tuple[str, tuple[AttachmentData, ...]]:
+        """A file event's caption and file (a body that is not the file's name is a caption)."""
+        url = content.get("url", "")
+        if content.get("msgtype") not in FILE_MSGTYPES or not url.startswith("mxc://"):
+            return content["body"], ()
+        filename = content.get("filename") or content["body"] or "file"
+        caption = content["body"] if content.get("filename") and content["body"] != content["filename"] else ""
+        info = content.get("info") or {}
+        size = info.get("size") if isinstance(info.get("size"), int) else None
+        try:
+            data = None if size and size > self.max_file_bytes else self.api.download(url, self.max_file_bytes)
+        except PermanentFailure as exc:  # gone or refused: the message still comes, and says so
+            log.warning("downloading %s failed: %s", url, exc)
+            return "\n\n".join(filter(None, [caption, unfetched_note(filename)])), ()
+        if data is None:
+            return "\n\n".join(filter(None, [caption, too_large_note(filename, self.max_file_bytes, size)])), ()
+        return caption, (AttachmentData(filename=filename, data=data,
+                                        content_type=info.get("mimetype") or "application/octet-stream"),)
+
+    def _tell(self, room: str, event_id: str, thread: str | None, sender: str, notice: str) -> None:
+        """Answer a refused or held message in its thread, naming its author (a room has no private replies)."""
+        relation = _in_thread(thread) if thread else {"m.relates_to": {"m.in_reply_to": {"event_id": event_id}}}
+        try:
+            self.api.send(room, "m.room.message", {"msgtype": "m.notice", "body": f"{sender}: {notice}"} | relation,
+                          f"listbridge-notice-{event_id}")
+        except (TemporaryFailure, PermanentFailure, RateLimited) as exc:
+            log.warning("telling %s in %s failed: %s", sender, room, exc)
 
 
 def _q(value: str) -> str:

@@ -3,7 +3,9 @@
 The runtime mounts :attr:`Bridges.blueprint` (Slack's events endpoint) on the web app,
 because ``web`` must not import ``bridges``, and runs :meth:`Bridges.run` beside mail
 delivery. ``on_committed`` is called after an inbound chat message was stored, so mail
-delivery sends its copies at once.
+delivery sends its copies at once. A Slack event over HTTP may be served by a forked web
+server process, where this process's consumers are not: there the web app's own hook
+after a write (``on_committed`` of its state) wakes them, as it does for a web post.
 """
 
 from __future__ import annotations
@@ -13,10 +15,11 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from flask import Blueprint
+from flask import Blueprint, current_app, has_request_context
 from sqlalchemy.orm import Session, sessionmaker
 
 from bridges import matrix, slack
+from bridges.matrix_puppets import Puppets
 from bridges.worker import ChatWorker
 from forum.site import Site
 
@@ -53,6 +56,9 @@ def build(site: Site, sessions: sessionmaker[Session], on_committed: Callable[[]
     bridges = Bridges()
 
     def committed() -> None:  # an inbound chat post may have to go to the other chat platforms too
+        if has_request_context():
+            current_app.extensions["listbridge"].on_committed()
+            return
         on_committed()
         bridges.wake()
 
@@ -66,6 +72,7 @@ def build(site: Site, sessions: sessionmaker[Session], on_committed: Callable[[]
             bridges.blueprint = slack.events_blueprint(app)
     if settings.matrix.homeserver:
         api = matrix.MatrixApi(settings.matrix)
-        bridges.workers.append(ChatWorker(matrix.MatrixAdapter(api), site, sessions))
-        bridges.matrix_sync = matrix.MatrixSync(api, site, sessions, committed)
+        puppets = Puppets(api, settings.matrix) if settings.matrix.appservice_token else None
+        bridges.workers.append(ChatWorker(matrix.MatrixAdapter(api, puppets), site, sessions))
+        bridges.matrix_sync = matrix.MatrixSync(api, site, sessions, committed, puppets)
     return bridges

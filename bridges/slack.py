@@ -2,9 +2,18 @@
 
 Out: a forum thread becomes a top-level message (subject, first lines, archive link); each
 reply goes into that message's Slack thread (``thread_ts``) under its author's name
-(``chat:write.customize``). In: the Events API at ``/slack/events`` on the web port
-(Bolt verifies the signing secret and refuses requests older than five minutes), or
-Socket Mode when an app-level token is configured.
+(``chat:write.customize``); a post's attachments follow as files shared in the same thread
+(``files_upload_v2``). In: the Events API at ``/slack/events`` on the web port (Bolt
+verifies the signing secret and refuses requests older than five minutes), or Socket Mode
+when an app-level token is configured. Files shared in a thread are downloaded as
+attachments; one above the site's size limit is named in a note in the post instead.
+
+A message the community's posting policy refuses or holds is answered with an ephemeral
+message that only its author sees, once: Slack redelivers an event it thinks was not
+acknowledged, and a refused message, unlike a stored one, has no row to recognise it by,
+so only the first delivery is answered: Slack numbers the others (``X-Slack-Retry-Num``,
+which Bolt also sets from a Socket Mode envelope's ``retry_attempt``), which works
+whichever web process a redelivery reaches.
 
 Bolt acknowledges only after the listener returned (``process_before_response``): the
 listener is one short transaction, and a message is stored before Slack hears "200", so
@@ -28,6 +37,7 @@ from flask import Blueprint, Response, request
 from slack_bolt import App
 from slack_bolt.adapter.flask import SlackRequestHandler
 from slack_bolt.adapter.socket_mode.builtin import SocketModeHandler
+from slack_bolt.request import BoltRequest
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from sqlalchemy.orm import Session, sessionmaker
@@ -36,9 +46,13 @@ from bridges.base import ChatPost, PermanentFailure, RateLimited, TemporaryFailu
 from bridges.inbound import (
     ChatAuthor,
     ChatEvent,
+    Refused,
+    author_notice,
     receive_deletion,
     receive_edit,
     receive_message,
+    too_large_note,
+    unfetched_note,
 )
 from forum.config import SlackSettings
 from forum.posting import AttachmentData
@@ -68,12 +82,20 @@ class SlackAdapter:
     def start_thread(self, channel: str, post: ChatPost) -> str:
         reply = self._call("chat_postMessage", channel=channel, text=_text(post), username=post.author,
                            unfurl_links=False, unfurl_media=False)
+        self._share_files(channel, str(reply["ts"]), post)
         return str(reply["ts"])
 
     def reply(self, channel: str, root_ref: str, post: ChatPost) -> str:
         reply = self._call("chat_postMessage", channel=channel, thread_ts=root_ref, text=_text(post),
                            username=post.author, unfurl_links=False, unfurl_media=False)
+        self._share_files(channel, root_ref, post)
         return str(reply["ts"])
+
+    def _share_files(self, channel: str, thread_ts: str, post: ChatPost) -> None:
+        if post.files:
+            self._call("files_upload_v2", channel=channel, thread_ts=thread_ts,
+                       file_uploads=[{"content": f.read(), "filename": f.filename, "title": f.filename}
+                                     for f in post.files])
 
     def edit(self, channel: str, ref: str, post: ChatPost) -> None:
         self._call("chat_update", channel=channel, ts=ref, text=_text(post))
@@ -171,7 +193,7 @@ class SlackInbound:
         self.on_committed = on_committed
         self.max_file_bytes = site.settings.smtp_in.max_message_bytes
 
-    def handle(self, event: dict[str, Any], bot_ids: set[str]) -> None:
+    def handle(self, event: dict[str, Any], bot_ids: set[str], *, redelivered: bool = False) -> None:
         subtype = event.get("subtype")
         channel = event.get("channel", "")
         if subtype == "message_changed":
@@ -185,24 +207,42 @@ class SlackInbound:
             with self.sessions.begin() as session:
                 changed = receive_deletion(session, PLATFORM, channel, event.get("deleted_ts", ""))
         elif subtype in NEW_MESSAGE_SUBTYPES and not _is_bot(event, bot_ids) and event.get("user"):
+            notes, files = self._files(event.get("files", []))
             chat_event = ChatEvent(
                 platform=PLATFORM, channel=channel, ref=event["ts"], author=self.people.author(event["user"]),
-                text=plain_text(event.get("text", "")), root_ref=event.get("thread_ts"),
-                attachments=tuple(self._files(event.get("files", []))),
+                text="\n\n".join(filter(None, [plain_text(event.get("text", "")), *notes])),
+                root_ref=event.get("thread_ts"), attachments=tuple(files),
             )
             with self.sessions.begin() as session:
-                changed = receive_message(session, self.site, chat_event) is not None
+                result = receive_message(session, self.site, chat_event)
+                notice = author_notice(session, chat_event, result)
+            changed = result is not None and not isinstance(result, Refused)
+            if notice and not redelivered:
+                self._tell(channel, event["user"], event.get("thread_ts"), notice)
         else:
             return
         if changed:
             self.on_committed()
 
-    def _files(self, files: list[dict[str, Any]]) -> list[AttachmentData]:
-        """Shared files, downloaded with the bot token (Slack's file URLs need it)."""
-        found = []
+    def _tell(self, channel: str, user: str, thread_ts: str | None, notice: str) -> None:
+        """An ephemeral message: only the author sees it, in the channel (and thread) they wrote in."""
+        try:
+            self.client.chat_postEphemeral(channel=channel, user=user, text=_escape(notice),
+                                           **({"thread_ts": thread_ts} if thread_ts else {}))
+        except (SlackClientError, OSError) as exc:
+            log.warning("telling %s in %s failed: %s", user, channel, exc)
+
+    def _files(self, files: list[dict[str, Any]]) -> tuple[list[str], list[AttachmentData]]:
+        """Shared files, downloaded with the bot token (Slack's file URLs need it), and a note
+        for each one left out (too large, or not handed over)."""
+        notes, found = [], []
         for info in files:
             url = info.get("url_private_download") or info.get("url_private")
-            if not url or int(info.get("size") or 0) > self.max_file_bytes:
+            name, size = info.get("name") or "file", int(info.get("size") or 0)
+            if not url:
+                continue
+            if size > self.max_file_bytes:
+                notes.append(too_large_note(name, self.max_file_bytes, size))
                 continue
             fetch = urllib.request.Request(url, headers={"Authorization": f"Bearer {self.client.token}"})
             try:
@@ -210,11 +250,14 @@ class SlackInbound:
                     data = response.read(self.max_file_bytes + 1)
             except OSError as exc:
                 log.warning("downloading Slack file %s failed: %s", info.get("id"), exc)
+                notes.append(unfetched_note(name))
                 continue
-            if len(data) <= self.max_file_bytes:
-                found.append(AttachmentData(filename=info.get("name") or "file",
-                                            content_type=info.get("mimetype") or "application/octet-stream", data=data))
-        return found
+            if len(data) > self.max_file_bytes:
+                notes.append(too_large_note(name, self.max_file_bytes))
+            else:
+                found.append(AttachmentData(filename=name, content_type=info.get("mimetype") or "application/octet-stream",
+                                            data=data))
+        return notes, found
 
 
 def _is_bot(message: dict[str, Any], bot_ids: set[str]) -> bool:
@@ -229,8 +272,9 @@ def bolt_app(settings: SlackSettings, inbound: SlackInbound) -> App:
               token_verification_enabled=False)
 
     @app.event("message")
-    def on_message(event: dict[str, Any], context: Any) -> None:
-        inbound.handle(event, {i for i in (context.bot_id, context.bot_user_id) if i})
+    def on_message(event: dict[str, Any], context: Any, request: BoltRequest) -> None:
+        retry = request.headers.get("x-slack-retry-num", ["0"])[0]
+        inbound.handle(event, {i for i in (context.bot_id, context.bot_user_id) if i}, redelivered=retry != "0")
 
     return app
 

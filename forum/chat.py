@@ -10,6 +10,7 @@ markers in the text.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -19,6 +20,11 @@ from forum.errors import InvalidInput, NotFound
 from forum.models import ChatLink, ChatMessage, ChatThread, Community, Post
 
 PLATFORMS = ("slack", "matrix")
+# A Slack channel id: C (public) or G (private, older workspaces), then capitals and digits.
+SLACK_CHANNEL = re.compile(r"[CG][A-Z0-9]{8,20}")
+# A Matrix room id: "!" and an opaque part, then the server that made it (room versions
+# before 12); from room version 12 the id is only "!" and a hash, without a server.
+MATRIX_ROOM = re.compile(r"![^\s:]+(:(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?)?")
 
 
 @dataclass(frozen=True)
@@ -34,11 +40,34 @@ def _platform(platform: str) -> str:
     return platform
 
 
+def channel_problem(platform: str, channel: str) -> str | None:
+    """Why ``channel`` cannot be a channel of ``platform``, in a sentence; None if it can.
+
+    Checked here rather than only in a form, so that every way of linking (the web page,
+    ``listbridge bridge link``) refuses a channel name or a mistyped id before the bridge
+    tries, and fails, to post there.
+    """
+    if platform == "slack":
+        if channel.startswith("#"):
+            return "Enter the channel ID, not its name: it looks like C0123ABCD"
+        if not SLACK_CHANNEL.fullmatch(channel):
+            return "A Slack channel ID is a C or G followed by capital letters and digits, like C0123ABCD"
+    elif platform == "matrix":
+        if channel.startswith("#"):
+            return "Enter the room ID, not an alias: it starts with ! (like !abc:example.org)"
+        if not MATRIX_ROOM.fullmatch(channel):
+            return "A Matrix room ID starts with ! and names its server, like !abc:example.org"
+    return None
+
+
 def link(session: Session, community: Community, platform: str, channel: str) -> ChatLink:
     """Link ``community`` to ``channel``; linking it again is a no-op, another community's channel an error."""
     channel = channel.strip()
     if not channel:
         raise InvalidInput("the channel is empty")
+    problem = channel_problem(_platform(platform), channel)
+    if problem:
+        raise InvalidInput(problem)
     existing = link_for_channel(session, _platform(platform), channel)
     if existing is not None:
         if existing.community_id != community.id:

@@ -10,6 +10,7 @@ can be moved or run from any working directory.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
@@ -134,6 +135,9 @@ class MatrixSettings:
     homeserver: str = setting("", "Homeserver URL, e.g. https://matrix.example.org; empty: no Matrix bridge.")
     user_id: str = setting("", "The relay account that posts for everyone, e.g. @listbridge:example.org.")
     access_token: str = setting("", "Access token of that account.")
+    appservice_token: str = setting("", "as_token of the application service registration ('listbridge bridge matrix-registration' prints it); when set, each author posts as a Matrix user of their own.")
+    hs_token: str = setting("", "hs_token of that registration (the homeserver's token to the bridge; rooms are still read with /sync, so it is never used to receive).")
+    user_prefix: str = setting("listbridge_", "Start of the localpart of those users: an author with address ana@example.org becomes @listbridge_ana=40example.org:SERVER.")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -261,6 +265,10 @@ def _validate(settings: Settings) -> None:
         raise ConfigError("setting [slack] bot_token needs signing_secret (Events API) or app_token (Socket Mode)")
     if settings.matrix.homeserver and not (settings.matrix.user_id and settings.matrix.access_token):
         raise ConfigError("setting [matrix] homeserver needs user_id and access_token")
+    if bool(settings.matrix.appservice_token) != bool(settings.matrix.hs_token):
+        raise ConfigError("setting [matrix] appservice_token and hs_token go together (both from the registration)")
+    if not re.fullmatch(r"[a-z0-9._=/-]+", settings.matrix.user_prefix):
+        raise ConfigError("setting [matrix] user_prefix may hold only a-z, 0-9 and . _ = - /")
     _validate_digest(settings.digest)
     if not settings.site.mail_domain or "@" in settings.site.mail_domain:
         raise ConfigError("setting [site] mail_domain must be a bare domain such as lists.example.org")

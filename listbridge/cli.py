@@ -29,6 +29,7 @@ from rich.text import Text
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
+from bridges.matrix_puppets import registration
 from digest.run import Digests
 from forum import chat, schema
 from forum.config import Settings, load
@@ -249,7 +250,7 @@ def bridge() -> None:
 @click.argument("channel")
 @pass_ctx
 def bridge_link(ctx: Context, slug: str, platform: str, channel: str) -> None:
-    """Link community SLUG to CHANNEL (a Slack channel id such as C0123ABC, a Matrix room id such as !abc:example.org).
+    """Link community SLUG to CHANNEL (a Slack channel id such as C0123ABCD, a Matrix room id such as !abc:example.org).
 
     New posts go to the channel from now on; messages in the channel become posts.
     """
@@ -278,6 +279,17 @@ def bridge_list(ctx: Context, slug: str | None) -> None:
     with ctx.sessions() as session:
         for row in chat.links(session, community_by_slug(session, slug) if slug else None):
             click.echo(f"{row.slug}\t{row.platform}\t{row.channel}")
+
+
+@bridge.command("matrix-registration")
+@pass_ctx
+def bridge_matrix_registration(ctx: Context) -> None:
+    """Print the application service registration for the homeserver (Matrix puppets).
+
+    Save it as a file, add that file to app_service_config_files in homeserver.yaml and
+    restart the homeserver; from then on each author posts to Matrix as a user of their own.
+    """
+    click.echo(registration(ctx.settings.matrix), nl=False)
 
 
 @main.group("digest")

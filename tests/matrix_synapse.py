@@ -10,7 +10,8 @@ rather than trusted. CI builds it ahead of the tests with::
 
 Building needs nothing but the standard library, so CI can run it before the project's own
 virtualenv exists. A test calls :func:`synapse_venv` (``None`` when it is not built and may not be built
-now) and :class:`Synapse` to run a homeserver for its duration.
+now) and :class:`Synapse` to run a homeserver for its duration, optionally with application
+service registrations loaded (``app_service_config_files``).
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ class Account:
 class Synapse:
     """A homeserver named ``localhost`` in ``directory``, stopped by pid on exit."""
 
-    def __init__(self, venv: Path, directory: Path) -> None:
+    def __init__(self, venv: Path, directory: Path, app_services: tuple[Path, ...] = ()) -> None:
         from tests.support import (
             free_port,  # here, so that building needs only the standard library
         )
@@ -83,6 +84,7 @@ class Synapse:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.config = directory / "homeserver.yaml"
+        self.app_services = app_services
         self._process: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> Synapse:
@@ -101,6 +103,7 @@ class Synapse:
             "rc_message": generous, "rc_registration": generous, "rc_joins": {"local": generous},
             "rc_login": {"address": generous, "account": generous, "failed_attempts": generous},
             "rc_invites": {"per_room": generous, "per_user": generous},
+            "app_service_config_files": [str(path) for path in self.app_services],
         }))
         log = (self.directory / "synapse.out").open("wb")
         self._process = subprocess.Popen(

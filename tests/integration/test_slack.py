@@ -1,40 +1,39 @@
-"""Slack both ways through a real ``listbridge serve``: mail in → Web API calls out; signed
-Events API requests in → mail out. The Web API is the local fake in ``tests/fake_slack.py``
-(its docstring lists what it covers); events are signed with the signing secret and sent
-over HTTP to the real ``/slack/events`` endpoint on the web port.
+"""Slack both ways through a real ``listbridge serve``: mail in → Web API calls out; Slack
+events in → mail out, over the Events API (signed with the signing secret and POSTed to the
+real ``/slack/events`` endpoint on the web port) and over Socket Mode (pushed through the
+fake's websocket server). The Web API and the Socket Mode server are the local fake in
+``tests/fake_slack.py``; its docstring lists what it covers.
 """
 
 from __future__ import annotations
 
-import socket
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, select
-from sqlalchemy.orm import Session
-from sqlalchemy.pool import NullPool
 
-from forum.models import ChatMessage, Post, PostStatus
+from forum.models import PostStatus
 from tests.fake_slack import (
+    APP_TOKEN,
     BOT_ID,
     BOT_TOKEN,
     BOT_USER,
+    CHANNEL,
     SIGNING_SECRET,
     FakeSlack,
     event_callback,
     signed,
 )
+from tests.integration.chat_site import LIST, chat_site, mail, mapped_refs, posts, wait_until
 from tests.integration.served import ServedSite
 from tests.support import SmtpSink
 
 pytestmark = pytest.mark.integration
-CHANNEL = "C0001"
+MEMBERS = ("alice@council.example", "bob@council.example")
 
 
 @pytest.fixture
@@ -47,42 +46,22 @@ def slack() -> Iterator[FakeSlack]:
 
 @pytest.fixture
 def served(tmp_path: Path, db_url: str, smtp_sink: SmtpSink, slack: FakeSlack) -> Iterator[ServedSite]:
-    site = ServedSite(tmp_path, db_url, smtp_sink.port, extra=f"""
+    site = chat_site(tmp_path, db_url, smtp_sink.port, policy="members", members=MEMBERS, platform="slack",
+                     channel=CHANNEL, settings=f"""
 [slack]
 bot_token = "{BOT_TOKEN}"
 signing_secret = "{SIGNING_SECRET}"
 api_base_url = "{slack.api_url}"
 """)
-    site.cli("init")
-    site.cli("community", "create", "housing", "--name", "Housing Advice", "--policy", "members")
-    for who in ("alice", "bob"):
-        site.cli("member", "add", "housing", f"{who}@council.example", "--name", f"{who.title()} Example")
-    site.cli("bridge", "link", "housing", "slack", CHANNEL)
-    site.start()
-    wait_until(lambda: _accepts(site.web_port))  # start() waits for SMTP; events need the web port too
     yield site
     site.stop()
 
 
-def _accepts(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), 0.5).close()
-        return True
-    except OSError:
-        return False
-
-
-def mail(sender: str, subject: str, body: str, message_id: str, in_reply_to: str | None = None) -> bytes:
-    msg = EmailMessage()
-    msg["From"], msg["To"], msg["Subject"], msg["Message-ID"] = sender, "housing@lists.example.org", subject, message_id
-    if in_reply_to:
-        msg["In-Reply-To"] = in_reply_to
-    msg.set_content(body)
-    return msg.as_bytes()
-
-
-def post_event(site: ServedSite, event: dict[str, Any], **sign: Any) -> int:
+def post_event(site: ServedSite, event: dict[str, Any], retry: int = 0, **sign: Any) -> int:
+    """POST an event as Slack does; ``retry``: which redelivery this is (Slack numbers them in headers)."""
     body, headers = signed(event_callback(event), **sign)
+    if retry:
+        headers |= {"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"}
     request = urllib.request.Request(f"http://127.0.0.1:{site.web_port}/slack/events", data=body, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
@@ -91,45 +70,16 @@ def post_event(site: ServedSite, event: dict[str, Any], **sign: Any) -> int:
         return exc.code
 
 
-def posts(db_url: str) -> list[Post]:
-    engine = create_engine(db_url, poolclass=NullPool)
-    try:
-        with Session(engine) as session:
-            found = list(session.scalars(select(Post).order_by(Post.id)))
-            for post in found:
-                post.attachments  # noqa: B018 - loaded while the session is open
-            return found
-    finally:
-        engine.dispose()
-
-
-def mapped_refs(db_url: str) -> list[str]:
-    engine = create_engine(db_url, poolclass=NullPool)
-    try:
-        with Session(engine) as session:
-            return list(session.scalars(select(ChatMessage.message_ref)))
-    finally:
-        engine.dispose()
-
-
-def wait_until(check: Any, timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (result := check()):
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.05)
-    return result
-
-
 def test_threads_go_both_ways_without_echoes(served: ServedSite, slack: FakeSlack, smtp_sink: SmtpSink,
                                              db_url: str) -> None:
     # A thread started by mail becomes a top-level Slack message under its author's name.
-    served.send("alice@council.example", ["housing@lists.example.org"],
+    served.send("alice@council.example", [LIST],
                 mail("alice@council.example", "Damp in flats", "Line one\nLine two", "<t1@council.example>"))
     top = slack.wait_for("chat.postMessage", 1)[0].params
     assert top["channel"] == CHANNEL and "thread_ts" not in top
     assert top["username"] == "Alice Example"
     assert "*Damp in flats*" in top["text"] and "Line one\nLine two" in top["text"]
+    assert slack.shared == [], "a post without attachments shares no files"
     assert f"http://127.0.0.1:{served.web_port}/c/housing/t/" in top["text"]
     root_ts = next(ts for (_, ts), m in slack.messages.items() if m["text"] == top["text"])
     smtp_sink.wait_for(1)  # bob's copy
@@ -150,7 +100,7 @@ def test_threads_go_both_ways_without_echoes(served: ServedSite, slack: FakeSlac
         assert post_event(served, event) == 200
 
     # A mailed reply goes into the Slack thread under its author's name.
-    served.send("bob@council.example", ["housing@lists.example.org"],
+    served.send("bob@council.example", [LIST],
                 mail("bob@council.example", "Re: Damp in flats", "Open the windows", "<t2@council.example>",
                      in_reply_to="<t1@council.example>"))
     reply = slack.wait_for("chat.postMessage", 2)[1].params
@@ -164,6 +114,7 @@ def test_threads_go_both_ways_without_echoes(served: ServedSite, slack: FakeSlac
                                "text": "Rent rises\nAnyone else?", "ts": "1700000003.000100"}) == 200
     new = wait_until(lambda: [m for m in smtp_sink.messages if "Rent rises" in str(m.message["Subject"])])
     assert new[0].message["In-Reply-To"] is None
+    assert slack.posted("chat.postEphemeral") == [], "members and bots are never sent a notice"
 
 
 def test_edits_deletions_files_and_strangers(served: ServedSite, slack: FakeSlack, smtp_sink: SmtpSink,
@@ -172,11 +123,15 @@ def test_edits_deletions_files_and_strangers(served: ServedSite, slack: FakeSlac
     event = {"type": "message", "subtype": "file_share", "channel": CHANNEL, "user": "U1", "text": "See the plan",
              "ts": "1700000010.000100",
              "files": [{"id": "F1", "name": "plan.txt", "mimetype": "text/plain", "size": 8,
-                        "url_private_download": url}]}
+                        "url_private_download": url},
+                       {"id": "F2", "name": "survey.mov", "mimetype": "video/quicktime", "size": 30_000_000,
+                        "url_private_download": slack.add_file("survey.mov", b"too big to fetch")}]}
     assert post_event(served, event) == 200
-    assert post_event(served, event) == 200  # Slack retries: the same message is stored once
+    assert post_event(served, event, retry=1) == 200  # Slack retries: the same message is stored once
     [post] = wait_until(lambda: posts(db_url))
     assert [(a.filename, a.size) for a in post.attachments] == [("plan.txt", 8)]
+    assert post.body.startswith("See the plan\n\n")
+    assert '"survey.mov" (30.0 MB) was not kept' in post.body, "readers learn that a file was left out"
 
     assert post_event(served, {"type": "message", "subtype": "message_changed", "channel": CHANNEL, "hidden": True,
                                "ts": "1700000011.000001",
@@ -187,12 +142,31 @@ def test_edits_deletions_files_and_strangers(served: ServedSite, slack: FakeSlac
                                "ts": "1700000012.000001", "deleted_ts": "1700000010.000100"}) == 200
     assert wait_until(lambda: posts(db_url)[0].status is PostStatus.deleted)
 
-    # Someone who is not a member of a members-only community is not posted.
-    assert post_event(served, {"type": "message", "channel": CHANNEL, "user": "U9", "text": "spam",
-                               "ts": "1700000013.000100"}) == 200
+    # Someone who is not a member of a members-only community is not posted, and is told so
+    # where only they see it — once, however often Slack redelivers the event.
+    refused = {"type": "message", "channel": CHANNEL, "user": "U9", "text": "spam", "ts": "1700000013.000100",
+               "thread_ts": "1700000010.000100"}
+    assert post_event(served, refused) == 200
+    [told] = slack.wait_for("chat.postEphemeral", 1)
+    assert (told.params["channel"], told.params["user"], told.params["thread_ts"]) == (CHANNEL, "U9",
+                                                                                       "1700000010.000100")
+    assert "not posted to Housing Advice" in told.params["text"] and "only members may post" in told.params["text"]
+    assert post_event(served, refused, retry=1) == 200
     time.sleep(0.3)
     assert len(posts(db_url)) == 1
+    assert len(slack.posted("chat.postEphemeral")) == 1
     assert slack.posted() == [], "messages from Slack are never copied back into Slack"
+
+
+def test_attachments_are_shared_in_the_thread(served: ServedSite, slack: FakeSlack) -> None:
+    served.send("alice@council.example", [LIST],
+                mail("alice@council.example", "Minutes", "Attached.", "<f1@council.example>",
+                     attachment=("minutes.pdf", "application/pdf", b"%PDF-1.4 minutes")))
+    [top] = slack.wait_for("chat.postMessage", 1)
+    root_ts = next(ts for (_, ts), m in slack.messages.items() if m["text"] == top.params["text"])
+    slack.wait(lambda: bool(slack.shared))
+    assert [(f["channel"], f["thread_ts"], f["name"], f["data"]) for f in slack.shared] == [
+        (CHANNEL, root_ts, "minutes.pdf", b"%PDF-1.4 minutes")]
 
 
 def test_requests_without_a_valid_recent_signature_are_refused(served: ServedSite, db_url: str) -> None:
@@ -204,8 +178,56 @@ def test_requests_without_a_valid_recent_signature_are_refused(served: ServedSit
 
 def test_rate_limit_is_honoured(served: ServedSite, slack: FakeSlack) -> None:
     slack.limit("chat.postMessage", retry_after=1)
-    served.send("alice@council.example", ["housing@lists.example.org"],
+    served.send("alice@council.example", [LIST],
                 mail("alice@council.example", "Hello", "Hi all", "<r1@council.example>"))
     first, second = slack.wait_for("chat.postMessage", 2)
     assert second.at - first.at >= 0.95, "the retry must wait for Retry-After"
     assert "*Hello*" in second.params["text"]
+
+
+@pytest.fixture
+def socket_served(tmp_path: Path, db_url: str, smtp_sink: SmtpSink, slack: FakeSlack) -> Iterator[ServedSite]:
+    site = chat_site(tmp_path, db_url, smtp_sink.port, policy="members", members=MEMBERS, platform="slack",
+                     channel=CHANNEL, settings=f"""
+[slack]
+bot_token = "{BOT_TOKEN}"
+app_token = "{APP_TOKEN}"
+api_base_url = "{slack.api_url}"
+""")
+    yield site
+    site.stop()
+
+
+def test_socket_mode_threads_acks_and_reconnects(socket_served: ServedSite, slack: FakeSlack,
+                                                 smtp_sink: SmtpSink) -> None:
+    slack.wait_connected(1)
+    # A top-level message pushed over the socket starts a forum thread, mailed to the members.
+    first = slack.push({"type": "message", "channel": CHANNEL, "user": "U1", "text": "Boiler broken\nSince Monday",
+                        "ts": "1700000100.000100"})
+    slack.wait_acked(first)
+    started = smtp_sink.wait_for(1)[0].message
+    assert "Boiler broken" in str(started["Subject"])
+    # A reply in its Slack thread is a reply in the forum.
+    reply = slack.push({"type": "message", "channel": CHANNEL, "user": "U1", "text": "Fixed now",
+                        "ts": "1700000101.000100", "thread_ts": "1700000100.000100"})
+    slack.wait_acked(reply)
+    answered = smtp_sink.wait_for(2)[1].message
+    assert answered["In-Reply-To"] == started["Message-ID"]
+
+    # Slack asks for a fresh connection: the bridge opens one at once and goes on.
+    slack.refresh()
+    slack.wait_connected(2)
+    refreshed = slack.push({"type": "message", "channel": CHANNEL, "user": "U1", "text": "Still here",
+                            "ts": "1700000101.000200", "thread_ts": "1700000100.000100"})
+    slack.wait_acked(refreshed)
+    smtp_sink.wait_for(3)
+    # The connection drops: the bridge's monitor finds it closed and opens another.
+    slack.drop()
+    slack.wait_connected(3, timeout=30)
+    assert len(slack.posted("apps.connections.open")) == 3
+    later = slack.push({"type": "message", "channel": CHANNEL, "user": "U1", "text": "Thanks all",
+                        "ts": "1700000102.000100", "thread_ts": "1700000100.000100"})
+    slack.wait_acked(later)
+    assert "Thanks all" in smtp_sink.wait_for(4)[3].message.get_body(("plain",)).get_content()
+    assert post_event(socket_served, {"type": "message", "channel": CHANNEL, "user": "U1", "text": "x",
+                                      "ts": "1700000103.000100"}) == 404, "Socket Mode opens no events endpoint"

@@ -21,12 +21,21 @@ def test_link_list_and_unlink(tmp_path: Path, db_url: str) -> None:
 
     assert run("init")[0] == 0
     assert run("community", "create", "housing", "--name", "Housing")[0] == 0
-    assert run("bridge", "link", "housing", "slack", "C0123") == (0, "linked housing to slack C0123\n")
+    assert run("bridge", "link", "housing", "slack", "C0123ABCD") == (0, "linked housing to slack C0123ABCD\n")
     assert run("bridge", "link", "housing", "matrix", "!room:example.org")[0] == 0
-    assert run("bridge", "list") == (0, "housing\tmatrix\t!room:example.org\nhousing\tslack\tC0123\n")
-    code, output = run("bridge", "link", "nowhere", "slack", "C9")
+    # A channel name or a mistyped id is refused in one line, before the bridge posts anywhere.
+    for platform, channel, hint in (("slack", "#general", "not its name"), ("slack", "C01", "like C0123ABCD"),
+                                    ("matrix", "#housing:example.org", "not an alias"),
+                                    ("matrix", "room:example.org", "starts with !")):
+        code, output = run("bridge", "link", "housing", platform, channel)
+        assert code == 1 and output.startswith("listbridge: error: ") and hint in output
+        assert output.count("\n") == 1
+    assert run("bridge", "list") == (0, "housing\tmatrix\t!room:example.org\nhousing\tslack\tC0123ABCD\n")
+    code, output = run("bridge", "link", "nowhere", "slack", "C0999ZZZZ")
     assert code == 1 and 'there is no community "nowhere"' in output
-    assert run("bridge", "unlink", "housing", "slack", "C0123") == (0, "unlinked housing from slack C0123\n")
-    code, output = run("bridge", "unlink", "housing", "slack", "C0123")
-    assert code == 1 and "housing is not linked to slack channel C0123" in output
+    assert run("bridge", "unlink", "housing", "slack", "C0123ABCD") == (0, "unlinked housing from slack C0123ABCD\n")
+    code, output = run("bridge", "unlink", "housing", "slack", "C0123ABCD")
+    assert code == 1 and "housing is not linked to slack channel C0123ABCD" in output
     assert run("bridge", "list", "housing") == (0, "housing\tmatrix\t!room:example.org\n")
+    code, output = run("bridge", "matrix-registration")  # Matrix puppets are not configured here
+    assert code == 1 and output.startswith("listbridge: error: setting [matrix] user_id, appservice_token and hs_token")

@@ -24,9 +24,11 @@ from bridges.inbound import (
     receive_edit,
     receive_message,
 )
+from bridges.matrix_puppets import Puppets
 from bridges.worker import ChatWorker
 from forum import chat
 from forum.editing import edit_post
+from forum.config import MatrixSettings
 from forum.errors import InvalidInput, NotFound
 from forum.models import (
     ChatMessage,
@@ -72,12 +74,12 @@ class Recorder:
 
 @pytest.fixture
 def linked(sessionmaker: SessionMaker[Session]) -> None:
-    """Members-only "housing" linked to Slack C1 and Matrix !r; Ann facilitates, Bob is a member."""
+    """Members-only "housing" linked to Slack C0123ABCD and Matrix !r; Ann facilitates, Bob is a member."""
     with sessionmaker.begin() as session:
         community = make_community(session, "housing")
         make_member(session, community, "ann@example.org", role=Role.facilitator)
         make_member(session, community, "bob@example.org")
-        chat.link(session, community, "slack", "C1")
+        chat.link(session, community, "slack", "C0123ABCD")
         chat.link(session, community, "matrix", "!r:example.org")
 
 
@@ -99,16 +101,16 @@ def test_links_are_unique_per_channel_and_listed(sessionmaker: SessionMaker[Sess
     with sessionmaker.begin() as session:
         other = make_community(session, "garden")
         with pytest.raises(InvalidInput, match="already linked to housing"):
-            chat.link(session, other, "slack", "C1")
+            chat.link(session, other, "slack", "C0123ABCD")
         with pytest.raises(InvalidInput, match="unknown chat platform"):
             chat.link(session, other, "irc", "#x")
-        housing = chat.link_for_channel(session, "slack", "C1")
-        assert housing is not None and chat.link(session, housing_community(session), "slack", "C1").id == housing.id
+        housing = chat.link_for_channel(session, "slack", "C0123ABCD")
+        assert housing is not None and chat.link(session, housing_community(session), "slack", "C0123ABCD").id == housing.id
         assert [(r.slug, r.platform, r.channel) for r in chat.links(session)] == [
-            ("housing", "matrix", "!r:example.org"), ("housing", "slack", "C1")]
+            ("housing", "matrix", "!r:example.org"), ("housing", "slack", "C0123ABCD")]
         with pytest.raises(NotFound):
-            chat.unlink(session, other, "slack", "C1")
-        chat.unlink(session, housing_community(session), "slack", "C1")
+            chat.unlink(session, other, "slack", "C0123ABCD")
+        chat.unlink(session, housing_community(session), "slack", "C0123ABCD")
         assert [r.channel for r in chat.links(session)] == ["!r:example.org"]
 
 
@@ -116,7 +118,7 @@ def test_a_published_post_queues_one_chat_copy_per_channel_in_its_transaction(
         sessionmaker: SessionMaker[Session], site: Site, linked: None) -> None:
     with sessionmaker.begin() as session:
         post(session, site)
-        assert chat_rows(session) == [("matrix_post", "!r:example.org"), ("slack_post", "C1")]
+        assert chat_rows(session) == [("matrix_post", "!r:example.org"), ("slack_post", "C0123ABCD")]
 
 
 def test_a_held_post_reaches_chat_only_when_approved(sessionmaker: SessionMaker[Session], site: Site,
@@ -137,13 +139,13 @@ def test_worker_starts_the_thread_then_replies_in_it_and_records_both(
     adapter = Recorder()
     assert ChatWorker(adapter, site, sessionmaker).step() == 0
     (start, channel, _, lead), (reply, _, root, answer) = adapter.calls
-    assert (start, channel, reply, root) == ("start", "C1", "reply", "m1")
+    assert (start, channel, reply, root) == ("start", "C0123ABCD", "reply", "m1")
     assert lead is not None and lead.starts_thread and lead.body.endswith("Line 6 …") and lead.subject == "Boiler"
     assert answer is not None and answer.author == "Bob" and answer.body == "Me"
     assert answer.archive_url.startswith("http://127.0.0.1:8080/c/housing/t/")
     with sessionmaker() as session:
         assert sorted(session.scalars(select(ChatMessage.message_ref))) == ["m1", "m2"]
-        assert chat.thread_root(session, chat.link_for_channel(session, "slack", "C1").id, first.thread_id) == "m1"  # type: ignore[union-attr]
+        assert chat.thread_root(session, chat.link_for_channel(session, "slack", "C0123ABCD").id, first.thread_id) == "m1"  # type: ignore[union-attr]
         assert {i.status for i in session.scalars(select(OutboxItem).where(OutboxItem.kind == "slack_post"))} == {
             OutboxStatus.done}
 
@@ -171,13 +173,13 @@ def test_rate_limit_hands_the_rest_back_in_order_and_failures_are_sorted(
 
 def test_a_chat_message_is_stored_once_and_never_sent_back(sessionmaker: SessionMaker[Session], site: Site,
                                                            linked: None) -> None:
-    event = ChatEvent(platform="slack", channel="C1", ref="100.1", author=ChatAuthor("Bob B", "BOB@example.org"),
+    event = ChatEvent(platform="slack", channel="C0123ABCD", ref="100.1", author=ChatAuthor("Bob B", "BOB@example.org"),
                       text="Rent rises\nAnyone else?")
     with sessionmaker.begin() as session:
         stored = receive_message(session, site, event)
         assert stored is not None and stored.post.subject == "Rent rises" and stored.post.source == "slack"
         assert receive_message(session, site, event) is None  # a redelivered event
-        reply = receive_message(session, site, ChatEvent(platform="slack", channel="C1", ref="100.2",
+        reply = receive_message(session, site, ChatEvent(platform="slack", channel="C0123ABCD", ref="100.2",
                                                          author=ChatAuthor("Ann", "ann@example.org"), text="Yes",
                                                          root_ref="100.1"))
         assert reply is not None and reply.post.parent_id == stored.post.id
@@ -196,17 +198,25 @@ def test_edits_and_deletions_touch_only_the_bridges_own_copies(sessionmaker: Ses
                                                                 linked: None) -> None:
     with sessionmaker.begin() as session:
         ours = post(session, site)
-        theirs = receive_message(session, site, ChatEvent(platform="slack", channel="C1", ref="5.5",
+        theirs = receive_message(session, site, ChatEvent(platform="slack", channel="C0123ABCD", ref="5.5",
                                                           author=ChatAuthor("Bob", "bob@example.org"), text="Hi"))
         assert theirs is not None
     adapter = Recorder()
     ChatWorker(adapter, site, sessionmaker).step()
     with sessionmaker.begin() as session:
         assert edit_post(session, session.get(Post, ours.id), "Who fixed theirs, and how?") == 1  # type: ignore[arg-type]
-        assert receive_edit(session, "slack", "C1", "m1", "ignored") is False  # our own copy's edit event
-        assert receive_edit(session, "slack", "C1", "5.5", "Hello") is True
+        assert receive_edit(session, "slack", "C0123ABCD", "m1", "ignored") is False  # our own copy's edit event
+        assert receive_edit(session, "slack", "C0123ABCD", "5.5", "Hello") is True
         assert session.get(Post, theirs.post.id).body == "Hello"  # type: ignore[union-attr]
-        assert receive_deletion(session, "slack", "C1", "5.5") is True
+        assert receive_deletion(session, "slack", "C0123ABCD", "5.5") is True
     ChatWorker(adapter, site, sessionmaker).step()
     assert [(c[0], c[2]) for c in adapter.calls] == [("start", None), ("edit", "m1")]
     assert adapter.calls[1][3].starts_thread  # type: ignore[union-attr]
+
+
+def test_puppet_users_are_named_for_their_authors_in_valid_localparts() -> None:
+    puppets = Puppets(None, MatrixSettings(user_id="@relay:example.org", user_prefix="lb_"))  # type: ignore[arg-type]
+    assert puppets.user_id("Ana.B@Example.org") == "@lb_ana.b=40example.org:example.org"
+    assert puppets.user_id("josé+x@ex.org") == "@lb_jos=c3=a9=2bx=40ex.org:example.org"
+    assert puppets.owns("@lb_ana.b=40example.org:example.org")
+    assert not puppets.owns("@lb_ana:elsewhere.org") and not puppets.owns("@relay:example.org")

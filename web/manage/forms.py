@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import re
-
 from wtforms import Field, RadioField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
-from forum.chat import PLATFORMS
+from forum.chat import PLATFORMS, channel_problem
 from forum.models import PostingPolicy, Role, Visibility
 from web.accounts.forms import DELIVERY_CHOICES, WebForm, choice_value, email_field
 
@@ -31,28 +29,6 @@ POLICY_CHOICES = [
 
 PLATFORM_NAMES = {"slack": "Slack", "matrix": "Matrix"}
 PLATFORM_CHOICES = [SelectChoice(platform, PLATFORM_NAMES.get(platform, platform)) for platform in PLATFORMS]
-
-# A Slack channel id: C (public) or G (private, older workspaces), then capitals and digits.
-SLACK_CHANNEL = re.compile(r"[CG][A-Z0-9]{8,20}")
-# A Matrix room id: "!" and an opaque part, then the server that made it (room versions
-# before 12); from room version 12 the id is only "!" and a hash, without a server.
-MATRIX_ROOM = re.compile(r"![^\s:]+(:(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?)?")
-
-
-def channel_problem(platform: str, channel: str) -> str | None:
-    """Why ``channel`` cannot be a channel of ``platform``, in a sentence; None if it can."""
-    if platform == "slack":
-        if channel.startswith("#"):
-            return "Enter the channel ID, not its name: it looks like C0123ABCD"
-        if not SLACK_CHANNEL.fullmatch(channel):
-            return "A Slack channel ID is a C or G followed by capital letters and digits, like C0123ABCD"
-    elif platform == "matrix":
-        if channel.startswith("#"):
-            return "Enter the room ID, not an alias: it starts with ! (like !abc:example.org)"
-        if not MATRIX_ROOM.fullmatch(channel):
-            return "A Matrix room ID starts with ! and names its server, like !abc:example.org"
-    return None
-
 
 class ChatLinkForm(WebForm):
     platform = SelectField("Chat platform", choices=PLATFORM_CHOICES, default=PLATFORMS[0])
