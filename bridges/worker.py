@@ -34,7 +34,6 @@ from forum.site import Site
 log = logging.getLogger(__name__)
 POLL_SECONDS = 1.0  # a fallback: whatever commits chat work wakes the worker at once
 BATCH = 50
-LEASE = timedelta(minutes=2)
 
 
 class ChatWorker:
@@ -43,6 +42,8 @@ class ChatWorker:
         self.site = site
         self.sessions = sessions
         self.kinds = outbox.chat_kinds(adapter.platform)
+        # A worker that dies holds its claims this long, as mail delivery's do.
+        self.lease = timedelta(seconds=max(1.0, site.settings.delivery.claim_lease_seconds))
         self._woken: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -64,7 +65,7 @@ class ChatWorker:
     def step(self) -> float:
         """Claim and send one batch; the seconds to pause before the next (a rate limit), else 0."""
         with self.sessions.begin() as session:
-            items = outbox.claim(session, self.kinds, BATCH, LEASE)
+            items = outbox.claim(session, self.kinds, BATCH, self.lease)
         for index, item in enumerate(items):
             try:
                 self._send(item)
