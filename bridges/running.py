@@ -1,8 +1,10 @@
 """The bridges a site's settings ask for, ready for ``listbridge serve`` to run.
 
-The runtime mounts :attr:`Bridges.blueprint` (Slack's events endpoint) on the web app,
-because ``web`` must not import ``bridges``, and runs :meth:`Bridges.run` beside mail
-delivery. ``on_committed`` is called after an inbound chat message was stored, so mail
+Split along the serve roles: a ``web`` process receives Slack's Events API requests (the
+runtime mounts :attr:`Bridges.blueprint` on the web app, because ``web`` must not import
+``bridges``), a ``worker`` process runs :meth:`Bridges.run` beside mail delivery: the
+outbound workers and the long-lived inbound connections (Socket Mode, the Matrix sync).
+So a site whose web and workers run on different machines still hears from Slack. ``on_committed`` is called after an inbound chat message was stored, so mail
 delivery sends its copies at once. A Slack event over HTTP may be served by a forked web
 server process, where this process's consumers are not: there the web app's own hook
 after a write (``on_committed`` of its state) wakes them, as it does for a web post.
@@ -51,7 +53,9 @@ class Bridges:
                 await asyncio.to_thread(self.socket_mode.close)
 
 
-def build(site: Site, sessions: sessionmaker[Session], on_committed: Callable[[], None]) -> Bridges:
+def build(site: Site, sessions: sessionmaker[Session], on_committed: Callable[[], None], *,
+          web: bool = True, worker: bool = True) -> Bridges:
+    """What the ``web`` and ``worker`` roles of this process need of the configured bridges."""
     settings = site.settings
     bridges = Bridges()
 
@@ -64,13 +68,14 @@ def build(site: Site, sessions: sessionmaker[Session], on_committed: Callable[[]
 
     if settings.slack.bot_token:
         client = slack.web_client(settings.slack)
-        bridges.workers.append(ChatWorker(slack.SlackAdapter(client), site, sessions))
         app = slack.bolt_app(settings.slack, slack.SlackInbound(site, sessions, client, committed))
-        if settings.slack.app_token:
-            bridges.socket_mode = slack.socket_mode(app, settings.slack)
-        else:
+        if worker:
+            bridges.workers.append(ChatWorker(slack.SlackAdapter(client), site, sessions))
+            if settings.slack.app_token:
+                bridges.socket_mode = slack.socket_mode(app, settings.slack)
+        if web and not settings.slack.app_token:
             bridges.blueprint = slack.events_blueprint(app)
-    if settings.matrix.homeserver:
+    if settings.matrix.homeserver and worker:
         api = matrix.MatrixApi(settings.matrix)
         puppets = Puppets(api, settings.matrix) if settings.matrix.appservice_token else None
         bridges.workers.append(ChatWorker(matrix.MatrixAdapter(api, puppets), site, sessions))

@@ -184,17 +184,16 @@ async def run(settings: Settings, stop: asyncio.Event, roles: Collection[str] = 
     shared = engine.dialect.name == "postgresql"
     committers = {"gateway", "web", "scheduler"} & set(roles)
 
-    delivery = bridges = None
+    delivery = None
     if "worker" in roles:
         # Without PostgreSQL's notifications, work committed by other processes is found by polling.
         poll = POLL_SECONDS if shared or committers == {"gateway", "web", "scheduler"} else SHARED_POLL_SECONDS
         delivery = DeliveryWorker(site, sessions, poll_seconds=poll)
-        bridges = bridges_running.build(site, sessions, on_committed=delivery.wake)
     # On PostgreSQL other processes may run workers too (they may run on other machines): tell them.
     notifier = OutboxNotifier(engine) if shared and committers else None
 
     def wake_local() -> None:  # safe from any thread
-        if delivery is not None and bridges is not None:
+        if delivery is not None:
             delivery.wake()
             bridges.wake()
 
@@ -203,6 +202,9 @@ async def run(settings: Settings, stop: asyncio.Event, roles: Collection[str] = 
         if notifier is not None:
             notifier.notify()
 
+    # Slack's events endpoint goes with the web role, the chat workers with the worker role.
+    bridges = bridges_running.build(site, sessions, on_committed=wake_consumers, web="web" in roles,
+                                    worker="worker" in roles)
     listener = OutboxListener(settings.database.url, wake_local) if shared and "worker" in roles else None
 
     processor = spool_task = handler = server = None
@@ -220,7 +222,7 @@ async def run(settings: Settings, stop: asyncio.Event, roles: Collection[str] = 
             service.start()
     consumers_stop = asyncio.Event()
     consumer_tasks = []
-    if delivery is not None and bridges is not None:
+    if delivery is not None:
         consumer_tasks = [asyncio.create_task(delivery.run(consumers_stop), name="delivery"),
                           asyncio.create_task(bridges.run(consumers_stop), name="bridges")]
     if processor is not None:
@@ -232,7 +234,7 @@ async def run(settings: Settings, stop: asyncio.Event, roles: Collection[str] = 
     web = None
     if "web" in roles:
         web = WebServer(settings, on_committed=wake_consumers)
-        if bridges is not None and bridges.blueprint is not None:
+        if bridges.blueprint is not None:
             # Slack's events endpoint: Slack signs its requests instead of CSRF tokens
             web.app.register_blueprint(bridges.blueprint)
             csrf.exempt(bridges.blueprint)
