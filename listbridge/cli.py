@@ -3,6 +3,10 @@
 Every command takes ``--config FILE`` (or ``$LISTBRIDGE_CONFIG``). A mistake an operator
 can make — an unknown community, a bad address, a missing setting — ends with one
 readable line on stderr and a non-zero exit, never a traceback.
+
+A command imports what only it needs (Alembic, the digest builder, the bridges, the
+server) when it runs: importing them all made every call, ``--help`` included, take
+twice as long.
 """
 
 from __future__ import annotations
@@ -29,9 +33,7 @@ from rich.text import Text
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
-from bridges.matrix_puppets import registration
-from digest.run import Digests
-from forum import chat, schema
+from forum import chat
 from forum.config import Settings, load
 from forum.db import make_engine, make_sessionmaker
 from forum.digests import PERIODS
@@ -111,6 +113,8 @@ def main(ctx: click.Context, config_path: str | None) -> None:
 def init(ctx: Context) -> None:
     """Create or upgrade the database and the storage directory (safe to run again)."""
     Path(ctx.settings.storage.path).mkdir(parents=True, exist_ok=True)
+    from forum import schema  # Alembic: only init needs it
+
     before = schema.current_revision(ctx.engine)
     schema.upgrade(ctx.engine)
     after = schema.current_revision(ctx.engine)
@@ -289,6 +293,8 @@ def bridge_matrix_registration(ctx: Context) -> None:
     Save it as a file, add that file to app_service_config_files in homeserver.yaml and
     restart the homeserver; from then on each author posts to Matrix as a user of their own.
     """
+    from bridges.matrix_puppets import registration
+
     click.echo(registration(ctx.settings.matrix), nl=False)
 
 
@@ -307,6 +313,8 @@ PERIOD_CHOICE = click.Choice([period.value for period in PERIODS])
 @pass_ctx
 def digest_preview(ctx: Context, email: str, period: str, as_html: bool) -> None:
     """Print the digest EMAIL would get now; nothing is sent or recorded."""
+    from digest.run import Digests
+
     digests = Digests(Site.from_settings(ctx.settings), ctx.engine)
     rendered = digests.preview(email, Delivery(period), utcnow())
     if rendered is None:
@@ -323,6 +331,8 @@ def digest_run(ctx: Context, period: str | None) -> None:
     """Queue now, whatever the members' hours, each member's digest: the one they are owed,
     or else their next one, early. At most one per member and day (or week), however often
     it is run; the delivery worker of 'listbridge serve' sends them."""
+    from digest.run import Digests
+
     digests = Digests(Site.from_settings(ctx.settings), ctx.engine)
     now = utcnow()
     reports = []
