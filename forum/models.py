@@ -322,6 +322,16 @@ cast(Table, Post.__table__).append_column(POST_SEARCH_VECTOR)
 Index("ix_posts_search_vector", POST_SEARCH_VECTOR, postgresql_using="gin", info=POSTGRESQL_ONLY)
 
 
+class ThreadRedirect(Base):
+    """A thread merged into another (its replies had come before their parent): its old
+    address, in the ``Archived-At`` headers and links already mailed out, leads on."""
+
+    __tablename__ = "thread_redirects"
+
+    old_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    thread_id: Mapped[int] = mapped_column(ForeignKey("threads.id", ondelete="CASCADE"), index=True)
+
+
 class PostReference(Base):
     """A Message-ID a post names in In-Reply-To/References (position 0 = the oldest).
 

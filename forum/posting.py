@@ -181,8 +181,8 @@ def _new_thread(session: Session, community: Community, draft: Draft, created: d
     subject = strip_prefixes(draft.subject) or NO_SUBJECT
     key, _ = threads.conversation_key(draft.thread_index)
     thread = Thread(
-        community_id=community.id, subject=subject[:500], subject_key=subject_key(subject)[:500],
-        conversation_index=key, created_at=created, last_activity_at=created,
+        id=threads.unused_thread_id(session), community_id=community.id, subject=subject[:500],
+        subject_key=subject_key(subject)[:500], conversation_index=key, created_at=created, last_activity_at=created,
     )
     session.add(thread)
     session.flush()

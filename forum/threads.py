@@ -19,7 +19,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from forum.errors import NotFound
-from forum.models import Community, Post, PostReference, PostStatus, Thread, utcnow
+from forum.models import Community, Post, PostReference, PostStatus, Thread, ThreadRedirect, utcnow
 from forum.subjects import is_reply_subject, subject_key
 
 CONVERSATION_BYTES = 22  # Thread-Index: 6-byte FILETIME + 16-byte GUID name the conversation
@@ -147,12 +147,35 @@ def _parent_position(session: Session, reply: Post) -> int:
     return -1 if position is None else position
 
 
+def unused_thread_id(session: Session) -> int | None:
+    """An id for a new thread that no merged thread ever had; None: the database's own.
+
+    SQLite gives a new row the largest id plus one, so the id of a merged-away thread
+    that was the newest would come back, and its old address would show another thread.
+    PostgreSQL's sequences never hand an id out twice.
+    """
+    if session.get_bind().dialect.name != "sqlite":
+        return None
+    newest = session.scalar(select(func.max(Thread.id))) or 0
+    redirected = session.scalar(select(func.max(ThreadRedirect.old_id))) or 0
+    return max(newest, redirected) + 1
+
+
+def merged_into(session: Session, thread_id: int) -> int | None:
+    """The thread that thread ``thread_id`` was merged into, if it was."""
+    return session.scalar(select(ThreadRedirect.thread_id).where(ThreadRedirect.old_id == thread_id))
+
+
 def merge_threads(session: Session, *, source_id: int, target: Thread) -> None:
     """Move every post of thread ``source_id`` into ``target`` and drop the empty thread."""
     session.flush()
     session.execute(update(Post).where(Post.thread_id == source_id).values(thread_id=target.id))
     source = session.get(Thread, source_id)
     if source is not None:
+        # Its address was mailed out (Archived-At, links): it leads on, as do older ones that led to it.
+        session.execute(update(ThreadRedirect).where(ThreadRedirect.thread_id == source_id)
+                        .values(thread_id=target.id))
+        session.add(ThreadRedirect(old_id=source_id, thread_id=target.id))
         if source.created_at < target.created_at:
             target.created_at = source.created_at
         target.last_activity_at = max(target.last_activity_at, source.last_activity_at)

@@ -15,7 +15,7 @@ from forum.config import Settings
 from forum.models import Post, Thread, utcnow
 from forum.posting import Draft, Outcome, submit_post
 from forum.site import Site
-from forum.threads import conversation_key
+from forum.threads import conversation_key, merged_into
 from tests.support import make_community
 
 CONVERSATION = bytes(range(22))  # Outlook: 6-byte FILETIME + 16-byte GUID
@@ -123,3 +123,19 @@ def test_reply_arriving_before_its_parent_is_relinked(
         assert thread.post_count == 3
         assert thread.created_at == root.created_at
     assert thread_count(sessionmaker) == 1
+
+
+def test_a_merged_threads_address_leads_to_the_thread_it_joined_and_is_never_reused(
+    post: Callable[..., Outcome], sessionmaker: SessionMaker[Session]
+) -> None:
+    """Its address went out in Archived-At headers: it must keep leading to those posts."""
+    root = post("Boiler repairs", message_id="root@example.org").post
+    early = post("Re: Damp", message_id="early@example.org", references=("middle@example.org",)).post
+    assert early.thread_id != root.thread_id  # the newest thread: SQLite would hand its id out again
+    post("Re: Boiler repairs", message_id="middle@example.org", references=("root@example.org",))
+    fresh = post("A new question").post
+    with sessionmaker() as session:
+        assert session.get(Thread, early.thread_id) is None
+        assert merged_into(session, early.thread_id) == root.thread_id
+        assert merged_into(session, root.thread_id) is None
+    assert fresh.thread_id > early.thread_id
