@@ -61,25 +61,30 @@ PLATFORM = "matrix"
 SYNC_TIMEOUT_MS = 5000  # a stop request waits at most this long
 FRESH_START = {"room": {"timeline": {"limit": 0}}}  # a first sync skips the rooms' history
 FILE_MSGTYPES = {"m.file", "m.image", "m.audio", "m.video"}
+# In a file event the bridge sends after a post's text: the text's event id, so deleting
+# the post finds its files (Matrix has one relation per event, and that one is the thread).
+FILE_OF = "org.listbridge.file_of"
 
 
 class MatrixApi:
     def __init__(self, settings: MatrixSettings) -> None:
         self.homeserver = settings.homeserver.rstrip("/")
-        self.base = self.homeserver + "/_matrix/client/v3"
+        self.client = self.homeserver + "/_matrix/client"
         self.user_id = settings.user_id
         self.token = settings.access_token
         self.appservice_token = settings.appservice_token
 
     def call(self, method: str, path: str, body: dict[str, Any] | None = None,
-             query: dict[str, str] | None = None, timeout: float = 30, as_user: str | None = None) -> dict[str, Any]:
+             query: dict[str, str] | None = None, timeout: float = 30, as_user: str | None = None,
+             version: str = "v3") -> dict[str, Any]:
         """One Client-Server API call, by the relay account or, with ``as_user``, by the
         application service acting as that user (``""``: as the service itself)."""
         data = json.dumps(body).encode() if body is not None else None
         token = self.token
         if as_user is not None:
             token, query = self.appservice_token, (query or {}) | ({"user_id": as_user} if as_user else {})
-        return _json(self._request(method, self.base + path, data, "application/json", query, timeout, token=token))
+        return _json(self._request(method, f"{self.client}/{version}{path}", data, "application/json", query,
+                                   timeout, token=token))
 
     def send(self, room: str, event_type: str, content: dict[str, Any], txn: str = "",
              as_user: str | None = None) -> str:
@@ -144,8 +149,8 @@ class MatrixAdapter:
         content = _content(post, named=sender is None) | (_in_thread(root_ref) if root_ref else {})
         ref = self.api.send(channel, "m.room.message", content, _txn(post, "text"), as_user=sender)
         for number, (file, mxc) in enumerate(zip(post.files, uploaded, strict=True)):
-            self.api.send(channel, "m.room.message", _file_content(file, mxc) | _in_thread(root_ref or ref),
-                          _txn(post, f"file{number}"), as_user=sender)
+            content = _file_content(file, mxc) | {FILE_OF: ref} | _in_thread(root_ref or ref)
+            self.api.send(channel, "m.room.message", content, _txn(post, f"file{number}"), as_user=sender)
         return ref
 
     def edit(self, channel: str, ref: str, post: ChatPost) -> None:
@@ -157,11 +162,28 @@ class MatrixAdapter:
         }, as_user=sender)
 
     def delete(self, channel: str, ref: str) -> None:
+        """Redact the post's text and the files sent after it."""
+        event = self.api.call("GET", f"/rooms/{_q(channel)}/event/{_q(ref)}")
         sender = None
         if self.puppets is not None:  # a puppet removes its own message: the relay may lack the power to
-            event = self.api.call("GET", f"/rooms/{_q(channel)}/event/{_q(ref)}")
             sender = event.get("sender") if self.puppets.owns(event.get("sender", "")) else None
+        for file_ref in self._files_of(channel, ref, event):
+            self.api.call("PUT", f"/rooms/{_q(channel)}/redact/{_q(file_ref)}/{uuid.uuid4().hex}", {}, as_user=sender)
         self.api.call("PUT", f"/rooms/{_q(channel)}/redact/{_q(ref)}/{uuid.uuid4().hex}", {}, as_user=sender)
+
+    def _files_of(self, channel: str, ref: str, event: dict[str, Any]) -> list[str]:
+        """The file events sent after the text ``ref``: in its thread, marked ``FILE_OF``."""
+        relation = event.get("content", {}).get("m.relates_to") or {}
+        root = relation.get("event_id") if relation.get("rel_type") == "m.thread" else ref
+        found: list[str] = []
+        query = {"limit": "100"}
+        while True:
+            page = self.api.call("GET", f"/rooms/{_q(channel)}/relations/{_q(root)}/m.thread", query=query,
+                                 version="v1")
+            found += [e["event_id"] for e in page.get("chunk", []) if e.get("content", {}).get(FILE_OF) == ref]
+            if not page.get("next_batch"):
+                return found
+            query = {"limit": "100", "from": page["next_batch"]}
 
     def _sender(self, channel: str, post: ChatPost) -> str | None:
         """The author's puppet, ready in ``channel``; None when the relay account posts."""

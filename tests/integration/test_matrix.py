@@ -26,7 +26,12 @@ from typing import Any
 
 import pytest
 
-from forum.models import PostStatus
+from sqlalchemy import create_engine, select
+from sqlalchemy.orm import Session
+from sqlalchemy.pool import NullPool
+
+from forum import editing
+from forum.models import Post, PostStatus
 from tests import matrix_synapse
 from tests.fake_slack import BOT_TOKEN, CHANNEL, SIGNING_SECRET, FakeSlack, event_callback, signed
 from tests.integration.chat_site import LIST, chat_site, mail, posts, wait_until
@@ -142,6 +147,12 @@ access_token = "{relay.access_token}"
         assert download(synapse, ana, image["url"]) == b"\x89PNG mould"
         assert len([e for e in room_messages(synapse, ana, room) if e["sender"] == relay.user_id]) == 3
 
+        # That post deleted in the forum: its text and its file are redacted in the room.
+        delete_post(db_url, "<m2@council.example>")
+        for event_id in (text[0]["event_id"], ours[0]["event_id"]):
+            wait_until(lambda: synapse.call("GET", f"/_matrix/client/v3/rooms/{q(room)}/event/{q(event_id)}",
+                                            ana.access_token)["content"] == {})
+
         # A file shared in the thread becomes an attachment, mailed to the members; one over
         # the site's limit becomes a note saying so.
         say(synapse, ana, room, {"msgtype": "m.file", "body": "Landlord letter", "filename": "letter.txt",
@@ -164,7 +175,7 @@ access_token = "{relay.access_token}"
         wait_until(lambda: any(p.body == "Open two windows" for p in posts(db_url)))
         synapse.call("PUT", f"/_matrix/client/v3/rooms/{q(room)}/redact/{q(reply_id)}/{uuid.uuid4().hex}",
                      ana.access_token, {})
-        wait_until(lambda: any(p.status is PostStatus.deleted for p in posts(db_url)))
+        wait_until(lambda: sum(p.status is PostStatus.deleted for p in posts(db_url)) == 2)
         assert len(posts(db_url)) == 5
 
         # In a moderated community, a message from the room waits for a moderator, and the
@@ -189,6 +200,17 @@ access_token = "{relay.access_token}"
         assert len([p for p in posts(db_url) if p.status is PostStatus.held]) == 2
     finally:
         site.stop()
+
+
+def delete_post(db_url: str, message_id: str) -> None:
+    """What a facilitator's "delete" does, committed by another process as the web app would."""
+    engine = create_engine(db_url, poolclass=NullPool)
+    try:
+        with Session(engine) as session, session.begin():
+            post = session.scalars(select(Post).where(Post.message_id == message_id.strip("<>"))).one()
+            editing.delete_post(session, post)
+    finally:
+        engine.dispose()
 
 
 def post_slack_event(site: ServedSite, event: dict[str, Any]) -> None:
