@@ -1,21 +1,27 @@
 """The web archive under load: thread pages and searches on a large archive, 16 clients.
 
     python bench/archive.py --data DIR [--posts 1000000] [--clients 16] [--requests 40] [--profile]
+    python bench/archive.py --database URL [--posts …]      # PostgreSQL, or SQLite elsewhere
 
-Generates the archive once (bench/generate_archive.py; kept in DIR, so reruns start at
-once), runs a real ``listbridge serve`` on it (waitress, SQLite, loopback) and sends it,
-from 16 client processes with keep-alive ``http.client`` connections, in turn:
+Generates the archive once (bench/generate_archive.py; kept in DIR or in the database at
+URL, so reruns start at once), runs a real ``listbridge serve`` on it (web role as
+configured by default: ``[web] processes``, unless ``--processes`` says otherwise; loopback)
+and sends it, from 16 client processes with keep-alive ``http.client`` connections, in turn:
 
 1. the baseline: ``/static/style.css``, the cheapest thing the server answers — the floor
    that waitress, the network stack and the clients themselves set on this machine;
-2. thread pages of randomly chosen threads (1–30 posts);
+2. thread pages of randomly chosen threads (1–30 posts) of public communities, every
+   request a full page (no conditional GET: each thread is asked for at random, as
+   readers arriving from links and search engines do);
 3. searches for one or two words, common, middling and rare, site-wide and within a
-   community.
+   community, by an anonymous visitor (so private communities are filtered out).
 
 Each phase is bounded in requests per client and in time. It prints median and p95
-latency and throughput, each as a ratio to the baseline, and the server's resident
-memory (now and peak). ``--profile`` samples the server with py-spy during the thread
-and search phases (``pip install py-spy``) and prints the hottest functions.
+latency and throughput, each as a ratio to the baseline, and the server's memory, all its
+processes together: resident (RSS, which counts pages forked servers share once per
+process) and proportional (PSS, shared pages divided among the processes sharing them),
+now and at peak. ``--profile`` samples the server with py-spy during the thread and
+search phases (``pip install py-spy``) and prints the hottest functions.
 """
 
 from __future__ import annotations
@@ -26,7 +32,6 @@ import multiprocessing as mp
 import random
 import shutil
 import signal
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -35,10 +40,16 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote_plus
 
-from email_loop import free_port, wait_listening
-from generate_archive import Scale, generate, scale_arguments
+from generate_archive import generate_from, scale_arguments
+from served import wait_listening
+from smtpsink import cpu_seconds, free_port
+from sqlalchemy import ColumnElement, Engine, Row, Select, func, select, text
+
+from forum.db import make_engine
+from forum.models import Community, Post, Thread, Visibility
 
 PHASE_SECONDS = 60.0  # no phase runs longer, however slow the server
 
@@ -55,6 +66,12 @@ class Result:
     latencies: list[float]  # seconds
     errors: int
     wall: float
+    server_cpu: float  # seconds of CPU the server's processes used during the phase
+
+    @property
+    def cpu_ms(self) -> float:
+        """Server CPU per answered request."""
+        return self.server_cpu / max(len(self.latencies), 1) * 1000
 
     @property
     def median_ms(self) -> float:
@@ -69,15 +86,16 @@ class Result:
         return len(self.latencies) / self.wall
 
 
-def write_config(workdir: Path, database: Path, web_port: int) -> Path:
+def write_config(workdir: Path, database_url: str, web_port: int, processes: int | None) -> Path:
     config = workdir / "listbridge.toml"
+    chosen = f"processes = {processes}" if processes is not None else ""
     config.write_text(f"""
 [site]
 base_url = "http://127.0.0.1:{web_port}"
 mail_domain = "lists.bench.example"
 secret_key = "bench-secret-key-0123456789abcdef"
 [database]
-url = "sqlite:///{database}"
+url = "{database_url}"
 [storage]
 path = "{workdir / 'storage'}"
 [smtp_in]
@@ -86,6 +104,7 @@ port = {free_port()}
 port = {free_port()}
 [web]
 port = {web_port}
+{chosen}
 [logging]
 level = "WARNING"
 """)
@@ -120,8 +139,9 @@ def client(port: int, paths: list[str], deadline: float, out: mp.Queue) -> None:
     out.put((latencies, errors))
 
 
-def run_phase(port: int, phase: Phase, clients: int) -> Result:
+def run_phase(port: int, server: int, phase: Phase, clients: int) -> Result:
     ctx = mp.get_context("fork")
+    cpu = server_cpu_seconds(server)
     out: mp.Queue = ctx.Queue()
     deadline = time.time() + PHASE_SECONDS
     shares = [phase.paths[i::clients] for i in range(clients)]
@@ -134,44 +154,86 @@ def run_phase(port: int, phase: Phase, clients: int) -> Result:
     for proc in procs:
         proc.join()
     latencies = [x for part, _ in gathered for x in part]
-    return Result(phase.name, latencies, sum(errors for _, errors in gathered), wall)
+    return Result(phase.name, latencies, sum(errors for _, errors in gathered), wall, server_cpu_seconds(server) - cpu)
 
 
 # What to ask for --------------------------------------------------------------------------
 
 
-def thread_paths(database: Path, count: int, rng: random.Random) -> list[str]:
-    with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as db:
-        top = db.execute("SELECT max(id) FROM threads").fetchone()[0]
-        rows = [db.execute("SELECT t.id, c.slug FROM threads t JOIN communities c ON c.id = t.community_id "
-                           "WHERE t.id >= ? ORDER BY t.id LIMIT 1", (rng.randint(1, top),)).fetchone()
+def _random_rows(engine: Engine, query: Select[Any], key: ColumnElement[int], count: int,
+                 rng: random.Random) -> list[Row[Any]]:
+    """``count`` rows of ``query``, each the first at or after a random value of ``key`` (an id)."""
+    with engine.connect() as conn:
+        top = conn.scalar(select(func.max(key))) or 1
+        return [conn.execute(query.where(key >= rng.randint(1, top)).order_by(key).limit(1)).one()
                 for _ in range(count)]
-    return [f"/c/{slug}/t/{thread_id}" for thread_id, slug in rows]
 
 
-def search_paths(database: Path, count: int, rng: random.Random) -> list[str]:
+def thread_paths(engine: Engine, count: int, rng: random.Random) -> list[str]:
+    query = (select(Thread.id, Community.slug).join(Community, Community.id == Thread.community_id)
+             .where(Community.visibility == Visibility.public))
+    return [f"/c/{slug}/t/{thread_id}" for thread_id, slug in _random_rows(engine, query, Thread.id, count, rng)]
+
+
+def search_paths(engine: Engine, count: int, rng: random.Random) -> list[str]:
     """Queries of one or two words from across the frequency range, a third of them within
     the community the first word came from."""
-    with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as db:
-        top = db.execute("SELECT max(id) FROM posts").fetchone()[0]
-        samples = [db.execute("SELECT p.body, c.slug FROM posts p JOIN communities c ON c.id = p.community_id "
-                              "WHERE p.id >= ? LIMIT 1", (rng.randint(1, top),)).fetchone() for _ in range(count)]
+    query = (select(Post.body, Community.slug).join(Community, Community.id == Post.community_id)
+             .where(Community.visibility == Visibility.public))
     paths = []
-    for body, slug in samples:
+    for body, slug in _random_rows(engine, query, Post.id, count, rng):
         words = [w.strip(".").lower() for w in body.split()]
-        query = " ".join(rng.sample(words, rng.choice((1, 1, 2))))
+        query_text = " ".join(rng.sample(words, rng.choice((1, 1, 2))))
         scope = f"&community={slug}" if rng.random() < 1 / 3 else ""
-        paths.append(f"/search?q={quote_plus(query)}{scope}")
+        paths.append(f"/search?q={quote_plus(query_text)}{scope}")
     return paths
+
+
+def archive_size(engine: Engine) -> str:
+    with engine.connect() as conn:
+        if engine.dialect.name == "postgresql":
+            size = conn.scalar(text("SELECT pg_database_size(current_database())"))
+        else:
+            pages = conn.exec_driver_sql("PRAGMA page_count").scalar() or 0
+            size = pages * (conn.exec_driver_sql("PRAGMA page_size").scalar() or 0)
+    return f"{size / 2**20:,.0f} MiB"
 
 
 # The server -------------------------------------------------------------------------------
 
 
-def rss_kib(pid: int) -> tuple[int, int]:
-    """(resident, peak resident) memory of a process, in KiB."""
-    fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
-    return int(fields["VmRSS"].split()[0]), int(fields["VmHWM"].split()[0])
+@dataclass(frozen=True)
+class Memory:
+    """Of a process and its children, in KiB: resident now and at peak, proportional now."""
+
+    rss: int
+    peak: int
+    pss: int
+
+    @classmethod
+    def of(cls, pid: int) -> Memory:
+        pids = [pid, *_children(pid)]
+        status = [_fields(Path(f"/proc/{p}/status")) for p in pids]
+        pss = sum(int(_fields(Path(f"/proc/{p}/smaps_rollup"))["Pss"].split()[0]) for p in pids)
+        return cls(sum(int(s["VmRSS"].split()[0]) for s in status), sum(int(s["VmHWM"].split()[0]) for s in status),
+                   pss)
+
+    def __str__(self) -> str:
+        return f"RSS {self.rss / 1024:.0f} MiB (peak {self.peak / 1024:.0f}), PSS {self.pss / 1024:.0f} MiB"
+
+
+def server_cpu_seconds(pid: int) -> float:
+    """User and system CPU time of the server and its forked web servers so far."""
+    return sum(cpu_seconds(p) for p in [pid, *_children(pid)])
+
+
+def _children(pid: int) -> list[int]:
+    found = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [int(child) for child in found]
+
+
+def _fields(path: Path) -> dict[str, str]:
+    return dict(line.split(":", 1) for line in path.read_text().splitlines() if ":" in line)
 
 
 def start_profiler(pid: int, output: Path) -> subprocess.Popen[bytes] | None:
@@ -179,7 +241,8 @@ def start_profiler(pid: int, output: Path) -> subprocess.Popen[bytes] | None:
     if not Path(spy).exists():
         print("--profile needs py-spy (pip install py-spy); running without it")
         return None
-    return subprocess.Popen([spy, "record", "--pid", str(pid), "--format", "raw", "--output", str(output),
+    return subprocess.Popen([spy, "record", "--pid", str(pid), "--subprocesses", "--format", "raw",
+                             "--output", str(output),
                              "--nonblocking", "--rate", "200"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -207,7 +270,8 @@ def report(baseline: Result, result: Result, target_ms: float | None) -> None:
     print(f"{result.name:<12} {len(result.latencies):>6} ok {result.errors:>3} errors  "
           f"median {result.median_ms:7.1f} ms ({result.median_ms / baseline.median_ms:5.1f}×)  "
           f"p95 {result.p95_ms:7.1f} ms ({result.p95_ms / baseline.p95_ms:5.1f}×)  "
-          f"{result.rate:7.1f} req/s ({result.rate / baseline.rate:.2f}×){goal}")
+          f"{result.rate:7.1f} req/s ({result.rate / baseline.rate:.2f}×)  "
+          f"server CPU {result.cpu_ms:5.1f} ms/req{goal}")
 
 
 def main() -> None:
@@ -215,37 +279,40 @@ def main() -> None:
     scale_arguments(parser)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--requests", type=int, default=40, help="Requests per client and phase.")
+    parser.add_argument("--processes", type=int, help="[web] processes for the server (default: its default).")
     parser.add_argument("--profile", action="store_true")
     args = parser.parse_args()
 
-    scale = Scale(args.posts, args.communities, args.users)
-    generated = generate(args.data, scale)
+    generated = generate_from(args)
+    engine = make_engine(generated.url)
     made = f"generated in {generated.seconds:.0f} s" if generated.seconds else "generated earlier, reused"
-    print(f"archive: {scale.posts:,} posts, {scale.communities:,} communities, {scale.users:,} people "
-          f"({generated.path.stat().st_size / 2**20:,.0f} MiB, {made})")
+    print(f"archive: {args.posts:,} posts, {args.communities:,} communities, {args.users:,} people "
+          f"on {engine.dialect.name} ({archive_size(engine)}, {made})")
 
     rng = random.Random(7)
     total = args.clients * args.requests
     phases = [Phase("static file", ["/static/style.css"] * total),
-              Phase("thread page", thread_paths(generated.path, total, rng)),
-              Phase("search", search_paths(generated.path, total, rng))]
+              Phase("thread page", thread_paths(engine, total, rng)),
+              Phase("search", search_paths(engine, total, rng))]
+    engine.dispose()
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         port = free_port()
-        config = write_config(workdir, generated.path, port)
+        config = write_config(workdir, generated.url, port, args.processes)
         log = (workdir / "serve.log").open("wb")
         server = subprocess.Popen([sys.executable, "-m", "listbridge", "--config", str(config), "serve"],
                                   stdout=log, stderr=subprocess.STDOUT)
         try:
             wait_listening(port, server)
-            started_rss = rss_kib(server.pid)[0]
-            run_phase(port, Phase("warm-up", phases[1].paths[:64] + phases[2].paths[:64]), args.clients)
+            run_phase(port, server.pid, Phase("warm-up", phases[1].paths[:64] + phases[2].paths[:64]), args.clients)
+            started = Memory.of(server.pid)
             profiler = start_profiler(server.pid, workdir / "profile.txt") if args.profile else None
-            results = [run_phase(port, phase, args.clients) for phase in phases]
+            results = [run_phase(port, server.pid, phase, args.clients) for phase in phases]
             if profiler:
                 profiler.send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT
                 profiler.wait(timeout=60)
-            rss, peak = rss_kib(server.pid)
+            after = Memory.of(server.pid)
+            processes = 1 + len(_children(server.pid))
         finally:
             server.terminate()
             server.wait(timeout=30)
@@ -255,8 +322,9 @@ def main() -> None:
         report(baseline, baseline, None)
         report(baseline, threads, 50)
         report(baseline, searches, 150)
-        print(f"server memory: {started_rss / 1024:.0f} MiB at start, {rss / 1024:.0f} MiB after the run, "
-              f"peak {peak / 1024:.0f} MiB (target < 300 MB: {'met' if peak * 1024 < 300e6 else 'MISSED'})")
+        print(f"server memory ({processes} process{'es' if processes > 1 else ''}): after warm-up {started}; "
+              f"after the run {after} (target < 300 MB: {'met' if after.peak * 1024 < 300e6 else 'MISSED'} "
+              "by peak RSS, the larger)")
         if args.profile and (workdir / "profile.txt").exists():
             print_profile(workdir / "profile.txt")
 

@@ -1,17 +1,28 @@
 """A large synthetic archive for bench/archive.py: posts, threads, communities, people.
 
     python bench/generate_archive.py --data DIR [--posts 1000000] [--communities 1500] [--users 70000]
+    python bench/generate_archive.py --database URL [--posts …]
 
-Writes ``DIR/archive-<posts>.db`` (SQLite, the current schema, full-text index included)
-once; a rerun with the same figures finds it and returns at once. Rows go in through
-SQLAlchemy Core in large ``executemany`` batches, not ``submit_post``: the benchmark is
-about reading an archive, and a million trips through the posting rules would take hours.
+With ``--data``, writes ``DIR/archive-<posts>p-….db`` (SQLite) once; a rerun with the same
+figures finds it and returns at once. With ``--database``, fills that database (SQLite or
+PostgreSQL; it must be empty, or already hold an archive of exactly that many posts, which
+is then reused). The schema is the current one, full-text index included.
+
+Rows go in without ``submit_post``, the ORM or SQLAlchemy's per-row parameter handling: the
+benchmark is about reading an archive, and a million trips through the posting rules would
+take hours. Each table is loaded in large batches over one connection — ``COPY`` on
+PostgreSQL, ``executemany`` on SQLite — with the values made ready by the columns' own
+types (so dates and enums are stored exactly as the application stores them), foreign
+keys unchecked (the rows are consistent by construction) and the secondary indexes, the
+full-text ones included, built once at the end instead of row by row. The text of the
+posts is made on every core, in numbered chunks each with its own seed, so the archive is
+the same however many cores made it.
 
 The text is made to make search meaningful: a vocabulary of invented words drawn with a
 Zipf distribution (a few very common words, a long tail of rare ones), plus words of each
-community's own topic, so a query can match millions of posts, thousands or a handful.
+community's own topic, so a query can match a million posts, thousands or a handful.
 Threads have 1–30 posts, short ones far more often than long ones, as on real lists;
-community sizes are skewed the same way.
+community sizes are skewed the same way; one community in ten is private.
 """
 
 from __future__ import annotations
@@ -19,18 +30,25 @@ from __future__ import annotations
 import argparse
 import itertools
 import multiprocessing
+import os
+import queue
 import random
 import sys
 import time
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from multiprocessing.pool import Pool
+from multiprocessing.pool import AsyncResult
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import Engine, insert
+from sqlalchemy import Engine, Index, Table, func, inspect, select
+from sqlalchemy.schema import CreateIndex, DropIndex
 
 from forum import schema
 from forum.db import make_engine
@@ -54,12 +72,16 @@ SEED = 20261128
 VOCABULARY = 30_000
 TOPIC_WORDS = 40  # per community
 MAX_THREAD = 30
-BATCH = 20_000
+CHUNK = 10_000  # posts made by one worker task and written in one batch
+PRIVATE_EVERY = 10  # one community in ten is private
 START = datetime(2016, 1, 1, tzinfo=timezone.utc)
 SPAN = timedelta(days=3650)
 SYLLABLES = ["ka", "lo", "mi", "ne", "ru", "sa", "ti", "vo", "ze", "bra", "cle", "dri", "fo", "gan", "hel", "jor",
              "kin", "lum", "mar", "nor", "pel", "quo", "ris", "sten", "tor", "ul", "ver", "wen", "yas", "zor"]
 MEMBERSHIPS_PER_USER = 3
+THREAD_COLUMNS = ("id", "community_id", "subject", "subject_key", "post_count", "created_at", "last_activity_at")
+POST_COLUMNS = ("id", "community_id", "thread_id", "parent_id", "author_id", "author_name", "author_email",
+                "message_id", "subject", "body", "quoted", "html", "source", "status", "hold_reason", "created_at")
 
 
 @dataclass(frozen=True)
@@ -74,23 +96,23 @@ class Scale:
 
 @dataclass(frozen=True)
 class Generated:
-    path: Path
+    url: str
     seconds: float  # 0.0 when it was already there
 
 
 class Words:
     """Invented words with Zipf frequencies: word ``i`` is drawn with weight 1/(i+1)."""
 
-    def __init__(self, rng: random.Random) -> None:
+    def __init__(self) -> None:
+        rng = random.Random(SEED)
         made: dict[str, None] = {}
         while len(made) < VOCABULARY:
             made[''.join(rng.choice(SYLLABLES) for _ in range(rng.randint(2, 4)))] = None
         self.words = list(made)
         self.cumulative = list(itertools.accumulate(1.0 / (i + 1) for i in range(VOCABULARY)))
-        self.rng = rng
 
-    def draw(self, count: int) -> list[str]:
-        return self.rng.choices(self.words, cum_weights=self.cumulative, k=count)
+    def draw(self, rng: random.Random, count: int) -> list[str]:
+        return rng.choices(self.words, cum_weights=self.cumulative, k=count)
 
     def topic(self, community: int) -> list[str]:
         """Mid-frequency words a community talks about more than others do."""
@@ -98,150 +120,341 @@ class Words:
         return self.words[start:start + TOPIC_WORDS]
 
 
-def generate(data: Path, scale: Scale) -> Generated:
-    """The archive for ``scale`` under ``data``, made now unless it is already there."""
+# Where the archive goes ---------------------------------------------------------------------
+
+
+def generate_in_folder(data: Path, scale: Scale) -> Generated:
+    """The SQLite archive for ``scale`` under ``data``, made now unless it is already there.
+    It is made under another name and renamed when complete, so an interrupted run leaves
+    nothing that looks finished."""
     path = scale.path(data)
     if path.exists():
-        return Generated(path, 0.0)
+        return generate(f"sqlite:///{path}", scale)
     data.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".partial")
     for stale in data.glob(partial.name + "*"):
         stale.unlink()
-    start = time.perf_counter()
-    engine = make_engine(f"sqlite:///{partial}")
-    schema.upgrade(engine)
-    rng = random.Random(SEED)
-    words = Words(rng)
-    _people(engine, rng, scale)
-    _communities(engine, rng, scale)
-    _threads_and_posts(engine, rng, words, scale)
-    with engine.begin() as conn:
-        conn.exec_driver_sql("INSERT INTO posts_fts(posts_fts) VALUES ('optimize')")
-        conn.exec_driver_sql("ANALYZE")
-    engine.dispose()  # the last connection to close checkpoints the write-ahead log
+    seconds = generate(f"sqlite:///{partial}", scale).seconds
     partial.rename(path)
-    return Generated(path, time.perf_counter() - start)
+    return Generated(f"sqlite:///{path}", seconds)
 
 
-def _batches(rows: Iterator[dict], size: int = BATCH) -> Iterator[list[dict]]:
-    while batch := list(itertools.islice(rows, size)):
-        yield batch
+def generate(url: str, scale: Scale) -> Generated:
+    """The archive for ``scale`` in the database at ``url``: reused if it holds one of that
+    size, made if the database is empty, refused otherwise (it is not ours to overwrite)."""
+    engine = make_engine(url)
+    try:
+        held = _posts_held(engine)
+        if held == scale.posts:
+            schema.upgrade(engine)  # made by an earlier version: brought to the current schema
+            return Generated(url, 0.0)
+        if held:
+            raise SystemExit(f"{engine.url.render_as_string()} holds {held:,} posts, not {scale.posts:,}: "
+                             "give an empty database (drop and create it again)")
+        start = time.perf_counter()
+        schema.upgrade(engine)
+        _fill(engine, scale, start)
+        return Generated(url, time.perf_counter() - start)
+    finally:
+        engine.dispose()  # the last connection to close checkpoints SQLite's write-ahead log
 
 
-def _bulk(engine: Engine, table: object, rows: Iterator[dict]) -> None:
-    for batch in _batches(rows):
-        with engine.begin() as conn:
-            conn.execute(insert(table), batch)
+def _posts_held(engine: Engine) -> int:
+    if not inspect(engine).has_table(Post.__tablename__):
+        return 0
+    with engine.connect() as conn:
+        return conn.scalar(select(func.count()).select_from(Post)) or 0
 
 
-def _people(engine: Engine, rng: random.Random, scale: Scale) -> None:
+def _fill(engine: Engine, scale: Scale, start: float) -> None:
+    rng = random.Random(SEED)
+    with _Loader(engine) as loader:
+        _people(loader, rng, scale)
+        _communities(loader, rng, scale)
+        with loader.indexes_deferred(Thread.__table__, Post.__table__):
+            # PostgreSQL computes each post's search vector as it is copied in: two copies at
+            # once keep both cores busy. SQLite has one writer.
+            with _Loader(engine) if loader.postgresql else nullcontext() as second:
+                _threads_and_posts([x for x in (loader, second) if x is not None], rng, scale, start)
+        _progress(f"indexes built, {time.perf_counter() - start:.0f} s")
+        loader.finish()
+    _progress(f"statistics gathered, {time.perf_counter() - start:.0f} s")
+
+
+def _progress(text: str) -> None:
+    print(f"  {text}", file=sys.stderr, flush=True)
+
+
+class _Loader:
+    """Loads tables in large batches over one connection, foreign keys unchecked."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.dialect = engine.dialect
+        self.postgresql = engine.dialect.name == "postgresql"
+        self.raw: Any = engine.raw_connection()
+        cursor = self.raw.cursor()
+        if self.postgresql:
+            cursor.execute("SET session_replication_role = replica")  # no foreign-key triggers
+            cursor.execute("SET maintenance_work_mem = '512MB'")
+        else:
+            cursor.execute("PRAGMA foreign_keys = OFF")
+            cursor.execute("PRAGMA synchronous = OFF")
+        self.raw.commit()
+
+    def __enter__(self) -> _Loader:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.raw.close()
+
+    def write(self, table: Table, columns: tuple[str, ...], rows: Iterable[tuple[Any, ...]]) -> None:
+        """Insert ``rows`` (values in the order of ``columns``) in one transaction."""
+        processors = [table.c[name].type.dialect_impl(self.dialect).bind_processor(self.dialect) for name in columns]
+        ready = (tuple(value if p is None else p(value) for p, value in zip(processors, row)) for row in rows)
+        cursor = self.raw.cursor()
+        names = ", ".join(columns)
+        if self.postgresql:
+            with cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
+                for row in ready:
+                    copy.write_row(row)
+        else:
+            cursor.execute("BEGIN")
+            cursor.executemany(f"INSERT INTO {table.name} ({names}) VALUES ({', '.join('?' * len(columns))})", ready)
+        if self.postgresql:
+            self.raw.commit()
+        else:
+            cursor.execute("COMMIT")
+
+    def _execute(self, sql: str) -> None:
+        cursor = self.raw.cursor()
+        cursor.execute(sql)
+        if self.postgresql:
+            self.raw.commit()
+
+    def _ddl(self, index: Index, action: str) -> None:
+        statement = CreateIndex(index) if action == "create" else DropIndex(index)
+        self._execute(str(statement.compile(dialect=self.dialect)))
+
+    def indexes_deferred(self, *tables: Table) -> _Deferred:
+        return _Deferred(self, tables)
+
+    def finish(self) -> None:
+        """Merge SQLite's full-text index into one segment and gather planner statistics."""
+        if not self.postgresql:
+            self._execute(f"INSERT INTO {schema.SQLITE_SEARCH_TABLE}({schema.SQLITE_SEARCH_TABLE}) VALUES ('optimize')")
+        self._execute("ANALYZE")
+
+
+@dataclass
+class _Deferred:
+    """Secondary indexes of ``tables`` dropped for the load and built after it. No trigger
+    fires for the loaded rows (PostgreSQL's replica mode; on SQLite the insert triggers on
+    posts are dropped, read back from the schema first, and put back), so SQLite's
+    full-text index is built at the end too, and the digests' publication log stays empty:
+    this is an archive brought in, not new posts."""
+
+    loader: _Loader
+    tables: tuple[Table, ...]
+
+    def __enter__(self) -> None:
+        cursor = self.loader.raw.cursor()
+        names = {t.name for t in self.tables}
+        if self.loader.postgresql:
+            cursor.execute("SELECT indexname FROM pg_indexes WHERE tablename = ANY(%s)", (list(names),))
+        else:
+            cursor.execute("SELECT name FROM sqlite_master WHERE type = 'index'")
+        present = {name for (name,) in cursor.fetchall()}
+        self.indexes = [i for t in self.tables for i in t.indexes if i.name in present]
+        for index in self.indexes:
+            self.loader._ddl(index, "drop")
+        self.triggers: list[tuple[str, str]] = []
+        if not self.loader.postgresql:
+            cursor.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' "
+                           "AND sql LIKE '%INSERT ON posts%'")
+            self.triggers = cursor.fetchall()
+            for name, _sql in self.triggers:
+                self.loader._execute(f"DROP TRIGGER {name}")
+
+    def __exit__(self, *exc: object) -> None:
+        if exc[0] is not None:
+            return
+        for index in self.indexes:
+            _progress(f"building {index.name}")
+            self.loader._ddl(index, "create")
+        if self.triggers:
+            _progress("building the full-text index")
+            table = schema.SQLITE_SEARCH_TABLE
+            self.loader._execute(f"INSERT INTO {table}({table}) VALUES ('rebuild')")
+            for _name, sql in self.triggers:
+                self.loader._execute(sql)
+
+
+# The rows -----------------------------------------------------------------------------------
+
+
+def _people(loader: _Loader, rng: random.Random, scale: Scale) -> None:
     first = ["Ana", "Ben", "Chen", "Dara", "Eli", "Fatima", "Gus", "Hana", "Ivo", "Jo", "Kemal", "Lena", "Mo", "Nia"]
     last = ["Abbott", "Baker", "Costa", "Dubois", "Evans", "Fischer", "Garcia", "Horvat", "Ito", "Jones", "Kowalski"]
     names = [f"{rng.choice(first)} {rng.choice(last)}" for _ in range(scale.users)]
-    _bulk(engine, User.__table__, ({"id": i + 1, "display_name": n, "created_at": START, "login_generation": 0}
-                                   for i, n in enumerate(names)))
-    _bulk(engine, UserEmail.__table__, ({"user_id": i + 1, "email": f"user{i + 1}@example.org", "is_primary": True,
-                                         "verified": True} for i in range(scale.users)))
+    loader.write(User.__table__, ("id", "display_name", "created_at", "login_generation"),
+                 ((i + 1, name, START, 0) for i, name in enumerate(names)))
+    loader.write(UserEmail.__table__, ("user_id", "email", "is_primary", "verified"),
+                 ((i + 1, f"user{i + 1}@example.org", True, True) for i in range(scale.users)))
 
 
 def _community_weights(scale: Scale) -> list[float]:
     return [1.0 / (i + 10) for i in range(scale.communities)]  # skewed: big ones and many small
 
 
-def _communities(engine: Engine, rng: random.Random, scale: Scale) -> None:
-    _bulk(engine, Community.__table__, (
-        {"id": c + 1, "slug": f"c{c + 1:04d}", "name": f"Community {c + 1}", "description": "", "created_at": START,
-         "visibility": Visibility.public, "posting_policy": "members", "subject_prefix": ""}
-        for c in range(scale.communities)))
+def _communities(loader: _Loader, rng: random.Random, scale: Scale) -> None:
+    loader.write(
+        Community.__table__,
+        ("id", "slug", "name", "description", "created_at", "visibility", "posting_policy", "subject_prefix"),
+        ((c + 1, f"c{c + 1:04d}", f"Community {c + 1}", "", START,
+          Visibility.private if (c + 1) % PRIVATE_EVERY == 0 else Visibility.public, "members", "")
+         for c in range(scale.communities)))
     weights = _community_weights(scale)
     pairs = {(user, community) for user in range(1, scale.users + 1)
              for community in rng.choices(range(1, scale.communities + 1), weights, k=MEMBERSHIPS_PER_USER)}
-    _bulk(engine, Membership.__table__, (
-        {"user_id": u, "community_id": c, "role": Role.member, "delivery": Delivery.each,
-         "status": MemberStatus.active, "bounce_score": 0.0, "bounce_reason": "", "created_at": START}
-        for u, c in sorted(pairs)))
+    loader.write(
+        Membership.__table__,
+        ("user_id", "community_id", "role", "delivery", "status", "bounce_score", "bounce_reason", "created_at"),
+        ((u, c, Role.member, Delivery.each, MemberStatus.active, 0.0, "", START) for u, c in sorted(pairs)))
 
 
-def _thread_sizes(rng: random.Random, posts: int) -> Iterator[int]:
+@dataclass(frozen=True)
+class _Chunk:
+    """Threads whose posts one worker writes: (thread id, first post id, size, community)."""
+
+    number: int
+    threads: list[tuple[int, int, int, int]]
+
+
+def _chunks(rng: random.Random, scale: Scale) -> Iterator[_Chunk]:
     weights = [1.0 / size for size in range(1, MAX_THREAD + 1)]
-    left = posts
-    while left > 0:
+    communities = range(1, scale.communities + 1)
+    community_weights = _community_weights(scale)
+    threads: list[tuple[int, int, int, int]] = []
+    post_id, left, number = 1, scale.posts, 0
+    for thread_id in itertools.count(1):
+        if left <= 0:
+            break
         size = min(left, rng.choices(range(1, MAX_THREAD + 1), weights)[0])
+        threads.append((thread_id, post_id, size, rng.choices(communities, community_weights)[0]))
+        post_id += size
         left -= size
-        yield size
+        if post_id - threads[0][1] >= CHUNK:
+            yield _Chunk(number, threads)
+            threads, number = [], number + 1
+    if threads:
+        yield _Chunk(number, threads)
 
 
-def _threads_and_posts(engine: Engine, rng: random.Random, words: Words, scale: Scale) -> None:
-    with multiprocessing.Pool() as pool:
-        _write_threads_and_posts(engine, rng, words, scale, pool)
+def _threads_and_posts(loaders: list[_Loader], rng: random.Random, scale: Scale, start: float) -> None:
+    """Made on every core, written by ``loaders`` as chunks come (at most a few ahead)."""
+    written = 0
+    free: queue.SimpleQueue[_Loader] = queue.SimpleQueue()
+    for loader in loaders:
+        free.put(loader)
+
+    def write(rows: tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]) -> None:
+        nonlocal written
+        loader = free.get()
+        try:
+            loader.write(Thread.__table__, THREAD_COLUMNS, rows[0])
+            loader.write(Post.__table__, POST_COLUMNS, rows[1])
+        finally:
+            free.put(loader)
+        written += len(rows[1])
+        _progress(f"posts {written:,} of {scale.posts:,} ({written / scale.posts:.0%}), "
+                  f"{time.perf_counter() - start:.0f} s")
+
+    with multiprocessing.Pool(initializer=_start_worker, initargs=(scale.users,)) as pool, \
+            ThreadPoolExecutor(len(loaders)) as writers:
+        made: deque[AsyncResult[tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]]] = deque()
+        writing: deque[Future[None]] = deque()
+        chunks = _chunks(rng, scale)
+        while True:
+            while len(made) < 2 * (os.cpu_count() or 1) and (chunk := next(chunks, None)) is not None:
+                made.append(pool.apply_async(_make_chunk, (chunk,)))
+            if not made:
+                break
+            rows = made.popleft().get()
+            while len(writing) >= len(loaders):
+                writing.popleft().result()
+            writing.append(writers.submit(write, rows))
+        for done in writing:
+            done.result()
 
 
-def _write_threads_and_posts(engine: Engine, rng: random.Random, words: Words, scale: Scale, pool: Pool) -> None:
-    weights = _community_weights(scale)
-    threads: list[dict] = []
-    posts: list[dict] = []
-    post_id = 0
-    for thread_id, size in enumerate(_thread_sizes(rng, scale.posts), start=1):
-        community = rng.choices(range(1, scale.communities + 1), weights)[0]
+_words: Words | None = None
+_users = 0
+
+
+def _start_worker(users: int) -> None:
+    global _words, _users
+    _words, _users = Words(), users
+
+
+def _make_chunk(chunk: _Chunk) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """The rows of a chunk's threads and posts, in THREAD_COLUMNS and POST_COLUMNS order."""
+    assert _words is not None
+    words = _words
+    rng = random.Random(SEED * 1_000_003 + chunk.number)
+    threads, posts = [], []
+    for thread_id, first_post, size, community in chunk.threads:
         topic = words.topic(community)
-        subject = " ".join(words.draw(rng.randint(2, 5)) + rng.sample(topic, 1)).capitalize()
+        subject = " ".join(words.draw(rng, rng.randint(2, 5)) + rng.sample(topic, 1)).capitalize()
         moment = START + SPAN * rng.random()
-        parent: int | None = None
-        for position in range(size):
-            post_id += 1
-            author = rng.randint(1, scale.users)
-            body = words.draw(rng.randint(30, 180)) + rng.choices(topic, k=rng.randint(2, 8))
-            rng.shuffle(body)
-            posts.append({
-                "id": post_id, "community_id": community, "thread_id": thread_id, "parent_id": parent,
-                "author_id": author, "author_name": f"User {author}", "author_email": f"user{author}@example.org",
-                "message_id": f"p{post_id}@bench.example", "subject": ("Re: " if position else "") + subject,
-                "body": _paragraphs(body), "quoted": "", "source": "email",
-                "status": PostStatus.published, "hold_reason": "", "created_at": moment,
-            })
+        first_moment, parent = moment, None
+        for position, post_id in enumerate(range(first_post, first_post + size)):
+            author = rng.randint(1, _users)
+            body = words.draw(rng, rng.randint(30, 180))
+            for word in rng.choices(topic, k=rng.randint(2, 8)):  # Zipf draws are in random order already
+                body.insert(rng.randrange(len(body) + 1), word)
+            text, html = _paragraphs(body)
+            posts.append((post_id, community, thread_id, parent, author, f"User {author}", f"user{author}@example.org",
+                          f"p{post_id}@bench.example", ("Re: " if position else "") + subject, text, "", html,
+                          "email", PostStatus.published, "", moment))
             parent = post_id
+            last_moment = moment
             moment += timedelta(minutes=rng.randint(5, 3000))
-        threads.append({"id": thread_id, "community_id": community, "subject": subject,
-                        "subject_key": subject_key(subject), "post_count": size,
-                        "created_at": posts[-size]["created_at"], "last_activity_at": posts[-1]["created_at"]})
-        if len(posts) >= BATCH:
-            _flush(engine, threads, posts, pool)
-    _flush(engine, threads, posts, pool)
+        threads.append((thread_id, community, subject, subject_key(subject), size, first_moment, last_moment))
+    text, html = posts[0][9], posts[0][11]
+    if text_to_html(text) != html:  # one post a chunk keeps the shortcut honest
+        raise RuntimeError(f"generated HTML differs from forum.text.text_to_html for {text[:60]!r}")
+    return threads, posts
 
 
-def _paragraphs(words: list[str]) -> str:
+def _paragraphs(words: list[str]) -> tuple[str, str]:
+    """The text, and its HTML as ``forum.text.text_to_html`` makes it: for text of words and
+    full stops that is only paragraphs (checked on one post of every chunk), and linkifying
+    and sanitizing a million posts would cost most of the generation."""
     sentences = [" ".join(words[i:i + 12]).capitalize() + "." for i in range(0, len(words), 12)]
-    return "\n\n".join(" ".join(sentences[i:i + 4]) for i in range(0, len(sentences), 4))
-
-
-def _flush(engine: Engine, threads: list[dict], posts: list[dict], pool: Pool) -> None:
-    """Write a batch; each post's HTML is rendered as submit_post stores it (on every core:
-    it is the slowest part of a post), so pages show stored HTML as they do in real use."""
-    for post, html in zip(posts, pool.map(text_to_html, [p["body"] for p in posts], chunksize=500)):
-        post["html"] = html
-    with engine.begin() as conn:
-        if threads:
-            conn.execute(insert(Thread.__table__), threads)
-        if posts:
-            conn.execute(insert(Post.__table__), posts)
-    threads.clear()
-    posts.clear()
+    paragraphs = [" ".join(sentences[i:i + 4]) for i in range(0, len(sentences), 4)]
+    return "\n\n".join(paragraphs), "".join(f"<p>{p}</p>\n" for p in paragraphs)
 
 
 def scale_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", type=Path, required=True, help="Folder the generated database is kept in.")
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--data", type=Path, help="Folder the generated SQLite database is kept in.")
+    where.add_argument("--database", help="URL of a database to fill (empty) or reuse (same scale).")
     parser.add_argument("--posts", type=int, default=1_000_000)
     parser.add_argument("--communities", type=int, default=1500)
     parser.add_argument("--users", type=int, default=70_000)
 
 
+def generate_from(args: argparse.Namespace) -> Generated:
+    scale = Scale(args.posts, args.communities, args.users)
+    return generate_in_folder(args.data, scale) if args.data else generate(args.database, scale)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     scale_arguments(parser)
-    args = parser.parse_args()
-    done = generate(args.data, Scale(args.posts, args.communities, args.users))
+    done = generate_from(parser.parse_args())
     took = f"generated in {done.seconds:.0f} s" if done.seconds else "already there"
-    print(f"{done.path}: {took}")
+    print(f"{done.url}: {took}")
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, Select, and_, case, func, or_, select
+from sqlalchemy import ColumnElement, Row, Select, and_, bindparam, case, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from forum.access import can_read, readable_by
@@ -226,12 +226,23 @@ def readable_community(session: Session, slug: str, viewer_id: int | None) -> Re
     return _readable(session, community, viewer_id)
 
 
-def readable_thread(session: Session, community: Community, thread_id: int) -> Thread:
-    """A thread of ``community`` with at least one published post."""
-    thread = session.get(Thread, thread_id)
-    if thread is None or thread.community_id != community.id or thread.post_count < 1:
+# Built once: building a statement costs more Python than SQLite takes to run it.
+_COMMUNITY_THREAD = select(Community, Thread).outerjoin(
+    Thread, and_(Thread.id == bindparam("thread_id"), Thread.community_id == Community.id)
+).where(Community.slug == bindparam("slug"))
+
+
+def readable_community_thread(session: Session, slug: str, thread_id: int,
+                              viewer_id: int | None) -> tuple[Readable, Thread]:
+    """The community at ``slug`` as :func:`readable_community` gives it, and its thread
+    ``thread_id`` if that has a published post; NotFound otherwise. One query: a thread
+    page is the archive's most asked-for page, and each query costs more Python than SQL."""
+    row = session.execute(_COMMUNITY_THREAD, {"slug": slug.lower(), "thread_id": thread_id}).first()
+    readable = _readable(session, row.Community if row else None, viewer_id)
+    thread = row.Thread if row else None
+    if thread is None or thread.post_count < 1:
         raise NotFound("there is no such thread here")
-    return thread
+    return readable, thread
 
 
 def readable_attachment(session: Session, attachment_id: int, viewer_id: int | None) -> Attachment:
@@ -326,34 +337,37 @@ def thread_list(session: Session, community_id: int, page: int, per_page: int) -
 
 # What a page shows of a post, read as plain rows: building ORM objects (identity map,
 # attribute instrumentation, a collection per post) cost more than the page's queries.
+# Attachments are read only for pages that have any (one index probe per post says so).
 _ENTRY_COLUMNS = (
     Post.id, Post.thread_id, Post.subject, Post.author_name, Post.created_at, Post.edited_at, Post.html,
     Post.quoted, case((Post.html.is_(None), Post.body), else_=None).label("body"),
+    select(Attachment.id).where(Attachment.post_id == Post.id).exists().label("has_attachments"),
 )
+_THREAD_POSTS = select(*_ENTRY_COLUMNS).where(Post.thread_id == bindparam("thread_id"), PUBLISHED).order_by(
+    Post.created_at, Post.id)
 _ATTACHMENT_COLUMNS = (Attachment.id, Attachment.filename, Attachment.content_type, Attachment.size,
                        Attachment.content_id)
 
 
 def thread_posts(session: Session, thread_id: int) -> list[PostEntry]:
-    """A thread's published posts in the order they were written (two queries)."""
-    return _entries(session, select(*_ENTRY_COLUMNS).where(Post.thread_id == thread_id, PUBLISHED)
-                    .order_by(Post.created_at, Post.id))
+    """A thread's published posts in the order they were written (one query, two with attachments)."""
+    return _entries(session, _THREAD_POSTS, {"thread_id": thread_id})
 
 
 def latest_posts(session: Session, community_id: int, limit: int) -> list[PostEntry]:
-    """A community's newest published posts, newest first (for its feed; two queries)."""
+    """A community's newest published posts, newest first (for its feed; one or two queries)."""
     return _entries(session, select(*_ENTRY_COLUMNS).where(Post.community_id == community_id, PUBLISHED)
                     .order_by(Post.created_at.desc(), Post.id.desc()).limit(limit))
 
 
-def _entries(session: Session, posts: Select[Any]) -> list[PostEntry]:
+def _entries(session: Session, posts: Select[Any], parameters: dict[str, Any] | None = None) -> list[PostEntry]:
     """The posts ``posts`` selects (as :data:`_ENTRY_COLUMNS`), then all their attachments at once."""
-    rows = session.execute(posts).all()
+    rows = session.execute(posts, parameters).all()
     files: dict[int, list[AttachmentEntry]] = {}
-    if rows:
+    if any(r.has_attachments for r in rows):
         for post_id, *attachment in session.execute(
             select(Attachment.post_id, *_ATTACHMENT_COLUMNS)
-            .where(Attachment.post_id.in_([r.id for r in rows])).order_by(Attachment.id)
+            .where(Attachment.post_id.in_([r.id for r in rows if r.has_attachments])).order_by(Attachment.id)
         ):
             files.setdefault(post_id, []).append(AttachmentEntry(*attachment))
     return [PostEntry.of_row(r, tuple(files.get(r.id, ()))) for r in rows]

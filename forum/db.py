@@ -8,6 +8,8 @@ and foreign keys on. PostgreSQL needs nothing special.
 
 from __future__ import annotations
 
+import os
+import weakref
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -39,6 +41,19 @@ def _sqlite_begin(conn: Any) -> None:
     conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
 
 
+# Every engine made here. A forked process (the web archive's servers) must never use a
+# connection its parent opened: both would talk over one socket or file handle at once.
+_ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+def _forget_parents_connections() -> None:
+    for engine in list(_ENGINES):
+        engine.dispose(close=False)  # a new pool here; the parent's connections stay the parent's
+
+
+os.register_at_fork(after_in_child=_forget_parents_connections)
+
+
 def _sqlite_no_flush_on_commit(dbapi_conn: Any, _record: Any) -> None:
     dbapi_conn.execute("PRAGMA synchronous=NORMAL")
 
@@ -58,11 +73,13 @@ def make_engine(url: str, *, flush_commits: bool = True, **kwargs: Any) -> Engin
         if not flush_commits:
             event.listen(engine, "connect", _sqlite_no_flush_on_commit)
         event.listen(engine, "begin", _sqlite_begin)
-        return engine
-    if not flush_commits:
-        kwargs = {"connect_args": {"options": "-c synchronous_commit=off"}, "isolation_level": "AUTOCOMMIT",
-                  **kwargs}
-    return create_engine(url, **{"pool_pre_ping": True, **kwargs})
+    else:
+        if not flush_commits:
+            kwargs = {"connect_args": {"options": "-c synchronous_commit=off"}, "isolation_level": "AUTOCOMMIT",
+                      **kwargs}
+        engine = create_engine(url, **{"pool_pre_ping": True, **kwargs})
+    _ENGINES.add(engine)
+    return engine
 
 
 def make_sessionmaker(engine: Engine, *, readonly: bool = False) -> sessionmaker[Session]:

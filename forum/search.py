@@ -7,6 +7,16 @@ Each database searches with its own engine, behind :func:`search`:
 * PostgreSQL: the stored ``posts.search_vector`` (subject weight A, body B) and its GIN
   index, ``websearch_to_tsquery``, ``ts_rank_cd`` and ``ts_headline``.
 
+Either way the work a search does is bounded, however large the archive: only the newest
+CANDIDATES matches the searcher may read are ranked (as many as the results pages can
+show), and on SQLite a word found in more than RANKED_WORD_POSTS posts is left out of
+the ranking, because bm25 reads every post containing each word it ranks by (to weigh
+rare words above common ones), whatever the cap: 40 ms for a word in every post of a
+million. Such a word says little about which post is the better match (in a million posts
+bm25 weighs a word in 50,000 about a quarter as much as one in a few dozen, and a word in
+half of them not at all); the rarer words of the query rank the results, and when every word is
+that common the newest come first.
+
 The searcher's text never reaches either query language as typed: :func:`parse_query`
 reads words, "quoted phrases" and -exclusions out of it, and each engine is given a query
 rendered from that, made only of quoted words. No input can cause a syntax error, and both
@@ -58,8 +68,16 @@ MAX_TERMS = 12  # more words than this add nothing but cost
 MAX_LIMIT = 100
 # Ranking every match of a common word costs time in proportion to the archive; only the
 # newest CANDIDATES matches the searcher may read are ranked, so a search costs about the
-# same at a million posts as at ten thousand. Filters narrow before the cut.
-CANDIDATES = 5000
+# same at a million posts as at ten thousand. Filters narrow before the cut. As many as
+# the results pages can show (50 pages of 20: web.archive.views).
+CANDIDATES = 1000
+# SQLite: a word (or phrase) in more posts than this is not ranked by (see above).
+RANKED_WORD_POSTS = 50_000
+# SQLite: looking one post up in the full-text index costs about as much as reading this
+# many matches from it (measured at a million posts), and posts are looked up this many
+# at a time.
+PROBE_COST = 100
+PROBE_BATCH = 500
 SUBJECT_WEIGHT = 10.0  # SQLite's bm25 column weight; PostgreSQL weighs A (subject) 1.0 vs B (body) 0.4
 SNIPPET_TOKENS = 24
 
@@ -154,8 +172,8 @@ def search(
 
     ``community`` is a slug; ``author`` matches part of the author's name (an address
     counts by its local part only, as names are shown); ``since`` and ``until`` are
-    inclusive UTC dates. Two queries: the ranked page with the total, then highlights for
-    the page's posts only (marking every match of a common word would cost far more).
+    inclusive UTC dates. The candidates are ranked as ids; then only the page's posts are
+    read, and highlighted (marking every match of a common word would cost far more).
     """
     limit = min(max(1, limit), MAX_LIMIT)
     offset = max(0, offset)
@@ -165,23 +183,19 @@ def search(
     engine = _engine_for(session, parsed)
     readable = [Post.status == PostStatus.published, readable_by(viewer_user_id),
                 *_filters(community, author, since, until)]
-    within = _community_posts(community)
-    matches = engine.newest_matches(readable, within).subquery("matches")
+    ranked = engine.ranked_matches(session, readable, _community_posts(community))
     # The page is cut from the ranked ids alone; only its posts are then read, not every
-    # candidate's (the sort would otherwise carry subjects and names of thousands of rows).
-    page = (
-        select(matches.c.id, matches.c.rank, func.count().over().label("total"))
-        .order_by(matches.c.rank, matches.c.id.desc()).limit(limit).offset(offset).subquery("page")
-    )
-    rows = session.execute(
-        select(Post.id, Post.thread_id, Post.subject, Post.author_name, Post.created_at,
-               Community.slug, Community.name, page.c.total)
-        .join(page, page.c.id == Post.id).join(Community, Community.id == Post.community_id)
-        .order_by(page.c.rank, Post.id.desc())
-    ).all()
-    marked = engine.highlights(session, [r.id for r in rows])
-    hits = tuple(_hit(r, *marked.get(r.id, (r.subject, ""))) for r in rows)
-    return SearchPage(hits, rows[0].total if rows else 0, offset, limit)
+    # candidate's.
+    ranked.sort(key=lambda match: (match[1], -match[0]))
+    page = [post_id for post_id, _rank in ranked[offset:offset + limit]]
+    found = {row.id: row for row in session.execute(
+        select(Post.id, Post.thread_id, Post.subject, Post.author_name, Post.created_at, Community.slug,
+               Community.name)
+        .join(Community, Community.id == Post.community_id).where(Post.id.in_(page))
+    )} if page else {}
+    marked = engine.highlights(session, page)
+    hits = tuple(_hit(found[i], *marked.get(i, (found[i].subject, ""))) for i in page if i in found)
+    return SearchPage(hits, len(ranked), offset, limit)
 
 
 def _hit(row: Row[tuple[object, ...]], subject: str, fragment: str) -> SearchHit:
@@ -243,8 +257,8 @@ def _marked(fragment: str) -> str:
 
 
 class _Engine(Protocol):
-    def newest_matches(self, readable: list[ColumnElement[bool]],
-                       within: Select[tuple[int]] | None = None) -> Select[tuple[int, float]]:
+    def ranked_matches(self, session: Session, readable: list[ColumnElement[bool]],
+                       within: Select[tuple[int]] | None = None) -> list[tuple[int, float]]:
         """(id, rank) of the newest CANDIDATES posts that match and meet ``readable``
         (conditions on Post and Community); a lower rank is a better match. ``within``,
         when given, selects the ids of the posts of the one community searched (already
@@ -257,7 +271,7 @@ class _Engine(Protocol):
 def _engine_for(session: Session, parsed: ParsedQuery) -> _Engine:
     dialect = session.get_bind().dialect.name
     if dialect == "sqlite":
-        return _Fts5(parsed.fts5())
+        return _Fts5(parsed)
     if dialect == "postgresql":
         return _PostgresFullText(parsed.websearch())
     raise NotImplementedError(f"search is not available on {dialect}")
@@ -272,24 +286,79 @@ _FTS_ROWID_TESTED = literal_column(f"+{SQLITE_SEARCH_TABLE}.rowid")
 
 @dataclass(frozen=True)
 class _Fts5:
-    expression: str
+    query: ParsedQuery
 
-    def _matches(self) -> ColumnElement[bool]:
-        return _FTS_NAME.op("MATCH")(self.expression)
+    @staticmethod
+    def _matches(expression: str) -> ColumnElement[bool]:
+        return _FTS_NAME.op("MATCH")(expression)
 
-    def newest_matches(self, readable: list[ColumnElement[bool]],
-                       within: Select[tuple[int]] | None = None) -> Select[tuple[int, float]]:
-        # FTS5 reads its matches newest first (rowid descending) and stops at the limit; its
-        # functions (bm25) work only in the query that scans the FTS table, so rank here.
-        # Within one community, a common word matches posts of every other community too:
-        # each match would cost a lookup of its post just to be dropped, so matches are
-        # first tested against the community's post ids (one index range, read once).
-        narrowed = [_FTS_ROWID_TESTED.in_(within)] if within is not None else []
-        return (
-            select(_FTS.c.rowid.label("id"), func.bm25(_FTS_NAME, SUBJECT_WEIGHT, 1.0).label("rank"))
-            .join(Post, Post.id == _FTS.c.rowid).join(Community, Community.id == Post.community_id)
-            .where(self._matches(), *narrowed, *readable).order_by(_FTS.c.rowid.desc()).limit(CANDIDATES)
-        )
+    def ranked_matches(self, session: Session, readable: list[ColumnElement[bool]],
+                       within: Select[tuple[int]] | None = None) -> list[tuple[int, float]]:
+        ranking = [p for p in self.query.phrases if self._rare(session, p)]
+        everything = ranking == list(self.query.phrases)
+        # bm25 works only in the query that scans the FTS table: when it ranks by every
+        # word, rank as the candidates are read.
+        rank = func.bm25(_FTS_NAME, SUBJECT_WEIGHT, 1.0) if everything else literal_column("0.0")
+        candidates = select(_FTS.c.rowid, rank).join(Post, Post.id == _FTS.c.rowid).join(
+            Community, Community.id == Post.community_id).where(self._matches(self.query.fts5()), *readable)
+        if within is not None and not ranking and self._probe_cheaper(session, within):
+            found = self._probed(session, candidates, within)
+        else:
+            # FTS5 reads its matches newest first (rowid descending) and stops at the limit.
+            # Within one community, a common word matches posts of every other community
+            # too: each match would cost a lookup of its post just to be dropped, so matches
+            # are first tested against the community's post ids (one index range, read once).
+            narrowed = [_FTS_ROWID_TESTED.in_(within)] if within is not None else []
+            found = [(post_id, score) for post_id, score in session.execute(
+                candidates.where(*narrowed).order_by(_FTS.c.rowid.desc()).limit(CANDIDATES))]
+        if everything or not ranking or not found:
+            return found
+        # Ranked by the rarer words alone: their matches are read over the candidates' span
+        # of ids only, and scored for the candidates only.
+        ids = [post_id for post_id, _ in found]
+        scores = dict(session.execute(
+            select(_FTS.c.rowid, func.bm25(_FTS_NAME, SUBJECT_WEIGHT, 1.0))
+            .where(self._matches(ParsedQuery(tuple(ranking)).fts5()), _FTS.c.rowid.between(min(ids), max(ids)),
+                   _FTS_ROWID_TESTED.in_(ids))
+        ).all())
+        return [(post_id, scores.get(post_id, 0.0)) for post_id in ids]
+
+    def _probe_cheaper(self, session: Session, within: Select[tuple[int]]) -> bool:
+        """Whether asking FTS5 about the community's posts one by one, newest first, costs
+        less than reading the query's matches newest first until CANDIDATES are in the
+        community: so for words common across the site in a small community. Asking about
+        one post costs FTS5 about a hundred times as much as reading one match."""
+        posts = session.scalar(select(func.max(Post.id))) or 0
+        members = session.scalar(select(func.count()).select_from(within.subquery())) or 0
+        if not members:
+            return False
+        # How many posts match, from how far back the CANDIDATES-th newest match lies.
+        deepest = session.scalar(select(_FTS.c.rowid).where(self._matches(self.query.fts5()))
+                                 .order_by(_FTS.c.rowid.desc()).limit(1).offset(CANDIDATES - 1))
+        matching = CANDIDATES * posts / max(posts - deepest, 1) if deepest is not None else CANDIDATES
+        read = min(matching, CANDIDATES * posts / members)
+        asked = min(members, CANDIDATES * posts / matching)
+        return asked * PROBE_COST < read
+
+    def _probed(self, session: Session, candidates: Select[tuple[int, float]],
+                within: Select[tuple[int]]) -> list[tuple[int, float]]:
+        """The newest CANDIDATES of ``candidates`` among the posts ``within`` selects, asked
+        about in batches, newest first. Without the "+" FTS5 takes the list of ids itself
+        and looks each one up in its index."""
+        ids = session.scalars(within.order_by(Post.id.desc())).all()
+        found: list[tuple[int, float]] = []
+        for start in range(0, len(ids), PROBE_BATCH):
+            batch = session.execute(candidates.where(_FTS.c.rowid.in_(ids[start:start + PROBE_BATCH]))).all()
+            found.extend(sorted(((post_id, score) for post_id, score in batch), reverse=True))
+            if len(found) >= CANDIDATES:
+                break
+        return found[:CANDIDATES]
+
+    def _rare(self, session: Session, phrase: str) -> bool:
+        """Whether ``phrase`` is in at most RANKED_WORD_POSTS posts (counting stops there)."""
+        found = select(literal_column("1")).select_from(_FTS).where(self._matches(f'"{phrase}"'))
+        beyond = session.scalar(found.limit(1).offset(RANKED_WORD_POSTS))
+        return beyond is None
 
     def highlights(self, session: Session, post_ids: list[int]) -> dict[int, tuple[str, str]]:
         if not post_ids:
@@ -297,7 +366,7 @@ class _Fts5:
         rows = session.execute(
             select(_FTS.c.rowid, func.highlight(_FTS_NAME, 0, START, STOP),
                    func.snippet(_FTS_NAME, 1, START, STOP, "…", SNIPPET_TOKENS))
-            .where(self._matches(), _FTS.c.rowid.in_(post_ids))
+            .where(self._matches(self.query.fts5()), _FTS.c.rowid.in_(post_ids))
         )
         return {post_id: (subject, body) for post_id, subject, body in rows}
 
@@ -314,8 +383,8 @@ class _PostgresFullText:
     def _query(self) -> ColumnElement[object]:
         return func.websearch_to_tsquery(_LANGUAGE, self.websearch)
 
-    def newest_matches(self, readable: list[ColumnElement[bool]],
-                       within: Select[tuple[int]] | None = None) -> Select[tuple[int, float]]:
+    def ranked_matches(self, session: Session, readable: list[ColumnElement[bool]],
+                       within: Select[tuple[int]] | None = None) -> list[tuple[int, float]]:
         # ``within`` is not needed: the planner narrows by community through the GIN index.
         newest = (
             select(Post.id).join(Community, Community.id == Post.community_id)
@@ -323,8 +392,8 @@ class _PostgresFullText:
             .order_by(Post.id.desc()).limit(CANDIDATES).scalar_subquery()
         )
         # Ranked apart from the cut, so only the candidates' vectors are read for ranking.
-        return select(Post.id, (-func.ts_rank_cd(POST_SEARCH_VECTOR, self._query())).label("rank")).where(
-            Post.id.in_(newest))
+        return [(post_id, rank) for post_id, rank in session.execute(
+            select(Post.id, -func.ts_rank_cd(POST_SEARCH_VECTOR, self._query())).where(Post.id.in_(newest)))]
 
     def highlights(self, session: Session, post_ids: list[int]) -> dict[int, tuple[str, str]]:
         if not post_ids:

@@ -193,7 +193,7 @@ async def run(settings: Settings, stop: asyncio.Event, roles: Collection[str] = 
     notifier = OutboxNotifier(engine) if shared and committers else None
 
     def wake_local() -> None:  # safe from any thread
-        if delivery is not None:
+        if delivery is not None and bridges is not None:
             delivery.wake()
             bridges.wake()
 
@@ -202,10 +202,22 @@ async def run(settings: Settings, stop: asyncio.Event, roles: Collection[str] = 
         if notifier is not None:
             notifier.notify()
 
-    # Slack's events endpoint goes with the web role, the chat workers with the worker role.
-    bridges = bridges_running.build(site, sessions, on_committed=wake_consumers, web="web" in roles,
-                                    worker="worker" in roles)
+    bridges: bridges_running.Bridges | None = None
     listener = OutboxListener(settings.database.url, wake_local) if shared and "worker" in roles else None
+
+    web = None
+    if "web" in roles:
+        # Before anything else runs: its servers may be forked, which is safe only while
+        # this process has no other thread (see listbridge.webserver). Slack's events
+        # endpoint goes with the web role; Slack signs its requests instead of CSRF tokens.
+        web = WebServer(settings, on_committed=wake_consumers)
+        endpoint = bridges_running.build(site, sessions, wake_consumers, web=True, worker=False).blueprint
+        if endpoint is not None:
+            web.app.register_blueprint(endpoint)
+            csrf.exempt(endpoint)
+        web.start()
+    if "worker" in roles:  # the chat workers and their connections (Socket Mode starts threads)
+        bridges = bridges_running.build(site, sessions, wake_consumers, web=False, worker=True)
 
     processor = spool_task = handler = server = None
     if "gateway" in roles:
@@ -222,7 +234,7 @@ async def run(settings: Settings, stop: asyncio.Event, roles: Collection[str] = 
             service.start()
     consumers_stop = asyncio.Event()
     consumer_tasks = []
-    if delivery is not None:
+    if delivery is not None and bridges is not None:
         consumer_tasks = [asyncio.create_task(delivery.run(consumers_stop), name="delivery"),
                           asyncio.create_task(bridges.run(consumers_stop), name="bridges")]
     if processor is not None:
@@ -231,14 +243,6 @@ async def run(settings: Settings, stop: asyncio.Event, roles: Collection[str] = 
                                  settings.smtp_in.protocol)
         server = await start_server(handler, settings.smtp_in.host, settings.smtp_in.port,
                                     settings.smtp_in.max_message_bytes)
-    web = None
-    if "web" in roles:
-        web = WebServer(settings, on_committed=wake_consumers)
-        if bridges.blueprint is not None:
-            # Slack's events endpoint: Slack signs its requests instead of CSRF tokens
-            web.app.register_blueprint(bridges.blueprint)
-            csrf.exempt(bridges.blueprint)
-        web.start()
     digests = DigestScheduler(site, engine, on_queued=wake_consumers) \
         if "scheduler" in roles and settings.digest.schedule else None
     imap = ImapPoller(site, sessions, lambda i: loop.call_soon_threadsafe(processor.submit, i)) \

@@ -1,16 +1,35 @@
-"""The web archive inside ``listbridge serve``: waitress on a thread of its own.
+"""The web archive inside ``listbridge serve``: waitress, in this process or in several.
 
 waitress is a production-quality pure-Python WSGI server, so the embedded default needs
 no other process; a large site can run the same app under gunicorn (``web.wsgi``).
+
+Python runs one thread at a time, so one process serves pages on one core at most. With
+``[web] processes`` above one (the default is one per core), this process opens the
+listening socket, builds the app (the runtime mounts what it needs on it first) and forks
+a *launcher*, which forks that many servers, each running waitress on the shared socket,
+as gunicorn's pre-fork workers do; the kernel hands each connection to one of them. Work a
+page commits (a web post's copies) is announced to this process over a pipe, so its
+outbox consumers are woken as they are for a page served here.
+
+Forking is safe only before other threads run: a lock some thread holds at that moment
+(SQLite's own, inside a query) stays held forever in the child, and its first query
+hangs. So :meth:`WebServer.start` must come before ``listbridge serve`` starts any thread,
+and the launcher, which never starts one, is what replaces a server that dies.
 """
 
 from __future__ import annotations
 
+import gc
 import logging
+import os
+import select
+import signal
+import socket
 import threading
 from collections.abc import Callable
 from typing import Any
 
+from flask import Flask
 from waitress import wasyncore
 from waitress.server import create_server
 
@@ -18,28 +37,172 @@ from forum.config import Settings
 from web import create_app
 
 log = logging.getLogger(__name__)
+# Request threads per process: Python runs one at a time (the GIL) and SQLite releases it
+# only while it reads, so a few threads keep a core busy; more only share the CPU out and
+# stretch every request's latency (bench/archive.py: same throughput, lower p95 at 4).
+THREADS = 4
+SUPERVISE_SECONDS = 0.5  # how often the launcher checks on its servers and its parent
+STOP_SECONDS = 10.0
+
+
+def server_processes(settings: Settings) -> int:
+    """How many processes serve the web archive: ``[web] processes``, 0 meaning one per core."""
+    if settings.web.processes:
+        return settings.web.processes
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 class WebServer:
-    # Request threads: Python runs one at a time (the GIL) and SQLite releases it only while
-    # it reads, so a few threads keep two cores busy; more only share the CPU out and
-    # stretch every request's latency (bench/archive.py: same throughput, lower p95 at 4).
-    def __init__(self, settings: Settings, on_committed: Callable[[], None], threads: int = 4) -> None:
-        self.app = create_app(settings, on_committed)
+    def __init__(self, settings: Settings, on_committed: Callable[[], None]) -> None:
+        self.settings = settings
+        self.processes = server_processes(settings)
+        self._on_committed = on_committed
+        self._home = os.getpid()
+        self.app: Flask = create_app(settings, self._committed)
+        if self.processes == 1:
+            self.server: Any = self._waitress(host=settings.web.host, port=settings.web.port)
+            self.thread = threading.Thread(target=self.server.run, name="web", daemon=True)
+            return
+        family = socket.AF_INET6 if ":" in settings.web.host else socket.AF_INET
+        self.socket = socket.create_server((settings.web.host, settings.web.port), family=family, backlog=1024)
+        self.socket.setblocking(False)
+        self._wake_read, self._wake_write = os.pipe()
+        os.set_blocking(self._wake_write, False)
+        self.launcher = 0
+        self._stopping = threading.Event()
+        self.thread = threading.Thread(target=self._relay_wakes, name="web-wakes", daemon=True)
+
+    def _waitress(self, **where: Any) -> Any:
         # Forwarded headers are the app's business (ProxyFix, [web] trusted_proxies): waitress
         # drops them only when no proxy is trusted, so a client cannot forge its address.
-        self.server: Any = create_server(self.app, host=settings.web.host, port=settings.web.port, threads=threads,
-                                         ident="listbridge",
-                                         clear_untrusted_proxy_headers=not settings.web.trusted_proxies)
-        self.thread = threading.Thread(target=self.server.run, name="web", daemon=True)
+        return create_server(self.app, threads=THREADS, ident="listbridge",
+                             clear_untrusted_proxy_headers=not self.settings.web.trusted_proxies, **where)
+
+    @property
+    def address(self) -> tuple[str, int]:
+        if self.processes == 1:
+            return self.server.effective_host, self.server.effective_port
+        host, port = self.socket.getsockname()[:2]
+        return host, port
+
+    def _committed(self) -> None:
+        """Told by the app after each write: wake the consumers here, or tell this process."""
+        if os.getpid() == self._home:
+            self._on_committed()
+            return
+        try:
+            os.write(self._wake_write, b"!")
+        except BlockingIOError:
+            pass  # the pipe is full of wake-ups already
 
     def start(self) -> None:
+        """Serve; with several processes, call it before any other thread is started."""
+        if self.processes > 1:
+            # What exists now is shared with the servers until written to; kept out of the
+            # garbage collector's sight, its pages are not copied into each of them.
+            gc.freeze()
+            if threading.active_count() > 1:
+                log.warning("forking web servers while %d other thread(s) run: a server may hang",
+                            threading.active_count() - 1)
+            self.launcher = _fork(self._launch)
         self.thread.start()
-        log.info("web archive on http://%s:%s/", self.server.effective_host, self.server.effective_port)
+        host, port = self.address
+        log.info("web archive on http://%s:%s/ (%d process%s)", host, port, self.processes,
+                 "" if self.processes == 1 else "es")
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Stop accepting, let the request threads finish, and end the server loop."""
-        self.server.close()
-        self.server.task_dispatcher.shutdown(timeout=timeout)
-        wasyncore.close_all(self.server._map)
+    def stop(self, timeout: float = STOP_SECONDS) -> None:
+        """Stop accepting, let the requests being served finish, and end the server(s)."""
+        if self.processes == 1:
+            self.server.close()
+            self.server.task_dispatcher.shutdown(timeout=timeout)
+            wasyncore.close_all(self.server._map)
+            self.thread.join(timeout)
+            return
+        self._stopping.set()
         self.thread.join(timeout)
+        os.kill(self.launcher, signal.SIGTERM)  # not reaped yet, so the id is still the launcher's
+        os.waitpid(self.launcher, 0)  # it waits for its servers, each within its own STOP_SECONDS
+        self.socket.close()
+        os.close(self._wake_read)
+        os.close(self._wake_write)
+
+    # Pre-forked servers ---------------------------------------------------------------------
+
+    def _relay_wakes(self) -> None:
+        """Here: wake the outbox consumers when a server says it committed work."""
+        while not self._stopping.is_set():
+            ready, _, _ = select.select([self._wake_read], [], [], SUPERVISE_SECONDS)
+            if ready:
+                os.read(self._wake_read, 4096)
+                self._on_committed()
+
+    def _launch(self) -> None:
+        """The launcher: fork the servers, replace one that dies, and on SIGTERM stop them
+        all. Single-threaded, so forking here is always safe; it ends with its parent."""
+        _quiet_signals()
+        stopping = threading.Event()
+        signal.signal(signal.SIGTERM, lambda _signum, _frame: stopping.set())
+        parent = os.getppid()
+        servers = {_fork(self._serve) for _ in range(self.processes)}
+        while not stopping.is_set() and os.getppid() == parent:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+            if pid in servers:
+                servers.discard(pid)
+                log.error("web server process %d ended (exit status %d); starting another", pid,
+                          os.waitstatus_to_exitcode(status))
+                servers.add(_fork(self._serve))
+            elif not pid:
+                stopping.wait(SUPERVISE_SECONDS)
+        for pid in servers:
+            os.kill(pid, signal.SIGTERM)
+        for pid in servers:
+            os.waitpid(pid, 0)
+
+    def _serve(self) -> None:
+        """A forked server: waitress on the shared socket until SIGTERM, then finish what it
+        is serving."""
+        _quiet_signals()
+        server = self._waitress(sockets=[self.socket])
+
+        def end(_signum: int, _frame: object) -> None:
+            raise _Stopped
+
+        signal.signal(signal.SIGTERM, end)
+        parent = os.getppid()
+        threading.Thread(target=_exit_when_orphaned, args=(parent,), daemon=True).start()
+        try:
+            server.run()
+        except _Stopped:
+            pass
+        server.close()
+        server.task_dispatcher.shutdown(timeout=STOP_SECONDS)
+
+
+class _Stopped(Exception):
+    """SIGTERM in a forked server."""
+
+
+def _fork(run: Callable[[], None]) -> int:
+    """A child process that runs ``run`` and exits; its pid."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            run()
+        finally:
+            os._exit(0)  # never run the parent's cleanup (its loop, its connections) twice
+    return pid
+
+
+def _quiet_signals() -> None:
+    """In a forked process: interrupts are ``listbridge serve``'s to act on (a terminal's
+    Ctrl-C reaches the whole process group), and the signal wake-up file descriptor is its
+    event loop's."""
+    signal.set_wakeup_fd(-1)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _exit_when_orphaned(parent: int) -> None:
+    """A server outliving its launcher (killed outright) ends too."""
+    while os.getppid() == parent:
+        threading.Event().wait(1.0)
+    os._exit(0)

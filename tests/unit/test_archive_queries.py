@@ -175,9 +175,8 @@ class TestThreadList:
         held = post("Waiting", author=BOB, community="garden")
         with sessionmaker() as session:
             assert archive.thread_list(session, held.community_id, 1, 30).threads == []
-            garden = archive.readable_community(session, "garden", None).community
             with pytest.raises(NotFound):
-                archive.readable_thread(session, garden, held.thread_id)
+                archive.readable_community_thread(session, "garden", held.thread_id, None)
 
     def test_a_fixed_number_of_queries_however_many_threads(self, sessionmaker: SessionMaker[Session],
                                                             engine: Engine, post: Callable[..., Post]) -> None:
@@ -230,9 +229,12 @@ class TestPosts:
                                                post: Callable[..., Post]) -> None:
         secret = post("Secret", community="board")
         with sessionmaker() as session:
-            housing = archive.readable_community(session, "housing", None).community
             with pytest.raises(NotFound):
-                archive.readable_thread(session, housing, secret.thread_id)
+                archive.readable_community_thread(session, "housing", secret.thread_id, None)
+            with pytest.raises(NotFound):  # the thread's own community, to an outsider
+                archive.readable_community_thread(session, "board", secret.thread_id, None)
+            with pytest.raises(NotFound):
+                archive.readable_community_thread(session, "nosuch", secret.thread_id, None)
 
     def test_attachments_are_found_only_where_their_post_may_be_read(
         self, sessionmaker: SessionMaker[Session], people: dict[str, int], post: Callable[..., Post],

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from datetime import date, datetime, timezone
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm import sessionmaker as SessionMaker
 
@@ -200,6 +200,43 @@ class TestSearch:
         page = find(sessionmaker, "compost")
         assert page.capped and page.total == 3 and sorted(ids(page)) == newer[-3:]
         assert ids(find(sessionmaker, "compost", community="garden")) == [oldest]
+
+    def test_a_word_in_too_many_posts_leaves_the_ranking_to_the_rarer(
+            self, sessionmaker: SessionMaker[Session], post: Callable[..., int],
+            monkeypatch: pytest.MonkeyPatch) -> None:
+        """bm25 would read every post holding the common word; the rare word ranks alone."""
+        monkeypatch.setattr(search_module, "RANKED_WORD_POSTS", 2)
+        in_subject = post("Radiator notice", "A notice about the works.")
+        in_body = post("Works notice", "The radiator in the notice is ours.")
+        post("Another notice", "Nothing else in this notice.")
+        assert ids(find(sessionmaker, "notice radiator")) == [in_subject, in_body]
+
+    def test_when_every_word_is_that_common_the_newest_come_first(
+            self, engine: Engine, sessionmaker: SessionMaker[Session], post: Callable[..., int],
+            monkeypatch: pytest.MonkeyPatch) -> None:
+        if engine.dialect.name != "sqlite":
+            pytest.skip("SQLite's ranking: bm25 needs every post holding a word to weigh it")
+        monkeypatch.setattr(search_module, "RANKED_WORD_POSTS", 1)
+        older = post("Boiler servicing", "Who services them?")
+        newer = post("Heating", "We asked about the boiler.")
+        assert ids(find(sessionmaker, "boiler")) == [newer, older]
+
+    def test_a_small_community_asked_about_post_by_post_finds_the_same(
+            self, sessionmaker: SessionMaker[Session], people: dict[str, int], post: Callable[..., int],
+            monkeypatch: pytest.MonkeyPatch) -> None:
+        """SQLite looks up a small community's posts one by one, newest first, for a common
+        word; the answer, privacy included, is the one a scan gives."""
+        monkeypatch.setattr(search_module, "RANKED_WORD_POSTS", 0)
+        monkeypatch.setattr(search_module, "PROBE_COST", 0)
+        monkeypatch.setattr(search_module, "PROBE_BATCH", 1)
+        monkeypatch.setattr(search_module, "CANDIDATES", 2)
+        garden = [post("Compost", f"Compost {n}.", community="garden") for n in range(3)]
+        post("Compost", "Compost here.", community="housing")
+        post("Compost", "Compost in secret.", community="board")
+        page = find(sessionmaker, "compost", community="garden")
+        assert page.capped and sorted(ids(page)) == garden[-2:]
+        assert ids(find(sessionmaker, "compost", community="board")) == []
+        assert len(ids(find(sessionmaker, "compost", people["ann"], community="board"))) == 1
 
     def test_index_follows_edits_and_deletions(self, sessionmaker: SessionMaker[Session],
                                                post: Callable[..., int]) -> None:

@@ -167,8 +167,7 @@ def community(slug: str) -> str:
 def thread(slug: str, thread_id: int) -> Response:
     remote_images = request.args.get("images") == "1"
     with state().readers() as db:
-        readable = archive.readable_community(db, slug, _viewer_id())
-        found = archive.readable_thread(db, readable.community, thread_id)
+        readable, found = archive.readable_community_thread(db, slug, thread_id, _viewer_id())
         posts = archive.thread_posts(db, found.id)
     bodies = {post.id: _body(post, remote_images=remote_images) for post in posts}
     response = make_response(render_template(
@@ -318,8 +317,7 @@ def feed(slug: str) -> Response:
 @bp.get("/c/<slug>/t/<int:thread_id>.mbox")
 def thread_mbox(slug: str, thread_id: int) -> Response | tuple[str, int]:
     with state().readers() as db:
-        readable = archive.readable_community(db, slug, _viewer_id())
-        found = archive.readable_thread(db, readable.community, thread_id)
+        readable, found = archive.readable_community_thread(db, slug, thread_id, _viewer_id())
     if not readable.is_member:
         return _members_only(readable.community)
     blobs = state().site.blobs
