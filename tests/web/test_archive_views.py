@@ -142,6 +142,29 @@ class TestThreadPage:
         assert articles[0].time["datetime"] == first.created_at.strftime("%Y-%m-%dT%H:%M:%SZ")
         assert "Yes, me." in articles[1].select_one(".post-body").text
 
+    def test_a_merged_threads_old_address_redirects_to_the_thread_it_joined(
+            self, client: FlaskClient, post: Callable[..., Post], sign_in: SignIn, people: dict[str, int]) -> None:
+        """A reply that came before its parent had a thread (and an Archived-At) of its own."""
+        root = post("Damp", message_id="root@example.org")
+        early = post("Re: Mould", author=BOB, message_id="early@example.org", references=("middle@example.org",))
+        post("Re: Damp", message_id="middle@example.org", references=("root@example.org",))
+        response = client.get(f"/c/housing/t/{early.thread_id}")
+        assert response.status_code == 301
+        assert urlsplit(response.headers["Location"]).path == f"/c/housing/t/{root.thread_id}"
+        assert "early@example.org" not in response.text
+        soup = page(client.get(f"/c/housing/t/{early.thread_id}", follow_redirects=True))
+        assert f"post-{early.id}" in [a["id"] for a in soup.find_all("article")]
+
+        # In a private community, a non-member gets the same 404 as for any missing thread.
+        secret = post("Plans", community="board", message_id="plans@example.org")
+        hidden = post("Re: Minutes", community="board", message_id="late@example.org",
+                      references=("agenda@example.org",))
+        post("Re: Plans", community="board", message_id="agenda@example.org", references=("plans@example.org",))
+        assert client.get(f"/c/board/t/{hidden.thread_id}").status_code == 404
+        sign_in(people["ann"])
+        moved = client.get(f"/c/board/t/{hidden.thread_id}")
+        assert (moved.status_code, urlsplit(moved.headers["Location"]).path) == (301, f"/c/board/t/{secret.thread_id}")
+
     def test_the_archived_at_header_of_outgoing_mail_resolves(self, client: FlaskClient, site: Site,
                                                                sessionmaker: SessionMaker[Session],
                                                                post: Callable[..., Post]) -> None:

@@ -24,6 +24,7 @@ from flask import (
     abort,
     g,
     make_response,
+    redirect,
     render_template,
     request,
     send_file,
@@ -32,7 +33,7 @@ from flask import (
 )
 from sqlalchemy.orm import Session
 
-from forum import archive
+from forum import archive, threads
 from forum.archive import AttachmentEntry, Pagination, PostEntry
 from forum.errors import NotFound
 from forum.models import Community
@@ -167,7 +168,16 @@ def community(slug: str) -> str:
 def thread(slug: str, thread_id: int) -> Response:
     remote_images = request.args.get("images") == "1"
     with state().readers() as db:
-        readable, found = archive.readable_community_thread(db, slug, thread_id, _viewer_id())
+        try:
+            readable, found = archive.readable_community_thread(db, slug, thread_id, _viewer_id())
+        except NotFound:
+            # A thread merged into another (a reply came before its parent): its address is
+            # in mail already sent, so it leads on, for a visitor who may read the other.
+            target = threads.merged_into(db, thread_id)
+            if target is None:
+                raise
+            archive.readable_community_thread(db, slug, target, _viewer_id())
+            return redirect(url_for(".thread", slug=slug, thread_id=target, **request.args), 301)
         posts = archive.thread_posts(db, found.id)
     bodies = {post.id: _body(post, remote_images=remote_images) for post in posts}
     response = make_response(render_template(
