@@ -44,15 +44,21 @@ def slack() -> Iterator[FakeSlack]:
         yield fake
 
 
-@pytest.fixture
-def served(tmp_path: Path, db_url: str, smtp_sink: SmtpSink, slack: FakeSlack) -> Iterator[ServedSite]:
-    site = chat_site(tmp_path, db_url, smtp_sink.port, policy="members", members=MEMBERS, platform="slack",
+def slack_site(tmp_path: Path, db_url: str, smtp_sink: SmtpSink, slack: FakeSlack, how: str) -> ServedSite:
+    """The chat site linked to the fake's channel; ``how``: the setting that says how Slack
+    reaches it (a signing secret for the Events API, an app token for Socket Mode)."""
+    return chat_site(tmp_path, db_url, smtp_sink.port, policy="members", members=MEMBERS, platform="slack",
                      channel=CHANNEL, settings=f"""
 [slack]
 bot_token = "{BOT_TOKEN}"
-signing_secret = "{SIGNING_SECRET}"
+{how}
 api_base_url = "{slack.api_url}"
 """)
+
+
+@pytest.fixture
+def served(tmp_path: Path, db_url: str, smtp_sink: SmtpSink, slack: FakeSlack) -> Iterator[ServedSite]:
+    site = slack_site(tmp_path, db_url, smtp_sink, slack, f'signing_secret = "{SIGNING_SECRET}"')
     yield site
     site.stop()
 
@@ -187,13 +193,7 @@ def test_rate_limit_is_honoured(served: ServedSite, slack: FakeSlack) -> None:
 
 @pytest.fixture
 def socket_served(tmp_path: Path, db_url: str, smtp_sink: SmtpSink, slack: FakeSlack) -> Iterator[ServedSite]:
-    site = chat_site(tmp_path, db_url, smtp_sink.port, policy="members", members=MEMBERS, platform="slack",
-                     channel=CHANNEL, settings=f"""
-[slack]
-bot_token = "{BOT_TOKEN}"
-app_token = "{APP_TOKEN}"
-api_base_url = "{slack.api_url}"
-""")
+    site = slack_site(tmp_path, db_url, smtp_sink, slack, f'app_token = "{APP_TOKEN}"')
     yield site
     site.stop()
 
