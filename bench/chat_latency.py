@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.fake_slack import (
     BOT_TOKEN,
+    CHANNEL,
     SIGNING_SECRET,
     FakeSlack,
     event_callback,
@@ -41,15 +42,14 @@ from tests.fake_slack import (
 )
 from tests.support import Received, SmtpSink, free_port
 
-import email_loop  # noqa: E402 - beside this script
-from email_loop import DOMAIN, cli  # noqa: E402
+import served  # noqa: E402 - beside this script
+from served import DOMAIN, cli  # noqa: E402
 
-CHANNEL = "C0001"
 TAG = re.compile(r"bench-(\d+)")
 
 
 def write_config(workdir: Path, smtp_port: int, web_port: int, sink_port: int, slack_url: str) -> Path:
-    return email_loop.write_config(workdir, smtp_port, web_port, sink_port, f"""
+    return served.write_config(workdir, smtp_port, web_port, sink_port, f"""
 [slack]
 bot_token = "{BOT_TOKEN}"
 signing_secret = "{SIGNING_SECRET}"

@@ -3,8 +3,10 @@ cost of writing as many outbox rows.
 
     python bench/digest.py [--members 70000] [--communities 1500] [--posts 20000] [--profile]
     python bench/digest.py --members 17500,35000,70000     # does the time grow linearly?
+    python bench/digest.py --database-url postgresql+psycopg://USER:PASSWORD@HOST/DATABASE
 
-For each member count, a fresh site (SQLite in a temporary directory) is seeded with bulk
+For each member count, a fresh site (SQLite in a temporary directory, or the PostgreSQL
+database named by ``--database-url``, dropped and created anew) is seeded with bulk
 inserts: the communities (one in ten private), the members, each in 1 to 10 communities
 chosen at random, all taking daily digests, in a handful of time zones, and the day's
 posts, a third of them new threads and the rest replies, spread over the communities.
@@ -36,8 +38,9 @@ from typing import Any
 # Run as a script, this file's directory comes first on sys.path, where this file's name
 # would hide the digest package: look packages up from the project's root instead.
 sys.path[0] = str(Path(__file__).resolve().parents[1])
+sys.path.append(str(Path(__file__).resolve().parent))  # the helpers beside this file
 
-from sqlalchemy import Engine, delete, func, insert, select
+from sqlalchemy import Engine, delete, func, insert, select, text
 
 from digest.run import Digests, RunReport
 from forum import config, db, schema
@@ -56,6 +59,7 @@ from forum.models import (
 )
 from forum.outbox import DIGEST_EMAIL
 from forum.site import Site
+from served import fresh_database  # noqa: E402 - beside this script
 
 NOW = datetime(2026, 3, 4, 13, 0, tzinfo=UTC)  # past every member's 07:00, from Sydney to New York
 ZONES = [None] * 16 + ["Europe/Paris", "America/New_York", "Asia/Kolkata", "Australia/Sydney"]
@@ -159,7 +163,7 @@ def measure(members: int, args: argparse.Namespace) -> None:
         settings = config.from_dict({
             "site": {"mail_domain": "lists.example.org", "secret_key": "bench-secret-0123456789abcdef",
                      "base_url": "https://forum.example.org"},
-            "database": {"url": f"sqlite:///{tmp}/bench.db"}, "storage": {"path": f"{tmp}/storage"},
+            "database": {"url": fresh_database(args.database_url, Path(tmp))}, "storage": {"path": f"{tmp}/storage"},
             "digest": {"hour": 7, "timezone": "Europe/London"},
         })
         engine = db.make_engine(settings.database.url)
@@ -178,8 +182,9 @@ def measure(members: int, args: argparse.Namespace) -> None:
         floor = baseline(engine, queued, size)
         with engine.connect() as conn:
             blocks = conn.execute(select(func.count()).select_from(db_table("digest_blocks"))).scalar_one()
+            database = conn.execute(text("SELECT pg_database_size(current_database())")).scalar_one() \
+                if args.database_url else Path(tmp, "lb.db").stat().st_size
         engine.dispose()
-        database = Path(tmp, "bench.db").stat().st_size
     print(f"{members:,} members, {seeded.memberships:,} memberships, {args.communities:,} communities, "
           f"{seeded.posts:,} posts (seeded in {seeded.seconds:.0f} s)")
     print(f"  digest run: {report.queued:,} digests queued in {report.seconds:.1f} s, {cpu:.1f} s of CPU "
@@ -234,6 +239,7 @@ def main() -> None:
     parser.add_argument("--communities", type=int, default=1500)
     parser.add_argument("--posts", type=int, default=20000, help="posts published in the day")
     parser.add_argument("--profile", action="store_true", help="profile the timed run and say where time went")
+    parser.add_argument("--database-url", help="a PostgreSQL database to create afresh for each size (default: SQLite)")
     args = parser.parse_args()
     for members in (int(m) for m in args.members.split(",")):
         measure(members, args)

@@ -1,13 +1,15 @@
 """Fan-out benchmark: personal copies per second, against what the same sink accepts raw.
 
     python bench/fanout.py --members 1000 [--connections 8] [--dkim rsa|ed25519] [--profile]
+                           [--database-url postgresql+psycopg://USER:PASSWORD@HOST/DATABASE]
 
 Starts a counting aiosmtpd sink in a separate process on a loopback port, then, in the
 same run on the same machine:
 
 1. baseline: N one-recipient ~4 KB messages from 4 plain ``smtplib`` sender processes,
    timed from their release to the sink's last acceptance;
-2. fan-out: a fresh site (SQLite in a temporary directory) with a community of N members,
+2. fan-out: a fresh site (SQLite in a temporary directory, or the PostgreSQL database
+   named by ``--database-url``, dropped and created anew) with a community of N members,
    one ~4 KB post committed with ``submit_post`` and the :class:`DeliveryWorker` running
    as ``listbridge serve`` runs it, timed from the post's commit to the sink's acceptance
    of the last of the N-1 personal copies.
@@ -25,110 +27,16 @@ import asyncio
 import contextlib
 import cProfile
 import multiprocessing as mp
-import os
 import pstats
-import smtplib
-import socket
 import tempfile
 import threading
 import time
 from dataclasses import dataclass
-from multiprocessing.sharedctypes import Synchronized
 from pathlib import Path
 from typing import Any
 
-SENDERS = 4
-LOREM = "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor incididunt ut labore. "
-BODY = "\n".join(LOREM[: 76] for _ in range(4096 // 77))  # ~4 KB of short lines, like a typical post
-
-
-# The sink: a separate process, so its CPU is not ours ----------------------------------
-
-
-@dataclass
-class SinkCounters:
-    """Shared with the sink process: accepted messages and when the first and last came."""
-
-    messages: Synchronized[int]
-    first: Synchronized[float]
-    last: Synchronized[float]
-
-    @classmethod
-    def create(cls, ctx: Any) -> SinkCounters:
-        return cls(ctx.Value("q", 0, lock=False), ctx.Value("d", 0.0, lock=False), ctx.Value("d", 0.0, lock=False))
-
-    def reset(self) -> int:
-        self.first.value = self.last.value = 0.0
-        return self.messages.value
-
-    def wait_for(self, count: int, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while self.messages.value < count:
-            if time.monotonic() > deadline:
-                raise SystemExit(f"the sink accepted {self.messages.value} of {count} messages in {timeout:.0f} s")
-            time.sleep(0.005)
-
-
-def run_sink(port: int, counters: SinkCounters, ready: Any) -> None:
-    from aiosmtpd.smtp import SMTP
-
-    class Counting:
-        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-            now = time.time()
-            counters.messages.value += 1
-            if not counters.first.value:
-                counters.first.value = now
-            counters.last.value = now
-            return "250 2.0.0 OK"
-
-    async def serve() -> None:
-        loop = asyncio.get_running_loop()
-        # An explicit hostname spares aiosmtpd a getfqdn() per connection.
-        await loop.create_server(lambda: SMTP(Counting(), hostname="sink.bench", decode_data=False),
-                                 host="127.0.0.1", port=port)
-        ready.set()
-        await asyncio.Event().wait()
-
-    asyncio.run(serve())
-
-
-# The baseline: plain one-recipient messages from several processes ----------------------
-
-
-def send_plain(port: int, start: int, count: int, barrier: Any) -> None:
-    client = smtplib.SMTP("127.0.0.1", port, local_hostname="sender.bench", timeout=60)
-    barrier.wait()
-    for i in range(start, start + count):
-        client.sendmail("bench@sender.example", [f"r{i}@members.example"], (
-            f"From: bench@sender.example\r\nTo: r{i}@members.example\r\nSubject: raw {i}\r\n"
-            f"Message-ID: <raw{i}@sender.example>\r\nDate: Thu, 01 Jan 2026 00:00:00 +0000\r\n\r\n"
-            + BODY.replace("\n", "\r\n") + "\r\n").encode())
-    client.quit()
-
-
-@dataclass(frozen=True)
-class Baseline:
-    rate: float
-    sink_cpu: float  # seconds per message
-
-
-def baseline(ctx: Any, port: int, sink: SinkCounters, sink_pid: int, n: int) -> Baseline:
-    """Messages per second the sink accepts from plain senders (sink-bound, as intended)."""
-    per_sender = max(1, n // SENDERS)
-    barrier = ctx.Barrier(SENDERS + 1)
-    base = sink.reset()
-    senders = [ctx.Process(target=send_plain, args=(port, k * per_sender, per_sender, barrier)) for k in range(SENDERS)]
-    for p in senders:
-        p.start()
-    cpu = cpu_seconds(sink_pid)
-    barrier.wait()
-    released = time.time()
-    sink.wait_for(base + per_sender * SENDERS, timeout=600)
-    sent = per_sender * SENDERS
-    for p in senders:
-        p.join(30)
-    return Baseline(sent / (sink.last.value - released), (cpu_seconds(sink_pid) - cpu) / sent)
-
+from served import fresh_database
+from smtpsink import BODY, SENDERS, Sink, baseline, cpu_seconds, running_sink
 
 # The fan-out ----------------------------------------------------------------------------
 
@@ -154,7 +62,8 @@ def write_dkim_key(path: Path, kind: str) -> str:
     return str(path)
 
 
-def build_site(workdir: Path, port: int, members: int, connections: int, dkim: str) -> tuple[Any, Any, Any]:
+def build_site(workdir: Path, database_url: str, port: int, members: int, connections: int,
+               dkim: str) -> tuple[Any, Any, Any]:
     """(engine, sessionmaker, site): a new site whose smarthost is the sink, with one community."""
     from forum import config, schema
     from forum.db import make_engine, make_sessionmaker
@@ -164,7 +73,7 @@ def build_site(workdir: Path, port: int, members: int, connections: int, dkim: s
     settings = config.from_dict({
         "site": {"mail_domain": "lists.bench.example", "secret_key": "benchmark-secret-0123456789",
                  "base_url": "https://forum.bench.example"},
-        "database": {"url": f"sqlite:///{workdir / 'bench.db'}"},
+        "database": {"url": database_url},
         "storage": {"path": str(workdir / "storage")},
         "smtp_out": {"host": "127.0.0.1", "port": port, "connections": connections},
         "dkim": {"key_file": write_dkim_key(workdir / "dkim.pem", dkim) if dkim else ""},
@@ -178,12 +87,13 @@ def build_site(workdir: Path, port: int, members: int, connections: int, dkim: s
     return engine, sessions, Site.from_settings(settings)
 
 
-def fan_out(port: int, sink: SinkCounters, sink_pid: int, members: int, connections: int, workdir: Path,
+def fan_out(sink: Sink, members: int, connections: int, workdir: Path, database_url: str,
             profiler: Profiler | None, dkim: str = "") -> FanOut:
     from forum.posting import Draft, submit_post
     from mailgateway.delivery import DeliveryWorker
 
-    engine, sessions, site = build_site(workdir, port, members, connections, dkim)
+    engine, sessions, site = build_site(workdir, database_url, sink.port, members, connections, dkim)
+    counters = sink.counters
 
     def commit_post() -> None:
         with sessions.begin() as session:
@@ -194,24 +104,24 @@ def fan_out(port: int, sink: SinkCounters, sink_pid: int, members: int, connecti
         worker, stop = DeliveryWorker(site, sessions), asyncio.Event()
         task = asyncio.create_task(worker.run(stop))
         await asyncio.sleep(0.5)  # idle, as a running site is when a post arrives
-        base = sink.reset()
+        base = counters.reset()
         await asyncio.to_thread(commit_post)
         committed = time.time()
         worker.wake()  # what the inbound processor does after its commit
-        while sink.messages.value < base + members - 1:
+        while counters.messages.value < base + members - 1:
             await asyncio.sleep(0.01)
         stop.set()
         await task
-        return committed, sink.first.value
+        return committed, counters.first.value
 
-    cpu, sink_cpu = cpu_seconds(), cpu_seconds(sink_pid)
+    cpu, sink_cpu = cpu_seconds(), cpu_seconds(sink.pid)
     with profiler or contextlib.nullcontext():
         committed, first = asyncio.run(run())
-    cpu, sink_cpu = cpu_seconds() - cpu, cpu_seconds(sink_pid) - sink_cpu
+    cpu, sink_cpu = cpu_seconds() - cpu, cpu_seconds(sink.pid) - sink_cpu
     size = len(_sample_copy(sessions, site))
     engine.dispose()
     copies = members - 1
-    return FanOut(copies, sink.last.value - committed, first - committed, size, cpu / copies, sink_cpu / copies)
+    return FanOut(copies, counters.last.value - committed, first - committed, size, cpu / copies, sink_cpu / copies)
 
 
 def _sample_copy(sessions: Any, site: Any) -> bytes:
@@ -273,43 +183,22 @@ WAITING = {  # idle threads and an idle event loop: where the time is not spent
 # Main ------------------------------------------------------------------------------------
 
 
-def cpu_seconds(pid: int | None = None) -> float:
-    """User + system CPU of a process (this one by default), from /proc."""
-    if pid is None:
-        t = os.times()
-        return t.user + t.system
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--members", type=int, default=1000, help="community size (copies = members - 1)")
     parser.add_argument("--connections", type=int, default=8, help="smarthost connections of the worker")
     parser.add_argument("--profile", action="store_true", help="profile the fan-out (slower) and say where time went")
-    parser.add_argument("--dkim", choices=["rsa", "ed25519"], default="", help="DKIM-sign every copy with a key of this kind")
+    parser.add_argument("--database-url", help="a PostgreSQL database to create afresh (default: SQLite)")
+    parser.add_argument("--dkim", choices=["rsa", "ed25519"], default="",
+                        help="DKIM-sign every copy with a key of this kind")
     args = parser.parse_args()
 
     profiler = Profiler() if args.profile else None
     ctx = mp.get_context("spawn")
-    port, counters, ready = free_port(), SinkCounters.create(ctx), ctx.Event()
-    sink = ctx.Process(target=run_sink, args=(port, counters, ready), daemon=True)
-    sink.start()
-    try:
-        if not ready.wait(30):
-            raise SystemExit("the sink did not start")
-        raw = baseline(ctx, port, counters, sink.pid, args.members)
-        with tempfile.TemporaryDirectory(prefix="lb-fanout-") as tmp:
-            result = fan_out(port, counters, sink.pid, args.members, args.connections, Path(tmp), profiler, args.dkim)
-    finally:
-        sink.terminate()
-        sink.join(10)
+    with running_sink(ctx) as sink, tempfile.TemporaryDirectory(prefix="lb-fanout-") as tmp:
+        raw = baseline(ctx, sink, args.members)
+        database_url = fresh_database(args.database_url, Path(tmp))
+        result = fan_out(sink, args.members, args.connections, Path(tmp), database_url, profiler, args.dkim)
     rate = result.copies / result.seconds
     print(f"members: {args.members}, connections: {args.connections}, copy size: {result.message_bytes} bytes, "
           f"DKIM: {args.dkim or 'off'}")

@@ -245,14 +245,27 @@ def claim(session: Session, period: Delivery, slot_at: datetime, user_ids: Colle
           high_water: int) -> set[int]:
     """Move the cursors of ``user_ids`` to ``slot_at`` and ``high_water`` where they are
     still behind both; returns the members whose digest for the slot is now this caller's
-    to queue (in the same transaction). Creates cursors for first digests."""
+    to queue (in the same transaction). Creates cursors for first digests.
+
+    Nearly every member owed a digest has a cursor already, so the cursors are moved
+    first and only the members left over get an (insert-or-ignore) cursor and a second
+    try: inserting a cursor for every member of a run cost as much as moving them."""
+    claimed = _move_cursors(session, period, slot_at, user_ids, high_water)
+    missing = set(user_ids) - claimed
+    if missing:
+        session.execute(
+            _insert_or_ignore(session, DigestCursor),
+            [{"user_id": user_id, "period": period} for user_id in sorted(missing)],
+        )
+        claimed |= _move_cursors(session, period, slot_at, missing, high_water)
+    return claimed
+
+
+def _move_cursors(session: Session, period: Delivery, slot_at: datetime, user_ids: Collection[int],
+                  high_water: int) -> set[int]:
     if not user_ids:
         return set()
-    session.execute(
-        _insert_or_ignore(session, DigestCursor),
-        [{"user_id": user_id, "period": period} for user_id in user_ids],
-    )
-    claimed = session.scalars(
+    return set(session.scalars(
         update(DigestCursor)
         .where(DigestCursor.period == period, DigestCursor.user_id.in_(user_ids),
                or_(DigestCursor.slot_at.is_(None), DigestCursor.slot_at < slot_at),
@@ -260,8 +273,7 @@ def claim(session: Session, period: Delivery, slot_at: datetime, user_ids: Colle
         .values(slot_at=slot_at, high_water=high_water)
         .returning(DigestCursor.user_id)
         .execution_options(synchronize_session=False)
-    )
-    return set(claimed)
+    ))
 
 
 @dataclass(frozen=True)
