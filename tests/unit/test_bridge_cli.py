@@ -24,7 +24,7 @@ def test_link_list_and_unlink(tmp_path: Path, db_url: str) -> None:
     assert run("bridge", "link", "housing", "slack", "C0123ABCD") == (0, "linked housing to slack C0123ABCD\n")
     assert run("bridge", "link", "housing", "matrix", "!room:example.org")[0] == 0
     # A channel name or a mistyped id is refused in one line, before the bridge posts anywhere.
-    for platform, channel, hint in (("slack", "#general", "not its name"), ("slack", "C01", "like C0123ABCD"),
+    for platform, channel, hint in (("slack", "#general", "not its name"), ("slack", "c0123abcd", "like C0123ABCD"),
                                     ("matrix", "#housing:example.org", "not an alias"),
                                     ("matrix", "room:example.org", "starts with !")):
         code, output = run("bridge", "link", "housing", platform, channel)
