@@ -26,6 +26,7 @@ import select
 import signal
 import socket
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -121,7 +122,16 @@ class WebServer:
         self._stopping.set()
         self.thread.join(timeout)
         os.kill(self.launcher, signal.SIGTERM)  # not reaped yet, so the id is still the launcher's
-        os.waitpid(self.launcher, 0)  # it waits for its servers, each within its own STOP_SECONDS
+        # It waits for its servers, each finishing within its own STOP_SECONDS; a launcher
+        # that does not end by then is killed, and its servers end as orphans.
+        deadline = time.monotonic() + 2 * STOP_SECONDS
+        while not os.waitpid(self.launcher, os.WNOHANG)[0]:
+            if time.monotonic() > deadline:
+                log.error("the web servers' launcher did not stop; killing it")
+                os.kill(self.launcher, signal.SIGKILL)
+                os.waitpid(self.launcher, 0)
+                break
+            time.sleep(0.05)
         self.socket.close()
         os.close(self._wake_read)
         os.close(self._wake_write)
@@ -139,12 +149,14 @@ class WebServer:
     def _launch(self) -> None:
         """The launcher: fork the servers, replace one that dies, and on SIGTERM stop them
         all. Single-threaded, so forking here is always safe; it ends with its parent."""
+        # A plain flag: a handler that takes a lock (Event.set) can deadlock on the lock the
+        # interrupted code holds (Event.wait).
+        stopping: list[bool] = []
+        signal.signal(signal.SIGTERM, lambda _signum, _frame: stopping.append(True))
         _quiet_signals()
-        stopping = threading.Event()
-        signal.signal(signal.SIGTERM, lambda _signum, _frame: stopping.set())
         parent = os.getppid()
         servers = {_fork(self._serve) for _ in range(self.processes)}
-        while not stopping.is_set() and os.getppid() == parent:
+        while not stopping and os.getppid() == parent:
             pid, status = os.waitpid(-1, os.WNOHANG)
             if pid in servers:
                 servers.discard(pid)
@@ -152,7 +164,7 @@ class WebServer:
                           os.waitstatus_to_exitcode(status))
                 servers.add(_fork(self._serve))
             elif not pid:
-                stopping.wait(SUPERVISE_SECONDS)
+                time.sleep(SUPERVISE_SECONDS)
         for pid in servers:
             os.kill(pid, signal.SIGTERM)
         for pid in servers:
@@ -161,15 +173,17 @@ class WebServer:
     def _serve(self) -> None:
         """A forked server: waitress on the shared socket until SIGTERM, then finish what it
         is serving."""
-        _quiet_signals()
-        server = self._waitress(sockets=[self.socket])
 
         def end(_signum: int, _frame: object) -> None:
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once: the rest is finishing up
             raise _Stopped
 
+        # First of all: until then the launcher's handler is inherited. Stopped before it
+        # serves, the exception ends the process (see _fork); while serving, it finishes.
         signal.signal(signal.SIGTERM, end)
-        parent = os.getppid()
-        threading.Thread(target=_exit_when_orphaned, args=(parent,), daemon=True).start()
+        _quiet_signals()
+        server = self._waitress(sockets=[self.socket])
+        threading.Thread(target=_exit_when_orphaned, args=(os.getppid(),), daemon=True).start()
         try:
             server.run()
         except _Stopped:
