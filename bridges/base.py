@@ -96,14 +96,13 @@ def chat_post(session: Session, site: Site, post: Post, *, starts_thread: bool) 
     community = session.get(Community, post.community_id)
     if thread is None or community is None:  # pragma: no cover - foreign keys make this impossible
         raise NotFound(f"post {post.id} has lost its thread or community")
-    base = site.settings.site.base_url.rstrip("/")
     files = tuple(ChatFile(filename=a.filename, content_type=a.content_type, size=a.size,
                            path=site.blobs.path_for(a.sha256)) for a in post.attachments)
     return ChatPost(
         author=post.author_name or post.author_email or "someone",
         subject=thread.subject,
         text=post.body.strip(),
-        archive_url=f"{base}/c/{community.slug}/t/{thread.id}#post-{post.id}",
+        archive_url=site.url(f"/c/{community.slug}/t/{thread.id}#post-{post.id}"),
         starts_thread=starts_thread,
         key=f"post{post.id}",
         author_key=(post.author_email or post.author_name or "someone").lower(),
