@@ -51,6 +51,15 @@ def membership_of(session: Session, user: User | None, community: Community) -> 
     )
 
 
+def membership_by_email(session: Session, email: str, community: Community) -> Membership | None:
+    """:func:`membership_of` the user with address ``email``, in one query (the SMTP
+    server asks it for every message while the sender waits)."""
+    return session.scalar(
+        select(Membership).join(UserEmail, UserEmail.user_id == Membership.user_id)
+        .where(UserEmail.email == email.strip().lower(), Membership.community_id == community.id)
+    )
+
+
 def _active(membership: Membership | None) -> bool:
     return membership is not None and membership.status is MemberStatus.active
 

@@ -86,7 +86,12 @@ def make_sessionmaker(engine: Engine, *, readonly: bool = False) -> sessionmaker
     """Sessions that keep loaded values after commit (callers read results after the block).
 
     ``readonly=True`` is for sessions that only read (SMTP checks, web pages): on SQLite
-    they never queue behind a writer.
+    they never queue behind a writer; on PostgreSQL each statement is its own transaction,
+    two round trips (BEGIN, ROLLBACK) fewer a session and no difference in what is read
+    (at READ COMMITTED every statement sees what was committed when it began anyway).
     """
-    bind = engine.execution_options(**{READONLY: True}) if readonly else engine
+    options: dict[str, Any] = {READONLY: True} if readonly else {}
+    if readonly and not is_sqlite(engine):
+        options["isolation_level"] = "AUTOCOMMIT"
+    bind = engine.execution_options(**options) if options else engine
     return sessionmaker(bind, expire_on_commit=False)

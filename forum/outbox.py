@@ -139,15 +139,18 @@ def queue_chat_change(session: Session, post: Post, action: str) -> int:
     return len(copies)
 
 
-def _enqueue_once(session: Session, item: OutboxItem) -> None:
-    if session.scalar(select(OutboxItem.id).where(OutboxItem.dedupe_key == item.dedupe_key)) is None:
-        session.add(item)
+def _enqueue_once(session: Session, item: OutboxItem) -> bool:
+    if session.scalar(select(OutboxItem.id).where(OutboxItem.dedupe_key == item.dedupe_key)) is not None:
+        return False
+    session.add(item)
+    return True
 
 
 def enqueue_notice(session: Session, *, dedupe_key: str, address: str, payload: dict[str, Any],
-                   user_id: int | None = None) -> None:
-    """Queue a one-off message (a moderation notice, a confirmation) unless already queued."""
-    _enqueue_once(session, OutboxItem(kind=NOTICE_EMAIL, dedupe_key=dedupe_key, address=address, payload=payload,
+                   user_id: int | None = None) -> bool:
+    """Queue a one-off message (a moderation notice, a confirmation) unless already queued
+    (then False)."""
+    return _enqueue_once(session, OutboxItem(kind=NOTICE_EMAIL, dedupe_key=dedupe_key, address=address, payload=payload,
                                       user_id=user_id))
 
 

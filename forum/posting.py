@@ -10,13 +10,14 @@ nothing here commits.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from forum import outbox, threads
-from forum.access import Action, Verdict, membership_of, posting_verdict, user_by_email
+from forum.access import Action, Verdict, membership_by_email, membership_of, posting_verdict, user_by_email
 from forum.errors import InvalidInput, NotFound, NotPermitted
 from forum.models import Attachment, Community, Post, PostStatus, Thread, utcnow
 from forum.site import Site
@@ -60,6 +61,16 @@ class Draft:
     fan_out: bool = True  # False for history (an archive import): stored, but nobody is sent a copy
     hold_reason: str = ""  # the channel's own reason to hold an acceptable post (a From that fails DMARC)
 
+    @cached_property
+    def stored_html(self) -> str:
+        """The HTML stored for the post: the sanitized mail HTML, or the body rendered.
+        Sanitizing costs milliseconds; a channel may ask for it before its transaction."""
+        if self.html:
+            return sanitize(self.html)
+        if self.body_format == "markdown":
+            return markdown_to_html(self.body)
+        return text_to_html(self.body)
+
 
 @dataclass(frozen=True)
 class Outcome:
@@ -81,9 +92,8 @@ def community_by_slug(session: Session, slug: str) -> Community:
 
 def check_post(session: Session, community: Community, author_email: str) -> Verdict:
     """The cheap early check (no writes) a channel may make before it has the whole post."""
-    user = user_by_email(session, author_email) if author_email else None
-    who = author_email or "an anonymous sender"
-    return posting_verdict(community, membership_of(session, user, community), who)
+    membership = membership_by_email(session, author_email, community) if author_email else None
+    return posting_verdict(community, membership, author_email or "an anonymous sender")
 
 
 def submit_post(session: Session, draft: Draft, site: Site) -> Outcome:
@@ -137,7 +147,7 @@ def submit_post(session: Session, draft: Draft, site: Site) -> Outcome:
         subject=(draft.subject.strip() or thread.subject)[:500],
         body=draft.body,
         quoted=draft.quoted,
-        html=_html_for(draft),
+        html=draft.stored_html,
         source=draft.source,
         source_ref=draft.source_ref,
         inbound_id=draft.inbound_id,
@@ -187,11 +197,3 @@ def _new_thread(session: Session, community: Community, draft: Draft, created: d
     session.add(thread)
     session.flush()
     return thread
-
-
-def _html_for(draft: Draft) -> str:
-    if draft.html:
-        return sanitize(draft.html)
-    if draft.body_format == "markdown":
-        return markdown_to_html(draft.body)
-    return text_to_html(draft.body)

@@ -1,8 +1,10 @@
 """``listbridge serve``: every part of the site in one process, or the roles it is given.
 
-The inbound gateway, the spool processor, mail delivery and the chat bridges share one
-event loop; the synchronous core runs in worker threads, the web archive in waitress's
-threads, the digest scheduler and the IMAP poller in threads of their own. Whatever
+The inbound gateway, mail delivery and the chat bridges share one event loop; the
+synchronous core runs in worker threads, the web archive in waitress's threads (or
+processes), the digest scheduler and the IMAP poller in threads of their own, and the spool
+processor, which turns accepted mail into posts, in a process of its own
+(:mod:`listbridge.spool_process`). Whatever
 commits outbox work (a processed message, a chat message, a web post, a digest run)
 wakes every outbox consumer, so nothing waits for a polling period.
 
@@ -26,10 +28,8 @@ import logging
 import signal
 import threading
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
 
 from sqlalchemy import Engine, make_url, text
-from sqlalchemy.orm import Session, sessionmaker
 
 from bridges import running as bridges_running
 from digest.scheduler import DigestScheduler
@@ -37,9 +37,9 @@ from forum import schema
 from forum.config import Settings
 from forum.db import make_engine, make_sessionmaker
 from forum.errors import ConfigError
-from forum.models import InboundMessage, InboundStatus
 from forum.site import Site
 from listbridge import logs
+from listbridge.spool_process import SpoolProcessor
 from listbridge.webserver import WebServer
 from mailgateway import inbound
 from mailgateway.delivery import POLL_SECONDS, DeliveryWorker
@@ -49,46 +49,6 @@ from web.app import csrf
 
 log = logging.getLogger("listbridge.serve")
 GRACE_SECONDS = 10.0
-
-
-@dataclass
-class SpoolProcessor:
-    """Processes spooled messages one at a time, in arrival order.
-
-    One at a time keeps threading deterministic (a reply spooled just after its parent is
-    placed after it) and SQLite has a single writer anyway.
-    """
-
-    site: Site
-    sessions: sessionmaker[Session]
-    on_committed: Callable[[], None]
-
-    def __post_init__(self) -> None:
-        self.queue: asyncio.Queue[int | None] = asyncio.Queue()
-
-    def submit(self, inbound_id: int) -> None:
-        self.queue.put_nowait(inbound_id)
-
-    def _process(self, inbound_id: int) -> None:
-        try:
-            with self.sessions.begin() as session:
-                inbound.process(session, self.site, inbound_id)
-        except Exception as exc:  # a bug must not lose the message: keep it, marked failed
-            log.exception("processing inbound message %s failed", inbound_id)
-            with self.sessions.begin() as session:
-                row = session.get(InboundMessage, inbound_id)
-                if row is not None and row.status is InboundStatus.pending:
-                    row.status = InboundStatus.failed
-                    row.outcome = f"internal error: {exc!r}"
-
-    async def run(self) -> None:
-        while (inbound_id := await self.queue.get()) is not None:
-            await asyncio.to_thread(self._process, inbound_id)
-            self.on_committed()
-
-    def stop(self) -> None:
-        """Finish everything queued, then end :meth:`run`."""
-        self.queue.put_nowait(None)
 
 
 ROLES = ("gateway", "web", "worker", "scheduler")
@@ -180,7 +140,6 @@ async def run(settings: Settings, stop: asyncio.Event, roles: Collection[str] = 
         raise ConfigError("the database is not initialised or is out of date: run 'listbridge init' first")
     site = Site.from_settings(settings)
     sessions = make_sessionmaker(engine)
-    loop = asyncio.get_running_loop()
     shared = engine.dialect.name == "postgresql"
     committers = {"gateway", "web", "scheduler"} & set(roles)
 
@@ -219,15 +178,14 @@ async def run(settings: Settings, stop: asyncio.Event, roles: Collection[str] = 
     if "worker" in roles:  # the chat workers and their connections (Socket Mode starts threads)
         bridges = bridges_running.build(site, sessions, wake_consumers, web=False, worker=True)
 
-    processor = spool_task = handler = server = None
+    processor = handler = server = smtp_engine = None
     if "gateway" in roles:
-        processor = SpoolProcessor(site, sessions, wake_consumers)
         with sessions() as session:
             backlog = inbound.pending(session)
-        for inbound_id in backlog:
-            processor.submit(inbound_id)
         if backlog:
             log.info("processing %d message(s) spooled before the last stop", len(backlog))
+        processor = SpoolProcessor(settings, wake_consumers)
+        processor.start()
 
     for service in (notifier, listener):
         if service is not None:
@@ -238,14 +196,17 @@ async def run(settings: Settings, stop: asyncio.Event, roles: Collection[str] = 
         consumer_tasks = [asyncio.create_task(delivery.run(consumers_stop), name="delivery"),
                           asyncio.create_task(bridges.run(consumers_stop), name="bridges")]
     if processor is not None:
-        spool_task = asyncio.create_task(processor.run(), name="spool")
-        handler = GatewayHandler(site, sessions, make_sessionmaker(engine, readonly=True), processor.submit,
-                                 settings.smtp_in.protocol)
+        # Without a liveness query before each use: a connection the database dropped fails
+        # one message with a 451, which its sender retries, instead of costing every message
+        # a round trip.
+        smtp_engine = make_engine(settings.database.url, pool_pre_ping=False)
+        handler = GatewayHandler(site, make_sessionmaker(smtp_engine), make_sessionmaker(smtp_engine, readonly=True),
+                                 processor.submit, settings.smtp_in.protocol)
         server = await start_server(handler, settings.smtp_in.host, settings.smtp_in.port,
                                     settings.smtp_in.max_message_bytes)
     digests = DigestScheduler(site, engine, on_queued=wake_consumers) \
         if "scheduler" in roles and settings.digest.schedule else None
-    imap = ImapPoller(site, sessions, lambda i: loop.call_soon_threadsafe(processor.submit, i)) \
+    imap = ImapPoller(site, sessions, processor.submit) \
         if processor is not None and settings.imap.host else None
     for service in (digests, imap):
         if service is not None:
@@ -267,15 +228,17 @@ async def run(settings: Settings, stop: asyncio.Event, roles: Collection[str] = 
                 await asyncio.to_thread(service.stop)
         if handler is not None:
             await _drain_sessions(handler)
-        if processor is not None and spool_task is not None:
-            processor.stop()
-            await spool_task
+            await handler.writer.close()
+        if processor is not None:
+            await processor.stop()
         consumers_stop.set()
         await asyncio.gather(*consumer_tasks)
         for service in (listener, notifier):
             if service is not None:
                 await asyncio.to_thread(service.stop)
-        engine.dispose()
+        for pool in (engine, smtp_engine):
+            if pool is not None:
+                pool.dispose()
         log.info("stopped")
 
 

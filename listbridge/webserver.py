@@ -35,6 +35,7 @@ from waitress import wasyncore
 from waitress.server import create_server
 
 from forum.config import Settings
+from listbridge.forking import fork, quiet_signals
 from web import create_app
 
 log = logging.getLogger(__name__)
@@ -105,7 +106,7 @@ class WebServer:
             if threading.active_count() > 1:
                 log.warning("forking web servers while %d other thread(s) run: a server may hang",
                             threading.active_count() - 1)
-            self.launcher = _fork(self._launch)
+            self.launcher = fork(self._launch)
         self.thread.start()
         host, port = self.address
         log.info("web archive on http://%s:%s/ (%d process%s)", host, port, self.processes,
@@ -153,16 +154,16 @@ class WebServer:
         # interrupted code holds (Event.wait).
         stopping: list[bool] = []
         signal.signal(signal.SIGTERM, lambda _signum, _frame: stopping.append(True))
-        _quiet_signals()
+        quiet_signals()
         parent = os.getppid()
-        servers = {_fork(self._serve) for _ in range(self.processes)}
+        servers = {fork(self._serve) for _ in range(self.processes)}
         while not stopping and os.getppid() == parent:
             pid, status = os.waitpid(-1, os.WNOHANG)
             if pid in servers:
                 servers.discard(pid)
                 log.error("web server process %d ended (exit status %d); starting another", pid,
                           os.waitstatus_to_exitcode(status))
-                servers.add(_fork(self._serve))
+                servers.add(fork(self._serve))
             elif not pid:
                 time.sleep(SUPERVISE_SECONDS)
         for pid in servers:
@@ -179,9 +180,9 @@ class WebServer:
             raise _Stopped
 
         # First of all: until then the launcher's handler is inherited. Stopped before it
-        # serves, the exception ends the process (see _fork); while serving, it finishes.
+        # serves, the exception ends the process (see forking.fork); while serving, it finishes.
         signal.signal(signal.SIGTERM, end)
-        _quiet_signals()
+        quiet_signals()
         server = self._waitress(sockets=[self.socket])
         threading.Thread(target=_exit_when_orphaned, args=(os.getppid(),), daemon=True).start()
         try:
@@ -194,25 +195,6 @@ class WebServer:
 
 class _Stopped(Exception):
     """SIGTERM in a forked server."""
-
-
-def _fork(run: Callable[[], None]) -> int:
-    """A child process that runs ``run`` and exits; its pid."""
-    pid = os.fork()
-    if pid == 0:
-        try:
-            run()
-        finally:
-            os._exit(0)  # never run the parent's cleanup (its loop, its connections) twice
-    return pid
-
-
-def _quiet_signals() -> None:
-    """In a forked process: interrupts are ``listbridge serve``'s to act on (a terminal's
-    Ctrl-C reaches the whole process group), and the signal wake-up file descriptor is its
-    event loop's."""
-    signal.set_wakeup_fd(-1)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _exit_when_orphaned(parent: int) -> None:

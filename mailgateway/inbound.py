@@ -24,17 +24,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from forum import outbox
-from forum.access import Action
+from forum.access import Action, user_by_email
 from forum import subscriptions
 from forum.errors import Dropped, ListbridgeError, MalformedMessage, NotFound, NotPermitted
 from forum.directory import moderators
-from forum.models import InboundMessage, InboundStatus, Post, User, UserEmail, utcnow
+from forum.models import Community, InboundMessage, InboundStatus, Post, User, UserEmail, utcnow
 from forum.moderation import notify_held
 from forum.posting import AttachmentData, Draft, check_post, community_by_slug, submit_post
 from forum.site import Site
@@ -42,7 +42,7 @@ from forum.tokens import BadToken
 from mailgateway import authenticity, bounces, commands
 from mailgateway.addresses import Form, Route, parse_local_part, read_reply_token, split_address
 from mailgateway.htmltext import html_to_text
-from mailgateway.parsing import MalformedMail, ParsedMail, parse_message
+from mailgateway.parsing import MailHeaders, MalformedMail, ParsedMail, parse_headers, parse_message
 from mailgateway.trimming import trim_html, trim_reply
 
 log = logging.getLogger(__name__)
@@ -72,28 +72,42 @@ ACCEPTED = Reply(250, "2.0.0 message accepted for delivery")
 
 def check_recipient(session: Session, site: Site, address: str) -> Route:
     """The route of a recipient address, or the error to answer RCPT with."""
+    return _recipient(session, site, address)[0]
+
+
+def _recipient(session: Session, site: Site, address: str) -> tuple[Route, Community]:
     local, domain = split_address(address)
     if domain != site.mail_domain:
         raise NotFound(f"<{address}> is not an address of {site.mail_domain}; this server does not relay")
     route = parse_local_part(local)
-    community_by_slug(session, route.slug)
+    community = community_by_slug(session, route.slug)
     if route.form is Form.reply:
-        _reply_target(session, site, route)
+        _reply_target(session, site, route, community)
     elif route.form is Form.confirm:
         subscriptions.pending_request(session, site, route.detail)
-    return route
+    return route, community
 
 
-def _reply_target(session: Session, site: Site, route: Route) -> tuple[User, Post]:
+def _reply_target(session: Session, site: Site, route: Route, community: Community | None = None) -> tuple[User, Post]:
     try:
         user_id, post_id = read_reply_token(site.signer, route.detail)
     except BadToken:
         raise NotFound(f"the reply address {route.slug}+{route.detail} is not one we issued") from None
     user, post = session.get(User, user_id), session.get(Post, post_id)
-    community = community_by_slug(session, route.slug)
+    community = community or community_by_slug(session, route.slug)
     if user is None or post is None or post.community_id != community.id:
         raise NotFound("the message this replies to, or its recipient, no longer exists")
     return user, post
+
+
+def _token_author(session: Session, user: User, sent_from: str) -> str:
+    """Who wrote to a member's reply address: the member. The token is the credential, so
+    the reply is theirs even when it came from another of their addresses (or through a
+    forwarder that rewrote From)."""
+    primary = session.scalar(
+        select(UserEmail.email).where(UserEmail.user_id == user.id, UserEmail.is_primary.is_(True))
+    )
+    return primary or sent_from
 
 
 @dataclass(frozen=True)
@@ -107,26 +121,33 @@ class Envelope:
 
 def judge(session: Session, site: Site, raw: bytes, mail_from: str, rcpts: list[str],
           client_ip: str | None = None) -> list[Reply]:
-    """The answer for each recipient, before anything is stored (no writes)."""
+    """The answer for each recipient, before anything is stored (no writes).
+
+    The sender's connection waits for this, so it reads the header block only: who sends,
+    to which address, under which rules (about 0.1 ms, where the full parse and reply
+    trimming take several). What needs the body (is there any new text?) is found by
+    :func:`process`, which tells the sender by mail.
+    """
     try:
-        parsed = parse_message(raw)
+        headers = parse_headers(raw)
     except MalformedMail as exc:
         return [Reply.of(MalformedMessage(str(exc)))] * len(rcpts)
     envelope = Envelope(raw, mail_from, client_ip)
-    return [_judge_one(session, site, parsed, envelope, rcpt) for rcpt in rcpts]
+    return [_judge_one(session, site, headers, envelope, rcpt) for rcpt in rcpts]
 
 
-def _judge_one(session: Session, site: Site, parsed: ParsedMail, envelope: Envelope, rcpt: str) -> Reply:
+def _judge_one(session: Session, site: Site, headers: MailHeaders, envelope: Envelope, rcpt: str) -> Reply:
     try:
-        route = check_recipient(session, site, rcpt)
-        if _drop_reason(site, parsed, envelope.mail_from, route) or route.form not in POSTING:
+        route, community = _recipient(session, site, rcpt)
+        if _drop_reason(site, headers, envelope.mail_from, route) or route.form not in POSTING:
             return ACCEPTED
-        draft = build_draft(session, site, parsed, route)
-        if not draft.body.strip() and not draft.attachments:
-            raise MalformedMessage("the message has no new text (was the reply written below the quoted message?)")
-        verdict = check_post(session, community_by_slug(session, route.slug), draft.author_email)
+        author = headers.from_addr or ""
+        if route.form is Form.reply:
+            author = _token_author(session, _reply_target(session, site, route, community)[0], author)
+        verdict = check_post(session, community, author)
         verdict.raise_if_refused()
-        reason = verdict.reason if verdict.action is Action.hold else hold_reason(session, site, parsed, route, envelope)
+        reason = verdict.reason if verdict.action is Action.hold else \
+            hold_reason(session, site, headers, route, envelope, community)
         if reason:
             return Reply(250, f"2.6.0 held for moderation: {reason}")
         return ACCEPTED
@@ -134,7 +155,8 @@ def _judge_one(session: Session, site: Site, parsed: ParsedMail, envelope: Envel
         return Reply.of(exc)
 
 
-def hold_reason(session: Session, site: Site, parsed: ParsedMail, route: Route, envelope: Envelope) -> str:
+def hold_reason(session: Session, site: Site, headers: MailHeaders, route: Route, envelope: Envelope,
+                community: Community | None = None) -> str:
     """Why a post the community's rules accept must still wait for a moderator ("" if none).
 
     A new post must come from its From domain, where that domain asks receivers to check
@@ -143,8 +165,8 @@ def hold_reason(session: Session, site: Site, parsed: ParsedMail, route: Route, 
     comes from an address that is not theirs (a forwarded copy, a personal account).
     """
     if route.form is Form.reply:
-        user, _post = _reply_target(session, site, route)
-        sender = (parsed.from_addr or "").lower()
+        user, _post = _reply_target(session, site, route, community)
+        sender = (headers.from_addr or "").lower()
         policy = site.settings.smtp_in.token_reply_from_other
         if policy == "accept" or sender in {e.email for e in user.emails}:
             return ""
@@ -152,22 +174,22 @@ def hold_reason(session: Session, site: Site, parsed: ParsedMail, route: Route, 
             raise NotPermitted(f"replies to this address are accepted only from the member it was sent to, not {sender}")
         return f"sent from {sender}, which is not an address of the member this reply address belongs to"
     finding = authenticity.check(envelope.raw, envelope.mail_from, envelope.client_ip, site.settings.smtp_in)
-    log.debug("DMARC %s for %s: %s", finding.result, parsed.message_id, finding.reason)
+    log.debug("DMARC %s for %s: %s", finding.result, headers.message_id, finding.reason)
     if finding.holds:
         return f"the sender's domain could not be verified ({finding.reason})"
     return ""
 
 
-def _drop_reason(site: Site, parsed: ParsedMail, mail_from: str, route: Route) -> str | None:
+def _drop_reason(site: Site, headers: MailHeaders, mail_from: str, route: Route) -> str | None:
     """Why this message must never become a post (auto-replies, bounces, our own mail)."""
     if route.form is Form.bounces:
         return None
-    if parsed.auto_reason:
-        return parsed.auto_reason
+    if headers.auto_reason:
+        return headers.auto_reason
     if not mail_from:
         return "empty envelope sender (a bounce or an automatic notice)"
-    if parsed.list_id and parsed.list_id.endswith("." + site.mail_domain):
-        return f"our own mail came back (List-Id {parsed.list_id})"
+    if headers.list_id and headers.list_id.endswith("." + site.mail_domain):
+        return f"our own mail came back (List-Id {headers.list_id})"
     return None
 
 
@@ -179,12 +201,7 @@ def build_draft(session: Session, site: Site, parsed: ParsedMail, route: Route, 
     if route.form is Form.reply:
         user, post = _reply_target(session, site, route)
         parent_id = post.id
-        primary = session.scalar(
-            select(UserEmail.email).where(UserEmail.user_id == user.id, UserEmail.is_primary.is_(True))
-        )
-        # The token is the credential: the reply is the member's even when it was sent
-        # from another of their addresses (or through a forwarder that rewrote From).
-        author_email = primary or author_email
+        author_email = _token_author(session, user, author_email)
         author_name = author_name or user.display_name
     html = trim_html(parsed.html) if parsed.html else None
     # HTML-only mail is trimmed on its HTML first: quote containers and signatures are
@@ -218,13 +235,13 @@ def spool(session: Session, raw: bytes, mail_from: str, rcpts: list[str], channe
     ``source_ref`` names where it was fetched from (unique: never stored twice). A message
     no recipient accepted (``refused`` says why) is stored as done, as the record of it.
     """
-    row = InboundMessage(raw=raw, mail_from=mail_from or "", rcpt_to=list(rcpts), channel=channel,
-                         client_ip=client_ip, source_ref=source_ref)
+    values = {"raw": raw, "mail_from": mail_from or "", "rcpt_to": list(rcpts), "channel": channel,
+              "client_ip": client_ip, "source_ref": source_ref}
     if not rcpts:
-        row.status, row.outcome, row.processed_at = InboundStatus.done, "\n".join(refused), utcnow()
-    session.add(row)
-    session.flush()
-    return row.id
+        values.update(status=InboundStatus.done, outcome="\n".join(refused), processed_at=utcnow())
+    # A plain INSERT: the gateway stores every message while its sender waits, and the
+    # unit of work would cost as much again as the statement.
+    return session.execute(insert(InboundMessage).values(values).returning(InboundMessage.id)).scalar_one()
 
 
 def pending(session: Session) -> list[int]:
@@ -234,28 +251,78 @@ def pending(session: Session) -> list[int]:
     ))
 
 
-def process(session: Session, site: Site, inbound_id: int) -> list[str]:
-    """Turn a spooled message into posts (idempotent: a processed message is skipped).
+@dataclass(frozen=True)
+class Prepared:
+    """A spooled message read, and its posts drafted, before the transaction that stores
+    them: parsing, reply trimming, HTML sanitising and the DMARC lookups take ten times as
+    long as storing, and on SQLite every other writer (the gateway spooling the next
+    message) waits while a transaction writes."""
 
-    Returns one outcome line per recipient, also recorded on the spool row.
-    """
+    inbound_id: int
+    parsed: ParsedMail | None  # None: unusable (``malformed`` says why)
+    malformed: str = ""
+    drafts: dict[str, Draft] = field(default_factory=dict)  # by posting recipient
+
+
+def prepare(session: Session, site: Site, inbound_id: int) -> Prepared | None:
+    """Read and draft a pending message (no writes); None if it is not pending."""
     row = session.get(InboundMessage, inbound_id)
     if row is None or row.status is not InboundStatus.pending:
-        return []
+        return None
     try:
         parsed = parse_message(row.raw)
     except MalformedMail as exc:
-        outcomes = [f"refused: {exc}"]
+        return Prepared(inbound_id, None, str(exc))
+    drafts = {}
+    for rcpt in row.rcpt_to:
+        try:
+            draft = _posting_draft(session, site, parsed, row, rcpt)
+        except ListbridgeError:
+            continue  # found again, and answered, in the transaction
+        if draft is not None:
+            draft.stored_html  # sanitized now, outside the transaction  # noqa: B018
+            drafts[rcpt] = draft
+    return Prepared(inbound_id, parsed, drafts=drafts)
+
+
+def process(session: Session, site: Site, inbound_id: int, prepared: Prepared | None = None) -> list[str]:
+    """Turn a spooled message into posts (idempotent: a processed message is skipped), with
+    what :func:`prepare` made of it ahead of the transaction, if anything.
+
+    Returns one outcome line per recipient, also recorded on the spool row. Several
+    gateways may process the same spool: the row is locked first (PostgreSQL; skipped
+    when another has it), so a message is processed by one of them.
+    """
+    row = session.get(InboundMessage, inbound_id, with_for_update={"skip_locked": True})
+    if row is None or row.status is not InboundStatus.pending:
+        return []
+    if prepared is None:
+        prepared = prepare(session, site, inbound_id)
+    if prepared is None or prepared.parsed is None:
+        outcomes = [f"refused: {prepared.malformed if prepared else 'unreadable'}"]
     else:
-        outcomes = [_process_one(session, site, parsed, row, rcpt) for rcpt in row.rcpt_to]
+        outcomes = [_process_one(session, site, prepared.parsed, row, rcpt, prepared.drafts.get(rcpt))
+                    for rcpt in row.rcpt_to]
     row.status = InboundStatus.done
     row.outcome = "\n".join(outcomes)
     row.processed_at = utcnow()
     return outcomes
 
 
-def _process_one(session: Session, site: Site, parsed: ParsedMail, row: InboundMessage, rcpt: str) -> str:
+def _posting_draft(session: Session, site: Site, parsed: ParsedMail, row: InboundMessage, rcpt: str) -> Draft | None:
+    """The post a recipient address makes of a message (None: it makes none)."""
+    route = check_recipient(session, site, rcpt)
+    if route.form not in POSTING or _drop_reason(site, parsed, row.mail_from, route):
+        return None
+    envelope = Envelope(row.raw, row.mail_from, row.client_ip)
+    return replace(build_draft(session, site, parsed, route, row.id),
+                   hold_reason=hold_reason(session, site, parsed, route, envelope))
+
+
+def _process_one(session: Session, site: Site, parsed: ParsedMail, row: InboundMessage, rcpt: str,
+                 draft: Draft | None) -> str:
     fields = {"message_id": parsed.message_id, "recipient": rcpt, "sender": parsed.from_addr}
+    route = None
     try:
         route = check_recipient(session, site, rcpt)
         reason = _drop_reason(site, parsed, row.mail_from, route)
@@ -268,13 +335,14 @@ def _process_one(session: Session, site: Site, parsed: ParsedMail, row: InboundM
                 return f"{rcpt}: " + forward_to_owners(session, site, route.slug, parsed, row.id)
             if route.form in COMMANDS:
                 return f"{rcpt}: " + commands.handle(session, site, route, parsed, row.id)
-            envelope = Envelope(row.raw, row.mail_from, row.client_ip)
-            draft = replace(build_draft(session, site, parsed, route, row.id),
-                            hold_reason=hold_reason(session, site, parsed, route, envelope))
-            outcome = submit_post(session, draft, site)
-    except ListbridgeError as exc:
+            outcome = submit_post(session, draft or _posting_draft(session, site, parsed, row, rcpt), site)
+    except Dropped as exc:
         log.info("inbound not posted: %s", exc.message, extra=fields)
         return f"{rcpt}: {type(exc).__name__}: {exc.message}"
+    except ListbridgeError as exc:
+        log.info("inbound not posted: %s", exc.message, extra=fields)
+        told = route is not None and route.form in POSTING and _tell_refused(session, parsed, route.slug, row.id, exc)
+        return f"{rcpt}: {type(exc).__name__}: {exc.message}" + ("; the sender was told" if told else "")
     post = outcome.post
     fields.update(post_id=post.id, community=route.slug)
     if outcome.duplicate:
@@ -286,6 +354,30 @@ def _process_one(session: Session, site: Site, parsed: ParsedMail, row: InboundM
         return f"{rcpt}: held as post {post.id}: {outcome.reason}"
     log.info("inbound posted as %s, %s copies queued", post.id, outcome.copies, extra=fields)
     return f"{rcpt}: posted as {post.id} in thread {post.thread_id}, {outcome.copies} copies queued"
+
+
+def _tell_refused(session: Session, parsed: ParsedMail, slug: str, inbound_id: int, error: ListbridgeError) -> bool:
+    """Mail the author why a post accepted at DATA was not posted after all (no new text,
+    or the rules changed in between): the SMTP reply cannot say it any more.
+
+    One notice per message, never more: only a sender the community's rules accepted at
+    DATA gets here, so this is no more mail than that sender could cause by posting.
+    """
+    author = (parsed.from_addr or "").lower()
+    if not author:
+        return False
+    user = user_by_email(session, author)
+    subject = parsed.subject or "(no subject)"
+    return outbox.enqueue_notice(
+        session, dedupe_key=f"refused:{inbound_id}:{slug}", address=author,
+        user_id=user.id if user is not None else None,
+        payload={
+            "slug": slug,
+            "subject": f"Not posted: {subject}",
+            "text": f'Your message "{subject}" to {slug} was not posted.\n\nWhy: {error.message}\n',
+            "in_reply_to": parsed.message_id or "",
+        },
+    )
 
 
 def forward_to_owners(session: Session, site: Site, slug: str, parsed: ParsedMail, inbound_id: int) -> str:

@@ -2,7 +2,7 @@
 
 The handler is thin: it hands each protocol moment to the synchronous core in a worker
 thread (``asyncio.to_thread``) so the event loop never waits on the database, and it
-answers 250 only once :func:`mailgateway.inbound.spool` has committed the message.
+answers 250 only once :mod:`mailgateway.spool_writer` has committed the message.
 Processing into posts happens right after, off the SMTP conversation, through
 ``on_spooled`` (the runtime's processing queue).
 
@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from forum.errors import ListbridgeError
 from forum.site import Site
 from mailgateway import inbound
+from mailgateway.spool_writer import Accepted, SpoolWriter
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,7 @@ class GatewayHandler:
         self.on_spooled = on_spooled
         self.lmtp = protocol == "lmtp"
         self.in_flight = 0  # DATA commands being stored; a clean stop waits for them
+        self.writer = SpoolWriter(sessions)
 
     def _check_recipient(self, address: str) -> str | None:
         try:
@@ -80,16 +82,18 @@ class GatewayHandler:
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 recipient ok"
 
-    def _accept(self, raw: bytes, mail_from: str, rcpts: list[str],
-                client_ip: str | None) -> tuple[list[inbound.Reply], int | None]:
+    def _judge(self, raw: bytes, mail_from: str, rcpts: list[str], client_ip: str | None) -> list[inbound.Reply]:
         with self.readers() as session:
-            replies = inbound.judge(session, self.site, raw, mail_from, rcpts, client_ip)
+            return inbound.judge(session, self.site, raw, mail_from, rcpts, client_ip)
+
+    async def _accept(self, raw: bytes, mail_from: str, rcpts: list[str],
+                      client_ip: str | None) -> tuple[list[inbound.Reply], int | None]:
+        replies = await asyncio.to_thread(self._judge, raw, mail_from, rcpts, client_ip)
         accepted = [r for r, reply in zip(rcpts, replies) if reply.code == 250]
         if not accepted:
             return replies, None
-        with self.sessions.begin() as session:
-            inbound_id = inbound.spool(session, raw, mail_from, accepted, "lmtp" if self.lmtp else "smtp",
-                                       client_ip=client_ip)
+        inbound_id = await self.writer.store(
+            Accepted(raw, mail_from, accepted, "lmtp" if self.lmtp else "smtp", client_ip))
         return replies, inbound_id
 
     def _sending_server(self, session: SMTPSession) -> str | None:
@@ -107,8 +111,8 @@ class GatewayHandler:
         raw = envelope.original_content or b""
         self.in_flight += 1
         try:
-            replies, inbound_id = await asyncio.to_thread(self._accept, raw, envelope.mail_from or "",
-                                                          list(envelope.rcpt_tos), self._sending_server(session))
+            replies, inbound_id = await self._accept(raw, envelope.mail_from or "", list(envelope.rcpt_tos),
+                                                     self._sending_server(session))
         except Exception:
             log.exception("could not store an incoming message", extra={"sender": envelope.mail_from})
             failure = inbound.Reply(451, "4.3.0 temporary failure storing the message; try again later")

@@ -1,0 +1,31 @@
+"""Child processes forked by ``listbridge serve`` (the web servers, the spool processor).
+
+Forking is safe only while the parent runs no other thread: a lock another thread holds
+at that moment (SQLite's own, inside a query) stays held forever in the child. The
+runtime forks its children before it starts any thread.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Callable
+
+
+def fork(run: Callable[[], None]) -> int:
+    """A child process that runs ``run`` and exits; its pid."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            run()
+        finally:
+            os._exit(0)  # never run the parent's cleanup (its loop, its connections) twice
+    return pid
+
+
+def quiet_signals() -> None:
+    """In a forked process: interrupts are ``listbridge serve``'s to act on (a terminal's
+    Ctrl-C reaches the whole process group), and the signal wake-up file descriptor is its
+    event loop's."""
+    signal.set_wakeup_fd(-1)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -1,0 +1,154 @@
+"""The spool processor: spooled messages become posts, in a process of its own.
+
+Turning a message into a post (the full parse, reply trimming, HTML sanitising, threading,
+a copy queued per member) costs 10 to 30 ms of CPU; accepting it at SMTP time about a
+tenth of that. Python runs one thread at a time in a process, so processing beside the
+SMTP listener took the CPU from the conversations it had to answer: a burst of mail was
+accepted only as fast as it was processed. In a process of its own, at a lower priority
+(``nice``), processing uses the other core and whatever the listener leaves, and mail is
+accepted at the listener's own pace and processed right behind it.
+
+The gateway starts it, wakes it over a pipe each time it has spooled a message, and is
+told over another pipe when a message was processed (so the delivery workers start at
+once). It processes every pending message in spool order, one at a time (a reply spooled
+just after its parent is placed after it), including what a previous run left pending.
+Each message is read and drafted first, and then stored in a short transaction
+(:func:`mailgateway.inbound.prepare`): on SQLite the gateway's own writes wait while
+another process writes. On PostgreSQL several gateways may each run one; a message is
+processed under a row lock, by one of them.
+
+It is spawned, not forked, so that it can be replaced at any time: one that dies is
+started again (its message is still pending).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import os
+import threading
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from forum.config import Settings
+from forum.db import make_engine, make_sessionmaker
+from forum.models import InboundMessage, InboundStatus
+from forum.site import Site
+from listbridge import logs
+from mailgateway import inbound
+
+log = logging.getLogger("listbridge.spool")
+NICENESS = 10  # SMTP conversations first: processing waits for the CPU they leave
+ORPHAN_CHECK_SECONDS = 1.0
+STOP_SECONDS = 60.0  # to finish what is pending at a stop; the rest is processed at the next start
+
+
+class SpoolProcessor:
+    """The gateway's handle on its processor process."""
+
+    def __init__(self, settings: Settings, on_committed: Callable[[], None]) -> None:
+        self.settings = settings
+        self.on_committed = on_committed
+        self._lock = threading.Lock()  # submit() is called from the event loop and the IMAP thread
+        self._wake: Connection | None = None
+        self._done: Connection | None = None
+        self._process: multiprocessing.process.BaseProcess | None = None
+
+    def start(self) -> None:
+        """Start the process; call it from the running event loop."""
+        context = multiprocessing.get_context("spawn")
+        wake_read, wake_write = context.Pipe(duplex=False)
+        done_read, done_write = context.Pipe(duplex=False)
+        process = context.Process(target=_serve, args=(self.settings, wake_read, done_write, os.getpid()),
+                                  name="listbridge-spool", daemon=True)
+        process.start()
+        wake_read.close()
+        done_write.close()
+        with self._lock:
+            self._process, self._wake, self._done = process, wake_write, done_read
+        asyncio.get_running_loop().add_reader(done_read.fileno(), self._told, done_read)
+
+    def _told(self, done: Connection) -> None:
+        """The process processed something, or ended."""
+        try:
+            while done.poll():
+                done.recv_bytes()
+        except (EOFError, OSError):
+            asyncio.get_running_loop().remove_reader(done.fileno())
+            done.close()
+            if self._wake is not None:  # not stopping: it died
+                log.error("the spool processor ended unexpectedly (exit status %s); starting another",
+                          self._process.exitcode if self._process else None)
+                self._wake.close()
+                self.start()
+            return
+        self.on_committed()
+
+    def submit(self, _inbound_id: int) -> None:
+        """A message was spooled: process it, after any before it (safe from any thread)."""
+        with self._lock:
+            if self._wake is not None:
+                self._wake.send_bytes(b"")
+
+    async def stop(self) -> None:
+        """Let the process finish what is pending (up to STOP_SECONDS), then end it."""
+        with self._lock:
+            wake, self._wake = self._wake, None
+        if wake is None or self._process is None:
+            return
+        wake.close()  # end of input: process what is pending, then exit
+        await asyncio.to_thread(self._process.join, STOP_SECONDS)
+        if self._process.is_alive():
+            log.warning("the spool processor did not finish within %.0f s; what it left is processed at the next "
+                        "start", STOP_SECONDS)
+            self._process.terminate()
+            await asyncio.to_thread(self._process.join)
+
+
+def _serve(settings: Settings, wake: Connection, done: Connection, parent: int) -> None:
+    """The process: process whatever is pending, then wait to be woken; at the end of its
+    input, process what is left and exit. A gateway that died without a word (SIGKILL)
+    is noticed within a second, and its processor exits too."""
+    logs.configure(settings.logging.level)
+    os.nice(NICENESS)
+    engine = make_engine(settings.database.url)
+    site = Site.from_settings(settings)
+    sessions, readers = make_sessionmaker(engine), make_sessionmaker(engine, readonly=True)
+    reading = True
+    while os.getppid() == parent:
+        with readers() as session:
+            backlog = inbound.pending(session)
+        for inbound_id in backlog:
+            process_one(site, sessions, readers, inbound_id)
+            done.send_bytes(b"")
+        if not reading:
+            break
+        if wake.poll(ORPHAN_CHECK_SECONDS):
+            try:
+                while wake.poll():
+                    wake.recv_bytes()
+            except EOFError:
+                reading = False  # one last round for what was spooled before the stop
+    engine.dispose()
+
+
+def process_one(site: Site, sessions: sessionmaker[Session], readers: sessionmaker[Session], inbound_id: int) -> None:
+    """Read and draft a spooled message, then store what it makes in one transaction. A
+    message whose processing fails (a bug) is kept, marked failed, never lost."""
+    try:
+        with readers() as session:
+            prepared = inbound.prepare(session, site, inbound_id)
+        if prepared is None:
+            return
+        with sessions.begin() as session:
+            inbound.process(session, site, inbound_id, prepared)
+    except Exception as exc:  # noqa: BLE001 - see above
+        log.exception("processing inbound message %s failed", inbound_id)
+        with sessions.begin() as session:
+            row = session.get(InboundMessage, inbound_id)
+            if row is not None and row.status is InboundStatus.pending:
+                row.status = InboundStatus.failed
+                row.outcome = f"internal error: {exc!r}"
