@@ -97,6 +97,22 @@ port = {self.web_port}
             if self.proc.poll() is None:
                 self.proc.kill()
 
+    def child_process(self, command_part: str, timeout: float = 15.0) -> int:
+        """The pid of the serve process's child whose command line contains ``command_part``."""
+        assert self.proc is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for stat in Path("/proc").glob("[0-9]*/stat"):
+                try:
+                    ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+                    command = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                except (OSError, ValueError, IndexError):
+                    continue  # ended meanwhile
+                if ppid == self.proc.pid and command_part in command:
+                    return int(stat.parent.name)
+            time.sleep(0.1)
+        raise AssertionError(f"no child of listbridge serve runs {command_part!r}")
+
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 

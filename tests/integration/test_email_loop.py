@@ -9,6 +9,7 @@ middle of the work losing nothing and doubling nothing.
 
 from __future__ import annotations
 
+import os
 import signal
 import smtplib
 import time
@@ -225,3 +226,35 @@ def test_moderated_post_is_held_then_approved(tmp_path: Path, db_url: str, smtp_
         assert assert_error.returncode == 1 and "not awaiting moderation" in assert_error.stderr
     finally:
         site.stop()
+
+
+def test_a_reply_with_no_new_text_is_explained_to_its_sender(served: ServedSite, smtp_sink: SmtpSink) -> None:
+    """The SMTP server judges a message by its header (the sender waits for that); that a
+    reply has nothing above the quote is found once the body is read, and told by mail."""
+    served.start()
+    assert served.send("alice@council.example", [LIST],
+                       mail("alice@council.example", LIST, "Damp surveys", QUESTION, "d1@council.example"))[0] == 250
+    smtp_sink.wait_for(2)
+    quoted_only = mail("Bob Example <bob@council.example>", LIST, "Re: Damp surveys",
+                       f"On Mon, 23 Nov 2026 at 09:00, Alice Example <alice@council.example> wrote:\r\n"
+                       f"> {QUESTION}\r\n", "d2@council.example",
+                       "In-Reply-To: <d1@council.example>\r\n")
+    assert served.send("bob@council.example", [LIST], quoted_only)[0] == 250
+    [notice] = smtp_sink.wait_for(3)[2:]
+    assert notice.rcpt_tos == ["bob@council.example"]
+    assert notice.message["Subject"] == "Not posted: Re: Damp surveys"
+    assert notice.message["In-Reply-To"] == "<d2@council.example>"
+    assert "no text" in notice.message.get_body(("plain",)).get_content()
+    time.sleep(1.0)
+    assert len(smtp_sink.messages) == 3, "nothing was posted to the members"
+
+
+def test_a_spool_processor_that_dies_is_replaced_and_loses_nothing(served: ServedSite, smtp_sink: SmtpSink) -> None:
+    served.start()
+    processor = served.child_process("spawn_main")
+    os.kill(processor, signal.SIGKILL)
+    assert served.send("alice@council.example", [LIST],
+                       mail("alice@council.example", LIST, "After the crash", QUESTION, "k1@council.example"))[0] == 250
+    assert sorted(m.rcpt_tos[0] for m in smtp_sink.wait_for(2)) == ["bob@council.example", "carol@council.example"]
+    assert "spool processor ended unexpectedly" in served.log()
+    assert served.child_process("spawn_main") != processor
