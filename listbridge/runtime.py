@@ -228,7 +228,7 @@ async def run(settings: Settings, stop: asyncio.Event, roles: Collection[str] = 
                 await asyncio.to_thread(service.stop)
         if handler is not None:
             await _drain_sessions(handler)
-            await handler.writer.close()
+            await handler.db.close()
         if processor is not None:
             await processor.stop()
         consumers_stop.set()

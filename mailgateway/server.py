@@ -1,8 +1,8 @@
 """The SMTP and LMTP listener (aiosmtpd).
 
-The handler is thin: it hands each protocol moment to the synchronous core in a worker
-thread (``asyncio.to_thread``) so the event loop never waits on the database, and it
-answers 250 only once :mod:`mailgateway.spool_writer` has committed the message.
+The handler is thin: it hands each protocol moment to the synchronous core in the
+listener's database thread (:mod:`mailgateway.gateway_db`) so the event loop never waits
+on the database, and it answers 250 only once the message is committed.
 Processing into posts happens right after, off the SMTP conversation, through
 ``on_spooled`` (the runtime's processing queue).
 
@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+from functools import partial
 from typing import Any, Callable
 
 from aiosmtpd.lmtp import LMTP
@@ -25,7 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from forum.errors import ListbridgeError
 from forum.site import Site
 from mailgateway import inbound
-from mailgateway.spool_writer import Accepted, SpoolWriter
+from mailgateway.gateway_db import GatewayDB
 
 log = logging.getLogger(__name__)
 
@@ -58,43 +59,36 @@ class GatewayHandler:
     def __init__(self, site: Site, sessions: sessionmaker[Session], readers: sessionmaker[Session],
                  on_spooled: Callable[[int], None], protocol: str) -> None:
         self.site = site
-        self.sessions = sessions
-        self.readers = readers  # the checks at RCPT and DATA only read
         self.on_spooled = on_spooled
         self.lmtp = protocol == "lmtp"
         self.in_flight = 0  # DATA commands being stored; a clean stop waits for them
-        self.writer = SpoolWriter(sessions)
+        self.db = GatewayDB(sessions, readers)
 
-    def _check_recipient(self, address: str) -> str | None:
+    def _check_recipient(self, address: str, session: Session) -> str | None:
         try:
-            with self.readers() as session:
-                inbound.check_recipient(session, self.site, address)
+            inbound.check_recipient(session, self.site, address)
         except ListbridgeError as exc:
             return exc.smtp_reply
         return None
 
     async def handle_RCPT(self, server: SMTP, session: SMTPSession, envelope: Envelope, address: str,
                           rcpt_options: list[str]) -> str:
-        refusal = await asyncio.to_thread(self._check_recipient, address)
+        refusal = await self.db.read(partial(self._check_recipient, address))
         if refusal:
             log.info("refused at RCPT: %s", refusal, extra={"recipient": address, "sender": envelope.mail_from})
             return refusal
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 recipient ok"
 
-    def _judge(self, raw: bytes, mail_from: str, rcpts: list[str], client_ip: str | None) -> list[inbound.Reply]:
-        with self.readers() as session:
-            return inbound.judge(session, self.site, raw, mail_from, rcpts, client_ip)
-
-    async def _accept(self, raw: bytes, mail_from: str, rcpts: list[str],
-                      client_ip: str | None) -> tuple[list[inbound.Reply], int | None]:
-        replies = await asyncio.to_thread(self._judge, raw, mail_from, rcpts, client_ip)
+    def _accept(self, raw: bytes, mail_from: str, rcpts: list[str], client_ip: str | None,
+                session: Session) -> tuple[list[inbound.Reply], int | None]:
+        """Judge the message for each recipient and store it for those that accept it."""
+        replies = inbound.judge(session, self.site, raw, mail_from, rcpts, client_ip)
         accepted = [r for r, reply in zip(rcpts, replies) if reply.code == 250]
         if not accepted:
             return replies, None
-        inbound_id = await self.writer.store(
-            Accepted(raw, mail_from, accepted, "lmtp" if self.lmtp else "smtp", client_ip))
-        return replies, inbound_id
+        return replies, inbound.spool(session, raw, mail_from, accepted, "lmtp" if self.lmtp else "smtp",
+                                      client_ip=client_ip)
 
     def _sending_server(self, session: SMTPSession) -> str | None:
         """The address SPF is checked against: the client's, when it is the sender's own
@@ -111,8 +105,8 @@ class GatewayHandler:
         raw = envelope.original_content or b""
         self.in_flight += 1
         try:
-            replies, inbound_id = await self._accept(raw, envelope.mail_from or "", list(envelope.rcpt_tos),
-                                                     self._sending_server(session))
+            replies, inbound_id = await self.db.write(partial(
+                self._accept, raw, envelope.mail_from or "", list(envelope.rcpt_tos), self._sending_server(session)))
         except Exception:
             log.exception("could not store an incoming message", extra={"sender": envelope.mail_from})
             failure = inbound.Reply(451, "4.3.0 temporary failure storing the message; try again later")
