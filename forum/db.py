@@ -8,7 +8,10 @@ and foreign keys on. PostgreSQL needs nothing special.
 
 from __future__ import annotations
 
+import itertools
 import os
+import sqlite3
+import time
 import weakref
 from typing import Any
 
@@ -29,16 +32,44 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=FULL")
     cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     cur.close()
+
+
+BUSY_TIMEOUT_MS = 30_000
+# A writer waiting for SQLite's write lock tries again after these pauses, then every
+# last one, until BUSY_TIMEOUT_MS. SQLite's own busy handler pauses 1, 2, 5, 10, 15, 20,
+# 25… ms, so a writer that just missed a 2 ms transaction waited 8 ms; writers here (the
+# SMTP listener storing a message while its sender waits, the spool processor, the web)
+# hold the lock for a few milliseconds at most.
+BUSY_PAUSES = (0.0002, 0.0005, 0.001, 0.002)
 
 
 def _sqlite_begin(conn: Any) -> None:
     # A writing transaction takes the write lock up front (BEGIN IMMEDIATE), so two writers
-    # queue on busy_timeout instead of failing with "database is locked" when a reader
-    # upgrades to a writer; read-only sessions begin deferred and never wait for writers.
-    readonly = conn.get_execution_options().get(READONLY, False)
-    conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+    # queue instead of failing with "database is locked" when a reader upgrades to a
+    # writer; read-only sessions begin deferred and never wait for writers.
+    if conn.get_execution_options().get(READONLY, False):
+        conn.exec_driver_sql("BEGIN")
+        return
+    dbapi = conn.connection.dbapi_connection
+    dbapi.execute("PRAGMA busy_timeout=0")
+    try:
+        _begin_immediate(dbapi)
+    finally:
+        dbapi.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+
+
+def _begin_immediate(dbapi: Any) -> None:
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    for attempt in itertools.count():
+        try:
+            dbapi.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+        time.sleep(BUSY_PAUSES[min(attempt, len(BUSY_PAUSES) - 1)])
 
 
 # Every engine made here. A forked process (the web archive's servers) must never use a

@@ -80,10 +80,13 @@ class GatewayHandler:
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 recipient ok"
 
-    def _accept(self, raw: bytes, mail_from: str, rcpts: list[str], client_ip: str | None,
-                session: Session) -> tuple[list[inbound.Reply], int | None]:
-        """Judge the message for each recipient and store it for those that accept it."""
-        replies = inbound.judge(session, self.site, raw, mail_from, rcpts, client_ip)
+    def _judge(self, raw: bytes, mail_from: str, rcpts: list[str], client_ip: str | None,
+               session: Session) -> list[inbound.Reply]:
+        return inbound.judge(session, self.site, raw, mail_from, rcpts, client_ip)
+
+    def _spool(self, raw: bytes, mail_from: str, rcpts: list[str], client_ip: str | None, session: Session,
+               replies: list[inbound.Reply]) -> tuple[list[inbound.Reply], int | None]:
+        """Store the message for the recipients whose check accepted it."""
         accepted = [r for r, reply in zip(rcpts, replies) if reply.code == 250]
         if not accepted:
             return replies, None
@@ -105,8 +108,8 @@ class GatewayHandler:
         raw = envelope.original_content or b""
         self.in_flight += 1
         try:
-            replies, inbound_id = await self.db.write(partial(
-                self._accept, raw, envelope.mail_from or "", list(envelope.rcpt_tos), self._sending_server(session)))
+            message = (raw, envelope.mail_from or "", list(envelope.rcpt_tos), self._sending_server(session))
+            replies, inbound_id = await self.db.store(partial(self._judge, *message), partial(self._spool, *message))
         except Exception:
             log.exception("could not store an incoming message", extra={"sender": envelope.mail_from})
             failure = inbound.Reply(451, "4.3.0 temporary failure storing the message; try again later")

@@ -15,8 +15,12 @@ from mailgateway.gateway_db import GatewayDB
 RCPT = "housing@lists.example.org"
 
 
+def nothing(_session: Session) -> None:
+    return None
+
+
 def store(n: int):
-    def work(session: Session) -> int:
+    def work(session: Session, _checked: None) -> int:
         raw = f"From: m{n}@council.example\r\nTo: {RCPT}\r\nSubject: {n}\r\n\r\nPost {n}.\r\n".encode()
         return inbound.spool(session, raw, f"m{n}@council.example", [RCPT], "smtp", client_ip="192.0.2.1")
     return work
@@ -34,8 +38,8 @@ def test_concurrent_messages_share_a_commit_and_each_gets_its_own_row(
 
     async def accept_all() -> tuple[list[int], int]:
         db = GatewayDB(sessionmaker, make_sessionmaker(engine, readonly=True))
-        ids = await asyncio.gather(*(db.write(store(n)) for n in range(8)))
-        ids.append(await db.write(store(8)))  # alone: a transaction of its own
+        ids = await asyncio.gather(*(db.store(nothing, store(n)) for n in range(8)))
+        ids.append(await db.store(nothing, store(8)))  # alone: a transaction of its own
         seen = await db.read(count)
         await db.close()
         return ids, seen
@@ -54,12 +58,12 @@ def test_a_failed_commit_fails_every_message_in_it_and_a_bug_only_its_own(
     def refuse(*_args: object) -> None:
         raise OSError("disk full")
 
-    def bug(_session: Session) -> int:
+    def bug(_session: Session, _checked: None) -> int:
         raise ValueError("a bug")
 
     async def accept(works) -> list[object]:
         db = GatewayDB(sessionmaker, make_sessionmaker(engine, readonly=True))
-        results = await asyncio.gather(*(db.write(w) for w in works), return_exceptions=True)
+        results = await asyncio.gather(*(db.store(nothing, w) for w in works), return_exceptions=True)
         await db.close()
         return results
 
