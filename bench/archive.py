@@ -212,7 +212,7 @@ class Memory:
 
     @classmethod
     def of(cls, pid: int) -> Memory:
-        pids = [pid, *_children(pid)]
+        pids = [pid, *_descendants(pid)]
         status = [_fields(Path(f"/proc/{p}/status")) for p in pids]
         pss = sum(int(_fields(Path(f"/proc/{p}/smaps_rollup"))["Pss"].split()[0]) for p in pids)
         return cls(sum(int(s["VmRSS"].split()[0]) for s in status), sum(int(s["VmHWM"].split()[0]) for s in status),
@@ -224,12 +224,13 @@ class Memory:
 
 def server_cpu_seconds(pid: int) -> float:
     """User and system CPU time of the server and its forked web servers so far."""
-    return sum(cpu_seconds(p) for p in [pid, *_children(pid)])
+    return sum(cpu_seconds(p) for p in [pid, *_descendants(pid)])
 
 
-def _children(pid: int) -> list[int]:
-    found = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    return [int(child) for child in found]
+def _descendants(pid: int) -> list[int]:
+    """Children and their children: the web servers are forked by a launcher the server forked."""
+    children = [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    return [grand for child in children for grand in (child, *_descendants(child))]
 
 
 def _fields(path: Path) -> dict[str, str]:
@@ -312,7 +313,7 @@ def main() -> None:
                 profiler.send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT
                 profiler.wait(timeout=60)
             after = Memory.of(server.pid)
-            processes = 1 + len(_children(server.pid))
+            processes = 1 + len(_descendants(server.pid))
         finally:
             server.terminate()
             server.wait(timeout=30)

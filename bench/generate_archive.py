@@ -14,7 +14,8 @@ take hours. Each table is loaded in large batches over one connection — ``COPY
 PostgreSQL, ``executemany`` on SQLite — with the values made ready by the columns' own
 types (so dates and enums are stored exactly as the application stores them), foreign
 keys unchecked (the rows are consistent by construction) and the secondary indexes, the
-full-text ones included, built once at the end instead of row by row. The text of the
+full-text ones included, built once at the end instead of row by row (and PostgreSQL's
+search vectors computed then, on every core). The text of the
 posts is made on every core, in numbered chunks each with its own seed, so the archive is
 the same however many cores made it.
 
@@ -53,11 +54,13 @@ from sqlalchemy.schema import CreateIndex, DropIndex
 from forum import schema
 from forum.db import make_engine
 from forum.models import (
+    POSTGRES_SEARCH_VECTOR,
     Community,
     Delivery,
     Membership,
     MemberStatus,
     Post,
+    PostSearch,
     PostStatus,
     Role,
     Thread,
@@ -171,11 +174,14 @@ def _fill(engine: Engine, scale: Scale, start: float) -> None:
     with _Loader(engine) as loader:
         _people(loader, rng, scale)
         _communities(loader, rng, scale)
-        with loader.indexes_deferred(Thread.__table__, Post.__table__):
-            # PostgreSQL computes each post's search vector as it is copied in: two copies at
-            # once keep both cores busy. SQLite has one writer.
+        with loader.indexes_deferred(Thread.__table__, Post.__table__, PostSearch.__table__):
+            # On PostgreSQL two copies at once keep both cores busy, and so do two halves of
+            # the search vectors computed. SQLite has one writer.
             with _Loader(engine) if loader.postgresql else nullcontext() as second:
-                _threads_and_posts([x for x in (loader, second) if x is not None], rng, scale, start)
+                loaders = [x for x in (loader, second) if x is not None]
+                _threads_and_posts(loaders, rng, scale, start)
+                if loader.postgresql:
+                    _search_vectors(loaders, scale, start)
         _progress(f"indexes built, {time.perf_counter() - start:.0f} s")
         loader.finish()
     _progress(f"statistics gathered, {time.perf_counter() - start:.0f} s")
@@ -287,6 +293,18 @@ class _Deferred:
             self.loader._execute(f"INSERT INTO {table}({table}) VALUES ('rebuild')")
             for _name, sql in self.triggers:
                 self.loader._execute(sql)
+
+
+def _search_vectors(loaders: list[_Loader], scale: Scale, start: float) -> None:
+    """PostgreSQL's search table (forum.models.PostSearch), which its triggers would fill
+    (they do not fire in replica mode), in one share of the ids per loader at once."""
+    share = -(-scale.posts // len(loaders))
+    statements = [f"INSERT INTO {PostSearch.__tablename__} (post_id, community_id, status, search_vector) "
+                  f"SELECT id, community_id, status, {POSTGRES_SEARCH_VECTOR} FROM posts "
+                  f"WHERE id > {n * share} AND id <= {(n + 1) * share}" for n in range(len(loaders))]
+    with ThreadPoolExecutor(len(loaders)) as pool:
+        list(pool.map(_Loader._execute, loaders, statements))
+    _progress(f"search vectors computed, {time.perf_counter() - start:.0f} s")
 
 
 # The rows -----------------------------------------------------------------------------------

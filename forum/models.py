@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime, timezone
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
-    Column,
-    Computed,
     DateTime,
     Enum,
     ForeignKey,
@@ -25,7 +23,6 @@ from sqlalchemy import (
     LargeBinary,
     MetaData,
     String,
-    Table,
     Text,
     UniqueConstraint,
 )
@@ -301,25 +298,35 @@ class Post(Base):
     attachments: Mapped[list[Attachment]] = relationship(back_populates="post", order_by="Attachment.id")
 
 
-# Full-text search on PostgreSQL (forum.search): a tsvector the database computes from the
-# subject (weight A) and the body (weight B), with a GIN index. It belongs to the table but
-# not to the mapping, so the ORM never reads or writes it, and it exists on PostgreSQL only
-# (SQLite searches an FTS5 table kept by triggers instead): ``info["dialects"]`` tells the
-# schema comparison so (forum.schema.comparison_options).
+# Full-text search on PostgreSQL (forum.search): each post's tsvector, computed from the
+# subject (weight A) and the body (weight B), in a narrow table of its own kept by triggers
+# on posts (migration 0008), with what the privacy filter needs beside it. Searching tests
+# and ranks thousands of vectors; kept in the post's row they were stored out of line
+# (TOAST, the row being too wide), costing several page reads each; here each is in line
+# with its post's id, so a search never reads ``posts`` but for the page it shows. A BRIN
+# index on the ids lets a search read the newest matches in id windows at almost no cost.
+# It exists on PostgreSQL only (SQLite searches an FTS5 table kept by triggers instead):
+# ``info["dialects"]`` tells the schema comparison so (forum.schema.comparison_options).
 SEARCH_LANGUAGE = "english"
+# What a post's vector is computed from, as its triggers compute it (migration 0008).
+POSTGRES_SEARCH_VECTOR = (f"setweight(to_tsvector('{SEARCH_LANGUAGE}', subject), 'A') || "
+                          f"setweight(to_tsvector('{SEARCH_LANGUAGE}', body), 'B')")
 POSTGRESQL_ONLY = {"dialects": ("postgresql",)}
-POST_SEARCH_VECTOR = Column(
-    "search_vector",
-    TSVECTOR,
-    Computed(
-        f"setweight(to_tsvector('{SEARCH_LANGUAGE}', subject), 'A') || "
-        f"setweight(to_tsvector('{SEARCH_LANGUAGE}', body), 'B')",
-        persisted=True,
-    ),
-    info=POSTGRESQL_ONLY,
-)
-cast(Table, Post.__table__).append_column(POST_SEARCH_VECTOR)
-Index("ix_posts_search_vector", POST_SEARCH_VECTOR, postgresql_using="gin", info=POSTGRESQL_ONLY)
+
+
+class PostSearch(Base):
+    __tablename__ = "post_search"
+    __table_args__ = (
+        Index("ix_post_search_vector", "search_vector", postgresql_using="gin"),
+        Index("ix_post_search_post_id_brin", "post_id", postgresql_using="brin"),
+        Index("ix_post_search_community", "community_id", "post_id"),  # a community's newest first
+        {"info": POSTGRESQL_ONLY},
+    )
+
+    post_id: Mapped[int] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True)
+    community_id: Mapped[int] = mapped_column()  # posts.community_id, for the privacy filter
+    status: Mapped[PostStatus] = mapped_column(_enum(PostStatus))  # posts.status, likewise
+    search_vector: Mapped[Any] = mapped_column(TSVECTOR)
 
 
 class ThreadRedirect(Base):

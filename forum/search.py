@@ -2,10 +2,14 @@
 
 Each database searches with its own engine, behind :func:`search`:
 
-* SQLite: the FTS5 table ``posts_fts`` (migration 0002), ranked by bm25 with the subject
-  weighing ten times the body; ``highlight()`` and ``snippet()`` mark the matches.
-* PostgreSQL: the stored ``posts.search_vector`` (subject weight A, body B) and its GIN
-  index, ``websearch_to_tsquery``, ``ts_rank_cd`` and ``ts_headline``.
+* SQLite: the FTS5 table ``posts_fts`` (migrations 0002 and 0008), ranked by bm25 with the
+  subject weighing ten times the body; ``highlight()`` and ``snippet()`` mark the matches.
+  It also indexes each post's community, so a search within a community reads only that
+  community's matches.
+* PostgreSQL: the table ``post_search`` (migration 0008): each post's ``tsvector``
+  (subject weight A, body B), community and status, kept by triggers, with a GIN index;
+  ``websearch_to_tsquery``, ``ts_rank_cd`` and ``ts_headline``. The newest matches are
+  read in windows of posts, newest first (:meth:`_PostgresFullText.ranked_matches`).
 
 Either way the work a search does is bounded, however large the archive: only the newest
 CANDIDATES matches the searcher may read are ranked (as many as the results pages can
@@ -24,7 +28,8 @@ engines understand a query the same way.
 
 Privacy is decided in SQL, before ranking, counting and paging: only published posts, only
 in communities the searcher may read (:func:`forum.access.readable_by`), so neither a hit
-nor the number of hits can reveal a private post.
+nor the number of hits can reveal a private post. A community searched narrows the
+full-text query too, but only as well as the SQL condition does.
 
 Highlights: the engines mark matches with two private-use characters; the fragment is
 escaped as a whole and only those markers become ``<mark>``, so a post's own text can never
@@ -34,15 +39,18 @@ add markup to a results page.
 from __future__ import annotations
 
 import html
+import math
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from sqlalchemy import (
     ColumnElement,
     Row,
     Select,
+    Subquery,
+    and_,
     column,
     func,
     literal_column,
@@ -53,14 +61,10 @@ from sqlalchemy.orm import Session
 
 from forum.access import readable_by
 from forum.archive import public_name
-from forum.models import (
-    POST_SEARCH_VECTOR,
-    SEARCH_LANGUAGE,
-    Community,
-    Post,
-    PostStatus,
-)
+from forum.models import SEARCH_LANGUAGE, Community, Post, PostSearch, PostStatus
 from forum.schema import SQLITE_SEARCH_TABLE
+
+_T = TypeVar("_T", bound=tuple[object, ...])
 
 START, STOP = "\ue000", "\ue001"  # match markers: private-use characters
 MAX_QUERY_CHARS = 500
@@ -73,14 +77,20 @@ MAX_LIMIT = 100
 CANDIDATES = 1000
 # SQLite: a word (or phrase) in more posts than this is not ranked by (see above).
 RANKED_WORD_POSTS = 50_000
-# SQLite: looking one post up in the full-text index costs about as much as reading this
-# many matches from it (measured at a million posts), and posts are looked up this many
-# at a time.
-PROBE_COST = 100
-PROBE_BATCH = 500
+# PostgreSQL: the newest matches are read in windows of posts (_PostgresFullText): the
+# first of this many posts, each next one sized for the matches still wanted with this
+# margin, and read through the GIN index when fewer than WALK_DENSITY of the posts of the
+# window before matched (testing each post then costs more than the index).
+FIRST_WINDOW = 2 * CANDIDATES
+WINDOW_MARGIN = 1.5
+WALK_DENSITY = 0.05
 SUBJECT_WEIGHT = 10.0  # SQLite's bm25 column weight; PostgreSQL weighs A (subject) 1.0 vs B (body) 0.4
 SNIPPET_TOKENS = 24
 
+# SQLite: the columns of the FTS5 table (migration 0008) and bm25's weight for each.
+_FTS_TEXT = ("subject", "body")
+_FTS_COMMUNITY = "community_id"
+_FTS_WEIGHTS = (SUBJECT_WEIGHT, 1.0, 0.0)
 _TERM = re.compile(r'(?P<neg>-?)(?:"(?P<phrase>[^"]*)"?|(?P<word>\S+))')
 _WORD = re.compile(r"\w+")
 _MARKERS = re.compile(f"([{START}{STOP}])")
@@ -101,9 +111,13 @@ class ParsedQuery:
     def empty(self) -> bool:
         return not self.phrases  # exclusions alone would match nearly everything
 
-    def fts5(self) -> str:
-        """SQLite FTS5 syntax: ``"a b" "c" NOT "d"`` (NOT binds tighter than the implicit AND)."""
-        return " ".join(f'"{p}"' for p in self.phrases) + "".join(f' NOT "{p}"' for p in self.excluded)
+    def fts5(self, community_id: int | None = None) -> str:
+        """SQLite FTS5 syntax: ``{subject body} : ("a b" "c" NOT "d")`` (NOT binds tighter
+        than the implicit AND), in the text columns only, and with ``AND community_id :
+        "7"`` to match only the posts of community 7 (the index's third column)."""
+        words = " ".join(f'"{p}"' for p in self.phrases) + "".join(f' NOT "{p}"' for p in self.excluded)
+        within = f' AND {_FTS_COMMUNITY} : "{community_id}"' if community_id is not None else ""
+        return f"{{{' '.join(_FTS_TEXT)}}} : ({words}){within}"
 
     def websearch(self) -> str:
         """PostgreSQL ``websearch_to_tsquery`` syntax: ``"a b" "c" -"d"``."""
@@ -178,12 +192,11 @@ def search(
     limit = min(max(1, limit), MAX_LIMIT)
     offset = max(0, offset)
     parsed = parse_query(query)
-    if parsed.empty:
+    scope = None if parsed.empty else _scope(session, viewer_user_id, community, author, since, until)
+    if scope is None:
         return SearchPage((), 0, offset, limit)
     engine = _engine_for(session, parsed)
-    readable = [Post.status == PostStatus.published, readable_by(viewer_user_id),
-                *_filters(community, author, since, until)]
-    ranked = engine.ranked_matches(session, readable, _community_posts(community))
+    ranked = engine.ranked_matches(session, scope)
     # The page is cut from the ranked ids alone; only its posts are then read, not every
     # candidate's.
     ranked.sort(key=lambda match: (match[1], -match[0]))
@@ -198,6 +211,35 @@ def search(
     return SearchPage(hits, len(ranked), offset, limit)
 
 
+@dataclass(frozen=True)
+class _Scope:
+    """Which posts a search may return, besides being published.
+
+    ``readable`` is a condition on ``Community`` (:func:`forum.access.readable_by`, and the
+    one community searched); ``posts`` are conditions on ``Post`` (author, dates), which an
+    engine that keeps its index apart from the posts applies only when there are any.
+    ``community_id`` is the one community searched, for an engine that can narrow its
+    matches by it inside the full-text index.
+    """
+
+    readable: ColumnElement[bool]
+    posts: tuple[ColumnElement[bool], ...]
+    community_id: int | None
+
+
+def _scope(session: Session, viewer_user_id: int | None, community: str | None, author: str | None,
+           since: date | None, until: date | None) -> _Scope | None:
+    """The scope of a search, or None when the community searched does not exist."""
+    readable = readable_by(viewer_user_id)
+    community_id = None
+    if community and community.strip():
+        community_id = session.scalar(select(Community.id).where(Community.slug == community.strip().lower()))
+        if community_id is None:
+            return None
+        readable = and_(readable, Community.id == community_id)
+    return _Scope(readable, tuple(_post_filters(author, since, until)), community_id)
+
+
 def _hit(row: Row[tuple[object, ...]], subject: str, fragment: str) -> SearchHit:
     return SearchHit(
         post_id=row.id, thread_id=row.thread_id, community_slug=row.slug, community_name=row.name,
@@ -206,11 +248,8 @@ def _hit(row: Row[tuple[object, ...]], subject: str, fragment: str) -> SearchHit
     )
 
 
-def _filters(community: str | None, author: str | None, since: date | None,
-             until: date | None) -> list[ColumnElement[bool]]:
+def _post_filters(author: str | None, since: date | None, until: date | None) -> list[ColumnElement[bool]]:
     filters: list[ColumnElement[bool]] = []
-    if community and community.strip():
-        filters.append(Community.slug == community.strip().lower())
     name = (author or "").split("@")[0].strip()
     if name:
         filters.append(Post.author_name.icontains(name, autoescape=True))
@@ -219,14 +258,6 @@ def _filters(community: str | None, author: str | None, since: date | None,
     if until:
         filters.append(Post.created_at < _midnight(until + timedelta(days=1)))
     return filters
-
-
-def _community_posts(community: str | None) -> Select[tuple[int]] | None:
-    """The ids of a community's posts, for an engine that can narrow its matches by them."""
-    if not (community and community.strip()):
-        return None
-    return select(Post.id).join(Community, Community.id == Post.community_id).where(
-        Community.slug == community.strip().lower())
 
 
 def _midnight(day: date) -> datetime:
@@ -257,12 +288,9 @@ def _marked(fragment: str) -> str:
 
 
 class _Engine(Protocol):
-    def ranked_matches(self, session: Session, readable: list[ColumnElement[bool]],
-                       within: Select[tuple[int]] | None = None) -> list[tuple[int, float]]:
-        """(id, rank) of the newest CANDIDATES posts that match and meet ``readable``
-        (conditions on Post and Community); a lower rank is a better match. ``within``,
-        when given, selects the ids of the posts of the one community searched (already
-        required by ``readable``): an engine may use it to narrow its matches early."""
+    def ranked_matches(self, session: Session, scope: _Scope) -> list[tuple[int, float]]:
+        """(id, rank) of the newest CANDIDATES published posts that match and are in
+        ``scope``; a lower rank is a better match."""
 
     def highlights(self, session: Session, post_ids: list[int]) -> dict[int, tuple[str, str]]:
         """post id -> (subject, body fragment) with match markers."""
@@ -292,71 +320,35 @@ class _Fts5:
     def _matches(expression: str) -> ColumnElement[bool]:
         return _FTS_NAME.op("MATCH")(expression)
 
-    def ranked_matches(self, session: Session, readable: list[ColumnElement[bool]],
-                       within: Select[tuple[int]] | None = None) -> list[tuple[int, float]]:
+    def ranked_matches(self, session: Session, scope: _Scope) -> list[tuple[int, float]]:
         ranking = [p for p in self.query.phrases if self._rare(session, p)]
         everything = ranking == list(self.query.phrases)
         # bm25 works only in the query that scans the FTS table: when it ranks by every
         # word, rank as the candidates are read.
-        rank = func.bm25(_FTS_NAME, SUBJECT_WEIGHT, 1.0) if everything else literal_column("0.0")
-        candidates = select(_FTS.c.rowid, rank).join(Post, Post.id == _FTS.c.rowid).join(
-            Community, Community.id == Post.community_id).where(self._matches(self.query.fts5()), *readable)
-        if within is not None and not ranking and self._probe_cheaper(session, within):
-            found = self._probed(session, candidates, within)
-        else:
-            # FTS5 reads its matches newest first (rowid descending) and stops at the limit.
-            # Within one community, a common word matches posts of every other community
-            # too: each match would cost a lookup of its post just to be dropped, so matches
-            # are first tested against the community's post ids (one index range, read once).
-            narrowed = [_FTS_ROWID_TESTED.in_(within)] if within is not None else []
-            found = [(post_id, score) for post_id, score in session.execute(
-                candidates.where(*narrowed).order_by(_FTS.c.rowid.desc()).limit(CANDIDATES))]
+        rank = func.bm25(_FTS_NAME, *_FTS_WEIGHTS) if everything else literal_column("0.0")
+        # FTS5 reads its matches newest first (rowid descending) and stops at the limit;
+        # within one community it reads only the community's matches (its third column).
+        found = [(post_id, score) for post_id, score in session.execute(
+            select(_FTS.c.rowid, rank).join(Post, Post.id == _FTS.c.rowid)
+            .join(Community, Community.id == Post.community_id)
+            .where(self._matches(self.query.fts5(scope.community_id)), Post.status == PostStatus.published,
+                   scope.readable, *scope.posts)
+            .order_by(_FTS.c.rowid.desc()).limit(CANDIDATES))]
         if everything or not ranking or not found:
             return found
         # Ranked by the rarer words alone: their matches are read over the candidates' span
         # of ids only, and scored for the candidates only.
         ids = [post_id for post_id, _ in found]
         scores = dict(session.execute(
-            select(_FTS.c.rowid, func.bm25(_FTS_NAME, SUBJECT_WEIGHT, 1.0))
+            select(_FTS.c.rowid, func.bm25(_FTS_NAME, *_FTS_WEIGHTS))
             .where(self._matches(ParsedQuery(tuple(ranking)).fts5()), _FTS.c.rowid.between(min(ids), max(ids)),
                    _FTS_ROWID_TESTED.in_(ids))
         ).all())
         return [(post_id, scores.get(post_id, 0.0)) for post_id in ids]
 
-    def _probe_cheaper(self, session: Session, within: Select[tuple[int]]) -> bool:
-        """Whether asking FTS5 about the community's posts one by one, newest first, costs
-        less than reading the query's matches newest first until CANDIDATES are in the
-        community: so for words common across the site in a small community. Asking about
-        one post costs FTS5 about a hundred times as much as reading one match."""
-        posts = session.scalar(select(func.max(Post.id))) or 0
-        members = session.scalar(select(func.count()).select_from(within.subquery())) or 0
-        if not members:
-            return False
-        # How many posts match, from how far back the CANDIDATES-th newest match lies.
-        deepest = session.scalar(select(_FTS.c.rowid).where(self._matches(self.query.fts5()))
-                                 .order_by(_FTS.c.rowid.desc()).limit(1).offset(CANDIDATES - 1))
-        matching = CANDIDATES * posts / max(posts - deepest, 1) if deepest is not None else CANDIDATES
-        read = min(matching, CANDIDATES * posts / members)
-        asked = min(members, CANDIDATES * posts / matching)
-        return asked * PROBE_COST < read
-
-    def _probed(self, session: Session, candidates: Select[tuple[int, float]],
-                within: Select[tuple[int]]) -> list[tuple[int, float]]:
-        """The newest CANDIDATES of ``candidates`` among the posts ``within`` selects, asked
-        about in batches, newest first. Without the "+" FTS5 takes the list of ids itself
-        and looks each one up in its index."""
-        ids = session.scalars(within.order_by(Post.id.desc())).all()
-        found: list[tuple[int, float]] = []
-        for start in range(0, len(ids), PROBE_BATCH):
-            batch = session.execute(candidates.where(_FTS.c.rowid.in_(ids[start:start + PROBE_BATCH]))).all()
-            found.extend(sorted(((post_id, score) for post_id, score in batch), reverse=True))
-            if len(found) >= CANDIDATES:
-                break
-        return found[:CANDIDATES]
-
     def _rare(self, session: Session, phrase: str) -> bool:
         """Whether ``phrase`` is in at most RANKED_WORD_POSTS posts (counting stops there)."""
-        found = select(literal_column("1")).select_from(_FTS).where(self._matches(f'"{phrase}"'))
+        found = select(literal_column("1")).select_from(_FTS).where(self._matches(ParsedQuery((phrase,)).fts5()))
         beyond = session.scalar(found.limit(1).offset(RANKED_WORD_POSTS))
         return beyond is None
 
@@ -371,6 +363,22 @@ class _Fts5:
         return {post_id: (subject, body) for post_id, subject, body in rows}
 
 
+@dataclass(frozen=True)
+class _Window:
+    """Posts with ids in (low, high]; None: unbounded."""
+
+    low: int | None
+    high: int | None
+
+    def posts(self, scope: _Scope, query: Select[_T]) -> Select[_T]:
+        """``query`` (on PostSearch) narrowed to the window, and to the community searched."""
+        bounds = [PostSearch.post_id > self.low] if self.low is not None else []
+        bounds += [PostSearch.post_id <= self.high] if self.high is not None else []
+        if scope.community_id is not None:
+            bounds.append(PostSearch.community_id == scope.community_id)
+        return query.where(*bounds)
+
+
 _LANGUAGE = literal_column(f"'{SEARCH_LANGUAGE}'::regconfig")
 _HEADLINE_SUBJECT = f"StartSel={START}, StopSel={STOP}, HighlightAll=true"
 _HEADLINE_BODY = f"StartSel={START}, StopSel={STOP}, MaxWords=30, MinWords=12"
@@ -383,17 +391,69 @@ class _PostgresFullText:
     def _query(self) -> ColumnElement[object]:
         return func.websearch_to_tsquery(_LANGUAGE, self.websearch)
 
-    def ranked_matches(self, session: Session, readable: list[ColumnElement[bool]],
-                       within: Select[tuple[int]] | None = None) -> list[tuple[int, float]]:
-        # ``within`` is not needed: the planner narrows by community through the GIN index.
-        newest = (
-            select(Post.id).join(Community, Community.id == Post.community_id)
-            .where(POST_SEARCH_VECTOR.op("@@")(self._query()), *readable)
-            .order_by(Post.id.desc()).limit(CANDIDATES).scalar_subquery()
+    def ranked_matches(self, session: Session, scope: _Scope) -> list[tuple[int, float]]:
+        """The newest matches, read in windows of the scope's posts from the newest down.
+
+        Asked for the newest matches at once, the planner either walks the posts newest
+        first testing each one (a word in 1 % of them: a hundred thousand tests), or takes
+        every match from the GIN index and sorts them (a word in 30 %: 300,000 of them, 0.1 s
+        to read from the index alone). Here the first window, FIRST_WINDOW posts, is walked;
+        the share of its posts that match sizes the next window (for the matches still
+        wanted, with a margin), and says how to read it: walked while at least WALK_DENSITY
+        of the posts match, else through the GIN index, which then gives only the matches
+        within the window (a BRIN index, or the community's, says where those posts are).
+        A window without a match is followed by everything older.
+        """
+        found: list[tuple[int, float]] = []
+        high: int | None = None
+        size: int | None = FIRST_WINDOW
+        density = 1.0
+        while len(found) < CANDIDATES:
+            low = self._boundary(session, scope, high, size) if size else None
+            read = self._walked if density >= WALK_DENSITY else self._indexed
+            more = read(session, scope, _Window(low, high), CANDIDATES - len(found))
+            found.extend(more)
+            if low is None or size is None:
+                break
+            density = len(more) / size
+            size = math.ceil((CANDIDATES - len(found)) / density * WINDOW_MARGIN) if more else None
+            high = low
+        return found
+
+    @staticmethod
+    def _boundary(session: Session, scope: _Scope, high: int | None, size: int) -> int | None:
+        """The id below the ``size`` newest posts of the scope up to ``high`` (None: fewer).
+
+        Site-wide, ids are counted instead of posts (they are given in order, so nearly
+        every id is a post's): counting a large window's posts would read it all. A
+        community's posts are counted in its index (a few thousand entries)."""
+        if scope.community_id is None:
+            top = high if high is not None else session.scalar(select(func.max(PostSearch.post_id))) or 0
+            return top - size if top > size else None
+        return session.scalar(_Window(None, high).posts(scope, select(PostSearch.post_id))
+                              .order_by(PostSearch.post_id.desc()).offset(size).limit(1))
+
+    def _walked(self, session: Session, scope: _Scope, window: _Window, wanted: int) -> list[tuple[int, float]]:
+        """The window's posts read newest first and tested one by one: the subquery's
+        OFFSET keeps the planner from reading them through the GIN index instead."""
+        posts = window.posts(scope, select(PostSearch)).order_by(PostSearch.post_id.desc()).offset(0).subquery()
+        return self._ranked(session, scope, posts, wanted)
+
+    def _indexed(self, session: Session, scope: _Scope, window: _Window, wanted: int) -> list[tuple[int, float]]:
+        return self._ranked(session, scope, window.posts(scope, select(PostSearch)).subquery(), wanted)
+
+    def _ranked(self, session: Session, scope: _Scope, posts: Subquery, wanted: int) -> list[tuple[int, float]]:
+        """The newest ``wanted`` of ``posts`` that match and are in scope, with their rank."""
+        query = self._query()
+        matches = (
+            select(posts.c.post_id, -func.ts_rank_cd(posts.c.search_vector, query))
+            .join(Community, Community.id == posts.c.community_id)
+            .where(posts.c.search_vector.op("@@")(query), posts.c.status == PostStatus.published, scope.readable)
         )
-        # Ranked apart from the cut, so only the candidates' vectors are read for ranking.
+        if scope.posts:
+            matches = matches.join(Post, Post.id == posts.c.post_id).where(*scope.posts)
         return [(post_id, rank) for post_id, rank in session.execute(
-            select(Post.id, -func.ts_rank_cd(POST_SEARCH_VECTOR, self._query())).where(Post.id.in_(newest)))]
+            matches.order_by(posts.c.post_id.desc()).limit(wanted))]
 
     def highlights(self, session: Session, post_ids: list[int]) -> dict[int, tuple[str, str]]:
         if not post_ids:

@@ -82,7 +82,8 @@ class TestQueries:
 
     def test_rendered_for_each_engine_from_quoted_words_only(self) -> None:
         parsed = parse_query('boiler "gas safe" -oil')
-        assert parsed.fts5() == '"boiler" "gas safe" NOT "oil"'
+        assert parsed.fts5() == '{subject body} : ("boiler" "gas safe" NOT "oil")'
+        assert parsed.fts5(7) == '{subject body} : ("boiler" "gas safe" NOT "oil") AND community_id : "7"'
         assert parsed.websearch() == '"boiler" "gas safe" -"oil"'
 
     def test_exclusions_alone_search_for_nothing(self) -> None:
@@ -221,14 +222,12 @@ class TestSearch:
         newer = post("Heating", "We asked about the boiler.")
         assert ids(find(sessionmaker, "boiler")) == [newer, older]
 
-    def test_a_small_community_asked_about_post_by_post_finds_the_same(
+    def test_a_community_is_searched_inside_the_index_with_privacy_intact(
             self, sessionmaker: SessionMaker[Session], people: dict[str, int], post: Callable[..., int],
             monkeypatch: pytest.MonkeyPatch) -> None:
-        """SQLite looks up a small community's posts one by one, newest first, for a common
-        word; the answer, privacy included, is the one a scan gives."""
+        """SQLite narrows by community in FTS5 itself (the index's community column), for
+        words common across the site; the answer, privacy included, is the one a scan gives."""
         monkeypatch.setattr(search_module, "RANKED_WORD_POSTS", 0)
-        monkeypatch.setattr(search_module, "PROBE_COST", 0)
-        monkeypatch.setattr(search_module, "PROBE_BATCH", 1)
         monkeypatch.setattr(search_module, "CANDIDATES", 2)
         garden = [post("Compost", f"Compost {n}.", community="garden") for n in range(3)]
         post("Compost", "Compost here.", community="housing")
@@ -237,6 +236,35 @@ class TestSearch:
         assert page.capped and sorted(ids(page)) == garden[-2:]
         assert ids(find(sessionmaker, "compost", community="board")) == []
         assert len(ids(find(sessionmaker, "compost", people["ann"], community="board"))) == 1
+
+    def test_a_number_typed_does_not_match_a_community(self, sessionmaker: SessionMaker[Session],
+                                                        post: Callable[..., int]) -> None:
+        """The index holds each post's community id; only subjects and bodies are searched."""
+        post("Compost", "Compost heaps.", community="garden")
+        with sessionmaker() as session:
+            garden = session.scalar(select(Community.id).where(Community.slug == "garden"))
+        assert find(sessionmaker, str(garden)).total == 0
+        numbered = post("Flat 12", f"Flat {garden} is free.")
+        assert ids(find(sessionmaker, str(garden))) == [numbered]
+
+    def test_old_matches_are_found_when_new_ones_are_few(self, sessionmaker: SessionMaker[Session],
+                                                         people: dict[str, int], post: Callable[..., int],
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+        """PostgreSQL reads the newest matches in windows of ids: a window with few matches
+        (or none) sizes a larger one, down to the oldest post; the cut and privacy hold."""
+        monkeypatch.setattr(search_module, "FIRST_WINDOW", 2)
+        monkeypatch.setattr(search_module, "CANDIDATES", 3)
+        oldest = [post("Compost", f"Compost {n}.") for n in range(2)]
+        post("Compost", "Compost in secret.", community="board")
+        for n in range(6):
+            post("Other", f"Nothing to see {n}.")
+        newer = post("Compost", "Compost again.")
+        post("Other", "Nothing at all.")
+        page = find(sessionmaker, "compost")
+        assert page.total == 3 and sorted(ids(page)) == [*oldest, newer]
+        assert find(sessionmaker, "compost", people["ann"]).total == 3  # the newest three she may read
+        assert find(sessionmaker, "secret", people["ann"]).total == 1
+        assert find(sessionmaker, "secret").total == 0
 
     def test_index_follows_edits_and_deletions(self, sessionmaker: SessionMaker[Session],
                                                post: Callable[..., int]) -> None:
