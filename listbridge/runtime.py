@@ -26,10 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-import threading
-from collections.abc import Callable, Collection
-
-from sqlalchemy import Engine, make_url, text
+from collections.abc import Collection
 
 from bridges import running as bridges_running
 from digest.scheduler import DigestScheduler
@@ -39,6 +36,7 @@ from forum.db import make_engine, make_sessionmaker
 from forum.errors import ConfigError
 from forum.site import Site
 from listbridge import logs
+from listbridge.outbox_signals import OutboxListener, OutboxNotifier
 from listbridge.spool_process import SpoolProcessor
 from listbridge.webserver import WebServer
 from mailgateway import inbound
@@ -49,83 +47,8 @@ from web.app import csrf
 
 log = logging.getLogger("listbridge.serve")
 GRACE_SECONDS = 10.0
-
-
 ROLES = ("gateway", "web", "worker", "scheduler")
-NOTIFY_CHANNEL = "listbridge_outbox"
 SHARED_POLL_SECONDS = 0.2  # a worker no committer can wake (SQLite, other processes) polls this often
-LISTEN_RETRY_SECONDS = 5.0
-
-
-class OutboxNotifier:
-    """On PostgreSQL, tells delivery workers in *other* processes that the outbox has rows.
-
-    ``notify()`` is safe from any thread and never blocks: a thread of its own sends one
-    ``NOTIFY`` per burst of commits. A lost notification costs a worker one polling period.
-    """
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self._pending = threading.Event()
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="outbox-notify", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def notify(self) -> None:
-        self._pending.set()
-
-    def _run(self) -> None:
-        while True:
-            self._pending.wait()
-            self._pending.clear()
-            if self._stopping.is_set():
-                return
-            try:
-                with self.engine.connect() as conn:
-                    conn.execute(text("SELECT pg_notify(:channel, '')"), {"channel": NOTIFY_CHANNEL})
-                    conn.commit()
-            except Exception:
-                log.exception("notifying delivery workers failed; they will find the rows by polling")
-
-    def stop(self) -> None:
-        self._stopping.set()
-        self._pending.set()
-        self._thread.join(5)
-
-
-class OutboxListener:
-    """On PostgreSQL, wakes this process's workers when another process notifies."""
-
-    def __init__(self, url: str, wake: Callable[[], None]) -> None:
-        self.url = url
-        self.wake = wake
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="outbox-listen", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def _run(self) -> None:
-        import psycopg  # only PostgreSQL deployments listen
-
-        dsn = make_url(self.url).set(drivername="postgresql").render_as_string(hide_password=False)
-        while not self._stopping.is_set():
-            try:
-                with psycopg.connect(dsn, autocommit=True) as conn:
-                    conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
-                    self.wake()  # whatever was queued while not listening
-                    while not self._stopping.is_set():
-                        if any(True for _ in conn.notifies(timeout=0.5)):
-                            self.wake()
-            except Exception as exc:  # noqa: BLE001 - any failure: poll, and listen again later
-                log.warning("listening for outbox notifications failed (%s); polling meanwhile", exc)
-                self._stopping.wait(LISTEN_RETRY_SECONDS)
-
-    def stop(self) -> None:
-        self._stopping.set()
-        self._thread.join(5)
 
 
 async def run(settings: Settings, stop: asyncio.Event, roles: Collection[str] = ROLES) -> None:
@@ -184,7 +107,8 @@ async def run(settings: Settings, stop: asyncio.Event, roles: Collection[str] = 
             backlog = inbound.pending(session)
         if backlog:
             log.info("processing %d message(s) spooled before the last stop", len(backlog))
-        processor = SpoolProcessor(settings, wake_consumers)
+        # On PostgreSQL the processor's own commits notify workers elsewhere (see spool_process).
+        processor = SpoolProcessor(settings, wake_local)
         processor.start()
 
     for service in (notifier, listener):

@@ -9,8 +9,8 @@ accepted only as fast as it was processed. In a process of its own, at a lower p
 accepted at the listener's own pace and processed right behind it.
 
 The gateway starts it, wakes it over a pipe each time it has spooled a message, and is
-told over another pipe when a message was processed (so the delivery workers start at
-once). It processes every pending message in spool order, one at a time (a reply spooled
+told over another pipe when a message was processed (so the delivery workers in its own
+process start at once; on PostgreSQL the processing transaction notifies the others). It processes every pending message in spool order, one at a time (a reply spooled
 just after its parent is placed after it), including what a previous run left pending.
 Each message is read and drafted first, and then stored in a short transaction
 (:func:`mailgateway.inbound.prepare`): on SQLite the gateway's own writes wait while
@@ -38,6 +38,7 @@ from forum.db import make_engine, make_sessionmaker
 from forum.models import InboundMessage, InboundStatus
 from forum.site import Site
 from listbridge import logs
+from listbridge.outbox_signals import notify_on_commit
 from mailgateway import inbound
 
 log = logging.getLogger("listbridge.spool")
@@ -145,6 +146,7 @@ def process_one(site: Site, sessions: sessionmaker[Session], readers: sessionmak
             return
         with sessions.begin() as session:
             inbound.process(session, site, inbound_id, prepared)
+            notify_on_commit(session)
     except Exception as exc:  # noqa: BLE001 - see above
         log.exception("processing inbound message %s failed", inbound_id)
         with sessions.begin() as session:

@@ -4,15 +4,17 @@ The gateway's promise is "250 means stored". So the order is:
 
 1. at RCPT: :func:`check_recipient` refuses what cannot be delivered (unknown community,
    unknown address form, forged reply or confirmation token) — cheap, no writes;
-2. at DATA: :func:`judge` parses the message and applies the posting rules for every
+2. at DATA: :func:`judge` reads the header block and applies the posting rules for every
    recipient, so a non-member hears "550 5.7.1" from us instead of a bounce later, and a
    forged From of a domain with a DMARC policy hears that the post is held;
 3. :func:`spool` commits the raw bytes (the 250 is sent only after this returns);
-4. :func:`process` turns a spooled message into posts in one transaction that also marks
-   it done, so a crash at any point leaves it either pending (processed on restart) or
-   done — never half-stored, never posted twice.
+4. :func:`prepare` parses the whole message and drafts its posts, and :func:`process`
+   turns it into posts in one transaction that also marks it done, so a crash at any
+   point leaves it either pending (processed on restart) or done — never half-stored,
+   never posted twice. What only the body can tell (a reply with nothing above its
+   quote) is refused here and explained to the sender by mail.
 
-Steps 2 and 4 parse the same bytes twice; parsing costs about a millisecond, and keeping
+Steps 2 and 4 read the same bytes twice, the header only while the sender waits; keeping
 the spool as raw bytes means what we store is exactly what we were sent.
 
 Besides posts, the gateway takes bounces (:mod:`mailgateway.bounces`, never posted), mail

@@ -15,6 +15,10 @@ import sys
 import time
 from pathlib import Path
 
+from sqlalchemy import func, select
+
+from forum.db import make_engine
+from forum.models import InboundMessage, InboundStatus
 from tests.dnsstub import empty_dns
 from tests.support import free_port
 
@@ -25,6 +29,7 @@ class ServedSite:
     def __init__(self, workdir: Path, db_url: str, smarthost_port: int, *, protocol: str = "smtp",
                  max_message_bytes: int = 26_214_400, extra: str = "") -> None:
         self.workdir = workdir
+        self.db_url = db_url
         self.smtp_port = free_port()
         self.web_port = free_port()
         self.config = workdir / "listbridge.toml"
@@ -96,6 +101,23 @@ port = {self.web_port}
         finally:
             if self.proc.poll() is None:
                 self.proc.kill()
+
+    def wait_until_processed(self, timeout: float = 20.0) -> None:
+        """Until the spool processor (a process of its own, behind the 250) has processed
+        every message accepted so far."""
+        engine = make_engine(self.db_url)
+        try:
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                with engine.connect() as conn:
+                    pending = conn.scalar(select(func.count()).select_from(InboundMessage)
+                                          .where(InboundMessage.status == InboundStatus.pending))
+                if not pending:
+                    return
+                time.sleep(0.05)
+        finally:
+            engine.dispose()
+        raise AssertionError(f"{pending} accepted message(s) still unprocessed after {timeout} s:\n{self.log()}")
 
     def child_process(self, command_part: str, timeout: float = 15.0) -> int:
         """The pid of the serve process's child whose command line contains ``command_part``."""

@@ -48,6 +48,7 @@ def test_preview_then_run_sends_one_digest_however_often_it_is_run(served: Serve
                                   mail("Alice <alice@council.example>", f"{slug}@{DOMAIN}", subject,
                                        f"{subject}: thoughts?\n", f"d{i}@council.example"))
             assert code == 250
+        served.wait_until_processed()
 
         preview = served.cli("digest", "preview", "dan@council.example")
         head, _, body = preview.stdout.partition("\n\n")

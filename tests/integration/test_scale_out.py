@@ -26,7 +26,7 @@ from forum.db import make_engine, make_sessionmaker
 from forum.directory import create_community, member_row, upsert_members
 from forum.posting import Draft, submit_post
 from forum.site import Site
-from listbridge.runtime import NOTIFY_CHANNEL
+from listbridge.outbox_signals import NOTIFY_CHANNEL
 from tests.integration.served import ServedSite
 
 POSTER = "poster@members.example"
