@@ -27,6 +27,7 @@ import asyncio
 import logging
 import multiprocessing
 import os
+import signal
 import threading
 from collections.abc import Callable
 from multiprocessing.connection import Connection
@@ -44,7 +45,8 @@ from mailgateway import inbound
 log = logging.getLogger("listbridge.spool")
 NICENESS = 10  # SMTP conversations first: processing waits for the CPU they leave
 ORPHAN_CHECK_SECONDS = 1.0
-STOP_SECONDS = 60.0  # to finish what is pending at a stop; the rest is processed at the next start
+STOP_SECONDS = 60.0
+STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}  # to finish what is pending at a stop; the rest is processed at the next start
 
 
 class SpoolProcessor:
@@ -105,7 +107,7 @@ class SpoolProcessor:
         if self._process.is_alive():
             log.warning("the spool processor did not finish within %.0f s; what it left is processed at the next "
                         "start", STOP_SECONDS)
-            self._process.terminate()
+            self._process.kill()
             await asyncio.to_thread(self._process.join)
 
 
@@ -113,6 +115,12 @@ def _serve(settings: Settings, wake: Connection, done: Connection, parent: int) 
     """The process: process whatever is pending, then wait to be woken; at the end of its
     input, process what is left and exit. A gateway that died without a word (SIGKILL)
     is noticed within a second, and its processor exits too."""
+    # Stopping is the gateway's to decide (a terminal's Ctrl-C, or a service manager's
+    # SIGTERM, reaches every process of the group at once): it closes the pipe once no
+    # more mail can arrive, and this process finishes what is pending first. (Signalled
+    # while still starting, before this line, it dies, and the gateway starts another.)
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
     logs.configure(settings.logging.level)
     os.nice(NICENESS)
     engine = make_engine(settings.database.url)

@@ -78,8 +78,9 @@ port = {self.web_port}
 
     def start(self) -> None:
         log = self.log_path.open("ab")
+        # A process group of its own, as a service manager gives it: a test may signal it whole.
         self.proc = subprocess.Popen([sys.executable, "-m", "listbridge", "--config", str(self.config), "serve"],
-                                     stdout=log, stderr=subprocess.STDOUT)
+                                     stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

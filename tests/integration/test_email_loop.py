@@ -258,3 +258,24 @@ def test_a_spool_processor_that_dies_is_replaced_and_loses_nothing(served: Serve
     assert sorted(m.rcpt_tos[0] for m in smtp_sink.wait_for(2)) == ["bob@council.example", "carol@council.example"]
     assert "spool processor ended unexpectedly" in served.log()
     assert served.child_process("spawn_main") != processor
+
+
+def test_a_stop_signalled_to_every_process_still_processes_what_was_accepted(served: ServedSite) -> None:
+    """A terminal's Ctrl-C, or a service manager's SIGTERM, reaches the spool processor as
+    well as ``serve``: the processor leaves the stop to ``serve`` and finishes first."""
+    served.start()
+    assert served.send("alice@council.example", [LIST],
+                       mail("alice@council.example", LIST, "First", QUESTION, "s-first@council.example"))[0] == 250
+    served.wait_until_processed()  # the processor is up (started, it ignores the stop signals)
+    for i in range(6):
+        assert served.send("alice@council.example", [LIST],
+                           mail("alice@council.example", LIST, f"Post {i}", QUESTION, f"s{i}@council.example"))[0] == 250
+    assert served.proc is not None
+    os.killpg(served.proc.pid, signal.SIGTERM)
+    assert served.proc.wait(60) == 0, served.log()
+    assert "ended unexpectedly" not in served.log(), "a clean stop, not a processor that died and was replaced"
+    engine = make_engine(served.db_url)
+    with make_sessionmaker(engine)() as session:
+        statuses = list(session.scalars(select(InboundMessage.status)))
+    engine.dispose()
+    assert statuses == [InboundStatus.done] * 7, "every message accepted was processed before the stop"
