@@ -10,7 +10,7 @@ from collections.abc import Callable
 from datetime import date, datetime, timezone
 
 import pytest
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, event, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm import sessionmaker as SessionMaker
 
@@ -221,6 +221,27 @@ class TestSearch:
         older = post("Boiler servicing", "Who services them?")
         newer = post("Heating", "We asked about the boiler.")
         assert ids(find(sessionmaker, "boiler")) == [newer, older]
+
+    def test_a_word_found_that_common_is_not_counted_again(
+            self, engine: Engine, sessionmaker: SessionMaker[Session], post: Callable[..., int],
+            monkeypatch: pytest.MonkeyPatch) -> None:
+        """Telling that a word is common reads that many of its matches; once is enough."""
+        if engine.dialect.name != "sqlite":
+            pytest.skip("SQLite's ranking: PostgreSQL does not count a word's posts")
+        monkeypatch.setattr(search_module, "RANKED_WORD_POSTS", 1)
+        posts = [post("Boiler", "Boiler one."), post("Boiler", "Another boiler.")]
+        statements: list[str] = []
+
+        def record(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
+            statements.append(statement)
+
+        event.listen(engine, "before_cursor_execute", record)
+        first = ids(find(sessionmaker, "boiler"))
+        counted = len(statements)
+        second = ids(find(sessionmaker, "boiler"))
+        event.remove(engine, "before_cursor_execute", record)
+        assert first == second == posts[::-1]
+        assert len(statements) - counted == counted - 1, "the second search skips the count"
 
     def test_a_community_is_searched_inside_the_index_with_privacy_intact(
             self, sessionmaker: SessionMaker[Session], people: dict[str, int], post: Callable[..., int],
