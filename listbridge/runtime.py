@@ -25,8 +25,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
-from collections.abc import Collection
+from collections.abc import Callable, Collection
+from typing import TypeVar
 
 from bridges import running as bridges_running
 from digest.scheduler import DigestScheduler
@@ -47,6 +49,7 @@ from web.app import csrf
 
 log = logging.getLogger("listbridge.serve")
 GRACE_SECONDS = 10.0
+T = TypeVar("T")
 ROLES = ("gateway", "web", "worker", "scheduler")
 SHARED_POLL_SECONDS = 0.2  # a worker no committer can wake (SQLite, other processes) polls this often
 
@@ -92,7 +95,8 @@ async def run(settings: Settings, stop: asyncio.Event, roles: Collection[str] = 
         # Before anything else runs: its servers may be forked, which is safe only while
         # this process has no other thread (see listbridge.webserver). Slack's events
         # endpoint goes with the web role; Slack signs its requests instead of CSRF tokens.
-        web = WebServer(settings, on_committed=wake_consumers)
+        web = _listening("the web archive", settings.web.host, settings.web.port,
+                         lambda: WebServer(settings, on_committed=wake_consumers))
         endpoint = bridges_running.build(site, sessions, wake_consumers, web=True, worker=False).blueprint
         if endpoint is not None:
             web.app.register_blueprint(endpoint)
@@ -126,8 +130,12 @@ async def run(settings: Settings, stop: asyncio.Event, roles: Collection[str] = 
         smtp_engine = make_engine(settings.database.url, pool_pre_ping=False)
         handler = GatewayHandler(site, make_sessionmaker(smtp_engine), make_sessionmaker(smtp_engine, readonly=True),
                                  processor.submit, settings.smtp_in.protocol)
-        server = await start_server(handler, settings.smtp_in.host, settings.smtp_in.port,
-                                    settings.smtp_in.max_message_bytes)
+        try:
+            server = await start_server(handler, settings.smtp_in.host, settings.smtp_in.port,
+                                        settings.smtp_in.max_message_bytes)
+        except OSError as exc:
+            raise _cannot_listen(settings.smtp_in.protocol.upper(), settings.smtp_in.host, settings.smtp_in.port,
+                                 exc) from exc
     digests = DigestScheduler(site, engine, on_queued=wake_consumers) \
         if "scheduler" in roles and settings.digest.schedule else None
     imap = ImapPoller(site, sessions, processor.submit) \
@@ -164,6 +172,19 @@ async def run(settings: Settings, stop: asyncio.Event, roles: Collection[str] = 
             if pool is not None:
                 pool.dispose()
         log.info("stopped")
+
+
+def _listening(what: str, host: str, port: int, make: Callable[[], T]) -> T:
+    try:
+        return make()
+    except OSError as exc:
+        raise _cannot_listen(what, host, port, exc) from exc
+
+
+def _cannot_listen(what: str, host: str, port: int, exc: OSError) -> ConfigError:
+    """One line for a port that is taken or not ours to open (``serve`` then exits with 1)."""
+    reason = os.strerror(exc.errno) if exc.errno else str(exc)
+    return ConfigError(f"cannot listen for {what} on {host}:{port}: {reason}")
 
 
 async def _drain_sessions(handler: GatewayHandler) -> None:

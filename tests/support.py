@@ -53,9 +53,20 @@ def unavailable(reason: str) -> NoReturn:
 
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return free_ports(1)[0]
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` different such ports (asked for one at a time, the system may hand out the
+    same port twice, and a site's web and SMTP listeners would clash)."""
+    sockets = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 def make_community(session: DbSession, slug: str = "housing", *, policy: str = "members",
@@ -191,15 +202,17 @@ def _store_as_eml(directory: Path) -> Callable[[Received], None]:
 
 def _serve_sink(directory: Path, port_file: Path) -> None:
     directory.mkdir(parents=True, exist_ok=True)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    # A plain flag: a handler that takes a lock (Event.set) can deadlock on the lock held by
+    # the code it interrupted (Event.wait), and the sink would never stop.
+    stopping: list[bool] = []
+    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+    signal.signal(signal.SIGINT, lambda *_: stopping.append(True))
     with SmtpSink(on_message=_store_as_eml(directory)) as sink:
         tmp = port_file.with_name(port_file.name + ".tmp")
         tmp.write_text(f"{sink.port}\n")
         tmp.replace(port_file)
-        while not stop.wait(0.2):
-            pass
+        while not stopping:
+            time.sleep(0.2)
 
 
 def main(argv: list[str]) -> int:

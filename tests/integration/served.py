@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from forum.db import make_engine
 from forum.models import InboundMessage, InboundStatus
 from tests.dnsstub import empty_dns
-from tests.support import free_port
+from tests.support import free_ports
 
 DOMAIN = "lists.example.org"
 
@@ -30,8 +30,7 @@ class ServedSite:
                  max_message_bytes: int = 26_214_400, extra: str = "") -> None:
         self.workdir = workdir
         self.db_url = db_url
-        self.smtp_port = free_port()
-        self.web_port = free_port()
+        self.smtp_port, self.web_port = free_ports(2)
         self.config = workdir / "listbridge.toml"
         self.log_path = workdir / "serve.log"
         self.proc: subprocess.Popen[bytes] | None = None

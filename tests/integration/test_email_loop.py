@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import smtplib
 import time
 from collections import Counter
@@ -279,3 +280,17 @@ def test_a_stop_signalled_to_every_process_still_processes_what_was_accepted(ser
         statuses = list(session.scalars(select(InboundMessage.status)))
     engine.dispose()
     assert statuses == [InboundStatus.done] * 7, "every message accepted was processed before the stop"
+
+
+@pytest.mark.parametrize("taken", ["smtp", "web"])
+def test_serve_on_a_port_already_taken_says_so_in_one_line(served: ServedSite, taken: str) -> None:
+    port = served.smtp_port if taken == "smtp" else served.web_port
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", port))
+        squatter.listen()
+        result = served.cli("serve", check=False)
+    assert result.returncode == 1
+    what = "SMTP" if taken == "smtp" else "the web archive"
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"listbridge: error: cannot listen for {what} on 127.0.0.1:{port}: Address already in use"), result.stderr
