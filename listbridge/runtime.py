@@ -113,6 +113,21 @@ async def run(settings: Settings, stop: asyncio.Event, roles: Collection[str] = 
             log.info("processing %d message(s) spooled before the last stop", len(backlog))
         # On PostgreSQL the processor's own commits notify workers elsewhere (see spool_process).
         processor = SpoolProcessor(settings, wake_local)
+        # Without a liveness query before each use: a connection the database dropped fails
+        # one message with a 451, which its sender retries, instead of costing every message
+        # a round trip.
+        smtp_engine = make_engine(settings.database.url, pool_pre_ping=False)
+        handler = GatewayHandler(site, make_sessionmaker(smtp_engine), make_sessionmaker(smtp_engine, readonly=True),
+                                 processor.submit, settings.smtp_in.protocol)
+        # Listening before the processor and the notification threads start: a port that is
+        # taken ends serve with nothing more to stop. What is accepted before the processor
+        # runs is pending, and processed when it starts.
+        try:
+            server = await start_server(handler, settings.smtp_in.host, settings.smtp_in.port,
+                                        settings.smtp_in.max_message_bytes)
+        except OSError as exc:
+            raise _cannot_listen(settings.smtp_in.protocol.upper(), settings.smtp_in.host, settings.smtp_in.port,
+                                 exc) from exc
         processor.start()
 
     for service in (notifier, listener):
@@ -123,19 +138,6 @@ async def run(settings: Settings, stop: asyncio.Event, roles: Collection[str] = 
     if delivery is not None and bridges is not None:
         consumer_tasks = [asyncio.create_task(delivery.run(consumers_stop), name="delivery"),
                           asyncio.create_task(bridges.run(consumers_stop), name="bridges")]
-    if processor is not None:
-        # Without a liveness query before each use: a connection the database dropped fails
-        # one message with a 451, which its sender retries, instead of costing every message
-        # a round trip.
-        smtp_engine = make_engine(settings.database.url, pool_pre_ping=False)
-        handler = GatewayHandler(site, make_sessionmaker(smtp_engine), make_sessionmaker(smtp_engine, readonly=True),
-                                 processor.submit, settings.smtp_in.protocol)
-        try:
-            server = await start_server(handler, settings.smtp_in.host, settings.smtp_in.port,
-                                        settings.smtp_in.max_message_bytes)
-        except OSError as exc:
-            raise _cannot_listen(settings.smtp_in.protocol.upper(), settings.smtp_in.host, settings.smtp_in.port,
-                                 exc) from exc
     digests = DigestScheduler(site, engine, on_queued=wake_consumers) \
         if "scheduler" in roles and settings.digest.schedule else None
     imap = ImapPoller(site, sessions, processor.submit) \
