@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 log = logging.getLogger("listbridge.serve")
 NOTIFY_CHANNEL = "listbridge_outbox"
 LISTEN_RETRY_SECONDS = 5.0
+_NOTIFY = text(f"SELECT pg_notify('{NOTIFY_CHANNEL}', '')")
 
 
 class OutboxNotifier:
@@ -47,7 +48,7 @@ class OutboxNotifier:
                 return
             try:
                 with self.engine.connect() as conn:
-                    conn.execute(text("SELECT pg_notify(:channel, '')"), {"channel": NOTIFY_CHANNEL})
+                    conn.execute(_NOTIFY)
                     conn.commit()
             except Exception:
                 log.exception("notifying delivery workers failed; they will find the rows by polling")
@@ -96,4 +97,4 @@ def notify_on_commit(session: Session) -> None:
     a NOTIFY at commit, and not at all on rollback): for a transaction that queues outbox
     rows, no round trip of its own."""
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": NOTIFY_CHANNEL})
+        session.execute(_NOTIFY)

@@ -45,8 +45,8 @@ from mailgateway import inbound
 log = logging.getLogger("listbridge.spool")
 NICENESS = 10  # SMTP conversations first: processing waits for the CPU they leave
 ORPHAN_CHECK_SECONDS = 1.0
-STOP_SECONDS = 60.0
-STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}  # to finish what is pending at a stop; the rest is processed at the next start
+STOP_SECONDS = 60.0  # to finish what is pending at a stop; the rest is processed at the next start
+STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
 
 class SpoolProcessor:
@@ -57,7 +57,6 @@ class SpoolProcessor:
         self.on_committed = on_committed
         self._lock = threading.Lock()  # submit() is called from the event loop and the IMAP thread
         self._wake: Connection | None = None
-        self._done: Connection | None = None
         self._process: multiprocessing.process.BaseProcess | None = None
 
     def start(self) -> None:
@@ -71,7 +70,7 @@ class SpoolProcessor:
         wake_read.close()
         done_write.close()
         with self._lock:
-            self._process, self._wake, self._done = process, wake_write, done_read
+            self._process, self._wake = process, wake_write
         asyncio.get_running_loop().add_reader(done_read.fileno(), self._told, done_read)
 
     def _told(self, done: Connection) -> None:
@@ -153,8 +152,8 @@ def process_one(site: Site, sessions: sessionmaker[Session], readers: sessionmak
         if prepared is None:
             return
         with sessions.begin() as session:
-            inbound.process(session, site, inbound_id, prepared)
-            notify_on_commit(session)
+            if inbound.process(session, site, inbound_id, prepared):
+                notify_on_commit(session)
     except Exception as exc:  # noqa: BLE001 - see above
         log.exception("processing inbound message %s failed", inbound_id)
         with sessions.begin() as session:

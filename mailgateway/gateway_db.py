@@ -48,22 +48,20 @@ class GatewayDB:
 
     async def read(self, check: Callable[[Session], C]) -> C:
         """``check`` done in a read-only session."""
-        return await self._submit(_Job(check, None, self._future()))
+        return await self._submit(check, None)
 
     async def store(self, check: Callable[[Session], C], store: Callable[[Session, C], T]) -> T:
         """``check`` done in a read-only session, then ``store`` given its result, in a
         transaction; returned once that is committed. The write lock (SQLite has one for
         the whole database) is taken only for the writing, not for the checks before it."""
-        return await self._submit(_Job(check, store, self._future()))
+        return await self._submit(check, store)
 
-    def _future(self) -> asyncio.Future[Any]:
+    async def _submit(self, check: Callable[[Session], Any], store: Callable[[Session, Any], Any] | None) -> Any:
         if self._thread is None:
             self._loop = asyncio.get_running_loop()
             self._thread = threading.Thread(target=self._run, name="smtp-db", daemon=True)
             self._thread.start()
-        return asyncio.get_running_loop().create_future()
-
-    async def _submit(self, job: _Job[Any, Any]) -> Any:
+        job = _Job(check, store, asyncio.get_running_loop().create_future())
         self._jobs.put(job)
         return await job.done
 

@@ -260,7 +260,6 @@ class Prepared:
     long as storing, and on SQLite every other writer (the gateway spooling the next
     message) waits while a transaction writes."""
 
-    inbound_id: int
     parsed: ParsedMail | None  # None: unusable (``malformed`` says why)
     malformed: str = ""
     drafts: dict[str, Draft] = field(default_factory=dict)  # by posting recipient
@@ -271,10 +270,14 @@ def prepare(session: Session, site: Site, inbound_id: int) -> Prepared | None:
     row = session.get(InboundMessage, inbound_id)
     if row is None or row.status is not InboundStatus.pending:
         return None
+    return _prepared(session, site, row)
+
+
+def _prepared(session: Session, site: Site, row: InboundMessage) -> Prepared:
     try:
         parsed = parse_message(row.raw)
     except MalformedMail as exc:
-        return Prepared(inbound_id, None, str(exc))
+        return Prepared(None, str(exc))
     drafts = {}
     for rcpt in row.rcpt_to:
         try:
@@ -284,7 +287,7 @@ def prepare(session: Session, site: Site, inbound_id: int) -> Prepared | None:
         if draft is not None:
             draft.stored_html  # sanitized now, outside the transaction  # noqa: B018
             drafts[rcpt] = draft
-    return Prepared(inbound_id, parsed, drafts=drafts)
+    return Prepared(parsed, drafts=drafts)
 
 
 def process(session: Session, site: Site, inbound_id: int, prepared: Prepared | None = None) -> list[str]:
@@ -298,10 +301,9 @@ def process(session: Session, site: Site, inbound_id: int, prepared: Prepared | 
     row = session.get(InboundMessage, inbound_id, with_for_update={"skip_locked": True})
     if row is None or row.status is not InboundStatus.pending:
         return []
-    if prepared is None:
-        prepared = prepare(session, site, inbound_id)
-    if prepared is None or prepared.parsed is None:
-        outcomes = [f"refused: {prepared.malformed if prepared else 'unreadable'}"]
+    prepared = prepared or _prepared(session, site, row)
+    if prepared.parsed is None:
+        outcomes = [f"refused: {prepared.malformed}"]
     else:
         outcomes = [_process_one(session, site, prepared.parsed, row, rcpt, prepared.drafts.get(rcpt))
                     for rcpt in row.rcpt_to]
