@@ -263,12 +263,20 @@ class Thread(Base):
     community: Mapped[Community] = relationship()
 
 
+# Objects one database has and the other does not: ``info["dialects"]`` tells the schema
+# comparison so (forum.schema.comparison_options).
+SQLITE_ONLY = {"dialects": ("sqlite",)}
+POSTGRESQL_ONLY = {"dialects": ("postgresql",)}
+
+
 class Post(Base):
     __tablename__ = "posts"
     __table_args__ = (
         UniqueConstraint("community_id", "message_id"),
         Index("ix_posts_thread_created", "thread_id", "created_at"),
         Index("ix_posts_community_created", "community_id", "created_at"),  # feeds, mbox export
+        # SQLite's search reads a post's community and status here (migration 0009).
+        Index("ix_posts_search_scope", "id", "community_id", "status", info=SQLITE_ONLY),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -305,13 +313,11 @@ class Post(Base):
 # (TOAST, the row being too wide), costing several page reads each; here each is in line
 # with its post's id, so a search never reads ``posts`` but for the page it shows. A BRIN
 # index on the ids lets a search read the newest matches in id windows at almost no cost.
-# It exists on PostgreSQL only (SQLite searches an FTS5 table kept by triggers instead):
-# ``info["dialects"]`` tells the schema comparison so (forum.schema.comparison_options).
+# It exists on PostgreSQL only (SQLite searches an FTS5 table kept by triggers instead).
 SEARCH_LANGUAGE = "english"
 # What a post's vector is computed from, as its triggers compute it (migration 0008).
 POSTGRES_SEARCH_VECTOR = (f"setweight(to_tsvector('{SEARCH_LANGUAGE}', subject), 'A') || "
                           f"setweight(to_tsvector('{SEARCH_LANGUAGE}', body), 'B')")
-POSTGRESQL_ONLY = {"dialects": ("postgresql",)}
 
 
 class PostSearch(Base):

@@ -39,10 +39,12 @@ add markup to a results page.
 from __future__ import annotations
 
 import html
+import json
 import math
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
+from time import monotonic
 from typing import Protocol, TypeVar
 
 from sqlalchemy import (
@@ -77,8 +79,13 @@ MAX_LIMIT = 100
 CANDIDATES = 1000
 # SQLite: a word (or phrase) in more posts than this is not ranked by (see above).
 RANKED_WORD_POSTS = 50_000
-COMMON_REMEMBERED = 10_000  # SQLite: (database, threshold, phrase) known to be that common
-_COMMON: set[tuple[str, int, str]] = set()
+# SQLite: whether a word is that common is remembered per process, for (database,
+# threshold, phrase): a common word for good, as it stays common while posts are added; a
+# rarer one for RARE_REMEMBERED_SECONDS, the longest it may go on being ranked by once it
+# has become common (which costs time, not correctness).
+REMEMBERED_WORDS = 10_000
+RARE_REMEMBERED_SECONDS = 600.0
+_COMMONNESS: dict[tuple[str, int, str], tuple[bool, float]] = {}  # -> (rare, known until)
 # PostgreSQL: the newest matches are read in windows of posts (_PostgresFullText): the
 # first of this many posts, each next one sized for the matches still wanted with this
 # margin, and read through the GIN index when fewer than WALK_DENSITY of the posts of the
@@ -308,6 +315,7 @@ def _engine_for(session: Session, parsed: ParsedQuery) -> _Engine:
 
 
 _FTS = table(SQLITE_SEARCH_TABLE, column("rowid"))
+_SCOPE = table("post_search_scope", column("post_id"), column("community_id"), column("status", Post.status.type))
 _FTS_NAME = literal_column(SQLITE_SEARCH_TABLE)  # FTS5 functions take the table itself
 # The rowid behind a unary "+": SQLite then tests it against a list instead of handing the
 # constraint to FTS5, which would run the whole MATCH again for every id in the list.
@@ -330,40 +338,48 @@ class _Fts5:
         rank = func.bm25(_FTS_NAME, *_FTS_WEIGHTS) if everything else literal_column("0.0")
         # FTS5 reads its matches newest first (rowid descending) and stops at the limit;
         # within one community it reads only the community's matches (its third column).
+        # The privacy filter reads each candidate's community and status from a narrow
+        # index (migration 0009); the post itself only for an author or date filter.
+        matches = (select(_FTS.c.rowid, rank).join(_SCOPE, _SCOPE.c.post_id == _FTS.c.rowid)
+                   .join(Community, Community.id == _SCOPE.c.community_id)
+                   .where(self._matches(self.query.fts5(scope.community_id)),
+                          _SCOPE.c.status == PostStatus.published, scope.readable))
+        if scope.posts:
+            matches = matches.join(Post, Post.id == _FTS.c.rowid).where(*scope.posts)
         found = [(post_id, score) for post_id, score in session.execute(
-            select(_FTS.c.rowid, rank).join(Post, Post.id == _FTS.c.rowid)
-            .join(Community, Community.id == Post.community_id)
-            .where(self._matches(self.query.fts5(scope.community_id)), Post.status == PostStatus.published,
-                   scope.readable, *scope.posts)
-            .order_by(_FTS.c.rowid.desc()).limit(CANDIDATES))]
+            matches.order_by(_FTS.c.rowid.desc()).limit(CANDIDATES))]
         if everything or not ranking or not found:
             return found
         # Ranked by the rarer words alone: their matches are read over the candidates' span
         # of ids only, and scored for the candidates only.
+        # The ids go as one JSON parameter: a thousand bound parameters cost more to build
+        # than the query takes to run.
         ids = [post_id for post_id, _ in found]
+        listed = select(column("value")).select_from(func.json_each(json.dumps(ids)))
         scores = dict(session.execute(
             select(_FTS.c.rowid, func.bm25(_FTS_NAME, *_FTS_WEIGHTS))
             .where(self._matches(ParsedQuery(tuple(ranking)).fts5()), _FTS.c.rowid.between(min(ids), max(ids)),
-                   _FTS_ROWID_TESTED.in_(ids))
+                   _FTS_ROWID_TESTED.in_(listed))
         ).all())
         return [(post_id, scores.get(post_id, 0.0)) for post_id in ids]
 
     def _rare(self, session: Session, phrase: str) -> bool:
         """Whether ``phrase`` is in at most RANKED_WORD_POSTS posts (counting stops there).
 
-        Telling a common word costs reading RANKED_WORD_POSTS of its matches (about 1.6 ms,
-        a fifth of a search); a word that common stays that common as posts are added, so
-        the answer is remembered, per database, for as long as the process lives."""
+        Counting reads the word's matches, up to RANKED_WORD_POSTS of them: 1.6 ms for a
+        common word, a fifth of a search, and a millisecond on average over the words
+        people search for. So the answer is remembered (see _COMMONNESS)."""
         key = (str(session.get_bind().url), RANKED_WORD_POSTS, phrase)
-        if key in _COMMON:
-            return False
+        now = monotonic()
+        rare, until = _COMMONNESS.get(key, (True, now))
+        if now < until:
+            return rare
         found = select(literal_column("1")).select_from(_FTS).where(self._matches(ParsedQuery((phrase,)).fts5()))
-        if session.scalar(found.limit(1).offset(RANKED_WORD_POSTS)) is None:
-            return True
-        if len(_COMMON) >= COMMON_REMEMBERED:
-            _COMMON.clear()  # a bound, not an eviction policy: there are few such words
-        _COMMON.add(key)
-        return False
+        rare = session.scalar(found.limit(1).offset(RANKED_WORD_POSTS)) is None
+        if len(_COMMONNESS) >= REMEMBERED_WORDS:
+            _COMMONNESS.clear()  # a bound, not an eviction policy: it fills slowly
+        _COMMONNESS[key] = (rare, now + RARE_REMEMBERED_SECONDS if rare else math.inf)
+        return rare
 
     def highlights(self, session: Session, post_ids: list[int]) -> dict[int, tuple[str, str]]:
         if not post_ids:

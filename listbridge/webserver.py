@@ -39,12 +39,34 @@ from listbridge.forking import fork, quiet_signals
 from web import create_app
 
 log = logging.getLogger(__name__)
-# Request threads per process: Python runs one at a time (the GIL) and SQLite releases it
-# only while it reads, so a few threads keep a core busy; more only share the CPU out and
-# stretch every request's latency (bench/archive.py: same throughput, lower p95 at 4).
+# Request threads per process. Only one of them runs a view at a time (SerialViews); the
+# others read requests, or stream a long download (an mbox) while the next view runs.
 THREADS = 4
 SUPERVISE_SECONDS = 0.5  # how often the launcher checks on its servers and its parent
 STOP_SECONDS = 10.0
+
+
+class SerialViews:
+    """WSGI middleware: the app runs one request at a time in this process, in turn.
+
+    A page is CPU work in Python, and Python runs one thread at a time; threads computing
+    pages at once only take turns at the interpreter lock, and SQLite gives that lock up at
+    every row it reads, so each turn is a handover between threads. With 16 clients on two
+    cores that overhead was a third of a search's CPU (bench/archive.py: 13.6 ms a search
+    with four threads computing, 9.8 ms with one), and every page waited on every other.
+    In turn, each page is computed at full speed and the others wait in line for it, which
+    is shorter. The lock covers building the response, not sending it: a body streamed
+    from a generator (an mbox download) or a file is produced outside it, beside the next
+    page.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self._turn = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        with self._turn:
+            return self.app(environ, start_response)
 
 
 def server_processes(settings: Settings) -> int:
@@ -77,7 +99,7 @@ class WebServer:
     def _waitress(self, **where: Any) -> Any:
         # Forwarded headers are the app's business (ProxyFix, [web] trusted_proxies): waitress
         # drops them only when no proxy is trusted, so a client cannot forge its address.
-        return create_server(self.app, threads=THREADS, ident="listbridge",
+        return create_server(SerialViews(self.app), threads=THREADS, ident="listbridge",
                              clear_untrusted_proxy_headers=not self.settings.web.trusted_proxies, **where)
 
     @property

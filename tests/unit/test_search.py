@@ -6,6 +6,7 @@ and above all privacy: a private or unpublished post is never found, nor counted
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import date, datetime, timezone
 
@@ -222,26 +223,38 @@ class TestSearch:
         newer = post("Heating", "We asked about the boiler.")
         assert ids(find(sessionmaker, "boiler")) == [newer, older]
 
-    def test_a_word_found_that_common_is_not_counted_again(
+    def test_how_common_a_word_is_is_counted_once_in_a_while(
             self, engine: Engine, sessionmaker: SessionMaker[Session], post: Callable[..., int],
             monkeypatch: pytest.MonkeyPatch) -> None:
-        """Telling that a word is common reads that many of its matches; once is enough."""
+        """Telling whether a word is common reads up to that many of its matches: a common
+        word is counted once, a rarer one again only after a while (it may have become
+        common since)."""
         if engine.dialect.name != "sqlite":
             pytest.skip("SQLite's ranking: PostgreSQL does not count a word's posts")
         monkeypatch.setattr(search_module, "RANKED_WORD_POSTS", 1)
-        posts = [post("Boiler", "Boiler one."), post("Boiler", "Another boiler.")]
+        posts = [post("Boiler", "Boiler one."), post("Boiler", "Another boiler radiator.")]
         statements: list[str] = []
 
         def record(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
             statements.append(statement)
 
+        def statements_for(query: str, found: list[int]) -> int:
+            before = len(statements)
+            assert ids(find(sessionmaker, query)) == found
+            return len(statements) - before
+
         event.listen(engine, "before_cursor_execute", record)
-        first = ids(find(sessionmaker, "boiler"))
-        counted = len(statements)
-        second = ids(find(sessionmaker, "boiler"))
-        event.remove(engine, "before_cursor_execute", record)
-        assert first == second == posts[::-1]
-        assert len(statements) - counted == counted - 1, "the second search skips the count"
+        try:
+            common = statements_for("boiler", posts[::-1])
+            assert statements_for("boiler", posts[::-1]) == common - 1
+            rare = statements_for("radiator", posts[1:])
+            assert statements_for("radiator", posts[1:]) == rare - 1
+            later = time.monotonic() + search_module.RARE_REMEMBERED_SECONDS
+            monkeypatch.setattr(search_module, "monotonic", lambda: later)
+            assert statements_for("radiator", posts[1:]) == rare, "a rare word is counted again after a while"
+            assert statements_for("boiler", posts[::-1]) == common - 1, "a common word never is"
+        finally:
+            event.remove(engine, "before_cursor_execute", record)
 
     def test_a_community_is_searched_inside_the_index_with_privacy_intact(
             self, sessionmaker: SessionMaker[Session], people: dict[str, int], post: Callable[..., int],
