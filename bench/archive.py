@@ -323,9 +323,13 @@ def main() -> None:
         report(baseline, baseline, None)
         report(baseline, threads, 50)
         report(baseline, searches, 150)
+        # Forked servers share most of their pages: summed RSS counts each shared page once
+        # per process, PSS once in all, as the machine spends them (and the cgroup of a
+        # service counts them). The target is judged by PSS, the larger of the two samples.
+        used = max(started.pss, after.pss) * 1024
         print(f"server memory ({processes} process{'es' if processes > 1 else ''}): after warm-up {started}; "
-              f"after the run {after} (target < 300 MB: {'met' if after.peak * 1024 < 300e6 else 'MISSED'} "
-              "by peak RSS, the larger)")
+              f"after the run {after} (target < 300 MB: {'met' if used < 300e6 else 'MISSED'} "
+              f"by PSS, {used / 1e6:.0f} MB)")
         if args.profile and (workdir / "profile.txt").exists():
             print_profile(workdir / "profile.txt")
 
