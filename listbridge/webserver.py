@@ -39,8 +39,8 @@ from listbridge.forking import fork, quiet_signals
 from web import create_app
 
 log = logging.getLogger(__name__)
-# Request threads per process. Only one of them runs a view at a time (SerialViews); the
-# others read requests, or stream a long download (an mbox) while the next view runs.
+# Request threads per process. On SQLite only one of them runs a view at a time
+# (SerialViews); the others wait in line, or stream a long download (an mbox) meanwhile.
 THREADS = 4
 SUPERVISE_SECONDS = 0.5  # how often the launcher checks on its servers and its parent
 STOP_SECONDS = 10.0
@@ -49,15 +49,17 @@ STOP_SECONDS = 10.0
 class SerialViews:
     """WSGI middleware: the app runs one request at a time in this process, in turn.
 
-    A page is CPU work in Python, and Python runs one thread at a time; threads computing
-    pages at once only take turns at the interpreter lock, and SQLite gives that lock up at
-    every row it reads, so each turn is a handover between threads. With 16 clients on two
-    cores that overhead was a third of a search's CPU (bench/archive.py: 13.6 ms a search
-    with four threads computing, 9.8 ms with one), and every page waited on every other.
-    In turn, each page is computed at full speed and the others wait in line for it, which
-    is shorter. The lock covers building the response, not sending it: a body streamed
-    from a generator (an mbox download) or a file is produced outside it, beside the next
-    page.
+    On SQLite a page is all CPU work in this process, and Python runs one thread at a time:
+    threads computing pages at once only take turns at the interpreter lock, which SQLite
+    gives up at every row it reads, so each turn is a handover between threads. With 16
+    clients on two cores that overhead was a third of a search's CPU (bench/archive.py:
+    13.6 ms a search with four threads computing, 9.8 ms with one), and every page waited
+    on every other. In turn, each page is computed at full speed and the others wait in
+    line for it, which is shorter. The lock covers building the response, not sending it:
+    a body streamed from a generator (an mbox download) or a file is produced outside it,
+    beside the next page. (On PostgreSQL a page spends part of its time waiting for the
+    database server, which another thread's page can use, so threads run pages at once:
+    25 % more searches a second than in turn.)
     """
 
     def __init__(self, app: Any) -> None:
@@ -99,7 +101,8 @@ class WebServer:
     def _waitress(self, **where: Any) -> Any:
         # Forwarded headers are the app's business (ProxyFix, [web] trusted_proxies): waitress
         # drops them only when no proxy is trusted, so a client cannot forge its address.
-        return create_server(SerialViews(self.app), threads=THREADS, ident="listbridge",
+        app = SerialViews(self.app) if self.settings.database.url.startswith("sqlite") else self.app
+        return create_server(app, threads=THREADS, ident="listbridge",
                              clear_untrusted_proxy_headers=not self.settings.web.trusted_proxies, **where)
 
     @property

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import date, datetime, timezone
 
 import pytest
-from sqlalchemy import Engine, event, select, update
+from sqlalchemy import Engine, event, select, text, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm import sessionmaker as SessionMaker
 
@@ -255,6 +255,14 @@ class TestSearch:
             assert statements_for("boiler", posts[::-1]) == common - 1, "a common word never is"
         finally:
             event.remove(engine, "before_cursor_execute", record)
+
+    def test_postgresql_plans_each_search_for_its_own_words(self, engine: Engine) -> None:
+        """A generic plan, made once for any window and any words, took up to 1.8 s for the
+        searches a plan made for their own parameters answers in 60 ms."""
+        if engine.dialect.name != "postgresql":
+            pytest.skip("PostgreSQL's plan cache")
+        with engine.connect() as conn:
+            assert conn.scalar(text("SHOW plan_cache_mode")) == "force_custom_plan"
 
     def test_a_community_is_searched_inside_the_index_with_privacy_intact(
             self, sessionmaker: SessionMaker[Session], people: dict[str, int], post: Callable[..., int],
