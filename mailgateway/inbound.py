@@ -241,9 +241,13 @@ def spool(session: Session, raw: bytes, mail_from: str, rcpts: list[str], channe
               "client_ip": client_ip, "source_ref": source_ref}
     if not rcpts:
         values.update(status=InboundStatus.done, outcome="\n".join(refused), processed_at=utcnow())
-    # A plain INSERT: the gateway stores every message while its sender waits, and the
-    # unit of work would cost as much again as the statement.
-    return session.execute(insert(InboundMessage).values(values).returning(InboundMessage.id)).scalar_one()
+    # A plain INSERT, built once: the gateway stores every message while its sender waits.
+    # Through the unit of work, or with the values in the statement (the raw message then
+    # part of the statement's cache key), storing cost a fifth of the listener's CPU.
+    return session.connection().execute(_SPOOL, values).scalar_one()
+
+
+_SPOOL = insert(InboundMessage.__table__).returning(InboundMessage.__table__.c.id)
 
 
 def pending(session: Session) -> list[int]:
