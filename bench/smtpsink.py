@@ -60,11 +60,18 @@ class SinkCounters:
             time.sleep(0.005)
 
 
-def run_sink(port: int, counters: SinkCounters, ready: Any) -> None:
+def run_sink(port: int, counters: SinkCounters, ready: Any, spool: str | None = None) -> None:
+    """Accept and count; with ``spool`` (a SQLite file), first store each message as the
+    least a gateway must: its header block read and the message committed to disk before
+    its 250, every message that arrived meanwhile in the same commit (as the gateway's)."""
     from aiosmtpd.smtp import SMTP
+
+    store = _GroupCommit(spool) if spool else None
 
     class Counting:
         async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            if store is not None:
+                await store.put(envelope.mail_from, envelope.rcpt_tos, envelope.original_content)
             now = time.time()
             counters.messages.value += 1
             if not counters.first.value:
@@ -83,6 +90,41 @@ def run_sink(port: int, counters: SinkCounters, ready: Any) -> None:
     asyncio.run(serve())
 
 
+class _GroupCommit:
+    """The storing sink's spool: SQLite in WAL mode with every commit flushed to disk."""
+
+    def __init__(self, path: str) -> None:
+        import sqlite3
+
+        from mailgateway.parsing import parse_headers
+
+        self.parse_headers = parse_headers
+        self.db = sqlite3.connect(path, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=FULL")
+        self.db.execute("CREATE TABLE IF NOT EXISTS spool (id INTEGER PRIMARY KEY, mail_from TEXT, "
+                        "rcpt_to TEXT, sender TEXT, raw BLOB)")
+        self.waiting: list[tuple[tuple[str, str, str, bytes], asyncio.Future[None]]] = []
+
+    async def put(self, mail_from: str, rcpts: list[str], raw: bytes) -> None:
+        headers = self.parse_headers(raw)
+        loop = asyncio.get_running_loop()
+        if not self.waiting:
+            loop.call_soon(self._commit)
+        done = loop.create_future()
+        self.waiting.append(((mail_from, ",".join(rcpts), headers.from_addr or "", raw), done))
+        await done
+
+    def _commit(self) -> None:
+        batch, self.waiting = self.waiting, []
+        self.db.execute("BEGIN IMMEDIATE")
+        self.db.executemany("INSERT INTO spool (mail_from, rcpt_to, sender, raw) VALUES (?, ?, ?, ?)",
+                            [row for row, _ in batch])
+        self.db.execute("COMMIT")
+        for _, done in batch:
+            done.set_result(None)
+
+
 @dataclass(frozen=True)
 class Sink:
     port: int
@@ -91,10 +133,11 @@ class Sink:
 
 
 @contextlib.contextmanager
-def running_sink(ctx: Any) -> Iterator[Sink]:
-    """A sink process on a free loopback port, stopped on leaving."""
+def running_sink(ctx: Any, spool: Path | None = None) -> Iterator[Sink]:
+    """A sink process on a free loopback port, stopped on leaving; with ``spool``, one that
+    stores what it accepts there first (see run_sink)."""
     port, counters, ready = free_port(), SinkCounters.create(ctx), ctx.Event()
-    proc = ctx.Process(target=run_sink, args=(port, counters, ready), daemon=True)
+    proc = ctx.Process(target=run_sink, args=(port, counters, ready, str(spool) if spool else None), daemon=True)
     proc.start()
     try:
         if not ready.wait(30):
