@@ -171,9 +171,16 @@ def from_domain(raw: bytes) -> str:
 # The check ----------------------------------------------------------------------------
 
 
-def check(raw: bytes, mail_from: str, client_ip: str | None, settings: SmtpInSettings) -> Finding:
-    """DMARC for one message: an upstream's word when trusted, else our own evaluation."""
-    domain = from_domain(raw)
+def check(raw: bytes, mail_from: str, client_ip: str | None, settings: SmtpInSettings,
+          author: str | None = None) -> Finding:
+    """DMARC for one message: an upstream's word when trusted, else our own evaluation.
+
+    ``author`` is the From address as the caller read it (the author a post will show), so
+    that the domain checked is that one, and the header block is not read once more."""
+    if author is None:
+        domain = from_domain(raw)
+    else:
+        domain = author.rpartition("@")[2].strip().lower() if "@" in author else ""
     if not domain:
         return Finding("none", reason="no From domain to check")
     upstream = trusted_result(raw, settings.trusted_authserv_ids, domain)

@@ -25,7 +25,7 @@ IMAP poller feeds the same steps, so a mailbox routes mail exactly as SMTP does.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from sqlalchemy import insert, select
@@ -74,10 +74,11 @@ ACCEPTED = Reply(250, "2.0.0 message accepted for delivery")
 
 def check_recipient(session: Session, site: Site, address: str) -> Route:
     """The route of a recipient address, or the error to answer RCPT with."""
-    return _recipient(session, site, address)[0]
+    return recipient(session, site, address)[0]
 
 
-def _recipient(session: Session, site: Site, address: str) -> tuple[Route, Community]:
+def recipient(session: Session, site: Site, address: str) -> tuple[Route, Community]:
+    """:func:`check_recipient`, with the community the address belongs to."""
     local, domain = split_address(address)
     if domain != site.mail_domain:
         raise NotFound(f"<{address}> is not an address of {site.mail_domain}; this server does not relay")
@@ -122,25 +123,27 @@ class Envelope:
 
 
 def judge(session: Session, site: Site, raw: bytes, mail_from: str, rcpts: list[str],
-          client_ip: str | None = None) -> list[Reply]:
+          client_ip: str | None = None, known: Mapping[str, tuple[Route, Community]] | None = None) -> list[Reply]:
     """The answer for each recipient, before anything is stored (no writes).
 
     The sender's connection waits for this, so it reads the header block only: who sends,
     to which address, under which rules (about 0.1 ms, where the full parse and reply
     trimming take several). What needs the body (is there any new text?) is found by
-    :func:`process`, which tells the sender by mail.
+    :func:`process`, which tells the sender by mail. ``known`` has the recipients found at
+    RCPT in this same SMTP transaction (:func:`recipient`), not looked up again.
     """
     try:
         headers = parse_headers(raw)
     except MalformedMail as exc:
         return [Reply.of(MalformedMessage(str(exc)))] * len(rcpts)
     envelope = Envelope(raw, mail_from, client_ip)
-    return [_judge_one(session, site, headers, envelope, rcpt) for rcpt in rcpts]
+    return [_judge_one(session, site, headers, envelope, rcpt, (known or {}).get(rcpt)) for rcpt in rcpts]
 
 
-def _judge_one(session: Session, site: Site, headers: MailHeaders, envelope: Envelope, rcpt: str) -> Reply:
+def _judge_one(session: Session, site: Site, headers: MailHeaders, envelope: Envelope, rcpt: str,
+               known: tuple[Route, Community] | None) -> Reply:
     try:
-        route, community = _recipient(session, site, rcpt)
+        route, community = known or recipient(session, site, rcpt)
         if _drop_reason(site, headers, envelope.mail_from, route) or route.form not in POSTING:
             return ACCEPTED
         author = headers.from_addr or ""
@@ -175,7 +178,8 @@ def hold_reason(session: Session, site: Site, headers: MailHeaders, route: Route
         if policy == "refuse":
             raise NotPermitted(f"replies to this address are accepted only from the member it was sent to, not {sender}")
         return f"sent from {sender}, which is not an address of the member this reply address belongs to"
-    finding = authenticity.check(envelope.raw, envelope.mail_from, envelope.client_ip, site.settings.smtp_in)
+    finding = authenticity.check(envelope.raw, envelope.mail_from, envelope.client_ip, site.settings.smtp_in,
+                                 headers.from_addr or "")
     log.debug("DMARC %s for %s: %s", finding.result, headers.message_id, finding.reason)
     if finding.holds:
         return f"the sender's domain could not be verified ({finding.reason})"
