@@ -51,7 +51,6 @@ from sqlalchemy import (
     ColumnElement,
     Row,
     Select,
-    Subquery,
     and_,
     column,
     func,
@@ -399,10 +398,16 @@ class _Window:
     low: int | None
     high: int | None
 
-    def posts(self, scope: _Scope, query: Select[_T]) -> Select[_T]:
-        """``query`` (on PostSearch) narrowed to the window, and to the community searched."""
-        bounds = [PostSearch.post_id > self.low] if self.low is not None else []
-        bounds += [PostSearch.post_id <= self.high] if self.high is not None else []
+    def posts(self, scope: _Scope, query: Select[_T], *, id_index: bool = True) -> Select[_T]:
+        """``query`` (on PostSearch) narrowed to the window, and to the community searched.
+
+        ``id_index=False`` writes the bounds so that no index can answer them: they are
+        then tested on the rows the other conditions found (else the planner may AND a
+        community's matches with the BRIN index's pages of nearly the whole archive,
+        instead of with the community's own index)."""
+        post_id = PostSearch.post_id if id_index else PostSearch.post_id + 0
+        bounds = [post_id > self.low] if self.low is not None else []
+        bounds += [post_id <= self.high] if self.high is not None else []
         if scope.community_id is not None:
             bounds.append(PostSearch.community_id == scope.community_id)
         return query.where(*bounds)
@@ -430,8 +435,10 @@ class _PostgresFullText:
         the share of its posts that match sizes the next window (for the matches still
         wanted, with a margin), and says how to read it: walked while at least WALK_DENSITY
         of the posts match, else through the GIN index, which then gives only the matches
-        within the window (a BRIN index, or the community's, says where those posts are).
-        A window without a match is followed by everything older.
+        within the window (site-wide, a BRIN index says where those posts are). Within a
+        community the GIN index is read once for everything older: its matches ANDed with
+        the community's index are exact, so only the community's matches are read from the
+        table. A window without a match is followed by everything older.
         """
         found: list[tuple[int, float]] = []
         high: int | None = None
@@ -445,9 +452,16 @@ class _PostgresFullText:
             if low is None or size is None:
                 break
             density = len(more) / size
-            size = math.ceil((CANDIDATES - len(found)) / density * WINDOW_MARGIN) if more else None
+            size = self._next_size(scope, density, CANDIDATES - len(found)) if more else None
             high = low
         return found
+
+    @staticmethod
+    def _next_size(scope: _Scope, density: float, wanted: int) -> int | None:
+        """How many posts the next window takes (None: all the older ones)."""
+        if density < WALK_DENSITY and scope.community_id is not None:
+            return None
+        return math.ceil(wanted / density * WINDOW_MARGIN)
 
     @staticmethod
     def _boundary(session: Session, scope: _Scope, high: int | None, size: int) -> int | None:
@@ -463,26 +477,31 @@ class _PostgresFullText:
                               .order_by(PostSearch.post_id.desc()).offset(size).limit(1))
 
     def _walked(self, session: Session, scope: _Scope, window: _Window, wanted: int) -> list[tuple[int, float]]:
-        """The window's posts read newest first and tested one by one: the subquery's
-        OFFSET keeps the planner from reading them through the GIN index instead."""
-        posts = window.posts(scope, select(PostSearch)).order_by(PostSearch.post_id.desc()).offset(0).subquery()
-        return self._ranked(session, scope, posts, wanted)
+        """The window's posts read newest first and tested one by one: the test is written
+        as the function behind ``@@``, which the planner cannot answer from the GIN index.
+        (Kept out of a subquery: in one, the planner reads a community's posts in table
+        order and sorts them, vectors and all, before testing any.)"""
+        return self._ranked(session, scope, window, wanted, func.ts_match_vq(PostSearch.search_vector, self._query()))
 
     def _indexed(self, session: Session, scope: _Scope, window: _Window, wanted: int) -> list[tuple[int, float]]:
-        return self._ranked(session, scope, window.posts(scope, select(PostSearch)).subquery(), wanted)
+        """The window's matches from the GIN index: site-wide ANDed with the BRIN index's
+        pages of the window, in a community with the community's index (exact, so only its
+        matches are read from the table; the window's bounds are tested on those)."""
+        return self._ranked(session, scope, window, wanted, PostSearch.search_vector.op("@@")(self._query()),
+                            id_index=scope.community_id is None)
 
-    def _ranked(self, session: Session, scope: _Scope, posts: Subquery, wanted: int) -> list[tuple[int, float]]:
-        """The newest ``wanted`` of ``posts`` that match and are in scope, with their rank."""
-        query = self._query()
-        matches = (
-            select(posts.c.post_id, -func.ts_rank_cd(posts.c.search_vector, query))
-            .join(Community, Community.id == posts.c.community_id)
-            .where(posts.c.search_vector.op("@@")(query), posts.c.status == PostStatus.published, scope.readable)
-        )
+    def _ranked(self, session: Session, scope: _Scope, window: _Window, wanted: int,
+                matching: ColumnElement[bool], *, id_index: bool = True) -> list[tuple[int, float]]:
+        """The newest ``wanted`` posts of the window that are ``matching`` and in scope, with
+        their rank, computed for those only (not for every match the index gave)."""
+        newest = (window.posts(scope, select(PostSearch.post_id, PostSearch.search_vector), id_index=id_index)
+                  .join(Community, Community.id == PostSearch.community_id)
+                  .where(matching, PostSearch.status == PostStatus.published, scope.readable))
         if scope.posts:
-            matches = matches.join(Post, Post.id == posts.c.post_id).where(*scope.posts)
+            newest = newest.join(Post, Post.id == PostSearch.post_id).where(*scope.posts)
+        posts = newest.order_by(PostSearch.post_id.desc()).limit(wanted).subquery()
         return [(post_id, rank) for post_id, rank in session.execute(
-            matches.order_by(posts.c.post_id.desc()).limit(wanted))]
+            select(posts.c.post_id, -func.ts_rank_cd(posts.c.search_vector, self._query())))]
 
     def highlights(self, session: Session, post_ids: list[int]) -> dict[int, tuple[str, str]]:
         if not post_ids:
