@@ -89,15 +89,6 @@ def _sqlite_no_flush_on_commit(dbapi_conn: Any, _record: Any) -> None:
     dbapi_conn.execute("PRAGMA synchronous=NORMAL")
 
 
-# Every PostgreSQL connection: psycopg prepares a statement run five times on a connection,
-# and PostgreSQL then plans it once for any parameters (a generic plan) when that looks no
-# dearer on average. For a search (forum.search) the parameters are the plan: a window of a
-# thousand posts is walked, one of half the archive read through the full-text index; one
-# plan for both made the 5 % slowest searches take 0.4-1.8 s instead of 40-60 ms. Planning
-# each run costs a fraction of a millisecond.
-_POSTGRES_SETTINGS = (("plan_cache_mode", "force_custom_plan"),)
-
-
 def make_engine(url: str, *, flush_commits: bool = True, **kwargs: Any) -> Engine:
     """An engine for ``url`` with the per-dialect settings above.
 
@@ -114,11 +105,9 @@ def make_engine(url: str, *, flush_commits: bool = True, **kwargs: Any) -> Engin
             event.listen(engine, "connect", _sqlite_no_flush_on_commit)
         event.listen(engine, "begin", _sqlite_begin)
     else:
-        options = [f"-c {name}={value}" for name, value in _POSTGRES_SETTINGS]
         if not flush_commits:
-            options.append("-c synchronous_commit=off")
-            kwargs = {"isolation_level": "AUTOCOMMIT", **kwargs}
-        kwargs = {"connect_args": {"options": " ".join(options)}, **kwargs}
+            kwargs = {"connect_args": {"options": "-c synchronous_commit=off"}, "isolation_level": "AUTOCOMMIT",
+                      **kwargs}
         engine = create_engine(url, **{"pool_pre_ping": True, **kwargs})
     _ENGINES.add(engine)
     return engine

@@ -42,6 +42,8 @@ import html
 import json
 import math
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from time import monotonic
@@ -418,6 +420,25 @@ _HEADLINE_SUBJECT = f"StartSel={START}, StopSel={STOP}, HighlightAll=true"
 _HEADLINE_BODY = f"StartSel={START}, StopSel={STOP}, MaxWords=30, MinWords=12"
 
 
+@contextmanager
+def _plans_of_their_own(session: Session) -> Iterator[None]:
+    """PostgreSQL plans each statement for its own parameters meanwhile, on this session's
+    connection.
+
+    psycopg prepares a statement once it has run five times on a connection, and PostgreSQL
+    may then plan it once for any parameters (a generic plan). A search's parameters are
+    its plan: a window of 2,000 posts is walked, one of half the archive read through the
+    full-text index. With one plan for both, the slowest 5 % of searches took 0.4-1.8 s
+    instead of 40-60 ms. Only here: other pages' statements gain from plans made once
+    (set for every statement, thread pages were answered at 10 % fewer a second)."""
+    connection = session.connection()
+    connection.exec_driver_sql("SET plan_cache_mode = force_custom_plan")
+    try:
+        yield
+    finally:
+        connection.exec_driver_sql("RESET plan_cache_mode")
+
+
 @dataclass(frozen=True)
 class _PostgresFullText:
     websearch: str
@@ -439,7 +460,14 @@ class _PostgresFullText:
         community the GIN index is read once for everything older: its matches ANDed with
         the community's index are exact, so only the community's matches are read from the
         table. A window without a match is followed by everything older.
+
+        Each window's statements are planned for their own bounds and words
+        (:func:`_plans_of_their_own`).
         """
+        with _plans_of_their_own(session):
+            return self._windows(session, scope)
+
+    def _windows(self, session: Session, scope: _Scope) -> list[tuple[int, float]]:
         found: list[tuple[int, float]] = []
         high: int | None = None
         size: int | None = FIRST_WINDOW
