@@ -47,7 +47,7 @@ STOP_SECONDS = 10.0
 
 
 class SerialViews:
-    """WSGI middleware: the app runs one request at a time in this process, in turn.
+    """WSGI middleware: the app reads one page at a time in this process, in turn.
 
     On SQLite a page is all CPU work in this process, and Python runs one thread at a time:
     threads computing pages at once only take turns at the interpreter lock, which SQLite
@@ -57,9 +57,11 @@ class SerialViews:
     on every other. In turn, each page is computed at full speed and the others wait in
     line for it, which is shorter. The lock covers building the response, not sending it:
     a body streamed from a generator (an mbox download) or a file is produced outside it,
-    beside the next page. (On PostgreSQL a page spends part of its time waiting for the
-    database server, which another thread's page can use, so threads run pages at once:
-    25 % more searches a second than in turn.)
+    beside the next page. Only reading requests (GET, HEAD) take turns: a form posted may
+    wait for SQLite's write lock (another process writing a post and its copies), and the
+    pages behind it must not wait with it. (On PostgreSQL a page spends part of its time
+    waiting for the database server, which another thread's page can use, so threads run
+    pages at once: 25 % more searches a second than in turn.)
     """
 
     def __init__(self, app: Any) -> None:
@@ -67,6 +69,8 @@ class SerialViews:
         self._turn = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        if environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
+            return self.app(environ, start_response)
         with self._turn:
             return self.app(environ, start_response)
 

@@ -54,17 +54,22 @@ def test_forked_servers_answer_are_replaced_and_stop(make_settings: Callable[...
     assert not any(Path(f"/proc/{pid}").exists() for pid in {server.launcher, *now}), "a server outlived stop()"
 
 
-def test_pages_are_computed_one_at_a_time_and_streams_flow_beside_them() -> None:
+def test_pages_are_computed_one_at_a_time_and_neither_streams_nor_forms_hold_them_up() -> None:
     """Threads computing pages at once only take turns at Python's lock, so a process
     computes one at a time; a streamed body (an mbox download) is produced outside that
-    turn, so a long download does not hold up the pages after it."""
+    turn, and a form posted (which may wait for SQLite's write lock) takes no turn, so
+    neither holds up the pages after it."""
     running = 0
     most = 0
     counting = threading.Lock()
-    release_stream = threading.Event()
+    release = {"/stream": threading.Event(), "/post": threading.Event()}
 
     def app(environ: dict[str, object], start_response: Callable[..., object]) -> Iterator[bytes] | list[bytes]:
         nonlocal running, most
+        if environ["PATH_INFO"] == "/post":
+            release["/post"].wait(10)  # waiting for the write lock
+            start_response("303 See Other", [])
+            return [b""]
         with counting:
             running += 1
             most = max(most, running)
@@ -75,29 +80,36 @@ def test_pages_are_computed_one_at_a_time_and_streams_flow_beside_them() -> None
         return body() if environ["PATH_INFO"] == "/stream" else [b"page"]
 
     def body() -> Iterator[bytes]:
-        release_stream.wait(10)
+        release["/stream"].wait(10)
         yield b"mbox"
 
     serial = SerialViews(app)
-    threads = [threading.Thread(target=serial, args=({"PATH_INFO": "/"}, lambda *_: None)) for _ in range(4)]
-    for thread in threads:
+
+    def request(path: str, method: str = "GET") -> threading.Thread:
+        thread = threading.Thread(target=serial, args=({"PATH_INFO": path, "REQUEST_METHOD": method}, lambda *_: None))
         thread.start()
-    for thread in threads:
-        thread.join(10)
+        return thread
+
+    pages = [request("/") for _ in range(4)]
+    for page in pages:
+        page.join(10)
     assert most == 1, "two pages were computed at once"
 
     downloaded: list[bytes] = []
 
     def download() -> None:  # as waitress sends a response: call the app, then iterate
-        downloaded.extend(serial({"PATH_INFO": "/stream"}, lambda *_: None))
+        downloaded.extend(serial({"PATH_INFO": "/stream", "REQUEST_METHOD": "GET"}, lambda *_: None))
 
     downloading = threading.Thread(target=download)
     downloading.start()
-    time.sleep(0.1)  # its view has run; its body waits
-    page = threading.Thread(target=serial, args=({"PATH_INFO": "/"}, lambda *_: None))
-    page.start()
+    posting = request("/post", "POST")
+    time.sleep(0.1)  # the download's view has run and its body waits; the form waits too
+    page = request("/")
     page.join(5)
-    assert not page.is_alive() and downloading.is_alive(), "a page waited for a download to finish"
-    release_stream.set()
+    assert not page.is_alive(), "a page waited for a download or a form"
+    assert downloading.is_alive() and posting.is_alive()
+    for event in release.values():
+        event.set()
     downloading.join(5)
+    posting.join(5)
     assert downloaded == [b"mbox"] and most == 1
