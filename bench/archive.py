@@ -45,7 +45,7 @@ from urllib.parse import quote_plus
 
 from generate_archive import generate_from, scale_arguments
 from served import wait_listening
-from smtpsink import cpu_seconds, free_port
+from smtpsink import children, cpu_seconds, free_port
 from sqlalchemy import ColumnElement, Engine, Row, Select, func, select, text
 
 from forum.db import make_engine
@@ -229,8 +229,7 @@ def server_cpu_seconds(pid: int) -> float:
 
 def _descendants(pid: int) -> list[int]:
     """Children and their children: the web servers are forked by a launcher the server forked."""
-    children = [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    return [grand for child in children for grand in (child, *_descendants(child))]
+    return [grand for child in children(pid) for grand in (child, *_descendants(child))]
 
 
 def _fields(path: Path) -> dict[str, str]:

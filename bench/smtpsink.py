@@ -243,16 +243,20 @@ def cpu_seconds(pid: int | None = None) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def children(pid: int) -> list[int]:
+    """The child processes of ``pid`` (started by any of its threads), from /proc."""
+    return [int(child) for listing in Path(f"/proc/{pid}/task").glob("*/children")
+            for child in listing.read_text().split()]
+
+
 def child_pid(parent: int, command_part: str) -> int | None:
     """A child process of ``parent`` whose command line contains ``command_part``."""
-    for stat in Path("/proc").glob("[0-9]*/stat"):
+    for child in children(parent):
         try:
-            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-            command = (stat.parent / "cmdline").read_bytes()
-        except (OSError, ValueError, IndexError):
+            if command_part.encode() in Path(f"/proc/{child}/cmdline").read_bytes():
+                return child
+        except OSError:
             continue  # ended meanwhile
-        if ppid == parent and command_part.encode() in command:
-            return int(stat.parent.name)
     return None
 
 

@@ -27,8 +27,7 @@ import asyncio
 import logging
 import os
 import signal
-from collections.abc import Callable, Collection
-from typing import TypeVar
+from collections.abc import Collection
 
 from bridges import running as bridges_running
 from digest.scheduler import DigestScheduler
@@ -49,7 +48,6 @@ from web.app import csrf
 
 log = logging.getLogger("listbridge.serve")
 GRACE_SECONDS = 10.0
-T = TypeVar("T")
 ROLES = ("gateway", "web", "worker", "scheduler")
 SHARED_POLL_SECONDS = 0.2  # a worker no committer can wake (SQLite, other processes) polls this often
 
@@ -95,8 +93,10 @@ async def run(settings: Settings, stop: asyncio.Event, roles: Collection[str] = 
         # Before anything else runs: its servers may be forked, which is safe only while
         # this process has no other thread (see listbridge.webserver). Slack's events
         # endpoint goes with the web role; Slack signs its requests instead of CSRF tokens.
-        web = _listening("the web archive", settings.web.host, settings.web.port,
-                         lambda: WebServer(settings, on_committed=wake_consumers))
+        try:
+            web = WebServer(settings, on_committed=wake_consumers)
+        except OSError as exc:
+            raise _cannot_listen("the web archive", settings.web.host, settings.web.port, exc) from exc
         endpoint = bridges_running.build(site, sessions, wake_consumers, web=True, worker=False).blueprint
         if endpoint is not None:
             web.app.register_blueprint(endpoint)
@@ -174,13 +174,6 @@ async def run(settings: Settings, stop: asyncio.Event, roles: Collection[str] = 
             if pool is not None:
                 pool.dispose()
         log.info("stopped")
-
-
-def _listening(what: str, host: str, port: int, make: Callable[[], T]) -> T:
-    try:
-        return make()
-    except OSError as exc:
-        raise _cannot_listen(what, host, port, exc) from exc
 
 
 def _cannot_listen(what: str, host: str, port: int, exc: OSError) -> ConfigError:

@@ -10,8 +10,9 @@ accepted at the listener's own pace and processed right behind it.
 
 The gateway starts it, wakes it over a pipe each time it has spooled a message, and is
 told over another pipe when a message was processed (so the delivery workers in its own
-process start at once; on PostgreSQL the processing transaction notifies the others). It processes every pending message in spool order, one at a time (a reply spooled
-just after its parent is placed after it), including what a previous run left pending.
+process start at once; on PostgreSQL the processing transaction notifies the others). It
+processes every pending message in spool order, one at a time (a reply spooled just after
+its parent is placed after it), including what a previous run left pending.
 Each message is read and drafted first, and then stored in a short transaction
 (:func:`mailgateway.inbound.prepare`): on SQLite the gateway's own writes wait while
 another process writes. On PostgreSQL several gateways may each run one; a message is

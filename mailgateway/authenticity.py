@@ -32,7 +32,6 @@ import re
 from dataclasses import dataclass, field
 from email.parser import BytesHeaderParser
 from email.policy import compat32
-from email.utils import getaddresses
 from functools import lru_cache
 
 import dkim
@@ -41,6 +40,7 @@ import dns.nameserver
 import dns.resolver
 
 from forum.config import SmtpInSettings
+from mailgateway.addresses import split_address
 
 log = logging.getLogger(__name__)
 
@@ -159,28 +159,15 @@ def aligned(domain: str, from_domain: str, mode: str) -> bool:
     return domain == from_domain if mode == "s" else org_domain(domain) == org_domain(from_domain)
 
 
-def from_domain(raw: bytes) -> str:
-    """Domain of the (first) RFC 5322 From address: the one DMARC protects."""
-    headers = BytesHeaderParser(policy=compat32).parsebytes(raw)
-    for _name, address in getaddresses([str(v) for v in headers.get_all("From", [])]):
-        if "@" in address:
-            return address.rpartition("@")[2].strip().strip(">").lower()
-    return ""
-
-
 # The check ----------------------------------------------------------------------------
 
 
-def check(raw: bytes, mail_from: str, client_ip: str | None, settings: SmtpInSettings,
-          author: str | None = None) -> Finding:
+def check(raw: bytes, mail_from: str, client_ip: str | None, settings: SmtpInSettings, author: str) -> Finding:
     """DMARC for one message: an upstream's word when trusted, else our own evaluation.
 
-    ``author`` is the From address as the caller read it (the author a post will show), so
-    that the domain checked is that one, and the header block is not read once more."""
-    if author is None:
-        domain = from_domain(raw)
-    else:
-        domain = author.rpartition("@")[2].strip().lower() if "@" in author else ""
+    ``author`` is the RFC 5322 From address (the one DMARC protects) as the caller read it
+    from the header block: the author a post shows is the one whose domain is checked."""
+    domain = split_address(author)[1] if "@" in author else ""
     if not domain:
         return Finding("none", reason="no From domain to check")
     upstream = trusted_result(raw, settings.trusted_authserv_ids, domain)

@@ -17,6 +17,7 @@ from forum.models import Post, PostStatus
 from forum.site import Site
 from mailgateway import authenticity, inbound
 from mailgateway.dkim_sign import DkimSigner
+from mailgateway.parsing import parse_headers
 from tests.corpus import require_corpus
 from tests.dnsstub import DnsStub
 from tests.support import make_community, make_member
@@ -66,6 +67,11 @@ def message(sender: str, n: int, extra: str = "") -> bytes:
     return (f"From: {sender}\r\nTo: {LIST}\r\nSubject: Post {n}\r\nMessage-ID: <auth{n}@example.net>\r\n"
             f"Date: Sat, 28 Nov 2026 09:00:00 +0000\r\n{extra}MIME-Version: 1.0\r\n"
             f"Content-Type: text/plain; charset=utf-8\r\n\r\nPlease pay the attached invoice today.\r\n").encode()
+
+
+def author(raw: bytes) -> str:
+    """The From address, read as the gateway reads it before the DMARC check."""
+    return parse_headers(raw).from_addr or ""
 
 
 def arrive(site: Site, sessionmaker: sessionmaker[Session], raw: bytes, mail_from: str,
@@ -121,8 +127,8 @@ def test_domains_without_a_holding_policy_and_failed_lookups_behave_as_before(
 
 
 def test_without_the_client_address_spf_is_not_guessed(site: Site) -> None:
-    finding = authenticity.check(message("fiona@council.example", 9), "fiona@council.example", None,
-                                 site.settings.smtp_in)
+    raw = message("fiona@council.example", 9)
+    finding = authenticity.check(raw, "fiona@council.example", None, site.settings.smtp_in, author(raw))
     assert finding.result == "none" and not finding.holds and "client's address" in finding.reason
 
 
@@ -131,12 +137,13 @@ def test_a_trusted_upstreams_dmarc_fail_is_decisive(site: Site, make_settings: C
     Discourse when example.com is its trusted authserv-id."""
     raw = (require_corpus() / "discourse_receiver" / "emails" / "dmarc_fail.eml").read_bytes()
     trusting = make_settings(smtp_in={"trusted_authserv_ids": ["Example.com"]}).smtp_in
-    assert authenticity.check(raw, "existing@bar.com", None, trusting).holds
-    assert not authenticity.check(raw, "existing@bar.com", None, site.settings.smtp_in).holds, "untrusted: ignored"
+    assert authenticity.check(raw, "existing@bar.com", None, trusting, author(raw)).holds
+    assert not authenticity.check(raw, "existing@bar.com", None, site.settings.smtp_in,
+                                  author(raw)).holds, "untrusted: ignored"
     p_none = raw.replace(b"dmarc=fail", b"dmarc=fail (p=NONE sp=NONE dis=NONE) header.from=bar.com")
-    assert not authenticity.check(p_none, "existing@bar.com", None, trusting).holds
+    assert not authenticity.check(p_none, "existing@bar.com", None, trusting, author(p_none)).holds
     microsoft = raw.replace(b"example.com; dmarc=fail", b"example.com; dmarc=fail action=oreject header.from=bar.com")
-    assert authenticity.check(microsoft, "existing@bar.com", None, trusting).policy == "reject"
+    assert authenticity.check(microsoft, "existing@bar.com", None, trusting, author(microsoft)).policy == "reject"
 
 
 def test_reply_token_from_another_address_follows_the_policy(
