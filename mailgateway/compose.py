@@ -341,7 +341,8 @@ def _set_body(msg: EmailMessage, site: Site, attachments: tuple[AttachmentInfo, 
         else:
             part = MIMEPart(policy=POLICY)
             part.set_content(data, maintype, subtype, disposition="attachment", filename=att.filename)
-            msg.make_mixed()
+            if msg.get_content_type() != "multipart/mixed":
+                msg.make_mixed()
             msg.attach(part)
 
 
