@@ -30,7 +30,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from forum import outbox, tokens
+from forum import browser_sessions, outbox, tokens
 from forum.access import membership_of, user_by_email
 from forum.directory import moderators, normalize_email
 from forum.errors import InvalidInput, NotFound, NotPermitted, RateLimited
@@ -299,13 +299,19 @@ def _tell_moderators_of_request(session: Session, site: Site, user: User, commun
 
 
 def leave(session: Session, user: User, community: Community) -> None:
-    """Leave ``community``; leaving twice is fine. A ban is kept (with no mail), never lifted."""
+    """Leave ``community``; leaving twice is fine. A ban is kept (with no mail), never lifted.
+
+    Every door out (the membership page, the unsubscribe link and its one-click POST, mail
+    to ``SLUG-unsubscribe@``) comes here, so none can take away a community's last
+    facilitator: :class:`InvalidInput` says what to do instead.
+    """
     membership = membership_of(session, user, community)
     if membership is None:
         return
     if membership.status is MemberStatus.banned:
         membership.delivery = Delivery.none
     else:
+        _keep_a_facilitator(session, membership, leaving=True)
         session.delete(membership)
     session.flush()
 
@@ -353,15 +359,31 @@ def _member(session: Session, community: Community, user_id: int) -> Membership:
     return membership
 
 
-def _keep_a_facilitator(session: Session, community: Community, membership: Membership) -> None:
-    """Refuse to remove the last active facilitator: the community would have nobody to run it."""
-    if membership.role is not Role.facilitator or membership.status is not MemberStatus.active:
-        return
+def last_facilitator_problem(session: Session, membership: Membership | None, *, leaving: bool) -> str | None:
+    """Why ``membership`` may not end or stop facilitating: it is its community's last active
+    facilitator, and a community needs someone to run it. None when it may.
+
+    ``leaving``: said to the member themselves, who is leaving; otherwise to a facilitator
+    removing them or changing their role.
+    """
+    if membership is None or membership.role is not Role.facilitator or membership.status is not MemberStatus.active:
+        return None
     others = session.scalar(select(func.count()).select_from(Membership).where(
-        Membership.community_id == community.id, Membership.role == Role.facilitator,
+        Membership.community_id == membership.community_id, Membership.role == Role.facilitator,
         Membership.status == MemberStatus.active, Membership.id != membership.id))
-    if not others:
-        raise InvalidInput(f"{community.name} needs at least one facilitator: make someone else facilitator first")
+    if others:
+        return None
+    name = session.get(Community, membership.community_id).name  # type: ignore[union-attr]
+    if leaving:
+        return (f"you are the only facilitator of {name}, and a community needs one to run it: make another "
+                "member a facilitator on its members page first, then leave")
+    return f"{name} needs at least one facilitator: make someone else facilitator first"
+
+
+def _keep_a_facilitator(session: Session, membership: Membership, *, leaving: bool = False) -> None:
+    problem = last_facilitator_problem(session, membership, leaving=leaving)
+    if problem:
+        raise InvalidInput(problem)
 
 
 def approve_member(session: Session, community: Community, user_id: int) -> Membership:
@@ -376,14 +398,28 @@ def approve_member(session: Session, community: Community, user_id: int) -> Memb
 def set_role(session: Session, community: Community, user_id: int, role: Role) -> Membership:
     membership = _member(session, community, user_id)
     if role is not Role.facilitator:
-        _keep_a_facilitator(session, community, membership)
+        _keep_a_facilitator(session, membership)
     membership.role = role
     session.flush()
     return membership
 
 
-def remove_member(session: Session, community: Community, user_id: int) -> None:
+@dataclass(frozen=True)
+class Removal:
+    signed_out: bool  # it was their last community, so their web sessions ended too
+
+
+def remove_member(session: Session, community: Community, user_id: int) -> Removal:
+    """Take someone out of ``community`` (never its last facilitator).
+
+    Someone removed from their last community is signed out of every browser as well: a
+    removal should not leave a session behind that was started while they belonged.
+    """
     membership = _member(session, community, user_id)
-    _keep_a_facilitator(session, community, membership)
+    _keep_a_facilitator(session, membership)
     session.delete(membership)
     session.flush()
+    if session.scalar(select(Membership.id).where(Membership.user_id == user_id).limit(1)) is not None:
+        return Removal(signed_out=False)
+    browser_sessions.end_all(session, user_id)
+    return Removal(signed_out=True)

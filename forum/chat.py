@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from forum.config import Settings
 from forum.errors import InvalidInput, NotFound
 from forum.models import ChatLink, ChatMessage, ChatThread, Community, Post
 
@@ -62,12 +63,30 @@ def channel_problem(platform: str, channel: str) -> str | None:
     return None
 
 
-def link(session: Session, community: Community, platform: str, channel: str) -> ChatLink:
+def unconfigured(settings: Settings, platform: str) -> str | None:
+    """Why this site cannot bridge ``platform``, naming the setting it lacks; None if it can.
+
+    Without it a link would be accepted and its messages would wait for a bridge that
+    never starts, so every way of linking asks this first.
+    """
+    if platform == "slack" and not settings.slack.bot_token:
+        return ("Slack is not set up on this site: setting [slack] bot_token is empty "
+                "(it needs signing_secret or app_token too)")
+    if platform == "matrix" and not settings.matrix.homeserver:
+        return ("Matrix is not set up on this site: setting [matrix] homeserver is empty "
+                "(it needs user_id and access_token too)")
+    return None
+
+
+def link(session: Session, community: Community, platform: str, channel: str, *, settings: Settings) -> ChatLink:
     """Link ``community`` to ``channel``; linking it again is a no-op, another community's channel an error."""
     channel = channel.strip()
+    problem = unconfigured(settings, _platform(platform))
+    if problem:
+        raise InvalidInput(problem)
     if not channel:
         raise InvalidInput("the channel is empty")
-    problem = channel_problem(_platform(platform), channel)
+    problem = channel_problem(platform, channel)
     if problem:
         raise InvalidInput(problem)
     existing = link_for_channel(session, _platform(platform), channel)

@@ -10,10 +10,10 @@ import csv
 import io
 import re
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Callable, Iterable, Iterator, TextIO, TypeVar
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, joinedload
 
 from forum.errors import InvalidInput
@@ -30,8 +30,12 @@ from forum.models import (
 )
 from forum.posting import community_by_slug
 
+T = TypeVar("T")
+
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 # Local-part suffixes the mail gateway owns (SLUG-owner@, SLUG-bounces@ …): a slug may not end so.
+# A member spreadsheet's columns, as imported and as listed; only email is required.
+CSV_COLUMNS = ("email", "name", "role", "delivery", "status")
 RESERVED_SUFFIXES = ("-owner", "-bounces", "-subscribe", "-unsubscribe", "-request", "-join", "-leave", "-confirm")
 
 
@@ -51,7 +55,10 @@ def create_community(
     session: Session, slug: str, name: str, *, private: bool = False, policy: str = "members",
     description: str = "", subject_prefix: str = "",
 ) -> Community:
-    given, slug = slug, slug.strip().lower()
+    given, slug = slug, slug.strip()
+    if slug != slug.lower() and SLUG_RE.match(slug.lower()):
+        # Said, not silently lowered: "Housing" would otherwise be told that "housing" exists.
+        raise InvalidInput(f'"{given}" has capitals, and community addresses are lowercase: use "{slug.lower()}"')
     if not SLUG_RE.match(slug) or slug.endswith(RESERVED_SUFFIXES):
         raise InvalidInput(
             f'"{given}" cannot be a community address: use lowercase letters, digits and dashes, '
@@ -60,11 +67,34 @@ def create_community(
     if session.scalar(select(Community.id).where(Community.slug == slug)) is not None:
         raise InvalidInput(f'a community "{slug}" already exists')
     community = Community(
-        slug=slug, name=name.strip() or slug, description=description,
+        slug=slug, name=community_name(name), description=description.strip(),
         visibility=Visibility.private if private else Visibility.public,
-        posting_policy=PostingPolicy(policy), subject_prefix=subject_prefix,
+        posting_policy=PostingPolicy(policy), subject_prefix=subject_prefix.strip(),
     )
     session.add(community)
+    session.flush()
+    return community
+
+
+def community_name(name: str) -> str:
+    """``name`` trimmed, or InvalidInput: a community is shown by its name everywhere."""
+    if not name.strip():
+        raise InvalidInput("the community's name is empty: give it a name people will recognise")
+    return name.strip()
+
+
+def edit_community(session: Session, community: Community, *, name: str | None = None,
+                   description: str | None = None, policy: str | None = None,
+                   subject_prefix: str | None = None) -> Community:
+    """Change what is given of a community's name, description, posting policy and subject prefix."""
+    if name is not None:
+        community.name = community_name(name)
+    if description is not None:
+        community.description = description.strip()
+    if policy is not None:
+        community.posting_policy = _choice(PostingPolicy, policy, "policy")  # type: ignore[assignment]
+    if subject_prefix is not None:
+        community.subject_prefix = subject_prefix.strip()
     session.flush()
     return community
 
@@ -75,6 +105,7 @@ class MemberRow:
     name: str = ""
     role: Role = Role.member
     delivery: Delivery = Delivery.each
+    status: MemberStatus = MemberStatus.active
 
 
 @dataclass(frozen=True)
@@ -92,28 +123,42 @@ def _choice(enum: type, value: str, what: str) -> object:
         raise InvalidInput(f"{what} must be one of {allowed}, not {value!r}") from None
 
 
-def member_row(email: str, name: str = "", role: str = "member", delivery: str = "each") -> MemberRow:
-    return MemberRow(
-        email=normalize_email(email),
-        name=name.strip(),
-        role=_choice(Role, role or "member", "role"),  # type: ignore[arg-type]
-        delivery=_choice(Delivery, delivery or "each", "delivery"),  # type: ignore[arg-type]
-    )
+def member_row(email: str, name: str = "", role: str = "member", delivery: str = "each",
+               status: str = "active") -> MemberRow:
+    """A validated row; InvalidInput naming every problem of it, not only the first."""
+    problems: list[str] = []
+
+    def checked(check: Callable[[], T]) -> T | None:
+        try:
+            return check()
+        except InvalidInput as exc:
+            problems.append(exc.message)
+            return None
+
+    address = checked(lambda: normalize_email(email))
+    chosen_role = checked(lambda: _choice(Role, role or "member", "role"))
+    chosen_delivery = checked(lambda: _choice(Delivery, delivery or "each", "delivery"))
+    chosen_status = checked(lambda: _choice(MemberStatus, status or "active", "status"))
+    if problems:
+        raise InvalidInput("; ".join(problems))
+    return MemberRow(email=address, name=name.strip(), role=chosen_role,  # type: ignore[arg-type]
+                     delivery=chosen_delivery, status=chosen_status)  # type: ignore[arg-type]
 
 
 def read_member_csv(text: str, source: str) -> list[MemberRow]:
     """Parse and validate a whole spreadsheet before anything is written.
 
-    Every bad row is reported with its line number in one error, so a facilitator fixes
-    the file once instead of once per mistake.
+    Every bad row is reported, one line each, with its line number and all that is wrong
+    with it, so a facilitator fixes the file once instead of once per mistake.
     """
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
     header = [h.strip().lower() for h in (reader.fieldnames or [])]
     if "email" not in header:
         raise InvalidInput(f"{source}: line 1: the header must name an 'email' column (found: {', '.join(header) or 'nothing'})")
-    unknown = set(header) - {"email", "name", "role", "delivery"}
+    unknown = set(header) - set(CSV_COLUMNS)
     if unknown:
-        raise InvalidInput(f"{source}: line 1: unknown column(s) {', '.join(sorted(unknown))}; use email,name,role,delivery")
+        raise InvalidInput(f"{source}: line 1: unknown column(s) {', '.join(sorted(unknown))}; "
+                           f"use {','.join(CSV_COLUMNS)}")
     reader.fieldnames = header
     rows: dict[str, MemberRow] = {}
     errors: list[str] = []
@@ -123,15 +168,13 @@ def read_member_csv(text: str, source: str) -> list[MemberRow]:
         if not any(v.strip() for v in values.values()):
             continue
         try:
-            row = member_row(values.get("email", ""), values.get("name", ""), values.get("role", ""),
-                             values.get("delivery", ""))
+            row = member_row(*(values.get(column, "") for column in CSV_COLUMNS))
         except InvalidInput as exc:
             errors.append(f"{source}: line {line}: {exc.message}")
             continue
         rows[row.email] = row
     if errors:
-        shown = errors[:20] + ([f"… and {len(errors) - 20} more bad rows"] if len(errors) > 20 else [])
-        raise InvalidInput(f"{len(errors)} bad row(s), nothing imported: " + "; ".join(shown))
+        raise InvalidInput("\n".join([*errors, f"{source}: {len(errors)} bad row(s), nothing imported"]))
     return list(rows.values())
 
 
@@ -165,11 +208,12 @@ def upsert_members(session: Session, community: Community, rows: Iterable[Member
             continue
         member = members.get(ue.user_id)
         if member is None:
-            session.add(Membership(community_id=community.id, user_id=ue.user_id, role=row.role, delivery=row.delivery))
+            session.add(Membership(community_id=community.id, user_id=ue.user_id, role=row.role, delivery=row.delivery,
+                                   status=row.status))
             added += 1
-        elif (member.role, member.delivery, member.status) != (row.role, row.delivery, MemberStatus.active) and \
-                member.status is not MemberStatus.banned:
-            member.role, member.delivery, member.status = row.role, row.delivery, MemberStatus.active
+        elif (member.role, member.delivery, member.status) != (row.role, row.delivery, row.status) and \
+                member.status is not MemberStatus.banned:  # a ban is lifted by a facilitator, never by a file
+            member.role, member.delivery, member.status = row.role, row.delivery, row.status
             updated += 1
         else:
             unchanged += 1
@@ -177,7 +221,8 @@ def upsert_members(session: Session, community: Community, rows: Iterable[Member
             ue.user.display_name = row.name
     session.flush()
     for row, user in new_users:
-        session.add(Membership(community_id=community.id, user_id=user.id, role=row.role, delivery=row.delivery))
+        session.add(Membership(community_id=community.id, user_id=user.id, role=row.role, delivery=row.delivery,
+                               status=row.status))
         added += 1
     session.flush()
     return ImportReport(added=added, updated=updated, unchanged=unchanged)
@@ -185,6 +230,50 @@ def upsert_members(session: Session, community: Community, rows: Iterable[Member
 
 def add_member(session: Session, slug: str, row: MemberRow) -> ImportReport:
     return upsert_members(session, community_by_slug(session, slug), [row])
+
+
+@dataclass(frozen=True)
+class MemberListing:
+    """One member as listed and exported: the import's columns (see :data:`CSV_COLUMNS`)."""
+
+    email: str
+    name: str
+    role: Role
+    delivery: Delivery
+    status: MemberStatus
+
+    def csv_values(self) -> tuple[str, ...]:
+        return self.email, self.name, self.role.value, self.delivery.value, self.status.value
+
+
+def member_listing(session: Session, community: Community, *, batch: int = 1000) -> Iterator[MemberListing]:
+    """Every member of ``community`` by address, read in batches as it is consumed, so
+    listing a community of tens of thousands holds only a batch in memory."""
+    query = (select(UserEmail.email, User.display_name, Membership.role, Membership.delivery, Membership.status)
+             .join(User, User.id == Membership.user_id)
+             .join(UserEmail, (UserEmail.user_id == User.id) & UserEmail.is_primary.is_(True))
+             .where(Membership.community_id == community.id).order_by(UserEmail.email)
+             .execution_options(yield_per=batch))
+    for row in session.execute(query):
+        yield MemberListing(*row)
+
+
+def write_member_csv(listing: Iterable[MemberListing], out: TextIO) -> int:
+    """Write ``listing`` as a spreadsheet ``member import`` reads back; the number of rows."""
+    writer = csv.writer(out)
+    writer.writerow(CSV_COLUMNS)
+    count = 0
+    for member in listing:
+        writer.writerow(member.csv_values())
+        count += 1
+    return count
+
+
+def delete_community(session: Session, community: Community) -> None:
+    """Delete ``community`` with everything in it (posts, threads, memberships, chat links);
+    the accounts of its members stay, as do attachment files other posts may share."""
+    session.execute(delete(Community).where(Community.id == community.id))
+    session.expunge(community)
 
 
 def _chunks(items: list[str], size: int) -> Iterable[list[str]]:

@@ -154,6 +154,18 @@ class User(Base):
     emails: Mapped[list[UserEmail]] = relationship(back_populates="user", order_by="UserEmail.id")
 
 
+class BrowserSession(Base):
+    """A browser signed in as a user: the web's session cookie names it, by a secret key
+    whose hash is stored here, and ending the session deletes the row (see
+    ``forum.browser_sessions``)."""
+
+    __tablename__ = "browser_sessions"
+
+    key_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
 class UserEmail(Base):
     """An address a person reads or sends from; exactly one per user is primary."""
 

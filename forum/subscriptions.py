@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from forum import tokens
 from forum.access import membership_of, user_by_email
-from forum.accounts import join, leave
+from forum.accounts import join, last_facilitator_problem, leave
 from forum.directory import normalize_email
 from forum.errors import NotFound
 from forum.models import Community, Membership, MemberStatus, SubscriptionRequest, User, UserEmail, utcnow
@@ -49,6 +49,7 @@ class Asked:
 
     standing: Standing
     token: str | None = None  # set when a confirmation must be sent
+    refusal: str | None = None  # why it cannot be done (the last facilitator cannot leave)
 
 
 @dataclass(frozen=True)
@@ -57,10 +58,14 @@ class Confirmed:
     email: str
     community: Community
     membership: Membership | None  # after subscribing: active, or pending for a private community
+    refusal: str | None = None  # why it was not done (the last facilitator cannot leave)
 
 
 def standing(session: Session, community: Community, email: str) -> Standing:
-    membership = membership_of(session, user_by_email(session, email), community)
+    return _standing(membership_of(session, user_by_email(session, email), community))
+
+
+def _standing(membership: Membership | None) -> Standing:
     if membership is None:
         return Standing.outside
     return {MemberStatus.active: Standing.member, MemberStatus.pending: Standing.waiting,
@@ -70,10 +75,15 @@ def standing(session: Session, community: Community, email: str) -> Standing:
 def ask(session: Session, site: Site, community: Community, email: str, action: str, name: str = "") -> Asked:
     """Record a request to join or leave; a token to confirm it with, unless there is nothing to do."""
     email = normalize_email(email)
-    now = standing(session, community, email)
+    membership = membership_of(session, user_by_email(session, email), community)
+    now = _standing(membership)
     needed = now is Standing.outside if action == SUBSCRIBE else now in (Standing.member, Standing.waiting)
     if not needed:
         return Asked(now)
+    if action == UNSUBSCRIBE:
+        refusal = last_facilitator_problem(session, membership, leaving=True)
+        if refusal:  # said at once: a confirmation would only lead to the same refusal
+            return Asked(now, refusal=refusal)
     session.execute(delete(SubscriptionRequest).where(SubscriptionRequest.created_at < utcnow() - CONFIRM_TTL))
     request = SubscriptionRequest(community_id=community.id, email=email, name=name.strip()[:200], action=action)
     session.add(request)
@@ -112,6 +122,11 @@ def confirm(session: Session, site: Site, token: str) -> Confirmed:
             session.flush()
         membership = join(session, site, user, community)
     elif user is not None:
+        refusal = last_facilitator_problem(session, membership_of(session, user, community), leaving=True)
+        if refusal:  # became the last facilitator since asking; the request is used up all the same
+            session.delete(request)
+            session.flush()
+            return Confirmed(request.action, request.email, community, None, refusal)
         leave(session, user, community)
     session.delete(request)
     session.flush()

@@ -15,7 +15,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 from rich.console import Console
@@ -30,32 +30,54 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 from rich.text import Text
-from sqlalchemy import func, select
+from sqlalchemy import func, make_url, select
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from forum import chat
 from forum.config import Settings, load
 from forum.db import make_engine, make_sessionmaker
 from forum.digests import PERIODS
+from forum.access import membership_of, user_by_email
+from forum.accounts import remove_member
 from forum.directory import (
     create_community,
+    delete_community,
+    edit_community,
+    member_listing,
     member_row,
+    normalize_email,
     read_member_csv,
     upsert_members,
+    write_member_csv,
 )
-from forum.errors import ListbridgeError
-from forum.models import Community, Delivery, Membership, utcnow
+from forum.errors import ListbridgeError, NotFound
+from forum.models import Community, Delivery, Membership, PostingPolicy, utcnow
 from forum.moderation import approve, held_posts, reject
 from forum.posting import community_by_slug
 from forum.site import Site
 
 
 class FriendlyGroup(click.Group):
-    """Turns the errors a person can cause into one line and exit status 1."""
+    """Every error a person can cause, a usage mistake included, as one line and exit status 1.
 
-    def invoke(self, ctx: click.Context) -> Any:
+    Click's own usage errors (a missing argument, a non-numeric id, an unknown option) are
+    caught here too, once for every command: Click would print three lines and exit 2.
+    """
+
+    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
         try:
-            return super().invoke(ctx)
+            code = super().main(args, prog_name or "listbridge", complete_var, standalone_mode=False, **extra)
+        except click.exceptions.NoArgsIsHelpError as exc:
+            commands = ", ".join(exc.ctx.command.list_commands(exc.ctx))  # type: ignore[attr-defined]
+            _fail(f"'{exc.ctx.command_path}' needs a command: {commands} (see '{exc.ctx.command_path} --help')")
+        except click.UsageError as exc:
+            hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
+            _fail(f"{exc.format_message()}{hint}")
+        except click.ClickException as exc:
+            _fail(exc.format_message())
+        except click.Abort:
+            _fail("interrupted")
         except ListbridgeError as exc:
             _fail(exc.message)
         except (OperationalError, ProgrammingError) as exc:
@@ -63,10 +85,16 @@ class FriendlyGroup(click.Group):
             if "no such table" in text or "does not exist" in text:
                 _fail("the database has no listbridge tables yet: run 'listbridge init' first")
             _fail(f"database error: {text.splitlines()[0]}")
+        if not standalone_mode:
+            return code
+        sys.exit(code if isinstance(code, int) else 0)
 
 
-def _fail(message: str) -> None:
-    click.echo(f"listbridge: error: {message}", err=True)
+def _fail(message: str) -> NoReturn:
+    """Say what is wrong on stderr (each line of a message naming several problems prefixed
+    alike, so every line of it can be found with grep) and exit with status 1."""
+    for line in message.splitlines() or [""]:
+        click.echo(f"listbridge: error: {line}", err=True)
     sys.exit(1)
 
 
@@ -161,9 +189,65 @@ def community_list(ctx: Context) -> None:
             click.echo(f"{slug}\t{name}\t{vis.value}\t{policy.value}\t{members} members")
 
 
+@community.command("edit")
+@click.argument("slug")
+@click.option("--name", help="Name shown to people.")
+@click.option("--description", help="One paragraph about the community.")
+@click.option("--policy", type=click.Choice([p.value for p in PostingPolicy]), help="Who may post without moderation.")
+@click.option("--subject-prefix", help='Prefix for subjects of mailed posts, e.g. "[housing]".')
+@pass_ctx
+def community_edit(ctx: Context, slug: str, name: str | None, description: str | None, policy: str | None,
+                   subject_prefix: str | None) -> None:
+    """Change the name, description, posting policy or subject prefix of SLUG (what is given only)."""
+    if (name, description, policy, subject_prefix) == (None, None, None, None):
+        _fail("nothing to change: give --name, --description, --policy or --subject-prefix")
+    with ctx.sessions.begin() as session:
+        c = edit_community(session, community_by_slug(session, slug), name=name, description=description,
+                           policy=policy, subject_prefix=subject_prefix)
+        click.echo(f"{c.slug}: name {c.name!r}, posting: {c.posting_policy.value}, "
+                   f"subject prefix {c.subject_prefix!r}")
+
+
+@community.command("delete")
+@click.argument("slug")
+@click.option("--yes", is_flag=True, help="Really delete it (its archive and members are saved first).")
+@pass_ctx
+def community_delete(ctx: Context, slug: str, yes: bool) -> None:
+    """Delete SLUG with its archive, members and chat links, after saving its mbox and member CSV beside the database."""
+    if not yes:
+        _fail(f"deleting {slug} removes its archive and members for good: add --yes to do it")
+    from forum.archive import community_mbox  # only delete needs the mbox writer
+
+    with ctx.sessions() as session:
+        community = community_by_slug(session, slug)
+        community_id, slug = community.id, community.slug
+    folder = _beside_database(ctx.settings)
+    stamp = utcnow().strftime("%Y%m%d-%H%M%S")
+    mbox_path, csv_path = folder / f"{slug}-{stamp}.mbox", folder / f"{slug}-{stamp}-members.csv"
+    blobs = Site.from_settings(ctx.settings).blobs
+    with ctx.sessions() as session, mbox_path.open("xb") as out:
+        for entry in community_mbox(session, community_id, blobs):
+            out.write(entry)
+    with ctx.sessions() as session, csv_path.open("x", encoding="utf-8", newline="") as text:
+        members = write_member_csv(member_listing(session, community_by_slug(session, slug)), text)
+    with ctx.sessions.begin() as session:
+        delete_community(session, community_by_slug(session, slug))
+    click.echo(f"deleted {slug}; its archive is saved in {mbox_path} and its {members} members in {csv_path}")
+
+
+def _beside_database(settings: Settings) -> Path:
+    """The folder of an SQLite database file; for a database server, the storage folder."""
+    url = make_url(settings.database.url)
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        return Path(url.database).resolve().parent
+    folder = Path(settings.storage.path)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
 @main.group()
 def member() -> None:
-    """Add and import members."""
+    """Add, import, list and remove members."""
 
 
 @member.command("add")
@@ -204,6 +288,38 @@ def member_import(ctx: Context, slug: str, csv_file: str) -> None:
         report = upsert_members(session, community_by_slug(session, slug), rows)
     click.echo(f"{csv_file}: {len(rows)} rows: {report.added} added, {report.updated} updated, "
                f"{report.unchanged} unchanged ({time.monotonic() - start:.1f} s)")
+
+
+@member.command("list")
+@click.argument("slug")
+@click.option("--format", "form", type=click.Choice(["text", "csv"]), default="text", show_default=True,
+              help="csv: the columns 'member import' reads, to edit and import again.")
+@pass_ctx
+def member_list(ctx: Context, slug: str, form: str) -> None:
+    """List the members of SLUG by address: role, delivery, status and name."""
+    with ctx.sessions() as session:
+        listing = member_listing(session, community_by_slug(session, slug))
+        if form == "csv":
+            write_member_csv(listing, click.get_text_stream("stdout"))
+            return
+        for m in listing:
+            click.echo(f"{m.email}\t{m.role.value}\t{m.delivery.value}\t{m.status.value}\t{m.name}")
+
+
+@member.command("remove")
+@click.argument("slug")
+@click.argument("email")
+@pass_ctx
+def member_remove(ctx: Context, slug: str, email: str) -> None:
+    """Remove EMAIL from community SLUG (a community's last facilitator stays)."""
+    with ctx.sessions.begin() as session:
+        community = community_by_slug(session, slug)
+        user = user_by_email(session, normalize_email(email))
+        if user is None or membership_of(session, user, community) is None:
+            raise NotFound(f"{email} is not a member of {community.slug}")
+        removal = remove_member(session, community, user.id)
+    click.echo(f"removed {email} from {slug}" + ("; they are in no community now, so they are signed out of the web"
+                                                if removal.signed_out else ""))
 
 
 @main.group()
@@ -250,22 +366,22 @@ def bridge() -> None:
 
 @bridge.command("link")
 @click.argument("slug")
-@click.argument("platform", type=click.Choice(chat.PLATFORMS))
+@click.argument("platform", type=click.Choice(chat.PLATFORMS), metavar="PLATFORM")
 @click.argument("channel")
 @pass_ctx
 def bridge_link(ctx: Context, slug: str, platform: str, channel: str) -> None:
-    """Link community SLUG to CHANNEL (a Slack channel id such as C0123ABCD, a Matrix room id such as !abc:example.org).
+    """Link community SLUG to CHANNEL on PLATFORM (slack or matrix): a Slack channel id such as C0123ABCD, a Matrix room id such as !abc:example.org.
 
     New posts go to the channel from now on; messages in the channel become posts.
     """
     with ctx.sessions.begin() as session:
-        chat.link(session, community_by_slug(session, slug), platform, channel)
+        chat.link(session, community_by_slug(session, slug), platform, channel, settings=ctx.settings)
     click.echo(f"linked {slug} to {platform} {channel}")
 
 
 @bridge.command("unlink")
 @click.argument("slug")
-@click.argument("platform", type=click.Choice(chat.PLATFORMS))
+@click.argument("platform", type=click.Choice(chat.PLATFORMS), metavar="PLATFORM")
 @click.argument("channel")
 @pass_ctx
 def bridge_unlink(ctx: Context, slug: str, platform: str, channel: str) -> None:

@@ -43,6 +43,10 @@ def handle(session: Session, site: Site, route: Route, parsed: ParsedMail, inbou
     if not _may_answer(session, site, sender):
         return f"{action} from {sender}: too many commands from this address in the last hour; no reply"
     asked = subscriptions.ask(session, site, community, sender, action, parsed.from_name)
+    if asked.refusal:
+        _send(session, community, sender, parsed, inbound_id, f"{community.name}: you are still a member",
+              _not_left(community, asked.refusal))
+        return f"{action} from {sender}: refused ({asked.refusal})"
     if asked.token is None:
         text = _nothing_to_do(community, sender, action, asked.standing)
         _send(session, community, sender, parsed, inbound_id, f"{community.name}: nothing to do", text)
@@ -63,7 +67,10 @@ def handle(session: Session, site: Site, route: Route, parsed: ParsedMail, inbou
 def _confirmed(session: Session, site: Site, route: Route, parsed: ParsedMail, inbound_id: int) -> str:
     done = subscriptions.confirm(session, site, route.detail)
     community, email = done.community, done.email
-    if done.action == subscriptions.UNSUBSCRIBE:
+    if done.refusal:
+        text = _not_left(community, done.refusal)
+        outcome = f"{email} did not leave {community.slug}: {done.refusal}"
+    elif done.action == subscriptions.UNSUBSCRIBE:
         text = (f"{email} has left {community.name} and will get no more mail from it.\n\n"
                 f"To join again, write to {command_address(Form.subscribe, community.slug, site.mail_domain)}.\n")
         outcome = f"{email} left {community.slug}"
@@ -76,7 +83,8 @@ def _confirmed(session: Session, site: Site, route: Route, parsed: ParsedMail, i
         outcome = f"{email} joined {community.slug}"
     if _may_answer(session, site, email):
         user_id = done.membership.user_id if done.membership is not None else None
-        _send(session, community, email, parsed, inbound_id, f"{community.name}: done", text, user_id=user_id)
+        subject = f"{community.name}: you are still a member" if done.refusal else f"{community.name}: done"
+        _send(session, community, email, parsed, inbound_id, subject, text, user_id=user_id)
     return outcome
 
 
@@ -116,6 +124,10 @@ def _nothing_to_do(community: Community, sender: str, action: str, standing: Sta
             return f"{sender} has already asked to join {community.name}; its facilitators will decide.\n"
         return f"{sender} is already a member of {community.name}: nothing has changed.\n"
     return f"{sender} is not a member of {community.name}: nothing has changed.\n"
+
+
+def _not_left(community: Community, refusal: str) -> str:
+    return f"{refusal[:1].upper()}{refusal[1:]}.\n\nNothing has changed: you are still a member of {community.name}.\n"
 
 
 def _help(site: Site, community: Community) -> str:

@@ -33,11 +33,18 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from sqlalchemy import select
 from sqlalchemy.orm import Session as DbSession
+from sqlalchemy.orm import sessionmaker as SessionMaker
 
+from forum import browser_sessions
 from forum.directory import create_community
 from forum.models import Community, Delivery, Membership, MemberStatus, Role, User, UserEmail
 
 IN_CI = os.environ.get("CI") == "true"
+# Settings of a site that bridges both chat platforms (``make_settings(**BRIDGED)``);
+# nothing is contacted unless a bridge is started.
+BRIDGED = {"slack": {"bot_token": "xoxb-test", "signing_secret": "test-secret"},
+           "matrix": {"homeserver": "http://127.0.0.1:9", "user_id": "@relay:example.org",
+                      "access_token": "token"}}
 
 
 def unavailable(reason: str) -> NoReturn:
@@ -226,3 +233,9 @@ def main(argv: list[str]) -> int:
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))
 
+
+def browser_session(sessions: SessionMaker[DbSession], user_id: int) -> str:
+    """A web session signed in as ``user_id``, started as signing in starts one: the key
+    the session cookie carries (``web.auth.SESSION_KEY``)."""
+    with sessions.begin() as session:
+        return browser_sessions.start(session, user_id)

@@ -13,6 +13,7 @@ from flask import Flask, Response
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from forum import browser_sessions
 from forum.config import Settings
 from forum.db import make_engine, make_sessionmaker
 from forum.site import Site
@@ -40,6 +41,7 @@ def create_app(settings: Settings, on_committed: Callable[[], None] | None = Non
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=https,
         SESSION_COOKIE_NAME="listbridge_session",
+        PERMANENT_SESSION_LIFETIME=browser_sessions.LIFETIME,  # as long as the session's row
         PREFERRED_URL_SCHEME="https" if https else "http",
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session
         MAX_CONTENT_LENGTH=settings.smtp_in.max_message_bytes,

@@ -1,7 +1,10 @@
-"""Who is signed in: the user id in the signed session cookie, loaded once per request.
+"""Who is signed in: the browser session the signed session cookie names, loaded once per request.
 
-Signing in itself (one-time links sent by email) lives in ``web.accounts``; every other
-blueprint only asks :func:`current_user` or decorates a view with :func:`login_required`.
+The cookie holds a session key, not a user id: the key's row in the database
+(``forum.browser_sessions``) says whose it is, so signing out, here or everywhere, ends
+the session for every copy of the cookie. Signing in itself (one-time links sent by email)
+lives in ``web.accounts``; every other blueprint only asks :func:`current_user` or
+decorates a view with :func:`login_required`.
 """
 
 from __future__ import annotations
@@ -10,33 +13,44 @@ from functools import wraps
 from typing import Any, Callable, TypeVar
 
 from flask import g, redirect, request, session, url_for
+from sqlalchemy.orm import Session
 
+from forum import browser_sessions
 from forum.models import User
-from web.state import state
+from web.state import state, writing
 
 F = TypeVar("F", bound=Callable[..., Any])
+SESSION_KEY = "sid"
 
 
 def current_user() -> User | None:
     if "current_user" not in g:
-        user_id = session.get("uid")
+        key = session.get(SESSION_KEY)
         user = None
-        if isinstance(user_id, int):
+        if isinstance(key, str):
             with state().readers() as db:
-                user = db.get(User, user_id)
+                user = browser_sessions.user_of(db, key)
         g.current_user = user
     return g.current_user  # type: ignore[no-any-return]
 
 
-def sign_in_as(user_id: int) -> None:
-    """Start a fresh session for ``user_id`` (a new cookie: no session fixation)."""
+def sign_in_as(db: Session, user_id: int) -> None:
+    """Start a fresh session for ``user_id``, recorded in ``db`` (the caller's transaction),
+    under a new cookie: no session fixation."""
     session.clear()
-    session["uid"] = user_id
+    session[SESSION_KEY] = browser_sessions.start(db, user_id)
     session.permanent = True
     g.pop("current_user", None)
 
 
-def sign_out() -> None:
+def sign_out(*, everywhere: bool = False) -> None:
+    """End this browser's session, or (``everywhere``) every session of the signed-in person."""
+    key, user = session.get(SESSION_KEY), current_user()
+    with writing() as db:
+        if everywhere and user is not None:
+            browser_sessions.end_all(db, user.id)
+        elif isinstance(key, str):
+            browser_sessions.end(db, key)
     session.clear()
     g.pop("current_user", None)
 

@@ -21,13 +21,15 @@ from sqlalchemy.orm import sessionmaker as SessionMaker
 
 from digest.run import Digests
 from forum import tokens
+from forum.db import make_sessionmaker
 from forum.models import Delivery, OutboxItem, OutboxStatus, Post
 from forum.posting import Draft, community_by_slug, submit_post
 from forum.site import Site
 from mailgateway import compose
 from mailgateway.addresses import read_reply_token, reply_address
 from mailgateway.delivery import DeliveryWorker
-from tests.support import SmtpSink, make_community, make_member
+from tests.support import SmtpSink, browser_session, make_community, make_member
+from web.auth import SESSION_KEY
 
 pytestmark = pytest.mark.integration
 
@@ -170,8 +172,9 @@ def test_every_link_resolves_in_the_web_archive(delivered: Delivered, settings: 
     app = create_app(settings)  # type: ignore[arg-type]
     try:
         client = app.test_client()
+        key = browser_session(make_sessionmaker(engine), delivered.reader_id)  # signed in as Dan
         with client.session_transaction() as cookie:
-            cookie["uid"] = delivered.reader_id  # signed in as Dan, as web.auth.sign_in_as does
+            cookie[SESSION_KEY] = key
         for href in {href for href in delivered.hrefs if not href.startswith("mailto:")}:
             url = urlsplit(href)
             response = client.get(url.path)

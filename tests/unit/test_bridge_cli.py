@@ -12,7 +12,10 @@ from listbridge.cli import main
 def test_link_list_and_unlink(tmp_path: Path, db_url: str) -> None:
     config = tmp_path / "listbridge.toml"
     config.write_text(f'[site]\nmail_domain = "lists.example.org"\nsecret_key = "0123456789abcdef0123"\n'
-                      f'[database]\nurl = "{db_url}"\n')
+                      f'[database]\nurl = "{db_url}"\n'
+                      '[slack]\nbot_token = "xoxb-test"\nsigning_secret = "secret"\n'
+                      '[matrix]\nhomeserver = "http://127.0.0.1:9"\nuser_id = "@relay:example.org"\n'
+                      'access_token = "token"\n')
     runner = CliRunner()
 
     def run(*args: str) -> tuple[int, str]:

@@ -9,6 +9,7 @@ in ``tests/integration``.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pytest
@@ -28,7 +29,7 @@ from bridges.matrix_puppets import Puppets
 from bridges.worker import ChatWorker
 from forum import chat
 from forum.editing import edit_post
-from forum.config import MatrixSettings
+from forum.config import MatrixSettings, Settings
 from forum.errors import InvalidInput, NotFound
 from forum.models import (
     ChatMessage,
@@ -42,7 +43,7 @@ from forum.models import (
 from forum.moderation import approve
 from forum.posting import Draft, community_by_slug, submit_post
 from forum.site import Site
-from tests.support import make_community, make_member
+from tests.support import BRIDGED, make_community, make_member
 
 
 @dataclass
@@ -73,14 +74,20 @@ class Recorder:
 
 
 @pytest.fixture
-def linked(sessionmaker: SessionMaker[Session]) -> None:
+def settings(make_settings: Callable[..., Settings]) -> Settings:
+    """A site with both bridges set up."""
+    return make_settings(**BRIDGED)
+
+
+@pytest.fixture
+def linked(sessionmaker: SessionMaker[Session], settings: Settings) -> None:
     """Members-only "housing" linked to Slack C0123ABCD and Matrix !r; Ann facilitates, Bob is a member."""
     with sessionmaker.begin() as session:
         community = make_community(session, "housing")
         make_member(session, community, "ann@example.org", role=Role.facilitator)
         make_member(session, community, "bob@example.org")
-        chat.link(session, community, "slack", "C0123ABCD")
-        chat.link(session, community, "matrix", "!r:example.org")
+        chat.link(session, community, "slack", "C0123ABCD", settings=settings)
+        chat.link(session, community, "matrix", "!r:example.org", settings=settings)
 
 
 def post(session: Session, site: Site, author: str = "ann@example.org", **fields: object) -> Post:
@@ -97,15 +104,17 @@ def chat_rows(session: Session) -> list[tuple[str, str]]:
     return sorted((kind, address) for kind, address in rows)
 
 
-def test_links_are_unique_per_channel_and_listed(sessionmaker: SessionMaker[Session], linked: None) -> None:
+def test_links_are_unique_per_channel_and_listed(sessionmaker: SessionMaker[Session], linked: None,
+                                                  settings: Settings) -> None:
     with sessionmaker.begin() as session:
         other = make_community(session, "garden")
         with pytest.raises(InvalidInput, match="already linked to housing"):
-            chat.link(session, other, "slack", "C0123ABCD")
+            chat.link(session, other, "slack", "C0123ABCD", settings=settings)
         with pytest.raises(InvalidInput, match="unknown chat platform"):
-            chat.link(session, other, "irc", "#x")
+            chat.link(session, other, "irc", "#x", settings=settings)
         housing = chat.link_for_channel(session, "slack", "C0123ABCD")
-        assert housing is not None and chat.link(session, housing_community(session), "slack", "C0123ABCD").id == housing.id
+        assert housing is not None and chat.link(session, housing_community(session), "slack", "C0123ABCD",
+                                                 settings=settings).id == housing.id
         assert [(r.slug, r.platform, r.channel) for r in chat.links(session)] == [
             ("housing", "matrix", "!r:example.org"), ("housing", "slack", "C0123ABCD")]
         with pytest.raises(NotFound):

@@ -19,7 +19,9 @@ from sqlalchemy.orm import sessionmaker as SessionMaker
 
 from forum.access import user_by_email
 from forum.config import Settings
+from tests.support import browser_session
 from web.app import create_app
+from web.auth import SESSION_KEY
 
 CSRF_FIELD = "csrf_token"  # Flask-WTF's key for the raw token in the session (WTF_CSRF_FIELD_NAME)
 
@@ -43,14 +45,16 @@ def client(app: Flask) -> FlaskClient:
 
 
 @pytest.fixture
-def sign_in(client: FlaskClient) -> Callable[[int | None], None]:
-    """Sign the client in as a user id (as ``web.auth.sign_in_as`` does), or out with None."""
+def sign_in(client: FlaskClient, sessionmaker: SessionMaker[Session]) -> Callable[[int | None], None]:
+    """Sign the client in as a user id (a session started as ``web.auth.sign_in_as`` starts
+    one), or out with None."""
 
     def sign_in(user_id: int | None) -> None:
+        key = browser_session(sessionmaker, user_id) if user_id is not None else None
         with client.session_transaction() as cookie:
             cookie.clear()
-            if user_id is not None:
-                cookie["uid"] = user_id
+            if key is not None:
+                cookie[SESSION_KEY] = key
 
     return sign_in
 

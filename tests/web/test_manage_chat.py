@@ -15,13 +15,23 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm import sessionmaker as SessionMaker
 
 from forum import chat
+from forum.config import Settings, from_dict
 from forum.models import Role
 from forum.posting import community_by_slug
-from tests.support import make_community, make_member
+from tests.support import BRIDGED, make_community, make_member
 
 ANN, MO, BOB, EVE = "ann@example.org", "mo@example.org", "bob@example.org", "eve@example.org"
+# What the core needs to link: a site whose bridges are set up (the app's own settings, below).
+BRIDGED_SITE = from_dict({"site": {"mail_domain": "lists.example.org", "secret_key": "test-secret-0123456789"},
+                          "database": {"url": "sqlite://"}, **BRIDGED})
 PAGE = "/c/{}/manage/chat"
 UNLINK = "/c/{}/manage/chat/unlink"
+
+
+@pytest.fixture
+def settings(make_settings: Callable[..., Settings], request: pytest.FixtureRequest) -> Settings:
+    """A site with both bridges set up, unless a test gives other settings (``indirect``)."""
+    return make_settings(**getattr(request, "param", BRIDGED))
 
 
 @pytest.fixture(autouse=True)
@@ -46,7 +56,7 @@ def linked(sessionmaker: SessionMaker[Session], slug: str = "housing") -> list[t
 
 def link_in_core(sessionmaker: SessionMaker[Session], slug: str, platform: str, channel: str) -> None:
     with sessionmaker.begin() as session:
-        chat.link(session, community_by_slug(session, slug), platform, channel)
+        chat.link(session, community_by_slug(session, slug), platform, channel, settings=BRIDGED_SITE)
 
 
 class TestLinking:
@@ -119,6 +129,24 @@ class TestValidation:
         assert summary is not None and summary.select_one('a[href="#channel"]') is not None
         assert message in soup.select_one("#channel-error").get_text()
         assert "channel-error" in soup.select_one("#channel")["aria-describedby"]
+        assert linked(sessionmaker) == []
+
+    @pytest.mark.parametrize(("settings", "platform", "channel", "setting"), [
+        ({"matrix": BRIDGED["matrix"]}, "slack", "C0123ABCD", "[slack] bot_token"),
+        ({"slack": BRIDGED["slack"]}, "matrix", "!abc:example.org", "[matrix] homeserver"),
+    ], indirect=["settings"])
+    def test_a_platform_this_site_does_not_bridge_is_refused_saying_which_setting_is_missing(
+            self, client: FlaskClient, csrf_token: Callable[[], str], as_user: Callable[[str], None],
+            sessionmaker: SessionMaker[Session], platform: str, channel: str, setting: str) -> None:
+        as_user(ANN)
+        page = client.post(PAGE.format("housing"), data={"csrf_token": csrf_token(), "platform": platform,
+                                                         "channel": channel})
+        assert page.status_code == 400
+        soup = BeautifulSoup(page.text, "html.parser")
+        summary = soup.select_one(".error-summary")
+        assert summary is not None and summary.select_one('a[href="#platform"]') is not None
+        error = soup.select_one("#platform-error").get_text()
+        assert "not set up on this site" in error and setting in error
         assert linked(sessionmaker) == []
 
     def test_an_unknown_platform_is_refused(self, client: FlaskClient, csrf_token: Callable[[], str],

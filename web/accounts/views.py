@@ -132,7 +132,7 @@ def sign_in_link(token: str) -> Any:
     with _writing() as db:
         user = accounts.use_sign_in_link(db, state().site, token)
         stopped = [m.community.name for m in bounces.stopped_deliveries(db, user)]
-    sign_in_as(user.id)
+        sign_in_as(db, user.id)
     flash(f"You are signed in as {user.display_name or 'yourself'}.", "success")
     if stopped:  # said once per session: the account page keeps saying it, with the buttons
         flash(f"We stopped sending you mail from {_listed(stopped)} because it kept bouncing. "
@@ -149,6 +149,15 @@ def _listed(names: Sequence[str]) -> str:
 def sign_out_view() -> Any:
     sign_out()
     flash("You have signed out.", "success")
+    return redirect(url_for("archive.home"), 303)
+
+
+@bp.route("/account/signout-everywhere", methods=["POST"])
+@login_required
+def sign_out_everywhere() -> Any:
+    """End every session of this person: a browser left signed in elsewhere, a copied cookie."""
+    sign_out(everywhere=True)
+    flash("You have signed out on every browser and device.", "success")
     return redirect(url_for("archive.home"), 303)
 
 
@@ -274,11 +283,15 @@ def membership(slug: str) -> Any:
         return _membership_page(slug, form, 400)
     if not action:
         return _membership_page(slug)
-    with _writing() as db:
-        here = place(db, slug, members_too=True)
-        assert here.user is not None
-        message = _change_membership(db, here, action, form)
-        community = here.community
+    try:
+        with _writing() as db:
+            here = place(db, slug, members_too=True)
+            assert here.user is not None
+            message = _change_membership(db, here, action, form)
+            community = here.community
+    except InvalidInput as exc:  # the last facilitator leaving: told what to do instead
+        flash(sentence(exc.message), "error")
+        return redirect(url_for(".membership", slug=slug), 303)
     flash(message, "success")
     fallback = url_for(".membership", slug=community.slug) if action != "leave" else url_for("archive.home")
     return redirect(safe_next(request.form.get("next"), fallback), 303)
@@ -413,8 +426,10 @@ def unsubscribe(token: str) -> Any:
     """The page a person sees when they follow the unsubscribe link: a button, and a gentler way."""
     with state().readers() as db:
         user, community = accounts.unsubscribe_target(db, state().site, token)
-        member = membership_of(db, user, community) is not None
-    return render_template("accounts/unsubscribe.html", community=community, member=member, token=token)
+        membership = membership_of(db, user, community)
+        problem = accounts.last_facilitator_problem(db, membership, leaving=True)
+    return render_template("accounts/unsubscribe.html", community=community, member=membership is not None,
+                           token=token, problem=problem and sentence(problem))
 
 
 @bp.route("/unsubscribe/<token>", methods=["POST"])
@@ -426,8 +441,14 @@ def unsubscribe_one_click(token: str) -> Any:
     """
     if request.form.get("List-Unsubscribe") != "One-Click":
         raise BadRequest("an unsubscribe request must say List-Unsubscribe=One-Click")
-    with _writing() as db:
-        community = accounts.unsubscribe(db, state().site, token)
+    try:
+        with _writing() as db:
+            community = accounts.unsubscribe(db, state().site, token)
+    except InvalidInput as exc:  # the last facilitator: told what to do instead
+        with state().readers() as db:
+            _, community = accounts.unsubscribe_target(db, state().site, token)
+            return render_template("accounts/unsubscribe.html", community=community, member=True, token=token,
+                                   problem=sentence(exc.message)), 409
     return render_template("accounts/unsubscribed.html", community=community)
 
 
@@ -469,6 +490,8 @@ def confirm_request(token: str) -> Any:
     with _writing() as db:
         done = subscriptions.confirm(db, state().site, token)
     community = done.community
+    if done.refusal:
+        return message_page(f"You are still a member of {community.name}", done.refusal, 409)
     if done.action == subscriptions.UNSUBSCRIBE:
         return render_template("accounts/unsubscribed.html", community=community)
     if done.membership is not None and done.membership.status is MemberStatus.pending:

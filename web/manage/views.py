@@ -201,13 +201,18 @@ def chat_links(slug: str) -> Any:
         return _chat_page(slug, form)
     platform, channel = form.platform.data, form.channel.data
     name = PLATFORM_NAMES.get(platform, platform)
+    settings = state().site.settings
+    missing = chat.unconfigured(settings, platform)
+    if missing:  # said beside the platform: no channel id would help
+        form.platform.errors = [*form.platform.errors, sentence(missing)]
+        return _chat_page(slug, form)
     try:
         with writing() as db:
             community = _managed(db, slug).community
             existing = chat.link_for_channel(db, platform, channel)
             if existing is not None and existing.community_id == community.id:
                 raise InvalidInput(f"{community.name} is already linked to {name} {channel}")
-            chat.link(db, community, platform, channel)
+            chat.link(db, community, platform, channel, settings=settings)
     except InvalidInput as exc:
         form.channel.errors = [*form.channel.errors, sentence(exc.message)]
         return _chat_page(slug, form)
