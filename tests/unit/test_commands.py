@@ -108,3 +108,26 @@ def test_machines_get_no_answer_and_people_at_most_five_an_hour(site: Site, sess
     assert sum("help sent" in o for o in outcomes) == 5
     assert "too many commands" in outcomes[-1]
     assert len(notices(sessionmaker, "newbie@elsewhere.example")) == 5
+
+
+def test_the_last_facilitator_cannot_leave_by_email_and_is_told_why(
+        site: Site, sessionmaker: sessionmaker[Session], communities: None) -> None:
+    fiona = "fiona@council.example"
+    outcome = send(site, sessionmaker, f"officers-unsubscribe@{DOMAIN}", sender=fiona)
+    assert "refused" in outcome[0]
+    [answer] = notices(sessionmaker, fiona)
+    assert "reply_to" not in answer, "no confirmation to send: it could only be refused"
+    assert "only facilitator of Officers" in answer["text"] and "still a member" in answer["text"]
+    assert status(sessionmaker, "officers", fiona) is MemberStatus.active
+
+    # With a second facilitator she may ask; if he steps down before she confirms, she stays.
+    with sessionmaker.begin() as session:
+        gus = make_member(session, session.scalars(select(Community).where(Community.slug == "officers")).one(),
+                          "gus@council.example", role=Role.facilitator)
+    assert "confirmation sent" in send(site, sessionmaker, f"officers-unsubscribe@{DOMAIN}", sender=fiona)[0]
+    confirm_to = notices(sessionmaker, fiona)[-1]["reply_to"]
+    with sessionmaker.begin() as session:
+        session.get(Membership, gus.id).role = Role.member  # type: ignore[union-attr]
+    assert "did not leave officers" in send(site, sessionmaker, confirm_to, sender=fiona)[0]
+    assert "only facilitator of Officers" in notices(sessionmaker, fiona)[-1]["text"]
+    assert status(sessionmaker, "officers", fiona) is MemberStatus.active

@@ -15,7 +15,7 @@ from sqlalchemy.orm import sessionmaker as SessionMaker
 
 from forum.access import membership_of, user_by_email
 from forum.config import Settings
-from forum.models import OutboxItem, Role, User
+from forum.models import Membership, OutboxItem, Role, User
 from forum.posting import community_by_slug
 from forum.site import Site
 from mailgateway import compose
@@ -133,6 +133,61 @@ class TestSignIn:
         assert signed_in_name(client) is None
 
 
+def form_token(page: str) -> str:
+    """The CSRF token of the (first) form on a page, as a browser sends it back."""
+    match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page)
+    assert match, "no form with a CSRF token on the page"
+    return match.group(1)
+
+
+def signed_in_by_link(browser: FlaskClient, sessionmaker: SessionMaker[Session], address: str) -> None:
+    """Sign ``browser`` in as a person does: ask for a link, open it, press the button."""
+    asked = browser.post("/signin", data={"csrf_token": form_token(browser.get("/signin").text), "email": address})
+    assert asked.status_code == 200
+    link = mailed_link(sessionmaker, address)
+    done = browser.post(link, data={"csrf_token": form_token(browser.get(link).text)})
+    assert done.status_code == 303
+
+
+class TestSessions:
+    """Signing out ends a session on the server: a copy of the cookie signs nobody in."""
+
+    def test_a_copied_cookie_stops_working_after_sign_out(self, app: Flask,
+                                                          sessionmaker: SessionMaker[Session]) -> None:
+        browser, thief = app.test_client(), app.test_client()
+        signed_in_by_link(browser, sessionmaker, "bob@example.org")
+        cookie = browser.get_cookie("listbridge_session")
+        assert cookie is not None
+        thief.set_cookie("listbridge_session", cookie.value)
+        assert signed_in_name(thief) == "Bob"
+        assert browser.post("/signout", data={"csrf_token": form_token(browser.get("/account").text)}).status_code == 303
+        assert signed_in_name(browser) is None
+        assert signed_in_name(thief) is None
+        assert thief.get("/account").headers["Location"].startswith("/signin")
+
+    def test_sign_out_everywhere_ends_another_browsers_session(self, app: Flask,
+                                                               sessionmaker: SessionMaker[Session]) -> None:
+        laptop, phone, ann = app.test_client(), app.test_client(), app.test_client()
+        signed_in_by_link(laptop, sessionmaker, "bob@example.org")
+        signed_in_by_link(phone, sessionmaker, "bob@example.org")
+        signed_in_by_link(ann, sessionmaker, "ann@example.org")
+        page = laptop.get("/account").text
+        assert 'action="/account/signout-everywhere"' in page and "Sign out everywhere" in page
+        token = form_token(phone.get("/account").text)
+        done = phone.post("/account/signout-everywhere", data={"csrf_token": token})
+        assert done.status_code == 303 and "every browser" in phone.get("/").text
+        assert signed_in_name(laptop) is None and signed_in_name(phone) is None
+        assert signed_in_name(ann) == "Ann"  # only Bob's sessions ended
+
+    def test_signing_out_here_leaves_other_browsers_signed_in(self, app: Flask,
+                                                               sessionmaker: SessionMaker[Session]) -> None:
+        laptop, phone = app.test_client(), app.test_client()
+        signed_in_by_link(laptop, sessionmaker, "bob@example.org")
+        signed_in_by_link(phone, sessionmaker, "bob@example.org")
+        laptop.post("/signout", data={"csrf_token": form_token(laptop.get("/account").text)})
+        assert signed_in_name(laptop) is None and signed_in_name(phone) == "Bob"
+
+
 @pytest.mark.parametrize("target, expected", [
     ("/c/housing/t/3#post-9", "/c/housing/t/3#post-9"),
     ("/account?tab=emails", "/account?tab=emails"),
@@ -232,15 +287,46 @@ class TestProfile:
 class TestUnsubscribe:
     """The URL every mail's List-Unsubscribe names (``mailgateway.compose``) must work."""
 
-    def link(self, site: Site, sessionmaker: SessionMaker[Session]) -> str:
+    def link(self, site: Site, sessionmaker: SessionMaker[Session], address: str = "bob@example.org") -> str:
         with sessionmaker() as session:
             community_id = community_by_slug(session, "housing").id
-        url = compose.unsubscribe_url(site, compose.unsubscribe_token(site, bob(sessionmaker).id, community_id))
+            user = user_by_email(session, address)
+        assert user is not None
+        url = compose.unsubscribe_url(site, compose.unsubscribe_token(site, user.id, community_id))
         return urlsplit(url).path
 
-    def is_member(self, sessionmaker: SessionMaker[Session]) -> bool:
+    def is_member(self, sessionmaker: SessionMaker[Session], address: str = "bob@example.org") -> bool:
         with sessionmaker() as session:
-            return membership_of(session, bob(sessionmaker), community_by_slug(session, "housing")) is not None
+            return membership_of(session, user_by_email(session, address),
+                                 community_by_slug(session, "housing")) is not None
+
+    def test_the_last_facilitator_is_told_why_they_cannot_leave(self, app: Flask, client: FlaskClient, site: Site,
+                                                                 sessionmaker: SessionMaker[Session]) -> None:
+        link = self.link(site, sessionmaker, "ann@example.org")
+        page = client.get(link)
+        assert page.status_code == 200 and "only facilitator of Housing" in page.text
+        assert 'value="One-Click"' not in page.text, "no button that could only fail"
+        assert 'href="/c/housing/manage/members"' in page.text
+        refused = app.test_client(use_cookies=False).post(link, data={"List-Unsubscribe": "One-Click"})
+        assert refused.status_code == 409 and "only facilitator of Housing" in refused.text
+        assert self.is_member(sessionmaker, "ann@example.org")
+        with sessionmaker.begin() as session:  # once Bob facilitates too, Ann may go
+            session.get(Membership, membership_of(session, bob(sessionmaker), community_by_slug(
+                session, "housing")).id).role = Role.facilitator  # type: ignore[union-attr]
+        done = app.test_client(use_cookies=False).post(link, data={"List-Unsubscribe": "One-Click"})
+        assert done.status_code == 200 and not self.is_member(sessionmaker, "ann@example.org")
+
+    def test_the_last_facilitator_cannot_leave_on_the_membership_page(
+            self, client: FlaskClient, csrf_token: Callable[[], str], sign_in: Callable[[int], None],
+            sessionmaker: SessionMaker[Session]) -> None:
+        with sessionmaker() as session:
+            ann = user_by_email(session, "ann@example.org")
+        assert ann is not None
+        sign_in(ann.id)
+        done = client.post("/c/housing/membership", data={"csrf_token": csrf_token(), "action": "leave"})
+        assert done.status_code == 303 and done.headers["Location"] == "/c/housing/membership"
+        assert "only facilitator of Housing" in client.get("/c/housing/membership").text
+        assert self.is_member(sessionmaker, "ann@example.org")
 
     def test_one_click_needs_no_cookie_and_no_csrf_token(self, app: Flask, site: Site,
                                                          sessionmaker: SessionMaker[Session]) -> None:

@@ -6,6 +6,7 @@ from typing import Callable
 
 import pytest
 from bs4 import BeautifulSoup
+from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -24,7 +25,8 @@ from forum.models import (
 )
 from forum.posting import Draft, community_by_slug, submit_post
 from forum.site import Site
-from tests.support import make_community, make_member
+from tests.support import browser_session, make_community, make_member
+from web.auth import SESSION_KEY
 
 ANN, MO, BOB, EVE = "ann@example.org", "mo@example.org", "bob@example.org", "eve@example.org"
 
@@ -130,6 +132,22 @@ class TestMembers:
         assert member(sessionmaker, "new.person@example.org") == ("moderator", "active")
         client.post(f"/c/housing/manage/members/{nia}", data={"csrf_token": csrf_token(), "action": "remove"})
         assert member(sessionmaker, "new.person@example.org") is None
+
+    def test_removal_from_their_last_community_signs_them_out(
+            self, app: Flask, client: FlaskClient, csrf_token: Callable[[], str], as_user: Callable[[str], None],
+            sessionmaker: SessionMaker[Session]) -> None:
+        bob = app.test_client()
+        with bob.session_transaction() as cookie:
+            cookie[SESSION_KEY] = browser_session(sessionmaker, user_id(sessionmaker, BOB))
+        assert bob.get("/account").status_code == 200
+        as_user(ANN)
+        client.post(f"/c/housing/manage/members/{user_id(sessionmaker, BOB)}",
+                    data={"csrf_token": csrf_token(), "action": "remove"})
+        assert bob.get("/account").status_code == 200, "still in Board: still signed in"
+        client.post(f"/c/board/manage/members/{user_id(sessionmaker, BOB)}",
+                    data={"csrf_token": csrf_token(), "action": "remove"})
+        assert member(sessionmaker, BOB, "board") is None
+        assert bob.get("/account").headers["Location"].startswith("/signin"), "in no community: signed out"
 
     def test_a_bad_address_is_shown_on_the_form(self, client: FlaskClient, csrf_token: Callable[[], str],
                                                 as_user: Callable[[str], None]) -> None:

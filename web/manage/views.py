@@ -17,13 +17,12 @@ from werkzeug.wrappers import Response
 
 from forum import accounts, chat, moderation
 from forum.access import can_moderate
-from forum.directory import add_member, member_row
+from forum.directory import add_member, edit_community, member_row
 from forum.errors import InvalidInput, ListbridgeError, NotFound, NotPermitted
 from forum.models import (
     Membership,
     MemberStatus,
     Post,
-    PostingPolicy,
     Role,
     User,
     UserEmail,
@@ -181,11 +180,9 @@ def settings(slug: str) -> Any:
         return page, 400 if form.errors else 200
     with writing() as db:
         community = _managed(db, slug).community
-        community.name = form.name.data.strip()
-        community.description = (form.description.data or "").strip()
+        edit_community(db, community, name=form.name.data, description=form.description.data or "",
+                       policy=form.posting_policy.data, subject_prefix=form.subject_prefix.data or "")
         community.visibility = Visibility(form.visibility.data)
-        community.posting_policy = PostingPolicy(form.posting_policy.data)
-        community.subject_prefix = (form.subject_prefix.data or "").strip()
     return _back(".settings", slug, "Settings saved.")
 
 
