@@ -232,7 +232,7 @@ def community_delete(ctx: Context, slug: str, yes: bool) -> None:
         members = write_member_csv(member_listing(session, community_by_slug(session, slug)), text)
     with ctx.sessions.begin() as session:
         delete_community(session, community_by_slug(session, slug))
-    click.echo(f"deleted {slug}; its archive is saved in {mbox_path} and its {members} members in {csv_path}")
+    click.echo(f"deleted {slug}; saved first: its archive in {mbox_path}, its {members} member(s) in {csv_path}")
 
 
 def _beside_database(settings: Settings) -> Path:

@@ -301,12 +301,12 @@ def open_import(sessions: SessionMaker[Session], site: Site, slug: str, path: Pa
     :class:`NotAnMbox` for a file that is missing or not an mbox; anything wrong with a
     single message is a :class:`Refusal` in the run's report instead.
     """
+    with sessions() as session:  # the community first: the file is read only for a community that exists
+        community = community_by_slug(session, slug)
+        session.expunge(community)
     if not path.is_file():
         raise NotAnMbox(f"{path}: no such file")
     total = count_messages(path)
-    with sessions() as session:
-        community = community_by_slug(session, slug)
-        session.expunge(community)
     return MboxImport(sessions, Importer(site, community), path, total)
 
 

@@ -3,13 +3,22 @@ every mistake, and commands that are safe to repeat."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from sqlalchemy.orm import Session
+from sqlalchemy.orm import sessionmaker as SessionMaker
 
+from forum import browser_sessions
+from forum.access import user_by_email
+from forum.db import make_engine, make_sessionmaker
 from tests.integration.served import ServedSite
+from tests.support import browser_session
 
 pytestmark = pytest.mark.integration
 
@@ -23,9 +32,11 @@ def site(tmp_path: Path, db_url: str) -> ServedSite:
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess[str], *words: str) -> None:
-    assert result.returncode != 0
+    """The README's rule for every mistake: one line on stderr, ``listbridge: error: …``, status 1."""
+    assert result.returncode == 1, (result.returncode, result.stderr)
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert lines[0].startswith("listbridge: error: "), lines[0]
     for word in words:
         assert word in lines[0], lines[0]
 
@@ -60,12 +71,166 @@ def test_config_from_the_environment(site: ServedSite) -> None:
 def test_member_import_names_every_bad_row_and_is_idempotent(site: ServedSite, tmp_path: Path) -> None:
     bad = tmp_path / "bad.csv"
     bad.write_text("email,name,role,delivery\nok@council.example,Ok,,\nnope,No,,\n"
-                   "x@council.example,X,boss,each\ny@council.example,Y,member,hourly\n")
+                   "x@council.example,X,boss,each\ny@council.example,Y,member,hourly\nworse,W,chief,monthly\n")
     result = site.cli("member", "import", "housing", str(bad), check=False)
-    assert_one_line_error(result, "line 3", "line 4", "line 5", "nothing imported")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert all(line.startswith(f"listbridge: error: {bad}: ") for line in lines), lines
+    # One line per bad row, with every problem of that row, then what happened.
+    assert [line.split(": ")[3] for line in lines[:-1]] == ["line 3", "line 4", "line 5", "line 6"]
+    assert "role must be one of" in lines[3] and "delivery must be one of" in lines[3] and "'worse'" in lines[3]
+    assert lines[-1].endswith("4 bad row(s), nothing imported")
     assert "housing\tHousing Advice\tpublic\tmembers\t0 members" in site.cli("community", "list").stdout
 
     good = tmp_path / "good.csv"
     good.write_text("email,name,role,delivery\n" + "".join(f"m{i}@council.example,M {i},,daily\n" for i in range(50)))
     assert "50 added" in site.cli("member", "import", "housing", str(good)).stdout
     assert "0 added, 0 updated, 50 unchanged" in site.cli("member", "import", "housing", str(good)).stdout
+
+
+def test_usage_mistakes_follow_the_same_rule(site: ServedSite) -> None:
+    """Click's own errors (three lines and status 2 by default) are one line and status 1 too."""
+    for args, words in [
+        (("held", "approve", "abc"), ("'abc' is not a valid integer", "listbridge held approve --help")),
+        (("bridge", "link", "housing", "irc", "C0123ABCD"), ("'irc' is not one of 'slack', 'matrix'",)),
+        (("member", "add", "housing"), ("Missing argument 'EMAIL'",)),
+        (("community", "list", "--bogus"), ("No such option '--bogus'",)),
+        (("member",), ("'listbridge member' needs a command", "list", "remove")),
+        (("nosuch",), ("No such command 'nosuch'",)),
+    ]:
+        assert_one_line_error(site.cli(*args, check=False), *words)
+    assert site.cli("--help").returncode == 0
+
+
+def test_a_bridge_this_site_has_not_set_up_is_refused(site: ServedSite) -> None:
+    assert_one_line_error(site.cli("bridge", "link", "housing", "slack", "C0123ABCD", check=False),
+                          "Slack is not set up on this site", "[slack] bot_token")
+    assert_one_line_error(site.cli("bridge", "link", "housing", "matrix", "!abc:example.org", check=False),
+                          "Matrix is not set up on this site", "[matrix] homeserver")
+    assert site.cli("bridge", "list").stdout == ""
+
+
+def test_community_names_and_addresses(site: ServedSite) -> None:
+    assert_one_line_error(site.cli("community", "create", "garden", "--name", " ", check=False), "name is empty")
+    assert_one_line_error(site.cli("community", "create", "Housing", "--name", "Again", check=False),
+                          '"Housing" has capitals', 'use "housing"')
+    assert_one_line_error(site.cli("community", "create", "Garden", "--name", "Garden", check=False), 'use "garden"')
+    assert site.cli("community", "list").stdout.splitlines() == ["housing\tHousing Advice\tpublic\tmembers\t0 members"]
+
+
+def test_community_edit(site: ServedSite) -> None:
+    edited = site.cli("community", "edit", "housing", "--name", "Housing Officers", "--policy", "moderated",
+                      "--subject-prefix", "[housing]")
+    assert edited.stdout == "housing: name 'Housing Officers', posting: moderated, subject prefix '[housing]'\n"
+    assert site.cli("community", "edit", "housing", "--description", "For officers").returncode == 0
+    assert site.cli("community", "list").stdout.startswith("housing\tHousing Officers\tpublic\tmoderated\t")
+    assert_one_line_error(site.cli("community", "edit", "housing", check=False), "nothing to change")
+    assert_one_line_error(site.cli("community", "edit", "housing", "--name", "", check=False), "name is empty")
+    assert_one_line_error(site.cli("community", "edit", "nosuch", "--name", "X", check=False), '"nosuch"')
+
+
+def members_csv(count: int) -> str:
+    return "email,name,role,delivery\n" + "".join(f"m{i:05}@council.example,M {i},,daily\n" for i in range(count))
+
+
+def test_member_list_round_trips_through_import(site: ServedSite, tmp_path: Path) -> None:
+    csv_file = tmp_path / "members.csv"
+    csv_file.write_text(members_csv(2_000))
+    site.cli("member", "import", "housing", str(csv_file))
+    site.cli("member", "add", "housing", "ann@council.example", "--name", "Ann, Chair", "--role", "facilitator")
+    text = site.cli("member", "list", "housing").stdout.splitlines()
+    assert len(text) == 2_001
+    assert text[0] == "ann@council.example\tfacilitator\teach\tactive\tAnn, Chair"
+    exported = site.cli("member", "list", "housing", "--format", "csv").stdout
+    assert exported.splitlines()[:2] == ["email,name,role,delivery,status",
+                                         'ann@council.example,"Ann, Chair",facilitator,each,active']
+    site.cli("community", "create", "garden", "--name", "Garden")
+    again = tmp_path / "exported.csv"
+    again.write_text(exported)
+    assert "2001 added" in site.cli("member", "import", "garden", str(again)).stdout
+    assert site.cli("member", "list", "garden", "--format", "csv").stdout == exported
+    assert_one_line_error(site.cli("member", "list", "nosuch", check=False), '"nosuch"')
+
+
+def test_member_remove(site: ServedSite) -> None:
+    site.cli("member", "add", "housing", "ann@council.example", "--role", "facilitator")
+    site.cli("member", "add", "housing", "bob@council.example")
+    site.cli("community", "create", "garden", "--name", "Garden")
+    site.cli("member", "add", "garden", "bob@council.example")
+    assert_one_line_error(site.cli("member", "remove", "housing", "ann@council.example", check=False),
+                          "needs at least one facilitator")
+    assert_one_line_error(site.cli("member", "remove", "housing", "eve@council.example", check=False),
+                          "eve@council.example is not a member of housing")
+    with database(site) as sessions:
+        signed_in = browser_session(sessions, user_id(sessions, "bob@council.example"))
+    assert site.cli("member", "remove", "housing", "Bob@Council.example").stdout == \
+        "removed Bob@Council.example from housing\n"
+    assert signed_in_as(site, signed_in) == "bob@council.example", "still in Garden: still signed in"
+    last = site.cli("member", "remove", "garden", "bob@council.example").stdout
+    assert last == "removed bob@council.example from garden; they are in no community now, so they are " \
+                   "signed out of the web\n"
+    assert signed_in_as(site, signed_in) is None
+    assert site.cli("member", "list", "housing").stdout == "ann@council.example\tfacilitator\teach\tactive\t\n"
+
+
+@contextmanager
+def database(site: ServedSite) -> Iterator[SessionMaker[Session]]:
+    """The site's database, as the web reads it (disposed after: PostgreSQL is reset between tests)."""
+    engine = make_engine(site.db_url)
+    try:
+        yield make_sessionmaker(engine)
+    finally:
+        engine.dispose()
+
+
+def user_id(sessions: SessionMaker[Session], address: str) -> int:
+    with sessions() as session:
+        user = user_by_email(session, address)
+        assert user is not None
+        return user.id
+
+
+def signed_in_as(site: ServedSite, key: str) -> str | None:
+    """Whom a browser with this session key is signed in as, as the web asks on every request."""
+    with database(site) as sessions, sessions() as session:
+        user = browser_sessions.user_of(session, key)
+        return user.emails[0].email if user is not None else None
+
+
+def test_community_delete_saves_the_archive_and_members_first(site: ServedSite, tmp_path: Path) -> None:
+    site.cli("member", "add", "housing", "ann@council.example", "--name", "Ann", "--role", "facilitator")
+    mbox = tmp_path / "old.mbox"
+    mbox.write_bytes(b"From ann@council.example Mon Jan  3 10:00:00 2005\nFrom: Ann <ann@council.example>\n"
+                     b"Subject: Damp in flats\nMessage-ID: <damp@council.example>\n\nWho has a surveyor?\n")
+    site.cli("import", "housing", str(mbox))
+    refused = site.cli("community", "delete", "housing", check=False)
+    assert_one_line_error(refused, "--yes")
+    assert site.cli("community", "list").stdout.startswith("housing\t")
+
+    done = site.cli("community", "delete", "housing", "--yes").stdout
+    match = re.fullmatch(r"deleted housing; saved first: its archive in (\S+), its 1 member\(s\) in (\S+)\n", done)
+    assert match, done
+    saved_mbox, saved_csv = Path(match.group(1)), Path(match.group(2))
+    beside = tmp_path if site.db_url.startswith("sqlite") else tmp_path / "storage"
+    assert saved_mbox.parent == beside and saved_csv.parent == beside
+    assert b"Subject: Damp in flats" in saved_mbox.read_bytes() and saved_mbox.read_bytes().startswith(b"From ")
+    assert saved_csv.read_text().splitlines() == ["email,name,role,delivery,status",
+                                                  "ann@council.example,Ann,facilitator,each,active"]
+    assert site.cli("community", "list").stdout == ""
+    assert_one_line_error(site.cli("member", "list", "housing", check=False), '"housing"')
+    # What was saved brings it back.
+    site.cli("community", "create", "housing", "--name", "Housing Advice")
+    assert "1 added" in site.cli("member", "import", "housing", str(saved_csv)).stdout
+    assert "1 imported" in site.cli("import", "housing", str(saved_mbox)).stdout
+
+
+def test_every_command_is_in_help_and_the_readme(site: ServedSite) -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    section = readme[readme.index("## Command line"):]
+    section = section[:section.index("\n## ", 1)]
+    for group, commands in [("community", ["create", "list", "edit", "delete"]),
+                            ("member", ["add", "import", "list", "remove"])]:
+        listed = site.cli(group, "--help").stdout
+        for command in commands:
+            assert re.search(rf"^  {command}\b", listed, re.MULTILINE), f"{group} {command} not in --help"
+            assert f"{group} {command}" in section, f"{group} {command} not in the README"

@@ -51,3 +51,7 @@ def test_unusable_input_is_one_line(site: ServedSite, tmp_path: Path) -> None:
     mbox = tmp_path / "ok.mbox"
     shutil.copy(require_corpus() / "mime4j" / "mbox-split" / "mbox.rlug", mbox)
     assert_one_line_error(site.cli("import", "nosuch", str(mbox), check=False), "nosuch")
+    # The missing community is what is wrong, whatever the file: it is named, not the file.
+    missing = site.cli("import", "nosuch", str(tmp_path / "missing.mbox"), check=False)
+    assert_one_line_error(missing, 'there is no community "nosuch"')
+    assert "missing.mbox" not in missing.stderr
