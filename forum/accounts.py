@@ -12,7 +12,8 @@ by email commands (``SLUG-subscribe@`` …) later, so every door applies the sam
   adding members ever look at.
 * **Rate limits** count events in the database, so every worker process shares them.
 * **Membership**: public communities are joined at once, private ones by request, which a
-  facilitator approves. Leaving removes the membership, except a ban, which stays.
+  facilitator approves. Leaving removes the membership, except a ban, which stays; and no
+  door (leaving, unsubscribing, removal) takes a community's last facilitator.
 """
 
 from __future__ import annotations

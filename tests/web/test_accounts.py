@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm import sessionmaker as SessionMaker
 
+from forum import subscriptions
 from forum.access import membership_of, user_by_email
 from forum.config import Settings
 from forum.models import Membership, OutboxItem, Role, User
@@ -315,6 +316,24 @@ class TestUnsubscribe:
                 session, "housing")).id).role = Role.facilitator  # type: ignore[union-attr]
         done = app.test_client(use_cookies=False).post(link, data={"List-Unsubscribe": "One-Click"})
         assert done.status_code == 200 and not self.is_member(sessionmaker, "ann@example.org")
+
+    def test_a_leave_confirmed_by_link_keeps_the_last_facilitator(self, client: FlaskClient, site: Site,
+                                                                   csrf_token: Callable[[], str],
+                                                                   sessionmaker: SessionMaker[Session]) -> None:
+        bob_user = bob(sessionmaker)
+        with sessionmaker.begin() as session:  # Ann asked by mail while Bob facilitated too ...
+            housing = community_by_slug(session, "housing")
+            bobs = membership_of(session, bob_user, housing)
+            assert bobs is not None
+            bobs.role = Role.facilitator
+            token = subscriptions.ask(session, site, housing, "ann@example.org", subscriptions.UNSUBSCRIBE).token
+        assert token is not None
+        with sessionmaker.begin() as session:  # ... and Bob stepped down before she confirmed
+            membership_of(session, bob_user, community_by_slug(session, "housing")).role = Role.member  # type: ignore[union-attr]
+        page = client.post(subscriptions.CONFIRM_PATH + token, data={"csrf_token": csrf_token()})
+        assert page.status_code == 409 and "You are still a member of Housing" in page.text
+        assert "only facilitator of Housing" in page.text
+        assert self.is_member(sessionmaker, "ann@example.org")
 
     def test_the_last_facilitator_cannot_leave_on_the_membership_page(
             self, client: FlaskClient, csrf_token: Callable[[], str], sign_in: Callable[[int], None],
