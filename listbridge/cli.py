@@ -152,7 +152,7 @@ def init(ctx: Context) -> None:
 
 @main.group()
 def community() -> None:
-    """Create and list communities."""
+    """Create, list, edit and delete communities."""
 
 
 @community.command("create")

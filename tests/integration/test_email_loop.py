@@ -294,3 +294,18 @@ def test_serve_on_a_port_already_taken_says_so_in_one_line(served: ServedSite, t
     assert "Traceback" not in result.stderr, result.stderr
     assert result.stderr.strip().splitlines()[-1] == (
         f"listbridge: error: cannot listen for {what} on 127.0.0.1:{port}: Address already in use"), result.stderr
+
+
+def test_the_last_facilitator_cannot_leave_by_mail(served: ServedSite, smtp_sink: SmtpSink) -> None:
+    """``SLUG-unsubscribe@`` keeps the rule the members page keeps, and says why."""
+    served.cli("member", "add", "housing", "alice@council.example", "--role", "facilitator")
+    served.start()
+    code, _ = served.send("alice@council.example", [f"housing-unsubscribe@{DOMAIN}"],
+                          mail("alice@council.example", f"housing-unsubscribe@{DOMAIN}", "leave", "",
+                               "leave1@council.example"))
+    assert code == 250
+    [answer] = smtp_sink.wait_for(1)
+    assert answer.rcpt_tos == ["alice@council.example"]
+    text = answer.message.get_body(("plain",)).get_content()
+    assert "only facilitator of Housing Advice" in text and "still a member" in text
+    assert "alice@council.example\tfacilitator\teach\tactive" in served.cli("member", "list", "housing").stdout
