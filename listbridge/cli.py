@@ -34,11 +34,11 @@ from sqlalchemy import func, make_url, select
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from forum import chat
+from forum.access import membership_of, user_by_email
+from forum.accounts import remove_member
 from forum.config import Settings, load
 from forum.db import make_engine, make_sessionmaker
 from forum.digests import PERIODS
-from forum.access import membership_of, user_by_email
-from forum.accounts import remove_member
 from forum.directory import (
     create_community,
     delete_community,
@@ -51,7 +51,7 @@ from forum.directory import (
     write_member_csv,
 )
 from forum.errors import ListbridgeError, NotFound
-from forum.models import Community, Delivery, Membership, PostingPolicy, utcnow
+from forum.models import Community, Delivery, Membership, Post, PostingPolicy, utcnow
 from forum.moderation import approve, held_posts, reject
 from forum.posting import community_by_slug
 from forum.site import Site
@@ -198,7 +198,10 @@ def community_list(ctx: Context) -> None:
 @pass_ctx
 def community_edit(ctx: Context, slug: str, name: str | None, description: str | None, policy: str | None,
                    subject_prefix: str | None) -> None:
-    """Change the name, description, posting policy or subject prefix of SLUG (what is given only)."""
+    """Change SLUG's name, description, posting policy or subject prefix.
+
+    Only what is given changes.
+    """
     if (name, description, policy, subject_prefix) == (None, None, None, None):
         _fail("nothing to change: give --name, --description, --policy or --subject-prefix")
     with ctx.sessions.begin() as session:
@@ -213,26 +216,45 @@ def community_edit(ctx: Context, slug: str, name: str | None, description: str |
 @click.option("--yes", is_flag=True, help="Really delete it (its archive and members are saved first).")
 @pass_ctx
 def community_delete(ctx: Context, slug: str, yes: bool) -> None:
-    """Delete SLUG with its archive, members and chat links, after saving its mbox and member CSV beside the database."""
+    """Delete SLUG, saving its archive and members first.
+
+    Its archive (an mbox, as 'import' reads) and its members (a CSV, as 'member import'
+    reads) are written beside the database (an SQLite file; for PostgreSQL, into the
+    storage directory); then the community, its posts, memberships and chat links are
+    deleted. People's accounts stay.
+    """
     if not yes:
         _fail(f"deleting {slug} removes its archive and members for good: add --yes to do it")
     from forum.archive import community_mbox  # only delete needs the mbox writer
 
     with ctx.sessions() as session:
         community = community_by_slug(session, slug)
-        community_id, slug = community.id, community.slug
+        community_id, slug, before = community.id, community.slug, _contents(session, community.id)
     folder = _beside_database(ctx.settings)
     stamp = utcnow().strftime("%Y%m%d-%H%M%S")
     mbox_path, csv_path = folder / f"{slug}-{stamp}.mbox", folder / f"{slug}-{stamp}-members.csv"
     blobs = Site.from_settings(ctx.settings).blobs
-    with ctx.sessions() as session, mbox_path.open("xb") as out:
-        for entry in community_mbox(session, community_id, blobs):
-            out.write(entry)
-    with ctx.sessions() as session, csv_path.open("x", encoding="utf-8", newline="") as text:
-        members = write_member_csv(member_listing(session, community_by_slug(session, slug)), text)
+    try:
+        with ctx.sessions() as session, mbox_path.open("xb") as out:
+            for entry in community_mbox(session, community_id, blobs):
+                out.write(entry)
+        with ctx.sessions() as session, csv_path.open("x", encoding="utf-8", newline="") as text:
+            members = write_member_csv(member_listing(session, community_by_slug(session, slug)), text)
+    except OSError as exc:
+        _fail(f"cannot save {exc.filename}: {exc.strerror}; {slug} is not deleted")
     with ctx.sessions.begin() as session:
+        if _contents(session, community_id) != before:
+            _fail(f"{slug} changed while it was being saved (a new post or member): {slug} is not deleted; "
+                  "run the command again")
         delete_community(session, community_by_slug(session, slug))
     click.echo(f"deleted {slug}; saved first: its archive in {mbox_path}, its {members} member(s) in {csv_path}")
+
+
+def _contents(session: Any, community_id: int) -> tuple[Any, ...]:
+    """What a saved copy must still match when the community is deleted: its newest post and its members."""
+    return (session.scalar(select(func.max(Post.id)).where(Post.community_id == community_id)),
+            session.scalar(select(func.max(Membership.id)).where(Membership.community_id == community_id)),
+            session.scalar(select(func.count(Membership.id)).where(Membership.community_id == community_id)))
 
 
 def _beside_database(settings: Settings) -> Path:
@@ -271,11 +293,14 @@ def member_add(ctx: Context, slug: str, email: str, name: str, role: str, delive
 @click.argument("csv_file", type=click.Path(dir_okay=False))
 @pass_ctx
 def member_import(ctx: Context, slug: str, csv_file: str) -> None:
-    """Import members of SLUG from a CSV with columns email,name,role,delivery (only email required).
+    """Import members of SLUG from a spreadsheet saved as CSV.
 
-    Every row is checked first: if any is bad, nothing is imported and each bad row is
-    named by its line number. Running the same file again changes nothing.
+    Its columns: email,name,role,delivery,status (only email is required). Every row is
+    checked first: if any is bad, nothing is imported and each bad row is named by its
+    line number, with all that is wrong with it. Running the same file again changes nothing.
     """
+    with ctx.sessions() as session:
+        community_by_slug(session, slug)  # a community that does not exist is named before any file
     try:
         text = Path(csv_file).read_text(encoding="utf-8-sig")
     except FileNotFoundError:
@@ -296,7 +321,10 @@ def member_import(ctx: Context, slug: str, csv_file: str) -> None:
               help="csv: the columns 'member import' reads, to edit and import again.")
 @pass_ctx
 def member_list(ctx: Context, slug: str, form: str) -> None:
-    """List the members of SLUG by address: role, delivery, status and name."""
+    """List the members of SLUG: address, role, delivery, status, name.
+
+    Read as they are printed, so a community of any size lists in little memory.
+    """
     with ctx.sessions() as session:
         listing = member_listing(session, community_by_slug(session, slug))
         if form == "csv":
@@ -311,7 +339,10 @@ def member_list(ctx: Context, slug: str, form: str) -> None:
 @click.argument("email")
 @pass_ctx
 def member_remove(ctx: Context, slug: str, email: str) -> None:
-    """Remove EMAIL from community SLUG (a community's last facilitator stays)."""
+    """Remove EMAIL from SLUG (never its last facilitator).
+
+    Someone removed from their last community is signed out of the web as well.
+    """
     with ctx.sessions.begin() as session:
         community = community_by_slug(session, slug)
         user = user_by_email(session, normalize_email(email))

@@ -108,6 +108,17 @@ def test_reimport_does_not_lift_a_ban(sessionmaker: SessionMaker[Session]) -> No
     assert members(sessionmaker)["troll@example.net"] == ("member", "each", "banned")
 
 
+def test_a_status_column_carries_bans_and_requests_as_listed(sessionmaker: SessionMaker[Session]) -> None:
+    """What ``member list --format csv`` writes (a status column) imports as it was."""
+    import_csv(sessionmaker, "email,status\nann@example.org,active\ntroll@example.net,banned\nnew@example.org,pending\n"
+                             "bob@example.org,\n")
+    assert {email: status for email, (_, _, status) in members(sessionmaker).items()} == {
+        "ann@example.org": "active", "troll@example.net": "banned", "new@example.org": "pending",
+        "bob@example.org": "active"}
+    import_csv(sessionmaker, "email,status\ntroll@example.net,active\n")
+    assert members(sessionmaker)["troll@example.net"][2] == "banned", "a file never lifts a ban"
+
+
 def test_ten_thousand_rows_import_in_one_call(
     sessionmaker: SessionMaker[Session], record_measurement: Callable[[str], None]
 ) -> None:
