@@ -46,11 +46,12 @@ def sign_in_as(db: Session, user_id: int) -> None:
 def sign_out(*, everywhere: bool = False) -> None:
     """End this browser's session, or (``everywhere``) every session of the signed-in person."""
     key, user = session.get(SESSION_KEY), current_user()
-    with writing() as db:
-        if everywhere and user is not None:
-            browser_sessions.end_all(db, user.id)
-        elif isinstance(key, str):
-            browser_sessions.end(db, key)
+    if isinstance(key, str):  # signed in (or was: an ended session needs no ending)
+        with writing() as db:
+            if everywhere and user is not None:
+                browser_sessions.end_all(db, user.id)
+            else:
+                browser_sessions.end(db, key)
     session.clear()
     g.pop("current_user", None)
 
