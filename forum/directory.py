@@ -34,9 +34,9 @@ T = TypeVar("T")
 
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 # Local-part suffixes the mail gateway owns (SLUG-owner@, SLUG-bounces@ …): a slug may not end so.
+RESERVED_SUFFIXES = ("-owner", "-bounces", "-subscribe", "-unsubscribe", "-request", "-join", "-leave", "-confirm")
 # A member spreadsheet's columns, as imported and as listed; only email is required.
 CSV_COLUMNS = ("email", "name", "role", "delivery", "status")
-RESERVED_SUFFIXES = ("-owner", "-bounces", "-subscribe", "-unsubscribe", "-request", "-join", "-leave", "-confirm")
 
 
 def normalize_email(address: str) -> str:
@@ -271,7 +271,7 @@ def write_member_csv(listing: Iterable[MemberListing], out: TextIO) -> int:
 
 def delete_community(session: Session, community: Community) -> None:
     """Delete ``community`` with everything in it (posts, threads, memberships, chat links);
-    the accounts of its members stay, as do attachment files other posts may share."""
+    the accounts of its members stay, and attachment files stay in the blob store (shared by content)."""
     session.execute(delete(Community).where(Community.id == community.id))
     session.expunge(community)
 
