@@ -65,6 +65,7 @@ class TestLinking:
         as_user(ANN)
         empty = client.get(PAGE.format("housing"))
         assert empty.status_code == 200 and "not linked to any chat channel" in empty.text
+        assert "not set up on this site" not in empty.text
         done = client.post(PAGE.format("housing"), data={"csrf_token": csrf_token(), "platform": "slack",
                                                          "channel": " C0123ABCD "})
         assert done.status_code == 303 and done.headers["Location"].endswith(PAGE.format("housing"))
@@ -139,6 +140,8 @@ class TestValidation:
             self, client: FlaskClient, csrf_token: Callable[[], str], as_user: Callable[[str], None],
             sessionmaker: SessionMaker[Session], platform: str, channel: str, setting: str) -> None:
         as_user(ANN)
+        said = client.get(PAGE.format("housing")).text
+        assert "not set up on this site" in said and setting in said  # said before anyone tries
         page = client.post(PAGE.format("housing"), data={"csrf_token": csrf_token(), "platform": platform,
                                                          "channel": channel})
         assert page.status_code == 400

@@ -243,5 +243,8 @@ def _chat_page(slug: str, form: ChatLinkForm) -> tuple[str, int]:
         for row in chat.links(db, community):
             found = chat.link_for_channel(db, row.platform, row.channel)
             rows.append((row, PLATFORM_NAMES.get(row.platform, row.platform), found.created_at if found else None))
-        page = render_template("manage/chat.html", community=community, form=form, links=rows, section="chat_links")
+        missing = [sentence(problem) for platform in chat.PLATFORMS
+                   if (problem := chat.unconfigured(state().site.settings, platform))]
+        page = render_template("manage/chat.html", community=community, form=form, links=rows, missing=missing,
+                               section="chat_links")
     return page, 400 if form.errors else 200
