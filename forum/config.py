@@ -145,7 +145,7 @@ class MatrixSettings:
 @dataclass(frozen=True, kw_only=True)
 class DigestSettings:
     hour: int = setting(7, "Hour (0-23) digests go out, in each member's own time zone, for members who chose no hour.")
-    timezone: str = setting("Europe/London", "Time zone of members who chose none (an IANA name such as Europe/London).")
+    timezone: str = setting("Europe/London", "The site's time zone (an IANA name such as Europe/London): times shown to visitors and to members who chose no zone, and when their digests go out.")
     weekday: str = setting("monday", "Day weekly digests go out, at each member's hour.")
     schedule: bool = setting(True, "Send digests as they fall due from 'listbridge serve' (the scheduler role); among several processes one runs the schedule and the others stand by.")
 

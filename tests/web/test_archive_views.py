@@ -226,16 +226,24 @@ class TestThreadPage:
         assert page(consented).select_one(".post-body img")["src"] == "https://tracker.example/p.gif?u=1&v=2"
         assert "https:" in _directive(consented, "img-src")
 
-    def test_times_in_the_readers_zone(self, client: FlaskClient, sign_in: SignIn, people: dict[str, int],
-                                       sessionmaker: SessionMaker[Session], post: Callable[..., Post]) -> None:
-        shown = post("Summer", created_at=datetime(2024, 7, 1, 12, 0, tzinfo=timezone.utc))
-        url = f"/c/housing/t/{shown.thread_id}"
-        assert page(client.get(url)).article.time.text == "1 Jul 2024, 12:00 UTC"
-        with sessionmaker.begin() as session:
-            session.get(User, people["bob"]).timezone = "Europe/London"  # type: ignore[union-attr]
+    def test_times_in_the_sites_zone_unless_the_reader_chose_another(
+            self, client: FlaskClient, sign_in: SignIn, people: dict[str, int], sessionmaker: SessionMaker[Session],
+            post: Callable[..., Post]) -> None:
+        """Visitors and members without a zone see the site's ([digest] timezone, Europe/London
+        here): BST in summer, GMT in winter."""
+        summer = post("Summer", created_at=datetime(2024, 7, 1, 12, 0, tzinfo=timezone.utc))
+        winter = post("Winter", created_at=datetime(2024, 1, 15, 12, 0, tzinfo=timezone.utc))
+        summer_url, winter_url = (f"/c/housing/t/{shown.thread_id}" for shown in (summer, winter))
+        assert page(client.get(summer_url)).article.time.text == "1 Jul 2024, 13:00 BST"
+        assert page(client.get(winter_url)).article.time.text == "15 Jan 2024, 12:00 GMT"
+        listed = {t.text for t in page(client.get("/c/housing/")).find_all("time")}
+        assert {"1 Jul 2024, 13:00 BST", "15 Jan 2024, 12:00 GMT"} <= listed
         sign_in(people["bob"])
-        moment = page(client.get(url)).article.time
-        assert (moment.text, moment["datetime"]) == ("1 Jul 2024, 13:00 BST", "2024-07-01T12:00:00Z")
+        assert page(client.get(winter_url)).article.time.text == "15 Jan 2024, 12:00 GMT"
+        with sessionmaker.begin() as session:
+            session.get(User, people["bob"]).timezone = "America/New_York"  # type: ignore[union-attr]
+        moment = page(client.get(summer_url)).article.time
+        assert (moment.text, moment["datetime"]) == ("1 Jul 2024, 08:00 EDT", "2024-07-01T12:00:00Z")
 
     def test_no_javascript_anywhere(self, client: FlaskClient, post: Callable[..., Post]) -> None:
         shown = post("Damp", quoted="> old")
