@@ -28,13 +28,14 @@ from tests.support import SmtpSink, make_community, make_member
 ANN, BOB, CEM = "ann@example.org", "bob@example.org", "cem@example.org"
 MARKDOWN = ("## Boiler grants\n\nIs the **boiler** scheme open? See [the council page](https://council.example/b)"
             " or ask *Cem*.\n\n- the form\n- the deadline\n")
+SITE_NAME = "Rhwydwaith Tai Cymru ac ymlaen cyngor i swyddogion tai ŵ ŷ ledled y wlad"  # folded wrongly before
 MARKUP = ("**", "##", "](", "[the", "*Cem*")
 
 
 @pytest.fixture
 def settings(make_settings: Callable[..., config.Settings], smtp_sink: SmtpSink) -> config.Settings:
     """The app's settings, with the sink as smarthost and the default zone (Europe/London)."""
-    return make_settings(smtp_out={"port": smtp_sink.port, "connections": 2})
+    return make_settings(site={"name": SITE_NAME}, smtp_out={"port": smtp_sink.port, "connections": 2})
 
 
 def test_markdown_and_times_read_plainly_in_copies_and_digests(
@@ -65,6 +66,8 @@ def test_markdown_and_times_read_plainly_in_copies_and_digests(
     assert copy.startswith("Boiler grants\n\nIs the boiler scheme open? See the council page "
                            "<https://council.example/b> or ask Cem.\n\n- the form\n- the deadline\n")
     [digest] = [m for (rcpt, _), m in received.items() if rcpt == CEM]
+    assert digest["Subject"] == "Daily digest: 3 new posts in 1 community"
+    assert digest["From"].addresses[0].display_name == SITE_NAME
     text = digest.get_body(("plain",)).get_content()
     html = digest.get_body(("html",)).get_content()
     flowing = " ".join(text.split())
