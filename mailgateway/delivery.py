@@ -28,10 +28,11 @@ the next message's MAIL, RCPT and DATA round trips. A message that waited in the
 until its claim nearly expired is handed back too, unsent: the row may be claimed again
 by then. Temporary failures (4xx, connection trouble) are retried with exponential
 backoff until ``give_up_hours``; permanent ones (5xx) are recorded with the server's
-reply. A message that cannot be composed is a bug (or something lost, such as an
-attachment's file), not a delivery problem: trying again would fail alike, so its rows
-fail at once, the error is logged once and the site's operators are told. When no connection to the smarthost opens at all, everything queued is deferred
-at once instead of failing one message at a time.
+reply. When no connection to the smarthost opens at all, everything queued is deferred
+at once instead of failing one message at a time. A message that cannot be composed is a
+bug (or something lost, such as an attachment's file), not a delivery problem: trying
+again would fail alike, so its rows fail at once, the error is logged once and the site's
+operators are told.
 """
 
 from __future__ import annotations
@@ -60,9 +61,9 @@ from forum.site import Site
 from mailgateway import addresses
 from mailgateway.compose import (
     CommunityInfo,
-    archived_at,
     PostTemplate,
     PostView,
+    archived_at,
     build_template,
     compose_digest,
     compose_notice,

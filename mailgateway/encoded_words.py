@@ -25,24 +25,27 @@ _SPECIALS = re.compile(r'[][\\()<>@,:;".]')
 
 def text(name: str, value: str) -> str:
     """The value of an unstructured header (Subject) for ``set_raw``."""
-    return _fold(name, _items(value, quote=False))
+    return _fold(name, _items(name, value, quote=False))
 
 
 def name_addr(name: str, display_name: str, addr_spec: str) -> str:
     """``display name <addr-spec>`` (From, To, Reply-To, and List-Id, which has the same
     shape), ASCII words with specials quoted."""
-    return _fold(name, _items(display_name, quote=True) + [f"<{addr_spec}>"])
+    return _fold(name, _items(name, display_name, quote=True) + [f"<{addr_spec}>"])
 
 
-def _items(value: str, *, quote: bool) -> list[str]:
+def _items(name: str, value: str, *, quote: bool) -> list[str]:
     """``value``'s words as header items: ASCII ones as they are (quoted when ``quote`` and
-    they hold specials), each run of others as encoded words."""
+    they hold specials), each run of others as encoded words (the very first one short
+    enough to share the first line with the header's name)."""
     items: list[str] = []
     for plain, words in itertools.groupby(value.split(), key=_plain):
         if plain:
             items += [_quoted(word) if quote and _SPECIALS.search(word) else word for word in words]
         else:
-            items += _UTF8.header_encode_lines(" ".join(words), itertools.repeat(ENCODED_WORD))
+            first = min(ENCODED_WORD, LINE - len(name) - 2) if not items else ENCODED_WORD
+            lengths = itertools.chain([first], itertools.repeat(ENCODED_WORD))
+            items += _UTF8.header_encode_lines(" ".join(words), lengths)
     return items
 
 
@@ -60,7 +63,7 @@ def _fold(name: str, items: list[str]) -> str:
     lines: list[str] = []
     line = f"{name}:"
     for item in items:
-        if len(line) + 1 + len(item) > LINE and line != f"{name}:" and line:
+        if len(line) + 1 + len(item) > LINE and line != f"{name}:":
             lines.append(line)
             line = ""
         line = f"{line} {item}"
