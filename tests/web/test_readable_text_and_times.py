@@ -13,13 +13,14 @@ from datetime import UTC, datetime
 
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm import sessionmaker as SessionMaker
 
+from bridges.base import chat_post
 from digest.run import Digests
 from forum import config
-from forum.models import Delivery, Role
+from forum.models import Delivery, Post, Role
 from forum.posting import Draft, submit_post
 from forum.site import Site
 from tests.integration.test_delivery import all_settled, deliver
@@ -77,3 +78,7 @@ def test_markdown_and_times_read_plainly_in_copies_and_digests(
     assert not [mark for mark in MARKUP if mark in text or mark in html]
     assert "Ann, 1 Jul 2025, 13:00 BST" in text and "Ann, 15 Jan 2025, 12:00 GMT" in text
     assert "1 Jul 2025, 13:00 BST" in html and "15 Jan 2025, 12:00 GMT" in html
+
+    with sessionmaker() as session:  # the text a chat copy carries (bridges' workers send it as it is)
+        web_post = session.scalars(select(Post).where(Post.source == "web")).one()
+        assert chat_post(session, site, web_post, starts_thread=True).text == copy.split("\n\n-- \n")[0].strip()
