@@ -450,6 +450,19 @@ class TestSearchPage:
         assert len(second.select("ol.results li")) == 1 and second.find("a", rel="prev") is not None
         assert page(client.get("/search?q=compost&to=2000-01-01")).select("ol.results li") == []
 
+    def test_dates_searched_are_days_in_the_readers_zone(self, client: FlaskClient, sign_in: SignIn,
+                                                         people: dict[str, int], sessionmaker: SessionMaker[Session],
+                                                         post: Callable[..., Post]) -> None:
+        """Half past midnight on 1 July in London is still 30 June in UTC: a visitor asking
+        for 1 July finds it, and one asking for 30 June does not."""
+        post("Fete", "Fete tonight.", created_at=datetime(2025, 6, 30, 23, 30, tzinfo=timezone.utc))
+        assert len(page(client.get("/search?q=fete&from=2025-07-01&to=2025-07-01")).select("ol.results li")) == 1
+        assert page(client.get("/search?q=fete&from=2025-06-30&to=2025-06-30")).select("ol.results li") == []
+        with sessionmaker.begin() as session:
+            session.get(User, people["bob"]).timezone = "UTC"  # type: ignore[union-attr]
+        sign_in(people["bob"])
+        assert len(page(client.get("/search?q=fete&from=2025-06-30&to=2025-06-30")).select("ol.results li")) == 1
+
     def test_bad_input_is_explained_not_an_error(self, client: FlaskClient, post: Callable[..., Post]) -> None:
         post("Boiler", "Boiler.")
         bad_date = page(client.get("/search?q=boiler&from=31/12/2024"))

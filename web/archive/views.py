@@ -272,7 +272,7 @@ def search() -> str:
         with state().readers() as db:
             results = search_posts(
                 db, _viewer_id(), form.q, community=form.community or None, author=form.author or None,
-                since=_date(form.since), until=_date(form.until),
+                since=_date(form.since), until=_date(form.until), zone=_reader_zone(),
                 limit=RESULTS_PER_PAGE, offset=(form.page - 1) * RESULTS_PER_PAGE,
             )
         pages = _page_links(Pagination(form.page, RESULTS_PER_PAGE, results.total), ".search", **form.arguments())
