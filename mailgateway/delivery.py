@@ -300,6 +300,10 @@ def _found(value: Source) -> PostTemplate | PostView | CommunityInfo:
     return value
 
 
+class Unsendable(Exception):
+    """A message no smarthost would take as it is: a permanent failure, not a retry."""
+
+
 class Connection:
     """One smarthost connection, opened on first use and reused until it breaks."""
 
@@ -346,6 +350,9 @@ class Connection:
         """
         smtp = self._smtp
         assert smtp is not None
+        if not (sender.isascii() and recipient.isascii()):
+            raise Unsendable(f"{recipient} is not an ASCII address: sending to it needs SMTPUTF8, "
+                             "which listbridge does not use")
         size = [f"SIZE={len(message)}".encode()] if smtp.supports_extension("size") else []
         try:
             reply = await smtp.execute_command(b"MAIL", f"FROM:<{sender}>".encode("ascii"), *size)
@@ -576,6 +583,8 @@ class DeliveryWorker:
                 return Result(Outcome.retry, f"smarthost unavailable: {_describe(exc)}")
         try:
             return Result(Outcome.done, await conn.send(job.sender, job.item.address, job.message, before_end))
+        except Unsendable as exc:
+            return Result(Outcome.failed, str(exc))
         except aiosmtplib.SMTPResponseException as exc:
             code, message = exc.code, exc.message
         except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:

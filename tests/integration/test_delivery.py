@@ -374,3 +374,20 @@ def test_a_copy_that_cannot_be_composed_fails_at_once_and_the_operators_are_told
     text = notice.message.get_body(("plain",)).get_content()
     assert f"post {published.id}" in text and '"Minutes" in Housing' in text and "FileNotFoundError" in text
     assert "could not be composed" in notice.message["Subject"]
+
+
+def test_an_address_that_is_not_ascii_fails_at_once_and_the_others_get_their_copies(
+        mail_site: Site, sessionmaker: SessionMaker[Session], smtp_sink: SmtpSink,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Such an address is accepted as a member's, but sending to it needs SMTPUTF8: retrying
+    for three days, a traceback each time, would not change that."""
+    add_members(sessionmaker, ["siân@council.example", "bob@council.example"])
+    post(sessionmaker, mail_site)
+
+    asyncio.run(deliver(mail_site, sessionmaker, all_settled(sessionmaker)))
+
+    assert [m.rcpt_tos for m in smtp_sink.messages] == [["bob@council.example"]]
+    sian = rows(sessionmaker)["siân@council.example"]
+    assert (sian.status, sian.attempts) == (OutboxStatus.failed, 1)
+    assert "not an ASCII address" in sian.last_error and "SMTPUTF8" in sian.last_error
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
