@@ -130,8 +130,7 @@ class Edition:
                           None))
             for post in posts:
                 body = self._block(("body", post.id), render.post_body, community, post)
-                parts.append((self._block(("post", post.id, zone.key), render.post, post,
-                                          post.created_at.astimezone(zone), body), None))
+                parts.append((self._block(("post", post.id, zone.key), render.post, post, zone, body), None))
             parts.append((self._block(("reply", thread_id), render.reply, community, posts[0]),
                           (tokens.REPLY, posts[-1].id)))
         parts.append((self._block(("leave", community_id), render.community_footing, community),

@@ -16,11 +16,13 @@ import textwrap
 from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 from digest.excerpt import UNPRINTABLE, excerpt
 from forum.digests import SLOT, Block, CommunityRef, NewPost
 from forum.models import Delivery
 from forum.posting import NO_SUBJECT
+from forum.times import readable
 
 FONT = "font-family:Arial,Helvetica,sans-serif;"
 INK = "#222222"
@@ -105,10 +107,10 @@ class Renderer:
         return Block((f"{wrapped}\n" if wrapped else "") + f"  {url}\n",
                      _p("2px 0 0 0", 15, INK, f"{_e(words)} {link}" if words else link))
 
-    def post(self, post: NewPost, local: datetime, body: Block) -> Block:
+    def post(self, post: NewPost, zone: ZoneInfo, body: Block) -> Block:
         """Who wrote ``body`` and when, in the reader's time zone."""
         author = one_line(post.author).replace("@", " at ") or "Someone"
-        when = f"{local:%a} {local.day} {local:%b %H:%M}"
+        when = readable(post.created_at, zone)
         markup = (
             f'<div style="margin:0 0 14px 0;padding:0 0 0 12px;border-left:3px solid {RULE};">\n'
             + _p("0", 13, MUTED, f'<strong style="color:{INK};">{_e(author)}</strong> &middot; {_e(when)}')

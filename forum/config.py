@@ -36,6 +36,7 @@ class SiteSettings:
     mail_domain: str = setting(REQUIRED, "Domain of the list addresses (SLUG@mail_domain).")
     secret_key: str = setting(REQUIRED, "Secret for HMAC tokens (reply addresses, unsubscribe links); at least 16 characters.")
     old_secret_keys: list[str] = setting([], "Previous secret keys, still accepted when verifying tokens (for rotation).")
+    operators: list[str] = setting([], "Addresses of the people who run the site: mailed when something needs one of them (a message that could not be composed and was not sent); empty: it is only logged.")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -144,7 +145,7 @@ class MatrixSettings:
 @dataclass(frozen=True, kw_only=True)
 class DigestSettings:
     hour: int = setting(7, "Hour (0-23) digests go out, in each member's own time zone, for members who chose no hour.")
-    timezone: str = setting("Europe/London", "Time zone of members who chose none (an IANA name such as Europe/London).")
+    timezone: str = setting("Europe/London", "The site's time zone (an IANA name such as Europe/London): times shown to visitors and to members who chose no zone, and when their digests go out.")
     weekday: str = setting("monday", "Day weekly digests go out, at each member's hour.")
     schedule: bool = setting(True, "Send digests as they fall due from 'listbridge serve' (the scheduler role); among several processes one runs the schedule and the others stand by.")
 
@@ -273,6 +274,9 @@ def _validate(settings: Settings) -> None:
     if not re.fullmatch(r"[a-z0-9._=/-]+", settings.matrix.user_prefix):
         raise ConfigError("setting [matrix] user_prefix may hold only a-z, 0-9 and . _ = - /")
     _validate_digest(settings.digest)
+    for address in settings.site.operators:
+        if not re.fullmatch(r"[^@\s<>]+@[^@\s<>]+", address):
+            raise ConfigError(f"setting [site] operators: {address!r} is not an email address")
     if not settings.site.mail_domain or "@" in settings.site.mail_domain:
         raise ConfigError("setting [site] mail_domain must be a bare domain such as lists.example.org")
 

@@ -22,7 +22,7 @@ from forum.errors import InvalidInput, NotFound, NotPermitted
 from forum.models import Attachment, Community, Post, PostStatus, Thread, utcnow
 from forum.site import Site
 from forum.subjects import strip_prefixes, subject_key
-from forum.text import markdown_to_html, sanitize, text_to_html
+from forum.text import markdown_to_html, markdown_to_text, sanitize, text_to_html
 
 NO_SUBJECT = "(no subject)"
 
@@ -60,6 +60,13 @@ class Draft:
     trusted: bool = False  # already authorised (an archive import): skip the posting policy
     fan_out: bool = True  # False for history (an archive import): stored, but nobody is sent a copy
     hold_reason: str = ""  # the channel's own reason to hold an acceptable post (a From that fails DMARC)
+
+    @cached_property
+    def stored_body(self) -> str:
+        """The text stored for the post: what every text rendering of it shows (plain-text
+        mail, digests, chat, search), so Markdown is stored as the text it reads as; its
+        formatting lives on in the HTML."""
+        return markdown_to_text(self.body) if self.body_format == "markdown" else self.body
 
     @cached_property
     def stored_html(self) -> str:
@@ -145,7 +152,7 @@ def submit_post(session: Session, draft: Draft, site: Site) -> Outcome:
         message_id=draft.message_id or site.new_message_id(),
         reply_to_message_id=reply_to,
         subject=(draft.subject.strip() or thread.subject)[:500],
-        body=draft.body,
+        body=draft.stored_body,
         quoted=draft.quoted,
         html=draft.stored_html,
         source=draft.source,

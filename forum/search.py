@@ -45,7 +45,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from time import monotonic
 from typing import Protocol, TypeVar
 
@@ -189,6 +189,7 @@ def search(
     author: str | None = None,
     since: date | None = None,
     until: date | None = None,
+    zone: tzinfo = timezone.utc,
     limit: int = 20,
     offset: int = 0,
 ) -> SearchPage:
@@ -196,13 +197,13 @@ def search(
 
     ``community`` is a slug; ``author`` matches part of the author's name (an address
     counts by its local part only, as names are shown); ``since`` and ``until`` are
-    inclusive UTC dates. The candidates are ranked as ids; then only the page's posts are
+    inclusive dates in ``zone``, the reader's. The candidates are ranked as ids; then only the page's posts are
     read, and highlighted (marking every match of a common word would cost far more).
     """
     limit = min(max(1, limit), MAX_LIMIT)
     offset = max(0, offset)
     parsed = parse_query(query)
-    scope = None if parsed.empty else _scope(session, viewer_user_id, community, author, since, until)
+    scope = None if parsed.empty else _scope(session, viewer_user_id, community, author, since, until, zone)
     if scope is None:
         return SearchPage((), 0, offset, limit)
     engine = _engine_for(session, parsed)
@@ -238,7 +239,7 @@ class _Scope:
 
 
 def _scope(session: Session, viewer_user_id: int | None, community: str | None, author: str | None,
-           since: date | None, until: date | None) -> _Scope | None:
+           since: date | None, until: date | None, zone: tzinfo) -> _Scope | None:
     """The scope of a search, or None when the community searched does not exist."""
     readable = readable_by(viewer_user_id)
     community_id = None
@@ -247,7 +248,7 @@ def _scope(session: Session, viewer_user_id: int | None, community: str | None, 
         if community_id is None:
             return None
         readable = and_(readable, Community.id == community_id)
-    return _Scope(readable, tuple(_post_filters(author, since, until)), community_id)
+    return _Scope(readable, tuple(_post_filters(author, since, until, zone)), community_id)
 
 
 def _hit(row: Row[tuple[object, ...]], subject: str, fragment: str) -> SearchHit:
@@ -258,20 +259,21 @@ def _hit(row: Row[tuple[object, ...]], subject: str, fragment: str) -> SearchHit
     )
 
 
-def _post_filters(author: str | None, since: date | None, until: date | None) -> list[ColumnElement[bool]]:
+def _post_filters(author: str | None, since: date | None, until: date | None,
+                  zone: tzinfo) -> list[ColumnElement[bool]]:
     filters: list[ColumnElement[bool]] = []
     name = (author or "").split("@")[0].strip()
     if name:
         filters.append(Post.author_name.icontains(name, autoescape=True))
     if since:
-        filters.append(Post.created_at >= _midnight(since))
+        filters.append(Post.created_at >= _midnight(since, zone))
     if until:
-        filters.append(Post.created_at < _midnight(until + timedelta(days=1)))
+        filters.append(Post.created_at < _midnight(until + timedelta(days=1), zone))
     return filters
 
 
-def _midnight(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=timezone.utc)
+def _midnight(day: date, zone: tzinfo) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=zone).astimezone(timezone.utc)
 
 
 def _marked(fragment: str) -> str:

@@ -3,6 +3,9 @@
 Everything that reaches a browser or an HTML mail part passes through :func:`sanitize`,
 whatever door it came in by (email HTML, Markdown from the web, chat). Keeping bleach
 behind this one module means it can be swapped for nh3 by changing one file.
+
+A post's text (what plain-text mail, digests, chat and search show) must read as text
+too, so Markdown from the web is also rendered as plain text, by :func:`markdown_to_text`.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import threading
 import bleach
 from bleach.css_sanitizer import CSSSanitizer
 from markdown_it import MarkdownIt
+from markdown_it.tree import SyntaxTreeNode
 
 ALLOWED_TAGS = frozenset(
     {
@@ -67,6 +71,62 @@ def sanitize(untrusted_html: str) -> str:
 def markdown_to_html(source: str) -> str:
     """Markdown from the web form, rendered and sanitized."""
     return sanitize(_markdown.render(source))
+
+
+def markdown_to_text(source: str) -> str:
+    """Markdown from the web form as the plain text a reader expects: no ``**``, ``#`` or
+    ``[label](url)`` left; links as ``label <url>``, lists with their markers, quotes as
+    ``> `` lines (which digests and trimming know), code indented."""
+    return _blocks(SyntaxTreeNode(_markdown.parse(source)).children, "\n\n")
+
+
+_RULE = "* * *"
+
+
+def _blocks(nodes: list[SyntaxTreeNode], separator: str) -> str:
+    return separator.join(text for text in (_block(node) for node in nodes) if text)
+
+
+def _block(node: SyntaxTreeNode) -> str:
+    kind = node.type
+    if kind in ("paragraph", "heading"):
+        return "".join(_inline(child) for child in node.children)
+    if kind == "blockquote":
+        return "\n".join(f"> {line}" if line else ">" for line in _blocks(node.children, "\n\n").split("\n"))
+    if kind in ("bullet_list", "ordered_list"):
+        return "\n".join(_list_item(item, f"{item.info}. " if kind == "ordered_list" else "- ")
+                         for item in node.children)
+    if kind in ("fence", "code_block"):
+        return "\n".join(f"    {line}" for line in node.content.rstrip("\n").split("\n"))
+    if kind == "hr":
+        return _RULE
+    if kind == "table":
+        return "\n".join(" | ".join(_block(cell) for cell in row.children)
+                         for section in node.children for row in section.children)
+    if kind in ("th", "td", "inline"):
+        return "".join(_inline(child) for child in node.children)
+    return node.content or _blocks(node.children, "\n\n")
+
+
+def _list_item(item: SyntaxTreeNode, marker: str) -> str:
+    lines = _blocks(item.children, "\n").split("\n")
+    indent = " " * len(marker)
+    return "\n".join([marker + lines[0]] + [indent + line if line else "" for line in lines[1:]])
+
+
+def _inline(node: SyntaxTreeNode) -> str:
+    kind = node.type
+    if kind in ("softbreak", "hardbreak"):
+        return "\n"
+    if kind in ("link", "image"):
+        label = "".join(_inline(child) for child in node.children)
+        target = str(node.attrs.get("href" if kind == "link" else "src", ""))
+        if not label or label in (target, target.removeprefix("mailto:")):
+            return label or f"<{target}>"
+        return f"{label} <{target}>"
+    if node.children:
+        return "".join(_inline(child) for child in node.children)
+    return node.content
 
 
 def text_to_html(text: str) -> str:

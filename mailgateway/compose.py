@@ -49,11 +49,12 @@ from forum.models import Attachment, Community, Post, PostStatus, utcnow
 from forum.site import Site
 from forum.subjects import strip_prefixes
 from forum.text import text_to_html
-from mailgateway import addresses
+from mailgateway import addresses, encoded_words
 
 # Every message is plain ASCII on the wire (7bit, quoted-printable, base64 and RFC 2047), so
-# no relay on the way needs 8BITMIME.
-POLICY = SMTP_POLICY.clone(cte_type="7bit")
+# no relay on the way needs 8BITMIME. Headers with people's text in them are folded by
+# mailgateway.encoded_words and must go out as written (refold_source="none").
+POLICY = SMTP_POLICY.clone(cte_type="7bit", refold_source="none")
 MAX_LINE = 998  # octets, RFC 5321 4.5.3.1.6 (without CRLF)
 _FOLD = ",\r\n "  # between the items of a list header: one per line
 MAX_REFERENCES = 20  # the thread's root plus the nearest ancestors, as RFC 5322 §3.6.4 suggests
@@ -307,12 +308,12 @@ def _render_post(view: PostView, site: Site, reply_address: str, unsubscribe_url
     community = view.community
     msg = EmailMessage(policy=POLICY)
     msg["Date"] = format_datetime(view.created_at)
-    msg["From"] = Address(f"{_author(view)} via {_one_line(community.name)}",
-                          addr_spec=addresses.post_address(community.slug, site.mail_domain))
-    msg["To"] = Address(_one_line(community.name), addr_spec=addresses.post_address(community.slug, site.mail_domain))
-    msg["Reply-To"] = Address(_one_line(community.name), addr_spec=reply_address)
-    msg["Subject"] = list_subject(community.subject_prefix, view.subject)
-    msg["List-Id"] = _list_id(site, community)
+    post_address = addresses.post_address(community.slug, site.mail_domain)
+    _set_name_addr(msg, "From", f"{_author(view)} via {_one_line(community.name)}", post_address)
+    _set_name_addr(msg, "To", community.name, post_address)
+    _set_name_addr(msg, "Reply-To", community.name, reply_address)
+    msg.set_raw("Subject", encoded_words.text("Subject", list_subject(community.subject_prefix, view.subject)))
+    _set_list_id(msg, site, community)
     text_mark, html_mark = footer_marks or (None, None)
     _set_body(msg, site, view.attachments, text.part(text_mark), html_doc.part(html_mark))
     message_id = view.message_id if _sendable_id(view.message_id) else f"post.{view.id}@{site.mail_domain}"
@@ -470,17 +471,18 @@ def compose_notice(site: Site, to_address: str, payload: Mapping[str, Any], *, m
     """
     msg = EmailMessage(policy=POLICY)
     msg["Date"] = format_datetime(utcnow())
-    msg["From"] = sender or _notice_sender(site, community)
+    sender = sender or _notice_sender(site, community)
+    _set_name_addr(msg, "From", sender.display_name, sender.addr_spec)
     msg["To"] = to_address
     if payload.get("reply_to"):
         msg["Reply-To"] = payload["reply_to"]
-    msg["Subject"] = _one_line(payload["subject"])
+    msg.set_raw("Subject", encoded_words.text("Subject", payload["subject"]))
     in_reply_to = payload.get("in_reply_to")
     # RFC 3834: answers to a message are auto-replied; everything else the site sends by itself.
     msg["Auto-Submitted"] = "auto-replied" if in_reply_to else "auto-generated"
     after: list[tuple[str, list[str]]] = []
     if community is not None:
-        msg["List-Id"] = _list_id(site, community)
+        _set_list_id(msg, site, community)
         token = unsubscribe_token(site, user_id, community.id) if user_id is not None else None
         after = _list_headers(site, community, unsubscribe_url(site, token) if token else None)
     if payload.get("html"):
@@ -510,8 +512,13 @@ def _notice_sender(site: Site, community: CommunityInfo | None) -> Address:
 # Shared headers -------------------------------------------------------------------------
 
 
-def _list_id(site: Site, community: CommunityInfo) -> str:
-    return f"{_one_line(community.name)} <{community.slug}.{site.mail_domain}>"
+def _set_name_addr(msg: EmailMessage, name: str, display_name: str, addr_spec: str) -> None:
+    msg.set_raw(name, encoded_words.name_addr(name, display_name, addr_spec))
+
+
+def _set_list_id(msg: EmailMessage, site: Site, community: CommunityInfo) -> None:
+    """RFC 2919: the community's name, then the list's own id, which filters match on."""
+    _set_name_addr(msg, "List-Id", community.name, f"{community.slug}.{site.mail_domain}")
 
 
 def _list_headers(site: Site, community: CommunityInfo, unsubscribe: str | None) -> list[tuple[str, list[str]]]:

@@ -29,7 +29,10 @@ until its claim nearly expired is handed back too, unsent: the row may be claime
 by then. Temporary failures (4xx, connection trouble) are retried with exponential
 backoff until ``give_up_hours``; permanent ones (5xx) are recorded with the server's
 reply. When no connection to the smarthost opens at all, everything queued is deferred
-at once instead of failing one message at a time.
+at once instead of failing one message at a time. A message that cannot be composed is a
+bug (or something lost, such as an attachment's file), not a delivery problem: trying
+again would fail alike, so its rows fail at once, the error is logged once and the site's
+operators are told.
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ import aiosmtplib
 from aiosmtplib import SMTPStatus
 from sqlalchemy.orm import Session, sessionmaker
 
-from forum import digests, outbox
+from forum import digests, operators, outbox
 from forum.config import DeliverySettings, SmtpOutSettings
 from forum.db import make_engine
 from forum.errors import NotFound
@@ -60,6 +63,7 @@ from mailgateway.compose import (
     CommunityInfo,
     PostTemplate,
     PostView,
+    archived_at,
     build_template,
     compose_digest,
     compose_notice,
@@ -141,7 +145,20 @@ class Ledger:
         outbox.release(session, self.released)
 
 
-Source = PostTemplate | PostView | CommunityInfo | NotFound
+class CannotCompose(Exception):
+    """A source whose messages cannot be made: its rows fail without trying again."""
+
+
+@dataclass(frozen=True)
+class Breakage:
+    """A new kind of failure to compose, for the operators: one notice per ``key``."""
+
+    key: str
+    subject: str
+    text: str
+
+
+Source = PostTemplate | PostView | CommunityInfo | NotFound | CannotCompose
 Sources = dict[int | str, Source]  # what rows are composed from: by post id, or community slug
 
 
@@ -155,6 +172,7 @@ class Composer:
         self.site = site
         self.dkim = DkimSigner.from_settings(site.settings.dkim, site.mail_domain)
         self._templates: OrderedDict[int, tuple[float, PostTemplate]] = OrderedDict()
+        self._reported: set[str] = set()  # breakages logged by this process
 
     def fetch(self, session: Session, items: Iterable[Claimed]) -> Sources:
         """What composing ``items`` needs: cached templates, else rows from the database."""
@@ -171,14 +189,18 @@ class Composer:
                 sources[key] = exc
         return sources
 
-    def compose(self, items: Iterable[Claimed], sources: Sources) -> tuple[list[Job], list[tuple[Claimed, Result]]]:
-        """Messages for ``items``, and the rows that cannot be sent with why (CPU only).
+    def compose(self, items: Iterable[Claimed], sources: Sources
+                ) -> tuple[list[Job], list[tuple[Claimed, Result]], list[Breakage]]:
+        """Messages for ``items``, the rows that cannot be sent with why, and the failures
+        to compose that are new, for the operators (CPU only).
 
         A post's template replaces its view in ``sources`` once built, so a batch composed
-        in several calls builds it once.
+        in several calls builds it once; a post that cannot be composed is replaced by
+        the error, so the rest of its copies fail without trying.
         """
         jobs: list[Job] = []
         refused: list[tuple[Claimed, Result]] = []
+        breakages: list[Breakage] = []
         for item in items:
             try:
                 job = self._job(item, sources)
@@ -187,10 +209,45 @@ class Composer:
                 jobs.append(replace(job, message=self.dkim.sign(job.message)) if self.dkim else job)
             except NotFound as exc:
                 refused.append((item, Result(Outcome.failed, exc.message)))
-            except Exception as exc:  # a bug must not lose the copy: retried, and logged
-                log.exception("composing failed outbox=%s post=%s", item.id, item.post_id)
-                refused.append((item, Result(Outcome.retry, f"internal error composing: {exc!r}")))
-        return jobs, refused
+            except CannotCompose as exc:
+                refused.append((item, Result(Outcome.failed, str(exc))))
+            except Exception as exc:  # a bug, or a file gone: no retry would compose it
+                error, breakage = self._broken(item, sources, exc)
+                refused.append((item, Result(Outcome.failed, error)))
+                if breakage is not None:
+                    breakages.append(breakage)
+        return jobs, refused, breakages
+
+    def _broken(self, item: Claimed, sources: Sources, exc: Exception) -> tuple[str, Breakage | None]:
+        """The row's error; logged, and a :class:`Breakage` for the operators, the first
+        time this post (or, for notices and digests, this kind of message today) fails."""
+        error = f"cannot be composed: {_describe(exc)}"
+        post = item.post_id if item.kind == outbox.POST_EMAIL else None
+        source = sources.get(post) if post is not None else None
+        if post is not None:
+            sources[post] = CannotCompose(error)
+        key = f"post:{post}" if post is not None else f"{item.kind}:{utcnow():%Y-%m-%d}"
+        if key in self._reported:
+            return error, None
+        self._reported.add(key)
+        log.error("cannot compose " + FIELDS + " kind=%s; its message is not sent", item.id, item.post_id,
+                  item.address, error, item.kind, exc_info=exc)
+        if item.payload.get(operators.TO_OPERATORS):
+            return error, None  # never a notice about a notice to the operators
+        if post is not None:
+            what = f"The email copies of post {post}"
+            if isinstance(source, PostView):
+                what += f' ("{source.subject}" in {source.community.name}, {archived_at(source, self.site)})'
+            consequence = "Members who take each post by email did not get it; it is on the web."
+        else:
+            what = f"A {item.kind.replace('_', ' ')} to {item.address} (outbox row {item.id})"
+            consequence = "Others of its kind may fail alike today; this is said once a day."
+        text = (f"{what} could not be composed, so nothing was sent.\n\n"
+                f"The error: {error}\n\n{consequence} The rows are marked failed and are not retried. "
+                "This is a bug, or something missing on the server (such as an attachment's file); "
+                "the server's log has the details.\n")
+        subject = f"{self.site.settings.site.name}: a message could not be composed and was not sent"
+        return error, Breakage(f"cannot-compose:{key}", subject, text)
 
     def _job(self, item: Claimed, sources: Sources) -> Job:
         domain = self.site.mail_domain
@@ -238,9 +295,13 @@ def _source_key(item: Claimed) -> int | str | None:
 
 
 def _found(value: Source) -> PostTemplate | PostView | CommunityInfo:
-    if isinstance(value, NotFound):
+    if isinstance(value, (NotFound, CannotCompose)):
         raise value
     return value
+
+
+class Unsendable(Exception):
+    """A message no smarthost would take as it is: a permanent failure, not a retry."""
 
 
 class Connection:
@@ -289,6 +350,9 @@ class Connection:
         """
         smtp = self._smtp
         assert smtp is not None
+        if not (sender.isascii() and recipient.isascii()):
+            raise Unsendable(f"{recipient} is not an ASCII address: sending to it needs SMTPUTF8, "
+                             "which listbridge does not use")
         size = [f"SIZE={len(message)}".encode()] if smtp.supports_extension("size") else []
         try:
             reply = await smtp.execute_command(b"MAIL", f"FROM:<{sender}>".encode("ascii"), *size)
@@ -425,11 +489,14 @@ class DeliveryWorker:
         items, sources = await asyncio.to_thread(self._claim_rows)
         start, size = 0, len(self.connections)
         while start < len(items):
-            jobs, refused = await asyncio.to_thread(self.composer.compose, items[start:start + size], sources)
+            jobs, refused, breakages = await asyncio.to_thread(self.composer.compose, items[start:start + size],
+                                                               sources)
             for job in jobs:
                 self._queue.put_nowait(job)
             for item, result in refused:
                 self._record(item, result)
+            if breakages:
+                await asyncio.to_thread(self._tell_operators, breakages)
             start, size = start + size, COMPOSE_CHUNK
         return len(items)
 
@@ -438,6 +505,13 @@ class DeliveryWorker:
             items = outbox.claim(session, KINDS, self.batch_size, lease=self.lease)
             items = digests.expand(session, self.site.signer, items)
             return items, self.composer.fetch(session, items)
+
+    def _tell_operators(self, breakages: list[Breakage]) -> None:
+        with self.sessions.begin() as session:
+            queued = sum(operators.tell(session, self.site.settings, key=b.key, subject=b.subject, text=b.text)
+                         for b in breakages)
+        if queued:
+            self.wake()
 
     def _release_queued(self) -> None:
         while not self._queue.empty():
@@ -509,6 +583,8 @@ class DeliveryWorker:
                 return Result(Outcome.retry, f"smarthost unavailable: {_describe(exc)}")
         try:
             return Result(Outcome.done, await conn.send(job.sender, job.item.address, job.message, before_end))
+        except Unsendable as exc:
+            return Result(Outcome.failed, str(exc))
         except aiosmtplib.SMTPResponseException as exc:
             code, message = exc.code, exc.message
         except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:

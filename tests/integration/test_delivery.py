@@ -24,7 +24,7 @@ from sqlalchemy.orm import sessionmaker as SessionMaker
 from forum import outbox
 from forum.directory import member_row, upsert_members
 from forum.models import OutboxItem, OutboxStatus, Post, PostStatus, UserEmail
-from forum.posting import Draft, submit_post
+from forum.posting import AttachmentData, Draft, submit_post
 from forum.site import Site
 from mailgateway import delivery
 from mailgateway.addresses import read_reply_token
@@ -339,3 +339,55 @@ def test_notices_go_out_with_the_community_headers_and_a_bounce_address(
     assert login["From"].addresses[0].addr_spec == f"noreply@{DOMAIN}"
     assert login["Auto-Submitted"] == "auto-generated"
     assert login.get_content().strip() == "Click: http://x/login/abc"
+
+
+def test_a_copy_that_cannot_be_composed_fails_at_once_and_the_operators_are_told(
+        make_settings: Callable[..., object], sessionmaker: SessionMaker[Session], smtp_sink: SmtpSink,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """An attachment's file gone from storage: no retry would compose the copies, so they
+    fail at once (not every 30 s for three days), one ERROR says why, and one mail tells
+    the operators, however many batches the copies took."""
+    site = Site.from_settings(make_settings(  # type: ignore[arg-type]
+        site={"operators": ["ops@council.example"]}, smtp_out={"port": smtp_sink.port, "connections": 2},
+        delivery={"batch_size": 2}))
+    members = [f"member{i}@council.example" for i in range(5)]
+    add_members(sessionmaker, members)
+    with sessionmaker.begin() as session:
+        published = submit_post(session, Draft(
+            community="housing", author_email=AUTHOR, subject="Minutes", body="The minutes are attached.",
+            attachments=(AttachmentData("minutes.pdf", "application/pdf", b"%PDF-1.4 minutes"),)), site).post
+        sha256 = published.attachments[0].sha256
+    site.blobs.path_for(sha256).unlink()
+
+    caplog.set_level("INFO", logger="mailgateway.delivery")
+    asyncio.run(deliver(site, sessionmaker, lambda: all_settled(sessionmaker)() and len(smtp_sink.messages) >= 1))
+
+    copies = {address: row for address, row in rows(sessionmaker).items() if address in members}
+    assert {row.status for row in copies.values()} == {OutboxStatus.failed}
+    assert {row.attempts for row in copies.values()} == {1}
+    assert all("cannot be composed" in row.last_error and "FileNotFoundError" in row.last_error
+               for row in copies.values())
+    errors = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 1 and "cannot compose" in errors[0].getMessage()
+    [notice] = smtp_sink.messages
+    assert notice.rcpt_tos == ["ops@council.example"]
+    text = notice.message.get_body(("plain",)).get_content()
+    assert f"post {published.id}" in text and '"Minutes" in Housing' in text and "FileNotFoundError" in text
+    assert "could not be composed" in notice.message["Subject"]
+
+
+def test_an_address_that_is_not_ascii_fails_at_once_and_the_others_get_their_copies(
+        mail_site: Site, sessionmaker: SessionMaker[Session], smtp_sink: SmtpSink,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Such an address is accepted as a member's, but sending to it needs SMTPUTF8: retrying
+    for three days, a traceback each time, would not change that."""
+    add_members(sessionmaker, ["siân@council.example", "bob@council.example"])
+    post(sessionmaker, mail_site)
+
+    asyncio.run(deliver(mail_site, sessionmaker, all_settled(sessionmaker)))
+
+    assert [m.rcpt_tos for m in smtp_sink.messages] == [["bob@council.example"]]
+    sian = rows(sessionmaker)["siân@council.example"]
+    assert (sian.status, sian.attempts) == (OutboxStatus.failed, 1)
+    assert "not an ASCII address" in sian.last_error and "SMTPUTF8" in sian.last_error
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]

@@ -45,6 +45,13 @@ def test_wrong_type_names_the_key(tmp_path: Path) -> None:
         config.load(path)
 
 
+def test_an_operator_that_is_not_an_address_is_named(tmp_path: Path) -> None:
+    path = write(tmp_path, '[site]\nmail_domain = "x.org"\nsecret_key = "0123456789abcdef"\n'
+                           'operators = ["ops@council.example", "Ops Team"]\n')
+    with pytest.raises(ConfigError, match=r"\[site\] operators: 'Ops Team' is not an email address"):
+        config.load(path)
+
+
 def test_relative_paths_are_resolved_against_the_file_not_the_working_directory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from forum.text import markdown_to_html, sanitize, text_to_html
+from forum.text import markdown_to_html, markdown_to_text, sanitize, text_to_html
 
 
 @pytest.mark.parametrize(
@@ -56,3 +56,23 @@ def test_text_to_html_links_urls_and_escapes_html() -> None:
 
 def test_text_to_html_of_empty_text_is_empty() -> None:
     assert text_to_html("  \n\n ") == ""
+
+
+@pytest.mark.parametrize(
+    ("markdown", "text"),
+    [
+        ("Is the **boiler** scheme _open_? ~~No~~", "Is the boiler scheme open? No"),
+        ("# Grants\n\nSee [the page](https://council.example/g).", "Grants\n\nSee the page <https://council.example/g>."),
+        ("Mail <ann@council.example> or <https://council.example>", "Mail ann@council.example or https://council.example"),
+        ("![Council logo](https://council.example/logo.png)", "Council logo <https://council.example/logo.png>"),
+        ("Use `rent --all` then\\\nstop. \\*Not\\* emphasis &amp; more", "Use rent --all then\nstop. *Not* emphasis & more"),
+        ("- one\n- two\n  1. inner\n\n5. five\n6. six", "- one\n- two\n  1. inner\n\n5. five\n6. six"),
+        ("> quoted **text**\n>\n> > deeper", "> quoted text\n>\n> > deeper"),
+        ("```\ncode *kept*\n  as is\n```", "    code *kept*\n      as is"),
+        ("| Area | Rent |\n|---|---|\n| North | £95 |", "Area | Rent\nNorth | £95"),
+        ("Above\n\n---\n\nBelow <b>raw</b>", "Above\n\n* * *\n\nBelow <b>raw</b>"),
+    ],
+)
+def test_markdown_to_text_reads_as_text(markdown: str, text: str) -> None:
+    """What plain-text mail, digests and chat show of a web post: no markup, links with their address."""
+    assert markdown_to_text(markdown) == text

@@ -226,16 +226,24 @@ class TestThreadPage:
         assert page(consented).select_one(".post-body img")["src"] == "https://tracker.example/p.gif?u=1&v=2"
         assert "https:" in _directive(consented, "img-src")
 
-    def test_times_in_the_readers_zone(self, client: FlaskClient, sign_in: SignIn, people: dict[str, int],
-                                       sessionmaker: SessionMaker[Session], post: Callable[..., Post]) -> None:
-        shown = post("Summer", created_at=datetime(2024, 7, 1, 12, 0, tzinfo=timezone.utc))
-        url = f"/c/housing/t/{shown.thread_id}"
-        assert page(client.get(url)).article.time.text == "1 Jul 2024, 12:00 UTC"
-        with sessionmaker.begin() as session:
-            session.get(User, people["bob"]).timezone = "Europe/London"  # type: ignore[union-attr]
+    def test_times_in_the_sites_zone_unless_the_reader_chose_another(
+            self, client: FlaskClient, sign_in: SignIn, people: dict[str, int], sessionmaker: SessionMaker[Session],
+            post: Callable[..., Post]) -> None:
+        """Visitors and members without a zone see the site's ([digest] timezone, Europe/London
+        here): BST in summer, GMT in winter."""
+        summer = post("Summer", created_at=datetime(2024, 7, 1, 12, 0, tzinfo=timezone.utc))
+        winter = post("Winter", created_at=datetime(2024, 1, 15, 12, 0, tzinfo=timezone.utc))
+        summer_url, winter_url = (f"/c/housing/t/{shown.thread_id}" for shown in (summer, winter))
+        assert page(client.get(summer_url)).article.time.text == "1 Jul 2024, 13:00 BST"
+        assert page(client.get(winter_url)).article.time.text == "15 Jan 2024, 12:00 GMT"
+        listed = {t.text for t in page(client.get("/c/housing/")).find_all("time")}
+        assert {"1 Jul 2024, 13:00 BST", "15 Jan 2024, 12:00 GMT"} <= listed
         sign_in(people["bob"])
-        moment = page(client.get(url)).article.time
-        assert (moment.text, moment["datetime"]) == ("1 Jul 2024, 13:00 BST", "2024-07-01T12:00:00Z")
+        assert page(client.get(winter_url)).article.time.text == "15 Jan 2024, 12:00 GMT"
+        with sessionmaker.begin() as session:
+            session.get(User, people["bob"]).timezone = "America/New_York"  # type: ignore[union-attr]
+        moment = page(client.get(summer_url)).article.time
+        assert (moment.text, moment["datetime"]) == ("1 Jul 2024, 08:00 EDT", "2024-07-01T12:00:00Z")
 
     def test_no_javascript_anywhere(self, client: FlaskClient, post: Callable[..., Post]) -> None:
         shown = post("Damp", quoted="> old")
@@ -441,6 +449,19 @@ class TestSearchPage:
         second = page(client.get(next_url))
         assert len(second.select("ol.results li")) == 1 and second.find("a", rel="prev") is not None
         assert page(client.get("/search?q=compost&to=2000-01-01")).select("ol.results li") == []
+
+    def test_dates_searched_are_days_in_the_readers_zone(self, client: FlaskClient, sign_in: SignIn,
+                                                         people: dict[str, int], sessionmaker: SessionMaker[Session],
+                                                         post: Callable[..., Post]) -> None:
+        """Half past midnight on 1 July in London is still 30 June in UTC: a visitor asking
+        for 1 July finds it, and one asking for 30 June does not."""
+        post("Fete", "Fete tonight.", created_at=datetime(2025, 6, 30, 23, 30, tzinfo=timezone.utc))
+        assert len(page(client.get("/search?q=fete&from=2025-07-01&to=2025-07-01")).select("ol.results li")) == 1
+        assert page(client.get("/search?q=fete&from=2025-06-30&to=2025-06-30")).select("ol.results li") == []
+        with sessionmaker.begin() as session:
+            session.get(User, people["bob"]).timezone = "UTC"  # type: ignore[union-attr]
+        sign_in(people["bob"])
+        assert len(page(client.get("/search?q=fete&from=2025-06-30&to=2025-06-30")).select("ol.results li")) == 1
 
     def test_bad_input_is_explained_not_an_error(self, client: FlaskClient, post: Callable[..., Post]) -> None:
         post("Boiler", "Boiler.")

@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from flask import (
     Blueprint,
@@ -33,7 +33,7 @@ from flask import (
 )
 from sqlalchemy.orm import Session
 
-from forum import archive, threads
+from forum import archive, threads, times
 from forum.archive import AttachmentEntry, Pagination, PostEntry
 from forum.errors import NotFound
 from forum.models import Community
@@ -70,18 +70,14 @@ def isotime(moment: datetime) -> str:
 
 @bp.app_template_filter("readable_time")
 def readable_time(moment: datetime) -> str:
-    """"3 Mar 2024, 14:05 GMT" in the signed-in reader's time zone (UTC for visitors)."""
-    local = moment.astimezone(_reader_zone())
-    return f"{local.day} {local:%b %Y, %H:%M} {local.tzname()}"
+    """"3 Mar 2024, 14:05 GMT" in the signed-in reader's time zone (the site's for visitors)."""
+    return times.readable(moment, _reader_zone())
 
 
 def _reader_zone() -> ZoneInfo:
     if "reader_zone" not in g:
         user = current_user()
-        try:
-            g.reader_zone = ZoneInfo(user.timezone) if user is not None and user.timezone else ZoneInfo("UTC")
-        except (ZoneInfoNotFoundError, ValueError):
-            g.reader_zone = ZoneInfo("UTC")
+        g.reader_zone = times.reader_zone(user.timezone if user is not None else None, state().site.settings)
     return g.reader_zone  # type: ignore[no-any-return]
 
 
@@ -276,7 +272,7 @@ def search() -> str:
         with state().readers() as db:
             results = search_posts(
                 db, _viewer_id(), form.q, community=form.community or None, author=form.author or None,
-                since=_date(form.since), until=_date(form.until),
+                since=_date(form.since), until=_date(form.until), zone=_reader_zone(),
                 limit=RESULTS_PER_PAGE, offset=(form.page - 1) * RESULTS_PER_PAGE,
             )
         pages = _page_links(Pagination(form.page, RESULTS_PER_PAGE, results.total), ".search", **form.arguments())

@@ -1,0 +1,114 @@
+"""What members' mail clients show of what the site sends, through a real ``listbridge
+serve``: posts mailed in by SMTP, copies and notices read back from the smarthost the way
+a mail client parses them (``email.policy.default`` on the bytes the sink received)."""
+
+from __future__ import annotations
+
+from email.header import Header
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from tests.integration.served import DOMAIN, ServedSite
+from tests.support import Received, SmtpSink
+
+pytestmark = pytest.mark.integration
+
+LIST = f"housing@{DOMAIN}"
+MEMBERS = ("bob@council.example", "carol@council.example")
+LOGO = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4  # no real picture is needed, only its bytes
+MINUTES = b"%PDF-1.4\n" + b"minutes of the housing forum\n" * 200
+BUDGET = bytes(range(256)) * 40  # binary, as a spreadsheet is
+
+
+@pytest.fixture
+def served(tmp_path: Path, db_url: str, smtp_sink: SmtpSink) -> Iterator[ServedSite]:
+    site = ServedSite(tmp_path, db_url, smtp_sink.port)
+    site.cli("init")
+    site.cli("community", "create", "housing", "--name", "Housing Advice", "--subject-prefix", "[Housing]")
+    site.cli("community", "create", "grwp", "--name", "Grŵp Tai – Cymru", "--policy", "moderated")
+    for who in ("alice", *(m.split("@")[0] for m in MEMBERS)):
+        site.cli("member", "add", "housing", f"{who}@council.example", "--name", f"{who.title()} Example")
+    site.cli("member", "add", "grwp", "alice@council.example", "--name", "Siân Jones")
+    site.cli("member", "add", "grwp", "bob@council.example", "--role", "facilitator")
+    site.start()
+    yield site
+    site.stop()
+
+
+def outlook_post(subject: str, message_id: str) -> bytes:
+    """A post as Outlook sends one with a logo in its signature and two files attached:
+    mixed(related(alternative(text, html), logo), minutes, budget)."""
+    msg = EmailMessage()
+    msg["From"] = "Alice Example <alice@council.example>"
+    msg["To"] = LIST
+    msg["Subject"] = subject
+    msg["Message-ID"] = f"<{message_id}>"
+    msg.set_content("Minutes and budget attached.\n\nAlice\n")
+    msg.add_alternative('<p>Minutes and budget attached.</p><p>Alice<br><img src="cid:logo@council.example" '
+                        'alt="Council logo"></p>', subtype="html")
+    msg.get_payload()[1].add_related(LOGO, "image", "png", cid="<logo@council.example>", filename="logo.png")
+    msg.add_attachment(MINUTES, "application", "pdf", filename="minutes.pdf")
+    msg.add_attachment(BUDGET, "application", "vnd.ms-excel", filename="budget 2026–27.xls")
+    return msg.as_bytes()
+
+
+def by_rcpt(messages: list[Received]) -> dict[str, EmailMessage]:
+    return {m.rcpt_tos[0]: m.message for m in messages}
+
+
+def test_a_post_with_two_attachments_and_an_inline_logo_reaches_every_member_intact(
+        served: ServedSite, smtp_sink: SmtpSink) -> None:
+    assert served.send("alice@council.example", [LIST], outlook_post("Forum minutes", "m1@council.example"))[0] == 250
+
+    copies = by_rcpt(smtp_sink.wait_for(len(MEMBERS), 30))
+
+    assert sorted(copies) == sorted(MEMBERS)
+    for copy in copies.values():
+        attached = {part.get_filename(): part.get_content() for part in copy.iter_attachments()}
+        assert attached == {"minutes.pdf": MINUTES, "budget 2026–27.xls": BUDGET}
+        html = copy.get_body(("html",))
+        assert html is not None and 'src="cid:logo@council.example"' in html.get_content()
+        related = copy.get_body(("related",))
+        assert related is not None, "the logo travels beside the HTML that shows it"
+        [logo] = [p for p in related.iter_parts() if p.get("Content-ID") == "<logo@council.example>"]
+        assert logo.get_content() == LOGO
+        assert "Minutes and budget attached." in copy.get_body(("plain",)).get_content()
+
+
+SUBJECTS = [  # each of the first three came out changed before (a double space, a lost space)
+    "Temporary accommodation out-of-area placements – notification of changes",
+    "Cyfarfod y grŵp tai fforddiadwy yn tŷ ŵ ŷ",
+    "Thank you all for a wonderful first year of the network 🎉 👩‍👩‍👧 more to come",
+    "Temporary accommodation placements – notification of changes to the out-of-area procedure",
+    "A long plain subject about the housing register review that goes well beyond one header line",
+]
+
+
+def encoded(subject: str) -> str:
+    return Header(subject, "utf-8").encode()
+
+
+def test_subjects_names_and_notices_read_back_as_written(served: ServedSite, smtp_sink: SmtpSink) -> None:
+    for number, subject in enumerate(SUBJECTS):
+        raw = (f"From: Alice Example <alice@council.example>\r\nTo: {LIST}\r\nSubject: {encoded(subject)}\r\n"
+               f"Message-ID: <s{number}@council.example>\r\nMIME-Version: 1.0\r\n"
+               "Content-Type: text/plain; charset=utf-8\r\n\r\nSee the subject.\r\n").encode()
+        assert served.send("alice@council.example", [LIST], raw)[0] == 250
+    copies = smtp_sink.wait_for(len(SUBJECTS) * len(MEMBERS), 30)
+    seen = sorted({str(copy.message["Subject"]) for copy in copies})
+    assert seen == sorted(f"[Housing] {subject}" for subject in SUBJECTS)
+
+    # A held post: its author and the facilitator are told, in the community's Welsh name.
+    held = (f"From: =?utf-8?q?Si=C3=A2n_Jones?= <alice@council.example>\r\nTo: grwp@{DOMAIN}\r\n"
+            f"Subject: {encoded(SUBJECTS[1])}\r\nMessage-ID: <h1@council.example>\r\nMIME-Version: 1.0\r\n"
+            "Content-Type: text/plain; charset=utf-8\r\n\r\nPost it when you can.\r\n").encode()
+    assert served.send("alice@council.example", [f"grwp@{DOMAIN}"], held)[0] == 250
+    notices = by_rcpt(smtp_sink.wait_for(len(copies) + 2, 30)[len(copies):])
+    assert notices["alice@council.example"]["Subject"] == "Your message to Grŵp Tai – Cymru is awaiting approval"
+    assert notices["bob@council.example"]["Subject"] == f"[Grŵp Tai – Cymru] awaiting your approval: {SUBJECTS[1]}"
+    sender = notices["alice@council.example"]["From"].addresses[0]
+    assert (sender.display_name, sender.addr_spec) == ("Grŵp Tai – Cymru", f"grwp-owner@{DOMAIN}")
+    assert str(notices["alice@council.example"]["List-Id"]) == f"Grŵp Tai – Cymru <grwp.{DOMAIN}>"
