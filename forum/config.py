@@ -36,6 +36,7 @@ class SiteSettings:
     mail_domain: str = setting(REQUIRED, "Domain of the list addresses (SLUG@mail_domain).")
     secret_key: str = setting(REQUIRED, "Secret for HMAC tokens (reply addresses, unsubscribe links); at least 16 characters.")
     old_secret_keys: list[str] = setting([], "Previous secret keys, still accepted when verifying tokens (for rotation).")
+    operators: list[str] = setting([], "Addresses of the site's operators: mail to postmaster@ and abuse@ on mail_domain is forwarded to them (empty: it is accepted, logged and kept in the database only).")
 
 
 @dataclass(frozen=True, kw_only=True)

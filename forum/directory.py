@@ -32,7 +32,11 @@ from forum.posting import community_by_slug
 
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 # Local-part suffixes the mail gateway owns (SLUG-owner@, SLUG-bounces@ …): a slug may not end so.
-RESERVED_SUFFIXES = ("-owner", "-bounces", "-subscribe", "-unsubscribe", "-request", "-join", "-leave", "-confirm")
+RESERVED_SUFFIXES = ("-owner", "-bounces", "-subscribe", "-unsubscribe", "-request", "-join", "-leave", "-confirm",
+                     "-private")
+# Local parts that are the site's own (postmaster@ must reach its operators, RFC 5321 §4.5.1;
+# noreply@ sends notices and digests) or that people and machines expect to be a server's.
+RESERVED_NAMES = frozenset({"noreply", "postmaster", "abuse", "mailer-daemon", "root", "admin", "www", "listbridge"})
 
 
 def normalize_email(address: str) -> str:
@@ -57,6 +61,8 @@ def create_community(
             f'"{given}" cannot be a community address: use lowercase letters, digits and dashes, '
             f"not ending in {', '.join(RESERVED_SUFFIXES)}"
         )
+    if slug in RESERVED_NAMES:
+        raise InvalidInput(f'"{given}" cannot be a community address: {slug}@ is reserved for the site itself')
     if session.scalar(select(Community.id).where(Community.slug == slug)) is not None:
         raise InvalidInput(f'a community "{slug}" already exists')
     community = Community(
@@ -75,6 +81,7 @@ class MemberRow:
     name: str = ""
     role: Role = Role.member
     delivery: Delivery = Delivery.each
+    show_address: bool | None = None  # None: leave the member's choice as it is
 
 
 @dataclass(frozen=True)
@@ -92,12 +99,14 @@ def _choice(enum: type, value: str, what: str) -> object:
         raise InvalidInput(f"{what} must be one of {allowed}, not {value!r}") from None
 
 
-def member_row(email: str, name: str = "", role: str = "member", delivery: str = "each") -> MemberRow:
+def member_row(email: str, name: str = "", role: str = "member", delivery: str = "each",
+               show_address: bool | None = None) -> MemberRow:
     return MemberRow(
         email=normalize_email(email),
         name=name.strip(),
         role=_choice(Role, role or "member", "role"),  # type: ignore[arg-type]
         delivery=_choice(Delivery, delivery or "each", "delivery"),  # type: ignore[arg-type]
+        show_address=show_address,
     )
 
 
@@ -165,11 +174,13 @@ def upsert_members(session: Session, community: Community, rows: Iterable[Member
             continue
         member = members.get(ue.user_id)
         if member is None:
-            session.add(Membership(community_id=community.id, user_id=ue.user_id, role=row.role, delivery=row.delivery))
+            session.add(Membership(community_id=community.id, user_id=ue.user_id, role=row.role, delivery=row.delivery,
+                                   show_address=bool(row.show_address)))
             added += 1
-        elif (member.role, member.delivery, member.status) != (row.role, row.delivery, MemberStatus.active) and \
-                member.status is not MemberStatus.banned:
+        elif _changes(member, row) and member.status is not MemberStatus.banned:
             member.role, member.delivery, member.status = row.role, row.delivery, MemberStatus.active
+            if row.show_address is not None:
+                member.show_address = row.show_address
             updated += 1
         else:
             unchanged += 1
@@ -177,10 +188,18 @@ def upsert_members(session: Session, community: Community, rows: Iterable[Member
             ue.user.display_name = row.name
     session.flush()
     for row, user in new_users:
-        session.add(Membership(community_id=community.id, user_id=user.id, role=row.role, delivery=row.delivery))
+        session.add(Membership(community_id=community.id, user_id=user.id, role=row.role, delivery=row.delivery,
+                               show_address=bool(row.show_address)))
         added += 1
     session.flush()
     return ImportReport(added=added, updated=updated, unchanged=unchanged)
+
+
+def _changes(member: Membership, row: MemberRow) -> bool:
+    """Whether ``row`` says something else than ``member`` already is."""
+    shown = member.show_address if row.show_address is None else row.show_address
+    return (member.role, member.delivery, member.status, member.show_address) != \
+        (row.role, row.delivery, MemberStatus.active, shown)
 
 
 def add_member(session: Session, slug: str, row: MemberRow) -> ImportReport:
