@@ -38,7 +38,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from forum import outbox
-from forum.access import Action, membership_by_email, membership_of, user_by_email
+from forum.access import Action, membership_by_email, user_by_email
 from forum import subscriptions
 from forum.errors import Dropped, ListbridgeError, MalformedMessage, NotFound, NotPermitted
 from forum.directory import moderators
@@ -99,8 +99,7 @@ def recipient(session: Session, site: Site, address: str, sender: str | None = N
     With ``sender`` (the envelope sender, "" for the null reverse path) the answer is the
     one that sender may hear: a private community is, to a sender who is not its active
     member, a community that does not exist, at every address form and whatever the token
-    says (same code, same text, from the same one lookup of the community plus one of the
-    sender). A token we made (a reply, relay or confirmation address) or a bounce naming a
+    says (same code, same text; the sender's membership is the one lookup more). A token we made (a reply, relay or confirmation address) or a bounce naming a
     member is the credential instead; without ``sender``, after the message was accepted,
     nothing is hidden.
     """
