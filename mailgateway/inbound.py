@@ -99,9 +99,10 @@ def recipient(session: Session, site: Site, address: str, sender: str | None = N
     With ``sender`` (the envelope sender, "" for the null reverse path) the answer is the
     one that sender may hear: a private community is, to a sender who is not its active
     member, a community that does not exist, at every address form and whatever the token
-    says (same code, same text; the sender's membership is the one lookup more). A token we made (a reply, relay or confirmation address) or a bounce naming a
-    member is the credential instead; without ``sender``, after the message was accepted,
-    nothing is hidden.
+    says (same code, same text; the sender's membership is the one lookup more). A token
+    we made (a reply, relay or confirmation address) or a bounce naming a member is the
+    credential instead; without ``sender``, after the message was accepted, nothing is
+    hidden.
     """
     local, domain = split_address(address)
     if domain != site.mail_domain:
@@ -407,12 +408,13 @@ def _process_one(session: Session, site: Site, parsed: ParsedMail, row: InboundM
     route = None
     try:
         route, community = recipient(session, site, rcpt)
-        if not reverse_path(row.mail_from) and route.form is not Form.bounces:
-            return f"{rcpt}: " + _notification(session, site, route, community, row.raw)
-        reason = _drop_reason(site, parsed, row.mail_from, route)
+        notification = not reverse_path(row.mail_from) and route.form is not Form.bounces
+        reason = None if notification else _drop_reason(site, parsed, row.mail_from, route)
         if reason:
             raise Dropped(reason)
         with session.begin_nested():
+            if notification:
+                return f"{rcpt}: " + _notification(session, site, route, community, row.raw)
             if route.form is Form.bounces:
                 return f"{rcpt}: " + bounces.process_bounce(session, site, route, row.raw)
             if route.form is Form.owner:
