@@ -80,6 +80,7 @@ def relay(session: Session, site: Site, route: Route, community: Community, pars
     """Pass a private message on; the outcome, for the spool row and the log."""
     leg = check(session, site, route, community, parsed.from_addr or "")
     if not answer_limit.allowed(session, site, answer_limit.RELAYED, f"user:{leg.writer.id}"):
+        _tell_limited(session, site, community, leg.writer, parsed, inbound_id)
         return f"private message of member {leg.writer.id}: too many this hour; not relayed"
     name = leg.writer.display_name.replace("@", " at ") or "A member"
     back = private_replies.pair_address(site.signer, community.slug, site.mail_domain, leg.writer.id,
@@ -97,6 +98,19 @@ def relay(session: Session, site: Site, route: Route, community: Community, pars
     log.info("private message relayed in %s from member %s to member %s", community.slug, leg.writer.id,
              leg.recipient.id)
     return f"private message of member {leg.writer.id} relayed to member {leg.recipient.id}"
+
+
+def _tell_limited(session: Session, site: Site, community: Community, writer: User, parsed: ParsedMail,
+                  inbound_id: int) -> None:
+    """Say once in a while (the answer limit) that a private message was not passed on."""
+    address = _primary(writer)
+    if answer_limit.allowed(session, site, answer_limit.ANSWERS, address):
+        outbox.enqueue_notice(session, dedupe_key=f"private-limited:{inbound_id}", address=address, user_id=writer.id,
+                              payload={"subject": f"Not passed on: {parsed.subject or '(no subject)'}",
+                                       "text": f"Your private message through {community.name} was not passed on: "
+                                               f"you have sent {answer_limit.RELAYED.count} in the last hour. "
+                                               "Please send it again later.\n",
+                                       "in_reply_to": parsed.message_id or ""})
 
 
 def _primary(user: User) -> str:
