@@ -34,7 +34,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
-from sqlalchemy import insert, select
+from sqlalchemy import and_, bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from forum import outbox
@@ -42,7 +42,17 @@ from forum.access import Action, membership_by_email, user_by_email
 from forum import subscriptions
 from forum.errors import Dropped, ListbridgeError, MalformedMessage, NotFound, NotPermitted
 from forum.directory import moderators
-from forum.models import Community, InboundMessage, InboundStatus, MemberStatus, Post, User, UserEmail, utcnow
+from forum.models import (
+    Community,
+    InboundMessage,
+    InboundStatus,
+    Membership,
+    MemberStatus,
+    Post,
+    User,
+    UserEmail,
+    utcnow,
+)
 from forum.moderation import notify_held
 from forum.posting import AttachmentData, Draft, check_post, community_by_slug, no_community, submit_post
 from forum.site import Site
@@ -99,8 +109,8 @@ def recipient(session: Session, site: Site, address: str, sender: str | None = N
     With ``sender`` (the envelope sender, "" for the null reverse path) the answer is the
     one that sender may hear: a private community is, to a sender who is not its active
     member, a community that does not exist, at every address form and whatever the token
-    says (same code, same text; the sender's membership is the one lookup more). A token
-    we made (a reply, relay or confirmation address) or a bounce naming a member is the
+    says (same code, same text, and the same one query: the community with the sender's
+    standing in it). A token we made (a reply, relay or confirmation address) or a bounce naming a member is the
     credential instead; without ``sender``, after the message was accepted, nothing is
     hidden.
     """
@@ -110,7 +120,13 @@ def recipient(session: Session, site: Site, address: str, sender: str | None = N
     route = parse_local_part(local)
     if route.form in SITE_FORMS:
         return route, None
-    community = community_by_slug(session, route.slug)
+    if sender is None:
+        community, standing = community_by_slug(session, route.slug), None
+    else:
+        found = session.execute(_WITH_STANDING, {"slug": route.slug, "sender": sender.strip().lower()}).first()
+        if found is None:
+            raise no_community(route.slug)
+        community, standing = found
     if sender is None or not community.is_private:
         _check_detail(session, site, route, community)
         return route, community
@@ -118,9 +134,20 @@ def recipient(session: Session, site: Site, address: str, sender: str | None = N
         _check_detail(session, site, route, community)
     except NotFound:
         raise no_community(route.slug) from None
-    if not _may_know(session, route, community, sender):
+    if not _may_know(session, route, community, standing):
         raise no_community(route.slug)
     return route, community
+
+
+# A community and the sender's standing in it, in one query whether or not either exists,
+# so that a private community and a missing one take the same work to refuse.
+_WITH_STANDING = (
+    select(Community, Membership.status)
+    .outerjoin(Membership, and_(
+        Membership.community_id == Community.id,
+        Membership.user_id == select(UserEmail.user_id).where(UserEmail.email == bindparam("sender")).scalar_subquery()))
+    .where(Community.slug == bindparam("slug"))
+)
 
 
 def _check_detail(session: Session, site: Site, route: Route, community: Community) -> None:
@@ -133,15 +160,15 @@ def _check_detail(session: Session, site: Site, route: Route, community: Communi
         private_relay.target(session, site, route, community)
 
 
-def _may_know(session: Session, route: Route, community: Community, sender: str) -> bool:
-    """Whether a sender may learn that the private ``community`` exists at this address."""
+def _may_know(session: Session, route: Route, community: Community, standing: MemberStatus | None) -> bool:
+    """Whether a sender of this ``standing`` may learn that the private ``community``
+    exists at this address."""
     if route.form in (Form.reply, Form.confirm, Form.private):
         return True  # the token, checked already, was made for a member (or for this request)
     if route.form is Form.bounces:
         about = verp_recipient(route.detail)
         return about is not None and membership_by_email(session, about, community) is not None
-    membership = membership_by_email(session, sender, community) if sender else None
-    return membership is not None and membership.status is MemberStatus.active
+    return standing is MemberStatus.active
 
 
 def _reply_target(session: Session, site: Site, route: Route, community: Community | None = None) -> tuple[User, Post]:
