@@ -295,14 +295,15 @@ def _change_membership(db: Session, here: Place, action: str, form: MembershipFo
     if action == "leave":
         accounts.leave(db, user, community)
         return f"You have left {community.name}."
-    if action in ("reenable", "address") and here.membership is None:
-        raise NotFound(f"you are not a member of {community.name}")
-    if action == "reenable":
-        bounces.reenable(db, here.membership)
-        return f"{community.name} will send you mail again."
-    if action == "address":
-        here.membership.show_address = request.form.get("show") == "yes"
-        if here.membership.show_address:
+    if action in ("reenable", "address"):
+        membership = here.membership
+        if membership is None:
+            raise NotFound(f"you are not a member of {community.name}")
+        if action == "reenable":
+            bounces.reenable(db, membership)
+            return f"{community.name} will send you mail again."
+        membership.show_address = request.form.get("show") == "yes"
+        if membership.show_address:
             return f"Other members of {community.name} now see your email address."
         return f"Your email address is hidden from the other members of {community.name}."
     accounts.change_delivery(db, user, community, Delivery(form.delivery.data))
