@@ -78,7 +78,7 @@ class Edition:
     def __init__(self, site: Site, period: Delivery, posts: Sequence[NewPost], first_posts: Mapping[int, int],
                  communities: Mapping[int, CommunityRef]) -> None:
         self.period = period
-        self.renderer = Renderer(site.settings.site.name, site.settings.site.base_url, site.mail_domain)
+        self.renderer = Renderer(site.settings.site.name, site.settings.site.base_url, site.mail_domain, site.signer)
         self.communities = communities
         self._posts: dict[int, list[NewPost]] = {}
         for post in posts:
@@ -130,7 +130,7 @@ class Edition:
                           None))
             for post in posts:
                 body = self._block(("body", post.id), render.post_body, community, post)
-                parts.append((self._block(("post", post.id, zone.key), render.post, post, zone, body), None))
+                parts.append((self._block(("post", post.id, zone.key), render.post, community, post, zone, body), None))
             parts.append((self._block(("reply", thread_id), render.reply, community, posts[0]),
                           (tokens.REPLY, posts[-1].id)))
         parts.append((self._block(("leave", community_id), render.community_footing, community),

@@ -19,10 +19,12 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from digest.excerpt import UNPRINTABLE, excerpt
+from forum import private_replies
 from forum.digests import SLOT, Block, CommunityRef, NewPost
 from forum.models import Delivery
 from forum.posting import NO_SUBJECT
 from forum.times import readable
+from forum.tokens import Signer
 
 FONT = "font-family:Arial,Helvetica,sans-serif;"
 INK = "#222222"
@@ -58,6 +60,7 @@ class Renderer:
     site_name: str
     base_url: str
     mail_domain: str
+    signer: Signer | None = None  # makes the "reply privately" relay addresses; None: no such links
 
     def opening(self, period: Delivery, posts: int, communities: int, day: datetime, zone: str) -> Block:
         title = f"{period.value.capitalize()} digest"
@@ -107,16 +110,25 @@ class Renderer:
         return Block((f"{wrapped}\n" if wrapped else "") + f"  {url}\n",
                      _p("2px 0 0 0", 15, INK, f"{_e(words)} {link}" if words else link))
 
-    def post(self, post: NewPost, zone: ZoneInfo, body: Block) -> Block:
-        """Who wrote ``body`` and when, in the reader's time zone."""
-        author = one_line(post.author).replace("@", " at ") or "Someone"
+    def post(self, community: CommunityRef, post: NewPost, zone: ZoneInfo, body: Block) -> Block:
+        """Who wrote ``body`` and when, in the reader's time zone, and how to answer them
+        privately (through the relay: a digest never shows an address)."""
+        author = one_line(post.author)
+        author = "Someone" if not author or "@" in author else author
         when = readable(post.created_at, zone)
+        text, privately = "", ""
+        if self.signer is not None and post.author_id is not None:
+            address = private_replies.post_address(self.signer, community.slug, self.mail_domain, post.id)
+            subject = quote("Re: " + (one_line(post.thread_subject) or NO_SUBJECT))
+            text = f"  Reply privately to {author}: {address}\n"
+            privately = (f' &middot; <a href="{_e(f"mailto:{address}?subject={subject}")}" style="color:{MUTED};">'
+                         f"Reply privately</a>")
         markup = (
             f'<div style="margin:0 0 14px 0;padding:0 0 0 12px;border-left:3px solid {RULE};">\n'
-            + _p("0", 13, MUTED, f'<strong style="color:{INK};">{_e(author)}</strong> &middot; {_e(when)}')
+            + _p("0", 13, MUTED, f'<strong style="color:{INK};">{_e(author)}</strong> &middot; {_e(when)}{privately}')
             + body.html + "</div>\n"
         )
-        return Block(f"\n  {author}, {when}\n{body.text}", markup)
+        return Block(f"\n  {author}, {when}\n{body.text}{text}", markup)
 
     def reply(self, community: CommunityRef, post: NewPost) -> Block:
         """Reply by email: the member's reply token, at the slot, names the thread's newest

@@ -171,9 +171,10 @@ class NewPost:
     community_id: int
     thread_id: int
     thread_subject: str
-    author: str
+    author: str  # the name shown; never the author's address
     created_at: datetime
     body: str  # the opening BODY_CHARS of its text
+    author_id: int | None = None  # None: no member to reply to privately
 
 
 def new_posts(session: Session, after: int, upto: int) -> list[NewPost]:
@@ -183,8 +184,7 @@ def new_posts(session: Session, after: int, upto: int) -> list[NewPost]:
     once, at its latest."""
     rows = session.execute(
         select(PostPublication.id, Post.id, Post.community_id, Post.thread_id, Thread.subject,
-               func.coalesce(func.nullif(Post.author_name, ""), Post.author_email), Post.created_at,
-               func.substr(Post.body, 1, BODY_CHARS))
+               Post.author_name, Post.created_at, func.substr(Post.body, 1, BODY_CHARS), Post.author_id)
         .join(Post, Post.id == PostPublication.post_id)
         .join(Thread, Thread.id == Post.thread_id)
         .where(PostPublication.id > after, PostPublication.id <= upto, Post.status == PostStatus.published,

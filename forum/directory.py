@@ -34,9 +34,13 @@ T = TypeVar("T")
 
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 # Local-part suffixes the mail gateway owns (SLUG-owner@, SLUG-bounces@ …): a slug may not end so.
-RESERVED_SUFFIXES = ("-owner", "-bounces", "-subscribe", "-unsubscribe", "-request", "-join", "-leave", "-confirm")
+RESERVED_SUFFIXES = ("-owner", "-bounces", "-subscribe", "-unsubscribe", "-request", "-join", "-leave", "-confirm",
+                     "-private")
 # A member spreadsheet's columns, as imported and as listed; only email is required.
 CSV_COLUMNS = ("email", "name", "role", "delivery", "status")
+# Local parts that are the site's own (postmaster@ must reach its operators, RFC 5321 §4.5.1;
+# noreply@ sends notices and digests) or that people and machines expect to be a server's.
+RESERVED_NAMES = frozenset({"noreply", "postmaster", "abuse", "mailer-daemon", "root", "admin", "www", "listbridge"})
 
 
 def normalize_email(address: str) -> str:
@@ -56,6 +60,8 @@ def create_community(
     description: str = "", subject_prefix: str = "",
 ) -> Community:
     given, slug = slug, slug.strip()
+    if slug.lower() in RESERVED_NAMES:
+        raise InvalidInput(f'"{given}" cannot be a community address: {slug.lower()}@ is reserved for the site itself')
     if slug != slug.lower() and SLUG_RE.match(slug.lower()):
         # Said, not silently lowered: "Housing" would otherwise be told that "housing" exists.
         raise InvalidInput(f'"{given}" has capitals, and community addresses are lowercase: use "{slug.lower()}"')
@@ -106,6 +112,7 @@ class MemberRow:
     role: Role = Role.member
     delivery: Delivery = Delivery.each
     status: MemberStatus = MemberStatus.active
+    show_address: bool | None = None  # None: leave the member's choice as it is
 
 
 @dataclass(frozen=True)
@@ -124,7 +131,7 @@ def _choice(enum: type, value: str, what: str) -> object:
 
 
 def member_row(email: str, name: str = "", role: str = "member", delivery: str = "each",
-               status: str = "active") -> MemberRow:
+               status: str = "active", show_address: bool | None = None) -> MemberRow:
     """A validated row; InvalidInput naming every problem of it, not only the first."""
     problems: list[str] = []
 
@@ -142,7 +149,8 @@ def member_row(email: str, name: str = "", role: str = "member", delivery: str =
     if problems:
         raise InvalidInput("; ".join(problems))
     return MemberRow(email=address, name=name.strip(), role=chosen_role,  # type: ignore[arg-type]
-                     delivery=chosen_delivery, status=chosen_status)  # type: ignore[arg-type]
+                     delivery=chosen_delivery, status=chosen_status,  # type: ignore[arg-type]
+                     show_address=show_address)
 
 
 def read_member_csv(text: str, source: str) -> list[MemberRow]:
@@ -209,11 +217,13 @@ def upsert_members(session: Session, community: Community, rows: Iterable[Member
         member = members.get(ue.user_id)
         if member is None:
             session.add(Membership(community_id=community.id, user_id=ue.user_id, role=row.role, delivery=row.delivery,
-                                   status=row.status))
+                                   status=row.status, show_address=bool(row.show_address)))
             added += 1
-        elif (member.role, member.delivery, member.status) != (row.role, row.delivery, row.status) and \
-                member.status is not MemberStatus.banned:  # a ban is lifted by a facilitator, never by a file
+        elif _changes(member, row) and member.status is not MemberStatus.banned:
+            # a ban is lifted by a facilitator, never by a file
             member.role, member.delivery, member.status = row.role, row.delivery, row.status
+            if row.show_address is not None:
+                member.show_address = row.show_address
             updated += 1
         else:
             unchanged += 1
@@ -222,10 +232,17 @@ def upsert_members(session: Session, community: Community, rows: Iterable[Member
     session.flush()
     for row, user in new_users:
         session.add(Membership(community_id=community.id, user_id=user.id, role=row.role, delivery=row.delivery,
-                               status=row.status))
+                               status=row.status, show_address=bool(row.show_address)))
         added += 1
     session.flush()
     return ImportReport(added=added, updated=updated, unchanged=unchanged)
+
+
+def _changes(member: Membership, row: MemberRow) -> bool:
+    """Whether ``row`` says something else than ``member`` already is."""
+    shown = member.show_address if row.show_address is None else row.show_address
+    return (member.role, member.delivery, member.status, member.show_address) != \
+        (row.role, row.delivery, row.status, shown)
 
 
 def add_member(session: Session, slug: str, row: MemberRow) -> ImportReport:

@@ -25,6 +25,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.dialects.postgresql import TSVECTOR
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -231,6 +232,9 @@ class Membership(Base):
     bounce_reason: Mapped[str] = mapped_column(Text, default="", server_default="")
     bounce_disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     delivery_before_bounces: Mapped[Delivery | None] = mapped_column(_enum(Delivery))
+    # Whether the member's own address is shown to the community's other members (their
+    # "reply privately" links write to it directly); by default they go through the relay.
+    show_address: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     community: Mapped[Community] = relationship()

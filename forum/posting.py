@@ -93,8 +93,13 @@ class Outcome:
 def community_by_slug(session: Session, slug: str) -> Community:
     community = session.scalar(select(Community).where(Community.slug == slug.lower()))
     if community is None:
-        raise NotFound(f'there is no community "{slug}" here')
+        raise no_community(slug)
     return community
+
+
+def no_community(slug: str) -> NotFound:
+    """The error for a community that does not exist, and for a private one to an outsider."""
+    return NotFound(f'there is no community "{slug}" here')
 
 
 def check_post(session: Session, community: Community, author_email: str) -> Verdict:

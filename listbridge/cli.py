@@ -278,14 +278,19 @@ def member() -> None:
 @click.option("--name", default="", help="Display name.")
 @click.option("--role", type=click.Choice(["member", "moderator", "facilitator"]), default="member", show_default=True)
 @click.option("--delivery", type=click.Choice(["each", "daily", "weekly", "none"]), default="each", show_default=True)
+@click.option("--show-address/--hide-address", default=None,
+              help="Show the member's address to the other members (default for a new member: hidden; they "
+                   "are written to privately through the relay). Left as it is when not given.")
 @pass_ctx
-def member_add(ctx: Context, slug: str, email: str, name: str, role: str, delivery: str) -> None:
-    """Add EMAIL to community SLUG (or update their role and delivery)."""
-    row = member_row(email, name, role, delivery)
+def member_add(ctx: Context, slug: str, email: str, name: str, role: str, delivery: str,
+               show_address: bool | None) -> None:
+    """Add EMAIL to community SLUG (or update their role, delivery and whether their address is shown)."""
+    row = member_row(email, name, role, delivery, show_address)
     with ctx.sessions.begin() as session:
         report = upsert_members(session, community_by_slug(session, slug), [row])
     verb = "added" if report.added else "updated" if report.updated else "already a member:"
-    click.echo(f"{verb} {row.email} in {slug} ({row.role.value}, delivery {row.delivery.value})")
+    shown = "" if show_address is None else f", address {'shown' if show_address else 'hidden'}"
+    click.echo(f"{verb} {row.email} in {slug} ({row.role.value}, delivery {row.delivery.value}{shown})")
 
 
 @member.command("import")

@@ -7,6 +7,9 @@ reading the local part of an incoming recipient.
     SLUG-bounces+V@  envelope sender of outgoing mail (VERP: V encodes the recipient)
     SLUG-subscribe@, -unsubscribe@, -request@   email commands
     SLUG-confirm+TOKEN@  the reply that confirms a join or leave asked for by email
+    SLUG-private+TOKEN@  a private message between members, relayed (forum.private_replies)
+    postmaster@, abuse@  the site's operators (RFC 5321 §4.5.1, RFC 2142)
+    noreply@         sender of the site's notices and digests: replies are answered with help
 
 Local parts are matched case-insensitively: relays and clients are known to fold case.
 """
@@ -29,10 +32,16 @@ class Form(str, enum.Enum):
     unsubscribe = "unsubscribe"
     request = "request"
     confirm = "confirm"
+    private = "private"
+    postmaster = "postmaster"
+    noreply = "noreply"
 
 
 _SUFFIXES = {f"-{f.value}": f for f in (Form.owner, Form.bounces, Form.subscribe, Form.unsubscribe, Form.request,
-                                        Form.confirm)}
+                                        Form.confirm, Form.private)}
+# The site's own addresses: no community has these names (forum.directory.RESERVED_NAMES).
+SITE_ADDRESSES = {"postmaster": Form.postmaster, "abuse": Form.postmaster, "noreply": Form.noreply}
+SITE_FORMS = frozenset(SITE_ADDRESSES.values())
 
 
 @dataclass(frozen=True)
@@ -40,20 +49,28 @@ class Route:
     """Where an incoming recipient address leads."""
 
     form: Form
-    slug: str
-    detail: str = ""  # the reply or confirmation token, or the VERP-encoded recipient of a bounce
+    slug: str  # the community's, or the site address's local part (postmaster, noreply)
+    detail: str = ""  # the reply, confirmation or relay token, or the VERP-encoded recipient of a bounce
 
 
 def parse_local_part(local: str) -> Route:
     """Split a local part into (form, slug, detail). Whether the slug exists is not checked here."""
     local = local.strip().lower()
     base, plus, detail = local.partition("+")
+    if base in SITE_ADDRESSES:
+        return Route(SITE_ADDRESSES[base], base, detail)
     for suffix, form in _SUFFIXES.items():
         if base.endswith(suffix) and len(base) > len(suffix):
             return Route(form, base[: -len(suffix)], detail)
     if plus:
         return Route(Form.reply, base, detail)
     return Route(Form.post, base)
+
+
+def reverse_path(mail_from: str) -> str:
+    """The envelope sender, "" for the null reverse path of notifications (``MAIL FROM:<>``,
+    which aiosmtpd reports as ``<>``)."""
+    return "" if mail_from.strip() in ("", "<>") else mail_from
 
 
 def split_address(address: str) -> tuple[str, str]:

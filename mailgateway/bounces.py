@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 
 from forum.access import membership_of, user_by_email
 from forum.bounces import record_bounce
+from forum.models import Community
 from forum.posting import community_by_slug
 from forum.site import Site
 from mailgateway.addresses import Route, verp_recipient
@@ -184,14 +185,20 @@ def _permanent(status: str, diagnostic: str) -> bool:
 
 def process_bounce(session: Session, site: Site, route: Route, raw: bytes) -> str:
     """Count a bounce against the member its VERP address names; the outcome, for the log."""
+    return count_bounce(session, site, community_by_slug(session, route.slug), raw, verp_recipient(route.detail))
+
+
+def count_bounce(session: Session, site: Site, community: Community, raw: bytes, about: str | None) -> str:
+    """Count a bounce against member ``about`` (whom it is known to be about), or else the
+    members its report names; the outcome, for the log. Anything that is no report is
+    ignored, with a log line."""
     report = read_report(raw)
     if report is None:
+        log.info("not a delivery report (an auto-reply?) for %s: ignored", community.slug)
         return "not a delivery report (an auto-reply?): ignored"
     if report.delayed_only:
         return "a delay warning: nothing counted"
-    verp = verp_recipient(route.detail)
-    addresses = [verp.lower()] if verp else list(dict.fromkeys(f.recipient for f in report.failures if f.recipient))
-    community = community_by_slug(session, route.slug)
+    addresses = [about.lower()] if about else list(dict.fromkeys(f.recipient for f in report.failures if f.recipient))
     outcomes = []
     for address in addresses:
         # The report may name another address than ours (a forwarder's final mailbox):
@@ -204,7 +211,7 @@ def process_bounce(session: Session, site: Site, route: Route, raw: bytes) -> st
             continue
         reason = " ".join(filter(None, (worst.status, worst.diagnostic))) or "no reason given"
         counted = record_bounce(session, site, membership, permanent=worst.permanent, reason=reason)
-        log.info("bounce for %s in %s (%s, %s): %s", address, route.slug, "hard" if worst.permanent else "soft",
+        log.info("bounce for %s in %s (%s, %s): %s", address, community.slug, "hard" if worst.permanent else "soft",
                  reason, counted)
         outcomes.append(f"{address}: {'hard' if worst.permanent else 'soft'} bounce ({reason}); {counted}")
     return "; ".join(outcomes) or "a bounce naming no recipient: nothing counted"

@@ -11,22 +11,20 @@ the command, and any reply to a confirmation confirms (whatever a client quotes 
 
 from __future__ import annotations
 
-import logging
 from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from forum import outbox, subscriptions
-from forum.accounts import RateLimit, RateLimited, count_against
+from forum.accounts import RateLimit
 from forum.models import Community, MemberStatus
 from forum.posting import community_by_slug
 from forum.site import Site
 from forum.subscriptions import Standing
+from mailgateway import answer_limit
 from mailgateway.addresses import Form, Route, command_address, confirm_address, owner_address, post_address
 from mailgateway.parsing import ParsedMail
-
-log = logging.getLogger(__name__)
 
 REPLIES_PER_ADDRESS = RateLimit("mail-command", 5, timedelta(hours=1))
 
@@ -97,12 +95,7 @@ def _answer(session: Session, site: Site, community: Community, sender: str, par
 
 
 def _may_answer(session: Session, site: Site, address: str) -> bool:
-    try:
-        count_against(session, site, [(REPLIES_PER_ADDRESS, address)])
-    except RateLimited:
-        log.info("not answering a mail command from %s: rate limited", address)
-        return False
-    return True
+    return answer_limit.allowed(session, site, REPLIES_PER_ADDRESS, address)
 
 
 def _send(session: Session, community: Community, address: str, parsed: ParsedMail, inbound_id: int, subject: str,

@@ -42,7 +42,7 @@ from urllib.parse import quote
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from forum import tokens
+from forum import private_replies, tokens
 from forum.archive import human_size
 from forum.errors import NotFound
 from forum.models import Attachment, Community, Post, PostStatus, utcnow
@@ -98,6 +98,8 @@ class PostView:
     in_reply_to: str | None = None
     references: tuple[str, ...] = ()
     attachments: tuple[AttachmentInfo, ...] = ()
+    author_id: int | None = None
+    author_shows_address: bool = False  # the author chose to show their address to members
 
 
 class Slot(Enum):
@@ -169,6 +171,8 @@ def load_post(session: Session, post_id: int) -> PostView:
         thread_id=post.thread_id,
         author_name=post.author_name,
         author_email=post.author_email,
+        author_id=post.author_id,
+        author_shows_address=private_replies.shows_address(session, post.author_id, community.id),
         message_id=post.message_id,
         subject=post.subject,
         created_at=post.created_at,
@@ -376,7 +380,11 @@ def list_subject(prefix: str, subject: str) -> str:
 
 def _author(view: PostView) -> str:
     # An address in a display name reads like a spoofed sender to filters and people alike.
-    return _one_line(view.author_name or view.author_email).replace("@", " at ") or "Someone"
+    # Nor is the author's address shown when the name is one (or missing), unless they chose.
+    name = _one_line(view.author_name)
+    if not name or "@" in name:
+        name = _one_line(view.author_email) if view.author_shows_address else ""
+    return name.replace("@", " at ") or "Someone"
 
 
 def _linked(view: PostView, site: Site) -> list[tuple[str, str]]:
@@ -388,9 +396,17 @@ def _linked(view: PostView, site: Site) -> list[tuple[str, str]]:
     ]
 
 
-def _reply_privately(view: PostView) -> str:
+def _reply_privately(view: PostView, site: Site) -> str:
+    """Where "reply privately" writes: the author's own address only if they chose to show
+    it, otherwise the relay (""  when the post has no author among the members)."""
+    if view.author_shows_address and view.author_email:
+        address = view.author_email
+    elif view.author_id is not None:
+        address = private_replies.post_address(site.signer, view.community.slug, site.mail_domain, view.id)
+    else:
+        return ""
     subject = quote("Re: " + strip_prefixes(_one_line(view.subject)))
-    return f"mailto:{quote(view.author_email, safe='@+')}?subject={subject}"
+    return f"mailto:{quote(address, safe='@+')}?subject={subject}"
 
 
 def _membership_url(view: PostView, site: Site) -> str:
@@ -404,8 +420,8 @@ def _text_footer(view: PostView, site: Site, unsubscribe: str) -> str:
         lines.append("Attachments too large for email:")
         lines += [f"  {label}: {url}" for label, url in linked]
     lines.append(f"View on the web: {archived_at(view, site)}")
-    if view.author_email:
-        lines.append(f"Reply privately to {_author(view)}: {_reply_privately(view)}")
+    if privately := _reply_privately(view, site):
+        lines.append(f"Reply privately to {_author(view)}: {privately}")
     lines.append(f"Change your delivery: {_membership_url(view, site)}")
     lines.append(f"Leave {_one_line(view.community.name)}: {unsubscribe}")
     return "\r\n".join(lines)
@@ -416,8 +432,8 @@ def _html_footer(view: PostView, site: Site, unsubscribe: str) -> str:
         return f'<a href="{html.escape(url)}" style="color:#666666;">{html.escape(label)}</a>'
 
     links = [link(archived_at(view, site), "View on the web")]
-    if view.author_email:
-        links.append(link(_reply_privately(view), f"Reply privately to {_author(view)}"))
+    if privately := _reply_privately(view, site):
+        links.append(link(privately, f"Reply privately to {_author(view)}"))
     links.append(link(_membership_url(view, site), "Change your delivery"))
     links.append(link(unsubscribe, f"Leave {_one_line(view.community.name)}"))
     rows = []
@@ -466,12 +482,13 @@ def compose_notice(site: Site, to_address: str, payload: Mapping[str, Any], *, m
     about; the caller resolves it to ``community``), ``in_reply_to`` (the bare Message-ID
     it answers) and ``reply_to`` (an address, e.g. a confirmation token address). It comes
     from the community's -owner address, or from the site's no-reply address (or from
-    ``sender``). With a community it carries the list headers, and with ``user_id`` the
-    one-click unsubscribe.
+    ``sender``, or from the ``from_name`` and ``from_address`` of a private message the
+    relay passes on, which is ``relayed``: a person's, not an automatic one). With a
+    community it carries the list headers, and with ``user_id`` the one-click unsubscribe.
     """
     msg = EmailMessage(policy=POLICY)
     msg["Date"] = format_datetime(utcnow())
-    sender = sender or _notice_sender(site, community)
+    sender = sender or _relay_sender(site, payload) or _notice_sender(site, community)
     _set_name_addr(msg, "From", sender.display_name, sender.addr_spec)
     msg["To"] = to_address
     if payload.get("reply_to"):
@@ -479,7 +496,8 @@ def compose_notice(site: Site, to_address: str, payload: Mapping[str, Any], *, m
     msg.set_raw("Subject", encoded_words.text("Subject", payload["subject"]))
     in_reply_to = payload.get("in_reply_to")
     # RFC 3834: answers to a message are auto-replied; everything else the site sends by itself.
-    msg["Auto-Submitted"] = "auto-replied" if in_reply_to else "auto-generated"
+    if not payload.get("relayed"):
+        msg["Auto-Submitted"] = "auto-replied" if in_reply_to else "auto-generated"
     after: list[tuple[str, list[str]]] = []
     if community is not None:
         _set_list_id(msg, site, community)
@@ -501,6 +519,14 @@ def compose_digest(site: Site, to_address: str, payload: Mapping[str, Any], *, m
     opens with."""
     return compose_notice(site, to_address, payload, message_id=message_id, community=community,
                           user_id=user_id, sender=_notice_sender(site, None))
+
+
+def _relay_sender(site: Site, payload: Mapping[str, Any]) -> Address | None:
+    """The relay address a private message comes from (only ever one of ours)."""
+    address = payload.get("from_address") or ""
+    if not address or addresses.split_address(address)[1] != site.mail_domain:
+        return None
+    return Address(_one_line(payload.get("from_name", "")), addr_spec=address)
 
 
 def _notice_sender(site: Site, community: CommunityInfo | None) -> Address:

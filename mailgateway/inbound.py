@@ -2,8 +2,10 @@
 
 The gateway's promise is "250 means stored". So the order is:
 
-1. at RCPT: :func:`check_recipient` refuses what cannot be delivered (unknown community,
-   unknown address form, forged reply or confirmation token) — cheap, no writes;
+1. at RCPT: :func:`recipient` refuses what cannot be delivered (unknown community,
+   unknown address form, forged reply, relay or confirmation token) — cheap, no writes.
+   A private community answers a sender who is not its member exactly as a community
+   that does not exist, at every address form;
 2. at DATA: :func:`judge` reads the header block and applies the posting rules for every
    recipient, so a non-member hears "550 5.7.1" from us instead of a bounce later, and a
    forged From of a domain with a DMARC policy hears that the post is held;
@@ -18,8 +20,12 @@ Steps 2 and 4 read the same bytes twice, the header only while the sender waits;
 the spool as raw bytes means what we store is exactly what we were sent.
 
 Besides posts, the gateway takes bounces (:mod:`mailgateway.bounces`, never posted), mail
-for the facilitators (``-owner``) and email commands (:mod:`mailgateway.commands`). The
-IMAP poller feeds the same steps, so a mailbox routes mail exactly as SMTP does.
+for the facilitators (``-owner``), email commands (:mod:`mailgateway.commands`), private
+messages between members (:mod:`mailgateway.private_relay`), mail for the operators
+(:mod:`mailgateway.postmaster`) and replies to digests (:mod:`mailgateway.noreply`). Mail
+with the null reverse path is a notification wherever it arrives and is never posted,
+forwarded or answered. The IMAP poller feeds the same steps, so a mailbox routes mail
+exactly as SMTP does.
 """
 
 from __future__ import annotations
@@ -28,21 +34,40 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
-from sqlalchemy import insert, select
+from sqlalchemy import and_, bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from forum import outbox
-from forum.access import Action, user_by_email
+from forum.access import Action, membership_by_email, user_by_email
 from forum import subscriptions
 from forum.errors import Dropped, ListbridgeError, MalformedMessage, NotFound, NotPermitted
 from forum.directory import moderators
-from forum.models import Community, InboundMessage, InboundStatus, Post, User, UserEmail, utcnow
+from forum.models import (
+    Community,
+    InboundMessage,
+    InboundStatus,
+    Membership,
+    MemberStatus,
+    Post,
+    User,
+    UserEmail,
+    utcnow,
+)
 from forum.moderation import notify_held
-from forum.posting import AttachmentData, Draft, check_post, community_by_slug, submit_post
+from forum.posting import AttachmentData, Draft, check_post, community_by_slug, no_community, submit_post
 from forum.site import Site
 from forum.tokens import BadToken
-from mailgateway import authenticity, bounces, commands
-from mailgateway.addresses import Form, Route, parse_local_part, read_reply_token, split_address
+from mailgateway import authenticity, bounces, commands, noreply, postmaster, private_relay
+from mailgateway.addresses import (
+    SITE_FORMS,
+    Form,
+    Route,
+    parse_local_part,
+    read_reply_token,
+    reverse_path,
+    split_address,
+    verp_recipient,
+)
 from mailgateway.htmltext import html_to_text
 from mailgateway.parsing import MailHeaders, MalformedMail, ParsedMail, parse_headers, parse_message
 from mailgateway.trimming import trim_html, trim_reply
@@ -77,18 +102,73 @@ def check_recipient(session: Session, site: Site, address: str) -> Route:
     return recipient(session, site, address)[0]
 
 
-def recipient(session: Session, site: Site, address: str) -> tuple[Route, Community]:
-    """:func:`check_recipient`, with the community the address belongs to."""
+def recipient(session: Session, site: Site, address: str, sender: str | None = None) -> tuple[Route, Community | None]:
+    """:func:`check_recipient`, with the community the address belongs to (None for the
+    site's own addresses).
+
+    With ``sender`` (the envelope sender, "" for the null reverse path) the answer is the
+    one that sender may hear: a private community is, to a sender who is not its active
+    member, a community that does not exist, at every address form and whatever the token
+    says (same code, same text, and the same one query: the community with the sender's
+    standing in it). A token we made (a reply, relay or confirmation address) or a bounce naming a member is the
+    credential instead; without ``sender``, after the message was accepted, nothing is
+    hidden.
+    """
     local, domain = split_address(address)
     if domain != site.mail_domain:
         raise NotFound(f"<{address}> is not an address of {site.mail_domain}; this server does not relay")
     route = parse_local_part(local)
-    community = community_by_slug(session, route.slug)
+    if route.form in SITE_FORMS:
+        return route, None
+    if sender is None:
+        community, standing = community_by_slug(session, route.slug), None
+    else:
+        found = session.execute(_WITH_STANDING, {"slug": route.slug, "sender": sender.strip().lower()}).first()
+        if found is None:
+            raise no_community(route.slug)
+        community, standing = found
+    if sender is None or not community.is_private:
+        _check_detail(session, site, route, community)
+        return route, community
+    try:
+        _check_detail(session, site, route, community)
+    except NotFound:
+        raise no_community(route.slug) from None
+    if not _may_know(session, route, community, standing):
+        raise no_community(route.slug)
+    return route, community
+
+
+# A community and the sender's standing in it, in one query whether or not either exists,
+# so that a private community and a missing one take the same work to refuse.
+_WITH_STANDING = (
+    select(Community, Membership.status)
+    .outerjoin(Membership, and_(
+        Membership.community_id == Community.id,
+        Membership.user_id == select(UserEmail.user_id).where(UserEmail.email == bindparam("sender")).scalar_subquery()))
+    .where(Community.slug == bindparam("slug"))
+)
+
+
+def _check_detail(session: Session, site: Site, route: Route, community: Community) -> None:
+    """NotFound unless the token in the address is one we made for this community."""
     if route.form is Form.reply:
         _reply_target(session, site, route, community)
     elif route.form is Form.confirm:
         subscriptions.pending_request(session, site, route.detail)
-    return route, community
+    elif route.form is Form.private:
+        private_relay.target(session, site, route, community)
+
+
+def _may_know(session: Session, route: Route, community: Community, standing: MemberStatus | None) -> bool:
+    """Whether a sender of this ``standing`` may learn that the private ``community``
+    exists at this address."""
+    if route.form in (Form.reply, Form.confirm, Form.private):
+        return True  # the token, checked already, was made for a member (or for this request)
+    if route.form is Form.bounces:
+        about = verp_recipient(route.detail)
+        return about is not None and membership_by_email(session, about, community) is not None
+    return standing is MemberStatus.active
 
 
 def _reply_target(session: Session, site: Site, route: Route, community: Community | None = None) -> tuple[User, Post]:
@@ -123,7 +203,8 @@ class Envelope:
 
 
 def judge(session: Session, site: Site, raw: bytes, mail_from: str, rcpts: list[str],
-          client_ip: str | None = None, known: Mapping[str, tuple[Route, Community]] | None = None) -> list[Reply]:
+          client_ip: str | None = None, known: Mapping[str, tuple[Route, Community | None]] | None = None
+          ) -> list[Reply]:
     """The answer for each recipient, before anything is stored (no writes).
 
     The sender's connection waits for this, so it reads the header block only: who sends,
@@ -136,15 +217,21 @@ def judge(session: Session, site: Site, raw: bytes, mail_from: str, rcpts: list[
         headers = parse_headers(raw)
     except MalformedMail as exc:
         return [Reply.of(MalformedMessage(str(exc)))] * len(rcpts)
-    envelope = Envelope(raw, mail_from, client_ip)
+    envelope = Envelope(raw, reverse_path(mail_from), client_ip)
     return [_judge_one(session, site, headers, envelope, rcpt, (known or {}).get(rcpt)) for rcpt in rcpts]
 
 
 def _judge_one(session: Session, site: Site, headers: MailHeaders, envelope: Envelope, rcpt: str,
-               known: tuple[Route, Community] | None) -> Reply:
+               known: tuple[Route, Community | None] | None) -> Reply:
     try:
-        route, community = known or recipient(session, site, rcpt)
-        if _drop_reason(site, headers, envelope.mail_from, route) or route.form not in POSTING:
+        route, community = known or recipient(session, site, rcpt, envelope.mail_from)
+        if _drop_reason(site, headers, envelope.mail_from, route):
+            return ACCEPTED
+        if route.form is Form.private and community is not None:
+            private_relay.check(session, site, route, community, headers.from_addr or "")
+            if hold_reason(session, site, headers, Route(Form.post, route.slug), envelope, community):
+                raise NotPermitted("a private message must come verifiably from its sender's domain (DMARC)")
+        if route.form not in POSTING or community is None:
             return ACCEPTED
         author = headers.from_addr or ""
         if route.form is Form.reply:
@@ -192,7 +279,7 @@ def _drop_reason(site: Site, headers: MailHeaders, mail_from: str, route: Route)
         return None
     if headers.auto_reason:
         return headers.auto_reason
-    if not mail_from:
+    if not reverse_path(mail_from):
         return "empty envelope sender (a bounce or an automatic notice)"
     if headers.list_id and headers.list_id.endswith("." + site.mail_domain):
         return f"our own mail came back (List-Id {headers.list_id})"
@@ -331,22 +418,45 @@ def _posting_draft(session: Session, site: Site, parsed: ParsedMail, row: Inboun
                    hold_reason=hold_reason(session, site, parsed, route, envelope))
 
 
+def _thread_reply_draft(session: Session, site: Site, parsed: ParsedMail, row: InboundMessage,
+                        target: noreply.ThreadReply) -> Draft:
+    """A reply to a digest that names one thread, as a reply in it. Its From is all that
+    says who wrote it, so the rules of a new post apply (DMARC included)."""
+    route = Route(Form.post, target.slug)
+    envelope = Envelope(row.raw, row.mail_from, row.client_ip)
+    return replace(build_draft(session, site, parsed, route, row.id), parent_id=target.parent_id or None,
+                   subject=target.subject, references=(), thread_index=None,
+                   hold_reason=hold_reason(session, site, parsed, route, envelope))
+
+
 def _process_one(session: Session, site: Site, parsed: ParsedMail, row: InboundMessage, rcpt: str,
                  draft: Draft | None) -> str:
     fields = {"message_id": parsed.message_id, "recipient": rcpt, "sender": parsed.from_addr}
     route = None
     try:
-        route = check_recipient(session, site, rcpt)
-        reason = _drop_reason(site, parsed, row.mail_from, route)
+        route, community = recipient(session, site, rcpt)
+        notification = not reverse_path(row.mail_from) and route.form is not Form.bounces
+        reason = None if notification else _drop_reason(site, parsed, row.mail_from, route)
         if reason:
             raise Dropped(reason)
         with session.begin_nested():
+            if notification:
+                return f"{rcpt}: " + _notification(session, site, route, community, row.raw)
             if route.form is Form.bounces:
                 return f"{rcpt}: " + bounces.process_bounce(session, site, route, row.raw)
             if route.form is Form.owner:
                 return f"{rcpt}: " + forward_to_owners(session, site, route.slug, parsed, row.id)
             if route.form in COMMANDS:
                 return f"{rcpt}: " + commands.handle(session, site, route, parsed, row.id)
+            if route.form is Form.private and community is not None:
+                return f"{rcpt}: " + private_relay.relay(session, site, route, community, parsed, row.id)
+            if route.form is Form.postmaster:
+                return f"{rcpt}: " + postmaster.forward(session, site, route, parsed, row.id)
+            if route.form is Form.noreply:
+                answered = noreply.handle(session, site, parsed, row.id)
+                if isinstance(answered, str):
+                    return f"{rcpt}: {answered}"
+                draft = _thread_reply_draft(session, site, parsed, row, answered)
             outcome = submit_post(session, draft or _posting_draft(session, site, parsed, row, rcpt), site)
     except Dropped as exc:
         log.info("inbound not posted: %s", exc.message, extra=fields)
@@ -366,6 +476,24 @@ def _process_one(session: Session, site: Site, parsed: ParsedMail, row: InboundM
         return f"{rcpt}: held as post {post.id}: {outcome.reason}"
     log.info("inbound posted as %s, %s copies queued", post.id, outcome.copies, extra=fields)
     return f"{rcpt}: posted as {post.id} in thread {post.thread_id}, {outcome.copies} copies queued"
+
+
+def _notification(session: Session, site: Site, route: Route, community: Community | None, raw: bytes) -> str:
+    """Mail with the null reverse path that reached an address other than ``-bounces``: a
+    notification by definition (RFC 5321 §4.5.5), so never a post, a forward or an answer.
+    Read as a bounce where it is one (a report sent to a member's reply address is about
+    that member's mail), dropped with a log line otherwise."""
+    about = None
+    if route.form is Form.reply and community is not None:
+        try:
+            user, _post = _reply_target(session, site, route, community)
+        except NotFound:
+            user = None
+        about = next((e.email for e in user.emails if e.is_primary), None) if user is not None else None
+    if community is None:
+        log.info("dropped: mail with the null reverse path to %s@", route.slug)
+        return "null reverse path (a notification): dropped"
+    return "null reverse path (a notification): " + bounces.count_bounce(session, site, community, raw, about)
 
 
 def _tell_refused(session: Session, parsed: ParsedMail, slug: str, inbound_id: int, error: ListbridgeError) -> bool:

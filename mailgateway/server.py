@@ -27,7 +27,7 @@ from forum.errors import ListbridgeError
 from forum.models import Community
 from forum.site import Site
 from mailgateway import inbound
-from mailgateway.addresses import Route
+from mailgateway.addresses import Route, reverse_path
 from mailgateway.gateway_db import GatewayDB
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,7 @@ class GatewayEnvelope(Envelope):
 
     def __init__(self) -> None:
         super().__init__()
-        self.found: dict[str, tuple[Route, Community]] = {}
+        self.found: dict[str, tuple[Route, Community | None]] = {}
 
 
 class _ListbridgeProtocol:
@@ -80,15 +80,15 @@ class GatewayHandler:
         self.in_flight = 0  # DATA commands being stored; a clean stop waits for them
         self.db = GatewayDB(sessions, readers)
 
-    def _check_recipient(self, address: str, session: Session) -> tuple[Route, Community] | str:
+    def _check_recipient(self, address: str, sender: str, session: Session) -> tuple[Route, Community | None] | str:
         try:
-            return inbound.recipient(session, self.site, address)
+            return inbound.recipient(session, self.site, address, sender)
         except ListbridgeError as exc:
             return exc.smtp_reply
 
     async def handle_RCPT(self, server: SMTP, session: SMTPSession, envelope: GatewayEnvelope, address: str,
                           rcpt_options: list[str]) -> str:
-        found = await self.db.read(partial(self._check_recipient, address))
+        found = await self.db.read(partial(self._check_recipient, address, reverse_path(envelope.mail_from or "")))
         if isinstance(found, str):
             log.info("refused at RCPT: %s", found, extra={"recipient": address, "sender": envelope.mail_from})
             return found
@@ -97,7 +97,7 @@ class GatewayHandler:
         return "250 2.1.5 recipient ok"
 
     def _judge(self, raw: bytes, mail_from: str, rcpts: list[str], client_ip: str | None,
-               found: dict[str, tuple[Route, Community]], session: Session) -> list[inbound.Reply]:
+               found: dict[str, tuple[Route, Community | None]], session: Session) -> list[inbound.Reply]:
         return inbound.judge(session, self.site, raw, mail_from, rcpts, client_ip, found)
 
     def _spool(self, raw: bytes, mail_from: str, rcpts: list[str], client_ip: str | None, session: Session,
@@ -124,7 +124,7 @@ class GatewayHandler:
         raw = envelope.original_content or b""
         self.in_flight += 1
         try:
-            message = (raw, envelope.mail_from or "", list(envelope.rcpt_tos), self._sending_server(session))
+            message = (raw, reverse_path(envelope.mail_from or ""), list(envelope.rcpt_tos), self._sending_server(session))
             replies, inbound_id = await self.db.store(partial(self._judge, *message, envelope.found),
                                                       partial(self._spool, *message))
         except Exception:

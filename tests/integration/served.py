@@ -27,7 +27,7 @@ DOMAIN = "lists.example.org"
 
 class ServedSite:
     def __init__(self, workdir: Path, db_url: str, smarthost_port: int, *, protocol: str = "smtp",
-                 max_message_bytes: int = 26_214_400, extra: str = "") -> None:
+                 max_message_bytes: int = 26_214_400, extra: str = "", site_extra: str = "") -> None:
         self.workdir = workdir
         self.db_url = db_url
         self.smtp_port, self.web_port = free_ports(2)
@@ -40,6 +40,7 @@ name = "Test Site"
 base_url = "http://127.0.0.1:{self.web_port}"
 mail_domain = "{DOMAIN}"
 secret_key = "integration-test-secret-0123456789"
+{site_extra}
 
 [database]
 url = "{db_url}"

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm import sessionmaker as SessionMaker
 
 from digest.run import Digests
-from forum import tokens
+from forum import private_replies, tokens
 from forum.db import make_sessionmaker
 from forum.models import Delivery, OutboxItem, OutboxStatus, Post
 from forum.posting import Draft, community_by_slug, submit_post
@@ -139,7 +139,7 @@ def test_a_digest_is_a_list_mail_with_one_click_unsubscribe(delivered: Delivered
 
 
 def test_reply_links_name_the_member_and_the_threads_newest_post(delivered: Delivered, site: Site) -> None:
-    mailtos = [urlsplit(href) for href in delivered.hrefs if href.startswith("mailto:")]
+    mailtos = [urlsplit(href) for href in delivered.hrefs if href.startswith("mailto:") and "-private+" not in href]
     assert len(mailtos) == 2, "one per thread"
     newest = {"housing": delivered.posts["Re: Damp in council flats"], "planning": delivered.posts["Local plan consultation"]}
     for mailto in mailtos:
@@ -150,6 +150,14 @@ def test_reply_links_name_the_member_and_the_threads_newest_post(delivered: Deli
         assert read_reply_token(site.signer, address.split("+")[1].split("@")[0]) == (delivered.reader_id, newest[slug].id)
         assert address in delivered.text
     assert unquote(mailtos[0].query) == "subject=Re: Damp in council flats"
+
+
+def test_each_post_has_a_private_reply_link_through_the_relay(delivered: Delivered, site: Site) -> None:
+    relays = [unquote(urlsplit(href).path) for href in delivered.hrefs if "-private+" in href]
+    named = {private_replies.read_token(site.signer, address.split("+")[1].split("@")[0]).post_id for address in relays}
+    assert named == {post.id for post in delivered.posts.values()}, "one per post, naming it"
+    assert all(address in delivered.text for address in relays)
+    assert AUTHOR not in delivered.text + delivered.html, "the author's address is in no link"
 
 
 def test_every_web_link_follows_the_archives_url_rules(delivered: Delivered, site: Site) -> None:

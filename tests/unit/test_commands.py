@@ -76,21 +76,23 @@ def test_subscribe_asks_for_a_reply_and_any_reply_confirms(site: Site, sessionma
     assert status(sessionmaker, "housing", "newbie@elsewhere.example") is None
 
 
-def test_a_private_community_puts_the_confirmed_request_in_the_facilitators_queue(
+def test_a_private_community_is_unknown_to_a_stranger_at_every_command_address(
         site: Site, sessionmaker: sessionmaker[Session], communities: None) -> None:
-    send(site, sessionmaker, f"officers-subscribe@{DOMAIN}")
-    ask = notices(sessionmaker, "newbie@elsewhere.example")[0]
-    assert "private" in ask["text"]
-    assert "awaiting the facilitators" in send(site, sessionmaker, ask["reply_to"])[0]
-    assert status(sessionmaker, "officers", "newbie@elsewhere.example") is MemberStatus.pending
-    assert "asks to join" in notices(sessionmaker, "fiona@council.example")[0]["subject"]
+    raw = b"From: New Bie <newbie@elsewhere.example>\r\nSubject: join\r\nMessage-ID: <p1@elsewhere.example>\r\n\r\nplease\r\n"
+    with sessionmaker() as session:
+        for form in ("subscribe", "unsubscribe", "request", "owner"):
+            [private] = inbound.judge(session, site, raw, "newbie@elsewhere.example", [f"officers-{form}@{DOMAIN}"])
+            [missing] = inbound.judge(session, site, raw, "newbie@elsewhere.example", [f"nosuch-{form}@{DOMAIN}"])
+            assert private.line == missing.line.replace("nosuch", "officers")
+            assert private.line == '550 5.1.1 there is no community "officers" here'
+    assert notices(sessionmaker, "newbie@elsewhere.example") == [], "nothing mailed back"
+    assert "nothing to do (member)" in send(site, sessionmaker, f"officers-subscribe@{DOMAIN}",
+                                            sender="fiona@council.example")[0], "a member still gets through"
 
 
 def test_nothing_to_do_is_said_plainly(site: Site, sessionmaker: sessionmaker[Session], communities: None) -> None:
-    assert "nothing to do" in send(site, sessionmaker, f"officers-unsubscribe@{DOMAIN}")[0]
+    assert "nothing to do" in send(site, sessionmaker, f"housing-unsubscribe@{DOMAIN}")[0]
     assert "is not a member" in notices(sessionmaker, "newbie@elsewhere.example")[0]["text"]
-    assert "nothing to do (member)" in send(site, sessionmaker, f"officers-subscribe@{DOMAIN}",
-                                            sender="fiona@council.example")[0]
 
 
 def test_request_answers_help(site: Site, sessionmaker: sessionmaker[Session], communities: None) -> None:

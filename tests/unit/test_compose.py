@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy.orm import Session
 from sqlalchemy.orm import sessionmaker as SessionMaker
 
-from forum import config, tokens
+from forum import config, private_replies, tokens
 from forum.posting import Draft, submit_post
 from forum.site import Site
 from mailgateway import compose
@@ -40,7 +40,7 @@ def site(tmp_path: Path) -> Site:
 def view(**changes: object) -> PostView:
     values: dict[str, object] = dict(
         id=34, community=HOUSING, thread_id=12, author_name="Alice Example", author_email="alice@council.example",
-        message_id="q2@council.example", subject="Re: Which GPS for field surveys?",
+        author_id=5, message_id="q2@council.example", subject="Re: Which GPS for field surveys?",
         created_at=datetime(2026, 11, 28, 9, 30, tzinfo=UTC),
         text="We use a Trimble R2.\n\nIt = good.", html="<p>We use a Trimble R2.</p><p>It = good.</p>",
         in_reply_to="q1@council.example", references=("q0@council.example", "q1@council.example"),
@@ -109,11 +109,12 @@ def test_a_copy_carries_exactly_the_list_headers(site: Site) -> None:
 def test_the_bodies_carry_the_post_and_a_footer_with_the_members_links(site: Site) -> None:
     text, html = texts(fast(view(), site, 7))
     unsubscribe = f"{BASE}/unsubscribe/{site.signer.make(tokens.UNSUBSCRIBE, 7, 3)}"
+    relay = private_replies.post_address(site.signer, "housing", DOMAIN, 34)
     assert text == (
         "We use a Trimble R2.\n\nIt = good.\n\n-- \n"
         f"View on the web: {BASE}/c/housing/t/12#post-34\n"
         "Reply privately to Alice Example: "
-        "mailto:alice@council.example?subject=Re%3A%20Which%20GPS%20for%20field%20surveys%3F\n"
+        f"mailto:{relay}?subject=Re%3A%20Which%20GPS%20for%20field%20surveys%3F\n"
         f"Change your delivery: {BASE}/c/housing/membership\n"
         f"Leave Housing Advice: {unsubscribe}\n"
     )
@@ -121,6 +122,16 @@ def test_the_bodies_carry_the_post_and_a_footer_with_the_members_links(site: Sit
     assert f'<a href="{unsubscribe}" style="color:#666666;">Leave Housing Advice</a>' in html
     assert f'href="{BASE}/c/housing/t/12#post-34"' in html and f'href="{BASE}/c/housing/membership"' in html
     assert "<style" not in html and "<script" not in html
+
+
+def test_an_authors_address_is_shown_only_if_they_chose_so(site: Site) -> None:
+    hidden = fast(view(author_name="alice@council.example"), site, 7)
+    assert b"alice" not in hidden.as_bytes(), "neither the footer nor the From shows the address"
+    relay = private_replies.read_token(site.signer, texts(hidden)[0].split("housing-private+")[1].split("@")[0])
+    assert relay.post_id == 34
+    shown = texts(fast(view(author_shows_address=True), site, 7))[0]
+    assert "Reply privately to Alice Example: mailto:alice@council.example?subject=" in shown
+    assert "Reply privately" not in texts(fast(view(author_id=None), site, 7))[0], "no member to write to"
 
 
 def test_two_members_differ_only_in_their_own_tokens(site: Site) -> None:

@@ -10,10 +10,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm import sessionmaker as SessionMaker
 
-from forum.directory import ImportReport, create_community, read_member_csv, upsert_members
+from forum.directory import RESERVED_NAMES, ImportReport, create_community, member_row, read_member_csv, upsert_members
 from forum.errors import InvalidInput
 from forum.models import Community, Delivery, Membership, MemberStatus, Role, User, UserEmail
 from forum.posting import community_by_slug
+from mailgateway.addresses import SITE_ADDRESSES
 from tests.support import make_member
 
 
@@ -136,3 +137,18 @@ def test_ten_thousand_rows_import_in_one_call(
     assert imported["member00000@example.org"] == ("moderator", "daily", "active")
     assert imported["member09998@example.org"] == ("member", "each", "active")
     assert sum(1 for role, _, _ in imported.values() if role == "moderator") == 10
+
+
+def test_the_sites_own_names_are_no_communities_and_an_import_keeps_a_shown_address(
+        sessionmaker: SessionMaker[Session]) -> None:
+    assert set(SITE_ADDRESSES) <= RESERVED_NAMES, "every address the gateway keeps for the site is reserved"
+    with sessionmaker.begin() as session:
+        for name in ("Noreply", "postmaster", "mailer-daemon", "listbridge"):
+            with pytest.raises(InvalidInput, match=f"{name.lower()}@ is reserved for the site itself"):
+                create_community(session, name, "Mine")
+        housing = community_by_slug(session, "housing")
+        upsert_members(session, housing, [member_row("ann@example.org", show_address=True)])
+    import_csv(sessionmaker, "email,role\nann@example.org,moderator\n")
+    with sessionmaker() as session:
+        assert session.scalar(select(Membership.show_address).join(UserEmail, UserEmail.user_id == Membership.user_id)
+                              .where(UserEmail.email == "ann@example.org")) is True, "a spreadsheet says nothing of it"

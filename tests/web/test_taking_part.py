@@ -103,6 +103,31 @@ class TestMembership:
         assert saved.headers["Location"] == "/account"
         assert membership(sessionmaker, ANN, "board") == ("active", "none")
 
+    def test_a_member_chooses_whether_other_members_see_their_address(
+            self, client: FlaskClient, csrf_token: Callable[[], str], as_user: Callable[[str], None],
+            sessionmaker: SessionMaker[Session], site: Site) -> None:
+        def footer() -> str:
+            with sessionmaker() as session:
+                post_id = session.scalar(select(Post.id).where(Post.subject == "Damp in flats"))
+                assert post_id is not None
+                copy = compose.compose_copy(compose.load_post(session, post_id), site, 2)
+            return copy.decode()
+
+        as_user(ANN)
+        page = client.get("/c/housing/membership").text
+        assert "Your email address is hidden" in page and "Show my address to other members" in page
+        assert ANN not in footer() and "housing-private+" in footer(), "by default the relay, not the address"
+        shown = client.post("/c/housing/membership", data={"csrf_token": csrf_token(), "action": "address",
+                                                           "show": "yes"}, follow_redirects=True)
+        assert "now see your email address" in shown.text and "Hide my address" in shown.text
+        assert f"mailto:{ANN}" in footer()
+        client.post("/c/housing/membership", data={"csrf_token": csrf_token(), "action": "address", "show": "no"})
+        assert ANN not in footer()
+        as_user(DAN)
+        refused = client.post("/c/housing/membership", data={"csrf_token": csrf_token(), "action": "address",
+                                                             "show": "yes"})
+        assert refused.status_code == 404, "not a member: nothing to show"
+
     def test_a_private_community_is_not_found_by_outsiders(self, client: FlaskClient,
                                                            csrf_token: Callable[[], str],
                                                            as_user: Callable[[str], None],

@@ -273,10 +273,10 @@ def _profile_page(*, profile_form: ProfileForm | None = None, email_form: AddEma
 @bp.route("/c/<slug>/membership", methods=["GET", "POST"])
 @login_required
 def membership(slug: str) -> Any:
-    """Join, change delivery, turn mail stopped by bounces back on, or leave: the page every
-    mail footer links to (and the profile's forms post to)."""
+    """Join, change delivery, show or hide one's address, turn mail stopped by bounces back
+    on, or leave: the page every mail footer links to (and the profile's forms post to)."""
     action = request.form.get("action", "") if request.method == "POST" else ""
-    if action not in ("", "join", "leave", "delivery", "reenable"):
+    if action not in ("", "join", "leave", "delivery", "reenable", "address"):
         raise BadRequest("unknown action")
     form = MembershipForm(prefix=slug.lower())
     if action == "delivery" and not form.validate_on_submit():
@@ -308,11 +308,17 @@ def _change_membership(db: Session, here: Place, action: str, form: MembershipFo
     if action == "leave":
         accounts.leave(db, user, community)
         return f"You have left {community.name}."
-    if action == "reenable":
-        if here.membership is None:
+    if action in ("reenable", "address"):
+        membership = here.membership
+        if membership is None:
             raise NotFound(f"you are not a member of {community.name}")
-        bounces.reenable(db, here.membership)
-        return f"{community.name} will send you mail again."
+        if action == "reenable":
+            bounces.reenable(db, membership)
+            return f"{community.name} will send you mail again."
+        membership.show_address = request.form.get("show") == "yes"
+        if membership.show_address:
+            return f"Other members of {community.name} now see your email address."
+        return f"Your email address is hidden from the other members of {community.name}."
     accounts.change_delivery(db, user, community, Delivery(form.delivery.data))
     return f"Your delivery for {community.name} is saved."
 

@@ -1,0 +1,117 @@
+"""Private messages between members through the relay, ``SLUG-private+TOKEN@``
+(the addresses and tokens: :mod:`forum.private_replies`).
+
+The relay is for the community's members only: the writer is found by the From address
+(an active member, and for an answer the very member the address was made for), the
+recipient must be one too. The message goes on as a notice from a relay address made
+for its recipient, so neither address is shown unless its owner chose to show it (then
+it is the Reply-To). Only the text travels: no header of the original is copied, so no
+Message-ID, Received line or signature header gives the writer away. Automatic mail
+never gets here (the gateway drops it first), and each member may send a limited
+number of private messages an hour (:mod:`mailgateway.answer_limit`).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from forum import outbox, private_replies
+from forum.access import membership_by_email
+from forum.errors import NotFound, NotPermitted
+from forum.models import Community, Membership, MemberStatus, Post, PostStatus, User
+from forum.private_replies import RelayToken
+from forum.site import Site
+from forum.tokens import BadToken
+from mailgateway import answer_limit
+from mailgateway.addresses import Route
+from mailgateway.parsing import ParsedMail
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Leg:
+    """One private message: who writes, to whom, and whether the writer shows their address."""
+
+    writer: User
+    recipient: User
+    writer_shows_address: bool
+
+
+def target(session: Session, site: Site, route: Route, community: Community) -> RelayToken:
+    """Where a relay address of ``community`` leads; NotFound if we did not make it."""
+    try:
+        token = private_replies.read_token(site.signer, route.detail)
+    except BadToken:
+        raise NotFound(f"the private reply address {route.slug}-private+{route.detail} is not one we issued") from None
+    if token.post_id is not None:
+        post = session.get(Post, token.post_id)
+        if post is None or post.community_id != community.id or post.status is not PostStatus.published:
+            raise NotFound("the post this private reply answers no longer exists")
+    return token
+
+
+def check(session: Session, site: Site, route: Route, community: Community, from_addr: str) -> Leg:
+    """Who writes to whom; NotPermitted with the reason when the relay may not carry it."""
+    token = target(session, site, route, community)
+    writer = membership_by_email(session, from_addr, community) if from_addr else None
+    if writer is None or writer.status is not MemberStatus.active:
+        raise NotPermitted(f"only members of {community.name} may write privately through this address")
+    if token.post_id is not None:
+        to_user_id = session.get(Post, token.post_id).author_id  # type: ignore[union-attr] # checked by target
+    elif token.from_user_id != writer.user_id:
+        raise NotPermitted("this private reply address was made for another member: answer from the address "
+                           "the message came to")
+    else:
+        to_user_id = token.to_user_id
+    recipient = session.scalar(select(Membership).where(Membership.user_id == to_user_id,
+                                                        Membership.community_id == community.id))
+    if recipient is None or recipient.status is not MemberStatus.active:
+        raise NotPermitted(f"the member you are writing to is no longer a member of {community.name}")
+    return Leg(writer.user, recipient.user, writer.show_address)
+
+
+def relay(session: Session, site: Site, route: Route, community: Community, parsed: ParsedMail,
+          inbound_id: int) -> str:
+    """Pass a private message on; the outcome, for the spool row and the log."""
+    leg = check(session, site, route, community, parsed.from_addr or "")
+    if not answer_limit.allowed(session, site, answer_limit.RELAYED, f"user:{leg.writer.id}"):
+        _tell_limited(session, site, community, leg.writer, parsed, inbound_id)
+        return f"private message of member {leg.writer.id}: too many this hour; not relayed"
+    name = leg.writer.display_name.replace("@", " at ") or "A member"
+    back = private_replies.pair_address(site.signer, community.slug, site.mail_domain, leg.writer.id,
+                                        leg.recipient.id)
+    shown = "" if leg.writer_shows_address else " (your address is not shown to them, nor theirs to you)"
+    note = f"\n\n-- \n{name} wrote to you privately through {community.name}. Reply to answer {name}{shown}.\n"
+    if parsed.attachments:
+        note += f"{len(parsed.attachments)} attachment(s) were not passed on: ask {name} to share them in the community.\n"
+    payload = {"subject": parsed.subject or "(no subject)", "text": parsed.text.rstrip() + note,
+               "from_name": f"{name} via {community.name}", "from_address": back, "relayed": True}
+    if leg.writer_shows_address:
+        payload["reply_to"] = _primary(leg.writer)
+    outbox.enqueue_notice(session, dedupe_key=f"private:{inbound_id}:{community.id}", address=_primary(leg.recipient),
+                          user_id=leg.recipient.id, payload=payload)
+    log.info("private message relayed in %s from member %s to member %s", community.slug, leg.writer.id,
+             leg.recipient.id)
+    return f"private message of member {leg.writer.id} relayed to member {leg.recipient.id}"
+
+
+def _tell_limited(session: Session, site: Site, community: Community, writer: User, parsed: ParsedMail,
+                  inbound_id: int) -> None:
+    """Say once in a while (the answer limit) that a private message was not passed on."""
+    address = _primary(writer)
+    if answer_limit.allowed(session, site, answer_limit.ANSWERS, address):
+        outbox.enqueue_notice(session, dedupe_key=f"private-limited:{inbound_id}", address=address, user_id=writer.id,
+                              payload={"subject": f"Not passed on: {parsed.subject or '(no subject)'}",
+                                       "text": f"Your private message through {community.name} was not passed on: "
+                                               f"you have sent {answer_limit.RELAYED.count} in the last hour. "
+                                               "Please send it again later.\n",
+                                       "in_reply_to": parsed.message_id or ""})
+
+
+def _primary(user: User) -> str:
+    return next(e.email for e in user.emails if e.is_primary)
