@@ -265,7 +265,7 @@ def _post_filters(author: str | None, since: date | None, until: date | None) ->
         filters.append(Post.author_name.icontains(name, autoescape=True))
     if since:
         filters.append(Post.created_at >= _midnight(since))
-    if until:
+    if until and until < date.max:  # the calendar's last day has no next: nothing is after it
         filters.append(Post.created_at < _midnight(until + timedelta(days=1)))
     return filters
 
