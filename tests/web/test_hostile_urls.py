@@ -16,6 +16,7 @@ import pytest
 from bs4 import BeautifulSoup
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 from sqlalchemy.orm import sessionmaker as SessionMaker
 
@@ -114,3 +115,32 @@ def test_a_reply_to_a_parent_of_any_number_is_explained(client: FlaskClient, pos
     for number in HOSTILE_NUMBERS + ["²", "٣", "-1", "0"]:
         response = client.get(f"/c/housing/t/{thread_id}/reply?parent={quote(number)}")
         assert response.status_code == 400, (number, response.status_code)
+
+
+def test_searching_a_private_community_does_what_searching_a_missing_one_does(
+        app: Flask, client: FlaskClient, sessionmaker: SessionMaker[Session], post: Callable[..., Post]) -> None:
+    """The same statements, so the time taken cannot tell the two apart."""
+    with sessionmaker.begin() as session:
+        make_community(session, "board", private=True)
+    post("Boiler")
+    engine = app.extensions["listbridge"].sessions.kw["bind"]
+    statements: list[str] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        statements.append(statement)
+
+    def searched(slug: str) -> tuple[list[str], str]:
+        statements.clear()
+        response = client.get(f"/search?q=boiler&community={slug}")
+        assert response.status_code == 200
+        results = BeautifulSoup(response.text, "html.parser").find("main").get_text(" ", strip=True)
+        return list(statements), results.replace(slug, "SLUG")
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        private, missing = searched("board"), searched("nosuch")
+        public = searched("housing")
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert private == missing  # the statements, and the page
+    assert len(public[0]) > len(private[0])  # a readable community is searched
