@@ -798,9 +798,9 @@ def _segment_text(plain: str | None, html: str | None) -> str:
     return html_to_text(html) if html_within_bounds(html) else html_as_text(html)
 
 
-def _body_text(body: _Body) -> str:
-    texts = [_segment_text(plain, html).strip("\n") for plain, html in body.segments]
-    return "\n\n".join(t for t in texts if t.strip())
+def _body_text(texts: list[str]) -> str:
+    stripped = [t.strip("\n") for t in texts]
+    return "\n\n".join(t for t in stripped if t.strip())
 
 
 def _invented_name(index: int, content_type: str) -> str:
@@ -874,6 +874,7 @@ def _build(message: Message, raw: bytes) -> ParsedMail:
     body = _walk(message)
     htmls = [html for _plain, html in body.segments if html]
     html = "\n".join(htmls) if htmls else None
+    texts = [_segment_text(plain, html) for plain, html in body.segments]
     return ParsedMail(
         **vars(_header_fields(headers, message)),
         to=_address_list(headers, "to"),
@@ -883,9 +884,9 @@ def _build(message: Message, raw: bytes) -> ParsedMail:
         in_reply_to=tuple(_message_ids(headers.raw("in-reply-to"))),
         references=tuple(_message_ids(" ".join(headers.raw_all("references")))),
         thread_index=headers.text("thread-index").strip() or None,
-        text=_body_text(body),
+        text=_body_text(texts),
         html=html,
-        text_from_html=bool(htmls) and all(_segment_text(plain, h) is not plain for plain, h in body.segments),
+        text_from_html=bool(htmls) and all(text is not plain for text, (plain, _h) in zip(texts, body.segments)),
         attachments=_attachments(body.attachments, html),
         size=len(raw),
     )
