@@ -54,14 +54,16 @@ def _cleaner() -> bleach.Cleaner:
 _markdown = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table").enable("strikethrough")
 _UNSEEN_OPEN = re.compile(r"<(script|style|head|title|template|noscript)\b", re.IGNORECASE)
 
-# bleach's parser (html5lib) takes time in proportion to the document's size times its
-# nesting: each element opened looks through the elements still open. HTML larger or
-# deeper than any message needs is shown as its text instead, so one message cannot hold
-# the processing of every other one.
+# bleach's parser (html5lib) takes time for each element, and for each element opened,
+# for the elements still open around it (it looks through them). HTML larger, with more
+# elements or deeper than any message needs is shown as its text instead, so one message
+# cannot hold the processing of every other one.
 MAX_HTML_CHARS = 200_000
+MAX_HTML_ELEMENTS = 3_000
 MAX_HTML_DEPTH = 100
+MAX_HTML_NESTING = 100_000  # the elements open around each element opened, summed
 MAX_HTML_AS_TEXT_CHARS = 2_000_000  # even read as text, HTML costs about a microsecond a tag
-_TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9]*)")
+_TAG_OR_COMMENT = re.compile(r"<!--|<(/?)([a-zA-Z][a-zA-Z0-9]*)")
 # Elements that never stay open (void), or that the next one of their kind closes: they
 # do not deepen the tree.
 _NOT_NESTING = frozenset(
@@ -76,13 +78,22 @@ _BLOCK_BREAK = re.compile(r"<(?:/?(?:p|div|tr|li|h[1-6]|blockquote|table|pre)\b[
 
 
 def html_within_bounds(untrusted_html: str) -> bool:
-    """Whether HTML is small and shallow enough to parse as HTML (a linear count of the
-    elements left open; an end tag closes only an element of its own name)."""
+    """Whether HTML is small, few and shallow enough to parse as HTML: a linear count of the
+    elements left open (an end tag closes only an element of its own name; comments,
+    where Outlook keeps its XML, open nothing)."""
     if len(untrusted_html) > MAX_HTML_CHARS:
         return False
     open_by_name: dict[str, int] = {}
-    depth = 0
-    for match in _TAG.finditer(untrusted_html):
+    depth = nesting = elements = position = 0
+    while (match := _TAG_OR_COMMENT.search(untrusted_html, position)) is not None:
+        position = match.end()
+        if match.group(2) is None:  # a comment, to its end
+            end = untrusted_html.find("-->", position)
+            position = len(untrusted_html) if end < 0 else end + 3
+            continue
+        elements += not match.group(1)
+        if elements > MAX_HTML_ELEMENTS:
+            return False
         name = match.group(2).lower()
         if name in _NOT_NESTING:
             continue
@@ -92,8 +103,9 @@ def html_within_bounds(untrusted_html: str) -> bool:
                 depth -= 1
         else:
             open_by_name[name] = open_by_name.get(name, 0) + 1
+            nesting += depth
             depth += 1
-            if depth > MAX_HTML_DEPTH:
+            if depth > MAX_HTML_DEPTH or nesting > MAX_HTML_NESTING:
                 return False
     return True
 

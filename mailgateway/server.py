@@ -69,7 +69,7 @@ class _ListbridgeProtocol:
             client = str(peer[0]) if isinstance(peer, tuple) and peer else ""
             refusal = self.event_handler.connections.admit(client)
             if refusal:
-                log.warning("connection refused: %s", refusal, extra={"client": client})
+                log.info("connection refused: %s", refusal, extra={"client": client})
                 transport.write(f"{refusal}\r\n".encode())  # type: ignore[attr-defined]
                 transport.close()
                 return
