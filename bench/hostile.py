@@ -14,6 +14,7 @@ be) sends the worst message of its kind at the default size limit, built in memo
 - HTML: 25 MiB of nested ``<div>``, 25 MiB of inline tags never closed, and the worst
   HTML still sanitised as HTML: as many elements nested as deep as the bounds allow, and
   as many elements side by side;
+- plain text: 25 MiB of it, in lines of 72 characters;
 - envelope: one message to the community's address 100 times (the recipient limit);
 - connections: 400 connections opened at once from one client address and left idle.
 
@@ -70,9 +71,9 @@ def with_addresses(header: str, count: int) -> bytes:
         f"{header}: {first}".encode(), f"{header}: {first},\r\n {addresses(count)}".encode(), 1)
 
 
-def to_the_limit(unit: str) -> str:
-    """``unit`` repeated to the size limit, in lines of about 1,000 characters."""
-    line = unit * (998 // len(unit)) + "\r\n"
+def to_the_limit(unit: str, width: int = 998) -> str:
+    """``unit`` repeated to the size limit, in lines of about ``width`` characters."""
+    line = unit * (width // len(unit)) + "\r\n"
     return line * ((SIZE_LIMIT - HEADROOM) // len(line))
 
 
@@ -108,6 +109,7 @@ ATTACKS = [
     Attack("html-deepest-sanitised", data=lambda: message("deep", worst_sanitised(MAX_HTML_DEPTH),
                                                           content_type="text/html")),
     Attack("html-most-sanitised", data=lambda: message("many", worst_sanitised(1), content_type="text/html")),
+    Attack("plain-25MiB", data=lambda: message("long", to_the_limit("Words of a very long post. ", 72))),
     Attack("rcpt-100x", rcpts=100, data=lambda: message("a hundred times", "Once is enough.")),
     Attack("connections-400", connections=400),
 ]
