@@ -352,7 +352,7 @@ def process(session: Session, site: Site, inbound_id: int, prepared: Prepared | 
         outcomes = [f"refused: {prepared.malformed}"]
     else:
         outcomes = [_process_one(session, site, prepared.parsed, row, rcpt, prepared.drafts.get(rcpt))
-                    if earlier is None else f"{rcpt}: the same community as {earlier}: posted once"
+                    if earlier is None else f"{rcpt}: repeats {earlier}, done once"
                     for rcpt, earlier in zip(row.rcpt_to, _repeats(row.rcpt_to))]
     row.status = InboundStatus.done
     row.outcome = "\n".join(outcomes)
