@@ -59,6 +59,11 @@ class SmtpInSettings:
     dns_servers: list[str] = setting([], 'Nameservers for DKIM, SPF and DMARC lookups, as "IP" or "IP:PORT"; empty: the system\'s resolver.')
     dns_timeout_seconds: float = setting(5.0, "How long one DNS lookup may take; a lookup that fails lets the mail through as if the domain published no policy.")
     token_reply_from_other: str = setting("accept", 'A reply to a member\'s reply address whose From is not one of their addresses: "accept" (as the member), "hold" for a moderator, or "refuse".')
+    max_recipients: int = setting(100, "Recipients one message may have; RCPT past this many gets 452 4.5.3 (the client sends the rest in another transaction).")
+    max_connections: int = setting(200, "SMTP connections open at once; one past this gets 421 4.7.0 and is closed.")
+    max_connections_per_client: int = setting(20, "SMTP connections open at once from one client address; one past this gets 421 4.7.0 and is closed.")
+    idle_timeout_seconds: float = setting(300.0, "A connection silent this long between commands is closed (421 4.4.2).")
+    shunt_after_seconds: float = setting(30.0, "A message whose processing takes longer than this is set aside (shunted) so the ones after it go on; `listbridge shunt list` shows them, `listbridge shunt retry ID` tries one again.")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -106,6 +106,7 @@ class InboundStatus(str, enum.Enum):
     pending = "pending"
     done = "done"
     failed = "failed"
+    shunted = "shunted"  # set aside: processing it took too long (``listbridge shunt retry``)
 
 
 class OutboxStatus(str, enum.Enum):

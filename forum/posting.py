@@ -22,7 +22,7 @@ from forum.errors import InvalidInput, NotFound, NotPermitted
 from forum.models import Attachment, Community, Post, PostStatus, Thread, utcnow
 from forum.site import Site
 from forum.subjects import strip_prefixes, subject_key
-from forum.text import markdown_to_html, markdown_to_text, sanitize, text_to_html
+from forum.text import html_within_bounds, markdown_to_html, markdown_to_text, sanitize, text_to_html
 
 NO_SUBJECT = "(no subject)"
 
@@ -70,9 +70,10 @@ class Draft:
 
     @cached_property
     def stored_html(self) -> str:
-        """The HTML stored for the post: the sanitized mail HTML, or the body rendered.
+        """The HTML stored for the post: the sanitized mail HTML, or the body rendered (also
+        for mail HTML too large or deep to parse in good time: the text says it better).
         Sanitizing costs milliseconds; a channel may ask for it before its transaction."""
-        if self.html:
+        if self.html and html_within_bounds(self.html):
             return sanitize(self.html)
         if self.body_format == "markdown":
             return markdown_to_html(self.body)

@@ -240,11 +240,14 @@ class _Scope:
 
 def _scope(session: Session, viewer_user_id: int | None, community: str | None, author: str | None,
            since: date | None, until: date | None, zone: tzinfo) -> _Scope | None:
-    """The scope of a search, or None when the community searched does not exist."""
+    """The scope of a search, or None when the community searched does not exist or the
+    viewer may not read it: both take the same query, and no other, so that how long the
+    answer takes cannot tell a private community from a missing one."""
     readable = readable_by(viewer_user_id)
     community_id = None
     if community and community.strip():
-        community_id = session.scalar(select(Community.id).where(Community.slug == community.strip().lower()))
+        community_id = session.scalar(
+            select(Community.id).where(Community.slug == community.strip().lower(), readable))
         if community_id is None:
             return None
         readable = and_(readable, Community.id == community_id)
@@ -267,7 +270,7 @@ def _post_filters(author: str | None, since: date | None, until: date | None,
         filters.append(Post.author_name.icontains(name, autoescape=True))
     if since:
         filters.append(Post.created_at >= _midnight(since, zone))
-    if until:
+    if until and until < date.max:  # the calendar's last day has no next: nothing is after it
         filters.append(Post.created_at < _midnight(until + timedelta(days=1), zone))
     return filters
 

@@ -56,16 +56,100 @@ def _cleaner() -> bleach.Cleaner:
         )
     return cleaner
 _markdown = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table").enable("strikethrough")
-_DROP_WITH_CONTENT = re.compile(r"<(script|style|head|title|template|noscript)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
+_UNSEEN_OPEN = re.compile(r"<(script|style|head|title|template|noscript)\b", re.IGNORECASE)
+
+# bleach's parser (html5lib) takes time for each element, and for each element opened,
+# for the elements still open around it (it looks through them). HTML larger, with more
+# elements or deeper than any message needs is shown as its text instead, so one message
+# cannot hold the processing of every other one.
+MAX_HTML_CHARS = 200_000
+MAX_HTML_ELEMENTS = 3_000
+MAX_HTML_DEPTH = 100
+MAX_HTML_NESTING = 100_000  # the elements open around each element opened, summed
+MAX_HTML_AS_TEXT_CHARS = 2_000_000  # even read as text, HTML costs about a microsecond a tag
+_TAG_OR_COMMENT = re.compile(r"<!--|<(/?)([a-zA-Z][a-zA-Z0-9]*)")
+# Elements that never stay open (void), or that the next one of their kind closes: they
+# do not deepen the tree.
+_NOT_NESTING = frozenset(
+    {
+        "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source", "track",
+        "wbr", "p", "li", "dt", "dd", "tr", "td", "th", "option", "optgroup", "thead", "tbody", "tfoot",
+        "colgroup", "html", "head", "body",
+    }
+)
+_ANY_TAG = re.compile(r"<[^<>]*>?")
+_BLOCK_BREAK = re.compile(r"<(?:/?(?:p|div|tr|li|h[1-6]|blockquote|table|pre)\b[^<>]*|br\b[^<>]*)>?", re.IGNORECASE)
+
+
+def html_within_bounds(untrusted_html: str) -> bool:
+    """Whether HTML is small, few and shallow enough to parse as HTML: a linear count of the
+    elements left open (an end tag closes only an element of its own name; comments,
+    where Outlook keeps its XML, open nothing)."""
+    if len(untrusted_html) > MAX_HTML_CHARS:
+        return False
+    open_by_name: dict[str, int] = {}
+    depth = nesting = elements = position = 0
+    while (match := _TAG_OR_COMMENT.search(untrusted_html, position)) is not None:
+        position = match.end()
+        if match.group(2) is None:  # a comment, to its end
+            end = untrusted_html.find("-->", position)
+            position = len(untrusted_html) if end < 0 else end + 3
+            continue
+        elements += not match.group(1)
+        if elements > MAX_HTML_ELEMENTS:
+            return False
+        name = match.group(2).lower()
+        if name in _NOT_NESTING:
+            continue
+        if match.group(1):
+            if open_by_name.get(name):
+                open_by_name[name] -= 1
+                depth -= 1
+        else:
+            open_by_name[name] = open_by_name.get(name, 0) + 1
+            nesting += depth
+            depth += 1
+            if depth > MAX_HTML_DEPTH or nesting > MAX_HTML_NESTING:
+                return False
+    return True
+
+
+def html_as_text(untrusted_html: str) -> str:
+    """The readable text of HTML past the bounds, in time proportional to its size: tags
+    dropped (block ones make line breaks), entities decoded. Of HTML longer than
+    :data:`MAX_HTML_AS_TEXT_CHARS` only the beginning is read, and the text says so."""
+    rest = len(untrusted_html) - MAX_HTML_AS_TEXT_CHARS
+    text = _BLOCK_BREAK.sub("\n", _drop_unseen(untrusted_html[:MAX_HTML_AS_TEXT_CHARS]))
+    text = html.unescape(_ANY_TAG.sub("", text))
+    text = re.sub(r"\n[ \t]*(?:\n[ \t]*)+", "\n\n", text).strip()
+    return text + (f"\n\n[{rest:,} more characters of HTML not shown: too large]" if rest > 0 else "")
+
+
+def _drop_unseen(untrusted_html: str) -> str:
+    """Script, style and the like removed with their content; one left open runs to the
+    end, as a browser reads it. Each close tag is looked for once: linear time."""
+    kept: list[str] = []
+    position = 0
+    while (opened := _UNSEEN_OPEN.search(untrusted_html, position)) is not None:
+        kept.append(untrusted_html[position:opened.start()])
+        closed = re.compile(rf"</{opened.group(1)}\s*>", re.IGNORECASE).search(untrusted_html, opened.end())
+        if closed is None:
+            return "".join(kept)
+        position = closed.end()
+    kept.append(untrusted_html[position:])
+    return "".join(kept)
 
 
 def sanitize(untrusted_html: str) -> str:
     """HTML that is safe to show: no script, style, event handlers, forms or javascript: URLs.
 
     bleach's ``strip`` keeps the *text* of removed elements; the contents of script/style
-    blocks are not text a reader should see, so they go first.
+    blocks are not text a reader should see, so they go first. HTML past the bounds is
+    shown as its text (:func:`html_as_text`).
     """
-    return _cleaner().clean(_DROP_WITH_CONTENT.sub("", untrusted_html))
+    if not html_within_bounds(untrusted_html):
+        return _paragraphs(html_as_text(untrusted_html))
+    return _cleaner().clean(_drop_unseen(untrusted_html))
 
 
 def markdown_to_html(source: str) -> str:
@@ -130,7 +214,13 @@ def _inline(node: SyntaxTreeNode) -> str:
 
 
 def text_to_html(text: str) -> str:
-    """Plain text (an emailed post) as HTML paragraphs with links made clickable."""
+    """Plain text (an emailed post) as HTML paragraphs with links made clickable (not in
+    text longer than :data:`MAX_HTML_CHARS`: linking parses the HTML)."""
+    body = _paragraphs(text)
+    return sanitize(bleach.linkify(body, parse_email=False)) if len(body) <= MAX_HTML_CHARS else body
+
+
+def _paragraphs(text: str) -> str:
+    """Plain text as escaped HTML paragraphs."""
     paragraphs = [p for p in re.split(r"\n\s*\n", text.strip()) if p.strip()]
-    body = "".join("<p>" + html.escape(p).replace("\n", "<br>\n") + "</p>\n" for p in paragraphs)
-    return sanitize(bleach.linkify(body, parse_email=False))
+    return "".join("<p>" + html.escape(p).replace("\n", "<br>\n") + "</p>\n" for p in paragraphs)

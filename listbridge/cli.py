@@ -396,6 +396,35 @@ def held_reject(ctx: Context, post_id: int, reason: str) -> None:
 
 
 @main.group()
+def shunt() -> None:
+    """Incoming messages set aside because processing them took too long: list, retry."""
+
+
+@shunt.command("list")
+@pass_ctx
+def shunt_list(ctx: Context) -> None:
+    """List the messages set aside, oldest first."""
+    from mailgateway import inbound
+
+    with ctx.sessions() as session:
+        for row in inbound.shunted(session):
+            click.echo(f"{row.id}\t{row.received_at:%Y-%m-%d %H:%M}\t{row.mail_from or '<>'}\t"
+                       f"{', '.join(row.rcpt_to)}\t{len(row.raw)} bytes\t({row.outcome})")
+
+
+@shunt.command("retry")
+@click.argument("inbound_id", type=int)
+@pass_ctx
+def shunt_retry(ctx: Context, inbound_id: int) -> None:
+    """Process message INBOUND_ID again (the running gateway takes it within a second)."""
+    from mailgateway import inbound
+
+    with ctx.sessions.begin() as session:
+        inbound.unshunt(session, inbound_id)
+    click.echo(f"message {inbound_id} is queued to be processed again")
+
+
+@main.group()
 def bridge() -> None:
     """Link communities to Slack channels and Matrix rooms."""
 

@@ -19,7 +19,11 @@ another process writes. On PostgreSQL several gateways may each run one; a messa
 processed under a row lock, by one of them.
 
 It is spawned, not forked, so that it can be replaced at any time: one that dies is
-started again (its message is still pending).
+started again (its message is still pending). That is also how one message is kept from
+holding every other: the process says which message it starts on, and one still on it
+after ``[smtp_in] shunt_after_seconds`` is killed; its successor sets that message aside
+(shunted, for ``listbridge shunt retry``) and goes on with the next. Killing the process
+bounds any work, however it is stuck (a parser's loop, a regular expression).
 """
 
 from __future__ import annotations
@@ -59,13 +63,17 @@ class SpoolProcessor:
         self._lock = threading.Lock()  # submit() is called from the event loop and the IMAP thread
         self._wake: Connection | None = None
         self._process: multiprocessing.process.BaseProcess | None = None
+        self._working: int | None = None  # the message the process is on
+        self._overdue: asyncio.TimerHandle | None = None
+        self._shunting: int | None = None  # the message it was killed for
 
-    def start(self) -> None:
-        """Start the process; call it from the running event loop."""
+    def start(self, shunt: int | None = None) -> None:
+        """Start the process; call it from the running event loop. ``shunt``: a message
+        to set aside first (the one its predecessor was killed for)."""
         context = multiprocessing.get_context("spawn")
         wake_read, wake_write = context.Pipe(duplex=False)
         done_read, done_write = context.Pipe(duplex=False)
-        process = context.Process(target=_serve, args=(self.settings, wake_read, done_write, os.getpid()),
+        process = context.Process(target=_serve, args=(self.settings, wake_read, done_write, os.getpid(), shunt),
                                   name="listbridge-spool", daemon=True)
         process.start()
         wake_read.close()
@@ -75,20 +83,46 @@ class SpoolProcessor:
         asyncio.get_running_loop().add_reader(done_read.fileno(), self._told, done_read)
 
     def _told(self, done: Connection) -> None:
-        """The process processed something, or ended."""
+        """The process started or finished a message, or ended."""
+        committed = False
         try:
             while done.poll():
-                done.recv_bytes()
+                said = done.recv_bytes()
+                self._watch(int(said) if said else None)
+                committed = committed or not said
         except (EOFError, OSError):
             asyncio.get_running_loop().remove_reader(done.fileno())
             done.close()
-            if self._wake is not None:  # not stopping: it died
-                log.error("the spool processor ended unexpectedly (exit status %s); starting another",
-                          self._process.exitcode if self._process else None)
+            self._watch(None)
+            shunt, self._shunting = self._shunting, None
+            if self._wake is not None:  # not stopping: it died, or was killed for a message
+                if shunt is None:
+                    log.error("the spool processor ended unexpectedly (exit status %s); starting another",
+                              self._process.exitcode if self._process else None)
                 self._wake.close()
-                self.start()
+                self.start(shunt)
             return
-        self.on_committed()
+        if committed:
+            self.on_committed()
+
+    def _watch(self, inbound_id: int | None) -> None:
+        """The process is now on ``inbound_id`` (None: on nothing)."""
+        if self._overdue is not None:
+            self._overdue.cancel()
+            self._overdue = None
+        self._working = inbound_id
+        if inbound_id is not None:
+            self._overdue = asyncio.get_running_loop().call_later(
+                self.settings.smtp_in.shunt_after_seconds, self._kill_for, inbound_id)
+
+    def _kill_for(self, inbound_id: int) -> None:
+        """The process is still on one message: end it; its successor sets the message aside."""
+        if self._working != inbound_id or self._process is None:
+            return
+        log.warning("processing inbound message %s took longer than %.0f s; setting it aside (listbridge shunt "
+                    "list)", inbound_id, self.settings.smtp_in.shunt_after_seconds)
+        self._shunting = inbound_id
+        self._process.kill()
 
     def submit(self, _inbound_id: int) -> None:
         """A message was spooled: process it, after any before it (safe from any thread)."""
@@ -111,10 +145,11 @@ class SpoolProcessor:
             await asyncio.to_thread(self._process.join)
 
 
-def _serve(settings: Settings, wake: Connection, done: Connection, parent: int) -> None:
-    """The process: process whatever is pending, then wait to be woken; at the end of its
-    input, process what is left and exit. A gateway that died without a word (SIGKILL)
-    is noticed within a second, and its processor exits too."""
+def _serve(settings: Settings, wake: Connection, done: Connection, parent: int, shunt: int | None) -> None:
+    """The process: set ``shunt`` aside, process whatever is pending, then wait to be
+    woken; at the end of its input, process what is left and exit. It says over ``done``
+    which message it starts on, and when one is finished. A gateway that died without a
+    word (SIGKILL) is noticed within a second, and its processor exits too."""
     # Stopping is the gateway's to decide (a terminal's Ctrl-C, or a service manager's
     # SIGTERM, reaches every process of the group at once): it closes the pipe once no
     # more mail can arrive, and this process finishes what is pending first. (Signalled
@@ -126,11 +161,16 @@ def _serve(settings: Settings, wake: Connection, done: Connection, parent: int) 
     engine = make_engine(settings.database.url)
     site = Site.from_settings(settings)
     sessions, readers = make_sessionmaker(engine), make_sessionmaker(engine, readonly=True)
+    if shunt is not None:
+        with sessions.begin() as session:
+            inbound.shunt(session, shunt, f"set aside: processing took longer than "
+                                          f"{settings.smtp_in.shunt_after_seconds:g} s")
     reading = True
     while os.getppid() == parent:
         with readers() as session:
             backlog = inbound.pending(session)
         for inbound_id in backlog:
+            done.send_bytes(str(inbound_id).encode())
             process_one(site, sessions, readers, inbound_id)
             done.send_bytes(b"")
         if not reading:

@@ -40,7 +40,7 @@ from sqlalchemy.orm import Session
 from forum import outbox
 from forum.access import Action, membership_by_email, user_by_email
 from forum import subscriptions
-from forum.errors import Dropped, ListbridgeError, MalformedMessage, NotFound, NotPermitted
+from forum.errors import Dropped, ListbridgeError, MalformedMessage, NotFound, NotPermitted, TooLarge
 from forum.directory import moderators
 from forum.models import (
     Community,
@@ -56,6 +56,7 @@ from forum.models import (
 from forum.moderation import notify_held
 from forum.posting import AttachmentData, Draft, check_post, community_by_slug, no_community, submit_post
 from forum.site import Site
+from forum.text import html_within_bounds
 from forum.tokens import BadToken
 from mailgateway import authenticity, bounces, commands, noreply, postmaster, private_relay
 from mailgateway.addresses import (
@@ -69,7 +70,14 @@ from mailgateway.addresses import (
     verp_recipient,
 )
 from mailgateway.htmltext import html_to_text
-from mailgateway.parsing import MailHeaders, MalformedMail, ParsedMail, parse_headers, parse_message
+from mailgateway.parsing import (
+    HeaderTooLarge,
+    MailHeaders,
+    MalformedMail,
+    ParsedMail,
+    parse_headers,
+    parse_message,
+)
 from mailgateway.trimming import trim_html, trim_reply
 
 log = logging.getLogger(__name__)
@@ -215,6 +223,8 @@ def judge(session: Session, site: Site, raw: bytes, mail_from: str, rcpts: list[
     """
     try:
         headers = parse_headers(raw)
+    except HeaderTooLarge as exc:
+        return [Reply.of(TooLarge(str(exc)))] * len(rcpts)
     except MalformedMail as exc:
         return [Reply.of(MalformedMessage(str(exc)))] * len(rcpts)
     envelope = Envelope(raw, reverse_path(mail_from), client_ip)
@@ -296,7 +306,7 @@ def build_draft(session: Session, site: Site, parsed: ParsedMail, route: Route, 
         parent_id = post.id
         author_email = _token_author(session, user, author_email)
         author_name = author_name or user.display_name
-    html = trim_html(parsed.html) if parsed.html else None
+    html = trim_html(parsed.html) if parsed.html and html_within_bounds(parsed.html) else None
     # HTML-only mail is trimmed on its HTML first: quote containers and signatures are
     # marked up there (gmail_quote, divRplyFwdMsg…) and lost in the plain-text rendering.
     trimmed = trim_reply(html_to_text(html) if html is not None and parsed.text_from_html else parsed.text)
@@ -348,6 +358,32 @@ def pending(session: Session) -> list[int]:
     ))
 
 
+def shunt(session: Session, inbound_id: int, reason: str) -> None:
+    """Set a pending message aside: processing it took too long. It stays as it was sent,
+    for :func:`unshunt` once its cause is dealt with."""
+    row = session.get(InboundMessage, inbound_id)
+    if row is not None and row.status is InboundStatus.pending:
+        row.status = InboundStatus.shunted
+        row.outcome = reason
+        log.warning("inbound message %s shunted: %s", inbound_id, reason)
+
+
+def shunted(session: Session) -> list[InboundMessage]:
+    """The messages set aside, oldest first."""
+    return list(session.scalars(
+        select(InboundMessage).where(InboundMessage.status == InboundStatus.shunted).order_by(InboundMessage.id)
+    ))
+
+
+def unshunt(session: Session, inbound_id: int) -> None:
+    """Put a message set aside back in the queue, to be processed again."""
+    row = session.get(InboundMessage, inbound_id)
+    if row is None or row.status is not InboundStatus.shunted:
+        raise NotFound(f"no message {inbound_id} is set aside (see listbridge shunt list)")
+    row.status = InboundStatus.pending
+    row.outcome = ""
+
+
 @dataclass(frozen=True)
 class Prepared:
     """A spooled message read, and its posts drafted, before the transaction that stores
@@ -374,7 +410,9 @@ def _prepared(session: Session, site: Site, row: InboundMessage) -> Prepared:
     except MalformedMail as exc:
         return Prepared(None, str(exc))
     drafts = {}
-    for rcpt in row.rcpt_to:
+    for rcpt, earlier in zip(row.rcpt_to, _repeats(row.rcpt_to)):
+        if earlier is not None:
+            continue
         try:
             draft = _posting_draft(session, site, parsed, row, rcpt)
         except ListbridgeError:
@@ -401,11 +439,30 @@ def process(session: Session, site: Site, inbound_id: int, prepared: Prepared | 
         outcomes = [f"refused: {prepared.malformed}"]
     else:
         outcomes = [_process_one(session, site, prepared.parsed, row, rcpt, prepared.drafts.get(rcpt))
-                    for rcpt in row.rcpt_to]
+                    if earlier is None else f"{rcpt}: repeats {earlier}, done once"
+                    for rcpt, earlier in zip(row.rcpt_to, _repeats(row.rcpt_to))]
     row.status = InboundStatus.done
     row.outcome = "\n".join(outcomes)
     row.processed_at = utcnow()
     return outcomes
+
+
+def _repeats(rcpts: Sequence[str]) -> list[str | None]:
+    """For each recipient, the earlier one it repeats (None: the first of its kind).
+
+    A message makes at most one post in a community, whatever its envelope says: the same
+    address given twice, in another case, or as both the post and a reply address. Other
+    forms repeat when they are the same address (the same command, the same token).
+    """
+    first: dict[tuple[str, ...], str] = {}
+    repeats: list[str | None] = []
+    for rcpt in rcpts:
+        local, domain = split_address(rcpt)
+        route = parse_local_part(local)
+        key = (domain, route.slug) if route.form in POSTING else (domain, route.form.value, route.slug, route.detail)
+        repeats.append(first.get(key))
+        first.setdefault(key, rcpt)
+    return repeats
 
 
 def _posting_draft(session: Session, site: Site, parsed: ParsedMail, row: InboundMessage, rcpt: str) -> Draft | None:

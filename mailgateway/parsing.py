@@ -30,9 +30,13 @@ from email.message import Message
 from email.parser import BytesHeaderParser, BytesParser
 from email.utils import getaddresses, parsedate_to_datetime
 
+from forum.text import html_as_text, html_within_bounds
 from mailgateway.htmltext import html_to_text
 
 __all__ = [
+    "MAX_ADDRESSES",
+    "MAX_HEADER_BYTES",
+    "HeaderTooLarge",
     "MailHeaders",
     "MalformedMail",
     "ParsedAttachment",
@@ -46,6 +50,21 @@ __all__ = [
 
 class MalformedMail(ValueError):
     """The message cannot be used; ``str(error)`` explains why to a person."""
+
+
+class HeaderTooLarge(MalformedMail):
+    """The header block is longer than :data:`MAX_HEADER_BYTES`: refused unread."""
+
+
+# Bounds on the work one message may cause. Reading headers costs time in proportion to
+# their size, and the standard library's strict address parser in proportion to its
+# square: a header of tens of thousands of addresses held the listener for seconds. Mail
+# clients cap a message's recipients in the hundreds; relays add a few kilobytes of header.
+MAX_HEADER_BYTES = 256 * 1024
+MAX_ADDRESSES = 1000  # in any one address header
+_STRICT_PARSE_ADDRESSES = 50  # longer lists are read by the linear parsers only
+_ADDRESS_HEADERS = ("from", "sender", "reply-to", "to", "cc", "bcc", "x-original-from", "x-mailfrom",
+                    "resent-from", "resent-sender", "resent-to", "resent-cc", "resent-bcc")
 
 
 @dataclass(frozen=True)
@@ -315,10 +334,15 @@ def _parse_addresses(raw: str) -> list[tuple[str, str]]:
     The strict RFC 5322 parser, the lenient legacy one and a plain search for
     address-shaped text each get a try; the one that finds the most usable
     addresses wins, because on broken headers the parsers drop different ones.
+    The strict one takes time in proportion to the square of the list's length,
+    so it reads short lists only.
     """
     unfolded = _unfold(raw)
     best: list[tuple[str, str]] = []
-    for parse in (_parse_addresses_strict, _parse_addresses_lenient, _parse_addresses_by_shape):
+    parsers = (_parse_addresses_lenient, _parse_addresses_by_shape)
+    if unfolded.count("@") <= _STRICT_PARSE_ADDRESSES:
+        parsers = (_parse_addresses_strict, *parsers)
+    for parse in parsers:
         try:
             found = parse(unfolded)
         except Exception:  # noqa: BLE001 - a broken header must not break parsing
@@ -769,12 +793,14 @@ def _related_root_first(part: Message, children: list[Message]) -> list[Message]
 def _segment_text(plain: str | None, html: str | None) -> str:
     if plain is not None and (plain.strip() or not html):
         return plain
-    return html_to_text(html) if html else ""
+    if not html:
+        return ""
+    return html_to_text(html) if html_within_bounds(html) else html_as_text(html)
 
 
-def _body_text(body: _Body) -> str:
-    texts = [_segment_text(plain, html).strip("\n") for plain, html in body.segments]
-    return "\n\n".join(t for t in texts if t.strip())
+def _body_text(texts: list[str]) -> str:
+    stripped = [t.strip("\n") for t in texts]
+    return "\n\n".join(t for t in stripped if t.strip())
 
 
 def _invented_name(index: int, content_type: str) -> str:
@@ -816,6 +842,20 @@ def _attachments(parts: list[_Part], html: str | None) -> tuple[ParsedAttachment
 # --------------------------------------------------------------------------
 
 
+def _check_bounds(headers: _Headers) -> None:
+    """Refuse a message whose header would cost more to read than any real one."""
+    for name in _ADDRESS_HEADERS:
+        if sum(value.count("@") for value in headers.raw_all(name)) > MAX_ADDRESSES:
+            raise MalformedMail(f"the {name.title()} header lists more than {MAX_ADDRESSES} addresses, "
+                                "more than this server reads")
+
+
+def _check_header_size(raw: bytes) -> None:
+    end = min((i for i in (raw.find(b"\r\n\r\n"), raw.find(b"\n\n")) if i >= 0), default=len(raw))
+    if end > MAX_HEADER_BYTES:
+        raise HeaderTooLarge(f"the message header is larger than this server accepts ({MAX_HEADER_BYTES} bytes)")
+
+
 def _header_fields(headers: _Headers, message: Message) -> MailHeaders:
     from_addr, from_name = _sender(headers)
     message_ids = _message_ids(headers.raw("message-id"))
@@ -830,9 +870,11 @@ def _header_fields(headers: _Headers, message: Message) -> MailHeaders:
 
 def _build(message: Message, raw: bytes) -> ParsedMail:
     headers = _Headers(message)
+    _check_bounds(headers)
     body = _walk(message)
     htmls = [html for _plain, html in body.segments if html]
     html = "\n".join(htmls) if htmls else None
+    texts = [_segment_text(plain, html) for plain, html in body.segments]
     return ParsedMail(
         **vars(_header_fields(headers, message)),
         to=_address_list(headers, "to"),
@@ -842,9 +884,9 @@ def _build(message: Message, raw: bytes) -> ParsedMail:
         in_reply_to=tuple(_message_ids(headers.raw("in-reply-to"))),
         references=tuple(_message_ids(" ".join(headers.raw_all("references")))),
         thread_index=headers.text("thread-index").strip() or None,
-        text=_body_text(body),
+        text=_body_text(texts),
         html=html,
-        text_from_html=bool(htmls) and all(_segment_text(plain, h) is not plain for plain, h in body.segments),
+        text_from_html=bool(htmls) and all(text is not plain for text, (plain, _h) in zip(texts, body.segments)),
         attachments=_attachments(body.attachments, html),
         size=len(raw),
     )
@@ -863,16 +905,20 @@ def parse_headers(raw: bytes) -> MailHeaders:
     """The header block of one message, read as :func:`parse_message` reads it (raising
     :class:`MalformedMail` for the same unusable headers); the body is not looked at."""
     raw = _raw_bytes(raw)
+    _check_header_size(raw)
     try:
         message = BytesHeaderParser(policy=email_policy.compat32).parsebytes(raw)
     except Exception as exc:  # noqa: BLE001 - whatever the library trips on, the sender hears why
         raise MalformedMail("the message header could not be parsed") from exc
-    return _header_fields(_Headers(message), message)
+    headers = _Headers(message)
+    _check_bounds(headers)
+    return _header_fields(headers, message)
 
 
 def parse_message(raw: bytes) -> ParsedMail:
     """Parse one raw message; raise :class:`MalformedMail` (only) if it is unusable."""
     raw = _raw_bytes(raw)
+    _check_header_size(raw)
     failure: Exception | None = None
     for policy in (email_policy.default, email_policy.compat32):
         try:

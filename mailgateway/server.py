@@ -15,6 +15,8 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+from collections import Counter
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Callable
 
@@ -49,13 +51,42 @@ class GatewayEnvelope(Envelope):
 
 class _ListbridgeProtocol:
     """Mixin: long lines accepted, aiosmtpd's size refusals given enhanced status codes,
-    and an envelope that keeps what RCPT found."""
+    an envelope that keeps what RCPT found, connections past the caps turned away, and
+    a connection left idle told why it is closed."""
 
     line_length_limit = LONG_LINE_LIMIT
     data_size_limit: int | None
+    event_handler: GatewayHandler
+    transport: asyncio.BaseTransport | None
+    _client: str | None = None  # the address counted against the caps; None: turned away
 
     def _create_envelope(self) -> GatewayEnvelope:
         return GatewayEnvelope()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if self.transport is None:  # a new connection (not one upgraded by STARTTLS)
+            peer = transport.get_extra_info("peername")
+            client = str(peer[0]) if isinstance(peer, tuple) and peer else ""
+            refusal = self.event_handler.connections.admit(client)
+            if refusal:
+                log.info("connection refused: %s", refusal, extra={"client": client})
+                transport.write(f"{refusal}\r\n".encode())  # type: ignore[attr-defined]
+                transport.close()
+                return
+            self._client = client
+        super().connection_made(transport)  # type: ignore[misc]
+
+    def connection_lost(self, error: Exception | None) -> None:
+        if self._client is None:
+            return  # turned away: aiosmtpd never saw it
+        self.event_handler.connections.release(self._client)
+        self._client = None
+        super().connection_lost(error)  # type: ignore[misc]
+
+    def _timeout_cb(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(b"421 4.4.2 idle too long; closing the connection\r\n")  # type: ignore[attr-defined]
+        super()._timeout_cb()  # type: ignore[misc]
 
     async def push(self, status: str) -> None:
         if status.startswith("552 Error"):
@@ -71,6 +102,31 @@ class GatewayLMTP(_ListbridgeProtocol, LMTP):
     pass
 
 
+@dataclass
+class ConnectionCaps:
+    """Connections open at once, overall and per client address. Each costs a file
+    descriptor, shared with the web server and the delivery workers: idle connections
+    past the caps would take what they need."""
+
+    overall: int
+    per_client: int
+    open: Counter[str] = field(default_factory=Counter)
+
+    def admit(self, client: str) -> str:
+        """The reply that turns a new connection away ("" to admit it, counted)."""
+        if self.open.total() >= self.overall:
+            return f"421 4.7.0 too many connections ({self.overall}); try again later"
+        if self.open[client] >= self.per_client:
+            return f"421 4.7.0 too many connections from {client} ({self.per_client}); try again later"
+        self.open[client] += 1
+        return ""
+
+    def release(self, client: str) -> None:
+        self.open[client] -= 1
+        if self.open[client] <= 0:
+            del self.open[client]
+
+
 class GatewayHandler:
     def __init__(self, site: Site, sessions: sessionmaker[Session], readers: sessionmaker[Session],
                  on_spooled: Callable[[int], None], protocol: str) -> None:
@@ -79,6 +135,8 @@ class GatewayHandler:
         self.lmtp = protocol == "lmtp"
         self.in_flight = 0  # DATA commands being stored; a clean stop waits for them
         self.db = GatewayDB(sessions, readers)
+        limits = site.settings.smtp_in
+        self.connections = ConnectionCaps(limits.max_connections, limits.max_connections_per_client)
 
     def _check_recipient(self, address: str, sender: str, session: Session) -> tuple[Route, Community | None] | str:
         try:
@@ -88,6 +146,9 @@ class GatewayHandler:
 
     async def handle_RCPT(self, server: SMTP, session: SMTPSession, envelope: GatewayEnvelope, address: str,
                           rcpt_options: list[str]) -> str:
+        most = self.site.settings.smtp_in.max_recipients
+        if len(envelope.rcpt_tos) >= most:  # RFC 5321 4.5.3.1.8: the client sends the rest later
+            return f"452 4.5.3 too many recipients (at most {most} a message); send to the rest in another message"
         found = await self.db.read(partial(self._check_recipient, address, reverse_path(envelope.mail_from or "")))
         if isinstance(found, str):
             log.info("refused at RCPT: %s", found, extra={"recipient": address, "sender": envelope.mail_from})
@@ -157,6 +218,6 @@ async def start_server(handler: GatewayHandler, host: str, port: int, max_bytes:
 
     def factory() -> SMTP:
         return cls(handler, data_size_limit=max_bytes, enable_SMTPUTF8=True, hostname=handler.site.mail_domain,
-                   ident="listbridge", loop=loop)
+                   ident="listbridge", loop=loop, timeout=handler.site.settings.smtp_in.idle_timeout_seconds)
 
     return await loop.create_server(factory, host=host, port=port)

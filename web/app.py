@@ -21,6 +21,7 @@ from web.accounts.views import bp as accounts_bp
 from web.archive.views import bp as archive_bp
 from web.auth import current_user
 from web.manage.views import bp as manage_bp
+from web.query import IdConverter
 from web.state import WebState
 
 CSP = (
@@ -59,6 +60,7 @@ def create_app(settings: Settings, on_committed: Callable[[], None] | None = Non
     csrf.init_app(app)
     app.after_request(_security_headers)
     app.context_processor(lambda: {"site_name": settings.site.name, "current_user": current_user()})
+    app.url_map.converters["int"] = IdConverter  # before the routes are added: they use it
     for blueprint in (archive_bp, accounts_bp, manage_bp):
         app.register_blueprint(blueprint)
     return app

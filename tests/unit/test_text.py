@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
-from forum.text import markdown_to_html, markdown_to_text, sanitize, text_to_html
+from forum.text import (
+    MAX_HTML_CHARS, html_as_text, html_within_bounds, markdown_to_html, markdown_to_text, sanitize, text_to_html,
+)
 
 
 @pytest.mark.parametrize(
@@ -76,3 +80,36 @@ def test_text_to_html_of_empty_text_is_empty() -> None:
 def test_markdown_to_text_reads_as_text(markdown: str, text: str) -> None:
     """What plain-text mail, digests and chat show of a web post: no markup, links with their address."""
     assert markdown_to_text(markdown) == text
+
+
+@pytest.mark.parametrize("hostile", [
+    "<div>" * 20_000 + "deep",  # nested past any message's depth
+    "<b><i><u><span><em>" * 20_000 + "deep",  # inline tags never closed
+    "<b>x</p>" * 20_000 + "deep",  # an end tag closes only its own kind
+    "<div>x</div>" * 4_000 + "deep",  # more elements than any message's
+    "<p>" + "deep " * (MAX_HTML_CHARS // 5),  # longer than any message's
+])
+def test_html_past_the_bounds_is_shown_as_its_text_in_good_time(hostile: str) -> None:
+    started = time.monotonic()
+    shown = sanitize(hostile)
+    assert time.monotonic() - started < 1
+    assert "deep" in shown and "<div" not in shown and "<b>" not in shown
+
+
+def test_ordinary_html_is_within_the_bounds() -> None:
+    outlook = ("<html><!--[if gte mso 9]><xml>" + "<w:LsdException Locked='false'/>" * 400 + "</xml><![endif]-->"
+               "<body><div class=WordSection1>" + "<p class=MsoNormal><span>Words.</span></p>" * 1000 + "</div>")
+    assert html_within_bounds(outlook)
+    assert not html_within_bounds("<div>" * 101)
+    assert html_within_bounds("<div></div>" * 100 + "<p>" * 1000)
+
+
+def test_unclosed_script_and_style_are_dropped_to_the_end_in_linear_time() -> None:
+    started = time.monotonic()
+    assert html_as_text("<p>kept</p>" + "<style>" * 50_000) == "kept"
+    assert time.monotonic() - started < 1
+    assert html_as_text("a<script>x</script>b<style>y</STYLE >c") == "abc"
+
+
+def test_html_as_text_keeps_line_breaks_and_entities() -> None:
+    assert html_as_text("<p>Fish &amp; chips</p><div>two</div>three<br>four") == "Fish & chips\n\ntwo\nthree\nfour"

@@ -50,6 +50,7 @@ from web.accounts.forms import (
 from web.accounts.lookup import Place, place, safe_next, signed_in
 from web.accounts.taking_part import standing
 from web.auth import login_required, sign_in_as, sign_out
+from web.query import query_id
 from web.state import state, writing
 
 bp = Blueprint("accounts", __name__, template_folder="templates")
@@ -384,7 +385,8 @@ def _parent(db: Session, thread: Thread, wanted: str | None) -> Post:
         if latest is None:
             raise NotFound("this thread has no messages to reply to yet")
         return latest
-    named = db.scalar(published.where(Post.id == int(wanted))) if wanted.strip().isdigit() else None
+    wanted_id = query_id(wanted)
+    named = db.scalar(published.where(Post.id == wanted_id)) if wanted_id is not None else None
     if named is None:
         raise BadRequest("the message you are replying to is not in this thread")
     return named

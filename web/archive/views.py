@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
 from flask import (
@@ -40,6 +40,7 @@ from forum.models import Community
 from forum.search import search as search_posts
 from web.archive.rendering import RenderedBody, post_html
 from web.auth import current_user
+from web.query import page_number, query_date
 from web.state import state
 
 bp = Blueprint("archive", __name__, template_folder="templates")
@@ -96,14 +97,6 @@ def _viewer_id() -> int | None:
     return user.id if user is not None else None
 
 
-def _page_number(args: Mapping[str, str], last: int | None = None) -> int:
-    try:
-        number = int(args.get("page", "1"))
-    except ValueError:
-        number = 1
-    return min(max(1, number), last) if last is not None else max(1, number)
-
-
 @dataclass(frozen=True)
 class PageLinks:
     """Where "previous" and "next" lead, and the label between them."""
@@ -140,7 +133,7 @@ def _body(post: PostEntry, *, remote_images: bool, external: bool = False) -> Re
 @bp.get("/")
 def home() -> str:
     with state().readers() as db:
-        listing = archive.communities_page(db, _viewer_id(), _page_number(request.args), COMMUNITIES_PER_PAGE)
+        listing = archive.communities_page(db, _viewer_id(), page_number(request.args), COMMUNITIES_PER_PAGE)
     if listing.pagination.number > listing.pagination.pages:
         abort(404)
     return render_template("archive/home.html", communities=listing.communities,
@@ -151,7 +144,7 @@ def home() -> str:
 def community(slug: str) -> str:
     with state().readers() as db:
         readable = archive.readable_community(db, slug, _viewer_id())
-        listing = archive.thread_list(db, readable.community.id, _page_number(request.args), THREADS_PER_PAGE)
+        listing = archive.thread_list(db, readable.community.id, page_number(request.args), THREADS_PER_PAGE)
     if listing.pagination.number > listing.pagination.pages:
         abort(404)
     return render_template(
@@ -173,7 +166,9 @@ def thread(slug: str, thread_id: int) -> Response:
             if target is None:
                 raise
             archive.readable_community_thread(db, slug, target, _viewer_id())
-            return redirect(url_for(".thread", slug=slug, thread_id=target, **request.args), 301)
+            # Only the page's own option goes along: a query string must not choose the target.
+            options = {"images": "1"} if remote_images else {}
+            return redirect(url_for(".thread", slug=slug, thread_id=target, **options), 301)
         posts = archive.thread_posts(db, found.id)
     bodies = {post.id: _body(post, remote_images=remote_images) for post in posts}
     response = make_response(render_template(
@@ -248,20 +243,13 @@ class SearchForm:
         values = {name: args.get(key, "").strip() for name, key in
                   (("q", "q"), ("community", "community"), ("author", "author"), ("since", "from"), ("until", "to"))}
         errors = {name: "Enter a date like 2024-03-31" for name in ("since", "until")
-                  if values[name] and _date(values[name]) is None}
-        return cls(**values, page=_page_number(args, MAX_RESULT_PAGE), errors=errors)
+                  if values[name] and query_date(values[name]) is None}
+        return cls(**values, page=page_number(args, MAX_RESULT_PAGE), errors=errors)
 
     def arguments(self) -> dict[str, str]:
         """The filters as query-string arguments, for the links to other pages of results."""
         named = {"q": self.q, "community": self.community, "author": self.author, "from": self.since, "to": self.until}
         return {key: value for key, value in named.items() if value}
-
-
-def _date(text: str) -> date | None:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        return None
 
 
 @bp.get("/search")
@@ -272,7 +260,7 @@ def search() -> str:
         with state().readers() as db:
             results = search_posts(
                 db, _viewer_id(), form.q, community=form.community or None, author=form.author or None,
-                since=_date(form.since), until=_date(form.until), zone=_reader_zone(),
+                since=query_date(form.since), until=query_date(form.until), zone=_reader_zone(),
                 limit=RESULTS_PER_PAGE, offset=(form.page - 1) * RESULTS_PER_PAGE,
             )
         pages = _page_links(Pagination(form.page, RESULTS_PER_PAGE, results.total), ".search", **form.arguments())
