@@ -162,6 +162,7 @@ class PostEntry:
     edited_at: datetime | None
     html: str
     quoted: str
+    signature: str
     attachments: tuple[AttachmentEntry, ...]
 
     @classmethod
@@ -172,7 +173,7 @@ class PostEntry:
             id=row.id, thread_id=row.thread_id, subject=row.subject, author=public_name(row.author_name),
             created_at=row.created_at, edited_at=row.edited_at,
             html=row.html if row.html is not None else text_to_html(row.body or ""),
-            quoted=row.quoted, attachments=attachments,
+            quoted=row.quoted, signature=row.signature, attachments=attachments,
         )
 
     @classmethod
@@ -182,6 +183,7 @@ class PostEntry:
             created_at=post.created_at, edited_at=post.edited_at,
             html=post.html if post.html is not None else text_to_html(post.body),
             quoted=post.quoted,
+            signature=post.signature,
             attachments=tuple(
                 AttachmentEntry(a.id, a.filename, a.content_type, a.size, a.content_id) for a in post.attachments
             ),
@@ -340,7 +342,7 @@ def thread_list(session: Session, community_id: int, page: int, per_page: int) -
 # Attachments are read only for pages that have any (one index probe per post says so).
 _ENTRY_COLUMNS = (
     Post.id, Post.thread_id, Post.subject, Post.author_name, Post.created_at, Post.edited_at, Post.html,
-    Post.quoted, case((Post.html.is_(None), Post.body), else_=None).label("body"),
+    Post.quoted, Post.signature, case((Post.html.is_(None), Post.body), else_=None).label("body"),
     select(Attachment.id).where(Attachment.post_id == Post.id).exists().label("has_attachments"),
 )
 _THREAD_POSTS = select(*_ENTRY_COLUMNS).where(Post.thread_id == bindparam("thread_id"), PUBLISHED).order_by(

@@ -15,7 +15,9 @@ from collections.abc import Callable, Iterator
 
 from bs4 import BeautifulSoup, Comment, Doctype, NavigableString, Tag
 
-__all__ = ["html_to_text", "strip_quote_containers"]
+from forum.text import is_tracking_pixel
+
+__all__ = ["drop_tracking_pixels", "html_to_text", "strip_quote_containers"]
 
 _DROPPED_TAGS = frozenset(
     {"head", "script", "style", "title", "meta", "link", "noscript", "template", "object", "iframe"}
@@ -351,3 +353,48 @@ def strip_quote_containers(
     _remove_quote_containers(soup, is_attribution)
     _cut_at_unquoted_originals(soup, is_attribution)
     return str(soup)
+
+
+def drop_tracking_pixels(html: str) -> str:
+    """HTML without its tracking pixels, found while their size and style are still there
+    (sanitizing removes the ``display:none`` that hides some of them)."""
+    if not html or "<img" not in html.lower():
+        return html
+    soup = BeautifulSoup(html, "html.parser")
+    pixels = [img for img in soup.find_all("img") if is_tracking_pixel(
+        str(img.get("src") or ""), str(img.get("width") or ""), str(img.get("height") or ""),
+        str(img.get("style") or ""))]
+    for img in pixels:
+        img.decompose()
+    return str(soup) if pixels else html
+
+
+def _words(text: str) -> str:
+    return " ".join(text.replace("\xa0", " ").split()).lower()
+
+
+def cut_at_text(html: str, start: str, after: str) -> str | None:
+    """HTML up to where the text ``start`` begins, looked for after the text ``after``
+    (the last words kept); None if it is not found there.
+
+    The plain-text rendering decides where a signature starts; this finds the same place
+    in the HTML, comparing words only (markup splits a line over many strings).
+    """
+    want, after = _words(start), _words(after)
+    if not want:
+        return None
+    soup = BeautifulSoup(html, "html.parser")
+    seen, passed = "", not after
+    for string in soup.find_all(string=True):
+        if isinstance(string, (Comment, Doctype)) or (string.parent is not None and string.parent.name in _DROPPED_TAGS):
+            continue
+        text = _words(str(string))
+        if not text:
+            continue
+        common = min(len(text), len(want))
+        if passed and common >= min(8, len(want)) and text[:common] == want[:common]:
+            _cut_from(string)
+            return str(soup)
+        seen = (seen + " " + text)[-4 * len(after) - 200:]
+        passed = passed or after in seen
+    return None

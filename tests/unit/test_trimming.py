@@ -78,7 +78,22 @@ def test_mobile_signatures_are_removed(signature: str) -> None:
 
 def test_dash_dash_signature_is_removed() -> None:
     result = trim_reply("Sounds good.\n\n-- \nAnn Example\nhttps://example.org\n")
-    assert result == Trimmed("Sounds good.", "-- \nAnn Example\nhttps://example.org")
+    assert result == Trimmed("Sounds good.", "-- \nAnn Example\nhttps://example.org",
+                             signature="Ann Example\nhttps://example.org", quoted="")
+
+
+def test_the_senders_signature_is_told_apart_from_the_mail_quoted_under_it() -> None:
+    result = trim_reply("Sounds good.\n\n-- \nAnn Example\nHousing Team\n\n"
+                        "On Mon, 2 Mar 2026 at 10:00, Bob <bob@example.org> wrote:\n> Shall we meet?\n> -- \n> Bob\n")
+    assert result.body == "Sounds good."
+    assert result.signature == "Ann Example\nHousing Team"
+    assert result.quoted.startswith("On Mon, 2 Mar 2026") and result.quoted.endswith("> Bob")
+
+
+def test_a_mobile_signature_is_the_senders_signature() -> None:
+    result = trim_reply("Yes, Tuesday works.\n\nSent from my iPhone\n\n> On 2 Mar 2026, at 10:00, Bob wrote:\n> Tuesday?\n")
+    assert (result.body, result.signature) == ("Yes, Tuesday works.", "Sent from my iPhone")
+    assert "Sent from my iPhone" not in result.quoted and "Tuesday?" in result.quoted
 
 
 def test_inline_reply_keeps_the_quotes_it_answers() -> None:

@@ -1,0 +1,163 @@
+"""Our own mail, quoted back to us: personal links and footers taken out before display.
+
+Every copy the site sends is personal: its Reply-To is the member's reply address
+(``SLUG+TOKEN@domain``), its footer links the member's unsubscribe URL and the author's
+address ("Reply privately"), and confirmation and sign-in mail carry tokens too. A reply
+that quotes a copy (Outlook quotes everything, footer included; digests are quoted too)
+would publish them: anyone reading the archive could unsubscribe that member. So every
+message that comes in has our footers recognised and dropped, and every token-bearing
+URL or address of ours that is left (a footer Outlook reflowed beyond recognition, a
+link pasted into the text) neutralised: the URL becomes the site's home page, the
+address the community's plain address. The raw message keeps them; it is never shown.
+
+Recognition follows what :mod:`mailgateway.compose` and :mod:`digest.render` write:
+the footer's labels, the site's base URL and mail domain, and the token paths.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cached_property
+
+from bs4 import BeautifulSoup, Tag
+
+from forum.bounces import REENABLE_PATH
+from forum.site import Site
+from forum.subscriptions import CONFIRM_PATH
+
+__all__ = ["OwnLinks", "TOKEN_PATHS"]
+
+# Paths of the site whose last segment is a personal token.
+TOKEN_PATHS = ("/unsubscribe/", "/signin/", "/account/emails/verify/", REENABLE_PATH, CONFIRM_PATH)
+# The labels our copies' and digests' footers start their lines with.
+_FIRST_LABELS = ("view on the web", "attachments too large for email")
+_LABELS = _FIRST_LABELS + ("reply privately to", "change your delivery", "leave ", "reply to this thread by email")
+# "…/unsubscribe/" at the end of a line: a client wrapped the token onto the next one.
+_SPILLED_TOKEN = re.compile(r"/unsubscribe/?[\w-]{0,7}\s*$", re.I)
+_FOOTER_LINES = 16  # a footer, reflowed by a mail client, spans at most this many lines
+_MAX_FOOTER_TEXT = 2000
+_QUOTE_PREFIX = re.compile(r"^[ \t]*(?:>[ \t]?)*")
+_SLASH = r"(?:/|%2[Ff])"
+_COLON = r"(?::|%3[Aa])"
+
+
+@dataclass(frozen=True)
+class OwnLinks:
+    """The site's own URLs and addresses, as they appear in mail it sent."""
+
+    base_url: str
+    mail_domain: str
+
+    @classmethod
+    def of(cls, site: Site) -> OwnLinks:
+        return cls(site.settings.site.base_url.rstrip("/"), site.mail_domain.lower())
+
+    @cached_property
+    def _token_url(self) -> re.Pattern[str]:
+        """Our URL with a token path, also percent-encoded (inside another link) and with
+        the token pushed to the next (quoted) line by a client that wraps long lines."""
+        site = re.sub(r"^https?://", "", self.base_url)
+        site = "".join(_SLASH if c == "/" else _COLON if c == ":" else re.escape(c) for c in site)
+        paths = "|".join(_SLASH.join(re.escape(p) for p in path.strip("/").split("/")) for path in TOKEN_PATHS)
+        return re.compile(
+            rf"(?:https?{_COLON}{_SLASH}{_SLASH})?{site}{_SLASH}(?:{paths}){_SLASH}(?:[ \t]*\n[ \t>]*)?"
+            r"[A-Za-z0-9_-]+",
+            re.I,
+        )
+
+    @cached_property
+    def _token_address(self) -> re.Pattern[str]:
+        """``local+detail@domain``: reply, confirmation and bounce (VERP) addresses."""
+        return re.compile(rf"([\w.-]+)(?:\+|%2[Bb])[\w.=%-]+(?:@|%40)({re.escape(self.mail_domain)})\b", re.I)
+
+    @cached_property
+    def _site_url(self) -> re.Pattern[str]:
+        return re.compile(re.escape(re.sub(r"^https?://", "", self.base_url)), re.I)
+
+    def neutralise(self, text: str) -> str:
+        """``text`` (plain or HTML) with every token of ours made harmless."""
+        if not text:
+            return text
+        text = self._token_url.sub(self.base_url + "/", text)
+        return self._token_address.sub(r"\1@\2", text)
+
+    def clean_text(self, text: str) -> str:
+        """Plain text (quoted or not) without our footers and with no token of ours."""
+        return self.neutralise(self._drop_text_footers(text)) if text else text
+
+    def clean_html(self, html: str) -> str:
+        """HTML without our footers and with no token of ours."""
+        if not html:
+            return html
+        if self._site_url.search(html):
+            html = self._drop_html_footers(html)
+        return self.neutralise(html)
+
+    def _drop_text_footers(self, text: str) -> str:
+        if not self._site_url.search(text):
+            return text
+        lines = text.split("\n")
+        dropped: set[int] = set()
+        for start, line in enumerate(lines):
+            if start in dropped or not _content(line).lower().startswith(_FIRST_LABELS):
+                continue
+            end = self._footer_end(lines, start)
+            if end is None:
+                continue
+            first = start
+            above = [i for i in range(max(0, start - 2), start) if _content(lines[i])]
+            if above and _content(lines[above[-1]]) == "--":
+                first = above[-1]
+            dropped.update(range(first, end + 1))
+        return "\n".join(line for i, line in enumerate(lines) if i not in dropped) if dropped else text
+
+    def _footer_end(self, lines: list[str], start: int) -> int | None:
+        """The footer's last line: the one that leaves the community (our unsubscribe link)."""
+        depth = _depth(lines[start])
+        end = None
+        for i in range(start, min(len(lines), start + _FOOTER_LINES)):
+            if _depth(lines[i]) != depth and _content(lines[i]):
+                break
+            if "/unsubscribe" in lines[i].lower() or _content(lines[i]).lower().startswith("leave "):
+                end = i
+        if end is not None and end + 1 < len(lines) and _SPILLED_TOKEN.search(lines[end]):
+            end += 1
+        return end
+
+    def _drop_html_footers(self, html: str) -> str:
+        soup = BeautifulSoup(html, "html.parser")
+        found = False
+        for anchor in soup.find_all("a", href=True):
+            if anchor.parent is None or not self._site_url.search(str(anchor["href"])):
+                continue
+            if " ".join(anchor.get_text(" ").split()).lower() not in _FIRST_LABELS[:1]:
+                continue
+            footer = _outermost_footer(anchor)
+            if footer is not None:
+                footer.extract()
+                found = True
+        return str(soup) if found else html
+
+
+def _content(line: str) -> str:
+    return line[len(_QUOTE_PREFIX.match(line).group()):].strip()  # type: ignore[union-attr]
+
+
+def _depth(line: str) -> int:
+    return _QUOTE_PREFIX.match(line).group().count(">")  # type: ignore[union-attr]
+
+
+def _outermost_footer(anchor: Tag) -> Tag | None:
+    """The largest element around a "View on the web" link that holds only our footer:
+    its text starts with a footer label and it has the link that leaves the community."""
+    best = None
+    node: Tag = anchor
+    while isinstance(node.parent, Tag) and node.parent.name not in ("body", "html", "[document]", "blockquote"):
+        node = node.parent
+        text = " ".join(node.get_text(" ").split()).lower()
+        if len(text) > _MAX_FOOTER_TEXT or not text.startswith(_FIRST_LABELS):
+            break
+        if " leave " in f" {text}":
+            best = node
+    return best
