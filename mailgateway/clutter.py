@@ -107,7 +107,7 @@ REWRITERS = (
 _MAX_NESTING = 4  # a Safe Link around a URL Defense link around …
 _URL = re.compile(r"""https?://[^\s<>"'\]\[]+""", re.I)
 _REWRITTEN_HOSTS = re.compile(
-    r"safelinks\.protection|urldefense|mimecast|linkprotect\.cudasvc|trendmicro\.(?:com|eu)/wis/", re.I)
+    r"safelinks\.protection|urldefense|mimecast|linkprotect\.cudasvc|trendmicro\.(?:com|eu)(?::\d+)?/wis/", re.I)
 
 
 def _rewriter(url: str) -> Rewriter | None:
@@ -158,10 +158,11 @@ BANNERS = tuple(re.compile(pattern, re.I) for pattern in (
     # Welsh: "RHYBUDD: Daeth yr e-bost hwn o'r tu allan i'r sefydliad…", "[ALLANOL] …"
     r"(?:\[?(?:rhybudd|allanol|e-?bost allanol)\]?[:!\-\s]*)+.{0,80}?\b(?:tu allan|allanol)\b.{0,400}",
     r"(?:daeth|mae)'?r? (?:yr )?e-?bost (?:hwn )?(?:wedi dod )?o'?r tu allan.{0,400}",
-    # Mimecast's and Proofpoint's own notices
+    # Mimecast's, Proofpoint's and the virus scanners' own notices
     r"(?:mimecast|proofpoint)[^.]{0,80}\b(?:scanned|protected|attachment protection)\b.{0,300}",
+    r"this (?:e-?mail|message)(?: and any attachments?)? (?:has|have) been (?:scanned|checked) (?:by|for) .{0,200}",
 ))
-_BANNER_HINTS = re.compile(r"outside|external|don't often get|tu allan|allanol|rhybudd|mimecast|proofpoint",
+_BANNER_HINTS = re.compile(r"outside|external|don't often get|tu allan|allanol|rhybudd|mimecast|proofpoint|scanned",
                            re.I)
 _MAX_BANNER = 700
 # Subject and body tags: "[EXTERNAL]", "EXTERNAL:", "*EXTERNAL*", "[ALLANOL]", "[EXT]".
