@@ -138,7 +138,9 @@ def _contact_block_start(lines: list[str], end: int) -> int:
     sign_off = next((i for i in range(end - 1, run - 1, -1) if _is_sign_off(lines[i])), None)
     if sign_off is not None:
         start = sign_off + 1
-        if start < end and lines[start].strip() and _is_name(lines[start]):
+        while start < end and not lines[start].strip():
+            start += 1
+        if start < end and _is_name(lines[start]):  # the name signed with stays in the text
             start += 1
         while start < end and not lines[start].strip():
             start += 1

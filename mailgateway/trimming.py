@@ -700,8 +700,8 @@ def _own_signature(lines: list[str], letters: str, kept: set[int]) -> list[int]:
         or (letters[start] == DELIMITER and _SIGNATURE_DELIMITER_RE.fullmatch(lines[start]))
     ):
         return []
-    end = start
-    while end < len(letters) and letters[end] not in (QUOTE, EMBEDDED, HEADER):
+    end = start + 1
+    while end < len(letters) and letters[end] not in (QUOTE, EMBEDDED, HEADER, DELIMITER):
         end += 1
     return list(range(start, end))
 

@@ -194,6 +194,27 @@ class TestThreadPage:
         assert details.summary.text == "Show quoted text"
         assert "> the question" in details.pre.text and not details.has_attr("open")
 
+    def test_the_signature_is_folded_under_an_honest_label(self, client: FlaskClient, post: Callable[..., Post]) -> None:
+        shown = post("Damp", "My answer.\n\nBob", signature="Bob Hughes\nHousing Officer\nTel: 01632 960 412",
+                     quoted="> the question")
+        article = page(client.get(f"/c/housing/t/{shown.thread_id}")).article
+        fold = article.find("details", class_="signature")
+        assert not fold.has_attr("open") and "Tel: 01632 960 412" in fold.pre.text
+        assert fold.summary.find(class_="when-closed").text == "Show signature"
+        assert fold.summary.find(class_="when-open").text == "Hide signature"
+        assert "Housing Officer" not in article.find("div", class_="post-body").text
+        css = client.get("/static/style.css").text
+        assert "details[open] > summary .when-closed" in css and "details:not([open]) > summary .when-open" in css
+
+    def test_tracking_pixels_are_dropped_silently(self, client: FlaskClient, post: Callable[..., Post]) -> None:
+        shown = post("News", html='<p>Read this.<img src="https://news.example/o.gif?id=4" width="1" height="1">'
+                                  '<img src="https://mailtrack.io/trace/x.png" alt="">'
+                                  '<img src="https://www.example.gov.uk/leaflet.png" alt="leaflet" width="300"></p>')
+        soup = page(client.get(f"/c/housing/t/{shown.thread_id}"))
+        links = [a["href"] for a in soup.select(".post-body a.remote-image")]
+        assert links == ["https://www.example.gov.uk/leaflet.png"]
+        assert "o.gif" not in str(soup) and "mailtrack" not in str(soup)
+
     def test_attachments_listed_with_size_and_type(self, client: FlaskClient, sessionmaker: SessionMaker[Session],
                                                    post: Callable[..., Post]) -> None:
         shown = post("Plans", attachments=(AttachmentData("site plan.pdf", "application/pdf", b"x" * 12_600),))
