@@ -20,6 +20,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from bs4 import BeautifulSoup, NavigableString, Tag
 
+from mailgateway.htmltext import text_upto
+
 __all__ = ["REWRITERS", "BANNERS", "clean_html", "clean_subject", "clean_text", "is_banner", "unwrap_url"]
 
 
@@ -165,6 +167,7 @@ BANNERS = tuple(re.compile(pattern, re.I) for pattern in (
 _BANNER_HINTS = re.compile(r"outside|external|don't often get|tu allan|allanol|rhybudd|mimecast|proofpoint|scanned",
                            re.I)
 _MAX_BANNER = 700
+_MAX_BANNER_DEPTH = 12  # elements a banner's words sit in: box, table, row, cell, paragraph, spans
 # Subject and body tags: "[EXTERNAL]", "EXTERNAL:", "*EXTERNAL*", "[ALLANOL]", "[EXT]".
 _TAG_WORDS = r"external(?: email| sender| message)?|ext|allanol|e-?bost allanol|caution(?:: external)?|rhybudd"
 _BRACKET_TAG = re.compile(rf"[\[(*]\s*(?:{_TAG_WORDS})\s*[\])*]\s*", re.I)
@@ -221,9 +224,10 @@ def clean_html(html: str) -> str:
         _unwrap_attribute(tag, "href")
     for tag in soup.find_all(src=True):
         _unwrap_attribute(tag, "src")
+    known: dict[int, str | None] = {}
     for string in list(soup.find_all(string=_BANNER_HINTS)):
         if string.parent is not None:
-            _remove_banner(string)
+            _remove_banner(string, known)
     for string in list(soup.find_all(string=True)):
         text = str(string)
         cleaned = _BRACKET_TAG.sub("", _unwrap_urls(text)) if string.parent is not None else text
@@ -243,16 +247,18 @@ def _unwrap_attribute(tag: Tag, name: str) -> None:
         del tag[name]  # the link cannot be recovered: its text stays, unlinked
 
 
-def _remove_banner(string: NavigableString) -> None:
+def _remove_banner(string: NavigableString, known: dict[int, str | None]) -> None:
     """Remove the outermost element that holds only a banner (its box, table or row), if
     the text around ``string`` is one; a banner is often split over several elements
     ("<b>CAUTION:</b> This email…"), so the ancestors are looked at, up to a banner's size."""
     node: Tag | NavigableString = string
     banner: Tag | NavigableString | None = string if is_banner(str(string)) else None
-    while isinstance(node.parent, Tag) and node.parent.name not in ("body", "html", "[document]"):
+    for _ in range(_MAX_BANNER_DEPTH):
+        if not isinstance(node.parent, Tag) or node.parent.name in ("body", "html", "[document]"):
+            break
         node = node.parent
-        text = node.get_text(" ")
-        if len(text) > _MAX_BANNER:
+        text = text_upto(node, _MAX_BANNER, known)
+        if text is None:
             break
         if is_banner(text):
             banner = node

@@ -17,7 +17,7 @@ from bs4 import BeautifulSoup, Comment, Doctype, NavigableString, Tag
 
 from forum.text import is_tracking_pixel
 
-__all__ = ["drop_tracking_pixels", "html_to_text", "strip_quote_containers"]
+__all__ = ["cut_at_text", "drop_tracking_pixels", "html_to_text", "strip_quote_containers", "text_upto"]
 
 _DROPPED_TAGS = frozenset(
     {"head", "script", "style", "title", "meta", "link", "noscript", "template", "object", "iframe"}
@@ -398,3 +398,28 @@ def cut_at_text(html: str, start: str, after: str) -> str | None:
         seen = (seen + " " + text)[-4 * len(after) - 200:]
         passed = passed or after in seen
     return None
+
+
+def text_upto(node: Tag, limit: int, known: dict[int, str | None] | None = None) -> str | None:
+    """The words of ``node`` (spaces collapsed), or None once they pass ``limit``
+    characters: looking whether a small element is a banner or a footer must not cost
+    reading the whole of each large one around it. ``known`` keeps the answers for the
+    elements asked about already (one parse), so each is read at most once."""
+    if known is not None and id(node) in known:
+        return known[id(node)]
+    parts: list[str] = []
+    size = 0
+    text: str | None = None
+    for string in node.strings:
+        if isinstance(string, (Comment, Doctype)):
+            continue
+        parts.append(string)
+        size += len(string)
+        if size > 2 * limit:
+            break
+    else:
+        text = " ".join(" ".join(parts).split())
+        text = text if len(text) <= limit else None
+    if known is not None:
+        known[id(node)] = text
+    return text

@@ -22,6 +22,8 @@ from functools import cached_property
 
 from bs4 import BeautifulSoup, Tag
 
+from mailgateway.htmltext import text_upto
+
 from forum.bounces import REENABLE_PATH
 from forum.site import Site
 from forum.subscriptions import CONFIRM_PATH
@@ -37,6 +39,7 @@ _LABELS = _FIRST_LABELS + ("reply privately to", "change your delivery", "leave 
 _SPILLED_TOKEN = re.compile(r"/unsubscribe/?[\w-]{0,7}\s*$", re.I)
 _FOOTER_LINES = 16  # a footer, reflowed by a mail client, spans at most this many lines
 _MAX_FOOTER_TEXT = 2000
+_MAX_FOOTER_DEPTH = 8  # our footer: table, tbody, row, cell, paragraph
 _QUOTE_PREFIX = re.compile(r"^[ \t]*(?:>[ \t]?)*")
 _SLASH = r"(?:/|%2[Ff])"
 _COLON = r"(?::|%3[Aa])"
@@ -69,7 +72,9 @@ class OwnLinks:
     @cached_property
     def _token_address(self) -> re.Pattern[str]:
         """``local+detail@domain``: reply, confirmation and bounce (VERP) addresses."""
-        return re.compile(rf"([\w.-]+)(?:\+|%2[Bb])[\w.=%-]+(?:@|%40)({re.escape(self.mail_domain)})\b", re.I)
+        # Anchored at the start of a word: a long run of word characters is scanned once.
+        return re.compile(rf"(?<![\w.-])([\w.-]+)(?:\+|%2[Bb])[\w.=%-]+(?:@|%40)({re.escape(self.mail_domain)})\b",
+                          re.I)
 
     @cached_property
     def _site_url(self) -> re.Pattern[str]:
@@ -128,12 +133,13 @@ class OwnLinks:
     def _drop_html_footers(self, html: str) -> str:
         soup = BeautifulSoup(html, "html.parser")
         found = False
+        known: dict[int, str | None] = {}
         for anchor in soup.find_all("a", href=True):
             if anchor.parent is None or not self._site_url.search(str(anchor["href"])):
                 continue
             if " ".join(anchor.get_text(" ").split()).lower() not in _FIRST_LABELS[:1]:
                 continue
-            footer = _outermost_footer(anchor)
+            footer = _outermost_footer(anchor, known)
             if footer is not None:
                 footer.extract()
                 found = True
@@ -148,16 +154,18 @@ def _depth(line: str) -> int:
     return _QUOTE_PREFIX.match(line).group().count(">")  # type: ignore[union-attr]
 
 
-def _outermost_footer(anchor: Tag) -> Tag | None:
+def _outermost_footer(anchor: Tag, known: dict[int, str | None]) -> Tag | None:
     """The largest element around a "View on the web" link that holds only our footer:
     its text starts with a footer label and it has the link that leaves the community."""
     best = None
     node: Tag = anchor
-    while isinstance(node.parent, Tag) and node.parent.name not in ("body", "html", "[document]", "blockquote"):
-        node = node.parent
-        text = " ".join(node.get_text(" ").split()).lower()
-        if len(text) > _MAX_FOOTER_TEXT or not text.startswith(_FIRST_LABELS):
+    for _ in range(_MAX_FOOTER_DEPTH):
+        if not isinstance(node.parent, Tag) or node.parent.name in ("body", "html", "[document]", "blockquote"):
             break
-        if " leave " in f" {text}":
+        node = node.parent
+        text = (text_upto(node, _MAX_FOOTER_TEXT, known) or "").lower()
+        if not text.startswith(_FIRST_LABELS):
+            break
+        if " leave " in text:
             best = node
     return best
