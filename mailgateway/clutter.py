@@ -170,7 +170,7 @@ _MAX_BANNER = 700
 _MAX_BANNER_DEPTH = 12  # elements a banner's words sit in: box, table, row, cell, paragraph, spans
 # Subject and body tags: "[EXTERNAL]", "EXTERNAL:", "*EXTERNAL*", "[ALLANOL]", "[EXT]".
 _TAG_WORDS = r"external(?: email| sender| message)?|ext|allanol|e-?bost allanol|caution(?:: external)?|rhybudd"
-_BRACKET_TAG = re.compile(rf"[\[(*]\s*(?:{_TAG_WORDS})\s*[\])*]\s*", re.I)
+_BRACKET_TAG = re.compile(rf"(?:\[\s*(?:{_TAG_WORDS})\s*\]|\*\s*(?:{_TAG_WORDS})\s*\*)\s*", re.I)
 _LEADING_TAG = re.compile(rf"^\s*(?:external|allanol)\s*:\s*", re.I)
 
 

@@ -65,6 +65,7 @@ def test_banners_are_recognised(banner: str) -> None:
         "We commissioned an external contractor because the work came from outside the borough.",
         "Caution: the figures for March are provisional.",
         "The email originated from a tenant outside the office hours.",
+        "We used a contractor (external) for the survey.",
     ],
 )
 def test_prose_about_outside_and_external_is_kept(prose: str) -> None:
