@@ -147,19 +147,21 @@ def _unwrap_urls(text: str) -> str:
 
 # Each is the whole of a banner paragraph: what the filter puts at the top (sometimes the
 # bottom) of the body. They are matched against one paragraph's text, spaces collapsed.
+# Where a filter says the mail came from, and what it tells the reader to beware of.
+_OUTSIDE = (r"(?:(?:from )?outside (?:of )?[\w '-]{2,40}|from (?:an external (?:source|sender|address|domain"
+            r"|organi[sz]ation|email address)|the internet|external senders?))")
+_BEWARE = r"(?:do not|don't|be (?:careful|cautious|wary)|exercise caution|unless you|never|verify|take care)"
 BANNERS = tuple(re.compile(pattern, re.I) for pattern in (
     # Microsoft 365 and most mail gateways, in their many house styles
-    r"(?:\[?(?:caution|warning|attention|notice|external(?: email| sender)?)\]?[:!\-\s]*)+"
-    r".{0,60}?\b(?:originated|came|comes|was sent|is) from (?:outside|an external)\b.{0,400}",
-    r"(?:\[?external(?: email| sender| message)?\]?[:!\-\s]+).{0,300}?"
-    r"\b(?:links?|attachments?|sender)\b.{0,300}",
-    r"this (?:e-?mail|message) (?:originated|came|comes|is) from (?:outside|an external).{0,400}",
+    r"(?:\[?(?:caution|warning|attention|notice|external(?: email| sender)?)\]?\s*[:!\-]?\s*)*"
+    rf"(?:this|the) (?:e-?mail|message)\b.{{0,40}}?\b(?:originated|came|comes|was sent|is|has been sent) {_OUTSIDE}.{{0,400}}",
+    rf"(?:\[external[\w -]{{0,20}}\]|external(?: email| sender| message)?\s*[:!\-])\s*.{{0,300}}?\b{_BEWARE}\b.{{0,300}}",
     # Microsoft's first-contact safety tip
     r"(?:some people who received this message )?you don't often get (?:e-?mail|messages?) from \S+\.?"
     r"(?: learn why this is important\.?)?",
     # Welsh: "RHYBUDD: Daeth yr e-bost hwn o'r tu allan i'r sefydliad…", "[ALLANOL] …"
-    r"(?:\[?(?:rhybudd|allanol|e-?bost allanol)\]?[:!\-\s]*)+.{0,80}?\b(?:tu allan|allanol)\b.{0,400}",
-    r"(?:daeth|mae)'?r? (?:yr )?e-?bost (?:hwn )?(?:wedi dod )?o'?r tu allan.{0,400}",
+    r"(?:\[?(?:rhybudd|allanol|e-?bost allanol)\]?\s*[:!\-]?\s*)*"
+    r"(?:daeth|mae|cafodd)'?r? (?:yr )?e-?bost (?:hwn )?(?:wedi (?:dod|cyrraedd) |ei anfon )?o'?r tu allan.{0,400}",
     # Mimecast's, Proofpoint's and the virus scanners' own notices
     r"(?:mimecast|proofpoint)[^.]{0,80}\b(?:scanned|protected|attachment protection)\b.{0,300}",
     r"this (?:e-?mail|message)(?: and any attachments?)? (?:has|have) been (?:scanned|checked) (?:by|for) .{0,200}",
@@ -179,9 +181,7 @@ def is_banner(paragraph: str) -> bool:
     text = " ".join(paragraph.split()).strip("> ")
     if not text or len(text) > _MAX_BANNER or not _BANNER_HINTS.search(text):
         return False
-    text = _BRACKET_TAG.sub("", text) or text
-    return any(banner.fullmatch(text) for banner in BANNERS) or any(
-        banner.fullmatch(paragraph.strip()) for banner in BANNERS)
+    return any(banner.fullmatch(text) for banner in BANNERS)
 
 
 def clean_subject(subject: str) -> str:

@@ -53,6 +53,9 @@ def test_a_link_whose_target_cannot_be_read_is_not_kept() -> None:
         "RHYBUDD: Daeth yr e-bost hwn o'r tu allan i'r sefydliad. Peidiwch â chlicio ar ddolenni nac agor atodiadau.",
         "[ALLANOL] Mae'r e-bost hwn wedi dod o'r tu allan i'r sefydliad.",
         "This email has been scanned by the Mimecast service for viruses and spam.",
+        "This message came from outside your organization.",
+        "WARNING: This email originated outside of Anytown Borough Council. Do not click links.",
+        "[External Sender] Be careful with links and attachments.",
     ],
 )
 def test_banners_are_recognised(banner: str) -> None:
@@ -66,6 +69,9 @@ def test_banners_are_recognised(banner: str) -> None:
         "Caution: the figures for March are provisional.",
         "The email originated from a tenant outside the office hours.",
         "We used a contractor (external) for the survey.",
+        "Notice: the tenant is from outside the borough, so the referral goes to their council.",
+        "This email is from an external consultant we hired; their report is attached.",
+        "External wall insulation: the attachments show the damp patches.",
     ],
 )
 def test_prose_about_outside_and_external_is_kept(prose: str) -> None:
