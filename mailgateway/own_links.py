@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 from bs4 import BeautifulSoup, Tag
 
@@ -54,7 +54,8 @@ class OwnLinks:
 
     @classmethod
     def of(cls, site: Site) -> OwnLinks:
-        return cls(site.settings.site.base_url.rstrip("/"), site.mail_domain.lower())
+        """The site's, with its patterns compiled once per process, not once per message."""
+        return _own_links(site.settings.site.base_url.rstrip("/"), site.mail_domain.lower())
 
     @cached_property
     def _token_url(self) -> re.Pattern[str]:
@@ -75,6 +76,10 @@ class OwnLinks:
         # Anchored at the start of a word: a long run of word characters is scanned once.
         return re.compile(rf"(?<![\w.-])([\w.-]+)(?:\+|%2[Bb])[\w.=%-]+(?:@|%40)({re.escape(self.mail_domain)})\b",
                           re.I)
+
+    @cached_property
+    def _unsubscribe_url(self) -> re.Pattern[str]:
+        return re.compile(re.escape(re.sub(r"^https?://", "", self.base_url)) + "/unsubscribe", re.I)
 
     @cached_property
     def _site_url(self) -> re.Pattern[str]:
@@ -118,17 +123,18 @@ class OwnLinks:
         return "\n".join(line for i, line in enumerate(lines) if i not in dropped) if dropped else text
 
     def _footer_end(self, lines: list[str], start: int) -> int | None:
-        """The footer's last line: the one that leaves the community (our unsubscribe link)."""
+        """The footer's last line: the first with our unsubscribe link (or, where a client
+        dropped the link, the "Leave …" line), and the token a client wrapped after it."""
         depth = _depth(lines[start])
-        end = None
+        leave = None
         for i in range(start, min(len(lines), start + _FOOTER_LINES)):
             if _depth(lines[i]) != depth and _content(lines[i]):
                 break
-            if "/unsubscribe" in lines[i].lower() or _content(lines[i]).lower().startswith("leave "):
-                end = i
-        if end is not None and end + 1 < len(lines) and _SPILLED_TOKEN.search(lines[end]):
-            end += 1
-        return end
+            if self._unsubscribe_url.search(lines[i]):
+                return i + 1 if i + 1 < len(lines) and _SPILLED_TOKEN.search(lines[i]) else i
+            if leave is None and _content(lines[i]).lower().startswith("leave "):
+                leave = i
+        return leave
 
     def _drop_html_footers(self, html: str) -> str:
         soup = BeautifulSoup(html, "html.parser")
@@ -144,6 +150,11 @@ class OwnLinks:
                 footer.extract()
                 found = True
         return str(soup) if found else html
+
+
+@lru_cache(maxsize=8)
+def _own_links(base_url: str, mail_domain: str) -> OwnLinks:
+    return OwnLinks(base_url, mail_domain)
 
 
 def _content(line: str) -> str:

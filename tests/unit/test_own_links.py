@@ -50,6 +50,12 @@ def test_a_copy_quoted_with_angle_brackets_loses_its_footer(site: Site, copy: Em
     assert not [s for s in personal(site, copy) if s in cleaned]
 
 
+def test_what_is_quoted_after_a_footer_stays(site: Site, copy: EmailMessage) -> None:
+    quoted = "\n".join(f"> {line}" if line else ">" for line in text_of(copy, "plain").split("\n"))
+    cleaned = OwnLinks.of(site).clean_text(f"Agreed.\n\n{quoted}\n>\n> Leave it with me, I will ask.\n")
+    assert cleaned.endswith("> Leave it with me, I will ask.\n") and "View on the web" not in cleaned
+
+
 def test_a_copy_pasted_by_outlook_loses_its_footer(site: Site, copy: EmailMessage) -> None:
     """Outlook's plain text of an HTML copy: the footer's links as "label<url>", rewrapped."""
     rendered = html_to_text(text_of(copy, "html"))
