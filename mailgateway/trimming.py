@@ -709,7 +709,7 @@ def _own_signature(lines: list[str], letters: str, kept: set[int]) -> list[int]:
 def trim_reply(text: str) -> Trimmed:
     """Split a plain-text reply into its new text, the quoted rest and the signature between."""
     if not text or not text.strip():
-        return Trimmed("", "", "", "")
+        return Trimmed("", "")
     lines = _preprocess(text)
     letters = _classify_all(lines)
     state = _Lines(letters)
