@@ -255,8 +255,11 @@ def tidied(site: Site, parsed: ParsedMail) -> ParsedMail:
     the facilitators, is not changed."""
     own = OwnLinks.of(site)
     html = parsed.html and drop_tracking_pixels(own.clean_html(clutter.clean_html(parsed.html)))
+    # A copy forwarded "as attachment" is published with the post: it is cleaned too.
+    attachments = tuple(replace(a, data=own.clean_message(a.data)) if a.content_type == "message/rfc822" else a
+                        for a in parsed.attachments)
     return replace(parsed, subject=clutter.clean_subject(parsed.subject),
-                   text=own.clean_text(clutter.clean_text(parsed.text)), html=html)
+                   text=own.clean_text(clutter.clean_text(parsed.text)), html=html, attachments=attachments)
 
 
 def spool(session: Session, raw: bytes, mail_from: str, rcpts: list[str], channel: str, *,

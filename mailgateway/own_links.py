@@ -16,8 +16,11 @@ the footer's labels, the site's base URL and mail domain, and the token paths.
 
 from __future__ import annotations
 
+import email
+import email.policy
 import re
 from dataclasses import dataclass
+from email.message import EmailMessage
 from functools import cached_property, lru_cache
 
 from bs4 import BeautifulSoup, Tag
@@ -103,6 +106,33 @@ class OwnLinks:
         if self._site_url.search(html):
             html = self._drop_html_footers(html)
         return self.neutralise(html)
+
+    def clean_message(self, data: bytes) -> bytes:
+        """An attached message (a copy forwarded "as attachment") with its headers and
+        text parts cleaned as a post's are; its other parts are kept as they are."""
+        try:
+            message = email.message_from_bytes(data, _class=EmailMessage, policy=email.policy.default)
+            for part in message.walk():
+                self._clean_part(part)  # type: ignore[arg-type]
+            return message.as_bytes()
+        except Exception:  # noqa: BLE001 - a message the library cannot rewrite is cleaned as bytes
+            return self.neutralise(data.decode("utf-8", "surrogateescape")).encode("utf-8", "surrogateescape")
+
+    def _clean_part(self, part: EmailMessage) -> None:
+        for name, value in list(part.items()):
+            cleaned = self.neutralise(str(value))
+            if cleaned != str(value):
+                part.replace_header(name, cleaned)
+        if part.is_multipart() or part.get_content_maintype() != "text":
+            return
+        content = part.get_content()
+        subtype = part.get_content_subtype()
+        cleaned = self.clean_html(content) if subtype == "html" else self.clean_text(content)
+        if cleaned != content:
+            had_version = "MIME-Version" in part
+            part.set_content(cleaned, subtype=subtype, charset="utf-8")
+            if not had_version:  # set_content adds one, which only a message's top belongs to
+                del part["MIME-Version"]
 
     def _drop_text_footers(self, text: str) -> str:
         if not self._site_url.search(text):

@@ -10,8 +10,8 @@ unsubscribe links and a confirmation token, made with the site's secret.
 
 Each must be posted (or refused, or dropped, where that is right) and its copies must
 arrive; and none of our tokens, none of the filters' clutter, no "Reply privately"
-address and no signature may reach the archive page, a copy, a digest or the stored post
-(which chat copies are made from: they send ``Post.body``).
+address and no signature may reach the archive page or its attachments, a copy, a digest
+or the stored post (which chat copies are made from: they send ``Post.body``).
 """
 
 from __future__ import annotations
@@ -152,7 +152,7 @@ def leaks(text: str, secrets: set[str]) -> list[str]:
 
 def fetch(url: str) -> str:
     with urllib.request.urlopen(url, timeout=30) as response:  # noqa: S310 - the served site on loopback
-        return response.read().decode("utf-8")
+        return response.read().decode("utf-8", "replace")
 
 
 def words(text: str) -> str:
@@ -250,7 +250,10 @@ def test_realistic_mail_combinations(served: ServedSite, smtp_sink: SmtpSink, db
                 assert fold is not None and "Show signature" in fold.summary.get_text(), case.name
                 assert all(s in fold.pre.get_text() for s in case.expected["signature"]), case.name
             for name in case.expected.get("attachments", ()):
-                assert article.find("a", string=name) is not None, (case.name, name)
+                link = article.find("a", string=name)
+                assert link is not None, (case.name, name)
+                download = fetch(personal.base + link["href"])
+                assert not [t for t in secrets if t in download], (case.name, name)
 
     digest_text = served.cli("digest", "preview", READER).stdout
     digest_html = served.cli("digest", "preview", READER, "--html").stdout

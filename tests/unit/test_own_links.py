@@ -12,12 +12,17 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 
 import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from sqlalchemy.orm import sessionmaker as SessionMaker
 
+from forum.models import Attachment
 from forum.site import Site
-from mailgateway import compose
+from mailgateway import compose, inbound
 from mailgateway.compose import CommunityInfo, PostView
 from mailgateway.htmltext import html_to_text
 from mailgateway.own_links import OwnLinks
+from tests.support import make_community, make_member
 
 MEMBER = 7
 VIEW = PostView(
@@ -92,3 +97,25 @@ def test_other_sites_and_our_own_plain_links_are_left_alone(site: Site) -> None:
     text = (f"See {base}/c/housing/t/12#post-34 and https://other.example/unsubscribe/abcdefghijklmnop, "
             f"write to housing@{site.mail_domain} or alice+lists@council.example.")
     assert OwnLinks.of(site).clean_text(text) == text
+
+
+def test_a_copy_forwarded_as_attachment_is_published_without_its_tokens(
+        site: Site, sessionmaker: SessionMaker[Session], copy: EmailMessage) -> None:
+    """Outlook's "Forward as attachment" posts the member's whole copy, headers and all."""
+    with sessionmaker.begin() as session:
+        make_member(session, make_community(session, "housing"), "bob@example.org")
+    forward = EmailMessage()
+    forward["From"], forward["To"], forward["Subject"] = "bob@example.org", "housing@lists.example.org", "FW: GPS"
+    forward["Message-ID"] = "<fw-1@example.org>"
+    forward.set_content("Forwarding this for the new starters.\n")
+    forward.add_attachment(copy)
+    with sessionmaker.begin() as session:
+        inbound_id = inbound.spool(session, forward.as_bytes(), "bob@example.org", ["housing@lists.example.org"], "smtp")
+    with sessionmaker.begin() as session:
+        [outcome] = inbound.process(session, site, inbound_id)
+    assert "posted" in outcome
+    with sessionmaker() as session:
+        [attachment] = session.scalars(select(Attachment)).all()
+    published = site.blobs.get(attachment.sha256).decode()
+    assert "We use a Trimble R2." in published and "View on the web" not in published
+    assert not [s for s in personal(site, copy) if s in published]
