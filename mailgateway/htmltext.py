@@ -232,6 +232,7 @@ _QUOTE_CONTAINER_SELECTORS = (
     "blockquote.protonmail_quote",
     "div.zmail_extra",
     "div.gmail_signature",
+    "div.moz-signature",
 )
 # Markers after which everything is the original message (Outlook and kin).
 _CUT_FROM_SELECTORS = (

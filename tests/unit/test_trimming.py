@@ -155,6 +155,9 @@ YAHOO_REPLY = """\
 <div>Will do.</div><div class="yahoo_quoted"><div>On Monday, March 4, 2024, 10:15:00 AM GMT,
 Ann &lt;ann@example.org&gt; wrote:</div><div>Please do.</div></div>"""
 
+THUNDERBIRD_SIGNATURE = """\
+<p>Shared their spec.</p><div class="moz-signature">-- <br>Dave Patel<br>Riverside HA</div>"""
+
 ORIGINAL_MESSAGE_REPLY = """\
 <p>Noted.</p><p>-----Original Message-----<br>From: Ann<br>Sent: Monday</p><p>Note this.</p>"""
 
@@ -167,8 +170,9 @@ ORIGINAL_MESSAGE_REPLY = """\
         (OUTLOOK_DESKTOP_REPLY, "Approved.", "Please approve."),
         (YAHOO_REPLY, "Will do.", "Please do."),
         (ORIGINAL_MESSAGE_REPLY, "Noted.", "Note this."),
+        (THUNDERBIRD_SIGNATURE, "Shared their spec.", "--"),
     ],
-    ids=["apple", "thunderbird", "outlook-desktop", "yahoo", "original-message"],
+    ids=["apple", "thunderbird", "outlook-desktop", "yahoo", "original-message", "thunderbird-signature"],
 )
 def test_trim_html_removes_quote_containers(html: str, new_text: str, gone: str) -> None:
     trimmed = trim_html(html)
