@@ -112,7 +112,7 @@ class Personal:
             }
             self.tokens_of[address] = {reply, unsubscribe}
         confirm = signer.make(subscriptions.CONFIRM, 4242, ttl_seconds=3600)
-        self.values |= {"{{CONFIRM_URL}}": subscriptions.confirm_url(_Site(self.base), confirm),
+        self.values |= {"{{CONFIRM_URL}}": f"{self.base}{subscriptions.CONFIRM_PATH}{confirm}",
                         "{{CONFIRM_ADDRESS}}": addresses.confirm_address("housing", DOMAIN, confirm)}
         self.tokens_of["nobody"] = {confirm}
 
@@ -128,16 +128,6 @@ class Personal:
 
     def tokens_not_of(self, address: str) -> set[str]:
         return self.all_tokens() - self.tokens_of.get(address, set())
-
-
-@dataclass(frozen=True)
-class _Site:
-    """Enough of a site for :func:`forum.subscriptions.confirm_url`."""
-
-    base: str
-
-    def url(self, path: str) -> str:
-        return self.base + path
 
 
 def leaks(text: str, secrets: set[str]) -> list[str]:
