@@ -162,6 +162,7 @@ class PostEntry:
     edited_at: datetime | None
     html: str
     quoted: str
+    signature: str
     attachments: tuple[AttachmentEntry, ...]
 
     @classmethod
@@ -172,7 +173,7 @@ class PostEntry:
             id=row.id, thread_id=row.thread_id, subject=row.subject, author=public_name(row.author_name),
             created_at=row.created_at, edited_at=row.edited_at,
             html=row.html if row.html is not None else text_to_html(row.body or ""),
-            quoted=row.quoted, attachments=attachments,
+            quoted=row.quoted, signature=row.signature, attachments=attachments,
         )
 
     @classmethod
@@ -182,6 +183,7 @@ class PostEntry:
             created_at=post.created_at, edited_at=post.edited_at,
             html=post.html if post.html is not None else text_to_html(post.body),
             quoted=post.quoted,
+            signature=post.signature,
             attachments=tuple(
                 AttachmentEntry(a.id, a.filename, a.content_type, a.size, a.content_id) for a in post.attachments
             ),
@@ -340,7 +342,7 @@ def thread_list(session: Session, community_id: int, page: int, per_page: int) -
 # Attachments are read only for pages that have any (one index probe per post says so).
 _ENTRY_COLUMNS = (
     Post.id, Post.thread_id, Post.subject, Post.author_name, Post.created_at, Post.edited_at, Post.html,
-    Post.quoted, case((Post.html.is_(None), Post.body), else_=None).label("body"),
+    Post.quoted, Post.signature, case((Post.html.is_(None), Post.body), else_=None).label("body"),
     select(Attachment.id).where(Attachment.post_id == Post.id).exists().label("has_attachments"),
 )
 _THREAD_POSTS = select(*_ENTRY_COLUMNS).where(Post.thread_id == bindparam("thread_id"), PUBLISHED).order_by(
@@ -381,16 +383,22 @@ _FROM_LINE = re.compile(rb"^(>*From )", re.MULTILINE)
 _MBOX_POLICY = email.policy.SMTP.clone(max_line_length=998)
 
 
-def thread_mbox(session: Session, thread_id: int, blobs: BlobStore) -> Iterator[bytes]:
-    return _mbox(session, Post.thread_id == thread_id, blobs)
+def thread_mbox(session: Session, thread_id: int, blobs: BlobStore, *, originals: bool = False) -> Iterator[bytes]:
+    return _mbox(session, Post.thread_id == thread_id, blobs, originals)
 
 
-def community_mbox(session: Session, community_id: int, blobs: BlobStore) -> Iterator[bytes]:
-    return _mbox(session, Post.community_id == community_id, blobs)
+def community_mbox(session: Session, community_id: int, blobs: BlobStore, *,
+                   originals: bool = False) -> Iterator[bytes]:
+    return _mbox(session, Post.community_id == community_id, blobs, originals)
 
 
-def _mbox(session: Session, scope: ColumnElement[bool], blobs: BlobStore) -> Iterator[bytes]:
+def _mbox(session: Session, scope: ColumnElement[bool], blobs: BlobStore, originals: bool) -> Iterator[bytes]:
     """Published posts of ``scope`` as mbox, oldest first, one message at a time.
+
+    With ``originals`` (for the community's facilitators) a post that came by email is
+    the message exactly as received; otherwise every post is written from what the
+    archive shows. An original carries what was taken out for display: a replier's
+    quoted copy with their personal unsubscribe link and reply address, others' addresses.
 
     Memory stays flat however large the community: posts come in batches by keyset
     (``created_at, id``), each raw message is read on its own, and the session is closed
@@ -405,9 +413,10 @@ def _mbox(session: Session, scope: ColumnElement[bool], blobs: BlobStore) -> Ite
         posts = session.scalars(query.order_by(Post.created_at, Post.id).limit(MBOX_BATCH)).all()
         if not posts:
             return
-        references = _references(session, [p.id for p in posts if p.inbound_id is None])
+        references = _references(session, [p.id for p in posts if p.inbound_id is None or not originals])
         for post in posts:
-            message = _original(session, post) or _generated(post, references.get(post.id, []), blobs)
+            original = _original(session, post) if originals else None
+            message = original or _generated(post, references.get(post.id, []), blobs)
             yield mbox_entry(post.created_at, message)
         after = (posts[-1].created_at, posts[-1].id)
         session.close()

@@ -308,7 +308,9 @@ class Post(Base):
     reply_to_message_id: Mapped[str | None] = mapped_column(String(998))
     subject: Mapped[str] = mapped_column(String(500))
     body: Mapped[str] = mapped_column(Text)  # the new text, shown and forwarded
-    quoted: Mapped[str] = mapped_column(Text, default="")  # trimmed quotes/signature, folded on the web
+    quoted: Mapped[str] = mapped_column(Text, default="")  # trimmed quotes, folded on the web
+    # The sender's signature block and disclaimers, folded on the web, left out of copies.
+    signature: Mapped[str] = mapped_column(Text, default="", server_default="")
     html: Mapped[str | None] = mapped_column(Text)  # sanitized HTML of the new text
     source: Mapped[str] = mapped_column(String(16))  # email, web, slack, matrix, import
     source_ref: Mapped[str | None] = mapped_column(String(200))

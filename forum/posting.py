@@ -45,7 +45,8 @@ class Draft:
     author_name: str = ""
     subject: str = ""
     body: str = ""  # the new text: plain text, or Markdown when body_format == "markdown"
-    quoted: str = ""  # what trimming removed (quotes, signature), kept for "show quoted text"
+    quoted: str = ""  # what trimming removed (quotes), kept for "show quoted text"
+    signature: str = ""  # the sender's signature and disclaimers, kept for "show signature"
     html: str | None = None  # untrusted HTML of the new text, sanitized before it is stored
     body_format: str = "text"
     parent_id: int | None = None  # the post replied to, when the channel knows it for sure
@@ -160,6 +161,7 @@ def submit_post(session: Session, draft: Draft, site: Site) -> Outcome:
         subject=(draft.subject.strip() or thread.subject)[:500],
         body=draft.stored_body,
         quoted=draft.quoted,
+        signature=draft.signature,
         html=draft.stored_html,
         source=draft.source,
         source_ref=draft.source_ref,

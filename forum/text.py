@@ -140,6 +140,29 @@ def _drop_unseen(untrusted_html: str) -> str:
     return "".join(kept)
 
 
+# Hosts that serve nothing but tracking pixels (mail-merge and marketing open trackers).
+TRACKER_HOSTS = re.compile(
+    r"(?:^|\.)(?:mailtrack\.io|mailstat\.us|t\.yesware\.com|t\.sidekickopen\d*\.com|track\.hubspot\.com"
+    r"|pixel\.watch|app\.bananatag\.com|open\.convertkit-mail\d*\.com|links\.streak\.com"
+    r"|mandrillapp\.com|list-manage\.com|email\.mg\.[\w.-]+|ct\.sendgrid\.net"
+    r"|clicks\.mlsend\.com|trk\.klclick\d*\.com|exct\.net|pstmrk\.it|getnotify\.com"
+    r"|readnotify\.com|mailfoogae\.appspot\.com|cirrusinsight\.com|boomeranggmail\.com)$",
+    re.IGNORECASE,
+)
+_TINY = frozenset({"0", "1", "0px", "1px"})
+_HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden|(?:width|height)\s*:\s*[01](?:px)?\s*(?:;|$)",
+                           re.IGNORECASE)
+
+
+def is_tracking_pixel(src: str, width: str = "", height: str = "", style: str = "") -> bool:
+    """Whether an image is there only to tell its sender that the mail was opened: a 1×1
+    (or 0×0) image, a hidden one, or any image from a host that serves only those."""
+    if width.strip().lower() in _TINY or height.strip().lower() in _TINY or _HIDDEN_STYLE.search(style):
+        return True
+    host = re.sub(r"^[a-z][a-z0-9+.-]*://", "", src.strip(), flags=re.IGNORECASE).split("/", 1)[0].split(":")[0]
+    return bool(host) and bool(TRACKER_HOSTS.search(host.lower()))
+
+
 def sanitize(untrusted_html: str) -> str:
     """HTML that is safe to show: no script, style, event handlers, forms or javascript: URLs.
 

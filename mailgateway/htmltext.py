@@ -15,7 +15,9 @@ from collections.abc import Callable, Iterator
 
 from bs4 import BeautifulSoup, Comment, Doctype, NavigableString, Tag
 
-__all__ = ["html_to_text", "strip_quote_containers"]
+from forum.text import is_tracking_pixel
+
+__all__ = ["cut_at_text", "drop_tracking_pixels", "html_to_text", "strip_quote_containers", "text_upto"]
 
 _DROPPED_TAGS = frozenset(
     {"head", "script", "style", "title", "meta", "link", "noscript", "template", "object", "iframe"}
@@ -230,6 +232,7 @@ _QUOTE_CONTAINER_SELECTORS = (
     "blockquote.protonmail_quote",
     "div.zmail_extra",
     "div.gmail_signature",
+    "div.moz-signature",
 )
 # Markers after which everything is the original message (Outlook and kin).
 _CUT_FROM_SELECTORS = (
@@ -351,3 +354,73 @@ def strip_quote_containers(
     _remove_quote_containers(soup, is_attribution)
     _cut_at_unquoted_originals(soup, is_attribution)
     return str(soup)
+
+
+def drop_tracking_pixels(html: str) -> str:
+    """HTML without its tracking pixels, found while their size and style are still there
+    (sanitizing removes the ``display:none`` that hides some of them)."""
+    if not html or "<img" not in html.lower():
+        return html
+    soup = BeautifulSoup(html, "html.parser")
+    pixels = [img for img in soup.find_all("img") if is_tracking_pixel(
+        str(img.get("src") or ""), str(img.get("width") or ""), str(img.get("height") or ""),
+        str(img.get("style") or ""))]
+    for img in pixels:
+        img.decompose()
+    return str(soup) if pixels else html
+
+
+def _words(text: str) -> str:
+    return " ".join(text.replace("\xa0", " ").split()).lower()
+
+
+def cut_at_text(html: str, start: str, after: str) -> str | None:
+    """HTML up to where the text ``start`` begins, looked for after the text ``after``
+    (the last words kept); None if it is not found there.
+
+    The plain-text rendering decides where a signature starts; this finds the same place
+    in the HTML, comparing words only (markup splits a line over many strings).
+    """
+    want, after = _words(start), _words(after)
+    if not want:
+        return None
+    soup = BeautifulSoup(html, "html.parser")
+    seen, passed = "", not after
+    for string in soup.find_all(string=True):
+        if isinstance(string, (Comment, Doctype)) or (string.parent is not None and string.parent.name in _DROPPED_TAGS):
+            continue
+        text = _words(str(string))
+        if not text:
+            continue
+        common = min(len(text), len(want))
+        if passed and common >= min(8, len(want)) and text[:common] == want[:common]:
+            _cut_from(string)
+            return str(soup)
+        seen = (seen + " " + text)[-4 * len(after) - 200:]
+        passed = passed or after in seen
+    return None
+
+
+def text_upto(node: Tag, limit: int, known: dict[int, str | None] | None = None) -> str | None:
+    """The words of ``node`` (spaces collapsed), or None once they pass ``limit``
+    characters: looking whether a small element is a banner or a footer must not cost
+    reading the whole of each large one around it. ``known`` keeps the answers for the
+    elements asked about already (one parse), so each is read at most once."""
+    if known is not None and id(node) in known:
+        return known[id(node)]
+    parts: list[str] = []
+    size = 0
+    text: str | None = None
+    for string in node.strings:
+        if isinstance(string, (Comment, Doctype)):
+            continue
+        parts.append(string)
+        size += len(string)
+        if size > 2 * limit:
+            break
+    else:
+        text = " ".join(" ".join(parts).split())
+        text = text if len(text) <= limit else None
+    if known is not None:
+        known[id(node)] = text
+    return text

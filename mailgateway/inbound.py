@@ -58,7 +58,7 @@ from forum.posting import AttachmentData, Draft, check_post, community_by_slug, 
 from forum.site import Site
 from forum.text import html_within_bounds
 from forum.tokens import BadToken
-from mailgateway import authenticity, bounces, commands, noreply, postmaster, private_relay
+from mailgateway import authenticity, bounces, clutter, commands, noreply, postmaster, private_relay
 from mailgateway.addresses import (
     SITE_FORMS,
     Form,
@@ -69,7 +69,8 @@ from mailgateway.addresses import (
     split_address,
     verp_recipient,
 )
-from mailgateway.htmltext import html_to_text
+from mailgateway.htmltext import cut_at_text, drop_tracking_pixels, html_to_text
+from mailgateway.own_links import OwnLinks
 from mailgateway.parsing import (
     HeaderTooLarge,
     MailHeaders,
@@ -78,6 +79,7 @@ from mailgateway.parsing import (
     parse_headers,
     parse_message,
 )
+from mailgateway.signatures import split_signature
 from mailgateway.trimming import trim_html, trim_reply
 
 log = logging.getLogger(__name__)
@@ -306,18 +308,30 @@ def build_draft(session: Session, site: Site, parsed: ParsedMail, route: Route, 
         parent_id = post.id
         author_email = _token_author(session, user, author_email)
         author_name = author_name or user.display_name
+    parsed = tidied(site, parsed)
     html = trim_html(parsed.html) if parsed.html and html_within_bounds(parsed.html) else None
     # HTML-only mail is trimmed on its HTML first: quote containers and signatures are
     # marked up there (gmail_quote, divRplyFwdMsg…) and lost in the plain-text rendering.
     trimmed = trim_reply(html_to_text(html) if html is not None and parsed.text_from_html else parsed.text)
+    split = split_signature(trimmed.body)
+    body = split.body
+    signature = "\n\n".join(part for part in (split.signature, trimmed.signature) if part)
+    if signature and html is not None:
+        # The HTML shown loses the signature too. A signature found in the text that
+        # cannot be found in the HTML leaves the post to be shown from its text; a "-- "
+        # one may simply not be there (Gmail marks it up, and it was removed with quotes).
+        kept = body.rstrip().rsplit("\n", 1)[-1]
+        cut = cut_at_text(html, signature.split("\n", 1)[0], kept)
+        html = cut if cut is not None or not split.signature else None
     references = tuple(dict.fromkeys((*parsed.references, *parsed.in_reply_to)))
     return Draft(
         community=route.slug,
         author_email=author_email,
         author_name=author_name,
         subject=parsed.subject,
-        body=trimmed.body,
-        quoted=trimmed.elided,
+        body=body,
+        quoted=trimmed.quoted,
+        signature=signature,
         html=html,
         parent_id=parent_id,
         references=references,
@@ -329,6 +343,24 @@ def build_draft(session: Session, site: Site, parsed: ParsedMail, route: Route, 
         ),
         inbound_id=inbound_id,
     )
+
+
+def tidied(site: Site, parsed: ParsedMail) -> ParsedMail:
+    """``parsed`` as it may be shown and sent on: without what mail filters added
+    (:mod:`mailgateway.clutter`), without our own footers and personal tokens quoted back
+    (:mod:`mailgateway.own_links`) and without tracking pixels. HTML past the bounds of
+    :func:`forum.text.html_within_bounds` is left alone: it is never shown (the post shows
+    its text), and parsing it is what the bounds avoid. The raw message, kept for the
+    facilitators, is not changed."""
+    own = OwnLinks.of(site)
+    html = parsed.html
+    if html and html_within_bounds(html):  # HTML past the bounds is never shown: its text is
+        html = drop_tracking_pixels(own.clean_html(clutter.clean_html(html)))
+    # A copy forwarded "as attachment" is published with the post: it is cleaned too.
+    attachments = tuple(replace(a, data=own.clean_message(a.data)) if a.content_type == "message/rfc822" else a
+                        for a in parsed.attachments)
+    return replace(parsed, subject=clutter.clean_subject(parsed.subject),
+                   text=own.clean_text(clutter.clean_text(parsed.text)), html=html, attachments=attachments)
 
 
 def spool(session: Session, raw: bytes, mail_from: str, rcpts: list[str], channel: str, *,

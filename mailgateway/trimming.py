@@ -50,7 +50,9 @@ class Trimmed:
     """The result of trimming a reply."""
 
     body: str
-    elided: str
+    elided: str  # everything removed
+    signature: str = ""  # of that, the sender's own "-- " or "Sent from my iPhone" signature
+    quoted: str = ""  # and the rest: the quoted mail
 
 
 # --------------------------------------------------------------------------
@@ -684,17 +686,41 @@ def _classify_all(lines: list[str]) -> str:
     return "".join(letters)
 
 
+_SIGNATURE_DELIMITER_RE = re.compile(r"--[ \t]?")
+
+
+def _own_signature(lines: list[str], letters: str, kept: set[int]) -> list[int]:
+    """The lines of the sender's signature right under the text kept: a "-- " line and
+    what follows it, or a mobile signature, up to the quoted mail (which has its own)."""
+    start = max(kept, default=-1) + 1
+    while start < len(letters) and letters[start] == EMPTY:
+        start += 1
+    if start >= len(letters) or not (
+        letters[start] == SIGNATURE
+        or (letters[start] == DELIMITER and _SIGNATURE_DELIMITER_RE.fullmatch(lines[start]))
+    ):
+        return []
+    end = start + 1
+    while end < len(letters) and letters[end] not in (QUOTE, EMBEDDED, HEADER, DELIMITER):
+        end += 1
+    return list(range(start, end))
+
+
 def trim_reply(text: str) -> Trimmed:
-    """Split a plain-text reply into its new text and the quoted/signature rest."""
+    """Split a plain-text reply into its new text, the quoted rest and the signature between."""
     if not text or not text.strip():
         return Trimmed("", "")
     lines = _preprocess(text)
-    state = _Lines(_classify_all(lines))
+    letters = _classify_all(lines)
+    state = _Lines(letters)
     _trim_pattern(state)
     kept = set(state.index)
+    signature = _own_signature(lines, letters, kept)
     body = "\n".join(lines[i] for i in state.index).strip()
     elided = "\n".join(line for i, line in enumerate(lines) if i not in kept).strip()
-    return Trimmed(body, elided)
+    quoted = "\n".join(line for i, line in enumerate(lines) if i not in kept and i not in signature).strip()
+    own = "\n".join(lines[i] for i in signature if not _SIGNATURE_DELIMITER_RE.fullmatch(lines[i])).strip()
+    return Trimmed(body, elided, own, quoted)
 
 
 def trim_html(html: str) -> str:

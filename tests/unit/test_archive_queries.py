@@ -290,7 +290,8 @@ class TestMbox:
             emailed = session.scalars(select(Post)).one()
         reply = post("Re: Damp in the flat", "Try the council.", author=ANN, parent=emailed.id, minutes=5,
                      attachments=(AttachmentData("leaflet.txt", "text/plain", b"Damp advice"),))
-        box = export(sessionmaker, site, tmp_path, lambda s: archive.thread_mbox(s, emailed.thread_id, site.blobs))
+        box = export(sessionmaker, site, tmp_path,
+                     lambda s: archive.thread_mbox(s, emailed.thread_id, site.blobs, originals=True))
         assert len(box) == 2
         by_id = {message["Message-ID"]: box.get_bytes(key) for key, message in box.items()}
         assert by_id["<damp-1@example.org>"] == RAW.replace(b"\r\nFrom my", b"\r\n>From my")  # mboxrd quoting only

@@ -78,7 +78,22 @@ def test_mobile_signatures_are_removed(signature: str) -> None:
 
 def test_dash_dash_signature_is_removed() -> None:
     result = trim_reply("Sounds good.\n\n-- \nAnn Example\nhttps://example.org\n")
-    assert result == Trimmed("Sounds good.", "-- \nAnn Example\nhttps://example.org")
+    assert result == Trimmed("Sounds good.", "-- \nAnn Example\nhttps://example.org",
+                             signature="Ann Example\nhttps://example.org", quoted="")
+
+
+def test_the_senders_signature_is_told_apart_from_the_mail_quoted_under_it() -> None:
+    result = trim_reply("Sounds good.\n\n-- \nAnn Example\nHousing Team\n\n"
+                        "On Mon, 2 Mar 2026 at 10:00, Bob <bob@example.org> wrote:\n> Shall we meet?\n> -- \n> Bob\n")
+    assert result.body == "Sounds good."
+    assert result.signature == "Ann Example\nHousing Team"
+    assert result.quoted.startswith("On Mon, 2 Mar 2026") and result.quoted.endswith("> Bob")
+
+
+def test_a_mobile_signature_is_the_senders_signature() -> None:
+    result = trim_reply("Yes, Tuesday works.\n\nSent from my iPhone\n\n> On 2 Mar 2026, at 10:00, Bob wrote:\n> Tuesday?\n")
+    assert (result.body, result.signature) == ("Yes, Tuesday works.", "Sent from my iPhone")
+    assert "Sent from my iPhone" not in result.quoted and "Tuesday?" in result.quoted
 
 
 def test_inline_reply_keeps_the_quotes_it_answers() -> None:
@@ -140,6 +155,9 @@ YAHOO_REPLY = """\
 <div>Will do.</div><div class="yahoo_quoted"><div>On Monday, March 4, 2024, 10:15:00 AM GMT,
 Ann &lt;ann@example.org&gt; wrote:</div><div>Please do.</div></div>"""
 
+THUNDERBIRD_SIGNATURE = """\
+<p>Shared their spec.</p><div class="moz-signature">-- <br>Dave Patel<br>Riverside HA</div>"""
+
 ORIGINAL_MESSAGE_REPLY = """\
 <p>Noted.</p><p>-----Original Message-----<br>From: Ann<br>Sent: Monday</p><p>Note this.</p>"""
 
@@ -152,8 +170,9 @@ ORIGINAL_MESSAGE_REPLY = """\
         (OUTLOOK_DESKTOP_REPLY, "Approved.", "Please approve."),
         (YAHOO_REPLY, "Will do.", "Please do."),
         (ORIGINAL_MESSAGE_REPLY, "Noted.", "Note this."),
+        (THUNDERBIRD_SIGNATURE, "Shared their spec.", "--"),
     ],
-    ids=["apple", "thunderbird", "outlook-desktop", "yahoo", "original-message"],
+    ids=["apple", "thunderbird", "outlook-desktop", "yahoo", "original-message", "thunderbird-signature"],
 )
 def test_trim_html_removes_quote_containers(html: str, new_text: str, gone: str) -> None:
     trimmed = trim_html(html)

@@ -194,6 +194,27 @@ class TestThreadPage:
         assert details.summary.text == "Show quoted text"
         assert "> the question" in details.pre.text and not details.has_attr("open")
 
+    def test_the_signature_is_folded_under_an_honest_label(self, client: FlaskClient, post: Callable[..., Post]) -> None:
+        shown = post("Damp", "My answer.\n\nBob", signature="Bob Hughes\nHousing Officer\nTel: 01632 960 412",
+                     quoted="> the question")
+        article = page(client.get(f"/c/housing/t/{shown.thread_id}")).article
+        fold = article.find("details", class_="signature")
+        assert not fold.has_attr("open") and "Tel: 01632 960 412" in fold.pre.text
+        assert fold.summary.find(class_="when-closed").text == "Show signature"
+        assert fold.summary.find(class_="when-open").text == "Hide signature"
+        assert "Housing Officer" not in article.find("div", class_="post-body").text
+        css = client.get("/static/style.css").text
+        assert "details[open] > summary .when-closed" in css and "details:not([open]) > summary .when-open" in css
+
+    def test_tracking_pixels_are_dropped_silently(self, client: FlaskClient, post: Callable[..., Post]) -> None:
+        shown = post("News", html='<p>Read this.<img src="https://news.example/o.gif?id=4" width="1" height="1">'
+                                  '<img src="https://mailtrack.io/trace/x.png" alt="">'
+                                  '<img src="https://www.example.gov.uk/leaflet.png" alt="leaflet" width="300"></p>')
+        soup = page(client.get(f"/c/housing/t/{shown.thread_id}"))
+        links = [a["href"] for a in soup.select(".post-body a.remote-image")]
+        assert links == ["https://www.example.gov.uk/leaflet.png"]
+        assert "o.gif" not in str(soup) and "mailtrack" not in str(soup)
+
     def test_attachments_listed_with_size_and_type(self, client: FlaskClient, sessionmaker: SessionMaker[Session],
                                                    post: Callable[..., Post]) -> None:
         shown = post("Plans", attachments=(AttachmentData("site plan.pdf", "application/pdf", b"x" * 12_600),))
@@ -401,8 +422,34 @@ class TestMbox:
         response = client.get(f"/c/housing/t/{emailed.thread_id}.mbox")
         assert response.is_streamed
         thread = self.read(response, tmp_path)
-        assert len(thread) == 2 and thread.get_bytes(0) == RAW
+        assert len(thread) == 2 and thread[0]["Message-ID"] == "<damp-1@example.org>"
+        assert thread[0].get_payload().strip() == "Has anyone dealt with damp?"
         assert len(self.read(client.get("/c/housing/archive.mbox"), tmp_path)) == 3
+
+    def test_only_facilitators_download_the_messages_as_received(
+            self, client: FlaskClient, sign_in: SignIn, tmp_path: Path, site: Site, people: dict[str, int],
+            sessionmaker: SessionMaker[Session], emailed: Post) -> None:
+        """A reply quoting its copy whole carries the replier's unsubscribe link: the archive
+        shows the reply without it, and so must the members' download."""
+        token = compose.unsubscribe_token(site, people["bob"], emailed.community_id)
+        leave = compose.unsubscribe_url(site, token)
+        reply = (b"From: Bob Example <bob@example.org>\r\nTo: housing@lists.example.org\r\n"
+                 b"Subject: Re: Damp in the flat\r\nMessage-ID: <damp-2@example.org>\r\n"
+                 b"In-Reply-To: <damp-1@example.org>\r\n\r\nOpen the windows.\r\n\r\n"
+                 b"> Has anyone dealt with damp?\r\n> -- \r\n> Leave Housing: " + leave.encode() + b"\r\n")
+        with sessionmaker.begin() as session:
+            inbound_id = inbound.spool(session, reply, BOB, ["housing@lists.example.org"], "smtp")
+        with sessionmaker.begin() as session:
+            inbound.process(session, site, inbound_id)
+        sign_in(people["bob"])
+        shown = client.get(f"/c/housing/t/{emailed.thread_id}")
+        assert "Open the windows." in shown.text and token not in shown.text
+        as_member = self.read(client.get(f"/c/housing/t/{emailed.thread_id}.mbox"), tmp_path)
+        assert [m["Message-ID"] for m in as_member] == ["<damp-1@example.org>", "<damp-2@example.org>"]
+        assert all(token.encode() not in as_member.get_bytes(i) for i in range(2))
+        sign_in(people["ann"])
+        as_facilitator = self.read(client.get(f"/c/housing/t/{emailed.thread_id}.mbox"), tmp_path)
+        assert as_facilitator.get_bytes(0) == RAW and as_facilitator.get_bytes(1) == reply
 
     def test_non_members_are_told_downloads_are_for_members(self, client: FlaskClient, sign_in: SignIn,
                                                             people: dict[str, int], emailed: Post) -> None:

@@ -4,7 +4,8 @@ The HTML was sanitized when the post was written (forum.text), so it is safe; wh
 is deciding, per view, which images to load. ``cid:`` images point at parts of the mail
 the post came in, which the archive keeps as attachments: they become links to those.
 Remote images are not loaded unless the reader asks: fetching one tells its sender who
-read the post and when (tracking pixels), so each becomes a link naming what it is.
+read the post and when, so each becomes a link naming what it is; an image that is only
+a tracking pixel (1×1, hidden, or from a tracker's host) is not worth a link and goes.
 
 Sanitized HTML has a regular shape (html5lib's serializer quotes every attribute), so
 image tags are rewritten with two regular expressions, and only in posts that have an
@@ -18,6 +19,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import unquote
+
+from forum.text import is_tracking_pixel
 
 _IMG = re.compile(r"""<img\b((?:\s+[^\s=>/]+(?:=(?:"[^"]*"|'[^']*'|[^\s>"']+))?)*)\s*/?>""", re.IGNORECASE)
 _ATTRIBUTE = re.compile(r"""([^\s=>/]+)(?:=(?:"([^"]*)"|'([^']*)'|([^\s>"']+)))?""")
@@ -42,6 +45,9 @@ def post_html(stored: str, inline_images: Mapping[str, str], *, remote_images: b
         attributes = _attributes(tag.group(1))
         src = attributes.get("src", "")
         scheme = src.partition(":")[0].lower()
+        if scheme in ("http", "https") and is_tracking_pixel(
+                src, attributes.get("width", ""), attributes.get("height", ""), attributes.get("style", "")):
+            return ""
         if scheme == "cid":
             url = inline_images.get(_content_id(src))
             return _img({**attributes, "src": url}) if url else _missing(attributes)

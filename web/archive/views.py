@@ -6,8 +6,9 @@ may not read is "not found", exactly as if it did not exist: a 403 would confirm
 private community or thread is there.
 
 The archive shows names, never email addresses. The mbox downloads are the exception
-that proves it: they carry the original messages (the format other list software
-imports), addresses and all, so they are for the community's members only.
+that proves it: they carry the authors' addresses (the format other list software
+imports), so they are for the community's members only; the original messages as
+received, which also carry what was taken out for display, only for its facilitators.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from flask import (
 from sqlalchemy.orm import Session
 
 from forum import archive, threads, times
+from forum.access import can_moderate
 from forum.archive import AttachmentEntry, Pagination, PostEntry
 from forum.errors import NotFound
 from forum.models import Community
@@ -315,8 +317,9 @@ def thread_mbox(slug: str, thread_id: int) -> Response | tuple[str, int]:
     if not readable.is_member:
         return _members_only(readable.community)
     blobs = state().site.blobs
+    originals = can_moderate(readable.membership)
     return _mbox(f"{readable.community.slug}-thread-{found.id}.mbox",
-                 lambda db: archive.thread_mbox(db, found.id, blobs))
+                 lambda db: archive.thread_mbox(db, found.id, blobs, originals=originals))
 
 
 @bp.get("/c/<slug>/archive.mbox")
@@ -326,8 +329,9 @@ def community_mbox(slug: str) -> Response | tuple[str, int]:
     if not readable.is_member:
         return _members_only(readable.community)
     blobs = state().site.blobs
-    community_id = readable.community.id
-    return _mbox(f"{readable.community.slug}.mbox", lambda db: archive.community_mbox(db, community_id, blobs))
+    community_id, originals = readable.community.id, can_moderate(readable.membership)
+    return _mbox(f"{readable.community.slug}.mbox",
+                 lambda db: archive.community_mbox(db, community_id, blobs, originals=originals))
 
 
 def _members_only(community: Community) -> tuple[str, int]:
