@@ -54,7 +54,9 @@ _REGISTRY_LABELS = {"ac", "co", "com", "edu", "gov", "govt", "ltd", "me", "mod",
 
 @dataclass(frozen=True)
 class Finding:
-    """What the check concluded: ``pass``, ``fail``, or ``none`` (no policy, or cannot tell)."""
+    """What the check concluded about the From domain: ``pass`` (an aligned DKIM signature
+    or SPF pass: the domain sent it), ``fail`` (its DMARC evaluation, or its SPF, says it
+    did not), or ``none`` (nothing vouches for it either way, or we cannot tell)."""
 
     result: str
     domain: str = ""  # the From domain
@@ -64,7 +66,16 @@ class Finding:
     @property
     def holds(self) -> bool:
         """Mail the From domain's owner asks receivers not to trust: hold it."""
-        return self.result == "fail" and self.policy != "none"
+        return self.result == "fail" and self.policy not in ("none", "")
+
+    @property
+    def authenticated(self) -> bool:
+        return self.result == "pass"
+
+    @property
+    def failed(self) -> bool:
+        """Shown to be forged: never answered (an answer would go to someone who did not write)."""
+        return self.result == "fail"
 
 
 class TempError(Exception):
@@ -163,16 +174,20 @@ def aligned(domain: str, from_domain: str, mode: str) -> bool:
 
 
 def check(raw: bytes, mail_from: str, client_ip: str | None, settings: SmtpInSettings, author: str) -> Finding:
-    """DMARC for one message: an upstream's word when trusted, else our own evaluation.
+    """Who vouches for one message's author: an upstream's word when trusted, else our own
+    evaluation.
 
-    ``author`` is the RFC 5322 From address (the one DMARC protects) as the caller read it
-    from the header block: the author a post shows is the one whose domain is checked."""
+    ``author`` is the address the post will show, as the caller read it from the header
+    block: its domain is the one checked, and a result about any other domain (a list
+    server's, a forger's own) counts for nothing."""
     domain = split_address(author)[1] if "@" in author else ""
     if not domain:
         return Finding("none", reason="no From domain to check")
     upstream = trusted_result(raw, settings.trusted_authserv_ids, domain)
     if upstream is not None:
         return upstream
+    if settings.trusted_authserv_ids:
+        client_ip = None  # the SMTP client is the upstream MTA, not the sender: SPF would be about it
     dns_ = dns_for(settings)
     try:
         return _evaluate(raw, domain, mail_from, client_ip, dns_)
@@ -182,12 +197,8 @@ def check(raw: bytes, mail_from: str, client_ip: str | None, settings: SmtpInSet
 
 def _evaluate(raw: bytes, domain: str, mail_from: str, client_ip: str | None, dns_: Dns) -> Finding:
     record = dmarc_record(dns_, domain)
-    if record is None:
-        return Finding("none", domain, reason=f"{domain} publishes no DMARC policy")
-    tags, where = record
-    policy = (tags.get("sp") if where != domain and "sp" in tags else tags.get("p", "none")).lower()
-    if policy not in HOLDING_POLICIES:
-        return Finding("none", domain, policy, reason=f"{domain} asks for no action (p={policy})")
+    tags, where = record or ({}, domain)
+    policy = (tags.get("sp") if where != domain and "sp" in tags else tags.get("p", "none")).lower() if record else ""
     dkim_pass = _aligned_dkim(raw, domain, tags.get("adkim", "r"), dns_)
     if dkim_pass:
         return Finding("pass", domain, policy, reason=f"dkim=pass header.d={dkim_pass}")
@@ -196,10 +207,17 @@ def _evaluate(raw: bytes, domain: str, mail_from: str, client_ip: str | None, dn
                        reason="no aligned DKIM signature, and SPF cannot be checked without the client's address")
     spf = spf_result(dns_, client_ip, mail_from)
     spf_domain = mail_from.rpartition("@")[2].lower()
-    if spf == "pass" and aligned(spf_domain, domain, tags.get("aspf", "r")):
+    spf_aligned = bool(spf_domain) and aligned(spf_domain, domain, tags.get("aspf", "r"))
+    if spf == "pass" and spf_aligned:
         return Finding("pass", domain, policy, reason=f"spf=pass smtp.mailfrom={spf_domain}")
     if dns_.failed or spf == "temperror":
         return Finding("none", domain, policy, reason=f"cannot tell: lookup failed for {', '.join(dns_.failed)}")
+    if record is None:
+        if spf == "fail" and spf_aligned:
+            return Finding("fail", domain, "", reason=(
+                f"spf=fail: {client_ip} may not send as {mail_from} ({domain} publishes no DMARC policy)"))
+        return Finding("none", domain, "", reason=(
+            f"{domain} publishes no DMARC policy, and neither an aligned DKIM signature nor SPF vouches for it"))
     return Finding("fail", domain, policy, reason=(
         f"dmarc=fail (p={policy}) header.from={domain}: no aligned DKIM signature, "
         f"and SPF says {spf} for {client_ip} sending as {mail_from or '<>'}"))
@@ -240,26 +258,81 @@ def _aligned_dkim(raw: bytes, domain: str, mode: str, dns_: Dns) -> str:
 
 
 def trusted_result(raw: bytes, trusted_ids: list[str], domain: str) -> Finding | None:
-    """The DMARC result an upstream MTA we trust wrote in ``Authentication-Results``."""
+    """What an upstream MTA we trust wrote in ``Authentication-Results`` about ``domain``.
+
+    Only results about the domain of the author we show count: ``dmarc`` with that
+    ``header.from``, ``dkim=pass`` with an aligned ``header.d``, ``spf=pass`` with an aligned
+    ``smtp.mailfrom``. A ``dmarc=pass header.from=evil.example`` says nothing about
+    ``alice@council.example``. A ``dmarc=fail`` that names no domain still holds (a fail
+    can only make us stricter). None: the upstream said nothing about this domain.
+    """
     if not trusted_ids:
         return None
     trusted = {t.lower() for t in trusted_ids}
     headers = BytesHeaderParser(policy=compat32).parsebytes(raw)
     for value in headers.get_all("Authentication-Results", []):
-        text = " ".join(str(value).split())
-        authserv_id = re.split(r"[;\s]", _without_comments(text).strip(), maxsplit=1)[0].lower()
-        found = re.search(r"\bdmarc\s*=\s*(\w+)", text, re.IGNORECASE)
-        if authserv_id not in trusted or found is None:
+        parts = _without_comments(" ".join(str(value).split())).split(";")
+        authserv_id = parts[0].split()[0].lower() if parts[0].split() else ""
+        if authserv_id not in trusted:
             continue
-        result = found.group(1).lower()
-        said = re.search(r"\b(?:p|action|policy\.published-domain-policy)\s*=\s*(\w+)", text[found.end():], re.IGNORECASE)
-        policy = _policy_word(said.group(1)) if said else "unstated"
-        if result == "pass":
-            return Finding("pass", domain, policy, reason=f"{authserv_id}: dmarc=pass")
-        if result == "fail":
-            return Finding("fail", domain, policy, reason=f"{authserv_id}: dmarc=fail (policy {policy}) header.from={domain}")
-        return Finding("none", domain, policy, reason=f"{authserv_id}: dmarc={result}")
+        finding = _upstream_finding(authserv_id, [_resinfo(p) for p in parts[1:]], domain, str(value))
+        if finding is not None:
+            return finding
     return None
+
+
+def _resinfo(text: str) -> tuple[str, str, dict[str, str]]:
+    """(method, result, properties) of one ``method=result ptype.prop=value …`` clause."""
+    words = text.split()
+    if not words or "=" not in words[0]:
+        return "", "", {}
+    method, _, result = words[0].partition("=")
+    props = {}
+    for word in words[1:]:
+        name, eq, val = word.partition("=")
+        if eq:
+            props[name.lower()] = val.strip('"').lower()
+    return method.split("/")[0].lower(), result.lower(), props
+
+
+def _domain_of(value: str) -> str:
+    return value.rpartition("@")[2].rstrip(".")
+
+
+def _upstream_finding(authserv_id: str, results: list[tuple[str, str, dict[str, str]]], domain: str,
+                      raw_header: str) -> Finding | None:
+    said = None
+    for method, result, props in results:
+        if method == "dmarc":
+            header_from = _domain_of(props.get("header.from", ""))
+            if header_from and header_from != domain:
+                continue
+            policy = _policy_word(props.get("policy.published-domain-policy") or props.get("p") or
+                                  props.get("action") or _stated_policy(raw_header) or "unstated")
+            if result == "fail":
+                return Finding("fail", domain, policy,
+                               reason=f"{authserv_id}: dmarc=fail (policy {policy}) header.from={domain}")
+            if not header_from:
+                continue  # a pass must say for whom
+            if result == "pass":
+                return Finding("pass", domain, policy, reason=f"{authserv_id}: dmarc=pass header.from={domain}")
+            said = Finding("none", domain, policy, reason=f"{authserv_id}: dmarc={result} header.from={domain}")
+        elif method == "dkim" and result == "pass":
+            d = _domain_of(props.get("header.d") or props.get("header.i", ""))
+            if d and aligned(d, domain, "r"):
+                return Finding("pass", domain, reason=f"{authserv_id}: dkim=pass header.d={d}")
+        elif method == "spf" and result == "pass":
+            d = _domain_of(props.get("smtp.mailfrom", ""))
+            if d and aligned(d, domain, "r"):
+                return Finding("pass", domain, reason=f"{authserv_id}: spf=pass smtp.mailfrom={d}")
+    return said
+
+
+def _stated_policy(text: str) -> str:
+    """Microsoft 365 writes the policy outside any property: ``dmarc=fail action=oreject``
+    or in a comment ``(p=NONE sp=NONE dis=NONE)``."""
+    said = re.search(r"\b(?:p|action)\s*=\s*(\w+)", text[text.lower().find("dmarc"):], re.IGNORECASE)
+    return said.group(1) if said else ""
 
 
 def _policy_word(word: str) -> str:
