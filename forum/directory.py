@@ -49,7 +49,7 @@ def normalize_email(address: str) -> str:
 
 def create_community(
     session: Session, slug: str, name: str, *, private: bool = False, policy: str = "members",
-    description: str = "", subject_prefix: str = "",
+    description: str = "", subject_prefix: str = "", require_authentication: str = "",
 ) -> Community:
     given, slug = slug, slug.strip().lower()
     if not SLUG_RE.match(slug) or slug.endswith(RESERVED_SUFFIXES):
@@ -59,10 +59,14 @@ def create_community(
         )
     if session.scalar(select(Community.id).where(Community.slug == slug)) is not None:
         raise InvalidInput(f'a community "{slug}" already exists')
+    if require_authentication not in ("", "always", "never"):
+        raise InvalidInput(f'require_authentication is "always", "never" or "" (as the site says), '
+                           f"not {require_authentication!r}")
     community = Community(
         slug=slug, name=name.strip() or slug, description=description,
         visibility=Visibility.private if private else Visibility.public,
         posting_policy=PostingPolicy(policy), subject_prefix=subject_prefix,
+        require_authentication=require_authentication,
     )
     session.add(community)
     session.flush()
