@@ -52,8 +52,8 @@ def confirm_url(site: Site, token: str) -> str:
 def ask_author(session: Session, site: Site, post: Post, sent_from: str) -> bool:
     """Mail the held post's author, at their own main address, the link that publishes it.
 
-    ``sent_from`` is the address the message really came from (said in the mail, so a
-    member who did not send it learns who uses their name). False when nothing was sent:
+    ``sent_from`` is the address the message came from by its envelope (said in the mail,
+    so that a member who did not send it may learn who uses their name). False when nothing was sent:
     no author account, or the author has had enough of these mails this hour."""
     community = session.get(Community, post.community_id)
     address = session.scalar(select(UserEmail.email).where(UserEmail.user_id == post.author_id,
@@ -71,7 +71,7 @@ def ask_author(session: Session, site: Site, post: Post, sent_from: str) -> bool
             "slug": community.slug,
             "subject": f"Did you send this to {community.name}? {post.subject}",
             "text": (f'A message to {community.name} names you as its author, but we could not check that it came '
-                     f"from you (it was sent from {sent_from}):\n\n  {post.subject}\n\n{excerpt}\n\n"
+                     f"from you (it was sent from {sent_from or 'an unknown address'}):\n\n  {post.subject}\n\n{excerpt}\n\n"
                      f"If you sent it, publish it: {confirm_url(site, token)}\n\n"
                      f"If you did not, ignore this message: it will not be published unless a facilitator "
                      f"approves it. The link works for {CONFIRM_POST_TTL.days} days.\n"),

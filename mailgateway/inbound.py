@@ -402,7 +402,7 @@ def _process_one(session: Session, site: Site, parsed: ParsedMail, row: InboundM
         return f"{rcpt}: duplicate of post {post.id}"
     if outcome.held:
         asked = judged.author_confirms and outcome.reason == judged.hold and \
-            confirmations.ask_author(session, site, post, parsed.from_addr or row.mail_from)
+            confirmations.ask_author(session, site, post, row.mail_from or parsed.from_addr or "")
         if not asked:
             notify_held(session, site, post, tell_author=judged.answerable and not judged.author_confirms)
         log.info("inbound held: %s", outcome.reason, extra=fields)

@@ -27,7 +27,8 @@ DOMAIN = "lists.example.org"
 
 class ServedSite:
     def __init__(self, workdir: Path, db_url: str, smarthost_port: int, *, protocol: str = "smtp",
-                 max_message_bytes: int = 26_214_400, extra: str = "") -> None:
+                 max_message_bytes: int = 26_214_400, extra: str = "", smtp_in: str = "",
+                 dns_server: str | None = None) -> None:
         self.workdir = workdir
         self.db_url = db_url
         self.smtp_port, self.web_port = free_ports(2)
@@ -52,7 +53,8 @@ host = "127.0.0.1"
 port = {self.smtp_port}
 protocol = "{protocol}"
 max_message_bytes = {max_message_bytes}
-dns_servers = ["{empty_dns()}"]
+dns_servers = ["{dns_server or empty_dns()}"]
+{smtp_in}
 
 [smtp_out]
 host = "127.0.0.1"
