@@ -243,7 +243,14 @@ def _tags(record: str) -> dict[str, str]:
 
 def _aligned_dkim(raw: bytes, domain: str, mode: str, dns_: Dns) -> str:
     """The d= of the first valid DKIM signature aligned with ``domain``, or ""."""
-    verifier = dkim.DKIM(raw, logger=log)
+    head = re.split(rb"\r?\n\r?\n", raw, maxsplit=1)[0]
+    if not re.search(rb"^dkim-signature\s*:", head, re.IGNORECASE | re.MULTILINE):
+        return ""  # most mail: nothing to verify, and no need to read the message again
+    try:
+        verifier = dkim.DKIM(raw, logger=log)
+    except dkim.DKIMException as exc:  # a header block dkimpy cannot read: no signature we can check
+        log.debug("DKIM: unreadable message: %s", exc)
+        return ""
     signatures = [v for k, v in verifier.headers if k.lower() == b"dkim-signature"][:MAX_DKIM_SIGNATURES]
     for idx, value in enumerate(signatures):
         d = _tags(value.decode("ascii", "replace")).get("d", "")

@@ -185,3 +185,27 @@ def test_organizational_domains_without_the_public_suffix_list() -> None:
     assert authenticity.aligned("mail.council.gov.uk", "council.gov.uk", "r")
     assert not authenticity.aligned("other.gov.uk", "council.gov.uk", "r")
     assert not authenticity.aligned("mail.council.gov.uk", "council.gov.uk", "s")
+
+
+def test_an_upstreams_result_counts_only_for_the_domain_of_the_author_shown(
+        make_settings: Callable[..., Settings]) -> None:
+    trusting = make_settings(smtp_in={"trusted_authserv_ids": ["mx.council.example"]}).smtp_in
+    raw = message("alice@council.example", 11, "Authentication-Results: mx.council.example; "
+                  "dkim=pass header.d=evil.example; dmarc=pass header.from=evil.example\r\n")
+    finding = authenticity.check(raw, "mallory@evil.example", None, trusting, "alice@council.example")
+    assert not finding.authenticated, finding
+    vouched = message("alice@council.example", 12, "Authentication-Results: mx.council.example; "
+                      "dkim=pass header.d=mail.council.example (signature ok); dmarc=none header.from=council.example\r\n")
+    assert authenticity.check(vouched, "alice@council.example", None, trusting, "alice@council.example").authenticated
+    untrusted = message("alice@council.example", 13,
+                        "Authentication-Results: evil.example; dmarc=pass header.from=council.example\r\n")
+    assert not authenticity.check(untrusted, "x@evil.example", None, trusting, "alice@council.example").authenticated
+
+
+def test_without_a_policy_spf_decides_whether_the_sender_may_be_answered(site: Site) -> None:
+    raw = message("sam@nopolicy.example", 14)
+    smtp_in = site.settings.smtp_in
+    assert authenticity.check(raw, "sam@nopolicy.example", "198.51.100.7", smtp_in, author(raw)).result == "none"
+    raw = message("bob@council.example", 15)
+    assert authenticity.check(raw, "bob@council.example", "198.51.100.7", smtp_in, author(raw)).failed
+    assert authenticity.check(raw, "bob@council.example", "192.0.2.25", smtp_in, author(raw)).authenticated
