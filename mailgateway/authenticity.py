@@ -1,20 +1,24 @@
-"""Is a message really from the domain in its From line? DMARC (RFC 7489), checked here.
+"""Is a message really from the domain in its From line? DKIM, SPF and DMARC (RFC 7489), checked here.
 
-Anyone can write ``From: facilitator@council.example``. A domain that publishes a DMARC
-policy of ``quarantine`` or ``reject`` says: mail from us carries an aligned DKIM
-signature or comes from a server our SPF record names; treat the rest as forged. Such
-mail is *held* for a moderator instead of posted (the caller decides that; this module
-only finds out). Everything else behaves as it always did: domains without a policy or
-with ``p=none``, and every case where we cannot tell — a DNS lookup that fails, no client
-address to check SPF against — so that sites without working DNS keep working.
+Anyone can write ``From: facilitator@council.example``. The domain vouches for a message
+with a DKIM signature aligned with it, or by naming the sending server in its SPF record
+(aligned with the envelope sender): then the finding is ``pass``, and the caller may treat
+the author as authenticated. A domain that publishes a DMARC policy of ``quarantine`` or
+``reject`` also says: treat the rest as forged; such mail ``holds``. It, and mail whose
+SPF fails outright, is ``failed``: never answered. Everything we cannot tell — a DNS lookup
+that fails, no client address to check SPF against, a domain that publishes no DMARC
+policy and whose SPF does not fail — is ``none``: neither vouched for nor
+forged, so that sites without working DNS keep working. What follows from a finding is the
+caller's decision (:mod:`mailgateway.inbound`).
 
 Two ways to find out:
 
 * **Trust an upstream MTA.** Behind Postfix with OpenDMARC, or reading a mailbox the
   provider has already checked, the receiving MTA's ``Authentication-Results`` header is
   the better witness (it saw the connection). Its authserv-id must be listed in
-  ``[smtp_in] trusted_authserv_ids``; the MTA strips headers forged with its id. Then its
-  ``dmarc=fail`` is decisive, unless it says the policy is ``none``.
+  ``[smtp_in] trusted_authserv_ids``; the MTA strips headers forged with its id. Only its
+  results about the From domain count (:func:`trusted_result`); its ``dmarc=fail`` is
+  decisive, unless it says the policy is ``none``.
 * **Check here.** The DMARC record of the From domain (or of its organizational domain),
   then DKIM (dkimpy) and SPF (below, for the SMTP client's address), each aligned with the
   From domain. Lookups go through dnspython, to ``[smtp_in] dns_servers`` when set.
