@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 from forum import outbox, rate_limits, tokens
 from forum.access import membership_of, user_by_email
 from forum.directory import moderators, normalize_email
-from forum.errors import InvalidInput, NotFound, NotPermitted, RateLimited
+from forum.errors import InvalidInput, NotFound, NotPermitted
 from forum.models import (
     Community,
     Delivery,

@@ -6,7 +6,7 @@ The gateway's promise is "250 means stored". So the order is:
    unknown address form, forged reply or confirmation token) — cheap, no writes;
 2. at DATA: :func:`judge` reads the header block and applies the posting rules for every
    recipient, so a non-member hears "550 5.7.1" from us instead of a bounce later, and a
-   forged From of a domain with a DMARC policy hears that the post is held;
+   From that nothing vouches for hears that the post is held (:func:`authorship`);
 3. :func:`spool` commits the raw bytes (the 250 is sent only after this returns);
 4. :func:`prepare` parses the whole message and drafts its posts, and :func:`process`
    turns it into posts in one transaction that also marks it done, so a crash at any
@@ -112,9 +112,9 @@ def _reply_target(session: Session, site: Site, route: Route, community: Communi
 
 
 def _token_author(session: Session, user: User, sent_from: str) -> str:
-    """Who wrote to a member's reply address: the member. The token is the credential, so
-    the reply is theirs even when it came from another of their addresses (or through a
-    forwarder that rewrote From)."""
+    """Whom a reply to a member's reply address is shown as: the member, by their main
+    address, whichever of their addresses it came from. Whether it may be published as
+    theirs at once is :func:`authorship`'s question."""
     primary = session.scalar(
         select(UserEmail.email).where(UserEmail.user_id == user.id, UserEmail.is_primary.is_(True))
     )
