@@ -321,12 +321,12 @@ def _prepared(session: Session, site: Site, row: InboundMessage) -> Prepared:
     drafts = {}
     for rcpt in row.rcpt_to:
         try:
-            draft = _posting_draft(session, site, parsed, row, rcpt)
+            made = _posting_draft(session, site, parsed, row, rcpt)
         except ListbridgeError:
             continue  # found again, and answered, in the transaction
-        if draft is not None:
-            draft[0].stored_html  # sanitized now, outside the transaction  # noqa: B018
-            drafts[rcpt] = draft
+        if made is not None:
+            made[0].stored_html  # sanitized now, outside the transaction  # noqa: B018
+            drafts[rcpt] = made
     return Prepared(parsed, drafts=drafts)
 
 
