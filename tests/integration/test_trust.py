@@ -8,12 +8,8 @@ the members then get at the smarthost, and what the web archive shows.
 
 from __future__ import annotations
 
-import http.cookiejar
 import re
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from datetime import timedelta
@@ -24,7 +20,7 @@ from sqlalchemy import select, update
 
 from forum.db import make_engine, make_sessionmaker
 from forum.models import Post, UserEmail, utcnow
-from tests.integration.served import DOMAIN, ServedSite, mail
+from tests.integration.served import DOMAIN, Browser, ServedSite, mail
 from tests.support import Received, SmtpSink
 
 pytestmark = pytest.mark.integration
@@ -57,32 +53,6 @@ def served(tmp_path: Path, db_url: str, smtp_sink: SmtpSink) -> Iterator[ServedS
     site.start()
     yield site
     site.stop()
-
-
-class Browser:
-    """A person's browser: cookies kept, forms sent with the CSRF token the page carried."""
-
-    def __init__(self) -> None:
-        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
-
-    def get(self, url: str) -> tuple[int, str]:
-        return self._open(urllib.request.Request(url))
-
-    def press_button(self, url: str) -> tuple[int, str]:
-        """Open ``url`` and press the button of its form."""
-        status, page = self.get(url)
-        assert status == 200, page
-        token = re.search(r'name="csrf_token" value="([^"]+)"', page)
-        assert token, page
-        data = urllib.parse.urlencode({"csrf_token": token.group(1)}).encode()
-        return self._open(urllib.request.Request(url, data=data, method="POST"))
-
-    def _open(self, request: urllib.request.Request) -> tuple[int, str]:
-        try:
-            with self.opener.open(request, timeout=30) as response:
-                return response.status, response.read().decode()
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.read().decode()
 
 
 def text_of(received: Received) -> str:
