@@ -58,6 +58,7 @@ class SmtpInSettings:
     protocol: str = setting("smtp", 'Inbound protocol: "smtp", or "lmtp" when Postfix hands mail over by LMTP.')
     max_message_bytes: int = setting(26_214_400, "Largest message accepted, in bytes (bigger ones get 552 5.3.4).")
     trusted_authserv_ids: list[str] = setting([], "Authserv-ids of upstream MTAs whose Authentication-Results header is believed (their dmarc=fail holds a post); empty: verify DKIM, SPF and DMARC here.")
+    trusted_arc_sealers: list[str] = setting([], "Domains (the d= of their ARC-Seal) of list servers and forwarders whose sealed record of how a message authenticated when they received it is believed: a pass they saw for the author's domain counts, though their changes broke the author's signature.")
     dns_servers: list[str] = setting([], 'Nameservers for DKIM, SPF and DMARC lookups, as "IP" or "IP:PORT"; empty: the system\'s resolver.')
     dns_timeout_seconds: float = setting(5.0, "How long one DNS lookup may take; a lookup that fails lets the mail through as if the domain published no policy.")
     token_reply_from_other: str = setting("hold", 'A reply to a member\'s reply address whose From is not one of their (proven) addresses: "hold" it until the member confirms it or a moderator approves it, "refuse" it, or "accept" it as the member\'s (the reply address alone then lets anyone who sees it post as them).')

@@ -187,16 +187,53 @@ def check(raw: bytes, mail_from: str, client_ip: str | None, settings: SmtpInSet
     domain = split_address(author)[1] if "@" in author else ""
     if not domain:
         return Finding("none", reason="no From domain to check")
-    upstream = trusted_result(raw, settings.trusted_authserv_ids, domain)
-    if upstream is not None:
-        return upstream
-    if settings.trusted_authserv_ids:
-        client_ip = None  # the SMTP client is the upstream MTA, not the sender: SPF would be about it
     dns_ = dns_for(settings)
+    finding = trusted_result(raw, settings.trusted_authserv_ids, domain)
+    if finding is None:
+        if settings.trusted_authserv_ids:
+            client_ip = None  # the SMTP client is the upstream MTA, not the sender: SPF would be about it
+        try:
+            finding = _evaluate(raw, domain, mail_from, client_ip, dns_)
+        except TempError as exc:
+            finding = Finding("none", domain, reason=f"cannot tell: {exc}")
+    if finding.authenticated or not settings.trusted_arc_sealers:
+        return finding
+    return arc_vouches(raw, domain, settings.trusted_arc_sealers, dns_) or finding
+
+
+def arc_vouches(raw: bytes, domain: str, sealers: list[str], dns_: Dns) -> Finding | None:
+    """A pass for ``domain`` that a list server we trust recorded before it changed the message.
+
+    A list that rewrites From, the subject or the footer breaks its author's signature; with
+    ARC (RFC 8617) it records what it saw on arrival (``ARC-Authentication-Results``) and
+    seals the record. A valid chain proves the records unaltered, not honest: only those of
+    the sealers named in ``[smtp_in] trusted_arc_sealers`` count."""
+    head = re.split(rb"\r?\n\r?\n", raw, maxsplit=1)[0]
+    if not re.search(rb"^arc-seal\s*:", head, re.IGNORECASE | re.MULTILINE):
+        return None
     try:
-        return _evaluate(raw, domain, mail_from, client_ip, dns_)
-    except TempError as exc:
-        return Finding("none", domain, reason=f"cannot tell: {exc}")
+        chain, _results, why = dkim.arc_verify(raw, logger=log, dnsfunc=dns_.dkim_key)
+    except dkim.DKIMException as exc:
+        chain, why = dkim.CV_Fail, str(exc)
+    if chain != dkim.CV_Pass:
+        log.debug("ARC chain not valid: %s", why)
+        return None
+    trusted = {s.lower().rstrip(".") for s in sealers}
+    headers = BytesHeaderParser(policy=compat32).parsebytes(raw)
+    sealer_of = {}
+    for seal in headers.get_all("ARC-Seal", []):
+        tags = _tags(" ".join(str(seal).split()))
+        sealer_of[tags.get("i", "")] = tags.get("d", "").lower().rstrip(".")
+    for record in headers.get_all("ARC-Authentication-Results", []):
+        parts = _without_comments(" ".join(str(record).split())).split(";")
+        instance = parts[0].partition("=")[2].strip()
+        if sealer_of.get(instance) not in trusted or len(parts) < 2:
+            continue
+        authserv_id = parts[1].split()[0].lower() if parts[1].split() else ""
+        seen = _upstream_finding(authserv_id, [_resinfo(p) for p in parts[2:]], domain, str(record))
+        if seen is not None and seen.authenticated:
+            return Finding("pass", domain, seen.policy, reason=f"ARC sealed by {sealer_of[instance]}: {seen.reason}")
+    return None
 
 
 def _evaluate(raw: bytes, domain: str, mail_from: str, client_ip: str | None, dns_: Dns) -> Finding:

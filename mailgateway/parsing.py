@@ -424,7 +424,7 @@ def _sender(headers: _Headers) -> tuple[str, str]:
     often points at the list.  Anyone can write those headers, so they are
     read only in mail from a list server, and the author they name is checked
     like any other (mailgateway.authenticity): the list's own signature does
-    not vouch for them.
+    not vouch for them; its ARC record may, if its sealer is trusted.
     """
     if "from" not in headers:
         raise MalformedMail("the message has no From address")
