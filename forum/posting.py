@@ -59,7 +59,7 @@ class Draft:
     created_at: datetime | None = None  # defaults to now; archive imports keep the original date
     trusted: bool = False  # already authorised (an archive import): skip the posting policy
     fan_out: bool = True  # False for history (an archive import): stored, but nobody is sent a copy
-    hold_reason: str = ""  # the channel's own reason to hold an acceptable post (a From that fails DMARC)
+    hold_reason: str = ""  # the channel's own reason to hold an acceptable post (a From nothing vouches for)
 
     @cached_property
     def stored_html(self) -> str:
