@@ -18,11 +18,8 @@ by email commands (``SLUG-subscribe@`` …) later, so every door applies the sam
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import secrets
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import urlencode
@@ -31,22 +28,22 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from forum import browser_sessions, outbox, tokens
+from forum import browser_sessions, outbox, rate_limits, tokens
 from forum.access import membership_of, user_by_email
 from forum.directory import moderators, normalize_email
-from forum.errors import InvalidInput, NotFound, NotPermitted, RateLimited
+from forum.errors import InvalidInput, NotFound, NotPermitted
 from forum.models import (
     Community,
     Delivery,
     Membership,
     MemberStatus,
     PendingEmail,
-    RateLimitHit,
     Role,
     User,
     UserEmail,
     utcnow,
 )
+from forum.rate_limits import RateLimit, answer_checks, count_against
 from forum.site import Site
 
 LOGIN = "login"  # sign-in link: (user id, login generation, expiry)
@@ -55,49 +52,11 @@ SIGN_IN_TTL = timedelta(minutes=15)
 VERIFY_EMAIL_TTL = timedelta(days=2)
 
 
-@dataclass(frozen=True)
-class RateLimit:
-    """At most ``count`` events per ``window`` under one key (an address, a client, a user)."""
-
-    bucket: str
-    count: int
-    window: timedelta
-
-
-# Five links an hour is plenty for one person, and few enough that nobody can flood an
-# inbox. Per client the allowance is larger: a council's staff may share one NAT address.
-SIGN_IN_PER_ADDRESS = RateLimit("signin-address", 5, timedelta(hours=1))
+# Per client the allowance is larger than per address (the [answers] settings): a council's
+# staff may share one NAT address.
 SIGN_IN_PER_CLIENT = RateLimit("signin-client", 30, timedelta(hours=1))
 # Each added address mails a stranger: the same allowance keeps that from becoming spam.
 ADD_EMAIL_PER_USER = RateLimit("add-email-user", 5, timedelta(hours=1))
-
-
-# Rate limits ----------------------------------------------------------------------------
-
-
-def _hashed(site: Site, limit: RateLimit, value: str) -> str:
-    return hmac.new(site.settings.site.secret_key.encode(), f"{limit.bucket}\0{value}".encode(),
-                    hashlib.sha256).hexdigest()
-
-
-def count_against(session: Session, site: Site, checks: Sequence[tuple[RateLimit, str]]) -> None:
-    """Count one event under every ``(limit, key)``, or raise :class:`RateLimited`, counting nothing.
-
-    Counting nothing when refused means a flood cannot keep a key locked out beyond the
-    window. Expired events are deleted as we go, so the table stays an hour long.
-    """
-    now = utcnow()
-    hashed = [(limit, _hashed(site, limit, value)) for limit, value in checks]
-    for limit, key in hashed:
-        since = now - limit.window
-        session.execute(delete(RateLimitHit).where(RateLimitHit.bucket == limit.bucket,
-                                                   RateLimitHit.created_at < since))
-        used = session.scalar(select(func.count()).select_from(RateLimitHit).where(
-            RateLimitHit.bucket == limit.bucket, RateLimitHit.key == key, RateLimitHit.created_at >= since))
-        if (used or 0) >= limit.count:
-            raise RateLimited("too many requests of this kind in the last hour; please try again later")
-    session.add_all(RateLimitHit(bucket=limit.bucket, key=key, created_at=now) for limit, key in hashed)
-    session.flush()
 
 
 # Sign-in links --------------------------------------------------------------------------
@@ -111,7 +70,8 @@ def request_sign_in(session: Session, site: Site, address: str, client: str, nex
     ``next_path`` travels in the link, for the page to open once signed in.
     """
     address = normalize_email(address)
-    count_against(session, site, [(SIGN_IN_PER_ADDRESS, address), (SIGN_IN_PER_CLIENT, client)])
+    count_against(session, site, [*answer_checks(site, address, purpose=rate_limits.SIGN_IN),
+                                  (SIGN_IN_PER_CLIENT, client)])
     user = user_by_email(session, address)
     if user is None:
         return
@@ -185,7 +145,8 @@ def claim_email(session: Session, site: Site, user: User, address: str) -> Pendi
     address = normalize_email(address)
     if any(e.email == address for e in user.emails):
         raise InvalidInput(f"{address} is already on your account")
-    count_against(session, site, [(ADD_EMAIL_PER_USER, str(user.id))])
+    count_against(session, site, [(ADD_EMAIL_PER_USER, str(user.id)),
+                                  *answer_checks(site, address, purpose=rate_limits.VERIFY)])
     session.execute(delete(PendingEmail).where(PendingEmail.user_id == user.id,
                                                PendingEmail.created_at < utcnow() - VERIFY_EMAIL_TTL))
     pending = session.scalar(select(PendingEmail).where(PendingEmail.user_id == user.id,

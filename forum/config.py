@@ -49,6 +49,9 @@ class StorageSettings:
     path: str = setting("data", "Directory for attachment blobs.")
 
 
+AUTHENTICATION_CHOICES = ("auto", "always", "never")
+
+
 @dataclass(frozen=True, kw_only=True)
 class SmtpInSettings:
     host: str = setting("127.0.0.1", "Address the inbound SMTP/LMTP server listens on.")
@@ -56,14 +59,25 @@ class SmtpInSettings:
     protocol: str = setting("smtp", 'Inbound protocol: "smtp", or "lmtp" when Postfix hands mail over by LMTP.')
     max_message_bytes: int = setting(26_214_400, "Largest message accepted, in bytes (bigger ones get 552 5.3.4).")
     trusted_authserv_ids: list[str] = setting([], "Authserv-ids of upstream MTAs whose Authentication-Results header is believed (their dmarc=fail holds a post); empty: verify DKIM, SPF and DMARC here.")
+    trusted_arc_sealers: list[str] = setting([], "Domains (the d= of their ARC-Seal) of list servers and forwarders whose sealed record of how a message authenticated when they received it is believed: a pass they saw for the author's domain counts, though their changes broke the author's signature.")
     dns_servers: list[str] = setting([], 'Nameservers for DKIM, SPF and DMARC lookups, as "IP" or "IP:PORT"; empty: the system\'s resolver.')
     dns_timeout_seconds: float = setting(5.0, "How long one DNS lookup may take; a lookup that fails lets the mail through as if the domain published no policy.")
-    token_reply_from_other: str = setting("accept", 'A reply to a member\'s reply address whose From is not one of their addresses: "accept" (as the member), "hold" for a moderator, or "refuse".')
+    token_reply_from_other: str = setting("hold", 'A reply to a member\'s reply address whose From is not one of their (proven) addresses: "hold" it until the member confirms it or a moderator approves it, "refuse" it, or "accept" it as the member\'s (the reply address alone then lets anyone who sees it post as them).')
+    require_authentication: str = setting("auto", 'Whether a post by email must prove its From domain (aligned DKIM or SPF, checked here or by a trusted upstream) to be published at once; unproven ones wait for the member to confirm or a moderator: "always", "never" (only a failing DMARC quarantine/reject policy holds), or "auto" (private communities, and every community once trusted_authserv_ids is set). A community may override it.')
+    reply_token_days: int = setting(365, "Days a member's reply address (SLUG+TOKEN@) works after the post it answers; an older one is refused with a sentence saying how to post instead.")
+    owner_mail_per_sender_per_hour: int = setting(5, "Messages one sender may have passed on to a community's facilitators (SLUG-owner@) in an hour; more are refused.")
     max_recipients: int = setting(100, "Recipients one message may have; RCPT past this many gets 452 4.5.3 (the client sends the rest in another transaction).")
     max_connections: int = setting(200, "SMTP connections open at once; one past this gets 421 4.7.0 and is closed.")
     max_connections_per_client: int = setting(20, "SMTP connections open at once from one client address; one past this gets 421 4.7.0 and is closed.")
     idle_timeout_seconds: float = setting(300.0, "A connection silent this long between commands is closed (421 4.4.2).")
     shunt_after_seconds: float = setting(30.0, "A message whose processing takes longer than this is set aside (shunted) so the ones after it go on; `listbridge shunt list` shows them, `listbridge shunt retry ID` tries one again.")
+
+
+@dataclass(frozen=True, kw_only=True)
+class AnswerSettings:
+    per_address_per_hour: int = setting(5, "Mails an address gets in answer to something (a notice about mail it sent, a sign-in or confirmation link), per kind, in an hour; counted with case folded and +tag dropped.")
+    per_community_per_hour: int = setting(100, "Mails one community sends in answer to incoming mail (notices, confirmations, mail passed on to its facilitators) in an hour.")
+    per_site_per_hour: int = setting(1000, "Mails the whole site sends in answer to something in an hour; past it, answers are dropped (not delayed).")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -167,6 +181,7 @@ class Settings:
     storage: StorageSettings = field(default_factory=StorageSettings)
     smtp_in: SmtpInSettings = field(default_factory=SmtpInSettings)
     smtp_out: SmtpOutSettings = field(default_factory=SmtpOutSettings)
+    answers: AnswerSettings = field(default_factory=AnswerSettings)
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
     dkim: DkimSettings = field(default_factory=DkimSettings)
     bounces: BounceSettings = field(default_factory=BounceSettings)
@@ -261,6 +276,11 @@ def _validate(settings: Settings) -> None:
         raise ConfigError("setting [site] secret_key must be at least 16 characters")
     if settings.smtp_in.protocol not in ("smtp", "lmtp"):
         raise ConfigError(f'setting [smtp_in] protocol must be "smtp" or "lmtp", not {settings.smtp_in.protocol!r}')
+    if settings.smtp_in.require_authentication not in AUTHENTICATION_CHOICES:
+        raise ConfigError('setting [smtp_in] require_authentication must be "auto", "always" or "never", '
+                          f"not {settings.smtp_in.require_authentication!r}")
+    if settings.smtp_in.reply_token_days < 1:
+        raise ConfigError("setting [smtp_in] reply_token_days must be at least 1")
     if settings.smtp_in.token_reply_from_other not in ("accept", "hold", "refuse"):
         raise ConfigError('setting [smtp_in] token_reply_from_other must be "accept", "hold" or "refuse", '
                           f"not {settings.smtp_in.token_reply_from_other!r}")

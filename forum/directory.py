@@ -57,7 +57,7 @@ def normalize_email(address: str) -> str:
 
 def create_community(
     session: Session, slug: str, name: str, *, private: bool = False, policy: str = "members",
-    description: str = "", subject_prefix: str = "",
+    description: str = "", subject_prefix: str = "", require_authentication: str = "",
 ) -> Community:
     given, slug = slug, slug.strip()
     if slug.lower() in RESERVED_NAMES:
@@ -72,10 +72,14 @@ def create_community(
         )
     if session.scalar(select(Community.id).where(Community.slug == slug)) is not None:
         raise InvalidInput(f'a community "{slug}" already exists')
+    if require_authentication not in ("", "always", "never"):
+        raise InvalidInput(f'require_authentication is "always", "never" or "" (as the site says), '
+                           f"not {require_authentication!r}")
     community = Community(
         slug=slug, name=community_name(name), description=description.strip(),
         visibility=Visibility.private if private else Visibility.public,
         posting_policy=PostingPolicy(policy), subject_prefix=subject_prefix.strip(),
+        require_authentication=require_authentication,
     )
     session.add(community)
     session.flush()
@@ -130,8 +134,8 @@ def _choice(enum: type, value: str, what: str) -> object:
         raise InvalidInput(f"{what} must be one of {allowed}, not {value!r}") from None
 
 
-def member_row(email: str, name: str = "", role: str = "member", delivery: str = "each",
-               status: str = "active", show_address: bool | None = None) -> MemberRow:
+def member_row(email: str, name: str = "", role: str = "member", delivery: str = "each", status: str = "active",
+               *, show_address: bool | None = None) -> MemberRow:
     """A validated row; InvalidInput naming every problem of it, not only the first."""
     problems: list[str] = []
 

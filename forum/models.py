@@ -135,6 +135,8 @@ class Community(Base):
     visibility: Mapped[Visibility] = mapped_column(_enum(Visibility), default=Visibility.public)
     posting_policy: Mapped[PostingPolicy] = mapped_column(_enum(PostingPolicy), default=PostingPolicy.members)
     subject_prefix: Mapped[str] = mapped_column(String(64), default="")
+    # "always" or "never" overrides [smtp_in] require_authentication; "" follows it.
+    require_authentication: Mapped[str] = mapped_column(String(16), default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     @property

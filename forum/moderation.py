@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from forum import outbox
@@ -17,6 +17,7 @@ from forum.errors import InvalidInput, NotFound
 from forum.directory import moderators
 from forum.models import Community, Post, PostStatus
 from forum.posting import publish
+from forum.rate_limits import FACILITATORS, may_answer, normalize_address
 from forum.site import Site
 
 
@@ -60,18 +61,22 @@ def reject(session: Session, post_id: int, reason: str) -> Post:
     return post
 
 
-def notify_held(session: Session, site: Site, post: Post) -> None:
+def notify_held(session: Session, site: Site, post: Post, *, tell_author: bool = True) -> None:
     """Tell the author their post awaits approval, and the facilitators that it waits.
 
-    At most one notice per author and community a day: a flood of forged mail to a
-    moderated community must not turn the site into a source of backscatter.
+    A flood of forged mail to a moderated community must not turn the site into a source
+    of backscatter, nor bury its facilitators: the author hears at most once a day per
+    community (and not at all when ``tell_author`` is False: a From that fails SPF/DMARC),
+    and every mail counts against :func:`forum.rate_limits.may_answer`; past its limit a
+    facilitator is not mailed, and the next notice they get says how many posts wait.
     """
     community = session.get(Community, post.community_id)
     if community is None:
         return
-    if post.author_email:
+    author = normalize_address(post.author_email) if post.author_email else ""
+    if author and tell_author and may_answer(session, site, author, community_id=community.id):
         outbox.enqueue_notice(
-            session, dedupe_key=f"held:{community.id}:{post.author_email}:{date.today().isoformat()}",
+            session, dedupe_key=f"held:{community.id}:{author}:{date.today().isoformat()}",
             address=post.author_email, user_id=post.author_id,
             payload={
                 "slug": community.slug,
@@ -82,14 +87,19 @@ def notify_held(session: Session, site: Site, post: Post) -> None:
             },
         )
     queue = site.url(f"/c/{community.slug}/manage/held")
+    waiting = session.scalar(select(func.count()).select_from(Post).where(
+        Post.community_id == community.id, Post.status == PostStatus.held)) or 0
+    others = f"\n{waiting - 1} other post(s) are waiting too.\n" if waiting > 1 else ""
     for email, user_id in moderators(session, community):
+        if not may_answer(session, site, email, purpose=FACILITATORS, community_id=community.id):
+            continue
         outbox.enqueue_notice(
             session, dedupe_key=f"held-owner:{post.id}:{user_id}", address=email, user_id=user_id,
             payload={
                 "slug": community.slug,
                 "subject": f"[{community.name}] awaiting your approval: {post.subject}",
                 "text": (f"{post.author_name} <{post.author_email}> wrote to {community.name}:\n\n"
-                         f"{post.body}\n\n-- \nHeld because: {post.hold_reason}\n"
+                         f"{post.body}\n\n-- \nHeld because: {post.hold_reason}\n{others}"
                          f"Approve or reject it: {queue}\n"),
             },
         )

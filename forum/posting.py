@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from forum import outbox, threads
 from forum.access import Action, Verdict, membership_by_email, membership_of, posting_verdict, user_by_email
 from forum.errors import InvalidInput, NotFound, NotPermitted
-from forum.models import Attachment, Community, Post, PostStatus, Thread, utcnow
+from forum.models import Attachment, Community, Post, PostStatus, Thread, User, utcnow
 from forum.site import Site
 from forum.subjects import strip_prefixes, subject_key
 from forum.text import html_within_bounds, markdown_to_html, markdown_to_text, sanitize, text_to_html
@@ -60,7 +60,7 @@ class Draft:
     created_at: datetime | None = None  # defaults to now; archive imports keep the original date
     trusted: bool = False  # already authorised (an archive import): skip the posting policy
     fan_out: bool = True  # False for history (an archive import): stored, but nobody is sent a copy
-    hold_reason: str = ""  # the channel's own reason to hold an acceptable post (a From that fails DMARC)
+    hold_reason: str = ""  # the channel's own reason to hold an acceptable post (a From nothing vouches for)
 
     @cached_property
     def stored_body(self) -> str:
@@ -154,7 +154,7 @@ def submit_post(session: Session, draft: Draft, site: Site) -> Outcome:
         thread_id=thread.id,
         parent_id=placement.parent.id if placement.parent else None,
         author_id=user.id if user else None,
-        author_name=draft.author_name or (user.display_name if user else "") or draft.author_email,
+        author_name=shown_name(draft, user)[:200],
         author_email=draft.author_email,
         message_id=draft.message_id or site.new_message_id(),
         reply_to_message_id=reply_to,
@@ -183,6 +183,23 @@ def submit_post(session: Session, draft: Draft, site: Site) -> Outcome:
     # After publish(): merging threads recounts their posts, and must count this one once.
     threads.relink_early_replies(session, post)
     return Outcome(post, held=held, reason=verdict.reason if held else "", copies=copies)
+
+
+def shown_name(draft: Draft, user: User | None) -> str:
+    """The name a post shows its author by, on the web, in copies and in chat.
+
+    Someone with an account is shown by the name on their profile, never by the one their
+    mail client wrote, which anyone can set ("Alice Adviser" <bob@…>). Anyone else shows
+    the name they gave with their address's domain beside it, so that a stranger in an open
+    community cannot pass for a member. An imported archive keeps its names: it is history.
+    """
+    local, _, domain = draft.author_email.rpartition("@")
+    if draft.trusted:
+        return draft.author_name or (user.display_name if user else "") or draft.author_email
+    if user is not None:
+        return user.display_name or local
+    name = " ".join(draft.author_name.split()) or local
+    return f"{name} ({domain})" if domain else name
 
 
 def publish(session: Session, post: Post, site: Site, *, fan_out: bool = True) -> int:

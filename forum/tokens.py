@@ -116,7 +116,7 @@ def row_for_token(session: Session, signer: Signer, purpose: str, token: str, mo
 
 
 # Purposes, one per kind of link or address.
-REPLY = "reply"  # SLUG+TOKEN@: (user id, post id)
+REPLY = "reply"  # SLUG+TOKEN@: (user id, post id); refused [smtp_in] reply_token_days after the post
 UNSUBSCRIBE = "unsubscribe"  # one-click unsubscribe: (user id, community id)
 PRIVATE_POST = "private-post"  # SLUG-private+TOKEN@ in a post's copies and digests: (post id)
 PRIVATE = "private"  # SLUG-private+TOKEN@ on a relayed private message: (recipient user id, writer user id)

@@ -163,13 +163,17 @@ def community() -> None:
               help="Who may post without moderation.")
 @click.option("--description", default="", help="One paragraph about the community.")
 @click.option("--subject-prefix", default="", help='Prefix for subjects of mailed posts, e.g. "[housing]".')
+@click.option("--require-authentication", type=click.Choice(["site", "always", "never"]), default="site",
+              show_default=True, help="Whether a post by email must prove its From domain to be published at once "
+              "(site: as [smtp_in] require_authentication says).")
 @pass_ctx
 def community_create(ctx: Context, slug: str, name: str, private: bool, policy: str, description: str,
-                     subject_prefix: str) -> None:
+                     subject_prefix: str, require_authentication: str) -> None:
     """Create the community SLUG (its address is SLUG@mail_domain)."""
     with ctx.sessions.begin() as session:
         c = create_community(session, slug, name, private=private, policy=policy, description=description,
-                             subject_prefix=subject_prefix)
+                             subject_prefix=subject_prefix,
+                             require_authentication="" if require_authentication == "site" else require_authentication)
         click.echo(f"created {c.slug} ({c.visibility.value}, posting: {c.posting_policy.value}): "
                    f"{c.slug}@{ctx.settings.site.mail_domain}")
 
@@ -285,7 +289,7 @@ def member() -> None:
 def member_add(ctx: Context, slug: str, email: str, name: str, role: str, delivery: str,
                show_address: bool | None) -> None:
     """Add EMAIL to community SLUG (or update their role, delivery and whether their address is shown)."""
-    row = member_row(email, name, role, delivery, show_address)
+    row = member_row(email, name, role, delivery, show_address=show_address)
     with ctx.sessions.begin() as session:
         report = upsert_members(session, community_by_slug(session, slug), [row])
     verb = "added" if report.added else "updated" if report.updated else "already a member:"

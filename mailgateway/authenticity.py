@@ -1,20 +1,24 @@
-"""Is a message really from the domain in its From line? DMARC (RFC 7489), checked here.
+"""Is a message really from the domain in its From line? DKIM, SPF and DMARC (RFC 7489), checked here.
 
-Anyone can write ``From: facilitator@council.example``. A domain that publishes a DMARC
-policy of ``quarantine`` or ``reject`` says: mail from us carries an aligned DKIM
-signature or comes from a server our SPF record names; treat the rest as forged. Such
-mail is *held* for a moderator instead of posted (the caller decides that; this module
-only finds out). Everything else behaves as it always did: domains without a policy or
-with ``p=none``, and every case where we cannot tell — a DNS lookup that fails, no client
-address to check SPF against — so that sites without working DNS keep working.
+Anyone can write ``From: facilitator@council.example``. The domain vouches for a message
+with a DKIM signature aligned with it, or by naming the sending server in its SPF record
+(aligned with the envelope sender): then the finding is ``pass``, and the caller may treat
+the author as authenticated. A domain that publishes a DMARC policy of ``quarantine`` or
+``reject`` also says: treat the rest as forged; such mail ``holds``. It, and mail whose
+SPF fails outright, is ``failed``: never answered. Everything we cannot tell — a DNS lookup
+that fails, no client address to check SPF against, a domain that publishes no DMARC
+policy and whose SPF does not fail — is ``none``: neither vouched for nor
+forged, so that sites without working DNS keep working. What follows from a finding is the
+caller's decision (:mod:`mailgateway.inbound`).
 
 Two ways to find out:
 
 * **Trust an upstream MTA.** Behind Postfix with OpenDMARC, or reading a mailbox the
   provider has already checked, the receiving MTA's ``Authentication-Results`` header is
   the better witness (it saw the connection). Its authserv-id must be listed in
-  ``[smtp_in] trusted_authserv_ids``; the MTA strips headers forged with its id. Then its
-  ``dmarc=fail`` is decisive, unless it says the policy is ``none``.
+  ``[smtp_in] trusted_authserv_ids``; the MTA strips headers forged with its id. Only its
+  results about the From domain count (:func:`trusted_result`); its ``dmarc=fail`` is
+  decisive, unless it says the policy is ``none``.
 * **Check here.** The DMARC record of the From domain (or of its organizational domain),
   then DKIM (dkimpy) and SPF (below, for the SMTP client's address), each aligned with the
   From domain. Lookups go through dnspython, to ``[smtp_in] dns_servers`` when set.
@@ -54,7 +58,9 @@ _REGISTRY_LABELS = {"ac", "co", "com", "edu", "gov", "govt", "ltd", "me", "mod",
 
 @dataclass(frozen=True)
 class Finding:
-    """What the check concluded: ``pass``, ``fail``, or ``none`` (no policy, or cannot tell)."""
+    """What the check concluded about the From domain: ``pass`` (an aligned DKIM signature
+    or SPF pass: the domain sent it), ``fail`` (its DMARC evaluation, or its SPF, says it
+    did not), or ``none`` (nothing vouches for it either way, or we cannot tell)."""
 
     result: str
     domain: str = ""  # the From domain
@@ -64,7 +70,16 @@ class Finding:
     @property
     def holds(self) -> bool:
         """Mail the From domain's owner asks receivers not to trust: hold it."""
-        return self.result == "fail" and self.policy != "none"
+        return self.result == "fail" and self.policy not in ("none", "")
+
+    @property
+    def authenticated(self) -> bool:
+        return self.result == "pass"
+
+    @property
+    def failed(self) -> bool:
+        """Shown to be forged: never answered (an answer would go to someone who did not write)."""
+        return self.result == "fail"
 
 
 class TempError(Exception):
@@ -163,31 +178,68 @@ def aligned(domain: str, from_domain: str, mode: str) -> bool:
 
 
 def check(raw: bytes, mail_from: str, client_ip: str | None, settings: SmtpInSettings, author: str) -> Finding:
-    """DMARC for one message: an upstream's word when trusted, else our own evaluation.
+    """Who vouches for one message's author: an upstream's word when trusted, else our own
+    evaluation.
 
-    ``author`` is the RFC 5322 From address (the one DMARC protects) as the caller read it
-    from the header block: the author a post shows is the one whose domain is checked."""
+    ``author`` is the address the post will show, as the caller read it from the header
+    block: its domain is the one checked, and a result about any other domain (a list
+    server's, a forger's own) counts for nothing."""
     domain = split_address(author)[1] if "@" in author else ""
     if not domain:
         return Finding("none", reason="no From domain to check")
-    upstream = trusted_result(raw, settings.trusted_authserv_ids, domain)
-    if upstream is not None:
-        return upstream
     dns_ = dns_for(settings)
+    finding = trusted_result(raw, settings.trusted_authserv_ids, domain)
+    if finding is None:
+        if settings.trusted_authserv_ids:
+            client_ip = None  # the SMTP client is the upstream MTA, not the sender: SPF would be about it
+        try:
+            finding = _evaluate(raw, domain, mail_from, client_ip, dns_)
+        except TempError as exc:
+            finding = Finding("none", domain, reason=f"cannot tell: {exc}")
+    if finding.authenticated or not settings.trusted_arc_sealers:
+        return finding
+    return arc_vouches(raw, domain, settings.trusted_arc_sealers, dns_) or finding
+
+
+def arc_vouches(raw: bytes, domain: str, sealers: list[str], dns_: Dns) -> Finding | None:
+    """A pass for ``domain`` that a list server we trust recorded before it changed the message.
+
+    A list that rewrites From, the subject or the footer breaks its author's signature; with
+    ARC (RFC 8617) it records what it saw on arrival (``ARC-Authentication-Results``) and
+    seals the record. A valid chain proves the records unaltered, not honest: only those of
+    the sealers named in ``[smtp_in] trusted_arc_sealers`` count."""
+    head = re.split(rb"\r?\n\r?\n", raw, maxsplit=1)[0]
+    if not re.search(rb"^arc-seal\s*:", head, re.IGNORECASE | re.MULTILINE):
+        return None
     try:
-        return _evaluate(raw, domain, mail_from, client_ip, dns_)
-    except TempError as exc:
-        return Finding("none", domain, reason=f"cannot tell: {exc}")
+        chain, _results, why = dkim.arc_verify(raw, logger=log, dnsfunc=dns_.dkim_key)
+    except dkim.DKIMException as exc:
+        chain, why = dkim.CV_Fail, str(exc)
+    if chain != dkim.CV_Pass:
+        log.debug("ARC chain not valid: %s", why)
+        return None
+    trusted = {s.lower().rstrip(".") for s in sealers}
+    headers = BytesHeaderParser(policy=compat32).parsebytes(raw)
+    sealer_of = {}
+    for seal in headers.get_all("ARC-Seal", []):
+        tags = _tags(" ".join(str(seal).split()))
+        sealer_of[tags.get("i", "")] = tags.get("d", "").lower().rstrip(".")
+    for record in headers.get_all("ARC-Authentication-Results", []):
+        parts = _without_comments(" ".join(str(record).split())).split(";")
+        instance = parts[0].partition("=")[2].strip()
+        if sealer_of.get(instance) not in trusted or len(parts) < 2:
+            continue
+        authserv_id = parts[1].split()[0].lower() if parts[1].split() else ""
+        seen = _upstream_finding(authserv_id, [_resinfo(p) for p in parts[2:]], domain, str(record))
+        if seen is not None and seen.authenticated:
+            return Finding("pass", domain, seen.policy, reason=f"ARC sealed by {sealer_of[instance]}: {seen.reason}")
+    return None
 
 
 def _evaluate(raw: bytes, domain: str, mail_from: str, client_ip: str | None, dns_: Dns) -> Finding:
     record = dmarc_record(dns_, domain)
-    if record is None:
-        return Finding("none", domain, reason=f"{domain} publishes no DMARC policy")
-    tags, where = record
-    policy = (tags.get("sp") if where != domain and "sp" in tags else tags.get("p", "none")).lower()
-    if policy not in HOLDING_POLICIES:
-        return Finding("none", domain, policy, reason=f"{domain} asks for no action (p={policy})")
+    tags, where = record or ({}, domain)
+    policy = (tags.get("sp") if where != domain and "sp" in tags else tags.get("p", "none")).lower() if record else ""
     dkim_pass = _aligned_dkim(raw, domain, tags.get("adkim", "r"), dns_)
     if dkim_pass:
         return Finding("pass", domain, policy, reason=f"dkim=pass header.d={dkim_pass}")
@@ -196,10 +248,17 @@ def _evaluate(raw: bytes, domain: str, mail_from: str, client_ip: str | None, dn
                        reason="no aligned DKIM signature, and SPF cannot be checked without the client's address")
     spf = spf_result(dns_, client_ip, mail_from)
     spf_domain = mail_from.rpartition("@")[2].lower()
-    if spf == "pass" and aligned(spf_domain, domain, tags.get("aspf", "r")):
+    spf_aligned = bool(spf_domain) and aligned(spf_domain, domain, tags.get("aspf", "r"))
+    if spf == "pass" and spf_aligned:
         return Finding("pass", domain, policy, reason=f"spf=pass smtp.mailfrom={spf_domain}")
     if dns_.failed or spf == "temperror":
         return Finding("none", domain, policy, reason=f"cannot tell: lookup failed for {', '.join(dns_.failed)}")
+    if record is None:
+        if spf == "fail" and spf_aligned:
+            return Finding("fail", domain, "", reason=(
+                f"spf=fail: {client_ip} may not send as {mail_from} ({domain} publishes no DMARC policy)"))
+        return Finding("none", domain, "", reason=(
+            f"{domain} publishes no DMARC policy, and neither an aligned DKIM signature nor SPF vouches for it"))
     return Finding("fail", domain, policy, reason=(
         f"dmarc=fail (p={policy}) header.from={domain}: no aligned DKIM signature, "
         f"and SPF says {spf} for {client_ip} sending as {mail_from or '<>'}"))
@@ -225,7 +284,14 @@ def _tags(record: str) -> dict[str, str]:
 
 def _aligned_dkim(raw: bytes, domain: str, mode: str, dns_: Dns) -> str:
     """The d= of the first valid DKIM signature aligned with ``domain``, or ""."""
-    verifier = dkim.DKIM(raw, logger=log)
+    head = re.split(rb"\r?\n\r?\n", raw, maxsplit=1)[0]
+    if not re.search(rb"^dkim-signature\s*:", head, re.IGNORECASE | re.MULTILINE):
+        return ""  # most mail: nothing to verify, and no need to read the message again
+    try:
+        verifier = dkim.DKIM(raw, logger=log)
+    except dkim.DKIMException as exc:  # a header block dkimpy cannot read: no signature we can check
+        log.debug("DKIM: unreadable message: %s", exc)
+        return ""
     signatures = [v for k, v in verifier.headers if k.lower() == b"dkim-signature"][:MAX_DKIM_SIGNATURES]
     for idx, value in enumerate(signatures):
         d = _tags(value.decode("ascii", "replace")).get("d", "")
@@ -240,26 +306,81 @@ def _aligned_dkim(raw: bytes, domain: str, mode: str, dns_: Dns) -> str:
 
 
 def trusted_result(raw: bytes, trusted_ids: list[str], domain: str) -> Finding | None:
-    """The DMARC result an upstream MTA we trust wrote in ``Authentication-Results``."""
+    """What an upstream MTA we trust wrote in ``Authentication-Results`` about ``domain``.
+
+    Only results about the domain of the author we show count: ``dmarc`` with that
+    ``header.from``, ``dkim=pass`` with an aligned ``header.d``, ``spf=pass`` with an aligned
+    ``smtp.mailfrom``. A ``dmarc=pass header.from=evil.example`` says nothing about
+    ``alice@council.example``. A ``dmarc=fail`` that names no domain still holds (a fail
+    can only make us stricter). None: the upstream said nothing about this domain.
+    """
     if not trusted_ids:
         return None
     trusted = {t.lower() for t in trusted_ids}
     headers = BytesHeaderParser(policy=compat32).parsebytes(raw)
     for value in headers.get_all("Authentication-Results", []):
-        text = " ".join(str(value).split())
-        authserv_id = re.split(r"[;\s]", _without_comments(text).strip(), maxsplit=1)[0].lower()
-        found = re.search(r"\bdmarc\s*=\s*(\w+)", text, re.IGNORECASE)
-        if authserv_id not in trusted or found is None:
+        parts = _without_comments(" ".join(str(value).split())).split(";")
+        authserv_id = parts[0].split()[0].lower() if parts[0].split() else ""
+        if authserv_id not in trusted:
             continue
-        result = found.group(1).lower()
-        said = re.search(r"\b(?:p|action|policy\.published-domain-policy)\s*=\s*(\w+)", text[found.end():], re.IGNORECASE)
-        policy = _policy_word(said.group(1)) if said else "unstated"
-        if result == "pass":
-            return Finding("pass", domain, policy, reason=f"{authserv_id}: dmarc=pass")
-        if result == "fail":
-            return Finding("fail", domain, policy, reason=f"{authserv_id}: dmarc=fail (policy {policy}) header.from={domain}")
-        return Finding("none", domain, policy, reason=f"{authserv_id}: dmarc={result}")
+        finding = _upstream_finding(authserv_id, [_resinfo(p) for p in parts[1:]], domain, str(value))
+        if finding is not None:
+            return finding
     return None
+
+
+def _resinfo(text: str) -> tuple[str, str, dict[str, str]]:
+    """(method, result, properties) of one ``method=result ptype.prop=value …`` clause."""
+    words = text.split()
+    if not words or "=" not in words[0]:
+        return "", "", {}
+    method, _, result = words[0].partition("=")
+    props = {}
+    for word in words[1:]:
+        name, eq, val = word.partition("=")
+        if eq:
+            props[name.lower()] = val.strip('"').lower()
+    return method.split("/")[0].lower(), result.lower(), props
+
+
+def _domain_of(value: str) -> str:
+    return value.rpartition("@")[2].rstrip(".")
+
+
+def _upstream_finding(authserv_id: str, results: list[tuple[str, str, dict[str, str]]], domain: str,
+                      raw_header: str) -> Finding | None:
+    said = None
+    for method, result, props in results:
+        if method == "dmarc":
+            header_from = _domain_of(props.get("header.from", ""))
+            if header_from and header_from != domain:
+                continue
+            policy = _policy_word(props.get("policy.published-domain-policy") or props.get("p") or
+                                  props.get("action") or _stated_policy(raw_header) or "unstated")
+            if result == "fail":
+                return Finding("fail", domain, policy,
+                               reason=f"{authserv_id}: dmarc=fail (policy {policy}) header.from={domain}")
+            if not header_from:
+                continue  # a pass must say for whom
+            if result == "pass":
+                return Finding("pass", domain, policy, reason=f"{authserv_id}: dmarc=pass header.from={domain}")
+            said = Finding("none", domain, policy, reason=f"{authserv_id}: dmarc={result} header.from={domain}")
+        elif method == "dkim" and result == "pass":
+            d = _domain_of(props.get("header.d") or props.get("header.i", ""))
+            if d and aligned(d, domain, "r"):
+                return Finding("pass", domain, reason=f"{authserv_id}: dkim=pass header.d={d}")
+        elif method == "spf" and result == "pass":
+            d = _domain_of(props.get("smtp.mailfrom", ""))
+            if d and aligned(d, domain, "r"):
+                return Finding("pass", domain, reason=f"{authserv_id}: spf=pass smtp.mailfrom={d}")
+    return said
+
+
+def _stated_policy(text: str) -> str:
+    """Microsoft 365 writes the policy outside any property: ``dmarc=fail action=oreject``
+    or in a comment ``(p=NONE sp=NONE dis=NONE)``."""
+    said = re.search(r"\b(?:p|action)\s*=\s*(\w+)", text[text.lower().find("dmarc"):], re.IGNORECASE)
+    return said.group(1) if said else ""
 
 
 def _policy_word(word: str) -> str:

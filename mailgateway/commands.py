@@ -1,45 +1,51 @@
 """Email commands: ``SLUG-subscribe@``, ``SLUG-unsubscribe@``, ``SLUG-request@`` and the
 confirming reply to ``SLUG-confirm+TOKEN@``.
 
-Every answer is a notice through the outbox, and answers are guarded twice against
+Every answer is a notice through the outbox, and answers are guarded three times against
 becoming a source of spam: the gateway never hands an automatic message here (bounces,
-out-of-office replies and anything ``Auto-Submitted`` are dropped before, RFC 3834), and
-each address gets at most :data:`REPLIES_PER_ADDRESS` answers an hour; past that it gets
-none, silently. The subject and body of a command are not read: writing to the address is
+out-of-office replies and anything ``Auto-Submitted`` are dropped before, RFC 3834), nor
+one whose From fails its domain's SPF/DMARC (``answerable`` is then False: nothing is
+answered), and every answer counts against :func:`forum.rate_limits.may_answer`; past its
+limits an address gets none, silently. The subject and body of a command are not read: writing to the address is
 the command, and any reply to a confirmation confirms (whatever a client quotes or adds).
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+import logging
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from forum import outbox, subscriptions
-from forum.accounts import RateLimit
 from forum.models import Community, MemberStatus
 from forum.posting import community_by_slug
+from forum.rate_limits import GATEWAY, may_answer
 from forum.site import Site
 from forum.subscriptions import Standing
-from mailgateway import answer_limit
 from mailgateway.addresses import Form, Route, command_address, confirm_address, owner_address, post_address
 from mailgateway.parsing import ParsedMail
 
-REPLIES_PER_ADDRESS = RateLimit("mail-command", 5, timedelta(hours=1))
+log = logging.getLogger(__name__)
 
 
-def handle(session: Session, site: Site, route: Route, parsed: ParsedMail, inbound_id: int) -> str:
-    """Carry out one command message; the outcome, for the spool row and the log."""
+def handle(session: Session, site: Site, route: Route, parsed: ParsedMail, inbound_id: int,
+           answerable: bool = True) -> str:
+    """Carry out one command message; the outcome, for the spool row and the log.
+
+    A message whose From fails SPF/DMARC (``answerable`` False) is not acted on: it may only
+    ask to confirm by mail, and that mail would go to someone who never wrote."""
     sender = (parsed.from_addr or "").lower()
     community = community_by_slug(session, route.slug)
+    if not answerable and route.form is not Form.confirm:
+        return f"{route.form.value} from {sender}: its From failed SPF/DMARC; no reply"
     if route.form is Form.confirm:
         return _confirmed(session, site, route, parsed, inbound_id)
     if route.form is Form.request:
         return _answer(session, site, community, sender, parsed, inbound_id, "How to take part", _help(site, community))
     action = subscriptions.SUBSCRIBE if route.form is Form.subscribe else subscriptions.UNSUBSCRIBE
-    if not _may_answer(session, site, sender):
-        return f"{action} from {sender}: too many commands from this address in the last hour; no reply"
+    if not _may_answer(session, site, sender, community):
+        return f"{action} from {sender}: too many answers to this address in the last hour; no reply"
     asked = subscriptions.ask(session, site, community, sender, action, parsed.from_name)
     if asked.refusal:
         _send(session, community, sender, parsed, inbound_id, f"{community.name}: you are still a member",
@@ -79,7 +85,7 @@ def _confirmed(session: Session, site: Site, route: Route, parsed: ParsedMail, i
     else:
         text = _welcome(site, community)
         outcome = f"{email} joined {community.slug}"
-    if _may_answer(session, site, email):
+    if _may_answer(session, site, email, community):
         user_id = done.membership.user_id if done.membership is not None else None
         subject = f"{community.name}: you are still a member" if done.refusal else f"{community.name}: done"
         _send(session, community, email, parsed, inbound_id, subject, text, user_id=user_id)
@@ -88,14 +94,14 @@ def _confirmed(session: Session, site: Site, route: Route, parsed: ParsedMail, i
 
 def _answer(session: Session, site: Site, community: Community, sender: str, parsed: ParsedMail, inbound_id: int,
             subject: str, text: str) -> str:
-    if not _may_answer(session, site, sender):
-        return f"request from {sender}: too many commands from this address in the last hour; no reply"
+    if not _may_answer(session, site, sender, community):
+        return f"request from {sender}: too many answers to this address in the last hour; no reply"
     _send(session, community, sender, parsed, inbound_id, f"{community.name}: {subject}", text)
     return f"request from {sender}: help sent"
 
 
-def _may_answer(session: Session, site: Site, address: str) -> bool:
-    return answer_limit.allowed(session, site, REPLIES_PER_ADDRESS, address)
+def _may_answer(session: Session, site: Site, address: str, community: Community) -> bool:
+    return may_answer(session, site, address, purpose=GATEWAY, community_id=community.id)
 
 
 def _send(session: Session, community: Community, address: str, parsed: ParsedMail, inbound_id: int, subject: str,

@@ -8,7 +8,7 @@ The gateway's promise is "250 means stored". So the order is:
    that does not exist, at every address form;
 2. at DATA: :func:`judge` reads the header block and applies the posting rules for every
    recipient, so a non-member hears "550 5.7.1" from us instead of a bounce later, and a
-   forged From of a domain with a DMARC policy hears that the post is held;
+   From that nothing vouches for hears that the post is held (:func:`authorship`);
 3. :func:`spool` commits the raw bytes (the 250 is sent only after this returns);
 4. :func:`prepare` parses the whole message and drafts its posts, and :func:`process`
    turns it into posts in one transaction that also marks it done, so a crash at any
@@ -33,14 +33,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 
 from sqlalchemy import and_, bindparam, insert, select
 from sqlalchemy.orm import Session
 
-from forum import outbox
+from forum import confirmations, outbox
 from forum.access import Action, membership_by_email, user_by_email
 from forum import subscriptions
-from forum.errors import Dropped, ListbridgeError, MalformedMessage, NotFound, NotPermitted, TooLarge
+from forum.errors import Dropped, ListbridgeError, MalformedMessage, NotFound, NotPermitted, RateLimited, TooLarge
 from forum.directory import moderators
 from forum.models import (
     Community,
@@ -55,6 +56,7 @@ from forum.models import (
 )
 from forum.moderation import notify_held
 from forum.posting import AttachmentData, Draft, check_post, community_by_slug, no_community, submit_post
+from forum.rate_limits import FACILITATORS, RateLimit, count_against, may_answer, normalize_address
 from forum.site import Site
 from forum.text import html_within_bounds
 from forum.tokens import BadToken
@@ -64,6 +66,7 @@ from mailgateway.addresses import (
     Form,
     Route,
     parse_local_part,
+    post_address,
     read_reply_token,
     reverse_path,
     split_address,
@@ -190,13 +193,19 @@ def _reply_target(session: Session, site: Site, route: Route, community: Communi
     community = community or community_by_slug(session, route.slug)
     if user is None or post is None or post.community_id != community.id:
         raise NotFound("the message this replies to, or its recipient, no longer exists")
+    days = site.settings.smtp_in.reply_token_days
+    if post.created_at < utcnow() - timedelta(days=days):
+        raise NotPermitted(
+            f"this reply address has expired (reply addresses work for {days} days after the message they "
+            f"answer); to take part, write to {post_address(community.slug, site.mail_domain)} or reply on the "
+            f"web at {site.url(f'/c/{community.slug}/')}")
     return user, post
 
 
 def _token_author(session: Session, user: User, sent_from: str) -> str:
-    """Who wrote to a member's reply address: the member. The token is the credential, so
-    the reply is theirs even when it came from another of their addresses (or through a
-    forwarder that rewrote From)."""
+    """Whom a reply to a member's reply address is shown as: the member, by their main
+    address, whichever of their addresses it came from. Whether it may be published as
+    theirs at once is :func:`authorship`'s question."""
     primary = session.scalar(
         select(UserEmail.email).where(UserEmail.user_id == user.id, UserEmail.is_primary.is_(True))
     )
@@ -241,8 +250,9 @@ def _judge_one(session: Session, site: Site, headers: MailHeaders, envelope: Env
             return ACCEPTED
         if route.form is Form.private and community is not None:
             private_relay.check(session, site, route, community, headers.from_addr or "")
-            if hold_reason(session, site, headers, Route(Form.post, route.slug), envelope, community):
-                raise NotPermitted("a private message must come verifiably from its sender's domain (DMARC)")
+            if authorship(session, site, headers, Route(Form.post, route.slug), envelope, community).hold:
+                raise NotPermitted("a private message is passed on only when its sender's domain shows it sent it "
+                                   "(DKIM, SPF or DMARC)")
         if route.form not in POSTING or community is None:
             return ACCEPTED
         author = headers.from_addr or ""
@@ -250,39 +260,63 @@ def _judge_one(session: Session, site: Site, headers: MailHeaders, envelope: Env
             author = _token_author(session, _reply_target(session, site, route, community)[0], author)
         verdict = check_post(session, community, author)
         verdict.raise_if_refused()
-        reason = verdict.reason if verdict.action is Action.hold else \
-            hold_reason(session, site, headers, route, envelope, community)
-        if reason:
-            return Reply(250, f"2.6.0 held for moderation: {reason}")
+        if verdict.action is Action.hold:
+            return Reply(250, f"2.6.0 held for moderation: {verdict.reason}")
+        judged = authorship(session, site, headers, route, envelope, community)
+        if judged.author_confirms:
+            return Reply(250, "2.6.0 held until the member it names as author confirms it (we mail them a link), "
+                              f"or a moderator approves it: {judged.hold}")
+        if judged.hold:
+            return Reply(250, f"2.6.0 held for moderation: {judged.hold}")
         return ACCEPTED
     except ListbridgeError as exc:
         return Reply.of(exc)
 
 
-def hold_reason(session: Session, site: Site, headers: MailHeaders, route: Route, envelope: Envelope,
-                community: Community | None = None) -> str:
-    """Why a post the community's rules accept must still wait for a moderator ("" if none).
+@dataclass(frozen=True)
+class Authorship:
+    """What the gateway can tell of who wrote a message, and what follows for its post."""
 
-    A new post must come from its From domain, where that domain asks receivers to check
-    (DMARC ``quarantine``/``reject``). A reply to a member's reply address is the member's,
-    as the token proves; ``[smtp_in] token_reply_from_other`` says what to do when it
-    comes from an address that is not theirs (a forwarded copy, a personal account).
+    hold: str = ""  # why it must wait before it is published ("" if it need not)
+    author_confirms: bool = False  # the member it names may publish it ("yes, I sent this")
+    answerable: bool = True  # its sender may be mailed: its From does not fail SPF/DMARC
+
+
+def authorship(session: Session, site: Site, headers: MailHeaders, route: Route, envelope: Envelope,
+               community: Community | None = None) -> Authorship:
+    """Whether a post the community's rules accept may be published as its author's at once.
+
+    The From line proves nothing by itself. A new post is held when its From domain's
+    DMARC policy says the message is forged; and where the community requires
+    authentication (:func:`forum.confirmations.authentication_required`), also when nothing
+    (aligned DKIM, SPF, a trusted upstream) shows that domain sent it: then a member named
+    as author may confirm it, and anyone else waits for a moderator. A reply to a member's
+    reply address from one of the member's own (proven) addresses is theirs, as the token
+    proves; from any other address, ``[smtp_in] token_reply_from_other`` decides.
     """
+    community = community or community_by_slug(session, route.slug)
+    author = headers.from_addr or ""
+    finding = authenticity.check(envelope.raw, envelope.mail_from, envelope.client_ip, site.settings.smtp_in, author)
+    log.debug("authenticity %s for %s: %s", finding.result, headers.message_id, finding.reason)
+    answerable = not finding.failed
     if route.form is Form.reply:
         user, _post = _reply_target(session, site, route, community)
-        sender = (headers.from_addr or "").lower()
+        sender = author.lower()
         policy = site.settings.smtp_in.token_reply_from_other
         if policy == "accept" or sender in {e.email for e in user.emails}:
-            return ""
+            return Authorship(answerable=answerable)
         if policy == "refuse":
             raise NotPermitted(f"replies to this address are accepted only from the member it was sent to, not {sender}")
-        return f"sent from {sender}, which is not an address of the member this reply address belongs to"
-    finding = authenticity.check(envelope.raw, envelope.mail_from, envelope.client_ip, site.settings.smtp_in,
-                                 headers.from_addr or "")
-    log.debug("DMARC %s for %s: %s", finding.result, headers.message_id, finding.reason)
+        return Authorship(f"sent from {sender}, which is not an address of the member this reply address belongs to",
+                          author_confirms=True, answerable=answerable)
     if finding.holds:
-        return f"the sender's domain could not be verified ({finding.reason})"
-    return ""
+        return Authorship(f"the sender's domain could not be verified ({finding.reason})", answerable=False)
+    if finding.authenticated or not confirmations.authentication_required(site.settings, community):
+        return Authorship(answerable=answerable)
+    membership = membership_by_email(session, author, community) if author else None
+    return Authorship(f"nothing shows that {author or 'its sender'} sent it ({finding.reason})",
+                      author_confirms=membership is not None and membership.status is MemberStatus.active,
+                      answerable=answerable)
 
 
 def _drop_reason(site: Site, headers: MailHeaders, mail_from: str, route: Route) -> str | None:
@@ -425,7 +459,7 @@ class Prepared:
 
     parsed: ParsedMail | None  # None: unusable (``malformed`` says why)
     malformed: str = ""
-    drafts: dict[str, Draft] = field(default_factory=dict)  # by posting recipient
+    drafts: dict[str, tuple[Draft, Authorship]] = field(default_factory=dict)  # by posting recipient
 
 
 def prepare(session: Session, site: Site, inbound_id: int) -> Prepared | None:
@@ -446,12 +480,12 @@ def _prepared(session: Session, site: Site, row: InboundMessage) -> Prepared:
         if earlier is not None:
             continue
         try:
-            draft = _posting_draft(session, site, parsed, row, rcpt)
+            made = _posting_draft(session, site, parsed, row, rcpt)
         except ListbridgeError:
             continue  # found again, and answered, in the transaction
-        if draft is not None:
-            draft.stored_html  # sanitized now, outside the transaction  # noqa: B018
-            drafts[rcpt] = draft
+        if made is not None:
+            made[0].stored_html  # sanitized now, outside the transaction  # noqa: B018
+            drafts[rcpt] = made
     return Prepared(parsed, drafts=drafts)
 
 
@@ -497,29 +531,33 @@ def _repeats(rcpts: Sequence[str]) -> list[str | None]:
     return repeats
 
 
-def _posting_draft(session: Session, site: Site, parsed: ParsedMail, row: InboundMessage, rcpt: str) -> Draft | None:
-    """The post a recipient address makes of a message (None: it makes none)."""
+def _posting_draft(session: Session, site: Site, parsed: ParsedMail, row: InboundMessage,
+                   rcpt: str) -> tuple[Draft, Authorship] | None:
+    """The post a recipient address makes of a message (None: it makes none), and what is
+    known of its author."""
     route = check_recipient(session, site, rcpt)
     if route.form not in POSTING or _drop_reason(site, parsed, row.mail_from, route):
         return None
-    envelope = Envelope(row.raw, row.mail_from, row.client_ip)
-    return replace(build_draft(session, site, parsed, route, row.id),
-                   hold_reason=hold_reason(session, site, parsed, route, envelope))
+    return _draft(session, site, parsed, row, route)
+
+
+def _draft(session: Session, site: Site, parsed: ParsedMail, row: InboundMessage,
+           route: Route) -> tuple[Draft, Authorship]:
+    judged = authorship(session, site, parsed, route, Envelope(row.raw, row.mail_from, row.client_ip))
+    return replace(build_draft(session, site, parsed, route, row.id), hold_reason=judged.hold), judged
 
 
 def _thread_reply_draft(session: Session, site: Site, parsed: ParsedMail, row: InboundMessage,
-                        target: noreply.ThreadReply) -> Draft:
+                        target: noreply.ThreadReply) -> tuple[Draft, Authorship]:
     """A reply to a digest that names one thread, as a reply in it. Its From is all that
-    says who wrote it, so the rules of a new post apply (DMARC included)."""
-    route = Route(Form.post, target.slug)
-    envelope = Envelope(row.raw, row.mail_from, row.client_ip)
-    return replace(build_draft(session, site, parsed, route, row.id), parent_id=target.parent_id or None,
-                   subject=target.subject, references=(), thread_index=None,
-                   hold_reason=hold_reason(session, site, parsed, route, envelope))
+    says who wrote it, so the rules of a new post apply (authentication included)."""
+    draft, judged = _draft(session, site, parsed, row, Route(Form.post, target.slug))
+    return replace(draft, parent_id=target.parent_id or None, subject=target.subject, references=(),
+                   thread_index=None), judged
 
 
 def _process_one(session: Session, site: Site, parsed: ParsedMail, row: InboundMessage, rcpt: str,
-                 draft: Draft | None) -> str:
+                 prepared: tuple[Draft, Authorship] | None) -> str:
     fields = {"message_id": parsed.message_id, "recipient": rcpt, "sender": parsed.from_addr}
     route = None
     try:
@@ -534,9 +572,12 @@ def _process_one(session: Session, site: Site, parsed: ParsedMail, row: InboundM
             if route.form is Form.bounces:
                 return f"{rcpt}: " + bounces.process_bounce(session, site, route, row.raw)
             if route.form is Form.owner:
-                return f"{rcpt}: " + forward_to_owners(session, site, route.slug, parsed, row.id)
+                return f"{rcpt}: " + forward_to_owners(session, site, route.slug, parsed, row)
             if route.form in COMMANDS:
-                return f"{rcpt}: " + commands.handle(session, site, route, parsed, row.id)
+                return f"{rcpt}: " + commands.handle(session, site, route, parsed, row.id,
+                                                     answerable=_answerable(site, parsed, row))
+            if route.form in (Form.private, Form.noreply) and not _answerable(site, parsed, row):
+                raise Dropped("its From fails SPF/DMARC: it is passed on and answered only from its real writer")
             if route.form is Form.private and community is not None:
                 return f"{rcpt}: " + private_relay.relay(session, site, route, community, parsed, row.id)
             if route.form is Form.postmaster:
@@ -545,14 +586,15 @@ def _process_one(session: Session, site: Site, parsed: ParsedMail, row: InboundM
                 answered = noreply.handle(session, site, parsed, row.id)
                 if isinstance(answered, str):
                     return f"{rcpt}: {answered}"
-                draft = _thread_reply_draft(session, site, parsed, row, answered)
-            outcome = submit_post(session, draft or _posting_draft(session, site, parsed, row, rcpt), site)
+                prepared = _thread_reply_draft(session, site, parsed, row, answered)
+            draft, judged = prepared or _draft(session, site, parsed, row, route)
+            outcome = submit_post(session, draft, site)
     except Dropped as exc:
         log.info("inbound not posted: %s", exc.message, extra=fields)
         return f"{rcpt}: {type(exc).__name__}: {exc.message}"
     except ListbridgeError as exc:
         log.info("inbound not posted: %s", exc.message, extra=fields)
-        told = route is not None and route.form in POSTING and _tell_refused(session, parsed, route.slug, row.id, exc)
+        told = route is not None and route.form in POSTING and _tell_refused(session, site, parsed, row, route.slug, exc)
         return f"{rcpt}: {type(exc).__name__}: {exc.message}" + ("; the sender was told" if told else "")
     post = outcome.post
     fields.update(post_id=post.id, community=route.slug)
@@ -560,9 +602,12 @@ def _process_one(session: Session, site: Site, parsed: ParsedMail, row: InboundM
         log.info("inbound duplicate of post %s", post.id, extra=fields)
         return f"{rcpt}: duplicate of post {post.id}"
     if outcome.held:
-        notify_held(session, site, post)
+        asked = judged.author_confirms and outcome.reason == judged.hold and \
+            confirmations.ask_author(session, site, post, row.mail_from or parsed.from_addr or "")
+        if not asked:
+            notify_held(session, site, post, tell_author=judged.answerable and not judged.author_confirms)
         log.info("inbound held: %s", outcome.reason, extra=fields)
-        return f"{rcpt}: held as post {post.id}: {outcome.reason}"
+        return f"{rcpt}: held as post {post.id}: {outcome.reason}" + ("; the author was asked to confirm it" if asked else "")
     log.info("inbound posted as %s, %s copies queued", post.id, outcome.copies, extra=fields)
     return f"{rcpt}: posted as {post.id} in thread {post.thread_id}, {outcome.copies} copies queued"
 
@@ -585,20 +630,32 @@ def _notification(session: Session, site: Site, route: Route, community: Communi
     return "null reverse path (a notification): " + bounces.count_bounce(session, site, community, raw, about)
 
 
-def _tell_refused(session: Session, parsed: ParsedMail, slug: str, inbound_id: int, error: ListbridgeError) -> bool:
+def _answerable(site: Site, parsed: ParsedMail, row: InboundMessage) -> bool:
+    """May the sender of this message be mailed? Not when its From fails SPF/DMARC: the
+    answer would go to someone who never wrote."""
+    return not authenticity.check(row.raw, row.mail_from, row.client_ip, site.settings.smtp_in,
+                                  parsed.from_addr or "").failed
+
+
+def _tell_refused(session: Session, site: Site, parsed: ParsedMail, row: InboundMessage, slug: str,
+                  error: ListbridgeError) -> bool:
     """Mail the author why a post accepted at DATA was not posted after all (no new text,
     or the rules changed in between): the SMTP reply cannot say it any more.
 
-    One notice per message, never more: only a sender the community's rules accepted at
-    DATA gets here, so this is no more mail than that sender could cause by posting.
+    At most one notice per message, none to a From that fails SPF/DMARC, and only within
+    :func:`forum.rate_limits.may_answer`'s limits: a forged From must not make us mail
+    its owner again and again.
     """
     author = (parsed.from_addr or "").lower()
-    if not author:
+    if not author or not _answerable(site, parsed, row):
+        return False
+    community = community_by_slug(session, slug)
+    if not may_answer(session, site, author, community_id=community.id):
         return False
     user = user_by_email(session, author)
     subject = parsed.subject or "(no subject)"
     return outbox.enqueue_notice(
-        session, dedupe_key=f"refused:{inbound_id}:{slug}", address=author,
+        session, dedupe_key=f"refused:{row.id}:{slug}", address=author,
         user_id=user.id if user is not None else None,
         payload={
             "slug": slug,
@@ -609,14 +666,30 @@ def _tell_refused(session: Session, parsed: ParsedMail, slug: str, inbound_id: i
     )
 
 
-def forward_to_owners(session: Session, site: Site, slug: str, parsed: ParsedMail, inbound_id: int) -> str:
-    """Pass a message for SLUG-owner@ on to the community's facilitators and moderators."""
+def forward_to_owners(session: Session, site: Site, slug: str, parsed: ParsedMail, row: InboundMessage) -> str:
+    """Pass a message for SLUG-owner@ on to the community's facilitators and moderators.
+
+    Under the rules posts keep (the gateway already dropped automatic mail, and the size
+    limit held at DATA): nothing whose From fails SPF/DMARC, at most ``[smtp_in]
+    owner_mail_per_sender_per_hour`` messages from one sender, and each facilitator's
+    copy counts against :func:`forum.rate_limits.may_answer`."""
     community = community_by_slug(session, slug)
-    owners = moderators(session, community)
+    sender_address = (parsed.from_addr or row.mail_from).lower()
+    if not _answerable(site, parsed, row):
+        raise Dropped(f"not passed on to the facilitators: the From of {sender_address} fails SPF/DMARC")
+    per_sender = RateLimit("owner-sender", site.settings.smtp_in.owner_mail_per_sender_per_hour, timedelta(hours=1))
+    try:
+        count_against(session, site, [(per_sender, normalize_address(sender_address))])
+    except RateLimited:
+        raise Dropped(f"not passed on to the facilitators: {sender_address} has written to them too often "
+                      "in the last hour") from None
     sender = f"{parsed.from_name} <{parsed.from_addr}>" if parsed.from_name else (parsed.from_addr or "unknown")
-    for email, user_id in owners:
-        outbox.enqueue_notice(
-            session, dedupe_key=f"owner:{inbound_id}:{user_id}", address=email, user_id=user_id,
+    passed = 0
+    for email, user_id in moderators(session, community):
+        if not may_answer(session, site, email, purpose=FACILITATORS, community_id=community.id):
+            continue
+        passed += outbox.enqueue_notice(
+            session, dedupe_key=f"owner:{row.id}:{user_id}", address=email, user_id=user_id,
             payload={
                 "slug": slug,
                 "subject": f"[{community.name} owners] {parsed.subject or '(no subject)'}",
@@ -624,4 +697,4 @@ def forward_to_owners(session: Session, site: Site, slug: str, parsed: ParsedMai
                 "reply_to": parsed.from_addr or "",
             },
         )
-    return f"forwarded to {len(owners)} facilitator(s)"
+    return f"forwarded to {passed} facilitator(s)"

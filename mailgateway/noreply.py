@@ -4,7 +4,7 @@ A member who answers a whole digest means one of its threads. Where what they se
 exactly one thread (they kept only its part of the digest, with its "reply to this
 thread" address or its link), the reply is posted there; otherwise they are told which
 threads their digest held and the address that answers each one. Only members hear
-back, at most a few times an hour (:mod:`mailgateway.answer_limit`); automatic mail never
+back, at most a few times an hour (:func:`forum.rate_limits.may_answer`); automatic mail never
 gets here.
 """
 
@@ -20,9 +20,9 @@ from sqlalchemy.orm import Session
 from forum import outbox
 from forum.access import can_read, membership_of, user_by_email
 from forum.models import Community, Membership, MemberStatus, Post, PostStatus, Thread, User
+from forum.rate_limits import may_answer
 from forum.site import Site
 from forum.tokens import BadToken
-from mailgateway import answer_limit
 from mailgateway.addresses import post_address, read_reply_token, reply_address
 from mailgateway.parsing import ParsedMail
 
@@ -51,7 +51,7 @@ def handle(session: Session, site: Site, parsed: ParsedMail, inbound_id: int) ->
     if len(threads) == 1:
         thread, community = threads[0]
         return ThreadReply(community.slug, _newest_post(session, thread), f"Re: {thread.subject}")
-    if not answer_limit.allowed(session, site, answer_limit.ANSWERS, sender):
+    if not may_answer(session, site, sender):
         return f"a reply from {sender} naming {len(threads)} threads: too many answers this hour; no answer"
     outbox.enqueue_notice(session, dedupe_key=f"noreply:{inbound_id}", address=sender, user_id=user.id, payload={
         "subject": f"Not posted: {parsed.subject or '(no subject)'}",

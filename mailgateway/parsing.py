@@ -436,21 +436,27 @@ def _list_id(value: str) -> str | None:
 # "'Some One' via Example List" -- how Mailman, Google Groups and others
 # rewrite From for DMARC, with the real sender kept elsewhere.
 _VIA_NAME_RE = re.compile(r"^(?P<name>.+?)\s+via\s+\S.*$", re.I)
-_LIST_HEADERS = ("list-id", "list-post", "x-mailman-version", "x-beenthere", "mailing-list")
+_LIST_HEADERS = ("list-id", "list-post", "x-mailman-version", "x-beenthere", "mailing-list", "x-original-sender")
 
 
 def _sender(headers: _Headers) -> tuple[str, str]:
     """(address, display name) of the person who wrote the message.
 
-    From, except where a mailing list rewrote it: then X-Original-From,
-    Reply-To or X-MailFrom name the real author.  Reply-To is only believed
-    when nothing contradicts it, because it often points at the list.
+    From, except where a mailing list we recognise (its List-Id and the like)
+    rewrote it: then X-Original-From, Reply-To or X-MailFrom name the real
+    author.  Reply-To is only believed when nothing contradicts it, because it
+    often points at the list.  Anyone can write those headers, so they are
+    read only in mail from a list server, and the author they name is checked
+    like any other (mailgateway.authenticity): the list's own signature does
+    not vouch for them; its ARC record may, if its sealer is trusted.
     """
     if "from" not in headers:
         raise MalformedMail("the message has no From address")
     from_ = _first_address(headers, "from")
     original = _first_address(headers, "x-original-from")
     reply_to = _first_address(headers, "reply-to")
+    if not any(h in headers for h in _LIST_HEADERS):
+        original = None
     if original and reply_to:
         if original[0] == reply_to[0]:
             return reply_to[0], reply_to[1] or original[1]

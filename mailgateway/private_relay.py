@@ -8,7 +8,7 @@ for its recipient, so neither address is shown unless its owner chose to show it
 it is the Reply-To). Only the text travels: no header of the original is copied, so no
 Message-ID, Received line or signature header gives the writer away. Automatic mail
 never gets here (the gateway drops it first), and each member may send a limited
-number of private messages an hour (:mod:`mailgateway.answer_limit`).
+number of private messages an hour (:mod:`forum.rate_limits`).
 """
 
 from __future__ import annotations
@@ -21,16 +21,18 @@ from sqlalchemy.orm import Session
 
 from forum import outbox, private_replies
 from forum.access import membership_by_email
-from forum.errors import NotFound, NotPermitted
+from forum.errors import NotFound, NotPermitted, RateLimited
 from forum.models import Community, Membership, MemberStatus, Post, PostStatus, User
 from forum.private_replies import RelayToken
+from forum.rate_limits import HOUR, RateLimit, count_against, may_answer
 from forum.site import Site
 from forum.tokens import BadToken
-from mailgateway import answer_limit
 from mailgateway.addresses import Route
 from mailgateway.parsing import ParsedMail
 
 log = logging.getLogger(__name__)
+
+RELAYED = RateLimit("private-relay", 30, HOUR)  # private messages one member may send in an hour
 
 
 @dataclass(frozen=True)
@@ -79,7 +81,7 @@ def relay(session: Session, site: Site, route: Route, community: Community, pars
           inbound_id: int) -> str:
     """Pass a private message on; the outcome, for the spool row and the log."""
     leg = check(session, site, route, community, parsed.from_addr or "")
-    if not answer_limit.allowed(session, site, answer_limit.RELAYED, f"user:{leg.writer.id}"):
+    if not _may_relay(session, site, leg.writer):
         _tell_limited(session, site, community, leg.writer, parsed, inbound_id)
         return f"private message of member {leg.writer.id}: too many this hour; not relayed"
     name = leg.writer.display_name.replace("@", " at ") or "A member"
@@ -100,15 +102,25 @@ def relay(session: Session, site: Site, route: Route, community: Community, pars
     return f"private message of member {leg.writer.id} relayed to member {leg.recipient.id}"
 
 
+def _may_relay(session: Session, site: Site, writer: User) -> bool:
+    """Count one more private message of ``writer``; False (nothing counted) past :data:`RELAYED`."""
+    try:
+        count_against(session, site, [(RELAYED, f"user:{writer.id}")])
+    except RateLimited:
+        log.info("member %s: %d private messages this hour, the most relayed", writer.id, RELAYED.count)
+        return False
+    return True
+
+
 def _tell_limited(session: Session, site: Site, community: Community, writer: User, parsed: ParsedMail,
                   inbound_id: int) -> None:
     """Say once in a while (the answer limit) that a private message was not passed on."""
     address = _primary(writer)
-    if answer_limit.allowed(session, site, answer_limit.ANSWERS, address):
+    if may_answer(session, site, address, community_id=community.id):
         outbox.enqueue_notice(session, dedupe_key=f"private-limited:{inbound_id}", address=address, user_id=writer.id,
                               payload={"subject": f"Not passed on: {parsed.subject or '(no subject)'}",
                                        "text": f"Your private message through {community.name} was not passed on: "
-                                               f"you have sent {answer_limit.RELAYED.count} in the last hour. "
+                                               f"you have sent {RELAYED.count} in the last hour. "
                                                "Please send it again later.\n",
                                        "in_reply_to": parsed.message_id or ""})
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from forum.db import make_engine, make_sessionmaker
 from forum.models import Role
-from tests.integration.served import DOMAIN, ServedSite, mail
+from tests.integration.served import DOMAIN, Browser, ServedSite, mail
 from tests.support import Received, SmtpSink, make_community, make_member
 
 ALICE = "alice@council.example"  # facilitator of housing and planning; not a member of casework
@@ -168,6 +168,11 @@ def post_seed_mail(w: World) -> None:
 
     w.send(CAROL, casework, mail(f"Carol Example <{CAROL}>", casework, PRIVATE_SUBJECT,
                                  f"Notes on the hearing; code word {PRIVATE_WORD}.", "case1@council.example"))
+    # Nothing vouches for mail from her laptop, and Casework is private: she confirms it by the link mailed to her.
+    asked = text_of(wait_mail(w.sink, to(CAROL, "Did you send this")))
+    confirm = re.search(r"https?://\S+/posts/confirm/\S+", asked)
+    assert confirm, asked
+    assert Browser().press_button(confirm.group(0))[0] == 200
     w.private_thread = archived_at(wait_mail(w.sink, to(BOB, "Eviction case"))).split("#")[0]
 
     # A member's post to a moderated community waits in the held queue (for the facilitator pages).

@@ -7,12 +7,17 @@ would: process start-up, signals, sockets, the database on disk.
 
 from __future__ import annotations
 
+import http.cookiejar
+import re
 import signal
 import smtplib
 import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -27,7 +32,8 @@ DOMAIN = "lists.example.org"
 
 class ServedSite:
     def __init__(self, workdir: Path, db_url: str, smarthost_port: int, *, protocol: str = "smtp",
-                 max_message_bytes: int = 26_214_400, extra: str = "", site_extra: str = "") -> None:
+                 max_message_bytes: int = 26_214_400, extra: str = "", smtp_in: str = "",
+                 dns_server: str | None = None, site_extra: str = "") -> None:
         self.workdir = workdir
         self.db_url = db_url
         self.smtp_port, self.web_port = free_ports(2)
@@ -53,7 +59,8 @@ host = "127.0.0.1"
 port = {self.smtp_port}
 protocol = "{protocol}"
 max_message_bytes = {max_message_bytes}
-dns_servers = ["{empty_dns()}"]
+dns_servers = ["{dns_server or empty_dns()}"]
+{smtp_in}
 
 [smtp_out]
 host = "127.0.0.1"
@@ -161,6 +168,32 @@ port = {self.web_port}
             except smtplib.SMTPDataError as exc:
                 code, text = exc.smtp_code, exc.smtp_error
             return code, text.decode(errors="replace")
+
+
+class Browser:
+    """A person's browser: cookies kept, forms sent with the CSRF token the page carried."""
+
+    def __init__(self) -> None:
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+
+    def get(self, url: str) -> tuple[int, str]:
+        return self._open(urllib.request.Request(url))
+
+    def press_button(self, url: str) -> tuple[int, str]:
+        """Open ``url`` and press the button of its form."""
+        status, page = self.get(url)
+        assert status == 200, page
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page)
+        assert token, page
+        data = urllib.parse.urlencode({"csrf_token": token.group(1)}).encode()
+        return self._open(urllib.request.Request(url, data=data, method="POST"))
+
+    def _open(self, request: urllib.request.Request) -> tuple[int, str]:
+        try:
+            with self.opener.open(request, timeout=30) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode()
 
 
 def mail(sender: str, to: str, subject: str, body: str, message_id: str, extra_headers: str = "") -> bytes:

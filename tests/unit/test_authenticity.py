@@ -3,9 +3,11 @@ loopback DNS server, or taken from a trusted upstream's Authentication-Results."
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import dkim
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -185,3 +187,64 @@ def test_organizational_domains_without_the_public_suffix_list() -> None:
     assert authenticity.aligned("mail.council.gov.uk", "council.gov.uk", "r")
     assert not authenticity.aligned("other.gov.uk", "council.gov.uk", "r")
     assert not authenticity.aligned("mail.council.gov.uk", "council.gov.uk", "s")
+
+
+def test_an_upstreams_result_counts_only_for_the_domain_of_the_author_shown(
+        make_settings: Callable[..., Settings]) -> None:
+    trusting = make_settings(smtp_in={"trusted_authserv_ids": ["mx.council.example"]}).smtp_in
+    raw = message("alice@council.example", 11, "Authentication-Results: mx.council.example; "
+                  "dkim=pass header.d=evil.example; dmarc=pass header.from=evil.example\r\n")
+    finding = authenticity.check(raw, "mallory@evil.example", None, trusting, "alice@council.example")
+    assert not finding.authenticated, finding
+    vouched = message("alice@council.example", 12, "Authentication-Results: mx.council.example; "
+                      "dkim=pass header.d=mail.council.example (signature ok); dmarc=none header.from=council.example\r\n")
+    assert authenticity.check(vouched, "alice@council.example", None, trusting, "alice@council.example").authenticated
+    untrusted = message("alice@council.example", 13,
+                        "Authentication-Results: evil.example; dmarc=pass header.from=council.example\r\n")
+    assert not authenticity.check(untrusted, "x@evil.example", None, trusting, "alice@council.example").authenticated
+
+
+def test_without_a_policy_spf_decides_whether_the_sender_may_be_answered(site: Site) -> None:
+    raw = message("sam@nopolicy.example", 14)
+    smtp_in = site.settings.smtp_in
+    assert authenticity.check(raw, "sam@nopolicy.example", "198.51.100.7", smtp_in, author(raw)).result == "none"
+    raw = message("bob@council.example", 15)
+    assert authenticity.check(raw, "bob@council.example", "198.51.100.7", smtp_in, author(raw)).failed
+    assert authenticity.check(raw, "bob@council.example", "192.0.2.25", smtp_in, author(raw)).authenticated
+
+
+def test_a_trusted_list_servers_arc_record_vouches_for_the_author_it_rewrote(
+        make_settings: Callable[..., Settings], sessionmaker: sessionmaker[Session], members: None,
+        council_signer: DkimSigner, dns_stub: DnsStub) -> None:
+    """A list checks Fiona's signed post, records that it passed, rewrites From, adds a
+    footer (which breaks her signature) and seals it all with ARC."""
+    keys: dict[str, rsa.RSAPrivateKey] = {}
+
+    def sealed_by(sealer: str, n: int) -> bytes:
+        if sealer not in keys:
+            keys[sealer] = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            public = keys[sealer].public_key().public_bytes(serialization.Encoding.DER,
+                                                            serialization.PublicFormat.SubjectPublicKeyInfo)
+            dns_stub.add(f"arc._domainkey.{sealer}", "TXT", "v=DKIM1; k=rsa; p=" + base64.b64encode(public).decode())
+        key = keys[sealer]
+        original = council_signer.sign(message("Fiona <fiona@council.example>", n))
+        listed = (f"Authentication-Results: lists.{sealer}; dkim=pass header.d=council.example; "
+                  "dmarc=pass header.from=council.example\r\n").encode() + original.replace(
+            b"From: Fiona <fiona@council.example>",
+            f'From: "Fiona via Council" <council@{sealer}>\r\nX-Original-From: Fiona <fiona@council.example>\r\n'
+            f"Reply-To: Fiona <fiona@council.example>\r\nList-Id: <council.{sealer}>".encode()) + b"-- \r\nFooter\r\n"
+        pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+        return b"".join(dkim.arc_sign(listed, b"arc", sealer.encode(), pem, f"lists.{sealer}".encode())) + listed
+
+    def site_trusting(*sealers: str) -> Site:
+        return Site.from_settings(make_settings(smtp_in={"dns_servers": [dns_stub.address], "dns_timeout_seconds": 2.0,
+                                                         "trusted_arc_sealers": list(sealers)}))
+
+    assert arrive(site_trusting(), sessionmaker, sealed_by("sealer.example", 30), "bounces@sealer.example",
+                  "198.51.100.7")[1] is PostStatus.held, "her signature is broken and the list is not in her SPF"
+    assert arrive(site_trusting("sealer.example"), sessionmaker, sealed_by("sealer.example", 31),
+                  "bounces@sealer.example", "198.51.100.7")[1] is PostStatus.published
+    other = sealed_by("other.example", 32)
+    assert arrive(site_trusting("sealer.example"), sessionmaker, other, "bounces@other.example",
+                  "198.51.100.7")[1] is PostStatus.held, "a sealer nobody trusts says what it likes"

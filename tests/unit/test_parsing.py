@@ -10,7 +10,7 @@ from datetime import timezone
 import pytest
 
 from mailgateway.htmltext import html_to_text
-from mailgateway.parsing import MalformedMail, is_reply_subject, normalize_subject, parse_message
+from mailgateway.parsing import MalformedMail, is_reply_subject, normalize_subject, parse_headers, parse_message
 from mailgateway.trimming import trim_html, trim_reply
 
 OUTLOOK_HTML_REPLY = """\
@@ -313,3 +313,13 @@ def test_non_reply_subjects(subject: str) -> None:
 def test_normalize_subject_strips_every_prefix_and_tag() -> None:
     assert normalize_subject("[dev] Re: [dev] AW: Fwd:  Build   FAILURE ") == "build failure"
     assert normalize_subject("Build failure") == normalize_subject("RE: build failure")
+
+
+def test_headers_naming_another_author_are_read_only_in_list_mail() -> None:
+    """Anyone can write X-Original-From and Reply-To: without a list server's marks, the
+    From line is the author (whose domain is then the one checked)."""
+    forged = (b"From: Mallory <mallory@evil.example>\r\nX-Original-From: Alice <alice@council.example>\r\n"
+              b"Reply-To: Alice <alice@council.example>\r\nSubject: x\r\n\r\nhello\r\n")
+    assert parse_headers(forged).from_addr == "mallory@evil.example"
+    listed = forged.replace(b"Subject:", b"List-Id: <council.lists.example.org>\r\nSubject:")
+    assert parse_headers(listed).from_addr == "alice@council.example"

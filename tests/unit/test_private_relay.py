@@ -14,7 +14,7 @@ from forum.directory import member_row, upsert_members
 from forum.models import OutboxItem, Role
 from forum.posting import Draft, community_by_slug, submit_post
 from forum.site import Site
-from mailgateway import answer_limit, inbound
+from mailgateway import inbound, private_relay
 from tests.support import make_community, make_member
 
 DOMAIN = "lists.example.org"
@@ -67,7 +67,7 @@ def test_machines_are_not_relayed_and_a_member_sends_at_most_so_many_an_hour(
         site: Site, sessionmaker: sessionmaker[Session], relay: str) -> None:
     assert "Dropped" in send(site, sessionmaker, relay, extra="Auto-Submitted: auto-replied\r\n")[0]
     assert queued(sessionmaker, ALICE) == [] and queued(sessionmaker, BOB) == []
-    limit = answer_limit.RELAYED.count
+    limit = private_relay.RELAYED.count
     outcomes = [send(site, sessionmaker, relay)[0] for _ in range(limit + 2)]
     assert sum("relayed to" in o for o in outcomes) == limit
     assert all("too many this hour" in o for o in outcomes[limit:])

@@ -49,8 +49,9 @@ def post(sessionmaker: SessionMaker[Session], site: Site) -> Callable[..., int]:
     def make(subject: str, body: str, *, author: str = ANN, community: str = "housing", name: str = "",
              created: datetime | None = None) -> int:
         with sessionmaker.begin() as session:
+            # A name given is kept as an archive import keeps it (else a member shows their profile's).
             draft = Draft(community=community, author_email=author, author_name=name, subject=subject, body=body,
-                          created_at=created)
+                          created_at=created, trusted=bool(name))
             return submit_post(session, draft, site).post.id
 
     return make

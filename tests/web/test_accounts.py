@@ -116,6 +116,15 @@ class TestSignIn:
         with sessionmaker() as session:
             assert len(session.scalars(select(OutboxItem)).all()) == 5
 
+    def test_tags_and_case_do_not_multiply_the_limit(self, client: FlaskClient, csrf_token: Callable[[], str],
+                                                     sessionmaker: SessionMaker[Session]) -> None:
+        for n in range(5):
+            self.ask(client, csrf_token, "bob@example.org" if n == 0 else f"Bob+{n}@example.org")
+        refused = client.post("/signin", data={"csrf_token": csrf_token(), "email": "bob+six@EXAMPLE.org"})
+        assert refused.status_code == 429 and "Too many sign-in links" in refused.text
+        refused = client.post("/signin", data={"csrf_token": csrf_token(), "email": "bob@example.org"})
+        assert refused.status_code == 429
+
     def test_a_bad_address_is_shown_next_to_the_field(self, client: FlaskClient,
                                                       csrf_token: Callable[[], str]) -> None:
         page = client.post("/signin", data={"csrf_token": csrf_token(), "email": "bob at home"})

@@ -1,5 +1,6 @@
-"""Links in mails that act only on a button press: turning bounced mail back on, and confirming
-a join or leave asked for by email; and the notice a member whose mail bounces stopped gets.
+"""Links in mails that act only on a button press: turning bounced mail back on, confirming
+a join or leave asked for by email, and confirming a post that names its author; and the
+notice a member whose mail bounces stopped gets.
 
 Mail scanners fetch links before people do, so each GET must change nothing; the POST
 needs the CSRF token its page carries; a second press must do no harm.
@@ -18,10 +19,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm import sessionmaker as SessionMaker
 
-from forum import bounces, subscriptions
+from forum import bounces, confirmations, subscriptions
 from forum.access import membership_of, user_by_email
-from forum.models import Delivery, Membership, MemberStatus, OutboxItem, Role, SubscriptionRequest, utcnow
-from forum.posting import community_by_slug
+from forum.models import (Delivery, Membership, MemberStatus, OutboxItem, Post, PostingPolicy, PostStatus, Role,
+                          SubscriptionRequest, utcnow)
+from forum.posting import Draft, community_by_slug, submit_post
 from forum.site import Site
 from tests.support import make_community, make_member
 
@@ -250,3 +252,48 @@ class TestStoppedMailNotice:
         warning = "We stopped sending you mail from Housing because it kept bouncing."
         assert signed_in.request.path == "/c/housing/" and warning in signed_in.text
         assert warning not in client.get("/c/housing/").text
+
+
+class TestConfirmingAPost:
+    """"Did you send this?": the link a member is mailed for a held post that names them."""
+
+    @pytest.fixture
+    def held(self, site: Site, sessionmaker: SessionMaker[Session]) -> int:
+        with sessionmaker.begin() as session:
+            post = submit_post(session, Draft(community="housing", author_email="bob@example.org", subject="Rota",
+                                              body="Who covers Friday?", hold_reason="nothing shows bob sent it"),
+                               site).post
+            assert confirmations.ask_author(session, site, post, "mallory@evil.example")
+            return post.id
+
+    def status(self, sessionmaker: SessionMaker[Session], post_id: int) -> PostStatus:
+        with sessionmaker() as session:
+            post = session.get(Post, post_id)
+            assert post is not None
+            return post.status
+
+    def test_a_scanners_get_and_a_form_without_its_token_publish_nothing(
+            self, client: FlaskClient, csrf_token: Callable[[], str], held: int,
+            sessionmaker: SessionMaker[Session]) -> None:
+        link = mailed_path(sessionmaker, "bob@example.org", "confirm-post:")
+        for _ in range(2):
+            page = client.get(link)
+            assert page.status_code == 200 and "Who covers Friday?" in page.text and "<button" in page.text
+        assert client.post(link).status_code == 400
+        assert self.status(sessionmaker, held) is PostStatus.held
+        done = client.post(link, data={"csrf_token": csrf_token()})
+        assert done.status_code == 200 and "Published" in done.text
+        assert self.status(sessionmaker, held) is PostStatus.published
+        assert client.get(link).status_code == 404
+        broken = client.get("/posts/confirm/aaaabbbbcccc")
+        assert broken.status_code == 404 and "not valid" in broken.text
+
+    def test_a_community_moderated_since_keeps_the_post_for_its_facilitators(
+            self, client: FlaskClient, csrf_token: Callable[[], str], held: int,
+            sessionmaker: SessionMaker[Session]) -> None:
+        with sessionmaker.begin() as session:
+            community_by_slug(session, "housing").posting_policy = PostingPolicy.moderated
+        done = client.post(mailed_path(sessionmaker, "bob@example.org", "confirm-post:"),
+                           data={"csrf_token": csrf_token()})
+        assert done.status_code == 200 and "waits only for a facilitator" in done.text
+        assert self.status(sessionmaker, held) is PostStatus.held

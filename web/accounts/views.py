@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import BadRequest
 
-from forum import accounts, bounces, subscriptions
+from forum import accounts, bounces, confirmations, subscriptions
 from forum.access import membership_of
 from forum.errors import InvalidInput, ListbridgeError, NotFound, RateLimited
 from forum.models import (
@@ -510,7 +510,27 @@ def confirm_request(token: str) -> Any:
                         links=[(url_for("archive.community", slug=community.slug), community.name)])
 
 
+@bp.route(f"{confirmations.CONFIRM_POST_PATH}<token>", methods=["GET", "POST"])
+def confirm_post(token: str) -> Any:
+    """The link a member is mailed when a post names them as author but could not be shown
+    to come from them (``forum.confirmations``): "yes, I sent this" publishes it."""
+    if request.method == "GET":
+        with state().readers() as db:
+            post = confirmations.post_to_confirm(db, state().site, token)
+            return render_template("accounts/confirm_post.html", post=post,
+                                   community=db.get(Community, post.community_id),
+                                   days=confirmations.CONFIRM_POST_TTL.days)
+    with _writing() as db:
+        post, copies = confirmations.confirm(db, state().site, token)
+        slug, name, thread_id = post.community.slug, post.community.name, post.thread_id
+    if copies is None:
+        return message_page("Thank you", f"your message to {name} now waits only for a facilitator to approve it")
+    return message_page("Published", f"your message is in {name} now, and its members are getting it",
+                        links=[(url_for("archive.thread", slug=slug, thread_id=thread_id), "See it in its thread")])
+
+
 LINK_HELP = {  # a link from a mail that does not work: where to go instead
+    "accounts.confirm_post": ("archive.home", "Communities on this site"),
     "accounts.sign_in_link": ("accounts.sign_in", "Ask for a new sign-in link"),
     "accounts.bounce_reenable": ("accounts.profile", "Your account: members turn their own mail back on there"),
     "accounts.confirm_request": ("archive.home", "Communities on this site"),

@@ -1,7 +1,7 @@
 """browser sessions: a signed-in browser is a row, so signing out ends it everywhere it was copied
 
 Revision ID: 0015
-Revises: 0012
+Revises: 0013
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from alembic import op
 import forum.models
 
 revision = '0015'
-down_revision = '0012'
+down_revision = '0013'
 branch_labels = None
 depends_on = None
 
