@@ -36,12 +36,13 @@ import re
 from dataclasses import dataclass, field
 from email.parser import BytesHeaderParser
 from email.policy import compat32
-from functools import lru_cache
+from functools import cache, lru_cache
 
 import dkim
 import dns.exception
 import dns.nameserver
 import dns.resolver
+from publicsuffixlist import PublicSuffixList
 
 from forum.config import SmtpInSettings
 from mailgateway.addresses import split_address
@@ -52,8 +53,6 @@ HOLDING_POLICIES = ("quarantine", "reject")
 MAX_DKIM_SIGNATURES = 5
 SPF_LOOKUP_LIMIT = 10  # RFC 7208 §4.6.4
 SPF_VOID_LIMIT = 2
-_REGISTRY_LABELS = {"ac", "co", "com", "edu", "gov", "govt", "ltd", "me", "mod", "net", "nhs", "nic", "org",
-                    "plc", "police", "sch"}
 
 
 @dataclass(frozen=True)
@@ -163,10 +162,17 @@ def dns_for(settings: SmtpInSettings) -> Dns:
 # Domains ------------------------------------------------------------------------------
 
 
+@cache
+def _suffixes() -> PublicSuffixList:
+    return PublicSuffixList()  # the list the package bundles: nothing is fetched at run time
+
+
 def org_domain(domain: str) -> str:
-    labels = domain.lower().rstrip(".").split(".")
-    keep = 3 if len(labels) >= 3 and len(labels[-1]) == 2 and labels[-2] in _REGISTRY_LABELS else 2
-    return ".".join(labels[-keep:])
+    """The organizational domain (RFC 7489 §3.2): the registrable name by the Public Suffix
+    List, so that ``mail.cardiff.gov.uk`` aligns with ``cardiff.gov.uk`` but not with
+    ``swansea.gov.uk``, and one ``github.io`` site not with another."""
+    name = domain.lower().rstrip(".")
+    return _suffixes().privatesuffix(name) or name
 
 
 def aligned(domain: str, from_domain: str, mode: str) -> bool:

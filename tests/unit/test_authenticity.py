@@ -181,9 +181,18 @@ def test_spf_follows_includes_and_counts_lookups(site: Site, dns_stub: DnsStub) 
     assert authenticity.spf_result(lookup, "198.51.100.1", "x@macro.example") == "pass"
 
 
-def test_organizational_domains_without_the_public_suffix_list() -> None:
+def test_organizational_domains_by_the_public_suffix_list() -> None:
     assert authenticity.org_domain("mail.council.gov.uk") == "council.gov.uk"
     assert authenticity.org_domain("a.b.example.org") == "example.org"
+    # By the Public Suffix List, not by a rule of thumb: two councils never align, nor two sites
+    # under a shared host; a suffix the list does not know counts as one.
+    assert authenticity.org_domain("Mail.Cardiff.GOV.uk.") == "cardiff.gov.uk"
+    assert not authenticity.aligned("cardiff.gov.uk", "swansea.gov.uk", "r")
+    assert authenticity.org_domain("mail.stmarys.cardiff.sch.uk") == "stmarys.cardiff.sch.uk"  # *.sch.uk
+    assert authenticity.org_domain("x.alice.github.io") == "alice.github.io"
+    assert not authenticity.aligned("alice.github.io", "mallory.github.io", "r")
+    assert authenticity.org_domain("mail.council.example") == "council.example"
+    assert authenticity.org_domain("localhost") == "localhost"
     assert authenticity.aligned("mail.council.gov.uk", "council.gov.uk", "r")
     assert not authenticity.aligned("other.gov.uk", "council.gov.uk", "r")
     assert not authenticity.aligned("mail.council.gov.uk", "council.gov.uk", "s")
