@@ -76,14 +76,18 @@ def settle(site: ServedSite, sink: SmtpSink, expected: int) -> list[Received]:
 
 def test_a_forged_member_in_a_private_community_is_published_only_when_the_member_confirms(
         served: ServedSite, smtp_sink: SmtpSink) -> None:
-    code, text = served.send("mallory@evil.example", [OFFICERS], mail(
-        '"Alice Example" <alice@council.example>', OFFICERS, "New bank details",
-        "Please pay this month's invoices to the new account.", "forged1@evil.example"))
+    forged = mail('"Alice Example" <alice@council.example>', OFFICERS, "New bank details",
+                  "Please pay this month's invoices to the new account.", "forged1@evil.example")
+    # Under his own envelope sender the private community does not exist for him …
+    code, text = served.send("mallory@evil.example", [OFFICERS], forged)
+    assert (code, text) == (550, '5.1.1 there is no community "officers" here')
+    # … so he forges the envelope too: nothing vouches for it, and only Alice can publish it.
+    code, text = served.send("alice@council.example", [OFFICERS], forged)
     assert code == 250 and "held until the member" in text
     [ask] = settle(served, smtp_sink, 1)
     assert ask.rcpt_tos == ["alice@council.example"], "only the member named, at her own address"
     assert ask.message["Subject"] == "Did you send this to Housing Officers? New bank details"
-    assert "mallory@evil.example" in text_of(ask) and "new account" in text_of(ask)
+    assert "new account" in text_of(ask)
 
     link = link_in(ask, "/posts/confirm/")
     browser = Browser()
