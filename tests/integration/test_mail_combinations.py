@@ -191,7 +191,8 @@ def test_realistic_mail_combinations(served: ServedSite, smtp_sink: SmtpSink, db
             if outcome == "refused":
                 assert any(case.expected["reason"] in (o or "") and "the sender was told" in (o or "")
                            for o in outcomes), case.name
-                notice = [m for m in mail if "Not posted" in str(m.message["Subject"])]
+                notice = [m for m in mail if "Not posted" in str(m.message["Subject"])
+                          and m.message["In-Reply-To"] == f"<{case.message_id}>"]
                 assert [m.rcpt_tos for m in notice] == [[MEMBERS[case.expected["from"]][1]]], case.name
             continue
         post = posts[case.message_id]
