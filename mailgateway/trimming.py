@@ -25,7 +25,7 @@ from functools import lru_cache
 
 from mailgateway.htmltext import strip_quote_containers
 
-__all__ = ["Trimmed", "trim_reply", "trim_html", "is_attribution_line"]
+__all__ = ["Trimmed", "trim_reply", "trim_html", "is_attribution_line", "is_header_line"]
 
 EMPTY = "e"
 DELIMITER = "d"
@@ -329,6 +329,11 @@ def _is_email_header(line: str) -> bool:
     if len(line) > _MAX_MARKER_LEN:
         return False
     return bool(_DATE_HEADER_RE.match(line) or _TEXT_HEADER_RE.match(line))
+
+
+def is_header_line(line: str) -> bool:
+    """Whether ``line`` is a line of a quoted mail's header block ("From: ...", "Sent: ...")."""
+    return _is_email_header(line.strip())
 
 
 def _is_quote(line: str) -> bool:
