@@ -2,11 +2,15 @@
 
 An :class:`Adapter` speaks one platform's API. It is synchronous (the worker calls it in a
 thread) and stateless about the forum: the worker decides what to send and records what
-came back. Failures are sorted into three kinds the worker knows how to treat.
+came back. Failures are sorted into three kinds the worker knows how to treat; anything
+else an adapter raises is a bug or something missing on the server (an attachment's file),
+which no retry would mend.
 """
 
 from __future__ import annotations
 
+import http.client
+import urllib.error
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -22,6 +26,12 @@ LEAD_CHARS = 600
 MAX_CHARS = 3500  # a little under Slack's 4,000-character limit for a message's text
 
 
+# What an HTTP exchange that never got the platform's answer raises: a refused or dropped
+# connection, a timeout, a name that did not resolve, a response cut short. Worth trying
+# again; any other OSError (a file gone from storage) is not.
+NETWORK_ERRORS = (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError)
+
+
 class RateLimited(Exception):
     """The platform asked us to wait ``retry_after`` seconds before the next call."""
 
@@ -31,7 +41,7 @@ class RateLimited(Exception):
 
 
 class TemporaryFailure(Exception):
-    """Worth retrying later (a network error, a 5xx)."""
+    """Worth retrying later (a network error, a timeout, a 5xx)."""
 
 
 class PermanentFailure(Exception):

@@ -38,7 +38,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from bridges.base import ChatFile, ChatPost, PermanentFailure, RateLimited, TemporaryFailure
+from bridges.base import NETWORK_ERRORS, ChatFile, ChatPost, PermanentFailure, RateLimited, TemporaryFailure
 from bridges.matrix_puppets import Puppets
 from bridges.inbound import (
     ChatAuthor,
@@ -53,6 +53,7 @@ from bridges.inbound import (
 )
 from forum import chat
 from forum.config import MatrixSettings
+from forum.errors import describe
 from forum.posting import AttachmentData
 from forum.site import Site
 
@@ -122,8 +123,8 @@ class MatrixApi:
             if exc.code >= 500:
                 raise TemporaryFailure(f"{method} {path}: HTTP {exc.code}") from exc
             raise PermanentFailure(f"{method} {path}: {detail.get('errcode', exc.code)} {detail.get('error', '')}") from exc
-        except OSError as exc:
-            raise TemporaryFailure(f"{method} {path}: {exc}") from exc
+        except NETWORK_ERRORS as exc:
+            raise TemporaryFailure(f"{method} {path}: {describe(exc)}") from exc
 
 
 class MatrixAdapter:

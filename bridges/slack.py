@@ -42,7 +42,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bridges.base import ChatPost, PermanentFailure, RateLimited, TemporaryFailure
+from bridges.base import NETWORK_ERRORS, ChatPost, PermanentFailure, RateLimited, TemporaryFailure
 from bridges.inbound import (
     ChatAuthor,
     ChatEvent,
@@ -55,6 +55,7 @@ from bridges.inbound import (
     unfetched_note,
 )
 from forum.config import SlackSettings
+from forum.errors import describe
 from forum.posting import AttachmentData
 from forum.site import Site
 
@@ -80,22 +81,22 @@ class SlackAdapter:
         self.client = client
 
     def start_thread(self, channel: str, post: ChatPost) -> str:
+        uploads = _uploads(post)
         reply = self._call("chat_postMessage", channel=channel, text=_text(post), username=post.author,
                            unfurl_links=False, unfurl_media=False)
-        self._share_files(channel, str(reply["ts"]), post)
+        self._share_files(channel, str(reply["ts"]), uploads)
         return str(reply["ts"])
 
     def reply(self, channel: str, root_ref: str, post: ChatPost) -> str:
+        uploads = _uploads(post)
         reply = self._call("chat_postMessage", channel=channel, thread_ts=root_ref, text=_text(post),
                            username=post.author, unfurl_links=False, unfurl_media=False)
-        self._share_files(channel, root_ref, post)
+        self._share_files(channel, root_ref, uploads)
         return str(reply["ts"])
 
-    def _share_files(self, channel: str, thread_ts: str, post: ChatPost) -> None:
-        if post.files:
-            self._call("files_upload_v2", channel=channel, thread_ts=thread_ts,
-                       file_uploads=[{"content": f.read(), "filename": f.filename, "title": f.filename}
-                                     for f in post.files])
+    def _share_files(self, channel: str, thread_ts: str, uploads: list[dict[str, Any]]) -> None:
+        if uploads:
+            self._call("files_upload_v2", channel=channel, thread_ts=thread_ts, file_uploads=uploads)
 
     def edit(self, channel: str, ref: str, post: ChatPost) -> None:
         self._call("chat_update", channel=channel, ts=ref, text=_text(post))
@@ -112,8 +113,14 @@ class SlackAdapter:
             return getattr(self.client, method)(**kwargs)
         except SlackApiError as exc:
             raise _classify(method, exc) from exc
-        except (SlackClientError, OSError) as exc:
-            raise TemporaryFailure(f"{method}: {exc}") from exc
+        except NETWORK_ERRORS as exc:
+            raise TemporaryFailure(f"{method}: {describe(exc)}") from exc
+
+
+def _uploads(post: ChatPost) -> list[dict[str, Any]]:
+    """The post's files as ``files_upload_v2`` takes them, read before anything is posted:
+    a file gone from storage then leaves no text without its files in the channel."""
+    return [{"content": f.read(), "filename": f.filename, "title": f.filename} for f in post.files]
 
 
 def _classify(method: str, exc: SlackApiError) -> Exception:

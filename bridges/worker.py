@@ -9,6 +9,12 @@ and hands the rest of the batch back, due at that time, still in order.
 A copy is recorded (post ↔ message id) in the transaction that marks its row done. A
 post already mapped in the channel — it came from there, or an earlier attempt got
 through — is not sent again.
+
+Failures are treated as mail delivery treats them: a temporary one (the network, a 5xx, a
+timeout, the database out of reach) is retried with backoff until ``give_up_hours``; a
+refusal the platform gives is final; anything else is a bug or something missing on the
+server (an attachment's file), which no retry would mend: its row fails at once, the
+error is logged at ERROR once per post and the site's operators are told, once.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import asyncio
 import logging
 from datetime import timedelta
 
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bridges.base import (
@@ -26,7 +33,8 @@ from bridges.base import (
     TemporaryFailure,
     chat_post,
 )
-from forum import chat, outbox
+from forum import chat, operators, outbox
+from forum.errors import describe
 from forum.models import ChatLink, Post, PostStatus, utcnow
 from forum.outbox import Claimed
 from forum.site import Site
@@ -44,6 +52,7 @@ class ChatWorker:
         self.kinds = outbox.chat_kinds(adapter.platform)
         # A worker that dies holds its claims this long, as mail delivery's do.
         self.lease = timedelta(seconds=max(1.0, site.settings.delivery.claim_lease_seconds))
+        self._reported: set[str] = set()  # breakages logged by this worker
         self._woken: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -77,10 +86,10 @@ class ChatWorker:
                 return exc.retry_after
             except PermanentFailure as exc:
                 self._finish(item, failed=str(exc))
-            except Exception as exc:  # TemporaryFailure, or a bug: retried with backoff, never lost
-                if not isinstance(exc, TemporaryFailure):
-                    log.exception("chat item %s failed", item.id)
+            except (TemporaryFailure, OperationalError) as exc:
                 self._retry(item, exc)
+            except Exception as exc:  # a bug, or a file gone: no retry would send it
+                self._broken(item, exc)
         return 0.0
 
     def _send(self, item: Claimed) -> None:
@@ -124,6 +133,28 @@ class ChatWorker:
                 outbox.mark_failed(session, item.id, failed)
             else:
                 outbox.mark_done(session, [item.id])
+
+    def _broken(self, item: Claimed, exc: Exception) -> None:
+        """Fail the row; the first time this post (or this kind of row today) breaks, log
+        the error with its traceback and tell the operators."""
+        error = f"cannot be sent: {describe(exc)}"
+        platform = self.adapter.platform
+        key = f"{platform}:post:{item.post_id}" if item.post_id else f"{platform}:{item.kind}:{utcnow():%Y-%m-%d}"
+        first = key not in self._reported
+        self._reported.add(key)
+        if first:
+            log.error("chat item %s (%s, post %s) %s; it is not retried", item.id, item.kind, item.post_id, error,
+                      exc_info=exc)
+        with self.sessions.begin() as session:
+            outbox.mark_failed(session, item.id, error)
+            if first:
+                what = f"post {item.post_id}" if item.post_id else f"outbox row {item.id} ({item.kind})"
+                operators.tell(
+                    session, self.site.settings, key=f"cannot-send-chat:{key}",
+                    subject=f"{self.site.settings.site.name}: a {platform} copy could not be sent",
+                    text=(f"The {platform} copy of {what} could not be sent.\n\nThe error: {error}\n\n"
+                          "It is marked failed and not retried. This is a bug, or something missing on the "
+                          "server (such as an attachment's file); the server's log has the details.\n"))
 
     def _retry(self, item: Claimed, exc: Exception) -> None:
         settings = self.site.settings.delivery

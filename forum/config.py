@@ -36,7 +36,7 @@ class SiteSettings:
     mail_domain: str = setting(REQUIRED, "Domain of the list addresses (SLUG@mail_domain).")
     secret_key: str = setting(REQUIRED, "Secret for HMAC tokens (reply addresses, unsubscribe links); at least 16 characters.")
     old_secret_keys: list[str] = setting([], "Previous secret keys, still accepted when verifying tokens (for rotation).")
-    operators: list[str] = setting([], "Addresses of the site's operators: mail to postmaster@ and abuse@ on mail_domain is forwarded to them, and they are told of a message that could not be composed and was not sent (empty: it is only logged, and postmaster@ mail kept in the database).")
+    operators: list[str] = setting([], "Addresses of the site's operators: mail to postmaster@ and abuse@ on mail_domain is forwarded to them, and they are told of a message that could not be composed and was not sent, and of a chat copy that could not be sent for a reason no retry mends (empty: it is only logged, and postmaster@ mail kept in the database).")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -79,3 +79,9 @@ class Dropped(ListbridgeError):
     """
 
     smtp_code, smtp_status, http_status = 250, "2.6.0", 202
+
+
+def describe(exc: BaseException) -> str:
+    """Any exception in one line, for a log or the operators: its type says most when its
+    message is empty (``FileNotFoundError``, ``TimeoutError``)."""
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.headerregistry import Address
 from email.message import EmailMessage, MIMEPart
+from email.parser import BytesParser
 from email.policy import SMTP as SMTP_POLICY
 from email.utils import format_datetime
 from enum import Enum
@@ -344,11 +345,38 @@ def _set_body(msg: EmailMessage, site: Site, attachments: tuple[AttachmentInfo, 
             html_part.add_related(data, maintype, subtype, cid=f"<{att.content_id.strip('<>')}>",
                                   disposition="inline", filename=att.filename)
         else:
-            part = MIMEPart(policy=POLICY)
-            part.set_content(data, maintype, subtype, disposition="attachment", filename=att.filename)
+            part = _attached_file(data, maintype, subtype, att.filename)
             if msg.get_content_type() != "multipart/mixed":
                 msg.make_mixed()
             msg.attach(part)
+
+
+def _attached_file(data: bytes, maintype: str, subtype: str, filename: str) -> MIMEPart:
+    """An attachment as it travels: base64, except a forwarded message, which travels as a
+    message (RFC 2046 allows it no other encoding, and the email library writes a base64
+    message part with bare line feeds, which relays refuse as one over-long line).
+
+    A forwarded message that cannot travel as 7bit lines within SMTP's limit goes as a
+    file (application/octet-stream) with its bytes unchanged, as does any other message/*
+    part, which the library cannot write from bytes either."""
+    part = MIMEPart(policy=POLICY)
+    if maintype == "message" and subtype in ("rfc822", "global"):
+        part.set_content(BytesParser(policy=POLICY).parsebytes(data), disposition="attachment",
+                         filename=filename, cte="7bit")
+        if _travels_as_is(part.as_bytes()):
+            return part
+        part = MIMEPart(policy=POLICY)
+    if maintype == "message":
+        maintype, subtype = "application", "octet-stream"
+    part.set_content(data, maintype, subtype, disposition="attachment", filename=filename)
+    return part
+
+
+def _travels_as_is(rendered: bytes) -> bool:
+    """Whether ``rendered`` is 7bit ASCII in CRLF lines of at most :data:`MAX_LINE` octets."""
+    lines = rendered.split(b"\r\n")
+    return rendered.isascii() and all(len(line) <= MAX_LINE and b"\n" not in line and b"\r" not in line
+                                      for line in lines)
 
 
 def _text_part(content: str, subtype: str) -> MIMEPart:

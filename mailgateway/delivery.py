@@ -54,7 +54,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from forum import digests, operators, outbox
 from forum.config import DeliverySettings, SmtpOutSettings
 from forum.db import make_engine
-from forum.errors import NotFound
+from forum.errors import NotFound, describe
 from forum.models import utcnow
 from forum.outbox import Claimed
 from forum.site import Site
@@ -221,7 +221,7 @@ class Composer:
     def _broken(self, item: Claimed, sources: Sources, exc: Exception) -> tuple[str, Breakage | None]:
         """The row's error; logged, and a :class:`Breakage` for the operators, the first
         time this post (or, for notices and digests, this kind of message today) fails."""
-        error = f"cannot be composed: {_describe(exc)}"
+        error = f"cannot be composed: {describe(exc)}"
         post = item.post_id if item.kind == outbox.POST_EMAIL else None
         source = sources.get(post) if post is not None else None
         if post is not None:
@@ -558,7 +558,7 @@ class DeliveryWorker:
         try:
             await conn.open()
         except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
-            log.warning("cannot open a smarthost connection yet: %s", _describe(exc))
+            log.warning("cannot open a smarthost connection yet: %s", describe(exc))
 
     async def _transmit(self, conn: Connection, job: Job, before_end: Callable[[], Awaitable[None]]) -> Result:
         """Send ``job``; when a pooled connection turns out dead, once more on a fresh one.
@@ -579,8 +579,8 @@ class DeliveryWorker:
             try:
                 await conn.open()
             except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
-                log.warning("cannot open a smarthost connection: %s", _describe(exc))
-                return Result(Outcome.retry, f"smarthost unavailable: {_describe(exc)}")
+                log.warning("cannot open a smarthost connection: %s", describe(exc))
+                return Result(Outcome.retry, f"smarthost unavailable: {describe(exc)}")
         try:
             return Result(Outcome.done, await conn.send(job.sender, job.item.address, job.message, before_end))
         except Unsendable as exc:
@@ -589,11 +589,11 @@ class DeliveryWorker:
             code, message = exc.code, exc.message
         except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
             conn.abort()
-            return Result(Outcome.retry, f"connection lost: {_describe(exc)}", connection_lost=True)
+            return Result(Outcome.retry, f"connection lost: {describe(exc)}", connection_lost=True)
         except Exception as exc:  # e.g. an address aiosmtplib cannot encode; the connection's state is unknown
             log.exception("sending failed outbox=%s rcpt=%s", job.item.id, job.item.address)
             conn.abort()
-            return Result(Outcome.retry, f"internal error sending: {_describe(exc)}")
+            return Result(Outcome.retry, f"internal error sending: {describe(exc)}")
         if code == 421:  # RFC 5321 3.8: the server is closing the connection (idle too long, shutting down)
             conn.abort()
             return Result(Outcome.retry, f"{code} {message}", connection_lost=True)
@@ -663,10 +663,6 @@ def _dot_stuffed(message: bytes) -> bytes:
     stuffed = message.replace(b"\r\n.", b"\r\n..")
     stuffed = b"." + stuffed if stuffed.startswith(b".") else stuffed
     return stuffed if stuffed.endswith(b"\r\n") else stuffed + b"\r\n"
-
-
-def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
 async def _wait_any(timeout: float | None, *events: asyncio.Event) -> None:

@@ -40,7 +40,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from forum.config import ImapSettings
-from forum.errors import ConfigError
+from forum.errors import ConfigError, describe
 from forum.models import InboundMessage
 from forum.site import Site
 from mailgateway import inbound
@@ -110,7 +110,7 @@ class ImapPoller:
                 client = self._connect()
             except Exception as exc:  # noqa: BLE001 - refused, TLS, login, DNS: all mean "try again later"
                 log.warning("IMAP %s:%d: cannot connect as %s: %s; again in %.0f s", s.host, s.port, s.user,
-                            _describe(exc), pause)
+                            describe(exc), pause)
                 self._stop.wait(pause)
                 pause = min(pause * 2, s.reconnect_max_seconds)
                 continue
@@ -118,7 +118,7 @@ class ImapPoller:
             try:
                 self._serve(client)
             except Exception as exc:  # noqa: BLE001 - the connection broke (a server restart, a timeout)
-                log.warning("IMAP %s:%d: connection lost: %s; reconnecting", s.host, s.port, _describe(exc))
+                log.warning("IMAP %s:%d: connection lost: %s; reconnecting", s.host, s.port, describe(exc))
                 self._stop.wait(pause)
             finally:
                 _close(client)
@@ -228,7 +228,3 @@ def _close(client: IMAPClient) -> None:
             client.shutdown()
         except Exception:  # noqa: BLE001, S110 - closing a dead socket: nothing left to do
             pass
-
-
-def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

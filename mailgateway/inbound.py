@@ -82,6 +82,7 @@ from mailgateway.parsing import (
     parse_headers,
     parse_message,
 )
+from mailgateway.quoted_addresses import hide_quoted_addresses, hide_quoted_addresses_html
 from mailgateway.signatures import split_signature
 from mailgateway.trimming import trim_html, trim_reply
 
@@ -357,14 +358,16 @@ def build_draft(session: Session, site: Site, parsed: ParsedMail, route: Route, 
         kept = body.rstrip().rsplit("\n", 1)[-1]
         cut = cut_at_text(html, signature.split("\n", 1)[0], kept)
         html = cut if cut is not None or not split.signature else None
+    # Quoted header blocks and attributions, after trimming: it reads their addresses.
+    html = hide_quoted_addresses_html(html) if html is not None else None
     references = tuple(dict.fromkeys((*parsed.references, *parsed.in_reply_to)))
     return Draft(
         community=route.slug,
         author_email=author_email,
         author_name=author_name,
         subject=parsed.subject,
-        body=body,
-        quoted=trimmed.quoted,
+        body=hide_quoted_addresses(body),
+        quoted=hide_quoted_addresses(trimmed.quoted),
         signature=signature,
         html=html,
         parent_id=parent_id,

@@ -25,7 +25,7 @@ from functools import lru_cache
 
 from mailgateway.htmltext import strip_quote_containers
 
-__all__ = ["Trimmed", "trim_reply", "trim_html", "is_attribution_line"]
+__all__ = ["Trimmed", "trim_reply", "trim_html", "is_attribution_line", "is_header_line"]
 
 EMPTY = "e"
 DELIMITER = "d"
@@ -196,24 +196,32 @@ _MUTT_ATTRIBUTION_RE = re.compile(
     r"^[\s>]*\* .{1,100}<[^<>@\s]+@[^<>\s]+> \[\d{4}-\d\d-\d\d[^\]]{0,40}\]:\s*$"
 )
 _POSTED_BY_RE = re.compile(r"^[\s>]*Posted by .{1,80} on \d\d/\d\d/\d{4}\s*$", re.I)
-_ORIGINAL_MESSAGE_PHRASES = (
-    r"original message|forwarded message|reply message|message d'origine"
-    r"|message original|message transf[ée]r[ée]|ursprüngliche nachricht"
-    r"|weitergeleitete nachricht|mensaje original|mensaje reenviado"
-    r"|messaggio originale|messaggio inoltrato|mensagem original"
-    r"|mensagem encaminhada|oorspronkelijk bericht|origineel bericht"
-    r"|doorgestuurd bericht|originalmeddelande|vidarebefordrat meddelande"
-    r"|opprinnelig melding|videresendt melding|oprindelig meddelelse"
-    r"|videresendt meddelelse|alkuperäinen viesti|välitetty viesti"
-    r"|wiadomo[śs][ćc] oryginalna|oryginalna wiadomo[śs][ćc]"
-    r"|przekazana wiadomo[śs][ćc]|p[ůu]vodn[íi] zpr[áa]va|p[řr]eposlan[áa] zpr[áa]va"
-    r"|исходное сообщение|пересылаемое сообщение|пересланное сообщение"
-    r"|оригінальне повідомлення|eredeti üzenet|orijinal mesaj|αρχικό μήνυμα"
-    r"|原始邮件|原始郵件|转发邮件|轉寄郵件|元のメッセージ|転送されたメッセージ"
+# Outlook's "-----Original Message-----", which it writes above the mail a reply (or a
+# forward) quotes, and the forwarding markers of other clients, which introduce content.
+_ORIGINAL_PHRASES = (
+    r"original message|reply message|message d'origine|message original"
+    r"|ursprüngliche nachricht|mensaje original|messaggio originale|mensagem original"
+    r"|oorspronkelijk bericht|origineel bericht|originalmeddelande|opprinnelig melding"
+    r"|oprindelig meddelelse|alkuperäinen viesti"
+    r"|wiadomo[śs][ćc] oryginalna|oryginalna wiadomo[śs][ćc]|p[ůu]vodn[íi] zpr[áa]va"
+    r"|исходное сообщение|оригінальне повідомлення|eredeti üzenet|orijinal mesaj|αρχικό μήνυμα"
+    r"|原始邮件|原始郵件|元のメッセージ"
 )
-_ORIGINAL_MESSAGE_RE = re.compile(
-    rf"^[\s>*]*-{{2,}}\s*(?:{_ORIGINAL_MESSAGE_PHRASES})\s*-{{2,}}[\s*]*$", re.I
+_FORWARDED_PHRASES = (
+    r"forwarded message|message transf[ée]r[ée]|weitergeleitete nachricht|mensaje reenviado"
+    r"|messaggio inoltrato|mensagem encaminhada|doorgestuurd bericht|vidarebefordrat meddelande"
+    r"|videresendt melding|videresendt meddelelse|välitetty viesti"
+    r"|przekazana wiadomo[śs][ćc]|p[řr]eposlan[áa] zpr[áa]va"
+    r"|пересылаемое сообщение|пересланное сообщение|转发邮件|轉寄郵件|転送されたメッセージ"
 )
+
+
+def _dashed(phrases: str) -> re.Pattern[str]:
+    return re.compile(rf"^[\s>*]*-{{2,}}\s*(?:{phrases})\s*-{{2,}}[\s*]*$", re.I)
+
+
+_ORIGINAL_MESSAGE_RE = _dashed(f"{_ORIGINAL_PHRASES}|{_FORWARDED_PHRASES}")
+_OUTLOOK_ORIGINAL_RE = _dashed(_ORIGINAL_PHRASES)
 _FORWARD_INTRO_RE = re.compile(
     r"^[\s>*]*(?:begin forwarded message|d[ée]but du message (?:transf[ée]r[ée]|r[ée]exp[ée]di[ée])"
     r"|anfang der weitergeleiteten (?:nachricht|e-mail)|inicio del mensaje reenviado"
@@ -321,6 +329,11 @@ def _is_email_header(line: str) -> bool:
     if len(line) > _MAX_MARKER_LEN:
         return False
     return bool(_DATE_HEADER_RE.match(line) or _TEXT_HEADER_RE.match(line))
+
+
+def is_header_line(line: str) -> bool:
+    """Whether ``line`` is a line of a quoted mail's header block ("From: ...", "Sent: ...")."""
+    return _is_email_header(line.strip())
 
 
 def _is_quote(line: str) -> bool:
@@ -706,12 +719,24 @@ def _own_signature(lines: list[str], letters: str, kept: set[int]) -> list[int]:
     return list(range(start, end))
 
 
+def _is_only_quoted_mail(lines: list[str], letters: str) -> bool:
+    """Outlook's quote of a mail with nothing typed above it: its "-----Original
+    Message-----" (or its line of underscores), then the header block of the mail quoted
+    ("From:", "Sent:" …). The unquoted text under the headers is that mail, not a reply
+    written below it; Outlook writes the same for a forward, whose note is above too."""
+    opens = letters[:1] == DELIMITER or (letters[:1] == EMBEDDED and bool(_OUTLOOK_ORIGINAL_RE.match(lines[0])))
+    return opens and letters[1:].lstrip(EMPTY).startswith(HEADER * 2)
+
+
 def trim_reply(text: str) -> Trimmed:
     """Split a plain-text reply into its new text, the quoted rest and the signature between."""
     if not text or not text.strip():
         return Trimmed("", "")
     lines = _preprocess(text)
     letters = _classify_all(lines)
+    if _is_only_quoted_mail(lines, letters):
+        everything = "\n".join(lines)
+        return Trimmed("", everything, quoted=everything)
     state = _Lines(letters)
     _trim_pattern(state)
     kept = set(state.index)

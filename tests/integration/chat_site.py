@@ -23,9 +23,11 @@ T = TypeVar("T")
 
 
 def chat_site(tmp_path: Path, db_url: str, smarthost_port: int, *, policy: str, members: tuple[str, ...],
-              platform: str, channel: str, settings: str, max_message_bytes: int = 26_214_400) -> ServedSite:
+              platform: str, channel: str, settings: str, max_message_bytes: int = 26_214_400,
+              site_extra: str = "") -> ServedSite:
     """A started site whose community "housing" (``policy``) has ``members`` and lives in ``channel`` too."""
-    site = ServedSite(tmp_path, db_url, smarthost_port, extra=settings, max_message_bytes=max_message_bytes)
+    site = ServedSite(tmp_path, db_url, smarthost_port, extra=settings, max_message_bytes=max_message_bytes,
+                      site_extra=site_extra)
     site.cli("init")
     site.cli("community", "create", "housing", "--name", "Housing Advice", "--policy", policy)
     for address in members:

@@ -191,13 +191,16 @@ def test_realistic_mail_combinations(served: ServedSite, smtp_sink: SmtpSink, db
             if outcome == "refused":
                 assert any(case.expected["reason"] in (o or "") and "the sender was told" in (o or "")
                            for o in outcomes), case.name
-                notice = [m for m in mail if "Not posted" in str(m.message["Subject"])]
+                notice = [m for m in mail if "Not posted" in str(m.message["Subject"])
+                          and m.message["In-Reply-To"] == f"<{case.message_id}>"]
                 assert [m.rcpt_tos for m in notice] == [[MEMBERS[case.expected["from"]][1]]], case.name
             continue
         post = posts[case.message_id]
         assert post.status is PostStatus.published, case.name
         stored = " ".join((post.subject, post.body, post.html or "", post.quoted, post.signature))
         assert not leaks(stored, secrets), (case.name, leaks(stored, secrets))
+        # Quoted header blocks and attributions name members; their addresses stay hidden.
+        assert not [a for _n, a in MEMBERS.values() if a in stored], case.name
         if "subject" in case.expected:
             assert post.subject == case.expected["subject"], case.name
         for shown in case.expected.get("signature", ()):
@@ -226,6 +229,7 @@ def test_realistic_mail_combinations(served: ServedSite, smtp_sink: SmtpSink, db
         page = fetch(f"{personal.base}/c/housing/t/{thread_id}")
         assert not leaks(page, secrets), (thread_id, leaks(page, secrets))
         assert "mailto:" not in page
+        assert not [a for _n, a in MEMBERS.values() if a in page], thread_id
         soup = BeautifulSoup(page, "html.parser")
         for case in (c for c in posted if posts[c.message_id].thread_id == thread_id):
             article = soup.find("article", id=f"post-{posts[case.message_id].id}")
@@ -235,6 +239,9 @@ def test_realistic_mail_combinations(served: ServedSite, smtp_sink: SmtpSink, db
                 assert words(shown) in visible, (case.name, shown, visible)
             for hidden in [*case.expected.get("hides", ()), *case.expected.get("page_hides", ())]:
                 assert hidden not in visible and hidden not in str(body), (case.name, hidden)
+            for shown in case.expected.get("quoted_shows", ()):
+                fold = article.find("details", class_="quoted")
+                assert fold is not None and words(shown) in words(fold.pre.get_text()), (case.name, shown)
             if case.expected.get("signature"):
                 fold = article.find("details", class_="signature")
                 assert fold is not None and "Show signature" in fold.summary.get_text(), case.name

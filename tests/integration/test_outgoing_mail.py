@@ -78,6 +78,50 @@ def test_a_post_with_two_attachments_and_an_inline_logo_reaches_every_member_int
         assert "Minutes and budget attached." in copy.get_body(("plain",)).get_content()
 
 
+def forwarded_as_attachment() -> tuple[EmailMessage, bytes]:
+    """A message as Outlook's "Forward as attachment" sends it: a note, and the original
+    (text, HTML and its own PDF) attached whole as message/rfc822."""
+    original = EmailMessage()
+    original["From"] = "Dai Rees <dai.rees@landlord.example>"
+    original["To"] = "alice@council.example"
+    original["Subject"] = "Notice of works at Bryn Terrace – tŷ 4"
+    original["Message-ID"] = "<works-1@landlord.example>"
+    original.set_content("Works start on Monday 14 December.\n\nDai\n")
+    original.add_alternative("<p>Works start on <b>Monday 14 December</b>.</p><p>Dai</p>", subtype="html")
+    original.add_attachment(MINUTES, "application", "pdf", filename="schedule.pdf")
+    msg = EmailMessage()
+    msg["From"] = "Alice Example <alice@council.example>"
+    msg["To"] = LIST
+    msg["Subject"] = "FW: Notice of works at Bryn Terrace"
+    msg["Message-ID"] = "<fw1@council.example>"
+    msg.set_content("For those with tenants on Bryn Terrace: the landlord's notice is attached.\n\nAlice\n")
+    msg.add_attachment(original)
+    return original, msg.as_bytes()
+
+
+def test_a_post_with_a_message_forwarded_as_attachment_reaches_every_member_intact(
+        served: ServedSite, smtp_sink: SmtpSink) -> None:
+    original, post = forwarded_as_attachment()
+    assert served.send("alice@council.example", [LIST], post)[0] == 250
+
+    received = smtp_sink.wait_for(len(MEMBERS), 30)
+
+    assert sorted(r for m in received for r in m.rcpt_tos) == sorted(MEMBERS)
+    for copy in received:
+        lines = copy.raw.split(b"\r\n")
+        assert all(len(line) <= 998 and b"\n" not in line for line in lines), "CRLF lines within SMTP's limit"
+        [attached] = list(copy.message.iter_attachments())
+        assert attached.get_content_type() == "message/rfc822"
+        forwarded = attached.get_content()
+        assert (forwarded["From"], forwarded["Subject"], forwarded["Message-ID"]) == (
+            original["From"], original["Subject"], original["Message-ID"])
+        text = forwarded.get_body(("plain",)).get_content()
+        assert text.replace("\r\n", "\n") == "Works start on Monday 14 December.\n\nDai\n"
+        assert "<b>Monday 14 December</b>" in forwarded.get_body(("html",)).get_content()
+        assert {p.get_filename(): p.get_content() for p in forwarded.iter_attachments()} == {"schedule.pdf": MINUTES}
+        assert "the landlord's notice is attached" in copy.message.get_body(("plain",)).get_content()
+
+
 SUBJECTS = [  # each of the first three came out changed before (a double space, a lost space)
     "Temporary accommodation out-of-area placements – notification of changes",
     "Cyfarfod y grŵp tai fforddiadwy yn tŷ ŵ ŷ",

@@ -7,6 +7,7 @@ fake's websocket server). The Web API and the Socket Mode server are the local f
 
 from __future__ import annotations
 
+import hashlib
 import time
 import urllib.error
 import urllib.request
@@ -16,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from forum.blobs import BlobStore
 from forum.models import PostStatus
 from tests.fake_slack import (
     APP_TOKEN,
@@ -34,6 +36,7 @@ from tests.support import SmtpSink
 
 pytestmark = pytest.mark.integration
 MEMBERS = ("alice@council.example", "bob@council.example")
+OPERATOR = "ops@council.example"
 
 
 @pytest.fixture
@@ -48,7 +51,7 @@ def slack_site(tmp_path: Path, db_url: str, smtp_sink: SmtpSink, slack: FakeSlac
     """The chat site linked to the fake's channel; ``how``: the setting that says how Slack
     reaches it (a signing secret for the Events API, an app token for Socket Mode)."""
     return chat_site(tmp_path, db_url, smtp_sink.port, policy="members", members=MEMBERS, platform="slack",
-                     channel=CHANNEL, settings=f"""
+                     channel=CHANNEL, site_extra=f'operators = ["{OPERATOR}"]', settings=f"""
 [slack]
 bot_token = "{BOT_TOKEN}"
 {how}
@@ -189,6 +192,30 @@ def test_rate_limit_is_honoured(served: ServedSite, slack: FakeSlack) -> None:
     first, second = slack.wait_for("chat.postMessage", 2)
     assert second.at - first.at >= 0.95, "the retry must wait for Retry-After"
     assert "*Hello*" in second.params["text"]
+
+
+def test_a_copy_whose_file_is_gone_fails_at_once_and_the_operators_are_told(
+        served: ServedSite, slack: FakeSlack, smtp_sink: SmtpSink, db_url: str) -> None:
+    """An attachment's file gone from storage: retrying for three days, a traceback each
+    time, would not bring it back. The copy fails at once without posting its text alone,
+    one ERROR is logged, and one mail tells the operators."""
+    minutes = b"%PDF-1.4 minutes of the housing forum"
+    slack.limit("chat.postMessage", retry_after=1.5)  # the worker pauses: time to lose the file
+    served.send("alice@council.example", [LIST], mail("alice@council.example", "Minutes", "Attached.",
+                                                      "<gone1@council.example>",
+                                                      attachment=("minutes.pdf", "application/pdf", minutes)))
+    slack.wait_for("chat.postMessage", 1)
+    smtp_sink.wait_for(1)  # bob's copy by mail went before the file was lost
+    BlobStore(served.workdir / "storage" / "blobs").path_for(hashlib.sha256(minutes).hexdigest()).unlink()
+
+    [notice] = [m for m in smtp_sink.wait_for(2, timeout=15) if m.rcpt_tos == [OPERATOR]]
+    text = notice.message.get_content()
+    assert "slack copy" in notice.message["Subject"] and "FileNotFoundError" in text
+    time.sleep(1)  # long enough for a retry with the test site's backoff
+    assert len(slack.posted()) == 1 and slack.shared == [], "no text without its file, nothing retried"
+    errors = [line for line in served.log().splitlines() if " ERROR " in line]
+    assert len(errors) == 1 and "FileNotFoundError" in errors[0]
+    assert [m.rcpt_tos for m in smtp_sink.messages] == [["bob@council.example"], [OPERATOR]]
 
 
 @pytest.fixture

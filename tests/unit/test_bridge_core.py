@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm import sessionmaker as SessionMaker
 
-from bridges.base import ChatPost, PermanentFailure, RateLimited
+from bridges.base import ChatPost, PermanentFailure, RateLimited, TemporaryFailure
 from bridges.inbound import (
     ChatAuthor,
     ChatEvent,
@@ -27,7 +27,7 @@ from bridges.inbound import (
 )
 from bridges.matrix_puppets import Puppets
 from bridges.worker import ChatWorker
-from forum import chat
+from forum import chat, outbox
 from forum.editing import edit_post
 from forum.config import MatrixSettings, Settings
 from forum.errors import InvalidInput, NotFound
@@ -178,6 +178,40 @@ def test_rate_limit_hands_the_rest_back_in_order_and_failures_are_sorted(
         assert [(r.status, r.last_error) for r in rows] == [(OutboxStatus.failed, "channel_not_found"),
                                                             (OutboxStatus.done, "")]
     assert [c[3].subject for c in adapter.calls if c[3]] == ["Two"]
+
+
+def test_a_copy_that_cannot_be_sent_fails_at_once_and_the_operators_are_told_once(
+        make_settings: Callable[..., Settings], sessionmaker: SessionMaker[Session], linked: None,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A bug or a file gone from storage is no reason to try again for three days with a
+    traceback every time: the row fails at once, one ERROR, one notice per post; the
+    network's and the platform's temporary failures are still retried."""
+    site = Site.from_settings(make_settings(**BRIDGED, site={"operators": ["ops@example.org"]}))
+    with sessionmaker.begin() as session:
+        broken = post(session, site, subject="Minutes")
+        post(session, site, subject="Offline")
+    adapter = Recorder(fail=[FileNotFoundError(2, "No such file or directory"), TemporaryFailure("HTTP 503")])
+    caplog.set_level("INFO", logger="bridges.worker")
+    ChatWorker(adapter, site, sessionmaker).step()
+    with sessionmaker() as session:
+        rows = list(session.scalars(select(OutboxItem).where(OutboxItem.kind == "slack_post").order_by(OutboxItem.id)))
+        assert [(r.status, r.attempts) for r in rows] == [(OutboxStatus.failed, 1), (OutboxStatus.pending, 1)]
+        assert "FileNotFoundError" in rows[0].last_error and rows[1].last_error == "HTTP 503"
+        [notice] = session.scalars(select(OutboxItem).where(OutboxItem.kind == outbox.NOTICE_EMAIL))
+        assert notice.address == "ops@example.org" and f"post {broken.id}" in notice.payload["text"]
+        assert "FileNotFoundError" in notice.payload["text"]
+    [error] = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert "FileNotFoundError" in error.getMessage() and error.exc_info is not None
+
+    # The same copy breaks again in another worker process (its row put back by hand): no second notice.
+    with sessionmaker.begin() as session:
+        row = session.get(OutboxItem, rows[0].id)
+        assert row is not None
+        row.status, row.not_before = OutboxStatus.pending, row.created_at
+    ChatWorker(Recorder(fail=[FileNotFoundError(2, "No such file or directory")]), site, sessionmaker).step()
+    with sessionmaker() as session:
+        assert session.get(OutboxItem, rows[0].id).status is OutboxStatus.failed  # type: ignore[union-attr]
+        assert len(list(session.scalars(select(OutboxItem).where(OutboxItem.kind == outbox.NOTICE_EMAIL)))) == 1
 
 
 def test_a_chat_message_is_stored_once_and_never_sent_back(sessionmaker: SessionMaker[Session], site: Site,

@@ -228,6 +228,27 @@ def test_small_files_travel_with_the_mail_and_large_ones_are_linked(site: Site) 
     assert f'href="{BASE}/a/3/survey%20data.zip"' in html
 
 
+def test_attached_messages_travel_in_crlf_lines_a_relay_accepts(site: Site) -> None:
+    """A forwarded message travels as a message; one that cannot (a line past SMTP's
+    limit) and a delivery report travel as files with their bytes unchanged."""
+    forwarded = "From: Dai Rees <dai@landlord.example>\nSubject: Tŷ 4\nContent-Type: text/plain; charset=utf-8\n" \
+        "Content-Transfer-Encoding: 8bit\n\nWorks start on Monday – ŵ.\n"
+    unwrapped = b"From: dai@landlord.example\nSubject: One long line\n\n" + b"x" * 1200 + b"\n"
+    report = b"Reporting-MTA: dns; mx.example\n\nFinal-Recipient: rfc822; bob@example.org\nAction: failed\n"
+    data = [forwarded.encode(), unwrapped, report]
+    attachments = tuple(AttachmentInfo(i, name, kind, 10, site.blobs.put(d)) for i, (name, kind, d) in enumerate(zip(
+        ("fw.eml", "long.eml", "report.txt"), ("message/rfc822", "message/rfc822", "message/delivery-status"), data)))
+    raw = compose.personalize(compose.build_template(view(attachments=attachments), site), site, 7)
+    assert raw.isascii() and raw.count(b"\n") == raw.count(b"\r\n")
+    assert all(len(line) <= 998 for line in raw.split(b"\r\n"))
+    parts = list(parse(raw).iter_attachments())
+    assert [p.get_content_type() for p in parts] == ["message/rfc822", *["application/octet-stream"] * 2]
+    inner = parts[0].get_content()
+    assert (inner["Subject"], inner.get_content()) == ("Tŷ 4", "Works start on Monday – ŵ.\n")
+    assert [p.get_content() for p in parts[1:]] == data[1:]
+    assert [p.get_filename() for p in parts] == ["fw.eml", "long.eml", "report.txt"]
+
+
 def test_notices_come_from_the_site_or_the_community_owner(site: Site) -> None:
     plain = parse(compose.compose_notice(site, "bob@council.example", {"subject": "Your login link", "text": "Hi"},
                                          message_id=f"n1@{DOMAIN}"))

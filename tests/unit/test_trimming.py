@@ -60,6 +60,23 @@ def test_outlook_header_blocks_are_trimmed(headers: str) -> None:
     assert trim_reply(f"Thanks!\n\n{headers}\n\nThe original message.\n").body == "Thanks!"
 
 
+@pytest.mark.parametrize("opening", ["-----Original Message-----", "________________________________",
+                                     "-----Ursprüngliche Nachricht-----"])
+def test_an_outlook_quote_with_nothing_typed_above_is_all_quote(opening: str) -> None:
+    """The text under the quoted headers is the mail quoted, not a reply below it."""
+    headers = "From: Ann Example <ann@example.org>\nSent: Monday, March 4, 2024 10:15 AM\nTo: dev\nSubject: build"
+    result = trim_reply(f"\n\n{opening}\n{headers}\n\nThe original message.\n\nAnn\n")
+    assert result.body == ""
+    assert "The original message." in result.quoted and "From: Ann Example" in result.quoted
+
+
+def test_a_forward_with_nothing_typed_keeps_what_it_forwards() -> None:
+    text = ("---------- Forwarded message ---------\nFrom: Ombudsman <news@ombudsman.example>\n"
+            "Date: Mon, 30 Nov 2026 at 16:02\nSubject: Spotlight report\nTo: <bob@example.org>\n\n"
+            "Dear colleague,\n\nOur spotlight report is out.\n")
+    assert "Our spotlight report is out." in trim_reply(text).body
+
+
 @pytest.mark.parametrize(
     "signature",
     [
