@@ -74,6 +74,11 @@ class OwnLinks:
         )
 
     @cached_property
+    def _host(self) -> str:
+        """The host of our URLs, as the token pattern finds it spelt out in any URL of ours."""
+        return re.split(r"[:/]", re.sub(r"^https?://", "", self.base_url), maxsplit=1)[0].casefold()
+
+    @cached_property
     def _token_address(self) -> re.Pattern[str]:
         """``local+detail@domain``: reply, confirmation and bounce (VERP) addresses."""
         # Anchored at the start of a word: a long run of word characters is scanned once.
@@ -92,8 +97,12 @@ class OwnLinks:
         """``text`` (plain or HTML) with every token of ours made harmless."""
         if not text:
             return text
-        text = self._token_url.sub(self.base_url + "/", text)
-        return self._token_address.sub(r"\1@\2", text)
+        # The site's host and mail domain are looked for as plain words first: each
+        # pattern, case-insensitive and starting anywhere, runs at every character.
+        folded = text.casefold()
+        if self._host in folded:
+            text = self._token_url.sub(self.base_url + "/", text)
+        return self._token_address.sub(r"\1@\2", text) if self.mail_domain.casefold() in folded else text
 
     def clean_text(self, text: str) -> str:
         """Plain text (quoted or not) without our footers and with no token of ours."""

@@ -25,7 +25,7 @@ from functools import lru_cache
 
 from mailgateway.htmltext import strip_quote_containers
 
-__all__ = ["Trimmed", "trim_reply", "trim_html", "is_attribution_line", "is_header_line"]
+__all__ = ["MAX_TRIMMED_CHARS", "Trimmed", "trim_reply", "trim_html", "is_attribution_line", "is_header_line"]
 
 EMPTY = "e"
 DELIMITER = "d"
@@ -43,6 +43,10 @@ _MAX_WRAPPED_MARKER_LINES = 5
 # A reply below an embedded email is trusted when it is shorter than this many
 # text lines; a longer "reply" there is more likely the embedded email itself.
 _MAX_TEXT_LINES_AFTER_EMBEDDED = 7
+# A reply longer than this is kept whole, untrimmed: classifying every line of a text the
+# size of a message at the size limit holds the spool processor for seconds, and a text
+# this long is pasted data or a whole archive, not a reply above a quote.
+MAX_TRIMMED_CHARS = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -729,9 +733,12 @@ def _is_only_quoted_mail(lines: list[str], letters: str) -> bool:
 
 
 def trim_reply(text: str) -> Trimmed:
-    """Split a plain-text reply into its new text, the quoted rest and the signature between."""
+    """Split a plain-text reply into its new text, the quoted rest and the signature between.
+    A text longer than :data:`MAX_TRIMMED_CHARS` is all new text."""
     if not text or not text.strip():
         return Trimmed("", "")
+    if len(text) > MAX_TRIMMED_CHARS:
+        return Trimmed(_normalize_newlines(text).strip(), "")
     lines = _preprocess(text)
     letters = _classify_all(lines)
     if _is_only_quoted_mail(lines, letters):

@@ -113,6 +113,29 @@ def test_html_too_deep_is_posted_as_its_text_without_holding_the_next(served: Se
     assert "Open words" in posts["unclosed"] and "<b>" not in posts["unclosed"]
 
 
+def test_a_text_too_long_to_trim_is_posted_whole_without_holding_the_next(served: ServedSite,
+                                                                          smtp_sink: SmtpSink) -> None:
+    """Past the trimming bound a text is kept whole, quote and all, and other mail goes on."""
+    long_text = "Words of a very long post, pasted from a log.\n" * 60_000  # 2.8 MB
+    quote = "On Mon, Bob Example <bob@council.example> wrote:\n> Any news?\n"
+    assert served.send(ALICE, [LIST], mail(ALICE, LIST, "long", long_text + quote, "long@council.example"))[0] == 250
+    started = time.monotonic()
+    code, _ = served.send(ALICE, [LIST], mail(ALICE, LIST, "ordinary", "An ordinary question.", "o@council.example"))
+    assert code == 250
+    copies = smtp_sink.wait_for(2, timeout=20)
+    assert time.monotonic() - started < 8, "the ordinary message waited behind the long one"
+    assert sorted(str(c.message["Subject"]) for c in copies)[0].endswith("long")
+    engine = make_engine(served.db_url)
+    try:
+        with engine.connect() as conn:
+            body = conn.execute(select(Post.body).where(Post.subject == "long")).scalar_one()
+    finally:
+        engine.dispose()
+    assert body.startswith("Words of a very long post") and body.endswith("> Any news?")
+    assert body.count("pasted from a log") == 60_000
+    assert "bob@council.example" not in body  # quoted addresses are still hidden
+
+
 def test_one_message_makes_one_post_whatever_its_envelope(served: ServedSite, smtp_sink: SmtpSink) -> None:
     rcpts = [LIST] * 30 + [LIST.upper(), f"Housing@{DOMAIN}"]
     message = mail(ALICE, LIST, "said thirty times", "Once is enough.", "unused").replace(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from mailgateway.clutter import clean_html, clean_subject, clean_text, is_banner, unwrap_url
@@ -109,3 +111,12 @@ def test_html_banner_split_over_elements_goes_with_its_box() -> None:
             '&amp;data=05%7C02%7Cx%40y.org">papers</a> are out. [EXTERNAL]</p>')
     cleaned = clean_html(html)
     assert cleaned == '<p>Hello, the <a href="https://example.org/a">papers</a> are out. </p>'
+
+
+def test_a_long_text_is_looked_through_quickly_and_in_any_case() -> None:
+    text = "Words of a very long post, in lines of seventy-two characters at most.\n" * 360_000  # 25 MiB
+    started = time.perf_counter()
+    assert clean_text(text) == text
+    assert time.perf_counter() - started < 1
+    banner = "CAUTION: THIS EMAIL ORIGINATED FROM OUTSIDE OF THE ORGANISATION.\n\nHello."
+    assert clean_text(banner) == "Hello."

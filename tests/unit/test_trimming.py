@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from mailgateway.htmltext import html_to_text
-from mailgateway.trimming import Trimmed, is_attribution_line, trim_html, trim_reply
+from mailgateway.trimming import MAX_TRIMMED_CHARS, Trimmed, is_attribution_line, trim_html, trim_reply
 
 QUOTE = "\n\n> The build fails on main.\n> Any idea?\n"
 
@@ -219,3 +221,15 @@ def test_a_patch_mail_starting_with_a_dashed_line_keeps_its_body() -> None:
     patch = "---\n notmuch-new.c | 30 +++---\n 1 files changed\n\ndiff --git a/x b/x\n+added line\n"
     trimmed = trim_reply(patch)
     assert "diff --git a/x b/x" in trimmed.body and "+added line" in trimmed.body
+
+
+def test_a_text_past_the_bound_is_kept_whole_and_read_quickly() -> None:
+    quote = "\nOn Mon, Bob wrote:\n> Any news?\n"
+    under = "Pasted data.\n" * ((MAX_TRIMMED_CHARS - len(quote)) // 13)
+    assert trim_reply(under + quote).quoted == "> Any news?"
+    over = "Pasted data.\n" * (MAX_TRIMMED_CHARS // 13 + 1)
+    assert trim_reply((over + quote).replace("\n", "\r\n")) == Trimmed((over + quote).strip(), "")
+    huge = "Words of a very long post, in lines of seventy-two characters at most.\n" * 360_000  # 25 MiB
+    started = time.perf_counter()
+    assert trim_reply(huge).body == huge.strip()
+    assert time.perf_counter() - started < 1
