@@ -245,6 +245,13 @@ _CUT_FROM_SELECTORS = (
 _MAX_MARKER_TEXT = 400
 
 
+def _possible(selectors: tuple[str, ...], folded_html: str) -> list[str]:
+    """The selectors whose class, id or attribute value (their last word) is in the
+    case-folded HTML at all: each selector run walks every element, and most mail holds
+    none of these names."""
+    return [s for s in selectors if re.findall(r"[\w-]{4,}", s)[-1].casefold() in folded_html]
+
+
 def _text_of(node: object) -> str:
     if isinstance(node, Tag):
         return node.get_text(" ", strip=True)
@@ -296,8 +303,8 @@ def _is_outlook_separator(div: Tag, is_header: Callable[[str], bool]) -> bool:
     return is_header(div.get_text(" ", strip=True)[:_MAX_MARKER_TEXT // 2])
 
 
-def _cut_at_outlook_markers(soup: BeautifulSoup, is_header: Callable[[str], bool]) -> None:
-    for selector in _CUT_FROM_SELECTORS:
+def _cut_at_outlook_markers(soup: BeautifulSoup, is_header: Callable[[str], bool], folded_html: str) -> None:
+    for selector in _possible(_CUT_FROM_SELECTORS, folded_html):
         marker = soup.select_one(selector)
         if marker is not None:
             for rule in _previous_content(marker):
@@ -311,8 +318,8 @@ def _cut_at_outlook_markers(soup: BeautifulSoup, is_header: Callable[[str], bool
             break
 
 
-def _remove_quote_containers(soup: BeautifulSoup, is_attribution: Callable[[str], bool]) -> None:
-    for selector in _QUOTE_CONTAINER_SELECTORS:
+def _remove_quote_containers(soup: BeautifulSoup, is_attribution: Callable[[str], bool], folded_html: str) -> None:
+    for selector in _possible(_QUOTE_CONTAINER_SELECTORS, folded_html):
         for container in soup.select(selector):
             if container.parent is None:
                 continue
@@ -350,8 +357,9 @@ def strip_quote_containers(
     if not html or not html.strip():
         return html or ""
     soup = BeautifulSoup(html, "html.parser")
-    _cut_at_outlook_markers(soup, is_header or (lambda line: False))
-    _remove_quote_containers(soup, is_attribution)
+    folded = html.casefold()
+    _cut_at_outlook_markers(soup, is_header or (lambda line: False), folded)
+    _remove_quote_containers(soup, is_attribution, folded)
     _cut_at_unquoted_originals(soup, is_attribution)
     return str(soup)
 
