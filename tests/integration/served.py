@@ -37,6 +37,7 @@ class ServedSite:
         self.workdir = workdir
         self.db_url = db_url
         self.smtp_port, self.web_port = free_ports(2)
+        self.smarthost_port = smarthost_port
         self.config = workdir / "listbridge.toml"
         self.log_path = workdir / "serve.log"
         self.proc: subprocess.Popen[bytes] | None = None
