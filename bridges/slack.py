@@ -197,8 +197,7 @@ class SlackInbound:
             if _is_bot(message, bot_ids):
                 return
             with self.sessions.begin() as session:
-                receive_edit(session, PLATFORM, channel, message.get("ts", ""),
-                                       plain_text(message.get("text", "")))
+                receive_edit(session, PLATFORM, channel, message.get("ts", ""), plain_text(message.get("text", "")))
         elif subtype == "message_deleted":
             with self.sessions.begin() as session:
                 receive_deletion(session, PLATFORM, channel, event.get("deleted_ts", ""))
