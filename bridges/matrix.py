@@ -33,7 +33,6 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -226,12 +225,11 @@ class MatrixSync:
     """The inbound half: ``/sync`` → the forum, until stopped."""
 
     def __init__(self, api: MatrixApi, site: Site, sessions: sessionmaker[Session],
-                 on_committed: Callable[[], None], puppets: Puppets | None = None) -> None:
+                 puppets: Puppets | None = None) -> None:
         self.api = api
         self.puppets = puppets
         self.site = site
         self.sessions = sessions
-        self.on_committed = on_committed
         self.max_file_bytes = site.settings.smtp_in.max_message_bytes
 
     def run(self, stop: threading.Event) -> None:
@@ -252,16 +250,13 @@ class MatrixSync:
         reply = self.api.call("GET", "/sync", query=query, timeout=SYNC_TIMEOUT_MS / 1000 + 30)
         with self.sessions() as session:  # read after the long poll: a room linked meanwhile is in it
             rooms = {link.channel for link in chat.platform_links(session, PLATFORM)}
-        changed = False
         for room, joined in reply.get("rooms", {}).get("join", {}).items():
             if room in rooms:
                 for event in joined.get("timeline", {}).get("events", []):
-                    changed |= self._receive(room, event)
+                    self._receive(room, event)
         with self.sessions.begin() as session:
             for link in chat.platform_links(session, PLATFORM):
                 link.cursor = reply["next_batch"]
-        if changed:
-            self.on_committed()
 
     def _receive(self, room: str, event: dict[str, Any]) -> bool:
         sender = event.get("sender", "")

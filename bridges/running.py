@@ -4,20 +4,18 @@ Split along the serve roles: a ``web`` process receives Slack's Events API reque
 runtime mounts :attr:`Bridges.blueprint` on the web app, because ``web`` must not import
 ``bridges``), a ``worker`` process runs :meth:`Bridges.run` beside mail delivery: the
 outbound workers and the long-lived inbound connections (Socket Mode, the Matrix sync).
-So a site whose web and workers run on different machines still hears from Slack. ``on_committed`` is called after an inbound chat message was stored, so mail
-delivery sends its copies at once. A Slack event over HTTP may be served by a forked web
-server process, where this process's consumers are not: there the web app's own hook
-after a write (``on_committed`` of its state) wakes them, as it does for a web post.
+So a site whose web and workers run on different machines still hears from Slack. An
+inbound chat message's copies are announced by its commit (:mod:`forum.outbox_signal`),
+wherever it was stored, so mail delivery and the other bridges send them at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from flask import Blueprint, current_app, has_request_context
+from flask import Blueprint
 from sqlalchemy.orm import Session, sessionmaker
 
 from bridges import matrix, slack
@@ -53,22 +51,14 @@ class Bridges:
                 await asyncio.to_thread(self.socket_mode.close)
 
 
-def build(site: Site, sessions: sessionmaker[Session], on_committed: Callable[[], None], *,
-          web: bool = True, worker: bool = True) -> Bridges:
+def build(site: Site, sessions: sessionmaker[Session], *, web: bool = True, worker: bool = True) -> Bridges:
     """What the ``web`` and ``worker`` roles of this process need of the configured bridges."""
     settings = site.settings
     bridges = Bridges()
 
-    def committed() -> None:  # an inbound chat post may have to go to the other chat platforms too
-        if has_request_context():
-            current_app.extensions["listbridge"].on_committed()
-            return
-        on_committed()
-        bridges.wake()
-
     if settings.slack.bot_token:
         client = slack.web_client(settings.slack)
-        app = slack.bolt_app(settings.slack, slack.SlackInbound(site, sessions, client, committed))
+        app = slack.bolt_app(settings.slack, slack.SlackInbound(site, sessions, client))
         if worker:
             bridges.workers.append(ChatWorker(slack.SlackAdapter(client), site, sessions))
             if settings.slack.app_token:
@@ -79,5 +69,5 @@ def build(site: Site, sessions: sessionmaker[Session], on_committed: Callable[[]
         api = matrix.MatrixApi(settings.matrix)
         puppets = Puppets(api, settings.matrix) if settings.matrix.appservice_token else None
         bridges.workers.append(ChatWorker(matrix.MatrixAdapter(api, puppets), site, sessions))
-        bridges.matrix_sync = matrix.MatrixSync(api, site, sessions, committed, puppets)
+        bridges.matrix_sync = matrix.MatrixSync(api, site, sessions, puppets)
     return bridges

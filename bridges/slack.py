@@ -30,7 +30,6 @@ import re
 import threading
 import time
 import urllib.request
-from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Response, request
@@ -46,7 +45,6 @@ from bridges.base import NETWORK_ERRORS, ChatPost, PermanentFailure, RateLimited
 from bridges.inbound import (
     ChatAuthor,
     ChatEvent,
-    Refused,
     author_notice,
     receive_deletion,
     receive_edit,
@@ -191,13 +189,11 @@ class People:
 class SlackInbound:
     """The inbound half: Slack message events → the forum, one transaction each."""
 
-    def __init__(self, site: Site, sessions: sessionmaker[Session], client: WebClient,
-                 on_committed: Callable[[], None]) -> None:
+    def __init__(self, site: Site, sessions: sessionmaker[Session], client: WebClient) -> None:
         self.site = site
         self.sessions = sessions
         self.client = client
         self.people = People(client)
-        self.on_committed = on_committed
         self.max_file_bytes = site.settings.smtp_in.max_message_bytes
 
     def handle(self, event: dict[str, Any], bot_ids: set[str], *, redelivered: bool = False) -> None:
@@ -208,11 +204,10 @@ class SlackInbound:
             if _is_bot(message, bot_ids):
                 return
             with self.sessions.begin() as session:
-                changed = receive_edit(session, PLATFORM, channel, message.get("ts", ""),
-                                       plain_text(message.get("text", "")))
+                receive_edit(session, PLATFORM, channel, message.get("ts", ""), plain_text(message.get("text", "")))
         elif subtype == "message_deleted":
             with self.sessions.begin() as session:
-                changed = receive_deletion(session, PLATFORM, channel, event.get("deleted_ts", ""))
+                receive_deletion(session, PLATFORM, channel, event.get("deleted_ts", ""))
         elif subtype in NEW_MESSAGE_SUBTYPES and not _is_bot(event, bot_ids) and event.get("user"):
             notes, files = self._files(event.get("files", []))
             chat_event = ChatEvent(
@@ -223,13 +218,8 @@ class SlackInbound:
             with self.sessions.begin() as session:
                 result = receive_message(session, self.site, chat_event)
                 notice = author_notice(session, chat_event, result)
-            changed = result is not None and not isinstance(result, Refused)
             if notice and not redelivered:
                 self._tell(channel, event["user"], event.get("thread_ts"), notice)
-        else:
-            return
-        if changed:
-            self.on_committed()
 
     def _tell(self, channel: str, user: str, thread_ts: str | None, notice: str) -> None:
         """An ephemeral message: only the author sees it, in the channel (and thread) they wrote in."""

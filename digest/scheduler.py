@@ -54,14 +54,13 @@ def run_due() -> None:
 
 
 class DigestScheduler:
-    """Starts and stops the digest job; ``on_queued`` is told when digests were queued
-    (``listbridge serve`` wakes mail delivery with it). ``clock`` is for tests."""
+    """Starts and stops the digest job (digests queued are announced by their commit, see
+    :mod:`forum.outbox_signal`). ``clock`` is for tests."""
 
-    def __init__(self, site: Site, engine: Engine, on_queued: Callable[[], None] = lambda: None,
+    def __init__(self, site: Site, engine: Engine,
                  clock: Callable[[], datetime] = utcnow, standby_seconds: float = STANDBY_SECONDS) -> None:
         self.engine = engine
         self.digests = Digests(site, engine)
-        self._on_queued = on_queued
         self._clock = clock
         self._standby_seconds = standby_seconds
         self._lock = site_lock(engine, LOCK_NAME)
@@ -134,9 +133,6 @@ class DigestScheduler:
         now = self._clock()
         for period in PERIODS:
             try:
-                report = self.digests.run(period, now, stop=self._stopping)
+                self.digests.run(period, now, stop=self._stopping)
             except Exception:  # logged; the next check retries, and members' cursors keep it to once
                 log.exception("digest run failed period=%s", period.value)
-                continue
-            if report.queued:
-                self._on_queued()

@@ -54,6 +54,7 @@ from forum.models import (
     utcnow,
 )
 from forum.outbox import Claimed
+from forum.outbox_signal import mark_queued
 from forum.tokens import Signer
 
 # Where a block takes its member's value: a private-use character, which renderers strip
@@ -327,6 +328,7 @@ def queue(session: Session, period: Delivery, digests: Iterable[QueuedDigest]) -
     ]
     if rows:
         session.execute(insert(OutboxItem), rows)
+        mark_queued(session)
     return len(rows)
 
 

@@ -30,6 +30,7 @@ from forum.models import (
     UserEmail,
     utcnow,
 )
+from forum.outbox_signal import mark_queued
 
 POST_EMAIL = "post_email"  # a personal copy of a post: user_id, post_id
 NOTICE_EMAIL = "notice_email"  # a ready-made message to one address: payload subject/text/html
@@ -102,6 +103,8 @@ def fan_out_post(session: Session, post: Post, *, include_author: bool) -> int:
             "not_before", "last_error", "created_at"]
     # An INSERT's rowcount is kept only on request (without it, psycopg reports -1).
     result = session.execute(insert(OutboxItem).from_select(cols, rows).execution_options(preserve_rowcount=True))
+    if result.rowcount:
+        mark_queued(session)
     return result.rowcount or 0
 
 
@@ -143,6 +146,7 @@ def _enqueue_once(session: Session, item: OutboxItem) -> bool:
     if session.scalar(select(OutboxItem.id).where(OutboxItem.dedupe_key == item.dedupe_key)) is not None:
         return False
     session.add(item)
+    mark_queued(session)
     return True
 
 

@@ -33,7 +33,7 @@ from rich.text import Text
 from sqlalchemy import func, make_url, select
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
-from forum import chat
+from forum import chat, health
 from forum.access import membership_of, user_by_email
 from forum.accounts import remove_member
 from forum.config import Settings, load
@@ -563,6 +563,26 @@ class RateColumn(ProgressColumn):
     def render(self, task: Task) -> Text:
         speed = task.finished_speed or task.speed
         return Text(f"{speed:,.0f}/s" if speed else "?/s", style="progress.data.speed")
+
+
+@main.command()
+@click.option("--stale", "stale_seconds", type=click.FloatRange(min=0), default=health.STALE.total_seconds(),
+              show_default=True, metavar="SECONDS",
+              help="A queue whose oldest waiting row is older than this is unhealthy.")
+@pass_ctx
+def status(ctx: Context, stale_seconds: float) -> None:
+    """The queues and whether this site's ports answer, one line each; exit status 1 when
+    something is unhealthy."""
+    from datetime import timedelta
+
+    from listbridge.status import check
+
+    with ctx.sessions() as session:
+        lines = check(session, ctx.settings, timedelta(seconds=stale_seconds))
+    for line in lines:
+        click.echo(str(line))
+    if not all(line.ok for line in lines):
+        sys.exit(1)
 
 
 @main.command()

@@ -1,5 +1,8 @@
 """How a process that queued outbox work wakes delivery workers in other processes.
 
+Within a process, commits are announced by :mod:`forum.outbox_signal`; this carries the
+announcement across processes.
+
 On PostgreSQL a committing process sends ``NOTIFY listbridge_outbox`` and worker processes
 ``LISTEN`` for it, so a worker on another machine starts within milliseconds; a lost
 notification costs a worker one polling period. SQLite has no such thing: workers in
@@ -13,7 +16,6 @@ import threading
 from collections.abc import Callable
 
 from sqlalchemy import Engine, make_url, text
-from sqlalchemy.orm import Session
 
 log = logging.getLogger("listbridge.serve")
 NOTIFY_CHANNEL = "listbridge_outbox"
@@ -90,11 +92,3 @@ class OutboxListener:
     def stop(self) -> None:
         self._stopping.set()
         self._thread.join(5)
-
-
-def notify_on_commit(session: Session) -> None:
-    """Notify workers elsewhere when ``session``'s transaction commits (PostgreSQL delivers
-    a NOTIFY at commit, and not at all on rollback): for a transaction that queues outbox
-    rows, no round trip of its own."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(_NOTIFY)

@@ -1,12 +1,14 @@
 """``listbridge serve``: every part of the site in one process, or the roles it is given.
 
-The inbound gateway, mail delivery and the chat bridges share one event loop; the
-synchronous core runs in worker threads, the web archive in waitress's threads (or
-processes), the digest scheduler and the IMAP poller in threads of their own, and the spool
-processor, which turns accepted mail into posts, in a process of its own
-(:mod:`listbridge.spool_process`). Whatever
-commits outbox work (a processed message, a chat message, a web post, a digest run)
-wakes every outbox consumer, so nothing waits for a polling period.
+Each part is a service (:mod:`listbridge.services`): the SMTP/LMTP gateway, the spool
+processor, which turns accepted mail into posts in a process of its own
+(:mod:`listbridge.spool_process`), the IMAP poller, the web archive (waitress's threads or
+processes), mail delivery, the chat workers, the digest scheduler, and on PostgreSQL the
+outbox notifications. Gateway, delivery and the chat workers share one event loop; the
+synchronous core runs in worker threads. Whatever commits outbox work (a processed
+message, a chat message, a web post, a digest run) is announced by its commit
+(:mod:`forum.outbox_signal`); the runtime subscribes this process's consumers to that
+announcement, so nothing waits for a polling period.
 
 ``--only`` runs some roles: ``gateway`` (SMTP/LMTP listener, spool processor, IMAP
 poller), ``worker`` (mail delivery, chat bridges), ``web`` and ``scheduler`` (digests), so
@@ -15,39 +17,52 @@ work also sends a ``NOTIFY`` and worker processes ``LISTEN``, so a worker elsewh
 within milliseconds too; the outbox's ``FOR UPDATE SKIP LOCKED`` claims keep workers apart.
 On SQLite a worker that does not run every committing role polls every 0.2 s instead.
 
-Stopping (SIGINT/SIGTERM) happens in the order that loses nothing: stop taking new work
-(SMTP listener, web, scheduler, IMAP), let SMTP conversations that are mid-DATA finish,
-process everything spooled, then let delivery and the bridges flush what they sent and
-hand back what they had claimed but not sent.
+Services start in order and stop in the reverse order, which loses nothing: stop taking
+new work (web, scheduler, IMAP, the SMTP listener), let SMTP conversations that are
+mid-DATA finish, process everything spooled, then let the bridges and delivery flush what
+they sent and hand back what they had claimed but not sent, and last stop the
+notifications.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
 from collections.abc import Collection
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine
 
 from bridges import running as bridges_running
 from digest.scheduler import DigestScheduler
-from forum import schema
+from forum import outbox_signal, schema
 from forum.config import Settings
 from forum.db import make_engine, make_sessionmaker
 from forum.errors import ConfigError
+from forum.health import Health
 from forum.site import Site
 from listbridge import logs
 from listbridge.outbox_signals import OutboxListener, OutboxNotifier
+from listbridge.services import (
+    GatewayService,
+    Service,
+    SpoolService,
+    TaskService,
+    ThreadService,
+    cannot_listen,
+    start_all,
+    stop_all,
+)
 from listbridge.spool_process import SpoolProcessor
 from listbridge.webserver import WebServer
 from mailgateway import inbound
 from mailgateway.delivery import POLL_SECONDS, DeliveryWorker
 from mailgateway.imap import ImapPoller
-from mailgateway.server import GatewayHandler, start_server
+from mailgateway.server import GatewayHandler
 from web.app import csrf
 
 log = logging.getLogger("listbridge.serve")
-GRACE_SECONDS = 10.0
 ROLES = ("gateway", "web", "worker", "scheduler")
 SHARED_POLL_SECONDS = 0.2  # a worker no committer can wake (SQLite, other processes) polls this often
 
@@ -62,31 +77,55 @@ async def run(settings: Settings, stop: asyncio.Event, roles: Collection[str] = 
     engine = make_engine(settings.database.url)
     if not schema.is_current(engine):
         raise ConfigError("the database is not initialised or is out of date: run 'listbridge init' first")
+    composed = compose(settings, engine, roles)
+    unsubscribe = outbox_signal.subscribe(composed.new_work)
+    try:
+        await start_all(composed.services)
+        try:
+            log.info("running %s", ", ".join(role for role in ROLES if role in roles))
+            await stop.wait()
+        finally:
+            log.info("stopping: no new work; finishing what was accepted")
+            await stop_all(composed.services)
+    finally:
+        unsubscribe()
+        engine.dispose()
+    log.info("stopped")
+
+
+@dataclass
+class Composed:
+    """This process's services in the order they start, and who hears of new outbox work."""
+
+    services: list[Service] = field(default_factory=list)
+    consumers: list[TaskService] = field(default_factory=list)
+    notifier: OutboxNotifier | None = None
+
+    def health(self) -> dict[str, Health]:
+        return {service.name: service.health() for service in self.services}
+
+    def wake_here(self) -> None:
+        """Wake this process's consumers (safe from any thread)."""
+        for consumer in self.consumers:
+            consumer.wake()
+
+    def new_work(self) -> None:
+        """Outbox work was committed here: wake the consumers here and, on PostgreSQL,
+        elsewhere (safe from any thread)."""
+        self.wake_here()
+        if self.notifier is not None:
+            self.notifier.notify()
+
+
+def compose(settings: Settings, engine: Engine, roles: Collection[str]) -> Composed:
+    """This process's services for ``roles``, none started yet (the web's servers, if it
+    runs several, excepted: they are forked first, see below)."""
     site = Site.from_settings(settings)
     sessions = make_sessionmaker(engine)
     shared = engine.dialect.name == "postgresql"
     committers = {"gateway", "web", "scheduler"} & set(roles)
-
-    delivery = None
-    if "worker" in roles:
-        # Without PostgreSQL's notifications, work committed by other processes is found by polling.
-        poll = POLL_SECONDS if shared or committers == {"gateway", "web", "scheduler"} else SHARED_POLL_SECONDS
-        delivery = DeliveryWorker(site, sessions, poll_seconds=poll)
-    # On PostgreSQL other processes may run workers too (they may run on other machines): tell them.
-    notifier = OutboxNotifier(engine) if shared and committers else None
-
-    def wake_local() -> None:  # safe from any thread
-        if delivery is not None and bridges is not None:
-            delivery.wake()
-            bridges.wake()
-
-    def wake_consumers() -> None:  # safe from any thread
-        wake_local()
-        if notifier is not None:
-            notifier.notify()
-
-    bridges: bridges_running.Bridges | None = None
-    listener = OutboxListener(settings.database.url, wake_local) if shared and "worker" in roles else None
+    composed = Composed()
+    services = composed.services
 
     web = None
     if "web" in roles:
@@ -94,100 +133,53 @@ async def run(settings: Settings, stop: asyncio.Event, roles: Collection[str] = 
         # this process has no other thread (see listbridge.webserver). Slack's events
         # endpoint goes with the web role; Slack signs its requests instead of CSRF tokens.
         try:
-            web = WebServer(settings, on_committed=wake_consumers)
+            web = WebServer(settings, composed.health)
         except OSError as exc:
-            raise _cannot_listen("the web archive", settings.web.host, settings.web.port, exc) from exc
-        endpoint = bridges_running.build(site, sessions, wake_consumers, web=True, worker=False).blueprint
+            raise cannot_listen("the web archive", settings.web.host, settings.web.port, exc) from exc
+        endpoint = bridges_running.build(site, sessions, web=True, worker=False).blueprint
         if endpoint is not None:
             web.app.register_blueprint(endpoint)
             csrf.exempt(endpoint)
-        web.start()
-    if "worker" in roles:  # the chat workers and their connections (Socket Mode starts threads)
-        bridges = bridges_running.build(site, sessions, wake_consumers, web=False, worker=True)
+        web.fork_servers()
 
-    processor = handler = server = smtp_engine = None
+    # On PostgreSQL other processes may run workers too (they may run on other machines): tell them.
+    if shared and committers:
+        composed.notifier = OutboxNotifier(engine)
+        services.append(ThreadService("outbox notifier", composed.notifier))
+    if "worker" in roles:
+        if shared:
+            services.append(ThreadService("outbox listener", OutboxListener(settings.database.url,
+                                                                            composed.wake_here)))
+        # Without PostgreSQL's notifications, work committed by other processes is found by polling.
+        poll = POLL_SECONDS if shared or committers == {"gateway", "web", "scheduler"} else SHARED_POLL_SECONDS
+        delivery = DeliveryWorker(site, sessions, poll_seconds=poll)
+        composed.consumers.append(TaskService("delivery", delivery.run, delivery.wake))
+        log.info("delivering via %s:%d", settings.smtp_out.host, settings.smtp_out.port)
+        # The chat workers and their connections (Socket Mode starts threads).
+        bridges = bridges_running.build(site, sessions, web=False, worker=True)
+        if bridges.workers:
+            composed.consumers.append(TaskService("chat", bridges.run, bridges.wake))
+        services += composed.consumers
     if "gateway" in roles:
         with sessions() as session:
             backlog = inbound.pending(session)
         if backlog:
             log.info("processing %d message(s) spooled before the last stop", len(backlog))
-        # On PostgreSQL the processor's own commits notify workers elsewhere (see spool_process).
-        processor = SpoolProcessor(settings, wake_local)
+        processor = SpoolProcessor(settings)
         # Without a liveness query before each use: a connection the database dropped fails
         # one message with a 451, which its sender retries, instead of costing every message
         # a round trip.
         smtp_engine = make_engine(settings.database.url, pool_pre_ping=False)
         handler = GatewayHandler(site, make_sessionmaker(smtp_engine), make_sessionmaker(smtp_engine, readonly=True),
                                  processor.submit, settings.smtp_in.protocol)
-        # Listening before the processor and the notification threads start: a port that is
-        # taken ends serve with nothing more to stop. What is accepted before the processor
-        # runs is pending, and processed when it starts.
-        try:
-            server = await start_server(handler, settings.smtp_in.host, settings.smtp_in.port,
-                                        settings.smtp_in.max_message_bytes)
-        except OSError as exc:
-            raise _cannot_listen(settings.smtp_in.protocol.upper(), settings.smtp_in.host, settings.smtp_in.port,
-                                 exc) from exc
-        processor.start()
-
-    for service in (notifier, listener):
-        if service is not None:
-            service.start()
-    consumers_stop = asyncio.Event()
-    consumer_tasks = []
-    if delivery is not None and bridges is not None:
-        consumer_tasks = [asyncio.create_task(delivery.run(consumers_stop), name="delivery"),
-                          asyncio.create_task(bridges.run(consumers_stop), name="bridges")]
-    digests = DigestScheduler(site, engine, on_queued=wake_consumers) \
-        if "scheduler" in roles and settings.digest.schedule else None
-    imap = ImapPoller(site, sessions, processor.submit) \
-        if processor is not None and settings.imap.host else None
-    for service in (digests, imap):
-        if service is not None:
-            service.start()
-    log.info("running %s", ", ".join(role for role in ROLES if role in roles))
-    if server is not None:
-        log.info("listening for %s on %s:%d", settings.smtp_in.protocol.upper(), settings.smtp_in.host,
-                 settings.smtp_in.port)
-    if delivery is not None:
-        log.info("delivering via %s:%d", settings.smtp_out.host, settings.smtp_out.port)
-    try:
-        await stop.wait()
-    finally:
-        log.info("stopping: no new work; finishing what was accepted")
-        if server is not None:
-            server.close()
-        for service in (web, digests, imap):
-            if service is not None:
-                await asyncio.to_thread(service.stop)
-        if handler is not None:
-            await _drain_sessions(handler)
-            await handler.db.close()
-        if processor is not None:
-            await processor.stop()
-        consumers_stop.set()
-        await asyncio.gather(*consumer_tasks)
-        for service in (listener, notifier):
-            if service is not None:
-                await asyncio.to_thread(service.stop)
-        for pool in (engine, smtp_engine):
-            if pool is not None:
-                pool.dispose()
-        log.info("stopped")
-
-
-def _cannot_listen(what: str, host: str, port: int, exc: OSError) -> ConfigError:
-    """One line for a port that is taken or not ours to open (``serve`` then exits with 1)."""
-    reason = os.strerror(exc.errno) if exc.errno else str(exc)
-    return ConfigError(f"cannot listen for {what} on {host}:{port}: {reason}")
-
-
-async def _drain_sessions(handler: GatewayHandler) -> None:
-    """Give SMTP conversations in the middle of DATA time to be stored and answered."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + GRACE_SECONDS
-    while handler.in_flight and loop.time() < deadline:
-        await asyncio.sleep(0.05)
+        services += [SpoolService(processor), GatewayService(handler, settings.smtp_in, smtp_engine)]
+        if settings.imap.host:
+            services.append(ThreadService("imap", ImapPoller(site, sessions, processor.submit)))
+    if "scheduler" in roles and settings.digest.schedule:
+        services.append(ThreadService("digests", DigestScheduler(site, engine)))
+    if web is not None:
+        services.append(ThreadService("web", web))
+    return composed
 
 
 def serve(settings: Settings, roles: Collection[str] = ROLES) -> None:

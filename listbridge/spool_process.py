@@ -9,8 +9,9 @@ accepted only as fast as it was processed. In a process of its own, at a lower p
 accepted at the listener's own pace and processed right behind it.
 
 The gateway starts it, wakes it over a pipe each time it has spooled a message, and is
-told over another pipe when a message was processed (so the delivery workers in its own
-process start at once; on PostgreSQL the processing transaction notifies the others). It
+told over another pipe when a message was processed, and when processing committed outbox
+work: the gateway announces that as its own (:mod:`forum.outbox_signal`), so delivery
+starts at once. It
 processes every pending message in spool order, one at a time (a reply spooled just after
 its parent is placed after it), including what a previous run left pending.
 Each message is read and drafted first, and then stored in a short transaction
@@ -34,17 +35,16 @@ import multiprocessing
 import os
 import signal
 import threading
-from collections.abc import Callable
 from multiprocessing.connection import Connection
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from forum import outbox_signal
 from forum.config import Settings
 from forum.db import make_engine, make_sessionmaker
 from forum.models import InboundMessage, InboundStatus
 from forum.site import Site
 from listbridge import logs
-from listbridge.outbox_signals import notify_on_commit
 from mailgateway import inbound
 
 log = logging.getLogger("listbridge.spool")
@@ -52,14 +52,14 @@ NICENESS = 10  # SMTP conversations first: processing waits for the CPU they lea
 ORPHAN_CHECK_SECONDS = 1.0
 STOP_SECONDS = 60.0  # to finish what is pending at a stop; the rest is processed at the next start
 STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+QUEUED = b"+"  # said over ``done`` after a commit that queued outbox work
 
 
 class SpoolProcessor:
     """The gateway's handle on its processor process."""
 
-    def __init__(self, settings: Settings, on_committed: Callable[[], None]) -> None:
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.on_committed = on_committed
         self._lock = threading.Lock()  # submit() is called from the event loop and the IMAP thread
         self._wake: Connection | None = None
         self._process: multiprocessing.process.BaseProcess | None = None
@@ -84,12 +84,14 @@ class SpoolProcessor:
 
     def _told(self, done: Connection) -> None:
         """The process started or finished a message, or ended."""
-        committed = False
+        queued = False
         try:
             while done.poll():
                 said = done.recv_bytes()
-                self._watch(int(said) if said else None)
-                committed = committed or not said
+                if said == QUEUED:
+                    queued = True
+                else:
+                    self._watch(int(said) if said else None)
         except (EOFError, OSError):
             asyncio.get_running_loop().remove_reader(done.fileno())
             done.close()
@@ -102,8 +104,8 @@ class SpoolProcessor:
                 self._wake.close()
                 self.start(shunt)
             return
-        if committed:
-            self.on_committed()
+        if queued:
+            outbox_signal.announce()
 
     def _watch(self, inbound_id: int | None) -> None:
         """The process is now on ``inbound_id`` (None: on nothing)."""
@@ -161,6 +163,7 @@ def _serve(settings: Settings, wake: Connection, done: Connection, parent: int, 
     engine = make_engine(settings.database.url)
     site = Site.from_settings(settings)
     sessions, readers = make_sessionmaker(engine), make_sessionmaker(engine, readonly=True)
+    outbox_signal.subscribe(lambda: done.send_bytes(QUEUED))
     if shunt is not None:
         with sessions.begin() as session:
             inbound.shunt(session, shunt, f"set aside: processing took longer than "
@@ -193,8 +196,7 @@ def process_one(site: Site, sessions: sessionmaker[Session], readers: sessionmak
         if prepared is None:
             return
         with sessions.begin() as session:
-            if inbound.process(session, site, inbound_id, prepared):
-                notify_on_commit(session)
+            inbound.process(session, site, inbound_id, prepared)
     except Exception as exc:  # noqa: BLE001 - see above
         log.exception("processing inbound message %s failed", inbound_id)
         with sessions.begin() as session:

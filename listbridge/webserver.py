@@ -7,13 +7,13 @@ Python runs one thread at a time, so one process serves pages on one core at mos
 ``[web] processes`` above one (the default is one per core), this process opens the
 listening socket, builds the app (the runtime mounts what it needs on it first) and forks
 a *launcher*, which forks that many servers, each running waitress on the shared socket,
-as gunicorn's pre-fork workers do; the kernel hands each connection to one of them. Work a
-page commits (a web post's copies) is announced to this process over a pipe, so its
-outbox consumers are woken as they are for a page served here.
+as gunicorn's pre-fork workers do; the kernel hands each connection to one of them. A
+server's commits that queue outbox work (a web post's copies) are announced to this
+process over a pipe and announced again here, as a page served here announces its own.
 
 Forking is safe only before other threads run: a lock some thread holds at that moment
 (SQLite's own, inside a query) stays held forever in the child, and its first query
-hangs. So :meth:`WebServer.start` must come before ``listbridge serve`` starts any thread,
+hangs. So :meth:`WebServer.fork_servers` must come before ``listbridge serve`` starts any thread,
 and the launcher, which never starts one, is what replaces a server that dies.
 """
 
@@ -27,15 +27,19 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from flask import Flask
 from waitress import wasyncore
 from waitress.server import create_server
 
+from forum import outbox_signal
 from forum.config import Settings
+from forum.health import Health
 from listbridge.forking import fork, quiet_signals
+from listbridge.health_board import HealthBoard
 from web import create_app
 
 log = logging.getLogger(__name__)
@@ -83,12 +87,13 @@ def server_processes(settings: Settings) -> int:
 
 
 class WebServer:
-    def __init__(self, settings: Settings, on_committed: Callable[[], None]) -> None:
+    def __init__(self, settings: Settings,
+                 services: Callable[[], Mapping[str, Health]] | None = None) -> None:
         self.settings = settings
         self.processes = server_processes(settings)
-        self._on_committed = on_committed
-        self._home = os.getpid()
-        self.app: Flask = create_app(settings, self._committed)
+        self.launcher = 0
+        self.app: Flask = create_app(settings, services)
+        self._services = services
         if self.processes == 1:
             self.server: Any = self._waitress(host=settings.web.host, port=settings.web.port)
             self.thread = threading.Thread(target=self.server.run, name="web", daemon=True)
@@ -98,7 +103,7 @@ class WebServer:
         self.socket.setblocking(False)
         self._wake_read, self._wake_write = os.pipe()
         os.set_blocking(self._wake_write, False)
-        self.launcher = 0
+        self._board = HealthBoard()
         self._stopping = threading.Event()
         self.thread = threading.Thread(target=self._relay_wakes, name="web-wakes", daemon=True)
 
@@ -116,26 +121,29 @@ class WebServer:
         host, port = self.socket.getsockname()[:2]
         return host, port
 
-    def _committed(self) -> None:
-        """Told by the app after each write: wake the consumers here, or tell this process."""
-        if os.getpid() == self._home:
-            self._on_committed()
-            return
+    def _tell_home(self) -> None:
+        """In a forked server, after a commit that queued outbox work: tell this process."""
         try:
             os.write(self._wake_write, b"!")
         except BlockingIOError:
-            pass  # the pipe is full of wake-ups already
+            pass  # the pipe is full of announcements already
+
+    def fork_servers(self) -> None:
+        """With several processes, fork them (they serve at once): call it before any
+        other thread is started. With one, nothing to do."""
+        if self.processes == 1 or self.launcher:
+            return
+        # What exists now is shared with the servers until written to; kept out of the
+        # garbage collector's sight, its pages are not copied into each of them.
+        gc.freeze()
+        if threading.active_count() > 1:
+            log.warning("forking web servers while %d other thread(s) run: a server may hang",
+                        threading.active_count() - 1)
+        self.launcher = fork(self._launch)
 
     def start(self) -> None:
-        """Serve; with several processes, call it before any other thread is started."""
-        if self.processes > 1:
-            # What exists now is shared with the servers until written to; kept out of the
-            # garbage collector's sight, its pages are not copied into each of them.
-            gc.freeze()
-            if threading.active_count() > 1:
-                log.warning("forking web servers while %d other thread(s) run: a server may hang",
-                            threading.active_count() - 1)
-            self.launcher = fork(self._launch)
+        """Serve (forking the servers first if :meth:`fork_servers` has not)."""
+        self.fork_servers()
         self.thread.start()
         host, port = self.address
         log.info("web archive on http://%s:%s/ (%d process%s)", host, port, self.processes,
@@ -169,12 +177,15 @@ class WebServer:
     # Pre-forked servers ---------------------------------------------------------------------
 
     def _relay_wakes(self) -> None:
-        """Here: wake the outbox consumers when a server says it committed work."""
+        """Here: announce the outbox work a server says it committed, as if committed here;
+        and keep the servers' view of this process's services current."""
         while not self._stopping.is_set():
+            if self._services is not None:
+                self._board.post(self._services())
             ready, _, _ = select.select([self._wake_read], [], [], SUPERVISE_SECONDS)
             if ready:
                 os.read(self._wake_read, 4096)
-                self._on_committed()
+                outbox_signal.announce()
 
     def _launch(self) -> None:
         """The launcher: fork the servers, replace one that dies, and on SIGTERM stop them
@@ -212,6 +223,11 @@ class WebServer:
         # serves, the exception ends the process (see forking.fork); while serving, it finishes.
         signal.signal(signal.SIGTERM, end)
         quiet_signals()
+        # The services are its parent's: it tells the parent of new work, and reports the
+        # parent's services as the parent last posted them.
+        outbox_signal.subscribe(self._tell_home)
+        if self._services is not None:
+            self.app.extensions["listbridge"] = replace(self.app.extensions["listbridge"], services=self._board.read)
         server = self._waitress(sockets=[self.socket])
         threading.Thread(target=_exit_when_orphaned, args=(os.getppid(),), daemon=True).start()
         try:

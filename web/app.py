@@ -7,7 +7,7 @@ https, and response headers that forbid inline script, framing and MIME sniffing
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from flask import Flask, Response
 from flask_wtf.csrf import CSRFProtect
@@ -16,10 +16,12 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from forum import browser_sessions
 from forum.config import Settings
 from forum.db import make_engine, make_sessionmaker
+from forum.health import Health
 from forum.site import Site
 from web.accounts.views import bp as accounts_bp
 from web.archive.views import bp as archive_bp
 from web.auth import current_user
+from web.health import bp as health_bp
 from web.manage.views import bp as manage_bp
 from web.query import IdConverter
 from web.state import WebState
@@ -32,8 +34,8 @@ CSP = (
 csrf = CSRFProtect()
 
 
-def create_app(settings: Settings, on_committed: Callable[[], None] | None = None) -> Flask:
-    """The WSGI app; ``on_committed`` is called after each write (see ``web.state``)."""
+def create_app(settings: Settings, services: Callable[[], Mapping[str, Health]] | None = None) -> Flask:
+    """The WSGI app; ``services`` says how the services serving it are (see ``web.state``)."""
     app = Flask(__name__)
     https = settings.site.base_url.startswith("https://")
     app.config.update(
@@ -52,7 +54,7 @@ def create_app(settings: Settings, on_committed: Callable[[], None] | None = Non
         site=Site.from_settings(settings),
         sessions=make_sessionmaker(engine),
         readers=make_sessionmaker(engine, readonly=True),
-        **({"on_committed": on_committed} if on_committed else {}),
+        **({"services": services} if services else {}),
     )
     if settings.web.trusted_proxies:
         hops = settings.web.trusted_proxies
@@ -61,7 +63,7 @@ def create_app(settings: Settings, on_committed: Callable[[], None] | None = Non
     app.after_request(_security_headers)
     app.context_processor(lambda: {"site_name": settings.site.name, "current_user": current_user()})
     app.url_map.converters["int"] = IdConverter  # before the routes are added: they use it
-    for blueprint in (archive_bp, accounts_bp, manage_bp):
+    for blueprint in (archive_bp, accounts_bp, manage_bp, health_bp):
         app.register_blueprint(blueprint)
     return app
 

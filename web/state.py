@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 from flask import current_app
 from sqlalchemy.orm import Session, sessionmaker
 
+from forum.health import RUNNING, Health
 from forum.site import Site
 
 
-def _nothing() -> None:
-    return None
+def _only_the_web() -> Mapping[str, Health]:
+    return {"web": Health(RUNNING)}
 
 
 @dataclass(frozen=True)
@@ -21,9 +22,9 @@ class WebState:
     site: Site
     sessions: sessionmaker[Session]  # for requests that write (posting, settings)
     readers: sessionmaker[Session]  # for pages that only read: never wait on a writer
-    # Told after every committed write, so work a web post queued (its mail and chat
-    # copies) goes out at once; ``listbridge serve`` wakes its outbox consumers with it.
-    on_committed: Callable[[], None] = _nothing
+    # The services of the process serving the request, for ``/healthz``: ``listbridge
+    # serve`` hands over its own; an app served by itself (gunicorn) knows only itself.
+    services: Callable[[], Mapping[str, Health]] = _only_the_web
 
 
 def state() -> WebState:
@@ -32,9 +33,6 @@ def state() -> WebState:
 
 @contextmanager
 def writing() -> Iterator[Session]:
-    """A session in a transaction: committed when the block ends well (then the outbox
-    consumers are woken), rolled back otherwise."""
-    web = state()
-    with web.sessions.begin() as session:
+    """A session in a transaction: committed when the block ends well, rolled back otherwise."""
+    with state().sessions.begin() as session:
         yield session
-    web.on_committed()

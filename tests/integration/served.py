@@ -37,6 +37,7 @@ class ServedSite:
         self.workdir = workdir
         self.db_url = db_url
         self.smtp_port, self.web_port = free_ports(2)
+        self.smarthost_port = smarthost_port
         self.config = workdir / "listbridge.toml"
         self.log_path = workdir / "serve.log"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -179,13 +180,13 @@ class Browser:
     def get(self, url: str) -> tuple[int, str]:
         return self._open(urllib.request.Request(url))
 
-    def press_button(self, url: str) -> tuple[int, str]:
-        """Open ``url`` and press the button of its form."""
+    def press_button(self, url: str, **fields: str) -> tuple[int, str]:
+        """Open ``url``, fill in ``fields`` and press the button of its form."""
         status, page = self.get(url)
         assert status == 200, page
         token = re.search(r'name="csrf_token" value="([^"]+)"', page)
         assert token, page
-        data = urllib.parse.urlencode({"csrf_token": token.group(1)}).encode()
+        data = urllib.parse.urlencode({"csrf_token": token.group(1), **fields}).encode()
         return self._open(urllib.request.Request(url, data=data, method="POST"))
 
     def _open(self, request: urllib.request.Request) -> tuple[int, str]:

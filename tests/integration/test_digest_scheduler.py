@@ -17,6 +17,7 @@ from sqlalchemy.orm import sessionmaker as SessionMaker
 
 from digest.run import Digests
 from digest.scheduler import JOB_ID, DigestScheduler
+from forum import outbox_signal
 from forum.config import Settings
 from forum.db import make_engine
 from forum.models import Delivery, OutboxItem, utcnow
@@ -66,8 +67,8 @@ def start(site: Site, engine: Engine) -> Iterator[Callable[..., DigestScheduler]
     """Start a scheduler as ``listbridge serve`` does (stopped again after the test)."""
     made: list[DigestScheduler] = []
 
-    def start(on_queued: Callable[[], None] = lambda: None) -> DigestScheduler:
-        made.append(DigestScheduler(site, engine, on_queued=on_queued, clock=lambda: NOW))
+    def start() -> DigestScheduler:
+        made.append(DigestScheduler(site, engine, clock=lambda: NOW))
         made[-1].start()
         return made[-1]
 
@@ -94,8 +95,12 @@ def test_the_first_start_checks_at_once_and_keeps_the_job_in_the_database(
         owed: None, start: Callable[..., DigestScheduler], runs: list[float], engine: Engine,
         sessionmaker: SessionMaker[Session]) -> None:
     queued = threading.Event()
-    start(on_queued=queued.set)
-    assert queued.wait(10), "the owed digest was not queued on start"
+    unsubscribe = outbox_signal.subscribe(queued.set)
+    try:
+        start()
+        assert queued.wait(10), "the owed digest was not announced on start"
+    finally:
+        unsubscribe()
     wait_for(runs, 1)
     assert digests_queued(sessionmaker) == 1
     with engine.connect() as conn:

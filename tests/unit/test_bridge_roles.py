@@ -19,7 +19,7 @@ MATRIX = {"homeserver": "http://127.0.0.1:9", "user_id": "@relay:example.org", "
 
 def build(make_settings: Callable[..., Settings], sessionmaker: SessionMaker[Session], *, web: bool,
           worker: bool, **sections: dict[str, str]) -> running.Bridges:
-    return running.build(Site.from_settings(make_settings(**sections)), sessionmaker, lambda: None,
+    return running.build(Site.from_settings(make_settings(**sections)), sessionmaker,
                          web=web, worker=worker)
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from forum import config
+from forum import config, outbox_signal
 from listbridge.webserver import SerialViews, WebServer
 from tests.support import free_port
 
@@ -34,14 +34,15 @@ def test_forked_servers_answer_are_replaced_and_stop(make_settings: Callable[...
                                                       engine: Engine) -> None:
     port = free_port()
     woken = threading.Event()
-    server = WebServer(make_settings(web={"port": port, "processes": 2}), on_committed=woken.set)
+    unsubscribe = outbox_signal.subscribe(woken.set)
+    server = WebServer(make_settings(web={"port": port, "processes": 2}))
     server.start()
     try:
         assert all(_get(port, "/") == 200 for _ in range(6))
         servers = _children(server.launcher)
         assert len(servers) == 2
-        server._committed()  # here, in the parent: wakes at once
-        assert woken.is_set()
+        server._tell_home()  # what a server says after a commit that queued outbox work
+        assert woken.wait(5), "the announcement was not relayed to this process"
         os.kill(min(servers), signal.SIGKILL)
         deadline = time.monotonic() + 10
         while len(_children(server.launcher) - servers) < 1 and time.monotonic() < deadline:
@@ -51,6 +52,7 @@ def test_forked_servers_answer_are_replaced_and_stop(make_settings: Callable[...
         assert all(_get(port, "/") == 200 for _ in range(4))
     finally:
         server.stop()
+        unsubscribe()
     assert not any(Path(f"/proc/{pid}").exists() for pid in {server.launcher, *now}), "a server outlived stop()"
 
 
