@@ -6,6 +6,7 @@ and above all privacy: a private or unpublished post is never found, nor counted
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from datetime import date, datetime, timezone
@@ -268,7 +269,7 @@ class TestSearch:
         modes: list[str] = []
 
         def record(conn: Connection, _cursor: object, statement: str, *_rest: object) -> None:
-            if "post_search" in statement:  # a search's own statement: ask how it is planned
+            if re.search(r"\bpost_search\b", statement):  # a search's own statement: ask how it is planned
                 modes.append(conn.exec_driver_sql("SHOW plan_cache_mode").scalar_one())
 
         event.listen(engine, "before_cursor_execute", record)
