@@ -11,6 +11,10 @@ Each database searches with its own engine, behind :func:`search`:
   ``websearch_to_tsquery``, ``ts_rank_cd`` and ``ts_headline``. The newest matches are
   read in windows of posts, newest first (:meth:`_PostgresFullText.ranked_matches`).
 
+Either way what is indexed, and highlighted, of a post's body is bounded (its first 100,000
+and last 10,000 characters when longer: ``forum.models.SEARCH_TEXT``, migration 0016), so
+that one huge post costs no more to index or to show than a long one.
+
 Either way the work a search does is bounded, however large the archive: only the newest
 CANDIDATES matches the searcher may read are ranked (as many as the results pages can
 show), and on SQLite a word found in more than RANKED_WORD_POSTS posts is left out of
@@ -64,7 +68,7 @@ from sqlalchemy.orm import Session
 
 from forum.access import readable_by
 from forum.archive import public_name
-from forum.models import SEARCH_LANGUAGE, Community, Post, PostSearch, PostStatus
+from forum.models import SEARCH_LANGUAGE, SEARCH_TEXT, Community, Post, PostSearch, PostStatus
 from forum.schema import SQLITE_SEARCH_TABLE
 
 _T = TypeVar("_T", bound=tuple[object, ...])
@@ -421,6 +425,7 @@ class _Window:
 
 
 _LANGUAGE = literal_column(f"'{SEARCH_LANGUAGE}'::regconfig")
+_SEARCH_TEXT = getattr(func, SEARCH_TEXT)  # what the index read of a body: headlines read no more
 _HEADLINE_SUBJECT = f"StartSel={START}, StopSel={STOP}, HighlightAll=true"
 _HEADLINE_BODY = f"StartSel={START}, StopSel={STOP}, MaxWords=30, MinWords=12"
 
@@ -542,7 +547,7 @@ class _PostgresFullText:
         query = self._query()
         rows = session.execute(
             select(Post.id, func.ts_headline(_LANGUAGE, Post.subject, query, _HEADLINE_SUBJECT),
-                   func.ts_headline(_LANGUAGE, Post.body, query, _HEADLINE_BODY))
+                   func.ts_headline(_LANGUAGE, _SEARCH_TEXT(Post.body), query, _HEADLINE_BODY))
             .where(Post.id.in_(post_ids))
         )
         return {post_id: (subject, body) for post_id, subject, body in rows}

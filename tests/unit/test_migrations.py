@@ -6,7 +6,22 @@ from datetime import datetime, timezone
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Boolean, Connection, DateTime, Engine, Integer, MetaData, String, Table, Text, insert, select
+from sqlalchemy import (
+    Boolean,
+    Connection,
+    DateTime,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    delete,
+    insert,
+    select,
+    text,
+    update,
+)
 
 from forum import db, schema
 from forum.models import Base, Community, Post
@@ -69,5 +84,46 @@ def test_web_posts_stored_as_markdown_read_as_text_after_the_upgrade(db_url: str
         with engine.connect() as conn:
             bodies = dict(conn.execute(select(Post.source, Post.body)).all())
         assert bodies == {"web": "Rents up: see the report <https://x.example/r>", "email": markdown}
+    finally:
+        engine.dispose()
+
+
+def _indexed(conn: Connection, word: str) -> list[int]:
+    """The posts the full-text index finds ``word`` in."""
+    if conn.dialect.name == "sqlite":
+        query = "SELECT rowid FROM posts_fts WHERE posts_fts MATCH :word"
+    else:
+        query = "SELECT post_id FROM post_search WHERE search_vector @@ plainto_tsquery('english', :word)"
+    return list(conn.execute(text(query), {"word": word}).scalars())
+
+
+def _check_sqlite_index(conn: Connection) -> None:
+    if conn.dialect.name == "sqlite":  # compares the index with what its content table says it holds
+        conn.execute(text("INSERT INTO posts_fts(posts_fts, rank) VALUES ('integrity-check', 1)"))
+
+
+def test_a_post_over_the_search_bound_is_indexed_again(db_url: str) -> None:
+    """0016 bounds what search reads of a body; a post indexed whole before it is indexed
+    again by its bounded text, and the index follows it when it changes and goes."""
+    engine = db.make_engine(db_url)
+    body = " ".join(("radiator", "filler " * 30_000, "thermostat", "filler " * 2_000, "valve"))
+    try:
+        schema.upgrade(engine, "0015")
+        with engine.begin() as conn:
+            community = _insert(conn, "communities", slug="housing", name="Housing")
+            thread = _insert(conn, "threads", community_id=community, subject="Heating")
+            post = _insert(conn, "posts", community_id=community, thread_id=thread, source="email", body=body,
+                           message_id="<1@x.example>", subject="Heating", status="published")
+            assert _indexed(conn, "thermostat") == [post]
+        schema.upgrade(engine)
+        with engine.begin() as conn:
+            _check_sqlite_index(conn)
+            assert [_indexed(conn, word) for word in ("radiator", "thermostat", "valve")] == [[post], [], [post]]
+            conn.execute(update(Post).values(body=body.replace("radiator", "boiler")))
+            _check_sqlite_index(conn)
+            assert [_indexed(conn, word) for word in ("radiator", "boiler")] == [[], [post]]
+            conn.execute(delete(Post))
+            _check_sqlite_index(conn)
+            assert _indexed(conn, "boiler") == []
     finally:
         engine.dispose()
