@@ -38,6 +38,9 @@ from sqlalchemy.orm import sessionmaker as SessionMaker
 from forum import browser_sessions
 from forum.directory import create_community
 from forum.models import Community, Delivery, Membership, MemberStatus, Role, User, UserEmail
+from forum.site import Site
+from mailgateway import inbound
+from mailgateway.inbound import Reply
 
 IN_CI = os.environ.get("CI") == "true"
 # Settings of a site that bridges both chat platforms (``make_settings(**BRIDGED)``);
@@ -239,3 +242,17 @@ def browser_session(sessions: SessionMaker[DbSession], user_id: int) -> str:
     the session cookie carries (``web.auth.SESSION_KEY``)."""
     with sessions.begin() as session:
         return browser_sessions.start(session, user_id)
+
+
+def through_the_gateway(site: Site, sessions: SessionMaker[DbSession], raw: bytes, sender: str,
+                        to: str) -> tuple[Reply, list[str]]:
+    """One message to one address by the gateway's own steps, without a socket: the DATA
+    answer, then (only if it was 250) the message spooled and processed, and the outcomes."""
+    with sessions() as session:
+        [reply] = inbound.judge(session, site, raw, sender, [to])
+    if reply.code != 250:
+        return reply, []
+    with sessions.begin() as session:
+        inbound_id = inbound.spool(session, raw, sender, [to], "smtp")
+    with sessions.begin() as session:
+        return reply, inbound.process(session, site, inbound_id)

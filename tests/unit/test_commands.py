@@ -13,7 +13,7 @@ from forum.errors import NotFound
 from forum.models import Community, Membership, MemberStatus, OutboxItem, Role, UserEmail
 from forum.site import Site
 from mailgateway import inbound
-from tests.support import make_community, make_member
+from tests.support import make_community, make_member, through_the_gateway
 
 DOMAIN = "lists.example.org"
 _ids = itertools.count(1)
@@ -23,12 +23,9 @@ def send(site: Site, sessionmaker: sessionmaker[Session], to: str, sender: str =
          extra: str = "", body: str = "please") -> list[str]:
     raw = (f"From: New Bie <{sender}>\r\nTo: {to}\r\nSubject: hello\r\nMessage-ID: <c{next(_ids)}@elsewhere.example>\r\n"
            f"{extra}\r\n{body}\r\n").encode()
-    with sessionmaker() as session:
-        assert [r.code for r in inbound.judge(session, site, raw, sender, [to])] == [250]
-    with sessionmaker.begin() as session:
-        inbound_id = inbound.spool(session, raw, sender, [to], "smtp")
-    with sessionmaker.begin() as session:
-        return inbound.process(session, site, inbound_id)
+    reply, outcomes = through_the_gateway(site, sessionmaker, raw, sender, to)
+    assert reply.code == 250, reply.line
+    return outcomes
 
 
 def notices(sessionmaker: sessionmaker[Session], address: str) -> list[dict]:

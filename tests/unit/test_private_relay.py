@@ -14,8 +14,8 @@ from forum.directory import member_row, upsert_members
 from forum.models import OutboxItem, Role
 from forum.posting import Draft, community_by_slug, submit_post
 from forum.site import Site
-from mailgateway import inbound, private_relay
-from tests.support import make_community, make_member
+from mailgateway import private_relay
+from tests.support import make_community, make_member, through_the_gateway
 
 DOMAIN = "lists.example.org"
 ALICE, BOB = "alice@council.example", "bob@council.example"
@@ -25,14 +25,8 @@ _ids = itertools.count(1)
 def send(site: Site, sessionmaker: sessionmaker[Session], to: str, sender: str = BOB, extra: str = "") -> list[str]:
     raw = (f"From: Bob Example <{sender}>\r\nTo: {to}\r\nSubject: Re: Damp\r\n"
            f"Message-ID: <r{next(_ids)}@council.example>\r\n{extra}\r\nCall me about the damp.\r\n").encode()
-    with sessionmaker() as session:
-        replies = inbound.judge(session, site, raw, sender, [to])
-    if replies[0].code != 250:
-        return [replies[0].line]
-    with sessionmaker.begin() as session:
-        inbound_id = inbound.spool(session, raw, sender, [to], "smtp")
-    with sessionmaker.begin() as session:
-        return inbound.process(session, site, inbound_id)
+    reply, outcomes = through_the_gateway(site, sessionmaker, raw, sender, to)
+    return outcomes if reply.code == 250 else [reply.line]
 
 
 def queued(sessionmaker: sessionmaker[Session], address: str) -> list[dict]:
