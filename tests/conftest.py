@@ -10,11 +10,13 @@ an empty ``public`` schema in it. Every test that uses ``db_url`` (directly or t
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Engine, create_engine, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm import sessionmaker as SessionMaker
@@ -100,6 +102,11 @@ def postgres_url() -> Iterator[str | None]:
         admin.dispose()
 
 
+# A test's schema need not survive a crash of the machine: not waiting for the disk makes
+# dropping and making it several times faster.
+UNFLUSHED = "SET LOCAL synchronous_commit = off"
+
+
 def reset_postgres(url: str) -> None:
     """Empty the test database by dropping and recreating its ``public`` schema.
 
@@ -109,6 +116,7 @@ def reset_postgres(url: str) -> None:
     engine = create_engine(url, poolclass=NullPool)
     try:
         with engine.begin() as conn:
+            conn.exec_driver_sql(UNFLUSHED)
             conn.exec_driver_sql("SET LOCAL lock_timeout = '10s'")
             conn.exec_driver_sql("DROP SCHEMA IF EXISTS public CASCADE")
             conn.exec_driver_sql("CREATE SCHEMA public")
@@ -157,11 +165,77 @@ def site(settings: config.Settings) -> Site:
     return Site.from_settings(settings)
 
 
+class HeadSchema:
+    """The newest schema, made once per run by the migrations and copied into each test's database.
+
+    Running every migration costs a second or more a test on PostgreSQL and over half a
+    second on SQLite; copying their result costs a few milliseconds. The migrations
+    themselves are still run from scratch by tests/unit/test_migrations.py and by every
+    ``listbridge init`` of the served tests.
+    """
+
+    def __init__(self, folder: Path, postgres_url: str | None) -> None:
+        self._postgres_url = postgres_url
+        self._postgres_sql: str | None = None
+        if postgres_url is None:
+            self._sqlite_file = folder / "head.db"
+            engine = db.make_engine(f"sqlite:///{self._sqlite_file}")
+            schema.upgrade(engine)
+            engine.dispose()
+            return
+        # Without pg_dump (a server elsewhere, no client tools here) each test migrates.
+        if shutil.which("pg_dump"):
+            reset_postgres(postgres_url)
+            engine = db.make_engine(postgres_url, poolclass=NullPool)
+            schema.upgrade(engine)
+            engine.dispose()
+            self._postgres_sql = _dump_public_schema(postgres_url)
+
+    def copy_into(self, url: str) -> None:
+        """Give the empty database at ``url`` (this test's) the newest schema."""
+        if self._postgres_url is None:
+            path = make_url(url).database
+            assert path and not Path(path).exists(), f"{url} is not a fresh database"
+            shutil.copyfile(self._sqlite_file, path)
+            return
+        engine = create_engine(url, poolclass=NullPool)
+        try:
+            if self._postgres_sql is None:
+                schema.upgrade(engine)
+                return
+            with engine.begin() as conn:
+                conn.exec_driver_sql(UNFLUSHED)
+                conn.exec_driver_sql(self._postgres_sql)
+        finally:
+            engine.dispose()
+
+
+def _dump_public_schema(url: str) -> str:
+    """``pg_dump`` of the ``public`` schema, tables, triggers, functions and rows, as SQL.
+
+    Its statements qualify every name and set ``search_path`` empty, which lasts only for
+    the connection that runs them. Left out: ``CREATE SCHEMA public`` (the reset keeps
+    one) and psql's meta-commands (``\\restrict``), which only psql understands.
+    """
+    libpq_url = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    dump = subprocess.run(
+        ["pg_dump", "--no-owner", "--no-privileges", "--inserts", "--schema=public", f"--dbname={libpq_url}"],
+        check=True, capture_output=True, text=True,
+    ).stdout
+    kept = (line for line in dump.splitlines() if line.strip() != "CREATE SCHEMA public;" and not line.startswith("\\"))
+    return "\n".join(kept)
+
+
+@pytest.fixture(scope="session")
+def head_schema(tmp_path_factory: pytest.TempPathFactory, postgres_url: str | None) -> HeadSchema:
+    return HeadSchema(tmp_path_factory.mktemp("head-schema"), postgres_url)
+
+
 @pytest.fixture
-def engine(settings: config.Settings) -> Iterator[Engine]:
-    """An engine on a database migrated to the newest schema, disposed after the test."""
+def engine(settings: config.Settings, head_schema: HeadSchema) -> Iterator[Engine]:
+    """An engine on a database with the newest schema, disposed after the test."""
+    head_schema.copy_into(settings.database.url)
     engine = db.make_engine(settings.database.url)
-    schema.upgrade(engine)
     yield engine
     engine.dispose()
 
