@@ -2,7 +2,8 @@
 
 The database fixtures run on SQLite (a file per test) unless
 ``LISTBRIDGE_TEST_DATABASE_URL`` names a PostgreSQL database, in which case each test gets
-an empty ``public`` schema in it. Every test that uses ``db_url`` (directly or through
+an empty ``public`` schema in it (``engine`` and served sites copy the newest schema in:
+tests/head_schema.py). Every test that uses ``db_url`` (directly or through
 ``settings``, ``engine``, ``sessionmaker`` …) is marked ``db`` automatically, so
 ``scripts/test`` can re-run exactly those on PostgreSQL with ``-m db``.
 """
@@ -10,21 +11,20 @@ an empty ``public`` schema in it. Every test that uses ``db_url`` (directly or t
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest
-from sqlalchemy import Engine, create_engine, make_url
+from sqlalchemy import Engine, create_engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm import sessionmaker as SessionMaker
 from sqlalchemy.pool import NullPool
 
-from forum import config, db, schema
+from forum import config, db
 from forum.site import Site
 from tests.dnsstub import empty_dns
+from tests.head_schema import copy_head_schema, reset_postgres
 from tests.support import SmtpSink, unavailable
 
 SECRET_KEY = "test-secret-key-0123456789abcdef"
@@ -102,28 +102,6 @@ def postgres_url() -> Iterator[str | None]:
         admin.dispose()
 
 
-# A test's schema need not survive a crash of the machine: not waiting for the disk makes
-# dropping and making it several times faster.
-UNFLUSHED = "SET LOCAL synchronous_commit = off"
-
-
-def reset_postgres(url: str) -> None:
-    """Empty the test database by dropping and recreating its ``public`` schema.
-
-    Faster than a database per test, and safe because tests run one at a time. The lock
-    timeout turns a connection some earlier test leaked into an error instead of a hang.
-    """
-    engine = create_engine(url, poolclass=NullPool)
-    try:
-        with engine.begin() as conn:
-            conn.exec_driver_sql(UNFLUSHED)
-            conn.exec_driver_sql("SET LOCAL lock_timeout = '10s'")
-            conn.exec_driver_sql("DROP SCHEMA IF EXISTS public CASCADE")
-            conn.exec_driver_sql("CREATE SCHEMA public")
-    finally:
-        engine.dispose()
-
-
 @pytest.fixture
 def db_url(tmp_path: Path, postgres_url: str | None) -> str:
     """URL of an empty database for this test: SQLite in tmp_path, or a reset PostgreSQL."""
@@ -165,76 +143,10 @@ def site(settings: config.Settings) -> Site:
     return Site.from_settings(settings)
 
 
-class HeadSchema:
-    """The newest schema, made once per run by the migrations and copied into each test's database.
-
-    Running every migration costs a second or more a test on PostgreSQL and over half a
-    second on SQLite; copying their result costs a few milliseconds. The migrations
-    themselves are still run from scratch by tests/unit/test_migrations.py and by every
-    ``listbridge init`` of the served tests.
-    """
-
-    def __init__(self, folder: Path, postgres_url: str | None) -> None:
-        self._postgres_url = postgres_url
-        self._postgres_sql: str | None = None
-        if postgres_url is None:
-            self._sqlite_file = folder / "head.db"
-            engine = db.make_engine(f"sqlite:///{self._sqlite_file}")
-            schema.upgrade(engine)
-            engine.dispose()
-            return
-        # Without pg_dump (a server elsewhere, no client tools here) each test migrates.
-        if shutil.which("pg_dump"):
-            reset_postgres(postgres_url)
-            engine = db.make_engine(postgres_url, poolclass=NullPool)
-            schema.upgrade(engine)
-            engine.dispose()
-            self._postgres_sql = _dump_public_schema(postgres_url)
-
-    def copy_into(self, url: str) -> None:
-        """Give the empty database at ``url`` (this test's) the newest schema."""
-        if self._postgres_url is None:
-            path = make_url(url).database
-            assert path and not Path(path).exists(), f"{url} is not a fresh database"
-            shutil.copyfile(self._sqlite_file, path)
-            return
-        engine = create_engine(url, poolclass=NullPool)
-        try:
-            if self._postgres_sql is None:
-                schema.upgrade(engine)
-                return
-            with engine.begin() as conn:
-                conn.exec_driver_sql(UNFLUSHED)
-                conn.exec_driver_sql(self._postgres_sql)
-        finally:
-            engine.dispose()
-
-
-def _dump_public_schema(url: str) -> str:
-    """``pg_dump`` of the ``public`` schema, tables, triggers, functions and rows, as SQL.
-
-    Its statements qualify every name and set ``search_path`` empty, which lasts only for
-    the connection that runs them. Left out: ``CREATE SCHEMA public`` (the reset keeps
-    one) and psql's meta-commands (``\\restrict``), which only psql understands.
-    """
-    libpq_url = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-    dump = subprocess.run(
-        ["pg_dump", "--no-owner", "--no-privileges", "--inserts", "--schema=public", f"--dbname={libpq_url}"],
-        check=True, capture_output=True, text=True,
-    ).stdout
-    kept = (line for line in dump.splitlines() if line.strip() != "CREATE SCHEMA public;" and not line.startswith("\\"))
-    return "\n".join(kept)
-
-
-@pytest.fixture(scope="session")
-def head_schema(tmp_path_factory: pytest.TempPathFactory, postgres_url: str | None) -> HeadSchema:
-    return HeadSchema(tmp_path_factory.mktemp("head-schema"), postgres_url)
-
-
 @pytest.fixture
-def engine(settings: config.Settings, head_schema: HeadSchema) -> Iterator[Engine]:
+def engine(settings: config.Settings) -> Iterator[Engine]:
     """An engine on a database with the newest schema, disposed after the test."""
-    head_schema.copy_into(settings.database.url)
+    copy_head_schema(settings.database.url)
     engine = db.make_engine(settings.database.url)
     yield engine
     engine.dispose()

@@ -25,6 +25,7 @@ import pytest
 from tests.e2e.world import World, browser_context, post_seed_mail, seed, wait_for_web
 from tests.integration.served import ServedSite
 from tests.support import SmtpSink, unavailable
+from tests.head_schema import copy_head_schema
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -42,7 +43,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     db_url = f"sqlite:///{workdir / 'listbridge.db'}"
     with SmtpSink() as sink:
         site = ServedSite(workdir, db_url, sink.port)
-        site.cli("init")
+        copy_head_schema(db_url)
         seed(db_url)
         site.start()
         try:

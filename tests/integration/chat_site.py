@@ -17,6 +17,7 @@ from sqlalchemy.pool import NullPool
 
 from forum.models import ChatMessage, Post
 from tests.integration.served import ServedSite
+from tests.head_schema import copy_head_schema
 
 LIST = "housing@lists.example.org"
 T = TypeVar("T")
@@ -28,7 +29,7 @@ def chat_site(tmp_path: Path, db_url: str, smarthost_port: int, *, policy: str, 
     """A started site whose community "housing" (``policy``) has ``members`` and lives in ``channel`` too."""
     site = ServedSite(tmp_path, db_url, smarthost_port, extra=settings, max_message_bytes=max_message_bytes,
                       site_extra=site_extra)
-    site.cli("init")
+    copy_head_schema(db_url)
     site.cli("community", "create", "housing", "--name", "Housing Advice", "--policy", policy)
     for address in members:
         site.cli("member", "add", "housing", address, "--name", f"{address.split('@')[0].title()} Example")

@@ -17,6 +17,7 @@ from forum.posting import Draft, submit_post
 from forum.site import Site
 from tests.integration.served import DOMAIN, ServedSite, mail
 from tests.support import SmtpSink
+from tests.head_schema import copy_head_schema
 
 pytestmark = pytest.mark.integration
 
@@ -27,7 +28,7 @@ def served(tmp_path: Path, db_url: str, smtp_sink: SmtpSink) -> ServedSite:
     hour = (utcnow().hour + 3) % 24
     site = ServedSite(tmp_path, db_url, smarthost_port=smtp_sink.port,
                       extra=f'\n[digest]\nhour = {hour}\ntimezone = "UTC"\n')
-    site.cli("init")
+    copy_head_schema(db_url)
     for slug, name in (("housing", "Housing Advice"), ("planning", "Planning")):
         site.cli("community", "create", slug, "--name", name)
         site.cli("member", "add", slug, "alice@council.example", "--name", "Alice")

@@ -25,6 +25,7 @@ from forum.models import InboundMessage, InboundStatus
 from mailgateway import inbound
 from tests.integration.served import DOMAIN, ServedSite, mail
 from tests.support import SmtpSink
+from tests.head_schema import copy_head_schema
 
 pytestmark = pytest.mark.integration
 
@@ -121,7 +122,7 @@ def test_post_reply_and_refusals(served: ServedSite, smtp_sink: SmtpSink) -> Non
 
 def test_lmtp_answers_once_per_recipient(tmp_path: Path, db_url: str, smtp_sink: SmtpSink) -> None:
     site = ServedSite(tmp_path, db_url, smtp_sink.port, protocol="lmtp")
-    site.cli("init")
+    copy_head_schema(db_url)
     site.cli("community", "create", "housing", "--name", "Housing Advice")
     site.cli("community", "create", "planning", "--name", "Planning")
     site.cli("member", "add", "housing", "alice@council.example")
@@ -150,7 +151,7 @@ def test_stop_in_the_middle_of_a_fan_out_loses_and_doubles_nothing(tmp_path: Pat
     slow = SmtpSink(on_message=lambda _m: time.sleep(0.01))  # a smarthost slow enough to stop mid-way
     with slow:
         site = ServedSite(tmp_path, db_url, slow.port)
-        site.cli("init")
+        copy_head_schema(db_url)
         site.cli("community", "create", "housing", "--name", "Housing Advice")
         csv = tmp_path / "members.csv"
         csv.write_text("email,name\n" + "".join(f"m{i}@council.example,Member {i}\n" for i in range(members)))
@@ -173,7 +174,7 @@ def test_stop_in_the_middle_of_a_fan_out_loses_and_doubles_nothing(tmp_path: Pat
 
 def test_mail_spooled_before_a_crash_is_processed_once_on_start(tmp_path: Path, db_url: str, smtp_sink: SmtpSink) -> None:
     site = ServedSite(tmp_path, db_url, smtp_sink.port)
-    site.cli("init")
+    copy_head_schema(db_url)
     site.cli("community", "create", "housing", "--name", "Housing Advice")
     site.cli("member", "add", "housing", "alice@council.example")
     site.cli("member", "add", "housing", "bob@council.example")
@@ -199,7 +200,7 @@ def test_mail_spooled_before_a_crash_is_processed_once_on_start(tmp_path: Path, 
 
 def test_moderated_post_is_held_then_approved(tmp_path: Path, db_url: str, smtp_sink: SmtpSink) -> None:
     site = ServedSite(tmp_path, db_url, smtp_sink.port)
-    site.cli("init")
+    copy_head_schema(db_url)
     site.cli("community", "create", "housing", "--name", "Housing Advice", "--policy", "moderated")
     site.cli("member", "add", "housing", "fiona@council.example", "--role", "facilitator")
     site.cli("member", "add", "housing", "alice@council.example")

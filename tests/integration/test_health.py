@@ -14,6 +14,7 @@ import pytest
 
 from tests.integration.served import DOMAIN, ServedSite, mail
 from tests.support import SmtpSink, free_port
+from tests.head_schema import copy_head_schema
 
 pytestmark = pytest.mark.integration
 
@@ -55,7 +56,7 @@ def post(site: ServedSite, n: int) -> None:
 def site(tmp_path: Path, db_url: str) -> ServedSite:
     smarthost = free_port()  # nothing listens there yet: the smarthost is down
     site = ServedSite(tmp_path, db_url, smarthost)
-    site.cli("init")
+    copy_head_schema(db_url)
     site.cli("community", "create", "housing", "--name", "Housing Advice", "--policy", "members")
     for who in ("alice", "bob", "carol"):
         site.cli("member", "add", "housing", f"{who}@council.example")

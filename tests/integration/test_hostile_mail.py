@@ -20,6 +20,7 @@ from forum.db import make_engine
 from forum.models import Post
 from tests.integration.served import DOMAIN, ServedSite, mail
 from tests.support import SmtpSink
+from tests.head_schema import copy_head_schema
 
 pytestmark = pytest.mark.integration
 
@@ -35,7 +36,7 @@ def _smtp_in(site: ServedSite, settings: str) -> None:
 def _site(tmp_path: Path, db_url: str, sink: SmtpSink, smtp_in: str = "") -> ServedSite:
     site = ServedSite(tmp_path, db_url, sink.port)
     _smtp_in(site, smtp_in)
-    site.cli("init")
+    copy_head_schema(db_url)
     site.cli("community", "create", "housing", "--name", "Housing Advice", "--policy", "members")
     for who in ("alice", "bob"):
         site.cli("member", "add", "housing", f"{who}@council.example", "--name", f"{who.title()} Example")

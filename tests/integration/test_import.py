@@ -11,6 +11,7 @@ import pytest
 from tests.corpus import require_corpus
 from tests.integration.served import ServedSite
 from tests.integration.test_cli import assert_one_line_error
+from tests.head_schema import copy_head_schema
 
 pytestmark = pytest.mark.integration
 
@@ -18,7 +19,7 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def site(tmp_path: Path, db_url: str) -> ServedSite:
     site = ServedSite(tmp_path, db_url, smarthost_port=25)
-    site.cli("init")
+    copy_head_schema(db_url)
     site.cli("community", "create", "rlug", "--name", "RLUG")
     site.cli("member", "add", "rlug", "member@example.org")
     return site

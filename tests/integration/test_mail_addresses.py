@@ -17,6 +17,7 @@ from forum.db import make_engine, make_sessionmaker
 from forum.models import InboundMessage, Membership, UserEmail
 from tests.integration.served import DOMAIN, ServedSite, mail
 from tests.support import Received, SmtpSink
+from tests.head_schema import copy_head_schema
 
 pytestmark = pytest.mark.integration
 
@@ -29,7 +30,7 @@ OPERATOR = "ops@council.example"
 def served(tmp_path: Path, db_url: str, smtp_sink: SmtpSink):
     """Housing (public): Alice, Bob, Carol (Carol takes a daily digest). Secret (private): Alice."""
     site = ServedSite(tmp_path, db_url, smtp_sink.port, site_extra=f'operators = ["{OPERATOR}"]')
-    site.cli("init")
+    copy_head_schema(db_url)
     site.cli("community", "create", "housing", "--name", "Housing Advice")
     site.cli("community", "create", "secret", "--name", "Secret Space", "--private")
     for who in ("alice", "bob"):

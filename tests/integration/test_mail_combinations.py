@@ -36,6 +36,7 @@ from forum.models import InboundMessage, Post, PostStatus, UserEmail
 from mailgateway import addresses
 from tests.integration.served import DOMAIN, ServedSite
 from tests.support import SmtpSink
+from tests.head_schema import copy_head_schema
 
 pytestmark = pytest.mark.integration
 
@@ -72,7 +73,7 @@ def cases() -> list[Case]:
 @pytest.fixture
 def served(tmp_path: Path, db_url: str, smtp_sink: SmtpSink):
     site = ServedSite(tmp_path, db_url, smtp_sink.port, max_message_bytes=2_000_000)
-    site.cli("init")
+    copy_head_schema(db_url)
     site.cli("community", "create", "housing", "--name", "Housing Advice")
     for name, address in MEMBERS.values():
         site.cli("member", "add", "housing", address, "--name", name)

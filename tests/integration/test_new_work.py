@@ -16,6 +16,7 @@ import pytest
 
 from tests.integration.served import DOMAIN, Browser, ServedSite, mail
 from tests.support import SmtpSink
+from tests.head_schema import copy_head_schema
 
 pytestmark = pytest.mark.integration
 
@@ -26,7 +27,7 @@ AT_ONCE_SECONDS = 0.5  # half the polling period
 @pytest.fixture
 def served(tmp_path: Path, db_url: str, smtp_sink: SmtpSink) -> Iterator[ServedSite]:
     site = ServedSite(tmp_path, db_url, smtp_sink.port, extra="processes = 2")  # pages served by forked servers
-    site.cli("init")
+    copy_head_schema(db_url)
     site.cli("community", "create", "housing", "--name", "Housing Advice", "--policy", "members")
     for who in ("alice", "bob", "carol"):
         site.cli("member", "add", "housing", f"{who}@council.example")

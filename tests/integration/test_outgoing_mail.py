@@ -13,6 +13,7 @@ import pytest
 
 from tests.integration.served import DOMAIN, ServedSite
 from tests.support import Received, SmtpSink
+from tests.head_schema import copy_head_schema
 
 pytestmark = pytest.mark.integration
 
@@ -26,7 +27,7 @@ BUDGET = bytes(range(256)) * 40  # binary, as a spreadsheet is
 @pytest.fixture
 def served(tmp_path: Path, db_url: str, smtp_sink: SmtpSink) -> Iterator[ServedSite]:
     site = ServedSite(tmp_path, db_url, smtp_sink.port)
-    site.cli("init")
+    copy_head_schema(db_url)
     site.cli("community", "create", "housing", "--name", "Housing Advice", "--subject-prefix", "[Housing]")
     site.cli("community", "create", "grwp", "--name", "Grŵp Tai – Cymru", "--policy", "moderated")
     for who in ("alice", *(m.split("@")[0] for m in MEMBERS)):

@@ -15,6 +15,7 @@ import pytest
 
 from digest.scheduler import STANDBY_SECONDS
 from tests.integration.served import ServedSite
+from tests.head_schema import copy_head_schema
 
 pytestmark = pytest.mark.integration
 
@@ -46,7 +47,7 @@ def test_one_process_runs_the_schedule_and_another_takes_over_when_it_is_killed(
         (tmp_path / name).mkdir()
         pair.append(Scheduler(tmp_path / name, db_url, smarthost_port=25))
     first, second = pair
-    first.cli("init")
+    copy_head_schema(db_url)
     try:
         first.launch()
         first.wait_for(STARTED, 30)

@@ -22,6 +22,7 @@ from forum.db import make_engine, make_sessionmaker
 from forum.models import Post, UserEmail, utcnow
 from tests.integration.served import DOMAIN, Browser, ServedSite, mail
 from tests.support import Received, SmtpSink
+from tests.head_schema import copy_head_schema
 
 pytestmark = pytest.mark.integration
 
@@ -36,7 +37,7 @@ VOUCHED = (f"Authentication-Results: {UPSTREAM}; dkim=pass header.d=council.exam
 
 def make_site(tmp_path: Path, db_url: str, sink: SmtpSink, **options: str) -> ServedSite:
     site = ServedSite(tmp_path, db_url, sink.port, **options)
-    site.cli("init")
+    copy_head_schema(db_url)
     site.cli("community", "create", "housing", "--name", "Housing Advice")
     site.cli("community", "create", "officers", "--name", "Housing Officers", "--private")
     for slug in ("housing", "officers"):
