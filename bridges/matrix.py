@@ -118,7 +118,7 @@ class MatrixApi:
         except urllib.error.HTTPError as exc:
             detail = _json(exc.read())
             if exc.code == 429:
-                raise RateLimited(float(detail.get("retry_after_ms", 1000)) / 1000) from exc
+                raise RateLimited(_retry_after(exc.headers.get("Retry-After", ""), detail)) from exc
             if exc.code >= 500:
                 raise TemporaryFailure(f"{method} {path}: HTTP {exc.code}") from exc
             raise PermanentFailure(f"{method} {path}: {detail.get('errcode', exc.code)} {detail.get('error', '')}") from exc
@@ -320,6 +320,15 @@ def _q(value: str) -> str:
 
 def _h(text: str) -> str:
     return html.escape(text).replace("\n", "<br>")
+
+
+def _retry_after(header: str, detail: dict[str, Any]) -> float:
+    """Seconds a 429 asks us to wait: its ``Retry-After`` header, which the spec now prefers
+    (homeservers that predate it send only the body's ``retry_after_ms``), else that field,
+    else one second."""
+    if header.strip().isdigit():
+        return float(header)
+    return float(detail.get("retry_after_ms", 1000)) / 1000
 
 
 def _json(data: bytes) -> dict[str, Any]:
