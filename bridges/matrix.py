@@ -68,11 +68,11 @@ FILE_OF = "org.listbridge.file_of"
 
 # On urllib, not mautrix or matrix-nio (measured by bench/matrix_client.py; figures in
 # bench/README.md): both are asyncio libraries, which the worker's threads would have to
-# call through an event loop of their own, and so they cost more CPU per message sent, with
-# no gain in wall time (the homeserver's time dominates). Nor would they make this module
-# shorter: the calls below would become coroutines run on that loop, mautrix drops a 429's
-# retry_after_ms and reads a download whole (the size limit would stay ours), and the
-# sorting of failures into temporary, rate-limited and final would stay ours too.
+# call through an event loop of their own, and so they cost more CPU per message sent, for
+# no measurable gain in wall time (the homeserver's time dominates). Nor would they make
+# this module shorter: the calls below would become coroutines run on that loop, mautrix
+# drops a 429's retry_after_ms and reads a download whole (the size limit would stay ours),
+# and the sorting of failures into temporary, rate-limited and final would stay ours too.
 class MatrixApi:
     def __init__(self, settings: MatrixSettings) -> None:
         self.homeserver = settings.homeserver.rstrip("/")
