@@ -66,6 +66,13 @@ FILE_MSGTYPES = {"m.file", "m.image", "m.audio", "m.video"}
 FILE_OF = "org.listbridge.file_of"
 
 
+# On urllib, not mautrix or matrix-nio (measured by bench/matrix_client.py; figures in
+# bench/README.md): both are asyncio libraries, which the worker's threads would have to
+# call through an event loop of their own, and so they cost more CPU per message sent, for
+# no measurable gain in wall time (the homeserver's time dominates). Nor would they make
+# this module shorter: the calls below would become coroutines run on that loop, mautrix
+# drops a 429's retry_after_ms and reads a download whole (the size limit would stay ours),
+# and the sorting of failures into temporary, rate-limited and final would stay ours too.
 class MatrixApi:
     def __init__(self, settings: MatrixSettings) -> None:
         self.homeserver = settings.homeserver.rstrip("/")
@@ -118,7 +125,7 @@ class MatrixApi:
         except urllib.error.HTTPError as exc:
             detail = _json(exc.read())
             if exc.code == 429:
-                raise RateLimited(float(detail.get("retry_after_ms", 1000)) / 1000) from exc
+                raise RateLimited(_retry_after(exc.headers.get("Retry-After", ""), detail)) from exc
             if exc.code >= 500:
                 raise TemporaryFailure(f"{method} {path}: HTTP {exc.code}") from exc
             raise PermanentFailure(f"{method} {path}: {detail.get('errcode', exc.code)} {detail.get('error', '')}") from exc
@@ -320,6 +327,15 @@ def _q(value: str) -> str:
 
 def _h(text: str) -> str:
     return html.escape(text).replace("\n", "<br>")
+
+
+def _retry_after(header: str, detail: dict[str, Any]) -> float:
+    """Seconds a 429 asks us to wait: its ``Retry-After`` header, which the spec now prefers
+    (homeservers that predate it send only the body's ``retry_after_ms``), else that field,
+    else one second."""
+    if header.strip().isdigit():
+        return float(header)
+    return float(detail.get("retry_after_ms", 1000)) / 1000
 
 
 def _json(data: bytes) -> dict[str, Any]:

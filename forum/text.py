@@ -13,6 +13,7 @@ from __future__ import annotations
 import html
 import re
 import threading
+from urllib.parse import urlsplit
 
 import bleach
 from bleach.css_sanitizer import CSSSanitizer
@@ -159,8 +160,11 @@ def is_tracking_pixel(src: str, width: str = "", height: str = "", style: str = 
     (or 0×0) image, a hidden one, or any image from a host that serves only those."""
     if width.strip().lower() in _TINY or height.strip().lower() in _TINY or _HIDDEN_STYLE.search(style):
         return True
-    host = re.sub(r"^[a-z][a-z0-9+.-]*://", "", src.strip(), flags=re.IGNORECASE).split("/", 1)[0].split(":")[0]
-    return bool(host) and bool(TRACKER_HOSTS.search(host.lower()))
+    try:
+        host = urlsplit(src.strip()).hostname  # without user, port, query or fragment; lowercased
+    except ValueError:  # not a URL (an unbalanced IPv6 bracket): it loads nothing
+        return False
+    return bool(host) and bool(TRACKER_HOSTS.search(host))
 
 
 def sanitize(untrusted_html: str) -> str:
