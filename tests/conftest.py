@@ -22,8 +22,12 @@ from sqlalchemy.pool import NullPool
 
 from forum import config, db, schema
 from forum.site import Site
+from listbridge import platforms
 from tests.dnsstub import empty_dns
 from tests.support import SmtpSink, unavailable
+
+# As every entry point does before it reads settings: they may have the chat platforms' sections.
+platforms.register()
 
 SECRET_KEY = "test-secret-key-0123456789abcdef"
 MAIL_DOMAIN = "lists.example.org"
