@@ -20,9 +20,11 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm import sessionmaker as SessionMaker
 from sqlalchemy.pool import NullPool
 
-from forum import config, db, schema
+from bridges.platforms import ChatBridge
+from forum import chat_platforms, config, db, schema
 from forum.site import Site
 from listbridge import platforms
+from tests import loopback_platform
 from tests.dnsstub import empty_dns
 from tests.support import SmtpSink, unavailable
 
@@ -180,3 +182,14 @@ def smtp_sink() -> Iterator[SmtpSink]:
     """A real SMTP server on a free loopback port that records what it is sent."""
     with SmtpSink() as sink:
         yield sink
+
+
+@pytest.fixture
+def loopback(monkeypatch: pytest.MonkeyPatch) -> Iterator[ChatBridge[Any]]:
+    """The test-only chat platform (:mod:`tests.loopback_platform`), registered for this test
+    as the runtime registers the real ones; request it before the settings, whose
+    ``[loopback]`` section it declares."""
+    monkeypatch.setattr(chat_platforms, "_registry", dict(chat_platforms._registry))
+    chat_platforms.register(loopback_platform.PLATFORM)
+    yield loopback_platform.PLATFORM
+    loopback_platform.CHANNELS.clear()
