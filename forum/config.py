@@ -2,8 +2,9 @@
 
 Every knob is declared exactly once, here, with its default and a one-line help text
 (``field(metadata={"help": ...})``); a chat platform's, in its own module, which the
-runtime registers before the file is read (:mod:`forum.chat_platforms`). ``config.example.toml`` documents them all and a test
-fails when a declared key is missing from it, so the documentation cannot drift.
+runtime registers before the file is read (:mod:`forum.chat_platforms`).
+``config.example.toml`` documents them all and a test fails when a declared key is
+missing from it, so the documentation cannot drift.
 Relative paths in the file are taken relative to the file itself, so a site directory
 can be moved or run from any working directory.
 """
@@ -16,7 +17,6 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any, get_type_hints
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -176,7 +176,7 @@ class Settings:
     web: WebSettings = field(default_factory=WebSettings)
     # The sections of the registered chat platforms ([slack], [matrix], …) by platform name,
     # in this place in the file; each platform's module declares its own (forum.chat_platforms).
-    chat: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    chat: Mapping[str, Any] = field(default_factory=dict)
     digest: DigestSettings = field(default_factory=DigestSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
 
@@ -321,7 +321,7 @@ def from_dict(raw: dict[str, Any], base: Path | None = None) -> Settings:
     if "site" not in raw:
         raise ConfigError("missing section [site] (it needs at least mail_domain and secret_key)")
     built = {name: _build_section(name, cls, raw.get(name, {})) for name, cls in known.items()}
-    chat = MappingProxyType({name: built.pop(name) for name in chat_platforms.names()})
+    chat = {name: built.pop(name) for name in chat_platforms.names()}
     settings = Settings(**built, chat=chat)
     _validate(settings)
     return settings
