@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 S = TypeVar("S")
 
 
-def _nothing_missing(_options: Any) -> str | None:
+def _no_problem(_options: Any) -> str | None:
     return None
 
 
@@ -36,7 +36,7 @@ class ChatPlatform(Generic[S]):
     channel_problem: Callable[[str], str | None]  # why a string is not a channel id, in a sentence
     channel_help: str  # where a facilitator finds a channel's id
     unconfigured: Callable[[S], str | None]  # the setting a site lacks to bridge it ("setting [x] y is empty")
-    settings_problem: Callable[[S], str | None] = _nothing_missing  # settings that cannot work together
+    settings_problem: Callable[[S], str | None] = _no_problem  # settings that cannot work together
 
     def options(self, settings: Settings) -> S:
         """This platform's section of ``settings`` (its defaults if the file has none)."""
