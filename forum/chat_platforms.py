@@ -12,6 +12,7 @@ and a new platform touches only its own module and the line that registers it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
     from forum.config import Settings
 
 S = TypeVar("S")
+# Stored with each link and post (16 characters), and a settings section's name.
+NAME = re.compile(r"[a-z][a-z0-9]{0,15}")
 
 
 def _no_problem(_options: Any) -> str | None:
@@ -49,6 +52,8 @@ _registry: dict[str, ChatPlatform[Any]] = {}
 
 def register(platform: ChatPlatform[Any]) -> None:
     """Make ``platform`` known (registering the same one again changes nothing)."""
+    if not NAME.fullmatch(platform.name):
+        raise ValueError(f"a chat platform's name is a-z and 0-9, at most 16 characters: not {platform.name!r}")
     known = _registry.get(platform.name)
     if known is not None and known is not platform:
         raise ValueError(f"another chat platform is already registered as {platform.name!r}")
