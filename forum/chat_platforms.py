@@ -5,9 +5,15 @@ A platform (Slack, Matrix, …) is described once, in its own module under
 the label people see, its settings section, the rule its channel ids follow and what a
 site must set to bridge it. The core cannot import the bridges, so it does not list
 them: the runtime (``listbridge``), which wires the parts together, registers each
-platform here before it reads the settings. The configuration then has a section per
-registered platform, the command line and the facilitators' page offer exactly these,
-and a new platform touches only its own module and the line that registers it.
+platform here before it reads the settings. The command line and the facilitators' page
+then offer exactly these, and a new platform touches only its own module and the line
+that registers it.
+
+Its settings dataclass is declared in that module too, not in :mod:`forum.config`: kept
+there, every platform would need an edit of the core, and the platform's settings would
+sit far from the only code that reads them. The core still reads and checks the file:
+it has a section per registered platform, where ``[slack]`` and ``[matrix]`` always were,
+built and validated like every other section.
 """
 
 from __future__ import annotations
