@@ -2,5 +2,6 @@
 
 Outbound, a worker per platform (:mod:`bridges.worker`) sends the chat rows of the outbox;
 inbound, each platform turns its events into :class:`bridges.inbound.ChatEvent` values
-that :mod:`bridges.inbound` hands to ``forum.posting.submit_post``.
+that :mod:`bridges.inbound` hands to ``forum.posting.submit_post``. Each platform is
+described, settings and all, by a module of :mod:`bridges.platforms`.
 """

@@ -51,7 +51,7 @@ from bridges.inbound import (
     unfetched_note,
 )
 from forum import chat
-from forum.config import MatrixSettings
+from bridges.platforms.matrix import MatrixSettings
 from forum.errors import describe
 from forum.posting import AttachmentData
 from forum.site import Site

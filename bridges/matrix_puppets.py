@@ -20,7 +20,7 @@ import urllib.parse
 from typing import TYPE_CHECKING
 
 from bridges.base import PermanentFailure
-from forum.config import MatrixSettings
+from bridges.platforms.matrix import MatrixSettings
 from forum.errors import ConfigError
 
 if TYPE_CHECKING:

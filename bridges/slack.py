@@ -52,7 +52,7 @@ from bridges.inbound import (
     too_large_note,
     unfetched_note,
 )
-from forum.config import SlackSettings
+from bridges.platforms.slack import SlackSettings
 from forum.errors import describe
 from forum.posting import AttachmentData
 from forum.site import Site

@@ -10,25 +10,15 @@ markers in the text.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from forum import chat_platforms
 from forum.config import Settings
 from forum.errors import InvalidInput, NotFound
 from forum.models import ChatLink, ChatMessage, ChatThread, Community, Post
-
-PLATFORMS = ("slack", "matrix")
-# A Slack channel id: C (public) or G (private, older workspaces), then capitals and
-# digits. Slack's are 9 to 11 characters today; the shape, not the length, is what tells
-# an id from a channel's name, so shorter ids (older workspaces, test doubles) pass.
-SLACK_CHANNEL = re.compile(r"[CG][A-Z0-9]{2,20}")
-# A Matrix room id: "!" and an opaque part, then the server that made it (room versions
-# before 12); from room version 12 the id is only "!" and a hash, without a server.
-MATRIX_ROOM = re.compile(r"![^\s:]+(:(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?)?")
-
 
 @dataclass(frozen=True)
 class LinkRow:
@@ -37,30 +27,17 @@ class LinkRow:
     channel: str
 
 
-def _platform(platform: str) -> str:
-    if platform not in PLATFORMS:
-        raise InvalidInput(f'unknown chat platform "{platform}" (known: {", ".join(PLATFORMS)})')
-    return platform
-
-
 def channel_problem(platform: str, channel: str) -> str | None:
-    """Why ``channel`` cannot be a channel of ``platform``, in a sentence; None if it can.
+    """Why ``channel`` cannot be a channel of ``platform``, in a sentence; None if it can
+    (or the platform is unknown: that is said of the platform).
 
     Checked here rather than only in a form, so that every way of linking (the web page,
     ``listbridge bridge link``) refuses a channel name or a mistyped id before the bridge
     tries, and fails, to post there.
     """
-    if platform == "slack":
-        if channel.startswith("#"):
-            return "Enter the channel ID, not its name: it looks like C0123ABCD"
-        if not SLACK_CHANNEL.fullmatch(channel):
-            return "A Slack channel ID is a C or G followed by capital letters and digits, like C0123ABCD"
-    elif platform == "matrix":
-        if channel.startswith("#"):
-            return "Enter the room ID, not an alias: it starts with ! (like !abc:example.org)"
-        if not MATRIX_ROOM.fullmatch(channel):
-            return "A Matrix room ID starts with ! and names its server, like !abc:example.org"
-    return None
+    if platform not in chat_platforms.names():
+        return None
+    return chat_platforms.named(platform).channel_problem(channel)
 
 
 def unconfigured(settings: Settings, platform: str) -> str | None:
@@ -69,19 +46,15 @@ def unconfigured(settings: Settings, platform: str) -> str | None:
     Without it a link would be accepted and its messages would wait for a bridge that
     never starts, so every way of linking asks this first.
     """
-    if platform == "slack" and not settings.slack.bot_token:
-        return ("Slack is not set up on this site: setting [slack] bot_token is empty "
-                "(it needs signing_secret or app_token too)")
-    if platform == "matrix" and not settings.matrix.homeserver:
-        return ("Matrix is not set up on this site: setting [matrix] homeserver is empty "
-                "(it needs user_id and access_token too)")
-    return None
+    described = chat_platforms.named(platform)
+    missing = described.unconfigured(described.options(settings))
+    return f"{described.label} is not set up on this site: {missing}" if missing else None
 
 
 def link(session: Session, community: Community, platform: str, channel: str, *, settings: Settings) -> ChatLink:
     """Link ``community`` to ``channel``; linking it again is a no-op, another community's channel an error."""
     channel = channel.strip()
-    problem = unconfigured(settings, _platform(platform))
+    problem = unconfigured(settings, platform)
     if problem:
         raise InvalidInput(problem)
     if not channel:
@@ -89,7 +62,7 @@ def link(session: Session, community: Community, platform: str, channel: str, *,
     problem = channel_problem(platform, channel)
     if problem:
         raise InvalidInput(problem)
-    existing = link_for_channel(session, _platform(platform), channel)
+    existing = link_for_channel(session, platform, channel)
     if existing is not None:
         if existing.community_id != community.id:
             owner = session.get(Community, existing.community_id)
@@ -103,7 +76,7 @@ def link(session: Session, community: Community, platform: str, channel: str, *,
 
 def unlink(session: Session, community: Community, platform: str, channel: str) -> None:
     """Remove the link and its maps (the chat messages themselves stay where they are)."""
-    row = link_for_channel(session, _platform(platform), channel.strip())
+    row = link_for_channel(session, platform, channel.strip())
     if row is None or row.community_id != community.id:
         raise NotFound(f"{community.slug} is not linked to {platform} channel {channel}")
     session.delete(row)

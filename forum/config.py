@@ -1,8 +1,10 @@
 """Settings: a TOML file read into frozen dataclasses.
 
 Every knob is declared exactly once, here, with its default and a one-line help text
-(``field(metadata={"help": ...})``). ``config.example.toml`` documents them all and a test
-fails when a declared key is missing from it, so the documentation cannot drift.
+(``field(metadata={"help": ...})``); a chat platform's, in its own module, which the
+runtime registers before the file is read (:mod:`forum.chat_platforms`).
+``config.example.toml`` documents them all and a test fails when a declared key is
+missing from it, so the documentation cannot drift.
 Relative paths in the file are taken relative to the file itself, so a site directory
 can be moved or run from any working directory.
 """
@@ -12,11 +14,13 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any, get_type_hints
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from forum import chat_platforms
 from forum.errors import ConfigError
 
 REQUIRED: Any = MISSING
@@ -144,24 +148,6 @@ class WebSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
-class SlackSettings:
-    bot_token: str = setting("", "Bot token (xoxb-…) of the Slack app; empty: no Slack bridge.")
-    signing_secret: str = setting("", "Signing secret of the Slack app: events at /slack/events are verified with it.")
-    app_token: str = setting("", "App-level token (xapp-…): when set, events come over Socket Mode instead of /slack/events.")
-    api_base_url: str = setting("https://slack.com/api/", "Base URL of the Slack Web API (tests and staging point it elsewhere).")
-
-
-@dataclass(frozen=True, kw_only=True)
-class MatrixSettings:
-    homeserver: str = setting("", "Homeserver URL, e.g. https://matrix.example.org; empty: no Matrix bridge.")
-    user_id: str = setting("", "The relay account that posts for everyone, e.g. @listbridge:example.org.")
-    access_token: str = setting("", "Access token of that account.")
-    appservice_token: str = setting("", "as_token of the application service registration ('listbridge bridge matrix-registration' prints it); when set, each author posts as a Matrix user of their own.")
-    hs_token: str = setting("", "hs_token of that registration (the homeserver's token to the bridge; rooms are still read with /sync, so it is never used to receive).")
-    user_prefix: str = setting("listbridge_", "Start of the localpart of those users: an author with address ana@example.org becomes @listbridge_ana=40example.org:SERVER.")
-
-
-@dataclass(frozen=True, kw_only=True)
 class DigestSettings:
     hour: int = setting(7, "Hour (0-23) digests go out, in each member's own time zone, for members who chose no hour.")
     timezone: str = setting("Europe/London", "The site's time zone (an IANA name such as Europe/London): times shown to visitors and to members who chose no zone, and when their digests go out.")
@@ -188,8 +174,9 @@ class Settings:
     imap: ImapSettings = field(default_factory=ImapSettings)
     threading: ThreadingSettings = field(default_factory=ThreadingSettings)
     web: WebSettings = field(default_factory=WebSettings)
-    slack: SlackSettings = field(default_factory=SlackSettings)
-    matrix: MatrixSettings = field(default_factory=MatrixSettings)
+    # The sections of the registered chat platforms ([slack], [matrix], …) by platform name,
+    # in this place in the file; each platform's module declares its own (forum.chat_platforms).
+    chat: Mapping[str, Any] = field(default_factory=dict)
     digest: DigestSettings = field(default_factory=DigestSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
 
@@ -201,7 +188,13 @@ class Settings:
 def sections() -> dict[str, type]:
     """Section name → dataclass, in file order."""
     hints = get_type_hints(Settings)
-    return {f.name: hints[f.name] for f in fields(Settings)}
+    found: dict[str, type] = {}
+    for f in fields(Settings):
+        if f.name == "chat":
+            found.update({platform.name: platform.settings for platform in chat_platforms.registered()})
+        else:
+            found[f.name] = hints[f.name]
+    return found
 
 
 def declared_keys() -> list[tuple[str, str, Any, str]]:
@@ -290,14 +283,10 @@ def _validate(settings: Settings) -> None:
         raise ConfigError("setting [smtp_out] connections must be at least 1")
     if settings.web.processes < 0:
         raise ConfigError("setting [web] processes must be 0 (one per core) or more")
-    if settings.slack.bot_token and not (settings.slack.signing_secret or settings.slack.app_token):
-        raise ConfigError("setting [slack] bot_token needs signing_secret (Events API) or app_token (Socket Mode)")
-    if settings.matrix.homeserver and not (settings.matrix.user_id and settings.matrix.access_token):
-        raise ConfigError("setting [matrix] homeserver needs user_id and access_token")
-    if bool(settings.matrix.appservice_token) != bool(settings.matrix.hs_token):
-        raise ConfigError("setting [matrix] appservice_token and hs_token go together (both from the registration)")
-    if not re.fullmatch(r"[a-z0-9._=/-]+", settings.matrix.user_prefix):
-        raise ConfigError("setting [matrix] user_prefix may hold only a-z, 0-9 and . _ = - /")
+    for platform in chat_platforms.registered():
+        problem = platform.settings_problem(platform.options(settings))
+        if problem:
+            raise ConfigError(problem)
     _validate_digest(settings.digest)
     for address in settings.site.operators:
         if not re.fullmatch(r"[^@\s<>]+@[^@\s<>]+", address):
@@ -331,7 +320,9 @@ def from_dict(raw: dict[str, Any], base: Path | None = None) -> Settings:
         raise ConfigError(f"unknown section [{unknown[0]}] (known: {', '.join(known)})")
     if "site" not in raw:
         raise ConfigError("missing section [site] (it needs at least mail_domain and secret_key)")
-    settings = Settings(**{name: _build_section(name, cls, raw.get(name, {})) for name, cls in known.items()})
+    built = {name: _build_section(name, cls, raw.get(name, {})) for name, cls in known.items()}
+    chat = {name: built.pop(name) for name in chat_platforms.names()}
+    settings = Settings(**built, chat=chat)
     _validate(settings)
     return settings
 

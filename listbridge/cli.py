@@ -33,7 +33,7 @@ from rich.text import Text
 from sqlalchemy import func, make_url, select
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
-from forum import chat, health
+from forum import chat, chat_platforms, health
 from forum.access import membership_of, user_by_email
 from forum.accounts import remove_member
 from forum.config import Settings, load
@@ -55,6 +55,7 @@ from forum.models import Community, Delivery, Membership, Post, PostingPolicy, u
 from forum.moderation import approve, held_posts, reject
 from forum.posting import community_by_slug
 from forum.site import Site
+from listbridge import platforms
 
 
 class FriendlyGroup(click.Group):
@@ -133,6 +134,7 @@ pass_ctx = click.make_pass_decorator(Context)
 @click.pass_context
 def main(ctx: click.Context, config_path: str | None) -> None:
     """listbridge: communities of practice in email, on the web and in chat."""
+    platforms.register()  # before the settings are read: each chat platform declares its section
     ctx.obj = Context(config_path)
 
 
@@ -428,18 +430,30 @@ def shunt_retry(ctx: Context, inbound_id: int) -> None:
     click.echo(f"message {inbound_id} is queued to be processed again")
 
 
+class PlatformChoice(click.Choice):
+    """The registered chat platforms, read when a command line is parsed, not when this
+    module is imported: whatever the wiring registered is offered."""
+
+    def __init__(self) -> None:  # no fixed choices to store
+        self.case_sensitive = True
+
+    @property  # type: ignore[override]
+    def choices(self) -> tuple[str, ...]:
+        return chat_platforms.names()
+
+
 @main.group()
 def bridge() -> None:
-    """Link communities to Slack channels and Matrix rooms."""
+    """Link communities to chat channels: Slack channels, Matrix rooms."""
 
 
 @bridge.command("link")
 @click.argument("slug")
-@click.argument("platform", type=click.Choice(chat.PLATFORMS), metavar="PLATFORM")
+@click.argument("platform", type=PlatformChoice())
 @click.argument("channel")
 @pass_ctx
 def bridge_link(ctx: Context, slug: str, platform: str, channel: str) -> None:
-    """Link community SLUG to CHANNEL on PLATFORM (slack or matrix): a Slack channel id such as C0123ABCD, a Matrix room id such as !abc:example.org.
+    """Link community SLUG to CHANNEL on a chat platform: its id there, such as a Slack channel id (C0123ABCD) or a Matrix room id (!abc:example.org).
 
     New posts go to the channel from now on; messages in the channel become posts.
     """
@@ -450,7 +464,7 @@ def bridge_link(ctx: Context, slug: str, platform: str, channel: str) -> None:
 
 @bridge.command("unlink")
 @click.argument("slug")
-@click.argument("platform", type=click.Choice(chat.PLATFORMS), metavar="PLATFORM")
+@click.argument("platform", type=PlatformChoice())
 @click.argument("channel")
 @pass_ctx
 def bridge_unlink(ctx: Context, slug: str, platform: str, channel: str) -> None:
@@ -479,8 +493,9 @@ def bridge_matrix_registration(ctx: Context) -> None:
     restart the homeserver; from then on each author posts to Matrix as a user of their own.
     """
     from bridges.matrix_puppets import registration
+    from bridges.platforms.matrix import PLATFORM
 
-    click.echo(registration(ctx.settings.matrix), nl=False)
+    click.echo(registration(PLATFORM.options(ctx.settings)), nl=False)
 
 
 @main.group("digest")

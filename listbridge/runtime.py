@@ -36,7 +36,7 @@ from sqlalchemy import Engine
 
 from bridges import running as bridges_running
 from digest.scheduler import DigestScheduler
-from forum import outbox_signal, schema
+from forum import chat_platforms, outbox_signal, schema
 from forum.config import Settings
 from forum.db import make_engine, make_sessionmaker
 from forum.errors import ConfigError
@@ -130,14 +130,15 @@ def compose(settings: Settings, engine: Engine, roles: Collection[str]) -> Compo
     web = None
     if "web" in roles:
         # Before anything else runs: its servers may be forked, which is safe only while
-        # this process has no other thread (see listbridge.webserver). Slack's events
-        # endpoint goes with the web role; Slack signs its requests instead of CSRF tokens.
+        # this process has no other thread (see listbridge.webserver). The chat platforms'
+        # endpoints (Slack's events) go with the web role; they sign their requests instead
+        # of CSRF tokens.
         try:
             web = WebServer(settings, composed.health)
         except OSError as exc:
             raise cannot_listen("the web archive", settings.web.host, settings.web.port, exc) from exc
-        endpoint = bridges_running.build(site, sessions, web=True, worker=False).blueprint
-        if endpoint is not None:
+        for endpoint in bridges_running.build(site, sessions, chat_platforms.registered(), web=True,
+                                              worker=False).endpoints:
             web.app.register_blueprint(endpoint)
             csrf.exempt(endpoint)
         web.fork_servers()
@@ -156,7 +157,7 @@ def compose(settings: Settings, engine: Engine, roles: Collection[str]) -> Compo
         composed.consumers.append(TaskService("delivery", delivery.run, delivery.wake))
         log.info("delivering via %s:%d", settings.smtp_out.host, settings.smtp_out.port)
         # The chat workers and their connections (Socket Mode starts threads).
-        bridges = bridges_running.build(site, sessions, web=False, worker=True)
+        bridges = bridges_running.build(site, sessions, chat_platforms.registered(), web=False, worker=True)
         if bridges.workers:
             composed.consumers.append(TaskService("chat", bridges.run, bridges.wake))
         services += composed.consumers

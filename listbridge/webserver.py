@@ -1,7 +1,7 @@
 """The web archive inside ``listbridge serve``: waitress, in this process or in several.
 
 waitress is a production-quality pure-Python WSGI server, so the embedded default needs
-no other process; a large site can run the same app under gunicorn (``web.wsgi``).
+no other process; a large site can run the same app under gunicorn (``listbridge.wsgi``).
 
 Python runs one thread at a time, so one process serves pages on one core at most. With
 ``[web] processes`` above one (the default is one per core), this process opens the

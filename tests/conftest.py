@@ -21,11 +21,17 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm import sessionmaker as SessionMaker
 from sqlalchemy.pool import NullPool
 
-from forum import config, db
+from bridges.platforms import ChatBridge
+from forum import chat_platforms, config, db
 from forum.site import Site
+from listbridge import platforms
+from tests import loopback_platform
 from tests.dnsstub import empty_dns
 from tests.head_schema import copy_head_schema, reset_postgres
 from tests.support import SmtpSink, unavailable
+
+# As every entry point does before it reads settings: they may have the chat platforms' sections.
+platforms.register()
 
 SECRET_KEY = "test-secret-key-0123456789abcdef"
 MAIL_DOMAIN = "lists.example.org"
@@ -162,3 +168,14 @@ def smtp_sink() -> Iterator[SmtpSink]:
     """A real SMTP server on a free loopback port that records what it is sent."""
     with SmtpSink() as sink:
         yield sink
+
+
+@pytest.fixture
+def loopback(monkeypatch: pytest.MonkeyPatch) -> Iterator[ChatBridge[Any]]:
+    """The test-only chat platform (:mod:`tests.loopback_platform`), registered for this test
+    as the runtime registers the real ones; request it before the settings, whose
+    ``[loopback]`` section it declares."""
+    monkeypatch.setattr(chat_platforms, "_registry", dict(chat_platforms._registry))
+    chat_platforms.register(loopback_platform.PLATFORM)
+    yield loopback_platform.PLATFORM
+    loopback_platform.CHANNELS.clear()

@@ -3,7 +3,7 @@
 ``create_app(settings)`` is the WSGI application, served by ``listbridge serve`` (waitress,
 on ``[web] host, port``) or by gunicorn in production::
 
-    gunicorn --workers 4 --bind 127.0.0.1:8080 'web.wsgi:app'    # LISTBRIDGE_CONFIG names the file
+    gunicorn --workers 4 --bind 127.0.0.1:8080 'listbridge.wsgi:app'    # LISTBRIDGE_CONFIG names the file
 """
 
 from __future__ import annotations

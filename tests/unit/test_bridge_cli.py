@@ -42,3 +42,31 @@ def test_link_list_and_unlink(tmp_path: Path, db_url: str) -> None:
     assert run("bridge", "list", "housing") == (0, "housing\tmatrix\t!room:example.org\n")
     code, output = run("bridge", "matrix-registration")  # Matrix puppets are not configured here
     assert code == 1 and output.startswith("listbridge: error: setting [matrix] user_id, appservice_token and hs_token")
+
+
+def test_a_platform_registered_by_its_own_module_is_offered_and_linked(tmp_path: Path, db_url: str,
+                                                                       loopback: object) -> None:
+    """A platform is its module and its registration: the command offers it, checks its
+    channel ids by its rule and asks its settings whether the site has set it up."""
+    config = tmp_path / "listbridge.toml"
+    site = (f'[site]\nmail_domain = "lists.example.org"\nsecret_key = "0123456789abcdef0123"\n'
+            f'[database]\nurl = "{db_url}"\n')
+    config.write_text(site)
+    runner = CliRunner()
+
+    def run(*args: str) -> tuple[int, str]:
+        result = runner.invoke(main, ["--config", str(config), *args])
+        return result.exit_code, result.output
+
+    assert run("init")[0] == 0 and run("community", "create", "housing", "--name", "Housing")[0] == 0
+    assert "{slack|matrix|loopback}" in run("bridge", "link", "--help")[1]
+    code, output = run("bridge", "link", "housing", "irc", "loop-1")
+    assert code == 1 and "'irc' is not one of 'slack', 'matrix', 'loopback'" in output
+    assert run("bridge", "link", "housing", "loopback", "loop-1") == (
+        1, "listbridge: error: Loopback is not set up on this site: setting [loopback] enabled is false\n")
+    config.write_text(site + "[loopback]\nenabled = true\n")
+    assert run("bridge", "link", "housing", "loopback", "loop one") == (
+        1, "listbridge: error: A loopback channel ID is loop- and a number, like loop-1\n")
+    assert run("bridge", "link", "housing", "loopback", "loop-1") == (0, "linked housing to loopback loop-1\n")
+    assert run("bridge", "list") == (0, "housing\tloopback\tloop-1\n")
+    assert run("bridge", "unlink", "housing", "loopback", "loop-1") == (0, "unlinked housing from loopback loop-1\n")

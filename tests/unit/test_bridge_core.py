@@ -26,10 +26,11 @@ from bridges.inbound import (
     receive_message,
 )
 from bridges.matrix_puppets import Puppets
+from bridges.platforms.matrix import MatrixSettings
 from bridges.worker import ChatWorker
 from forum import chat, outbox
+from forum.config import Settings
 from forum.editing import edit_post
-from forum.config import MatrixSettings, Settings
 from forum.errors import InvalidInput, NotFound
 from forum.models import (
     ChatMessage,

@@ -15,8 +15,9 @@ import pytest
 
 from bridges.base import ChatFile, ChatPost, PermanentFailure, RateLimited, TemporaryFailure
 from bridges.matrix import MatrixAdapter, MatrixApi
+from bridges.platforms.matrix import MatrixSettings
+from bridges.platforms.slack import SlackSettings
 from bridges.slack import SlackAdapter, web_client
-from forum.config import MatrixSettings, SlackSettings
 from tests.support import free_port
 
 

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm import sessionmaker as SessionMaker
 
 from bridges import running
+from forum import chat_platforms
 from forum.config import Settings
 from forum.site import Site
 
@@ -19,27 +20,27 @@ MATRIX = {"homeserver": "http://127.0.0.1:9", "user_id": "@relay:example.org", "
 
 def build(make_settings: Callable[..., Settings], sessionmaker: SessionMaker[Session], *, web: bool,
           worker: bool, **sections: dict[str, str]) -> running.Bridges:
-    return running.build(Site.from_settings(make_settings(**sections)), sessionmaker,
+    return running.build(Site.from_settings(make_settings(**sections)), sessionmaker, chat_platforms.registered(),
                          web=web, worker=worker)
 
 
 def test_a_web_only_process_serves_the_slack_events_endpoint_and_runs_no_chat_worker(
         make_settings: Callable[..., Settings], sessionmaker: SessionMaker[Session]) -> None:
     bridges = build(make_settings, sessionmaker, web=True, worker=False, slack=SLACK, matrix=MATRIX)
-    assert bridges.blueprint is not None
-    assert bridges.workers == [] and bridges.matrix_sync is None and bridges.socket_mode is None
+    assert [endpoint.name for endpoint in bridges.endpoints] == ["slack"]
+    assert bridges.workers == [] and bridges.listeners == []
 
 
 def test_a_worker_only_process_runs_the_chat_workers_and_serves_no_endpoint(
         make_settings: Callable[..., Settings], sessionmaker: SessionMaker[Session]) -> None:
     bridges = build(make_settings, sessionmaker, web=False, worker=True, slack=SLACK, matrix=MATRIX)
-    assert bridges.blueprint is None
+    assert bridges.endpoints == []
     assert [w.adapter.platform for w in bridges.workers] == ["slack", "matrix"]
-    assert bridges.matrix_sync is not None
+    assert len(bridges.listeners) == 1  # the Matrix sync loop
 
 
 def test_socket_mode_is_the_workers_business_and_needs_no_endpoint(
         make_settings: Callable[..., Settings], sessionmaker: SessionMaker[Session]) -> None:
     socket_mode = {**SLACK, "app_token": "xapp-test"}
-    assert build(make_settings, sessionmaker, web=True, worker=False, slack=socket_mode).blueprint is None
-    assert build(make_settings, sessionmaker, web=False, worker=True, slack=socket_mode).socket_mode is not None
+    assert build(make_settings, sessionmaker, web=True, worker=False, slack=socket_mode).endpoints == []
+    assert len(build(make_settings, sessionmaker, web=False, worker=True, slack=socket_mode).listeners) == 1

@@ -1,4 +1,4 @@
-"""The forms facilitators use; choices come from the core's enums, so they cannot drift."""
+"""The forms facilitators use; choices come from the core's enums and registry, so they cannot drift."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ from wtforms import Field, RadioField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
-from forum.chat import PLATFORMS, channel_problem
+from forum import chat_platforms
+from forum.chat import channel_problem
 from forum.models import PostingPolicy, Role, Visibility
 from web.accounts.forms import DELIVERY_CHOICES, WebForm, choice_value, email_field
 
@@ -27,11 +28,14 @@ POLICY_CHOICES = [
 ]
 
 
-PLATFORM_NAMES = {"slack": "Slack", "matrix": "Matrix"}
-PLATFORM_CHOICES = [SelectChoice(platform, PLATFORM_NAMES.get(platform, platform)) for platform in PLATFORMS]
+def platform_choices() -> list[SelectChoice]:
+    """The chat platforms the site knows, as they are registered (read per form, not at import)."""
+    return [SelectChoice(platform.name, platform.label) for platform in chat_platforms.registered()]
+
 
 class ChatLinkForm(WebForm):
-    platform = SelectField("Chat platform", choices=PLATFORM_CHOICES, default=PLATFORMS[0])
+    platform = SelectField("Chat platform", choices=platform_choices,
+                           default=lambda: next(iter(chat_platforms.names()), None))
     channel = StringField("Channel or room ID", [DataRequired("Enter the channel or room ID"), Length(max=255)],
                           filters=[lambda value: value.strip() if isinstance(value, str) else value],
                           render_kw={"autocomplete": "off", "spellcheck": "false"})

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from werkzeug.exceptions import BadRequest
 from werkzeug.wrappers import Response
 
-from forum import accounts, chat, moderation
+from forum import accounts, chat, chat_platforms, moderation
 from forum.access import can_moderate
 from forum.directory import add_member, edit_community, member_row
 from forum.errors import InvalidInput, ListbridgeError, NotFound, NotPermitted
@@ -33,7 +33,6 @@ from web.accounts.lookup import Place, place
 from web.accounts.views import refused
 from web.auth import login_required
 from web.manage.forms import (
-    PLATFORM_NAMES,
     AddMemberForm,
     ChatLinkForm,
     RejectForm,
@@ -197,7 +196,7 @@ def chat_links(slug: str) -> Any:
     if request.method == "GET" or not form.validate_on_submit():
         return _chat_page(slug, form)
     platform, channel = form.platform.data, form.channel.data
-    name = PLATFORM_NAMES.get(platform, platform)
+    name = chat_platforms.label(platform)
     settings = state().site.settings
     missing = chat.unconfigured(settings, platform)
     if missing:  # said beside the platform: no channel id would help
@@ -232,7 +231,7 @@ def chat_unlink(slug: str) -> Any:
             problem = None
     if problem:
         return _back(".chat_links", slug, problem, "error")
-    name = PLATFORM_NAMES.get(platform, platform)
+    name = chat_platforms.label(platform)
     return _back(".chat_links", slug, f"Unlinked from {name} {channel}. Messages already there stay.")
 
 
@@ -242,9 +241,10 @@ def _chat_page(slug: str, form: ChatLinkForm) -> tuple[str, int]:
         rows = []
         for row in chat.links(db, community):
             found = chat.link_for_channel(db, row.platform, row.channel)
-            rows.append((row, PLATFORM_NAMES.get(row.platform, row.platform), found.created_at if found else None))
-        missing = [sentence(problem) for platform in chat.PLATFORMS
+            rows.append((row, chat_platforms.label(row.platform), found.created_at if found else None))
+        missing = [sentence(problem) for platform in chat_platforms.names()
                    if (problem := chat.unconfigured(state().site.settings, platform))]
+        channel_help = " ".join(f"{platform.label}: {platform.channel_help}" for platform in chat_platforms.registered())
         page = render_template("manage/chat.html", community=community, form=form, links=rows, missing=missing,
-                               section="chat_links")
+                               channel_help=channel_help, section="chat_links")
     return page, 400 if form.errors else 200
