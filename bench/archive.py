@@ -9,7 +9,7 @@ configured by default: ``[web] processes``, unless ``--processes`` says otherwis
 and sends it, from 16 client processes with keep-alive ``http.client`` connections, in turn:
 
 1. the baseline: ``/static/style.css``, the cheapest thing the server answers — the floor
-   that waitress, the network stack and the clients themselves set on this machine;
+   that the web server, the network stack and the clients themselves set on this machine;
 2. thread pages of randomly chosen threads (1–30 posts) of public communities, every
    request a full page (no conditional GET: each thread is asked for at random, as
    readers arriving from links and search engines do);
@@ -223,12 +223,12 @@ class Memory:
 
 
 def server_cpu_seconds(pid: int) -> float:
-    """User and system CPU time of the server and its forked web servers so far."""
+    """User and system CPU time of the server and its forked web workers so far."""
     return sum(cpu_seconds(p) for p in [pid, *_descendants(pid)])
 
 
 def _descendants(pid: int) -> list[int]:
-    """Children and their children: the web servers are forked by a launcher the server forked."""
+    """Children and their children: the web workers are forked by gunicorn's arbiter, which the server forked."""
     return [grand for child in children(pid) for grand in (child, *_descendants(child))]
 
 
@@ -252,7 +252,7 @@ def print_profile(output: Path, top: int = 25) -> None:
     samples = 0
     for line in output.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
-        if "wsgi_app" not in stack and "WSGITask.execute" not in stack:
+        if "wsgi_app" not in stack and "handle_request" not in stack:
             continue  # idle threads waiting for work, the server's own loop
         samples += int(count)
         for frame in set(stack.split(";")):

@@ -145,6 +145,7 @@ class WebSettings:
     port: int = setting(8080, "Port of the web archive.")
     trusted_proxies: int = setting(0, "Reverse proxies in front of the web server whose X-Forwarded-For/-Proto are trusted (0: none).")
     processes: int = setting(0, "Processes serving the web archive, each using one core (0: one per core of this machine).")
+    threads: int = setting(4, "Request threads in each of those processes (on SQLite one of them computes a page at a time; the others wait, or send a download).")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -283,6 +284,8 @@ def _validate(settings: Settings) -> None:
         raise ConfigError("setting [smtp_out] connections must be at least 1")
     if settings.web.processes < 0:
         raise ConfigError("setting [web] processes must be 0 (one per core) or more")
+    if settings.web.threads < 1:
+        raise ConfigError("setting [web] threads must be at least 1")
     for platform in chat_platforms.registered():
         problem = platform.settings_problem(platform.options(settings))
         if problem:

@@ -2,8 +2,8 @@
 
 Each part is a service (:mod:`listbridge.services`): the SMTP/LMTP gateway, the spool
 processor, which turns accepted mail into posts in a process of its own
-(:mod:`listbridge.spool_process`), the IMAP poller, the web archive (waitress's threads or
-processes), mail delivery, the chat workers, the digest scheduler, and on PostgreSQL the
+(:mod:`listbridge.spool_process`), the IMAP poller, the web archive (gunicorn's
+workers), mail delivery, the chat workers, the digest scheduler, and on PostgreSQL the
 outbox notifications. Gateway, delivery and the chat workers share one event loop; the
 synchronous core runs in worker threads. Whatever commits outbox work (a processed
 message, a chat message, a web post, a digest run) is announced by its commit
@@ -80,7 +80,12 @@ async def run(settings: Settings, stop: asyncio.Event, roles: Collection[str] = 
     composed = compose(settings, engine, roles)
     unsubscribe = outbox_signal.subscribe(composed.new_work)
     try:
-        await start_all(composed.services)
+        try:
+            await start_all(composed.services)
+        except BaseException:
+            if composed.web is not None:  # never started, but its workers were forked at once
+                await asyncio.to_thread(composed.web.stop)
+            raise
         try:
             log.info("running %s", ", ".join(role for role in ROLES if role in roles))
             await stop.wait()
@@ -95,11 +100,13 @@ async def run(settings: Settings, stop: asyncio.Event, roles: Collection[str] = 
 
 @dataclass
 class Composed:
-    """This process's services in the order they start, and who hears of new outbox work."""
+    """This process's services in the order they start, who hears of new outbox work, and
+    the web server (its workers are forked before any service starts)."""
 
     services: list[Service] = field(default_factory=list)
     consumers: list[TaskService] = field(default_factory=list)
     notifier: OutboxNotifier | None = None
+    web: WebServer | None = None
 
     def health(self) -> dict[str, Health]:
         return {service.name: service.health() for service in self.services}
@@ -118,8 +125,8 @@ class Composed:
 
 
 def compose(settings: Settings, engine: Engine, roles: Collection[str]) -> Composed:
-    """This process's services for ``roles``, none started yet (the web's servers, if it
-    runs several, excepted: they are forked first, see below)."""
+    """This process's services for ``roles``, none started yet (the web's workers
+    excepted: they are forked first, see below)."""
     site = Site.from_settings(settings)
     sessions = make_sessionmaker(engine)
     shared = engine.dialect.name == "postgresql"
@@ -127,21 +134,20 @@ def compose(settings: Settings, engine: Engine, roles: Collection[str]) -> Compo
     composed = Composed()
     services = composed.services
 
-    web = None
     if "web" in roles:
-        # Before anything else runs: its servers may be forked, which is safe only while
+        # Before anything else runs: its workers are forked, which is safe only while
         # this process has no other thread (see listbridge.webserver). The chat platforms'
         # endpoints (Slack's events) go with the web role; they sign their requests instead
         # of CSRF tokens.
         try:
-            web = WebServer(settings, composed.health)
+            composed.web = WebServer(settings, composed.health)
         except OSError as exc:
             raise cannot_listen("the web archive", settings.web.host, settings.web.port, exc) from exc
         for endpoint in bridges_running.build(site, sessions, chat_platforms.registered(), web=True,
                                               worker=False).endpoints:
-            web.app.register_blueprint(endpoint)
+            composed.web.app.register_blueprint(endpoint)
             csrf.exempt(endpoint)
-        web.fork_servers()
+        composed.web.fork_servers()
 
     # On PostgreSQL other processes may run workers too (they may run on other machines): tell them.
     if shared and committers:
@@ -178,8 +184,8 @@ def compose(settings: Settings, engine: Engine, roles: Collection[str]) -> Compo
             services.append(ThreadService("imap", ImapPoller(site, sessions, processor.submit)))
     if "scheduler" in roles and settings.digest.schedule:
         services.append(ThreadService("digests", DigestScheduler(site, engine)))
-    if web is not None:
-        services.append(ThreadService("web", web))
+    if composed.web is not None:
+        services.append(ThreadService("web", composed.web))
     return composed
 
 

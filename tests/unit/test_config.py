@@ -48,6 +48,12 @@ def test_wrong_type_names_the_key(tmp_path: Path) -> None:
         config.load(path)
 
 
+def test_web_workers_without_a_request_thread_are_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, '[site]\nmail_domain = "x.org"\nsecret_key = "0123456789abcdef"\n[web]\nthreads = 0\n')
+    with pytest.raises(ConfigError, match=r"\[web\] threads must be at least 1"):
+        config.load(path)
+
+
 def test_an_operator_that_is_not_an_address_is_named(tmp_path: Path) -> None:
     path = write(tmp_path, '[site]\nmail_domain = "x.org"\nsecret_key = "0123456789abcdef"\n'
                            'operators = ["ops@council.example", "Ops Team"]\n')

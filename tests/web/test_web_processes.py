@@ -1,4 +1,4 @@
-"""The web archive served by several forked processes sharing one listening socket."""
+"""The web archive served by gunicorn workers, forked processes sharing one listening socket."""
 
 from __future__ import annotations
 
@@ -30,8 +30,8 @@ def _children(pid: int) -> set[int]:
     return {int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()}
 
 
-def test_forked_servers_answer_are_replaced_and_stop(make_settings: Callable[..., config.Settings],
-                                                      engine: Engine) -> None:
+def test_workers_answer_are_replaced_and_stop(make_settings: Callable[..., config.Settings],
+                                             engine: Engine) -> None:
     port = free_port()
     woken = threading.Event()
     unsubscribe = outbox_signal.subscribe(woken.set)
@@ -39,21 +39,21 @@ def test_forked_servers_answer_are_replaced_and_stop(make_settings: Callable[...
     server.start()
     try:
         assert all(_get(port, "/") == 200 for _ in range(6))
-        servers = _children(server.launcher)
-        assert len(servers) == 2
-        server._tell_home()  # what a server says after a commit that queued outbox work
+        workers = _children(server.arbiter)
+        assert len(workers) == 2
+        server._tell_home()  # what a worker says after a commit that queued outbox work
         assert woken.wait(5), "the announcement was not relayed to this process"
-        os.kill(min(servers), signal.SIGKILL)
+        os.kill(min(workers), signal.SIGKILL)
         deadline = time.monotonic() + 10
-        while len(_children(server.launcher) - servers) < 1 and time.monotonic() < deadline:
+        while len(_children(server.arbiter) - workers) < 1 and time.monotonic() < deadline:
             time.sleep(0.05)
-        now = _children(server.launcher)
-        assert len(now) == 2 and min(servers) not in now
+        now = _children(server.arbiter)
+        assert len(now) == 2 and min(workers) not in now
         assert all(_get(port, "/") == 200 for _ in range(4))
     finally:
         server.stop()
         unsubscribe()
-    assert not any(Path(f"/proc/{pid}").exists() for pid in {server.launcher, *now}), "a server outlived stop()"
+    assert not any(Path(f"/proc/{pid}").exists() for pid in {server.arbiter, *now}), "a worker outlived stop()"
 
 
 def test_pages_are_computed_one_at_a_time_and_neither_streams_nor_forms_hold_them_up() -> None:
@@ -99,7 +99,7 @@ def test_pages_are_computed_one_at_a_time_and_neither_streams_nor_forms_hold_the
 
     downloaded: list[bytes] = []
 
-    def download() -> None:  # as waitress sends a response: call the app, then iterate
+    def download() -> None:  # as a server sends a response: call the app, then iterate
         downloaded.extend(serial({"PATH_INFO": "/stream", "REQUEST_METHOD": "GET"}, lambda *_: None))
 
     downloading = threading.Thread(target=download)
