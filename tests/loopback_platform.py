@@ -1,4 +1,4 @@
-"""A chat platform only the tests know: its channels are lists in this process.
+"""A chat platform only the tests know: its channels are lists in the process using them.
 
 It is written as a new platform's module is (``bridges/platforms/slack.py`` and
 ``matrix.py`` are the real ones): a settings section, a channel-id rule, what a site must

@@ -29,6 +29,7 @@ from forum.models import OutboxItem, Post, PostingPolicy
 from forum.posting import community_by_slug
 from listbridge import runtime
 from tests.integration.chat_site import wait_until
+from tests.loopback_platform import CHANNELS
 from tests.support import SmtpSink, free_ports, make_community, make_member
 
 pytestmark = pytest.mark.integration
@@ -89,9 +90,10 @@ def test_serve_mounts_its_endpoint_and_sends_its_outbox_rows_through_its_adapter
                        text="Damp in the Elm Street flats\n\nWho has a good contractor?")
         assert said["notice"] == ""
         # Out through its adapter, in the other linked channel; none back where it came from.
-        sent = wait_until(lambda: [m for m in channel(settings, "loop-2") if m["by_bridge"]])
-        assert "Damp in the Elm Street flats" in sent[0]["text"] and sent[0]["root_ref"] is None
-        assert [m["by_bridge"] for m in channel(settings, "loop-1")] == [False]
+        # The adapter runs in this process (worker role); the endpoint in a forked web worker.
+        sent = wait_until(lambda: [m for m in CHANNELS["loop-2"] if m.by_bridge])
+        assert "Damp in the Elm Street flats" in sent[0].text and sent[0].root_ref is None
+        assert [m for m in CHANNELS["loop-1"] if m.by_bridge] == []
 
     with sessionmaker() as session:
         post = session.scalars(select(Post)).one()
