@@ -20,10 +20,14 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date
+from babel.lists import format_list
 from babel.messages.mofile import write_mo
+from babel.numbers import format_decimal
 from babel.messages.pofile import read_po
-from flask import Flask, Response, request
-from flask_babel import Babel, get_locale
+from flask import Flask, Response, current_app, g, request
+from flask_babel import Babel, get_locale, gettext, ngettext, refresh
+from flask_babel.speaklater import LazyString
+from markupsafe import Markup, escape
 
 from web.auth import current_user
 
@@ -42,9 +46,11 @@ COOKIE_AGE = 365 * 24 * 3600
 def init_app(app: Flask, *, https: bool) -> None:
     """Serve ``app`` in the language each request asks for, and remember an explicit choice."""
     app.config.update(BABEL_DEFAULT_LOCALE=DEFAULT, BABEL_TRANSLATION_DIRECTORIES=str(compiled_translations()))
+    app.config["LISTBRIDGE_HTTPS"] = https
     Babel(app, locale_selector=language)
     app.jinja_env.policies["ext.i18n.trimmed"] = True  # as babel.cfg extracts them
     app.jinja_env.globals.update(html_lang=html_lang, language_switch=language_switch)
+    app.jinja_env.filters.update(file_size=file_size, english=english)
 
     @app.after_request
     def remember(response: Response) -> Response:
@@ -55,9 +61,25 @@ def init_app(app: Flask, *, https: bool) -> None:
         return response
 
 
+class LazyText(LazyString):
+    """A message translated when it is shown, in the language of the request showing it.
+
+    Flask-Babel's own lazy string says it is HTML already (``__html__`` returns it as it
+    is); a message is text, so this one is escaped like any other text on a page.
+    """
+
+    def __html__(self) -> Markup:
+        return escape(str(self))
+
+
+def lazy_gettext(string: str) -> LazyText:
+    """``_l("Subject")``: for labels and messages defined once, when no request is running."""
+    return LazyText(gettext, string)
+
+
 def language() -> str:
     """The language of this request: ``?lang=``, the cookie, the member's setting, the browser."""
-    for chosen in (request.args.get("lang"), request.cookies.get(COOKIE)):
+    for chosen in (g.get("chosen_language"), request.args.get("lang"), request.cookies.get(COOKIE)):
         if chosen in LANGUAGES:
             return chosen  # type: ignore[return-value]
     user = current_user()
@@ -70,6 +92,26 @@ def remember_language(response: Response, code: str, *, https: bool) -> None:
     response.set_cookie(COOKIE, code, max_age=COOKIE_AGE, httponly=True, samesite="Lax", secure=https)
 
 
+def choose(response: Response, code: str | None) -> None:
+    """A choice made in a form (the profile's): remembered, and this request's own from now on.
+    None forgets a choice, so the browser's languages decide again."""
+    if code is None:
+        response.delete_cookie(COOKIE)
+        g.pop("chosen_language", None)
+    else:
+        remember_language(response, code, https=bool(current_app.config.get("LISTBRIDGE_HTTPS")))
+        g.chosen_language = code
+    refresh()
+
+
+def english(text: str) -> str:
+    """Text the core wrote, which is English until the core's messages are translated: on a
+    page in another language it is marked as English, so screen readers read it as English."""
+    if current_language() == "en":
+        return text
+    return Markup('<span lang="en-GB">{}</span>').format(text)
+
+
 def current_language() -> str:
     return str(get_locale() or DEFAULT)
 
@@ -80,10 +122,14 @@ def html_lang() -> str:
 
 
 def language_switch() -> dict[str, str]:
-    """The link to this page in the other language: its URL, its ``lang`` and its label."""
+    """The link to this page in the other language: its URL, its ``lang`` and its label.
+
+    The URL is only a query (``?q=damp&lang=cy``): the browser keeps the page's own path, so
+    a page never writes back a path it was asked for (a "not found" page must not repeat it).
+    """
     other = "en" if current_language() == "cy" else "cy"
     args = [(key, value) for key, value in request.args.items(multi=True) if key != "lang"]
-    url = request.path + "?" + urlencode([*args, ("lang", other)])
+    url = "?" + urlencode([*args, ("lang", other)])
     return {"url": url, "lang": LANGUAGES[other][0], "label": LANGUAGES[other][1]}
 
 
@@ -91,6 +137,19 @@ def readable_time(moment: datetime, zone: ZoneInfo) -> str:
     """``moment`` in ``zone`` in the page's language: "3 Mar 2025, 14:05 GMT", "3 Maw 2025, 14:05 GMT"."""
     local = moment.astimezone(zone)
     return f"{format_date(local, 'd MMM y', locale=current_language())}, {local:%H:%M} {local.tzname()}"
+
+
+def listed(names: list[str]) -> str:
+    """Names for a sentence that lists them: "A, B and C", "A, B a C"."""
+    return format_list(list(names), locale=current_language())
+
+
+def file_size(size: int) -> str:
+    """A file size as people read it, with the page's decimal mark: "512 bytes", "12.3 KB"."""
+    if size < 1024:
+        return ngettext("%(num)s byte", "%(num)s bytes", size)
+    unit, amount = ("KB", size / 1024) if size < 1024 * 1024 else ("MB", size / (1024 * 1024))
+    return f"{format_decimal(amount, '0.0', locale=current_language())} {unit}"
 
 
 def compiled_translations(source: Path = TRANSLATIONS) -> Path:
