@@ -33,7 +33,7 @@ DATA_WORDS = {
     "http", "lists", "postmaster",  # the site's address and its contact
 }
 # Words that are the same in Welsh and in English.
-BOTH_LANGUAGES = {"problem", "print", "sector"}
+BOTH_LANGUAGES = {"problem", "print", "sector", "system"}
 WORD = re.compile(r"[^\W\d_]{4,}")
 
 
@@ -114,6 +114,8 @@ def pages(world: dict[str, int]) -> dict[str, tuple[str | None, str, str, dict[s
         "check-email": (None, "POST", "/signin", {"email": "neb@example.org"}, 200),
         "not-found": (None, "GET", "/c/nowhere/", None, 404),
         "accessibility": (None, "GET", "/accessibility", None, 200),
+        "wrong-method": (None, "GET", "/signout", None, 405),
+        "bad-request": (BOB, "POST", "/c/tai/membership", {"action": "fly"}, 400),
         "members-only": (None, "GET", "/c/tai/archive.mbox", None, 403),
         "thread-member": (BOB, "GET", thread, None, 200),
         "community-member": (BOB, "GET", "/c/tai/", None, 200),
