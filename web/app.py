@@ -62,7 +62,7 @@ def create_app(settings: Settings, services: Callable[[], Mapping[str, Health]] 
         hops = settings.web.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
     csrf.init_app(app)
-    i18n.init_app(app, https=https)
+    i18n.init_app(app)
     app.jinja_env.globals.update(labels.TEMPLATE_GLOBALS)
     app.after_request(_security_headers)
     app.context_processor(lambda: {"site_name": settings.site.name, "current_user": current_user()})

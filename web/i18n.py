@@ -34,7 +34,6 @@ from web.auth import current_user
 log = logging.getLogger(__name__)
 
 TRANSLATIONS = Path(__file__).parent / "translations"
-DOMAIN = "messages"
 # Each language the web speaks: its code (in ?lang=, the cookie and the database), the
 # value of <html lang>, and its own name, which the switch link shows in that language.
 LANGUAGES = {"en": ("en-GB", "English"), "cy": ("cy", "Cymraeg")}
@@ -43,20 +42,19 @@ COOKIE = "lang"
 COOKIE_AGE = 365 * 24 * 3600
 
 
-def init_app(app: Flask, *, https: bool) -> None:
+def init_app(app: Flask) -> None:
     """Serve ``app`` in the language each request asks for, and remember an explicit choice."""
     app.config.update(BABEL_DEFAULT_LOCALE=DEFAULT, BABEL_TRANSLATION_DIRECTORIES=str(compiled_translations()))
-    app.config["LISTBRIDGE_HTTPS"] = https
     Babel(app, locale_selector=language)
     app.jinja_env.policies["ext.i18n.trimmed"] = True  # as babel.cfg extracts them
-    app.jinja_env.globals.update(html_lang=html_lang, language_switch=language_switch)
+    app.jinja_env.globals.update(html_lang=html_lang, language_switch=language_switch, content_lang=content_lang)
     app.jinja_env.filters.update(file_size=file_size, english=english)
 
     @app.after_request
     def remember(response: Response) -> Response:
         chosen = request.args.get("lang")
         if chosen in LANGUAGES and request.cookies.get(COOKIE) != chosen:
-            remember_language(response, chosen, https=https)
+            remember_language(response, chosen)
         response.vary.update(("Accept-Language", "Cookie"))
         return response
 
@@ -88,8 +86,10 @@ def language() -> str:
     return request.accept_languages.best_match(LANGUAGES, default=DEFAULT) or DEFAULT
 
 
-def remember_language(response: Response, code: str, *, https: bool) -> None:
-    response.set_cookie(COOKIE, code, max_age=COOKIE_AGE, httponly=True, samesite="Lax", secure=https)
+def remember_language(response: Response, code: str) -> None:
+    """The language cookie: sent only over https where the site is (as the session cookie is)."""
+    secure = bool(current_app.config.get("SESSION_COOKIE_SECURE"))
+    response.set_cookie(COOKIE, code, max_age=COOKIE_AGE, httponly=True, samesite="Lax", secure=secure)
 
 
 def choose(response: Response, code: str | None) -> None:
@@ -99,7 +99,7 @@ def choose(response: Response, code: str | None) -> None:
         response.delete_cookie(COOKIE)
         g.pop("chosen_language", None)
     else:
-        remember_language(response, code, https=bool(current_app.config.get("LISTBRIDGE_HTTPS")))
+        remember_language(response, code)
         g.chosen_language = code
     refresh()
 
@@ -119,6 +119,13 @@ def current_language() -> str:
 def html_lang() -> str:
     """The value of ``<html lang>``: "cy" or "en-GB"."""
     return LANGUAGES.get(current_language(), LANGUAGES[DEFAULT])[0]
+
+
+def content_lang(community: object) -> Markup:
+    """`` lang="cy"`` for what a community's members wrote, when the community's language is not
+    the page's; nothing when it is, or when the community is bilingual (each post is either)."""
+    code = LANGUAGES.get(getattr(community, "language", "") or "", (None,))[0]
+    return Markup(' lang="{}"').format(code) if code and code != html_lang() else Markup("")
 
 
 def language_switch() -> dict[str, str]:

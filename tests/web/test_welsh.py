@@ -246,3 +246,18 @@ def test_a_welsh_communitys_form_keeps_its_language(client: FlaskClient, world: 
     assert "Dwyieithog: Cymraeg a Saesneg" in page
     with sessionmaker() as db:
         assert db.scalars(select(Community.language).where(Community.slug == "tai")).one() == "bilingual"
+
+
+def test_what_a_welsh_communitys_members_wrote_is_marked_welsh_on_english_pages(
+        client: FlaskClient, world: dict[str, int], sessionmaker: SessionMaker[Session]) -> None:
+    thread = f"/c/tai/t/{world['thread']}"
+    assert "<h1>Lleithder</h1>" in client.get(thread).text  # an English community: nothing to mark
+    with sessionmaker.begin() as db:
+        db.scalars(select(Community).where(Community.slug == "tai")).one().language = "cy"
+    english, welsh = client.get(thread + "?lang=en").text, client.get(thread + "?lang=cy").text
+    assert '<h1 lang="cy">Lleithder</h1>' in english and english.count('<div class="post-body" lang="cy">') == 2
+    assert "<h1>Lleithder</h1>" in welsh and '<div class="post-body">' in welsh
+    assert '<p class="description" lang="cy">Tenantiaid' in client.get("/c/tai/?lang=en").text
+    with sessionmaker.begin() as db:
+        db.scalars(select(Community).where(Community.slug == "tai")).one().language = "bilingual"
+    assert "<h1>Lleithder</h1>" in client.get(thread + "?lang=en").text
