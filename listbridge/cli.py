@@ -178,7 +178,8 @@ def community_create(ctx: Context, slug: str, name: str, private: bool, policy: 
                              subject_prefix=subject_prefix,
                              require_authentication="" if require_authentication == "site" else require_authentication,
                              language=language)
-        click.echo(f"created {c.slug} ({c.visibility.value}, posting: {c.posting_policy.value}, language: {c.language}): "
+        click.echo(f"created {c.slug} ({c.visibility.value}, posting: {c.posting_policy.value}, "
+                   f"language: {c.language}): "
                    f"{c.slug}@{ctx.settings.site.mail_domain}")
 
 

@@ -20,7 +20,7 @@ from forum.accounts import check_timezone
 from forum.directory import normalize_email
 from forum.errors import InvalidInput
 from forum.models import Delivery
-from web.i18n import english
+from web.i18n import LazyText, english
 from web.i18n import lazy_gettext as _l
 
 DELIVERY_CHOICES = [
@@ -69,8 +69,9 @@ def core_rule(check: Callable[[str], object]) -> Callable[[WebForm, Field], None
     return validate
 
 
-def email_field(label: str | None = None) -> EmailField:
-    return EmailField(label or _l("Email address"), [DataRequired(_l("Enter an email address")), core_rule(normalize_email)],
+def email_field(label: LazyText | None = None) -> EmailField:
+    return EmailField(label or _l("Email address"),
+                      [DataRequired(_l("Enter an email address")), core_rule(normalize_email)],
                       render_kw={"autocomplete": "email", "spellcheck": "false"})
 
 

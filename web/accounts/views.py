@@ -80,8 +80,9 @@ def _exempt_one_click(setup: BlueprintSetupState) -> None:
 @bp.app_errorhandler(CSRFError)
 def _stale_form(error: CSRFError) -> tuple[str, int]:
     """A form sent without its CSRF token, or after the session ended: refused, said plainly."""
-    return message_page(_("Please try again"), _("The form could not be accepted because it had expired or came "
-                                                  "from another site; go back, reload the page and send it again."), 400)
+    return message_page(_("Please try again"),
+                        _("The form could not be accepted because it had expired or came from another site; go "
+                          "back, reload the page and send it again."), 400)
 
 
 REFUSAL_TITLES = {403: _l("You cannot do that"), 404: _l("Page not found"), 429: _l("Please wait a while")}

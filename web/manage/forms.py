@@ -28,7 +28,7 @@ POLICY_CHOICES = [
                  _l("Every message waits for a moderator (facilitators' and moderators' own do not)")),
     SelectChoice(PostingPolicy.open.value, _l("Anyone can post, members or not")),
 ]
-LANGUAGE_CHOICES = [
+COMMUNITY_LANGUAGE_CHOICES = [
     SelectChoice("cy", _l("Welsh")),
     SelectChoice("en", _l("English")),
     SelectChoice(BILINGUAL, _l("Bilingual: Welsh and English")),
@@ -40,7 +40,8 @@ PLATFORM_CHOICES = [SelectChoice(platform, PLATFORM_NAMES.get(platform, platform
 
 class ChatLinkForm(WebForm):
     platform = SelectField(_l("Chat platform"), choices=PLATFORM_CHOICES, default=PLATFORMS[0])
-    channel = StringField(_l("Channel or room ID"), [DataRequired(_l("Enter the channel or room ID")), Length(max=255)],
+    channel = StringField(_l("Channel or room ID"),
+                          [DataRequired(_l("Enter the channel or room ID")), Length(max=255)],
                           filters=[lambda value: value.strip() if isinstance(value, str) else value],
                           render_kw={"autocomplete": "off", "spellcheck": "false"})
 
@@ -54,7 +55,8 @@ class AddMemberForm(WebForm):
     email = email_field()
     name = StringField(_l("Name"), [Optional(), Length(max=200)], render_kw={"autocomplete": "off"})
     role = SelectField(_l("Role"), choices=ROLE_CHOICES, default=Role.member.value, coerce=choice_value)
-    delivery = SelectField(_l("Email"), choices=DELIVERY_CHOICES, default=DELIVERY_CHOICES[0].value, coerce=choice_value)
+    delivery = SelectField(_l("Email"), choices=DELIVERY_CHOICES, default=DELIVERY_CHOICES[0].value,
+                           coerce=choice_value)
 
 
 class RoleForm(WebForm):
@@ -74,5 +76,5 @@ class SettingsForm(WebForm):
     description = TextAreaField(_l("Description"), [Optional(), Length(max=5000)], render_kw={"rows": 4})
     visibility = RadioField(_l("Who can read it"), choices=VISIBILITY_CHOICES, coerce=choice_value)
     posting_policy = RadioField(_l("Who can post"), choices=POLICY_CHOICES, coerce=choice_value)
-    language = RadioField(_l("Language of the community"), [Optional()], choices=LANGUAGE_CHOICES)
+    language = RadioField(_l("Language of the community"), [Optional()], choices=COMMUNITY_LANGUAGE_CHOICES)
     subject_prefix = StringField(_l("Subject prefix"), [Optional(), Length(max=64)])
