@@ -261,3 +261,14 @@ def test_what_a_welsh_communitys_members_wrote_is_marked_welsh_on_english_pages(
     with sessionmaker.begin() as db:
         db.scalars(select(Community).where(Community.slug == "tai")).one().language = "bilingual"
     assert "<h1>Lleithder</h1>" in client.get(thread + "?lang=en").text
+
+
+def test_pages_of_results_are_counted_in_the_page_language(client: FlaskClient, world: dict[str, int],
+                                                           sessionmaker: SessionMaker[Session], site: Site) -> None:
+    with sessionmaker.begin() as db:
+        for number in range(1, 22):
+            submit_post(db, Draft(community="tai", author_email=ANN, subject=f"Lleithder {number}",
+                                  body="Lleithder eto."), site)
+    english, welsh = client.get("/search?q=lleithder&lang=en").text, client.get("/search?q=lleithder&lang=cy").text
+    assert "23 results" in english and "<span>Page 1 of 2</span>" in english and ">Next page</a>" in english
+    assert "23 canlyniad" in welsh and "<span>Tudalen 1 o 2</span>" in welsh and ">Tudalen nesaf</a>" in welsh
