@@ -146,6 +146,7 @@ class WebSettings:
     trusted_proxies: int = setting(0, "Reverse proxies in front of the web server whose X-Forwarded-For/-Proto are trusted (0: none).")
     processes: int = setting(0, "Processes serving the web archive, each using one core (0: one per core of this machine).")
     threads: int = setting(4, "Request threads in each of those processes (on SQLite one of them computes a page at a time; the others wait, or send a download).")
+    accessibility_contact: str = setting("", "Email address for accessibility problems and requests for another format, named on the accessibility statement (/accessibility); empty: postmaster@ on mail_domain.")
 
 
 @dataclass(frozen=True, kw_only=True)

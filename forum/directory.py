@@ -17,6 +17,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, joinedload
 
 from forum.errors import InvalidInput
+from forum.languages import check_community_language, check_member_language
 from forum.models import (
     Community,
     Delivery,
@@ -37,7 +38,7 @@ SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 RESERVED_SUFFIXES = ("-owner", "-bounces", "-subscribe", "-unsubscribe", "-request", "-join", "-leave", "-confirm",
                      "-private")
 # A member spreadsheet's columns, as imported and as listed; only email is required.
-CSV_COLUMNS = ("email", "name", "role", "delivery", "status")
+CSV_COLUMNS = ("email", "name", "role", "delivery", "status", "language")
 # Local parts that are the site's own (postmaster@ must reach its operators, RFC 5321 §4.5.1;
 # noreply@ sends notices and digests) or that people and machines expect to be a server's.
 RESERVED_NAMES = frozenset({"noreply", "postmaster", "abuse", "mailer-daemon", "root", "admin", "www", "listbridge"})
@@ -57,7 +58,7 @@ def normalize_email(address: str) -> str:
 
 def create_community(
     session: Session, slug: str, name: str, *, private: bool = False, policy: str = "members",
-    description: str = "", subject_prefix: str = "", require_authentication: str = "",
+    description: str = "", subject_prefix: str = "", require_authentication: str = "", language: str = "en",
 ) -> Community:
     given, slug = slug, slug.strip()
     if slug.lower() in RESERVED_NAMES:
@@ -79,7 +80,7 @@ def create_community(
         slug=slug, name=community_name(name), description=description.strip(),
         visibility=Visibility.private if private else Visibility.public,
         posting_policy=PostingPolicy(policy), subject_prefix=subject_prefix.strip(),
-        require_authentication=require_authentication,
+        require_authentication=require_authentication, language=check_community_language(language),
     )
     session.add(community)
     session.flush()
@@ -95,8 +96,9 @@ def community_name(name: str) -> str:
 
 def edit_community(session: Session, community: Community, *, name: str | None = None,
                    description: str | None = None, policy: str | None = None,
-                   subject_prefix: str | None = None) -> Community:
-    """Change what is given of a community's name, description, posting policy and subject prefix."""
+                   subject_prefix: str | None = None, language: str | None = None) -> Community:
+    """Change what is given of a community's name, description, posting policy, subject prefix
+    and language."""
     if name is not None:
         community.name = community_name(name)
     if description is not None:
@@ -105,6 +107,8 @@ def edit_community(session: Session, community: Community, *, name: str | None =
         community.posting_policy = _choice(PostingPolicy, policy, "policy")  # type: ignore[assignment]
     if subject_prefix is not None:
         community.subject_prefix = subject_prefix.strip()
+    if language is not None:
+        community.language = check_community_language(language)
     session.flush()
     return community
 
@@ -117,6 +121,7 @@ class MemberRow:
     delivery: Delivery = Delivery.each
     status: MemberStatus = MemberStatus.active
     show_address: bool | None = None  # None: leave the member's choice as it is
+    language: str | None = None  # "cy" or "en"; None: leave the member's choice as it is
 
 
 @dataclass(frozen=True)
@@ -135,7 +140,7 @@ def _choice(enum: type, value: str, what: str) -> object:
 
 
 def member_row(email: str, name: str = "", role: str = "member", delivery: str = "each", status: str = "active",
-               *, show_address: bool | None = None) -> MemberRow:
+               language: str = "", *, show_address: bool | None = None) -> MemberRow:
     """A validated row; InvalidInput naming every problem of it, not only the first."""
     problems: list[str] = []
 
@@ -150,11 +155,12 @@ def member_row(email: str, name: str = "", role: str = "member", delivery: str =
     chosen_role = checked(lambda: _choice(Role, role or "member", "role"))
     chosen_delivery = checked(lambda: _choice(Delivery, delivery or "each", "delivery"))
     chosen_status = checked(lambda: _choice(MemberStatus, status or "active", "status"))
+    chosen_language = checked(lambda: check_member_language(language)) if language.strip() else None
     if problems:
         raise InvalidInput("; ".join(problems))
     return MemberRow(email=address, name=name.strip(), role=chosen_role,  # type: ignore[arg-type]
                      delivery=chosen_delivery, status=chosen_status,  # type: ignore[arg-type]
-                     show_address=show_address)
+                     show_address=show_address, language=chosen_language)
 
 
 def read_member_csv(text: str, source: str) -> list[MemberRow]:
@@ -213,17 +219,21 @@ def upsert_members(session: Session, community: Community, rows: Iterable[Member
     for row in rows:
         ue = known.get(row.email)
         if ue is None:
-            user = User(display_name=row.name)
+            user = User(display_name=row.name, language=row.language)
             user.emails.append(UserEmail(email=row.email, is_primary=True, verified=True))
             session.add(user)
             new_users.append((row, user))
             continue
+        # A member's language is theirs in every community: a row names it to change it.
+        relanguaged = row.language is not None and row.language != ue.user.language
+        if relanguaged:
+            ue.user.language = row.language
         member = members.get(ue.user_id)
         if member is None:
             session.add(Membership(community_id=community.id, user_id=ue.user_id, role=row.role, delivery=row.delivery,
                                    status=row.status, show_address=bool(row.show_address)))
             added += 1
-        elif _changes(member, row) and member.status is not MemberStatus.banned:
+        elif (_changes(member, row) or relanguaged) and member.status is not MemberStatus.banned:
             # a ban is lifted by a facilitator, never by a file
             member.role, member.delivery, member.status = row.role, row.delivery, row.status
             if row.show_address is not None:
@@ -262,15 +272,17 @@ class MemberListing:
     role: Role
     delivery: Delivery
     status: MemberStatus
+    language: str | None
 
     def csv_values(self) -> tuple[str, ...]:
-        return self.email, self.name, self.role.value, self.delivery.value, self.status.value
+        return self.email, self.name, self.role.value, self.delivery.value, self.status.value, self.language or ""
 
 
 def member_listing(session: Session, community: Community, *, batch: int = 1000) -> Iterator[MemberListing]:
     """Every member of ``community`` by address, read in batches as it is consumed, so
     listing a community of tens of thousands holds only a batch in memory."""
-    query = (select(UserEmail.email, User.display_name, Membership.role, Membership.delivery, Membership.status)
+    query = (select(UserEmail.email, User.display_name, Membership.role, Membership.delivery, Membership.status,
+                    User.language)
              .join(User, User.id == Membership.user_id)
              .join(UserEmail, (UserEmail.user_id == User.id) & UserEmail.is_primary.is_(True))
              .where(Membership.community_id == community.id).order_by(UserEmail.email)

@@ -137,6 +137,8 @@ class Community(Base):
     subject_prefix: Mapped[str] = mapped_column(String(64), default="")
     # "always" or "never" overrides [smtp_in] require_authentication; "" follows it.
     require_authentication: Mapped[str] = mapped_column(String(16), default="", server_default="")
+    # "en", "cy" or "bilingual" (forum.languages): the language of its pages and of our mail.
+    language: Mapped[str] = mapped_column(String(16), default="en", server_default="en")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     @property
@@ -151,6 +153,8 @@ class User(Base):
     display_name: Mapped[str] = mapped_column(String(200), default="")
     timezone: Mapped[str | None] = mapped_column(String(64))
     digest_hour: Mapped[int | None] = mapped_column(Integer)
+    # "en" or "cy" (forum.languages); None until they choose: the web follows their browser.
+    language: Mapped[str | None] = mapped_column(String(8))
     # Part of every sign-in link; using a link bumps it, so each link works once.
     login_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -51,6 +51,7 @@ from forum.directory import (
     write_member_csv,
 )
 from forum.errors import ListbridgeError, NotFound
+from forum.languages import COMMUNITY_LANGUAGES, MEMBER_LANGUAGES
 from forum.models import Community, Delivery, Membership, Post, PostingPolicy, utcnow
 from forum.moderation import approve, held_posts, reject
 from forum.posting import community_by_slug
@@ -168,15 +169,19 @@ def community() -> None:
 @click.option("--require-authentication", type=click.Choice(["site", "always", "never"]), default="site",
               show_default=True, help="Whether a post by email must prove its From domain to be published at once "
               "(site: as [smtp_in] require_authentication says).")
+@click.option("--language", type=click.Choice(COMMUNITY_LANGUAGES), default="en", show_default=True,
+              help="The language of its pages and of the site's own text in its mail (bilingual: Welsh and English).")
 @pass_ctx
 def community_create(ctx: Context, slug: str, name: str, private: bool, policy: str, description: str,
-                     subject_prefix: str, require_authentication: str) -> None:
+                     subject_prefix: str, require_authentication: str, language: str) -> None:
     """Create the community SLUG (its address is SLUG@mail_domain)."""
     with ctx.sessions.begin() as session:
         c = create_community(session, slug, name, private=private, policy=policy, description=description,
                              subject_prefix=subject_prefix,
-                             require_authentication="" if require_authentication == "site" else require_authentication)
-        click.echo(f"created {c.slug} ({c.visibility.value}, posting: {c.posting_policy.value}): "
+                             require_authentication="" if require_authentication == "site" else require_authentication,
+                             language=language)
+        click.echo(f"created {c.slug} ({c.visibility.value}, posting: {c.posting_policy.value}, "
+                   f"language: {c.language}): "
                    f"{c.slug}@{ctx.settings.site.mail_domain}")
 
 
@@ -201,20 +206,22 @@ def community_list(ctx: Context) -> None:
 @click.option("--description", help="One paragraph about the community.")
 @click.option("--policy", type=click.Choice([p.value for p in PostingPolicy]), help="Who may post without moderation.")
 @click.option("--subject-prefix", help='Prefix for subjects of mailed posts, e.g. "[housing]".')
+@click.option("--language", type=click.Choice(COMMUNITY_LANGUAGES),
+              help="The language of its pages and of the site's own text in its mail (bilingual: Welsh and English).")
 @pass_ctx
 def community_edit(ctx: Context, slug: str, name: str | None, description: str | None, policy: str | None,
-                   subject_prefix: str | None) -> None:
-    """Change SLUG's name, description, posting policy or subject prefix.
+                   subject_prefix: str | None, language: str | None) -> None:
+    """Change SLUG's name, description, posting policy, subject prefix or language.
 
     Only what is given changes.
     """
-    if (name, description, policy, subject_prefix) == (None, None, None, None):
-        _fail("nothing to change: give --name, --description, --policy or --subject-prefix")
+    if (name, description, policy, subject_prefix, language) == (None, None, None, None, None):
+        _fail("nothing to change: give --name, --description, --policy, --subject-prefix or --language")
     with ctx.sessions.begin() as session:
         c = edit_community(session, community_by_slug(session, slug), name=name, description=description,
-                           policy=policy, subject_prefix=subject_prefix)
+                           policy=policy, subject_prefix=subject_prefix, language=language)
         click.echo(f"{c.slug}: name {c.name!r}, posting: {c.posting_policy.value}, "
-                   f"subject prefix {c.subject_prefix!r}")
+                   f"subject prefix {c.subject_prefix!r}, language: {c.language}")
 
 
 @community.command("delete")
@@ -287,16 +294,20 @@ def member() -> None:
 @click.option("--show-address/--hide-address", default=None,
               help="Show the member's address to the other members (default for a new member: hidden; they "
                    "are written to privately through the relay). Left as it is when not given.")
+@click.option("--language", type=click.Choice(MEMBER_LANGUAGES),
+              help="The member's language: of the pages they see signed in and of the mail we write them. "
+                   "Left as it is when not given.")
 @pass_ctx
 def member_add(ctx: Context, slug: str, email: str, name: str, role: str, delivery: str,
-               show_address: bool | None) -> None:
-    """Add EMAIL to community SLUG (or update their role, delivery and whether their address is shown)."""
-    row = member_row(email, name, role, delivery, show_address=show_address)
+               show_address: bool | None, language: str | None) -> None:
+    """Add EMAIL to community SLUG (or update their role, delivery, language and whether their address is shown)."""
+    row = member_row(email, name, role, delivery, language=language or "", show_address=show_address)
     with ctx.sessions.begin() as session:
         report = upsert_members(session, community_by_slug(session, slug), [row])
     verb = "added" if report.added else "updated" if report.updated else "already a member:"
     shown = "" if show_address is None else f", address {'shown' if show_address else 'hidden'}"
-    click.echo(f"{verb} {row.email} in {slug} ({row.role.value}, delivery {row.delivery.value}{shown})")
+    spoken = f", language {language}" if language else ""
+    click.echo(f"{verb} {row.email} in {slug} ({row.role.value}, delivery {row.delivery.value}{shown}{spoken})")
 
 
 @member.command("import")
@@ -306,7 +317,7 @@ def member_add(ctx: Context, slug: str, email: str, name: str, role: str, delive
 def member_import(ctx: Context, slug: str, csv_file: str) -> None:
     """Import members of SLUG from a spreadsheet saved as CSV.
 
-    Its columns: email,name,role,delivery,status (only email is required). Every row is
+    Its columns: email,name,role,delivery,status,language (only email is required). Every row is
     checked first: if any is bad, nothing is imported and each bad row is named by its
     line number, with all that is wrong with it. Running the same file again changes nothing.
     """

@@ -21,8 +21,10 @@ from forum.site import Site
 from web.accounts.views import bp as accounts_bp
 from web.archive.views import bp as archive_bp
 from web.auth import current_user
+from web import i18n, labels
 from web.health import bp as health_bp
 from web.manage.views import bp as manage_bp
+from web.pages import bp as pages_bp
 from web.query import IdConverter
 from web.state import WebState
 
@@ -60,10 +62,12 @@ def create_app(settings: Settings, services: Callable[[], Mapping[str, Health]] 
         hops = settings.web.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
     csrf.init_app(app)
+    i18n.init_app(app)
+    app.jinja_env.globals.update(labels.TEMPLATE_GLOBALS)
     app.after_request(_security_headers)
     app.context_processor(lambda: {"site_name": settings.site.name, "current_user": current_user()})
     app.url_map.converters["int"] = IdConverter  # before the routes are added: they use it
-    for blueprint in (archive_bp, accounts_bp, manage_bp, health_bp):
+    for blueprint in (archive_bp, accounts_bp, manage_bp, pages_bp, health_bp):
         app.register_blueprint(blueprint)
     return app
 

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bridges.platforms import ChatBridge, Listener, Running
 from forum.config import setting
 from forum.site import Site
+from forum.translatable import N_
 
 # A Matrix room id: "!" and an opaque part, then the server that made it (room versions
 # before 12); from room version 12 the id is only "!" and a hash, without a server.
@@ -69,6 +70,6 @@ def start(site: Site, sessions: sessionmaker[Session], options: MatrixSettings, 
 
 PLATFORM = ChatBridge(
     name="matrix", label="Matrix", settings=MatrixSettings, channel_problem=channel_problem,
-    channel_help="in Element, Room settings, Advanced, the internal room ID, like !abc:example.org.",
+    channel_help=N_("in Element, Room settings, Advanced, the internal room ID, like !abc:example.org."),
     unconfigured=unconfigured, settings_problem=settings_problem, start=start,
 )

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bridges.platforms import ChatBridge, Listener, Running
 from forum.config import setting
 from forum.site import Site
+from forum.translatable import N_
 
 # A Slack channel id: C (public) or G (private, older workspaces), then capitals and
 # digits. Slack's are 9 to 11 characters today; the shape, not the length, is what tells
@@ -67,6 +68,6 @@ def start(site: Site, sessions: sessionmaker[Session], options: SlackSettings, *
 
 PLATFORM = ChatBridge(
     name="slack", label="Slack", settings=SlackSettings, channel_problem=channel_problem,
-    channel_help="open the channel's details (click its name); the channel ID, like C0123ABCD, is at the bottom.",
+    channel_help=N_("open the channel's details (click its name); the channel ID, like C0123ABCD, is at the bottom."),
     unconfigured=unconfigured, settings_problem=settings_problem, start=start,
 )

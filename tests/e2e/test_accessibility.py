@@ -1,4 +1,8 @@
-"""WCAG 2.1 AA checks of the main pages, in a real Chromium against a real ``listbridge serve``.
+"""WCAG 2.2 AA checks of the main pages, in English and in Welsh, in a real Chromium against
+a real ``listbridge serve`` (the accessibility statement, ``/accessibility``, says so).
+
+Each page is checked twice: as a browser asking for English, and as one asking for Welsh
+(``Accept-Language: cy``), whose longer words must reflow as well.
 
 * axe-core (bundled in axe-playwright-python: nothing is fetched) finds no serious or
   critical violation on any page, in its error states too; lesser findings are printed.
@@ -15,7 +19,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
@@ -40,9 +44,10 @@ class Case:
     status: int = 200
     submit: str = ""      # press this button first (an empty form: the page with its errors)
     must_show: tuple[str, ...] = ()  # selectors proving the page shows what it is meant to check
+    lang: str = "en"  # the language the browser asks for
 
 
-CASES = {
+ENGLISH = {
     "home": Case(None, "/", must_show=("table.listing a[href='/c/housing/']",)),
     "community": Case(ALICE, "/c/housing/", must_show=("table.threads tbody tr",)),
     "thread": Case(ALICE, "{gps_thread}", must_show=("details.quoted", ".attachments a")),
@@ -58,31 +63,39 @@ CASES = {
     "manage-held": Case(ALICE, "/c/planning/manage/held", must_show=("article.post textarea",)),
     "manage-settings": Case(ALICE, "/c/housing/manage/settings", must_show=("fieldset input[type=radio]",)),
     "not-found": Case(None, "/c/casework/", 404),
+    "accessibility": Case(None, "/accessibility", must_show=("footer a[href='/accessibility']",)),
 }
+# What the English cases press, and the skip link, as the Welsh pages name them.
+WELSH_NAMES = {"Email me a sign-in link": "Anfon dolen fewngofnodi ataf", "Post": "Postio",
+               "Skip to main content": "Neidio i'r prif gynnwys"}
+HTML_LANG = {"en": "en-GB", "cy": "cy"}
+CASES = {**ENGLISH, **{f"{name}-cy": replace(case, lang="cy", submit=WELSH_NAMES.get(case.submit, case.submit))
+                       for name, case in ENGLISH.items()}}
 
 
 VIEWPORT = {"width": 1280, "height": 720}
 
 
 @pytest.fixture(scope="module")
-def tab(browser: Any, world: World) -> Iterator[Callable[[str | None], Page]]:
-    """``tab(who)``: one page per person (or visitor) for the module, reused by its tests:
-    each test opens its own document in it, and a page costs more than a document."""
-    pages: dict[str | None, Page] = {}
+def tab(browser: Any, world: World) -> Iterator[Callable[[str | None, str], Page]]:
+    """``tab(who, lang)``: one page per person (or visitor) and language for the module, reused
+    by its tests: each test opens its own document in it, and a page costs more than a document."""
+    pages: dict[tuple[str | None, str], Page] = {}
 
-    def page_for(who: str | None) -> Page:
-        if who not in pages:
-            pages[who] = browser_context(browser, world, who, viewport=VIEWPORT).new_page()
-        return pages[who]
+    def page_for(who: str | None, lang: str = "en") -> Page:
+        if (who, lang) not in pages:
+            context = browser_context(browser, world, who, viewport=VIEWPORT, locale=HTML_LANG[lang])
+            pages[(who, lang)] = context.new_page()
+        return pages[(who, lang)]
 
     yield page_for
     for page in pages.values():
         page.context.close()
 
 
-def open_case(tab: Callable[[str | None], Page], world: World, name: str) -> Page:
+def open_case(tab: Callable[[str | None, str], Page], world: World, name: str) -> Page:
     case = CASES[name]
-    page = tab(case.who)
+    page = tab(case.who, case.lang)
     page.set_viewport_size(VIEWPORT)
     response = page.goto(case.path.format(gps_thread=world.gps_thread))
     if case.submit:
@@ -93,6 +106,7 @@ def open_case(tab: Callable[[str | None], Page], world: World, name: str) -> Pag
         f"{name}: {page.url} answered {response and response.status}, not {case.status}"
     for selector in case.must_show:
         assert page.locator(selector).count(), f"{name}: nothing matches {selector!r} on {page.url}"
+    assert page.locator("html").get_attribute("lang") == HTML_LANG[case.lang], f"{name}: not in {case.lang}"
     return page
 
 
@@ -102,7 +116,7 @@ def axe() -> Any:
 
 
 @pytest.mark.parametrize("name", CASES)
-def test_no_serious_or_critical_axe_violations(tab: Callable[[str | None], Page], world: World, axe: Any,
+def test_no_serious_or_critical_axe_violations(tab: Callable[[str | None, str], Page], world: World, axe: Any,
                                                name: str) -> None:
     page = open_case(tab, world, name)
     page.evaluate("document.querySelectorAll('details').forEach(d => { d.open = true; })")  # check the folded text too
@@ -120,14 +134,16 @@ def test_no_serious_or_critical_axe_violations(tab: Callable[[str | None], Page]
 
 
 @pytest.mark.parametrize("name", CASES)
-def test_skip_link_is_first_and_moves_focus_to_main(tab: Callable[[str | None], Page], world: World,
+def test_skip_link_is_first_and_moves_focus_to_main(tab: Callable[[str | None, str], Page], world: World,
                                                     name: str) -> None:
     page = open_case(tab, world, name)
     page.keyboard.press("Tab")
     focused = page.evaluate("""() => { const e = document.activeElement, r = e.getBoundingClientRect();
         return {cls: e.className, text: e.textContent.trim(), left: r.left, top: r.top,
                 inView: r.left >= 0 && r.top >= 0 && r.right <= innerWidth && r.width > 0}; }""")
-    assert focused["cls"] == "skip-link" and focused["text"] == "Skip to main content", focused
+    skip = "Skip to main content"
+    assert focused["cls"] == "skip-link" and focused["text"] == (WELSH_NAMES[skip] if name.endswith("-cy") else skip), \
+        focused
     assert focused["inView"], f"the focused skip link must be seen: {focused}"
     page.keyboard.press("Enter")
     assert page.evaluate("document.activeElement.id") == "main"
@@ -140,7 +156,7 @@ CONTROLS = "input:not([type=hidden]), select, textarea, button"
 
 
 @pytest.mark.parametrize("name", CASES)
-def test_every_form_control_has_an_accessible_name(tab: Callable[[str | None], Page], world: World,
+def test_every_form_control_has_an_accessible_name(tab: Callable[[str | None, str], Page], world: World,
                                                    name: str) -> None:
     page = open_case(tab, world, name)
     cdp = page.context.new_cdp_session(page)
@@ -168,7 +184,7 @@ OVERFLOW = """() => {
 
 
 @pytest.mark.parametrize("name", CASES)
-def test_no_horizontal_scrolling_when_zoomed(tab: Callable[[str | None], Page], world: World, name: str) -> None:
+def test_no_horizontal_scrolling_when_zoomed(tab: Callable[[str | None, str], Page], world: World, name: str) -> None:
     page = open_case(tab, world, name)
     overflowing = []
     for width in WIDTHS:

@@ -11,12 +11,14 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm import sessionmaker as SessionMaker
 
 from forum import browser_sessions
 from forum.access import user_by_email
 from forum.db import make_engine, make_sessionmaker
+from forum.models import Community, User, UserEmail
 from tests.integration.served import ServedSite
 from tests.support import browser_session
 
@@ -121,12 +123,56 @@ def test_community_names_and_addresses(site: ServedSite) -> None:
 def test_community_edit(site: ServedSite) -> None:
     edited = site.cli("community", "edit", "housing", "--name", "Housing Officers", "--policy", "moderated",
                       "--subject-prefix", "[housing]")
-    assert edited.stdout == "housing: name 'Housing Officers', posting: moderated, subject prefix '[housing]'\n"
+    assert edited.stdout == "housing: name 'Housing Officers', posting: moderated, subject prefix '[housing]', " \
+                            "language: en\n"
     assert site.cli("community", "edit", "housing", "--description", "For officers").returncode == 0
     assert site.cli("community", "list").stdout.startswith("housing\tHousing Officers\tpublic\tmoderated\t")
     assert_one_line_error(site.cli("community", "edit", "housing", check=False), "nothing to change")
     assert_one_line_error(site.cli("community", "edit", "housing", "--name", "", check=False), "name is empty")
     assert_one_line_error(site.cli("community", "edit", "nosuch", "--name", "X", check=False), '"nosuch"')
+
+
+def languages(site: ServedSite) -> dict[str, str | None]:
+    """Each member's language, by address, as the web reads it to choose their pages' language."""
+    with database(site) as sessions, sessions() as session:
+        return {email: language for email, language in session.execute(
+            select(UserEmail.email, User.language).join(User, User.id == UserEmail.user_id))}
+
+
+def test_members_language_from_add_and_import(site: ServedSite, tmp_path: Path) -> None:
+    added = site.cli("member", "add", "housing", "bob@council.example", "--name", "Bob", "--language", "cy")
+    assert added.stdout == "added bob@council.example in housing (member, delivery each, language cy)\n"
+    site.cli("member", "add", "housing", "bob@council.example", "--role", "moderator")  # no --language: kept
+    site.cli("member", "add", "housing", "ann@council.example")
+    assert languages(site) == {"bob@council.example": "cy", "ann@council.example": None}
+    assert_one_line_error(site.cli("member", "add", "housing", "cai@council.example", "--language", "fr",
+                                   check=False), "'fr' is not one of 'cy', 'en'")
+
+    sheet = tmp_path / "members.csv"
+    sheet.write_text("email,name,language\nann@council.example,Ann,EN\ncai@council.example,Cai,cy\n"
+                     "dai@council.example,Dai,\n")
+    assert "2 added, 1 updated, 0 unchanged" in site.cli("member", "import", "housing", str(sheet)).stdout
+    assert languages(site) == {"bob@council.example": "cy", "ann@council.example": "en",
+                               "cai@council.example": "cy", "dai@council.example": None}
+    assert "0 added, 0 updated, 3 unchanged" in site.cli("member", "import", "housing", str(sheet)).stdout
+    assert 'cai@council.example,Cai,member,each,active,cy' in \
+        site.cli("member", "list", "housing", "--format", "csv").stdout
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text("email,language\neve@council.example,fr\n")
+    refused = site.cli("member", "import", "housing", str(bad), check=False)
+    assert refused.returncode == 1 and 'line 2: "fr" is not a language we offer: use cy or en\n' in refused.stderr
+
+
+def test_community_language(site: ServedSite) -> None:
+    created = site.cli("community", "create", "tai", "--name", "Tai", "--language", "bilingual").stdout
+    assert created == "created tai (public, posting: members, language: bilingual): tai@lists.example.org\n"
+    assert site.cli("community", "edit", "housing", "--language", "cy").stdout.endswith("language: cy\n")
+    assert_one_line_error(site.cli("community", "edit", "housing", "--language", "fr", check=False),
+                          "'fr' is not one of 'cy', 'en', 'bilingual'")
+    with database(site) as sessions, sessions() as session:
+        found = {slug: language for slug, language in session.execute(select(Community.slug, Community.language))}
+    assert found == {"housing": "cy", "tai": "bilingual"}
 
 
 def members_csv(count: int) -> str:
@@ -142,8 +188,8 @@ def test_member_list_round_trips_through_import(site: ServedSite, tmp_path: Path
     assert len(text) == 2_001
     assert text[0] == "ann@council.example\tfacilitator\teach\tactive\tAnn, Chair"
     exported = site.cli("member", "list", "housing", "--format", "csv").stdout
-    assert exported.splitlines()[:2] == ["email,name,role,delivery,status",
-                                         'ann@council.example,"Ann, Chair",facilitator,each,active']
+    assert exported.splitlines()[:2] == ["email,name,role,delivery,status,language",
+                                         'ann@council.example,"Ann, Chair",facilitator,each,active,']
     site.cli("community", "create", "garden", "--name", "Garden")
     again = tmp_path / "exported.csv"
     again.write_text(exported)
@@ -214,8 +260,8 @@ def test_community_delete_saves_the_archive_and_members_first(site: ServedSite, 
     beside = tmp_path if site.db_url.startswith("sqlite") else tmp_path / "storage"
     assert saved_mbox.parent == beside and saved_csv.parent == beside
     assert b"Subject: Damp in flats" in saved_mbox.read_bytes() and saved_mbox.read_bytes().startswith(b"From ")
-    assert saved_csv.read_text().splitlines() == ["email,name,role,delivery,status",
-                                                  "ann@council.example,Ann,facilitator,each,active"]
+    assert saved_csv.read_text().splitlines() == ["email,name,role,delivery,status,language",
+                                                  "ann@council.example,Ann,facilitator,each,active,"]
     assert site.cli("community", "list").stdout == ""
     assert_one_line_error(site.cli("member", "list", "housing", check=False), '"housing"')
     # What was saved brings it back.

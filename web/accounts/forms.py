@@ -20,13 +20,19 @@ from forum.accounts import check_timezone
 from forum.directory import normalize_email
 from forum.errors import InvalidInput
 from forum.models import Delivery
+from web.i18n import LazyText, english
+from web.i18n import lazy_gettext as _l
 
 DELIVERY_CHOICES = [
-    SelectChoice(Delivery.each.value, "Every message, as it is posted"),
-    SelectChoice(Delivery.daily.value, "One email a day, with everything new"),
-    SelectChoice(Delivery.weekly.value, "One email a week, with everything new"),
-    SelectChoice(Delivery.none.value, "No email: I will read on the web"),
+    SelectChoice(Delivery.each.value, _l("Every message, as it is posted")),
+    SelectChoice(Delivery.daily.value, _l("One email a day, with everything new")),
+    SelectChoice(Delivery.weekly.value, _l("One email a week, with everything new")),
+    SelectChoice(Delivery.none.value, _l("No email: I will read on the web")),
 ]
+# A member's own language, each named in itself (and marked so); empty: follow the browser.
+LANGUAGE_CHOICES = [SelectChoice("", _l("As my browser asks")),
+                    SelectChoice("cy", "Cymraeg", render_kw={"lang": "cy"}),
+                    SelectChoice("en", "English", render_kw={"lang": "en-GB"})]
 MAX_BODY = 100_000
 
 
@@ -36,9 +42,10 @@ def choice_value(value: object) -> str:
 
 
 def sentence(message: str) -> str:
-    """A core message (lower case, no full stop: it also ends SMTP replies) as a sentence on a page."""
+    """A core message (lower case, no full stop: it also ends SMTP replies) as a sentence on a
+    page, marked as English on a page in another language (see ``web.i18n.english``)."""
     message = message.strip()
-    return message[:1].upper() + message[1:] + ("" if message.endswith((".", "!", "?")) else ".")
+    return english(message[:1].upper() + message[1:] + ("" if message.endswith((".", "!", "?")) else "."))
 
 
 class WebForm(FlaskForm):
@@ -62,8 +69,9 @@ def core_rule(check: Callable[[str], object]) -> Callable[[WebForm, Field], None
     return validate
 
 
-def email_field(label: str = "Email address") -> EmailField:
-    return EmailField(label, [DataRequired("Enter an email address"), core_rule(normalize_email)],
+def email_field(label: LazyText | None = None) -> EmailField:
+    return EmailField(label or _l("Email address"),
+                      [DataRequired(_l("Enter an email address")), core_rule(normalize_email)],
                       render_kw={"autocomplete": "email", "spellcheck": "false"})
 
 
@@ -73,34 +81,35 @@ class SignInForm(WebForm):
 
 
 class ProfileForm(WebForm):
-    display_name = StringField("Your name", [DataRequired("Enter your name"), Length(max=200)],
+    display_name = StringField(_l("Your name"), [DataRequired(_l("Enter your name")), Length(max=200)],
                                render_kw={"autocomplete": "name"})
-    timezone = StringField("Time zone", [Optional(), Length(max=64), core_rule(check_timezone)],
+    language = SelectField(_l("Language"), choices=LANGUAGE_CHOICES, default="")
+    timezone = StringField(_l("Time zone"), [Optional(), Length(max=64), core_rule(check_timezone)],
                            render_kw={"spellcheck": "false"})
     digest_hour = IntegerField(
-        "Hour for digests", [Optional(), NumberRange(0, 23, "Enter an hour from 0 to 23")],
+        _l("Hour for digests"), [Optional(), NumberRange(0, 23, _l("Enter an hour from 0 to 23"))],
         widget=NumberInput(min=0, max=23), render_kw={"inputmode": "numeric"},
     )
 
 
 class AddEmailForm(WebForm):
-    email = email_field("Another email address")
+    email = email_field(_l("Another email address"))
 
 
 class MembershipForm(WebForm):
     """Used with the community's slug as prefix: the profile lists one per community."""
 
-    delivery = SelectField("Email from this community", choices=DELIVERY_CHOICES, default=Delivery.each.value,
+    delivery = SelectField(_l("Email from this community"), choices=DELIVERY_CHOICES, default=Delivery.each.value,
                            coerce=choice_value)
 
 
 class NewThreadForm(WebForm):
-    subject = StringField("Subject", [DataRequired("Enter a subject"), Length(max=200)])
-    body = TextAreaField("Message", [DataRequired("Write your message"), Length(max=MAX_BODY)])
+    subject = StringField(_l("Subject"), [DataRequired(_l("Enter a subject")), Length(max=200)])
+    body = TextAreaField(_l("Message"), [DataRequired(_l("Write your message")), Length(max=MAX_BODY)])
 
 
 class ReplyForm(WebForm):
-    body = TextAreaField("Your reply", [DataRequired("Write your reply"), Length(max=MAX_BODY)])
+    body = TextAreaField(_l("Your reply"), [DataRequired(_l("Write your reply")), Length(max=MAX_BODY)])
     parent_id = HiddenField()
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask.blueprints import BlueprintSetupState
+from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -49,6 +50,8 @@ from web.accounts.forms import (
 )
 from web.accounts.lookup import Place, place, safe_next, signed_in
 from web.accounts.taking_part import standing
+from web import i18n
+from web.i18n import lazy_gettext as _l
 from web.auth import login_required, sign_in_as, sign_out
 from web.query import query_id
 from web.state import state, writing
@@ -77,24 +80,25 @@ def _exempt_one_click(setup: BlueprintSetupState) -> None:
 @bp.app_errorhandler(CSRFError)
 def _stale_form(error: CSRFError) -> tuple[str, int]:
     """A form sent without its CSRF token, or after the session ended: refused, said plainly."""
-    return message_page("Please try again", "the form could not be accepted because it had expired or came "
-                        "from another site; go back, reload the page and send it again", 400)
+    return message_page(_("Please try again"),
+                        _("The form could not be accepted because it had expired or came from another site; go "
+                          "back, reload the page and send it again."), 400)
 
 
-REFUSAL_TITLES = {403: "You cannot do that", 404: "Page not found", 429: "Please wait a while"}
+REFUSAL_TITLES = {403: _l("You cannot do that"), 404: _l("Page not found"), 429: _l("Please wait a while")}
 
 
 @bp.errorhandler(ListbridgeError)
 def refused(error: ListbridgeError) -> tuple[str, int]:
     """A core refusal that no form is waiting for: a page that says it, with its status."""
-    title = REFUSAL_TITLES.get(error.http_status, "Sorry, that did not work")
-    return message_page(title, error.message, error.http_status)
+    title = REFUSAL_TITLES.get(error.http_status, _l("Sorry, that did not work"))
+    return message_page(title, sentence(error.message), error.http_status)
 
 
 def message_page(title: str, text: str, status: int = 200,
                  links: Sequence[tuple[str, str]] = ()) -> tuple[str, int]:
     """A page that only says something (with links onwards): done, refused, not found."""
-    return render_template("accounts/message.html", title=title, text=sentence(text), links=links), status
+    return render_template("accounts/message.html", title=title, text=text, links=links), status
 
 
 def _writing() -> AbstractContextManager[Session]:
@@ -115,8 +119,8 @@ def sign_in() -> Any:
             accounts.request_sign_in(db, state().site, form.email.data, request.remote_addr or "unknown",
                                      safe_next(form.next.data, ""))
     except RateLimited:
-        form.form_errors.append("Too many sign-in links have been asked for, for this address or from your "
-                                "network, in the last hour. Please try again later.")
+        form.form_errors.append(_("Too many sign-in links have been asked for, for this address or from your "
+                                  "network, in the last hour. Please try again later."))
         return render_template("accounts/sign_in.html", form=form), 429, {"Retry-After": "3600"}
     return render_template("accounts/check_email.html", email=form.email.data,
                            minutes=int(accounts.SIGN_IN_TTL.total_seconds() // 60))
@@ -134,22 +138,18 @@ def sign_in_link(token: str) -> Any:
         user = accounts.use_sign_in_link(db, state().site, token)
         stopped = [m.community.name for m in bounces.stopped_deliveries(db, user)]
         sign_in_as(db, user.id)
-    flash(f"You are signed in as {user.display_name or 'yourself'}.", "success")
+    flash(_("You are signed in as %(name)s.", name=user.display_name) if user.display_name
+          else _("You are signed in."), "success")
     if stopped:  # said once per session: the account page keeps saying it, with the buttons
-        flash(f"We stopped sending you mail from {_listed(stopped)} because it kept bouncing. "
-              "You can start it again from your account page.", "error")
+        flash(_("We stopped sending you mail from %(names)s because it kept bouncing. "
+                "You can start it again from your account page.", names=i18n.listed(stopped)), "error")
     return redirect(next_path, 303)
-
-
-def _listed(names: Sequence[str]) -> str:
-    """Names for a sentence that lists them: "A", "A and B", "A, B and C"."""
-    return names[-1] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 @bp.route("/signout", methods=["POST"], endpoint="sign_out")
 def sign_out_view() -> Any:
     sign_out()
-    flash("You have signed out.", "success")
+    flash(_("You have signed out."), "success")
     return redirect(url_for("archive.home"), 303)
 
 
@@ -158,7 +158,7 @@ def sign_out_view() -> Any:
 def sign_out_everywhere() -> Any:
     """End every session of this person: a browser left signed in elsewhere, a copied cookie."""
     sign_out(everywhere=True)
-    flash("You have signed out on every browser and device.", "success")
+    flash(_("You have signed out on every browser and device."), "success")
     return redirect(url_for("archive.home"), 303)
 
 
@@ -176,10 +176,13 @@ def profile() -> Any:
     with _writing() as db:
         user = _me(db)
         user.display_name = form.display_name.data.strip()
-        user.timezone = form.timezone.data.strip() or None
+        user.timezone = (form.timezone.data or "").strip() or None  # a form without the field: none
         user.digest_hour = form.digest_hour.data
-    flash("Your profile is saved.", "success")
-    return redirect(url_for(".profile"), 303)
+        user.language = form.language.data or None
+    response = redirect(url_for(".profile"), 303)
+    i18n.choose(response, form.language.data or None)  # the pages follow it at once, over a choice before
+    flash(_("Your profile is saved."), "success")
+    return response
 
 
 @bp.route("/account/emails", methods=["POST"])
@@ -194,7 +197,8 @@ def add_email() -> Any:
     except (InvalidInput, RateLimited) as exc:
         form.email.errors.append(sentence(exc.message))
         return _profile_page(email_form=form, status=exc.http_status)
-    flash(f"We have sent a link to {pending.email}: follow it to add the address to your account.", "success")
+    flash(_("We have sent a link to %(email)s: follow it to add the address to your account.", email=pending.email),
+          "success")
     return redirect(url_for(".profile"), 303)
 
 
@@ -203,7 +207,7 @@ def add_email() -> Any:
 def make_primary(email_id: int) -> Any:
     with _writing() as db:
         chosen = accounts.make_primary(db, _me(db), email_id)
-    flash(f"Mail will go to {chosen.email} from now on.", "success")
+    flash(_("Mail will go to %(email)s from now on.", email=chosen.email), "success")
     return redirect(url_for(".profile"), 303)
 
 
@@ -216,7 +220,7 @@ def remove_email(email_id: int) -> Any:
     except InvalidInput as exc:
         flash(sentence(exc.message), "error")
         return redirect(url_for(".profile"), 303)
-    flash(f"{removed} is no longer on your account.", "success")
+    flash(_("%(email)s is no longer on your account.", email=removed), "success")
     return redirect(url_for(".profile"), 303)
 
 
@@ -229,8 +233,9 @@ def verify_email(token: str) -> Any:
         return render_template("accounts/verify_email.html", email=pending.email, owner=owner)
     with _writing() as db:
         added = accounts.verify_email(db, state().site, token)
-    return message_page("Address added", f"{added.email} is now on your account: you can post from it "
-                        "and sign in with it", links=[(url_for(".profile"), "Your account")])
+    return message_page(_("Address added"), _("%(email)s is now on your account: you can post from it "
+                                              "and sign in with it.", email=added.email),
+                        links=[(url_for(".profile"), _("Your account"))])
 
 
 def _main_address(user: User) -> str:
@@ -244,6 +249,12 @@ def _me(db: Session) -> User:
     if user is None:  # login_required let the request in, so the account was deleted meanwhile
         raise NotFound("your account no longer exists")
     return user
+
+
+def _profile_form(user: User) -> ProfileForm:
+    form = ProfileForm(formdata=None, obj=user)
+    form.language.data = user.language or ""  # no language chosen: the empty choice, "as my browser asks"
+    return form
 
 
 def _profile_page(*, profile_form: ProfileForm | None = None, email_form: AddEmailForm | None = None,
@@ -261,7 +272,7 @@ def _profile_page(*, profile_form: ProfileForm | None = None, email_form: AddEma
             main_address=_main_address(user), stopped=bounces.stopped_deliveries(db, user),
             memberships=[(m, c, MembershipForm(formdata=None, prefix=c.slug, delivery=m.delivery.value))
                          for m, c in memberships],
-            profile_form=profile_form or ProfileForm(formdata=None, obj=user),
+            profile_form=profile_form or _profile_form(user),
             email_form=email_form or AddEmailForm(formdata=None),
         )
     failed = (profile_form and profile_form.errors) or (email_form and email_form.errors)
@@ -301,27 +312,28 @@ def membership(slug: str) -> Any:
 def _change_membership(db: Session, here: Place, action: str, form: MembershipForm) -> str:
     community, user = here.community, here.user
     assert user is not None
+    name = community.name
     if action == "join":
         joined = accounts.join(db, state().site, user, community)
         if joined.status is MemberStatus.pending:
-            return f"You have asked to join {community.name}. A facilitator will approve your request."
-        return f"You are a member of {community.name}."
+            return _("You have asked to join %(name)s. A facilitator will approve your request.", name=name)
+        return _("You are a member of %(name)s.", name=name)
     if action == "leave":
         accounts.leave(db, user, community)
-        return f"You have left {community.name}."
+        return _("You have left %(name)s.", name=name)
     if action in ("reenable", "address"):
         membership = here.membership
         if membership is None:
             raise NotFound(f"you are not a member of {community.name}")
         if action == "reenable":
             bounces.reenable(db, membership)
-            return f"{community.name} will send you mail again."
+            return _("%(name)s will send you mail again.", name=name)
         membership.show_address = request.form.get("show") == "yes"
         if membership.show_address:
-            return f"Other members of {community.name} now see your email address."
-        return f"Your email address is hidden from the other members of {community.name}."
+            return _("Other members of %(name)s now see your email address.", name=name)
+        return _("Your email address is hidden from the other members of %(name)s.", name=name)
     accounts.change_delivery(db, user, community, Delivery(form.delivery.data))
-    return f"Your delivery for {community.name} is saved."
+    return _("Your delivery for %(name)s is saved.", name=name)
 
 
 def _membership_page(slug: str, form: MembershipForm | None = None, status: int = 200) -> tuple[str, int]:
@@ -411,9 +423,9 @@ def _post(form: NewThreadForm | ReplyForm, **fields: Any) -> Outcome | Listbridg
         form.form_errors.append(sentence(exc.message))
         return exc
     if outcome.held:
-        flash("Your message is waiting for a moderator: it will appear once it is approved.", "info")
+        flash(_("Your message is waiting for a moderator: it will appear once it is approved."), "info")
     else:
-        flash("Your message is posted.", "success")
+        flash(_("Your message is posted."), "success")
     return outcome
 
 
@@ -478,8 +490,8 @@ def bounce_reenable(token: str) -> Any:
     with _writing() as db:
         membership = bounces.reenable(db, bounces.membership_for_link(db, state().site, token))
         community, address = membership.community.name, _main_address(membership.user)
-    return message_page("Mail is on again", f"{community} is sending mail to {address} again, as it did "
-                        "before the bounces stopped it")
+    return message_page(_("Mail is on again"), _("%(name)s is sending mail to %(address)s again, as it did "
+                                                 "before the bounces stopped it.", name=community, address=address))
 
 
 @bp.route(f"{subscriptions.CONFIRM_PATH}<token>", methods=["GET", "POST"])
@@ -499,14 +511,16 @@ def confirm_request(token: str) -> Any:
         done = subscriptions.confirm(db, state().site, token)
     community = done.community
     if done.refusal:
-        return message_page(f"You are still a member of {community.name}", done.refusal, 409)
+        return message_page(_("You are still a member of %(name)s", name=community.name), sentence(done.refusal), 409)
     if done.action == subscriptions.UNSUBSCRIBE:
         return render_template("accounts/unsubscribed.html", community=community)
     if done.membership is not None and done.membership.status is MemberStatus.pending:
-        return message_page("Request sent", f"{community.name} is private: {done.email} has asked to join, "
-                            "and its facilitators will decide on the request")
-    return message_page(f"Welcome to {community.name}", f"{done.email} is a member of {community.name}: its "
-                        "messages will come by email",
+        return message_page(_("Request sent"), _("%(name)s is private: %(email)s has asked to join, "
+                                                 "and its facilitators will decide on the request.",
+                                                 name=community.name, email=done.email))
+    return message_page(_("Welcome to %(name)s", name=community.name),
+                        _("%(email)s is a member of %(name)s: its messages will come by email.",
+                          email=done.email, name=community.name),
                         links=[(url_for("archive.community", slug=community.slug), community.name)])
 
 
@@ -524,16 +538,18 @@ def confirm_post(token: str) -> Any:
         post, copies = confirmations.confirm(db, state().site, token)
         slug, name, thread_id = post.community.slug, post.community.name, post.thread_id
     if copies is None:
-        return message_page("Thank you", f"your message to {name} now waits only for a facilitator to approve it")
-    return message_page("Published", f"your message is in {name} now, and its members are getting it",
-                        links=[(url_for("archive.thread", slug=slug, thread_id=thread_id), "See it in its thread")])
+        return message_page(_("Thank you"), _("Your message to %(name)s now waits only for a facilitator to "
+                                              "approve it.", name=name))
+    return message_page(_("Published"), _("Your message is in %(name)s now, and its members are getting it.",
+                                           name=name),
+                        links=[(url_for("archive.thread", slug=slug, thread_id=thread_id), _("See it in its thread"))])
 
 
 LINK_HELP = {  # a link from a mail that does not work: where to go instead
-    "accounts.confirm_post": ("archive.home", "Communities on this site"),
-    "accounts.sign_in_link": ("accounts.sign_in", "Ask for a new sign-in link"),
-    "accounts.bounce_reenable": ("accounts.profile", "Your account: members turn their own mail back on there"),
-    "accounts.confirm_request": ("archive.home", "Communities on this site"),
+    "accounts.confirm_post": ("archive.home", _l("Communities on this site")),
+    "accounts.sign_in_link": ("accounts.sign_in", _l("Ask for a new sign-in link")),
+    "accounts.bounce_reenable": ("accounts.profile", _l("Your account: members turn their own mail back on there")),
+    "accounts.confirm_request": ("archive.home", _l("Communities on this site")),
 }
 
 
@@ -544,5 +560,6 @@ def _not_found(error: NotFound) -> tuple[str, int]:
         return render_template("accounts/unsubscribe_invalid.html", reason=sentence(error.message)), 404
     if request.endpoint in LINK_HELP:
         endpoint, label = LINK_HELP[request.endpoint]
-        return message_page("This link does not work", error.message, 404, links=[(url_for(endpoint), label)])
+        return message_page(_("This link does not work"), sentence(error.message), 404,
+                            links=[(url_for(endpoint), label)])
     return refused(error)

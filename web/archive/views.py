@@ -32,6 +32,7 @@ from flask import (
     stream_with_context,
     url_for,
 )
+from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 
 from forum import archive, threads, times
@@ -40,6 +41,7 @@ from forum.archive import AttachmentEntry, Pagination, PostEntry
 from forum.errors import NotFound
 from forum.models import Community
 from forum.search import search as search_posts
+from web import i18n
 from web.archive.rendering import RenderedBody, post_html
 from web.auth import current_user
 from web.query import page_number, query_date
@@ -73,8 +75,9 @@ def isotime(moment: datetime) -> str:
 
 @bp.app_template_filter("readable_time")
 def readable_time(moment: datetime) -> str:
-    """"3 Mar 2024, 14:05 GMT" in the signed-in reader's time zone (the site's for visitors)."""
-    return times.readable(moment, _reader_zone())
+    """"3 Mar 2024, 14:05 GMT" in the signed-in reader's time zone (the site's for visitors), in
+    the page's language."""
+    return i18n.readable_time(moment, _reader_zone())
 
 
 def _reader_zone() -> ZoneInfo:
@@ -101,11 +104,12 @@ def _viewer_id() -> int | None:
 
 @dataclass(frozen=True)
 class PageLinks:
-    """Where "previous" and "next" lead, and the label between them."""
+    """Where "previous" and "next" lead, and which page of how many is between them."""
 
     prev_url: str | None
     next_url: str | None
-    label: str
+    number: int
+    count: int
 
 
 def _page_links(pagination: Pagination, endpoint: str, **args: object) -> PageLinks:
@@ -115,7 +119,7 @@ def _page_links(pagination: Pagination, endpoint: str, **args: object) -> PageLi
     return PageLinks(
         prev_url=url(pagination.number - 1) if pagination.has_prev else None,
         next_url=url(pagination.number + 1) if pagination.has_next else None,
-        label=f"Page {pagination.number} of {pagination.pages}",
+        number=pagination.number, count=pagination.pages,
     )
 
 
@@ -244,7 +248,7 @@ class SearchForm:
     def read(cls, args: Mapping[str, str]) -> SearchForm:
         values = {name: args.get(key, "").strip() for name, key in
                   (("q", "q"), ("community", "community"), ("author", "author"), ("since", "from"), ("until", "to"))}
-        errors = {name: "Enter a date like 2024-03-31" for name in ("since", "until")
+        errors = {name: _("Enter a date like 2024-03-31") for name in ("since", "until")
                   if values[name] and query_date(values[name]) is None}
         return cls(**values, page=page_number(args, MAX_RESULT_PAGE), errors=errors)
 

@@ -8,23 +8,31 @@ from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from forum import chat_platforms
 from forum.chat import channel_problem
+from forum.languages import BILINGUAL
 from forum.models import PostingPolicy, Role, Visibility
-from web.accounts.forms import DELIVERY_CHOICES, WebForm, choice_value, email_field
+from web.accounts.forms import DELIVERY_CHOICES, WebForm, choice_value, email_field, sentence
+from web.i18n import lazy_gettext as _l
 
 ROLE_CHOICES = [
-    SelectChoice(Role.member.value, "Member"),
-    SelectChoice(Role.moderator.value, "Moderator: approves held messages"),
-    SelectChoice(Role.facilitator.value, "Facilitator: runs the community"),
+    SelectChoice(Role.member.value, _l("Member")),
+    SelectChoice(Role.moderator.value, _l("Moderator: approves held messages")),
+    SelectChoice(Role.facilitator.value, _l("Facilitator: runs the community")),
 ]
 VISIBILITY_CHOICES = [
-    SelectChoice(Visibility.public.value, "Public: anyone can read it and join"),
-    SelectChoice(Visibility.private.value, "Private: only members can read it; joining needs a facilitator's approval"),
+    SelectChoice(Visibility.public.value, _l("Public: anyone can read it and join")),
+    SelectChoice(Visibility.private.value,
+                 _l("Private: only members can read it; joining needs a facilitator's approval")),
 ]
 POLICY_CHOICES = [
-    SelectChoice(PostingPolicy.members.value, "Members can post; others are refused"),
+    SelectChoice(PostingPolicy.members.value, _l("Members can post; others are refused")),
     SelectChoice(PostingPolicy.moderated.value,
-                 "Every message waits for a moderator (facilitators' and moderators' own do not)"),
-    SelectChoice(PostingPolicy.open.value, "Anyone can post, members or not"),
+                 _l("Every message waits for a moderator (facilitators' and moderators' own do not)")),
+    SelectChoice(PostingPolicy.open.value, _l("Anyone can post, members or not")),
+]
+COMMUNITY_LANGUAGE_CHOICES = [
+    SelectChoice("cy", _l("Welsh")),
+    SelectChoice("en", _l("English")),
+    SelectChoice(BILINGUAL, _l("Bilingual: Welsh and English")),
 ]
 
 
@@ -34,40 +42,43 @@ def platform_choices() -> list[SelectChoice]:
 
 
 class ChatLinkForm(WebForm):
-    platform = SelectField("Chat platform", choices=platform_choices,
+    platform = SelectField(_l("Chat platform"), choices=platform_choices,
                            default=lambda: next(iter(chat_platforms.names()), None))
-    channel = StringField("Channel or room ID", [DataRequired("Enter the channel or room ID"), Length(max=255)],
+    channel = StringField(_l("Channel or room ID"),
+                          [DataRequired(_l("Enter the channel or room ID")), Length(max=255)],
                           filters=[lambda value: value.strip() if isinstance(value, str) else value],
                           render_kw={"autocomplete": "off", "spellcheck": "false"})
 
     def validate_channel(self, field: Field) -> None:
         problem = channel_problem(self.platform.data, field.data)
         if problem:
-            raise ValidationError(problem)
+            raise ValidationError(sentence(problem))
 
 
 class AddMemberForm(WebForm):
     email = email_field()
-    name = StringField("Name", [Optional(), Length(max=200)], render_kw={"autocomplete": "off"})
-    role = SelectField("Role", choices=ROLE_CHOICES, default=Role.member.value, coerce=choice_value)
-    delivery = SelectField("Email", choices=DELIVERY_CHOICES, default=DELIVERY_CHOICES[0].value, coerce=choice_value)
+    name = StringField(_l("Name"), [Optional(), Length(max=200)], render_kw={"autocomplete": "off"})
+    role = SelectField(_l("Role"), choices=ROLE_CHOICES, default=Role.member.value, coerce=choice_value)
+    delivery = SelectField(_l("Email"), choices=DELIVERY_CHOICES, default=DELIVERY_CHOICES[0].value,
+                           coerce=choice_value)
 
 
 class RoleForm(WebForm):
     """One member's role; with a per-member prefix, so every row's control has its own id."""
 
-    role = SelectField("Role", choices=ROLE_CHOICES, coerce=choice_value)
+    role = SelectField(_l("Role"), choices=ROLE_CHOICES, coerce=choice_value)
 
 
 class RejectForm(WebForm):
     """Why a held message is refused; with a per-post prefix."""
 
-    reason = TextAreaField("Reason for the sender", [Optional(), Length(max=2000)], render_kw={"rows": 3})
+    reason = TextAreaField(_l("Reason for the sender"), [Optional(), Length(max=2000)], render_kw={"rows": 3})
 
 
 class SettingsForm(WebForm):
-    name = StringField("Name", [DataRequired("Enter the community's name"), Length(max=200)])
-    description = TextAreaField("Description", [Optional(), Length(max=5000)], render_kw={"rows": 4})
-    visibility = RadioField("Who can read it", choices=VISIBILITY_CHOICES, coerce=choice_value)
-    posting_policy = RadioField("Who can post", choices=POLICY_CHOICES, coerce=choice_value)
-    subject_prefix = StringField("Subject prefix", [Optional(), Length(max=64)])
+    name = StringField(_l("Name"), [DataRequired(_l("Enter the community's name")), Length(max=200)])
+    description = TextAreaField(_l("Description"), [Optional(), Length(max=5000)], render_kw={"rows": 4})
+    visibility = RadioField(_l("Who can read it"), choices=VISIBILITY_CHOICES, coerce=choice_value)
+    posting_policy = RadioField(_l("Who can post"), choices=POLICY_CHOICES, coerce=choice_value)
+    language = RadioField(_l("Language of the community"), [Optional()], choices=COMMUNITY_LANGUAGE_CHOICES)
+    subject_prefix = StringField(_l("Subject prefix"), [Optional(), Length(max=64)])

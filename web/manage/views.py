@@ -10,6 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import ngettext
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import BadRequest
@@ -32,6 +34,7 @@ from web.accounts.forms import sentence
 from web.accounts.lookup import Place, place
 from web.accounts.views import refused
 from web.auth import login_required
+from web.labels import ROLE_NAMES
 from web.manage.forms import (
     AddMemberForm,
     ChatLinkForm,
@@ -76,8 +79,13 @@ def members(slug: str) -> Any:
     except InvalidInput as exc:
         form.email.errors.append(sentence(exc.message))
         return _members_page(slug, form)
-    changed = "added" if report.added else "updated" if report.updated else "already a member, unchanged"
-    return _back(".members", slug, f"{row.email}: {changed}.")
+    if report.added:
+        done = _("%(email)s: added.", email=row.email)
+    elif report.updated:
+        done = _("%(email)s: updated.", email=row.email)
+    else:
+        done = _("%(email)s: already a member, unchanged.", email=row.email)
+    return _back(".members", slug, done)
 
 
 @bp.route("/members/<int:user_id>", methods=["POST"])
@@ -90,16 +98,16 @@ def member(slug: str, user_id: int) -> Any:
             community = _managed(db, slug).community
             if action == "approve":
                 accounts.approve_member(db, community, user_id)
-                message = "Request approved: they are a member now."
+                message = _("Request approved: they are a member now.")
             elif action == "remove":
                 accounts.remove_member(db, community, user_id)
-                message = "Removed from the community."
+                message = _("Removed from the community.")
             elif action == "role":
                 form = RoleForm(prefix=f"member-{user_id}")
                 if not form.validate():
                     raise BadRequest("choose a role")
                 accounts.set_role(db, community, user_id, Role(form.role.data))
-                message = f"Role changed to {form.role.data}."
+                message = _("Role changed to %(role)s.", role=ROLE_NAMES[Role(form.role.data)])
             else:
                 raise BadRequest("unknown action")
     except InvalidInput as exc:
@@ -147,7 +155,7 @@ def decide(slug: str, post_id: int) -> Any:
         raise BadRequest("unknown action")
     reason = RejectForm(prefix=f"post-{post_id}")
     if action == "reject" and not reason.validate():
-        return _back(".held", slug, " ".join(reason.reason.errors), "error")
+        return _back(".held", slug, " ".join(map(str, reason.reason.errors)), "error")
     try:
         with writing() as db:
             community = _managed(db, slug).community
@@ -156,10 +164,12 @@ def decide(slug: str, post_id: int) -> Any:
                 raise NotFound("there is no such message here")
             if action == "approve":
                 copies = moderation.approve(db, state().site, post_id)
-                message = f"“{post.subject}” is published and on its way to {copies} member(s) by email."
+                message = ngettext("“%(subject)s” is published and on its way to %(num)s member by email.",
+                                   "“%(subject)s” is published and on its way to %(num)s members by email.",
+                                   copies, subject=post.subject)
             else:
                 moderation.reject(db, post_id, (reason.reason.data or "").strip())
-                message = f"“{post.subject}” is rejected; the sender has been told."
+                message = _("“%(subject)s” is rejected; the sender has been told.", subject=post.subject)
     except InvalidInput as exc:  # decided already (another facilitator, a second click)
         return _back(".held", slug, sentence(exc.message), "error")
     return _back(".held", slug, message)
@@ -180,9 +190,10 @@ def settings(slug: str) -> Any:
     with writing() as db:
         community = _managed(db, slug).community
         edit_community(db, community, name=form.name.data, description=form.description.data or "",
-                       policy=form.posting_policy.data, subject_prefix=form.subject_prefix.data or "")
+                       policy=form.posting_policy.data, subject_prefix=form.subject_prefix.data or "",
+                       language=form.language.data)
         community.visibility = Visibility(form.visibility.data)
-    return _back(".settings", slug, "Settings saved.")
+    return _back(".settings", slug, _("Settings saved."))
 
 
 # Chat links -----------------------------------------------------------------------------
@@ -212,7 +223,8 @@ def chat_links(slug: str) -> Any:
     except InvalidInput as exc:
         form.channel.errors = [*form.channel.errors, sentence(exc.message)]
         return _chat_page(slug, form)
-    return _back(".chat_links", slug, f"Linked to {name} {channel}: new threads and replies go there too.")
+    return _back(".chat_links", slug, _("Linked to %(platform)s %(channel)s: new threads and replies go there too.",
+                                        platform=name, channel=channel))
 
 
 @bp.route("/chat/unlink", methods=["POST"])
@@ -232,7 +244,8 @@ def chat_unlink(slug: str) -> Any:
     if problem:
         return _back(".chat_links", slug, problem, "error")
     name = chat_platforms.label(platform)
-    return _back(".chat_links", slug, f"Unlinked from {name} {channel}. Messages already there stay.")
+    return _back(".chat_links", slug, _("Unlinked from %(platform)s %(channel)s. Messages already there stay.",
+                                        platform=name, channel=channel))
 
 
 def _chat_page(slug: str, form: ChatLinkForm) -> tuple[str, int]:
@@ -244,7 +257,7 @@ def _chat_page(slug: str, form: ChatLinkForm) -> tuple[str, int]:
             rows.append((row, chat_platforms.label(row.platform), found.created_at if found else None))
         missing = [sentence(problem) for platform in chat_platforms.names()
                    if (problem := chat.unconfigured(state().site.settings, platform))]
-        channel_help = " ".join(f"{platform.label}: {platform.channel_help}" for platform in chat_platforms.registered())
+        channel_help = " ".join(f"{platform.label}: {_(platform.channel_help)}" for platform in chat_platforms.registered())
         page = render_template("manage/chat.html", community=community, form=form, links=rows, missing=missing,
                                channel_help=channel_help, section="chat_links")
     return page, 400 if form.errors else 200
