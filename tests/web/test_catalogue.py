@@ -39,8 +39,8 @@ def source_messages() -> set[object]:
     """The message ids ``pybabel extract`` finds in the source today, as babel.cfg says."""
     with (ROOT / "babel.cfg").open() as cfg:
         method_map, options_map = parse_mapping_cfg(cfg)
-    found = extract_from_dir(ROOT, method_map, options_map, keywords={"_": None, "gettext": None,
-                                                                      "ngettext": (1, 2), "_l": None})
+    keywords = {"_": None, "gettext": None, "ngettext": (1, 2), "_l": None, "N_": None}
+    found = extract_from_dir(ROOT, method_map, options_map, keywords=keywords)
     return {message if isinstance(message, str) else tuple(message) for _, _, message, _, _ in found}
 
 
