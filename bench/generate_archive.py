@@ -41,7 +41,7 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from multiprocessing.pool import AsyncResult
 from pathlib import Path
 from typing import Any
@@ -77,7 +77,7 @@ TOPIC_WORDS = 40  # per community
 MAX_THREAD = 30
 CHUNK = 10_000  # posts made by one worker task and written in one batch
 PRIVATE_EVERY = 10  # one community in ten is private
-START = datetime(2016, 1, 1, tzinfo=timezone.utc)
+START = datetime(2016, 1, 1, tzinfo=UTC)
 SPAN = timedelta(days=3650)
 SYLLABLES = ["ka", "lo", "mi", "ne", "ru", "sa", "ti", "vo", "ze", "bra", "cle", "dri", "fo", "gan", "hel", "jor",
              "kin", "lum", "mar", "nor", "pel", "quo", "ris", "sten", "tor", "ul", "ver", "wen", "yas", "zor"]
@@ -174,14 +174,14 @@ def _fill(engine: Engine, scale: Scale, start: float) -> None:
     with _Loader(engine) as loader:
         _people(loader, rng, scale)
         _communities(loader, rng, scale)
-        with loader.indexes_deferred(Thread.__table__, Post.__table__, PostSearch.__table__):
-            # On PostgreSQL two copies at once keep both cores busy, and so do two halves of
-            # the search vectors computed. SQLite has one writer.
-            with _Loader(engine) if loader.postgresql else nullcontext() as second:
-                loaders = [x for x in (loader, second) if x is not None]
-                _threads_and_posts(loaders, rng, scale, start)
-                if loader.postgresql:
-                    _search_vectors(loaders, scale, start)
+        # On PostgreSQL two copies at once keep both cores busy, and so do two halves of the
+        # search vectors computed. SQLite has one writer.
+        with (loader.indexes_deferred(Thread.__table__, Post.__table__, PostSearch.__table__),
+              _Loader(engine) if loader.postgresql else nullcontext() as second):
+            loaders = [x for x in (loader, second) if x is not None]
+            _threads_and_posts(loaders, rng, scale, start)
+            if loader.postgresql:
+                _search_vectors(loaders, scale, start)
         _progress(f"indexes built, {time.perf_counter() - start:.0f} s")
         loader.finish()
     _progress(f"statistics gathered, {time.perf_counter() - start:.0f} s")
@@ -216,7 +216,7 @@ class _Loader:
     def write(self, table: Table, columns: tuple[str, ...], rows: Iterable[tuple[Any, ...]]) -> None:
         """Insert ``rows`` (values in the order of ``columns``) in one transaction."""
         processors = [table.c[name].type.dialect_impl(self.dialect).bind_processor(self.dialect) for name in columns]
-        ready = (tuple(value if p is None else p(value) for p, value in zip(processors, row)) for row in rows)
+        ready = (tuple(value if p is None else p(value) for p, value in zip(processors, row, strict=True)) for row in rows)
         cursor = self.raw.cursor()
         names = ", ".join(columns)
         if self.postgresql:

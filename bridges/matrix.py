@@ -38,7 +38,6 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from bridges.base import NETWORK_ERRORS, ChatFile, ChatPost, PermanentFailure, RateLimited, TemporaryFailure
-from bridges.matrix_puppets import Puppets
 from bridges.inbound import (
     ChatAuthor,
     ChatEvent,
@@ -50,6 +49,7 @@ from bridges.inbound import (
     too_large_note,
     unfetched_note,
 )
+from bridges.matrix_puppets import Puppets
 from forum import chat
 from forum.config import MatrixSettings
 from forum.errors import describe

@@ -14,7 +14,7 @@ from sqlalchemy import ColumnElement, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from forum.errors import NotPermitted
-from forum.models import Community, MemberStatus, Membership, PostingPolicy, Role, User, UserEmail, Visibility
+from forum.models import Community, Membership, MemberStatus, PostingPolicy, Role, User, UserEmail, Visibility
 
 
 class Action(str, Enum):

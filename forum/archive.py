@@ -18,7 +18,7 @@ import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.errors import HeaderParseError
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -277,13 +277,11 @@ def communities_page(session: Session, viewer_id: int | None, page: int, per_pag
         .limit(per_page).offset(pagination.offset)
     ).all()
     ids = [c.id for c in communities]
-    members: dict[int, int] = {
-        cid: count for cid, count in session.execute(
-            select(Membership.community_id, func.count())
-            .where(Membership.community_id.in_(ids), Membership.status == MemberStatus.active)
-            .group_by(Membership.community_id)
-        )
-    }
+    members: dict[int, int] = dict(session.execute(
+        select(Membership.community_id, func.count())
+        .where(Membership.community_id.in_(ids), Membership.status == MemberStatus.active)
+        .group_by(Membership.community_id)
+    ).tuples().all())
     threads: dict[int, tuple[int, datetime]] = {
         cid: (count, last) for cid, count, last in session.execute(
             select(Thread.community_id, func.count(), func.max(Thread.last_activity_at))
@@ -426,7 +424,7 @@ def mbox_entry(received: datetime, message: bytes) -> bytes:
     """One message in mboxrd form: a "From " separator line, then the message with every
     line that starts with ">*From " given one more ">" (readers remove it again), then a
     blank line. Line endings are kept as they are: the original bytes stay the original."""
-    stamp = time.asctime(received.astimezone(timezone.utc).timetuple())
+    stamp = time.asctime(received.astimezone(UTC).timetuple())
     body = _FROM_LINE.sub(rb">\1", message)
     if not body.endswith(b"\n"):
         body += b"\n"

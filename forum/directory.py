@@ -9,8 +9,9 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator, TextIO, TypeVar
+from typing import TextIO, TypeVar
 
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import delete, select

@@ -11,9 +11,10 @@ in flight. Temporary failures back off exponentially; permanent ones are recorde
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Iterable
+from typing import Any
 
 from sqlalchemy import Connection, String, and_, bindparam, cast, func, insert, literal, select, update
 from sqlalchemy.orm import Session

@@ -49,7 +49,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from time import monotonic
 from typing import Protocol, TypeVar
 
@@ -193,7 +193,7 @@ def search(
     author: str | None = None,
     since: date | None = None,
     until: date | None = None,
-    zone: tzinfo = timezone.utc,
+    zone: tzinfo = UTC,
     limit: int = 20,
     offset: int = 0,
 ) -> SearchPage:
@@ -280,7 +280,7 @@ def _post_filters(author: str | None, since: date | None, until: date | None,
 
 
 def _midnight(day: date, zone: tzinfo) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=zone).astimezone(timezone.utc)
+    return datetime.combine(day, time.min, tzinfo=zone).astimezone(UTC)
 
 
 def _marked(fragment: str) -> str:

@@ -19,6 +19,7 @@ and the launcher, which never starts one, is what replaces a server that dies.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import os
@@ -123,10 +124,8 @@ class WebServer:
 
     def _tell_home(self) -> None:
         """In a forked server, after a commit that queued outbox work: tell this process."""
-        try:
+        with contextlib.suppress(BlockingIOError):  # the pipe is full of announcements already
             os.write(self._wake_write, b"!")
-        except BlockingIOError:
-            pass  # the pipe is full of announcements already
 
     def fork_servers(self) -> None:
         """With several processes, fork them (they serve at once): call it before any
@@ -230,10 +229,8 @@ class WebServer:
             self.app.extensions["listbridge"] = replace(self.app.extensions["listbridge"], services=self._board.read)
         server = self._waitress(sockets=[self.socket])
         threading.Thread(target=_exit_when_orphaned, args=(os.getppid(),), daemon=True).start()
-        try:
+        with contextlib.suppress(_Stopped):
             server.run()
-        except _Stopped:
-            pass
         server.close()
         server.task_dispatcher.shutdown(timeout=STOP_SECONDS)
 

@@ -10,8 +10,9 @@ an empty ``public`` schema in it. Every test that uses ``db_url`` (directly or t
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, create_engine

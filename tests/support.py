@@ -23,10 +23,11 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Callable, NoReturn
+from typing import NoReturn
 
 import pytest
 from aiosmtpd.controller import Controller

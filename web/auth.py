@@ -9,8 +9,9 @@ decorates a view with :func:`login_required`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import wraps
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 from flask import g, redirect, request, session, url_for
 from sqlalchemy.orm import Session

@@ -120,7 +120,7 @@ def wait_for_web(site: ServedSite, timeout: float = 15.0) -> None:
             return
         except OSError:
             if time.monotonic() > deadline:
-                raise AssertionError(f"the web archive did not listen within {timeout:.0f} s:\n{site.log()}")
+                raise AssertionError(f"the web archive did not listen within {timeout:.0f} s:\n{site.log()}") from None
             time.sleep(0.05)
 
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import smtplib
+import socket
 import time
 from collections import Counter
 from pathlib import Path

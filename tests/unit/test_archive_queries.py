@@ -11,7 +11,7 @@ import email.policy
 import mailbox
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -29,7 +29,7 @@ from mailgateway import inbound
 from tests.support import make_community, make_member
 
 ANN, BOB, CEM = "ann@example.org", "bob@example.org", "cem@example.org"
-T0 = datetime(2024, 5, 1, 9, 0, tzinfo=timezone.utc)
+T0 = datetime(2024, 5, 1, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture

@@ -28,8 +28,8 @@ from bridges.inbound import (
 from bridges.matrix_puppets import Puppets
 from bridges.worker import ChatWorker
 from forum import chat, outbox
-from forum.editing import edit_post
 from forum.config import MatrixSettings, Settings
+from forum.editing import edit_post
 from forum.errors import InvalidInput, NotFound
 from forum.models import (
     ChatMessage,

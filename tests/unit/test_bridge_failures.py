@@ -8,7 +8,7 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -22,7 +22,7 @@ from tests.support import free_port
 class _Answers(BaseHTTPRequestHandler):
     """Every request: 503, as a platform answers while it is down."""
 
-    calls: list[str] = []
+    calls: ClassVar[list[str]] = []
 
     def log_message(self, *args: Any) -> None:
         pass

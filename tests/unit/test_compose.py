@@ -237,7 +237,7 @@ def test_attached_messages_travel_in_crlf_lines_a_relay_accepts(site: Site) -> N
     report = b"Reporting-MTA: dns; mx.example\n\nFinal-Recipient: rfc822; bob@example.org\nAction: failed\n"
     data = [forwarded.encode(), unwrapped, report]
     attachments = tuple(AttachmentInfo(i, name, kind, 10, site.blobs.put(d)) for i, (name, kind, d) in enumerate(zip(
-        ("fw.eml", "long.eml", "report.txt"), ("message/rfc822", "message/rfc822", "message/delivery-status"), data)))
+        ("fw.eml", "long.eml", "report.txt"), ("message/rfc822", "message/rfc822", "message/delivery-status"), data, strict=True)))
     raw = compose.personalize(compose.build_template(view(attachments=attachments), site), site, 7)
     assert raw.isascii() and raw.count(b"\n") == raw.count(b"\r\n")
     assert all(len(line) <= 998 for line in raw.split(b"\r\n"))
@@ -286,5 +286,5 @@ def test_references_name_the_thread_root_and_the_nearest_ancestors(
         loaded = compose.load_post(session, parent_id)  # type: ignore[arg-type]
         root = compose.load_post(session, parent_id - 24)  # type: ignore[operator]
     assert loaded.in_reply_to == "m23@council.example"
-    assert loaded.references == ("m0@council.example",) + tuple(f"m{i}@council.example" for i in range(5, 24))
+    assert loaded.references == ("m0@council.example", *(f"m{i}@council.example" for i in range(5, 24)))
     assert (root.in_reply_to, root.references) == (None, ())

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -137,7 +137,7 @@ def test_unescapes_from_lines_and_keeps_unescaped_ones_inside_the_body(write: Ca
     first, second = read_mbox(path)
     assert first.raw == b"Subject: x\n\nFrom here\n>From there\n\nFrom now on we talk.\n"
     assert second.raw == b"Subject: y\n\nbody\n"
-    assert second.envelope_date == datetime(2005, 1, 3, 11, tzinfo=timezone.utc)
+    assert second.envelope_date == datetime(2005, 1, 3, 11, tzinfo=UTC)
 
 
 def test_envelope_dates_in_the_dialects_archives_write(write: Callable[[bytes], Path]) -> None:
@@ -145,8 +145,8 @@ def test_envelope_dates_in_the_dialects_archives_write(write: Callable[[bytes], 
                  b"From 159@xxx Thu Mar 05 21:29:36 +0000 2020\n\nx\n"
                  b"From cristy@example.com Wed Jun 14 17:56 MET 2000\n\nx\n")
     dates = [m.envelope_date for m in read_mbox(path)]
-    assert dates == [datetime(2005, 1, 3, 10, tzinfo=timezone.utc), datetime(2020, 3, 5, 21, 29, 36, tzinfo=timezone.utc),
-                     datetime(2000, 6, 14, 17, 56, tzinfo=timezone.utc)]
+    assert dates == [datetime(2005, 1, 3, 10, tzinfo=UTC), datetime(2020, 3, 5, 21, 29, 36, tzinfo=UTC),
+                     datetime(2000, 6, 14, 17, 56, tzinfo=UTC)]
     assert [m.sender for m in read_mbox(path)] == [b"alice at example.org", b"159@xxx", b"cristy@example.com"]
 
 
@@ -180,14 +180,14 @@ def test_mailman2_archive(sessionmaker: SessionMaker[Session], site: Site, commu
         assert "From what I read" in damp.body
         assert (reply.author_name, reply.parent_id) == ("René Dupont", damp.id)
         # No Date: the "From " line's date. No Message-ID: one derived from the bytes.
-        assert reply.created_at == datetime(2005, 1, 4, 9, tzinfo=timezone.utc)
+        assert reply.created_at == datetime(2005, 1, 4, 9, tzinfo=UTC)
         third = list(read_mbox(path))[2]
         assert by_subject.message_id == derived_message_id(third.raw, site)
         # Two decades old, its "Re:" subject still joins the thread it answered then.
         assert by_subject.thread_id == damp.thread_id
         thread = session.get(Thread, damp.thread_id)
         assert thread is not None and thread.post_count == 3
-        assert thread.last_activity_at == datetime(2005, 1, 5, 12, tzinfo=timezone.utc)
+        assert thread.last_activity_at == datetime(2005, 1, 5, 12, tzinfo=UTC)
         assert {p.source for p in (damp, reply, by_subject)} == {"import"}
     assert run(sessionmaker, site, path).summary() == "0 imported, 3 skipped (already there), 0 refused"
 
@@ -229,7 +229,7 @@ def test_google_groups_archive(sessionmaker: SessionMaker[Session], site: Site, 
         assert advice.author_email == "eve@example.org" and advice.parent_id == rent.id
         assert advice.body.strip().endswith("Ask for the reason in writing.") and "\r" not in advice.body
         # A Date in 2099 is a broken clock: the date the archive filed it under is used.
-        assert advice.created_at == datetime(2020, 3, 6, 8, 15, tzinfo=timezone.utc)
+        assert advice.created_at == datetime(2020, 3, 6, 8, 15, tzinfo=UTC)
 
 
 def test_subject_matching_follows_the_message_date(sessionmaker: SessionMaker[Session], site: Site,

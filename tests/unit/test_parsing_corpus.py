@@ -13,9 +13,9 @@ from __future__ import annotations
 import json
 import mailbox
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
@@ -90,7 +90,7 @@ def test_mbox_split_matches_the_reference_messages() -> None:
     assert [(m.message_id, m.from_addr, m.subject) for m in split] == [
         (m.message_id, m.from_addr, m.subject) for m in expected
     ]
-    assert all(a.text.strip() == b.text.strip() for a, b in zip(split, expected))
+    assert all(a.text.strip() == b.text.strip() for a, b in zip(split, expected, strict=True))
 
 
 # --------------------------------------------------------------------------

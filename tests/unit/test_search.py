@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pytest
 from sqlalchemy import Connection, Engine, event, select, update
@@ -179,7 +179,7 @@ class TestSearch:
 
     def test_filter_by_dates_inclusive(self, sessionmaker: SessionMaker[Session], post: Callable[..., int]) -> None:
         def on(day: int) -> datetime:
-            return datetime(2024, 3, day, 23, 30, tzinfo=timezone.utc)
+            return datetime(2024, 3, day, 23, 30, tzinfo=UTC)
 
         first, second, third = (post("Compost", f"Compost {n}.", created=on(n)) for n in (1, 2, 3))
         assert ids(find(sessionmaker, "compost", since=date(2024, 3, 2))) == [third, second]

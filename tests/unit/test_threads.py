@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from datetime import timedelta
-from typing import Callable
 
 import pytest
 from sqlalchemy import func, select

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import mailbox
 import xml.etree.ElementTree as ET
-from datetime import datetime, timezone
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
@@ -252,8 +252,8 @@ class TestThreadPage:
             post: Callable[..., Post]) -> None:
         """Visitors and members without a zone see the site's ([digest] timezone, Europe/London
         here): BST in summer, GMT in winter."""
-        summer = post("Summer", created_at=datetime(2024, 7, 1, 12, 0, tzinfo=timezone.utc))
-        winter = post("Winter", created_at=datetime(2024, 1, 15, 12, 0, tzinfo=timezone.utc))
+        summer = post("Summer", created_at=datetime(2024, 7, 1, 12, 0, tzinfo=UTC))
+        winter = post("Winter", created_at=datetime(2024, 1, 15, 12, 0, tzinfo=UTC))
         summer_url, winter_url = (f"/c/housing/t/{shown.thread_id}" for shown in (summer, winter))
         assert page(client.get(summer_url)).article.time.text == "1 Jul 2024, 13:00 BST"
         assert page(client.get(winter_url)).article.time.text == "15 Jan 2024, 12:00 GMT"
@@ -502,7 +502,7 @@ class TestSearchPage:
                                                          post: Callable[..., Post]) -> None:
         """Half past midnight on 1 July in London is still 30 June in UTC: a visitor asking
         for 1 July finds it, and one asking for 30 June does not."""
-        post("Fete", "Fete tonight.", created_at=datetime(2025, 6, 30, 23, 30, tzinfo=timezone.utc))
+        post("Fete", "Fete tonight.", created_at=datetime(2025, 6, 30, 23, 30, tzinfo=UTC))
         assert len(page(client.get("/search?q=fete&from=2025-07-01&to=2025-07-01")).select("ol.results li")) == 1
         assert page(client.get("/search?q=fete&from=2025-06-30&to=2025-06-30")).select("ol.results li") == []
         with sessionmaker.begin() as session:

@@ -112,7 +112,7 @@ def test_a_reply_to_a_parent_of_any_number_is_explained(client: FlaskClient, pos
                                                         sign_in: Callable[[int | None], None]) -> None:
     thread_id = post("Boiler").thread_id
     sign_in(ann)
-    for number in HOSTILE_NUMBERS + ["²", "٣", "-1", "0"]:
+    for number in [*HOSTILE_NUMBERS, "²", "٣", "-1", "0"]:
         response = client.get(f"/c/housing/t/{thread_id}/reply?parent={quote(number)}")
         assert response.status_code == 400, (number, response.status_code)
 
