@@ -162,7 +162,7 @@ class Profiler:
 
     def __exit__(self, *exc: object) -> None:
         self.profiles[0].disable()
-        threading.setprofile(None)  # type: ignore[arg-type]
+        threading.setprofile(None)
 
     def hint(self, top: int = 6) -> str:
         """The functions with the most own time, as shares of all busy (not waiting) time."""

@@ -173,8 +173,8 @@ class MatrixAdapter:
 
     def _files_of(self, channel: str, ref: str, event: dict[str, Any]) -> list[str]:
         """The file events sent after the text ``ref``: in its thread, marked ``FILE_OF``."""
-        relation = event.get("content", {}).get("m.relates_to") or {}
-        root = relation.get("event_id") if relation.get("rel_type") == "m.thread" else ref
+        relation: dict[str, Any] = event.get("content", {}).get("m.relates_to") or {}
+        root: str = (relation.get("event_id") if relation.get("rel_type") == "m.thread" else None) or ref
         found: list[str] = []
         query = {"limit": "100"}
         while True:

@@ -25,7 +25,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, Select, and_, bindparam, case, func, or_, select
+from sqlalchemy import ColumnElement, ColumnExpressionArgument, Row, Select, and_, bindparam, case, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from forum.access import can_read, readable_by
@@ -256,8 +256,9 @@ def readable_attachment(session: Session, attachment_id: int, viewer_id: int | N
     ).first()
     if row is None or row.status is not PostStatus.published:
         raise NotFound("there is no such attachment here")
-    _readable(session, row.Community, viewer_id)
-    return row.Attachment
+    attachment, _status, community = row.tuple()
+    _readable(session, community, viewer_id)
+    return attachment
 
 
 # Listings -------------------------------------------------------------------------------
@@ -299,7 +300,7 @@ def communities_page(session: Session, viewer_id: int | None, page: int, per_pag
     return CommunityListPage(summaries, pagination)
 
 
-def _thread_author(thread_id: ColumnElement[int], *, latest: bool) -> ColumnElement[str]:
+def _thread_author(thread_id: ColumnExpressionArgument[int], *, latest: bool) -> ColumnElement[str]:
     """The author of a thread's first (or latest) published post: one index probe per thread."""
     order = (Post.created_at.desc(), Post.id.desc()) if latest else (Post.created_at, Post.id)
     return (
@@ -365,11 +366,11 @@ def _entries(session: Session, posts: Select[Any], parameters: dict[str, Any] | 
     rows = session.execute(posts, parameters).all()
     files: dict[int, list[AttachmentEntry]] = {}
     if any(r.has_attachments for r in rows):
-        for post_id, *attachment in session.execute(
+        for post_id, file_id, filename, content_type, size, content_id in session.execute(
             select(Attachment.post_id, *_ATTACHMENT_COLUMNS)
             .where(Attachment.post_id.in_([r.id for r in rows if r.has_attachments])).order_by(Attachment.id)
-        ):
-            files.setdefault(post_id, []).append(AttachmentEntry(*attachment))
+        ).tuples():
+            files.setdefault(post_id, []).append(AttachmentEntry(file_id, filename, content_type, size, content_id))
     return [PostEntry.of_row(r, tuple(files.get(r.id, ()))) for r in rows]
 
 

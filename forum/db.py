@@ -15,7 +15,7 @@ import time
 import weakref
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import CursorResult, Engine, Result, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 READONLY = "listbridge_readonly"
@@ -126,3 +126,13 @@ def make_sessionmaker(engine: Engine, *, readonly: bool = False) -> sessionmaker
         options["isolation_level"] = "AUTOCOMMIT"
     bind = engine.execution_options(**options) if options else engine
     return sessionmaker(bind, expire_on_commit=False)
+
+
+def rowcount(result: Result[Any]) -> int:
+    """How many rows the INSERT, UPDATE or DELETE that gave ``result`` touched.
+
+    ``Session.execute`` is typed to return a plain Result; for these statements it is the
+    driver's cursor result, which has the count."""
+    if not isinstance(result, CursorResult):
+        raise TypeError(f"not the result of an INSERT, UPDATE or DELETE: {result!r}")
+    return result.rowcount

@@ -11,6 +11,7 @@ import io
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from enum import Enum
 from typing import TextIO, TypeVar
 
 from email_validator import EmailNotValidError, validate_email
@@ -32,6 +33,7 @@ from forum.models import (
 from forum.posting import community_by_slug
 
 T = TypeVar("T")
+E = TypeVar("E", bound=Enum)
 
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 # Local-part suffixes the mail gateway owns (SLUG-owner@, SLUG-bounces@ …): a slug may not end so.
@@ -103,7 +105,7 @@ def edit_community(session: Session, community: Community, *, name: str | None =
     if description is not None:
         community.description = description.strip()
     if policy is not None:
-        community.posting_policy = _choice(PostingPolicy, policy, "policy")  # type: ignore[assignment]
+        community.posting_policy = _choice(PostingPolicy, policy, "policy")
     if subject_prefix is not None:
         community.subject_prefix = subject_prefix.strip()
     session.flush()
@@ -127,7 +129,7 @@ class ImportReport:
     unchanged: int
 
 
-def _choice(enum: type, value: str, what: str) -> object:
+def _choice(enum: type[E], value: str, what: str) -> E:
     try:
         return enum(value.strip().lower())
     except ValueError:
@@ -153,8 +155,10 @@ def member_row(email: str, name: str = "", role: str = "member", delivery: str =
     chosen_status = checked(lambda: _choice(MemberStatus, status or "active", "status"))
     if problems:
         raise InvalidInput("; ".join(problems))
-    return MemberRow(email=address, name=name.strip(), role=chosen_role,  # type: ignore[arg-type]
-                     delivery=chosen_delivery, status=chosen_status,  # type: ignore[arg-type]
+    # Each is None only when its check failed, which the line above has reported.
+    assert address is not None and chosen_role and chosen_delivery and chosen_status
+    return MemberRow(email=address, name=name.strip(), role=chosen_role,
+                     delivery=chosen_delivery, status=chosen_status,
                      show_address=show_address)
 
 
@@ -201,10 +205,10 @@ def upsert_members(session: Session, community: Community, rows: Iterable[Member
     emails = [r.email for r in rows]
     known: dict[str, UserEmail] = {}
     for chunk in _chunks(emails, 500):
-        for ue in session.scalars(
+        for address in session.scalars(
             select(UserEmail).options(joinedload(UserEmail.user)).where(UserEmail.email.in_(chunk))
         ):
-            known[ue.email] = ue
+            known[address.email] = address
     members = {
         m.user_id: m
         for m in session.scalars(select(Membership).where(Membership.community_id == community.id))
@@ -305,9 +309,9 @@ def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
 
 def moderators(session: Session, community: Community) -> list[tuple[str, int]]:
     """(primary email, user id) of the community's active facilitators and moderators."""
-    return [tuple(row) for row in session.execute(  # type: ignore[misc]
+    return list(session.execute(
         select(UserEmail.email, Membership.user_id).join(Membership, Membership.user_id == UserEmail.user_id)
         .where(Membership.community_id == community.id, Membership.status == MemberStatus.active,
                Membership.role.in_([Role.facilitator, Role.moderator]), UserEmail.is_primary.is_(True))
         .order_by(Membership.id)
-    )]
+    ).tuples())

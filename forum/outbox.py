@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import Connection, String, and_, bindparam, cast, func, insert, literal, select, update
 from sqlalchemy.orm import Session
 
+from forum import db
 from forum.models import (
     ChatLink,
     ChatMessage,
@@ -104,9 +105,10 @@ def fan_out_post(session: Session, post: Post, *, include_author: bool) -> int:
             "not_before", "last_error", "created_at"]
     # An INSERT's rowcount is kept only on request (without it, psycopg reports -1).
     result = session.execute(insert(OutboxItem).from_select(cols, rows).execution_options(preserve_rowcount=True))
-    if result.rowcount:
+    added = db.rowcount(result)
+    if added:
         mark_queued(session)
-    return result.rowcount or 0
+    return added or 0
 
 
 def fan_out_chat(session: Session, post: Post) -> int:

@@ -51,9 +51,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from time import monotonic
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVarTuple
 
 from sqlalchemy import (
+    ColumnClause,
     ColumnElement,
     Row,
     Select,
@@ -71,7 +72,7 @@ from forum.archive import public_name
 from forum.models import SEARCH_LANGUAGE, SEARCH_TEXT, Community, Post, PostSearch, PostStatus
 from forum.schema import SQLITE_SEARCH_TABLE
 
-_T = TypeVar("_T", bound=tuple[object, ...])
+_Ts = TypeVarTuple("_Ts")
 
 START, STOP = "\ue000", "\ue001"  # match markers: private-use characters
 MAX_QUERY_CHARS = 500
@@ -258,7 +259,7 @@ def _scope(session: Session, viewer_user_id: int | None, community: str | None, 
     return _Scope(readable, tuple(_post_filters(author, since, until, zone)), community_id)
 
 
-def _hit(row: Row[tuple[object, ...]], subject: str, fragment: str) -> SearchHit:
+def _hit(row: Row[int, int, str, str, datetime, str, str], subject: str, fragment: str) -> SearchHit:
     return SearchHit(
         post_id=row.id, thread_id=row.thread_id, community_slug=row.slug, community_name=row.name,
         author=public_name(row.author_name), created_at=row.created_at,
@@ -326,10 +327,10 @@ def _engine_for(session: Session, parsed: ParsedQuery) -> _Engine:
 
 _FTS = table(SQLITE_SEARCH_TABLE, column("rowid"))
 _SCOPE = table("post_search_scope", column("post_id"), column("community_id"), column("status", Post.status.type))
-_FTS_NAME = literal_column(SQLITE_SEARCH_TABLE)  # FTS5 functions take the table itself
+_FTS_NAME: ColumnClause[Any] = literal_column(SQLITE_SEARCH_TABLE)  # FTS5 functions take the table itself
 # The rowid behind a unary "+": SQLite then tests it against a list instead of handing the
 # constraint to FTS5, which would run the whole MATCH again for every id in the list.
-_FTS_ROWID_TESTED = literal_column(f"+{SQLITE_SEARCH_TABLE}.rowid")
+_FTS_ROWID_TESTED: ColumnClause[int] = literal_column(f"+{SQLITE_SEARCH_TABLE}.rowid")
 
 
 @dataclass(frozen=True)
@@ -365,7 +366,7 @@ class _Fts5:
         # The ids go as one JSON parameter: a thousand bound parameters cost more to build
         # than the query takes to run.
         ids = [post_id for post_id, _ in found]
-        listed = select(column("value")).select_from(func.json_each(json.dumps(ids)))
+        listed: Select[Any] = select(column("value")).select_from(func.json_each(json.dumps(ids)))
         scores = dict(session.execute(
             select(_FTS.c.rowid, func.bm25(_FTS_NAME, *_FTS_WEIGHTS))
             .where(self._matches(ParsedQuery(tuple(ranking)).fts5()), _FTS.c.rowid.between(min(ids), max(ids)),
@@ -379,12 +380,12 @@ class _Fts5:
         Counting reads the word's matches, up to RANKED_WORD_POSTS of them: 1.6 ms for a
         common word, a fifth of a search, and a millisecond on average over the words
         people search for. So the answer is remembered (see _COMMONNESS)."""
-        key = (str(session.get_bind().url), RANKED_WORD_POSTS, phrase)
+        key = (str(session.get_bind().engine.url), RANKED_WORD_POSTS, phrase)
         now = monotonic()
         rare, until = _COMMONNESS.get(key, (True, now))
         if now < until:
             return rare
-        found = select(literal_column("1")).select_from(_FTS).where(self._matches(ParsedQuery((phrase,)).fts5()))
+        found: Select[Any] = select(literal_column("1")).select_from(_FTS).where(self._matches(ParsedQuery((phrase,)).fts5()))
         rare = session.scalar(found.limit(1).offset(RANKED_WORD_POSTS)) is None
         if len(_COMMONNESS) >= REMEMBERED_WORDS:
             _COMMONNESS.clear()  # a bound, not an eviction policy: it fills slowly
@@ -409,7 +410,7 @@ class _Window:
     low: int | None
     high: int | None
 
-    def posts(self, scope: _Scope, query: Select[_T], *, id_index: bool = True) -> Select[_T]:
+    def posts(self, scope: _Scope, query: Select[*_Ts], *, id_index: bool = True) -> Select[*_Ts]:
         """``query`` (on PostSearch) narrowed to the window, and to the community searched.
 
         ``id_index=False`` writes the bounds so that no index can answer them: they are
@@ -424,7 +425,7 @@ class _Window:
         return query.where(*bounds)
 
 
-_LANGUAGE = literal_column(f"'{SEARCH_LANGUAGE}'::regconfig")
+_LANGUAGE: ColumnClause[Any] = literal_column(f"'{SEARCH_LANGUAGE}'::regconfig")
 _SEARCH_TEXT = getattr(func, SEARCH_TEXT)  # what the index read of a body: headlines read no more
 _HEADLINE_SUBJECT = f"StartSel={START}, StopSel={STOP}, HighlightAll=true"
 _HEADLINE_BODY = f"StartSel={START}, StopSel={STOP}, MaxWords=30, MinWords=12"

@@ -337,7 +337,7 @@ def member_list(ctx: Context, slug: str, form: str) -> None:
     with ctx.sessions() as session:
         listing = member_listing(session, community_by_slug(session, slug))
         if form == "csv":
-            write_member_csv(listing, click.get_text_stream("stdout"))
+            write_member_csv(listing, sys.stdout)
             return
         for m in listing:
             click.echo(f"{m.email}\t{m.role.value}\t{m.delivery.value}\t{m.status.value}\t{m.name}")

@@ -127,7 +127,7 @@ class _Handler:
             mail_from=envelope.mail_from or "",
             rcpt_tos=list(envelope.rcpt_tos),
             raw=raw,
-            message=email.message_from_bytes(raw, policy=email.policy.default),  # type: ignore[arg-type]
+            message=email.message_from_bytes(raw, policy=email.policy.default),
         ))
         return "250 2.0.0 OK: queued"
 

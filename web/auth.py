@@ -32,7 +32,7 @@ def current_user() -> User | None:
             with state().readers() as db:
                 user = browser_sessions.user_of(db, key)
         g.current_user = user
-    return g.current_user  # type: ignore[no-any-return]
+    return g.current_user
 
 
 def sign_in_as(db: Session, user_id: int) -> None:

@@ -54,7 +54,7 @@ def to(address: str, subject_part: str = "") -> Callable[[Received], bool]:
 
 
 def text_of(received: Received) -> str:
-    return received.message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    return received.message.get_body(("plain",)).get_content()
 
 
 def archived_at(received: Received) -> str:

@@ -289,7 +289,7 @@ def test_copies_of_a_post_deleted_before_delivery_are_not_sent(
     add_members(sessionmaker, ["bob@council.example"])
     published = post(sessionmaker, mail_site)
     with sessionmaker.begin() as session:
-        session.get(Post, published.id).status = PostStatus.deleted  # type: ignore[union-attr]
+        session.get(Post, published.id).status = PostStatus.deleted
 
     asyncio.run(deliver(mail_site, sessionmaker, all_settled(sessionmaker)))
 

@@ -61,7 +61,7 @@ class Case:
 
     @property
     def message_id(self) -> str:
-        return re.search(rb"^Message-ID: <([^>]+)>", self.raw, re.M | re.I).group(1).decode()  # type: ignore[union-attr]
+        return re.search(rb"^Message-ID: <([^>]+)>", self.raw, re.M | re.I).group(1).decode()
 
 
 def cases() -> list[Case]:

@@ -300,7 +300,7 @@ class TestMbox:
         assert generated["In-Reply-To"] == "<damp-1@example.org>"
         assert generated["References"] == "<damp-1@example.org>"
         assert generated["Subject"] == "Re: Damp in the flat" and "Ann" in generated["From"]
-        assert generated.get_body(("plain",)).get_content().strip() == "Try the council."  # type: ignore[union-attr]
+        assert generated.get_body(("plain",)).get_content().strip() == "Try the council."
         attached = next(generated.iter_attachments())
         assert attached.get_filename() == "leaflet.txt" and attached.get_content() == "Damp advice"
 

@@ -154,7 +154,7 @@ def test_worker_starts_the_thread_then_replies_in_it_and_records_both(
     assert answer.archive_url.startswith("http://127.0.0.1:8080/c/housing/t/")
     with sessionmaker() as session:
         assert sorted(session.scalars(select(ChatMessage.message_ref))) == ["m1", "m2"]
-        assert chat.thread_root(session, chat.link_for_channel(session, "slack", "C0123ABCD").id, first.thread_id) == "m1"  # type: ignore[union-attr]
+        assert chat.thread_root(session, chat.link_for_channel(session, "slack", "C0123ABCD").id, first.thread_id) == "m1"
         assert {i.status for i in session.scalars(select(OutboxItem).where(OutboxItem.kind == "slack_post"))} == {
             OutboxStatus.done}
 
@@ -210,7 +210,7 @@ def test_a_copy_that_cannot_be_sent_fails_at_once_and_the_operators_are_told_onc
         row.status, row.not_before = OutboxStatus.pending, row.created_at
     ChatWorker(Recorder(fail=[FileNotFoundError(2, "No such file or directory")]), site, sessionmaker).step()
     with sessionmaker() as session:
-        assert session.get(OutboxItem, rows[0].id).status is OutboxStatus.failed  # type: ignore[union-attr]
+        assert session.get(OutboxItem, rows[0].id).status is OutboxStatus.failed
         assert len(list(session.scalars(select(OutboxItem).where(OutboxItem.kind == outbox.NOTICE_EMAIL)))) == 1
 
 
@@ -250,11 +250,11 @@ def test_edits_and_deletions_touch_only_the_bridges_own_copies(sessionmaker: Ses
         assert edit_post(session, session.get(Post, ours.id), "Who fixed theirs, and how?") == 1  # type: ignore[arg-type]
         assert receive_edit(session, "slack", "C0123ABCD", "m1", "ignored") is False  # our own copy's edit event
         assert receive_edit(session, "slack", "C0123ABCD", "5.5", "Hello") is True
-        assert session.get(Post, theirs.post.id).body == "Hello"  # type: ignore[union-attr]
+        assert session.get(Post, theirs.post.id).body == "Hello"
         assert receive_deletion(session, "slack", "C0123ABCD", "5.5") is True
     ChatWorker(adapter, site, sessionmaker).step()
     assert [(c[0], c[2]) for c in adapter.calls] == [("start", None), ("edit", "m1")]
-    assert adapter.calls[1][3].starts_thread  # type: ignore[union-attr]
+    assert adapter.calls[1][3].starts_thread
 
 
 def test_puppet_users_are_named_for_their_authors_in_valid_localparts() -> None:

@@ -149,7 +149,7 @@ def test_held_and_deleted_posts_never_appear_and_an_approved_one_comes_in_the_ne
     held = post(sessionmaker, site, "waste", "Held for a moderator")
     gone = post(sessionmaker, site, "waste", "Deleted later")
     with sessionmaker.begin() as session:
-        assert session.get(Post, held.id).status is PostStatus.held  # type: ignore[union-attr]
+        assert session.get(Post, held.id).status is PostStatus.held
         approve(session, site, gone.id)
         session.execute(update(Post).where(Post.id == gone.id).values(status=PostStatus.deleted))
     assert runner.run(Delivery.daily, at("2025-01-15 07:00")).empty == 1

@@ -262,7 +262,7 @@ class TestThreadPage:
         sign_in(people["bob"])
         assert page(client.get(winter_url)).article.time.text == "15 Jan 2024, 12:00 GMT"
         with sessionmaker.begin() as session:
-            session.get(User, people["bob"]).timezone = "America/New_York"  # type: ignore[union-attr]
+            session.get(User, people["bob"]).timezone = "America/New_York"
         moment = page(client.get(summer_url)).article.time
         assert (moment.text, moment["datetime"]) == ("1 Jul 2024, 08:00 EDT", "2024-07-01T12:00:00Z")
 
@@ -506,7 +506,7 @@ class TestSearchPage:
         assert len(page(client.get("/search?q=fete&from=2025-07-01&to=2025-07-01")).select("ol.results li")) == 1
         assert page(client.get("/search?q=fete&from=2025-06-30&to=2025-06-30")).select("ol.results li") == []
         with sessionmaker.begin() as session:
-            session.get(User, people["bob"]).timezone = "UTC"  # type: ignore[union-attr]
+            session.get(User, people["bob"]).timezone = "UTC"
         sign_in(people["bob"])
         assert len(page(client.get("/search?q=fete&from=2025-06-30&to=2025-06-30")).select("ol.results li")) == 1
 

@@ -17,6 +17,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import (
@@ -32,6 +33,7 @@ from flask import (
     stream_with_context,
     url_for,
 )
+from flask.typing import ResponseReturnValue
 from sqlalchemy.orm import Session
 
 from forum import archive, threads, times
@@ -81,7 +83,7 @@ def _reader_zone() -> ZoneInfo:
     if "reader_zone" not in g:
         user = current_user()
         g.reader_zone = times.reader_zone(user.timezone if user is not None else None, state().site.settings)
-    return g.reader_zone  # type: ignore[no-any-return]
+    return g.reader_zone
 
 
 # Shared pieces ----------------------------------------------------------------------------
@@ -108,9 +110,9 @@ class PageLinks:
     label: str
 
 
-def _page_links(pagination: Pagination, endpoint: str, **args: object) -> PageLinks:
+def _page_links(pagination: Pagination, endpoint: str, **args: Any) -> PageLinks:
     def url(number: int) -> str:
-        return url_for(endpoint, **args, **({"page": number} if number > 1 else {}))
+        return url_for(endpoint, **({**args, "page": number} if number > 1 else args))
 
     return PageLinks(
         prev_url=url(pagination.number - 1) if pagination.has_prev else None,
@@ -156,7 +158,7 @@ def community(slug: str) -> str:
 
 
 @bp.get("/c/<slug>/t/<int:thread_id>")
-def thread(slug: str, thread_id: int) -> Response:
+def thread(slug: str, thread_id: int) -> ResponseReturnValue:
     remote_images = request.args.get("images") == "1"
     with state().readers() as db:
         try:
@@ -169,7 +171,7 @@ def thread(slug: str, thread_id: int) -> Response:
                 raise
             archive.readable_community_thread(db, slug, target, _viewer_id())
             # Only the page's own option goes along: a query string must not choose the target.
-            options = {"images": "1"} if remote_images else {}
+            options: dict[str, Any] = {"images": "1"} if remote_images else {}
             return redirect(url_for(".thread", slug=slug, thread_id=target, **options), 301)
         posts = archive.thread_posts(db, found.id)
     bodies = {post.id: _body(post, remote_images=remote_images) for post in posts}
