@@ -94,7 +94,8 @@ def seed(engine: Engine, members: int, communities: int, posts: int, rng: random
             {"user_id": u, "period": Delivery.daily, "slot_at": NOW - timedelta(days=2), "high_water": 0}
             for u in range(1, members + 1)])
         threads: dict[int, list[int]] = {}
-        thread_rows, post_rows = [], []
+        thread_rows: list[dict[str, Any]] = []
+        post_rows: list[dict[str, Any]] = []
         for p in range(1, posts + 1):
             c = rng.randint(1, communities)
             created = NOW - timedelta(hours=24) + timedelta(seconds=p * 86400 / posts)

@@ -172,7 +172,8 @@ def open_connections(port: int, count: int) -> tuple[str, float]:
     """``count`` connections at once from one client address (not the ordinary sender's),
     each reading its greeting, then held for 3 s."""
     started = time.monotonic()
-    sockets, greetings = [], {}
+    sockets: list[socket.socket] = []
+    greetings: dict[str, int] = {}
     for _ in range(count):
         sock = socket.create_connection(("127.0.0.1", port), timeout=30, source_address=("127.0.0.2", 0))
         sockets.append(sock)

@@ -119,6 +119,8 @@ def wait_processed(database_url: str, sent: Sent) -> Stored:
     engine.dispose()
     if pending:
         raise SystemExit(f"{pending} messages still unprocessed after 15 minutes")
+    if last is None:
+        raise SystemExit("no message was processed")
     if isinstance(last, str):  # SQLite returns max() of a datetime column as text
         last = datetime.fromisoformat(last)
     return Stored(stored, made, last.timestamp() - sent.released)

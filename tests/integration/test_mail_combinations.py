@@ -234,7 +234,7 @@ def test_realistic_mail_combinations(served: ServedSite, smtp_sink: SmtpSink, db
         for case in (c for c in posted if posts[c.message_id].thread_id == thread_id):
             article = soup.find("article", id=f"post-{posts[case.message_id].id}")
             body = article.find("div", class_="post-body")
-            visible = words(body.get_text(" ") + " " + " ".join(a["href"] for a in body.find_all("a", href=True)))
+            visible = words(body.get_text(" ") + " " + " ".join(str(a["href"]) for a in body.find_all("a", href=True)))
             for shown in [*case.expected["shows"], *case.expected.get("page_shows", ())]:
                 assert words(shown) in visible, (case.name, shown, visible)
             for hidden in [*case.expected.get("hides", ()), *case.expected.get("page_hides", ())]:

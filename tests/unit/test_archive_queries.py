@@ -244,7 +244,7 @@ class TestPosts:
         private = post("Minutes", community="board", attachments=doc)
         held = post("Minutes", author=BOB, community="garden", attachments=doc)
         with sessionmaker() as session:
-            ids = {p.id: session.scalar(select(Attachment.id).where(Attachment.post_id == p.id))
+            ids = {p.id: session.scalars(select(Attachment.id).where(Attachment.post_id == p.id)).one()
                    for p in (public, private, held)}
             assert archive.readable_attachment(session, ids[public.id], None).filename == "minutes.txt"
             assert archive.readable_attachment(session, ids[private.id], people["ann"]).post_id == private.id
@@ -310,7 +310,7 @@ class TestMbox:
         post("Re: Quoting", "From me too.", author=BOB, parent=first.id, minutes=1)
         box = export(sessionmaker, site, tmp_path, lambda s: archive.community_mbox(s, first.community_id, site.blobs))
         assert len(box) == 2
-        body = box.get_bytes(0)
+        body = box.get_bytes(box.keys()[0])
         assert b"\n>From the top:" in body and b"\n>>From the middle" in body
 
     def test_the_community_export_is_streamed_in_batches(self, sessionmaker: SessionMaker[Session], site: Site,
