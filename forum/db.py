@@ -38,10 +38,11 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 BUSY_TIMEOUT_MS = 30_000
 # A writer waiting for SQLite's write lock tries again after these pauses, then every
-# last one, until BUSY_TIMEOUT_MS. SQLite's own busy handler pauses 1, 2, 5, 10, 15, 20,
-# 25… ms, so a writer that just missed a 2 ms transaction waited 8 ms; writers here (the
-# SMTP listener storing a message while its sender waits, the spool processor, the web)
-# hold the lock for a few milliseconds at most.
+# last one, until BUSY_TIMEOUT_MS. SQLite's own busy handler pauses in steps of whole and
+# growing milliseconds, so a writer that just missed a short transaction waited several
+# times its length; writers here (the SMTP listener storing a message while its sender
+# waits, the spool processor, the web) hold the lock only briefly (bench/README.md, "SMTP
+# ingest").
 BUSY_PAUSES = (0.0002, 0.0005, 0.001, 0.002)
 
 

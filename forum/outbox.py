@@ -165,8 +165,8 @@ def _due_ids(session: Session, now: datetime, kinds: list[str], limit: int) -> l
     """Ids of due rows: pending ones whose time has come, then claims whose lease ran out.
 
     Two LIMITed queries, each walking the ``(status, not_before)`` index in order, instead
-    of one OR-ed query that sorts every pending row on every claim (with 10,000 pending
-    rows that sort cost ~10 ms a claim).
+    of one OR-ed query that sorts every pending row on every claim: a cost that grew with
+    the queue (bench/README.md, "Scale-out on PostgreSQL").
     """
     pg = session.get_bind().dialect.name == "postgresql"
 

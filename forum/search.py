@@ -19,8 +19,8 @@ Either way the work a search does is bounded, however large the archive: only th
 CANDIDATES matches the searcher may read are ranked (as many as the results pages can
 show), and on SQLite a word found in more than RANKED_WORD_POSTS posts is left out of
 the ranking, because bm25 reads every post containing each word it ranks by (to weigh
-rare words above common ones), whatever the cap: 40 ms for a word in every post of a
-million. Such a word says little about which post is the better match (in a million posts
+rare words above common ones), whatever the cap: a cost that grows with the archive
+(bench/README.md, "Web archive at 1,000,000 posts"). Such a word says little about which post is the better match (in a million posts
 bm25 weighs a word in 50,000 about a quarter as much as one in a few dozen, and a word in
 half of them not at all); the rarer words of the query rank the results, and when every word is
 that common the newest come first.
@@ -377,9 +377,9 @@ class _Fts5:
     def _rare(self, session: Session, phrase: str) -> bool:
         """Whether ``phrase`` is in at most RANKED_WORD_POSTS posts (counting stops there).
 
-        Counting reads the word's matches, up to RANKED_WORD_POSTS of them: 1.6 ms for a
-        common word, a fifth of a search, and a millisecond on average over the words
-        people search for. So the answer is remembered (see _COMMONNESS)."""
+        Counting reads the word's matches, up to RANKED_WORD_POSTS of them: for a common
+        word a good share of a search's time (bench/README.md, "Search, third round"). So
+        the answer is remembered (see _COMMONNESS)."""
         key = (str(session.get_bind().engine.url), RANKED_WORD_POSTS, phrase)
         now = monotonic()
         rare, until = _COMMONNESS.get(key, (True, now))
@@ -439,9 +439,9 @@ def _plans_of_their_own(session: Session) -> Iterator[None]:
     psycopg prepares a statement once it has run five times on a connection, and PostgreSQL
     may then plan it once for any parameters (a generic plan). A search's parameters are
     its plan: a window of 2,000 posts is walked, one of half the archive read through the
-    full-text index. With one plan for both, the slowest 5 % of searches took 0.4-1.8 s
-    instead of 40-60 ms. Only here: other pages' statements gain from plans made once
-    (set for every statement, thread pages were answered at 10 % fewer a second)."""
+    full-text index. With one plan for both, some searches ran with the other's plan and
+    took many times longer. Only here: other pages' statements gain from plans made once
+    (bench/README.md, "PostgreSQL: one plan per search")."""
     connection = session.connection()
     connection.exec_driver_sql("SET plan_cache_mode = force_custom_plan")
     try:
@@ -461,9 +461,8 @@ class _PostgresFullText:
         """The newest matches, read in windows of the scope's posts from the newest down.
 
         Asked for the newest matches at once, the planner either walks the posts newest
-        first testing each one (a word in 1 % of them: a hundred thousand tests), or takes
-        every match from the GIN index and sorts them (a word in 30 %: 300,000 of them, 0.1 s
-        to read from the index alone). Here the first window, FIRST_WINDOW posts, is walked;
+        first testing each one (for a rare word, most of the archive), or takes every match
+        from the GIN index and sorts them (for a common word, a large share of it). Here the first window, FIRST_WINDOW posts, is walked;
         the share of its posts that match sizes the next window (for the matches still
         wanted, with a margin), and says how to read it: walked while at least WALK_DENSITY
         of the posts match, else through the GIN index, which then gives only the matches

@@ -5,8 +5,8 @@ can make — an unknown community, a bad address, a missing setting — ends wit
 readable line on stderr and a non-zero exit, never a traceback.
 
 A command imports what only it needs (Alembic, the digest builder, the bridges, the
-server) when it runs: importing them all made every call, ``--help`` included, take
-twice as long.
+server) when it runs: importing them all made every call, ``--help`` included, much
+slower (bench/README.md, "Command line").
 """
 
 from __future__ import annotations
