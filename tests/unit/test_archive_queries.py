@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, event, select
@@ -50,10 +51,10 @@ def people(sessionmaker: SessionMaker[Session]) -> dict[str, int]:
 @pytest.fixture
 def post(sessionmaker: SessionMaker[Session], site: Site) -> Callable[..., Post]:
     def make(subject: str = "Boiler", body: str = "Text.", *, author: str = ANN, community: str = "housing",
-             parent: int | None = None, minutes: int = 0, **fields: object) -> Post:
+             parent: int | None = None, minutes: int = 0, **fields: Any) -> Post:
         with sessionmaker.begin() as session:
             draft = Draft(community=community, author_email=author, subject=subject, body=body, parent_id=parent,
-                          created_at=T0 + timedelta(minutes=minutes), **fields)  # type: ignore[arg-type]
+                          created_at=T0 + timedelta(minutes=minutes), **fields)
             return submit_post(session, draft, site).post
 
     return make

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from email.header import decode_header, make_header
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy.orm import Session
@@ -38,7 +39,7 @@ def site(tmp_path: Path) -> Site:
 
 
 def view(**changes: object) -> PostView:
-    values: dict[str, object] = dict(
+    values: dict[str, Any] = dict(
         id=34, community=HOUSING, thread_id=12, author_name="Alice Example", author_email="alice@council.example",
         author_id=5, message_id="q2@council.example", subject="Re: Which GPS for field surveys?",
         created_at=datetime(2026, 11, 28, 9, 30, tzinfo=UTC),
@@ -46,7 +47,7 @@ def view(**changes: object) -> PostView:
         in_reply_to="q1@council.example", references=("q0@council.example", "q1@council.example"),
     )
     values.update(changes)
-    return PostView(**values)  # type: ignore[arg-type]
+    return PostView(**values)
 
 
 def parse(raw: bytes) -> EmailMessage:

@@ -10,6 +10,7 @@ import re
 import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime
+from typing import Any
 
 import pytest
 from sqlalchemy import Connection, Engine, event, select, update
@@ -58,9 +59,9 @@ def post(sessionmaker: SessionMaker[Session], site: Site) -> Callable[..., int]:
     return make
 
 
-def find(sessionmaker: SessionMaker[Session], query: str, viewer: int | None = None, **filters: object) -> SearchPage:
+def find(sessionmaker: SessionMaker[Session], query: str, viewer: int | None = None, **filters: Any) -> SearchPage:
     with sessionmaker() as session:
-        return search(session, viewer, query, **filters)  # type: ignore[arg-type]
+        return search(session, viewer, query, **filters)
 
 
 def ids(page: SearchPage) -> list[int]:

@@ -11,6 +11,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 import pytest
@@ -52,10 +53,10 @@ def people(sessionmaker: SessionMaker[Session]) -> dict[str, int]:
 @pytest.fixture
 def post(sessionmaker: SessionMaker[Session], site: Site, people: dict[str, int]) -> Callable[..., Post]:
     def make(subject: str = "Boiler", body: str = "Text.", *, author: str = ANN, community: str = "housing",
-             **fields: object) -> Post:
+             **fields: Any) -> Post:
         with sessionmaker.begin() as session:
             draft = Draft(community=community, author_email=author, subject=subject, body=body,
-                          **fields)  # type: ignore[arg-type]
+                          **fields)
             return submit_post(session, draft, site).post
 
     return make
