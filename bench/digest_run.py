@@ -216,7 +216,7 @@ PHASES = {  # cumulative time of these calls, as phases of a run
 
 
 def where_the_time_went(profile: cProfile.Profile) -> str:
-    stats = pstats.Stats(profile).stats  # type: ignore[attr-defined]
+    stats = pstats.Stats(profile).stats  # type: ignore[attr-defined]  # typeshed does not declare Stats.stats
     total = max(row[3] for row in stats.values())
     lines = [f"  profile (cumulative, of {total:.1f} s profiled):"]
     for label, (file, name) in PHASES.items():

@@ -166,6 +166,7 @@ class Profiler:
 
     def hint(self, top: int = 6) -> str:
         """The functions with the most own time, as shares of all busy (not waiting) time."""
+        # typeshed does not declare Stats.stats
         busy = {key: row[2] for key, row in pstats.Stats(*self.profiles).stats.items()  # type: ignore[attr-defined]
                 if key[2] not in WAITING}
         total = sum(busy.values()) or 1.0

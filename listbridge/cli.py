@@ -69,7 +69,8 @@ class FriendlyGroup(click.Group):
         try:
             code = super().main(args, prog_name or "listbridge", complete_var, standalone_mode=False, **extra)
         except click.exceptions.NoArgsIsHelpError as exc:
-            commands = ", ".join(exc.ctx.command.list_commands(exc.ctx))  # type: ignore[attr-defined]
+            group = exc.ctx.command
+            commands = ", ".join(group.list_commands(exc.ctx)) if isinstance(group, click.Group) else ""
             _fail(f"'{exc.ctx.command_path}' needs a command: {commands} (see '{exc.ctx.command_path} --help')")
         except click.UsageError as exc:
             hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""

@@ -38,6 +38,7 @@ from forum.models import (
     OutboxItem,
     OutboxStatus,
     Post,
+    PostingPolicy,
     PostStatus,
     Role,
 )
@@ -134,7 +135,7 @@ def test_a_published_post_queues_one_chat_copy_per_channel_in_its_transaction(
 def test_a_held_post_reaches_chat_only_when_approved(sessionmaker: SessionMaker[Session], site: Site,
                                                      linked: None) -> None:
     with sessionmaker.begin() as session:
-        housing_community(session).posting_policy = "moderated"  # type: ignore[assignment]
+        housing_community(session).posting_policy = PostingPolicy.moderated
         held = post(session, site, author="bob@example.org")
         assert held.status is PostStatus.held and chat_rows(session) == []
         approve(session, site, held.id)

@@ -7,7 +7,7 @@ import email
 import email.policy
 from datetime import UTC, datetime
 from email.header import decode_header, make_header
-from email.message import EmailMessage
+from email.message import EmailMessage, MIMEPart
 from pathlib import Path
 from typing import Any
 
@@ -58,13 +58,13 @@ def fast(v: PostView, site: Site, user_id: int) -> EmailMessage:
     return parse(compose.personalize(compose.build_template(v, site), site, user_id))
 
 
-def content(part: EmailMessage | None) -> str:
+def content(part: MIMEPart | None) -> str:
     assert part is not None
     return part.get_content().replace("\r\n", "\n")  # the parser keeps the wire's CRLF
 
 
 def texts(msg: EmailMessage) -> tuple[str, str]:
-    return content(msg.get_body(("plain",))), content(msg.get_body(("html",)))  # type: ignore[arg-type]
+    return content(msg.get_body(("plain",))), content(msg.get_body(("html",)))
 
 
 def decoded(raw_header: str | None) -> str:
@@ -279,13 +279,14 @@ def test_references_name_the_thread_root_and_the_nearest_ancestors(
     with sessionmaker.begin() as session:
         community = make_community(session, "housing")
         make_member(session, community, "alice@council.example")
-        parent_id = None
+        parent_id: int | None = None
         for i in range(25):
             parent_id = submit_post(session, Draft(
                 community="housing", author_email="alice@council.example", subject="Deep", body=f"reply {i}",
                 message_id=f"m{i}@council.example", parent_id=parent_id), site).post.id
-        loaded = compose.load_post(session, parent_id)  # type: ignore[arg-type]
-        root = compose.load_post(session, parent_id - 24)  # type: ignore[operator]
+        assert parent_id is not None
+        loaded = compose.load_post(session, parent_id)
+        root = compose.load_post(session, parent_id - 24)
     assert loaded.in_reply_to == "m23@council.example"
     assert loaded.references == ("m0@council.example", *(f"m{i}@council.example" for i in range(5, 24)))
     assert (root.in_reply_to, root.references) == (None, ())

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email import policy
 from email.utils import parseaddr, parsedate_to_datetime
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -89,10 +90,10 @@ def read_mail(raw: bytes) -> Mail:
 
 
 def _notmuch_threads(name: str) -> list[frozenset[str]]:
-    def ids(nodes: list[dict[str, object]]) -> Iterator[str]:
+    def ids(nodes: list[dict[str, Any]]) -> Iterator[str]:
         for node in nodes:
             yield str(node["id"])
-            yield from ids(node["replies"])  # type: ignore[arg-type]
+            yield from ids(node["replies"])
 
     data = json.loads((CORPUS / "notmuch" / "expected" / f"notmuch-threads-{name}.json").read_text())
     return [frozenset(ids(thread)) for thread in data["threads"]]
