@@ -256,7 +256,7 @@ def readable_attachment(session: Session, attachment_id: int, viewer_id: int | N
     ).first()
     if row is None or row.status is not PostStatus.published:
         raise NotFound("there is no such attachment here")
-    attachment, _status, community = row.tuple()
+    attachment, _status, community = row
     _readable(session, community, viewer_id)
     return attachment
 
@@ -282,7 +282,7 @@ def communities_page(session: Session, viewer_id: int | None, page: int, per_pag
         select(Membership.community_id, func.count())
         .where(Membership.community_id.in_(ids), Membership.status == MemberStatus.active)
         .group_by(Membership.community_id)
-    ).tuples().all())
+    ).all())
     threads: dict[int, tuple[int, datetime]] = {
         cid: (count, last) for cid, count, last in session.execute(
             select(Thread.community_id, func.count(), func.max(Thread.last_activity_at))
@@ -369,7 +369,7 @@ def _entries(session: Session, posts: Select[Any], parameters: dict[str, Any] | 
         for post_id, file_id, filename, content_type, size, content_id in session.execute(
             select(Attachment.post_id, *_ATTACHMENT_COLUMNS)
             .where(Attachment.post_id.in_([r.id for r in rows if r.has_attachments])).order_by(Attachment.id)
-        ).tuples():
+        ):
             files.setdefault(post_id, []).append(AttachmentEntry(file_id, filename, content_type, size, content_id))
     return [PostEntry.of_row(r, tuple(files.get(r.id, ()))) for r in rows]
 

@@ -314,4 +314,4 @@ def moderators(session: Session, community: Community) -> list[tuple[str, int]]:
         .where(Membership.community_id == community.id, Membership.status == MemberStatus.active,
                Membership.role.in_([Role.facilitator, Role.moderator]), UserEmail.is_primary.is_(True))
         .order_by(Membership.id)
-    ).tuples())
+    ))

@@ -55,7 +55,7 @@ def _posts(site: ServedSite) -> list[tuple[str, str | None]]:
     engine = make_engine(site.db_url)
     try:
         with engine.connect() as conn:
-            return list(conn.execute(select(Post.subject, Post.html).order_by(Post.id)).tuples())
+            return list(conn.execute(select(Post.subject, Post.html).order_by(Post.id)))
     finally:
         engine.dispose()
 
