@@ -249,7 +249,7 @@ def test_edits_and_deletions_touch_only_the_bridges_own_copies(sessionmaker: Ses
     adapter = Recorder()
     ChatWorker(adapter, site, sessionmaker).step()
     with sessionmaker.begin() as session:
-        assert edit_post(session, session.get(Post, ours.id), "Who fixed theirs, and how?") == 1  # type: ignore[arg-type]
+        assert edit_post(session, session.get_one(Post, ours.id), "Who fixed theirs, and how?") == 1
         assert receive_edit(session, "slack", "C0123ABCD", "m1", "ignored") is False  # our own copy's edit event
         assert receive_edit(session, "slack", "C0123ABCD", "5.5", "Hello") is True
         assert session.get(Post, theirs.post.id).body == "Hello"
@@ -260,7 +260,7 @@ def test_edits_and_deletions_touch_only_the_bridges_own_copies(sessionmaker: Ses
 
 
 def test_puppet_users_are_named_for_their_authors_in_valid_localparts() -> None:
-    puppets = Puppets(None, MatrixSettings(user_id="@relay:example.org", user_prefix="lb_"))  # type: ignore[arg-type]
+    puppets = Puppets(None, MatrixSettings(user_id="@relay:example.org", user_prefix="lb_"))  # type: ignore[arg-type]  # no API: naming needs none
     assert puppets.user_id("Ana.B@Example.org") == "@lb_ana.b=40example.org:example.org"
     assert puppets.user_id("josé+x@ex.org") == "@lb_jos=c3=a9=2bx=40ex.org:example.org"
     assert puppets.owns("@lb_ana.b=40example.org:example.org")
