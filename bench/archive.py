@@ -40,17 +40,19 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TypeVarTuple
 from urllib.parse import quote_plus
 
 from generate_archive import generate_from, scale_arguments
 from served import wait_listening
 from smtpsink import children, cpu_seconds, free_port
-from sqlalchemy import ColumnElement, Engine, Row, Select, func, select, text
+from sqlalchemy import Engine, Row, Select, func, select, text
+from sqlalchemy.orm import InstrumentedAttribute
 
 from forum.db import make_engine
 from forum.models import Community, Post, Thread, Visibility
 
+Ts = TypeVarTuple("Ts")
 PHASE_SECONDS = 60.0  # no phase runs longer, however slow the server
 
 
@@ -160,8 +162,8 @@ def run_phase(port: int, server: int, phase: Phase, clients: int) -> Result:
 # What to ask for --------------------------------------------------------------------------
 
 
-def _random_rows(engine: Engine, query: Select[Any], key: ColumnElement[int], count: int,
-                 rng: random.Random) -> list[Row[Any]]:
+def _random_rows(engine: Engine, query: Select[*Ts], key: InstrumentedAttribute[int], count: int,
+                 rng: random.Random) -> list[Row[*Ts]]:
     """``count`` rows of ``query``, each the first at or after a random value of ``key`` (an id)."""
     with engine.connect() as conn:
         top = conn.scalar(select(func.max(key))) or 1
@@ -258,8 +260,8 @@ def print_profile(output: Path, top: int = 25) -> None:
         for frame in set(stack.split(";")):
             inclusive[frame] += int(count)
     print(f"\nprofile: {samples} busy samples; share of them each function was on the stack:")
-    for frame, count in inclusive.most_common(top):
-        print(f"  {count / max(samples, 1):6.1%}  {frame}")
+    for frame, hits in inclusive.most_common(top):
+        print(f"  {hits / max(samples, 1):6.1%}  {frame}")
 
 
 # Main -------------------------------------------------------------------------------------

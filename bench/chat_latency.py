@@ -32,6 +32,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import served
+from served import DOMAIN, cli
+
 from tests.fake_slack import (
     BOT_TOKEN,
     CHANNEL,
@@ -41,9 +44,6 @@ from tests.fake_slack import (
     signed,
 )
 from tests.support import Received, SmtpSink, free_port
-
-import served  # noqa: E402 - beside this script
-from served import DOMAIN, cli  # noqa: E402
 
 TAG = re.compile(r"bench-(\d+)")
 

@@ -162,10 +162,11 @@ class Profiler:
 
     def __exit__(self, *exc: object) -> None:
         self.profiles[0].disable()
-        threading.setprofile(None)  # type: ignore[arg-type]
+        threading.setprofile(None)
 
     def hint(self, top: int = 6) -> str:
         """The functions with the most own time, as shares of all busy (not waiting) time."""
+        # typeshed does not declare Stats.stats
         busy = {key: row[2] for key, row in pstats.Stats(*self.profiles).stats.items()  # type: ignore[attr-defined]
                 if key[2] not in WAITING}
         total = sum(busy.values()) or 1.0

@@ -41,7 +41,7 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from multiprocessing.pool import AsyncResult
 from pathlib import Path
 from typing import Any
@@ -55,6 +55,7 @@ from forum import schema
 from forum.db import make_engine
 from forum.models import (
     POSTGRES_SEARCH_VECTOR,
+    Base,
     Community,
     Delivery,
     Membership,
@@ -77,7 +78,7 @@ TOPIC_WORDS = 40  # per community
 MAX_THREAD = 30
 CHUNK = 10_000  # posts made by one worker task and written in one batch
 PRIVATE_EVERY = 10  # one community in ten is private
-START = datetime(2016, 1, 1, tzinfo=timezone.utc)
+START = datetime(2016, 1, 1, tzinfo=UTC)
 SPAN = timedelta(days=3650)
 SYLLABLES = ["ka", "lo", "mi", "ne", "ru", "sa", "ti", "vo", "ze", "bra", "cle", "dri", "fo", "gan", "hel", "jor",
              "kin", "lum", "mar", "nor", "pel", "quo", "ris", "sten", "tor", "ul", "ver", "wen", "yas", "zor"]
@@ -174,14 +175,14 @@ def _fill(engine: Engine, scale: Scale, start: float) -> None:
     with _Loader(engine) as loader:
         _people(loader, rng, scale)
         _communities(loader, rng, scale)
-        with loader.indexes_deferred(Thread.__table__, Post.__table__, PostSearch.__table__):
-            # On PostgreSQL two copies at once keep both cores busy, and so do two halves of
-            # the search vectors computed. SQLite has one writer.
-            with _Loader(engine) if loader.postgresql else nullcontext() as second:
-                loaders = [x for x in (loader, second) if x is not None]
-                _threads_and_posts(loaders, rng, scale, start)
-                if loader.postgresql:
-                    _search_vectors(loaders, scale, start)
+        # On PostgreSQL two copies at once keep both cores busy, and so do two halves of the
+        # search vectors computed. SQLite has one writer.
+        with (loader.indexes_deferred(_table(Thread), _table(Post), _table(PostSearch)),
+              _Loader(engine) if loader.postgresql else nullcontext() as second):
+            loaders = [x for x in (loader, second) if x is not None]
+            _threads_and_posts(loaders, rng, scale, start)
+            if loader.postgresql:
+                _search_vectors(loaders, scale, start)
         _progress(f"indexes built, {time.perf_counter() - start:.0f} s")
         loader.finish()
     _progress(f"statistics gathered, {time.perf_counter() - start:.0f} s")
@@ -189,6 +190,13 @@ def _fill(engine: Engine, scale: Scale, start: float) -> None:
 
 def _progress(text: str) -> None:
     print(f"  {text}", file=sys.stderr, flush=True)
+
+
+def _table(model: type[Base]) -> Table:
+    """The model's table, typed as one (the declarative attribute is typed as any FROM clause)."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
 
 
 class _Loader:
@@ -216,7 +224,7 @@ class _Loader:
     def write(self, table: Table, columns: tuple[str, ...], rows: Iterable[tuple[Any, ...]]) -> None:
         """Insert ``rows`` (values in the order of ``columns``) in one transaction."""
         processors = [table.c[name].type.dialect_impl(self.dialect).bind_processor(self.dialect) for name in columns]
-        ready = (tuple(value if p is None else p(value) for p, value in zip(processors, row)) for row in rows)
+        ready = (tuple(value if p is None else p(value) for p, value in zip(processors, row, strict=True)) for row in rows)
         cursor = self.raw.cursor()
         names = ", ".join(columns)
         if self.postgresql:
@@ -314,9 +322,9 @@ def _people(loader: _Loader, rng: random.Random, scale: Scale) -> None:
     first = ["Ana", "Ben", "Chen", "Dara", "Eli", "Fatima", "Gus", "Hana", "Ivo", "Jo", "Kemal", "Lena", "Mo", "Nia"]
     last = ["Abbott", "Baker", "Costa", "Dubois", "Evans", "Fischer", "Garcia", "Horvat", "Ito", "Jones", "Kowalski"]
     names = [f"{rng.choice(first)} {rng.choice(last)}" for _ in range(scale.users)]
-    loader.write(User.__table__, ("id", "display_name", "created_at", "login_generation"),
+    loader.write(_table(User), ("id", "display_name", "created_at", "login_generation"),
                  ((i + 1, name, START, 0) for i, name in enumerate(names)))
-    loader.write(UserEmail.__table__, ("user_id", "email", "is_primary", "verified"),
+    loader.write(_table(UserEmail), ("user_id", "email", "is_primary", "verified"),
                  ((i + 1, f"user{i + 1}@example.org", True, True) for i in range(scale.users)))
 
 
@@ -326,7 +334,7 @@ def _community_weights(scale: Scale) -> list[float]:
 
 def _communities(loader: _Loader, rng: random.Random, scale: Scale) -> None:
     loader.write(
-        Community.__table__,
+        _table(Community),
         ("id", "slug", "name", "description", "created_at", "visibility", "posting_policy", "subject_prefix"),
         ((c + 1, f"c{c + 1:04d}", f"Community {c + 1}", "", START,
           Visibility.private if (c + 1) % PRIVATE_EVERY == 0 else Visibility.public, "members", "")
@@ -335,7 +343,7 @@ def _communities(loader: _Loader, rng: random.Random, scale: Scale) -> None:
     pairs = {(user, community) for user in range(1, scale.users + 1)
              for community in rng.choices(range(1, scale.communities + 1), weights, k=MEMBERSHIPS_PER_USER)}
     loader.write(
-        Membership.__table__,
+        _table(Membership),
         ("user_id", "community_id", "role", "delivery", "status", "bounce_score", "bounce_reason", "created_at"),
         ((u, c, Role.member, Delivery.each, MemberStatus.active, 0.0, "", START) for u, c in sorted(pairs)))
 
@@ -379,8 +387,8 @@ def _threads_and_posts(loaders: list[_Loader], rng: random.Random, scale: Scale,
         nonlocal written
         loader = free.get()
         try:
-            loader.write(Thread.__table__, THREAD_COLUMNS, rows[0])
-            loader.write(Post.__table__, POST_COLUMNS, rows[1])
+            loader.write(_table(Thread), THREAD_COLUMNS, rows[0])
+            loader.write(_table(Post), POST_COLUMNS, rows[1])
         finally:
             free.put(loader)
         written += len(rows[1])
@@ -424,7 +432,8 @@ def _make_chunk(chunk: _Chunk) -> tuple[list[tuple[Any, ...]], list[tuple[Any, .
         topic = words.topic(community)
         subject = " ".join(words.draw(rng, rng.randint(2, 5)) + rng.sample(topic, 1)).capitalize()
         moment = START + SPAN * rng.random()
-        first_moment, parent = moment, None
+        first_moment = moment
+        parent: int | None = None
         for position, post_id in enumerate(range(first_post, first_post + size)):
             author = rng.randint(1, _users)
             body = words.draw(rng, rng.randint(30, 180))

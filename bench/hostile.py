@@ -35,18 +35,17 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
+from served import DOMAIN, Serving, cli, fresh_database, import_members, wait_listening, write_config
+from smtpsink import free_port
 from sqlalchemy import Engine, func, select
 
 from forum.db import make_engine
 from forum.models import InboundMessage, InboundStatus, Post
 from forum.text import MAX_HTML_DEPTH, html_within_bounds
 from mailgateway.parsing import MAX_ADDRESSES
-
-from served import DOMAIN, Serving, cli, fresh_database, import_members, wait_listening, write_config
-from smtpsink import free_port
 
 LIST = f"bench@{DOMAIN}"
 ATTACKER, MEMBER = "attacker@members.example", "member@members.example"
@@ -173,7 +172,8 @@ def open_connections(port: int, count: int) -> tuple[str, float]:
     """``count`` connections at once from one client address (not the ordinary sender's),
     each reading its greeting, then held for 3 s."""
     started = time.monotonic()
-    sockets, greetings = [], {}
+    sockets: list[socket.socket] = []
+    greetings: dict[str, int] = {}
     for _ in range(count):
         sock = socket.create_connection(("127.0.0.1", port), timeout=30, source_address=("127.0.0.2", 0))
         sockets.append(sock)
@@ -222,7 +222,7 @@ def posted_after(engine: Engine, ordinary: Ordinary) -> list[float]:
 
 
 def _epoch(moment: datetime) -> float:
-    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
 
 
 def run(port: int, engine: Engine, attack: Attack) -> tuple[Outcome, Ordinary, list[float]]:

@@ -39,18 +39,15 @@ from datetime import datetime
 from email.utils import formatdate
 from pathlib import Path
 
+from sampling import sampled, summary
+from served import DOMAIN, Serving, cli, fresh_database, import_members, wait_listening, write_config
+from smtpsink import Mail, Sent, child_pid, cpu_seconds, free_port, running_sink, send_concurrently, split
 from sqlalchemy import func, select
 
 from forum.db import make_engine
 from forum.models import InboundMessage, InboundStatus, Post
 
-from sampling import sampled, summary
-from served import DOMAIN, Serving, cli, fresh_database, import_members, wait_listening, write_config
-from smtpsink import Mail, Sent, child_pid, cpu_seconds, free_port, running_sink, send_concurrently, split
-
-WORDS = ("council housing tenants repairs damp budget planning consultation waste collection bins survey "
-         "policy grant funding officer meeting report agenda residents estate scheme pilot data results "
-         "the a of to and in for with on that this we have been will would could should about").split()
+WORDS = ["council", "housing", "tenants", "repairs", "damp", "budget", "planning", "consultation", "waste", "collection", "bins", "survey", "policy", "grant", "funding", "officer", "meeting", "report", "agenda", "residents", "estate", "scheme", "pilot", "data", "results", "the", "a", "of", "to", "and", "in", "for", "with", "on", "that", "this", "we", "have", "been", "will", "would", "could", "should", "about"]
 
 
 def paragraph(rng: random.Random) -> str:
@@ -122,6 +119,8 @@ def wait_processed(database_url: str, sent: Sent) -> Stored:
     engine.dispose()
     if pending:
         raise SystemExit(f"{pending} messages still unprocessed after 15 minutes")
+    if last is None:
+        raise SystemExit("no message was processed")
     if isinstance(last, str):  # SQLite returns max() of a datetime column as text
         last = datetime.fromisoformat(last)
     return Stored(stored, made, last.timestamp() - sent.released)

@@ -38,7 +38,6 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from bridges.base import NETWORK_ERRORS, ChatFile, ChatPost, PermanentFailure, RateLimited, TemporaryFailure
-from bridges.matrix_puppets import Puppets
 from bridges.inbound import (
     ChatAuthor,
     ChatEvent,
@@ -50,6 +49,7 @@ from bridges.inbound import (
     too_large_note,
     unfetched_note,
 )
+from bridges.matrix_puppets import Puppets
 from forum import chat
 from bridges.platforms.matrix import MatrixSettings
 from forum.errors import describe
@@ -180,8 +180,8 @@ class MatrixAdapter:
 
     def _files_of(self, channel: str, ref: str, event: dict[str, Any]) -> list[str]:
         """The file events sent after the text ``ref``: in its thread, marked ``FILE_OF``."""
-        relation = event.get("content", {}).get("m.relates_to") or {}
-        root = relation.get("event_id") if relation.get("rel_type") == "m.thread" else ref
+        relation: dict[str, Any] = event.get("content", {}).get("m.relates_to") or {}
+        root: str = (relation.get("event_id") if relation.get("rel_type") == "m.thread" else None) or ref
         found: list[str] = []
         query = {"limit": "100"}
         while True:

@@ -224,8 +224,7 @@ class SlackInbound:
     def _tell(self, channel: str, user: str, thread_ts: str | None, notice: str) -> None:
         """An ephemeral message: only the author sees it, in the channel (and thread) they wrote in."""
         try:
-            self.client.chat_postEphemeral(channel=channel, user=user, text=_escape(notice),
-                                           **({"thread_ts": thread_ts} if thread_ts else {}))
+            self.client.chat_postEphemeral(channel=channel, user=user, text=_escape(notice), thread_ts=thread_ts)
         except (SlackClientError, OSError) as exc:
             log.warning("telling %s in %s failed: %s", user, channel, exc)
 

@@ -88,7 +88,7 @@ class ChatWorker:
                 self._finish(item, failed=str(exc))
             except (TemporaryFailure, OperationalError) as exc:
                 self._retry(item, exc)
-            except Exception as exc:  # a bug, or a file gone: no retry would send it
+            except Exception as exc:  # noqa: BLE001 - a bug, or a file gone: no retry would send it
                 self._broken(item, exc)
         return 0.0
 

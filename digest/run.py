@@ -213,7 +213,7 @@ class Payloads:
             for section in digest.sections:
                 if section not in self._sections:
                     fresh.update((block, None) for block, _ in section.parts if block not in self._ids)
-        self._ids.update(zip(fresh, digests.store_blocks(session, self.run_id, list(fresh))))
+        self._ids.update(zip(fresh, digests.store_blocks(session, self.run_id, list(fresh)), strict=True))
         out = []
         for digest in ready:
             parts: list[PayloadPart] = [self._ids[digest.opening]]

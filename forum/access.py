@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+from typing import TypeGuard
 
 from sqlalchemy import ColumnElement, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from forum.errors import NotPermitted
-from forum.models import Community, MemberStatus, Membership, PostingPolicy, Role, User, UserEmail, Visibility
+from forum.models import Community, Membership, MemberStatus, PostingPolicy, Role, User, UserEmail, Visibility
 
 
 class Action(str, Enum):
@@ -64,7 +65,7 @@ _MEMBERSHIP_BY_EMAIL = (
 )
 
 
-def _active(membership: Membership | None) -> bool:
+def _active(membership: Membership | None) -> TypeGuard[Membership]:
     return membership is not None and membership.status is MemberStatus.active
 
 
@@ -85,7 +86,7 @@ def readable_by(user_id: int | None) -> ColumnElement[bool]:
 
 
 def can_moderate(membership: Membership | None) -> bool:
-    return _active(membership) and membership.role in (Role.moderator, Role.facilitator)  # type: ignore[union-attr]
+    return _active(membership) and membership.role in (Role.moderator, Role.facilitator)
 
 
 def posting_verdict(community: Community, membership: Membership | None, who: str) -> Verdict:

@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from forum import browser_sessions, outbox, rate_limits, tokens
+from forum import browser_sessions, db, outbox, rate_limits, tokens
 from forum.access import membership_of, user_by_email
 from forum.directory import moderators, normalize_email
 from forum.errors import InvalidInput, NotFound, NotPermitted
@@ -114,10 +114,10 @@ def use_sign_in_link(session: Session, site: Site, token: str) -> User:
     same link exactly one succeeds.
     """
     user = sign_in_link_user(session, site, token)
-    bumped = session.execute(
+    bumped = db.rowcount(session.execute(
         update(User).where(User.id == user.id, User.login_generation == user.login_generation)
         .values(login_generation=User.login_generation + 1)
-    ).rowcount
+    ))
     if bumped != 1:
         raise NotFound("this sign-in link has already been used (each link works once): ask for a new one")
     return user
@@ -335,7 +335,7 @@ def last_facilitator_problem(session: Session, membership: Membership | None, *,
         Membership.status == MemberStatus.active, Membership.id != membership.id))
     if others:
         return None
-    name = session.get(Community, membership.community_id).name  # type: ignore[union-attr]
+    name = session.get_one(Community, membership.community_id).name
     if leaving:
         return (f"you are the only facilitator of {name}, and a community needs one to run it: make another "
                 "member a facilitator on its members page first, then leave")

@@ -18,14 +18,14 @@ import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.errors import HeaderParseError
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, Select, and_, bindparam, case, func, or_, select
+from sqlalchemy import ColumnElement, ColumnExpressionArgument, Row, Select, and_, bindparam, case, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from forum.access import can_read, readable_by
@@ -256,8 +256,9 @@ def readable_attachment(session: Session, attachment_id: int, viewer_id: int | N
     ).first()
     if row is None or row.status is not PostStatus.published:
         raise NotFound("there is no such attachment here")
-    _readable(session, row.Community, viewer_id)
-    return row.Attachment
+    attachment, _status, community = row
+    _readable(session, community, viewer_id)
+    return attachment
 
 
 # Listings -------------------------------------------------------------------------------
@@ -277,13 +278,11 @@ def communities_page(session: Session, viewer_id: int | None, page: int, per_pag
         .limit(per_page).offset(pagination.offset)
     ).all()
     ids = [c.id for c in communities]
-    members: dict[int, int] = {
-        cid: count for cid, count in session.execute(
-            select(Membership.community_id, func.count())
-            .where(Membership.community_id.in_(ids), Membership.status == MemberStatus.active)
-            .group_by(Membership.community_id)
-        )
-    }
+    members: dict[int, int] = dict(session.execute(
+        select(Membership.community_id, func.count())
+        .where(Membership.community_id.in_(ids), Membership.status == MemberStatus.active)
+        .group_by(Membership.community_id)
+    ).all())
     threads: dict[int, tuple[int, datetime]] = {
         cid: (count, last) for cid, count, last in session.execute(
             select(Thread.community_id, func.count(), func.max(Thread.last_activity_at))
@@ -301,7 +300,7 @@ def communities_page(session: Session, viewer_id: int | None, page: int, per_pag
     return CommunityListPage(summaries, pagination)
 
 
-def _thread_author(thread_id: ColumnElement[int], *, latest: bool) -> ColumnElement[str]:
+def _thread_author(thread_id: ColumnExpressionArgument[int], *, latest: bool) -> ColumnElement[str]:
     """The author of a thread's first (or latest) published post: one index probe per thread."""
     order = (Post.created_at.desc(), Post.id.desc()) if latest else (Post.created_at, Post.id)
     return (
@@ -367,11 +366,11 @@ def _entries(session: Session, posts: Select[Any], parameters: dict[str, Any] | 
     rows = session.execute(posts, parameters).all()
     files: dict[int, list[AttachmentEntry]] = {}
     if any(r.has_attachments for r in rows):
-        for post_id, *attachment in session.execute(
+        for post_id, file_id, filename, content_type, size, content_id in session.execute(
             select(Attachment.post_id, *_ATTACHMENT_COLUMNS)
             .where(Attachment.post_id.in_([r.id for r in rows if r.has_attachments])).order_by(Attachment.id)
         ):
-            files.setdefault(post_id, []).append(AttachmentEntry(*attachment))
+            files.setdefault(post_id, []).append(AttachmentEntry(file_id, filename, content_type, size, content_id))
     return [PostEntry.of_row(r, tuple(files.get(r.id, ()))) for r in rows]
 
 
@@ -426,7 +425,7 @@ def mbox_entry(received: datetime, message: bytes) -> bytes:
     """One message in mboxrd form: a "From " separator line, then the message with every
     line that starts with ">*From " given one more ">" (readers remove it again), then a
     blank line. Line endings are kept as they are: the original bytes stay the original."""
-    stamp = time.asctime(received.astimezone(timezone.utc).timetuple())
+    stamp = time.asctime(received.astimezone(UTC).timetuple())
     body = _FROM_LINE.sub(rb">\1", message)
     if not body.endswith(b"\n"):
         body += b"\n"

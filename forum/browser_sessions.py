@@ -17,6 +17,7 @@ from datetime import timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from forum import db
 from forum.models import BrowserSession, User, utcnow
 
 LIFETIME = timedelta(days=31)  # the session cookie's lifetime too (web.app)
@@ -49,4 +50,4 @@ def end(session: Session, key: str) -> None:
 
 def end_all(session: Session, user_id: int) -> int:
     """Sign ``user_id`` out of every browser; how many sessions that ended."""
-    return session.execute(delete(BrowserSession).where(BrowserSession.user_id == user_id)).rowcount or 0
+    return db.rowcount(session.execute(delete(BrowserSession).where(BrowserSession.user_id == user_id))) or 0

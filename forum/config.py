@@ -204,7 +204,7 @@ def declared_keys() -> list[tuple[str, str, Any, str]]:
     out = []
     for name, cls in sections().items():
         for f in fields(cls):
-            default = f.default if f.default_factory is MISSING else f.default_factory()  # type: ignore[misc]
+            default = f.default if f.default_factory is MISSING else f.default_factory()
             out.append((name, f.name, default, f.metadata.get("help", "")))
     return out
 

@@ -15,7 +15,7 @@ import time
 import weakref
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import CursorResult, Engine, Result, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 READONLY = "listbridge_readonly"
@@ -38,10 +38,11 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 BUSY_TIMEOUT_MS = 30_000
 # A writer waiting for SQLite's write lock tries again after these pauses, then every
-# last one, until BUSY_TIMEOUT_MS. SQLite's own busy handler pauses 1, 2, 5, 10, 15, 20,
-# 25… ms, so a writer that just missed a 2 ms transaction waited 8 ms; writers here (the
-# SMTP listener storing a message while its sender waits, the spool processor, the web)
-# hold the lock for a few milliseconds at most.
+# last one, until BUSY_TIMEOUT_MS. SQLite's own busy handler pauses in steps of whole and
+# growing milliseconds, so a writer that just missed a short transaction waited several
+# times its length; writers here (the SMTP listener storing a message while its sender
+# waits, the spool processor, the web) hold the lock only briefly (bench/README.md, "SMTP
+# ingest").
 BUSY_PAUSES = (0.0002, 0.0005, 0.001, 0.002)
 
 
@@ -126,3 +127,13 @@ def make_sessionmaker(engine: Engine, *, readonly: bool = False) -> sessionmaker
         options["isolation_level"] = "AUTOCOMMIT"
     bind = engine.execution_options(**options) if options else engine
     return sessionmaker(bind, expire_on_commit=False)
+
+
+def rowcount(result: Result[Any]) -> int:
+    """How many rows the INSERT, UPDATE or DELETE that gave ``result`` touched.
+
+    ``Session.execute`` is typed to return a plain Result; for these statements it is the
+    driver's cursor result, which has the count."""
+    if not isinstance(result, CursorResult):
+        raise TypeError(f"not the result of an INSERT, UPDATE or DELETE: {result!r}")
+    return result.rowcount

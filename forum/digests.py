@@ -202,7 +202,7 @@ def first_posts(session: Session, thread_ids: Collection[int]) -> dict[int, int]
         select(Post.thread_id, func.min(Post.id))
         .where(Post.thread_id.in_(chunk), Post.status == PostStatus.published)
         .group_by(Post.thread_id)))
-    return dict(rows)  # type: ignore[arg-type]
+    return dict(rows)
 
 
 def publication_before(session: Session, moment: datetime) -> int:

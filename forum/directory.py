@@ -9,8 +9,10 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator, TextIO, TypeVar
+from enum import Enum
+from typing import TextIO, TypeVar
 
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import delete, select
@@ -32,6 +34,7 @@ from forum.models import (
 from forum.posting import community_by_slug
 
 T = TypeVar("T")
+E = TypeVar("E", bound=Enum)
 
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 # Local-part suffixes the mail gateway owns (SLUG-owner@, SLUG-bounces@ …): a slug may not end so.
@@ -104,7 +107,7 @@ def edit_community(session: Session, community: Community, *, name: str | None =
     if description is not None:
         community.description = description.strip()
     if policy is not None:
-        community.posting_policy = _choice(PostingPolicy, policy, "policy")  # type: ignore[assignment]
+        community.posting_policy = _choice(PostingPolicy, policy, "policy")
     if subject_prefix is not None:
         community.subject_prefix = subject_prefix.strip()
     if language is not None:
@@ -131,7 +134,7 @@ class ImportReport:
     unchanged: int
 
 
-def _choice(enum: type, value: str, what: str) -> object:
+def _choice(enum: type[E], value: str, what: str) -> E:
     try:
         return enum(value.strip().lower())
     except ValueError:
@@ -158,8 +161,10 @@ def member_row(email: str, name: str = "", role: str = "member", delivery: str =
     chosen_language = checked(lambda: check_member_language(language)) if language.strip() else None
     if problems:
         raise InvalidInput("; ".join(problems))
-    return MemberRow(email=address, name=name.strip(), role=chosen_role,  # type: ignore[arg-type]
-                     delivery=chosen_delivery, status=chosen_status,  # type: ignore[arg-type]
+    # Each is None only when its check failed, which the line above has reported.
+    assert address is not None and chosen_role and chosen_delivery and chosen_status
+    return MemberRow(email=address, name=name.strip(), role=chosen_role,
+                     delivery=chosen_delivery, status=chosen_status,
                      show_address=show_address, language=chosen_language)
 
 
@@ -206,10 +211,10 @@ def upsert_members(session: Session, community: Community, rows: Iterable[Member
     emails = [r.email for r in rows]
     known: dict[str, UserEmail] = {}
     for chunk in _chunks(emails, 500):
-        for ue in session.scalars(
+        for address in session.scalars(
             select(UserEmail).options(joinedload(UserEmail.user)).where(UserEmail.email.in_(chunk))
         ):
-            known[ue.email] = ue
+            known[address.email] = address
     members = {
         m.user_id: m
         for m in session.scalars(select(Membership).where(Membership.community_id == community.id))
@@ -316,9 +321,9 @@ def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
 
 def moderators(session: Session, community: Community) -> list[tuple[str, int]]:
     """(primary email, user id) of the community's active facilitators and moderators."""
-    return [tuple(row) for row in session.execute(  # type: ignore[misc]
+    return list(session.execute(
         select(UserEmail.email, Membership.user_id).join(Membership, Membership.user_id == UserEmail.user_id)
         .where(Membership.community_id == community.id, Membership.status == MemberStatus.active,
                Membership.role.in_([Role.facilitator, Role.moderator]), UserEmail.is_primary.is_(True))
         .order_by(Membership.id)
-    )]
+    ))

@@ -13,8 +13,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from forum import outbox
-from forum.errors import InvalidInput, NotFound
 from forum.directory import moderators
+from forum.errors import InvalidInput, NotFound
 from forum.models import Community, Post, PostStatus
 from forum.posting import publish
 from forum.rate_limits import FACILITATORS, may_answer, normalize_address

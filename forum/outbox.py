@@ -11,13 +11,15 @@ in flight. Temporary failures back off exponentially; permanent ones are recorde
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Iterable
+from typing import Any
 
 from sqlalchemy import Connection, String, and_, bindparam, cast, func, insert, literal, select, update
 from sqlalchemy.orm import Session
 
+from forum import db
 from forum.models import (
     ChatLink,
     ChatMessage,
@@ -103,9 +105,10 @@ def fan_out_post(session: Session, post: Post, *, include_author: bool) -> int:
             "not_before", "last_error", "created_at"]
     # An INSERT's rowcount is kept only on request (without it, psycopg reports -1).
     result = session.execute(insert(OutboxItem).from_select(cols, rows).execution_options(preserve_rowcount=True))
-    if result.rowcount:
+    added = db.rowcount(result)
+    if added:
         mark_queued(session)
-    return result.rowcount or 0
+    return added or 0
 
 
 def fan_out_chat(session: Session, post: Post) -> int:
@@ -162,8 +165,8 @@ def _due_ids(session: Session, now: datetime, kinds: list[str], limit: int) -> l
     """Ids of due rows: pending ones whose time has come, then claims whose lease ran out.
 
     Two LIMITed queries, each walking the ``(status, not_before)`` index in order, instead
-    of one OR-ed query that sorts every pending row on every claim (with 10,000 pending
-    rows that sort cost ~10 ms a claim).
+    of one OR-ed query that sorts every pending row on every claim: a cost that grew with
+    the queue (bench/README.md, "Scale-out on PostgreSQL").
     """
     pg = session.get_bind().dialect.name == "postgresql"
 

@@ -53,7 +53,7 @@ def announce() -> None:
     for callback in subscribers:
         try:
             callback()
-        except Exception:  # noqa: BLE001 - a waker's failure must not fail the commit that called it
+        except Exception:
             log.exception("an outbox subscriber failed; the consumers find the rows by polling")
 
 

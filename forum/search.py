@@ -19,8 +19,8 @@ Either way the work a search does is bounded, however large the archive: only th
 CANDIDATES matches the searcher may read are ranked (as many as the results pages can
 show), and on SQLite a word found in more than RANKED_WORD_POSTS posts is left out of
 the ranking, because bm25 reads every post containing each word it ranks by (to weigh
-rare words above common ones), whatever the cap: 40 ms for a word in every post of a
-million. Such a word says little about which post is the better match (in a million posts
+rare words above common ones), whatever the cap: a cost that grows with the archive
+(bench/README.md, "Web archive at 1,000,000 posts"). Such a word says little about which post is the better match (in a million posts
 bm25 weighs a word in 50,000 about a quarter as much as one in a few dozen, and a word in
 half of them not at all); the rarer words of the query rank the results, and when every word is
 that common the newest come first.
@@ -49,11 +49,12 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from time import monotonic
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVarTuple
 
 from sqlalchemy import (
+    ColumnClause,
     ColumnElement,
     Row,
     Select,
@@ -71,7 +72,7 @@ from forum.archive import public_name
 from forum.models import SEARCH_LANGUAGE, SEARCH_TEXT, Community, Post, PostSearch, PostStatus
 from forum.schema import SQLITE_SEARCH_TABLE
 
-_T = TypeVar("_T", bound=tuple[object, ...])
+_Ts = TypeVarTuple("_Ts")
 
 START, STOP = "\ue000", "\ue001"  # match markers: private-use characters
 MAX_QUERY_CHARS = 500
@@ -193,7 +194,7 @@ def search(
     author: str | None = None,
     since: date | None = None,
     until: date | None = None,
-    zone: tzinfo = timezone.utc,
+    zone: tzinfo = UTC,
     limit: int = 20,
     offset: int = 0,
 ) -> SearchPage:
@@ -258,7 +259,7 @@ def _scope(session: Session, viewer_user_id: int | None, community: str | None, 
     return _Scope(readable, tuple(_post_filters(author, since, until, zone)), community_id)
 
 
-def _hit(row: Row[tuple[object, ...]], subject: str, fragment: str) -> SearchHit:
+def _hit(row: Row[int, int, str, str, datetime, str, str], subject: str, fragment: str) -> SearchHit:
     return SearchHit(
         post_id=row.id, thread_id=row.thread_id, community_slug=row.slug, community_name=row.name,
         author=public_name(row.author_name), created_at=row.created_at,
@@ -280,7 +281,7 @@ def _post_filters(author: str | None, since: date | None, until: date | None,
 
 
 def _midnight(day: date, zone: tzinfo) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=zone).astimezone(timezone.utc)
+    return datetime.combine(day, time.min, tzinfo=zone).astimezone(UTC)
 
 
 def _marked(fragment: str) -> str:
@@ -326,10 +327,10 @@ def _engine_for(session: Session, parsed: ParsedQuery) -> _Engine:
 
 _FTS = table(SQLITE_SEARCH_TABLE, column("rowid"))
 _SCOPE = table("post_search_scope", column("post_id"), column("community_id"), column("status", Post.status.type))
-_FTS_NAME = literal_column(SQLITE_SEARCH_TABLE)  # FTS5 functions take the table itself
+_FTS_NAME: ColumnClause[Any] = literal_column(SQLITE_SEARCH_TABLE)  # FTS5 functions take the table itself
 # The rowid behind a unary "+": SQLite then tests it against a list instead of handing the
 # constraint to FTS5, which would run the whole MATCH again for every id in the list.
-_FTS_ROWID_TESTED = literal_column(f"+{SQLITE_SEARCH_TABLE}.rowid")
+_FTS_ROWID_TESTED: ColumnClause[int] = literal_column(f"+{SQLITE_SEARCH_TABLE}.rowid")
 
 
 @dataclass(frozen=True)
@@ -365,7 +366,7 @@ class _Fts5:
         # The ids go as one JSON parameter: a thousand bound parameters cost more to build
         # than the query takes to run.
         ids = [post_id for post_id, _ in found]
-        listed = select(column("value")).select_from(func.json_each(json.dumps(ids)))
+        listed: Select[Any] = select(column("value")).select_from(func.json_each(json.dumps(ids)))
         scores = dict(session.execute(
             select(_FTS.c.rowid, func.bm25(_FTS_NAME, *_FTS_WEIGHTS))
             .where(self._matches(ParsedQuery(tuple(ranking)).fts5()), _FTS.c.rowid.between(min(ids), max(ids)),
@@ -376,15 +377,15 @@ class _Fts5:
     def _rare(self, session: Session, phrase: str) -> bool:
         """Whether ``phrase`` is in at most RANKED_WORD_POSTS posts (counting stops there).
 
-        Counting reads the word's matches, up to RANKED_WORD_POSTS of them: 1.6 ms for a
-        common word, a fifth of a search, and a millisecond on average over the words
-        people search for. So the answer is remembered (see _COMMONNESS)."""
-        key = (str(session.get_bind().url), RANKED_WORD_POSTS, phrase)
+        Counting reads the word's matches, up to RANKED_WORD_POSTS of them: for a common
+        word a good share of a search's time (bench/README.md, "Search, third round"). So
+        the answer is remembered (see _COMMONNESS)."""
+        key = (str(session.get_bind().engine.url), RANKED_WORD_POSTS, phrase)
         now = monotonic()
         rare, until = _COMMONNESS.get(key, (True, now))
         if now < until:
             return rare
-        found = select(literal_column("1")).select_from(_FTS).where(self._matches(ParsedQuery((phrase,)).fts5()))
+        found: Select[Any] = select(literal_column("1")).select_from(_FTS).where(self._matches(ParsedQuery((phrase,)).fts5()))
         rare = session.scalar(found.limit(1).offset(RANKED_WORD_POSTS)) is None
         if len(_COMMONNESS) >= REMEMBERED_WORDS:
             _COMMONNESS.clear()  # a bound, not an eviction policy: it fills slowly
@@ -409,7 +410,7 @@ class _Window:
     low: int | None
     high: int | None
 
-    def posts(self, scope: _Scope, query: Select[_T], *, id_index: bool = True) -> Select[_T]:
+    def posts(self, scope: _Scope, query: Select[*_Ts], *, id_index: bool = True) -> Select[*_Ts]:
         """``query`` (on PostSearch) narrowed to the window, and to the community searched.
 
         ``id_index=False`` writes the bounds so that no index can answer them: they are
@@ -424,7 +425,7 @@ class _Window:
         return query.where(*bounds)
 
 
-_LANGUAGE = literal_column(f"'{SEARCH_LANGUAGE}'::regconfig")
+_LANGUAGE: ColumnClause[Any] = literal_column(f"'{SEARCH_LANGUAGE}'::regconfig")
 _SEARCH_TEXT = getattr(func, SEARCH_TEXT)  # what the index read of a body: headlines read no more
 _HEADLINE_SUBJECT = f"StartSel={START}, StopSel={STOP}, HighlightAll=true"
 _HEADLINE_BODY = f"StartSel={START}, StopSel={STOP}, MaxWords=30, MinWords=12"
@@ -438,9 +439,9 @@ def _plans_of_their_own(session: Session) -> Iterator[None]:
     psycopg prepares a statement once it has run five times on a connection, and PostgreSQL
     may then plan it once for any parameters (a generic plan). A search's parameters are
     its plan: a window of 2,000 posts is walked, one of half the archive read through the
-    full-text index. With one plan for both, the slowest 5 % of searches took 0.4-1.8 s
-    instead of 40-60 ms. Only here: other pages' statements gain from plans made once
-    (set for every statement, thread pages were answered at 10 % fewer a second)."""
+    full-text index. With one plan for both, some searches ran with the other's plan and
+    took many times longer. Only here: other pages' statements gain from plans made once
+    (bench/README.md, "PostgreSQL: one plan per search")."""
     connection = session.connection()
     connection.exec_driver_sql("SET plan_cache_mode = force_custom_plan")
     try:
@@ -460,9 +461,8 @@ class _PostgresFullText:
         """The newest matches, read in windows of the scope's posts from the newest down.
 
         Asked for the newest matches at once, the planner either walks the posts newest
-        first testing each one (a word in 1 % of them: a hundred thousand tests), or takes
-        every match from the GIN index and sorts them (a word in 30 %: 300,000 of them, 0.1 s
-        to read from the index alone). Here the first window, FIRST_WINDOW posts, is walked;
+        first testing each one (for a rare word, most of the archive), or takes every match
+        from the GIN index and sorts them (for a common word, a large share of it). Here the first window, FIRST_WINDOW posts, is walked;
         the share of its posts that match sizes the next window (for the matches still
         wanted, with a margin), and says how to read it: walked while at least WALK_DENSITY
         of the posts match, else through the GIN index, which then gives only the matches

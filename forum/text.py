@@ -67,7 +67,7 @@ MAX_HTML_CHARS = 200_000
 MAX_HTML_ELEMENTS = 3_000
 MAX_HTML_DEPTH = 100
 MAX_HTML_NESTING = 100_000  # the elements open around each element opened, summed
-MAX_HTML_AS_TEXT_CHARS = 2_000_000  # even read as text, HTML costs about a microsecond a tag
+MAX_HTML_AS_TEXT_CHARS = 2_000_000  # even read as text, HTML costs time for every tag
 _TAG_OR_COMMENT = re.compile(r"<!--|<(/?)([a-zA-Z][a-zA-Z0-9]*)")
 # Elements that never stay open (void), or that the next one of their kind closes: they
 # do not deepen the tree.

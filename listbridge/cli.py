@@ -5,8 +5,8 @@ can make — an unknown community, a bad address, a missing setting — ends wit
 readable line on stderr and a non-zero exit, never a traceback.
 
 A command imports what only it needs (Alembic, the digest builder, the bridges, the
-server) when it runs: importing them all made every call, ``--help`` included, take
-twice as long.
+server) when it runs: importing them all made every call, ``--help`` included, much
+slower (bench/README.md, "Command line").
 """
 
 from __future__ import annotations
@@ -71,7 +71,8 @@ class FriendlyGroup(click.Group):
         try:
             code = super().main(args, prog_name or "listbridge", complete_var, standalone_mode=False, **extra)
         except click.exceptions.NoArgsIsHelpError as exc:
-            commands = ", ".join(exc.ctx.command.list_commands(exc.ctx))  # type: ignore[attr-defined]
+            group = exc.ctx.command
+            commands = ", ".join(group.list_commands(exc.ctx)) if isinstance(group, click.Group) else ""
             _fail(f"'{exc.ctx.command_path}' needs a command: {commands} (see '{exc.ctx.command_path} --help')")
         except click.UsageError as exc:
             hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
@@ -350,7 +351,7 @@ def member_list(ctx: Context, slug: str, form: str) -> None:
     with ctx.sessions() as session:
         listing = member_listing(session, community_by_slug(session, slug))
         if form == "csv":
-            write_member_csv(listing, click.get_text_stream("stdout"))
+            write_member_csv(listing, sys.stdout)
             return
         for m in listing:
             click.echo(f"{m.email}\t{m.role.value}\t{m.delivery.value}\t{m.status.value}\t{m.name}")

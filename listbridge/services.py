@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Awaitable, Callable
-from typing import Protocol
+from collections.abc import Callable, Coroutine
+from typing import Any, Protocol
 
 from sqlalchemy import Engine
 
@@ -88,7 +88,7 @@ class TaskService(Service):
     """A consumer run as a task of the event loop until it is told to stop (mail delivery,
     the chat workers): stopping lets it flush what it sent and hand back what it claimed."""
 
-    def __init__(self, name: str, run: Callable[[asyncio.Event], Awaitable[None]],
+    def __init__(self, name: str, run: Callable[[asyncio.Event], Coroutine[Any, Any, None]],
                  wake: Callable[[], None]) -> None:
         super().__init__()
         self.name = name

@@ -19,6 +19,7 @@ control socket, a thread, is off.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import os
@@ -179,10 +180,8 @@ class WebServer:
 
     def _tell_home(self) -> None:
         """In a worker, after a commit that queued outbox work: tell this process."""
-        try:
+        with contextlib.suppress(BlockingIOError):  # the pipe is full of announcements already
             os.write(self._wake_write, b"!")
-        except BlockingIOError:
-            pass  # the pipe is full of announcements already
 
 
 class _Gunicorn(BaseApplication):

@@ -11,8 +11,9 @@ tests/head_schema.py). Every test that uses ``db_url`` (directly or through
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, create_engine

@@ -80,7 +80,7 @@ service anvil {{
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise AssertionError(f"dovecot exited at start: {self.proc.stderr.read().decode()}{self.log()}")  # type: ignore[union-attr]
+                raise AssertionError(f"dovecot exited at start: {self.proc.stderr.read().decode()}{self.log()}")
             try:
                 with socket.create_connection(("127.0.0.1", self.port), 0.5) as sock:
                     if sock.recv(100).startswith(b"* OK"):

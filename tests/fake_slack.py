@@ -35,6 +35,8 @@ signing secret and POST them to the real ``/slack/events`` endpoint (:func:`sign
 from __future__ import annotations
 
 import base64
+import contextlib
+import functools
 import hashlib
 import hmac
 import json
@@ -365,10 +367,8 @@ class SocketModeServer:
         with self._send_lock:
             sock, self._current = self._current, None
             if sock is not None:
-                try:
+                with contextlib.suppress(OSError):
                     sock.sendall(_frame(CLOSE, struct.pack("!H", 1001) + b"refresh"))
-                except OSError:
-                    pass
                 sock.close()
 
     def send(self, message: dict[str, Any]) -> None:
@@ -415,7 +415,7 @@ class SocketModeServer:
                 elif opcode == TEXT:
                     envelope_id = json.loads(payload).get("envelope_id")
                     if envelope_id:
-                        self.fake.record(lambda: self.fake.acks.append(envelope_id))
+                        self.fake.record(functools.partial(self.fake.acks.append, envelope_id))
                 elif opcode == CLOSE:
                     return
         except OSError:

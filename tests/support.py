@@ -23,10 +23,11 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Callable, NoReturn
+from typing import NoReturn
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -126,7 +127,7 @@ class _Handler:
             mail_from=envelope.mail_from or "",
             rcpt_tos=list(envelope.rcpt_tos),
             raw=raw,
-            message=email.message_from_bytes(raw, policy=email.policy.default),  # type: ignore[arg-type]
+            message=email.message_from_bytes(raw, policy=email.policy.default),
         ))
         return "250 2.0.0 OK: queued"
 

@@ -9,8 +9,9 @@ decorates a view with :func:`login_required`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import wraps
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 from flask import g, redirect, request, session, url_for
 from sqlalchemy.orm import Session
@@ -31,7 +32,7 @@ def current_user() -> User | None:
             with state().readers() as db:
                 user = browser_sessions.user_of(db, key)
         g.current_user = user
-    return g.current_user  # type: ignore[no-any-return]
+    return g.current_user
 
 
 def sign_in_as(db: Session, user_id: int) -> None:

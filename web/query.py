@@ -22,7 +22,7 @@ EARLIEST_DATE, LATEST_DATE = date(1900, 1, 1), date(9998, 12, 31)
 class IdConverter(IntegerConverter):
     """``<int:...>`` in every route: a number past :data:`MAX_ID` matches no route (404)."""
 
-    def __init__(self, map: Map, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, map: Map, *args: Any, **kwargs: Any) -> None:  # noqa: A002 - werkzeug's name
         kwargs.setdefault("max", MAX_ID)
         super().__init__(map, *args, **kwargs)
 

@@ -28,7 +28,7 @@ class WebState:
 
 
 def state() -> WebState:
-    return current_app.extensions["listbridge"]  # type: ignore[no-any-return]
+    return current_app.extensions["listbridge"]
 
 
 @contextmanager

@@ -28,7 +28,7 @@ from tests.e2e.world import ALICE, DAVE, GPS_QUESTION, World, browser_context, s
 
 try:
     from axe_playwright_python.sync_playwright import Axe
-    from playwright.sync_api import Page, expect
+    from playwright.sync_api import Page, ViewportSize, expect
 except ImportError:  # the browser fixture skips every test here, saying why
     pass
 
@@ -73,7 +73,7 @@ CASES = {**ENGLISH, **{f"{name}-cy": replace(case, lang="cy", submit=WELSH_NAMES
                        for name, case in ENGLISH.items()}}
 
 
-VIEWPORT = {"width": 1280, "height": 720}
+VIEWPORT: ViewportSize = {"width": 1280, "height": 720}
 
 
 @pytest.fixture(scope="module")

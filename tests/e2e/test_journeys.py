@@ -9,6 +9,7 @@ not by search.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from collections.abc import Callable
@@ -31,10 +32,8 @@ from tests.e2e.world import (
     wait_mail,
 )
 
-try:
+with contextlib.suppress(ImportError):  # the browser fixture skips every test here, saying why
     from playwright.sync_api import Page, expect
-except ImportError:  # the browser fixture skips every test here, saying why
-    pass
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 

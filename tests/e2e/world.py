@@ -54,7 +54,7 @@ def to(address: str, subject_part: str = "") -> Callable[[Received], bool]:
 
 
 def text_of(received: Received) -> str:
-    return received.message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    return received.message.get_body(("plain",)).get_content()
 
 
 def archived_at(received: Received) -> str:
@@ -120,7 +120,7 @@ def wait_for_web(site: ServedSite, timeout: float = 15.0) -> None:
             return
         except OSError:
             if time.monotonic() > deadline:
-                raise AssertionError(f"the web archive did not listen within {timeout:.0f} s:\n{site.log()}")
+                raise AssertionError(f"the web archive did not listen within {timeout:.0f} s:\n{site.log()}") from None
             time.sleep(0.05)
 
 

@@ -164,11 +164,12 @@ port = {self.web_port}
                 code, text = client.rcpt(rcpt)
                 if code != 250:
                     return code, text.decode()
+            answer: bytes | str
             try:
-                code, text = client.data(data)
+                code, answer = client.data(data)
             except smtplib.SMTPDataError as exc:
-                code, text = exc.smtp_code, exc.smtp_error
-            return code, text.decode(errors="replace")
+                code, answer = exc.smtp_code, exc.smtp_error
+            return code, answer.decode(errors="replace") if isinstance(answer, bytes) else answer
 
 
 class Browser:

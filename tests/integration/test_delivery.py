@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm import sessionmaker as SessionMaker
 
 from forum import outbox
+from forum.config import Settings
 from forum.directory import member_row, upsert_members
 from forum.models import OutboxItem, OutboxStatus, Post, PostStatus, UserEmail
 from forum.posting import AttachmentData, Draft, submit_post
@@ -38,9 +39,9 @@ DOMAIN = "lists.example.org"
 
 
 @pytest.fixture
-def mail_site(make_settings: Callable[..., object], smtp_sink: SmtpSink) -> Site:
+def mail_site(make_settings: Callable[..., Settings], smtp_sink: SmtpSink) -> Site:
     """A site whose smarthost is the test's sink."""
-    return Site.from_settings(make_settings(smtp_out={"port": smtp_sink.port, "connections": 4}))  # type: ignore[arg-type]
+    return Site.from_settings(make_settings(smtp_out={"port": smtp_sink.port, "connections": 4}))
 
 
 def add_members(sessionmaker: SessionMaker[Session], emails: list[str]) -> None:
@@ -172,7 +173,7 @@ def test_a_permanent_refusal_is_recorded_and_never_retried(
 
 
 def test_stopping_mid_fan_out_and_restarting_sends_the_rest_exactly_once(
-        make_settings: Callable[..., object], sessionmaker: SessionMaker[Session]) -> None:
+        make_settings: Callable[..., Settings], sessionmaker: SessionMaker[Session]) -> None:
     members = [f"m{i}@members.example" for i in range(150)]
     add_members(sessionmaker, members)
     stop = asyncio.Event()
@@ -183,7 +184,7 @@ def test_stopping_mid_fan_out_and_restarting_sends_the_rest_exactly_once(
             loop_of_first_run[0].call_soon_threadsafe(stop.set)
 
     with SmtpSink(on_message=stop_after_30) as sink:
-        site = Site.from_settings(make_settings(smtp_out={"port": sink.port, "connections": 4},  # type: ignore[arg-type]
+        site = Site.from_settings(make_settings(smtp_out={"port": sink.port, "connections": 4},
                                                 delivery={"batch_size": 40}))
         post(sessionmaker, site)
 
@@ -205,9 +206,9 @@ def test_stopping_mid_fan_out_and_restarting_sends_the_rest_exactly_once(
 
 
 def test_mail_waits_while_the_smarthost_is_down_and_goes_out_when_it_is_back(
-        make_settings: Callable[..., object], sessionmaker: SessionMaker[Session]) -> None:
+        make_settings: Callable[..., Settings], sessionmaker: SessionMaker[Session]) -> None:
     port = free_port()
-    site = Site.from_settings(make_settings(smtp_out={"port": port, "connections": 2}))  # type: ignore[arg-type]
+    site = Site.from_settings(make_settings(smtp_out={"port": port, "connections": 2}))
     add_members(sessionmaker, ["bob@council.example", "carol@council.example"])
     post(sessionmaker, site)
     sink = SmtpSink(port=port)
@@ -253,10 +254,10 @@ class ResetsIdleConnections:
 
 
 def test_a_connection_the_smarthost_reset_is_replaced_without_delaying_the_message(
-        make_settings: Callable[..., object], sessionmaker: SessionMaker[Session]) -> None:
+        make_settings: Callable[..., Settings], sessionmaker: SessionMaker[Session]) -> None:
     handler = ResetsIdleConnections()
     controller = Controller(handler, hostname="127.0.0.1", port=free_port())
-    site = Site.from_settings(make_settings(smtp_out={"port": controller.port, "connections": 1}))  # type: ignore[arg-type]
+    site = Site.from_settings(make_settings(smtp_out={"port": controller.port, "connections": 1}))
     add_members(sessionmaker, ["bob@council.example"])
 
     async def two_posts_one_after_the_other() -> None:
@@ -289,7 +290,7 @@ def test_copies_of_a_post_deleted_before_delivery_are_not_sent(
     add_members(sessionmaker, ["bob@council.example"])
     published = post(sessionmaker, mail_site)
     with sessionmaker.begin() as session:
-        session.get(Post, published.id).status = PostStatus.deleted  # type: ignore[union-attr]
+        session.get(Post, published.id).status = PostStatus.deleted
 
     asyncio.run(deliver(mail_site, sessionmaker, all_settled(sessionmaker)))
 
@@ -342,12 +343,12 @@ def test_notices_go_out_with_the_community_headers_and_a_bounce_address(
 
 
 def test_a_copy_that_cannot_be_composed_fails_at_once_and_the_operators_are_told(
-        make_settings: Callable[..., object], sessionmaker: SessionMaker[Session], smtp_sink: SmtpSink,
+        make_settings: Callable[..., Settings], sessionmaker: SessionMaker[Session], smtp_sink: SmtpSink,
         caplog: pytest.LogCaptureFixture) -> None:
     """An attachment's file gone from storage: no retry would compose the copies, so they
     fail at once (not every 30 s for three days), one ERROR says why, and one mail tells
     the operators, however many batches the copies took."""
-    site = Site.from_settings(make_settings(  # type: ignore[arg-type]
+    site = Site.from_settings(make_settings(
         site={"operators": ["ops@council.example"]}, smtp_out={"port": smtp_sink.port, "connections": 2},
         delivery={"batch_size": 2}))
     members = [f"member{i}@council.example" for i in range(5)]

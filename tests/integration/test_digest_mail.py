@@ -21,6 +21,7 @@ from sqlalchemy.orm import sessionmaker as SessionMaker
 
 from digest.run import Digests
 from forum import private_replies, tokens
+from forum.config import Settings
 from forum.db import make_sessionmaker
 from forum.models import Delivery, OutboxItem, OutboxStatus, Post
 from forum.posting import Draft, community_by_slug, submit_post
@@ -67,10 +68,10 @@ class Delivered:
 
 
 @pytest.fixture
-def delivered(make_settings: Callable[..., object], engine: Engine, sessionmaker: SessionMaker[Session],
+def delivered(make_settings: Callable[..., Settings], engine: Engine, sessionmaker: SessionMaker[Session],
               smtp_sink: SmtpSink) -> Delivered:
     """Dan takes housing (public) and planning (private) daily; three posts; one digest sent."""
-    site = Site.from_settings(make_settings(smtp_out={"port": smtp_sink.port, "connections": 2},  # type: ignore[arg-type]
+    site = Site.from_settings(make_settings(smtp_out={"port": smtp_sink.port, "connections": 2},
                                             digest={"timezone": "UTC"}))
     with sessionmaker.begin() as session:
         for slug, private in (("housing", False), ("planning", True)):
@@ -172,12 +173,12 @@ def test_every_web_link_follows_the_archives_url_rules(delivered: Delivered, sit
         for href in unsubscribes)
 
 
-def test_every_link_resolves_in_the_web_archive(delivered: Delivered, settings: object, engine: Engine) -> None:
+def test_every_link_resolves_in_the_web_archive(delivered: Delivered, settings: Settings, engine: Engine) -> None:
     try:
         from web.app import create_app
     except ImportError as exc:  # pragma: no cover - only while the web archive is being written
         pytest.skip(f"web.app is not importable ({exc}); the links were checked against the URL rules only")
-    app = create_app(settings)  # type: ignore[arg-type]
+    app = create_app(settings)
     try:
         client = app.test_client()
         key = browser_session(make_sessionmaker(engine), delivered.reader_id)  # signed in as Dan

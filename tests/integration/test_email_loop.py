@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import smtplib
+import socket
 import time
 from collections import Counter
 from pathlib import Path
@@ -55,12 +55,12 @@ def test_post_reply_and_refusals(served: ServedSite, smtp_sink: SmtpSink) -> Non
     with served.smtp() as client:
         client.ehlo()
         client.mail("alice@council.example")
-        code, text = client.rcpt(f"nosuch@{DOMAIN}")
-        assert (code, text[:5]) == (550, b"5.1.1"), text
-        code, text = client.rcpt("someone@elsewhere.example")
-        assert code == 550 and b"relay" in text
-        code, text = client.rcpt(f"housing-confirm+forged@{DOMAIN}")
-        assert (code, text[:5]) == (550, b"5.1.1"), text
+        code, answer = client.rcpt(f"nosuch@{DOMAIN}")
+        assert (code, answer[:5]) == (550, b"5.1.1"), answer
+        code, answer = client.rcpt("someone@elsewhere.example")
+        assert code == 550 and b"relay" in answer
+        code, answer = client.rcpt(f"housing-confirm+forged@{DOMAIN}")
+        assert (code, answer[:5]) == (550, b"5.1.1"), answer
 
     code, text = served.send("dave@elsewhere.example", [LIST],
                              mail("dave@elsewhere.example", LIST, "spam", "hello", "spam1@elsewhere.example"))

@@ -137,9 +137,9 @@ def test_a_private_community_answers_a_stranger_as_one_that_does_not_exist(
                 start = time.perf_counter()
                 client.rcpt(f"{slug}-owner@{DOMAIN}")
                 times.append(time.perf_counter() - start)
-    secret, missing = (statistics.median(times) * 1e6 for times in took.values())
-    record_measurement(f"RCPT to a private community's -owner@ by a stranger: median {secret:.0f} µs; "
-                       f"to a missing community's: {missing:.0f} µs")
+    private_us, missing_us = (statistics.median(times) * 1e6 for times in took.values())
+    record_measurement(f"RCPT to a private community's -owner@ by a stranger: median {private_us:.0f} µs; "
+                       f"to a missing community's: {missing_us:.0f} µs")
 
 
 DSN = """From: Mail Delivery System <MAILER-DAEMON@mx.council.example>
@@ -237,7 +237,7 @@ def test_a_reply_to_a_digest_is_answered_or_posted_in_the_one_thread_it_names(se
     whole = mail(f"Carol Example <{CAROL}>", f"noreply@{DOMAIN}", "Re: Daily digest", f"Good points.\r\n\r\n{quoted}",
                  "d1@council.example")
     assert served.send(CAROL, [f"noreply@{DOMAIN}"], whole)[0] == 250
-    [answer] = [m for m in smtp_sink.wait_for(4)[3:]]
+    [answer] = smtp_sink.wait_for(4)[3:]
     assert answer.rcpt_tos == [CAROL]
     said = answer.message.get_body(("plain",)).get_content()
     assert "not posted" in said and "Damp in flats" in said and "Rent arrears" in said
@@ -248,7 +248,7 @@ def test_a_reply_to_a_digest_is_answered_or_posted_in_the_one_thread_it_names(se
                "We fixed ours with a dehumidifier.\r\n\r\n" + "\r\n".join("> " + line for line in damp.splitlines()),
                "d2@council.example")
     assert served.send(CAROL, [f"noreply@{DOMAIN}"], one)[0] == 250
-    posted = [m for m in smtp_sink.wait_for(6)[4:]]
+    posted = smtp_sink.wait_for(6)[4:]
     assert sorted(m.rcpt_tos[0] for m in posted) == [ALICE, BOB]
     to_alice = to(posted, ALICE)[0].message
     assert to_alice["In-Reply-To"] == "<q4@council.example>"

@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
@@ -41,7 +40,7 @@ from tests.support import IN_CI, SmtpSink, unavailable
 
 pytestmark = pytest.mark.integration
 FILE_LIMIT = 20_000  # the site's message size limit in these tests, so "too large" is cheap to reach
-PUPPETS = f"""
+PUPPETS = """
 appservice_token = "as-token-for-tests"
 hs_token = "hs-token-for-tests"
 user_prefix = "lb_"
@@ -150,7 +149,8 @@ access_token = "{relay.access_token}"
         # That post deleted in the forum: its text and its file are redacted in the room.
         delete_post(db_url, "<m2@council.example>")
         for event_id in (text[0]["event_id"], ours[0]["event_id"]):
-            wait_until(lambda: synapse.call("GET", f"/_matrix/client/v3/rooms/{q(room)}/event/{q(event_id)}",
+            # wait_until calls it at once, in this iteration: the loop variable is the one meant.
+            wait_until(lambda: synapse.call("GET", f"/_matrix/client/v3/rooms/{q(room)}/event/{q(event_id)}",  # noqa: B023
                                             ana.access_token)["content"] == {})
 
         # A file shared in the thread becomes an attachment, mailed to the members; one over

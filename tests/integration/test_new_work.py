@@ -35,7 +35,7 @@ def served(tmp_path: Path, db_url: str, smtp_sink: SmtpSink) -> Iterator[ServedS
     site.stop()
 
 
-def latency(sink: SmtpSink, act: Callable[[], None]) -> float:
+def latency(sink: SmtpSink, act: Callable[[], object]) -> float:
     """Seconds from ``act`` until the smarthost has the next message."""
     before = len(sink.messages)
     started = time.monotonic()
@@ -48,11 +48,11 @@ def test_mail_and_web_commits_wake_delivery_at_once(served: ServedSite, smtp_sin
     served.start()
     sign_in = f"http://127.0.0.1:{served.web_port}/signin"
 
-    def post(n: int) -> Callable[[], None]:
+    def post(n: int) -> Callable[[], object]:
         return lambda: served.send("alice@council.example", [LIST], mail(
             "alice@council.example", LIST, f"Question {n}", "Which damp meter do you use?", f"now{n}@council.example"))
 
-    def ask_for_link(who: str) -> Callable[[], None]:
+    def ask_for_link(who: str) -> Callable[[], object]:
         return lambda: Browser().press_button(sign_in, email=f"{who}@council.example")
 
     latency(smtp_sink, post(0))  # the first message warms every process up

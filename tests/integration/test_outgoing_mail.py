@@ -4,10 +4,10 @@ a mail client parses them (``email.policy.default`` on the bytes the sink receiv
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from email.header import Header
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 

@@ -149,7 +149,7 @@ def outbox_left(db_url: str) -> int:
     return int(left or 0)
 
 
-def wait_until(condition, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
+def wait_until(condition, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
@@ -173,7 +173,7 @@ def check_subjects(got: collections.Counter[tuple[str, str]], subjects: list[str
 
 
 def test_four_workers_deliver_each_copy_exactly_once(postgres: str, site: Site, sink: Path, tmp_path: Path,
-                                                     record_measurement) -> None:  # type: ignore[no-untyped-def]
+                                                     record_measurement) -> None:
     addresses = prepare(postgres, 1000)
     subjects = [f"Post {i:02d}" for i in range(10)]
     pool = workers(tmp_path, postgres, sink_port(sink), 4)
@@ -200,7 +200,7 @@ def test_four_workers_deliver_each_copy_exactly_once(postgres: str, site: Site, 
 
 
 def test_a_worker_killed_mid_batch_loses_nothing_and_repeats_at_most_its_last_copy_per_connection(
-        postgres: str, site: Site, sink: Path, tmp_path: Path, record_measurement) -> None:  # type: ignore[no-untyped-def]
+        postgres: str, site: Site, sink: Path, tmp_path: Path, record_measurement) -> None:
     """SIGKILL one of two workers while both are sending; the other, once the dead one's
     claims run out (a 3-second lease here, 5 minutes by default), sends what it had not.
 

@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select, update
@@ -35,7 +36,7 @@ VOUCHED = (f"Authentication-Results: {UPSTREAM}; dkim=pass header.d=council.exam
            "spf=pass smtp.mailfrom=council.example; dmarc=pass header.from=council.example\r\n")
 
 
-def make_site(tmp_path: Path, db_url: str, sink: SmtpSink, **options: str) -> ServedSite:
+def make_site(tmp_path: Path, db_url: str, sink: SmtpSink, **options: Any) -> ServedSite:
     site = ServedSite(tmp_path, db_url, sink.port, **options)
     copy_head_schema(db_url)
     site.cli("community", "create", "housing", "--name", "Housing Advice")

@@ -46,7 +46,7 @@ def test_posting_verdict(policy: PostingPolicy, membership: Membership | None, e
 
 def test_refusal_raises_not_permitted_with_the_reason() -> None:
     verdict = posting_verdict(community(PostingPolicy.members), OUTSIDER, "ann@example.org")
-    with pytest.raises(NotPermitted, match="ann@example.org is not a member") as caught:
+    with pytest.raises(NotPermitted, match=r"ann@example\.org is not a member") as caught:
         verdict.raise_if_refused()
     assert caught.value.smtp_reply.startswith("550 5.7.1 ")
 

@@ -9,7 +9,7 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -25,10 +25,10 @@ class _Answers(BaseHTTPRequestHandler):
     """Every request: ``status`` (503 unless a test sets another answer), as a platform
     answers while it is down."""
 
-    calls: list[str] = []
+    calls: ClassVar[list[str]] = []
     status = 503
     body = b'{"ok": false, "error": "service_unavailable"}'
-    headers_sent: dict[str, str] = {}
+    headers_sent: ClassVar[dict[str, str]] = {}
 
     def log_message(self, *args: Any) -> None:
         pass

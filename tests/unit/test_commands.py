@@ -127,7 +127,7 @@ def test_the_last_facilitator_cannot_leave_by_email_and_is_told_why(
     assert "confirmation sent" in send(site, sessionmaker, f"officers-unsubscribe@{DOMAIN}", sender=fiona)[0]
     confirm_to = notices(sessionmaker, fiona)[-1]["reply_to"]
     with sessionmaker.begin() as session:
-        session.get(Membership, gus.id).role = Role.member  # type: ignore[union-attr]
+        session.get(Membership, gus.id).role = Role.member
     assert "did not leave officers" in send(site, sessionmaker, confirm_to, sender=fiona)[0]
     assert "only facilitator of Officers" in notices(sessionmaker, fiona)[-1]["text"]
     assert status(sessionmaker, "officers", fiona) is MemberStatus.active

@@ -7,8 +7,9 @@ import email
 import email.policy
 from datetime import UTC, datetime
 from email.header import decode_header, make_header
-from email.message import EmailMessage
+from email.message import EmailMessage, MIMEPart
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy.orm import Session
@@ -38,7 +39,7 @@ def site(tmp_path: Path) -> Site:
 
 
 def view(**changes: object) -> PostView:
-    values: dict[str, object] = dict(
+    values: dict[str, Any] = dict(
         id=34, community=HOUSING, thread_id=12, author_name="Alice Example", author_email="alice@council.example",
         author_id=5, message_id="q2@council.example", subject="Re: Which GPS for field surveys?",
         created_at=datetime(2026, 11, 28, 9, 30, tzinfo=UTC),
@@ -46,24 +47,24 @@ def view(**changes: object) -> PostView:
         in_reply_to="q1@council.example", references=("q0@council.example", "q1@council.example"),
     )
     values.update(changes)
-    return PostView(**values)  # type: ignore[arg-type]
+    return PostView(**values)
 
 
 def parse(raw: bytes) -> EmailMessage:
-    return email.message_from_bytes(raw, policy=email.policy.default)  # type: ignore[return-value]
+    return email.message_from_bytes(raw, policy=email.policy.default)
 
 
 def fast(v: PostView, site: Site, user_id: int) -> EmailMessage:
     return parse(compose.personalize(compose.build_template(v, site), site, user_id))
 
 
-def content(part: EmailMessage | None) -> str:
+def content(part: MIMEPart | None) -> str:
     assert part is not None
     return part.get_content().replace("\r\n", "\n")  # the parser keeps the wire's CRLF
 
 
 def texts(msg: EmailMessage) -> tuple[str, str]:
-    return content(msg.get_body(("plain",))), content(msg.get_body(("html",)))  # type: ignore[arg-type]
+    return content(msg.get_body(("plain",))), content(msg.get_body(("html",)))
 
 
 def decoded(raw_header: str | None) -> str:
@@ -237,7 +238,7 @@ def test_attached_messages_travel_in_crlf_lines_a_relay_accepts(site: Site) -> N
     report = b"Reporting-MTA: dns; mx.example\n\nFinal-Recipient: rfc822; bob@example.org\nAction: failed\n"
     data = [forwarded.encode(), unwrapped, report]
     attachments = tuple(AttachmentInfo(i, name, kind, 10, site.blobs.put(d)) for i, (name, kind, d) in enumerate(zip(
-        ("fw.eml", "long.eml", "report.txt"), ("message/rfc822", "message/rfc822", "message/delivery-status"), data)))
+        ("fw.eml", "long.eml", "report.txt"), ("message/rfc822", "message/rfc822", "message/delivery-status"), data, strict=True)))
     raw = compose.personalize(compose.build_template(view(attachments=attachments), site), site, 7)
     assert raw.isascii() and raw.count(b"\n") == raw.count(b"\r\n")
     assert all(len(line) <= 998 for line in raw.split(b"\r\n"))
@@ -278,13 +279,14 @@ def test_references_name_the_thread_root_and_the_nearest_ancestors(
     with sessionmaker.begin() as session:
         community = make_community(session, "housing")
         make_member(session, community, "alice@council.example")
-        parent_id = None
+        parent_id: int | None = None
         for i in range(25):
             parent_id = submit_post(session, Draft(
                 community="housing", author_email="alice@council.example", subject="Deep", body=f"reply {i}",
                 message_id=f"m{i}@council.example", parent_id=parent_id), site).post.id
-        loaded = compose.load_post(session, parent_id)  # type: ignore[arg-type]
-        root = compose.load_post(session, parent_id - 24)  # type: ignore[operator]
+        assert parent_id is not None
+        loaded = compose.load_post(session, parent_id)
+        root = compose.load_post(session, parent_id - 24)
     assert loaded.in_reply_to == "m23@council.example"
-    assert loaded.references == ("m0@council.example",) + tuple(f"m{i}@council.example" for i in range(5, 24))
+    assert loaded.references == ("m0@council.example", *(f"m{i}@council.example" for i in range(5, 24)))
     assert (root.in_reply_to, root.references) == (None, ())

@@ -120,7 +120,7 @@ def test_a_bad_key_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"\[dkim\] key_file: cannot read .*missing\.pem"):
         DkimSigner.from_settings(DkimSettings(key_file=str(tmp_path / "missing.pem")), DOMAIN)
     (tmp_path / "junk.pem").write_text("not a key")
-    with pytest.raises(ConfigError, match="junk.pem is not an unencrypted PEM private key"):
+    with pytest.raises(ConfigError, match=r"junk\.pem is not an unencrypted PEM private key"):
         DkimSigner.from_settings(DkimSettings(key_file=str(tmp_path / "junk.pem")), DOMAIN)
     assert DkimSigner.from_settings(DkimSettings(), DOMAIN) is None
 

@@ -21,7 +21,7 @@ def read_back(name: str, value: str) -> tuple[EmailMessage, list[bytes]]:
     msg.set_raw(name, value)
     msg.set_content("x")
     raw = msg.as_bytes()
-    return message_from_bytes(raw, policy=policy.default), raw.split(b"\r\n\r\n")[0].split(b"\r\n")  # type: ignore[return-value]
+    return message_from_bytes(raw, policy=policy.default), raw.split(b"\r\n\r\n")[0].split(b"\r\n")
 
 
 @pytest.mark.parametrize("tail", TAILS)

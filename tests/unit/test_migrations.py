@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -60,7 +60,7 @@ def _insert(conn: Connection, table: str, **values: object) -> int:
     """A row written through the schema as it stands (the models describe the newest one):
     every NOT NULL column without a server default gets a plain value of its type."""
     reflected = Table(table, MetaData(), autoload_with=conn)
-    plain = {Integer: 0, String: "x", Text: "", Boolean: False, DateTime: datetime(2024, 1, 1, tzinfo=timezone.utc)}
+    plain = {Integer: 0, String: "x", Text: "", Boolean: False, DateTime: datetime(2024, 1, 1, tzinfo=UTC)}
     for column in reflected.columns:
         if column.name in values or column.nullable or column.server_default is not None or column.primary_key:
             continue

@@ -34,7 +34,7 @@ VIEW = PostView(
 
 @pytest.fixture
 def copy(site: Site) -> EmailMessage:
-    return email.message_from_bytes(compose.compose_copy(VIEW, site, MEMBER), policy=email.policy.default)  # type: ignore[return-value]
+    return email.message_from_bytes(compose.compose_copy(VIEW, site, MEMBER), policy=email.policy.default)
 
 
 def personal(site: Site, copy: EmailMessage) -> list[str]:
@@ -45,7 +45,7 @@ def personal(site: Site, copy: EmailMessage) -> list[str]:
 
 
 def text_of(copy: EmailMessage, subtype: str) -> str:
-    return copy.get_body((subtype,)).get_content().replace("\r\n", "\n")  # type: ignore[union-attr]
+    return copy.get_body((subtype,)).get_content().replace("\r\n", "\n")
 
 
 def test_a_copy_quoted_with_angle_brackets_loses_its_footer(site: Site, copy: EmailMessage) -> None:

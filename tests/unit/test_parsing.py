@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import random
 import textwrap
-from datetime import timezone
+from datetime import UTC
 
 import pytest
 
@@ -211,7 +211,7 @@ def test_headers_are_decoded_and_normalised() -> None:
     assert parsed.message_id == "abc@host"
     assert parsed.in_reply_to == ("parent@host",)
     assert parsed.references == ("root@host", "parent@host")
-    assert parsed.date is not None and parsed.date.tzinfo == timezone.utc
+    assert parsed.date is not None and parsed.date.tzinfo == UTC
     assert parsed.list_id == "dev.lists.example.org"
     assert parsed.thread_index == "AdpuJ0AXg1jF3Q=="
     assert parsed.auto_reason is None

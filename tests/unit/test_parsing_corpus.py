@@ -13,9 +13,10 @@ from __future__ import annotations
 import json
 import mailbox
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any
 
 import pytest
 
@@ -90,7 +91,7 @@ def test_mbox_split_matches_the_reference_messages() -> None:
     assert [(m.message_id, m.from_addr, m.subject) for m in split] == [
         (m.message_id, m.from_addr, m.subject) for m in expected
     ]
-    assert all(a.text.strip() == b.text.strip() for a, b in zip(split, expected))
+    assert all(a.text.strip() == b.text.strip() for a, b in zip(split, expected, strict=True))
 
 
 # --------------------------------------------------------------------------
@@ -120,7 +121,7 @@ class DecodedPart:
         return Path(self.part).name
 
 
-def _decoded_parts() -> list[pytest.param]:
+def _decoded_parts() -> list[Any]:
     params = []
     for item in MIME4J_ITEMS:
         for part in item.get("expected_extra", {}).get("decoded_parts", []):
@@ -266,7 +267,7 @@ def _error_expectation(expectation: dict) -> Expectation | None:
     return None
 
 
-def _discourse_cases() -> list[pytest.param]:
+def _discourse_cases() -> list[Any]:
     params = []
     for fixture, expectations in _discourse_expectations().items():
         for number, expectation in enumerate(expectations):

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -18,10 +19,10 @@ from forum.site import Site
 from tests.support import make_community, make_member
 
 
-def draft(author: str = "ann@example.org", community: str = "housing", **fields: object) -> Draft:
-    values: dict[str, object] = {"subject": "Boiler repairs", "body": "Who fixed theirs last winter?"}
+def draft(author: str = "ann@example.org", community: str = "housing", **fields: Any) -> Draft:
+    values: dict[str, Any] = {"subject": "Boiler repairs", "body": "Who fixed theirs last winter?"}
     values.update(fields)
-    return Draft(community=community, author_email=author, **values)  # type: ignore[arg-type]
+    return Draft(community=community, author_email=author, **values)
 
 
 def outbox_addresses(session: Session) -> list[str]:

@@ -4,6 +4,7 @@ per community and for the whole site."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -25,9 +26,9 @@ def test_each_allowance_ends_the_answers(make_settings: Callable[..., Settings],
     site = Site.from_settings(make_settings(answers={"per_address_per_hour": 2, "per_community_per_hour": 3,
                                                      "per_site_per_hour": 10}))
 
-    def answers(address: str, **where: object) -> bool:
+    def answers(address: str, **where: Any) -> bool:
         with sessionmaker.begin() as session:
-            return rate_limits.may_answer(session, site, address, **where)  # type: ignore[arg-type]
+            return rate_limits.may_answer(session, site, address, **where)
 
     assert [answers(f"Ann+{n}@example.org") for n in range(3)] == [True, True, False]
     assert answers("ann@example.org", purpose=rate_limits.SIGN_IN), "another purpose has its own allowance"

@@ -9,7 +9,8 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
+from typing import Any
 
 import pytest
 from sqlalchemy import Connection, Engine, event, select, update
@@ -58,9 +59,9 @@ def post(sessionmaker: SessionMaker[Session], site: Site) -> Callable[..., int]:
     return make
 
 
-def find(sessionmaker: SessionMaker[Session], query: str, viewer: int | None = None, **filters: object) -> SearchPage:
+def find(sessionmaker: SessionMaker[Session], query: str, viewer: int | None = None, **filters: Any) -> SearchPage:
     with sessionmaker() as session:
-        return search(session, viewer, query, **filters)  # type: ignore[arg-type]
+        return search(session, viewer, query, **filters)
 
 
 def ids(page: SearchPage) -> list[int]:
@@ -179,7 +180,7 @@ class TestSearch:
 
     def test_filter_by_dates_inclusive(self, sessionmaker: SessionMaker[Session], post: Callable[..., int]) -> None:
         def on(day: int) -> datetime:
-            return datetime(2024, 3, day, 23, 30, tzinfo=timezone.utc)
+            return datetime(2024, 3, day, 23, 30, tzinfo=UTC)
 
         first, second, third = (post("Compost", f"Compost {n}.", created=on(n)) for n in (1, 2, 3))
         assert ids(find(sessionmaker, "compost", since=date(2024, 3, 2))) == [third, second]

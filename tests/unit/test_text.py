@@ -7,7 +7,13 @@ import time
 import pytest
 
 from forum.text import (
-    MAX_HTML_CHARS, html_as_text, html_within_bounds, markdown_to_html, markdown_to_text, sanitize, text_to_html,
+    MAX_HTML_CHARS,
+    html_as_text,
+    html_within_bounds,
+    markdown_to_html,
+    markdown_to_text,
+    sanitize,
+    text_to_html,
 )
 
 

@@ -16,12 +16,13 @@ import hashlib
 import json
 import mailbox
 import re
+from collections.abc import Callable, Iterator
 from contextlib import closing
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email import policy
 from email.utils import parseaddr, parsedate_to_datetime
-from typing import Callable, Iterator
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -84,15 +85,15 @@ def read_mail(raw: bytes) -> Mail:
     except (TypeError, ValueError, IndexError):
         date = None
     if date is not None and date.tzinfo is None:
-        date = date.replace(tzinfo=timezone.utc)
+        date = date.replace(tzinfo=UTC)
     return Mail(own, tuple(chain), str(msg.get("Subject", "")), parseaddr(str(msg.get("From", "")))[1], date)
 
 
 def _notmuch_threads(name: str) -> list[frozenset[str]]:
-    def ids(nodes: list[dict[str, object]]) -> Iterator[str]:
+    def ids(nodes: list[dict[str, Any]]) -> Iterator[str]:
         for node in nodes:
             yield str(node["id"])
-            yield from ids(node["replies"])  # type: ignore[arg-type]
+            yield from ids(node["replies"])
 
     data = json.loads((CORPUS / "notmuch" / "expected" / f"notmuch-threads-{name}.json").read_text())
     return [frozenset(ids(thread)) for thread in data["threads"]]
@@ -135,7 +136,7 @@ def deliver(sessionmaker: SessionMaker[Session], site: Site, slug: str, mails: l
     otherwise fall outside the subject-matching window that counts from today.
     """
     dates = [m.date for m in mails if m.date]
-    shift = (datetime.now(timezone.utc) - max(dates)) if dates else timedelta(0)
+    shift = (datetime.now(UTC) - max(dates)) if dates else timedelta(0)
     with sessionmaker.begin() as session:
         make_community(session, slug, policy="open")
     for mail in mails:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from datetime import timedelta
-from typing import Callable
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -27,10 +28,10 @@ def post(sessionmaker: SessionMaker[Session], site: Site) -> Callable[..., Outco
     with sessionmaker.begin() as session:
         make_community(session, "housing", policy="open")
 
-    def submit(subject: str = "Boiler repairs", *, site: Site = site, **fields: object) -> Outcome:
+    def submit(subject: str = "Boiler repairs", *, site: Site = site, **fields: Any) -> Outcome:
         with sessionmaker.begin() as session:
             draft = Draft(community="housing", author_email="ann@example.org", subject=subject,
-                          body="text", **fields)  # type: ignore[arg-type]
+                          body="text", **fields)
             return submit_post(session, draft, site)
 
     return submit

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Callable
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 import pytest
@@ -322,7 +322,7 @@ class TestUnsubscribe:
         assert self.is_member(sessionmaker, "ann@example.org")
         with sessionmaker.begin() as session:  # once Bob facilitates too, Ann may go
             session.get(Membership, membership_of(session, bob(sessionmaker), community_by_slug(
-                session, "housing")).id).role = Role.facilitator  # type: ignore[union-attr]
+                session, "housing")).id).role = Role.facilitator
         done = app.test_client(use_cookies=False).post(link, data={"List-Unsubscribe": "One-Click"})
         assert done.status_code == 200 and not self.is_member(sessionmaker, "ann@example.org")
 
@@ -338,7 +338,7 @@ class TestUnsubscribe:
             token = subscriptions.ask(session, site, housing, "ann@example.org", subscriptions.UNSUBSCRIBE).token
         assert token is not None
         with sessionmaker.begin() as session:  # ... and Bob stepped down before she confirmed
-            membership_of(session, bob_user, community_by_slug(session, "housing")).role = Role.member  # type: ignore[union-attr]
+            membership_of(session, bob_user, community_by_slug(session, "housing")).role = Role.member
         page = client.post(subscriptions.CONFIRM_PATH + token, data={"csrf_token": csrf_token()})
         assert page.status_code == 409 and "You are still a member of Housing" in page.text
         assert "only facilitator of Housing" in page.text

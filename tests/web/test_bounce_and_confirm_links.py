@@ -21,8 +21,18 @@ from sqlalchemy.orm import sessionmaker as SessionMaker
 
 from forum import bounces, confirmations, subscriptions
 from forum.access import membership_of, user_by_email
-from forum.models import (Delivery, Membership, MemberStatus, OutboxItem, Post, PostingPolicy, PostStatus, Role,
-                          SubscriptionRequest, utcnow)
+from forum.models import (
+    Delivery,
+    Membership,
+    MemberStatus,
+    OutboxItem,
+    Post,
+    PostingPolicy,
+    PostStatus,
+    Role,
+    SubscriptionRequest,
+    utcnow,
+)
 from forum.posting import Draft, community_by_slug, submit_post
 from forum.site import Site
 from tests.support import make_community, make_member

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 import pytest
@@ -38,10 +39,10 @@ def ann(sessionmaker: SessionMaker[Session]) -> int:
 
 @pytest.fixture
 def post(sessionmaker: SessionMaker[Session], site: Site, ann: int) -> Callable[..., Post]:
-    def make(subject: str, **fields: object) -> Post:
+    def make(subject: str, **fields: Any) -> Post:
         with sessionmaker.begin() as session:
             draft = Draft(community="housing", author_email=ANN, subject=subject, body="Text.",
-                          **fields)  # type: ignore[arg-type]
+                          **fields)
             return submit_post(session, draft, site).post
 
     return make
@@ -112,7 +113,7 @@ def test_a_reply_to_a_parent_of_any_number_is_explained(client: FlaskClient, pos
                                                         sign_in: Callable[[int | None], None]) -> None:
     thread_id = post("Boiler").thread_id
     sign_in(ann)
-    for number in HOSTILE_NUMBERS + ["²", "٣", "-1", "0"]:
+    for number in [*HOSTILE_NUMBERS, "²", "٣", "-1", "0"]:
         response = client.get(f"/c/housing/t/{thread_id}/reply?parent={quote(number)}")
         assert response.status_code == 400, (number, response.status_code)
 

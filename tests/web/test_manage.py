@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import pytest
 from bs4 import BeautifulSoup
@@ -103,7 +103,7 @@ class TestWhoMayManage:
                            data={"csrf_token": csrf_token(), "action": "remove"}).status_code == 403
         assert member(sessionmaker, ANN) == ("facilitator", "active")
         with sessionmaker() as session:
-            assert session.get(Post, post_id).status is PostStatus.held  # type: ignore[union-attr]
+            assert session.get(Post, post_id).status is PostStatus.held
 
 
 class TestMembers:
@@ -188,7 +188,7 @@ class TestHeld:
                                                                        "action": "approve"})
         assert done.status_code == 303
         with sessionmaker() as session:
-            assert session.get(Post, post_id).status is PostStatus.published  # type: ignore[union-attr]
+            assert session.get(Post, post_id).status is PostStatus.published
             assert sorted(session.scalars(select(OutboxItem.address).where(OutboxItem.post_id == post_id))) == [
                 ANN, MO]
         assert "No messages are waiting" in client.get("/c/housing/manage/held").text
@@ -205,7 +205,7 @@ class TestHeld:
         client.post(f"/c/housing/manage/held/{post_id}", data={
             "csrf_token": csrf_token(), "action": "reject", f"post-{post_id}-reason": "Please ask the helpdesk."})
         with sessionmaker() as session:
-            assert session.get(Post, post_id).status is PostStatus.rejected  # type: ignore[union-attr]
+            assert session.get(Post, post_id).status is PostStatus.rejected
             notice = session.scalar(select(OutboxItem).where(OutboxItem.dedupe_key == f"rejected:{post_id}"))
         assert notice is not None and notice.address == BOB
         assert "Please ask the helpdesk." in notice.payload["text"]

@@ -7,8 +7,8 @@ the same ones.
 
 from __future__ import annotations
 
-from enum import Enum
 from collections.abc import Callable
+from enum import Enum
 
 from flask_wtf import FlaskForm
 from wtforms import EmailField, Field, HiddenField, IntegerField, SelectField, StringField, TextAreaField

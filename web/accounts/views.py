@@ -377,7 +377,7 @@ def reply(slug: str, thread_id: int) -> Any:
             raise NotFound("there is no such thread here")
         parent = _parent(db, thread, form.parent_id.data or request.args.get("parent"))
     form.parent_id.data = str(parent.id)
-    context = {"community": community, "thread": thread, "parent": parent}
+    context: dict[str, Any] = {"community": community, "thread": thread, "parent": parent}
     if not form.validate_on_submit():
         return _form_page("accounts/reply.html", form, **context)
     outcome = _post(form, community=community.slug, subject="Re: " + strip_prefixes(thread.subject),

@@ -16,7 +16,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import (
@@ -33,6 +34,7 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
+from flask.typing import ResponseReturnValue
 from sqlalchemy.orm import Session
 
 from forum import archive, threads, times
@@ -70,7 +72,7 @@ _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 @bp.app_template_filter("isotime")
 def isotime(moment: datetime) -> str:
     """Machine-readable UTC time, for ``<time datetime>`` and feeds."""
-    return moment.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 @bp.app_template_filter("readable_time")
@@ -84,7 +86,7 @@ def _reader_zone() -> ZoneInfo:
     if "reader_zone" not in g:
         user = current_user()
         g.reader_zone = times.reader_zone(user.timezone if user is not None else None, state().site.settings)
-    return g.reader_zone  # type: ignore[no-any-return]
+    return g.reader_zone
 
 
 # Shared pieces ----------------------------------------------------------------------------
@@ -112,9 +114,9 @@ class PageLinks:
     count: int
 
 
-def _page_links(pagination: Pagination, endpoint: str, **args: object) -> PageLinks:
+def _page_links(pagination: Pagination, endpoint: str, **args: Any) -> PageLinks:
     def url(number: int) -> str:
-        return url_for(endpoint, **args, **({"page": number} if number > 1 else {}))
+        return url_for(endpoint, **({**args, "page": number} if number > 1 else args))
 
     return PageLinks(
         prev_url=url(pagination.number - 1) if pagination.has_prev else None,
@@ -160,7 +162,7 @@ def community(slug: str) -> str:
 
 
 @bp.get("/c/<slug>/t/<int:thread_id>")
-def thread(slug: str, thread_id: int) -> Response:
+def thread(slug: str, thread_id: int) -> ResponseReturnValue:
     remote_images = request.args.get("images") == "1"
     with state().readers() as db:
         try:
@@ -173,7 +175,7 @@ def thread(slug: str, thread_id: int) -> Response:
                 raise
             archive.readable_community_thread(db, slug, target, _viewer_id())
             # Only the page's own option goes along: a query string must not choose the target.
-            options = {"images": "1"} if remote_images else {}
+            options: dict[str, Any] = {"images": "1"} if remote_images else {}
             return redirect(url_for(".thread", slug=slug, thread_id=target, **options), 301)
         posts = archive.thread_posts(db, found.id)
     bodies = {post.id: _body(post, remote_images=remote_images) for post in posts}

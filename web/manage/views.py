@@ -235,6 +235,7 @@ def chat_unlink(slug: str) -> Any:
         raise BadRequest("say which channel to unlink")
     with writing() as db:
         community = _managed(db, slug).community  # refusals (404, 403) are pages, not flashes
+        problem: str | None
         try:
             chat.unlink(db, community, platform, channel)
         except (InvalidInput, NotFound) as exc:  # unlinked already (a second click), or no such link

@@ -31,7 +31,7 @@ def upgrade() -> None:
         if not rows:
             return
         changed = [{'post_id': pid, 'text': markdown_to_text(body)} for pid, body in rows]
-        changed = [row for row, (_, body) in zip(changed, rows) if row['text'] != body]
+        changed = [row for row, (_, body) in zip(changed, rows, strict=True) if row['text'] != body]
         if changed:
             bind.execute(posts.update().where(posts.c.id == sa.bindparam('post_id'))
                          .values(body=sa.bindparam('text')), changed)

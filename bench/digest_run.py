@@ -1,9 +1,9 @@
 """Digest benchmark: building and queueing every daily digest of a day, against the bare
 cost of writing as many outbox rows.
 
-    python bench/digest.py [--members 70000] [--communities 1500] [--posts 20000] [--profile]
-    python bench/digest.py --members 17500,35000,70000     # does the time grow linearly?
-    python bench/digest.py --database-url postgresql+psycopg://USER:PASSWORD@HOST/DATABASE
+    python bench/digest_run.py [--members 70000] [--communities 1500] [--posts 20000] [--profile]
+    python bench/digest_run.py --members 17500,35000,70000     # does the time grow linearly?
+    python bench/digest_run.py --database-url postgresql+psycopg://USER:PASSWORD@HOST/DATABASE
 
 For each member count, a fresh site (SQLite in a temporary directory, or the PostgreSQL
 database named by ``--database-url``, dropped and created anew) is seeded with bulk
@@ -27,7 +27,6 @@ import cProfile
 import json
 import pstats
 import random
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -35,11 +34,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-# Run as a script, this file's directory comes first on sys.path, where this file's name
-# would hide the digest package: look packages up from the project's root instead.
-sys.path[0] = str(Path(__file__).resolve().parents[1])
-sys.path.append(str(Path(__file__).resolve().parent))  # the helpers beside this file
-
+from served import fresh_database
 from sqlalchemy import Engine, delete, func, insert, select, text
 
 from digest.run import Digests, RunReport
@@ -59,12 +54,10 @@ from forum.models import (
 )
 from forum.outbox import DIGEST_EMAIL
 from forum.site import Site
-from served import fresh_database  # noqa: E402 - beside this script
 
 NOW = datetime(2026, 3, 4, 13, 0, tzinfo=UTC)  # past every member's 07:00, from Sydney to New York
 ZONES = [None] * 16 + ["Europe/Paris", "America/New_York", "Asia/Kolkata", "Australia/Sydney"]
-WORDS = ("council housing tenants repairs damp budget planning consultation waste collection bins survey "
-         "policy grant funding officer meeting report agenda residents estate scheme pilot data results").split()
+WORDS = ["council", "housing", "tenants", "repairs", "damp", "budget", "planning", "consultation", "waste", "collection", "bins", "survey", "policy", "grant", "funding", "officer", "meeting", "report", "agenda", "residents", "estate", "scheme", "pilot", "data", "results"]
 CHUNK = 5000
 
 
@@ -101,7 +94,8 @@ def seed(engine: Engine, members: int, communities: int, posts: int, rng: random
             {"user_id": u, "period": Delivery.daily, "slot_at": NOW - timedelta(days=2), "high_water": 0}
             for u in range(1, members + 1)])
         threads: dict[int, list[int]] = {}
-        thread_rows, post_rows = [], []
+        thread_rows: list[dict[str, Any]] = []
+        post_rows: list[dict[str, Any]] = []
         for p in range(1, posts + 1):
             c = rng.randint(1, communities)
             created = NOW - timedelta(hours=24) + timedelta(seconds=p * 86400 / posts)
@@ -222,7 +216,7 @@ PHASES = {  # cumulative time of these calls, as phases of a run
 
 
 def where_the_time_went(profile: cProfile.Profile) -> str:
-    stats = pstats.Stats(profile).stats  # type: ignore[attr-defined]
+    stats = pstats.Stats(profile).stats  # type: ignore[attr-defined]  # typeshed does not declare Stats.stats
     total = max(row[3] for row in stats.values())
     lines = [f"  profile (cumulative, of {total:.1f} s profiled):"]
     for label, (file, name) in PHASES.items():
