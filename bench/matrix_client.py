@@ -34,7 +34,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bridges.matrix import MatrixApi
-from forum.config import MatrixSettings
+from bridges.platforms.matrix import MatrixSettings
 from tests import matrix_synapse
 from tests.matrix_synapse import Account, Synapse
 
@@ -90,7 +90,7 @@ def mautrix(server: Synapse, relay: Account, room: str, loop: LoopThread) -> Sen
     client = loop.run(make())
     loop.closing.append(client.api.session.close)
     return one_by_one(lambda i: loop.run(client.send_message_event(
-        room, EventType.ROOM_MESSAGE, {"msgtype": "m.text", "body": f"mautrix {i}"},  # type: ignore[arg-type]
+        room, EventType.ROOM_MESSAGE, {"msgtype": "m.text", "body": f"mautrix {i}"},
         txn_id=uuid.uuid4().hex)))
 
 
@@ -109,7 +109,7 @@ def mautrix_in_loop(server: Synapse, relay: Account, room: str, loop: LoopThread
 
     async def sends(count: int) -> None:
         for i in range(count):
-            await client.send_message_event(room, EventType.ROOM_MESSAGE,  # type: ignore[arg-type]
+            await client.send_message_event(room, EventType.ROOM_MESSAGE,
                                             {"msgtype": "m.text", "body": f"mautrix {i}"}, txn_id=uuid.uuid4().hex)
 
     return lambda count: loop.run(sends(count))

@@ -50,8 +50,8 @@ from bridges.inbound import (
     unfetched_note,
 )
 from bridges.matrix_puppets import Puppets
-from forum import chat
 from bridges.platforms.matrix import MatrixSettings
+from forum import chat
 from forum.errors import describe
 from forum.posting import AttachmentData
 from forum.site import Site

@@ -20,6 +20,7 @@ from forum.config import Settings
 from forum.errors import InvalidInput, NotFound
 from forum.models import ChatLink, ChatMessage, ChatThread, Community, Post
 
+
 @dataclass(frozen=True)
 class LinkRow:
     slug: str

@@ -164,7 +164,7 @@ def is_tracking_pixel(src: str, width: str = "", height: str = "", style: str = 
         host = urlsplit(src.strip()).hostname  # without user, port, query or fragment; lowercased
     except ValueError:  # not a URL (an unbalanced IPv6 bracket): it loads nothing
         return False
-    return bool(host) and bool(TRACKER_HOSTS.search(host))
+    return host is not None and bool(TRACKER_HOSTS.search(host))
 
 
 def sanitize(untrusted_html: str) -> str:

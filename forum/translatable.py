@@ -10,5 +10,5 @@ translate: it knows no reader and must not import the web's Flask-Babel.
 from __future__ import annotations
 
 
-def N_(message: str) -> str:  # noqa: N802 - gettext's conventional name, which pybabel extracts by default
+def N_(message: str) -> str:  # gettext's conventional name, which pybabel extracts by default
     return message

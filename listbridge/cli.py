@@ -449,8 +449,8 @@ class PlatformChoice(click.Choice):
     def __init__(self) -> None:  # no fixed choices to store
         self.case_sensitive = True
 
-    @property  # type: ignore[override]
-    def choices(self) -> tuple[str, ...]:
+    @property
+    def choices(self) -> tuple[str, ...]:  # type: ignore[override]  # read when parsing, never set
         return chat_platforms.names()
 
 

@@ -18,10 +18,10 @@ from forum.config import Settings
 from forum.db import make_engine, make_sessionmaker
 from forum.health import Health
 from forum.site import Site
+from web import i18n, labels
 from web.accounts.views import bp as accounts_bp
 from web.archive.views import bp as archive_bp
 from web.auth import current_user
-from web import i18n, labels
 from web.health import bp as health_bp
 from web.manage.views import bp as manage_bp
 from web.pages import bp as pages_bp

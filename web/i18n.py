@@ -22,12 +22,13 @@ from zoneinfo import ZoneInfo
 from babel.dates import format_date
 from babel.lists import format_list
 from babel.messages.mofile import write_mo
-from babel.numbers import format_decimal
 from babel.messages.pofile import read_po
-from flask import Flask, Response, current_app, g, request
+from babel.numbers import format_decimal
+from flask import Flask, current_app, g, request
 from flask_babel import Babel, get_locale, gettext, ngettext, refresh
 from flask_babel.speaklater import LazyString
 from markupsafe import Markup, escape
+from werkzeug.wrappers import Response
 
 from web.auth import current_user
 
@@ -79,7 +80,7 @@ def language() -> str:
     """The language of this request: ``?lang=``, the cookie, the member's setting, the browser."""
     for chosen in (g.get("chosen_language"), request.args.get("lang"), request.cookies.get(COOKIE)):
         if chosen in LANGUAGES:
-            return chosen  # type: ignore[return-value]
+            return str(chosen)
     user = current_user()
     if user is not None and user.language in LANGUAGES:
         return user.language

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from enum import Enum
 
+from forum.models import Delivery, MemberStatus, Role
 from web.i18n import LazyText
 from web.i18n import lazy_gettext as _l
-
-from forum.models import Delivery, MemberStatus, Role
 
 ROLE_NAMES = {Role.member: _l("Member"), Role.moderator: _l("Moderator"), Role.facilitator: _l("Facilitator")}
 STATUS_NAMES = {MemberStatus.active: _l("Active"), MemberStatus.pending: _l("Asking to join"),

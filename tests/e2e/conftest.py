@@ -23,9 +23,9 @@ from typing import Any
 import pytest
 
 from tests.e2e.world import World, browser_context, post_seed_mail, seed, wait_for_web
+from tests.head_schema import copy_head_schema
 from tests.integration.served import ServedSite
 from tests.support import SmtpSink, unavailable
-from tests.head_schema import copy_head_schema
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

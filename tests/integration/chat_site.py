@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
 from forum.models import ChatMessage, Post
-from tests.integration.served import ServedSite
 from tests.head_schema import copy_head_schema
+from tests.integration.served import ServedSite
 
 LIST = "housing@lists.example.org"
 T = TypeVar("T")

@@ -135,8 +135,8 @@ def test_community_edit(site: ServedSite) -> None:
 def languages(site: ServedSite) -> dict[str, str | None]:
     """Each member's language, by address, as the web reads it to choose their pages' language."""
     with database(site) as sessions, sessions() as session:
-        return {email: language for email, language in session.execute(
-            select(UserEmail.email, User.language).join(User, User.id == UserEmail.user_id))}
+        return dict(session.execute(
+            select(UserEmail.email, User.language).join(User, User.id == UserEmail.user_id)).all())
 
 
 def test_members_language_from_add_and_import(site: ServedSite, tmp_path: Path) -> None:
@@ -171,7 +171,7 @@ def test_community_language(site: ServedSite) -> None:
     assert_one_line_error(site.cli("community", "edit", "housing", "--language", "fr", check=False),
                           "'fr' is not one of 'cy', 'en', 'bilingual'")
     with database(site) as sessions, sessions() as session:
-        found = {slug: language for slug, language in session.execute(select(Community.slug, Community.language))}
+        found = dict(session.execute(select(Community.slug, Community.language)).all())
     assert found == {"housing": "cy", "tai": "bilingual"}
 
 

@@ -15,9 +15,9 @@ from forum.config import load
 from forum.models import Delivery, DigestCursor, UserEmail, utcnow
 from forum.posting import Draft, submit_post
 from forum.site import Site
+from tests.head_schema import copy_head_schema
 from tests.integration.served import DOMAIN, ServedSite, mail
 from tests.support import SmtpSink
-from tests.head_schema import copy_head_schema
 
 pytestmark = pytest.mark.integration
 

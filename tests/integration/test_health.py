@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
+from tests.head_schema import copy_head_schema
 from tests.integration.served import DOMAIN, ServedSite, mail
 from tests.support import SmtpSink, free_port
-from tests.head_schema import copy_head_schema
 
 pytestmark = pytest.mark.integration
 

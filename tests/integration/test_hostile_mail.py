@@ -18,9 +18,9 @@ from sqlalchemy import select
 
 from forum.db import make_engine
 from forum.models import Post
+from tests.head_schema import copy_head_schema
 from tests.integration.served import DOMAIN, ServedSite, mail
 from tests.support import SmtpSink
-from tests.head_schema import copy_head_schema
 
 pytestmark = pytest.mark.integration
 

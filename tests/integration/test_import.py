@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from tests.corpus import require_corpus
+from tests.head_schema import copy_head_schema
 from tests.integration.served import ServedSite
 from tests.integration.test_cli import assert_one_line_error
-from tests.head_schema import copy_head_schema
 
 pytestmark = pytest.mark.integration
 

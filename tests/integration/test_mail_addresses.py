@@ -15,9 +15,9 @@ from sqlalchemy import select
 
 from forum.db import make_engine, make_sessionmaker
 from forum.models import InboundMessage, Membership, UserEmail
+from tests.head_schema import copy_head_schema
 from tests.integration.served import DOMAIN, ServedSite, mail
 from tests.support import Received, SmtpSink
-from tests.head_schema import copy_head_schema
 
 pytestmark = pytest.mark.integration
 

@@ -34,9 +34,9 @@ from forum import subscriptions, tokens
 from forum.db import make_engine
 from forum.models import InboundMessage, Post, PostStatus, UserEmail
 from mailgateway import addresses
+from tests.head_schema import copy_head_schema
 from tests.integration.served import DOMAIN, ServedSite
 from tests.support import SmtpSink
-from tests.head_schema import copy_head_schema
 
 pytestmark = pytest.mark.integration
 

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.head_schema import copy_head_schema
 from tests.integration.served import DOMAIN, Browser, ServedSite, mail
 from tests.support import SmtpSink
-from tests.head_schema import copy_head_schema
 
 pytestmark = pytest.mark.integration
 

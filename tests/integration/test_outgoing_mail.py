@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.head_schema import copy_head_schema
 from tests.integration.served import DOMAIN, ServedSite
 from tests.support import Received, SmtpSink
-from tests.head_schema import copy_head_schema
 
 pytestmark = pytest.mark.integration
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from digest.scheduler import STANDBY_SECONDS
-from tests.integration.served import ServedSite
 from tests.head_schema import copy_head_schema
+from tests.integration.served import ServedSite
 
 pytestmark = pytest.mark.integration
 

@@ -21,9 +21,9 @@ from sqlalchemy import select, update
 
 from forum.db import make_engine, make_sessionmaker
 from forum.models import Post, UserEmail, utcnow
+from tests.head_schema import copy_head_schema
 from tests.integration.served import DOMAIN, Browser, ServedSite, mail
 from tests.support import Received, SmtpSink
-from tests.head_schema import copy_head_schema
 
 pytestmark = pytest.mark.integration
 

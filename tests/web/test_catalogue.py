@@ -156,7 +156,7 @@ def test_python_gives_people_no_untranslated_literal() -> None:
             if name not in USER_FACING or (name == "append" and "errors" not in ast.unparse(call.func)):
                 continue
             literal = [arg for arg in call.args[:USER_FACING[name]] if isinstance(arg, ast.JoinedStr)
-                       or isinstance(arg, ast.Constant) and isinstance(arg.value, str)]
+                       or (isinstance(arg, ast.Constant) and isinstance(arg.value, str))]
             if literal:
                 untranslated.append(f"{path.relative_to(ROOT)}:{call.lineno}: {ast.unparse(call)[:80]}")
     assert not untranslated, "\n".join(untranslated)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from html.parser import HTMLParser
 
 import pytest
@@ -89,7 +89,7 @@ def world(sessionmaker: SessionMaker[Session], site: Site) -> dict[str, int]:
         make_member(db, gardd, BOB)
         first = submit_post(db, Draft(
             community="tai", author_email=ANN, subject="Lleithder", body="Mae lleithder yn y gegin.",
-            created_at=datetime(2025, 3, 3, 14, 5, tzinfo=timezone.utc),
+            created_at=datetime(2025, 3, 3, 14, 5, tzinfo=UTC),
             attachments=(AttachmentData("adroddiad.pdf", "application/pdf", b"%PDF-1.4 adroddiad"),)), site).post
         reply = submit_post(db, Draft(community="tai", author_email=BOB, subject="Re: Lleithder",
                                       body="Lleithder eto.", parent_id=first.id), site).post

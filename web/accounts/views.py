@@ -38,6 +38,7 @@ from forum.models import (
 from forum.moderation import notify_held
 from forum.posting import Draft, Outcome, submit_post
 from forum.subjects import strip_prefixes
+from web import i18n
 from web.accounts.forms import (
     AddEmailForm,
     MembershipForm,
@@ -50,9 +51,8 @@ from web.accounts.forms import (
 )
 from web.accounts.lookup import Place, place, safe_next, signed_in
 from web.accounts.taking_part import standing
-from web import i18n
-from web.i18n import lazy_gettext as _l
 from web.auth import login_required, sign_in_as, sign_out
+from web.i18n import lazy_gettext as _l
 from web.query import query_id
 from web.state import state, writing
 
