@@ -43,7 +43,7 @@ from sqlalchemy import Engine, func, select
 from forum.db import make_engine
 from forum.models import InboundMessage, InboundStatus, Post
 from forum.text import MAX_HTML_DEPTH, html_within_bounds
-from mailgateway.parsing import MAX_ADDRESSES
+from mailgateway.text.parsing import MAX_ADDRESSES
 
 from served import DOMAIN, Serving, cli, fresh_database, import_members, wait_listening, write_config
 from smtpsink import free_port

@@ -60,7 +60,8 @@ from forum.rate_limits import FACILITATORS, RateLimit, count_against, may_answer
 from forum.site import Site
 from forum.text import html_within_bounds
 from forum.tokens import BadToken
-from mailgateway import authenticity, bounces, clutter, commands, noreply, postmaster, private_relay
+from mailgateway import authenticity, bounces, commands, noreply, postmaster, private_relay
+from mailgateway.text import clutter
 from mailgateway.addresses import (
     SITE_FORMS,
     Form,
@@ -72,9 +73,9 @@ from mailgateway.addresses import (
     split_address,
     verp_recipient,
 )
-from mailgateway.htmltext import cut_at_text, drop_tracking_pixels, html_to_text
-from mailgateway.own_links import OwnLinks
-from mailgateway.parsing import (
+from mailgateway.text.htmltext import cut_at_text, drop_tracking_pixels, html_to_text
+from mailgateway.text.own_links import OwnLinks
+from mailgateway.text.parsing import (
     HeaderTooLarge,
     MailHeaders,
     MalformedMail,
@@ -82,9 +83,9 @@ from mailgateway.parsing import (
     parse_headers,
     parse_message,
 )
-from mailgateway.quoted_addresses import hide_quoted_addresses, hide_quoted_addresses_html
-from mailgateway.signatures import split_signature
-from mailgateway.trimming import trim_html, trim_reply
+from mailgateway.text.quoted_addresses import hide_quoted_addresses, hide_quoted_addresses_html
+from mailgateway.text.signatures import split_signature
+from mailgateway.text.trimming import trim_html, trim_reply
 
 log = logging.getLogger(__name__)
 
@@ -384,8 +385,8 @@ def build_draft(session: Session, site: Site, parsed: ParsedMail, route: Route, 
 
 def tidied(site: Site, parsed: ParsedMail) -> ParsedMail:
     """``parsed`` as it may be shown and sent on: without what mail filters added
-    (:mod:`mailgateway.clutter`), without our own footers and personal tokens quoted back
-    (:mod:`mailgateway.own_links`) and without tracking pixels. HTML past the bounds of
+    (:mod:`mailgateway.text.clutter`), without our own footers and personal tokens quoted back
+    (:mod:`mailgateway.text.own_links`) and without tracking pixels. HTML past the bounds of
     :func:`forum.text.html_within_bounds` is left alone: it is never shown (the post shows
     its text), and parsing it is what the bounds avoid. The raw message, kept for the
     facilitators, is not changed."""

@@ -47,7 +47,7 @@ from forum.posting import Draft, community_by_slug, submit_post
 from forum.site import Site
 from mailgateway.addresses import Form, Route
 from mailgateway.inbound import build_draft
-from mailgateway.parsing import MalformedMail, ParsedMail, parse_message
+from mailgateway.text.parsing import MalformedMail, ParsedMail, parse_message
 
 CHANNEL = "import"
 BATCH = 200  # messages per transaction: a crash loses at most one batch, which a re-run redoes

@@ -19,7 +19,7 @@ from forum.models import Post, PostStatus
 from forum.site import Site
 from mailgateway import authenticity, inbound
 from mailgateway.dkim_sign import DkimSigner
-from mailgateway.parsing import parse_headers
+from mailgateway.text.parsing import parse_headers
 from tests.corpus import require_corpus
 from tests.dnsstub import DnsStub
 from tests.support import make_community, make_member

@@ -27,7 +27,7 @@ from mailgateway.mbox_import import (
     parseable,
     read_mbox,
 )
-from mailgateway.parsing import parse_message
+from mailgateway.text.parsing import parse_message
 from tests.corpus import require_corpus
 from tests.support import make_community, make_member
 

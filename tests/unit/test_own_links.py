@@ -20,8 +20,8 @@ from forum.models import Attachment
 from forum.site import Site
 from mailgateway import compose, inbound
 from mailgateway.compose import CommunityInfo, PostView
-from mailgateway.htmltext import html_to_text
-from mailgateway.own_links import OwnLinks
+from mailgateway.text.htmltext import html_to_text
+from mailgateway.text.own_links import OwnLinks
 from tests.support import make_community, make_member
 
 MEMBER = 7

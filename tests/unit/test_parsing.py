@@ -9,9 +9,9 @@ from datetime import timezone
 
 import pytest
 
-from mailgateway.htmltext import html_to_text
-from mailgateway.parsing import MalformedMail, is_reply_subject, normalize_subject, parse_headers, parse_message
-from mailgateway.trimming import trim_html, trim_reply
+from mailgateway.text.htmltext import html_to_text
+from mailgateway.text.parsing import MalformedMail, is_reply_subject, normalize_subject, parse_headers, parse_message
+from mailgateway.text.trimming import trim_html, trim_reply
 
 OUTLOOK_HTML_REPLY = """\
 <html><head><meta http-equiv="Content-Type" content="text/html; charset=utf-8">

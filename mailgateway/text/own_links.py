@@ -25,7 +25,7 @@ from functools import cached_property, lru_cache
 
 from bs4 import BeautifulSoup, Tag
 
-from mailgateway.htmltext import text_upto
+from mailgateway.text.htmltext import text_upto
 
 from forum.bounces import REENABLE_PATH
 from forum.site import Site

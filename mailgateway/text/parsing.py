@@ -31,7 +31,7 @@ from email.parser import BytesHeaderParser, BytesParser
 from email.utils import getaddresses, parsedate_to_datetime
 
 from forum.text import html_as_text, html_within_bounds
-from mailgateway.htmltext import html_to_text
+from mailgateway.text.htmltext import html_to_text
 
 __all__ = [
     "MAX_ADDRESSES",

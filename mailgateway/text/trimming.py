@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from mailgateway.htmltext import strip_quote_containers
+from mailgateway.text.htmltext import strip_quote_containers
 
 __all__ = ["MAX_TRIMMED_CHARS", "Trimmed", "trim_reply", "trim_html", "is_attribution_line", "is_header_line"]
 
