@@ -57,7 +57,7 @@ from listbridge.services import (
 from listbridge.spool_process import SpoolProcessor
 from listbridge.webserver import WebServer
 from mailgateway import inbound
-from mailgateway.delivery import POLL_SECONDS, DeliveryWorker
+from mailgateway.outgoing.delivery import POLL_SECONDS, DeliveryWorker
 from mailgateway.imap import ImapPoller
 from mailgateway.server import GatewayHandler
 from web.app import csrf

@@ -18,7 +18,7 @@ from forum.config import DkimSettings, Settings
 from forum.models import Post, PostStatus
 from forum.site import Site
 from mailgateway import authenticity, inbound
-from mailgateway.dkim_sign import DkimSigner
+from mailgateway.outgoing.dkim_sign import DkimSigner
 from mailgateway.text.parsing import parse_headers
 from tests.corpus import require_corpus
 from tests.dnsstub import DnsStub

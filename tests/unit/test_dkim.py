@@ -20,9 +20,9 @@ from forum.models import utcnow
 from forum.posting import Draft, submit_post
 from forum.site import Site
 from mailgateway.authenticity import Dns, _resolver
-from mailgateway.compose import CommunityInfo, PostView, compose_copy, compose_notice
-from mailgateway.delivery import DeliveryWorker
-from mailgateway.dkim_sign import DkimSigner
+from mailgateway.outgoing.compose import CommunityInfo, PostView, compose_copy, compose_notice
+from mailgateway.outgoing.delivery import DeliveryWorker
+from mailgateway.outgoing.dkim_sign import DkimSigner
 from tests.dnsstub import DnsStub
 from tests.support import SmtpSink, make_community
 

@@ -1,6 +1,6 @@
 """Our own copies quoted back: footers dropped, personal tokens neutralised.
 
-The copies quoted here are rendered by :mod:`mailgateway.compose` itself, so what is
+The copies quoted here are rendered by :mod:`mailgateway.outgoing.compose` itself, so what is
 recognised is what the site really sends, quoted the ways mail clients quote.
 """
 
@@ -18,8 +18,9 @@ from sqlalchemy.orm import sessionmaker as SessionMaker
 
 from forum.models import Attachment
 from forum.site import Site
-from mailgateway import compose, inbound
-from mailgateway.compose import CommunityInfo, PostView
+from mailgateway import inbound
+from mailgateway.outgoing import compose
+from mailgateway.outgoing.compose import CommunityInfo, PostView
 from mailgateway.text.htmltext import html_to_text
 from mailgateway.text.own_links import OwnLinks
 from tests.support import make_community, make_member

@@ -19,7 +19,7 @@ from forum.config import Settings
 from forum.models import Membership, OutboxItem, Role, User
 from forum.posting import community_by_slug
 from forum.site import Site
-from mailgateway import compose
+from mailgateway.outgoing import compose
 from tests.support import make_community, make_member
 from web.accounts.lookup import safe_next
 from web.app import create_app
@@ -295,7 +295,7 @@ class TestProfile:
 
 
 class TestUnsubscribe:
-    """The URL every mail's List-Unsubscribe names (``mailgateway.compose``) must work."""
+    """The URL every mail's List-Unsubscribe names (``mailgateway.outgoing.compose``) must work."""
 
     def link(self, site: Site, sessionmaker: SessionMaker[Session], address: str = "bob@example.org") -> str:
         with sessionmaker() as session:

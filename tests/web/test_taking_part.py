@@ -15,7 +15,7 @@ from forum.access import membership_of, user_by_email
 from forum.models import Delivery, MemberStatus, OutboxItem, Post, PostingPolicy, PostStatus, Role, Thread
 from forum.posting import Draft, community_by_slug, submit_post
 from forum.site import Site
-from mailgateway import compose
+from mailgateway.outgoing import compose
 from tests.support import make_community, make_member
 
 ANN, BOB, CEM, DAN = "ann@example.org", "bob@example.org", "cem@example.org", "dan@example.org"

@@ -50,11 +50,12 @@ from forum.models import Attachment, Community, Post, PostStatus, utcnow
 from forum.site import Site
 from forum.subjects import strip_prefixes
 from forum.text import text_to_html
-from mailgateway import addresses, encoded_words
+from mailgateway import addresses
+from mailgateway.outgoing import encoded_words
 
 # Every message is plain ASCII on the wire (7bit, quoted-printable, base64 and RFC 2047), so
 # no relay on the way needs 8BITMIME. Headers with people's text in them are folded by
-# mailgateway.encoded_words and must go out as written (refold_source="none").
+# mailgateway.outgoing.encoded_words and must go out as written (refold_source="none").
 POLICY = SMTP_POLICY.clone(cte_type="7bit", refold_source="none")
 MAX_LINE = 998  # octets, RFC 5321 4.5.3.1.6 (without CRLF)
 _FOLD = ",\r\n "  # between the items of a list header: one per line

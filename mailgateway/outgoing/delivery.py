@@ -59,7 +59,7 @@ from forum.models import utcnow
 from forum.outbox import Claimed
 from forum.site import Site
 from mailgateway import addresses
-from mailgateway.compose import (
+from mailgateway.outgoing.compose import (
     CommunityInfo,
     PostTemplate,
     PostView,
@@ -71,7 +71,7 @@ from mailgateway.compose import (
     load_post,
     personalize,
 )
-from mailgateway.dkim_sign import DkimSigner
+from mailgateway.outgoing.dkim_sign import DkimSigner
 
 log = logging.getLogger(__name__)
 FIELDS = "outbox=%s post=%s rcpt=%s reply=%r"  # every delivery log line names these
