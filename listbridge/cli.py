@@ -408,7 +408,7 @@ def shunt() -> None:
 @pass_ctx
 def shunt_list(ctx: Context) -> None:
     """List the messages set aside, oldest first."""
-    from mailgateway import inbound
+    from mailgateway.incoming import inbound
 
     with ctx.sessions() as session:
         for row in inbound.shunted(session):
@@ -421,7 +421,7 @@ def shunt_list(ctx: Context) -> None:
 @pass_ctx
 def shunt_retry(ctx: Context, inbound_id: int) -> None:
     """Process message INBOUND_ID again (the running gateway takes it within a second)."""
-    from mailgateway import inbound
+    from mailgateway.incoming import inbound
 
     with ctx.sessions.begin() as session:
         inbound.unshunt(session, inbound_id)
@@ -545,7 +545,7 @@ def import_archive(ctx: Context, slug: str, mbox_file: Path) -> None:
     the list; nobody is sent a copy. Messages already there are skipped, so running the
     same file again imports nothing.
     """
-    from mailgateway.mbox_import import open_import
+    from mailgateway.incoming.mbox_import import open_import
 
     checked = open_import(ctx.sessions, Site.from_settings(ctx.settings), slug, mbox_file)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), RateColumn(),

@@ -56,10 +56,10 @@ from listbridge.services import (
 )
 from listbridge.spool_process import SpoolProcessor
 from listbridge.webserver import WebServer
-from mailgateway import inbound
+from mailgateway.incoming import inbound
+from mailgateway.incoming.imap import ImapPoller
+from mailgateway.incoming.server import GatewayHandler
 from mailgateway.outgoing.delivery import POLL_SECONDS, DeliveryWorker
-from mailgateway.imap import ImapPoller
-from mailgateway.server import GatewayHandler
 from web.app import csrf
 
 log = logging.getLogger("listbridge.serve")

@@ -15,7 +15,7 @@ starts at once. It
 processes every pending message in spool order, one at a time (a reply spooled just after
 its parent is placed after it), including what a previous run left pending.
 Each message is read and drafted first, and then stored in a short transaction
-(:func:`mailgateway.inbound.prepare`): on SQLite the gateway's own writes wait while
+(:func:`mailgateway.incoming.inbound.prepare`): on SQLite the gateway's own writes wait while
 another process writes. On PostgreSQL several gateways may each run one; a message is
 processed under a row lock, by one of them.
 
@@ -45,7 +45,7 @@ from forum.db import make_engine, make_sessionmaker
 from forum.models import InboundMessage, InboundStatus
 from forum.site import Site
 from listbridge import logs
-from mailgateway import inbound
+from mailgateway.incoming import inbound
 
 log = logging.getLogger("listbridge.spool")
 NICENESS = 10  # SMTP conversations first: processing waits for the CPU they leave

@@ -39,8 +39,8 @@ from forum import browser_sessions
 from forum.directory import create_community
 from forum.models import Community, Delivery, Membership, MemberStatus, Role, User, UserEmail
 from forum.site import Site
-from mailgateway import inbound
-from mailgateway.inbound import Reply
+from mailgateway.incoming import inbound
+from mailgateway.incoming.inbound import Reply
 
 IN_CI = os.environ.get("CI") == "true"
 # Settings of a site that bridges both chat platforms (``make_settings(**BRIDGED)``);

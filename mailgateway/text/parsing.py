@@ -447,7 +447,7 @@ def _sender(headers: _Headers) -> tuple[str, str]:
     author.  Reply-To is only believed when nothing contradicts it, because it
     often points at the list.  Anyone can write those headers, so they are
     read only in mail from a list server, and the author they name is checked
-    like any other (mailgateway.authenticity): the list's own signature does
+    like any other (mailgateway.incoming.authenticity): the list's own signature does
     not vouch for them; its ARC record may, if its sealer is trusted.
     """
     if "from" not in headers:

@@ -26,8 +26,8 @@ from forum.directory import member_row, upsert_members
 from forum.models import OutboxItem, OutboxStatus, Post, PostStatus, UserEmail
 from forum.posting import AttachmentData, Draft, submit_post
 from forum.site import Site
-from mailgateway.outgoing import delivery
 from mailgateway.addresses import read_reply_token
+from mailgateway.outgoing import delivery
 from mailgateway.outgoing.delivery import DeliveryWorker
 from tests.support import Received, SmtpSink, free_port, make_community
 

@@ -25,8 +25,8 @@ from forum.db import make_sessionmaker
 from forum.models import Delivery, OutboxItem, OutboxStatus, Post
 from forum.posting import Draft, community_by_slug, submit_post
 from forum.site import Site
-from mailgateway.outgoing import compose
 from mailgateway.addresses import read_reply_token, reply_address
+from mailgateway.outgoing import compose
 from mailgateway.outgoing.delivery import DeliveryWorker
 from tests.support import SmtpSink, browser_session, make_community, make_member
 from web.auth import SESSION_KEY

@@ -22,7 +22,7 @@ from sqlalchemy import select
 
 from forum.db import make_engine, make_sessionmaker
 from forum.models import InboundMessage, InboundStatus
-from mailgateway import inbound
+from mailgateway.incoming import inbound
 from tests.integration.served import DOMAIN, ServedSite, mail
 from tests.support import SmtpSink
 

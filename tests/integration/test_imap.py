@@ -15,8 +15,8 @@ from sqlalchemy.orm import sessionmaker as SessionMaker
 from forum.config import Settings
 from forum.models import InboundMessage, InboundStatus, Post
 from forum.site import Site
-from mailgateway import inbound
-from mailgateway.imap import ImapPoller, addressing
+from mailgateway.incoming import inbound
+from mailgateway.incoming.imap import ImapPoller, addressing
 from tests.dovecot import PASSWORD, USER, Dovecot
 from tests.support import make_community, make_member
 

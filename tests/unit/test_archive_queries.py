@@ -25,7 +25,7 @@ from forum.errors import NotFound
 from forum.models import Attachment, MemberStatus, Post, Role
 from forum.posting import AttachmentData, Draft, submit_post
 from forum.site import Site
-from mailgateway import inbound
+from mailgateway.incoming import inbound
 from tests.support import make_community, make_member
 
 ANN, BOB, CEM = "ann@example.org", "bob@example.org", "cem@example.org"

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from forum.config import DkimSettings, Settings
 from forum.models import Post, PostStatus
 from forum.site import Site
-from mailgateway import authenticity, inbound
+from mailgateway.incoming import authenticity, inbound
 from mailgateway.outgoing.dkim_sign import DkimSigner
 from mailgateway.text.parsing import parse_headers
 from tests.corpus import require_corpus

@@ -28,8 +28,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from forum import bounces
 from forum.models import Delivery, Membership, OutboxItem, Post, Role, UserEmail, utcnow
 from forum.site import Site
-from mailgateway import inbound
-from mailgateway.bounces import read_report
+from mailgateway.incoming import inbound
+from mailgateway.incoming.bounces import read_report
 from tests.corpus import require_corpus
 from tests.support import make_community, make_member
 

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from forum.errors import NotFound
 from forum.models import Community, Membership, MemberStatus, OutboxItem, Role, UserEmail
 from forum.site import Site
-from mailgateway import inbound
+from mailgateway.incoming import inbound
 from tests.support import make_community, make_member, through_the_gateway
 
 DOMAIN = "lists.example.org"

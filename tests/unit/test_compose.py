@@ -17,8 +17,8 @@ from sqlalchemy.orm import sessionmaker as SessionMaker
 from forum import config, private_replies, tokens
 from forum.posting import Draft, submit_post
 from forum.site import Site
-from mailgateway.outgoing import compose
 from mailgateway.addresses import read_reply_token, reply_address
+from mailgateway.outgoing import compose
 from mailgateway.outgoing.compose import AttachmentInfo, CommunityInfo, PostView
 from tests.support import make_community, make_member
 

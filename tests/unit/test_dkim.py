@@ -19,7 +19,7 @@ from forum.errors import ConfigError
 from forum.models import utcnow
 from forum.posting import Draft, submit_post
 from forum.site import Site
-from mailgateway.authenticity import Dns, _resolver
+from mailgateway.incoming.authenticity import Dns, _resolver
 from mailgateway.outgoing.compose import CommunityInfo, PostView, compose_copy, compose_notice
 from mailgateway.outgoing.delivery import DeliveryWorker
 from mailgateway.outgoing.dkim_sign import DkimSigner

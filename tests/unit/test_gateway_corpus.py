@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from forum.directory import create_community
 from forum.models import InboundMessage, InboundStatus, Post
 from forum.site import Site
-from mailgateway import inbound
+from mailgateway.incoming import inbound
 from tests.corpus import manifest, require_corpus
 
 RCPT = "corpus@lists.example.org"

@@ -9,8 +9,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from forum.db import make_sessionmaker
 from forum.models import InboundMessage
-from mailgateway import inbound
-from mailgateway.gateway_db import GatewayDB
+from mailgateway.incoming import inbound
+from mailgateway.incoming.gateway_db import GatewayDB
 
 RCPT = "housing@lists.example.org"
 

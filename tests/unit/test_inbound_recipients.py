@@ -9,8 +9,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from forum.models import OutboxItem, Post
 from forum.posting import Draft, submit_post
 from forum.site import Site
-from mailgateway import inbound
 from mailgateway.addresses import reply_address
+from mailgateway.incoming import inbound
 from tests.support import make_community, make_member
 
 DOMAIN = "lists.example.org"

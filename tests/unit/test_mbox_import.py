@@ -18,7 +18,7 @@ from forum.archive import community_mbox
 from forum.config import Settings
 from forum.models import InboundMessage, InboundStatus, OutboxItem, Post, Thread
 from forum.site import Site
-from mailgateway.mbox_import import (
+from mailgateway.incoming.mbox_import import (
     ImportReport,
     NotAnMbox,
     count_messages,

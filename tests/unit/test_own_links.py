@@ -18,7 +18,7 @@ from sqlalchemy.orm import sessionmaker as SessionMaker
 
 from forum.models import Attachment
 from forum.site import Site
-from mailgateway import inbound
+from mailgateway.incoming import inbound
 from mailgateway.outgoing import compose
 from mailgateway.outgoing.compose import CommunityInfo, PostView
 from mailgateway.text.htmltext import html_to_text

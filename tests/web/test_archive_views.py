@@ -24,7 +24,7 @@ from werkzeug.test import TestResponse
 from forum.models import Attachment, MemberStatus, Post, Role, User
 from forum.posting import AttachmentData, Draft, submit_post
 from forum.site import Site
-from mailgateway import inbound
+from mailgateway.incoming import inbound
 from mailgateway.outgoing import compose
 from tests.support import make_community, make_member
 from web.archive.views import served_type

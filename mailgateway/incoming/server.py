@@ -1,7 +1,7 @@
 """The SMTP and LMTP listener (aiosmtpd).
 
 The handler is thin: it hands each protocol moment to the synchronous core in the
-listener's database thread (:mod:`mailgateway.gateway_db`) so the event loop never waits
+listener's database thread (:mod:`mailgateway.incoming.gateway_db`) so the event loop never waits
 on the database, and it answers 250 only once the message is committed.
 Processing into posts happens right after, off the SMTP conversation, through
 ``on_spooled`` (the runtime's processing queue).
@@ -28,9 +28,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from forum.errors import ListbridgeError
 from forum.models import Community
 from forum.site import Site
-from mailgateway import inbound
 from mailgateway.addresses import Route, reverse_path
-from mailgateway.gateway_db import GatewayDB
+from mailgateway.incoming import inbound
+from mailgateway.incoming.gateway_db import GatewayDB
 
 log = logging.getLogger(__name__)
 

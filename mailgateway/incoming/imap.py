@@ -3,7 +3,7 @@
 A council on Microsoft 365 or Exchange can usually give listbridge a mailbox (with the list
 addresses as its aliases) long before it can change where its mail is delivered. The
 poller reads that mailbox and feeds each message through the gateway's own steps
-(:func:`mailgateway.inbound.judge`, ``spool``, ``process``), so it is routed exactly as
+(:func:`mailgateway.incoming.inbound.judge`, ``spool``, ``process``), so it is routed exactly as
 SMTP would route it: to the recipients named by ``Delivered-To`` / ``X-Original-To`` /
 ``Envelope-To`` (what the delivering server wrote), else by ``To`` and ``Cc``, keeping
 those on our list domain.
@@ -43,8 +43,8 @@ from forum.config import ImapSettings
 from forum.errors import ConfigError, describe
 from forum.models import InboundMessage
 from forum.site import Site
-from mailgateway import inbound
 from mailgateway.addresses import split_address
+from mailgateway.incoming import inbound
 
 log = logging.getLogger(__name__)
 

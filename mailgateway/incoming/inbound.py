@@ -19,10 +19,10 @@ The gateway's promise is "250 means stored". So the order is:
 Steps 2 and 4 read the same bytes twice, the header only while the sender waits; keeping
 the spool as raw bytes means what we store is exactly what we were sent.
 
-Besides posts, the gateway takes bounces (:mod:`mailgateway.bounces`, never posted), mail
-for the facilitators (``-owner``), email commands (:mod:`mailgateway.commands`), private
-messages between members (:mod:`mailgateway.private_relay`), mail for the operators
-(:mod:`mailgateway.postmaster`) and replies to digests (:mod:`mailgateway.noreply`). Mail
+Besides posts, the gateway takes bounces (:mod:`mailgateway.incoming.bounces`, never posted), mail
+for the facilitators (``-owner``), email commands (:mod:`mailgateway.incoming.commands`), private
+messages between members (:mod:`mailgateway.incoming.private_relay`), mail for the operators
+(:mod:`mailgateway.incoming.postmaster`) and replies to digests (:mod:`mailgateway.incoming.noreply`). Mail
 with the null reverse path is a notification wherever it arrives and is never posted,
 forwarded or answered. The IMAP poller feeds the same steps, so a mailbox routes mail
 exactly as SMTP does.
@@ -60,8 +60,6 @@ from forum.rate_limits import FACILITATORS, RateLimit, count_against, may_answer
 from forum.site import Site
 from forum.text import html_within_bounds
 from forum.tokens import BadToken
-from mailgateway import authenticity, bounces, commands, noreply, postmaster, private_relay
-from mailgateway.text import clutter
 from mailgateway.addresses import (
     SITE_FORMS,
     Form,
@@ -73,6 +71,8 @@ from mailgateway.addresses import (
     split_address,
     verp_recipient,
 )
+from mailgateway.incoming import authenticity, bounces, commands, noreply, postmaster, private_relay
+from mailgateway.text import clutter
 from mailgateway.text.htmltext import cut_at_text, drop_tracking_pixels, html_to_text
 from mailgateway.text.own_links import OwnLinks
 from mailgateway.text.parsing import (
