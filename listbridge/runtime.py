@@ -2,9 +2,9 @@
 
 Each part is a service (:mod:`listbridge.services`): the SMTP/LMTP gateway, the spool
 processor, which turns accepted mail into posts in a process of its own
-(:mod:`listbridge.spool_process`), the IMAP poller, the web archive (waitress's threads or
-processes), mail delivery, the chat workers, the digest scheduler, and on PostgreSQL the
-outbox notifications. Gateway, delivery and the chat workers share one event loop; the
+(:mod:`mailgateway.incoming.spool_processor`), the IMAP poller, the web archive
+(waitress's threads or processes), mail delivery, the chat workers, the digest scheduler,
+and on PostgreSQL the outbox notifications. Gateway, delivery and the chat workers share one event loop; the
 synchronous core runs in worker threads. Whatever commits outbox work (a processed
 message, a chat message, a web post, a digest run) is announced by its commit
 (:mod:`forum.outbox_signal`); the runtime subscribes this process's consumers to that
@@ -54,11 +54,11 @@ from listbridge.services import (
     start_all,
     stop_all,
 )
-from listbridge.spool_process import SpoolProcessor
 from listbridge.webserver import WebServer
 from mailgateway.incoming import inbound
 from mailgateway.incoming.imap import ImapPoller
 from mailgateway.incoming.server import GatewayHandler
+from mailgateway.incoming.spool_processor import SpoolProcessor
 from mailgateway.outgoing.delivery import POLL_SECONDS, DeliveryWorker
 from web.app import csrf
 
@@ -165,7 +165,7 @@ def compose(settings: Settings, engine: Engine, roles: Collection[str]) -> Compo
             backlog = inbound.pending(session)
         if backlog:
             log.info("processing %d message(s) spooled before the last stop", len(backlog))
-        processor = SpoolProcessor(settings)
+        processor = SpoolProcessor(settings, logs.configure)
         # Without a liveness query before each use: a connection the database dropped fails
         # one message with a 451, which its sender retries, instead of costing every message
         # a round trip.
