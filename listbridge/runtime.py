@@ -55,7 +55,7 @@ from listbridge.services import (
     stop_all,
 )
 from listbridge.webserver import WebServer
-from mailgateway.incoming import inbound
+from mailgateway.incoming import spooling
 from mailgateway.incoming.imap import ImapPoller
 from mailgateway.incoming.server import GatewayHandler
 from mailgateway.incoming.spool_processor import SpoolProcessor
@@ -162,7 +162,7 @@ def compose(settings: Settings, engine: Engine, roles: Collection[str]) -> Compo
         services += composed.consumers
     if "gateway" in roles:
         with sessions() as session:
-            backlog = inbound.pending(session)
+            backlog = spooling.pending(session)
         if backlog:
             log.info("processing %d message(s) spooled before the last stop", len(backlog))
         processor = SpoolProcessor(settings, logs.configure)

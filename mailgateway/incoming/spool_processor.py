@@ -11,13 +11,12 @@ accepted at the listener's own pace and processed right behind it.
 The gateway starts it, wakes it over a pipe each time it has spooled a message, and is
 told over another pipe when a message was processed, and when processing committed outbox
 work: the gateway announces that as its own (:mod:`forum.outbox_signal`), so delivery
-starts at once. It
-processes every pending message in spool order, one at a time (a reply spooled just after
-its parent is placed after it), including what a previous run left pending.
-Each message is read and drafted first, and then stored in a short transaction
-(:func:`mailgateway.incoming.inbound.prepare`): on SQLite the gateway's own writes wait while
-another process writes. On PostgreSQL several gateways may each run one; a message is
-processed under a row lock, by one of them.
+starts at once. It processes every pending message in spool order, one at a time (a
+reply spooled just after its parent is placed after it), including what a previous run
+left pending. Each message is read and drafted first (:func:`.processing.prepare`), and
+then stored in a short transaction: on SQLite the gateway's own writes wait while another
+process writes. On PostgreSQL several gateways may each run one; a message is processed
+under a row lock, by one of them.
 
 It is spawned, not forked, so that it can be replaced at any time: one that dies is
 started again (its message is still pending). That is also how one message is kept from
@@ -49,7 +48,7 @@ from forum.config import Settings
 from forum.db import make_engine, make_sessionmaker
 from forum.models import InboundMessage, InboundStatus
 from forum.site import Site
-from mailgateway.incoming import inbound
+from mailgateway.incoming import processing, spooling
 
 log = logging.getLogger("listbridge.spool")
 NICENESS = 10  # SMTP conversations first: processing waits for the CPU they leave
@@ -175,12 +174,12 @@ def _serve(settings: Settings, configure_logs: Callable[[str], None], wake: Conn
     outbox_signal.subscribe(lambda: done.send_bytes(QUEUED))
     if shunt is not None:
         with sessions.begin() as session:
-            inbound.shunt(session, shunt, f"set aside: processing took longer than "
-                                          f"{settings.smtp_in.shunt_after_seconds:g} s")
+            spooling.shunt(session, shunt, f"set aside: processing took longer than "
+                                           f"{settings.smtp_in.shunt_after_seconds:g} s")
     reading = True
     while os.getppid() == parent:
         with readers() as session:
-            backlog = inbound.pending(session)
+            backlog = spooling.pending(session)
         for inbound_id in backlog:
             done.send_bytes(str(inbound_id).encode())
             process_one(site, sessions, readers, inbound_id)
@@ -201,11 +200,11 @@ def process_one(site: Site, sessions: sessionmaker[Session], readers: sessionmak
     message whose processing fails (a bug) is kept, marked failed, never lost."""
     try:
         with readers() as session:
-            prepared = inbound.prepare(session, site, inbound_id)
+            prepared = processing.prepare(session, site, inbound_id)
         if prepared is None:
             return
         with sessions.begin() as session:
-            inbound.process(session, site, inbound_id, prepared)
+            processing.process(session, site, inbound_id, prepared)
     except Exception as exc:  # noqa: BLE001 - see above
         log.exception("processing inbound message %s failed", inbound_id)
         with sessions.begin() as session:

@@ -18,7 +18,7 @@ from sqlalchemy.orm import sessionmaker as SessionMaker
 
 from forum.models import Attachment
 from forum.site import Site
-from mailgateway.incoming import inbound
+from mailgateway.incoming import processing, spooling
 from mailgateway.outgoing import compose
 from mailgateway.outgoing.compose import CommunityInfo, PostView
 from mailgateway.text.htmltext import html_to_text
@@ -111,9 +111,9 @@ def test_a_copy_forwarded_as_attachment_is_published_without_its_tokens(
     forward.set_content("Forwarding this for the new starters.\n")
     forward.add_attachment(copy)
     with sessionmaker.begin() as session:
-        inbound_id = inbound.spool(session, forward.as_bytes(), "bob@example.org", ["housing@lists.example.org"], "smtp")
+        inbound_id = spooling.spool(session, forward.as_bytes(), "bob@example.org", ["housing@lists.example.org"], "smtp")
     with sessionmaker.begin() as session:
-        [outcome] = inbound.process(session, site, inbound_id)
+        [outcome] = processing.process(session, site, inbound_id)
     assert "posted" in outcome
     with sessionmaker() as session:
         [attachment] = session.scalars(select(Attachment)).all()

@@ -24,7 +24,7 @@ from werkzeug.test import TestResponse
 from forum.models import Attachment, MemberStatus, Post, Role, User
 from forum.posting import AttachmentData, Draft, submit_post
 from forum.site import Site
-from mailgateway.incoming import inbound
+from mailgateway.incoming import processing, spooling
 from mailgateway.outgoing import compose
 from tests.support import make_community, make_member
 from web.archive.views import served_type
@@ -402,9 +402,9 @@ class TestMbox:
     @pytest.fixture
     def emailed(self, sessionmaker: SessionMaker[Session], site: Site, people: dict[str, int]) -> Post:
         with sessionmaker.begin() as session:
-            inbound_id = inbound.spool(session, RAW, BOB, ["housing@lists.example.org"], "smtp")
+            inbound_id = spooling.spool(session, RAW, BOB, ["housing@lists.example.org"], "smtp")
         with sessionmaker.begin() as session:
-            inbound.process(session, site, inbound_id)
+            processing.process(session, site, inbound_id)
         with sessionmaker() as session:
             return session.scalars(select(Post)).one()
 
@@ -439,9 +439,9 @@ class TestMbox:
                  b"In-Reply-To: <damp-1@example.org>\r\n\r\nOpen the windows.\r\n\r\n"
                  b"> Has anyone dealt with damp?\r\n> -- \r\n> Leave Housing: " + leave.encode() + b"\r\n")
         with sessionmaker.begin() as session:
-            inbound_id = inbound.spool(session, reply, BOB, ["housing@lists.example.org"], "smtp")
+            inbound_id = spooling.spool(session, reply, BOB, ["housing@lists.example.org"], "smtp")
         with sessionmaker.begin() as session:
-            inbound.process(session, site, inbound_id)
+            processing.process(session, site, inbound_id)
         sign_in(people["bob"])
         shown = client.get(f"/c/housing/t/{emailed.thread_id}")
         assert "Open the windows." in shown.text and token not in shown.text
