@@ -128,7 +128,8 @@ def _sample_copy(sessions: Any, site: Any) -> bytes:
     from sqlalchemy import select
 
     from forum.models import Post
-    from mailgateway.outgoing.compose import build_template, load_post, personalize
+    from mailgateway.outgoing.compose import build_template, personalize
+    from mailgateway.outgoing.post_views import load_post
 
     with sessions() as session:
         post_id = session.scalar(select(Post.id))

@@ -59,19 +59,10 @@ from forum.models import utcnow
 from forum.outbox import Claimed
 from forum.site import Site
 from mailgateway import addresses
-from mailgateway.outgoing.compose import (
-    CommunityInfo,
-    PostTemplate,
-    PostView,
-    archived_at,
-    build_template,
-    compose_digest,
-    compose_notice,
-    load_community,
-    load_post,
-    personalize,
-)
+from mailgateway.outgoing.compose import PostTemplate, build_template, personalize
 from mailgateway.outgoing.dkim_sign import DkimSigner
+from mailgateway.outgoing.notices import compose_digest, compose_notice
+from mailgateway.outgoing.post_views import CommunityInfo, PostView, archived_at, load_community, load_post
 
 log = logging.getLogger(__name__)
 FIELDS = "outbox=%s post=%s rcpt=%s reply=%r"  # every delivery log line names these

@@ -20,9 +20,11 @@ from forum.models import utcnow
 from forum.posting import Draft, submit_post
 from forum.site import Site
 from mailgateway.incoming.authenticity import Dns, _resolver
-from mailgateway.outgoing.compose import CommunityInfo, PostView, compose_copy, compose_notice
+from mailgateway.outgoing.compose import compose_copy
 from mailgateway.outgoing.delivery import DeliveryWorker
 from mailgateway.outgoing.dkim_sign import DkimSigner
+from mailgateway.outgoing.notices import compose_notice
+from mailgateway.outgoing.post_views import CommunityInfo, PostView
 from tests.dnsstub import DnsStub
 from tests.support import SmtpSink, make_community
 

@@ -19,8 +19,8 @@ from sqlalchemy.orm import sessionmaker as SessionMaker
 from forum.models import Attachment
 from forum.site import Site
 from mailgateway.incoming import processing, spooling
-from mailgateway.outgoing import compose
-from mailgateway.outgoing.compose import CommunityInfo, PostView
+from mailgateway.outgoing import compose, rendering
+from mailgateway.outgoing.post_views import CommunityInfo, PostView
 from mailgateway.text.htmltext import html_to_text
 from mailgateway.text.own_links import OwnLinks
 from tests.support import make_community, make_member
@@ -40,7 +40,7 @@ def copy(site: Site) -> EmailMessage:
 
 def personal(site: Site, copy: EmailMessage) -> list[str]:
     """The member's tokens and the author's address, as the copy carries them."""
-    unsubscribe = compose.unsubscribe_token(site, MEMBER, VIEW.community.id)
+    unsubscribe = rendering.unsubscribe_token(site, MEMBER, VIEW.community.id)
     reply = copy["Reply-To"].addresses[0].addr_spec
     return [unsubscribe, reply.split("+")[1].split("@")[0], "alice@council.example", "Reply privately"]
 
@@ -80,7 +80,7 @@ def test_a_copy_quoted_in_html_loses_its_footer_table(site: Site, copy: EmailMes
 
 def test_tokens_left_anywhere_are_neutralised(site: Site, copy: EmailMessage) -> None:
     links = OwnLinks.of(site)
-    token = compose.unsubscribe_token(site, MEMBER, 3)
+    token = rendering.unsubscribe_token(site, MEMBER, 3)
     reply = copy["Reply-To"].addresses[0].addr_spec
     base = site.settings.site.base_url.rstrip("/")
     pasted = (f"Unsubscribe me: {base}/unsubscribe/{token} or write to {reply.upper()}, "
