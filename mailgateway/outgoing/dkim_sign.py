@@ -145,8 +145,8 @@ def _relaxed_header(name: bytes, value: bytes) -> bytes:
 def _relaxed_body(body: bytes) -> bytes:
     """RFC 6376 §3.4.4: runs of blanks as one space, none at line ends, no trailing empty lines.
 
-    With bytes methods, not a regular expression: one visiting every character of an 11 KB
-    copy costs more than the rest of its signature.
+    With bytes methods, not a regular expression: one visiting every character of a copy
+    costs more than the rest of its signature.
     """
     if b"\t" in body:
         body = body.replace(b"\t", b" ")
