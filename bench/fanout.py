@@ -90,7 +90,7 @@ def build_site(workdir: Path, database_url: str, port: int, members: int, connec
 def fan_out(sink: Sink, members: int, connections: int, workdir: Path, database_url: str,
             profiler: Profiler | None, dkim: str = "") -> FanOut:
     from forum.posting import Draft, submit_post
-    from mailgateway.delivery import DeliveryWorker
+    from mailgateway.outgoing.delivery import DeliveryWorker
 
     engine, sessions, site = build_site(workdir, database_url, sink.port, members, connections, dkim)
     counters = sink.counters
@@ -128,7 +128,8 @@ def _sample_copy(sessions: Any, site: Any) -> bytes:
     from sqlalchemy import select
 
     from forum.models import Post
-    from mailgateway.compose import build_template, load_post, personalize
+    from mailgateway.outgoing.compose import build_template, personalize
+    from mailgateway.outgoing.post_views import load_post
 
     with sessions() as session:
         post_id = session.scalar(select(Post.id))

@@ -45,7 +45,7 @@ from sqlalchemy import Engine, func, select
 from forum.db import make_engine
 from forum.models import InboundMessage, InboundStatus, Post
 from forum.text import MAX_HTML_DEPTH, html_within_bounds
-from mailgateway.parsing import MAX_ADDRESSES
+from mailgateway.text.parsing import MAX_ADDRESSES
 
 LIST = f"bench@{DOMAIN}"
 ATTACKER, MEMBER = "attacker@members.example", "member@members.example"

@@ -96,7 +96,7 @@ class _GroupCommit:
     def __init__(self, path: str) -> None:
         import sqlite3
 
-        from mailgateway.parsing import parse_headers
+        from mailgateway.text.parsing import parse_headers
 
         self.parse_headers = parse_headers
         self.db = sqlite3.connect(path, isolation_level=None)

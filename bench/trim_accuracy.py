@@ -25,9 +25,9 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from mailgateway.htmltext import html_to_text  # noqa: E402
-from mailgateway.parsing import MalformedMail, parse_message  # noqa: E402
-from mailgateway.trimming import trim_html, trim_reply  # noqa: E402
+from mailgateway.text.htmltext import html_to_text  # noqa: E402
+from mailgateway.text.parsing import MalformedMail, parse_message  # noqa: E402
+from mailgateway.text.trimming import trim_html, trim_reply  # noqa: E402
 from tests.corpus import corpus_dir  # noqa: E402
 
 PREFER_HTML = "SiteSetting.incoming_email_prefer_html = true"

@@ -422,10 +422,10 @@ def shunt() -> None:
 @pass_ctx
 def shunt_list(ctx: Context) -> None:
     """List the messages set aside, oldest first."""
-    from mailgateway import inbound
+    from mailgateway.incoming import spooling
 
     with ctx.sessions() as session:
-        for row in inbound.shunted(session):
+        for row in spooling.shunted(session):
             click.echo(f"{row.id}\t{row.received_at:%Y-%m-%d %H:%M}\t{row.mail_from or '<>'}\t"
                        f"{', '.join(row.rcpt_to)}\t{len(row.raw)} bytes\t({row.outcome})")
 
@@ -435,10 +435,10 @@ def shunt_list(ctx: Context) -> None:
 @pass_ctx
 def shunt_retry(ctx: Context, inbound_id: int) -> None:
     """Process message INBOUND_ID again (the running gateway takes it within a second)."""
-    from mailgateway import inbound
+    from mailgateway.incoming import spooling
 
     with ctx.sessions.begin() as session:
-        inbound.unshunt(session, inbound_id)
+        spooling.unshunt(session, inbound_id)
     click.echo(f"message {inbound_id} is queued to be processed again")
 
 
@@ -572,7 +572,7 @@ def import_archive(ctx: Context, slug: str, mbox_file: Path) -> None:
     the list; nobody is sent a copy. Messages already there are skipped, so running the
     same file again imports nothing.
     """
-    from mailgateway.mbox_import import open_import
+    from mailgateway.incoming.mbox_import import open_import
 
     checked = open_import(ctx.sessions, Site.from_settings(ctx.settings), slug, mbox_file)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), RateColumn(),

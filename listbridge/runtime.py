@@ -2,7 +2,7 @@
 
 Each part is a service (:mod:`listbridge.services`): the SMTP/LMTP gateway, the spool
 processor, which turns accepted mail into posts in a process of its own
-(:mod:`listbridge.spool_process`), the IMAP poller, the web archive (gunicorn's
+(:mod:`mailgateway.incoming.spool_processor`), the IMAP poller, the web archive (gunicorn's
 workers), mail delivery, the chat workers, the digest scheduler, and on PostgreSQL the
 outbox notifications. Gateway, delivery and the chat workers share one event loop; the
 synchronous core runs in worker threads. Whatever commits outbox work (a processed
@@ -54,12 +54,12 @@ from listbridge.services import (
     start_all,
     stop_all,
 )
-from listbridge.spool_process import SpoolProcessor
 from listbridge.webserver import WebServer
-from mailgateway import inbound
-from mailgateway.delivery import POLL_SECONDS, DeliveryWorker
-from mailgateway.imap import ImapPoller
-from mailgateway.server import GatewayHandler
+from mailgateway.incoming import spooling
+from mailgateway.incoming.imap import ImapPoller
+from mailgateway.incoming.server import GatewayHandler
+from mailgateway.incoming.spool_processor import SpoolProcessor
+from mailgateway.outgoing.delivery import POLL_SECONDS, DeliveryWorker
 from web.app import csrf
 
 log = logging.getLogger("listbridge.serve")
@@ -169,10 +169,10 @@ def compose(settings: Settings, engine: Engine, roles: Collection[str]) -> Compo
         services += composed.consumers
     if "gateway" in roles:
         with sessions() as session:
-            backlog = inbound.pending(session)
+            backlog = spooling.pending(session)
         if backlog:
             log.info("processing %d message(s) spooled before the last stop", len(backlog))
-        processor = SpoolProcessor(settings)
+        processor = SpoolProcessor(settings, logs.configure)
         # Without a liveness query before each use: a connection the database dropped fails
         # one message with a 451, which its sender retries, instead of costing every message
         # a round trip.

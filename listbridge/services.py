@@ -19,8 +19,8 @@ from sqlalchemy import Engine
 from forum.config import SmtpInSettings
 from forum.errors import ConfigError
 from forum.health import RUNNING, Health
-from listbridge.spool_process import SpoolProcessor
-from mailgateway.server import GatewayHandler, start_server
+from mailgateway.incoming.server import GatewayHandler, start_server
+from mailgateway.incoming.spool_processor import SpoolProcessor
 
 log = logging.getLogger("listbridge.serve")
 GRACE_SECONDS = 10.0  # for SMTP conversations in the middle of DATA at a stop

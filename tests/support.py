@@ -40,8 +40,8 @@ from forum import browser_sessions
 from forum.directory import create_community
 from forum.models import Community, Delivery, Membership, MemberStatus, Role, User, UserEmail
 from forum.site import Site
-from mailgateway import inbound
-from mailgateway.inbound import Reply
+from mailgateway.incoming import judging, processing, spooling
+from mailgateway.incoming.judging import Reply
 
 IN_CI = os.environ.get("CI") == "true"
 # Settings of a site that bridges both chat platforms (``make_settings(**BRIDGED)``);
@@ -250,10 +250,10 @@ def through_the_gateway(site: Site, sessions: SessionMaker[DbSession], raw: byte
     """One message to one address by the gateway's own steps, without a socket: the DATA
     answer, then (only if it was 250) the message spooled and processed, and the outcomes."""
     with sessions() as session:
-        [reply] = inbound.judge(session, site, raw, sender, [to])
+        [reply] = judging.judge(session, site, raw, sender, [to])
     if reply.code != 250:
         return reply, []
     with sessions.begin() as session:
-        inbound_id = inbound.spool(session, raw, sender, [to], "smtp")
+        inbound_id = spooling.spool(session, raw, sender, [to], "smtp")
     with sessions.begin() as session:
-        return reply, inbound.process(session, site, inbound_id)
+        return reply, processing.process(session, site, inbound_id)

@@ -27,9 +27,9 @@ from forum.directory import member_row, upsert_members
 from forum.models import OutboxItem, OutboxStatus, Post, PostStatus, UserEmail
 from forum.posting import AttachmentData, Draft, submit_post
 from forum.site import Site
-from mailgateway import delivery
 from mailgateway.addresses import read_reply_token
-from mailgateway.delivery import DeliveryWorker
+from mailgateway.outgoing import delivery
+from mailgateway.outgoing.delivery import DeliveryWorker
 from tests.support import Received, SmtpSink, free_port, make_community
 
 pytestmark = pytest.mark.integration
@@ -360,7 +360,7 @@ def test_a_copy_that_cannot_be_composed_fails_at_once_and_the_operators_are_told
         sha256 = published.attachments[0].sha256
     site.blobs.path_for(sha256).unlink()
 
-    caplog.set_level("INFO", logger="mailgateway.delivery")
+    caplog.set_level("INFO", logger="mailgateway.outgoing.delivery")
     asyncio.run(deliver(site, sessionmaker, lambda: all_settled(sessionmaker)() and len(smtp_sink.messages) >= 1))
 
     copies = {address: row for address, row in rows(sessionmaker).items() if address in members}

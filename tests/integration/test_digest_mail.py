@@ -26,9 +26,9 @@ from forum.db import make_sessionmaker
 from forum.models import Delivery, OutboxItem, OutboxStatus, Post
 from forum.posting import Draft, community_by_slug, submit_post
 from forum.site import Site
-from mailgateway import compose
 from mailgateway.addresses import read_reply_token, reply_address
-from mailgateway.delivery import DeliveryWorker
+from mailgateway.outgoing import rendering
+from mailgateway.outgoing.delivery import DeliveryWorker
 from tests.support import SmtpSink, browser_session, make_community, make_member
 from web.auth import SESSION_KEY
 
@@ -133,8 +133,8 @@ def test_a_digest_is_a_list_mail_with_one_click_unsubscribe(delivered: Delivered
     assert message["Auto-Submitted"] == "auto-generated" and message["Precedence"] == "list"
     with sessionmaker() as session:
         housing = community_by_slug(session, "housing")
-    token = compose.unsubscribe_token(site, delivered.reader_id, housing.id)
-    assert str(message["List-Unsubscribe"]).startswith(f"<{compose.unsubscribe_url(site, token)}>")
+    token = rendering.unsubscribe_token(site, delivered.reader_id, housing.id)
+    assert str(message["List-Unsubscribe"]).startswith(f"<{rendering.unsubscribe_url(site, token)}>")
     assert site.signer.verify(tokens.UNSUBSCRIBE, token, count=2) == (delivered.reader_id, housing.id)
     assert "Damp in council flats" in delivered.text and "Local plan consultation" in delivered.text
 

@@ -22,7 +22,7 @@ from sqlalchemy import select
 
 from forum.db import make_engine, make_sessionmaker
 from forum.models import InboundMessage, InboundStatus
-from mailgateway import inbound
+from mailgateway.incoming import spooling
 from tests.head_schema import copy_head_schema
 from tests.integration.served import DOMAIN, ServedSite, mail
 from tests.support import SmtpSink
@@ -181,8 +181,8 @@ def test_mail_spooled_before_a_crash_is_processed_once_on_start(tmp_path: Path, 
     # What a crash right after the 250 leaves behind: the message stored, not yet processed.
     engine = make_engine(db_url)
     with make_sessionmaker(engine).begin() as session:
-        inbound.spool(session, mail("alice@council.example", LIST, "Spooled", "Before the crash.",
-                                    "spooled@council.example"), "alice@council.example", [LIST], "smtp")
+        spooling.spool(session, mail("alice@council.example", LIST, "Spooled", "Before the crash.",
+                                     "spooled@council.example"), "alice@council.example", [LIST], "smtp")
     site.start()
     try:
         assert [m.rcpt_tos for m in smtp_sink.wait_for(1)] == [["bob@council.example"]]

@@ -15,8 +15,8 @@ from sqlalchemy.orm import sessionmaker as SessionMaker
 from forum.config import Settings
 from forum.models import InboundMessage, InboundStatus, Post
 from forum.site import Site
-from mailgateway import inbound
-from mailgateway.imap import ImapPoller, addressing
+from mailgateway.incoming import processing
+from mailgateway.incoming.imap import ImapPoller, addressing
 from tests.dovecot import PASSWORD, USER, Dovecot
 from tests.support import make_community, make_member
 
@@ -87,7 +87,7 @@ def community(sessionmaker: SessionMaker[Session]) -> None:
 def run_poller(site: Site, sessionmaker: SessionMaker[Session]) -> ImapPoller:
     def process(inbound_id: int) -> None:  # what the runtime's spool processor does
         with sessionmaker.begin() as session:
-            inbound.process(session, site, inbound_id)
+            processing.process(session, site, inbound_id)
 
     poller = ImapPoller(site, sessionmaker, process)
     poller.start()

@@ -26,7 +26,7 @@ from forum.errors import NotFound
 from forum.models import Attachment, MemberStatus, Post, Role
 from forum.posting import AttachmentData, Draft, submit_post
 from forum.site import Site
-from mailgateway import inbound
+from mailgateway.incoming import processing, spooling
 from tests.support import make_community, make_member
 
 ANN, BOB, CEM = "ann@example.org", "bob@example.org", "cem@example.org"
@@ -269,9 +269,9 @@ RAW = (b"From: Bob Example <bob@example.org>\r\n"
 def receive(sessionmaker: SessionMaker[Session], site: Site, raw: bytes) -> None:
     """Deliver ``raw`` as the SMTP server would: spool it, then process it."""
     with sessionmaker.begin() as session:
-        inbound_id = inbound.spool(session, raw, BOB, ["housing@lists.example.org"], "smtp")
+        inbound_id = spooling.spool(session, raw, BOB, ["housing@lists.example.org"], "smtp")
     with sessionmaker.begin() as session:
-        inbound.process(session, site, inbound_id)
+        processing.process(session, site, inbound_id)
 
 
 def export(sessionmaker: SessionMaker[Session], site: Site, tmp_path: Path,

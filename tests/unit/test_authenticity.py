@@ -17,9 +17,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from forum.config import DkimSettings, Settings
 from forum.models import Post, PostStatus
 from forum.site import Site
-from mailgateway import authenticity, inbound
-from mailgateway.dkim_sign import DkimSigner
-from mailgateway.parsing import parse_headers
+from mailgateway.incoming import authenticity, judging, processing, spooling
+from mailgateway.outgoing.dkim_sign import DkimSigner
+from mailgateway.text.parsing import parse_headers
 from tests.corpus import require_corpus
 from tests.dnsstub import DnsStub
 from tests.support import make_community, make_member
@@ -80,11 +80,11 @@ def arrive(site: Site, sessionmaker: sessionmaker[Session], raw: bytes, mail_fro
            client_ip: str | None) -> tuple[str, PostStatus | None]:
     """As the gateway does it: judge at DATA, spool, process; (DATA reply, the post's status)."""
     with sessionmaker() as session:
-        [reply] = inbound.judge(session, site, raw, mail_from, [LIST], client_ip)
+        [reply] = judging.judge(session, site, raw, mail_from, [LIST], client_ip)
     with sessionmaker.begin() as session:
-        inbound_id = inbound.spool(session, raw, mail_from, [LIST], "smtp", client_ip=client_ip)
+        inbound_id = spooling.spool(session, raw, mail_from, [LIST], "smtp", client_ip=client_ip)
     with sessionmaker.begin() as session:
-        inbound.process(session, site, inbound_id)
+        processing.process(session, site, inbound_id)
     with sessionmaker() as session:
         status = session.scalar(select(Post.status).order_by(Post.id.desc()))
     return reply.line, status
@@ -164,7 +164,7 @@ def test_reply_token_from_another_address_follows_the_policy(
             token_address = reply_address(site.signer, "housing", site.mail_domain, bob, post.id)
         raw = message("someone@forwarded.example", 10).replace(f"To: {LIST}".encode(), f"To: {token_address}".encode())
         with sessionmaker() as session:
-            [reply] = inbound.judge(session, site, raw, "someone@forwarded.example", [token_address])
+            [reply] = judging.judge(session, site, raw, "someone@forwarded.example", [token_address])
         assert reply.line.startswith(expected), (policy, reply.line)
 
 

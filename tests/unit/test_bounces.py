@@ -28,8 +28,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from forum import bounces
 from forum.models import Delivery, Membership, OutboxItem, Post, Role, UserEmail, utcnow
 from forum.site import Site
-from mailgateway import inbound
-from mailgateway.bounces import read_report
+from mailgateway.incoming import judging, processing, spooling
+from mailgateway.incoming.bounces import read_report
 from tests.corpus import require_corpus
 from tests.support import make_community, make_member
 
@@ -188,11 +188,11 @@ def alice(sessionmaker: sessionmaker[Session]) -> int:
 
 def bounce_in(site: Site, sessionmaker: sessionmaker[Session], raw: bytes) -> str:
     with sessionmaker() as session:
-        assert [r.code for r in inbound.judge(session, site, raw, "", [VERP])] == [250]
+        assert [r.code for r in judging.judge(session, site, raw, "", [VERP])] == [250]
     with sessionmaker.begin() as session:
-        inbound_id = inbound.spool(session, raw, "", [VERP], "smtp")
+        inbound_id = spooling.spool(session, raw, "", [VERP], "smtp")
     with sessionmaker.begin() as session:
-        [outcome] = inbound.process(session, site, inbound_id)
+        [outcome] = processing.process(session, site, inbound_id)
     return outcome
 
 
@@ -242,10 +242,10 @@ def test_delay_warnings_and_bounces_for_strangers_count_nothing(site: Site, sess
     assert "delay warning" in bounce_in(site, sessionmaker, DELAYED)
     stranger = EXCHANGE_ONLINE.replace(b"bounces+alice=council.example", b"bounces+nobody=elsewhere.example")
     with sessionmaker.begin() as session:
-        inbound_id = inbound.spool(session, stranger, "", [VERP.replace("alice=council.example", "nobody=elsewhere.example")],
-                                   "smtp")
+        inbound_id = spooling.spool(session, stranger, "", [VERP.replace("alice=council.example", "nobody=elsewhere.example")],
+                                    "smtp")
     with sessionmaker.begin() as session:
-        assert "not a member" in inbound.process(session, site, inbound_id)[0]
+        assert "not a member" in processing.process(session, site, inbound_id)[0]
     with sessionmaker() as session:
         assert session.scalar(select(Membership.bounce_score).where(Membership.id == alice)) == 0
         assert session.scalar(select(func.count()).select_from(UserEmail)) == 2

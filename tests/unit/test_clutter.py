@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from mailgateway.clutter import clean_html, clean_subject, clean_text, is_banner, unwrap_url
+from mailgateway.text.clutter import clean_html, clean_subject, clean_text, is_banner, unwrap_url
 
 GOVUK = "https://www.gov.uk/guidance/damp?a=1&b=2"
 

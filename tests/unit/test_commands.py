@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from forum.errors import NotFound
 from forum.models import Community, Membership, MemberStatus, OutboxItem, Role, UserEmail
 from forum.site import Site
-from mailgateway import inbound
+from mailgateway.incoming import judging, recipients
 from tests.support import make_community, make_member, through_the_gateway
 
 DOMAIN = "lists.example.org"
@@ -63,9 +63,9 @@ def test_subscribe_asks_for_a_reply_and_any_reply_confirms(site: Site, sessionma
     assert "Welcome" in notices(sessionmaker, "newbie@elsewhere.example")[-1]["text"]
     with sessionmaker() as session:
         with pytest.raises(NotFound, match="already been used"):
-            inbound.check_recipient(session, site, confirm_to)
+            recipients.check_recipient(session, site, confirm_to)
         with pytest.raises(NotFound, match="not valid"):
-            inbound.check_recipient(session, site, f"housing-confirm+aaaabbbbccccdddd@{DOMAIN}")
+            recipients.check_recipient(session, site, f"housing-confirm+aaaabbbbccccdddd@{DOMAIN}")
 
     assert "confirmation sent" in send(site, sessionmaker, f"housing-unsubscribe@{DOMAIN}")[0]
     leave_to = notices(sessionmaker, "newbie@elsewhere.example")[-1]["reply_to"]
@@ -78,8 +78,8 @@ def test_a_private_community_is_unknown_to_a_stranger_at_every_command_address(
     raw = b"From: New Bie <newbie@elsewhere.example>\r\nSubject: join\r\nMessage-ID: <p1@elsewhere.example>\r\n\r\nplease\r\n"
     with sessionmaker() as session:
         for form in ("subscribe", "unsubscribe", "request", "owner"):
-            [private] = inbound.judge(session, site, raw, "newbie@elsewhere.example", [f"officers-{form}@{DOMAIN}"])
-            [missing] = inbound.judge(session, site, raw, "newbie@elsewhere.example", [f"nosuch-{form}@{DOMAIN}"])
+            [private] = judging.judge(session, site, raw, "newbie@elsewhere.example", [f"officers-{form}@{DOMAIN}"])
+            [missing] = judging.judge(session, site, raw, "newbie@elsewhere.example", [f"nosuch-{form}@{DOMAIN}"])
             assert private.line == missing.line.replace("nosuch", "officers")
             assert private.line == '550 5.1.1 there is no community "officers" here'
     assert notices(sessionmaker, "newbie@elsewhere.example") == [], "nothing mailed back"

@@ -18,9 +18,9 @@ from sqlalchemy.orm import sessionmaker as SessionMaker
 from forum import config, private_replies, tokens
 from forum.posting import Draft, submit_post
 from forum.site import Site
-from mailgateway import compose
 from mailgateway.addresses import read_reply_token, reply_address
-from mailgateway.compose import AttachmentInfo, CommunityInfo, PostView
+from mailgateway.outgoing import compose, notices, post_views
+from mailgateway.outgoing.post_views import AttachmentInfo, CommunityInfo, PostView
 from tests.support import make_community, make_member
 
 DOMAIN = "lists.example.org"
@@ -251,14 +251,14 @@ def test_attached_messages_travel_in_crlf_lines_a_relay_accepts(site: Site) -> N
 
 
 def test_notices_come_from_the_site_or_the_community_owner(site: Site) -> None:
-    plain = parse(compose.compose_notice(site, "bob@council.example", {"subject": "Your login link", "text": "Hi"},
+    plain = parse(notices.compose_notice(site, "bob@council.example", {"subject": "Your login link", "text": "Hi"},
                                          message_id=f"n1@{DOMAIN}"))
     assert str(plain["From"]) == f"Council Forums <noreply@{DOMAIN}>"
     assert (plain["To"], plain["Message-ID"], plain["Auto-Submitted"]) == \
         ("bob@council.example", f"<n1@{DOMAIN}>", "auto-generated")
     assert "List-Id" not in plain and content(plain) == "Hi\n"
 
-    raw = compose.compose_notice(
+    raw = notices.compose_notice(
         site, "bob@council.example", {"subject": "Housing digest", "text": "3 posts — Grüße", "html": "<p>3 posts</p>"},
         message_id=f"n2@{DOMAIN}", community=HOUSING, user_id=7)
     assert raw.isascii()
@@ -268,7 +268,7 @@ def test_notices_come_from_the_site_or_the_community_owner(site: Site) -> None:
     assert site.signer.make(tokens.UNSUBSCRIBE, 7, 3) in digest["List-Unsubscribe"]
     assert texts(digest) == ("3 posts — Grüße\n", "<p>3 posts</p>\n")
 
-    answer = parse(compose.compose_notice(site, "eve@elsewhere.example",
+    answer = parse(notices.compose_notice(site, "eve@elsewhere.example",
                                           {"subject": "Not delivered", "text": "…", "in_reply_to": "m1@x"},
                                           message_id=f"n3@{DOMAIN}"))
     assert (answer["Auto-Submitted"], answer["In-Reply-To"], answer["References"]) == ("auto-replied", "<m1@x>", "<m1@x>")
@@ -285,8 +285,8 @@ def test_references_name_the_thread_root_and_the_nearest_ancestors(
                 community="housing", author_email="alice@council.example", subject="Deep", body=f"reply {i}",
                 message_id=f"m{i}@council.example", parent_id=parent_id), site).post.id
         assert parent_id is not None
-        loaded = compose.load_post(session, parent_id)
-        root = compose.load_post(session, parent_id - 24)
+        loaded = post_views.load_post(session, parent_id)
+        root = post_views.load_post(session, parent_id - 24)
     assert loaded.in_reply_to == "m23@council.example"
     assert loaded.references == ("m0@council.example", *(f"m{i}@council.example" for i in range(5, 24)))
     assert (root.in_reply_to, root.references) == (None, ())

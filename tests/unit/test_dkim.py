@@ -19,10 +19,12 @@ from forum.errors import ConfigError
 from forum.models import utcnow
 from forum.posting import Draft, submit_post
 from forum.site import Site
-from mailgateway.authenticity import Dns, _resolver
-from mailgateway.compose import CommunityInfo, PostView, compose_copy, compose_notice
-from mailgateway.delivery import DeliveryWorker
-from mailgateway.dkim_sign import DkimSigner
+from mailgateway.incoming.authenticity import Dns, _resolver
+from mailgateway.outgoing.compose import compose_copy
+from mailgateway.outgoing.delivery import DeliveryWorker
+from mailgateway.outgoing.dkim_sign import DkimSigner
+from mailgateway.outgoing.notices import compose_notice
+from mailgateway.outgoing.post_views import CommunityInfo, PostView
 from tests.dnsstub import DnsStub
 from tests.support import SmtpSink, make_community
 

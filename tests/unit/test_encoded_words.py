@@ -9,8 +9,8 @@ from email.message import EmailMessage
 
 import pytest
 
-from mailgateway import encoded_words
-from mailgateway.compose import POLICY
+from mailgateway.outgoing import encoded_words
+from mailgateway.outgoing.rendering import POLICY
 
 TAILS = [" – notification of changes", " ŵ ŷ test", " 🎉 party 👩‍👩‍👧", "–x", " Siân", "",
          ' "quoted", (x) and; more', " Ελληνικά κείμενα", " =?utf-8?q?looks_encoded?="]

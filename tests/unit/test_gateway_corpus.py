@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from forum.directory import create_community
 from forum.models import InboundMessage, InboundStatus, Post
 from forum.site import Site
-from mailgateway import inbound
+from mailgateway.incoming import judging, processing, spooling
 from tests.corpus import manifest, require_corpus
 
 RCPT = "corpus@lists.example.org"
@@ -42,15 +42,15 @@ def test_every_corpus_message_becomes_a_post_or_a_clear_refusal(
     for item in items:
         raw = (corpus / item["file"]).read_bytes()
         with sessionmaker() as session:
-            [reply] = inbound.judge(session, site, raw, SENDER, [RCPT])
+            [reply] = judging.judge(session, site, raw, SENDER, [RCPT])
         if reply.code != 250:
             assert reply.code in (550, 552, 554) and len(reply.text) > 12, (item["file"], reply)
             outcomes[f"refused {reply.text.split(':')[0][:40]}"] += 1
             continue
         with sessionmaker.begin() as session:
-            inbound_id = inbound.spool(session, raw, SENDER, [RCPT], "smtp")
+            inbound_id = spooling.spool(session, raw, SENDER, [RCPT], "smtp")
         with sessionmaker.begin() as session:
-            [line] = inbound.process(session, site, inbound_id)
+            [line] = processing.process(session, site, inbound_id)
         kind = line.split(": ", 1)[1].split(" ", 1)[0]
         if line.endswith("; the sender was told"):  # refused once the whole message was read
             kind = f"{kind} (sender told)"

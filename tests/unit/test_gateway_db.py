@@ -9,8 +9,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from forum.db import make_sessionmaker
 from forum.models import InboundMessage
-from mailgateway import inbound
-from mailgateway.gateway_db import GatewayDB
+from mailgateway.incoming import spooling
+from mailgateway.incoming.gateway_db import GatewayDB
 
 RCPT = "housing@lists.example.org"
 
@@ -22,7 +22,7 @@ def nothing(_session: Session) -> None:
 def store(n: int):
     def work(session: Session, _checked: None) -> int:
         raw = f"From: m{n}@council.example\r\nTo: {RCPT}\r\nSubject: {n}\r\n\r\nPost {n}.\r\n".encode()
-        return inbound.spool(session, raw, f"m{n}@council.example", [RCPT], "smtp", client_ip="192.0.2.1")
+        return spooling.spool(session, raw, f"m{n}@council.example", [RCPT], "smtp", client_ip="192.0.2.1")
     return work
 
 

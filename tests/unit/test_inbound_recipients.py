@@ -9,8 +9,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from forum.models import OutboxItem, Post
 from forum.posting import Draft, submit_post
 from forum.site import Site
-from mailgateway import inbound
 from mailgateway.addresses import reply_address
+from mailgateway.incoming import processing, spooling
 from tests.support import make_community, make_member
 
 DOMAIN = "lists.example.org"
@@ -21,9 +21,9 @@ def deliver(site: Site, sessionmaker: sessionmaker[Session], sender: str, rcpts:
     raw = (f"From: {sender}\r\nTo: housing@{DOMAIN}\r\nSubject: Damp in flats\r\n\r\n"
            "Has anyone treated damp in 1960s flats?\r\n").encode()  # no Message-ID to tell copies apart
     with sessionmaker.begin() as session:
-        inbound_id = inbound.spool(session, raw, sender, rcpts, "smtp")
+        inbound_id = spooling.spool(session, raw, sender, rcpts, "smtp")
     with sessionmaker.begin() as session:
-        return inbound.process(session, site, inbound_id)
+        return processing.process(session, site, inbound_id)
 
 
 def test_every_form_of_a_communitys_address_makes_one_post(site: Site, sessionmaker: sessionmaker[Session]) -> None:

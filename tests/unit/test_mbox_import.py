@@ -18,7 +18,7 @@ from forum.archive import community_mbox
 from forum.config import Settings
 from forum.models import InboundMessage, InboundStatus, OutboxItem, Post, Thread
 from forum.site import Site
-from mailgateway.mbox_import import (
+from mailgateway.incoming.mbox_import import (
     ImportReport,
     NotAnMbox,
     count_messages,
@@ -27,7 +27,7 @@ from mailgateway.mbox_import import (
     parseable,
     read_mbox,
 )
-from mailgateway.parsing import parse_message
+from mailgateway.text.parsing import parse_message
 from tests.corpus import require_corpus
 from tests.support import make_community, make_member
 

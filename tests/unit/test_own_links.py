@@ -1,6 +1,6 @@
 """Our own copies quoted back: footers dropped, personal tokens neutralised.
 
-The copies quoted here are rendered by :mod:`mailgateway.compose` itself, so what is
+The copies quoted here are rendered by :mod:`mailgateway.outgoing.compose` itself, so what is
 recognised is what the site really sends, quoted the ways mail clients quote.
 """
 
@@ -18,10 +18,11 @@ from sqlalchemy.orm import sessionmaker as SessionMaker
 
 from forum.models import Attachment
 from forum.site import Site
-from mailgateway import compose, inbound
-from mailgateway.compose import CommunityInfo, PostView
-from mailgateway.htmltext import html_to_text
-from mailgateway.own_links import OwnLinks
+from mailgateway.incoming import processing, spooling
+from mailgateway.outgoing import compose, rendering
+from mailgateway.outgoing.post_views import CommunityInfo, PostView
+from mailgateway.text.htmltext import html_to_text
+from mailgateway.text.own_links import OwnLinks
 from tests.support import make_community, make_member
 
 MEMBER = 7
@@ -39,7 +40,7 @@ def copy(site: Site) -> EmailMessage:
 
 def personal(site: Site, copy: EmailMessage) -> list[str]:
     """The member's tokens and the author's address, as the copy carries them."""
-    unsubscribe = compose.unsubscribe_token(site, MEMBER, VIEW.community.id)
+    unsubscribe = rendering.unsubscribe_token(site, MEMBER, VIEW.community.id)
     reply = copy["Reply-To"].addresses[0].addr_spec
     return [unsubscribe, reply.split("+")[1].split("@")[0], "alice@council.example", "Reply privately"]
 
@@ -79,7 +80,7 @@ def test_a_copy_quoted_in_html_loses_its_footer_table(site: Site, copy: EmailMes
 
 def test_tokens_left_anywhere_are_neutralised(site: Site, copy: EmailMessage) -> None:
     links = OwnLinks.of(site)
-    token = compose.unsubscribe_token(site, MEMBER, 3)
+    token = rendering.unsubscribe_token(site, MEMBER, 3)
     reply = copy["Reply-To"].addresses[0].addr_spec
     base = site.settings.site.base_url.rstrip("/")
     pasted = (f"Unsubscribe me: {base}/unsubscribe/{token} or write to {reply.upper()}, "
@@ -110,9 +111,9 @@ def test_a_copy_forwarded_as_attachment_is_published_without_its_tokens(
     forward.set_content("Forwarding this for the new starters.\n")
     forward.add_attachment(copy)
     with sessionmaker.begin() as session:
-        inbound_id = inbound.spool(session, forward.as_bytes(), "bob@example.org", ["housing@lists.example.org"], "smtp")
+        inbound_id = spooling.spool(session, forward.as_bytes(), "bob@example.org", ["housing@lists.example.org"], "smtp")
     with sessionmaker.begin() as session:
-        [outcome] = inbound.process(session, site, inbound_id)
+        [outcome] = processing.process(session, site, inbound_id)
     assert "posted" in outcome
     with sessionmaker() as session:
         [attachment] = session.scalars(select(Attachment)).all()

@@ -9,9 +9,9 @@ from datetime import UTC
 
 import pytest
 
-from mailgateway.htmltext import html_to_text
-from mailgateway.parsing import MalformedMail, is_reply_subject, normalize_subject, parse_headers, parse_message
-from mailgateway.trimming import trim_html, trim_reply
+from mailgateway.text.htmltext import html_to_text
+from mailgateway.text.parsing import MalformedMail, parse_headers, parse_message
+from mailgateway.text.trimming import trim_html, trim_reply
 
 OUTLOOK_HTML_REPLY = """\
 <html><head><meta http-equiv="Content-Type" content="text/html; charset=utf-8">
@@ -289,30 +289,6 @@ def test_arbitrary_bytes_never_raise_anything_but_malformed_mail() -> None:
             parse_message(blob)
         except MalformedMail as refusal:
             assert str(refusal)
-
-
-@pytest.mark.parametrize(
-    "subject",
-    [
-        "Re: Build failure", "RE: Build failure", "AW: Build failure", "Sv: Build failure",
-        "SV: Build failure", "Antw: Build failure", "Réf: Build failure", "R: Build failure",
-        "VS: Build failure", "Odp: Build failure", "回复: Build failure", "答复：Build failure",
-        "[dev] Re: Build failure", "Re[2]: Build failure", "Re : Build failure",
-    ],
-)
-def test_reply_subjects_in_many_languages(subject: str) -> None:
-    assert is_reply_subject(subject)
-    assert normalize_subject(subject) == "build failure"
-
-
-@pytest.mark.parametrize("subject", ["Fw: Build failure", "Fwd: Re: Build failure", "Build failure", "Reset: all", ""])
-def test_non_reply_subjects(subject: str) -> None:
-    assert not is_reply_subject(subject)
-
-
-def test_normalize_subject_strips_every_prefix_and_tag() -> None:
-    assert normalize_subject("[dev] Re: [dev] AW: Fwd:  Build   FAILURE ") == "build failure"
-    assert normalize_subject("Build failure") == normalize_subject("RE: build failure")
 
 
 def test_headers_naming_another_author_are_read_only_in_list_mail() -> None:

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from mailgateway.parsing import MalformedMail, ParsedMail, parse_message
+from mailgateway.text.parsing import MalformedMail, ParsedMail, parse_message
 from tests.corpus import corpus_dir, manifest, require_corpus
 
 RFC822_ITEMS = [item for item in manifest() if item["input_format"] == "rfc822"]

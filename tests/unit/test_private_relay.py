@@ -14,7 +14,7 @@ from forum.directory import member_row, upsert_members
 from forum.models import OutboxItem, Role
 from forum.posting import Draft, community_by_slug, submit_post
 from forum.site import Site
-from mailgateway import private_relay
+from mailgateway.incoming import private_relay
 from tests.support import make_community, make_member, through_the_gateway
 
 DOMAIN = "lists.example.org"

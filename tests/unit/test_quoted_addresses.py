@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from mailgateway.quoted_addresses import HIDDEN, hide_quoted_addresses, hide_quoted_addresses_html
+from mailgateway.text.quoted_addresses import HIDDEN, hide_quoted_addresses, hide_quoted_addresses_html
 
 
 @pytest.mark.parametrize(("line", "shown"), [

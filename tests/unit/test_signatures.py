@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mailgateway.signatures import split_signature
+from mailgateway.text.signatures import split_signature
 
 DISCLAIMER = ("This email and any attachments are confidential and intended solely for the addressee. If you have "
               "received this email in error please notify the sender.")

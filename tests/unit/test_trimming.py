@@ -6,8 +6,9 @@ import time
 
 import pytest
 
-from mailgateway.htmltext import html_to_text
-from mailgateway.trimming import MAX_TRIMMED_CHARS, Trimmed, is_attribution_line, trim_html, trim_reply
+from mailgateway.text.htmltext import html_to_text
+from mailgateway.text.reply_lines import is_attribution_line
+from mailgateway.text.trimming import MAX_TRIMMED_CHARS, Trimmed, trim_html, trim_reply
 
 QUOTE = "\n\n> The build fails on main.\n> Any idea?\n"
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from mailgateway.trimming import trim_reply
+from mailgateway.text.trimming import trim_reply
 from tests.corpus import manifest, require_corpus
 
 REQUIRED_ACCURACY = 0.95

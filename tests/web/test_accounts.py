@@ -19,7 +19,7 @@ from forum.config import Settings
 from forum.models import Membership, OutboxItem, Role, User
 from forum.posting import community_by_slug
 from forum.site import Site
-from mailgateway import compose
+from mailgateway.outgoing import rendering
 from tests.support import make_community, make_member
 from web.accounts.lookup import safe_next
 from web.app import create_app
@@ -295,14 +295,14 @@ class TestProfile:
 
 
 class TestUnsubscribe:
-    """The URL every mail's List-Unsubscribe names (``mailgateway.compose``) must work."""
+    """The URL every mail's List-Unsubscribe names (``mailgateway.outgoing.rendering``) must work."""
 
     def link(self, site: Site, sessionmaker: SessionMaker[Session], address: str = "bob@example.org") -> str:
         with sessionmaker() as session:
             community_id = community_by_slug(session, "housing").id
             user = user_by_email(session, address)
         assert user is not None
-        url = compose.unsubscribe_url(site, compose.unsubscribe_token(site, user.id, community_id))
+        url = rendering.unsubscribe_url(site, rendering.unsubscribe_token(site, user.id, community_id))
         return urlsplit(url).path
 
     def is_member(self, sessionmaker: SessionMaker[Session], address: str = "bob@example.org") -> bool:

@@ -25,7 +25,8 @@ from werkzeug.test import TestResponse
 from forum.models import Attachment, MemberStatus, Post, Role, User
 from forum.posting import AttachmentData, Draft, submit_post
 from forum.site import Site
-from mailgateway import compose, inbound
+from mailgateway.incoming import processing, spooling
+from mailgateway.outgoing import post_views, rendering
 from tests.support import make_community, make_member
 from web.archive.views import served_type
 
@@ -126,7 +127,7 @@ class TestCommunityPage:
         assert len(page(client.get("/c/housing/?page=first")).select("tbody tr")) == 30
 
     def test_the_list_archive_header_resolves(self, client: FlaskClient, site: Site, people: dict[str, int]) -> None:
-        headers = dict(compose._list_headers(site, compose.CommunityInfo(1, "housing", "Housing"), None))
+        headers = dict(rendering.list_headers(site, post_views.CommunityInfo(1, "housing", "Housing"), None))
         archive_url = headers["List-Archive"][0].strip("<>")
         assert client.get(urlsplit(archive_url).path).status_code == 200
 
@@ -171,7 +172,7 @@ class TestThreadPage:
                                                                post: Callable[..., Post]) -> None:
         reply = post("Re: Damp", "Yes.", parent_id=post("Damp").id)
         with sessionmaker() as session:
-            url = urlsplit(compose.archived_at(compose.load_post(session, reply.id), site))
+            url = urlsplit(post_views.archived_at(post_views.load_post(session, reply.id), site))
         assert page(client.get(url.path)).find("article", id=url.fragment) is not None
 
     def test_held_and_rejected_posts_are_not_shown(self, client: FlaskClient, site: Site,
@@ -404,9 +405,9 @@ class TestMbox:
     @pytest.fixture
     def emailed(self, sessionmaker: SessionMaker[Session], site: Site, people: dict[str, int]) -> Post:
         with sessionmaker.begin() as session:
-            inbound_id = inbound.spool(session, RAW, BOB, ["housing@lists.example.org"], "smtp")
+            inbound_id = spooling.spool(session, RAW, BOB, ["housing@lists.example.org"], "smtp")
         with sessionmaker.begin() as session:
-            inbound.process(session, site, inbound_id)
+            processing.process(session, site, inbound_id)
         with sessionmaker() as session:
             return session.scalars(select(Post)).one()
 
@@ -434,16 +435,16 @@ class TestMbox:
             sessionmaker: SessionMaker[Session], emailed: Post) -> None:
         """A reply quoting its copy whole carries the replier's unsubscribe link: the archive
         shows the reply without it, and so must the members' download."""
-        token = compose.unsubscribe_token(site, people["bob"], emailed.community_id)
-        leave = compose.unsubscribe_url(site, token)
+        token = rendering.unsubscribe_token(site, people["bob"], emailed.community_id)
+        leave = rendering.unsubscribe_url(site, token)
         reply = (b"From: Bob Example <bob@example.org>\r\nTo: housing@lists.example.org\r\n"
                  b"Subject: Re: Damp in the flat\r\nMessage-ID: <damp-2@example.org>\r\n"
                  b"In-Reply-To: <damp-1@example.org>\r\n\r\nOpen the windows.\r\n\r\n"
                  b"> Has anyone dealt with damp?\r\n> -- \r\n> Leave Housing: " + leave.encode() + b"\r\n")
         with sessionmaker.begin() as session:
-            inbound_id = inbound.spool(session, reply, BOB, ["housing@lists.example.org"], "smtp")
+            inbound_id = spooling.spool(session, reply, BOB, ["housing@lists.example.org"], "smtp")
         with sessionmaker.begin() as session:
-            inbound.process(session, site, inbound_id)
+            processing.process(session, site, inbound_id)
         sign_in(people["bob"])
         shown = client.get(f"/c/housing/t/{emailed.thread_id}")
         assert "Open the windows." in shown.text and token not in shown.text

@@ -15,7 +15,7 @@ from forum.access import membership_of, user_by_email
 from forum.models import Delivery, MemberStatus, OutboxItem, Post, PostingPolicy, PostStatus, Role, Thread
 from forum.posting import Draft, community_by_slug, submit_post
 from forum.site import Site
-from mailgateway import compose
+from mailgateway.outgoing import compose, post_views
 from tests.support import make_community, make_member
 
 ANN, BOB, CEM, DAN = "ann@example.org", "bob@example.org", "cem@example.org", "dan@example.org"
@@ -110,7 +110,7 @@ class TestMembership:
             with sessionmaker() as session:
                 post_id = session.scalar(select(Post.id).where(Post.subject == "Damp in flats"))
                 assert post_id is not None
-                copy = compose.compose_copy(compose.load_post(session, post_id), site, 2)
+                copy = compose.compose_copy(post_views.load_post(session, post_id), site, 2)
             return copy.decode()
 
         as_user(ANN)
@@ -249,7 +249,7 @@ class TestReply:
         third = posts(sessionmaker)[-1]
         assert third.parent_id == second.id and third_location.endswith(f"#post-{third.id}")
         with sessionmaker() as session:
-            view = compose.load_post(session, third.id)
+            view = post_views.load_post(session, third.id)
         assert view.in_reply_to == second.message_id
         assert view.references == (root.message_id, second.message_id)
 

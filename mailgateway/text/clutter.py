@@ -20,7 +20,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from bs4 import BeautifulSoup, NavigableString, Tag
 
-from mailgateway.htmltext import text_upto
+from mailgateway.text.htmltext import text_upto
 
 __all__ = ["REWRITERS", "BANNERS", "clean_html", "clean_subject", "clean_text", "is_banner", "unwrap_url"]
 

@@ -16,7 +16,7 @@ import re
 
 from bs4 import BeautifulSoup, NavigableString, Tag
 
-from mailgateway.trimming import is_attribution_line, is_header_line
+from mailgateway.text.reply_lines import is_attribution_line, is_header_line
 
 __all__ = ["HIDDEN", "hide_quoted_addresses", "hide_quoted_addresses_html"]
 

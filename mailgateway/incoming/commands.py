@@ -24,7 +24,7 @@ from forum.rate_limits import GATEWAY, may_answer
 from forum.site import Site
 from forum.subscriptions import Standing
 from mailgateway.addresses import Form, Route, command_address, confirm_address, owner_address, post_address
-from mailgateway.parsing import ParsedMail
+from mailgateway.text.parsing import ParsedMail
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ URL or address of ours that is left (a footer Outlook reflowed beyond recognitio
 link pasted into the text) neutralised: the URL becomes the site's home page, the
 address the community's plain address. The raw message keeps them; it is never shown.
 
-Recognition follows what :mod:`mailgateway.compose` and :mod:`digest.render` write:
+Recognition follows what :mod:`mailgateway.outgoing.footers` and :mod:`digest.render` write:
 the footer's labels, the site's base URL and mail domain, and the token paths.
 """
 
@@ -25,7 +25,7 @@ from functools import cached_property, lru_cache
 
 from bs4 import BeautifulSoup, Tag
 
-from mailgateway.htmltext import text_upto
+from mailgateway.text.htmltext import text_upto
 
 from forum.bounces import REENABLE_PATH
 from forum.site import Site

@@ -1,7 +1,7 @@
 """The SMTP and LMTP listener (aiosmtpd).
 
 The handler is thin: it hands each protocol moment to the synchronous core in the
-listener's database thread (:mod:`mailgateway.gateway_db`) so the event loop never waits
+listener's database thread (:mod:`mailgateway.incoming.gateway_db`) so the event loop never waits
 on the database, and it answers 250 only once the message is committed.
 Processing into posts happens right after, off the SMTP conversation, through
 ``on_spooled`` (the runtime's processing queue).
@@ -28,9 +28,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from forum.errors import ListbridgeError
 from forum.models import Community
 from forum.site import Site
-from mailgateway import inbound
 from mailgateway.addresses import Route, reverse_path
-from mailgateway.gateway_db import GatewayDB
+from mailgateway.incoming import judging, recipients, spooling
+from mailgateway.incoming.gateway_db import GatewayDB
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +41,8 @@ LONG_LINE_LIMIT = 8 * 1024 * 1024
 
 class GatewayEnvelope(Envelope):
     """aiosmtpd's envelope, with the recipients found at RCPT: DATA, in the same
-    transaction, judges the message by them instead of looking each one up again (that
-    second lookup was a tenth of the listener's CPU)."""
+    transaction, judges the message by them instead of looking each one up again (a
+    cost bench/README.md measures)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -140,7 +140,7 @@ class GatewayHandler:
 
     def _check_recipient(self, address: str, sender: str, session: Session) -> tuple[Route, Community | None] | str:
         try:
-            return inbound.recipient(session, self.site, address, sender)
+            return recipients.recipient(session, self.site, address, sender)
         except ListbridgeError as exc:
             return exc.smtp_reply
 
@@ -158,17 +158,17 @@ class GatewayHandler:
         return "250 2.1.5 recipient ok"
 
     def _judge(self, raw: bytes, mail_from: str, rcpts: list[str], client_ip: str | None,
-               found: dict[str, tuple[Route, Community | None]], session: Session) -> list[inbound.Reply]:
-        return inbound.judge(session, self.site, raw, mail_from, rcpts, client_ip, found)
+               found: dict[str, tuple[Route, Community | None]], session: Session) -> list[judging.Reply]:
+        return judging.judge(session, self.site, raw, mail_from, rcpts, client_ip, found)
 
     def _spool(self, raw: bytes, mail_from: str, rcpts: list[str], client_ip: str | None, session: Session,
-               replies: list[inbound.Reply]) -> tuple[list[inbound.Reply], int | None]:
+               replies: list[judging.Reply]) -> tuple[list[judging.Reply], int | None]:
         """Store the message for the recipients whose check accepted it."""
         accepted = [r for r, reply in zip(rcpts, replies) if reply.code == 250]
         if not accepted:
             return replies, None
-        return replies, inbound.spool(session, raw, mail_from, accepted, "lmtp" if self.lmtp else "smtp",
-                                      client_ip=client_ip)
+        return replies, spooling.spool(session, raw, mail_from, accepted, "lmtp" if self.lmtp else "smtp",
+                                       client_ip=client_ip)
 
     def _sending_server(self, session: SMTPSession) -> str | None:
         """The address SPF is checked against: the client's, when it is the sender's own
@@ -190,7 +190,7 @@ class GatewayHandler:
                                                       partial(self._spool, *message))
         except Exception:
             log.exception("could not store an incoming message", extra={"sender": envelope.mail_from})
-            failure = inbound.Reply(451, "4.3.0 temporary failure storing the message; try again later")
+            failure = judging.Reply(451, "4.3.0 temporary failure storing the message; try again later")
             replies, inbound_id = [failure] * len(envelope.rcpt_tos), None
         finally:
             self.in_flight -= 1
@@ -201,7 +201,7 @@ class GatewayHandler:
         return _single_reply(replies).line
 
 
-def _single_reply(replies: list[inbound.Reply]) -> inbound.Reply:
+def _single_reply(replies: list[judging.Reply]) -> judging.Reply:
     """SMTP has one DATA reply for all recipients: accept if any was accepted.
 
     Recipients refused at DATA while others were accepted are recorded with the message;

@@ -11,12 +11,11 @@ a second From, Subject or List-Unsubscribe without breaking it.
 Why not ``dkim.sign()`` from dkimpy, which verifies our mail in the tests and checks
 incoming mail: every copy of a post is personal (its footer carries the member's own
 unsubscribe link), so every copy has its own body hash and needs its own signature, one
-private-key operation per member. dkimpy does RSA in pure Python (about 6 ms per 2048-bit
-signature on our 2-core machines, more than the rest of a copy's cost tenfold); OpenSSL,
-through ``cryptography``, takes about 0.3 ms and releases the GIL, so signing in the
-composing thread overlaps with sending on the event loop. Ed25519 (RFC 8463) costs about
-0.05 ms, but the largest mailbox providers do not verify it yet, so RSA is the key to
-publish; ``key_file`` takes either. Only the header block is parsed; the body is hashed as
+private-key operation per member. dkimpy does RSA in pure Python, many times the rest of
+a copy's cost; OpenSSL, through ``cryptography``, is a small fraction of that and
+releases the GIL, so signing in the composing thread overlaps with sending on the event
+loop (figures: bench/README.md). Ed25519 (RFC 8463) is cheaper still, but the largest
+mailbox providers do not verify it yet, so RSA is the key to publish; ``key_file`` takes either. Only the header block is parsed; the body is hashed as
 it is, after relaxed canonicalization.
 """
 
@@ -146,8 +145,8 @@ def _relaxed_header(name: bytes, value: bytes) -> bytes:
 def _relaxed_body(body: bytes) -> bytes:
     """RFC 6376 §3.4.4: runs of blanks as one space, none at line ends, no trailing empty lines.
 
-    With bytes methods, not a regular expression: one visiting every character of an 11 KB
-    copy costs more than the rest of its signature.
+    With bytes methods, not a regular expression: one visiting every character of a copy
+    costs more than the rest of its signature.
     """
     if b"\t" in body:
         body = body.replace(b"\t", b" ")

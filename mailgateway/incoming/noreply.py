@@ -24,7 +24,7 @@ from forum.rate_limits import may_answer
 from forum.site import Site
 from forum.tokens import BadToken
 from mailgateway.addresses import post_address, read_reply_token, reply_address
-from mailgateway.parsing import ParsedMail
+from mailgateway.text.parsing import ParsedMail
 
 log = logging.getLogger(__name__)
 

@@ -3,8 +3,8 @@
 A council on Microsoft 365 or Exchange can usually give listbridge a mailbox (with the list
 addresses as its aliases) long before it can change where its mail is delivered. The
 poller reads that mailbox and feeds each message through the gateway's own steps
-(:func:`mailgateway.inbound.judge`, ``spool``, ``process``), so it is routed exactly as
-SMTP would route it: to the recipients named by ``Delivered-To`` / ``X-Original-To`` /
+(:func:`.judging.judge`, :func:`.spooling.spool`, :func:`.processing.process`), so it is
+routed exactly as SMTP would route it: to the recipients named by ``Delivered-To`` / ``X-Original-To`` /
 ``Envelope-To`` (what the delivering server wrote), else by ``To`` and ``Cc``, keeping
 those on our list domain.
 
@@ -43,8 +43,8 @@ from forum.config import ImapSettings
 from forum.errors import ConfigError, describe
 from forum.models import InboundMessage
 from forum.site import Site
-from mailgateway import inbound
 from mailgateway.addresses import split_address
+from mailgateway.incoming import judging, spooling
 
 log = logging.getLogger(__name__)
 
@@ -169,11 +169,11 @@ class ImapPoller:
                 log.info("IMAP message %s was stored before; moving it only", ref)
                 return None
             to = addressing(raw, self.site.mail_domain)
-            replies = inbound.judge(session, self.site, raw, to.mail_from, list(to.rcpts))
+            replies = judging.judge(session, self.site, raw, to.mail_from, list(to.rcpts))
             accepted = [r for r, reply in zip(to.rcpts, replies) if reply.code == 250]
             refused = [f"{r}: {reply.line}" for r, reply in zip(to.rcpts, replies) if reply.code != 250] or [
                 f"refused: no recipient on {self.site.mail_domain} in {', '.join(ENVELOPE_HEADERS)}, To or Cc"]
-            inbound_id = inbound.spool(session, raw, to.mail_from, accepted, "imap", source_ref=ref, refused=refused)
+            inbound_id = spooling.spool(session, raw, to.mail_from, accepted, "imap", source_ref=ref, refused=refused)
         log.info("IMAP message %s stored as inbound %s for %s", ref, inbound_id, ", ".join(accepted) or "nobody",
                  extra={"recipient": ",".join(to.rcpts), "sender": to.mail_from})
         return inbound_id if accepted else None

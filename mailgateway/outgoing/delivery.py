@@ -33,370 +33,43 @@ at once instead of failing one message at a time. A message that cannot be compo
 bug (or something lost, such as an attachment's file), not a delivery problem: trying
 again would fail alike, so its rows fail at once, the error is logged once and the site's
 operators are told.
+
+Here is the worker's loop; rows are made into messages by :mod:`.composer`, sent over
+:mod:`.smarthost` connections, and their outcomes written by :mod:`.outcomes`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import enum
 import logging
 import time
-from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field, replace
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 import aiosmtplib
-from aiosmtplib import SMTPStatus
 from sqlalchemy.orm import Session, sessionmaker
 
 from forum import digests, operators, outbox
-from forum.config import DeliverySettings, SmtpOutSettings
+from forum.config import DeliverySettings
 from forum.db import make_engine
-from forum.errors import NotFound, describe
+from forum.errors import describe
 from forum.models import utcnow
 from forum.outbox import Claimed
 from forum.site import Site
-from mailgateway import addresses
-from mailgateway.compose import (
-    CommunityInfo,
-    PostTemplate,
-    PostView,
-    archived_at,
-    build_template,
-    compose_digest,
-    compose_notice,
-    load_community,
-    load_post,
-    personalize,
-)
-from mailgateway.dkim_sign import DkimSigner
+from mailgateway.outgoing.composer import Breakage, Composer, Job, Sources
+from mailgateway.outgoing.outcomes import FIELDS, Ledger, Outcome, Result
+from mailgateway.outgoing.smarthost import Connection, Unsendable
 
 log = logging.getLogger(__name__)
-FIELDS = "outbox=%s post=%s rcpt=%s reply=%r"  # every delivery log line names these
 
 KINDS = (outbox.POST_EMAIL, outbox.NOTICE_EMAIL, outbox.DIGEST_EMAIL)
 POLL_SECONDS = 1.0  # fallback for rows due later (retries); new posts come with wake()
 FLUSH_RETRY_SECONDS = 0.05  # after a failed write of outcomes (the senders wait meanwhile)
-# Writes of outcomes start at most this often: a write costs 0.1-0.4 ms of CPU (measured
-# alone; more under load), as much as sending a copy, so at full speed each write carries
-# a few copies; a connection waits for at most one.
+# Writes of outcomes start at most this often: a write costs about as much CPU as sending
+# a copy, so at full speed each write carries a few copies; a connection waits for at most one.
 FLUSH_GAP_SECONDS = 0.005
-TEMPLATE_CACHE_SIZE = 16
-TEMPLATE_MAX_AGE = 60.0  # seconds: an edited or deleted post stops going out unchanged soon
-RECONNECT_MAX_SECONDS = 30.0
 COMPOSE_CHUNK = 50  # messages composed per trip to the worker thread, after the first few
 SEND_WITHIN_SHARE = 0.8  # of the claim's lease: a job still queued later may be claimed again, so is released
-
-
-@dataclass(frozen=True)
-class Job:
-    """One message ready for the wire."""
-
-    item: Claimed
-    sender: str  # envelope sender (VERP)
-    message: bytes
-    claimed_at: float  # time.monotonic(): a job waiting near the end of its lease is handed back
-
-
-class Outcome(enum.Enum):
-    done = "done"
-    retry = "retry"
-    failed = "failed"
-
-
-@dataclass(frozen=True)
-class Result:
-    outcome: Outcome
-    reply: str  # the smarthost's reply, or what went wrong
-    connection_lost: bool = False
-
-
-@dataclass
-class Ledger:
-    """Outcomes waiting to be written, in one transaction per flush."""
-
-    done: list[int] = field(default_factory=list)
-    retry: list[tuple[int, str, timedelta]] = field(default_factory=list)
-    failed: list[tuple[int, str]] = field(default_factory=list)
-    released: list[int] = field(default_factory=list)
-
-    def __len__(self) -> int:
-        return len(self.done) + len(self.retry) + len(self.failed) + len(self.released)
-
-    def take(self) -> Ledger:
-        taken = Ledger(self.done, self.retry, self.failed, self.released)
-        self.done, self.retry, self.failed, self.released = [], [], [], []
-        return taken
-
-    def merge(self, other: Ledger) -> None:
-        self.done += other.done
-        self.retry += other.retry
-        self.failed += other.failed
-        self.released += other.released
-
-    def write(self, session: outbox.Executor) -> None:
-        outbox.mark_done(session, self.done)
-        for item_id, error, delay in self.retry:
-            outbox.retry_later(session, item_id, error, delay)
-        for item_id, error in self.failed:
-            outbox.mark_failed(session, item_id, error)
-        outbox.release(session, self.released)
-
-
-class CannotCompose(Exception):
-    """A source whose messages cannot be made: its rows fail without trying again."""
-
-
-@dataclass(frozen=True)
-class Breakage:
-    """A new kind of failure to compose, for the operators: one notice per ``key``."""
-
-    key: str
-    subject: str
-    text: str
-
-
-Source = PostTemplate | PostView | CommunityInfo | NotFound | CannotCompose
-Sources = dict[int | str, Source]  # what rows are composed from: by post id, or community slug
-
-
-class Composer:
-    """Turns claimed rows into messages, keeping recent posts' templates.
-
-    Used from one worker thread at a time (the feeder's), so it needs no lock.
-    """
-
-    def __init__(self, site: Site) -> None:
-        self.site = site
-        self.dkim = DkimSigner.from_settings(site.settings.dkim, site.mail_domain)
-        self._templates: OrderedDict[int, tuple[float, PostTemplate]] = OrderedDict()
-        self._reported: set[str] = set()  # breakages logged by this process
-
-    def fetch(self, session: Session, items: Iterable[Claimed]) -> Sources:
-        """What composing ``items`` needs: cached templates, else rows from the database."""
-        sources: Sources = {}
-        for item in items:
-            key = _source_key(item)
-            if key is None or key in sources:
-                continue
-            cached = self._cached(key) if isinstance(key, int) else None
-            try:
-                sources[key] = cached or (load_post(session, key) if isinstance(key, int)
-                                          else load_community(session, key))
-            except NotFound as exc:
-                sources[key] = exc
-        return sources
-
-    def compose(self, items: Iterable[Claimed], sources: Sources
-                ) -> tuple[list[Job], list[tuple[Claimed, Result]], list[Breakage]]:
-        """Messages for ``items``, the rows that cannot be sent with why, and the failures
-        to compose that are new, for the operators (CPU only).
-
-        A post's template replaces its view in ``sources`` once built, so a batch composed
-        in several calls builds it once; a post that cannot be composed is replaced by
-        the error, so the rest of its copies fail without trying.
-        """
-        jobs: list[Job] = []
-        refused: list[tuple[Claimed, Result]] = []
-        breakages: list[Breakage] = []
-        for item in items:
-            try:
-                job = self._job(item, sources)
-                # Signed here, in the composing thread: OpenSSL releases the GIL, so the
-                # signatures overlap with sending on the event loop.
-                jobs.append(replace(job, message=self.dkim.sign(job.message)) if self.dkim else job)
-            except NotFound as exc:
-                refused.append((item, Result(Outcome.failed, exc.message)))
-            except CannotCompose as exc:
-                refused.append((item, Result(Outcome.failed, str(exc))))
-            except Exception as exc:  # a bug, or a file gone: no retry would compose it
-                error, breakage = self._broken(item, sources, exc)
-                refused.append((item, Result(Outcome.failed, error)))
-                if breakage is not None:
-                    breakages.append(breakage)
-        return jobs, refused, breakages
-
-    def _broken(self, item: Claimed, sources: Sources, exc: Exception) -> tuple[str, Breakage | None]:
-        """The row's error; logged, and a :class:`Breakage` for the operators, the first
-        time this post (or, for notices and digests, this kind of message today) fails."""
-        error = f"cannot be composed: {describe(exc)}"
-        post = item.post_id if item.kind == outbox.POST_EMAIL else None
-        source = sources.get(post) if post is not None else None
-        if post is not None:
-            sources[post] = CannotCompose(error)
-        key = f"post:{post}" if post is not None else f"{item.kind}:{utcnow():%Y-%m-%d}"
-        if key in self._reported:
-            return error, None
-        self._reported.add(key)
-        log.error("cannot compose " + FIELDS + " kind=%s; its message is not sent", item.id, item.post_id,
-                  item.address, error, item.kind, exc_info=exc)
-        if item.payload.get(operators.TO_OPERATORS):
-            return error, None  # never a notice about a notice to the operators
-        if post is not None:
-            what = f"The email copies of post {post}"
-            if isinstance(source, PostView):
-                what += f' ("{source.subject}" in {source.community.name}, {archived_at(source, self.site)})'
-            consequence = "Members who take each post by email did not get it; it is on the web."
-        else:
-            what = f"A {item.kind.replace('_', ' ')} to {item.address} (outbox row {item.id})"
-            consequence = "Others of its kind may fail alike today; this is said once a day."
-        text = (f"{what} could not be composed, so nothing was sent.\n\n"
-                f"The error: {error}\n\n{consequence} The rows are marked failed and are not retried. "
-                "This is a bug, or something missing on the server (such as an attachment's file); "
-                "the server's log has the details.\n")
-        subject = f"{self.site.settings.site.name}: a message could not be composed and was not sent"
-        return error, Breakage(f"cannot-compose:{key}", subject, text)
-
-    def _job(self, item: Claimed, sources: Sources) -> Job:
-        domain = self.site.mail_domain
-        claimed = time.monotonic()
-        if item.kind == outbox.POST_EMAIL and item.post_id is not None and item.user_id is not None:
-            template = self._template(item.post_id, sources)
-            return Job(item, addresses.bounce_address(template.slug, domain, item.address),
-                       personalize(template, self.site, item.user_id), claimed)
-        if item.kind in (outbox.NOTICE_EMAIL, outbox.DIGEST_EMAIL):
-            key = _source_key(item)
-            community = _found(sources[key]) if key is not None else None
-            assert community is None or isinstance(community, CommunityInfo)
-            sender = (addresses.bounce_address(community.slug, domain, item.address) if community
-                      else f"noreply@{domain}")
-            # Stable across retries (a receiver may drop a repeat), unique across databases.
-            message_id = f"notice.{item.id}.{int(item.created_at.timestamp())}@{domain}"
-            compose = compose_digest if item.kind == outbox.DIGEST_EMAIL else compose_notice
-            return Job(item, sender, compose(self.site, item.address, item.payload, message_id=message_id,
-                                             community=community, user_id=item.user_id), claimed)
-        raise NotFound(f"outbox row {item.id} of kind {item.kind!r} names no post, member or message")
-
-    def _template(self, post_id: int, sources: Sources) -> PostTemplate:
-        source = _found(sources[post_id])
-        if isinstance(source, PostView):
-            source = sources[post_id] = build_template(source, self.site)
-            self._templates[post_id] = (time.monotonic(), source)
-            while len(self._templates) > TEMPLATE_CACHE_SIZE:
-                self._templates.popitem(last=False)
-        assert isinstance(source, PostTemplate)
-        return source
-
-    def _cached(self, post_id: int) -> PostTemplate | None:
-        entry = self._templates.get(post_id)
-        if entry is None or time.monotonic() - entry[0] > TEMPLATE_MAX_AGE:
-            return None
-        self._templates.move_to_end(post_id)
-        return entry[1]
-
-
-def _source_key(item: Claimed) -> int | str | None:
-    """What a row is composed from: its post (an id) or, for a notice, its community (a slug)."""
-    if item.kind == outbox.POST_EMAIL:
-        return item.post_id
-    return item.payload.get("slug") or None
-
-
-def _found(value: Source) -> PostTemplate | PostView | CommunityInfo:
-    if isinstance(value, (NotFound, CannotCompose)):
-        raise value
-    return value
-
-
-class Unsendable(Exception):
-    """A message no smarthost would take as it is: a permanent failure, not a retry."""
-
-
-class Connection:
-    """One smarthost connection, opened on first use and reused until it breaks."""
-
-    def __init__(self, settings: SmtpOutSettings, local_hostname: str) -> None:
-        self.settings = settings
-        self.local_hostname = local_hostname
-        self.failed_opens = 0  # consecutive; the sender pauses longer after each
-        self._smtp: aiosmtplib.SMTP | None = None
-
-    @property
-    def is_open(self) -> bool:
-        return self._smtp is not None and self._smtp.is_connected
-
-    async def open(self) -> None:
-        """Connect, EHLO, STARTTLS and AUTH as configured."""
-        s = self.settings
-        smtp = aiosmtplib.SMTP(
-            hostname=s.host, port=s.port, local_hostname=self.local_hostname, timeout=s.timeout_seconds,
-            start_tls=s.starttls, username=s.username or None, password=s.password or None,
-        )
-        try:
-            await smtp.connect()
-            if smtp.last_ehlo_response is None:  # connect() only says EHLO when STARTTLS or AUTH need it
-                await smtp.ehlo()
-        except BaseException:
-            self.failed_opens += 1
-            smtp.close()
-            raise
-        self.failed_opens = 0
-        self._smtp = smtp
-
-    async def send(self, sender: str, recipient: str, message: bytes,
-                   before_end: Callable[[], Awaitable[None]] | None = None) -> str:
-        """One transaction (MAIL, RCPT, DATA); the server's final reply.
-
-        ``before_end`` is awaited after the message's content is written and before the
-        final dot that commits the smarthost to it (see the module docstring).
-
-        Not aiosmtplib's ``sendmail()``: its DATA step rewrites every line ending with two
-        regular-expression passes over the message, a third of the event loop's work in a
-        fan-out, and its MAIL and RCPT parse each address again. Composed messages have
-        CRLF line endings by construction and addresses come validated from the database,
-        so only dot-stuffing is left, which ``bytes.replace`` does in microseconds.
-        """
-        smtp = self._smtp
-        assert smtp is not None
-        if not (sender.isascii() and recipient.isascii()):
-            raise Unsendable(f"{recipient} is not an ASCII address: sending to it needs SMTPUTF8, "
-                             "which listbridge does not use")
-        size = [f"SIZE={len(message)}".encode()] if smtp.supports_extension("size") else []
-        try:
-            reply = await smtp.execute_command(b"MAIL", f"FROM:<{sender}>".encode("ascii"), *size)
-            if reply.code != SMTPStatus.completed:
-                raise aiosmtplib.SMTPSenderRefused(reply.code, reply.message, sender)
-            reply = await smtp.execute_command(b"RCPT", f"TO:<{recipient}>".encode("ascii"))
-            if reply.code not in (SMTPStatus.completed, SMTPStatus.will_forward):
-                raise aiosmtplib.SMTPRecipientRefused(reply.code, reply.message, recipient)
-            reply = await smtp.execute_command(b"DATA")
-            if reply.code != SMTPStatus.start_input:
-                raise aiosmtplib.SMTPDataError(reply.code, reply.message)
-            if smtp.protocol is None:
-                raise aiosmtplib.SMTPServerDisconnected("connection lost before the message was sent")
-            smtp.protocol.write(_dot_stuffed(message))
-            if before_end is not None:
-                await before_end()
-            if smtp.protocol is None:
-                raise aiosmtplib.SMTPServerDisconnected("connection lost before the message was ended")
-            smtp.protocol.write(b".\r\n")
-            reply = await smtp.protocol.read_response(timeout=smtp.timeout)
-            if reply.code != SMTPStatus.completed:
-                raise aiosmtplib.SMTPDataError(reply.code, reply.message)
-        except aiosmtplib.SMTPResponseException:
-            with contextlib.suppress(aiosmtplib.SMTPException, OSError):
-                await smtp.rset()  # a clean slate for the connection's next message
-            raise
-        return f"{reply.code} {reply.message}"
-
-    def abort(self) -> None:
-        if self._smtp is not None:
-            self._smtp.close()
-            self._smtp = None
-
-    async def close(self) -> None:
-        if self.is_open:
-            assert self._smtp is not None
-            try:
-                await self._smtp.quit()
-            except (aiosmtplib.SMTPException, OSError):
-                pass
-        self.abort()
-
-    def pause_seconds(self) -> float:
-        return min(RECONNECT_MAX_SECONDS, 0.25 * 2 ** self.failed_opens) if self.failed_opens else 0.0
 
 
 class DeliveryWorker:
@@ -656,13 +329,6 @@ class DeliveryWorker:
     def _write(self, batch: Ledger) -> None:
         with self._outcomes.begin() as conn:
             batch.write(conn)
-
-
-def _dot_stuffed(message: bytes) -> bytes:
-    """RFC 5321 4.5.2: a line that starts with a period gets another, so none ends DATA early."""
-    stuffed = message.replace(b"\r\n.", b"\r\n..")
-    stuffed = b"." + stuffed if stuffed.startswith(b".") else stuffed
-    return stuffed if stuffed.endswith(b"\r\n") else stuffed + b"\r\n"
 
 
 async def _wait_any(timeout: float | None, *events: asyncio.Event) -> None:

@@ -28,7 +28,7 @@ from forum.rate_limits import HOUR, RateLimit, count_against, may_answer
 from forum.site import Site
 from forum.tokens import BadToken
 from mailgateway.addresses import Route
-from mailgateway.parsing import ParsedMail
+from mailgateway.text.parsing import ParsedMail
 
 log = logging.getLogger(__name__)
 

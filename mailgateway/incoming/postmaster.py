@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from forum import outbox
 from forum.site import Site
 from mailgateway.addresses import Route
-from mailgateway.parsing import ParsedMail
+from mailgateway.text.parsing import ParsedMail
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ SPF fails outright, is ``failed``: never answered. Everything we cannot tell —
 that fails, no client address to check SPF against, a domain that publishes no DMARC
 policy and whose SPF does not fail — is ``none``: neither vouched for nor
 forged, so that sites without working DNS keep working. What follows from a finding is the
-caller's decision (:mod:`mailgateway.inbound`).
+caller's decision (:mod:`.judging`).
 
 Two ways to find out:
 

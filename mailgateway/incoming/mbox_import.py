@@ -5,7 +5,7 @@ with its quirks: "From " separator lines in several date styles, body lines esca
 ``>From`` (mboxrd) or not at all (mboxo), CRLF line endings, addresses obfuscated as
 ``alice at example.org``, messages without a Message-ID or with a Date that is missing
 or absurd. Each message goes through the same parser and the same
-:func:`~mailgateway.inbound.build_draft` as live mail, and through
+:func:`~mailgateway.incoming.drafting.build_draft` as live mail, and through
 :func:`~forum.posting.submit_post` as a trusted draft that keeps its original date and
 author, so an imported archive threads exactly as if it had been mailed to the list —
 except that a "Re:" subject is matched against threads active in the days before *the
@@ -46,8 +46,8 @@ from forum.models import (
 from forum.posting import Draft, community_by_slug, submit_post
 from forum.site import Site
 from mailgateway.addresses import Form, Route
-from mailgateway.inbound import build_draft
-from mailgateway.parsing import MalformedMail, ParsedMail, parse_message
+from mailgateway.incoming.drafting import build_draft
+from mailgateway.text.parsing import MalformedMail, ParsedMail, parse_message
 
 CHANNEL = "import"
 BATCH = 200  # messages per transaction: a crash loses at most one batch, which a re-run redoes

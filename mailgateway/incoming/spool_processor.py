@@ -1,23 +1,22 @@
 """The spool processor: spooled messages become posts, in a process of its own.
 
 Turning a message into a post (the full parse, reply trimming, HTML sanitising, threading,
-a copy queued per member) costs 10 to 30 ms of CPU; accepting it at SMTP time about a
-tenth of that. Python runs one thread at a time in a process, so processing beside the
-SMTP listener took the CPU from the conversations it had to answer: a burst of mail was
-accepted only as fast as it was processed. In a process of its own, at a lower priority
+a copy queued per member) costs many times what accepting it at SMTP time does. Python
+runs one thread at a time in a process, so processing beside the SMTP listener took the
+CPU from the conversations it had to answer: a burst of mail was accepted only as fast as
+it was processed. In a process of its own, at a lower priority
 (``nice``), processing uses the other core and whatever the listener leaves, and mail is
 accepted at the listener's own pace and processed right behind it.
 
 The gateway starts it, wakes it over a pipe each time it has spooled a message, and is
 told over another pipe when a message was processed, and when processing committed outbox
 work: the gateway announces that as its own (:mod:`forum.outbox_signal`), so delivery
-starts at once. It
-processes every pending message in spool order, one at a time (a reply spooled just after
-its parent is placed after it), including what a previous run left pending.
-Each message is read and drafted first, and then stored in a short transaction
-(:func:`mailgateway.inbound.prepare`): on SQLite the gateway's own writes wait while
-another process writes. On PostgreSQL several gateways may each run one; a message is
-processed under a row lock, by one of them.
+starts at once. It processes every pending message in spool order, one at a time (a
+reply spooled just after its parent is placed after it), including what a previous run
+left pending. Each message is read and drafted first (:func:`.processing.prepare`), and
+then stored in a short transaction: on SQLite the gateway's own writes wait while another
+process writes. On PostgreSQL several gateways may each run one; a message is processed
+under a row lock, by one of them.
 
 It is spawned, not forked, so that it can be replaced at any time: one that dies is
 started again (its message is still pending). That is also how one message is kept from
@@ -25,6 +24,10 @@ holding every other: the process says which message it starts on, and one still 
 after ``[smtp_in] shunt_after_seconds`` is killed; its successor sets that message aside
 (shunted, for ``listbridge shunt retry``) and goes on with the next. Killing the process
 bounds any work, however it is stuck (a parser's loop, a regular expression).
+
+The runtime (``listbridge serve``) only wires it: it hands over how its logs are set up,
+starts it with the gateway's other services and feeds it from the listener and the IMAP
+poller.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ import multiprocessing
 import os
 import signal
 import threading
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -44,8 +48,7 @@ from forum.config import Settings
 from forum.db import make_engine, make_sessionmaker
 from forum.models import InboundMessage, InboundStatus
 from forum.site import Site
-from listbridge import logs
-from mailgateway import inbound
+from mailgateway.incoming import processing, spooling
 
 log = logging.getLogger("listbridge.spool")
 NICENESS = 10  # SMTP conversations first: processing waits for the CPU they leave
@@ -58,8 +61,11 @@ QUEUED = b"+"  # said over ``done`` after a commit that queued outbox work
 class SpoolProcessor:
     """The gateway's handle on its processor process."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, configure_logs: Callable[[str], None]) -> None:
+        """``configure_logs``: sets up the process's logging for a level name; a module-level
+        function, as the process is spawned."""
         self.settings = settings
+        self.configure_logs = configure_logs
         self._lock = threading.Lock()  # submit() is called from the event loop and the IMAP thread
         self._wake: Connection | None = None
         self._process: multiprocessing.process.BaseProcess | None = None
@@ -73,7 +79,8 @@ class SpoolProcessor:
         context = multiprocessing.get_context("spawn")
         wake_read, wake_write = context.Pipe(duplex=False)
         done_read, done_write = context.Pipe(duplex=False)
-        process = context.Process(target=_serve, args=(self.settings, wake_read, done_write, os.getpid(), shunt),
+        process = context.Process(target=_serve, args=(self.settings, self.configure_logs, wake_read, done_write,
+                                                         os.getpid(), shunt),
                                   name="listbridge-spool", daemon=True)
         process.start()
         wake_read.close()
@@ -147,7 +154,8 @@ class SpoolProcessor:
             await asyncio.to_thread(self._process.join)
 
 
-def _serve(settings: Settings, wake: Connection, done: Connection, parent: int, shunt: int | None) -> None:
+def _serve(settings: Settings, configure_logs: Callable[[str], None], wake: Connection, done: Connection,
+           parent: int, shunt: int | None) -> None:
     """The process: set ``shunt`` aside, process whatever is pending, then wait to be
     woken; at the end of its input, process what is left and exit. It says over ``done``
     which message it starts on, and when one is finished. A gateway that died without a
@@ -158,7 +166,7 @@ def _serve(settings: Settings, wake: Connection, done: Connection, parent: int, 
     # while still starting, before this line, it dies, and the gateway starts another.)
     for signum in STOP_SIGNALS:
         signal.signal(signum, signal.SIG_IGN)
-    logs.configure(settings.logging.level)
+    configure_logs(settings.logging.level)
     os.nice(NICENESS)
     engine = make_engine(settings.database.url)
     site = Site.from_settings(settings)
@@ -166,12 +174,12 @@ def _serve(settings: Settings, wake: Connection, done: Connection, parent: int, 
     outbox_signal.subscribe(lambda: done.send_bytes(QUEUED))
     if shunt is not None:
         with sessions.begin() as session:
-            inbound.shunt(session, shunt, f"set aside: processing took longer than "
-                                          f"{settings.smtp_in.shunt_after_seconds:g} s")
+            spooling.shunt(session, shunt, f"set aside: processing took longer than "
+                                           f"{settings.smtp_in.shunt_after_seconds:g} s")
     reading = True
     while os.getppid() == parent:
         with readers() as session:
-            backlog = inbound.pending(session)
+            backlog = spooling.pending(session)
         for inbound_id in backlog:
             done.send_bytes(str(inbound_id).encode())
             process_one(site, sessions, readers, inbound_id)
@@ -192,12 +200,12 @@ def process_one(site: Site, sessions: sessionmaker[Session], readers: sessionmak
     message whose processing fails (a bug) is kept, marked failed, never lost."""
     try:
         with readers() as session:
-            prepared = inbound.prepare(session, site, inbound_id)
+            prepared = processing.prepare(session, site, inbound_id)
         if prepared is None:
             return
         with sessions.begin() as session:
-            inbound.process(session, site, inbound_id, prepared)
-    except Exception as exc:
+            processing.process(session, site, inbound_id, prepared)
+    except Exception as exc:  # noqa: BLE001 - see above
         log.exception("processing inbound message %s failed", inbound_id)
         with sessions.begin() as session:
             row = session.get(InboundMessage, inbound_id)

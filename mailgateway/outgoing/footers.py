@@ -1,0 +1,93 @@
+"""The footer under every copy of a post, in text and HTML: the links a member acts on.
+
+The post on the web, a private reply to its author (their own address only if they chose
+to show it, else the relay), the member's delivery settings and leaving the community;
+attachments too large to travel are linked here too. Outlook renders tables and inline
+styles and little else, so the HTML footer is made of those.
+"""
+
+from __future__ import annotations
+
+import html
+from urllib.parse import quote
+
+from forum import private_replies
+from forum.archive import human_size
+from forum.site import Site
+from forum.subjects import strip_prefixes
+from mailgateway.outgoing.post_views import PostView, archived_at
+from mailgateway.outgoing.rendering import one_line
+
+
+def shown_author(view: PostView) -> str:
+    # An address in a display name reads like a spoofed sender to filters and people alike.
+    # Nor is the author's address shown when the name is one (or missing), unless they chose.
+    name = one_line(view.author_name)
+    if not name or "@" in name:
+        name = one_line(view.author_email) if view.author_shows_address else ""
+    return name.replace("@", " at ") or "Someone"
+
+
+def _linked(view: PostView, site: Site) -> list[tuple[str, str]]:
+    """(label, URL) of the attachments too big to travel with the mail."""
+    limit = site.settings.delivery.attach_max_bytes
+    return [
+        (f"{one_line(a.filename)} ({human_size(a.size)})", site.url(f"/a/{a.id}/{quote(a.filename)}"))
+        for a in view.attachments if a.size > limit
+    ]
+
+
+def _reply_privately(view: PostView, site: Site) -> str:
+    """Where "reply privately" writes: the author's own address only if they chose to show
+    it, otherwise the relay (""  when the post has no author among the members)."""
+    if view.author_shows_address and view.author_email:
+        address = view.author_email
+    elif view.author_id is not None:
+        address = private_replies.post_address(site.signer, view.community.slug, site.mail_domain, view.id)
+    else:
+        return ""
+    subject = quote("Re: " + strip_prefixes(one_line(view.subject)))
+    return f"mailto:{quote(address, safe='@+')}?subject={subject}"
+
+
+def _membership_url(view: PostView, site: Site) -> str:
+    return site.url(f"/c/{view.community.slug}/membership")
+
+
+def text_footer(view: PostView, site: Site, unsubscribe: str) -> str:
+    lines = ["-- "]
+    linked = _linked(view, site)
+    if linked:
+        lines.append("Attachments too large for email:")
+        lines += [f"  {label}: {url}" for label, url in linked]
+    lines.append(f"View on the web: {archived_at(view, site)}")
+    if privately := _reply_privately(view, site):
+        lines.append(f"Reply privately to {shown_author(view)}: {privately}")
+    lines.append(f"Change your delivery: {_membership_url(view, site)}")
+    lines.append(f"Leave {one_line(view.community.name)}: {unsubscribe}")
+    return "\r\n".join(lines)
+
+
+def html_footer(view: PostView, site: Site, unsubscribe: str) -> str:
+    def link(url: str, label: str) -> str:
+        return f'<a href="{html.escape(url)}" style="color:#666666;">{html.escape(label)}</a>'
+
+    links = [link(archived_at(view, site), "View on the web")]
+    if privately := _reply_privately(view, site):
+        links.append(link(privately, f"Reply privately to {shown_author(view)}"))
+    links.append(link(_membership_url(view, site), "Change your delivery"))
+    links.append(link(unsubscribe, f"Leave {one_line(view.community.name)}"))
+    rows = []
+    linked = _linked(view, site)
+    if linked:
+        rows.append(_FOOTER_ROW.format("Attachments too large for email: " + ", ".join(link(u, t) for t, u in linked)))
+    rows.append(_FOOTER_ROW.format(" &middot;\r\n".join(links)))
+    return _FOOTER_TABLE.format(rows="\r\n".join(rows))
+
+
+_FOOTER_TABLE = (
+    '<table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0"><tr>\r\n'
+    '<td style="padding:8px 16px 16px 16px;border-top:1px solid #dddddd;font-family:Arial,Helvetica,sans-serif;'
+    'font-size:12px;line-height:1.5;color:#666666;">\r\n{rows}\r\n</td></tr></table>'
+)
+_FOOTER_ROW = '<p style="margin:0 0 4px 0;">{}</p>'
