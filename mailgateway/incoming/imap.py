@@ -226,5 +226,5 @@ def _close(client: IMAPClient) -> None:
     except Exception:  # noqa: BLE001 - the connection may be gone already
         try:
             client.shutdown()
-        except Exception:  # noqa: BLE001, S110 - closing a dead socket: nothing left to do
+        except Exception:  # noqa: BLE001 - closing a dead socket: nothing left to do
             pass

@@ -25,7 +25,7 @@ import hashlib
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import BinaryIO
@@ -70,7 +70,7 @@ _ADDRESS_HEADER = re.compile(rb"^(?:from|reply-to|sender|to|cc|x-original-from):
 _HEADER_END = re.compile(rb"\r?\n(?=\r?\n)")  # the end of the last header line
 _FROM_HEADER = re.compile(rb"^from:", re.IGNORECASE)
 _STAND_IN_HEADER = re.compile(rb"^(?:reply-to|sender):(.*)", re.IGNORECASE | re.DOTALL)
-EARLIEST = datetime(1975, 1, 1, tzinfo=timezone.utc)  # before this a Date is a broken clock, not history
+EARLIEST = datetime(1975, 1, 1, tzinfo=UTC)  # before this a Date is a broken clock, not history
 FUTURE_SLACK = timedelta(days=2)
 
 
@@ -189,7 +189,7 @@ def _envelope_date(match: re.Match[bytes]) -> datetime | None:
 
 
 def _utc(moment: datetime) -> datetime:
-    return moment.astimezone(timezone.utc) if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _plausible(moment: datetime | None) -> datetime | None:

@@ -205,7 +205,7 @@ def process_one(site: Site, sessions: sessionmaker[Session], readers: sessionmak
             return
         with sessions.begin() as session:
             processing.process(session, site, inbound_id, prepared)
-    except Exception as exc:  # noqa: BLE001 - see above
+    except Exception as exc:
         log.exception("processing inbound message %s failed", inbound_id)
         with sessions.begin() as session:
             row = session.get(InboundMessage, inbound_id)

@@ -22,7 +22,7 @@ from bs4 import BeautifulSoup, NavigableString, Tag
 
 from mailgateway.text.htmltext import text_upto
 
-__all__ = ["REWRITERS", "BANNERS", "clean_html", "clean_subject", "clean_text", "is_banner", "unwrap_url"]
+__all__ = ["BANNERS", "REWRITERS", "clean_html", "clean_subject", "clean_text", "is_banner", "unwrap_url"]
 
 
 # URL rewriting -----------------------------------------------------------------------------
@@ -184,7 +184,7 @@ _MAX_BANNER_DEPTH = 12  # elements a banner's words sit in: box, table, row, cel
 # Subject and body tags: "[EXTERNAL]", "EXTERNAL:", "*EXTERNAL*", "[ALLANOL]", "[EXT]".
 _TAG_WORDS = r"external(?: email| sender| message)?|ext|allanol|e-?bost allanol|caution(?:: external)?|rhybudd"
 _BRACKET_TAG = re.compile(rf"(?:\[\s*(?:{_TAG_WORDS})\s*\]|\*\s*(?:{_TAG_WORDS})\s*\*)\s*", re.I)
-_LEADING_TAG = re.compile(rf"^\s*(?:external|allanol)\s*:\s*", re.I)
+_LEADING_TAG = re.compile(r"^\s*(?:external|allanol)\s*:\s*", re.I)
 
 
 def is_banner(paragraph: str) -> bool:

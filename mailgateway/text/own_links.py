@@ -25,13 +25,12 @@ from functools import cached_property, lru_cache
 
 from bs4 import BeautifulSoup, Tag
 
-from mailgateway.text.htmltext import text_upto
-
 from forum.bounces import REENABLE_PATH
 from forum.site import Site
 from forum.subscriptions import CONFIRM_PATH
+from mailgateway.text.htmltext import text_upto
 
-__all__ = ["OwnLinks", "TOKEN_PATHS"]
+__all__ = ["TOKEN_PATHS", "OwnLinks"]
 
 # Paths of the site whose last segment is a personal token.
 TOKEN_PATHS = ("/unsubscribe/", "/signin/", "/account/emails/verify/", REENABLE_PATH, CONFIRM_PATH)

@@ -258,7 +258,7 @@ def parse_headers(raw: bytes) -> MailHeaders:
     _check_header_size(raw)
     try:
         message = BytesHeaderParser(policy=email_policy.compat32).parsebytes(raw)
-    except Exception as exc:  # noqa: BLE001 - whatever the library trips on, the sender hears why
+    except Exception as exc:
         raise MalformedMail("the message header could not be parsed") from exc
     headers = header_values.Headers(message)
     _check_bounds(headers)

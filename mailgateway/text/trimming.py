@@ -36,7 +36,7 @@ from mailgateway.text.reply_lines import (
     is_email_header,
 )
 
-__all__ = ["MAX_TRIMMED_CHARS", "Trimmed", "trim_reply", "trim_html"]
+__all__ = ["MAX_TRIMMED_CHARS", "Trimmed", "trim_html", "trim_reply"]
 
 # A reply below an embedded email is trusted when it is shorter than this many
 # text lines; a longer "reply" there is more likely the embedded email itself.
