@@ -22,7 +22,9 @@ from sqlalchemy.orm import Session
 from forum import archive, search
 from forum.db import make_engine
 from forum.models import Community, Post, Thread, Visibility
+from tests import matrix_synapse
 from tests.corpus import REPO_ROOT, require_corpus
+from tests.support import IN_CI, unavailable
 
 pytestmark = pytest.mark.bench
 
@@ -69,6 +71,10 @@ RUNS = [
         (r"^archive: 300 posts, 4 communities, 30 people on sqlite",
          r"^static file" + ARCHIVE_FIGURES, r"^thread page" + ARCHIVE_FIGURES, r"^search" + ARCHIVE_FIGURES,
          r"^server memory \(\d+ process")),
+    # The bridge's own client only (mautrix and matrix-nio are installed just to compare).
+    Run("matrix_client.py", ("--messages", "4"),
+        (r"^4 messages each, one at a time, to Synapse on loopback",
+         r"^urllib \(the bridge's MatrixApi\)\s+[\d.]+\s+1\.00")),
     Run("trim_accuracy.py", (),
         (r"reply_trimmer: \d+/\d+ \([\d.]+%\) trimmed bodies exact",
          r"discourse_receiver post_raw: \d+/\d+ \([\d.]+%\) loosely equal")),
@@ -79,6 +85,8 @@ RUNS = [
 def test_script_runs_and_prints_its_figures(run: Run, tmp_path: Path) -> None:
     if run.script == "trim_accuracy.py":
         require_corpus()
+    if run.script == "matrix_client.py" and matrix_synapse.synapse_venv(may_build=IN_CI) is None:
+        unavailable(f"no Synapse virtualenv at {matrix_synapse.VENV}: python -m tests.matrix_synapse build")
     args = [arg.replace("{tmp}", str(tmp_path)) for arg in run.args]
     done = subprocess.run([sys.executable, str(REPO_ROOT / "bench" / run.script), *args], cwd=REPO_ROOT,
                           capture_output=True, text=True, timeout=300)
