@@ -91,6 +91,7 @@ class Edition:
         self._rank = {cid: rank for rank, cid in enumerate(names)}
         self._sections: dict[tuple[int, int, str], Section | None] = {}
         self._blocks: dict[tuple[Any, ...], Block] = {}
+        self._subjects: dict[tuple[int, int], str] = {}  # by (posts, communities)
         self._closing = self.renderer.closing(period)
 
     def digest_for(self, recipient: Recipient) -> Digest | None:
@@ -104,7 +105,10 @@ class Edition:
         day = recipient.schedule.local(recipient.slot_at)
         opening = self._block(("opening", posts, len(sections), day.date(), zone.key),
                               self.renderer.opening, self.period, posts, len(sections), day, zone.key)
-        return Digest(recipient, subject(self.period, posts, len(sections)), opening, sections, self._closing)
+        counts = (posts, len(sections))
+        if counts not in self._subjects:
+            self._subjects[counts] = subject(self.period, *counts)
+        return Digest(recipient, self._subjects[counts], opening, sections, self._closing)
 
     def _section(self, community_id: int, after: int, zone: ZoneInfo) -> Section | None:
         key = (community_id, after, zone.key)

@@ -57,7 +57,7 @@ def templates() -> Templates:
         extensions=["jinja2.ext.i18n"],
     )
     environment.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
-    environment.filters.update(grouped="{:,}".format, readable=readable, long_date=_long_date)
+    environment.filters["grouped"] = "{:,}".format
     return Templates(environment.get_template("digest.txt").module,
                      environment.get_template("digest.html").module)
 
@@ -79,7 +79,7 @@ class Renderer:
 
     def opening(self, period: Delivery, posts: int, communities: int, day: datetime, zone: str) -> Block:
         return self._render("opening", period=period.value, posts=posts, communities=communities,
-                            site=one_line(self.site_name), day=day, zone=zone)
+                            site=one_line(self.site_name), day=f"{day:%A} {day.day} {day:%B %Y}", zone=zone)
 
     def community_heading(self, community: CommunityRef, posts: int, threads: int) -> Block:
         return self._render("community_heading", name=one_line(community.name), url=self.community_url(community),
@@ -103,7 +103,7 @@ class Renderer:
         if self.signer is not None and post.author_id is not None:
             address = private_replies.post_address(self.signer, community.slug, self.mail_domain, post.id)
             mailto = f"mailto:{address}?subject={quote('Re: ' + _subject(post))}"
-        return self._render("post", author="" if "@" in author else author, created_at=post.created_at, zone=zone,
+        return self._render("post", author="" if "@" in author else author, when=readable(post.created_at, zone),
                             body=body, private_address=address, private_mailto=mailto)
 
     def reply(self, community: CommunityRef, post: NewPost) -> Block:
@@ -143,8 +143,3 @@ class Renderer:
 
 def _subject(post: NewPost) -> str:
     return one_line(post.thread_subject) or NO_SUBJECT
-
-
-def _long_date(day: datetime) -> str:
-    """"Tuesday 3 March 2026"."""
-    return f"{day:%A} {day.day} {day:%B %Y}"
