@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from digest.render import Renderer, subject
+from digest.render import Renderer
 from digest.slots import Schedule
 from forum import tokens
 from forum.digests import Block, CommunityRef, NewPost, Value
@@ -107,7 +107,7 @@ class Edition:
                               self.renderer.opening, self.period, posts, len(sections), day, zone.key)
         counts = (posts, len(sections))
         if counts not in self._subjects:
-            self._subjects[counts] = subject(self.period, *counts)
+            self._subjects[counts] = self.renderer.subject(self.period, *counts)
         return Digest(recipient, self._subjects[counts], opening, sections, self._closing)
 
     def _section(self, community_id: int, after: int, zone: ZoneInfo) -> Section | None:

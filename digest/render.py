@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
+from gettext import NullTranslations
 from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
@@ -44,9 +45,8 @@ class Templates:
     html: Any
 
 
-@cache
-def templates() -> Templates:
-    """Compiled once per process: rendering a run's blocks calls their macros directly."""
+def load_templates(translations: NullTranslations | None = None) -> Templates:
+    """The templates, their phrases translated by ``translations`` (none: as written)."""
     environment = Environment(
         loader=PackageLoader("digest"),
         autoescape=select_autoescape(["html"], default_for_string=False),
@@ -56,15 +56,16 @@ def templates() -> Templates:
         auto_reload=False,
         extensions=["jinja2.ext.i18n"],
     )
-    environment.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
+    environment.install_gettext_translations(translations or NullTranslations(), newstyle=True)  # type: ignore[attr-defined]
     environment.filters["grouped"] = "{:,}".format
     return Templates(environment.get_template("digest.txt").module,
                      environment.get_template("digest.html").module)
 
 
-def subject(period: Delivery, posts: int, communities: int) -> str:
-    """``Daily digest: 12 new posts in 3 communities``."""
-    return str(templates().text.subject(period.value, posts, communities))
+@cache
+def templates() -> Templates:
+    """Compiled once per process: rendering a run's blocks calls their macros directly."""
+    return load_templates()
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,10 @@ class Renderer:
     mail_domain: str
     signer: Signer | None = None  # makes the "reply privately" relay addresses; None: no such links
     templates: Templates = field(default_factory=templates)
+
+    def subject(self, period: Delivery, posts: int, communities: int) -> str:
+        """``Daily digest: 12 new posts in 3 communities``."""
+        return str(self.templates.text.subject(period.value, posts, communities))
 
     def opening(self, period: Delivery, posts: int, communities: int, day: datetime, zone: str) -> Block:
         return self._render("opening", period=period.value, posts=posts, communities=communities,
