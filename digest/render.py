@@ -22,6 +22,7 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from jinja2.environment import TemplateModule
 
 from digest.excerpt import UNPRINTABLE, excerpt
 from forum import private_replies
@@ -41,8 +42,8 @@ def one_line(value: str) -> str:
 class Templates:
     """The plain text and HTML templates' macros, one per block."""
 
-    text: Any
-    html: Any
+    text: TemplateModule
+    html: TemplateModule
 
 
 def load_templates(translations: NullTranslations | None = None) -> Templates:
