@@ -57,7 +57,8 @@ def load_templates(translations: NullTranslations | None = None) -> Templates:
         auto_reload=False,
         extensions=["jinja2.ext.i18n"],
     )
-    environment.install_gettext_translations(translations or NullTranslations(), newstyle=True)  # type: ignore[attr-defined]
+    install = environment.install_gettext_translations  # type: ignore[attr-defined]  # by the i18n extension
+    install(translations or NullTranslations(), newstyle=True)
     environment.filters["grouped"] = "{:,}".format
     return Templates(environment.get_template("digest.txt").module,
                      environment.get_template("digest.html").module)
@@ -109,14 +110,16 @@ class Renderer:
         if self.signer is not None and post.author_id is not None:
             address = private_replies.post_address(self.signer, community.slug, self.mail_domain, post.id)
             mailto = f"mailto:{address}?subject={quote('Re: ' + _subject(post))}"
-        return self._render("post", author="" if "@" in author else author, when=readable(post.created_at, zone),
-                            body=body, private_address=address, private_mailto=mailto)
+        shown = "" if "@" in author else author  # the templates say "Someone" for no name, never an address
+        return self._render("post", author=shown, when=readable(post.created_at, zone), body=body,
+                            private_address=address, private_mailto=mailto)
 
     def reply(self, community: CommunityRef, post: NewPost) -> Block:
         """Reply by email: the member's reply token, at the slot, names the thread's newest
         post, so the reply lands in the thread wherever it is written."""
         address = f"{community.slug}+{SLOT}@{self.mail_domain}"
-        return self._render("reply", address=address, mailto=f"mailto:{address}?subject={quote('Re: ' + _subject(post))}")
+        mailto = f"mailto:{address}?subject={quote('Re: ' + _subject(post))}"
+        return self._render("reply", address=address, mailto=mailto)
 
     def community_footing(self, community: CommunityRef) -> Block:
         """Change delivery, or leave: the member's unsubscribe token goes at the slot."""

@@ -221,8 +221,8 @@ def test_what_people_wrote_is_escaped_once_in_html_and_verbatim_in_text(
     name = 'Rents & "Repairs" <i>O\'Neil\'s</i>'
     subject = '<script>alert("x" & \'y\')</script> &amp; rents'
     author = 'Ann "Nan" O\'Hara & <Co>'
-    site = Site.from_settings(make_settings(smtp_out={"port": smtp_sink.port}, site={"name": site_name},  # type: ignore[arg-type]
-                                            digest={"timezone": "UTC"}))
+    settings = make_settings(smtp_out={"port": smtp_sink.port}, site={"name": site_name}, digest={"timezone": "UTC"})
+    site = Site.from_settings(settings)  # type: ignore[arg-type]
     with sessionmaker.begin() as session:
         community = make_community(session, "housing")
         community.name = name
