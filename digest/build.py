@@ -3,7 +3,8 @@ assembled from them.
 
 Most members' digests share most of their content: the same communities, the same posts
 since the same high-water mark, in the same time zone. An :class:`Edition` renders every
-block once (a post's words, its heading in each time zone, a thread's heading …) and
+block once (a post's words and heading, then that heading in each time zone, a thread's
+heading …) and
 builds each community's :class:`Section` once per high-water mark and zone. A member's
 digest is an opening, their communities' sections and a closing: building one costs a
 sort and a few lookups. The member's own tokens are not made here but when the digest is
@@ -134,7 +135,8 @@ class Edition:
                           None))
             for post in posts:
                 body = self._block(("body", post.id), render.post_body, community, post)
-                parts.append((self._block(("post", post.id, zone.key), render.post, community, post, zone, body), None))
+                written = self._block(("post", post.id), render.post, community, post, body)
+                parts.append((self._block(("post", post.id, zone.key), render.in_zone, written, post, zone), None))
             parts.append((self._block(("reply", thread_id), render.reply, community, posts[0]),
                           (tokens.REPLY, posts[-1].id)))
         parts.append((self._block(("leave", community_id), render.community_footing, community),

@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from jinja2.environment import TemplateModule
+from markupsafe import escape
 
 from digest.excerpt import UNPRINTABLE, excerpt
 from forum import private_replies
@@ -31,6 +32,11 @@ from forum.models import Delivery
 from forum.posting import NO_SUBJECT
 from forum.times import readable
 from forum.tokens import Signer
+
+
+# Where a post block's time goes: a post is rendered once, then put in each reader's zone.
+# A private-use character, like forum.digests.SLOT, so nothing people wrote can carry it.
+WHEN = "\ue001"
 
 
 def one_line(value: str) -> str:
@@ -102,17 +108,22 @@ class Renderer:
         words, cut = excerpt(post.body)
         return self._render("post_body", words=words, cut=cut, url=self.post_url(community, post))
 
-    def post(self, community: CommunityRef, post: NewPost, zone: ZoneInfo, body: Block) -> Block:
-        """Who wrote ``body`` and when, in the reader's time zone, and how to answer them
-        privately (through the relay: a digest never shows an address)."""
+    def post(self, community: CommunityRef, post: NewPost, body: Block) -> Block:
+        """Who wrote ``body`` and how to answer them privately (through the relay: a digest
+        never shows an address); when, is left at :data:`WHEN` for :meth:`in_zone`."""
         author = one_line(post.author)
         address = mailto = None
         if self.signer is not None and post.author_id is not None:
             address = private_replies.post_address(self.signer, community.slug, self.mail_domain, post.id)
             mailto = f"mailto:{address}?subject={quote('Re: ' + _subject(post))}"
         shown = "" if "@" in author else author  # the templates say "Someone" for no name, never an address
-        return self._render("post", author=shown, when=readable(post.created_at, zone), body=body,
-                            private_address=address, private_mailto=mailto)
+        return self._render("post", author=shown, when=WHEN, body=body, private_address=address,
+                            private_mailto=mailto)
+
+    def in_zone(self, block: Block, post: NewPost, zone: ZoneInfo) -> Block:
+        """A :meth:`post` block with the time it was written in the reader's time zone."""
+        when = readable(post.created_at, zone)
+        return Block(block.text.replace(WHEN, when), block.html.replace(WHEN, str(escape(when))))
 
     def reply(self, community: CommunityRef, post: NewPost) -> Block:
         """Reply by email: the member's reply token, at the slot, names the thread's newest

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from digest.excerpt import excerpt
-from digest.render import Renderer, load_templates
+from digest.render import WHEN, Renderer, load_templates
 from forum import tokens
 from forum.digests import SLOT, Block, CommunityRef, NewPost, Value, assemble
 from forum.models import Delivery
@@ -104,7 +104,8 @@ def digest(renderer: Renderer = RENDERER, post: NewPost = POST) -> tuple[str, st
         (renderer.opening(Delivery.daily, 1, 1, local, "Europe/London"), None),
         (renderer.community_heading(HOUSING, 1, 1), None),
         (renderer.thread_heading(HOUSING, post, new=True), None),
-        (renderer.post(HOUSING, post, ZoneInfo("Europe/London"), renderer.post_body(HOUSING, post)), None),
+        (renderer.in_zone(renderer.post(HOUSING, post, renderer.post_body(HOUSING, post)), post,
+                          ZoneInfo("Europe/London")), None),
         (renderer.reply(HOUSING, post), (tokens.REPLY, post.id)),
         (renderer.community_footing(HOUSING), (tokens.UNSUBSCRIBE, HOUSING.id)),
         (renderer.closing(Delivery.daily), None),
@@ -136,7 +137,7 @@ def test_what_people_wrote_is_escaped_and_cannot_reach_a_slot() -> None:
     assert "<script>" not in markup and "&lt;script&gt;alert(1)&lt;/script&gt; Rents" in markup
     assert "Housing &amp; &lt;Homes&gt;" in markup and "Council &lt;Forums&gt;" in markup
     assert "Rents rose &lt;b&gt;5%&lt;/b&gt; &amp; more." in markup
-    assert SLOT not in text + markup
+    assert SLOT not in text + markup and WHEN not in text + markup
     assert "eve" not in text + markup, "an author's address is not shown, not even spelled out"
 
 
