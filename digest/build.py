@@ -4,11 +4,10 @@ assembled from them.
 Most members' digests share most of their content: the same communities, the same posts
 since the same high-water mark, in the same time zone. An :class:`Edition` renders every
 block once (a post's words and heading, then that heading in each time zone, a thread's
-heading …) and
-builds each community's :class:`Section` once per high-water mark and zone. A member's
-digest is an opening, their communities' sections and a closing: building one costs a
-sort and a few lookups. The member's own tokens are not made here but when the digest is
-sent (``forum.digests.assemble``).
+heading …) and builds each community's :class:`Section` once per high-water mark and
+zone. A member's digest is an opening, their communities' sections and a closing:
+building one costs a sort and a few lookups. The member's own tokens are not made here
+but when the digest is sent (``forum.digests.assemble``).
 """
 
 from __future__ import annotations
