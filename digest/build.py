@@ -3,11 +3,11 @@ assembled from them.
 
 Most members' digests share most of their content: the same communities, the same posts
 since the same high-water mark, in the same time zone. An :class:`Edition` renders every
-block once (a post's words, its heading in each time zone, a thread's heading …) and
-builds each community's :class:`Section` once per high-water mark and zone. A member's
-digest is an opening, their communities' sections and a closing: building one costs a
-sort and a few lookups. The member's own tokens are not made here but when the digest is
-sent (``forum.digests.assemble``).
+block once (a post's words and heading, then that heading in each time zone, a thread's
+heading …) and builds each community's :class:`Section` once per high-water mark and
+zone. A member's digest is an opening, their communities' sections and a closing:
+building one costs a sort and a few lookups. The member's own tokens are not made here
+but when the digest is sent (``forum.digests.assemble``).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from digest.render import Renderer, subject
+from digest.render import Renderer
 from digest.slots import Schedule
 from forum import tokens
 from forum.digests import Block, CommunityRef, NewPost, Value
@@ -91,6 +91,7 @@ class Edition:
         self._rank = {cid: rank for rank, cid in enumerate(names)}
         self._sections: dict[tuple[int, int, str], Section | None] = {}
         self._blocks: dict[tuple[Any, ...], Block] = {}
+        self._subjects: dict[tuple[int, int], str] = {}  # by (posts, communities)
         self._closing = self.renderer.closing(period)
 
     def digest_for(self, recipient: Recipient) -> Digest | None:
@@ -104,7 +105,10 @@ class Edition:
         day = recipient.schedule.local(recipient.slot_at)
         opening = self._block(("opening", posts, len(sections), day.date(), zone.key),
                               self.renderer.opening, self.period, posts, len(sections), day, zone.key)
-        return Digest(recipient, subject(self.period, posts, len(sections)), opening, sections, self._closing)
+        counts = (posts, len(sections))
+        if counts not in self._subjects:
+            self._subjects[counts] = self.renderer.subject(self.period, *counts)
+        return Digest(recipient, self._subjects[counts], opening, sections, self._closing)
 
     def _section(self, community_id: int, after: int, zone: ZoneInfo) -> Section | None:
         key = (community_id, after, zone.key)
@@ -130,7 +134,8 @@ class Edition:
                           None))
             for post in posts:
                 body = self._block(("body", post.id), render.post_body, community, post)
-                parts.append((self._block(("post", post.id, zone.key), render.post, community, post, zone, body), None))
+                written = self._block(("post", post.id), render.post, community, post, body)
+                parts.append((self._block(("post", post.id, zone.key), render.in_zone, written, post, zone), None))
             parts.append((self._block(("reply", thread_id), render.reply, community, posts[0]),
                           (tokens.REPLY, posts[-1].id)))
         parts.append((self._block(("leave", community_id), render.community_footing, community),

@@ -26,7 +26,6 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from digest.build import Digest, Edition, Recipient, Section
-from digest.render import plural
 from digest.slots import Schedule, Schedules
 from forum import digests
 from forum.access import user_by_email
@@ -39,6 +38,12 @@ from forum.site import Site
 log = logging.getLogger(__name__)
 BATCH = 1000  # members per transaction
 Progress = Callable[[int, int], None]  # (members done, members owed)
+
+
+def plural(count: int, one: str, many: str) -> str:
+    """``1 digest``, ``1,234 digests``: for the operator's summary (digests themselves
+    say theirs through gettext, in the templates)."""
+    return f"{count:,} {one if count == 1 else many}"
 
 
 @dataclass(frozen=True)

@@ -90,6 +90,18 @@ def delivered(make_settings: Callable[..., Settings], engine: Engine, sessionmak
                 community=slug, author_email=AUTHOR, author_name="Alice Adviser", subject=subject,
                 body=f"{subject}: what do you think?", parent_id=parent), site).post
     assert runner.run(Delivery.daily, datetime(2025, 1, 15, 7, tzinfo=UTC)).queued == 1
+    message, text, html = deliver(site, sessionmaker, smtp_sink)
+    links = Links()
+    links.feed(html)
+    slugs = {"Damp in council flats": "housing", "Re: Damp in council flats": "housing",
+             "Local plan consultation": "planning"}
+    urls = {f"{BASE}/c/{slugs[s]}/t/{p.thread_id}#post-{p.id}" for s, p in posts.items()}
+    return Delivered(message, text, html, links.hrefs, reader_id, posts, urls)
+
+
+def deliver(site: Site, sessionmaker: SessionMaker[Session], smtp_sink: SmtpSink) -> tuple[EmailMessage, str, str]:
+    """Run the delivery worker until the one digest queued is sent to Dan: (the message,
+    its plain text, its HTML)."""
 
     async def send() -> None:
         stop = asyncio.Event()
@@ -107,13 +119,7 @@ def delivered(make_settings: Callable[..., Settings], engine: Engine, sessionmak
     message = received.message
     text_part, html_part = message.get_body(("plain",)), message.get_body(("html",))
     assert text_part is not None and html_part is not None
-    html = html_part.get_content()
-    links = Links()
-    links.feed(html)
-    slugs = {"Damp in council flats": "housing", "Re: Damp in council flats": "housing",
-             "Local plan consultation": "planning"}
-    urls = {f"{BASE}/c/{slugs[s]}/t/{p.thread_id}#post-{p.id}" for s, p in posts.items()}
-    return Delivered(message, text_part.get_content(), html, links.hrefs, reader_id, posts, urls)
+    return message, text_part.get_content(), html_part.get_content()
 
 
 def settled(sessionmaker: SessionMaker[Session]) -> bool:
@@ -192,3 +198,52 @@ def test_every_link_resolves_in_the_web_archive(delivered: Delivered, settings: 
                 assert f'id="{url.fragment}"'.encode() in response.data, f"{href}: no such anchor on the page"
     finally:
         app.extensions["listbridge"].sessions.kw["bind"].dispose()
+
+
+class Shown(HTMLParser):
+    """What a mail client shows of HTML: its text, entities read once; and the tags."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.text = ""
+        self.tags: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+
+    def handle_data(self, data: str) -> None:
+        self.text += data
+
+
+def test_what_people_wrote_is_escaped_once_in_html_and_verbatim_in_text(
+        make_settings: Callable[..., object], engine: Engine, sessionmaker: SessionMaker[Session],
+        smtp_sink: SmtpSink) -> None:
+    site_name = 'Tom & Jerry\'s "Forum" <b>'
+    name = 'Rents & "Repairs" <i>O\'Neil\'s</i>'
+    subject = '<script>alert("x" & \'y\')</script> &amp; rents'
+    author = 'Ann "Nan" O\'Hara & <Co>'
+    settings = make_settings(smtp_out={"port": smtp_sink.port}, site={"name": site_name}, digest={"timezone": "UTC"})
+    site = Site.from_settings(settings)  # type: ignore[arg-type]
+    with sessionmaker.begin() as session:
+        community = make_community(session, "housing")
+        community.name = name
+        make_member(session, community, AUTHOR).user.display_name = author
+        make_member(session, community, READER, delivery=Delivery.daily)
+    runner = Digests(site, engine)
+    runner.run(Delivery.daily, datetime(2025, 1, 14, 12, tzinfo=UTC))
+    with sessionmaker.begin() as session:
+        submit_post(session, Draft(community="housing", author_email=AUTHOR, author_name="", subject=subject,
+                                   body="Fine."), site)
+    assert runner.run(Delivery.daily, datetime(2025, 1, 15, 7, tzinfo=UTC)).queued == 1
+    _, text, html = deliver(site, sessionmaker, smtp_sink)
+    shown = Shown()
+    shown.feed(html)
+    shown.close()
+    wrote = [f"{site_name}, Wednesday 15 January 2025", f"\n[new] {subject}\r\n", f"  {author}, ",
+             f"Reply privately to {author}: ", f"Change your delivery for {name}: ", f"Leave {name}: "]
+    assert [phrase for phrase in wrote if phrase not in text] == []
+    assert "script" not in shown.tags and "i" not in shown.tags and "b" not in shown.tags
+    assert [phrase for phrase in (site_name, subject, author, f"Change your delivery for {name}", f"Leave {name}",
+                                  f"from {site_name} because") if phrase not in shown.text] == []
+    assert shown.text.count(name) == 3, "the heading, changing delivery and leaving"
+    assert shown.text.count("&amp;") == 1, "the one its author wrote"

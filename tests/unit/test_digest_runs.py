@@ -8,6 +8,7 @@ import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import Engine, select, update
@@ -33,6 +34,7 @@ from forum.moderation import approve
 from forum.outbox import DIGEST_EMAIL, Claimed
 from forum.posting import Draft, community_by_slug, submit_post
 from forum.site import Site
+from forum.times import readable
 from tests.support import make_community, make_member
 
 AUTHOR = "alice@council.example"
@@ -207,6 +209,21 @@ def test_replies_are_grouped_under_their_thread_and_new_threads_are_marked(
     assert "[new] Rent arrears pilot" in text
     assert text.index("dehumidifier") < text.index("Ventilation") < text.index("Rent arrears"), \
         "grouped by thread, threads in the order they first appear"
+
+
+def test_a_post_says_when_it_was_written_in_each_readers_own_zone(
+        sessionmaker: SessionMaker[Session], site: Site, runner: Digests, communities: None) -> None:
+    member(sessionmaker, "dan@council.example", "housing", zone="Europe/London")
+    member(sessionmaker, "priya@council.example", "housing", zone="Asia/Kolkata")
+    seen(runner)
+    written = post(sessionmaker, site, "housing", "Damp in council flats").created_at
+    runner.run(Delivery.daily, at("2025-01-15 07:00"))
+    [dan] = digest_of(sessionmaker, site, "dan@council.example")
+    [priya] = digest_of(sessionmaker, site, "priya@council.example")
+    london, kolkata = readable(written, ZoneInfo("Europe/London")), readable(written, ZoneInfo("Asia/Kolkata"))
+    assert london != kolkata
+    assert london in dan["text"] and london in dan["html"] and kolkata not in dan["text"] + dan["html"]
+    assert kolkata in priya["text"] and kolkata in priya["html"] and london not in priya["text"] + priya["html"]
 
 
 def test_members_get_their_digest_at_their_own_hour_in_their_own_zone_through_a_clock_change(
