@@ -33,7 +33,6 @@ from forum.posting import NO_SUBJECT
 from forum.times import readable
 from forum.tokens import Signer
 
-
 # Where a post block's time goes: a post is rendered once, then put in each reader's zone.
 # A private-use character, like forum.digests.SLOT, so nothing people wrote can carry it.
 WHEN = "\ue001"
@@ -88,7 +87,8 @@ class Renderer:
 
     def subject(self, period: Delivery, posts: int, communities: int) -> str:
         """``Daily digest: 12 new posts in 3 communities``."""
-        return str(self.templates.text.subject(period.value, posts, communities))
+        subject = self.templates.text.subject  # type: ignore[attr-defined]  # a macro: made when the template loads
+        return str(subject(period.value, posts, communities))
 
     def opening(self, period: Delivery, posts: int, communities: int, day: datetime, zone: str) -> Block:
         return self._render("opening", period=period.value, posts=posts, communities=communities,
