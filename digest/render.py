@@ -65,8 +65,7 @@ def load_templates(translations: NullTranslations | None = None) -> Templates:
     install = environment.install_gettext_translations  # type: ignore[attr-defined]  # by the i18n extension
     install(translations or NullTranslations(), newstyle=True)
     environment.filters["grouped"] = "{:,}".format
-    return Templates(environment.get_template("digest.txt").module,
-                     environment.get_template("digest.html").module)
+    return Templates(environment.get_template("digest.txt").module, environment.get_template("digest.html").module)
 
 
 @cache
@@ -91,17 +90,30 @@ class Renderer:
         return str(subject(period.value, posts, communities))
 
     def opening(self, period: Delivery, posts: int, communities: int, day: datetime, zone: str) -> Block:
-        return self._render("opening", period=period.value, posts=posts, communities=communities,
-                            site=one_line(self.site_name), day=f"{day:%A} {day.day} {day:%B %Y}", zone=zone)
+        return self._render(
+            "opening",
+            period=period.value,
+            posts=posts,
+            communities=communities,
+            site=one_line(self.site_name),
+            day=f"{day:%A} {day.day} {day:%B %Y}",
+            zone=zone,
+        )
 
     def community_heading(self, community: CommunityRef, posts: int, threads: int) -> Block:
-        return self._render("community_heading", name=one_line(community.name), url=self.community_url(community),
-                            posts=posts, threads=threads)
+        return self._render(
+            "community_heading",
+            name=one_line(community.name),
+            url=self.community_url(community),
+            posts=posts,
+            threads=threads,
+        )
 
     def thread_heading(self, community: CommunityRef, post: NewPost, new: bool) -> Block:
         """A thread's subject, marked when the thread started in this digest."""
-        return self._render("thread_heading", title=_subject(post), url=self.thread_url(community, post.thread_id),
-                            new=new)
+        return self._render(
+            "thread_heading", title=_subject(post), url=self.thread_url(community, post.thread_id), new=new
+        )
 
     def post_body(self, community: CommunityRef, post: NewPost) -> Block:
         """A post's opening words and where to read on: the same in every time zone."""
@@ -117,8 +129,7 @@ class Renderer:
             address = private_replies.post_address(self.signer, community.slug, self.mail_domain, post.id)
             mailto = f"mailto:{address}?subject={quote('Re: ' + _subject(post))}"
         shown = "" if "@" in author else author  # the templates say "Someone" for no name, never an address
-        return self._render("post", author=shown, when=WHEN, body=body, private_address=address,
-                            private_mailto=mailto)
+        return self._render("post", author=shown, when=WHEN, body=body, private_address=address, private_mailto=mailto)
 
     def in_zone(self, block: Block, post: NewPost, zone: ZoneInfo) -> Block:
         """A :meth:`post` block with the time it was written in the reader's time zone."""
@@ -134,8 +145,12 @@ class Renderer:
 
     def community_footing(self, community: CommunityRef) -> Block:
         """Change delivery, or leave: the member's unsubscribe token goes at the slot."""
-        return self._render("community_footing", name=one_line(community.name),
-                            membership=self.membership_url(community), leave=f"{self.base}/unsubscribe/{SLOT}")
+        return self._render(
+            "community_footing",
+            name=one_line(community.name),
+            membership=self.membership_url(community),
+            leave=f"{self.base}/unsubscribe/{SLOT}",
+        )
 
     def closing(self, period: Delivery) -> Block:
         return self._render("closing", period=period.value, site=one_line(self.site_name))
