@@ -165,7 +165,7 @@ class GatewayHandler:
     def _spool(self, raw: bytes, mail_from: str, rcpts: list[str], client_ip: str | None, session: Session,
                replies: list[judging.Reply]) -> tuple[list[judging.Reply], int | None]:
         """Store the message for the recipients whose check accepted it."""
-        accepted = [r for r, reply in zip(rcpts, replies) if reply.code == 250]
+        accepted = [r for r, reply in zip(rcpts, replies, strict=True) if reply.code == 250]
         if not accepted:
             return replies, None
         return replies, spooling.spool(session, raw, mail_from, accepted, "lmtp" if self.lmtp else "smtp",

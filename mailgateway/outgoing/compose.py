@@ -124,7 +124,7 @@ def personalize(template: PostTemplate, site: Site, user_id: int) -> bytes:
         Slot.HTML_FOOTER: template.html_footer.encode(token),
     }
     parts = [template.chunks[0]]
-    for slot, chunk in zip(template.slots, template.chunks[1:]):
+    for slot, chunk in zip(template.slots, template.chunks[1:], strict=True):
         parts.append(values[slot])
         parts.append(chunk)
     return b"".join(parts)
@@ -190,7 +190,7 @@ def _render_post(view: PostView, site: Site, reply_address: str, unsubscribe_url
     return with_raw_headers(
         msg.as_bytes(),
         before=id_headers(message_id, view.in_reply_to, view.references),
-        after=list_headers(site, community, unsubscribe_url) + [("Archived-At", [f"<{archived_at(view, site)}>"])],
+        after=[*list_headers(site, community, unsubscribe_url), ("Archived-At", [f"<{archived_at(view, site)}>"])],
     )
 
 

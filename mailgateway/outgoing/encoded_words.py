@@ -31,7 +31,7 @@ def text(name: str, value: str) -> str:
 def name_addr(name: str, display_name: str, addr_spec: str) -> str:
     """``display name <addr-spec>`` (From, To, Reply-To, and List-Id, which has the same
     shape), ASCII words with specials quoted."""
-    return _fold(name, _items(name, display_name, quote=True) + [f"<{addr_spec}>"])
+    return _fold(name, [*_items(name, display_name, quote=True), f"<{addr_spec}>"])
 
 
 def _items(name: str, value: str, *, quote: bool) -> list[str]:

@@ -36,7 +36,7 @@ __all__ = ["TOKEN_PATHS", "OwnLinks"]
 TOKEN_PATHS = ("/unsubscribe/", "/signin/", "/account/emails/verify/", REENABLE_PATH, CONFIRM_PATH)
 # The labels our copies' and digests' footers start their lines with.
 _FIRST_LABELS = ("view on the web", "attachments too large for email")
-_LABELS = _FIRST_LABELS + ("reply privately to", "change your delivery", "leave ", "reply to this thread by email")
+_LABELS = (*_FIRST_LABELS, "reply privately to", "change your delivery", "leave ", "reply to this thread by email")
 # "…/unsubscribe/" at the end of a line: a client wrapped the token onto the next one.
 _SPILLED_TOKEN = re.compile(r"/unsubscribe/?[\w-]{0,7}\s*$", re.I)
 _FOOTER_LINES = 16  # a footer, reflowed by a mail client, spans at most this many lines
