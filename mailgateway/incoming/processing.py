@@ -150,7 +150,7 @@ def _thread_reply_draft(session: Session, site: Site, parsed: ParsedMail, row: I
 
 def _process_one(session: Session, site: Site, parsed: ParsedMail, row: InboundMessage, rcpt: str,
                  prepared: tuple[Draft, Authorship] | None) -> str:
-    fields = {"message_id": parsed.message_id, "recipient": rcpt, "sender": parsed.from_addr}
+    fields: dict[str, object] = {"message_id": parsed.message_id, "recipient": rcpt, "sender": parsed.from_addr}
     route = None
     try:
         route, community = recipient(session, site, rcpt)

@@ -194,7 +194,7 @@ def _render_post(view: PostView, site: Site, reply_address: str, unsubscribe_url
     )
 
 
-def _set_body(msg: EmailMessage, site: Site, attachments: tuple[AttachmentInfo, ...], text: MIMEPart,
+def _set_body(msg: MIMEPart, site: Site, attachments: tuple[AttachmentInfo, ...], text: MIMEPart,
               html_part: MIMEPart) -> None:
     """multipart/alternative, inside multipart/related for inline images, inside
     multipart/mixed for attachments; files over ``attach_max_bytes`` are only linked."""

@@ -45,7 +45,8 @@ def _items(name: str, value: str, *, quote: bool) -> list[str]:
         else:
             first = min(ENCODED_WORD, LINE - len(name) - 2) if not items else ENCODED_WORD
             lengths = itertools.chain([first], itertools.repeat(ENCODED_WORD))
-            items += _UTF8.header_encode_lines(" ".join(words), lengths)
+            # None: nothing fitted beside the header's name, so the words start on the next line.
+            items += [line for line in _UTF8.header_encode_lines(" ".join(words), lengths) if line is not None]
     return items
 
 

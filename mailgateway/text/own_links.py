@@ -121,7 +121,7 @@ class OwnLinks:
         try:
             message = email.message_from_bytes(data, _class=EmailMessage, policy=email.policy.default)
             for part in message.walk():
-                self._clean_part(part)  # type: ignore[arg-type]
+                self._clean_part(part)
             return message.as_bytes()
         except Exception:  # noqa: BLE001 - a message the library cannot rewrite is cleaned as bytes
             return self.neutralise(data.decode("utf-8", "surrogateescape")).encode("utf-8", "surrogateescape")
