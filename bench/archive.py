@@ -99,7 +99,7 @@ secret_key = "bench-secret-key-0123456789abcdef"
 [database]
 url = "{database_url}"
 [storage]
-path = "{workdir / 'storage'}"
+path = "{workdir / "storage"}"
 [smtp_in]
 port = {free_port()}
 [smtp_out]
@@ -162,26 +162,34 @@ def run_phase(port: int, server: int, phase: Phase, clients: int) -> Result:
 # What to ask for --------------------------------------------------------------------------
 
 
-def _random_rows(engine: Engine, query: Select[*Ts], key: InstrumentedAttribute[int], count: int,
-                 rng: random.Random) -> list[Row[*Ts]]:
+def _random_rows(
+    engine: Engine, query: Select[*Ts], key: InstrumentedAttribute[int], count: int, rng: random.Random
+) -> list[Row[*Ts]]:
     """``count`` rows of ``query``, each the first at or after a random value of ``key`` (an id)."""
     with engine.connect() as conn:
         top = conn.scalar(select(func.max(key))) or 1
-        return [conn.execute(query.where(key >= rng.randint(1, top)).order_by(key).limit(1)).one()
-                for _ in range(count)]
+        return [
+            conn.execute(query.where(key >= rng.randint(1, top)).order_by(key).limit(1)).one() for _ in range(count)
+        ]
 
 
 def thread_paths(engine: Engine, count: int, rng: random.Random) -> list[str]:
-    query = (select(Thread.id, Community.slug).join(Community, Community.id == Thread.community_id)
-             .where(Community.visibility == Visibility.public))
+    query = (
+        select(Thread.id, Community.slug)
+        .join(Community, Community.id == Thread.community_id)
+        .where(Community.visibility == Visibility.public)
+    )
     return [f"/c/{slug}/t/{thread_id}" for thread_id, slug in _random_rows(engine, query, Thread.id, count, rng)]
 
 
 def search_paths(engine: Engine, count: int, rng: random.Random) -> list[str]:
     """Queries of one or two words from across the frequency range, a third of them within
     the community the first word came from."""
-    query = (select(Post.body, Community.slug).join(Community, Community.id == Post.community_id)
-             .where(Community.visibility == Visibility.public))
+    query = (
+        select(Post.body, Community.slug)
+        .join(Community, Community.id == Post.community_id)
+        .where(Community.visibility == Visibility.public)
+    )
     paths = []
     for body, slug in _random_rows(engine, query, Post.id, count, rng):
         words = [w.strip(".").lower() for w in body.split()]
@@ -217,8 +225,9 @@ class Memory:
         pids = [pid, *_descendants(pid)]
         status = [_fields(Path(f"/proc/{p}/status")) for p in pids]
         pss = sum(int(_fields(Path(f"/proc/{p}/smaps_rollup"))["Pss"].split()[0]) for p in pids)
-        return cls(sum(int(s["VmRSS"].split()[0]) for s in status), sum(int(s["VmHWM"].split()[0]) for s in status),
-                   pss)
+        return cls(
+            sum(int(s["VmRSS"].split()[0]) for s in status), sum(int(s["VmHWM"].split()[0]) for s in status), pss
+        )
 
     def __str__(self) -> str:
         return f"RSS {self.rss / 1024:.0f} MiB (peak {self.peak / 1024:.0f}), PSS {self.pss / 1024:.0f} MiB"
@@ -243,9 +252,24 @@ def start_profiler(pid: int, output: Path) -> subprocess.Popen[bytes] | None:
     if not Path(spy).exists():
         print("--profile needs py-spy (pip install py-spy); running without it")
         return None
-    return subprocess.Popen([spy, "record", "--pid", str(pid), "--subprocesses", "--format", "raw",
-                             "--output", str(output),
-                             "--nonblocking", "--rate", "200"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [
+            spy,
+            "record",
+            "--pid",
+            str(pid),
+            "--subprocesses",
+            "--format",
+            "raw",
+            "--output",
+            str(output),
+            "--nonblocking",
+            "--rate",
+            "200",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def print_profile(output: Path, top: int = 25) -> None:
@@ -268,12 +292,16 @@ def print_profile(output: Path, top: int = 25) -> None:
 
 
 def report(baseline: Result, result: Result, target_ms: float | None) -> None:
-    goal = f"  (target p95 < {target_ms:.0f} ms: {'met' if result.p95_ms < target_ms else 'MISSED'})" if target_ms else ""
-    print(f"{result.name:<12} {len(result.latencies):>6} ok {result.errors:>3} errors  "
-          f"median {result.median_ms:7.1f} ms ({result.median_ms / baseline.median_ms:5.1f}×)  "
-          f"p95 {result.p95_ms:7.1f} ms ({result.p95_ms / baseline.p95_ms:5.1f}×)  "
-          f"{result.rate:7.1f} req/s ({result.rate / baseline.rate:.2f}×)  "
-          f"server CPU {result.cpu_ms:5.1f} ms/req{goal}")
+    goal = (
+        f"  (target p95 < {target_ms:.0f} ms: {'met' if result.p95_ms < target_ms else 'MISSED'})" if target_ms else ""
+    )
+    print(
+        f"{result.name:<12} {len(result.latencies):>6} ok {result.errors:>3} errors  "
+        f"median {result.median_ms:7.1f} ms ({result.median_ms / baseline.median_ms:5.1f}×)  "
+        f"p95 {result.p95_ms:7.1f} ms ({result.p95_ms / baseline.p95_ms:5.1f}×)  "
+        f"{result.rate:7.1f} req/s ({result.rate / baseline.rate:.2f}×)  "
+        f"server CPU {result.cpu_ms:5.1f} ms/req{goal}"
+    )
 
 
 def main() -> None:
@@ -288,22 +316,27 @@ def main() -> None:
     generated = generate_from(args)
     engine = make_engine(generated.url)
     made = f"generated in {generated.seconds:.0f} s" if generated.seconds else "generated earlier, reused"
-    print(f"archive: {args.posts:,} posts, {args.communities:,} communities, {args.users:,} people "
-          f"on {engine.dialect.name} ({archive_size(engine)}, {made})")
+    print(
+        f"archive: {args.posts:,} posts, {args.communities:,} communities, {args.users:,} people "
+        f"on {engine.dialect.name} ({archive_size(engine)}, {made})"
+    )
 
     rng = random.Random(7)
     total = args.clients * args.requests
-    phases = [Phase("static file", ["/static/style.css"] * total),
-              Phase("thread page", thread_paths(engine, total, rng)),
-              Phase("search", search_paths(engine, total, rng))]
+    phases = [
+        Phase("static file", ["/static/style.css"] * total),
+        Phase("thread page", thread_paths(engine, total, rng)),
+        Phase("search", search_paths(engine, total, rng)),
+    ]
     engine.dispose()
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         port = free_port()
         config = write_config(workdir, generated.url, port, args.processes)
         log = (workdir / "serve.log").open("wb")
-        server = subprocess.Popen([sys.executable, "-m", "listbridge", "--config", str(config), "serve"],
-                                  stdout=log, stderr=subprocess.STDOUT)
+        server = subprocess.Popen(
+            [sys.executable, "-m", "listbridge", "--config", str(config), "serve"], stdout=log, stderr=subprocess.STDOUT
+        )
         try:
             wait_listening(port, server)
             run_phase(port, server.pid, Phase("warm-up", phases[1].paths[:64] + phases[2].paths[:64]), args.clients)
@@ -319,8 +352,10 @@ def main() -> None:
             server.terminate()
             server.wait(timeout=30)
         baseline, threads, searches = results
-        print(f"{args.clients} concurrent clients, up to {args.requests} requests each per phase; "
-              "ratios are to the static file (same run)")
+        print(
+            f"{args.clients} concurrent clients, up to {args.requests} requests each per phase; "
+            "ratios are to the static file (same run)"
+        )
         report(baseline, baseline, None)
         report(baseline, threads, 50)
         report(baseline, searches, 150)
@@ -328,9 +363,11 @@ def main() -> None:
         # per process, PSS once in all, as the machine spends them (and the cgroup of a
         # service counts them). The target is judged by PSS, the larger of the two samples.
         used = max(started.pss, after.pss) * 1024
-        print(f"server memory ({processes} process{'es' if processes > 1 else ''}): after warm-up {started}; "
-              f"after the run {after} (target < 300 MB: {'met' if used < 300e6 else 'MISSED'} "
-              f"by PSS, {used / 1e6:.0f} MB)")
+        print(
+            f"server memory ({processes} process{'es' if processes > 1 else ''}): after warm-up {started}; "
+            f"after the run {after} (target < 300 MB: {'met' if used < 300e6 else 'MISSED'} "
+            f"by PSS, {used / 1e6:.0f} MB)"
+        )
         if args.profile and (workdir / "profile.txt").exists():
             print_profile(workdir / "profile.txt")
 

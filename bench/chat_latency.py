@@ -49,12 +49,18 @@ TAG = re.compile(r"bench-(\d+)")
 
 
 def write_config(workdir: Path, smtp_port: int, web_port: int, sink_port: int, slack_url: str) -> Path:
-    return served.write_config(workdir, smtp_port, web_port, sink_port, f"""
+    return served.write_config(
+        workdir,
+        smtp_port,
+        web_port,
+        sink_port,
+        f"""
 [slack]
 bot_token = "{BOT_TOKEN}"
 signing_secret = "{SIGNING_SECRET}"
 api_base_url = "{slack_url}"
-""")
+""",
+    )
 
 
 def wait_listening(port: int) -> None:
@@ -93,8 +99,11 @@ def email_to_chat(smtp_port: int, slack: FakeSlack, posts: int, rate: float) -> 
 def chat_to_email(web_port: int, sink: SmtpSink, arrivals: dict[int, float], posts: int, rate: float) -> list[float]:
     sent: dict[int, float] = {}
     for n in range(posts):
-        body, headers = signed(event_callback({"type": "message", "channel": CHANNEL, "user": "U1",
-                                               "text": f"chat-{n}", "ts": f"1800000000.{n:06d}"}))
+        body, headers = signed(
+            event_callback(
+                {"type": "message", "channel": CHANNEL, "user": "U1", "text": f"chat-{n}", "ts": f"1800000000.{n:06d}"}
+            )
+        )
         sent[n] = time.monotonic()
         request = urllib.request.Request(f"http://127.0.0.1:{web_port}/slack/events", data=body, headers=headers)
         urllib.request.urlopen(request, timeout=10).close()
@@ -133,8 +142,12 @@ def main() -> None:
             wait_listening(smtp_port)
             wait_listening(web_port)
             print(summary("email -> chat API call", email_to_chat(smtp_port, slack, args.posts, args.rate)))
-            print(summary("chat event -> copy at the smarthost",
-                          chat_to_email(web_port, sink, arrivals, args.posts, args.rate)))
+            print(
+                summary(
+                    "chat event -> copy at the smarthost",
+                    chat_to_email(web_port, sink, arrivals, args.posts, args.rate),
+                )
+            )
         finally:
             server.terminate()
             server.wait(30)

@@ -57,7 +57,33 @@ from forum.site import Site
 
 NOW = datetime(2026, 3, 4, 13, 0, tzinfo=UTC)  # past every member's 07:00, from Sydney to New York
 ZONES = [None] * 16 + ["Europe/Paris", "America/New_York", "Asia/Kolkata", "Australia/Sydney"]
-WORDS = ["council", "housing", "tenants", "repairs", "damp", "budget", "planning", "consultation", "waste", "collection", "bins", "survey", "policy", "grant", "funding", "officer", "meeting", "report", "agenda", "residents", "estate", "scheme", "pilot", "data", "results"]
+WORDS = [
+    "council",
+    "housing",
+    "tenants",
+    "repairs",
+    "damp",
+    "budget",
+    "planning",
+    "consultation",
+    "waste",
+    "collection",
+    "bins",
+    "survey",
+    "policy",
+    "grant",
+    "funding",
+    "officer",
+    "meeting",
+    "report",
+    "agenda",
+    "residents",
+    "estate",
+    "scheme",
+    "pilot",
+    "data",
+    "results",
+]
 CHUNK = 5000
 
 
@@ -73,26 +99,47 @@ def seed(engine: Engine, members: int, communities: int, posts: int, rng: random
     """The site described in the module docstring, written with bulk inserts."""
     began = time.monotonic()
     with engine.begin() as conn:
-        conn.execute(insert(Community), [
-            {"id": c, "slug": f"c{c:04d}", "name": f"Community {c:04d}", "description": "",
-             "visibility": Visibility.private if c % 10 == 0 else Visibility.public}
-            for c in range(1, communities + 1)])
+        conn.execute(
+            insert(Community),
+            [
+                {
+                    "id": c,
+                    "slug": f"c{c:04d}",
+                    "name": f"Community {c:04d}",
+                    "description": "",
+                    "visibility": Visibility.private if c % 10 == 0 else Visibility.public,
+                }
+                for c in range(1, communities + 1)
+            ],
+        )
         for start in range(1, members + 1, CHUNK):
             ids = range(start, min(start + CHUNK, members + 1))
-            conn.execute(insert(User), [{"id": u, "display_name": f"Member {u}", "timezone": rng.choice(ZONES)}
-                                        for u in ids])
-            conn.execute(insert(UserEmail), [{"user_id": u, "email": f"m{u}@council{u % 97}.example",
-                                              "is_primary": True, "verified": True} for u in ids])
+            conn.execute(
+                insert(User), [{"id": u, "display_name": f"Member {u}", "timezone": rng.choice(ZONES)} for u in ids]
+            )
+            conn.execute(
+                insert(UserEmail),
+                [
+                    {"user_id": u, "email": f"m{u}@council{u % 97}.example", "is_primary": True, "verified": True}
+                    for u in ids
+                ],
+            )
         memberships = 0
         for start in range(1, members + 1, CHUNK):
-            rows = [{"user_id": u, "community_id": c, "delivery": Delivery.daily}
-                    for u in range(start, min(start + CHUNK, members + 1))
-                    for c in rng.sample(range(1, communities + 1), rng.randint(1, 10))]
+            rows = [
+                {"user_id": u, "community_id": c, "delivery": Delivery.daily}
+                for u in range(start, min(start + CHUNK, members + 1))
+                for c in rng.sample(range(1, communities + 1), rng.randint(1, 10))
+            ]
             conn.execute(insert(Membership), rows)
             memberships += len(rows)
-        conn.execute(insert(DigestCursor), [
-            {"user_id": u, "period": Delivery.daily, "slot_at": NOW - timedelta(days=2), "high_water": 0}
-            for u in range(1, members + 1)])
+        conn.execute(
+            insert(DigestCursor),
+            [
+                {"user_id": u, "period": Delivery.daily, "slot_at": NOW - timedelta(days=2), "high_water": 0}
+                for u in range(1, members + 1)
+            ],
+        )
         threads: dict[int, list[int]] = {}
         thread_rows: list[dict[str, Any]] = []
         post_rows: list[dict[str, Any]] = []
@@ -102,20 +149,40 @@ def seed(engine: Engine, members: int, communities: int, posts: int, rng: random
             if not threads.get(c) or rng.random() < 1 / 3:
                 thread_id = len(thread_rows) + 1
                 subject = " ".join(rng.choices(WORDS, k=5)).capitalize()
-                thread_rows.append({"id": thread_id, "community_id": c, "subject": subject, "subject_key": subject,
-                                    "post_count": 0, "created_at": created, "last_activity_at": created})
+                thread_rows.append(
+                    {
+                        "id": thread_id,
+                        "community_id": c,
+                        "subject": subject,
+                        "subject_key": subject,
+                        "post_count": 0,
+                        "created_at": created,
+                        "last_activity_at": created,
+                    }
+                )
                 threads.setdefault(c, []).append(thread_id)
             else:
                 thread_id = rng.choice(threads[c][-5:])
             author = rng.randint(1, members)
-            post_rows.append({
-                "id": p, "community_id": c, "thread_id": thread_id, "author_id": author,
-                "author_name": f"Member {author}", "author_email": f"m{author}@council.example",
-                "message_id": f"p{p}@bench.example", "subject": thread_rows[thread_id - 1]["subject"],
-                "body": body(rng), "html": None, "source": "email", "created_at": created})
+            post_rows.append(
+                {
+                    "id": p,
+                    "community_id": c,
+                    "thread_id": thread_id,
+                    "author_id": author,
+                    "author_name": f"Member {author}",
+                    "author_email": f"m{author}@council.example",
+                    "message_id": f"p{p}@bench.example",
+                    "subject": thread_rows[thread_id - 1]["subject"],
+                    "body": body(rng),
+                    "html": None,
+                    "source": "email",
+                    "created_at": created,
+                }
+            )
         conn.execute(insert(Thread), thread_rows)
         for start in range(0, len(post_rows), CHUNK):
-            conn.execute(insert(Post), post_rows[start:start + CHUNK])  # the triggers log each publication
+            conn.execute(insert(Post), post_rows[start : start + CHUNK])  # the triggers log each publication
     return Seeded(members, memberships, posts, time.monotonic() - began)
 
 
@@ -134,10 +201,21 @@ def baseline(engine: Engine, rows: int, payload_bytes: int) -> float:
     began = time.monotonic()
     for start in range(0, rows, 1000):
         with engine.begin() as conn:
-            conn.execute(insert(OutboxItem), [
-                {"kind": "bench", "dedupe_key": f"bench:{i}", "address": f"m{i}@x.example", "payload": payload,
-                 "status": OutboxStatus.pending, "attempts": 0, "last_error": ""}
-                for i in range(start, min(start + 1000, rows))])
+            conn.execute(
+                insert(OutboxItem),
+                [
+                    {
+                        "kind": "bench",
+                        "dedupe_key": f"bench:{i}",
+                        "address": f"m{i}@x.example",
+                        "payload": payload,
+                        "status": OutboxStatus.pending,
+                        "attempts": 0,
+                        "last_error": "",
+                    }
+                    for i in range(start, min(start + 1000, rows))
+                ],
+            )
     seconds = time.monotonic() - began
     with engine.begin() as conn:
         conn.execute(delete(OutboxItem).where(OutboxItem.kind == "bench"))
@@ -154,12 +232,18 @@ def payload_bytes(engine: Engine) -> tuple[int, int]:
 def measure(members: int, args: argparse.Namespace) -> None:
     rng = random.Random(members)
     with tempfile.TemporaryDirectory(prefix="lb-digest-") as tmp:
-        settings = config.from_dict({
-            "site": {"mail_domain": "lists.example.org", "secret_key": "bench-secret-0123456789abcdef",
-                     "base_url": "https://forum.example.org"},
-            "database": {"url": fresh_database(args.database_url, Path(tmp))}, "storage": {"path": f"{tmp}/storage"},
-            "digest": {"hour": 7, "timezone": "Europe/London"},
-        })
+        settings = config.from_dict(
+            {
+                "site": {
+                    "mail_domain": "lists.example.org",
+                    "secret_key": "bench-secret-0123456789abcdef",
+                    "base_url": "https://forum.example.org",
+                },
+                "database": {"url": fresh_database(args.database_url, Path(tmp))},
+                "storage": {"path": f"{tmp}/storage"},
+                "digest": {"hour": 7, "timezone": "Europe/London"},
+            }
+        )
         engine = db.make_engine(settings.database.url)
         schema.upgrade(engine)
         seeded = seed(engine, members, args.communities, args.posts, rng)
@@ -176,16 +260,27 @@ def measure(members: int, args: argparse.Namespace) -> None:
         floor = baseline(engine, queued, size)
         with engine.connect() as conn:
             blocks = conn.execute(select(func.count()).select_from(db_table("digest_blocks"))).scalar_one()
-            database = conn.execute(text("SELECT pg_database_size(current_database())")).scalar_one() \
-                if args.database_url else Path(tmp, "lb.db").stat().st_size
+            database = (
+                conn.execute(text("SELECT pg_database_size(current_database())")).scalar_one()
+                if args.database_url
+                else Path(tmp, "lb.db").stat().st_size
+            )
         engine.dispose()
-    print(f"{members:,} members, {seeded.memberships:,} memberships, {args.communities:,} communities, "
-          f"{seeded.posts:,} posts (seeded in {seeded.seconds:.0f} s)")
-    print(f"  digest run: {report.queued:,} digests queued in {report.seconds:.1f} s, {cpu:.1f} s of CPU "
-          f"({report.seconds / max(1, report.queued) * 1e6:.0f} µs per digest){' [profiled]' if profile else ''}")
-    print(f"  baseline: {queued:,} outbox rows of the same size written in {floor:.1f} s; "
-          f"ratio {report.seconds / floor:.1f}")
-    print(f"  stored: {blocks:,} shared blocks, {size:,} bytes of payload per digest, database {database / 2**20:.0f} MiB")
+    print(
+        f"{members:,} members, {seeded.memberships:,} memberships, {args.communities:,} communities, "
+        f"{seeded.posts:,} posts (seeded in {seeded.seconds:.0f} s)"
+    )
+    print(
+        f"  digest run: {report.queued:,} digests queued in {report.seconds:.1f} s, {cpu:.1f} s of CPU "
+        f"({report.seconds / max(1, report.queued) * 1e6:.0f} µs per digest){' [profiled]' if profile else ''}"
+    )
+    print(
+        f"  baseline: {queued:,} outbox rows of the same size written in {floor:.1f} s; "
+        f"ratio {report.seconds / floor:.1f}"
+    )
+    print(
+        f"  stored: {blocks:,} shared blocks, {size:,} bytes of payload per digest, database {database / 2**20:.0f} MiB"
+    )
     check(report, members)
     if profile is not None:
         print(where_the_time_went(profile))
@@ -193,6 +288,7 @@ def measure(members: int, args: argparse.Namespace) -> None:
 
 def db_table(name: str) -> Any:
     from forum.models import Base
+
     return Base.metadata.tables[name]
 
 

@@ -39,10 +39,14 @@ from smtpsink import BODY, SENDERS, Sink, baseline, cpu_seconds, free_port, runn
 def post(port: int, n: int) -> float:
     """Send post ``n`` as member 0; return the wall-clock time of the 250."""
     with smtplib.SMTP("127.0.0.1", port, timeout=60) as client:
-        client.sendmail("m0@members.example", [f"bench@{DOMAIN}"], (
-            f"From: Member 0 <m0@members.example>\r\nTo: bench@{DOMAIN}\r\nSubject: Post {n}\r\n"
-            f"Message-ID: <post{n}.{time.time()}@members.example>\r\n\r\n" + BODY.replace("\n", "\r\n") + "\r\n"
-        ).encode())
+        client.sendmail(
+            "m0@members.example",
+            [f"bench@{DOMAIN}"],
+            (
+                f"From: Member 0 <m0@members.example>\r\nTo: bench@{DOMAIN}\r\nSubject: Post {n}\r\n"
+                f"Message-ID: <post{n}.{time.time()}@members.example>\r\n\r\n" + BODY.replace("\n", "\r\n") + "\r\n"
+            ).encode(),
+        )
         return time.time()
 
 
@@ -60,8 +64,9 @@ class Loop:
 
 def run_loop(sink: Sink, workdir: Path, args: argparse.Namespace) -> Loop:
     smtp_port = free_port()
-    config = write_config(workdir, smtp_port, free_port(), sink.port,
-                          database_url=fresh_database(args.database_url, workdir))
+    config = write_config(
+        workdir, smtp_port, free_port(), sink.port, database_url=fresh_database(args.database_url, workdir)
+    )
     cli(config, "init")
     cli(config, "community", "create", "bench", "--name", "Bench")
     import_members(config, workdir, "bench", [f"m{i}@members.example" for i in range(args.members)])
@@ -78,8 +83,11 @@ def run_loop(sink: Sink, workdir: Path, args: argparse.Namespace) -> Loop:
             sink.counters.wait_for(base + copies, timeout=900, progress=f"post {n + 1}")
             firsts.append(sink.counters.first.value - t250)
             totals.append(sink.counters.last.value - t250)
-            print(f"post {n + 1}/{args.posts}: first copy {firsts[-1] * 1000:.0f} ms after the 250, "
-                  f"all {copies:,} in {totals[-1]:.2f} s", flush=True)
+            print(
+                f"post {n + 1}/{args.posts}: first copy {firsts[-1] * 1000:.0f} ms after the 250, "
+                f"all {copies:,} in {totals[-1]:.2f} s",
+                flush=True,
+            )
         cpu = sum(cpu_seconds(pid) for pid in serving.pids) - cpu
     return Loop(copies, firsts, totals, cpu)
 
@@ -89,10 +97,15 @@ def main() -> None:
     parser.add_argument("--members", type=int, default=1000)
     parser.add_argument("--posts", type=int, default=5)
     parser.add_argument("--database-url", help="a PostgreSQL database to create afresh (default: SQLite)")
-    parser.add_argument("--workers", type=int, default=0,
-                        help="run a gateway and this many worker processes (default: one whole serve)")
-    parser.add_argument("--mailman-harness", type=Path, metavar="DIR",
-                        help="then run GNU Mailman 3 on the same counts with the harness in DIR")
+    parser.add_argument(
+        "--workers", type=int, default=0, help="run a gateway and this many worker processes (default: one whole serve)"
+    )
+    parser.add_argument(
+        "--mailman-harness",
+        type=Path,
+        metavar="DIR",
+        help="then run GNU Mailman 3 on the same counts with the harness in DIR",
+    )
     args = parser.parse_args()
     ctx = mp.get_context("spawn")
     with running_sink(ctx) as sink, tempfile.TemporaryDirectory(prefix="lb-bench-") as tmp:
@@ -103,18 +116,26 @@ def main() -> None:
     first = statistics.median(loop.firsts)
     print(f"\nmembers: {args.members:,}, posts: {args.posts}, {database}, {shape}")
     print(f"250 -> first copy: median {first * 1000:.0f} ms, max {max(loop.firsts) * 1000:.0f} ms (goal < 100 ms)")
-    print(f"250 -> last copy: median {statistics.median(loop.totals):.2f} s = {loop.rate:.0f} copies/s; "
-          f"listbridge CPU {loop.cpu / (loop.copies * args.posts) * 1000:.2f} ms per copy")
+    print(
+        f"250 -> last copy: median {statistics.median(loop.totals):.2f} s = {loop.rate:.0f} copies/s; "
+        f"listbridge CPU {loop.cpu / (loop.copies * args.posts) * 1000:.2f} ms per copy"
+    )
     print(f"baseline: {raw.rate:.0f} raw msgs/s from {SENDERS} smtplib processes, same sink")
     print(f"ratio: {loop.rate / raw.rate:.2f} (goal >= 0.5)")
     if args.mailman_harness:
         mailman = mailman_side.run(args.mailman_harness, args.members, args.posts)
-        print(f"\nGNU Mailman 3 (personalized, VERP), {args.members:,} members x {args.posts} post(s): "
-              f"{mailman.copies_per_s:.1f} copies/s, first copy {mailman.first_copy:.2f} s after the 250")
-        print(f"  its sink's raw rate: {mailman.sink_rate:.0f} msgs/s -> "
-              f"ratio {mailman.copies_per_s / mailman.sink_rate:.3f}")
-        print(f"listbridge / Mailman: {loop.rate / mailman.copies_per_s:.0f}x the copies/s, "
-              f"first copy {mailman.first_copy / first:.0f}x sooner")
+        print(
+            f"\nGNU Mailman 3 (personalized, VERP), {args.members:,} members x {args.posts} post(s): "
+            f"{mailman.copies_per_s:.1f} copies/s, first copy {mailman.first_copy:.2f} s after the 250"
+        )
+        print(
+            f"  its sink's raw rate: {mailman.sink_rate:.0f} msgs/s -> "
+            f"ratio {mailman.copies_per_s / mailman.sink_rate:.3f}"
+        )
+        print(
+            f"listbridge / Mailman: {loop.rate / mailman.copies_per_s:.0f}x the copies/s, "
+            f"first copy {mailman.first_copy / first:.0f}x sooner"
+        )
 
 
 if __name__ == "__main__":

@@ -55,29 +55,39 @@ def write_dkim_key(path: Path, kind: str) -> str:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048) if kind == "rsa" \
+    key = (
+        rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        if kind == "rsa"
         else ed25519.Ed25519PrivateKey.generate()
-    path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                       serialization.NoEncryption()))
+    )
+    path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     return str(path)
 
 
-def build_site(workdir: Path, database_url: str, port: int, members: int, connections: int,
-               dkim: str) -> tuple[Any, Any, Any]:
+def build_site(
+    workdir: Path, database_url: str, port: int, members: int, connections: int, dkim: str
+) -> tuple[Any, Any, Any]:
     """(engine, sessionmaker, site): a new site whose smarthost is the sink, with one community."""
     from forum import config, schema
     from forum.db import make_engine, make_sessionmaker
     from forum.directory import create_community, member_row, upsert_members
     from forum.site import Site
 
-    settings = config.from_dict({
-        "site": {"mail_domain": "lists.bench.example", "secret_key": "benchmark-secret-0123456789",
-                 "base_url": "https://forum.bench.example"},
-        "database": {"url": database_url},
-        "storage": {"path": str(workdir / "storage")},
-        "smtp_out": {"host": "127.0.0.1", "port": port, "connections": connections},
-        "dkim": {"key_file": write_dkim_key(workdir / "dkim.pem", dkim) if dkim else ""},
-    })
+    settings = config.from_dict(
+        {
+            "site": {
+                "mail_domain": "lists.bench.example",
+                "secret_key": "benchmark-secret-0123456789",
+                "base_url": "https://forum.bench.example",
+            },
+            "database": {"url": database_url},
+            "storage": {"path": str(workdir / "storage")},
+            "smtp_out": {"host": "127.0.0.1", "port": port, "connections": connections},
+            "dkim": {"key_file": write_dkim_key(workdir / "dkim.pem", dkim) if dkim else ""},
+        }
+    )
     engine = make_engine(settings.database.url)
     schema.upgrade(engine)
     sessions = make_sessionmaker(engine)
@@ -87,8 +97,15 @@ def build_site(workdir: Path, database_url: str, port: int, members: int, connec
     return engine, sessions, Site.from_settings(settings)
 
 
-def fan_out(sink: Sink, members: int, connections: int, workdir: Path, database_url: str,
-            profiler: Profiler | None, dkim: str = "") -> FanOut:
+def fan_out(
+    sink: Sink,
+    members: int,
+    connections: int,
+    workdir: Path,
+    database_url: str,
+    profiler: Profiler | None,
+    dkim: str = "",
+) -> FanOut:
     from forum.posting import Draft, submit_post
     from mailgateway.outgoing.delivery import DeliveryWorker
 
@@ -97,8 +114,18 @@ def fan_out(sink: Sink, members: int, connections: int, workdir: Path, database_
 
     def commit_post() -> None:
         with sessions.begin() as session:
-            submit_post(session, Draft(community="bench", author_email="m0@members.example", author_name="Member 0",
-                                       subject="Fan-out", body=BODY, message_id="fan@members.example"), site)
+            submit_post(
+                session,
+                Draft(
+                    community="bench",
+                    author_email="m0@members.example",
+                    author_name="Member 0",
+                    subject="Fan-out",
+                    body=BODY,
+                    message_id="fan@members.example",
+                ),
+                site,
+            )
 
     async def run() -> tuple[float, float]:
         worker, stop = DeliveryWorker(site, sessions), asyncio.Event()
@@ -168,8 +195,11 @@ class Profiler:
     def hint(self, top: int = 6) -> str:
         """The functions with the most own time, as shares of all busy (not waiting) time."""
         # typeshed does not declare Stats.stats
-        busy = {key: row[2] for key, row in pstats.Stats(*self.profiles).stats.items()  # type: ignore[attr-defined]
-                if key[2] not in WAITING}
+        busy = {
+            key: row[2]
+            for key, row in pstats.Stats(*self.profiles).stats.items()  # type: ignore[attr-defined]
+            if key[2] not in WAITING
+        }
         total = sum(busy.values()) or 1.0
         ranked = sorted(busy.items(), key=lambda kv: kv[1], reverse=True)[:top]
         return ", ".join(f"{Path(file).name}:{name} {100 * t / total:.0f}%" for (file, _, name), t in ranked)
@@ -191,8 +221,9 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=8, help="smarthost connections of the worker")
     parser.add_argument("--profile", action="store_true", help="profile the fan-out (slower) and say where time went")
     parser.add_argument("--database-url", help="a PostgreSQL database to create afresh (default: SQLite)")
-    parser.add_argument("--dkim", choices=["rsa", "ed25519"], default="",
-                        help="DKIM-sign every copy with a key of this kind")
+    parser.add_argument(
+        "--dkim", choices=["rsa", "ed25519"], default="", help="DKIM-sign every copy with a key of this kind"
+    )
     args = parser.parse_args()
 
     profiler = Profiler() if args.profile else None
@@ -202,13 +233,17 @@ def main() -> None:
         database_url = fresh_database(args.database_url, Path(tmp))
         result = fan_out(sink, args.members, args.connections, Path(tmp), database_url, profiler, args.dkim)
     rate = result.copies / result.seconds
-    print(f"members: {args.members}, connections: {args.connections}, copy size: {result.message_bytes} bytes, "
-          f"DKIM: {args.dkim or 'off'}")
+    print(
+        f"members: {args.members}, connections: {args.connections}, copy size: {result.message_bytes} bytes, "
+        f"DKIM: {args.dkim or 'off'}"
+    )
     print(f"fan-out: {result.copies} personal copies in {result.seconds:.2f} s = {rate:.0f} copies/s")
     print(f"baseline: {raw.rate:.0f} raw msgs/s (~4 KB, 1 rcpt, {SENDERS} smtplib processes, same sink)")
     print(f"ratio: {rate / raw.rate:.2f} (goal >= 0.5)")
-    print(f"CPU per message: worker process {result.worker_cpu * 1000:.2f} ms, sink {result.sink_cpu * 1000:.2f} ms "
-          f"(sink per raw message: {raw.sink_cpu * 1000:.2f} ms)")
+    print(
+        f"CPU per message: worker process {result.worker_cpu * 1000:.2f} ms, sink {result.sink_cpu * 1000:.2f} ms "
+        f"(sink per raw message: {raw.sink_cpu * 1000:.2f} ms)"
+    )
     print(f"first copy: {result.first_copy * 1000:.0f} ms after the post's commit")
     if profiler is not None:
         print(f"profile (own time, all threads; rates above are slowed by profiling): {profiler.hint()}")

@@ -80,12 +80,58 @@ CHUNK = 10_000  # posts made by one worker task and written in one batch
 PRIVATE_EVERY = 10  # one community in ten is private
 START = datetime(2016, 1, 1, tzinfo=UTC)
 SPAN = timedelta(days=3650)
-SYLLABLES = ["ka", "lo", "mi", "ne", "ru", "sa", "ti", "vo", "ze", "bra", "cle", "dri", "fo", "gan", "hel", "jor",
-             "kin", "lum", "mar", "nor", "pel", "quo", "ris", "sten", "tor", "ul", "ver", "wen", "yas", "zor"]
+SYLLABLES = [
+    "ka",
+    "lo",
+    "mi",
+    "ne",
+    "ru",
+    "sa",
+    "ti",
+    "vo",
+    "ze",
+    "bra",
+    "cle",
+    "dri",
+    "fo",
+    "gan",
+    "hel",
+    "jor",
+    "kin",
+    "lum",
+    "mar",
+    "nor",
+    "pel",
+    "quo",
+    "ris",
+    "sten",
+    "tor",
+    "ul",
+    "ver",
+    "wen",
+    "yas",
+    "zor",
+]
 MEMBERSHIPS_PER_USER = 3
 THREAD_COLUMNS = ("id", "community_id", "subject", "subject_key", "post_count", "created_at", "last_activity_at")
-POST_COLUMNS = ("id", "community_id", "thread_id", "parent_id", "author_id", "author_name", "author_email",
-                "message_id", "subject", "body", "quoted", "html", "source", "status", "hold_reason", "created_at")
+POST_COLUMNS = (
+    "id",
+    "community_id",
+    "thread_id",
+    "parent_id",
+    "author_id",
+    "author_name",
+    "author_email",
+    "message_id",
+    "subject",
+    "body",
+    "quoted",
+    "html",
+    "source",
+    "status",
+    "hold_reason",
+    "created_at",
+)
 
 
 @dataclass(frozen=True)
@@ -111,7 +157,7 @@ class Words:
         rng = random.Random(SEED)
         made: dict[str, None] = {}
         while len(made) < VOCABULARY:
-            made[''.join(rng.choice(SYLLABLES) for _ in range(rng.randint(2, 4)))] = None
+            made["".join(rng.choice(SYLLABLES) for _ in range(rng.randint(2, 4)))] = None
         self.words = list(made)
         self.cumulative = list(itertools.accumulate(1.0 / (i + 1) for i in range(VOCABULARY)))
 
@@ -121,7 +167,7 @@ class Words:
     def topic(self, community: int) -> list[str]:
         """Mid-frequency words a community talks about more than others do."""
         start = 200 + (community * TOPIC_WORDS) % (VOCABULARY - 400)
-        return self.words[start:start + TOPIC_WORDS]
+        return self.words[start : start + TOPIC_WORDS]
 
 
 # Where the archive goes ---------------------------------------------------------------------
@@ -153,8 +199,10 @@ def generate(url: str, scale: Scale) -> Generated:
             schema.upgrade(engine)  # made by an earlier version: brought to the current schema
             return Generated(url, 0.0)
         if held:
-            raise SystemExit(f"{engine.url.render_as_string()} holds {held:,} posts, not {scale.posts:,}: "
-                             "give an empty database (drop and create it again)")
+            raise SystemExit(
+                f"{engine.url.render_as_string()} holds {held:,} posts, not {scale.posts:,}: "
+                "give an empty database (drop and create it again)"
+            )
         start = time.perf_counter()
         schema.upgrade(engine)
         _fill(engine, scale, start)
@@ -177,8 +225,10 @@ def _fill(engine: Engine, scale: Scale, start: float) -> None:
         _communities(loader, rng, scale)
         # On PostgreSQL two copies at once keep both cores busy, and so do two halves of the
         # search vectors computed. SQLite has one writer.
-        with (loader.indexes_deferred(_table(Thread), _table(Post), _table(PostSearch)),
-              _Loader(engine) if loader.postgresql else nullcontext() as second):
+        with (
+            loader.indexes_deferred(_table(Thread), _table(Post), _table(PostSearch)),
+            _Loader(engine) if loader.postgresql else nullcontext() as second,
+        ):
             loaders = [x for x in (loader, second) if x is not None]
             _threads_and_posts(loaders, rng, scale, start)
             if loader.postgresql:
@@ -224,7 +274,9 @@ class _Loader:
     def write(self, table: Table, columns: tuple[str, ...], rows: Iterable[tuple[Any, ...]]) -> None:
         """Insert ``rows`` (values in the order of ``columns``) in one transaction."""
         processors = [table.c[name].type.dialect_impl(self.dialect).bind_processor(self.dialect) for name in columns]
-        ready = (tuple(value if p is None else p(value) for p, value in zip(processors, row, strict=True)) for row in rows)
+        ready = (
+            tuple(value if p is None else p(value) for p, value in zip(processors, row, strict=True)) for row in rows
+        )
         cursor = self.raw.cursor()
         names = ", ".join(columns)
         if self.postgresql:
@@ -283,8 +335,9 @@ class _Deferred:
             self.loader._ddl(index, "drop")
         self.triggers: list[tuple[str, str]] = []
         if not self.loader.postgresql:
-            cursor.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' "
-                           "AND sql LIKE '%INSERT ON posts%'")
+            cursor.execute(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND sql LIKE '%INSERT ON posts%'"
+            )
             self.triggers = cursor.fetchall()
             for name, _sql in self.triggers:
                 self.loader._execute(f"DROP TRIGGER {name}")
@@ -307,9 +360,12 @@ def _search_vectors(loaders: list[_Loader], scale: Scale, start: float) -> None:
     """PostgreSQL's search table (forum.models.PostSearch), which its triggers would fill
     (they do not fire in replica mode), in one share of the ids per loader at once."""
     share = -(-scale.posts // len(loaders))
-    statements = [f"INSERT INTO {PostSearch.__tablename__} (post_id, community_id, status, search_vector) "
-                  f"SELECT id, community_id, status, {POSTGRES_SEARCH_VECTOR} FROM posts "
-                  f"WHERE id > {n * share} AND id <= {(n + 1) * share}" for n in range(len(loaders))]
+    statements = [
+        f"INSERT INTO {PostSearch.__tablename__} (post_id, community_id, status, search_vector) "
+        f"SELECT id, community_id, status, {POSTGRES_SEARCH_VECTOR} FROM posts "
+        f"WHERE id > {n * share} AND id <= {(n + 1) * share}"
+        for n in range(len(loaders))
+    ]
     with ThreadPoolExecutor(len(loaders)) as pool:
         list(pool.map(_Loader._execute, loaders, statements))
     _progress(f"search vectors computed, {time.perf_counter() - start:.0f} s")
@@ -322,10 +378,16 @@ def _people(loader: _Loader, rng: random.Random, scale: Scale) -> None:
     first = ["Ana", "Ben", "Chen", "Dara", "Eli", "Fatima", "Gus", "Hana", "Ivo", "Jo", "Kemal", "Lena", "Mo", "Nia"]
     last = ["Abbott", "Baker", "Costa", "Dubois", "Evans", "Fischer", "Garcia", "Horvat", "Ito", "Jones", "Kowalski"]
     names = [f"{rng.choice(first)} {rng.choice(last)}" for _ in range(scale.users)]
-    loader.write(_table(User), ("id", "display_name", "created_at", "login_generation"),
-                 ((i + 1, name, START, 0) for i, name in enumerate(names)))
-    loader.write(_table(UserEmail), ("user_id", "email", "is_primary", "verified"),
-                 ((i + 1, f"user{i + 1}@example.org", True, True) for i in range(scale.users)))
+    loader.write(
+        _table(User),
+        ("id", "display_name", "created_at", "login_generation"),
+        ((i + 1, name, START, 0) for i, name in enumerate(names)),
+    )
+    loader.write(
+        _table(UserEmail),
+        ("user_id", "email", "is_primary", "verified"),
+        ((i + 1, f"user{i + 1}@example.org", True, True) for i in range(scale.users)),
+    )
 
 
 def _community_weights(scale: Scale) -> list[float]:
@@ -336,16 +398,31 @@ def _communities(loader: _Loader, rng: random.Random, scale: Scale) -> None:
     loader.write(
         _table(Community),
         ("id", "slug", "name", "description", "created_at", "visibility", "posting_policy", "subject_prefix"),
-        ((c + 1, f"c{c + 1:04d}", f"Community {c + 1}", "", START,
-          Visibility.private if (c + 1) % PRIVATE_EVERY == 0 else Visibility.public, "members", "")
-         for c in range(scale.communities)))
+        (
+            (
+                c + 1,
+                f"c{c + 1:04d}",
+                f"Community {c + 1}",
+                "",
+                START,
+                Visibility.private if (c + 1) % PRIVATE_EVERY == 0 else Visibility.public,
+                "members",
+                "",
+            )
+            for c in range(scale.communities)
+        ),
+    )
     weights = _community_weights(scale)
-    pairs = {(user, community) for user in range(1, scale.users + 1)
-             for community in rng.choices(range(1, scale.communities + 1), weights, k=MEMBERSHIPS_PER_USER)}
+    pairs = {
+        (user, community)
+        for user in range(1, scale.users + 1)
+        for community in rng.choices(range(1, scale.communities + 1), weights, k=MEMBERSHIPS_PER_USER)
+    }
     loader.write(
         _table(Membership),
         ("user_id", "community_id", "role", "delivery", "status", "bounce_score", "bounce_reason", "created_at"),
-        ((u, c, Role.member, Delivery.each, MemberStatus.active, 0.0, "", START) for u, c in sorted(pairs)))
+        ((u, c, Role.member, Delivery.each, MemberStatus.active, 0.0, "", START) for u, c in sorted(pairs)),
+    )
 
 
 @dataclass(frozen=True)
@@ -392,11 +469,14 @@ def _threads_and_posts(loaders: list[_Loader], rng: random.Random, scale: Scale,
         finally:
             free.put(loader)
         written += len(rows[1])
-        _progress(f"posts {written:,} of {scale.posts:,} ({written / scale.posts:.0%}), "
-                  f"{time.perf_counter() - start:.0f} s")
+        _progress(
+            f"posts {written:,} of {scale.posts:,} ({written / scale.posts:.0%}), {time.perf_counter() - start:.0f} s"
+        )
 
-    with multiprocessing.Pool(initializer=_start_worker, initargs=(scale.users,)) as pool, \
-            ThreadPoolExecutor(len(loaders)) as writers:
+    with (
+        multiprocessing.Pool(initializer=_start_worker, initargs=(scale.users,)) as pool,
+        ThreadPoolExecutor(len(loaders)) as writers,
+    ):
         made: deque[AsyncResult[tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]]] = deque()
         writing: deque[Future[None]] = deque()
         chunks = _chunks(rng, scale)
@@ -440,9 +520,26 @@ def _make_chunk(chunk: _Chunk) -> tuple[list[tuple[Any, ...]], list[tuple[Any, .
             for word in rng.choices(topic, k=rng.randint(2, 8)):  # Zipf draws are in random order already
                 body.insert(rng.randrange(len(body) + 1), word)
             text, html = _paragraphs(body)
-            posts.append((post_id, community, thread_id, parent, author, f"User {author}", f"user{author}@example.org",
-                          f"p{post_id}@bench.example", ("Re: " if position else "") + subject, text, "", html,
-                          "email", PostStatus.published, "", moment))
+            posts.append(
+                (
+                    post_id,
+                    community,
+                    thread_id,
+                    parent,
+                    author,
+                    f"User {author}",
+                    f"user{author}@example.org",
+                    f"p{post_id}@bench.example",
+                    ("Re: " if position else "") + subject,
+                    text,
+                    "",
+                    html,
+                    "email",
+                    PostStatus.published,
+                    "",
+                    moment,
+                )
+            )
             parent = post_id
             last_moment = moment
             moment += timedelta(minutes=rng.randint(5, 3000))
@@ -457,8 +554,8 @@ def _paragraphs(words: list[str]) -> tuple[str, str]:
     """The text, and its HTML as ``forum.text.text_to_html`` makes it: for text of words and
     full stops that is only paragraphs (checked on one post of every chunk), and linkifying
     and sanitizing a million posts would cost most of the generation."""
-    sentences = [" ".join(words[i:i + 12]).capitalize() + "." for i in range(0, len(words), 12)]
-    paragraphs = [" ".join(sentences[i:i + 4]) for i in range(0, len(sentences), 4)]
+    sentences = [" ".join(words[i : i + 12]).capitalize() + "." for i in range(0, len(words), 12)]
+    paragraphs = [" ".join(sentences[i : i + 4]) for i in range(0, len(sentences), 4)]
     return "\n\n".join(paragraphs), "".join(f"<p>{p}</p>\n" for p in paragraphs)
 
 

@@ -53,10 +53,13 @@ SIZE_LIMIT = 26_214_400  # [smtp_in] max_message_bytes's default
 HEADROOM = 4096  # for the header lines around a body built to the limit
 
 
-def message(subject: str, body: str, *, extra_headers: str = "", content_type: str = "text/plain",
-            sender: str = ATTACKER) -> bytes:
-    return (f"From: {sender}\r\nTo: {LIST}\r\nSubject: {subject}\r\n{extra_headers}"
-            f"MIME-Version: 1.0\r\nContent-Type: {content_type}; charset=utf-8\r\n\r\n{body}").encode()
+def message(
+    subject: str, body: str, *, extra_headers: str = "", content_type: str = "text/plain", sender: str = ATTACKER
+) -> bytes:
+    return (
+        f"From: {sender}\r\nTo: {LIST}\r\nSubject: {subject}\r\n{extra_headers}"
+        f"MIME-Version: 1.0\r\nContent-Type: {content_type}; charset=utf-8\r\n\r\n{body}"
+    ).encode()
 
 
 def addresses(count: int) -> str:
@@ -67,7 +70,8 @@ def with_addresses(header: str, count: int) -> bytes:
     """The header's address (the attacker's own, or the community's) followed by ``count`` more."""
     first = {"From": ATTACKER, "To": LIST}[header]
     return message(f"{count} addresses in {header}", "Hello.").replace(
-        f"{header}: {first}".encode(), f"{header}: {first},\r\n {addresses(count)}".encode(), 1)
+        f"{header}: {first}".encode(), f"{header}: {first},\r\n {addresses(count)}".encode(), 1
+    )
 
 
 def to_the_limit(unit: str, width: int = 998) -> str:
@@ -103,10 +107,14 @@ ATTACKS = [
     Attack("from-1000", data=lambda: with_addresses("From", MAX_ADDRESSES - 1)),  # the sender's own is one more
     Attack("to-1000", data=lambda: with_addresses("To", MAX_ADDRESSES - 1)),
     Attack("html-nested-25MiB", data=lambda: message("nested", to_the_limit("<div>"), content_type="text/html")),
-    Attack("html-unclosed-25MiB", data=lambda: message("unclosed", to_the_limit("<b><i><u><span><em>"),
-                                                       content_type="text/html")),
-    Attack("html-deepest-sanitised", data=lambda: message("deep", worst_sanitised(MAX_HTML_DEPTH),
-                                                          content_type="text/html")),
+    Attack(
+        "html-unclosed-25MiB",
+        data=lambda: message("unclosed", to_the_limit("<b><i><u><span><em>"), content_type="text/html"),
+    ),
+    Attack(
+        "html-deepest-sanitised",
+        data=lambda: message("deep", worst_sanitised(MAX_HTML_DEPTH), content_type="text/html"),
+    ),
     Attack("html-most-sanitised", data=lambda: message("many", worst_sanitised(1), content_type="text/html")),
     Attack("plain-25MiB", data=lambda: message("long", to_the_limit("Words of a very long post. ", 72))),
     Attack("rcpt-100x", rcpts=100, data=lambda: message("a hundred times", "Once is enough.")),
@@ -198,8 +206,11 @@ def wait_processed(engine: Engine, after: int, sender: str, timeout: float = 600
     deadline = started + timeout
     while time.monotonic() < deadline:
         with engine.connect() as conn:
-            row = conn.execute(select(InboundMessage.id, InboundMessage.status)
-                               .where(InboundMessage.id > after, InboundMessage.mail_from == sender)).first()
+            row = conn.execute(
+                select(InboundMessage.id, InboundMessage.status).where(
+                    InboundMessage.id > after, InboundMessage.mail_from == sender
+                )
+            ).first()
         if row is None:
             return None, "not spooled"
         if row.status is not InboundStatus.pending:
@@ -213,8 +224,11 @@ def posted_after(engine: Engine, ordinary: Ordinary) -> list[float]:
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         with engine.connect() as conn:
-            stored = dict(conn.execute(select(Post.subject, Post.created_at)
-                                       .where(Post.subject.in_(list(ordinary.accepted)))).all())
+            stored = dict(
+                conn.execute(
+                    select(Post.subject, Post.created_at).where(Post.subject.in_(list(ordinary.accepted)))
+                ).all()
+            )
         if len(stored) == len(ordinary.accepted):
             return [_epoch(stored[s]) - t for s, t in ordinary.accepted.items()]
         time.sleep(0.1)
@@ -266,20 +280,27 @@ def main() -> None:
                 print(f"{attack.name} …", flush=True)
                 outcome, ordinary, delays = run(smtp_port, engine, attack)
                 rows.append((attack.name, outcome, ordinary, delays))
-                print(f"  {outcome.reply}; listener {outcome.listener:.2f} s; processor "
-                      f"{'-' if outcome.processor is None else f'{outcome.processor:.2f} s'} {outcome.status}; "
-                      f"ordinary: {len(ordinary.round_trips)} sent, {len(ordinary.refused)} refused, round trip "
-                      f"median {statistics.median(ordinary.round_trips) * 1000:.0f} ms max "
-                      f"{max(ordinary.round_trips) * 1000:.0f} ms, posted within {max(delays):.2f} s", flush=True)
+                print(
+                    f"  {outcome.reply}; listener {outcome.listener:.2f} s; processor "
+                    f"{'-' if outcome.processor is None else f'{outcome.processor:.2f} s'} {outcome.status}; "
+                    f"ordinary: {len(ordinary.round_trips)} sent, {len(ordinary.refused)} refused, round trip "
+                    f"median {statistics.median(ordinary.round_trips) * 1000:.0f} ms max "
+                    f"{max(ordinary.round_trips) * 1000:.0f} ms, posted within {max(delays):.2f} s",
+                    flush=True,
+                )
         engine.dispose()
     database = "PostgreSQL" if args.database_url else "SQLite"
-    print(f"\n{database}; | attack | reply | listener held | processor held | ordinary sender: SMTP round trip "
-          "median / max | ordinary post stored within (max) |")
+    print(
+        f"\n{database}; | attack | reply | listener held | processor held | ordinary sender: SMTP round trip "
+        "median / max | ordinary post stored within (max) |"
+    )
     for name, outcome, ordinary, delays in rows:
         processor = "-" if outcome.processor is None else f"{outcome.processor:.2f} s ({outcome.status})"
-        print(f"| {name} | {outcome.reply.split(';')[0][:48]} | {outcome.listener:.2f} s | {processor} | "
-              f"{statistics.median(ordinary.round_trips) * 1000:.0f} / {max(ordinary.round_trips) * 1000:.0f} ms"
-              f"{f' ({len(ordinary.refused)} refused)' if ordinary.refused else ''} | {max(delays):.2f} s |")
+        print(
+            f"| {name} | {outcome.reply.split(';')[0][:48]} | {outcome.listener:.2f} s | {processor} | "
+            f"{statistics.median(ordinary.round_trips) * 1000:.0f} / {max(ordinary.round_trips) * 1000:.0f} ms"
+            f"{f' ({len(ordinary.refused)} refused)' if ordinary.refused else ''} | {max(delays):.2f} s |"
+        )
 
 
 if __name__ == "__main__":

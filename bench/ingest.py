@@ -47,13 +47,58 @@ from sqlalchemy import func, select
 from forum.db import make_engine
 from forum.models import InboundMessage, InboundStatus, Post
 
-WORDS = ["council", "housing", "tenants", "repairs", "damp", "budget", "planning", "consultation", "waste", "collection", "bins", "survey", "policy", "grant", "funding", "officer", "meeting", "report", "agenda", "residents", "estate", "scheme", "pilot", "data", "results", "the", "a", "of", "to", "and", "in", "for", "with", "on", "that", "this", "we", "have", "been", "will", "would", "could", "should", "about"]
+WORDS = [
+    "council",
+    "housing",
+    "tenants",
+    "repairs",
+    "damp",
+    "budget",
+    "planning",
+    "consultation",
+    "waste",
+    "collection",
+    "bins",
+    "survey",
+    "policy",
+    "grant",
+    "funding",
+    "officer",
+    "meeting",
+    "report",
+    "agenda",
+    "residents",
+    "estate",
+    "scheme",
+    "pilot",
+    "data",
+    "results",
+    "the",
+    "a",
+    "of",
+    "to",
+    "and",
+    "in",
+    "for",
+    "with",
+    "on",
+    "that",
+    "this",
+    "we",
+    "have",
+    "been",
+    "will",
+    "would",
+    "could",
+    "should",
+    "about",
+]
 
 
 def paragraph(rng: random.Random) -> str:
     words = rng.choices(WORDS, k=rng.randint(40, 90))
     text = " ".join(words).capitalize() + "."
-    return "\n".join(text[i:i + 72] for i in range(0, len(text), 72))  # short lines, as clients wrap
+    return "\n".join(text[i : i + 72] for i in range(0, len(text), 72))  # short lines, as clients wrap
 
 
 def post_mail(n: int, members: int, rng: random.Random, earlier: list[tuple[str, str, str]]) -> Mail:
@@ -62,8 +107,13 @@ def post_mail(n: int, members: int, rng: random.Random, earlier: list[tuple[str,
     message_id = f"<ingest{n}.{rng.getrandbits(40):x}@members.example>"
     target = rng.randint(4000, 10000)
     parts: list[str] = []
-    headers = [f"From: Member {n % members} <{author}>", f"To: bench@{DOMAIN}", f"Message-ID: {message_id}",
-               f"Date: {formatdate()}", "MIME-Version: 1.0"]
+    headers = [
+        f"From: Member {n % members} <{author}>",
+        f"To: bench@{DOMAIN}",
+        f"Message-ID: {message_id}",
+        f"Date: {formatdate()}",
+        "MIME-Version: 1.0",
+    ]
     if earlier and rng.random() < 2 / 3:
         parent_id, subject, parent_text = rng.choice(earlier[-50:])
         headers += [f"Subject: Re: {subject}", f"In-Reply-To: {parent_id}", f"References: {parent_id}"]
@@ -78,10 +128,14 @@ def post_mail(n: int, members: int, rng: random.Random, earlier: list[tuple[str,
     body = text + (f"\nOn Monday, a colleague wrote:\n{quote}\n" if quote else "")
     if n % 2:  # plain text and HTML, as most clients send
         html = "<html><body>" + "".join(f"<p>{p}</p>" for p in body.split("\n\n")) + "</body></html>"
-        content = ("Content-Type: multipart/alternative; boundary=\"b0\"\r\n\r\n--b0\r\n"
-                   "Content-Type: text/plain; charset=utf-8\r\n\r\n" + body.replace("\n", "\r\n")
-                   + "\r\n--b0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n" + html.replace("\n", "\r\n")
-                   + "\r\n--b0--\r\n")
+        content = (
+            'Content-Type: multipart/alternative; boundary="b0"\r\n\r\n--b0\r\n'
+            "Content-Type: text/plain; charset=utf-8\r\n\r\n"
+            + body.replace("\n", "\r\n")
+            + "\r\n--b0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+            + html.replace("\n", "\r\n")
+            + "\r\n--b0--\r\n"
+        )
     else:
         content = "Content-Type: text/plain; charset=utf-8\r\n\r\n" + body.replace("\n", "\r\n")
     return Mail(author, f"bench@{DOMAIN}", ("\r\n".join(headers) + "\r\n" + content).encode())
@@ -105,9 +159,13 @@ def wait_processed(database_url: str, sent: Sent) -> Stored:
     deadline, shown = time.monotonic() + 900, 0.0
     with engine.connect() as conn:
         while True:
-            stored, pending, last = conn.execute(select(
-                func.count(), func.count().filter(InboundMessage.status == InboundStatus.pending),
-                func.max(InboundMessage.processed_at))).one()
+            stored, pending, last = conn.execute(
+                select(
+                    func.count(),
+                    func.count().filter(InboundMessage.status == InboundStatus.pending),
+                    func.max(InboundMessage.processed_at),
+                )
+            ).one()
             conn.rollback()
             if not pending or time.monotonic() > deadline:
                 break
@@ -131,8 +189,12 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=1000)
     parser.add_argument("--senders", type=int, default=4, help="sender processes, one SMTP connection each")
     parser.add_argument("--members", type=int, default=50, help="community size; every member posts")
-    parser.add_argument("--profile", type=Path, metavar="FILE",
-                        help="sample the gateway with py-spy into FILE (collapsed stacks) and say where time went")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="FILE",
+        help="sample the gateway with py-spy into FILE (collapsed stacks) and say where time went",
+    )
     parser.add_argument("--database-url", help="a PostgreSQL database to create afresh (default: SQLite)")
     args = parser.parse_args()
     mails = posts(args.messages, args.members)
@@ -140,14 +202,20 @@ def main() -> None:
     batches = split(mails, args.senders)
     ctx = mp.get_context("spawn")
     with running_sink(ctx) as sink:
-        print(f"ceiling: {args.messages:,} posts (~{size / 1024:.1f} KB average) from {args.senders} senders "
-              "to a bare sink", flush=True)
+        print(
+            f"ceiling: {args.messages:,} posts (~{size / 1024:.1f} KB average) from {args.senders} senders "
+            "to a bare sink",
+            flush=True,
+        )
         ceiling = send_concurrently(ctx, sink.port, batches)
     with tempfile.TemporaryDirectory(prefix="lb-ingest-") as tmp:
         workdir = Path(tmp)
         with running_sink(ctx, spool=workdir / "spool.db") as sink:
-            print("floor of any gateway: the same posts to a sink that stores them (header block read, "
-                  "committed to SQLite before the 250)", flush=True)
+            print(
+                "floor of any gateway: the same posts to a sink that stores them (header block read, "
+                "committed to SQLite before the 250)",
+                flush=True,
+            )
             storing = send_concurrently(ctx, sink.port, batches)
         database_url = fresh_database(args.database_url, workdir)
         smtp_port = free_port()
@@ -157,8 +225,10 @@ def main() -> None:
         import_members(config, workdir, "bench", [f"m{i}@members.example" for i in range(args.members)])
         with Serving(config, [("gateway",)]) as serving:
             wait_listening(smtp_port, serving.procs[0])
-            print(f"gateway: the same {args.messages:,} posts from the same senders to "
-                  "listbridge serve --only gateway", flush=True)
+            print(
+                f"gateway: the same {args.messages:,} posts from the same senders to listbridge serve --only gateway",
+                flush=True,
+            )
             processor = child_pid(serving.pids[0], "spawn_main")  # the spool processor
             if processor is None:
                 raise SystemExit("the gateway's spool processor process was not found")
@@ -170,21 +240,33 @@ def main() -> None:
     if stored.messages != args.messages:
         raise SystemExit(f"{args.messages} posts had their 250, but {stored.messages} are stored")
     database = "PostgreSQL" if args.database_url else "SQLite"
-    print(f"\n{args.messages:,} posts of ~{size / 1024:.1f} KB, {args.senders} senders, {database}, "
-          f"community of {args.members} members")
-    print(f"gateway: {gateway.rate:.0f} posts/s accepted and stored (all {stored.messages:,} stored; "
-          f"last 250 after {gateway.done - gateway.released:.2f} s)")
+    print(
+        f"\n{args.messages:,} posts of ~{size / 1024:.1f} KB, {args.senders} senders, {database}, "
+        f"community of {args.members} members"
+    )
+    print(
+        f"gateway: {gateway.rate:.0f} posts/s accepted and stored (all {stored.messages:,} stored; "
+        f"last 250 after {gateway.done - gateway.released:.2f} s)"
+    )
     print(f"baseline: {ceiling.rate:.0f} msgs/s into a bare aiosmtpd sink that discards, same senders")
     print(f"ratio: {gateway.rate / ceiling.rate:.2f} (goal >= 0.5)")
-    print(f"a sink that only stores, same senders: {storing.rate:.0f} msgs/s ({storing.rate / ceiling.rate:.2f} "
-          f"of the bare sink): the gateway does {gateway.rate / storing.rate:.2f} of that")
-    print(f"processed into {stored.posts:,} posts (copies queued) {stored.processed_after:.2f} s after the release "
-          f"= {args.messages / stored.processed_after:.0f} posts/s")
-    print(f"CPU per post: {cpu / args.messages * 1000:.2f} ms accepting (the SMTP listener's process), "
-          f"{processor_cpu / args.messages * 1000:.2f} ms processing (the spool processor's)")
+    print(
+        f"a sink that only stores, same senders: {storing.rate:.0f} msgs/s ({storing.rate / ceiling.rate:.2f} "
+        f"of the bare sink): the gateway does {gateway.rate / storing.rate:.2f} of that"
+    )
+    print(
+        f"processed into {stored.posts:,} posts (copies queued) {stored.processed_after:.2f} s after the release "
+        f"= {args.messages / stored.processed_after:.0f} posts/s"
+    )
+    print(
+        f"CPU per post: {cpu / args.messages * 1000:.2f} ms accepting (the SMTP listener's process), "
+        f"{processor_cpu / args.messages * 1000:.2f} ms processing (the spool processor's)"
+    )
     if args.profile:
-        print("gateway profile (py-spy, the whole gateway phase; rates above are slowed by sampling):\n"
-              + summary(args.profile))
+        print(
+            "gateway profile (py-spy, the whole gateway phase; rates above are slowed by sampling):\n"
+            + summary(args.profile)
+        )
 
 
 if __name__ == "__main__":

@@ -28,13 +28,33 @@ def run(harness: Path, members: int, posts: int) -> MailmanRun:
     script = harness / "mailman_fanout.sh"
     if not script.exists():
         raise SystemExit(f"no mailman_fanout.sh in {harness}")
-    print(f"\nGNU Mailman 3: {members:,} members x {posts} post(s), personalized; this takes a while "
-          "(about 30 copies/s)", flush=True)
+    print(
+        f"\nGNU Mailman 3: {members:,} members x {posts} post(s), personalized; this takes a while (about 30 copies/s)",
+        flush=True,
+    )
     with tempfile.TemporaryDirectory(prefix="mm-bench-") as out:
-        subprocess.run(["bash", str(script), "--modes", "personalized", "--scenarios", f"{members}x{posts}",
-                        "--repeat", "1", "--personalized-repeat", "1", "--sink-msgs", str(members),
-                        "--latency-samples", "3", "--digest", ""],
-                       check=True, env={**os.environ, "OUT": out})
+        subprocess.run(
+            [
+                "bash",
+                str(script),
+                "--modes",
+                "personalized",
+                "--scenarios",
+                f"{members}x{posts}",
+                "--repeat",
+                "1",
+                "--personalized-repeat",
+                "1",
+                "--sink-msgs",
+                str(members),
+                "--latency-samples",
+                "3",
+                "--digest",
+                "",
+            ],
+            check=True,
+            env={**os.environ, "OUT": out},
+        )
         results = json.loads(next(Path(out).glob("results-*.json")).read_text())
     scenario = results["fanout"][f"personalized M={members} P={posts}"]
     run_ = scenario["runs"][0]

@@ -75,8 +75,9 @@ def one_by_one(send: Callable[[int], object]) -> Sender:
 
 def ours(server: Synapse, relay: Account, room: str, loop: LoopThread) -> Sender:
     api = MatrixApi(MatrixSettings(homeserver=server.url, user_id=relay.user_id, access_token=relay.access_token))
-    return one_by_one(lambda i: api.send(room, "m.room.message", {"msgtype": "m.text", "body": f"urllib {i}"},
-                                         uuid.uuid4().hex))
+    return one_by_one(
+        lambda i: api.send(room, "m.room.message", {"msgtype": "m.text", "body": f"urllib {i}"}, uuid.uuid4().hex)
+    )
 
 
 def mautrix(server: Synapse, relay: Account, room: str, loop: LoopThread) -> Sender:
@@ -89,9 +90,13 @@ def mautrix(server: Synapse, relay: Account, room: str, loop: LoopThread) -> Sen
 
     client = loop.run(make())
     loop.closing.append(client.api.session.close)
-    return one_by_one(lambda i: loop.run(client.send_message_event(
-        room, EventType.ROOM_MESSAGE, {"msgtype": "m.text", "body": f"mautrix {i}"},
-        txn_id=uuid.uuid4().hex)))
+    return one_by_one(
+        lambda i: loop.run(
+            client.send_message_event(
+                room, EventType.ROOM_MESSAGE, {"msgtype": "m.text", "body": f"mautrix {i}"}, txn_id=uuid.uuid4().hex
+            )
+        )
+    )
 
 
 def mautrix_in_loop(server: Synapse, relay: Account, room: str, loop: LoopThread) -> Sender:
@@ -109,8 +114,9 @@ def mautrix_in_loop(server: Synapse, relay: Account, room: str, loop: LoopThread
 
     async def sends(count: int) -> None:
         for i in range(count):
-            await client.send_message_event(room, EventType.ROOM_MESSAGE,
-                                            {"msgtype": "m.text", "body": f"mautrix {i}"}, txn_id=uuid.uuid4().hex)
+            await client.send_message_event(
+                room, EventType.ROOM_MESSAGE, {"msgtype": "m.text", "body": f"mautrix {i}"}, txn_id=uuid.uuid4().hex
+            )
 
     return lambda count: loop.run(sends(count))
 
@@ -120,8 +126,9 @@ def nio(server: Synapse, relay: Account, room: str, loop: LoopThread) -> Sender:
 
     async def make() -> nio.AsyncClient:
         # No retrying inside the library: the bridge's worker decides about retries.
-        client = nio.AsyncClient(server.url, relay.user_id,
-                                 config=nio.AsyncClientConfig(max_limit_exceeded=0, max_timeouts=0))
+        client = nio.AsyncClient(
+            server.url, relay.user_id, config=nio.AsyncClientConfig(max_limit_exceeded=0, max_timeouts=0)
+        )
         client.access_token = relay.access_token
         return client
 
@@ -129,16 +136,21 @@ def nio(server: Synapse, relay: Account, room: str, loop: LoopThread) -> Sender:
     loop.closing.append(client.close)
 
     def send(i: int) -> None:
-        reply = loop.run(client.room_send(room, "m.room.message", {"msgtype": "m.text", "body": f"nio {i}"},
-                                          tx_id=uuid.uuid4().hex))
+        reply = loop.run(
+            client.room_send(room, "m.room.message", {"msgtype": "m.text", "body": f"nio {i}"}, tx_id=uuid.uuid4().hex)
+        )
         if not isinstance(reply, nio.RoomSendResponse):
             raise RuntimeError(f"matrix-nio: {reply}")
 
     return one_by_one(send)
 
 
-CLIENTS = {"urllib (the bridge's MatrixApi)": (ours, None), "mautrix ClientAPI": (mautrix, "mautrix"),
-           "matrix-nio AsyncClient": (nio, "nio"), "mautrix, no thread hop": (mautrix_in_loop, "mautrix")}
+CLIENTS = {
+    "urllib (the bridge's MatrixApi)": (ours, None),
+    "mautrix ClientAPI": (mautrix, "mautrix"),
+    "matrix-nio AsyncClient": (nio, "nio"),
+    "mautrix, no thread hop": (mautrix_in_loop, "mautrix"),
+}
 PACKAGES = {"mautrix": "mautrix", "nio": "matrix-nio"}
 
 
@@ -178,8 +190,10 @@ def main() -> None:
     print(f"{sent} messages each, one at a time, to Synapse on loopback")
     print(f"{'client':34} {'wall ms/msg':>12} {'ratio':>6} {'CPU ms/msg':>11} {'ratio':>6}")
     for name, (wall, cpu) in spent.items():
-        print(f"{name:34} {wall / sent * 1000:12.2f} {wall / base_wall:6.2f} {cpu / sent * 1000:11.2f} "
-              f"{cpu / base_cpu:6.2f}")
+        print(
+            f"{name:34} {wall / sent * 1000:12.2f} {wall / base_wall:6.2f} {cpu / sent * 1000:11.2f} "
+            f"{cpu / base_cpu:6.2f}"
+        )
 
 
 if __name__ == "__main__":

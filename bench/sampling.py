@@ -25,9 +25,23 @@ def sampled(pid: int, output: Path) -> Iterator[None]:
     spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
     if spy is None:
         raise SystemExit("--profile needs py-spy: .venv/bin/pip install py-spy")
-    proc = subprocess.Popen([spy, "record", "--pid", str(pid), "--format", "raw", "--rate", "100",
-                             "--output", str(output), "--nonblocking"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            spy,
+            "record",
+            "--pid",
+            str(pid),
+            "--format",
+            "raw",
+            "--rate",
+            "100",
+            "--output",
+            str(output),
+            "--nonblocking",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         yield
     finally:
@@ -67,5 +81,7 @@ def _name(frame: str) -> str:
 
 
 def _ours(frame: str) -> bool:
-    return any(f"{package}/" in frame for package in ("forum", "mailgateway", "digest", "listbridge", "bridges")) \
+    return (
+        any(f"{package}/" in frame for package in ("forum", "mailgateway", "digest", "listbridge", "bridges"))
         and "site-packages" not in frame
+    )

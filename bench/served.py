@@ -38,8 +38,9 @@ def fresh_database(url: str | None, workdir: Path) -> str:
     return url
 
 
-def write_config(workdir: Path, smtp_port: int, web_port: int, sink_port: int, extra: str = "",
-                 database_url: str | None = None) -> Path:
+def write_config(
+    workdir: Path, smtp_port: int, web_port: int, sink_port: int, extra: str = "", database_url: str | None = None
+) -> Path:
     """A site in ``workdir`` with loopback ports (SQLite there unless ``database_url``);
     ``extra`` adds TOML sections."""
     config = workdir / "listbridge.toml"
@@ -49,9 +50,9 @@ base_url = "http://127.0.0.1:{web_port}"
 mail_domain = "{DOMAIN}"
 secret_key = "bench-secret-key-0123456789abcdef"
 [database]
-url = "{database_url or f'sqlite:///{workdir / "lb.db"}'}"
+url = "{database_url or f"sqlite:///{workdir / "lb.db"}"}"
 [storage]
-path = "{workdir / 'storage'}"
+path = "{workdir / "storage"}"
 [smtp_in]
 port = {smtp_port}
 [smtp_out]
@@ -65,8 +66,9 @@ level = "WARNING"
 
 
 def cli(config: Path, *args: str) -> None:
-    subprocess.run([sys.executable, "-m", "listbridge", "--config", str(config), *args], check=True,
-                   capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "listbridge", "--config", str(config), *args], check=True, capture_output=True
+    )
 
 
 def import_members(config: Path, workdir: Path, slug: str, emails: Sequence[str]) -> None:
@@ -100,8 +102,9 @@ class Serving:
     def __enter__(self) -> Serving:
         for roles in self.role_sets:
             only = [arg for role in roles for arg in ("--only", role)]
-            self.procs.append(subprocess.Popen(
-                [sys.executable, "-m", "listbridge", "--config", str(self.config), "serve", *only]))
+            self.procs.append(
+                subprocess.Popen([sys.executable, "-m", "listbridge", "--config", str(self.config), "serve", *only])
+            )
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -24,7 +24,7 @@ from typing import Any
 
 SENDERS = 4  # four smtplib processes leave the sink as the bottleneck on 2 cores
 LOREM = "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor incididunt ut labore. "
-BODY = "\n".join(LOREM[: 76] for _ in range(4096 // 77))  # ~4 KB of short lines, like a typical post
+BODY = "\n".join(LOREM[:76] for _ in range(4096 // 77))  # ~4 KB of short lines, like a typical post
 
 
 # The sink ---------------------------------------------------------------------------------
@@ -82,8 +82,9 @@ def run_sink(port: int, counters: SinkCounters, ready: Any, spool: str | None = 
     async def serve() -> None:
         loop = asyncio.get_running_loop()
         # An explicit hostname spares aiosmtpd a getfqdn() per connection.
-        await loop.create_server(lambda: SMTP(Counting(), hostname="sink.bench", decode_data=False),
-                                 host="127.0.0.1", port=port)
+        await loop.create_server(
+            lambda: SMTP(Counting(), hostname="sink.bench", decode_data=False), host="127.0.0.1", port=port
+        )
         ready.set()
         await asyncio.Event().wait()
 
@@ -102,8 +103,10 @@ class _GroupCommit:
         self.db = sqlite3.connect(path, isolation_level=None)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
-        self.db.execute("CREATE TABLE IF NOT EXISTS spool (id INTEGER PRIMARY KEY, mail_from TEXT, "
-                        "rcpt_to TEXT, sender TEXT, raw BLOB)")
+        self.db.execute(
+            "CREATE TABLE IF NOT EXISTS spool (id INTEGER PRIMARY KEY, mail_from TEXT, "
+            "rcpt_to TEXT, sender TEXT, raw BLOB)"
+        )
         self.waiting: list[tuple[tuple[str, str, str, bytes], asyncio.Future[None]]] = []
 
     async def put(self, mail_from: str, rcpts: list[str], raw: bytes) -> None:
@@ -118,8 +121,9 @@ class _GroupCommit:
     def _commit(self) -> None:
         batch, self.waiting = self.waiting, []
         self.db.execute("BEGIN IMMEDIATE")
-        self.db.executemany("INSERT INTO spool (mail_from, rcpt_to, sender, raw) VALUES (?, ?, ?, ?)",
-                            [row for row, _ in batch])
+        self.db.executemany(
+            "INSERT INTO spool (mail_from, rcpt_to, sender, raw) VALUES (?, ?, ?, ?)", [row for row, _ in batch]
+        )
         self.db.execute("COMMIT")
         for _, done in batch:
             done.set_result(None)
@@ -203,10 +207,19 @@ def send_concurrently(ctx: Any, port: int, batches: Sequence[Sequence[Mail]]) ->
 
 def plain_mails(n: int) -> list[Mail]:
     """``n`` one-recipient ~4 KB messages, as a sending server without a list would send them."""
-    return [Mail("bench@sender.example", f"r{i}@members.example", (
-        f"From: bench@sender.example\r\nTo: r{i}@members.example\r\nSubject: raw {i}\r\n"
-        f"Message-ID: <raw{i}@sender.example>\r\nDate: Thu, 01 Jan 2026 00:00:00 +0000\r\n\r\n"
-        + BODY.replace("\n", "\r\n") + "\r\n").encode()) for i in range(n)]
+    return [
+        Mail(
+            "bench@sender.example",
+            f"r{i}@members.example",
+            (
+                f"From: bench@sender.example\r\nTo: r{i}@members.example\r\nSubject: raw {i}\r\n"
+                f"Message-ID: <raw{i}@sender.example>\r\nDate: Thu, 01 Jan 2026 00:00:00 +0000\r\n\r\n"
+                + BODY.replace("\n", "\r\n")
+                + "\r\n"
+            ).encode(),
+        )
+        for i in range(n)
+    ]
 
 
 def split(mails: Sequence[Mail], senders: int) -> list[list[Mail]]:
@@ -227,8 +240,9 @@ def baseline(ctx: Any, sink: Sink, n: int) -> Baseline:
     cpu = cpu_seconds(sink.pid)
     sent = send_concurrently(ctx, sink.port, split(plain_mails(n), SENDERS))
     sink.counters.wait_for(base + sent.messages, timeout=600)
-    return Baseline(sent.messages / (sink.counters.last.value - sent.released),
-                    (cpu_seconds(sink.pid) - cpu) / sent.messages)
+    return Baseline(
+        sent.messages / (sink.counters.last.value - sent.released), (cpu_seconds(sink.pid) - cpu) / sent.messages
+    )
 
 
 # Small helpers --------------------------------------------------------------------------------
@@ -245,8 +259,9 @@ def cpu_seconds(pid: int | None = None) -> float:
 
 def children(pid: int) -> list[int]:
     """The child processes of ``pid`` (started by any of its threads), from /proc."""
-    return [int(child) for listing in Path(f"/proc/{pid}/task").glob("*/children")
-            for child in listing.read_text().split()]
+    return [
+        int(child) for listing in Path(f"/proc/{pid}/task").glob("*/children") for child in listing.read_text().split()
+    ]
 
 
 def child_pid(parent: int, command_part: str) -> int | None:

@@ -103,8 +103,10 @@ def discourse_posts(corpus: Path) -> tuple[int, int, list[str]]:
             if _matches(ours, expectation["value"]):
                 matched += 1
             else:
-                failures.append(f"{fixture} (line {expectation['spec_line']}): got {_loose(ours)[:70]!r}, "
-                                f"expected {_loose(expectation['value'])[:70]!r}")
+                failures.append(
+                    f"{fixture} (line {expectation['spec_line']}): got {_loose(ours)[:70]!r}, "
+                    f"expected {_loose(expectation['value'])[:70]!r}"
+                )
     return matched, total, failures
 
 

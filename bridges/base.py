@@ -106,8 +106,10 @@ def chat_post(session: Session, site: Site, post: Post, *, starts_thread: bool) 
     community = session.get(Community, post.community_id)
     if thread is None or community is None:  # pragma: no cover - foreign keys make this impossible
         raise NotFound(f"post {post.id} has lost its thread or community")
-    files = tuple(ChatFile(filename=a.filename, content_type=a.content_type, size=a.size,
-                           path=site.blobs.path_for(a.sha256)) for a in post.attachments)
+    files = tuple(
+        ChatFile(filename=a.filename, content_type=a.content_type, size=a.size, path=site.blobs.path_for(a.sha256))
+        for a in post.attachments
+    )
     return ChatPost(
         author=post.author_name or post.author_email or "someone",
         subject=thread.subject,

@@ -74,24 +74,42 @@ def receive_message(session: Session, site: Site, event: ChatEvent) -> Outcome |
     thread = session.get(Thread, thread_id) if thread_id else None
     parent = _thread_parent(session, link, thread.id, event.root_ref) if thread else None
     # A file shared without a word is named by its file.
-    subject = f"Re: {thread.subject}" if thread else _subject(event.text or " ".join(
-        a.filename for a in event.attachments))
+    subject = (
+        f"Re: {thread.subject}" if thread else _subject(event.text or " ".join(a.filename for a in event.attachments))
+    )
     draft = Draft(
-        community=community.slug, author_email=event.author.email, author_name=event.author.name,
-        subject=subject, body=event.text, parent_id=parent.id if parent else None,
-        message_id=_message_id(site, event), source=event.platform, source_ref=f"{event.channel}/{event.ref}",
+        community=community.slug,
+        author_email=event.author.email,
+        author_name=event.author.name,
+        subject=subject,
+        body=event.text,
+        parent_id=parent.id if parent else None,
+        message_id=_message_id(site, event),
+        source=event.platform,
+        source_ref=f"{event.channel}/{event.ref}",
         attachments=event.attachments,
     )
     try:
         outcome = submit_post(session, draft, site)
     except (NotPermitted, InvalidInput, NotFound) as exc:
-        log.info("chat message not posted platform=%s channel=%s ref=%s: %s", event.platform, event.channel,
-                 event.ref, exc.message)
+        log.info(
+            "chat message not posted platform=%s channel=%s ref=%s: %s",
+            event.platform,
+            event.channel,
+            event.ref,
+            exc.message,
+        )
         return Refused(exc.message) if isinstance(exc, NotPermitted) else None
     if not outcome.duplicate:
         # A message in a thread we do not know roots a new forum thread at that chat thread.
-        chat.record(session, link.id, outcome.post, event.ref, ours=False,
-                    root_ref=None if thread else (event.root_ref or event.ref))
+        chat.record(
+            session,
+            link.id,
+            outcome.post,
+            event.ref,
+            ours=False,
+            root_ref=None if thread else (event.root_ref or event.ref),
+        )
     return outcome
 
 

@@ -81,42 +81,79 @@ class MatrixApi:
         self.token = settings.access_token
         self.appservice_token = settings.appservice_token
 
-    def call(self, method: str, path: str, body: dict[str, Any] | None = None,
-             query: dict[str, str] | None = None, timeout: float = 30, as_user: str | None = None,
-             version: str = "v3") -> dict[str, Any]:
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        query: dict[str, str] | None = None,
+        timeout: float = 30,
+        as_user: str | None = None,
+        version: str = "v3",
+    ) -> dict[str, Any]:
         """One Client-Server API call, by the relay account or, with ``as_user``, by the
         application service acting as that user (``""``: as the service itself)."""
         data = json.dumps(body).encode() if body is not None else None
         token = self.token
         if as_user is not None:
             token, query = self.appservice_token, (query or {}) | ({"user_id": as_user} if as_user else {})
-        return _json(self._request(method, f"{self.client}/{version}{path}", data, "application/json", query,
-                                   timeout, token=token))
+        return _json(
+            self._request(
+                method, f"{self.client}/{version}{path}", data, "application/json", query, timeout, token=token
+            )
+        )
 
-    def send(self, room: str, event_type: str, content: dict[str, Any], txn: str = "",
-             as_user: str | None = None) -> str:
+    def send(
+        self, room: str, event_type: str, content: dict[str, Any], txn: str = "", as_user: str | None = None
+    ) -> str:
         """Send an event; a repeated ``txn`` returns the first event's id instead of a second event."""
         path = f"/rooms/{_q(room)}/send/{event_type}/{_q(txn or uuid.uuid4().hex)}"
         return str(self.call("PUT", path, content, as_user=as_user)["event_id"])
 
     def upload(self, file: ChatFile) -> str:
         """Put a file in the media repository; its ``mxc://`` URI."""
-        reply = self._request("POST", f"{self.homeserver}/_matrix/media/v3/upload", file.read(), file.content_type,
-                              {"filename": file.filename}, 120)
+        reply = self._request(
+            "POST",
+            f"{self.homeserver}/_matrix/media/v3/upload",
+            file.read(),
+            file.content_type,
+            {"filename": file.filename},
+            120,
+        )
         return str(_json(reply)["content_uri"])
 
     def download(self, mxc: str, limit: int) -> bytes | None:
         """A file of the media repository, by its ``mxc://`` URI; None when it is larger than ``limit``."""
         server_and_id = mxc.removeprefix("mxc://")
-        data = self._request("GET", f"{self.homeserver}/_matrix/client/v1/media/download/{server_and_id}",
-                             None, None, None, 120, limit + 1)
+        data = self._request(
+            "GET",
+            f"{self.homeserver}/_matrix/client/v1/media/download/{server_and_id}",
+            None,
+            None,
+            None,
+            120,
+            limit + 1,
+        )
         return data if len(data) <= limit else None
 
-    def _request(self, method: str, url: str, data: bytes | None, content_type: str | None,
-                 query: dict[str, str] | None, timeout: float, limit: int | None = None, token: str = "") -> bytes:
+    def _request(
+        self,
+        method: str,
+        url: str,
+        data: bytes | None,
+        content_type: str | None,
+        query: dict[str, str] | None,
+        timeout: float,
+        limit: int | None = None,
+        token: str = "",
+    ) -> bytes:
         path = urllib.parse.urlsplit(url).path
-        request = urllib.request.Request(url + (f"?{urllib.parse.urlencode(query)}" if query else ""), method=method,
-                                         data=data, headers={"Authorization": f"Bearer {token or self.token}"})
+        request = urllib.request.Request(
+            url + (f"?{urllib.parse.urlencode(query)}" if query else ""),
+            method=method,
+            data=data,
+            headers={"Authorization": f"Bearer {token or self.token}"},
+        )
         if content_type:
             request.add_header("Content-Type", content_type)
         try:
@@ -128,7 +165,9 @@ class MatrixApi:
                 raise RateLimited(_retry_after(exc.headers.get("Retry-After", ""), detail)) from exc
             if exc.code >= 500:
                 raise TemporaryFailure(f"{method} {path}: HTTP {exc.code}") from exc
-            raise PermanentFailure(f"{method} {path}: {detail.get('errcode', exc.code)} {detail.get('error', '')}") from exc
+            raise PermanentFailure(
+                f"{method} {path}: {detail.get('errcode', exc.code)} {detail.get('error', '')}"
+            ) from exc
         except NETWORK_ERRORS as exc:
             raise TemporaryFailure(f"{method} {path}: {describe(exc)}") from exc
 
@@ -163,10 +202,17 @@ class MatrixAdapter:
     def edit(self, channel: str, ref: str, post: ChatPost) -> None:
         sender = self._sender(channel, post)  # an edit counts only from the message's own sender
         new = _content(post, named=sender is None)
-        self.api.send(channel, "m.room.message", {
-            "msgtype": "m.text", "body": f"* {new['body']}", "m.new_content": new,
-            "m.relates_to": {"rel_type": "m.replace", "event_id": ref},
-        }, as_user=sender)
+        self.api.send(
+            channel,
+            "m.room.message",
+            {
+                "msgtype": "m.text",
+                "body": f"* {new['body']}",
+                "m.new_content": new,
+                "m.relates_to": {"rel_type": "m.replace", "event_id": ref},
+            },
+            as_user=sender,
+        )
 
     def delete(self, channel: str, ref: str) -> None:
         """Redact the post's text and the files sent after it."""
@@ -185,8 +231,9 @@ class MatrixAdapter:
         found: list[str] = []
         query = {"limit": "100"}
         while True:
-            page = self.api.call("GET", f"/rooms/{_q(channel)}/relations/{_q(root)}/m.thread", query=query,
-                                 version="v1")
+            page = self.api.call(
+                "GET", f"/rooms/{_q(channel)}/relations/{_q(root)}/m.thread", query=query, version="v1"
+            )
             found += [e["event_id"] for e in page.get("chunk", []) if e.get("content", {}).get(FILE_OF) == ref]
             if not page.get("next_batch"):
                 return found
@@ -198,10 +245,14 @@ class MatrixAdapter:
 
 
 def _in_thread(root_ref: str) -> dict[str, Any]:
-    return {"m.relates_to": {
-        "rel_type": "m.thread", "event_id": root_ref,
-        "is_falling_back": True, "m.in_reply_to": {"event_id": root_ref},  # for clients without threads
-    }}
+    return {
+        "m.relates_to": {
+            "rel_type": "m.thread",
+            "event_id": root_ref,
+            "is_falling_back": True,
+            "m.in_reply_to": {"event_id": root_ref},  # for clients without threads
+        }
+    }
 
 
 def _txn(post: ChatPost, part: str) -> str:
@@ -211,8 +262,13 @@ def _txn(post: ChatPost, part: str) -> str:
 def _file_content(file: ChatFile, mxc: str) -> dict[str, Any]:
     kind = file.content_type.split("/", 1)[0]
     msgtype = f"m.{kind}" if f"m.{kind}" in FILE_MSGTYPES else "m.file"
-    return {"msgtype": msgtype, "body": file.filename, "filename": file.filename, "url": mxc,
-            "info": {"mimetype": file.content_type, "size": file.size}}
+    return {
+        "msgtype": msgtype,
+        "body": file.filename,
+        "filename": file.filename,
+        "url": mxc,
+        "info": {"mimetype": file.content_type, "size": file.size},
+    }
 
 
 def _content(post: ChatPost, *, named: bool) -> dict[str, Any]:
@@ -221,8 +277,9 @@ def _content(post: ChatPost, *, named: bool) -> dict[str, Any]:
     formatted = f"<b>{_h(post.author)}</b>: {_h(post.body)}" if named else _h(post.body)
     if post.starts_thread:
         text = f"{post.subject}\n{body}\n{post.archive_url}"
-        formatted = (f"<b>{_h(post.subject)}</b><br>{formatted}<br>"
-                     f'<a href="{_h(post.archive_url)}">View in the archive</a>')
+        formatted = (
+            f'<b>{_h(post.subject)}</b><br>{formatted}<br><a href="{_h(post.archive_url)}">View in the archive</a>'
+        )
     else:
         text = body
     return {"msgtype": "m.text", "body": text, "format": "org.matrix.custom.html", "formatted_body": formatted}
@@ -231,8 +288,9 @@ def _content(post: ChatPost, *, named: bool) -> dict[str, Any]:
 class MatrixSync:
     """The inbound half: ``/sync`` → the forum, until stopped."""
 
-    def __init__(self, api: MatrixApi, site: Site, sessions: sessionmaker[Session],
-                 puppets: Puppets | None = None) -> None:
+    def __init__(
+        self, api: MatrixApi, site: Site, sessions: sessionmaker[Session], puppets: Puppets | None = None
+    ) -> None:
         self.api = api
         self.puppets = puppets
         self.site = site
@@ -278,13 +336,24 @@ class MatrixSync:
         relation = content.get("m.relates_to", {})
         if relation.get("rel_type") == "m.replace":
             with self.sessions.begin() as session:
-                return receive_edit(session, PLATFORM, room, relation.get("event_id", ""),
-                                    content.get("m.new_content", {}).get("body", ""))
+                return receive_edit(
+                    session,
+                    PLATFORM,
+                    room,
+                    relation.get("event_id", ""),
+                    content.get("m.new_content", {}).get("body", ""),
+                )
         thread = relation.get("event_id") if relation.get("rel_type") == "m.thread" else None
         text, attachments = self._text_and_files(content)  # downloads happen outside the transaction
-        chat_event = ChatEvent(platform=PLATFORM, channel=room, ref=event["event_id"],
-                               author=ChatAuthor(name=sender.split(":")[0].lstrip("@")), text=text,
-                               root_ref=thread, attachments=attachments)
+        chat_event = ChatEvent(
+            platform=PLATFORM,
+            channel=room,
+            ref=event["event_id"],
+            author=ChatAuthor(name=sender.split(":")[0].lstrip("@")),
+            text=text,
+            root_ref=thread,
+            attachments=attachments,
+        )
         with self.sessions.begin() as session:
             result = receive_message(session, self.site, chat_event)
             notice = author_notice(session, chat_event, result)
@@ -308,15 +377,22 @@ class MatrixSync:
             return "\n\n".join(filter(None, [caption, unfetched_note(filename)])), ()
         if data is None:
             return "\n\n".join(filter(None, [caption, too_large_note(filename, self.max_file_bytes, size)])), ()
-        return caption, (AttachmentData(filename=filename, data=data,
-                                        content_type=info.get("mimetype") or "application/octet-stream"),)
+        return caption, (
+            AttachmentData(
+                filename=filename, data=data, content_type=info.get("mimetype") or "application/octet-stream"
+            ),
+        )
 
     def _tell(self, room: str, event_id: str, thread: str | None, sender: str, notice: str) -> None:
         """Answer a refused or held message in its thread, naming its author (a room has no private replies)."""
         relation = _in_thread(thread) if thread else {"m.relates_to": {"m.in_reply_to": {"event_id": event_id}}}
         try:
-            self.api.send(room, "m.room.message", {"msgtype": "m.notice", "body": f"{sender}: {notice}"} | relation,
-                          f"listbridge-notice-{event_id}")
+            self.api.send(
+                room,
+                "m.room.message",
+                {"msgtype": "m.notice", "body": f"{sender}: {notice}"} | relation,
+                f"listbridge-notice-{event_id}",
+            )
         except (TemporaryFailure, PermanentFailure, RateLimited) as exc:
             log.warning("telling %s in %s failed: %s", sender, room, exc)
 

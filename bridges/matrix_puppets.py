@@ -37,8 +37,10 @@ def server_name(user_id: str) -> str:
 def registration(settings: MatrixSettings) -> str:
     """The application service registration (YAML) for the homeserver's ``app_service_config_files``."""
     if not (settings.user_id and settings.appservice_token and settings.hs_token):
-        raise ConfigError("setting [matrix] user_id, appservice_token and hs_token are needed for a registration "
-                          "(make the two tokens up, e.g. with 'openssl rand -hex 32')")
+        raise ConfigError(
+            "setting [matrix] user_id, appservice_token and hs_token are needed for a registration "
+            "(make the two tokens up, e.g. with 'openssl rand -hex 32')"
+        )
     users = "@" + re.escape(settings.user_prefix) + ".*:" + re.escape(server_name(settings.user_id))
     lines = [
         "# listbridge: add this file to app_service_config_files in homeserver.yaml, then restart the homeserver.",
@@ -72,8 +74,9 @@ class Puppets:
 
     def user_id(self, author_key: str) -> str:
         """``ana@example.org`` → ``@PREFIXana=40example.org:server`` (what a localpart may not hold, as =XX)."""
-        escaped = "".join(c if SAFE.fullmatch(c) else "".join(f"={b:02x}" for b in c.encode())
-                          for c in author_key.lower())
+        escaped = "".join(
+            c if SAFE.fullmatch(c) else "".join(f"={b:02x}" for b in c.encode()) for c in author_key.lower()
+        )
         return f"@{self.prefix}{escaped}:{self.server}"
 
     def owns(self, user_id: str) -> bool:
@@ -85,8 +88,9 @@ class Puppets:
         if user not in self._registered:
             localpart = user.split(":", 1)[0][1:]
             try:
-                self.api.call("POST", "/register", {"type": "m.login.application_service", "username": localpart},
-                              as_user="")
+                self.api.call(
+                    "POST", "/register", {"type": "m.login.application_service", "username": localpart}, as_user=""
+                )
             except PermanentFailure as exc:
                 if "M_USER_IN_USE" not in str(exc):
                     raise

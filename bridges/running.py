@@ -52,8 +52,14 @@ class Bridges:
                 await asyncio.to_thread(listener.close)
 
 
-def build(site: Site, sessions: sessionmaker[Session], platforms: Iterable[ChatPlatform[Any]], *,
-          web: bool = True, worker: bool = True) -> Bridges:
+def build(
+    site: Site,
+    sessions: sessionmaker[Session],
+    platforms: Iterable[ChatPlatform[Any]],
+    *,
+    web: bool = True,
+    worker: bool = True,
+) -> Bridges:
     """What the ``web`` and ``worker`` roles of this process need of the ``platforms`` set up."""
     bridges = Bridges()
     for platform in platforms:

@@ -80,15 +80,28 @@ class SlackAdapter:
 
     def start_thread(self, channel: str, post: ChatPost) -> str:
         uploads = _uploads(post)
-        reply = self._call("chat_postMessage", channel=channel, text=_text(post), username=post.author,
-                           unfurl_links=False, unfurl_media=False)
+        reply = self._call(
+            "chat_postMessage",
+            channel=channel,
+            text=_text(post),
+            username=post.author,
+            unfurl_links=False,
+            unfurl_media=False,
+        )
         self._share_files(channel, str(reply["ts"]), uploads)
         return str(reply["ts"])
 
     def reply(self, channel: str, root_ref: str, post: ChatPost) -> str:
         uploads = _uploads(post)
-        reply = self._call("chat_postMessage", channel=channel, thread_ts=root_ref, text=_text(post),
-                           username=post.author, unfurl_links=False, unfurl_media=False)
+        reply = self._call(
+            "chat_postMessage",
+            channel=channel,
+            thread_ts=root_ref,
+            text=_text(post),
+            username=post.author,
+            unfurl_links=False,
+            unfurl_media=False,
+        )
         self._share_files(channel, root_ref, uploads)
         return str(reply["ts"])
 
@@ -179,8 +192,10 @@ class People:
             log.warning("users.info %s failed: %s", user_id, exc)
             return ChatAuthor(name=user_id)
         details = profile.get("profile", {})
-        author = ChatAuthor(name=details.get("real_name") or profile.get("real_name") or profile.get("name") or user_id,
-                            email=(details.get("email") or "").lower())
+        author = ChatAuthor(
+            name=details.get("real_name") or profile.get("real_name") or profile.get("name") or user_id,
+            email=(details.get("email") or "").lower(),
+        )
         with self._lock:
             self._cache[user_id] = (time.monotonic(), author)
         return author
@@ -211,9 +226,13 @@ class SlackInbound:
         elif subtype in NEW_MESSAGE_SUBTYPES and not _is_bot(event, bot_ids) and event.get("user"):
             notes, files = self._files(event.get("files", []))
             chat_event = ChatEvent(
-                platform=PLATFORM, channel=channel, ref=event["ts"], author=self.people.author(event["user"]),
+                platform=PLATFORM,
+                channel=channel,
+                ref=event["ts"],
+                author=self.people.author(event["user"]),
                 text="\n\n".join(filter(None, [plain_text(event.get("text", "")), *notes])),
-                root_ref=event.get("thread_ts"), attachments=tuple(files),
+                root_ref=event.get("thread_ts"),
+                attachments=tuple(files),
             )
             with self.sessions.begin() as session:
                 result = receive_message(session, self.site, chat_event)
@@ -251,21 +270,32 @@ class SlackInbound:
             if len(data) > self.max_file_bytes:
                 notes.append(too_large_note(name, self.max_file_bytes))
             else:
-                found.append(AttachmentData(filename=name, content_type=info.get("mimetype") or "application/octet-stream",
-                                            data=data))
+                found.append(
+                    AttachmentData(
+                        filename=name, content_type=info.get("mimetype") or "application/octet-stream", data=data
+                    )
+                )
         return notes, found
 
 
 def _is_bot(message: dict[str, Any], bot_ids: set[str]) -> bool:
     """Written by a bot or an app (ours included): never bridged."""
-    return bool(message.get("bot_id") or message.get("subtype") == "bot_message"
-                or message.get("user") in bot_ids or message.get("app_id") in bot_ids)
+    return bool(
+        message.get("bot_id")
+        or message.get("subtype") == "bot_message"
+        or message.get("user") in bot_ids
+        or message.get("app_id") in bot_ids
+    )
 
 
 def bolt_app(settings: SlackSettings, inbound: SlackInbound) -> App:
-    app = App(client=inbound.client, signing_secret=settings.signing_secret or "unused-in-socket-mode",
-              request_verification_enabled=not settings.app_token, process_before_response=True,
-              token_verification_enabled=False)
+    app = App(
+        client=inbound.client,
+        signing_secret=settings.signing_secret or "unused-in-socket-mode",
+        request_verification_enabled=not settings.app_token,
+        process_before_response=True,
+        token_verification_enabled=False,
+    )
 
     @app.event("message")
     def on_message(event: dict[str, Any], context: Any, request: BoltRequest) -> None:

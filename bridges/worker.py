@@ -66,7 +66,9 @@ class ChatWorker:
         while not stop.is_set():
             pause = await asyncio.to_thread(self.step)
             self._woken.clear()
-            waiters = [asyncio.ensure_future(stop.wait())] + ([] if pause else [asyncio.ensure_future(self._woken.wait())])
+            waiters = [asyncio.ensure_future(stop.wait())] + (
+                [] if pause else [asyncio.ensure_future(self._woken.wait())]
+            )
             await asyncio.wait(waiters, timeout=pause or POLL_SECONDS, return_when=asyncio.FIRST_COMPLETED)
             for waiter in waiters:
                 waiter.cancel()
@@ -110,8 +112,11 @@ class ChatWorker:
             if mapping is not None or status is not PostStatus.published:
                 self._finish(item)
                 return
-            ref = self.adapter.start_thread(channel, content) if root is None else \
-                self.adapter.reply(channel, root, content)
+            ref = (
+                self.adapter.start_thread(channel, content)
+                if root is None
+                else self.adapter.reply(channel, root, content)
+            )
             self._finish(item, record=(link.id, post, ref, root is None))
         elif mapping is None or not mapping.ours:
             self._finish(item)  # nothing of ours to change
@@ -122,8 +127,7 @@ class ChatWorker:
             self.adapter.delete(channel, mapping.message_ref)
             self._finish(item)
 
-    def _finish(self, item: Claimed, *, failed: str = "",
-                record: tuple[int, Post, str, bool] | None = None) -> None:
+    def _finish(self, item: Claimed, *, failed: str = "", record: tuple[int, Post, str, bool] | None = None) -> None:
         with self.sessions.begin() as session:
             if record is not None:
                 link_id, post, ref, starts = record
@@ -143,18 +147,29 @@ class ChatWorker:
         first = key not in self._reported
         self._reported.add(key)
         if first:
-            log.error("chat item %s (%s, post %s) %s; it is not retried", item.id, item.kind, item.post_id, error,
-                      exc_info=exc)
+            log.error(
+                "chat item %s (%s, post %s) %s; it is not retried",
+                item.id,
+                item.kind,
+                item.post_id,
+                error,
+                exc_info=exc,
+            )
         with self.sessions.begin() as session:
             outbox.mark_failed(session, item.id, error)
             if first:
                 what = f"post {item.post_id}" if item.post_id else f"outbox row {item.id} ({item.kind})"
                 operators.tell(
-                    session, self.site.settings, key=f"cannot-send-chat:{key}",
+                    session,
+                    self.site.settings,
+                    key=f"cannot-send-chat:{key}",
                     subject=f"{self.site.settings.site.name}: a {platform} copy could not be sent",
-                    text=(f"The {platform} copy of {what} could not be sent.\n\nThe error: {error}\n\n"
-                          "It is marked failed and not retried. This is a bug, or something missing on the "
-                          "server (such as an attachment's file); the server's log has the details.\n"))
+                    text=(
+                        f"The {platform} copy of {what} could not be sent.\n\nThe error: {error}\n\n"
+                        "It is marked failed and not retried. This is a bug, or something missing on the "
+                        "server (such as an attachment's file); the server's log has the details.\n"
+                    ),
+                )
 
     def _retry(self, item: Claimed, exc: Exception) -> None:
         settings = self.site.settings.delivery
@@ -162,6 +177,9 @@ class ChatWorker:
             if utcnow() - item.created_at > timedelta(hours=settings.give_up_hours):
                 outbox.mark_failed(session, item.id, f"gave up: {exc}")
             else:
-                outbox.retry_later(session, item.id, str(exc),
-                                   outbox.backoff(item.attempts, settings.retry_base_seconds, settings.retry_max_seconds))
-
+                outbox.retry_later(
+                    session,
+                    item.id,
+                    str(exc),
+                    outbox.backoff(item.attempts, settings.retry_base_seconds, settings.retry_max_seconds),
+                )

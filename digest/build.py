@@ -75,8 +75,14 @@ class Edition:
     first published post, and ``communities`` holds every community they are in.
     """
 
-    def __init__(self, site: Site, period: Delivery, posts: Sequence[NewPost], first_posts: Mapping[int, int],
-                 communities: Mapping[int, CommunityRef]) -> None:
+    def __init__(
+        self,
+        site: Site,
+        period: Delivery,
+        posts: Sequence[NewPost],
+        first_posts: Mapping[int, int],
+        communities: Mapping[int, CommunityRef],
+    ) -> None:
         self.period = period
         self.renderer = Renderer(site.settings.site.name, site.settings.site.base_url, site.mail_domain, site.signer)
         self.communities = communities
@@ -102,8 +108,15 @@ class Edition:
             return None
         posts = sum(section.posts for section in sections)
         day = recipient.schedule.local(recipient.slot_at)
-        opening = self._block(("opening", posts, len(sections), day.date(), zone.key),
-                              self.renderer.opening, self.period, posts, len(sections), day, zone.key)
+        opening = self._block(
+            ("opening", posts, len(sections), day.date(), zone.key),
+            self.renderer.opening,
+            self.period,
+            posts,
+            len(sections),
+            day,
+            zone.key,
+        )
         return Digest(recipient, subject(self.period, posts, len(sections)), opening, sections, self._closing)
 
     def _section(self, community_id: int, after: int, zone: ZoneInfo) -> Section | None:
@@ -114,27 +127,38 @@ class Edition:
 
     def _new_section(self, community_id: int, after: int, zone: ZoneInfo) -> Section | None:
         """Grouped by thread, threads in the order they first appear, posts in order."""
-        chosen = self._posts[community_id][bisect_right(self._publications[community_id], after):]
+        chosen = self._posts[community_id][bisect_right(self._publications[community_id], after) :]
         if not chosen:
             return None
         community, render = self.communities[community_id], self.renderer
         threads: dict[int, list[NewPost]] = {}
         for post in chosen:
             threads.setdefault(post.thread_id, []).append(post)
-        heading = self._block(("community", community_id, len(chosen), len(threads)),
-                              render.community_heading, community, len(chosen), len(threads))
+        heading = self._block(
+            ("community", community_id, len(chosen), len(threads)),
+            render.community_heading,
+            community,
+            len(chosen),
+            len(threads),
+        )
         parts: list[tuple[Block, Value | None]] = [(heading, None)]
         for thread_id, posts in threads.items():
             new = self._first.get(thread_id, 0) > after
-            parts.append((self._block(("thread", thread_id, new), render.thread_heading, community, posts[0], new),
-                          None))
+            parts.append(
+                (self._block(("thread", thread_id, new), render.thread_heading, community, posts[0], new), None)
+            )
             for post in posts:
                 body = self._block(("body", post.id), render.post_body, community, post)
                 parts.append((self._block(("post", post.id, zone.key), render.post, community, post, zone, body), None))
-            parts.append((self._block(("reply", thread_id), render.reply, community, posts[0]),
-                          (tokens.REPLY, posts[-1].id)))
-        parts.append((self._block(("leave", community_id), render.community_footing, community),
-                      (tokens.UNSUBSCRIBE, community_id)))
+            parts.append(
+                (self._block(("reply", thread_id), render.reply, community, posts[0]), (tokens.REPLY, posts[-1].id))
+            )
+        parts.append(
+            (
+                self._block(("leave", community_id), render.community_footing, community),
+                (tokens.UNSUBSCRIBE, community_id),
+            )
+        )
         return Section(community, len(chosen), tuple(parts))
 
     def _block(self, key: tuple[Any, ...], render: Callable[..., Block], *args: Any) -> Block:

@@ -18,7 +18,10 @@ _ATTRIBUTION = re.compile(
     re.IGNORECASE,
 )
 _ENDS_TEXT = re.compile(r"^(--\s*|_{5,}\s*|-{3,}\s*(original message|forwarded message)\s*-{3,}.*)$", re.IGNORECASE)
-_HEADER_BLOCK = (re.compile(r"^(from|de|von):\s", re.IGNORECASE), re.compile(r"^(sent|date|envoyé|gesendet):\s", re.IGNORECASE))
+_HEADER_BLOCK = (
+    re.compile(r"^(from|de|von):\s", re.IGNORECASE),
+    re.compile(r"^(sent|date|envoyé|gesendet):\s", re.IGNORECASE),
+)
 # Control characters, and the private-use area where digest blocks mark their slots.
 UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f\ue000-\uf8ff]")
 
@@ -35,7 +38,7 @@ def excerpt(body: str, limit: int = EXCERPT_CHARS) -> tuple[str, bool]:
     words = " ".join(UNPRINTABLE.sub(" ", " ".join(kept)).split())
     if len(words) <= limit:
         return words, False
-    cut = words[:limit + 1].rsplit(" ", 1)[0] if " " in words[:limit + 1] else words[:limit]
+    cut = words[: limit + 1].rsplit(" ", 1)[0] if " " in words[: limit + 1] else words[:limit]
     return cut.rstrip(" ,.;:-–—") + "…", True
 
 

@@ -70,8 +70,12 @@ class Renderer:
         markup = (
             _HTML_HEAD.format(title=_e(title))
             + f'<h1 style="margin:0 0 4px 0;{FONT}font-size:22px;line-height:1.3;color:{INK};">{_e(title)}</h1>\n'
-            + _p("0 0 8px 0", 14, MUTED,
-                 f"{_e(counts)} &middot; {_e(one_line(self.site_name))} &middot; {_e(when)} &middot; times in {_e(zone)}")
+            + _p(
+                "0 0 8px 0",
+                14,
+                MUTED,
+                f"{_e(counts)} &middot; {_e(one_line(self.site_name))} &middot; {_e(when)} &middot; times in {_e(zone)}",
+            )
         )
         return Block(text, markup)
 
@@ -83,8 +87,7 @@ class Renderer:
         markup = (
             f'<h2 style="margin:28px 0 0 0;padding:10px 0 0 0;border-top:3px solid {LINK};{FONT}font-size:19px;'
             f'line-height:1.3;color:{INK};"><a href="{_e(self.community_url(community))}" '
-            f'style="color:{INK};text-decoration:none;">{_e(name)}</a></h2>\n'
-            + _p("2px 0 0 0", 13, MUTED, _e(counts))
+            f'style="color:{INK};text-decoration:none;">{_e(name)}</a></h2>\n' + _p("2px 0 0 0", 13, MUTED, _e(counts))
         )
         return Block(text, markup)
 
@@ -92,8 +95,11 @@ class Renderer:
         """A thread's subject, marked when the thread started in this digest."""
         title = one_line(post.thread_subject) or NO_SUBJECT
         text = f"\n{'[new] ' if new else ''}{title}\n"
-        badge = (f'<span style="color:{FRESH};font-size:12px;font-weight:bold;letter-spacing:1px;">NEW</span>'
-                 "&nbsp; " if new else "")
+        badge = (
+            f'<span style="color:{FRESH};font-size:12px;font-weight:bold;letter-spacing:1px;">NEW</span>&nbsp; '
+            if new
+            else ""
+        )
         markup = (
             f'<h3 style="margin:22px 0 8px 0;{FONT}font-size:16px;line-height:1.35;color:{INK};">{badge}'
             f'<a href="{_e(self.thread_url(community, post.thread_id))}" style="color:{INK};text-decoration:none;">'
@@ -107,8 +113,10 @@ class Renderer:
         url = self.post_url(community, post)
         wrapped = textwrap.fill(words, WIDTH, initial_indent="  ", subsequent_indent="  ") if words else ""
         link = f'<a href="{_e(url)}" style="color:{LINK};">{"Read more" if cut else "Read on the web"}</a>'
-        return Block((f"{wrapped}\n" if wrapped else "") + f"  {url}\n",
-                     _p("2px 0 0 0", 15, INK, f"{_e(words)} {link}" if words else link))
+        return Block(
+            (f"{wrapped}\n" if wrapped else "") + f"  {url}\n",
+            _p("2px 0 0 0", 15, INK, f"{_e(words)} {link}" if words else link),
+        )
 
     def post(self, community: CommunityRef, post: NewPost, zone: ZoneInfo, body: Block) -> Block:
         """Who wrote ``body`` and when, in the reader's time zone, and how to answer them
@@ -121,12 +129,15 @@ class Renderer:
             address = private_replies.post_address(self.signer, community.slug, self.mail_domain, post.id)
             subject = quote("Re: " + (one_line(post.thread_subject) or NO_SUBJECT))
             text = f"  Reply privately to {author}: {address}\n"
-            privately = (f' &middot; <a href="{_e(f"mailto:{address}?subject={subject}")}" style="color:{MUTED};">'
-                         f"Reply privately</a>")
+            privately = (
+                f' &middot; <a href="{_e(f"mailto:{address}?subject={subject}")}" style="color:{MUTED};">'
+                f"Reply privately</a>"
+            )
         markup = (
             f'<div style="margin:0 0 14px 0;padding:0 0 0 12px;border-left:3px solid {RULE};">\n'
             + _p("0", 13, MUTED, f'<strong style="color:{INK};">{_e(author)}</strong> &middot; {_e(when)}{privately}')
-            + body.html + "</div>\n"
+            + body.html
+            + "</div>\n"
         )
         return Block(f"\n  {author}, {when}\n{body.text}{text}", markup)
 
@@ -136,7 +147,9 @@ class Renderer:
         address = f"{community.slug}+{SLOT}@{self.mail_domain}"
         mailto = f"mailto:{address}?subject={quote('Re: ' + (one_line(post.thread_subject) or NO_SUBJECT))}"
         text = f"\n  Reply to this thread by email: {address}\n"
-        markup = _p("0 0 6px 0", 13, INK, f'<a href="{_e(mailto)}" style="color:{LINK};">Reply to this thread by email</a>')
+        markup = _p(
+            "0 0 6px 0", 13, INK, f'<a href="{_e(mailto)}" style="color:{LINK};">Reply to this thread by email</a>'
+        )
         return Block(text, markup)
 
     def community_footing(self, community: CommunityRef) -> Block:
@@ -144,14 +157,20 @@ class Renderer:
         name = one_line(community.name)
         membership, leave = self.membership_url(community), f"{self.base}/unsubscribe/{SLOT}"
         text = f"\nChange your delivery for {name}: {membership}\nLeave {name}: {leave}\n"
-        markup = _p("16px 0 0 0", 12, MUTED,
-                    f'<a href="{_e(membership)}" style="color:{MUTED};">Change your delivery for {_e(name)}</a>'
-                    f' &middot; <a href="{_e(leave)}" style="color:{MUTED};">Leave {_e(name)}</a>')
+        markup = _p(
+            "16px 0 0 0",
+            12,
+            MUTED,
+            f'<a href="{_e(membership)}" style="color:{MUTED};">Change your delivery for {_e(name)}</a>'
+            f' &middot; <a href="{_e(leave)}" style="color:{MUTED};">Leave {_e(name)}</a>',
+        )
         return Block(text, markup)
 
     def closing(self, period: Delivery) -> Block:
-        why = (f"You get this {period.value} digest from {one_line(self.site_name)} because your delivery is "
-               f"{period.value} in the communities above; the links under each one change that.")
+        why = (
+            f"You get this {period.value} digest from {one_line(self.site_name)} because your delivery is "
+            f"{period.value} in the communities above; the links under each one change that."
+        )
         text = "\n-- \n" + textwrap.fill(why, WIDTH) + "\n"
         markup = (
             f'<p style="margin:32px 0 0 0;padding:10px 0 0 0;border-top:1px solid {RULE};{FONT}font-size:12px;'

@@ -52,11 +52,17 @@ class RunReport:
     seconds: float
 
     def summary(self) -> str:
-        return (f"{self.period.value}: {plural(self.queued, 'digest', 'digests')} queued for "
-                f"{plural(self.owed, 'member', 'members')} owed one ({self.empty:,} with nothing new, "
-                f"{self.taken:,} done by another run meanwhile) in {self.seconds:.1f} s"
-                + (f"; {plural(self.started, 'member', 'members')} new to {self.period.value} delivery "
-                   "will get their first at their next hour" if self.started else ""))
+        return (
+            f"{self.period.value}: {plural(self.queued, 'digest', 'digests')} queued for "
+            f"{plural(self.owed, 'member', 'members')} owed one ({self.empty:,} with nothing new, "
+            f"{self.taken:,} done by another run meanwhile) in {self.seconds:.1f} s"
+            + (
+                f"; {plural(self.started, 'member', 'members')} new to {self.period.value} delivery "
+                "will get their first at their next hour"
+                if self.started
+                else ""
+            )
+        )
 
 
 @dataclass(frozen=True)
@@ -77,8 +83,15 @@ class Digests:
         # Blocks must outlive every digest queued from them: delivery retries until it gives up.
         self.keep_runs = timedelta(hours=site.settings.delivery.give_up_hours) + timedelta(days=1)
 
-    def run(self, period: Delivery, now: datetime, *, force: bool = False, progress: Progress | None = None,
-            stop: threading.Event | None = None) -> RunReport:
+    def run(
+        self,
+        period: Delivery,
+        now: datetime,
+        *,
+        force: bool = False,
+        progress: Progress | None = None,
+        stop: threading.Event | None = None,
+    ) -> RunReport:
         """Queue every ``period`` digest owed at ``now`` by the members' hours; with
         ``force``, as an operator asks, also the next digest, early, of every member who has
         had the latest."""
@@ -100,7 +113,7 @@ class Digests:
             for start in range(0, len(recipients), BATCH):
                 if stop is not None and stop.is_set():
                     break
-                batch = recipients[start:start + BATCH]
+                batch = recipients[start : start + BATCH]
                 built = {r.user_id: edition.digest_for(r) for r in batch}
                 with self.sessions.begin() as session:
                     payloads = payloads or Payloads(digests.start_run(session, period, upto))
@@ -113,8 +126,16 @@ class Digests:
                 if progress is not None:
                     progress(start + len(batch), len(recipients))
         report = RunReport(period, len(recipients), queued, empty, taken, len(starts), time.monotonic() - began)
-        log.info("digest run period=%s owed=%d queued=%d empty=%d taken=%d started=%d seconds=%.1f", period.value,
-                 report.owed, report.queued, report.empty, report.taken, report.started, report.seconds)
+        log.info(
+            "digest run period=%s owed=%d queued=%d empty=%d taken=%d started=%d seconds=%.1f",
+            period.value,
+            report.owed,
+            report.queued,
+            report.empty,
+            report.taken,
+            report.started,
+            report.seconds,
+        )
         return report
 
     def preview(self, email: str, period: Delivery, now: datetime) -> Rendered | None:
@@ -135,9 +156,17 @@ class Digests:
         text, html = digests.assemble(self.site.signer, user.id, digest.parts())
         return Rendered(digest.recipient.address, digest.subject, text, html)
 
-    def _recipients(self, session: Session, period: Delivery, subs: Sequence[Subscriber], now: datetime, *,
-                    force: bool, owed_only: bool, only: int | None = None,
-                    ) -> tuple[list[Recipient], list[CursorStart]]:
+    def _recipients(
+        self,
+        session: Session,
+        period: Delivery,
+        subs: Sequence[Subscriber],
+        now: datetime,
+        *,
+        force: bool,
+        owed_only: bool,
+        only: int | None = None,
+    ) -> tuple[list[Recipient], list[CursorStart]]:
         """Recipients for ``subs`` (all of them, or member ``only``) and their slots: the
         latest due if they have not had it; else, with ``force``, the next one, early.
         With ``owed_only``, only members owed that slot.
@@ -171,15 +200,21 @@ class Digests:
         if not owed:
             return [], starts
         communities = digests.subscriptions(session, period, only)
-        recipients = [Recipient(sub.user_id, sub.email, schedule, slot, after, tuple(communities.get(sub.user_id, ())))
-                      for sub, schedule, slot, after in owed]
+        recipients = [
+            Recipient(sub.user_id, sub.email, schedule, slot, after, tuple(communities.get(sub.user_id, ())))
+            for sub, schedule, slot, after in owed
+        ]
         return recipients, starts
 
     def _edition(self, session: Session, period: Delivery, recipients: Sequence[Recipient], upto: int) -> Edition:
         posts = digests.new_posts(session, min(r.after for r in recipients), upto)
-        return Edition(self.site, period, posts,
-                       digests.first_posts(session, {post.thread_id for post in posts}),
-                       digests.communities(session, {post.community_id for post in posts}))
+        return Edition(
+            self.site,
+            period,
+            posts,
+            digests.first_posts(session, {post.thread_id for post in posts}),
+            digests.communities(session, {post.community_id for post in posts}),
+        )
 
 
 def _claim(session: Session, period: Delivery, batch: Sequence[Recipient], upto: int) -> set[int]:
@@ -228,5 +263,6 @@ class Payloads:
         parts = self._sections.get(section)
         if parts is None:
             parts = self._sections[section] = [
-                self._ids[block] if value is None else (self._ids[block], *value) for block, value in section.parts]
+                self._ids[block] if value is None else (self._ids[block], *value) for block, value in section.parts
+            ]
         return parts

@@ -57,8 +57,13 @@ class DigestScheduler:
     """Starts and stops the digest job (digests queued are announced by their commit, see
     :mod:`forum.outbox_signal`). ``clock`` is for tests."""
 
-    def __init__(self, site: Site, engine: Engine,
-                 clock: Callable[[], datetime] = utcnow, standby_seconds: float = STANDBY_SECONDS) -> None:
+    def __init__(
+        self,
+        site: Site,
+        engine: Engine,
+        clock: Callable[[], datetime] = utcnow,
+        standby_seconds: float = STANDBY_SECONDS,
+    ) -> None:
         self.engine = engine
         self.digests = Digests(site, engine)
         self._clock = clock
@@ -92,8 +97,9 @@ class DigestScheduler:
                 if self._scheduler is None and self._lock.acquire():
                     self._start_schedule()
                 elif self._scheduler is None and not waiting_said:
-                    log.info("digest scheduler on standby: another process runs it; trying every %g s",
-                             self._standby_seconds)
+                    log.info(
+                        "digest scheduler on standby: another process runs it; trying every %g s", self._standby_seconds
+                    )
                     waiting_said = True
                 elif self._scheduler is not None and not self._lock.held():
                     log.warning("digest scheduler lost its lock with its database connection; on standby")
@@ -114,8 +120,9 @@ class DigestScheduler:
         )
         scheduler.start(paused=True)
         if scheduler.get_job(JOB_ID) is None:
-            scheduler.add_job(f"{__name__}:run_due", CronTrigger(minute="*/15", timezone=UTC), id=JOB_ID,
-                              next_run_time=utcnow())
+            scheduler.add_job(
+                f"{__name__}:run_due", CronTrigger(minute="*/15", timezone=UTC), id=JOB_ID, next_run_time=utcnow()
+            )
         scheduler.resume()
         self._scheduler = scheduler
         job = scheduler.get_job(JOB_ID)

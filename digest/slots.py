@@ -76,8 +76,8 @@ class Schedules:
         schedule = self._made.get(key)
         if schedule is None:
             schedule = self._made[key] = Schedule(
-                self._zone_named(zone_name), hour if hour is not None and 0 <= hour <= 23 else self._hour,
-                self._weekday)
+                self._zone_named(zone_name), hour if hour is not None and 0 <= hour <= 23 else self._hour, self._weekday
+            )
         return schedule
 
     def _zone_named(self, name: str | None) -> ZoneInfo:

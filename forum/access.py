@@ -60,7 +60,8 @@ def membership_by_email(session: Session, email: str, community: Community) -> M
 
 # Built once: building the statement anew was a sixth of the lookup's time.
 _MEMBERSHIP_BY_EMAIL = (
-    select(Membership).join(UserEmail, UserEmail.user_id == Membership.user_id)
+    select(Membership)
+    .join(UserEmail, UserEmail.user_id == Membership.user_id)
     .where(UserEmail.email == bindparam("email"), Membership.community_id == bindparam("community_id"))
 )
 

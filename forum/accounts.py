@@ -70,8 +70,9 @@ def request_sign_in(session: Session, site: Site, address: str, client: str, nex
     ``next_path`` travels in the link, for the page to open once signed in.
     """
     address = normalize_email(address)
-    count_against(session, site, [*answer_checks(site, address, purpose=rate_limits.SIGN_IN),
-                                  (SIGN_IN_PER_CLIENT, client)])
+    count_against(
+        session, site, [*answer_checks(site, address, purpose=rate_limits.SIGN_IN), (SIGN_IN_PER_CLIENT, client)]
+    )
     user = user_by_email(session, address)
     if user is None:
         return
@@ -80,13 +81,18 @@ def request_sign_in(session: Session, site: Site, address: str, client: str, nex
     name = site.settings.site.name
     minutes = int(SIGN_IN_TTL.total_seconds() // 60)
     outbox.enqueue_notice(
-        session, dedupe_key=f"signin:{user.id}:{secrets.token_hex(8)}", address=address, user_id=user.id,
+        session,
+        dedupe_key=f"signin:{user.id}:{secrets.token_hex(8)}",
+        address=address,
+        user_id=user.id,
         payload={
             "subject": f"Sign in to {name}",
-            "text": (f"Someone, probably you, asked to sign in to {name} as {address}.\n\n"
-                     f"Sign in: {link}\n\n"
-                     f"The link works once, within {minutes} minutes. If you did not ask for it, ignore "
-                     "this message: nobody can sign in without it.\n"),
+            "text": (
+                f"Someone, probably you, asked to sign in to {name} as {address}.\n\n"
+                f"Sign in: {link}\n\n"
+                f"The link works once, within {minutes} minutes. If you did not ask for it, ignore "
+                "this message: nobody can sign in without it.\n"
+            ),
         },
     )
 
@@ -96,8 +102,9 @@ def sign_in_link_user(session: Session, site: Site, token: str) -> User:
     try:
         user_id, generation, expires = site.signer.verify(LOGIN, token, count=3)
     except tokens.BadToken:
-        raise NotFound("this sign-in link is not valid: check that the whole link was copied, "
-                       "or ask for a new one") from None
+        raise NotFound(
+            "this sign-in link is not valid: check that the whole link was copied, or ask for a new one"
+        ) from None
     if expires < time.time():
         minutes = int(SIGN_IN_TTL.total_seconds() // 60)
         raise NotFound(f"this sign-in link has expired (links work for {minutes} minutes): ask for a new one")
@@ -114,10 +121,13 @@ def use_sign_in_link(session: Session, site: Site, token: str) -> User:
     same link exactly one succeeds.
     """
     user = sign_in_link_user(session, site, token)
-    bumped = db.rowcount(session.execute(
-        update(User).where(User.id == user.id, User.login_generation == user.login_generation)
-        .values(login_generation=User.login_generation + 1)
-    ))
+    bumped = db.rowcount(
+        session.execute(
+            update(User)
+            .where(User.id == user.id, User.login_generation == user.login_generation)
+            .values(login_generation=User.login_generation + 1)
+        )
+    )
     if bumped != 1:
         raise NotFound("this sign-in link has already been used (each link works once): ask for a new one")
     return user
@@ -145,12 +155,15 @@ def claim_email(session: Session, site: Site, user: User, address: str) -> Pendi
     address = normalize_email(address)
     if any(e.email == address for e in user.emails):
         raise InvalidInput(f"{address} is already on your account")
-    count_against(session, site, [(ADD_EMAIL_PER_USER, str(user.id)),
-                                  *answer_checks(site, address, purpose=rate_limits.VERIFY)])
-    session.execute(delete(PendingEmail).where(PendingEmail.user_id == user.id,
-                                               PendingEmail.created_at < utcnow() - VERIFY_EMAIL_TTL))
-    pending = session.scalar(select(PendingEmail).where(PendingEmail.user_id == user.id,
-                                                        PendingEmail.email == address))
+    count_against(
+        session, site, [(ADD_EMAIL_PER_USER, str(user.id)), *answer_checks(site, address, purpose=rate_limits.VERIFY)]
+    )
+    session.execute(
+        delete(PendingEmail).where(
+            PendingEmail.user_id == user.id, PendingEmail.created_at < utcnow() - VERIFY_EMAIL_TTL
+        )
+    )
+    pending = session.scalar(select(PendingEmail).where(PendingEmail.user_id == user.id, PendingEmail.email == address))
     if pending is None:
         pending = PendingEmail(user_id=user.id, email=address)
         session.add(pending)
@@ -159,14 +172,18 @@ def claim_email(session: Session, site: Site, user: User, address: str) -> Pendi
     token = site.signer.make(VERIFY_EMAIL, pending.id, ttl_seconds=int(VERIFY_EMAIL_TTL.total_seconds()))
     name = site.settings.site.name
     outbox.enqueue_notice(
-        session, dedupe_key=f"verify-email:{pending.id}:{secrets.token_hex(8)}", address=address,
+        session,
+        dedupe_key=f"verify-email:{pending.id}:{secrets.token_hex(8)}",
+        address=address,
         payload={
             "subject": f"Confirm your address for {name}",
-            "text": (f"{user.display_name or 'Someone'} asked to add {address} to their account on {name}, "
-                     "so that they can post from it and sign in with it.\n\n"
-                     f"If that was you, confirm: {site.url(f'/account/emails/verify/{token}')}\n\n"
-                     f"The link works for {VERIFY_EMAIL_TTL.days} days. If it was not you, ignore this "
-                     "message: the address will not be added.\n"),
+            "text": (
+                f"{user.display_name or 'Someone'} asked to add {address} to their account on {name}, "
+                "so that they can post from it and sign in with it.\n\n"
+                f"If that was you, confirm: {site.url(f'/account/emails/verify/{token}')}\n\n"
+                f"The link works for {VERIFY_EMAIL_TTL.days} days. If it was not you, ignore this "
+                "message: the address will not be added.\n"
+            ),
         },
     )
     return pending
@@ -175,10 +192,15 @@ def claim_email(session: Session, site: Site, user: User, address: str) -> Pendi
 def pending_email(session: Session, site: Site, token: str) -> PendingEmail:
     """The claim a confirmation link is for, without settling it."""
     return tokens.row_for_token(
-        session, site.signer, VERIFY_EMAIL, token, PendingEmail,
+        session,
+        site.signer,
+        VERIFY_EMAIL,
+        token,
+        PendingEmail,
         invalid="this confirmation link is not valid or has expired: add the address again "
-                "on your account page to get a new one",
-        used="this confirmation link has already been used, or the address was added another way")
+        "on your account page to get a new one",
+        used="this confirmation link has already been used, or the address was added another way",
+    )
 
 
 def verify_email(session: Session, site: Site, token: str) -> UserEmail:
@@ -249,13 +271,17 @@ def _tell_moderators_of_request(session: Session, site: Site, user: User, commun
     who = user.display_name or "Someone"
     for email, moderator_id in moderators(session, community):
         outbox.enqueue_notice(
-            session, dedupe_key=f"join-request:{community.id}:{user.id}:{moderator_id}", address=email,
+            session,
+            dedupe_key=f"join-request:{community.id}:{user.id}:{moderator_id}",
+            address=email,
             user_id=moderator_id,
             payload={
                 "slug": community.slug,
                 "subject": f"[{community.name}] {who} asks to join",
-                "text": (f"{who} asks to join {community.name}.\n\n"
-                         f"Approve or decline: {site.url(f'/c/{community.slug}/manage/members')}\n"),
+                "text": (
+                    f"{who} asks to join {community.name}.\n\n"
+                    f"Approve or decline: {site.url(f'/c/{community.slug}/manage/members')}\n"
+                ),
             },
         )
 
@@ -314,8 +340,9 @@ def unsubscribe(session: Session, site: Site, token: str) -> Community:
 
 
 def _member(session: Session, community: Community, user_id: int) -> Membership:
-    membership = session.scalar(select(Membership).where(Membership.community_id == community.id,
-                                                         Membership.user_id == user_id))
+    membership = session.scalar(
+        select(Membership).where(Membership.community_id == community.id, Membership.user_id == user_id)
+    )
     if membership is None:
         raise NotFound(f"that person is not a member of {community.name}")
     return membership
@@ -330,15 +357,24 @@ def last_facilitator_problem(session: Session, membership: Membership | None, *,
     """
     if membership is None or membership.role is not Role.facilitator or membership.status is not MemberStatus.active:
         return None
-    others = session.scalar(select(func.count()).select_from(Membership).where(
-        Membership.community_id == membership.community_id, Membership.role == Role.facilitator,
-        Membership.status == MemberStatus.active, Membership.id != membership.id))
+    others = session.scalar(
+        select(func.count())
+        .select_from(Membership)
+        .where(
+            Membership.community_id == membership.community_id,
+            Membership.role == Role.facilitator,
+            Membership.status == MemberStatus.active,
+            Membership.id != membership.id,
+        )
+    )
     if others:
         return None
     name = session.get_one(Community, membership.community_id).name
     if leaving:
-        return (f"you are the only facilitator of {name}, and a community needs one to run it: make another "
-                "member a facilitator on its members page first, then leave")
+        return (
+            f"you are the only facilitator of {name}, and a community needs one to run it: make another "
+            "member a facilitator on its members page first, then leave"
+        )
     return f"{name} needs at least one facilitator: make someone else facilitator first"
 
 

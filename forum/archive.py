@@ -170,17 +170,27 @@ class PostEntry:
         """From a row of :data:`_ENTRY_COLUMNS` (``body`` is there only for a post stored
         before its HTML was)."""
         return cls(
-            id=row.id, thread_id=row.thread_id, subject=row.subject, author=public_name(row.author_name),
-            created_at=row.created_at, edited_at=row.edited_at,
+            id=row.id,
+            thread_id=row.thread_id,
+            subject=row.subject,
+            author=public_name(row.author_name),
+            created_at=row.created_at,
+            edited_at=row.edited_at,
             html=row.html if row.html is not None else text_to_html(row.body or ""),
-            quoted=row.quoted, signature=row.signature, attachments=attachments,
+            quoted=row.quoted,
+            signature=row.signature,
+            attachments=attachments,
         )
 
     @classmethod
     def of(cls, post: Post) -> PostEntry:
         return cls(
-            id=post.id, thread_id=post.thread_id, subject=post.subject, author=public_name(post.author_name),
-            created_at=post.created_at, edited_at=post.edited_at,
+            id=post.id,
+            thread_id=post.thread_id,
+            subject=post.subject,
+            author=public_name(post.author_name),
+            created_at=post.created_at,
+            edited_at=post.edited_at,
             html=post.html if post.html is not None else text_to_html(post.body),
             quoted=post.quoted,
             signature=post.signature,
@@ -229,13 +239,16 @@ def readable_community(session: Session, slug: str, viewer_id: int | None) -> Re
 
 
 # Built once: building a statement costs more Python than SQLite takes to run it.
-_COMMUNITY_THREAD = select(Community, Thread).outerjoin(
-    Thread, and_(Thread.id == bindparam("thread_id"), Thread.community_id == Community.id)
-).where(Community.slug == bindparam("slug"))
+_COMMUNITY_THREAD = (
+    select(Community, Thread)
+    .outerjoin(Thread, and_(Thread.id == bindparam("thread_id"), Thread.community_id == Community.id))
+    .where(Community.slug == bindparam("slug"))
+)
 
 
-def readable_community_thread(session: Session, slug: str, thread_id: int,
-                              viewer_id: int | None) -> tuple[Readable, Thread]:
+def readable_community_thread(
+    session: Session, slug: str, thread_id: int, viewer_id: int | None
+) -> tuple[Readable, Thread]:
     """The community at ``slug`` as :func:`readable_community` gives it, and its thread
     ``thread_id`` if that has a published post; NotFound otherwise. One query: a thread
     page is the archive's most asked-for page, and each query costs more Python than SQL."""
@@ -251,7 +264,8 @@ def readable_attachment(session: Session, attachment_id: int, viewer_id: int | N
     """An attachment of a published post in a community the viewer may read."""
     row = session.execute(
         select(Attachment, Post.status, Community)
-        .join(Post, Post.id == Attachment.post_id).join(Community, Community.id == Post.community_id)
+        .join(Post, Post.id == Attachment.post_id)
+        .join(Community, Community.id == Post.community_id)
         .where(Attachment.id == attachment_id)
     ).first()
     if row is None or row.status is not PostStatus.published:
@@ -274,25 +288,36 @@ def communities_page(session: Session, viewer_id: int | None, page: int, per_pag
     total = session.scalar(select(func.count()).select_from(Community).where(readable)) or 0
     pagination = Pagination(max(1, page), per_page, total)
     communities = session.scalars(
-        select(Community).where(readable).order_by(Community.name, Community.id)
-        .limit(per_page).offset(pagination.offset)
+        select(Community)
+        .where(readable)
+        .order_by(Community.name, Community.id)
+        .limit(per_page)
+        .offset(pagination.offset)
     ).all()
     ids = [c.id for c in communities]
-    members: dict[int, int] = dict(session.execute(
-        select(Membership.community_id, func.count())
-        .where(Membership.community_id.in_(ids), Membership.status == MemberStatus.active)
-        .group_by(Membership.community_id)
-    ).all())
+    members: dict[int, int] = dict(
+        session.execute(
+            select(Membership.community_id, func.count())
+            .where(Membership.community_id.in_(ids), Membership.status == MemberStatus.active)
+            .group_by(Membership.community_id)
+        ).all()
+    )
     threads: dict[int, tuple[int, datetime]] = {
-        cid: (count, last) for cid, count, last in session.execute(
+        cid: (count, last)
+        for cid, count, last in session.execute(
             select(Thread.community_id, func.count(), func.max(Thread.last_activity_at))
-            .where(Thread.community_id.in_(ids), Thread.post_count > 0).group_by(Thread.community_id)
+            .where(Thread.community_id.in_(ids), Thread.post_count > 0)
+            .group_by(Thread.community_id)
         )
     }
     summaries = [
         CommunitySummary(
-            slug=c.slug, name=c.name, description=c.description, private=c.is_private,
-            members=members.get(c.id, 0), threads=threads.get(c.id, (0, None))[0],
+            slug=c.slug,
+            name=c.name,
+            description=c.description,
+            private=c.is_private,
+            members=members.get(c.id, 0),
+            threads=threads.get(c.id, (0, None))[0],
             last_activity_at=threads.get(c.id, (0, None))[1],
         )
         for c in communities
@@ -304,8 +329,11 @@ def _thread_author(thread_id: ColumnExpressionArgument[int], *, latest: bool) ->
     """The author of a thread's first (or latest) published post: one index probe per thread."""
     order = (Post.created_at.desc(), Post.id.desc()) if latest else (Post.created_at, Post.id)
     return (
-        select(Post.author_name).where(Post.thread_id == thread_id, PUBLISHED)
-        .order_by(*order).limit(1).scalar_subquery()
+        select(Post.author_name)
+        .where(Post.thread_id == thread_id, PUBLISHED)
+        .order_by(*order)
+        .limit(1)
+        .scalar_subquery()
     )
 
 
@@ -316,17 +344,23 @@ def thread_list(session: Session, community_id: int, page: int, per_page: int) -
     pagination = Pagination(max(1, page), per_page, total)
     rows = session.execute(
         select(
-            Thread.id, Thread.subject, Thread.post_count, Thread.last_activity_at,
+            Thread.id,
+            Thread.subject,
+            Thread.post_count,
+            Thread.last_activity_at,
             _thread_author(Thread.id, latest=False).label("started_by"),
             _thread_author(Thread.id, latest=True).label("replied_by"),
         )
         .where(visible)
         .order_by(Thread.last_activity_at.desc(), Thread.id.desc())
-        .limit(per_page).offset(pagination.offset)
+        .limit(per_page)
+        .offset(pagination.offset)
     ).all()
     threads = [
         ThreadSummary(
-            id=r.id, subject=r.subject, post_count=r.post_count,
+            id=r.id,
+            subject=r.subject,
+            post_count=r.post_count,
             started_by=public_name(r.started_by or ""),
             replied_by=public_name(r.replied_by or "") if r.post_count > 1 else None,
             last_activity_at=r.last_activity_at,
@@ -340,14 +374,30 @@ def thread_list(session: Session, community_id: int, page: int, per_page: int) -
 # attribute instrumentation, a collection per post) cost more than the page's queries.
 # Attachments are read only for pages that have any (one index probe per post says so).
 _ENTRY_COLUMNS = (
-    Post.id, Post.thread_id, Post.subject, Post.author_name, Post.created_at, Post.edited_at, Post.html,
-    Post.quoted, Post.signature, case((Post.html.is_(None), Post.body), else_=None).label("body"),
+    Post.id,
+    Post.thread_id,
+    Post.subject,
+    Post.author_name,
+    Post.created_at,
+    Post.edited_at,
+    Post.html,
+    Post.quoted,
+    Post.signature,
+    case((Post.html.is_(None), Post.body), else_=None).label("body"),
     select(Attachment.id).where(Attachment.post_id == Post.id).exists().label("has_attachments"),
 )
-_THREAD_POSTS = select(*_ENTRY_COLUMNS).where(Post.thread_id == bindparam("thread_id"), PUBLISHED).order_by(
-    Post.created_at, Post.id)
-_ATTACHMENT_COLUMNS = (Attachment.id, Attachment.filename, Attachment.content_type, Attachment.size,
-                       Attachment.content_id)
+_THREAD_POSTS = (
+    select(*_ENTRY_COLUMNS)
+    .where(Post.thread_id == bindparam("thread_id"), PUBLISHED)
+    .order_by(Post.created_at, Post.id)
+)
+_ATTACHMENT_COLUMNS = (
+    Attachment.id,
+    Attachment.filename,
+    Attachment.content_type,
+    Attachment.size,
+    Attachment.content_id,
+)
 
 
 def thread_posts(session: Session, thread_id: int) -> list[PostEntry]:
@@ -357,8 +407,13 @@ def thread_posts(session: Session, thread_id: int) -> list[PostEntry]:
 
 def latest_posts(session: Session, community_id: int, limit: int) -> list[PostEntry]:
     """A community's newest published posts, newest first (for its feed; one or two queries)."""
-    return _entries(session, select(*_ENTRY_COLUMNS).where(Post.community_id == community_id, PUBLISHED)
-                    .order_by(Post.created_at.desc(), Post.id.desc()).limit(limit))
+    return _entries(
+        session,
+        select(*_ENTRY_COLUMNS)
+        .where(Post.community_id == community_id, PUBLISHED)
+        .order_by(Post.created_at.desc(), Post.id.desc())
+        .limit(limit),
+    )
 
 
 def _entries(session: Session, posts: Select[Any], parameters: dict[str, Any] | None = None) -> list[PostEntry]:
@@ -368,7 +423,8 @@ def _entries(session: Session, posts: Select[Any], parameters: dict[str, Any] | 
     if any(r.has_attachments for r in rows):
         for post_id, file_id, filename, content_type, size, content_id in session.execute(
             select(Attachment.post_id, *_ATTACHMENT_COLUMNS)
-            .where(Attachment.post_id.in_([r.id for r in rows if r.has_attachments])).order_by(Attachment.id)
+            .where(Attachment.post_id.in_([r.id for r in rows if r.has_attachments]))
+            .order_by(Attachment.id)
         ):
             files.setdefault(post_id, []).append(AttachmentEntry(file_id, filename, content_type, size, content_id))
     return [PostEntry.of_row(r, tuple(files.get(r.id, ()))) for r in rows]
@@ -386,8 +442,9 @@ def thread_mbox(session: Session, thread_id: int, blobs: BlobStore, *, originals
     return _mbox(session, Post.thread_id == thread_id, blobs, originals)
 
 
-def community_mbox(session: Session, community_id: int, blobs: BlobStore, *,
-                   originals: bool = False) -> Iterator[bytes]:
+def community_mbox(
+    session: Session, community_id: int, blobs: BlobStore, *, originals: bool = False
+) -> Iterator[bytes]:
     return _mbox(session, Post.community_id == community_id, blobs, originals)
 
 
@@ -444,7 +501,8 @@ def _references(session: Session, post_ids: list[int]) -> dict[int, list[str]]:
     if post_ids:
         for post_id, message_id in session.execute(
             select(PostReference.post_id, PostReference.message_id)
-            .where(PostReference.post_id.in_(post_ids)).order_by(PostReference.post_id, PostReference.position)
+            .where(PostReference.post_id.in_(post_ids))
+            .order_by(PostReference.post_id, PostReference.position)
         ):
             found.setdefault(post_id, []).append(message_id)
     return found

@@ -34,8 +34,9 @@ REENABLE = "bounce-reenable"  # link that turns a member's mail back on: (member
 REENABLE_PATH = "/bounces/reenable/"
 
 
-def record_bounce(session: Session, site: Site, membership: Membership, *, permanent: bool, reason: str,
-                  now: datetime | None = None) -> str:
+def record_bounce(
+    session: Session, site: Site, membership: Membership, *, permanent: bool, reason: str, now: datetime | None = None
+) -> str:
     """Count one bounce of a copy sent to ``membership``; says what happened, for the log."""
     now = now or utcnow()
     settings = site.settings.bounces
@@ -69,16 +70,20 @@ def _stop(session: Session, site: Site, membership: Membership, now: datetime) -
         if moderator_id == user.id:
             continue  # their own address is the one bouncing
         outbox.enqueue_notice(
-            session, dedupe_key=f"bounce-stop:{membership.id}:{int(now.timestamp())}:{moderator_id}",
-            address=email, user_id=moderator_id,
+            session,
+            dedupe_key=f"bounce-stop:{membership.id}:{int(now.timestamp())}:{moderator_id}",
+            address=email,
+            user_id=moderator_id,
             payload={
                 "slug": community.slug,
                 "subject": f"[{community.name}] mail to {address} stopped: it keeps bouncing",
-                "text": (f"Messages from {community.name} to {who} have been bouncing, so listbridge has "
-                         f"stopped sending them mail.\n\nThe last bounce said: {membership.bounce_reason}\n\n"
-                         "If the address works again, turn their mail back on with one click:\n"
-                         f"{reenable_url(site, membership)}\n\n"
-                         "They will also be told the next time they sign in on the web.\n"),
+                "text": (
+                    f"Messages from {community.name} to {who} have been bouncing, so listbridge has "
+                    f"stopped sending them mail.\n\nThe last bounce said: {membership.bounce_reason}\n\n"
+                    "If the address works again, turn their mail back on with one click:\n"
+                    f"{reenable_url(site, membership)}\n\n"
+                    "They will also be told the next time they sign in on the web.\n"
+                ),
             },
         )
 
@@ -115,14 +120,18 @@ def reenable(session: Session, membership: Membership) -> Membership:
 
 def stopped_deliveries(session: Session, user: User) -> list[Membership]:
     """The user's memberships whose mail bounces stopped: what the web tells them at sign-in."""
-    return list(session.scalars(
-        select(Membership).options(joinedload(Membership.community))
-        .where(Membership.user_id == user.id, Membership.bounce_disabled_at.is_not(None))
-        .order_by(Membership.bounce_disabled_at)
-    ))
+    return list(
+        session.scalars(
+            select(Membership)
+            .options(joinedload(Membership.community))
+            .where(Membership.user_id == user.id, Membership.bounce_disabled_at.is_not(None))
+            .order_by(Membership.bounce_disabled_at)
+        )
+    )
 
 
 def _primary_email(session: Session, user_id: int) -> str:
-    return session.scalar(
-        select(UserEmail.email).where(UserEmail.user_id == user_id, UserEmail.is_primary.is_(True))
-    ) or ""
+    return (
+        session.scalar(select(UserEmail.email).where(UserEmail.user_id == user_id, UserEmail.is_primary.is_(True)))
+        or ""
+    )

@@ -38,9 +38,11 @@ def start(session: Session, user_id: int) -> str:
 
 def user_of(session: Session, key: str) -> User | None:
     """Whose session ``key`` is, if it has neither ended nor expired."""
-    return session.scalar(select(User).join(BrowserSession, BrowserSession.user_id == User.id)
-                          .where(BrowserSession.key_hash == _hash(key),
-                                 BrowserSession.created_at >= utcnow() - LIFETIME))
+    return session.scalar(
+        select(User)
+        .join(BrowserSession, BrowserSession.user_id == User.id)
+        .where(BrowserSession.key_hash == _hash(key), BrowserSession.created_at >= utcnow() - LIFETIME)
+    )
 
 
 def end(session: Session, key: str) -> None:

@@ -85,9 +85,11 @@ def unlink(session: Session, community: Community, platform: str, channel: str) 
 
 
 def links(session: Session, community: Community | None = None) -> list[LinkRow]:
-    query = (select(Community.slug, ChatLink.platform, ChatLink.channel)
-             .join(Community, Community.id == ChatLink.community_id)
-             .order_by(Community.slug, ChatLink.platform, ChatLink.channel))
+    query = (
+        select(Community.slug, ChatLink.platform, ChatLink.channel)
+        .join(Community, Community.id == ChatLink.community_id)
+        .order_by(Community.slug, ChatLink.platform, ChatLink.channel)
+    )
     if community is not None:
         query = query.where(ChatLink.community_id == community.id)
     return [LinkRow(*row) for row in session.execute(query)]
@@ -103,13 +105,15 @@ def platform_links(session: Session, platform: str) -> list[ChatLink]:
 
 def thread_root(session: Session, link_id: int, thread_id: int) -> str | None:
     """The chat message that roots forum thread ``thread_id`` in the channel, if any."""
-    return session.scalar(select(ChatThread.root_ref).where(ChatThread.link_id == link_id,
-                                                            ChatThread.thread_id == thread_id))
+    return session.scalar(
+        select(ChatThread.root_ref).where(ChatThread.link_id == link_id, ChatThread.thread_id == thread_id)
+    )
 
 
 def thread_for_root(session: Session, link_id: int, root_ref: str) -> int | None:
-    return session.scalar(select(ChatThread.thread_id).where(ChatThread.link_id == link_id,
-                                                             ChatThread.root_ref == root_ref))
+    return session.scalar(
+        select(ChatThread.thread_id).where(ChatThread.link_id == link_id, ChatThread.root_ref == root_ref)
+    )
 
 
 def message_for_post(session: Session, link_id: int, post_id: int) -> ChatMessage | None:
@@ -118,17 +122,22 @@ def message_for_post(session: Session, link_id: int, post_id: int) -> ChatMessag
 
 def mapped(session: Session, link_id: int, message_ref: str) -> ChatMessage | None:
     """The mapping of a chat message: set for our own copies and for messages already received."""
-    return session.scalar(select(ChatMessage).where(ChatMessage.link_id == link_id,
-                                                    ChatMessage.message_ref == message_ref))
+    return session.scalar(
+        select(ChatMessage).where(ChatMessage.link_id == link_id, ChatMessage.message_ref == message_ref)
+    )
 
 
 def post_for_message(session: Session, link_id: int, message_ref: str) -> Post | None:
-    return session.scalar(select(Post).join(ChatMessage, ChatMessage.post_id == Post.id)
-                          .where(ChatMessage.link_id == link_id, ChatMessage.message_ref == message_ref))
+    return session.scalar(
+        select(Post)
+        .join(ChatMessage, ChatMessage.post_id == Post.id)
+        .where(ChatMessage.link_id == link_id, ChatMessage.message_ref == message_ref)
+    )
 
 
-def record(session: Session, link_id: int, post: Post, message_ref: str, *, ours: bool,
-           root_ref: str | None = None) -> None:
+def record(
+    session: Session, link_id: int, post: Post, message_ref: str, *, ours: bool, root_ref: str | None = None
+) -> None:
     """Remember that ``message_ref`` in the channel is ``post``; with ``root_ref``, that
     the post's thread is rooted there (unless it already has a root in this channel)."""
     session.add(ChatMessage(link_id=link_id, post_id=post.id, message_ref=message_ref, ours=ours))

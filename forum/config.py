@@ -38,14 +38,23 @@ class SiteSettings:
     name: str = setting("Listbridge", "Site name shown in mail footers and pages.")
     base_url: str = setting("http://127.0.0.1:8080", "Public URL of the web archive; links in mail point here.")
     mail_domain: str = setting(REQUIRED, "Domain of the list addresses (SLUG@mail_domain).")
-    secret_key: str = setting(REQUIRED, "Secret for HMAC tokens (reply addresses, unsubscribe links); at least 16 characters.")
-    old_secret_keys: list[str] = setting([], "Previous secret keys, still accepted when verifying tokens (for rotation).")
-    operators: list[str] = setting([], "Addresses of the site's operators: mail to postmaster@ and abuse@ on mail_domain is forwarded to them, and they are told of a message that could not be composed and was not sent, and of a chat copy that could not be sent for a reason no retry mends (empty: it is only logged, and postmaster@ mail kept in the database).")
+    secret_key: str = setting(
+        REQUIRED, "Secret for HMAC tokens (reply addresses, unsubscribe links); at least 16 characters."
+    )
+    old_secret_keys: list[str] = setting(
+        [], "Previous secret keys, still accepted when verifying tokens (for rotation)."
+    )
+    operators: list[str] = setting(
+        [],
+        "Addresses of the site's operators: mail to postmaster@ and abuse@ on mail_domain is forwarded to them, and they are told of a message that could not be composed and was not sent, and of a chat copy that could not be sent for a reason no retry mends (empty: it is only logged, and postmaster@ mail kept in the database).",
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
 class DatabaseSettings:
-    url: str = setting("sqlite:///listbridge.db", "SQLAlchemy URL: sqlite:///FILE (embedded) or postgresql+psycopg://USER:PW@HOST/DB.")
+    url: str = setting(
+        "sqlite:///listbridge.db", "SQLAlchemy URL: sqlite:///FILE (embedded) or postgresql+psycopg://USER:PW@HOST/DB."
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -62,26 +71,68 @@ class SmtpInSettings:
     port: int = setting(8025, "Port of the inbound SMTP/LMTP server.")
     protocol: str = setting("smtp", 'Inbound protocol: "smtp", or "lmtp" when Postfix hands mail over by LMTP.')
     max_message_bytes: int = setting(26_214_400, "Largest message accepted, in bytes (bigger ones get 552 5.3.4).")
-    trusted_authserv_ids: list[str] = setting([], "Authserv-ids of upstream MTAs whose Authentication-Results header is believed (their dmarc=fail holds a post); empty: verify DKIM, SPF and DMARC here.")
-    trusted_arc_sealers: list[str] = setting([], "Domains (the d= of their ARC-Seal) of list servers and forwarders whose sealed record of how a message authenticated when they received it is believed: a pass they saw for the author's domain counts, though their changes broke the author's signature.")
-    dns_servers: list[str] = setting([], 'Nameservers for DKIM, SPF and DMARC lookups, as "IP" or "IP:PORT"; empty: the system\'s resolver.')
-    dns_timeout_seconds: float = setting(5.0, "How long one DNS lookup may take; a lookup that fails lets the mail through as if the domain published no policy.")
-    token_reply_from_other: str = setting("hold", 'A reply to a member\'s reply address whose From is not one of their (proven) addresses: "hold" it until the member confirms it or a moderator approves it, "refuse" it, or "accept" it as the member\'s (the reply address alone then lets anyone who sees it post as them).')
-    require_authentication: str = setting("auto", 'Whether a post by email must prove its From domain (aligned DKIM or SPF, checked here or by a trusted upstream) to be published at once; unproven ones wait for the member to confirm or a moderator: "always", "never" (only a failing DMARC quarantine/reject policy holds), or "auto" (private communities, and every community once trusted_authserv_ids is set). A community may override it.')
-    reply_token_days: int = setting(365, "Days a member's reply address (SLUG+TOKEN@) works after the post it answers; an older one is refused with a sentence saying how to post instead.")
-    owner_mail_per_sender_per_hour: int = setting(5, "Messages one sender may have passed on to a community's facilitators (SLUG-owner@) in an hour; more are refused.")
-    max_recipients: int = setting(100, "Recipients one message may have; RCPT past this many gets 452 4.5.3 (the client sends the rest in another transaction).")
+    trusted_authserv_ids: list[str] = setting(
+        [],
+        "Authserv-ids of upstream MTAs whose Authentication-Results header is believed (their dmarc=fail holds a post); empty: verify DKIM, SPF and DMARC here.",
+    )
+    trusted_arc_sealers: list[str] = setting(
+        [],
+        "Domains (the d= of their ARC-Seal) of list servers and forwarders whose sealed record of how a message authenticated when they received it is believed: a pass they saw for the author's domain counts, though their changes broke the author's signature.",
+    )
+    dns_servers: list[str] = setting(
+        [], 'Nameservers for DKIM, SPF and DMARC lookups, as "IP" or "IP:PORT"; empty: the system\'s resolver.'
+    )
+    dns_timeout_seconds: float = setting(
+        5.0,
+        "How long one DNS lookup may take; a lookup that fails lets the mail through as if the domain published no policy.",
+    )
+    token_reply_from_other: str = setting(
+        "hold",
+        'A reply to a member\'s reply address whose From is not one of their (proven) addresses: "hold" it until the member confirms it or a moderator approves it, "refuse" it, or "accept" it as the member\'s (the reply address alone then lets anyone who sees it post as them).',
+    )
+    require_authentication: str = setting(
+        "auto",
+        'Whether a post by email must prove its From domain (aligned DKIM or SPF, checked here or by a trusted upstream) to be published at once; unproven ones wait for the member to confirm or a moderator: "always", "never" (only a failing DMARC quarantine/reject policy holds), or "auto" (private communities, and every community once trusted_authserv_ids is set). A community may override it.',
+    )
+    reply_token_days: int = setting(
+        365,
+        "Days a member's reply address (SLUG+TOKEN@) works after the post it answers; an older one is refused with a sentence saying how to post instead.",
+    )
+    owner_mail_per_sender_per_hour: int = setting(
+        5,
+        "Messages one sender may have passed on to a community's facilitators (SLUG-owner@) in an hour; more are refused.",
+    )
+    max_recipients: int = setting(
+        100,
+        "Recipients one message may have; RCPT past this many gets 452 4.5.3 (the client sends the rest in another transaction).",
+    )
     max_connections: int = setting(200, "SMTP connections open at once; one past this gets 421 4.7.0 and is closed.")
-    max_connections_per_client: int = setting(20, "SMTP connections open at once from one client address; one past this gets 421 4.7.0 and is closed.")
-    idle_timeout_seconds: float = setting(300.0, "A connection silent this long between commands is closed (421 4.4.2).")
-    shunt_after_seconds: float = setting(30.0, "A message whose processing takes longer than this is set aside (shunted) so the ones after it go on; `listbridge shunt list` shows them, `listbridge shunt retry ID` tries one again.")
+    max_connections_per_client: int = setting(
+        20, "SMTP connections open at once from one client address; one past this gets 421 4.7.0 and is closed."
+    )
+    idle_timeout_seconds: float = setting(
+        300.0, "A connection silent this long between commands is closed (421 4.4.2)."
+    )
+    shunt_after_seconds: float = setting(
+        30.0,
+        "A message whose processing takes longer than this is set aside (shunted) so the ones after it go on; `listbridge shunt list` shows them, `listbridge shunt retry ID` tries one again.",
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
 class AnswerSettings:
-    per_address_per_hour: int = setting(5, "Mails an address gets in answer to something (a notice about mail it sent, a sign-in or confirmation link), per kind, in an hour; counted with case folded and +tag dropped.")
-    per_community_per_hour: int = setting(100, "Mails one community sends in answer to incoming mail (notices, confirmations, mail passed on to its facilitators) in an hour.")
-    per_site_per_hour: int = setting(1000, "Mails the whole site sends in answer to something in an hour; past it, answers are dropped (not delayed).")
+    per_address_per_hour: int = setting(
+        5,
+        "Mails an address gets in answer to something (a notice about mail it sent, a sign-in or confirmation link), per kind, in an hour; counted with case folded and +tag dropped.",
+    )
+    per_community_per_hour: int = setting(
+        100,
+        "Mails one community sends in answer to incoming mail (notices, confirmations, mail passed on to its facilitators) in an hour.",
+    )
+    per_site_per_hour: int = setting(
+        1000,
+        "Mails the whole site sends in answer to something in an hour; past it, answers are dropped (not delayed).",
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -98,63 +149,104 @@ class SmtpOutSettings:
 @dataclass(frozen=True, kw_only=True)
 class DeliverySettings:
     send_to_author: bool = setting(False, "Send a member a copy of their own posts.")
-    attach_max_bytes: int = setting(5_242_880, "Attachments up to this size travel with the mail; larger ones are linked.")
+    attach_max_bytes: int = setting(
+        5_242_880, "Attachments up to this size travel with the mail; larger ones are linked."
+    )
     retry_base_seconds: float = setting(30.0, "First retry delay after a temporary failure; doubles each attempt.")
     retry_max_seconds: float = setting(3600.0, "Longest delay between two retries.")
     give_up_hours: float = setting(72.0, "Temporary failures become permanent after this long.")
     batch_size: int = setting(200, "Outbox items a worker claims at once.")
-    claim_lease_seconds: float = setting(300.0, "How long a worker's claim keeps other workers off an outbox item: a worker that dies holds what it claimed this long, then another sends it.")
+    claim_lease_seconds: float = setting(
+        300.0,
+        "How long a worker's claim keeps other workers off an outbox item: a worker that dies holds what it claimed this long, then another sends it.",
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
 class DkimSettings:
-    key_file: str = setting("", "PEM private key (RSA or Ed25519) that signs every outgoing message; empty: no DKIM signature.")
+    key_file: str = setting(
+        "", "PEM private key (RSA or Ed25519) that signs every outgoing message; empty: no DKIM signature."
+    )
     selector: str = setting("listbridge", "DKIM selector: the public key is published at SELECTOR._domainkey.DOMAIN.")
-    domain: str = setting("", "Signing domain (d=); empty: [site] mail_domain, which is what keeps the From address aligned.")
+    domain: str = setting(
+        "", "Signing domain (d=); empty: [site] mail_domain, which is what keeps the From address aligned."
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
 class BounceSettings:
-    threshold: float = setting(4.0, "Bounce score at which a member's mail stops: a hard bounce (unknown address) scores 2, a soft one 1, at most one a day.")
+    threshold: float = setting(
+        4.0,
+        "Bounce score at which a member's mail stops: a hard bounce (unknown address) scores 2, a soft one 1, at most one a day.",
+    )
     forget_after_days: int = setting(30, "A bounce score with no bounce for this many days starts again from zero.")
 
 
 @dataclass(frozen=True, kw_only=True)
 class ImapSettings:
-    host: str = setting("", "IMAP server to fetch list mail from (e.g. outlook.office365.com); empty: no IMAP ingestion.")
+    host: str = setting(
+        "", "IMAP server to fetch list mail from (e.g. outlook.office365.com); empty: no IMAP ingestion."
+    )
     port: int = setting(993, "IMAP port: 993 with tls, 143 without.")
     tls: bool = setting(True, "Connect with TLS (IMAPS); false for a server on loopback or a trusted network.")
     user: str = setting("", "IMAP login (the mailbox's address for Microsoft 365).")
     password: str = setting("", "IMAP password; leave empty when oauth2_token_command is set.")
-    oauth2_token_command: str = setting("", "Command whose output is an OAuth2 access token, run at each login (XOAUTH2, as Microsoft 365 requires).")
+    oauth2_token_command: str = setting(
+        "", "Command whose output is an OAuth2 access token, run at each login (XOAUTH2, as Microsoft 365 requires)."
+    )
     folder: str = setting("INBOX", "Folder the list mail arrives in.")
-    processed_folder: str = setting("Processed", "Folder a message is moved to once it is stored (created when missing).")
+    processed_folder: str = setting(
+        "Processed", "Folder a message is moved to once it is stored (created when missing)."
+    )
     idle: bool = setting(True, "Wait for new mail with IDLE where the server offers it; otherwise (or false) poll.")
-    poll_seconds: float = setting(60.0, "Seconds between checks when polling, and the longest IDLE wait before checking anyway.")
-    reconnect_max_seconds: float = setting(300.0, "Longest pause between reconnection attempts (they back off from 1 s).")
+    poll_seconds: float = setting(
+        60.0, "Seconds between checks when polling, and the longest IDLE wait before checking anyway."
+    )
+    reconnect_max_seconds: float = setting(
+        300.0, "Longest pause between reconnection attempts (they back off from 1 s)."
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
 class ThreadingSettings:
-    subject_match_days: int = setting(30, 'A "Re:" subject joins a thread of the same community active within this many days; 0 turns subject matching off.')
+    subject_match_days: int = setting(
+        30,
+        'A "Re:" subject joins a thread of the same community active within this many days; 0 turns subject matching off.',
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
 class WebSettings:
     host: str = setting("127.0.0.1", "Address the web archive listens on.")
     port: int = setting(8080, "Port of the web archive.")
-    trusted_proxies: int = setting(0, "Reverse proxies in front of the web server whose X-Forwarded-For/-Proto are trusted (0: none).")
-    processes: int = setting(0, "Processes serving the web archive, each using one core (0: one per core of this machine).")
-    threads: int = setting(4, "Request threads in each of those processes (on SQLite one of them computes a page at a time; the others wait, or send a download).")
-    accessibility_contact: str = setting("", "Email address for accessibility problems and requests for another format, named on the accessibility statement (/accessibility); empty: postmaster@ on mail_domain.")
+    trusted_proxies: int = setting(
+        0, "Reverse proxies in front of the web server whose X-Forwarded-For/-Proto are trusted (0: none)."
+    )
+    processes: int = setting(
+        0, "Processes serving the web archive, each using one core (0: one per core of this machine)."
+    )
+    threads: int = setting(
+        4,
+        "Request threads in each of those processes (on SQLite one of them computes a page at a time; the others wait, or send a download).",
+    )
+    accessibility_contact: str = setting(
+        "",
+        "Email address for accessibility problems and requests for another format, named on the accessibility statement (/accessibility); empty: postmaster@ on mail_domain.",
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
 class DigestSettings:
     hour: int = setting(7, "Hour (0-23) digests go out, in each member's own time zone, for members who chose no hour.")
-    timezone: str = setting("Europe/London", "The site's time zone (an IANA name such as Europe/London): times shown to visitors and to members who chose no zone, and when their digests go out.")
+    timezone: str = setting(
+        "Europe/London",
+        "The site's time zone (an IANA name such as Europe/London): times shown to visitors and to members who chose no zone, and when their digests go out.",
+    )
     weekday: str = setting("monday", "Day weekly digests go out, at each member's hour.")
-    schedule: bool = setting(True, "Send digests as they fall due from 'listbridge serve' (the scheduler role); among several processes one runs the schedule and the others stand by.")
+    schedule: bool = setting(
+        True,
+        "Send digests as they fall due from 'listbridge serve' (the scheduler role); among several processes one runs the schedule and the others stand by.",
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -254,7 +346,7 @@ def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
     db = raw.setdefault("database", {})
     url = db.get("url", DatabaseSettings.url)
     if isinstance(url, str) and url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
-        rest = url[len("sqlite:///"):]
+        rest = url[len("sqlite:///") :]
         if rest and not rest.startswith(":memory:"):
             db["url"] = "sqlite:///" + str((base / rest).resolve())
     storage = raw.setdefault("storage", {})
@@ -272,13 +364,17 @@ def _validate(settings: Settings) -> None:
     if settings.smtp_in.protocol not in ("smtp", "lmtp"):
         raise ConfigError(f'setting [smtp_in] protocol must be "smtp" or "lmtp", not {settings.smtp_in.protocol!r}')
     if settings.smtp_in.require_authentication not in AUTHENTICATION_CHOICES:
-        raise ConfigError('setting [smtp_in] require_authentication must be "auto", "always" or "never", '
-                          f"not {settings.smtp_in.require_authentication!r}")
+        raise ConfigError(
+            'setting [smtp_in] require_authentication must be "auto", "always" or "never", '
+            f"not {settings.smtp_in.require_authentication!r}"
+        )
     if settings.smtp_in.reply_token_days < 1:
         raise ConfigError("setting [smtp_in] reply_token_days must be at least 1")
     if settings.smtp_in.token_reply_from_other not in ("accept", "hold", "refuse"):
-        raise ConfigError('setting [smtp_in] token_reply_from_other must be "accept", "hold" or "refuse", '
-                          f"not {settings.smtp_in.token_reply_from_other!r}")
+        raise ConfigError(
+            'setting [smtp_in] token_reply_from_other must be "accept", "hold" or "refuse", '
+            f"not {settings.smtp_in.token_reply_from_other!r}"
+        )
     if settings.imap.host and not settings.imap.user:
         raise ConfigError("setting [imap] host needs user (and password or oauth2_token_command)")
     if settings.smtp_out.connections < 1:
@@ -310,8 +406,9 @@ def _validate_digest(digest: DigestSettings) -> None:
     try:
         ZoneInfo(digest.timezone)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"setting [digest] timezone {digest.timezone!r} is not a time zone name "
-                          "such as Europe/London") from None
+        raise ConfigError(
+            f"setting [digest] timezone {digest.timezone!r} is not a time zone name such as Europe/London"
+        ) from None
 
 
 def from_dict(raw: dict[str, Any], base: Path | None = None) -> Settings:
@@ -348,4 +445,3 @@ def load(path: str | os.PathLike[str] | None = None) -> Settings:
     except OSError as exc:
         raise ConfigError(f"cannot read {p}: {exc.strerror}") from None
     return from_dict(raw, base=p.resolve().parent)
-

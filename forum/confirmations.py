@@ -56,25 +56,32 @@ def ask_author(session: Session, site: Site, post: Post, sent_from: str) -> bool
     so that a member who did not send it may learn who uses their name). False when nothing was sent:
     no author account, or the author has had enough of these mails this hour."""
     community = session.get(Community, post.community_id)
-    address = session.scalar(select(UserEmail.email).where(UserEmail.user_id == post.author_id,
-                                                           UserEmail.is_primary.is_(True)))
+    address = session.scalar(
+        select(UserEmail.email).where(UserEmail.user_id == post.author_id, UserEmail.is_primary.is_(True))
+    )
     if community is None or address is None:
         return False
     if not rate_limits.may_answer(session, site, address, purpose=rate_limits.VERIFY, community_id=community.id):
         return False
-    token = site.signer.make(CONFIRM_POST, post.id, post.author_id or 0,
-                             ttl_seconds=int(CONFIRM_POST_TTL.total_seconds()))
+    token = site.signer.make(
+        CONFIRM_POST, post.id, post.author_id or 0, ttl_seconds=int(CONFIRM_POST_TTL.total_seconds())
+    )
     excerpt = "\n".join(f"> {line}" for line in post.body.strip().splitlines()[:8])
     return outbox.enqueue_notice(
-        session, dedupe_key=f"confirm-post:{post.id}", address=address, user_id=post.author_id,
+        session,
+        dedupe_key=f"confirm-post:{post.id}",
+        address=address,
+        user_id=post.author_id,
         payload={
             "slug": community.slug,
             "subject": f"Did you send this to {community.name}? {post.subject}",
-            "text": (f'A message to {community.name} names you as its author, but we could not check that it came '
-                     f"from you (it was sent from {sent_from or 'an unknown address'}):\n\n  {post.subject}\n\n{excerpt}\n\n"
-                     f"If you sent it, publish it: {confirm_url(site, token)}\n\n"
-                     f"If you did not, ignore this message: it will not be published unless a facilitator "
-                     f"approves it. The link works for {CONFIRM_POST_TTL.days} days.\n"),
+            "text": (
+                f"A message to {community.name} names you as its author, but we could not check that it came "
+                f"from you (it was sent from {sent_from or 'an unknown address'}):\n\n  {post.subject}\n\n{excerpt}\n\n"
+                f"If you sent it, publish it: {confirm_url(site, token)}\n\n"
+                f"If you did not, ignore this message: it will not be published unless a facilitator "
+                f"approves it. The link works for {CONFIRM_POST_TTL.days} days.\n"
+            ),
         },
     )
 
@@ -84,13 +91,17 @@ def post_to_confirm(session: Session, site: Site, token: str) -> Post:
     try:
         post_id, user_id = site.signer.verify(CONFIRM_POST, token, count=2, expires=True)
     except BadToken:
-        raise NotFound("this confirmation link is not valid or has expired: the post waits for a facilitator "
-                       "instead, or send it again") from None
+        raise NotFound(
+            "this confirmation link is not valid or has expired: the post waits for a facilitator "
+            "instead, or send it again"
+        ) from None
     post = session.get(Post, post_id)
     if post is None or post.author_id != user_id:
         raise NotFound("the post this link confirms no longer exists")
     if post.status is not PostStatus.held:
-        raise NotFound(f"this post has already been {'published' if post.status is PostStatus.published else 'dealt with'}")
+        raise NotFound(
+            f"this post has already been {'published' if post.status is PostStatus.published else 'dealt with'}"
+        )
     return post
 
 

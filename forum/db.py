@@ -107,8 +107,11 @@ def make_engine(url: str, *, flush_commits: bool = True, **kwargs: Any) -> Engin
         event.listen(engine, "begin", _sqlite_begin)
     else:
         if not flush_commits:
-            kwargs = {"connect_args": {"options": "-c synchronous_commit=off"}, "isolation_level": "AUTOCOMMIT",
-                      **kwargs}
+            kwargs = {
+                "connect_args": {"options": "-c synchronous_commit=off"},
+                "isolation_level": "AUTOCOMMIT",
+                **kwargs,
+            }
         engine = create_engine(url, **{"pool_pre_ping": True, **kwargs})
     _ENGINES.add(engine)
     return engine

@@ -123,11 +123,11 @@ def subscribers(session: Session, period: Delivery, user_id: int | None = None) 
     banned member gets nothing, so a private community reaches only those
     :func:`forum.access.can_read` lets read it.
     """
-    takes = exists().where(Membership.user_id == User.id, Membership.delivery == period,
-                           Membership.status == MemberStatus.active)
+    takes = exists().where(
+        Membership.user_id == User.id, Membership.delivery == period, Membership.status == MemberStatus.active
+    )
     query = (
-        select(User.id, UserEmail.email, User.timezone, User.digest_hour, DigestCursor.slot_at,
-               DigestCursor.high_water)
+        select(User.id, UserEmail.email, User.timezone, User.digest_hour, DigestCursor.slot_at, DigestCursor.high_water)
         .join(UserEmail, and_(UserEmail.user_id == User.id, UserEmail.is_primary.is_(True)))
         .outerjoin(DigestCursor, and_(DigestCursor.user_id == User.id, DigestCursor.period == period))
         .where(takes)
@@ -141,7 +141,8 @@ def subscribers(session: Session, period: Delivery, user_id: int | None = None) 
 def subscriptions(session: Session, period: Delivery, user_id: int | None = None) -> dict[int, list[int]]:
     """Member → the communities whose posts their ``period`` digest gathers."""
     query = select(Membership.user_id, Membership.community_id).where(
-        Membership.delivery == period, Membership.status == MemberStatus.active)
+        Membership.delivery == period, Membership.status == MemberStatus.active
+    )
     if user_id is not None:
         query = query.where(Membership.user_id == user_id)
     out: dict[int, list[int]] = {}
@@ -158,8 +159,12 @@ class CommunityRef:
 
 
 def communities(session: Session, ids: Collection[int]) -> dict[int, CommunityRef]:
-    rows = _chunked(ids, lambda chunk: session.execute(
-        select(Community.id, Community.slug, Community.name).where(Community.id.in_(chunk))))
+    rows = _chunked(
+        ids,
+        lambda chunk: session.execute(
+            select(Community.id, Community.slug, Community.name).where(Community.id.in_(chunk))
+        ),
+    )
     return {row[0]: CommunityRef(*row) for row in rows}
 
 
@@ -184,12 +189,25 @@ def new_posts(session: Session, after: int, upto: int) -> list[NewPost]:
     imported archives. A post published twice (held again, then approved again) comes
     once, at its latest."""
     rows = session.execute(
-        select(PostPublication.id, Post.id, Post.community_id, Post.thread_id, Thread.subject,
-               Post.author_name, Post.created_at, func.substr(Post.body, 1, BODY_CHARS), Post.author_id)
+        select(
+            PostPublication.id,
+            Post.id,
+            Post.community_id,
+            Post.thread_id,
+            Thread.subject,
+            Post.author_name,
+            Post.created_at,
+            func.substr(Post.body, 1, BODY_CHARS),
+            Post.author_id,
+        )
         .join(Post, Post.id == PostPublication.post_id)
         .join(Thread, Thread.id == Post.thread_id)
-        .where(PostPublication.id > after, PostPublication.id <= upto, Post.status == PostStatus.published,
-               Post.source != IMPORTED)
+        .where(
+            PostPublication.id > after,
+            PostPublication.id <= upto,
+            Post.status == PostStatus.published,
+            Post.source != IMPORTED,
+        )
         .order_by(PostPublication.id)
     )
     latest = {row[1]: NewPost(*row) for row in rows}
@@ -198,10 +216,14 @@ def new_posts(session: Session, after: int, upto: int) -> list[NewPost]:
 
 def first_posts(session: Session, thread_ids: Collection[int]) -> dict[int, int]:
     """Thread → its first published post: a thread whose first post is in a digest is new."""
-    rows = _chunked(thread_ids, lambda chunk: session.execute(
-        select(Post.thread_id, func.min(Post.id))
-        .where(Post.thread_id.in_(chunk), Post.status == PostStatus.published)
-        .group_by(Post.thread_id)))
+    rows = _chunked(
+        thread_ids,
+        lambda chunk: session.execute(
+            select(Post.thread_id, func.min(Post.id))
+            .where(Post.thread_id.in_(chunk), Post.status == PostStatus.published)
+            .group_by(Post.thread_id)
+        ),
+    )
     return dict(rows)
 
 
@@ -242,8 +264,9 @@ def start_run(session: Session, period: Delivery, upto: int) -> int:
     return run.id
 
 
-def claim(session: Session, period: Delivery, slot_at: datetime, user_ids: Collection[int],
-          high_water: int) -> set[int]:
+def claim(
+    session: Session, period: Delivery, slot_at: datetime, user_ids: Collection[int], high_water: int
+) -> set[int]:
     """Move the cursors of ``user_ids`` to ``slot_at`` and ``high_water`` where they are
     still behind both; returns the members whose digest for the slot is now this caller's
     to queue (in the same transaction). Creates cursors for first digests.
@@ -262,19 +285,25 @@ def claim(session: Session, period: Delivery, slot_at: datetime, user_ids: Colle
     return claimed
 
 
-def _move_cursors(session: Session, period: Delivery, slot_at: datetime, user_ids: Collection[int],
-                  high_water: int) -> set[int]:
+def _move_cursors(
+    session: Session, period: Delivery, slot_at: datetime, user_ids: Collection[int], high_water: int
+) -> set[int]:
     if not user_ids:
         return set()
-    return set(session.scalars(
-        update(DigestCursor)
-        .where(DigestCursor.period == period, DigestCursor.user_id.in_(user_ids),
-               or_(DigestCursor.slot_at.is_(None), DigestCursor.slot_at < slot_at),
-               or_(DigestCursor.high_water.is_(None), DigestCursor.high_water <= high_water))
-        .values(slot_at=slot_at, high_water=high_water)
-        .returning(DigestCursor.user_id)
-        .execution_options(synchronize_session=False)
-    ))
+    return set(
+        session.scalars(
+            update(DigestCursor)
+            .where(
+                DigestCursor.period == period,
+                DigestCursor.user_id.in_(user_ids),
+                or_(DigestCursor.slot_at.is_(None), DigestCursor.slot_at < slot_at),
+                or_(DigestCursor.high_water.is_(None), DigestCursor.high_water <= high_water),
+            )
+            .values(slot_at=slot_at, high_water=high_water)
+            .returning(DigestCursor.user_id)
+            .execution_options(synchronize_session=False)
+        )
+    )
 
 
 @dataclass(frozen=True)
@@ -289,18 +318,22 @@ def start_cursors(session: Session, period: Delivery, starts: Sequence[CursorSta
     and covers what was published since ``slot_at``. So someone who turns to daily
     delivery at ten gets their first digest the next morning, not at once, and after an
     upgrade every member's first digest comes at their own hour."""
-    session.execute(_insert_or_ignore(session, DigestCursor), [
-        {"user_id": s.user_id, "period": period, "slot_at": s.slot_at, "high_water": s.high_water} for s in starts])
+    session.execute(
+        _insert_or_ignore(session, DigestCursor),
+        [{"user_id": s.user_id, "period": period, "slot_at": s.slot_at, "high_water": s.high_water} for s in starts],
+    )
 
 
 def store_blocks(session: Session, run_id: int, blocks: Sequence[Block]) -> list[int]:
     """Store blocks of run ``run_id``; their ids, in order."""
     if not blocks:
         return []
-    return list(session.scalars(
-        insert(DigestBlock).returning(DigestBlock.id, sort_by_parameter_order=True),
-        [{"run_id": run_id, "text": block.text, "html": block.html} for block in blocks],
-    ))
+    return list(
+        session.scalars(
+            insert(DigestBlock).returning(DigestBlock.id, sort_by_parameter_order=True),
+            [{"run_id": run_id, "text": block.text, "html": block.html} for block in blocks],
+        )
+    )
 
 
 PayloadPart = int | tuple[int, str, int]  # a block id, or a block id and the Value of its slot
@@ -320,10 +353,18 @@ def queue(session: Session, period: Delivery, digests: Iterable[QueuedDigest]) -
     """Queue digests for mail delivery; the caller has :func:`claim`-ed them in this transaction."""
     now = utcnow()
     rows = [
-        {"kind": outbox.DIGEST_EMAIL, "dedupe_key": f"digest:{period.value}:{d.user_id}:{d.slot_at:%Y%m%dT%H%M}",
-         "user_id": d.user_id, "address": d.address, "status": OutboxStatus.pending, "attempts": 0,
-         "payload": {"subject": d.subject, "slug": d.slug, "parts": d.parts},
-         "not_before": now, "last_error": "", "created_at": now}
+        {
+            "kind": outbox.DIGEST_EMAIL,
+            "dedupe_key": f"digest:{period.value}:{d.user_id}:{d.slot_at:%Y%m%dT%H%M}",
+            "user_id": d.user_id,
+            "address": d.address,
+            "status": OutboxStatus.pending,
+            "attempts": 0,
+            "payload": {"subject": d.subject, "slug": d.slug, "parts": d.parts},
+            "not_before": now,
+            "last_error": "",
+            "created_at": now,
+        }
         for d in digests
     ]
     if rows:
@@ -343,8 +384,12 @@ def expand(session: Session, signer: Signer, items: list[Claimed]) -> list[Claim
     if not digests:
         return items
     wanted = {_block_id(part) for item in digests for part in item.payload["parts"]}
-    rows = _chunked(wanted, lambda chunk: session.execute(
-        select(DigestBlock.id, DigestBlock.text, DigestBlock.html).where(DigestBlock.id.in_(chunk))))
+    rows = _chunked(
+        wanted,
+        lambda chunk: session.execute(
+            select(DigestBlock.id, DigestBlock.text, DigestBlock.html).where(DigestBlock.id.in_(chunk))
+        ),
+    )
     blocks = {row[0]: Block(row[1], row[2]) for row in rows}
     out = []
     for item in items:
@@ -355,8 +400,14 @@ def expand(session: Session, signer: Signer, items: list[Claimed]) -> list[Claim
         if item.user_id is None or any(_block_id(part) not in blocks for part in parts):
             outbox.mark_failed(session, item.id, "the digest's content is no longer stored")
             continue
-        body, html = assemble(signer, item.user_id, (
-            (blocks[part], None) if isinstance(part, int) else (blocks[part[0]], (part[1], part[2])) for part in parts))
+        body, html = assemble(
+            signer,
+            item.user_id,
+            (
+                (blocks[part], None) if isinstance(part, int) else (blocks[part[0]], (part[1], part[2]))
+                for part in parts
+            ),
+        )
         payload = {"subject": item.payload["subject"], "slug": item.payload["slug"], "text": body, "html": html}
         out.append(replace(item, payload=payload))
     return out
@@ -366,10 +417,14 @@ def prune(session: Session, now: datetime, keep_runs: timedelta) -> None:
     """Forget publications no digest will reach back to, and runs (with their blocks)
     older than ``keep_runs``: by then mail delivery has sent or given up every digest
     they queued."""
-    session.execute(delete(PostPublication).where(PostPublication.published_at < now - PUBLICATIONS_KEPT)
-                    .execution_options(synchronize_session=False))
-    session.execute(delete(DigestRun).where(DigestRun.started_at < now - keep_runs)
-                    .execution_options(synchronize_session=False))
+    session.execute(
+        delete(PostPublication)
+        .where(PostPublication.published_at < now - PUBLICATIONS_KEPT)
+        .execution_options(synchronize_session=False)
+    )
+    session.execute(
+        delete(DigestRun).where(DigestRun.started_at < now - keep_runs).execution_options(synchronize_session=False)
+    )
 
 
 def _block_id(part: Any) -> int:
@@ -385,4 +440,4 @@ def _chunked(ids: Collection[int], query: Any) -> Iterator[Any]:
     """Rows of ``query(chunk)`` over ``ids`` in chunks, for IN lists of any length."""
     ordered = sorted(ids)
     for start in range(0, len(ordered), _CHUNK):
-        yield from query(ordered[start:start + _CHUNK])
+        yield from query(ordered[start : start + _CHUNK])

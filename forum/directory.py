@@ -38,8 +38,17 @@ E = TypeVar("E", bound=Enum)
 
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 # Local-part suffixes the mail gateway owns (SLUG-owner@, SLUG-bounces@ …): a slug may not end so.
-RESERVED_SUFFIXES = ("-owner", "-bounces", "-subscribe", "-unsubscribe", "-request", "-join", "-leave", "-confirm",
-                     "-private")
+RESERVED_SUFFIXES = (
+    "-owner",
+    "-bounces",
+    "-subscribe",
+    "-unsubscribe",
+    "-request",
+    "-join",
+    "-leave",
+    "-confirm",
+    "-private",
+)
 # A member spreadsheet's columns, as imported and as listed; only email is required.
 CSV_COLUMNS = ("email", "name", "role", "delivery", "status", "language")
 # Local parts that are the site's own (postmaster@ must reach its operators, RFC 5321 §4.5.1;
@@ -60,8 +69,16 @@ def normalize_email(address: str) -> str:
 
 
 def create_community(
-    session: Session, slug: str, name: str, *, private: bool = False, policy: str = "members",
-    description: str = "", subject_prefix: str = "", require_authentication: str = "", language: str = "en",
+    session: Session,
+    slug: str,
+    name: str,
+    *,
+    private: bool = False,
+    policy: str = "members",
+    description: str = "",
+    subject_prefix: str = "",
+    require_authentication: str = "",
+    language: str = "en",
 ) -> Community:
     given, slug = slug, slug.strip()
     if slug.lower() in RESERVED_NAMES:
@@ -77,13 +94,18 @@ def create_community(
     if session.scalar(select(Community.id).where(Community.slug == slug)) is not None:
         raise InvalidInput(f'a community "{slug}" already exists')
     if require_authentication not in ("", "always", "never"):
-        raise InvalidInput(f'require_authentication is "always", "never" or "" (as the site says), '
-                           f"not {require_authentication!r}")
+        raise InvalidInput(
+            f'require_authentication is "always", "never" or "" (as the site says), not {require_authentication!r}'
+        )
     community = Community(
-        slug=slug, name=community_name(name), description=description.strip(),
+        slug=slug,
+        name=community_name(name),
+        description=description.strip(),
         visibility=Visibility.private if private else Visibility.public,
-        posting_policy=PostingPolicy(policy), subject_prefix=subject_prefix.strip(),
-        require_authentication=require_authentication, language=check_community_language(language),
+        posting_policy=PostingPolicy(policy),
+        subject_prefix=subject_prefix.strip(),
+        require_authentication=require_authentication,
+        language=check_community_language(language),
     )
     session.add(community)
     session.flush()
@@ -97,9 +119,16 @@ def community_name(name: str) -> str:
     return name.strip()
 
 
-def edit_community(session: Session, community: Community, *, name: str | None = None,
-                   description: str | None = None, policy: str | None = None,
-                   subject_prefix: str | None = None, language: str | None = None) -> Community:
+def edit_community(
+    session: Session,
+    community: Community,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    policy: str | None = None,
+    subject_prefix: str | None = None,
+    language: str | None = None,
+) -> Community:
     """Change what is given of a community's name, description, posting policy, subject prefix
     and language."""
     if name is not None:
@@ -142,8 +171,16 @@ def _choice(enum: type[E], value: str, what: str) -> E:
         raise InvalidInput(f"{what} must be one of {allowed}, not {value!r}") from None
 
 
-def member_row(email: str, name: str = "", role: str = "member", delivery: str = "each", status: str = "active",
-               language: str = "", *, show_address: bool | None = None) -> MemberRow:
+def member_row(
+    email: str,
+    name: str = "",
+    role: str = "member",
+    delivery: str = "each",
+    status: str = "active",
+    language: str = "",
+    *,
+    show_address: bool | None = None,
+) -> MemberRow:
     """A validated row; InvalidInput naming every problem of it, not only the first."""
     problems: list[str] = []
 
@@ -163,9 +200,15 @@ def member_row(email: str, name: str = "", role: str = "member", delivery: str =
         raise InvalidInput("; ".join(problems))
     # Each is None only when its check failed, which the line above has reported.
     assert address is not None and chosen_role and chosen_delivery and chosen_status
-    return MemberRow(email=address, name=name.strip(), role=chosen_role,
-                     delivery=chosen_delivery, status=chosen_status,
-                     show_address=show_address, language=chosen_language)
+    return MemberRow(
+        email=address,
+        name=name.strip(),
+        role=chosen_role,
+        delivery=chosen_delivery,
+        status=chosen_status,
+        show_address=show_address,
+        language=chosen_language,
+    )
 
 
 def read_member_csv(text: str, source: str) -> list[MemberRow]:
@@ -177,11 +220,14 @@ def read_member_csv(text: str, source: str) -> list[MemberRow]:
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
     header = [h.strip().lower() for h in (reader.fieldnames or [])]
     if "email" not in header:
-        raise InvalidInput(f"{source}: line 1: the header must name an 'email' column (found: {', '.join(header) or 'nothing'})")
+        raise InvalidInput(
+            f"{source}: line 1: the header must name an 'email' column (found: {', '.join(header) or 'nothing'})"
+        )
     unknown = set(header) - set(CSV_COLUMNS)
     if unknown:
-        raise InvalidInput(f"{source}: line 1: unknown column(s) {', '.join(sorted(unknown))}; "
-                           f"use {','.join(CSV_COLUMNS)}")
+        raise InvalidInput(
+            f"{source}: line 1: unknown column(s) {', '.join(sorted(unknown))}; use {','.join(CSV_COLUMNS)}"
+        )
     reader.fieldnames = header
     rows: dict[str, MemberRow] = {}
     errors: list[str] = []
@@ -215,10 +261,7 @@ def upsert_members(session: Session, community: Community, rows: Iterable[Member
             select(UserEmail).options(joinedload(UserEmail.user)).where(UserEmail.email.in_(chunk))
         ):
             known[address.email] = address
-    members = {
-        m.user_id: m
-        for m in session.scalars(select(Membership).where(Membership.community_id == community.id))
-    }
+    members = {m.user_id: m for m in session.scalars(select(Membership).where(Membership.community_id == community.id))}
     added = updated = unchanged = 0
     new_users: list[tuple[MemberRow, User]] = []
     for row in rows:
@@ -235,8 +278,16 @@ def upsert_members(session: Session, community: Community, rows: Iterable[Member
             ue.user.language = row.language
         member = members.get(ue.user_id)
         if member is None:
-            session.add(Membership(community_id=community.id, user_id=ue.user_id, role=row.role, delivery=row.delivery,
-                                   status=row.status, show_address=bool(row.show_address)))
+            session.add(
+                Membership(
+                    community_id=community.id,
+                    user_id=ue.user_id,
+                    role=row.role,
+                    delivery=row.delivery,
+                    status=row.status,
+                    show_address=bool(row.show_address),
+                )
+            )
             added += 1
         elif (_changes(member, row) or relanguaged) and member.status is not MemberStatus.banned:
             # a ban is lifted by a facilitator, never by a file
@@ -250,8 +301,16 @@ def upsert_members(session: Session, community: Community, rows: Iterable[Member
             ue.user.display_name = row.name
     session.flush()
     for row, user in new_users:
-        session.add(Membership(community_id=community.id, user_id=user.id, role=row.role, delivery=row.delivery,
-                               status=row.status, show_address=bool(row.show_address)))
+        session.add(
+            Membership(
+                community_id=community.id,
+                user_id=user.id,
+                role=row.role,
+                delivery=row.delivery,
+                status=row.status,
+                show_address=bool(row.show_address),
+            )
+        )
         added += 1
     session.flush()
     return ImportReport(added=added, updated=updated, unchanged=unchanged)
@@ -260,8 +319,12 @@ def upsert_members(session: Session, community: Community, rows: Iterable[Member
 def _changes(member: Membership, row: MemberRow) -> bool:
     """Whether ``row`` says something else than ``member`` already is."""
     shown = member.show_address if row.show_address is None else row.show_address
-    return (member.role, member.delivery, member.status, member.show_address) != \
-        (row.role, row.delivery, row.status, shown)
+    return (member.role, member.delivery, member.status, member.show_address) != (
+        row.role,
+        row.delivery,
+        row.status,
+        shown,
+    )
 
 
 def add_member(session: Session, slug: str, row: MemberRow) -> ImportReport:
@@ -286,12 +349,16 @@ class MemberListing:
 def member_listing(session: Session, community: Community, *, batch: int = 1000) -> Iterator[MemberListing]:
     """Every member of ``community`` by address, read in batches as it is consumed, so
     listing a community of tens of thousands holds only a batch in memory."""
-    query = (select(UserEmail.email, User.display_name, Membership.role, Membership.delivery, Membership.status,
-                    User.language)
-             .join(User, User.id == Membership.user_id)
-             .join(UserEmail, (UserEmail.user_id == User.id) & UserEmail.is_primary.is_(True))
-             .where(Membership.community_id == community.id).order_by(UserEmail.email)
-             .execution_options(yield_per=batch))
+    query = (
+        select(
+            UserEmail.email, User.display_name, Membership.role, Membership.delivery, Membership.status, User.language
+        )
+        .join(User, User.id == Membership.user_id)
+        .join(UserEmail, (UserEmail.user_id == User.id) & UserEmail.is_primary.is_(True))
+        .where(Membership.community_id == community.id)
+        .order_by(UserEmail.email)
+        .execution_options(yield_per=batch)
+    )
     for row in session.execute(query):
         yield MemberListing(*row)
 
@@ -316,14 +383,21 @@ def delete_community(session: Session, community: Community) -> None:
 
 def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
     for i in range(0, len(items), size):
-        yield items[i:i + size]
+        yield items[i : i + size]
 
 
 def moderators(session: Session, community: Community) -> list[tuple[str, int]]:
     """(primary email, user id) of the community's active facilitators and moderators."""
-    return list(session.execute(
-        select(UserEmail.email, Membership.user_id).join(Membership, Membership.user_id == UserEmail.user_id)
-        .where(Membership.community_id == community.id, Membership.status == MemberStatus.active,
-               Membership.role.in_([Role.facilitator, Role.moderator]), UserEmail.is_primary.is_(True))
-        .order_by(Membership.id)
-    ))
+    return list(
+        session.execute(
+            select(UserEmail.email, Membership.user_id)
+            .join(Membership, Membership.user_id == UserEmail.user_id)
+            .where(
+                Membership.community_id == community.id,
+                Membership.status == MemberStatus.active,
+                Membership.role.in_([Role.facilitator, Role.moderator]),
+                UserEmail.is_primary.is_(True),
+            )
+            .order_by(Membership.id)
+        )
+    )

@@ -58,12 +58,15 @@ def queues(session: Session, *, stale: timedelta = STALE, now: datetime | None =
         return Queue(name, count or 0, age, ok)
 
     return [
-        measure("outbox", OutboxItem.created_at,
-                OutboxItem.status.in_([OutboxStatus.pending, OutboxStatus.sending]), watched=True),
+        measure(
+            "outbox",
+            OutboxItem.created_at,
+            OutboxItem.status.in_([OutboxStatus.pending, OutboxStatus.sending]),
+            watched=True,
+        ),
         measure("inbound", InboundMessage.received_at, InboundMessage.status == InboundStatus.pending, watched=True),
         measure("held", Post.created_at, Post.status == PostStatus.held, watched=False),
-        measure("shunted", InboundMessage.received_at, InboundMessage.status == InboundStatus.shunted,
-                watched=False),
+        measure("shunted", InboundMessage.received_at, InboundMessage.status == InboundStatus.shunted, watched=False),
     ]
 
 
@@ -72,6 +75,5 @@ def report(services: dict[str, Health], queue_list: list[Queue]) -> dict[str, An
     return {
         "ok": all(h.ok for h in services.values()) and all(q.ok for q in queue_list),
         "services": {name: {"state": h.state, "detail": h.detail} for name, h in services.items()},
-        "queues": {q.name: {"pending": q.pending, "oldest_seconds": q.oldest_seconds, "ok": q.ok}
-                   for q in queue_list},
+        "queues": {q.name: {"pending": q.pending, "oldest_seconds": q.oldest_seconds, "ok": q.ok} for q in queue_list},
     }

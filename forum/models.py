@@ -345,8 +345,10 @@ SEARCH_LANGUAGE = "english"
 # 10,000. On SQLite the view that ``posts_fts`` indexes, on PostgreSQL a function of the body.
 SEARCH_TEXT = "post_search_text"
 # What a post's vector is computed from, as its triggers compute it (migrations 0008, 0016).
-POSTGRES_SEARCH_VECTOR = (f"setweight(to_tsvector('{SEARCH_LANGUAGE}', subject), 'A') || "
-                          f"setweight(to_tsvector('{SEARCH_LANGUAGE}', {SEARCH_TEXT}(body)), 'B')")
+POSTGRES_SEARCH_VECTOR = (
+    f"setweight(to_tsvector('{SEARCH_LANGUAGE}', subject), 'A') || "
+    f"setweight(to_tsvector('{SEARCH_LANGUAGE}', {SEARCH_TEXT}(body)), 'B')"
+)
 
 
 class PostSearch(Base):

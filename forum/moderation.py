@@ -22,9 +22,11 @@ from forum.site import Site
 
 
 def held_posts(session: Session, community: Community) -> list[Post]:
-    return list(session.scalars(
-        select(Post).where(Post.community_id == community.id, Post.status == PostStatus.held).order_by(Post.id)
-    ))
+    return list(
+        session.scalars(
+            select(Post).where(Post.community_id == community.id, Post.status == PostStatus.held).order_by(Post.id)
+        )
+    )
 
 
 def _held(session: Session, post_id: int) -> Post:
@@ -49,12 +51,17 @@ def reject(session: Session, post_id: int, reason: str) -> Post:
     community = session.get(Community, post.community_id)
     if post.author_email and community is not None:
         outbox.enqueue_notice(
-            session, dedupe_key=f"rejected:{post.id}", address=post.author_email, user_id=post.author_id,
+            session,
+            dedupe_key=f"rejected:{post.id}",
+            address=post.author_email,
+            user_id=post.author_id,
             payload={
                 "slug": community.slug,
                 "subject": f"Your message to {community.name} was not posted",
-                "text": (f'Your message "{post.subject}" to {community.name} was not posted.\n\n'
-                         f"The moderator's reason: {reason or '(none given)'}\n"),
+                "text": (
+                    f'Your message "{post.subject}" to {community.name} was not posted.\n\n'
+                    f"The moderator's reason: {reason or '(none given)'}\n"
+                ),
                 "in_reply_to": post.message_id,
             },
         )
@@ -76,30 +83,45 @@ def notify_held(session: Session, site: Site, post: Post, *, tell_author: bool =
     author = normalize_address(post.author_email) if post.author_email else ""
     if author and tell_author and may_answer(session, site, author, community_id=community.id):
         outbox.enqueue_notice(
-            session, dedupe_key=f"held:{community.id}:{author}:{date.today().isoformat()}",
-            address=post.author_email, user_id=post.author_id,
+            session,
+            dedupe_key=f"held:{community.id}:{author}:{date.today().isoformat()}",
+            address=post.author_email,
+            user_id=post.author_id,
             payload={
                 "slug": community.slug,
                 "subject": f"Your message to {community.name} is awaiting approval",
-                "text": (f'Your message "{post.subject}" to {community.name} will appear once a moderator '
-                         f"approves it.\n\nWhy: {post.hold_reason}\n"),
+                "text": (
+                    f'Your message "{post.subject}" to {community.name} will appear once a moderator '
+                    f"approves it.\n\nWhy: {post.hold_reason}\n"
+                ),
                 "in_reply_to": post.message_id,
             },
         )
     queue = site.url(f"/c/{community.slug}/manage/held")
-    waiting = session.scalar(select(func.count()).select_from(Post).where(
-        Post.community_id == community.id, Post.status == PostStatus.held)) or 0
+    waiting = (
+        session.scalar(
+            select(func.count())
+            .select_from(Post)
+            .where(Post.community_id == community.id, Post.status == PostStatus.held)
+        )
+        or 0
+    )
     others = f"\n{waiting - 1} other post(s) are waiting too.\n" if waiting > 1 else ""
     for email, user_id in moderators(session, community):
         if not may_answer(session, site, email, purpose=FACILITATORS, community_id=community.id):
             continue
         outbox.enqueue_notice(
-            session, dedupe_key=f"held-owner:{post.id}:{user_id}", address=email, user_id=user_id,
+            session,
+            dedupe_key=f"held-owner:{post.id}:{user_id}",
+            address=email,
+            user_id=user_id,
             payload={
                 "slug": community.slug,
                 "subject": f"[{community.name}] awaiting your approval: {post.subject}",
-                "text": (f"{post.author_name} <{post.author_email}> wrote to {community.name}:\n\n"
-                         f"{post.body}\n\n-- \nHeld because: {post.hold_reason}\n{others}"
-                         f"Approve or reject it: {queue}\n"),
+                "text": (
+                    f"{post.author_name} <{post.author_email}> wrote to {community.name}:\n\n"
+                    f"{post.body}\n\n-- \nHeld because: {post.hold_reason}\n{others}"
+                    f"Approve or reject it: {queue}\n"
+                ),
             },
         )

@@ -22,6 +22,9 @@ def tell(session: Session, settings: Settings, *, key: str, subject: str, text: 
     queued = 0
     for address in settings.site.operators:
         queued += outbox.enqueue_notice(
-            session, dedupe_key=f"operators:{key}:{address.lower()}"[:200], address=address,
-            payload={"subject": subject, "text": text, TO_OPERATORS: True})
+            session,
+            dedupe_key=f"operators:{key}:{address.lower()}"[:200],
+            address=address,
+            payload={"subject": subject, "text": text, TO_OPERATORS: True},
+        )
     return queued

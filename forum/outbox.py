@@ -101,8 +101,19 @@ def fan_out_post(session: Session, post: Post, *, include_author: bool) -> int:
         .where(*conditions)
         .order_by(Membership.id)
     )
-    cols = ["kind", "dedupe_key", "post_id", "user_id", "address", "payload", "status", "attempts",
-            "not_before", "last_error", "created_at"]
+    cols = [
+        "kind",
+        "dedupe_key",
+        "post_id",
+        "user_id",
+        "address",
+        "payload",
+        "status",
+        "attempts",
+        "not_before",
+        "last_error",
+        "created_at",
+    ]
     # An INSERT's rowcount is kept only on request (without it, psycopg reports -1).
     result = session.execute(insert(OutboxItem).from_select(cols, rows).execution_options(preserve_rowcount=True))
     added = db.rowcount(result)
@@ -121,8 +132,16 @@ def fan_out_chat(session: Session, post: Post) -> int:
         select(ChatLink.id, ChatLink.platform, ChatLink.channel).where(ChatLink.community_id == post.community_id)
     ).all()
     for link_id, platform, channel in links:
-        _enqueue_once(session, OutboxItem(kind=chat_kind(platform, "post"), dedupe_key=f"chat_post:{post.id}:{link_id}",
-                                          post_id=post.id, address=channel, payload={"link_id": link_id}))
+        _enqueue_once(
+            session,
+            OutboxItem(
+                kind=chat_kind(platform, "post"),
+                dedupe_key=f"chat_post:{post.id}:{link_id}",
+                post_id=post.id,
+                address=channel,
+                payload={"link_id": link_id},
+            ),
+        )
     return len(links)
 
 
@@ -139,9 +158,16 @@ def queue_chat_change(session: Session, post: Post, action: str) -> int:
     ).all()
     version = f":{post.edited_at.timestamp()}" if action == "edit" and post.edited_at else ""
     for link_id, platform, channel in copies:
-        _enqueue_once(session, OutboxItem(kind=chat_kind(platform, action),
-                                          dedupe_key=f"chat_{action}:{post.id}:{link_id}{version}",
-                                          post_id=post.id, address=channel, payload={"link_id": link_id}))
+        _enqueue_once(
+            session,
+            OutboxItem(
+                kind=chat_kind(platform, action),
+                dedupe_key=f"chat_{action}:{post.id}:{link_id}{version}",
+                post_id=post.id,
+                address=channel,
+                payload={"link_id": link_id},
+            ),
+        )
     return len(copies)
 
 
@@ -153,12 +179,14 @@ def _enqueue_once(session: Session, item: OutboxItem) -> bool:
     return True
 
 
-def enqueue_notice(session: Session, *, dedupe_key: str, address: str, payload: dict[str, Any],
-                   user_id: int | None = None) -> bool:
+def enqueue_notice(
+    session: Session, *, dedupe_key: str, address: str, payload: dict[str, Any], user_id: int | None = None
+) -> bool:
     """Queue a one-off message (a moderation notice, a confirmation) unless already queued
     (then False)."""
-    return _enqueue_once(session, OutboxItem(kind=NOTICE_EMAIL, dedupe_key=dedupe_key, address=address, payload=payload,
-                                      user_id=user_id))
+    return _enqueue_once(
+        session, OutboxItem(kind=NOTICE_EMAIL, dedupe_key=dedupe_key, address=address, payload=payload, user_id=user_id)
+    )
 
 
 def _due_ids(session: Session, now: datetime, kinds: list[str], limit: int) -> list[int]:
@@ -175,15 +203,17 @@ def _due_ids(session: Session, now: datetime, kinds: list[str], limit: int) -> l
         return list(session.scalars(query.with_for_update(skip_locked=True) if pg else query))
 
     ids = pick(
-        select(OutboxItem.id).where(OutboxItem.status == OutboxStatus.pending, OutboxItem.not_before <= now,
-                                    OutboxItem.kind.in_(kinds))
+        select(OutboxItem.id)
+        .where(OutboxItem.status == OutboxStatus.pending, OutboxItem.not_before <= now, OutboxItem.kind.in_(kinds))
         .order_by(OutboxItem.not_before, OutboxItem.id),
         limit,
     )
     if len(ids) < limit:
         ids += pick(
-            select(OutboxItem.id).where(OutboxItem.status == OutboxStatus.sending, OutboxItem.claimed_until < now,
-                                        OutboxItem.kind.in_(kinds))
+            select(OutboxItem.id)
+            .where(
+                OutboxItem.status == OutboxStatus.sending, OutboxItem.claimed_until < now, OutboxItem.kind.in_(kinds)
+            )
             .order_by(OutboxItem.claimed_until),
             limit - len(ids),
         )
@@ -202,8 +232,16 @@ def claim(session: Session, kinds: Iterable[str], limit: int, lease: timedelta =
         .values(status=OutboxStatus.sending, claimed_until=now + lease, attempts=OutboxItem.attempts + 1)
     )
     rows = session.execute(
-        select(OutboxItem.id, OutboxItem.kind, OutboxItem.post_id, OutboxItem.user_id, OutboxItem.address,
-               OutboxItem.payload, OutboxItem.attempts, OutboxItem.created_at)
+        select(
+            OutboxItem.id,
+            OutboxItem.kind,
+            OutboxItem.post_id,
+            OutboxItem.user_id,
+            OutboxItem.address,
+            OutboxItem.payload,
+            OutboxItem.attempts,
+            OutboxItem.created_at,
+        )
         .where(OutboxItem.id.in_(ids))
         .order_by(OutboxItem.id)
     )
@@ -213,7 +251,8 @@ def claim(session: Session, kinds: Iterable[str], limit: int, lease: timedelta =
 # Built once: delivery marks copies done hundreds of times a second, and building the
 # statement cost more than running it.
 _MARK_DONE = (
-    update(OutboxItem).where(OutboxItem.id.in_(bindparam("ids", expanding=True)))
+    update(OutboxItem)
+    .where(OutboxItem.id.in_(bindparam("ids", expanding=True)))
     .values(status=OutboxStatus.done, done_at=bindparam("now"), claimed_until=None, last_error="")
 )
 
@@ -227,7 +266,8 @@ def mark_done(session: Executor, ids: Iterable[int]) -> None:
 def mark_failed(session: Executor, item_id: int, error: str) -> None:
     """A permanent failure: recorded, never retried."""
     session.execute(
-        update(OutboxItem).where(OutboxItem.id == item_id)
+        update(OutboxItem)
+        .where(OutboxItem.id == item_id)
         .values(status=OutboxStatus.failed, done_at=utcnow(), claimed_until=None, last_error=error[:2000])
     )
 
@@ -235,7 +275,8 @@ def mark_failed(session: Executor, item_id: int, error: str) -> None:
 def retry_later(session: Executor, item_id: int, error: str, delay: timedelta) -> None:
     """A temporary failure: back to pending, due again after ``delay``."""
     session.execute(
-        update(OutboxItem).where(OutboxItem.id == item_id)
+        update(OutboxItem)
+        .where(OutboxItem.id == item_id)
         .values(status=OutboxStatus.pending, not_before=utcnow() + delay, claimed_until=None, last_error=error[:2000])
     )
 
@@ -245,7 +286,8 @@ def release(session: Executor, ids: Iterable[int]) -> None:
     ids = list(ids)
     if ids:
         session.execute(
-            update(OutboxItem).where(OutboxItem.id.in_(ids), OutboxItem.status == OutboxStatus.sending)
+            update(OutboxItem)
+            .where(OutboxItem.id.in_(ids), OutboxItem.status == OutboxStatus.sending)
             .values(status=OutboxStatus.pending, claimed_until=None, attempts=OutboxItem.attempts - 1)
         )
 
@@ -256,7 +298,11 @@ def backoff(attempts: int, base_seconds: float, max_seconds: float) -> timedelta
 
 
 def pending_count(session: Session) -> int:
-    return session.scalar(
-        select(func.count()).select_from(OutboxItem)
-        .where(OutboxItem.status.in_([OutboxStatus.pending, OutboxStatus.sending]))
-    ) or 0
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(OutboxItem)
+            .where(OutboxItem.status.in_([OutboxStatus.pending, OutboxStatus.sending]))
+        )
+        or 0
+    )

@@ -129,8 +129,10 @@ def submit_post(session: Session, draft: Draft, site: Site) -> Outcome:
 
     user = user_by_email(session, draft.author_email) if draft.author_email else None
     membership = membership_of(session, user, community)
-    verdict = Verdict(Action.accept) if draft.trusted else posting_verdict(
-        community, membership, draft.author_email or "an anonymous sender"
+    verdict = (
+        Verdict(Action.accept)
+        if draft.trusted
+        else posting_verdict(community, membership, draft.author_email or "an anonymous sender")
     )
     if verdict.refused:
         raise NotPermitted(verdict.reason)
@@ -138,17 +140,19 @@ def submit_post(session: Session, draft: Draft, site: Site) -> Outcome:
         verdict = Verdict(Action.hold, draft.hold_reason)
 
     placement = threads.place(
-        session, community,
-        parent_id=draft.parent_id, references=draft.references, thread_index=draft.thread_index,
-        subject=draft.subject, subject_match_days=site.settings.threading.subject_match_days,
+        session,
+        community,
+        parent_id=draft.parent_id,
+        references=draft.references,
+        thread_index=draft.thread_index,
+        subject=draft.subject,
+        subject_match_days=site.settings.threading.subject_match_days,
         at=draft.created_at,
     )
     now = utcnow()
     created = draft.created_at or now
     thread = placement.thread or _new_thread(session, community, draft, created)
-    reply_to = draft.references[-1] if draft.references else (
-        placement.parent.message_id if placement.parent else None
-    )
+    reply_to = draft.references[-1] if draft.references else (placement.parent.message_id if placement.parent else None)
     post = Post(
         community_id=community.id,
         thread_id=thread.id,
@@ -173,10 +177,17 @@ def submit_post(session: Session, draft: Draft, site: Site) -> Outcome:
     session.add(post)
     session.flush()
     for att in draft.attachments:
-        session.add(Attachment(
-            post_id=post.id, filename=att.filename[:255], content_type=att.content_type[:255],
-            size=len(att.data), sha256=site.blobs.put(att.data), inline=att.inline, content_id=att.content_id,
-        ))
+        session.add(
+            Attachment(
+                post_id=post.id,
+                filename=att.filename[:255],
+                content_type=att.content_type[:255],
+                size=len(att.data),
+                sha256=site.blobs.put(att.data),
+                inline=att.inline,
+                content_id=att.content_id,
+            )
+        )
     threads.record_references(session, post, draft.references)
     held = post.status is PostStatus.held
     copies = 0 if held else publish(session, post, site, fan_out=draft.fan_out)
@@ -223,8 +234,13 @@ def _new_thread(session: Session, community: Community, draft: Draft, created: d
     subject = strip_prefixes(draft.subject) or NO_SUBJECT
     key, _ = threads.conversation_key(draft.thread_index)
     thread = Thread(
-        id=threads.unused_thread_id(session), community_id=community.id, subject=subject[:500],
-        subject_key=subject_key(subject)[:500], conversation_index=key, created_at=created, last_activity_at=created,
+        id=threads.unused_thread_id(session),
+        community_id=community.id,
+        subject=subject[:500],
+        subject_key=subject_key(subject)[:500],
+        conversation_index=key,
+        created_at=created,
+        last_activity_at=created,
     )
     session.add(thread)
     session.flush()

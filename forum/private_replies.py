@@ -59,5 +59,10 @@ def shows_address(session: Session, user_id: int | None, community_id: int) -> b
     """Whether the member chose to show their address to the community's other members."""
     if user_id is None:
         return False
-    return bool(session.scalar(select(Membership.show_address).where(
-        Membership.user_id == user_id, Membership.community_id == community_id)))
+    return bool(
+        session.scalar(
+            select(Membership.show_address).where(
+                Membership.user_id == user_id, Membership.community_id == community_id
+            )
+        )
+    )

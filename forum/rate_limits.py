@@ -61,8 +61,9 @@ def normalize_address(address: str) -> str:
 
 
 def _hashed(site: Site, limit: RateLimit, value: str) -> str:
-    return hmac.new(site.settings.site.secret_key.encode(), f"{limit.bucket}\0{value}".encode(),
-                    hashlib.sha256).hexdigest()
+    return hmac.new(
+        site.settings.site.secret_key.encode(), f"{limit.bucket}\0{value}".encode(), hashlib.sha256
+    ).hexdigest()
 
 
 def count_against(session: Session, site: Site, checks: Sequence[tuple[RateLimit, str]]) -> None:
@@ -75,10 +76,14 @@ def count_against(session: Session, site: Site, checks: Sequence[tuple[RateLimit
     hashed = [(limit, _hashed(site, limit, value)) for limit, value in checks]
     for limit, key in hashed:
         since = now - limit.window
-        session.execute(delete(RateLimitHit).where(RateLimitHit.bucket == limit.bucket,
-                                                   RateLimitHit.created_at < since))
-        used = session.scalar(select(func.count()).select_from(RateLimitHit).where(
-            RateLimitHit.bucket == limit.bucket, RateLimitHit.key == key, RateLimitHit.created_at >= since))
+        session.execute(
+            delete(RateLimitHit).where(RateLimitHit.bucket == limit.bucket, RateLimitHit.created_at < since)
+        )
+        used = session.scalar(
+            select(func.count())
+            .select_from(RateLimitHit)
+            .where(RateLimitHit.bucket == limit.bucket, RateLimitHit.key == key, RateLimitHit.created_at >= since)
+        )
         if (used or 0) >= limit.count:
             raise RateLimited("too many requests of this kind in the last hour; please try again later")
     session.add_all(RateLimitHit(bucket=limit.bucket, key=key, created_at=now) for limit, key in hashed)
@@ -94,20 +99,24 @@ VERIFY = "verify"  # links proving an address (an extra address, a post to confi
 FACILITATORS = "owners"  # mail passed on or announced to a community's facilitators
 
 
-def answer_checks(site: Site, address: str, *, purpose: str = GATEWAY,
-                  community_id: int | None = None) -> list[tuple[RateLimit, str]]:
+def answer_checks(
+    site: Site, address: str, *, purpose: str = GATEWAY, community_id: int | None = None
+) -> list[tuple[RateLimit, str]]:
     """The counts one answer to ``address`` makes, for :func:`count_against` together with
     a caller's own (the web's per-client limit on sign-in links)."""
     allowances = site.settings.answers
-    checks = [(RateLimit(f"answer-{purpose}", allowances.per_address_per_hour, HOUR), normalize_address(address)),
-              (RateLimit("answer-site", allowances.per_site_per_hour, HOUR), "")]
+    checks = [
+        (RateLimit(f"answer-{purpose}", allowances.per_address_per_hour, HOUR), normalize_address(address)),
+        (RateLimit("answer-site", allowances.per_site_per_hour, HOUR), ""),
+    ]
     if community_id is not None:
         checks.append((RateLimit("answer-community", allowances.per_community_per_hour, HOUR), str(community_id)))
     return checks
 
 
-def may_answer(session: Session, site: Site, address: str, *, purpose: str = GATEWAY,
-               community_id: int | None = None) -> bool:
+def may_answer(
+    session: Session, site: Site, address: str, *, purpose: str = GATEWAY, community_id: int | None = None
+) -> bool:
     """Count one mail to ``address`` in answer to something; False (counting nothing) if a
     limit is reached, and then the caller sends nothing."""
     try:

@@ -216,12 +216,27 @@ def search(
     # The page is cut from the ranked ids alone; only its posts are then read, not every
     # candidate's.
     ranked.sort(key=lambda match: (match[1], -match[0]))
-    page = [post_id for post_id, _rank in ranked[offset:offset + limit]]
-    found = {row.id: row for row in session.execute(
-        select(Post.id, Post.thread_id, Post.subject, Post.author_name, Post.created_at, Community.slug,
-               Community.name)
-        .join(Community, Community.id == Post.community_id).where(Post.id.in_(page))
-    )} if page else {}
+    page = [post_id for post_id, _rank in ranked[offset : offset + limit]]
+    found = (
+        {
+            row.id: row
+            for row in session.execute(
+                select(
+                    Post.id,
+                    Post.thread_id,
+                    Post.subject,
+                    Post.author_name,
+                    Post.created_at,
+                    Community.slug,
+                    Community.name,
+                )
+                .join(Community, Community.id == Post.community_id)
+                .where(Post.id.in_(page))
+            )
+        }
+        if page
+        else {}
+    )
     marked = engine.highlights(session, page)
     hits = tuple(_hit(found[i], *marked.get(i, (found[i].subject, ""))) for i in page if i in found)
     return SearchPage(hits, len(ranked), offset, limit)
@@ -243,16 +258,22 @@ class _Scope:
     community_id: int | None
 
 
-def _scope(session: Session, viewer_user_id: int | None, community: str | None, author: str | None,
-           since: date | None, until: date | None, zone: tzinfo) -> _Scope | None:
+def _scope(
+    session: Session,
+    viewer_user_id: int | None,
+    community: str | None,
+    author: str | None,
+    since: date | None,
+    until: date | None,
+    zone: tzinfo,
+) -> _Scope | None:
     """The scope of a search, or None when the community searched does not exist or the
     viewer may not read it: both take the same query, and no other, so that how long the
     answer takes cannot tell a private community from a missing one."""
     readable = readable_by(viewer_user_id)
     community_id = None
     if community and community.strip():
-        community_id = session.scalar(
-            select(Community.id).where(Community.slug == community.strip().lower(), readable))
+        community_id = session.scalar(select(Community.id).where(Community.slug == community.strip().lower(), readable))
         if community_id is None:
             return None
         readable = and_(readable, Community.id == community_id)
@@ -261,14 +282,20 @@ def _scope(session: Session, viewer_user_id: int | None, community: str | None, 
 
 def _hit(row: Row[int, int, str, str, datetime, str, str], subject: str, fragment: str) -> SearchHit:
     return SearchHit(
-        post_id=row.id, thread_id=row.thread_id, community_slug=row.slug, community_name=row.name,
-        author=public_name(row.author_name), created_at=row.created_at,
-        subject_html=_marked(subject), snippet_html=_marked(fragment),
+        post_id=row.id,
+        thread_id=row.thread_id,
+        community_slug=row.slug,
+        community_name=row.name,
+        author=public_name(row.author_name),
+        created_at=row.created_at,
+        subject_html=_marked(subject),
+        snippet_html=_marked(fragment),
     )
 
 
-def _post_filters(author: str | None, since: date | None, until: date | None,
-                  zone: tzinfo) -> list[ColumnElement[bool]]:
+def _post_filters(
+    author: str | None, since: date | None, until: date | None, zone: tzinfo
+) -> list[ColumnElement[bool]]:
     filters: list[ColumnElement[bool]] = []
     name = (author or "").split("@")[0].strip()
     if name:
@@ -351,14 +378,22 @@ class _Fts5:
         # within one community it reads only the community's matches (its third column).
         # The privacy filter reads each candidate's community and status from a narrow
         # index (migration 0009); the post itself only for an author or date filter.
-        matches = (select(_FTS.c.rowid, rank).join(_SCOPE, _SCOPE.c.post_id == _FTS.c.rowid)
-                   .join(Community, Community.id == _SCOPE.c.community_id)
-                   .where(self._matches(self.query.fts5(scope.community_id)),
-                          _SCOPE.c.status == PostStatus.published, scope.readable))
+        matches = (
+            select(_FTS.c.rowid, rank)
+            .join(_SCOPE, _SCOPE.c.post_id == _FTS.c.rowid)
+            .join(Community, Community.id == _SCOPE.c.community_id)
+            .where(
+                self._matches(self.query.fts5(scope.community_id)),
+                _SCOPE.c.status == PostStatus.published,
+                scope.readable,
+            )
+        )
         if scope.posts:
             matches = matches.join(Post, Post.id == _FTS.c.rowid).where(*scope.posts)
-        found = [(post_id, score) for post_id, score in session.execute(
-            matches.order_by(_FTS.c.rowid.desc()).limit(CANDIDATES))]
+        found = [
+            (post_id, score)
+            for post_id, score in session.execute(matches.order_by(_FTS.c.rowid.desc()).limit(CANDIDATES))
+        ]
         if everything or not ranking or not found:
             return found
         # Ranked by the rarer words alone: their matches are read over the candidates' span
@@ -367,11 +402,15 @@ class _Fts5:
         # than the query takes to run.
         ids = [post_id for post_id, _ in found]
         listed: Select[Any] = select(column("value")).select_from(func.json_each(json.dumps(ids)))
-        scores = dict(session.execute(
-            select(_FTS.c.rowid, func.bm25(_FTS_NAME, *_FTS_WEIGHTS))
-            .where(self._matches(ParsedQuery(tuple(ranking)).fts5()), _FTS.c.rowid.between(min(ids), max(ids)),
-                   _FTS_ROWID_TESTED.in_(listed))
-        ).all())
+        scores = dict(
+            session.execute(
+                select(_FTS.c.rowid, func.bm25(_FTS_NAME, *_FTS_WEIGHTS)).where(
+                    self._matches(ParsedQuery(tuple(ranking)).fts5()),
+                    _FTS.c.rowid.between(min(ids), max(ids)),
+                    _FTS_ROWID_TESTED.in_(listed),
+                )
+            ).all()
+        )
         return [(post_id, scores.get(post_id, 0.0)) for post_id in ids]
 
     def _rare(self, session: Session, phrase: str) -> bool:
@@ -385,7 +424,9 @@ class _Fts5:
         rare, until = _COMMONNESS.get(key, (True, now))
         if now < until:
             return rare
-        found: Select[Any] = select(literal_column("1")).select_from(_FTS).where(self._matches(ParsedQuery((phrase,)).fts5()))
+        found: Select[Any] = (
+            select(literal_column("1")).select_from(_FTS).where(self._matches(ParsedQuery((phrase,)).fts5()))
+        )
         rare = session.scalar(found.limit(1).offset(RANKED_WORD_POSTS)) is None
         if len(_COMMONNESS) >= REMEMBERED_WORDS:
             _COMMONNESS.clear()  # a bound, not an eviction policy: it fills slowly
@@ -396,9 +437,11 @@ class _Fts5:
         if not post_ids:
             return {}
         rows = session.execute(
-            select(_FTS.c.rowid, func.highlight(_FTS_NAME, 0, START, STOP),
-                   func.snippet(_FTS_NAME, 1, START, STOP, "…", SNIPPET_TOKENS))
-            .where(self._matches(self.query.fts5()), _FTS.c.rowid.in_(post_ids))
+            select(
+                _FTS.c.rowid,
+                func.highlight(_FTS_NAME, 0, START, STOP),
+                func.snippet(_FTS_NAME, 1, START, STOP, "…", SNIPPET_TOKENS),
+            ).where(self._matches(self.query.fts5()), _FTS.c.rowid.in_(post_ids))
         )
         return {post_id: (subject, body) for post_id, subject, body in rows}
 
@@ -511,8 +554,13 @@ class _PostgresFullText:
         if scope.community_id is None:
             top = high if high is not None else session.scalar(select(func.max(PostSearch.post_id))) or 0
             return top - size if top > size else None
-        return session.scalar(_Window(None, high).posts(scope, select(PostSearch.post_id))
-                              .order_by(PostSearch.post_id.desc()).offset(size).limit(1))
+        return session.scalar(
+            _Window(None, high)
+            .posts(scope, select(PostSearch.post_id))
+            .order_by(PostSearch.post_id.desc())
+            .offset(size)
+            .limit(1)
+        )
 
     def _walked(self, session: Session, scope: _Scope, window: _Window, wanted: int) -> list[tuple[int, float]]:
         """The window's posts read newest first and tested one by one: the test is written
@@ -525,29 +573,51 @@ class _PostgresFullText:
         """The window's matches from the GIN index: site-wide ANDed with the BRIN index's
         pages of the window, in a community with the community's index (exact, so only its
         matches are read from the table; the window's bounds are tested on those)."""
-        return self._ranked(session, scope, window, wanted, PostSearch.search_vector.op("@@")(self._query()),
-                            id_index=scope.community_id is None)
+        return self._ranked(
+            session,
+            scope,
+            window,
+            wanted,
+            PostSearch.search_vector.op("@@")(self._query()),
+            id_index=scope.community_id is None,
+        )
 
-    def _ranked(self, session: Session, scope: _Scope, window: _Window, wanted: int,
-                matching: ColumnElement[bool], *, id_index: bool = True) -> list[tuple[int, float]]:
+    def _ranked(
+        self,
+        session: Session,
+        scope: _Scope,
+        window: _Window,
+        wanted: int,
+        matching: ColumnElement[bool],
+        *,
+        id_index: bool = True,
+    ) -> list[tuple[int, float]]:
         """The newest ``wanted`` posts of the window that are ``matching`` and in scope, with
         their rank, computed for those only (not for every match the index gave)."""
-        newest = (window.posts(scope, select(PostSearch.post_id, PostSearch.search_vector), id_index=id_index)
-                  .join(Community, Community.id == PostSearch.community_id)
-                  .where(matching, PostSearch.status == PostStatus.published, scope.readable))
+        newest = (
+            window.posts(scope, select(PostSearch.post_id, PostSearch.search_vector), id_index=id_index)
+            .join(Community, Community.id == PostSearch.community_id)
+            .where(matching, PostSearch.status == PostStatus.published, scope.readable)
+        )
         if scope.posts:
             newest = newest.join(Post, Post.id == PostSearch.post_id).where(*scope.posts)
         posts = newest.order_by(PostSearch.post_id.desc()).limit(wanted).subquery()
-        return [(post_id, rank) for post_id, rank in session.execute(
-            select(posts.c.post_id, -func.ts_rank_cd(posts.c.search_vector, self._query())))]
+        return [
+            (post_id, rank)
+            for post_id, rank in session.execute(
+                select(posts.c.post_id, -func.ts_rank_cd(posts.c.search_vector, self._query()))
+            )
+        ]
 
     def highlights(self, session: Session, post_ids: list[int]) -> dict[int, tuple[str, str]]:
         if not post_ids:
             return {}
         query = self._query()
         rows = session.execute(
-            select(Post.id, func.ts_headline(_LANGUAGE, Post.subject, query, _HEADLINE_SUBJECT),
-                   func.ts_headline(_LANGUAGE, _SEARCH_TEXT(Post.body), query, _HEADLINE_BODY))
-            .where(Post.id.in_(post_ids))
+            select(
+                Post.id,
+                func.ts_headline(_LANGUAGE, Post.subject, query, _HEADLINE_SUBJECT),
+                func.ts_headline(_LANGUAGE, _SEARCH_TEXT(Post.body), query, _HEADLINE_BODY),
+            ).where(Post.id.in_(post_ids))
         )
         return {post_id: (subject, body) for post_id, subject, body in rows}

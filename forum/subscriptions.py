@@ -68,8 +68,11 @@ def standing(session: Session, community: Community, email: str) -> Standing:
 def _standing(membership: Membership | None) -> Standing:
     if membership is None:
         return Standing.outside
-    return {MemberStatus.active: Standing.member, MemberStatus.pending: Standing.waiting,
-            MemberStatus.banned: Standing.banned}[membership.status]
+    return {
+        MemberStatus.active: Standing.member,
+        MemberStatus.pending: Standing.waiting,
+        MemberStatus.banned: Standing.banned,
+    }[membership.status]
 
 
 def ask(session: Session, site: Site, community: Community, email: str, action: str, name: str = "") -> Asked:
@@ -99,10 +102,15 @@ def confirm_url(site: Site, token: str) -> str:
 def pending_request(session: Session, site: Site, token: str) -> SubscriptionRequest:
     """The request a confirmation token is for, without settling it."""
     return tokens.row_for_token(
-        session, site.signer, CONFIRM, token, SubscriptionRequest,
+        session,
+        site.signer,
+        CONFIRM,
+        token,
+        SubscriptionRequest,
         invalid="this confirmation is not valid or has expired: write to the -subscribe or "
-                "-unsubscribe address again for a new one",
-        used="this confirmation has already been used")
+        "-unsubscribe address again for a new one",
+        used="this confirmation has already been used",
+    )
 
 
 def confirm(session: Session, site: Site, token: str) -> Confirmed:
@@ -116,8 +124,10 @@ def confirm(session: Session, site: Site, token: str) -> Confirmed:
     if request.action == SUBSCRIBE:
         if user is None:
             # Confirming proved the address is theirs, so it starts out verified.
-            user = User(display_name=request.name or request.email.split("@")[0],
-                        emails=[UserEmail(email=request.email, is_primary=True, verified=True)])
+            user = User(
+                display_name=request.name or request.email.split("@")[0],
+                emails=[UserEmail(email=request.email, is_primary=True, verified=True)],
+            )
             session.add(user)
             session.flush()
         membership = join(session, site, user, community)

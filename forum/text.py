@@ -22,9 +22,46 @@ from markdown_it.tree import SyntaxTreeNode
 
 ALLOWED_TAGS = frozenset(
     {
-        "a", "abbr", "b", "blockquote", "br", "caption", "code", "del", "div", "em", "h1", "h2", "h3",
-        "h4", "h5", "h6", "hr", "i", "img", "ins", "kbd", "li", "ol", "p", "pre", "s", "small", "span",
-        "strong", "sub", "sup", "table", "tbody", "td", "tfoot", "th", "thead", "tr", "u", "ul",
+        "a",
+        "abbr",
+        "b",
+        "blockquote",
+        "br",
+        "caption",
+        "code",
+        "del",
+        "div",
+        "em",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "hr",
+        "i",
+        "img",
+        "ins",
+        "kbd",
+        "li",
+        "ol",
+        "p",
+        "pre",
+        "s",
+        "small",
+        "span",
+        "strong",
+        "sub",
+        "sup",
+        "table",
+        "tbody",
+        "td",
+        "tfoot",
+        "th",
+        "thead",
+        "tr",
+        "u",
+        "ul",
     }
 )
 ALLOWED_ATTRIBUTES = {
@@ -56,6 +93,8 @@ def _cleaner() -> bleach.Cleaner:
             css_sanitizer=_CSS,
         )
     return cleaner
+
+
 _markdown = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table").enable("strikethrough")
 _UNSEEN_OPEN = re.compile(r"<(script|style|head|title|template|noscript)\b", re.IGNORECASE)
 
@@ -73,9 +112,36 @@ _TAG_OR_COMMENT = re.compile(r"<!--|<(/?)([a-zA-Z][a-zA-Z0-9]*)")
 # do not deepen the tree.
 _NOT_NESTING = frozenset(
     {
-        "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source", "track",
-        "wbr", "p", "li", "dt", "dd", "tr", "td", "th", "option", "optgroup", "thead", "tbody", "tfoot",
-        "colgroup", "html", "head", "body",
+        "area",
+        "base",
+        "br",
+        "col",
+        "embed",
+        "hr",
+        "img",
+        "input",
+        "link",
+        "meta",
+        "param",
+        "source",
+        "track",
+        "wbr",
+        "p",
+        "li",
+        "dt",
+        "dd",
+        "tr",
+        "td",
+        "th",
+        "option",
+        "optgroup",
+        "thead",
+        "tbody",
+        "tfoot",
+        "colgroup",
+        "html",
+        "head",
+        "body",
     }
 )
 _ANY_TAG = re.compile(r"<[^<>]*>?")
@@ -132,7 +198,7 @@ def _drop_unseen(untrusted_html: str) -> str:
     kept: list[str] = []
     position = 0
     while (opened := _UNSEEN_OPEN.search(untrusted_html, position)) is not None:
-        kept.append(untrusted_html[position:opened.start()])
+        kept.append(untrusted_html[position : opened.start()])
         closed = re.compile(rf"</{opened.group(1)}\s*>", re.IGNORECASE).search(untrusted_html, opened.end())
         if closed is None:
             return "".join(kept)
@@ -151,8 +217,9 @@ TRACKER_HOSTS = re.compile(
     re.IGNORECASE,
 )
 _TINY = frozenset({"0", "1", "0px", "1px"})
-_HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden|(?:width|height)\s*:\s*[01](?:px)?\s*(?:;|$)",
-                           re.IGNORECASE)
+_HIDDEN_STYLE = re.compile(
+    r"display\s*:\s*none|visibility\s*:\s*hidden|(?:width|height)\s*:\s*[01](?:px)?\s*(?:;|$)", re.IGNORECASE
+)
 
 
 def is_tracking_pixel(src: str, width: str = "", height: str = "", style: str = "") -> bool:
@@ -205,15 +272,17 @@ def _block(node: SyntaxTreeNode) -> str:
     if kind == "blockquote":
         return "\n".join(f"> {line}" if line else ">" for line in _blocks(node.children, "\n\n").split("\n"))
     if kind in ("bullet_list", "ordered_list"):
-        return "\n".join(_list_item(item, f"{item.info}. " if kind == "ordered_list" else "- ")
-                         for item in node.children)
+        return "\n".join(
+            _list_item(item, f"{item.info}. " if kind == "ordered_list" else "- ") for item in node.children
+        )
     if kind in ("fence", "code_block"):
         return "\n".join(f"    {line}" for line in node.content.rstrip("\n").split("\n"))
     if kind == "hr":
         return _RULE
     if kind == "table":
-        return "\n".join(" | ".join(_block(cell) for cell in row.children)
-                         for section in node.children for row in section.children)
+        return "\n".join(
+            " | ".join(_block(cell) for cell in row.children) for section in node.children for row in section.children
+        )
     if kind in ("th", "td", "inline"):
         return "".join(_inline(child) for child in node.children)
     return node.content or _blocks(node.children, "\n\n")

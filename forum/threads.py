@@ -75,29 +75,37 @@ def place(
         for mid in reversed(references):
             if mid in found:
                 return Placement(found[mid], found[mid].thread)
-        siblings = dict(session.execute(
-            select(PostReference.message_id, Post.thread_id).join(Post, Post.id == PostReference.post_id)
-            .where(PostReference.community_id == community.id, PostReference.message_id.in_(references))
-        ).all())
+        siblings = dict(
+            session.execute(
+                select(PostReference.message_id, Post.thread_id)
+                .join(Post, Post.id == PostReference.post_id)
+                .where(PostReference.community_id == community.id, PostReference.message_id.in_(references))
+            ).all()
+        )
         for mid in reversed(references):
             if mid in siblings:
                 return Placement(None, session.get(Thread, siblings[mid]))
     key, is_reply = conversation_key(thread_index)
     if key and is_reply:
         thread = session.scalar(
-            select(Thread).where(Thread.community_id == community.id, Thread.conversation_index == key)
-            .order_by(Thread.last_activity_at.desc()).limit(1)
+            select(Thread)
+            .where(Thread.community_id == community.id, Thread.conversation_index == key)
+            .order_by(Thread.last_activity_at.desc())
+            .limit(1)
         )
         if thread is not None:
             return Placement(None, thread)
     if subject_match_days > 0 and is_reply_subject(subject):
         at = at or utcnow()
         thread = session.scalar(
-            select(Thread).where(
+            select(Thread)
+            .where(
                 Thread.community_id == community.id,
                 Thread.subject_key == subject_key(subject),
                 Thread.last_activity_at >= at - timedelta(days=subject_match_days),
-            ).order_by(Thread.last_activity_at.desc()).limit(1)
+            )
+            .order_by(Thread.last_activity_at.desc())
+            .limit(1)
         )
         if thread is not None:
             return Placement(None, thread)
@@ -107,8 +115,7 @@ def place(
 def record_references(session: Session, post: Post, references: tuple[str, ...]) -> None:
     """Remember every Message-ID ``post`` names, for ghost siblings and late parents."""
     for position, mid in enumerate(dict.fromkeys(references)):
-        session.add(PostReference(post_id=post.id, position=position, community_id=post.community_id,
-                                  message_id=mid))
+        session.add(PostReference(post_id=post.id, position=position, community_id=post.community_id, message_id=mid))
 
 
 def relink_early_replies(session: Session, post: Post) -> int:
@@ -119,9 +126,11 @@ def relink_early_replies(session: Session, post: Post) -> int:
     """
     session.flush()
     waiting = session.execute(
-        select(PostReference.post_id, PostReference.position)
-        .where(PostReference.community_id == post.community_id, PostReference.message_id == post.message_id,
-               PostReference.post_id != post.id)
+        select(PostReference.post_id, PostReference.position).where(
+            PostReference.community_id == post.community_id,
+            PostReference.message_id == post.message_id,
+            PostReference.post_id != post.id,
+        )
     ).all()
     relinked = 0
     for reply_id, position in waiting:
@@ -141,7 +150,8 @@ def _parent_position(session: Session, reply: Post) -> int:
     if reply.parent_id is None:
         return -1
     position = session.scalar(
-        select(PostReference.position).join(Post, Post.message_id == PostReference.message_id)
+        select(PostReference.position)
+        .join(Post, Post.message_id == PostReference.message_id)
         .where(PostReference.post_id == reply.id, Post.id == reply.parent_id)
     )
     return -1 if position is None else position
@@ -173,15 +183,18 @@ def merge_threads(session: Session, *, source_id: int, target: Thread) -> None:
     source = session.get(Thread, source_id)
     if source is not None:
         # Its address was mailed out (Archived-At, links): it leads on, as do older ones that led to it.
-        session.execute(update(ThreadRedirect).where(ThreadRedirect.thread_id == source_id)
-                        .values(thread_id=target.id))
+        session.execute(update(ThreadRedirect).where(ThreadRedirect.thread_id == source_id).values(thread_id=target.id))
         session.add(ThreadRedirect(old_id=source_id, thread_id=target.id))
         if source.created_at < target.created_at:
             target.created_at = source.created_at
         target.last_activity_at = max(target.last_activity_at, source.last_activity_at)
         session.delete(source)
     session.flush()
-    target.post_count = session.scalar(
-        select(func.count()).select_from(Post)
-        .where(Post.thread_id == target.id, Post.status == PostStatus.published)
-    ) or 0
+    target.post_count = (
+        session.scalar(
+            select(func.count())
+            .select_from(Post)
+            .where(Post.thread_id == target.id, Post.status == PostStatus.published)
+        )
+        or 0
+    )

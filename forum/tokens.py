@@ -98,8 +98,9 @@ class Signer:
         return values
 
 
-def row_for_token(session: Session, signer: Signer, purpose: str, token: str, model: type[T], *,
-                  invalid: str, used: str) -> T:
+def row_for_token(
+    session: Session, signer: Signer, purpose: str, token: str, model: type[T], *, invalid: str, used: str
+) -> T:
     """The row a single-field, expiring token names, or NotFound with the matching sentence.
 
     Confirmation links (an extra address, a subscription) name a pending row; once it is

@@ -66,8 +66,14 @@ class FriendlyGroup(click.Group):
     caught here too, once for every command: Click would print three lines and exit 2.
     """
 
-    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
-             standalone_mode: bool = True, **extra: Any) -> Any:
+    def main(
+        self,
+        args: Any = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
         try:
             code = super().main(args, prog_name or "listbridge", complete_var, standalone_mode=False, **extra)
         except click.exceptions.NoArgsIsHelpError as exc:
@@ -130,8 +136,13 @@ pass_ctx = click.make_pass_decorator(Context)
 
 
 @click.group(cls=FriendlyGroup)
-@click.option("--config", "config_path", envvar="LISTBRIDGE_CONFIG", metavar="FILE",
-              help="Configuration file (default: $LISTBRIDGE_CONFIG).")
+@click.option(
+    "--config",
+    "config_path",
+    envvar="LISTBRIDGE_CONFIG",
+    metavar="FILE",
+    help="Configuration file (default: $LISTBRIDGE_CONFIG).",
+)
 @click.version_option(package_name="listbridge")
 @click.pass_context
 def main(ctx: click.Context, config_path: str | None) -> None:
@@ -163,27 +174,60 @@ def community() -> None:
 @click.argument("slug")
 @click.option("--name", required=True, help="Name shown to people.")
 @click.option("--private", is_flag=True, help="Only members can see it (archive, search, feeds).")
-@click.option("--policy", type=click.Choice(["members", "moderated", "open"]), default="members", show_default=True,
-              help="Who may post without moderation.")
+@click.option(
+    "--policy",
+    type=click.Choice(["members", "moderated", "open"]),
+    default="members",
+    show_default=True,
+    help="Who may post without moderation.",
+)
 @click.option("--description", default="", help="One paragraph about the community.")
 @click.option("--subject-prefix", default="", help='Prefix for subjects of mailed posts, e.g. "[housing]".')
-@click.option("--require-authentication", type=click.Choice(["site", "always", "never"]), default="site",
-              show_default=True, help="Whether a post by email must prove its From domain to be published at once "
-              "(site: as [smtp_in] require_authentication says).")
-@click.option("--language", type=click.Choice(COMMUNITY_LANGUAGES), default="en", show_default=True,
-              help="The language of its pages and of the site's own text in its mail (bilingual: Welsh and English).")
+@click.option(
+    "--require-authentication",
+    type=click.Choice(["site", "always", "never"]),
+    default="site",
+    show_default=True,
+    help="Whether a post by email must prove its From domain to be published at once "
+    "(site: as [smtp_in] require_authentication says).",
+)
+@click.option(
+    "--language",
+    type=click.Choice(COMMUNITY_LANGUAGES),
+    default="en",
+    show_default=True,
+    help="The language of its pages and of the site's own text in its mail (bilingual: Welsh and English).",
+)
 @pass_ctx
-def community_create(ctx: Context, slug: str, name: str, private: bool, policy: str, description: str,
-                     subject_prefix: str, require_authentication: str, language: str) -> None:
+def community_create(
+    ctx: Context,
+    slug: str,
+    name: str,
+    private: bool,
+    policy: str,
+    description: str,
+    subject_prefix: str,
+    require_authentication: str,
+    language: str,
+) -> None:
     """Create the community SLUG (its address is SLUG@mail_domain)."""
     with ctx.sessions.begin() as session:
-        c = create_community(session, slug, name, private=private, policy=policy, description=description,
-                             subject_prefix=subject_prefix,
-                             require_authentication="" if require_authentication == "site" else require_authentication,
-                             language=language)
-        click.echo(f"created {c.slug} ({c.visibility.value}, posting: {c.posting_policy.value}, "
-                   f"language: {c.language}): "
-                   f"{c.slug}@{ctx.settings.site.mail_domain}")
+        c = create_community(
+            session,
+            slug,
+            name,
+            private=private,
+            policy=policy,
+            description=description,
+            subject_prefix=subject_prefix,
+            require_authentication="" if require_authentication == "site" else require_authentication,
+            language=language,
+        )
+        click.echo(
+            f"created {c.slug} ({c.visibility.value}, posting: {c.posting_policy.value}, "
+            f"language: {c.language}): "
+            f"{c.slug}@{ctx.settings.site.mail_domain}"
+        )
 
 
 @community.command("list")
@@ -192,10 +236,16 @@ def community_list(ctx: Context) -> None:
     """List communities with their member counts."""
     with ctx.sessions() as session:
         rows = session.execute(
-            select(Community.slug, Community.name, Community.visibility, Community.posting_policy,
-                   func.count(Membership.id))
+            select(
+                Community.slug,
+                Community.name,
+                Community.visibility,
+                Community.posting_policy,
+                func.count(Membership.id),
+            )
             .outerjoin(Membership, Membership.community_id == Community.id)
-            .group_by(Community.id).order_by(Community.slug)
+            .group_by(Community.id)
+            .order_by(Community.slug)
         )
         for slug, name, vis, policy, members in rows:
             click.echo(f"{slug}\t{name}\t{vis.value}\t{policy.value}\t{members} members")
@@ -207,11 +257,21 @@ def community_list(ctx: Context) -> None:
 @click.option("--description", help="One paragraph about the community.")
 @click.option("--policy", type=click.Choice([p.value for p in PostingPolicy]), help="Who may post without moderation.")
 @click.option("--subject-prefix", help='Prefix for subjects of mailed posts, e.g. "[housing]".')
-@click.option("--language", type=click.Choice(COMMUNITY_LANGUAGES),
-              help="The language of its pages and of the site's own text in its mail (bilingual: Welsh and English).")
+@click.option(
+    "--language",
+    type=click.Choice(COMMUNITY_LANGUAGES),
+    help="The language of its pages and of the site's own text in its mail (bilingual: Welsh and English).",
+)
 @pass_ctx
-def community_edit(ctx: Context, slug: str, name: str | None, description: str | None, policy: str | None,
-                   subject_prefix: str | None, language: str | None) -> None:
+def community_edit(
+    ctx: Context,
+    slug: str,
+    name: str | None,
+    description: str | None,
+    policy: str | None,
+    subject_prefix: str | None,
+    language: str | None,
+) -> None:
     """Change SLUG's name, description, posting policy, subject prefix or language.
 
     Only what is given changes.
@@ -219,10 +279,19 @@ def community_edit(ctx: Context, slug: str, name: str | None, description: str |
     if (name, description, policy, subject_prefix, language) == (None, None, None, None, None):
         _fail("nothing to change: give --name, --description, --policy, --subject-prefix or --language")
     with ctx.sessions.begin() as session:
-        c = edit_community(session, community_by_slug(session, slug), name=name, description=description,
-                           policy=policy, subject_prefix=subject_prefix, language=language)
-        click.echo(f"{c.slug}: name {c.name!r}, posting: {c.posting_policy.value}, "
-                   f"subject prefix {c.subject_prefix!r}, language: {c.language}")
+        c = edit_community(
+            session,
+            community_by_slug(session, slug),
+            name=name,
+            description=description,
+            policy=policy,
+            subject_prefix=subject_prefix,
+            language=language,
+        )
+        click.echo(
+            f"{c.slug}: name {c.name!r}, posting: {c.posting_policy.value}, "
+            f"subject prefix {c.subject_prefix!r}, language: {c.language}"
+        )
 
 
 @community.command("delete")
@@ -258,17 +327,21 @@ def community_delete(ctx: Context, slug: str, yes: bool) -> None:
         _fail(f"cannot save {exc.filename}: {exc.strerror}; {slug} is not deleted")
     with ctx.sessions.begin() as session:
         if _contents(session, community_id) != before:
-            _fail(f"{slug} changed while it was being saved (a new post or member): {slug} is not deleted; "
-                  "run the command again")
+            _fail(
+                f"{slug} changed while it was being saved (a new post or member): {slug} is not deleted; "
+                "run the command again"
+            )
         delete_community(session, community_by_slug(session, slug))
     click.echo(f"deleted {slug}; saved first: its archive in {mbox_path}, its {members} member(s) in {csv_path}")
 
 
 def _contents(session: Any, community_id: int) -> tuple[Any, ...]:
     """What a saved copy must still match when the community is deleted: its newest post and its members."""
-    return (session.scalar(select(func.max(Post.id)).where(Post.community_id == community_id)),
-            session.scalar(select(func.max(Membership.id)).where(Membership.community_id == community_id)),
-            session.scalar(select(func.count(Membership.id)).where(Membership.community_id == community_id)))
+    return (
+        session.scalar(select(func.max(Post.id)).where(Post.community_id == community_id)),
+        session.scalar(select(func.max(Membership.id)).where(Membership.community_id == community_id)),
+        session.scalar(select(func.count(Membership.id)).where(Membership.community_id == community_id)),
+    )
 
 
 def _beside_database(settings: Settings) -> Path:
@@ -292,15 +365,29 @@ def member() -> None:
 @click.option("--name", default="", help="Display name.")
 @click.option("--role", type=click.Choice(["member", "moderator", "facilitator"]), default="member", show_default=True)
 @click.option("--delivery", type=click.Choice(["each", "daily", "weekly", "none"]), default="each", show_default=True)
-@click.option("--show-address/--hide-address", default=None,
-              help="Show the member's address to the other members (default for a new member: hidden; they "
-                   "are written to privately through the relay). Left as it is when not given.")
-@click.option("--language", type=click.Choice(MEMBER_LANGUAGES),
-              help="The member's language: of the pages they see signed in and of the mail we write them. "
-                   "Left as it is when not given.")
+@click.option(
+    "--show-address/--hide-address",
+    default=None,
+    help="Show the member's address to the other members (default for a new member: hidden; they "
+    "are written to privately through the relay). Left as it is when not given.",
+)
+@click.option(
+    "--language",
+    type=click.Choice(MEMBER_LANGUAGES),
+    help="The member's language: of the pages they see signed in and of the mail we write them. "
+    "Left as it is when not given.",
+)
 @pass_ctx
-def member_add(ctx: Context, slug: str, email: str, name: str, role: str, delivery: str,
-               show_address: bool | None, language: str | None) -> None:
+def member_add(
+    ctx: Context,
+    slug: str,
+    email: str,
+    name: str,
+    role: str,
+    delivery: str,
+    show_address: bool | None,
+    language: str | None,
+) -> None:
     """Add EMAIL to community SLUG (or update their role, delivery, language and whether their address is shown)."""
     row = member_row(email, name, role, delivery, language=language or "", show_address=show_address)
     with ctx.sessions.begin() as session:
@@ -334,14 +421,22 @@ def member_import(ctx: Context, slug: str, csv_file: str) -> None:
     rows = read_member_csv(text, csv_file)
     with ctx.sessions.begin() as session:
         report = upsert_members(session, community_by_slug(session, slug), rows)
-    click.echo(f"{csv_file}: {len(rows)} rows: {report.added} added, {report.updated} updated, "
-               f"{report.unchanged} unchanged ({time.monotonic() - start:.1f} s)")
+    click.echo(
+        f"{csv_file}: {len(rows)} rows: {report.added} added, {report.updated} updated, "
+        f"{report.unchanged} unchanged ({time.monotonic() - start:.1f} s)"
+    )
 
 
 @member.command("list")
 @click.argument("slug")
-@click.option("--format", "form", type=click.Choice(["text", "csv"]), default="text", show_default=True,
-              help="csv: the columns 'member import' reads, to edit and import again.")
+@click.option(
+    "--format",
+    "form",
+    type=click.Choice(["text", "csv"]),
+    default="text",
+    show_default=True,
+    help="csv: the columns 'member import' reads, to edit and import again.",
+)
 @pass_ctx
 def member_list(ctx: Context, slug: str, form: str) -> None:
     """List the members of SLUG: address, role, delivery, status, name.
@@ -372,8 +467,10 @@ def member_remove(ctx: Context, slug: str, email: str) -> None:
         if user is None or membership_of(session, user, community) is None:
             raise NotFound(f"{email} is not a member of {community.slug}")
         removal = remove_member(session, community, user.id)
-    click.echo(f"removed {email} from {slug}" + ("; they are in no community now, so they are signed out of the web"
-                                                if removal.signed_out else ""))
+    click.echo(
+        f"removed {email} from {slug}"
+        + ("; they are in no community now, so they are signed out of the web" if removal.signed_out else "")
+    )
 
 
 @main.group()
@@ -388,8 +485,10 @@ def held_list(ctx: Context, slug: str) -> None:
     """List the posts of SLUG awaiting approval."""
     with ctx.sessions() as session:
         for post in held_posts(session, community_by_slug(session, slug)):
-            click.echo(f"{post.id}\t{post.created_at:%Y-%m-%d %H:%M}\t{post.author_email}\t{post.subject}\t"
-                       f"({post.hold_reason})")
+            click.echo(
+                f"{post.id}\t{post.created_at:%Y-%m-%d %H:%M}\t{post.author_email}\t{post.subject}\t"
+                f"({post.hold_reason})"
+            )
 
 
 @held.command("approve")
@@ -426,8 +525,10 @@ def shunt_list(ctx: Context) -> None:
 
     with ctx.sessions() as session:
         for row in spooling.shunted(session):
-            click.echo(f"{row.id}\t{row.received_at:%Y-%m-%d %H:%M}\t{row.mail_from or '<>'}\t"
-                       f"{', '.join(row.rcpt_to)}\t{len(row.raw)} bytes\t({row.outcome})")
+            click.echo(
+                f"{row.id}\t{row.received_at:%Y-%m-%d %H:%M}\t{row.mail_from or '<>'}\t"
+                f"{', '.join(row.rcpt_to)}\t{len(row.raw)} bytes\t({row.outcome})"
+            )
 
 
 @shunt.command("retry")
@@ -548,8 +649,13 @@ def digest_run(ctx: Context, period: str | None) -> None:
     digests = Digests(Site.from_settings(ctx.settings), ctx.engine)
     now = utcnow()
     reports = []
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=Console(stderr=True)) as bar:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+    ) as bar:
         for chosen in [Delivery(period)] if period else PERIODS:
             task = bar.add_task(f"{chosen.value} digests", total=None)
             reports.append(digests.run(chosen, now, force=True, progress=_advancing(bar, task)))
@@ -575,8 +681,14 @@ def import_archive(ctx: Context, slug: str, mbox_file: Path) -> None:
     from mailgateway.incoming.mbox_import import open_import
 
     checked = open_import(ctx.sessions, Site.from_settings(ctx.settings), slug, mbox_file)
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), RateColumn(),
-                  TimeElapsedColumn(), console=Console(stderr=True)) as bar:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        RateColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+    ) as bar:
         task = bar.add_task(f"importing {mbox_file.name}", total=checked.total)
         report = checked.run(progress=_advancing(bar, task))
     for refusal in report.refused:
@@ -593,9 +705,15 @@ class RateColumn(ProgressColumn):
 
 
 @main.command()
-@click.option("--stale", "stale_seconds", type=click.FloatRange(min=0), default=health.STALE.total_seconds(),
-              show_default=True, metavar="SECONDS",
-              help="A queue whose oldest waiting row is older than this is unhealthy.")
+@click.option(
+    "--stale",
+    "stale_seconds",
+    type=click.FloatRange(min=0),
+    default=health.STALE.total_seconds(),
+    show_default=True,
+    metavar="SECONDS",
+    help="A queue whose oldest waiting row is older than this is unhealthy.",
+)
 @pass_ctx
 def status(ctx: Context, stale_seconds: float) -> None:
     """The queues and whether this site's ports answer, one line each; exit status 1 when
@@ -613,10 +731,15 @@ def status(ctx: Context, stale_seconds: float) -> None:
 
 
 @main.command()
-@click.option("--only", "roles", multiple=True, type=click.Choice(["gateway", "web", "worker", "scheduler"]),
-              help="Run only this role (repeatable; default: all). gateway = SMTP/LMTP listener, spool "
-                   "processor and IMAP poller; worker = mail delivery and chat bridges; web = the web "
-                   "archive; scheduler = digests.")
+@click.option(
+    "--only",
+    "roles",
+    multiple=True,
+    type=click.Choice(["gateway", "web", "worker", "scheduler"]),
+    help="Run only this role (repeatable; default: all). gateway = SMTP/LMTP listener, spool "
+    "processor and IMAP poller; worker = mail delivery and chat bridges; web = the web "
+    "archive; scheduler = digests.",
+)
 @pass_ctx
 def serve(ctx: Context, roles: tuple[str, ...]) -> None:
     """Run the site (or the roles given with --only) until SIGINT/SIGTERM."""

@@ -29,7 +29,7 @@ class HealthBoard:
             return  # never with a site's handful of services
         sequence = self._sequence() + 1
         self._map[0:8] = sequence.to_bytes(8, "little")  # odd: being written
-        self._map[_HEADER:_HEADER + len(data)] = data
+        self._map[_HEADER : _HEADER + len(data)] = data
         self._map[8:16] = len(data).to_bytes(8, "little")
         self._map[0:8] = (sequence + 1).to_bytes(8, "little")
 
@@ -40,7 +40,7 @@ class HealthBoard:
             if before % 2:
                 continue
             length = int.from_bytes(self._map[8:16], "little")
-            data = bytes(self._map[_HEADER:_HEADER + length])
+            data = bytes(self._map[_HEADER : _HEADER + length])
             if self._sequence() == before:
                 return {name: Health(*value) for name, value in json.loads(data).items()} if data else {}
         return {}

@@ -143,8 +143,9 @@ def compose(settings: Settings, engine: Engine, roles: Collection[str]) -> Compo
             composed.web = WebServer(settings, composed.health)
         except OSError as exc:
             raise cannot_listen("the web archive", settings.web.host, settings.web.port, exc) from exc
-        for endpoint in bridges_running.build(site, sessions, chat_platforms.registered(), web=True,
-                                              worker=False).endpoints:
+        for endpoint in bridges_running.build(
+            site, sessions, chat_platforms.registered(), web=True, worker=False
+        ).endpoints:
             composed.web.app.register_blueprint(endpoint)
             csrf.exempt(endpoint)
         composed.web.fork_servers()
@@ -155,8 +156,7 @@ def compose(settings: Settings, engine: Engine, roles: Collection[str]) -> Compo
         services.append(ThreadService("outbox notifier", composed.notifier))
     if "worker" in roles:
         if shared:
-            services.append(ThreadService("outbox listener", OutboxListener(settings.database.url,
-                                                                            composed.wake_here)))
+            services.append(ThreadService("outbox listener", OutboxListener(settings.database.url, composed.wake_here)))
         # Without PostgreSQL's notifications, work committed by other processes is found by polling.
         poll = POLL_SECONDS if shared or committers == {"gateway", "web", "scheduler"} else SHARED_POLL_SECONDS
         delivery = DeliveryWorker(site, sessions, poll_seconds=poll)
@@ -177,8 +177,13 @@ def compose(settings: Settings, engine: Engine, roles: Collection[str]) -> Compo
         # one message with a 451, which its sender retries, instead of costing every message
         # a round trip.
         smtp_engine = make_engine(settings.database.url, pool_pre_ping=False)
-        handler = GatewayHandler(site, make_sessionmaker(smtp_engine), make_sessionmaker(smtp_engine, readonly=True),
-                                 processor.submit, settings.smtp_in.protocol)
+        handler = GatewayHandler(
+            site,
+            make_sessionmaker(smtp_engine),
+            make_sessionmaker(smtp_engine, readonly=True),
+            processor.submit,
+            settings.smtp_in.protocol,
+        )
         services += [SpoolService(processor), GatewayService(handler, settings.smtp_in, smtp_engine)]
         if settings.imap.host:
             services.append(ThreadService("imap", ImapPoller(site, sessions, processor.submit)))

@@ -88,8 +88,9 @@ class TaskService(Service):
     """A consumer run as a task of the event loop until it is told to stop (mail delivery,
     the chat workers): stopping lets it flush what it sent and hand back what it claimed."""
 
-    def __init__(self, name: str, run: Callable[[asyncio.Event], Coroutine[Any, Any, None]],
-                 wake: Callable[[], None]) -> None:
+    def __init__(
+        self, name: str, run: Callable[[asyncio.Event], Coroutine[Any, Any, None]], wake: Callable[[], None]
+    ) -> None:
         super().__init__()
         self.name = name
         self.wake = wake  # safe from any thread

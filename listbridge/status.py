@@ -35,9 +35,12 @@ class Line:
 
 
 def check(session: Session, settings: Settings, stale: timedelta) -> list[Line]:
-    lines = [Line(queue.name, queue.describe() + ("" if queue.ok else f", older than {stale.total_seconds():.0f} s"),
-                  queue.ok)
-             for queue in health.queues(session, stale=stale)]
+    lines = [
+        Line(
+            queue.name, queue.describe() + ("" if queue.ok else f", older than {stale.total_seconds():.0f} s"), queue.ok
+        )
+        for queue in health.queues(session, stale=stale)
+    ]
     smtp = settings.smtp_in
     host = _reachable(smtp.host)
     lines.append(Line(f"{smtp.protocol} {host}:{smtp.port}", _greeting(host, smtp.port)))

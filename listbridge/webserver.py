@@ -87,8 +87,7 @@ def server_processes(settings: Settings) -> int:
 
 
 class WebServer:
-    def __init__(self, settings: Settings,
-                 services: Callable[[], Mapping[str, Health]] | None = None) -> None:
+    def __init__(self, settings: Settings, services: Callable[[], Mapping[str, Health]] | None = None) -> None:
         self.settings = settings
         self.processes = server_processes(settings)
         self.arbiter = 0
@@ -120,8 +119,9 @@ class WebServer:
         # garbage collector's sight, its pages are not copied into each of them.
         gc.freeze()
         if threading.active_count() > 1:
-            log.warning("forking the web workers while %d other thread(s) run: a worker may hang",
-                        threading.active_count() - 1)
+            log.warning(
+                "forking the web workers while %d other thread(s) run: a worker may hang", threading.active_count() - 1
+            )
         self.arbiter = fork(self._arbitrate)
 
     def start(self) -> None:
@@ -129,8 +129,13 @@ class WebServer:
         self.fork_servers()
         self.thread.start()
         host, port = self.address
-        log.info("web archive on http://%s:%s/ (%d process%s, gunicorn)", host, port, self.processes,
-                 "" if self.processes == 1 else "es")
+        log.info(
+            "web archive on http://%s:%s/ (%d process%s, gunicorn)",
+            host,
+            port,
+            self.processes,
+            "" if self.processes == 1 else "es",
+        )
 
     def stop(self, timeout: float = STOP_SECONDS) -> None:
         """Stop accepting, let the requests being served finish, and end the workers

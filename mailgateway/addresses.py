@@ -37,8 +37,10 @@ class Form(str, enum.Enum):
     noreply = "noreply"
 
 
-_SUFFIXES = {f"-{f.value}": f for f in (Form.owner, Form.bounces, Form.subscribe, Form.unsubscribe, Form.request,
-                                        Form.confirm, Form.private)}
+_SUFFIXES = {
+    f"-{f.value}": f
+    for f in (Form.owner, Form.bounces, Form.subscribe, Form.unsubscribe, Form.request, Form.confirm, Form.private)
+}
 # The site's own addresses: no community has these names (forum.directory.RESERVED_NAMES).
 SITE_ADDRESSES = {"postmaster": Form.postmaster, "abuse": Form.postmaster, "noreply": Form.noreply}
 SITE_FORMS = frozenset(SITE_ADDRESSES.values())

@@ -78,8 +78,9 @@ class DnsStub:
         values = self.records.get((name, rdtype))
         if values:
             texts = [_txt(v) for v in values] if rdtype == "TXT" else values
-            response.answer.append(dns.rrset.from_text_list(question.name, 60, "IN", rdtype, texts,
-                                                            origin=dns.name.root, relativize=False))
+            response.answer.append(
+                dns.rrset.from_text_list(question.name, 60, "IN", rdtype, texts, origin=dns.name.root, relativize=False)
+            )
         elif not any(n == name for n, _ in self.records):
             response.set_rcode(dns.rcode.NXDOMAIN)
         return response
@@ -87,7 +88,7 @@ class DnsStub:
 
 def _txt(value: str) -> str:
     """A TXT value in zone-file form: quoted strings of at most 255 bytes."""
-    chunks = [value[i:i + 255] for i in range(0, len(value), 255)] or [""]
+    chunks = [value[i : i + 255] for i in range(0, len(value), 255)] or [""]
     return " ".join('"' + c.replace("\\", "\\\\").replace('"', '\\"') + '"' for c in chunks)
 
 

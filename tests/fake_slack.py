@@ -122,8 +122,11 @@ class FakeSlack:
             return [c for c in self.calls if c.method == method]
 
     def wait_for(self, method: str, count: int, timeout: float = 10.0) -> list[Call]:
-        self.wait(lambda: len([c for c in self.calls if c.method == method]) >= count, timeout,
-                  lambda: f"fake Slack got {[c.method for c in self.calls]}, not {count}× {method}")
+        self.wait(
+            lambda: len([c for c in self.calls if c.method == method]) >= count,
+            timeout,
+            lambda: f"fake Slack got {[c.method for c in self.calls]}, not {count}× {method}",
+        )
         return self.posted(method)
 
     def wait(self, check: Callable[[], bool], timeout: float = 10.0, what: Callable[[], str] = lambda: "") -> None:
@@ -157,8 +160,11 @@ class FakeSlack:
 
     def wait_connected(self, count: int, timeout: float = 10.0) -> None:
         """Until the client has opened its ``count``-th connection and been greeted on it."""
-        self.wait(lambda: self.sockets.greeted >= count, timeout,
-                  lambda: f"{self.sockets.greeted} Socket Mode connection(s), not {count}")
+        self.wait(
+            lambda: self.sockets.greeted >= count,
+            timeout,
+            lambda: f"{self.sockets.greeted} Socket Mode connection(s), not {count}",
+        )
 
     def wait_acked(self, envelope_id: str, timeout: float = 10.0) -> None:
         self.wait(lambda: envelope_id in self.acks, timeout, lambda: f"envelope {envelope_id} was not acknowledged")
@@ -180,8 +186,16 @@ class FakeSlack:
             return 200, {}, body
 
     def _auth_test(self, params: dict[str, Any]) -> dict[str, Any]:
-        return {"ok": True, "url": "https://test.slack.com/", "team": "Test", "team_id": TEAM, "user": "listbridge",
-                "user_id": BOT_USER, "bot_id": BOT_ID, "is_enterprise_install": False}
+        return {
+            "ok": True,
+            "url": "https://test.slack.com/",
+            "team": "Test",
+            "team_id": TEAM,
+            "user": "listbridge",
+            "user_id": BOT_USER,
+            "bot_id": BOT_ID,
+            "is_enterprise_install": False,
+        }
 
     def _chat_postMessage(self, params: dict[str, Any]) -> dict[str, Any]:
         channel = params.get("channel", "")
@@ -191,8 +205,15 @@ class FakeSlack:
             return {"ok": False, "error": "no_text"}
         self._seq += 1
         ts = f"{self._ts}.{self._seq:06d}"
-        message = {"type": "message", "subtype": "bot_message", "text": params["text"], "ts": ts, "bot_id": BOT_ID,
-                   "username": params.get("username", "listbridge"), "app_id": "A0001"}
+        message = {
+            "type": "message",
+            "subtype": "bot_message",
+            "text": params["text"],
+            "ts": ts,
+            "bot_id": BOT_ID,
+            "username": params.get("username", "listbridge"),
+            "app_id": "A0001",
+        }
         if params.get("thread_ts"):
             message["thread_ts"] = params["thread_ts"]
         self.messages[(channel, ts)] = message
@@ -252,8 +273,15 @@ class FakeSlack:
             return {"ok": False, "error": "file_not_found"}
         for item, upload in zip(files, uploads, strict=True):
             assert upload is not None
-            self.shared.append({"channel": channel, "thread_ts": params.get("thread_ts"), "name": upload["name"],
-                                "title": item.get("title"), "data": upload["data"]})
+            self.shared.append(
+                {
+                    "channel": channel,
+                    "thread_ts": params.get("thread_ts"),
+                    "name": upload["name"],
+                    "title": item.get("title"),
+                    "data": upload["data"],
+                }
+            )
         return {"ok": True, "files": [{"id": f["id"], "title": f.get("title")} for f in files]}
 
     def _apps_connections_open(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -263,10 +291,17 @@ class FakeSlack:
         user = self.users.get(params.get("user", ""))
         if user is None:
             return {"ok": False, "error": "user_not_found"}
-        return {"ok": True, "user": {"id": params["user"], "team_id": TEAM, "name": user["name"].lower(),
-                                     "real_name": user["name"], "is_bot": False,
-                                     "profile": {"real_name": user["name"], "display_name": user["name"],
-                                                 "email": user["email"]}}}
+        return {
+            "ok": True,
+            "user": {
+                "id": params["user"],
+                "team_id": TEAM,
+                "name": user["name"].lower(),
+                "real_name": user["name"],
+                "is_bot": False,
+                "profile": {"real_name": user["name"], "display_name": user["name"], "email": user["email"]},
+            },
+        }
 
 
 def _handler(fake: FakeSlack) -> type[BaseHTTPRequestHandler]:
@@ -301,7 +336,9 @@ def _handler(fake: FakeSlack) -> type[BaseHTTPRequestHandler]:
             self._reply(*fake.answer(path.removeprefix("/api/"), params, self._token()))
 
         def _reply(self, status: int, headers: dict[str, str], body: dict[str, Any]) -> None:
-            self._send(status, {"Content-Type": "application/json; charset=utf-8", **headers}, json.dumps(body).encode())
+            self._send(
+                status, {"Content-Type": "application/json; charset=utf-8", **headers}, json.dumps(body).encode()
+            )
 
         def _send(self, status: int, headers: dict[str, str], body: bytes) -> None:
             self.send_response(status)
@@ -314,19 +351,31 @@ def _handler(fake: FakeSlack) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-def signed(payload: dict[str, Any], *, secret: str = SIGNING_SECRET, at: float | None = None) -> tuple[bytes, dict[str, str]]:
+def signed(
+    payload: dict[str, Any], *, secret: str = SIGNING_SECRET, at: float | None = None
+) -> tuple[bytes, dict[str, str]]:
     """An Events API request body and its headers, signed as Slack signs them (v0 HMAC-SHA256)."""
     body = json.dumps(payload).encode()
     timestamp = str(int(at if at is not None else time.time()))
     digest = hmac.new(secret.encode(), b"v0:" + timestamp.encode() + b":" + body, hashlib.sha256).hexdigest()
-    return body, {"Content-Type": "application/json", "X-Slack-Request-Timestamp": timestamp,
-                  "X-Slack-Signature": f"v0={digest}"}
+    return body, {
+        "Content-Type": "application/json",
+        "X-Slack-Request-Timestamp": timestamp,
+        "X-Slack-Signature": f"v0={digest}",
+    }
 
 
 def event_callback(event: dict[str, Any]) -> dict[str, Any]:
     """The envelope the Events API wraps every event in."""
-    return {"token": "unused", "team_id": TEAM, "api_app_id": "A0001", "type": "event_callback",
-            "event_id": f"Ev{time.monotonic_ns()}", "event_time": int(time.time()), "event": event}
+    return {
+        "token": "unused",
+        "team_id": TEAM,
+        "api_app_id": "A0001",
+        "type": "event_callback",
+        "event_id": f"Ev{time.monotonic_ns()}",
+        "event_time": int(time.time()),
+        "event": event,
+    }
 
 
 WEBSOCKET_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455, section 1.3
@@ -359,8 +408,16 @@ class SocketModeServer:
 
     def push(self, event: dict[str, Any]) -> str:
         envelope_id = str(uuid.uuid4())
-        self.send({"envelope_id": envelope_id, "type": "events_api", "accepts_response_payload": False,
-                         "retry_attempt": 0, "retry_reason": "", "payload": event_callback(event)})
+        self.send(
+            {
+                "envelope_id": envelope_id,
+                "type": "events_api",
+                "accepts_response_payload": False,
+                "retry_attempt": 0,
+                "retry_reason": "",
+                "payload": event_callback(event),
+            }
+        )
         return envelope_id
 
     def drop(self) -> None:
@@ -396,14 +453,26 @@ class SocketModeServer:
                 request += line
             headers = dict(line.split(": ", 1) for line in request.decode().split("\r\n")[1:] if ": " in line)
             accept = base64.b64encode(hashlib.sha1((headers["Sec-WebSocket-Key"] + WEBSOCKET_GUID).encode()).digest())
-            sock.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                         b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n")
+            sock.sendall(
+                b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n"
+            )
             old = self._current
             with self._send_lock:
                 self._current = sock
-                sock.sendall(_frame(TEXT, json.dumps({"type": "hello", "num_connections": 1,
-                                                      "connection_info": {"app_id": "A0001"},
-                                                      "debug_info": {"host": "fake"}}).encode()))
+                sock.sendall(
+                    _frame(
+                        TEXT,
+                        json.dumps(
+                            {
+                                "type": "hello",
+                                "num_connections": 1,
+                                "connection_info": {"app_id": "A0001"},
+                                "debug_info": {"host": "fake"},
+                            }
+                        ).encode(),
+                    )
+                )
             if old is not None:
                 old.close()
             self.fake.record(lambda: setattr(self, "greeted", self.greeted + 1))
@@ -427,9 +496,13 @@ class SocketModeServer:
 def _frame(opcode: int, payload: bytes) -> bytes:
     """A server frame: final, unmasked (servers never mask)."""
     size = len(payload)
-    header = bytes([0x80 | opcode]) + (bytes([size]) if size < 126 else
-                                       bytes([126]) + struct.pack("!H", size) if size < 1 << 16 else
-                                       bytes([127]) + struct.pack("!Q", size))
+    header = bytes([0x80 | opcode]) + (
+        bytes([size])
+        if size < 126
+        else bytes([126]) + struct.pack("!H", size)
+        if size < 1 << 16
+        else bytes([127]) + struct.pack("!Q", size)
+    )
     return header + payload
 
 

@@ -95,7 +95,9 @@ def _dump_public_schema(url: str) -> str:
     libpq_url = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
     dump = subprocess.run(
         ["pg_dump", "--no-owner", "--no-privileges", "--inserts", "--schema=public", f"--dbname={libpq_url}"],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout
     kept = (line for line in dump.splitlines() if line.strip() != "CREATE SCHEMA public;" and not line.startswith("\\"))
     return "\n".join(kept)

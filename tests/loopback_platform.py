@@ -59,12 +59,14 @@ class LoopbackAdapter:
         return _add(channel, Message(f"{channel}/{len(CHANNELS[channel])}", post.body, by_bridge=True))
 
     def reply(self, channel: str, root_ref: str, post: ChatPost) -> str:
-        return _add(channel, Message(f"{channel}/{len(CHANNELS[channel])}", post.body, by_bridge=True,
-                                     root_ref=root_ref))
+        return _add(
+            channel, Message(f"{channel}/{len(CHANNELS[channel])}", post.body, by_bridge=True, root_ref=root_ref)
+        )
 
     def edit(self, channel: str, ref: str, post: ChatPost) -> None:
-        CHANNELS[channel] = [Message(m.ref, post.body, True, m.root_ref) if m.ref == ref else m
-                             for m in CHANNELS[channel]]
+        CHANNELS[channel] = [
+            Message(m.ref, post.body, True, m.root_ref) if m.ref == ref else m for m in CHANNELS[channel]
+        ]
 
     def delete(self, channel: str, ref: str) -> None:
         CHANNELS[channel] = [m for m in CHANNELS[channel] if m.ref != ref]
@@ -83,9 +85,13 @@ def endpoint(site: Site, sessions: sessionmaker[Session]) -> Blueprint:
     @bp.post("/loopback/<channel>")
     def receive(channel: str) -> Response:
         message = _add(channel, Message(f"{channel}/{len(CHANNELS[channel])}", request.form["text"], by_bridge=False))
-        event = ChatEvent(platform=NAME, channel=channel, ref=message,
-                          author=ChatAuthor(name=request.form["name"], email=request.form["email"]),
-                          text=request.form["text"])
+        event = ChatEvent(
+            platform=NAME,
+            channel=channel,
+            ref=message,
+            author=ChatAuthor(name=request.form["name"], email=request.form["email"]),
+            text=request.form["text"],
+        )
         with sessions.begin() as session:
             notice = author_notice(session, event, receive_message(session, site, event))
         return jsonify(ref=message, notice=notice)
@@ -97,11 +103,18 @@ def endpoint(site: Site, sessions: sessionmaker[Session]) -> Blueprint:
     return bp
 
 
-def start(site: Site, sessions: sessionmaker[Session], options: LoopbackSettings, *, web: bool,
-          worker: bool) -> Running:
-    return Running(adapter=LoopbackAdapter() if worker else None,
-                   endpoints=[endpoint(site, sessions)] if web else [])
+def start(
+    site: Site, sessions: sessionmaker[Session], options: LoopbackSettings, *, web: bool, worker: bool
+) -> Running:
+    return Running(adapter=LoopbackAdapter() if worker else None, endpoints=[endpoint(site, sessions)] if web else [])
 
 
-PLATFORM = ChatBridge(name=NAME, label="Loopback", settings=LoopbackSettings, channel_problem=channel_problem,
-                      channel_help="the number after loop-, like loop-1.", unconfigured=unconfigured, start=start)
+PLATFORM = ChatBridge(
+    name=NAME,
+    label="Loopback",
+    settings=LoopbackSettings,
+    channel_problem=channel_problem,
+    channel_help="the number after loop-, like loop-1.",
+    unconfigured=unconfigured,
+    start=start,
+)

@@ -52,8 +52,9 @@ def build() -> Path:
         if not is_built():
             shutil.rmtree(VENV, ignore_errors=True)
             subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
-            subprocess.run([str(_python()), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", SPEC],
-                           check=True)
+            subprocess.run(
+                [str(_python()), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", SPEC], check=True
+            )
             STAMP.write_text(SPEC)
     return VENV
 
@@ -90,25 +91,56 @@ class Synapse:
     def __enter__(self) -> Synapse:
         python = str(self.venv / "bin" / "python")
         self.directory.mkdir(parents=True, exist_ok=True)
-        subprocess.run([python, "-m", "synapse.app.homeserver", "--server-name", "localhost", "--config-path",
-                        str(self.config), "--generate-config", "--report-stats=no",
-                        "--data-directory", str(self.directory)], check=True, capture_output=True, cwd=self.directory)
+        subprocess.run(
+            [
+                python,
+                "-m",
+                "synapse.app.homeserver",
+                "--server-name",
+                "localhost",
+                "--config-path",
+                str(self.config),
+                "--generate-config",
+                "--report-stats=no",
+                "--data-directory",
+                str(self.directory),
+            ],
+            check=True,
+            capture_output=True,
+            cwd=self.directory,
+        )
         overrides = self.directory / "overrides.yaml"
         generous = {"per_second": 1000, "burst_count": 1000}
-        overrides.write_text(json.dumps({  # JSON is YAML: later config files override earlier keys
-            "listeners": [{"port": self.port, "bind_addresses": ["127.0.0.1"], "type": "http", "tls": False,
-                           "x_forwarded": False, "resources": [{"names": ["client"], "compress": False}]}],
-            "trusted_key_servers": [],
-            "suppress_key_server_warning": True,
-            "rc_message": generous, "rc_registration": generous, "rc_joins": {"local": generous},
-            "rc_login": {"address": generous, "account": generous, "failed_attempts": generous},
-            "rc_invites": {"per_room": generous, "per_user": generous},
-            "app_service_config_files": [str(path) for path in self.app_services],
-        }))
+        overrides.write_text(
+            json.dumps(
+                {  # JSON is YAML: later config files override earlier keys
+                    "listeners": [
+                        {
+                            "port": self.port,
+                            "bind_addresses": ["127.0.0.1"],
+                            "type": "http",
+                            "tls": False,
+                            "x_forwarded": False,
+                            "resources": [{"names": ["client"], "compress": False}],
+                        }
+                    ],
+                    "trusted_key_servers": [],
+                    "suppress_key_server_warning": True,
+                    "rc_message": generous,
+                    "rc_registration": generous,
+                    "rc_joins": {"local": generous},
+                    "rc_login": {"address": generous, "account": generous, "failed_attempts": generous},
+                    "rc_invites": {"per_room": generous, "per_user": generous},
+                    "app_service_config_files": [str(path) for path in self.app_services],
+                }
+            )
+        )
         log = (self.directory / "synapse.out").open("wb")
         self._process = subprocess.Popen(
             [python, "-m", "synapse.app.homeserver", "-c", str(self.config), "-c", str(overrides)],
-            cwd=self.directory, stdout=log, stderr=subprocess.STDOUT,
+            cwd=self.directory,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + 60
         while True:
@@ -133,18 +165,41 @@ class Synapse:
 
     def register(self, name: str) -> Account:
         """A new user (via the shared-secret admin registration), logged in."""
-        subprocess.run([str(self.venv / "bin" / "register_new_matrix_user"), "-c", str(self.config), "-u", name,
-                        "-p", PASSWORD, "--no-admin", self.url], check=True, capture_output=True)
-        reply = self.call("POST", "/_matrix/client/v3/login", None, {
-            "type": "m.login.password", "identifier": {"type": "m.id.user", "user": name}, "password": PASSWORD,
-        })
+        subprocess.run(
+            [
+                str(self.venv / "bin" / "register_new_matrix_user"),
+                "-c",
+                str(self.config),
+                "-u",
+                name,
+                "-p",
+                PASSWORD,
+                "--no-admin",
+                self.url,
+            ],
+            check=True,
+            capture_output=True,
+        )
+        reply = self.call(
+            "POST",
+            "/_matrix/client/v3/login",
+            None,
+            {
+                "type": "m.login.password",
+                "identifier": {"type": "m.id.user", "user": name},
+                "password": PASSWORD,
+            },
+        )
         return Account(reply["user_id"], reply["access_token"])
 
     def call(self, method: str, path: str, token: str | None, body: dict[str, Any] | None = None) -> Any:
         """One Client-Server API request as a test's other Matrix user makes it."""
-        request = urllib.request.Request(f"{self.url}{path}", method=method,
-                                         data=json.dumps(body).encode() if body is not None else None,
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            f"{self.url}{path}",
+            method=method,
+            data=json.dumps(body).encode() if body is not None else None,
+            headers={"Content-Type": "application/json"},
+        )
         if token:
             request.add_header("Authorization", f"Bearer {token}")
         with urllib.request.urlopen(request, timeout=30) as response:

@@ -46,9 +46,10 @@ from mailgateway.incoming.judging import Reply
 IN_CI = os.environ.get("CI") == "true"
 # Settings of a site that bridges both chat platforms (``make_settings(**BRIDGED)``);
 # nothing is contacted unless a bridge is started.
-BRIDGED = {"slack": {"bot_token": "xoxb-test", "signing_secret": "test-secret"},
-           "matrix": {"homeserver": "http://127.0.0.1:9", "user_id": "@relay:example.org",
-                      "access_token": "token"}}
+BRIDGED = {
+    "slack": {"bot_token": "xoxb-test", "signing_secret": "test-secret"},
+    "matrix": {"homeserver": "http://127.0.0.1:9", "user_id": "@relay:example.org", "access_token": "token"},
+}
 
 
 def unavailable(reason: str) -> NoReturn:
@@ -80,17 +81,31 @@ def free_ports(count: int) -> list[int]:
             sock.close()
 
 
-def make_community(session: DbSession, slug: str = "housing", *, policy: str = "members",
-                   private: bool = False) -> Community:
+def make_community(
+    session: DbSession, slug: str = "housing", *, policy: str = "members", private: bool = False
+) -> Community:
     return create_community(session, slug, slug.title(), policy=policy, private=private)
 
 
-def make_member(session: DbSession, community: Community, address: str, *, role: Role = Role.member,
-                delivery: Delivery = Delivery.each, status: MemberStatus = MemberStatus.active) -> Membership:
+def make_member(
+    session: DbSession,
+    community: Community,
+    address: str,
+    *,
+    role: Role = Role.member,
+    delivery: Delivery = Delivery.each,
+    status: MemberStatus = MemberStatus.active,
+) -> Membership:
     """A person with ``address`` as primary email, member of ``community`` (creating the person if new)."""
     known = session.scalar(select(UserEmail).where(UserEmail.email == address))
-    user = known.user if known else User(display_name=address.split("@")[0].title(),
-                                         emails=[UserEmail(email=address, is_primary=True, verified=True)])
+    user = (
+        known.user
+        if known
+        else User(
+            display_name=address.split("@")[0].title(),
+            emails=[UserEmail(email=address, is_primary=True, verified=True)],
+        )
+    )
     membership = Membership(community=community, user=user, role=role, delivery=delivery, status=status)
     session.add(membership)
     session.flush()
@@ -113,8 +128,9 @@ class _Handler:
     def __init__(self, sink: SmtpSink) -> None:
         self.sink = sink
 
-    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str,
-                          rcpt_options: list[str]) -> str:
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
+    ) -> str:
         reply = self.sink.scripted_reply(address)
         if reply is not None:
             return reply
@@ -123,12 +139,14 @@ class _Handler:
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         raw = envelope.original_content or b""
-        self.sink.record(Received(
-            mail_from=envelope.mail_from or "",
-            rcpt_tos=list(envelope.rcpt_tos),
-            raw=raw,
-            message=email.message_from_bytes(raw, policy=email.policy.default),
-        ))
+        self.sink.record(
+            Received(
+                mail_from=envelope.mail_from or "",
+                rcpt_tos=list(envelope.rcpt_tos),
+                raw=raw,
+                message=email.message_from_bytes(raw, policy=email.policy.default),
+            )
+        )
         return "250 2.0.0 OK: queued"
 
 
@@ -245,8 +263,9 @@ def browser_session(sessions: SessionMaker[DbSession], user_id: int) -> str:
         return browser_sessions.start(session, user_id)
 
 
-def through_the_gateway(site: Site, sessions: SessionMaker[DbSession], raw: bytes, sender: str,
-                        to: str) -> tuple[Reply, list[str]]:
+def through_the_gateway(
+    site: Site, sessions: SessionMaker[DbSession], raw: bytes, sender: str, to: str
+) -> tuple[Reply, list[str]]:
     """One message to one address by the gateway's own steps, without a socket: the DATA
     answer, then (only if it was 250) the message spooled and processed, and the outcomes."""
     with sessions() as session:

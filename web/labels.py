@@ -13,12 +13,24 @@ from web.i18n import LazyText
 from web.i18n import lazy_gettext as _l
 
 ROLE_NAMES = {Role.member: _l("Member"), Role.moderator: _l("Moderator"), Role.facilitator: _l("Facilitator")}
-STATUS_NAMES = {MemberStatus.active: _l("Active"), MemberStatus.pending: _l("Asking to join"),
-                MemberStatus.banned: _l("Banned")}
-DELIVERY_NAMES = {Delivery.each: _l("Each message"), Delivery.daily: _l("Daily digest"),
-                  Delivery.weekly: _l("Weekly digest"), Delivery.none: _l("No email")}
-SOURCE_NAMES = {"email": _l("email"), "web": _l("the web"), "import": _l("import"), "slack": "Slack",
-                "matrix": "Matrix"}
+STATUS_NAMES = {
+    MemberStatus.active: _l("Active"),
+    MemberStatus.pending: _l("Asking to join"),
+    MemberStatus.banned: _l("Banned"),
+}
+DELIVERY_NAMES = {
+    Delivery.each: _l("Each message"),
+    Delivery.daily: _l("Daily digest"),
+    Delivery.weekly: _l("Weekly digest"),
+    Delivery.none: _l("No email"),
+}
+SOURCE_NAMES = {
+    "email": _l("email"),
+    "web": _l("the web"),
+    "import": _l("import"),
+    "slack": "Slack",
+    "matrix": "Matrix",
+}
 
 
 def _namer(names: dict[object, LazyText]) -> object:

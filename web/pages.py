@@ -21,11 +21,15 @@ from web.state import state
 
 bp = Blueprint("pages", __name__)
 
-COULD_NOT = (_l("Sorry, that did not work"),
-             _l("This site could not make sense of what your browser sent. Go back, reload the page and try again."))
+COULD_NOT = (
+    _l("Sorry, that did not work"),
+    _l("This site could not make sense of what your browser sent. Go back, reload the page and try again."),
+)
 ERRORS: dict[int, tuple[LazyText, LazyText]] = {
-    413: (_l("That is too large"), _l("What you sent is larger than this site accepts. Send a smaller file, or a "
-                                      "link to it instead.")),
+    413: (
+        _l("That is too large"),
+        _l("What you sent is larger than this site accepts. Send a smaller file, or a link to it instead."),
+    ),
     500: (_l("Sorry, there is a problem with the service"), _l("Try again later.")),
 }
 
@@ -38,8 +42,9 @@ def accessibility() -> str:
     settings = state().site.settings
     contact = settings.web.accessibility_contact or f"postmaster@{settings.site.mail_domain}"
     mail = Markup('<a href="mailto:{0}">{0}</a>').format(contact)
-    return render_template("pages/accessibility.html", mail=mail, base_url=settings.site.base_url,
-                           reviewed=STATEMENT_REVIEWED)
+    return render_template(
+        "pages/accessibility.html", mail=mail, base_url=settings.site.base_url, reviewed=STATEMENT_REVIEWED
+    )
 
 
 @bp.app_errorhandler(HTTPException)

@@ -62,8 +62,9 @@ class Running:
 
 
 class Start(Protocol[S_contra]):
-    def __call__(self, site: Site, sessions: sessionmaker[Session], options: S_contra, *,
-                 web: bool, worker: bool) -> Running: ...
+    def __call__(
+        self, site: Site, sessions: sessionmaker[Session], options: S_contra, *, web: bool, worker: bool
+    ) -> Running: ...
 
 
 @dataclass(frozen=True, kw_only=True)

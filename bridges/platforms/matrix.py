@@ -26,9 +26,18 @@ class MatrixSettings:
     homeserver: str = setting("", "Homeserver URL, e.g. https://matrix.example.org; empty: no Matrix bridge.")
     user_id: str = setting("", "The relay account that posts for everyone, e.g. @listbridge:example.org.")
     access_token: str = setting("", "Access token of that account.")
-    appservice_token: str = setting("", "as_token of the application service registration ('listbridge bridge matrix-registration' prints it); when set, each author posts as a Matrix user of their own.")
-    hs_token: str = setting("", "hs_token of that registration (the homeserver's token to the bridge; rooms are still read with /sync, so it is never used to receive).")
-    user_prefix: str = setting("listbridge_", "Start of the localpart of those users: an author with address ana@example.org becomes @listbridge_ana=40example.org:SERVER.")
+    appservice_token: str = setting(
+        "",
+        "as_token of the application service registration ('listbridge bridge matrix-registration' prints it); when set, each author posts as a Matrix user of their own.",
+    )
+    hs_token: str = setting(
+        "",
+        "hs_token of that registration (the homeserver's token to the bridge; rooms are still read with /sync, so it is never used to receive).",
+    )
+    user_prefix: str = setting(
+        "listbridge_",
+        "Start of the localpart of those users: an author with address ana@example.org becomes @listbridge_ana=40example.org:SERVER.",
+    )
 
 
 def channel_problem(channel: str) -> str | None:
@@ -55,8 +64,7 @@ def settings_problem(options: MatrixSettings) -> str | None:
     return None
 
 
-def start(site: Site, sessions: sessionmaker[Session], options: MatrixSettings, *, web: bool,
-          worker: bool) -> Running:
+def start(site: Site, sessions: sessionmaker[Session], options: MatrixSettings, *, web: bool, worker: bool) -> Running:
     if not worker:
         return Running()
     from bridges import matrix
@@ -69,7 +77,12 @@ def start(site: Site, sessions: sessionmaker[Session], options: MatrixSettings, 
 
 
 PLATFORM = ChatBridge(
-    name="matrix", label="Matrix", settings=MatrixSettings, channel_problem=channel_problem,
+    name="matrix",
+    label="Matrix",
+    settings=MatrixSettings,
+    channel_problem=channel_problem,
     channel_help=N_("in Element, Room settings, Advanced, the internal room ID, like !abc:example.org."),
-    unconfigured=unconfigured, settings_problem=settings_problem, start=start,
+    unconfigured=unconfigured,
+    settings_problem=settings_problem,
+    start=start,
 )

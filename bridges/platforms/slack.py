@@ -27,8 +27,12 @@ CHANNEL = re.compile(r"[CG][A-Z0-9]{2,20}")
 class SlackSettings:
     bot_token: str = setting("", "Bot token (xoxb-…) of the Slack app; empty: no Slack bridge.")
     signing_secret: str = setting("", "Signing secret of the Slack app: events at /slack/events are verified with it.")
-    app_token: str = setting("", "App-level token (xapp-…): when set, events come over Socket Mode instead of /slack/events.")
-    api_base_url: str = setting("https://slack.com/api/", "Base URL of the Slack Web API (tests and staging point it elsewhere).")
+    app_token: str = setting(
+        "", "App-level token (xapp-…): when set, events come over Socket Mode instead of /slack/events."
+    )
+    api_base_url: str = setting(
+        "https://slack.com/api/", "Base URL of the Slack Web API (tests and staging point it elsewhere)."
+    )
 
 
 def channel_problem(channel: str) -> str | None:
@@ -51,8 +55,7 @@ def settings_problem(options: SlackSettings) -> str | None:
     return None
 
 
-def start(site: Site, sessions: sessionmaker[Session], options: SlackSettings, *, web: bool,
-          worker: bool) -> Running:
+def start(site: Site, sessions: sessionmaker[Session], options: SlackSettings, *, web: bool, worker: bool) -> Running:
     from bridges import slack  # the Slack SDK: loaded only by a process that bridges Slack
 
     client = slack.web_client(options)
@@ -61,13 +64,20 @@ def start(site: Site, sessions: sessionmaker[Session], options: SlackSettings, *
     if worker and options.app_token:
         handler = slack.socket_mode(app, options)
         listeners.append(Listener(open=handler.connect, close=handler.close))
-    return Running(adapter=slack.SlackAdapter(client) if worker else None,
-                   endpoints=[slack.events_blueprint(app)] if web and not options.app_token else [],
-                   listeners=listeners)
+    return Running(
+        adapter=slack.SlackAdapter(client) if worker else None,
+        endpoints=[slack.events_blueprint(app)] if web and not options.app_token else [],
+        listeners=listeners,
+    )
 
 
 PLATFORM = ChatBridge(
-    name="slack", label="Slack", settings=SlackSettings, channel_problem=channel_problem,
+    name="slack",
+    label="Slack",
+    settings=SlackSettings,
+    channel_problem=channel_problem,
     channel_help=N_("open the channel's details (click its name); the channel ID, like C0123ABCD, is at the bottom."),
-    unconfigured=unconfigured, settings_problem=settings_problem, start=start,
+    unconfigured=unconfigured,
+    settings_problem=settings_problem,
+    start=start,
 )

@@ -10,7 +10,10 @@ from forum.schema import comparison_options
 config = context.config
 connection = config.attributes["connection"]
 context.configure(
-    connection=connection, target_metadata=Base.metadata, render_as_batch=True, compare_type=True,
+    connection=connection,
+    target_metadata=Base.metadata,
+    render_as_batch=True,
+    compare_type=True,
     **comparison_options(connection.dialect.name),
 )
 with context.begin_transaction():

@@ -251,8 +251,12 @@ def _evaluate(raw: bytes, domain: str, mail_from: str, client_ip: str | None, dn
     if dkim_pass:
         return Finding("pass", domain, policy, reason=f"dkim=pass header.d={dkim_pass}")
     if client_ip is None:
-        return Finding("none", domain, policy,
-                       reason="no aligned DKIM signature, and SPF cannot be checked without the client's address")
+        return Finding(
+            "none",
+            domain,
+            policy,
+            reason="no aligned DKIM signature, and SPF cannot be checked without the client's address",
+        )
     spf = spf_result(dns_, client_ip, mail_from)
     spf_domain = mail_from.rpartition("@")[2].lower()
     spf_aligned = bool(spf_domain) and aligned(spf_domain, domain, tags.get("aspf", "r"))
@@ -262,13 +266,29 @@ def _evaluate(raw: bytes, domain: str, mail_from: str, client_ip: str | None, dn
         return Finding("none", domain, policy, reason=f"cannot tell: lookup failed for {', '.join(dns_.failed)}")
     if record is None:
         if spf == "fail" and spf_aligned:
-            return Finding("fail", domain, "", reason=(
-                f"spf=fail: {client_ip} may not send as {mail_from} ({domain} publishes no DMARC policy)"))
-        return Finding("none", domain, "", reason=(
-            f"{domain} publishes no DMARC policy, and neither an aligned DKIM signature nor SPF vouches for it"))
-    return Finding("fail", domain, policy, reason=(
-        f"dmarc=fail (p={policy}) header.from={domain}: no aligned DKIM signature, "
-        f"and SPF says {spf} for {client_ip} sending as {mail_from or '<>'}"))
+            return Finding(
+                "fail",
+                domain,
+                "",
+                reason=(f"spf=fail: {client_ip} may not send as {mail_from} ({domain} publishes no DMARC policy)"),
+            )
+        return Finding(
+            "none",
+            domain,
+            "",
+            reason=(
+                f"{domain} publishes no DMARC policy, and neither an aligned DKIM signature nor SPF vouches for it"
+            ),
+        )
+    return Finding(
+        "fail",
+        domain,
+        policy,
+        reason=(
+            f"dmarc=fail (p={policy}) header.from={domain}: no aligned DKIM signature, "
+            f"and SPF says {spf} for {client_ip} sending as {mail_from or '<>'}"
+        ),
+    )
 
 
 def dmarc_record(dns_: Dns, domain: str) -> tuple[dict[str, str], str] | None:
@@ -354,19 +374,26 @@ def _domain_of(value: str) -> str:
     return value.rpartition("@")[2].rstrip(".")
 
 
-def _upstream_finding(authserv_id: str, results: list[tuple[str, str, dict[str, str]]], domain: str,
-                      raw_header: str) -> Finding | None:
+def _upstream_finding(
+    authserv_id: str, results: list[tuple[str, str, dict[str, str]]], domain: str, raw_header: str
+) -> Finding | None:
     said = None
     for method, result, props in results:
         if method == "dmarc":
             header_from = _domain_of(props.get("header.from", ""))
             if header_from and header_from != domain:
                 continue
-            policy = _policy_word(props.get("policy.published-domain-policy") or props.get("p") or
-                                  props.get("action") or _stated_policy(raw_header) or "unstated")
+            policy = _policy_word(
+                props.get("policy.published-domain-policy")
+                or props.get("p")
+                or props.get("action")
+                or _stated_policy(raw_header)
+                or "unstated"
+            )
             if result == "fail":
-                return Finding("fail", domain, policy,
-                               reason=f"{authserv_id}: dmarc=fail (policy {policy}) header.from={domain}")
+                return Finding(
+                    "fail", domain, policy, reason=f"{authserv_id}: dmarc=fail (policy {policy}) header.from={domain}"
+                )
             if not header_from:
                 continue  # a pass must say for whom
             if result == "pass":
@@ -386,7 +413,7 @@ def _upstream_finding(authserv_id: str, results: list[tuple[str, str, dict[str, 
 def _stated_policy(text: str) -> str:
     """Microsoft 365 writes the policy outside any property: ``dmarc=fail action=oreject``
     or in a comment ``(p=NONE sp=NONE dis=NONE)``."""
-    said = re.search(r"\b(?:p|action)\s*=\s*(\w+)", text[text.lower().find("dmarc"):], re.IGNORECASE)
+    said = re.search(r"\b(?:p|action)\s*=\s*(\w+)", text[text.lower().find("dmarc") :], re.IGNORECASE)
     return said.group(1) if said else ""
 
 
@@ -440,8 +467,9 @@ class _Budget:
                 raise PermError("more than 2 lookups found nothing")
 
 
-def _check_host(dns_: Dns, ip: ipaddress.IPv4Address | ipaddress.IPv6Address, domain: str, sender: str,
-                budget: _Budget) -> str:
+def _check_host(
+    dns_: Dns, ip: ipaddress.IPv4Address | ipaddress.IPv6Address, domain: str, sender: str, budget: _Budget
+) -> str:
     records = [t for t in dns_.txt(domain) if t.lower() == "v=spf1" or t.lower().startswith("v=spf1 ")]
     if not records:
         return "none"
@@ -466,8 +494,14 @@ def _check_host(dns_: Dns, ip: ipaddress.IPv4Address | ipaddress.IPv6Address, do
     return "neutral"
 
 
-def _matches(dns_: Dns, ip: ipaddress.IPv4Address | ipaddress.IPv6Address, mechanism: str, domain: str,
-             sender: str, budget: _Budget) -> bool:
+def _matches(
+    dns_: Dns,
+    ip: ipaddress.IPv4Address | ipaddress.IPv6Address,
+    mechanism: str,
+    domain: str,
+    sender: str,
+    budget: _Budget,
+) -> bool:
     kind, _, arg = mechanism.partition(":")
     kind, cidr = kind.lower(), ""
     if "/" in kind:
@@ -506,7 +540,9 @@ def _matches(dns_: Dns, ip: ipaddress.IPv4Address | ipaddress.IPv6Address, mecha
     raise PermError(f"unknown SPF mechanism {mechanism!r} in the record of {domain}")
 
 
-def _network(address: ipaddress.IPv4Address | ipaddress.IPv6Address, cidr: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+def _network(
+    address: ipaddress.IPv4Address | ipaddress.IPv6Address, cidr: str
+) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
     """The address with the mechanism's prefix length (``a/24``, ``mx//64``)."""
     v4, _, v6 = cidr.partition("/")
     prefix = (v4 if address.version == 4 else v6) or str(address.max_prefixlen)
@@ -517,8 +553,15 @@ def _expand(spec: str, ip: ipaddress.IPv4Address | ipaddress.IPv6Address, domain
     """SPF macros (RFC 7208 §7): %{s l o d i h v} with digits and ``r``, and %% %_ %-."""
     local, _, sender_domain = sender.rpartition("@")
     ip_text = str(ip) if ip.version == 4 else ".".join(ip.exploded.replace(":", ""))
-    values = {"s": sender, "l": local or "postmaster", "o": sender_domain or domain, "d": domain, "i": ip_text,
-              "h": domain, "v": "in-addr" if ip.version == 4 else "ip6"}
+    values = {
+        "s": sender,
+        "l": local or "postmaster",
+        "o": sender_domain or domain,
+        "d": domain,
+        "i": ip_text,
+        "h": domain,
+        "v": "in-addr" if ip.version == 4 else "ip6",
+    }
 
     def macro(match: re.Match[str]) -> str:
         letter, digits, reverse, delimiters = match.groups()
@@ -528,7 +571,7 @@ def _expand(spec: str, ip: ipaddress.IPv4Address | ipaddress.IPv6Address, domain
         if reverse:
             parts.reverse()
         if digits:
-            parts = parts[-int(digits):]
+            parts = parts[-int(digits) :]
         return ".".join(parts)
 
     expanded = re.sub(r"%\{([a-zA-Z])(\d*)(r?)([.\-+,/_=]*)\}", macro, spec)

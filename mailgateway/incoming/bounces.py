@@ -52,16 +52,28 @@ _ADDRESS_GONE = re.compile(
     re.IGNORECASE,
 )
 _ADDRESS_STATUS = ("5.1.", "5.2.1")  # bad destination address; mailbox disabled
-_DELAY = re.compile(r"\bdelay(?:ed)?\b|still (?:not been delivered|undelivered)|will (?:be )?retr(?:y|ied)"
-                    r"|not yet been delivered|could not send message for past", re.IGNORECASE)
-_FAILED = re.compile(r"could not be delivered|couldn't be delivered|undeliverable|undelivered mail|delivery (?:has )?failed"
-                     r"|returned mail|failure notice|permanent (?:fatal )?error|wasn't able to deliver|was not delivered"
-                     r"|delivery status notification \(failure\)|mail delivery failed|address not found", re.IGNORECASE)
-_TEMPORARY = re.compile(r"temporary (?:failure|error|problem)|this is a temporary|try again later|over quota"
-                        r"|quota exceeded|mailbox (?:is )?full|insufficient (?:storage|system storage)", re.IGNORECASE)
+_DELAY = re.compile(
+    r"\bdelay(?:ed)?\b|still (?:not been delivered|undelivered)|will (?:be )?retr(?:y|ied)"
+    r"|not yet been delivered|could not send message for past",
+    re.IGNORECASE,
+)
+_FAILED = re.compile(
+    r"could not be delivered|couldn't be delivered|undeliverable|undelivered mail|delivery (?:has )?failed"
+    r"|returned mail|failure notice|permanent (?:fatal )?error|wasn't able to deliver|was not delivered"
+    r"|delivery status notification \(failure\)|mail delivery failed|address not found",
+    re.IGNORECASE,
+)
+_TEMPORARY = re.compile(
+    r"temporary (?:failure|error|problem)|this is a temporary|try again later|over quota"
+    r"|quota exceeded|mailbox (?:is )?full|insufficient (?:storage|system storage)",
+    re.IGNORECASE,
+)
 # Where a plain-text bounce starts quoting the message it returns: the report is above.
-_RETURNED = re.compile(r"^[-\s]*(?:this is a copy of|below this line is a copy|original message|"
-                       r"message header follows|unsent message below|undelivered message)", re.IGNORECASE | re.MULTILINE)
+_RETURNED = re.compile(
+    r"^[-\s]*(?:this is a copy of|below this line is a copy|original message|"
+    r"message header follows|unsent message below|undelivered message)",
+    re.IGNORECASE | re.MULTILINE,
+)
 _ADDRESS_LINE = re.compile(r"^\s*<?([^\s<>@]+@[^\s<>@:]+?)>?:?\s*$", re.MULTILINE)
 
 
@@ -101,11 +113,16 @@ def _dsn_fields(part: Message) -> list[dict[str, str]]:
     """The status groups of a delivery-status part, as lowercased field dicts."""
     payload = part.get_payload()
     if isinstance(payload, list):
-        groups = [{k.lower(): " ".join(str(v).split()) for k, v in p.items()} for p in payload if isinstance(p, Message)]
+        groups = [
+            {k.lower(): " ".join(str(v).split()) for k, v in p.items()} for p in payload if isinstance(p, Message)
+        ]
     else:
         blocks = re.split(r"\r?\n\s*\r?\n", _decoded(part).decode("utf-8", "replace"))
-        groups = [{k.lower(): " ".join(v.split()) for k, v in HeaderParser().parsestr(b.strip()).items()}
-                  for b in blocks if b.strip()]
+        groups = [
+            {k.lower(): " ".join(v.split()) for k, v in HeaderParser().parsestr(b.strip()).items()}
+            for b in blocks
+            if b.strip()
+        ]
     return [g for g in groups if "action" in g or "final-recipient" in g]
 
 
@@ -125,8 +142,14 @@ def _from_dsn(part: Message) -> Report:
         status = ".".join(status_match.groups()) if status_match else ""
         diagnostic = fields.get("diagnostic-code", "").partition(";")[2].strip() or fields.get("status", "")
         recipient = (fields.get("final-recipient") or fields.get("original-recipient") or "").partition(";")[2]
-        failures.append(Failure(recipient.strip().strip("<>").lower(), status, diagnostic,
-                                _permanent(status or _status_in(diagnostic), diagnostic)))
+        failures.append(
+            Failure(
+                recipient.strip().strip("<>").lower(),
+                status,
+                diagnostic,
+                _permanent(status or _status_in(diagnostic), diagnostic),
+            )
+        )
     return Report(tuple(failures), "dsn")
 
 
@@ -141,15 +164,21 @@ def _from_text(message: Message) -> Report | None:
         if _DELAY.search(subject) and _STATUS.search(text) is None:
             return Report((), "text")
         return None  # an auto-reply, a human, a newsletter: not a bounce
-    if not failed_header and (_DELAY.search(subject) or _DELAY.search(text)) and not re.search(
-            r"permanent|fatal|giving up|gave up|not going to try again", text, re.IGNORECASE):
+    if (
+        not failed_header
+        and (_DELAY.search(subject) or _DELAY.search(text))
+        and not re.search(r"permanent|fatal|giving up|gave up|not going to try again", text, re.IGNORECASE)
+    ):
         return Report((), "text")
     recipients = [a.lower() for _, a in getaddresses([str(h) for h in failed_header]) if "@" in a]
     recipients += [m.group(1).lower() for m in _ADDRESS_LINE.finditer(text) if m.group(1).lower() not in recipients]
     status = _status_in(text)
     diagnostic = _diagnostic_line(text, status)
-    permanent = _permanent(status, diagnostic or text) if status else (
-        not _TEMPORARY.search(text) and bool(_ADDRESS_GONE.search(text)))
+    permanent = (
+        _permanent(status, diagnostic or text)
+        if status
+        else (not _TEMPORARY.search(text) and bool(_ADDRESS_GONE.search(text)))
+    )
     return Report(tuple(Failure(r, status, diagnostic, permanent) for r in recipients or [""]), "text")
 
 
@@ -159,7 +188,7 @@ def _report_text(message: Message) -> str:
         if part.get_content_type() == "text/plain":
             text = _decoded(part).decode(part.get_content_charset() or "utf-8", "replace")
             cut = _RETURNED.search(text)
-            return text[:cut.start()] if cut else text
+            return text[: cut.start()] if cut else text
     return ""
 
 
@@ -215,7 +244,13 @@ def count_bounce(session: Session, site: Site, community: Community, raw: bytes,
             continue
         reason = " ".join(filter(None, (worst.status, worst.diagnostic))) or "no reason given"
         counted = record_bounce(session, site, membership, permanent=worst.permanent, reason=reason)
-        log.info("bounce for %s in %s (%s, %s): %s", address, community.slug, "hard" if worst.permanent else "soft",
-                 reason, counted)
+        log.info(
+            "bounce for %s in %s (%s, %s): %s",
+            address,
+            community.slug,
+            "hard" if worst.permanent else "soft",
+            reason,
+            counted,
+        )
         outcomes.append(f"{address}: {'hard' if worst.permanent else 'soft'} bounce ({reason}); {counted}")
     return "; ".join(outcomes) or "a bounce naming no recipient: nothing counted"

@@ -85,7 +85,14 @@ def tidied(site: Site, parsed: ParsedMail) -> ParsedMail:
     if html and html_within_bounds(html):  # HTML past the bounds is never shown: its text is
         html = drop_tracking_pixels(own.clean_html(clutter.clean_html(html)))
     # A copy forwarded "as attachment" is published with the post: it is cleaned too.
-    attachments = tuple(replace(a, data=own.clean_message(a.data)) if a.content_type == "message/rfc822" else a
-                        for a in parsed.attachments)
-    return replace(parsed, subject=clutter.clean_subject(parsed.subject),
-                   text=own.clean_text(clutter.clean_text(parsed.text)), html=html, attachments=attachments)
+    attachments = tuple(
+        replace(a, data=own.clean_message(a.data)) if a.content_type == "message/rfc822" else a
+        for a in parsed.attachments
+    )
+    return replace(
+        parsed,
+        subject=clutter.clean_subject(parsed.subject),
+        text=own.clean_text(clutter.clean_text(parsed.text)),
+        html=html,
+        attachments=attachments,
+    )

@@ -73,8 +73,9 @@ class GatewayDB:
                 batch.append(self._jobs.get_nowait())
             jobs = [job for job in batch if job is not None]
             checked = _each([(job, None) for job in jobs], self.readers, lambda job, session, _: job.check(session))
-            stored = _each([(job, value) for job, ok, value in checked if ok and job.store],
-                           self.sessions.begin, _store)
+            stored = _each(
+                [(job, value) for job, ok, value in checked if ok and job.store], self.sessions.begin, _store
+            )
             outcomes = [(job, ok, value) for job, ok, value in checked if not ok or not job.store] + stored
             self._loop.call_soon_threadsafe(_settle, outcomes)
             if None in batch:
@@ -90,8 +91,11 @@ class GatewayDB:
 Outcome = tuple[_Job[Any, Any], bool, Any]  # the job, whether it succeeded, its result or exception
 
 
-def _each(pairs: list[tuple[_Job[Any, Any], Any]], session_of: Callable[[], Any],
-          work: Callable[[_Job[Any, Any], Session, Any], Any]) -> list[Outcome]:
+def _each(
+    pairs: list[tuple[_Job[Any, Any], Any]],
+    session_of: Callable[[], Any],
+    work: Callable[[_Job[Any, Any], Session, Any], Any],
+) -> list[Outcome]:
     """``work`` for each (job, value) in one session of ``session_of``."""
     if not pairs:
         return []

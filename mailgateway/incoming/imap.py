@@ -81,8 +81,10 @@ def addressing(raw: bytes, mail_domain: str) -> Addressing:
 
 def source_ref(settings: ImapSettings, uidvalidity: int, uid: int) -> str:
     """RFC 5092 IMAP URL of one message: the same message always has the same one."""
-    return (f"imap://{quote(settings.user, safe='')}@{settings.host}:{settings.port}/"
-            f"{quote(settings.folder)};UIDVALIDITY={uidvalidity}/;UID={uid}")
+    return (
+        f"imap://{quote(settings.user, safe='')}@{settings.host}:{settings.port}/"
+        f"{quote(settings.folder)};UIDVALIDITY={uidvalidity}/;UID={uid}"
+    )
 
 
 class ImapPoller:
@@ -110,8 +112,14 @@ class ImapPoller:
             try:
                 client = self._connect()
             except Exception as exc:  # noqa: BLE001 - refused, TLS, login, DNS: all mean "try again later"
-                log.warning("IMAP %s:%d: cannot connect as %s: %s; again in %.0f s", s.host, s.port, s.user,
-                            describe(exc), pause)
+                log.warning(
+                    "IMAP %s:%d: cannot connect as %s: %s; again in %.0f s",
+                    s.host,
+                    s.port,
+                    s.user,
+                    describe(exc),
+                    pause,
+                )
                 self._stop.wait(pause)
                 pause = min(pause * 2, s.reconnect_max_seconds)
                 continue
@@ -137,8 +145,14 @@ class ImapPoller:
         except BaseException:
             _close(client)
             raise
-        log.info("IMAP %s:%d: reading %s as %s (%s)", s.host, s.port, s.folder, s.user,
-                 "IDLE" if s.idle and client.has_capability("IDLE") else f"polling every {s.poll_seconds:g} s")
+        log.info(
+            "IMAP %s:%d: reading %s as %s (%s)",
+            s.host,
+            s.port,
+            s.folder,
+            s.user,
+            "IDLE" if s.idle and client.has_capability("IDLE") else f"polling every {s.poll_seconds:g} s",
+        )
         return client
 
     def _serve(self, client: IMAPClient) -> None:
@@ -152,7 +166,7 @@ class ImapPoller:
         stored = 0
         uids = sorted(client.search(["ALL"]))
         for start in range(0, len(uids), FETCH_BATCH):
-            batch = uids[start:start + FETCH_BATCH]
+            batch = uids[start : start + FETCH_BATCH]
             for uid, data in sorted(client.fetch(batch, ["BODY.PEEK[]"]).items()):
                 if self._stop.is_set():
                     return stored
@@ -172,11 +186,17 @@ class ImapPoller:
             to = addressing(raw, self.site.mail_domain)
             replies = judging.judge(session, self.site, raw, to.mail_from, list(to.rcpts))
             accepted = [r for r, reply in zip(to.rcpts, replies, strict=True) if reply.code == 250]
-            refused = [f"{r}: {reply.line}" for r, reply in zip(to.rcpts, replies, strict=True) if reply.code != 250] or [
-                f"refused: no recipient on {self.site.mail_domain} in {', '.join(ENVELOPE_HEADERS)}, To or Cc"]
+            refused = [
+                f"{r}: {reply.line}" for r, reply in zip(to.rcpts, replies, strict=True) if reply.code != 250
+            ] or [f"refused: no recipient on {self.site.mail_domain} in {', '.join(ENVELOPE_HEADERS)}, To or Cc"]
             inbound_id = spooling.spool(session, raw, to.mail_from, accepted, "imap", source_ref=ref, refused=refused)
-        log.info("IMAP message %s stored as inbound %s for %s", ref, inbound_id, ", ".join(accepted) or "nobody",
-                 extra={"recipient": ",".join(to.rcpts), "sender": to.mail_from})
+        log.info(
+            "IMAP message %s stored as inbound %s for %s",
+            ref,
+            inbound_id,
+            ", ".join(accepted) or "nobody",
+            extra={"recipient": ",".join(to.rcpts), "sender": to.mail_from},
+        )
         return inbound_id if accepted else None
 
     def _move(self, client: IMAPClient, uid: int) -> None:

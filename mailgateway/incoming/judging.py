@@ -59,9 +59,15 @@ class Envelope:
     client_ip: str | None = None  # the SMTP client (for SPF); None behind a relay or from IMAP
 
 
-def judge(session: Session, site: Site, raw: bytes, mail_from: str, rcpts: list[str],
-          client_ip: str | None = None, known: Mapping[str, tuple[Route, Community | None]] | None = None
-          ) -> list[Reply]:
+def judge(
+    session: Session,
+    site: Site,
+    raw: bytes,
+    mail_from: str,
+    rcpts: list[str],
+    client_ip: str | None = None,
+    known: Mapping[str, tuple[Route, Community | None]] | None = None,
+) -> list[Reply]:
     """The answer for each recipient, before anything is stored (no writes).
 
     The sender's connection waits for this, so it reads the header block only: who sends,
@@ -81,8 +87,14 @@ def judge(session: Session, site: Site, raw: bytes, mail_from: str, rcpts: list[
     return [_judge_one(session, site, headers, envelope, rcpt, (known or {}).get(rcpt)) for rcpt in rcpts]
 
 
-def _judge_one(session: Session, site: Site, headers: MailHeaders, envelope: Envelope, rcpt: str,
-               known: tuple[Route, Community | None] | None) -> Reply:
+def _judge_one(
+    session: Session,
+    site: Site,
+    headers: MailHeaders,
+    envelope: Envelope,
+    rcpt: str,
+    known: tuple[Route, Community | None] | None,
+) -> Reply:
     try:
         route, community = known or recipient(session, site, rcpt, envelope.mail_from)
         if drop_reason(site, headers, envelope.mail_from, route):
@@ -90,8 +102,9 @@ def _judge_one(session: Session, site: Site, headers: MailHeaders, envelope: Env
         if route.form is Form.private and community is not None:
             private_relay.check(session, site, route, community, headers.from_addr or "")
             if authorship(session, site, headers, Route(Form.post, route.slug), envelope, community).hold:
-                raise NotPermitted("a private message is passed on only when its sender's domain shows it sent it "
-                                   "(DKIM, SPF or DMARC)")
+                raise NotPermitted(
+                    "a private message is passed on only when its sender's domain shows it sent it (DKIM, SPF or DMARC)"
+                )
         if route.form not in POSTING or community is None:
             return ACCEPTED
         author = headers.from_addr or ""
@@ -103,8 +116,11 @@ def _judge_one(session: Session, site: Site, headers: MailHeaders, envelope: Env
             return Reply(250, f"2.6.0 held for moderation: {verdict.reason}")
         judged = authorship(session, site, headers, route, envelope, community)
         if judged.author_confirms:
-            return Reply(250, "2.6.0 held until the member it names as author confirms it (we mail them a link), "
-                              f"or a moderator approves it: {judged.hold}")
+            return Reply(
+                250,
+                "2.6.0 held until the member it names as author confirms it (we mail them a link), "
+                f"or a moderator approves it: {judged.hold}",
+            )
         if judged.hold:
             return Reply(250, f"2.6.0 held for moderation: {judged.hold}")
         return ACCEPTED
@@ -121,8 +137,14 @@ class Authorship:
     answerable: bool = True  # its sender may be mailed: its From does not fail SPF/DMARC
 
 
-def authorship(session: Session, site: Site, headers: MailHeaders, route: Route, envelope: Envelope,
-               community: Community | None = None) -> Authorship:
+def authorship(
+    session: Session,
+    site: Site,
+    headers: MailHeaders,
+    route: Route,
+    envelope: Envelope,
+    community: Community | None = None,
+) -> Authorship:
     """Whether a post the community's rules accept may be published as its author's at once.
 
     The From line proves nothing by itself. A new post is held when its From domain's
@@ -145,17 +167,24 @@ def authorship(session: Session, site: Site, headers: MailHeaders, route: Route,
         if policy == "accept" or sender in {e.email for e in user.emails}:
             return Authorship(answerable=answerable)
         if policy == "refuse":
-            raise NotPermitted(f"replies to this address are accepted only from the member it was sent to, not {sender}")
-        return Authorship(f"sent from {sender}, which is not an address of the member this reply address belongs to",
-                          author_confirms=True, answerable=answerable)
+            raise NotPermitted(
+                f"replies to this address are accepted only from the member it was sent to, not {sender}"
+            )
+        return Authorship(
+            f"sent from {sender}, which is not an address of the member this reply address belongs to",
+            author_confirms=True,
+            answerable=answerable,
+        )
     if finding.holds:
         return Authorship(f"the sender's domain could not be verified ({finding.reason})", answerable=False)
     if finding.authenticated or not confirmations.authentication_required(site.settings, community):
         return Authorship(answerable=answerable)
     membership = membership_by_email(session, author, community) if author else None
-    return Authorship(f"nothing shows that {author or 'its sender'} sent it ({finding.reason})",
-                      author_confirms=membership is not None and membership.status is MemberStatus.active,
-                      answerable=answerable)
+    return Authorship(
+        f"nothing shows that {author or 'its sender'} sent it ({finding.reason})",
+        author_confirms=membership is not None and membership.status is MemberStatus.active,
+        answerable=answerable,
+    )
 
 
 def drop_reason(site: Site, headers: MailHeaders, mail_from: str, route: Route) -> str | None:
@@ -174,5 +203,6 @@ def drop_reason(site: Site, headers: MailHeaders, mail_from: str, route: Route) 
 def answerable(site: Site, parsed: ParsedMail, row: InboundMessage) -> bool:
     """May the sender of this message be mailed? Not when its From fails SPF/DMARC: the
     answer would go to someone who never wrote."""
-    return not authenticity.check(row.raw, row.mail_from, row.client_ip, site.settings.smtp_in,
-                                  parsed.from_addr or "").failed
+    return not authenticity.check(
+        row.raw, row.mail_from, row.client_ip, site.settings.smtp_in, parsed.from_addr or ""
+    ).failed

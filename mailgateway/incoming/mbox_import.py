@@ -58,14 +58,19 @@ BATCH = 200  # messages per transaction: a crash loses at most one batch, which 
 _DAY = rb"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)"
 _MONTH = rb"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
 _FROM_LINE = re.compile(
-    rb"^From (?P<sender>.*?)\s*(?P<date>" + _DAY + rb",?\s+" + _MONTH
+    rb"^From (?P<sender>.*?)\s*(?P<date>"
+    + _DAY
+    + rb",?\s+"
+    + _MONTH
     + rb"\s+\d{1,2}\s+\d{1,2}:\d\d(?::\d\d)?\s+(?:(?:[+-]\d{4}|[A-Z]{1,5})\s+)?\d{4})\s*$"
 )
 _ESCAPED_FROM = re.compile(rb"^>(>*From )")
 # Mailman's archive hides addresses as "alice at example.org"; only in address headers
 # that have no "@" at all is it undone, for parsing (the stored original keeps it).
 _OBFUSCATED = re.compile(rb"\b([\w.+'-]+) at ([\w-]+(?:\.[\w-]+)+)\b")
-_OBFUSCATED_NAMED = re.compile(rb"\b([\w.+'-]+) at ([\w-]+(?:\.[\w-]+)+)\s*\(([^()\"]*)\)")  # pipermail's "a at b (Name)"
+_OBFUSCATED_NAMED = re.compile(
+    rb"\b([\w.+'-]+) at ([\w-]+(?:\.[\w-]+)+)\s*\(([^()\"]*)\)"
+)  # pipermail's "a at b (Name)"
 _ADDRESS_HEADER = re.compile(rb"^(?:from|reply-to|sender|to|cc|x-original-from):", re.IGNORECASE)
 _HEADER_END = re.compile(rb"\r?\n(?=\r?\n)")  # the end of the last header line
 _FROM_HEADER = re.compile(rb"^from:", re.IGNORECASE)
@@ -203,7 +208,7 @@ def _plausible(moment: datetime | None) -> datetime | None:
 def post_date(parsed: ParsedMail, message: MboxMessage, previous: datetime | None) -> datetime:
     """When the post was written: its Date, else the date the archive filed it under, else
     the date of the message before it (the file is in archive order), else now."""
-    return (_plausible(parsed.date) or _plausible(message.envelope_date) or previous or utcnow())
+    return _plausible(parsed.date) or _plausible(message.envelope_date) or previous or utcnow()
 
 
 def derived_message_id(raw: bytes, site: Site) -> str:
@@ -252,18 +257,30 @@ class Importer:
         if not draft.body.strip() and draft.quoted.strip():
             # A reply that is all quotation is still part of the record: show what it holds.
             draft = replace(draft, body=draft.quoted, quoted="")
-        return replace(draft, message_id=parsed.message_id or derived_message_id(message.raw, self.site),
-                       source=CHANNEL, created_at=created, trusted=True)
+        return replace(
+            draft,
+            message_id=parsed.message_id or derived_message_id(message.raw, self.site),
+            source=CHANNEL,
+            created_at=created,
+            trusted=True,
+        )
 
     def already_stored(self, session: Session, message_id: str) -> bool:
-        return session.scalar(
-            select(Post.id).where(Post.community_id == self.community.id, Post.message_id == message_id)
-        ) is not None
+        return (
+            session.scalar(select(Post.id).where(Post.community_id == self.community.id, Post.message_id == message_id))
+            is not None
+        )
 
     def store(self, session: Session, draft: Draft, raw: bytes, sender: str) -> Post:
         """Store one new post with its original bytes, and no fan-out."""
-        inbound = InboundMessage(raw=raw, mail_from=sender, rcpt_to=[f"{self.community.slug}@{self.site.mail_domain}"],
-                                 channel=CHANNEL, status=InboundStatus.done, processed_at=utcnow())
+        inbound = InboundMessage(
+            raw=raw,
+            mail_from=sender,
+            rcpt_to=[f"{self.community.slug}@{self.site.mail_domain}"],
+            channel=CHANNEL,
+            status=InboundStatus.done,
+            processed_at=utcnow(),
+        )
         session.add(inbound)
         session.flush()
         post = submit_post(session, replace(draft, inbound_id=inbound.id, fan_out=False), self.site).post
@@ -311,8 +328,9 @@ def open_import(sessions: SessionMaker[Session], site: Site, slug: str, path: Pa
     return MboxImport(sessions, Importer(site, community), path, total)
 
 
-def _import_one(session: Session, importer: Importer, message: MboxMessage, previous: datetime | None,
-                report: ImportReport) -> datetime | None:
+def _import_one(
+    session: Session, importer: Importer, message: MboxMessage, previous: datetime | None, report: ImportReport
+) -> datetime | None:
     """Import one message into ``report``; returns its date, which the next message without
     a usable one falls back on."""
     try:

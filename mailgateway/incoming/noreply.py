@@ -53,11 +53,17 @@ def handle(session: Session, site: Site, parsed: ParsedMail, inbound_id: int) ->
         return ThreadReply(community.slug, _newest_post(session, thread), f"Re: {thread.subject}")
     if not may_answer(session, site, sender):
         return f"a reply from {sender} naming {len(threads)} threads: too many answers this hour; no answer"
-    outbox.enqueue_notice(session, dedupe_key=f"noreply:{inbound_id}", address=sender, user_id=user.id, payload={
-        "subject": f"Not posted: {parsed.subject or '(no subject)'}",
-        "text": _help(session, site, user, threads),
-        "in_reply_to": parsed.message_id or "",
-    })
+    outbox.enqueue_notice(
+        session,
+        dedupe_key=f"noreply:{inbound_id}",
+        address=sender,
+        user_id=user.id,
+        payload={
+            "subject": f"Not posted: {parsed.subject or '(no subject)'}",
+            "text": _help(session, site, user, threads),
+            "in_reply_to": parsed.message_id or "",
+        },
+    )
     return f"a reply from {sender} naming {len(threads)} threads: answered with their reply addresses"
 
 
@@ -79,33 +85,48 @@ def _threads_named(session: Session, site: Site, user: User, parsed: ParsedMail)
         named.setdefault(int(thread_id), len(named))
     found = []
     for thread_id in sorted(named, key=named.__getitem__):
-        row = session.execute(select(Thread, Community).join(Community, Community.id == Thread.community_id)
-                              .where(Thread.id == thread_id)).first()
+        row = session.execute(
+            select(Thread, Community).join(Community, Community.id == Thread.community_id).where(Thread.id == thread_id)
+        ).first()
         if row is not None and can_read(row[1], membership_of(session, user, row[1])):
             found.append((row[0], row[1]))
     return found
 
 
 def _newest_post(session: Session, thread: Thread) -> int:
-    return session.scalar(select(Post.id).where(Post.thread_id == thread.id, Post.status == PostStatus.published)
-                          .order_by(Post.created_at.desc(), Post.id.desc()).limit(1)) or 0
+    return (
+        session.scalar(
+            select(Post.id)
+            .where(Post.thread_id == thread.id, Post.status == PostStatus.published)
+            .order_by(Post.created_at.desc(), Post.id.desc())
+            .limit(1)
+        )
+        or 0
+    )
 
 
 def _help(session: Session, site: Site, user: User, threads: list[tuple[Thread, Community]]) -> str:
     domain = site.mail_domain
-    text = ("Your message was not posted: a digest holds several conversations, and we could not tell which "
-            "one you meant.\n\n")
+    text = (
+        "Your message was not posted: a digest holds several conversations, and we could not tell which "
+        "one you meant.\n\n"
+    )
     if threads:
         text += "To answer one of those in your digest, write to its own address:\n"
         for thread, community in threads[:MAX_LISTED]:
             address = reply_address(site.signer, community.slug, domain, user.id, _newest_post(session, thread))
-            text += (f"\n  {thread.subject} ({community.name})\n    {address}\n"
-                     f"    {site.url(f'/c/{community.slug}/t/{thread.id}')}\n")
+            text += (
+                f"\n  {thread.subject} ({community.name})\n    {address}\n"
+                f"    {site.url(f'/c/{community.slug}/t/{thread.id}')}\n"
+            )
     else:
-        text += ('Under each conversation in your digest, "Reply to this thread by email" answers it.\n')
-    communities = session.scalars(select(Community).join(Membership, Membership.community_id == Community.id)
-                                  .where(Membership.user_id == user.id, Membership.status == MemberStatus.active)
-                                  .order_by(Community.name))
+        text += 'Under each conversation in your digest, "Reply to this thread by email" answers it.\n'
+    communities = session.scalars(
+        select(Community)
+        .join(Membership, Membership.community_id == Community.id)
+        .where(Membership.user_id == user.id, Membership.status == MemberStatus.active)
+        .order_by(Community.name)
+    )
     starts = [f"  {c.name}: {post_address(c.slug, domain)}" for c in communities]
     if starts:
         text += "\nTo start a new conversation, write to the community's address:\n" + "\n".join(starts) + "\n"

@@ -32,15 +32,19 @@ def forward_to_owners(session: Session, site: Site, slug: str, parsed: ParsedMai
     try:
         count_against(session, site, [(per_sender, normalize_address(sender_address))])
     except RateLimited:
-        raise Dropped(f"not passed on to the facilitators: {sender_address} has written to them too often "
-                      "in the last hour") from None
+        raise Dropped(
+            f"not passed on to the facilitators: {sender_address} has written to them too often in the last hour"
+        ) from None
     sender = f"{parsed.from_name} <{parsed.from_addr}>" if parsed.from_name else (parsed.from_addr or "unknown")
     passed = 0
     for email, user_id in moderators(session, community):
         if not may_answer(session, site, email, purpose=FACILITATORS, community_id=community.id):
             continue
         passed += outbox.enqueue_notice(
-            session, dedupe_key=f"owner:{row.id}:{user_id}", address=email, user_id=user_id,
+            session,
+            dedupe_key=f"owner:{row.id}:{user_id}",
+            address=email,
+            user_id=user_id,
             payload={
                 "slug": slug,
                 "subject": f"[{community.name} owners] {parsed.subject or '(no subject)'}",

@@ -25,10 +25,14 @@ def forward(session: Session, site: Site, route: Route, parsed: ParsedMail, inbo
         return "kept: no [site] operators configured"
     sender = f"{parsed.from_name} <{parsed.from_addr}>" if parsed.from_name else (parsed.from_addr or "unknown")
     for operator in operators:
-        outbox.enqueue_notice(session, dedupe_key=f"postmaster:{inbound_id}:{operator.lower()}", address=operator,
-                              payload={
-                                  "subject": f"[{address}] {parsed.subject or '(no subject)'}",
-                                  "text": f"{sender} wrote to {address}:\n\n{parsed.text}",
-                                  "reply_to": parsed.from_addr or "",
-                              })
+        outbox.enqueue_notice(
+            session,
+            dedupe_key=f"postmaster:{inbound_id}:{operator.lower()}",
+            address=operator,
+            payload={
+                "subject": f"[{address}] {parsed.subject or '(no subject)'}",
+                "text": f"{sender} wrote to {address}:\n\n{parsed.text}",
+                "reply_to": parsed.from_addr or "",
+            },
+        )
     return f"forwarded to {len(operators)} operator(s)"

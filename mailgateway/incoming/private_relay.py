@@ -66,39 +66,52 @@ def check(session: Session, site: Site, route: Route, community: Community, from
     if token.post_id is not None:
         to_user_id = session.get(Post, token.post_id).author_id  # type: ignore[union-attr] # checked by target
     elif token.from_user_id != writer.user_id:
-        raise NotPermitted("this private reply address was made for another member: answer from the address "
-                           "the message came to")
+        raise NotPermitted(
+            "this private reply address was made for another member: answer from the address the message came to"
+        )
     else:
         to_user_id = token.to_user_id
-    recipient = session.scalar(select(Membership).where(Membership.user_id == to_user_id,
-                                                        Membership.community_id == community.id))
+    recipient = session.scalar(
+        select(Membership).where(Membership.user_id == to_user_id, Membership.community_id == community.id)
+    )
     if recipient is None or recipient.status is not MemberStatus.active:
         raise NotPermitted(f"the member you are writing to is no longer a member of {community.name}")
     return Leg(writer.user, recipient.user, writer.show_address)
 
 
-def relay(session: Session, site: Site, route: Route, community: Community, parsed: ParsedMail,
-          inbound_id: int) -> str:
+def relay(session: Session, site: Site, route: Route, community: Community, parsed: ParsedMail, inbound_id: int) -> str:
     """Pass a private message on; the outcome, for the spool row and the log."""
     leg = check(session, site, route, community, parsed.from_addr or "")
     if not _may_relay(session, site, leg.writer):
         _tell_limited(session, site, community, leg.writer, parsed, inbound_id)
         return f"private message of member {leg.writer.id}: too many this hour; not relayed"
     name = leg.writer.display_name.replace("@", " at ") or "A member"
-    back = private_replies.pair_address(site.signer, community.slug, site.mail_domain, leg.writer.id,
-                                        leg.recipient.id)
+    back = private_replies.pair_address(site.signer, community.slug, site.mail_domain, leg.writer.id, leg.recipient.id)
     shown = "" if leg.writer_shows_address else " (your address is not shown to them, nor theirs to you)"
     note = f"\n\n-- \n{name} wrote to you privately through {community.name}. Reply to answer {name}{shown}.\n"
     if parsed.attachments:
-        note += f"{len(parsed.attachments)} attachment(s) were not passed on: ask {name} to share them in the community.\n"
-    payload = {"subject": parsed.subject or "(no subject)", "text": parsed.text.rstrip() + note,
-               "from_name": f"{name} via {community.name}", "from_address": back, "relayed": True}
+        note += (
+            f"{len(parsed.attachments)} attachment(s) were not passed on: ask {name} to share them in the community.\n"
+        )
+    payload = {
+        "subject": parsed.subject or "(no subject)",
+        "text": parsed.text.rstrip() + note,
+        "from_name": f"{name} via {community.name}",
+        "from_address": back,
+        "relayed": True,
+    }
     if leg.writer_shows_address:
         payload["reply_to"] = _primary(leg.writer)
-    outbox.enqueue_notice(session, dedupe_key=f"private:{inbound_id}:{community.id}", address=_primary(leg.recipient),
-                          user_id=leg.recipient.id, payload=payload)
-    log.info("private message relayed in %s from member %s to member %s", community.slug, leg.writer.id,
-             leg.recipient.id)
+    outbox.enqueue_notice(
+        session,
+        dedupe_key=f"private:{inbound_id}:{community.id}",
+        address=_primary(leg.recipient),
+        user_id=leg.recipient.id,
+        payload=payload,
+    )
+    log.info(
+        "private message relayed in %s from member %s to member %s", community.slug, leg.writer.id, leg.recipient.id
+    )
     return f"private message of member {leg.writer.id} relayed to member {leg.recipient.id}"
 
 
@@ -112,17 +125,25 @@ def _may_relay(session: Session, site: Site, writer: User) -> bool:
     return True
 
 
-def _tell_limited(session: Session, site: Site, community: Community, writer: User, parsed: ParsedMail,
-                  inbound_id: int) -> None:
+def _tell_limited(
+    session: Session, site: Site, community: Community, writer: User, parsed: ParsedMail, inbound_id: int
+) -> None:
     """Say once in a while (the answer limit) that a private message was not passed on."""
     address = _primary(writer)
     if may_answer(session, site, address, community_id=community.id):
-        outbox.enqueue_notice(session, dedupe_key=f"private-limited:{inbound_id}", address=address, user_id=writer.id,
-                              payload={"subject": f"Not passed on: {parsed.subject or '(no subject)'}",
-                                       "text": f"Your private message through {community.name} was not passed on: "
-                                               f"you have sent {RELAYED.count} in the last hour. "
-                                               "Please send it again later.\n",
-                                       "in_reply_to": parsed.message_id or ""})
+        outbox.enqueue_notice(
+            session,
+            dedupe_key=f"private-limited:{inbound_id}",
+            address=address,
+            user_id=writer.id,
+            payload={
+                "subject": f"Not passed on: {parsed.subject or '(no subject)'}",
+                "text": f"Your private message through {community.name} was not passed on: "
+                f"you have sent {RELAYED.count} in the last hour. "
+                "Please send it again later.\n",
+                "in_reply_to": parsed.message_id or "",
+            },
+        )
 
 
 def _primary(user: User) -> str:

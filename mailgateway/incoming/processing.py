@@ -96,9 +96,12 @@ def process(session: Session, site: Site, inbound_id: int, prepared: Prepared | 
     if prepared.parsed is None:
         outcomes = [f"refused: {prepared.malformed}"]
     else:
-        outcomes = [_process_one(session, site, prepared.parsed, row, rcpt, prepared.drafts.get(rcpt))
-                    if earlier is None else f"{rcpt}: repeats {earlier}, done once"
-                    for rcpt, earlier in zip(row.rcpt_to, _repeats(row.rcpt_to), strict=True)]
+        outcomes = [
+            _process_one(session, site, prepared.parsed, row, rcpt, prepared.drafts.get(rcpt))
+            if earlier is None
+            else f"{rcpt}: repeats {earlier}, done once"
+            for rcpt, earlier in zip(row.rcpt_to, _repeats(row.rcpt_to), strict=True)
+        ]
     row.status = InboundStatus.done
     row.outcome = "\n".join(outcomes)
     row.processed_at = utcnow()
@@ -123,8 +126,9 @@ def _repeats(rcpts: Sequence[str]) -> list[str | None]:
     return repeats
 
 
-def _posting_draft(session: Session, site: Site, parsed: ParsedMail, row: InboundMessage,
-                   rcpt: str) -> tuple[Draft, Authorship] | None:
+def _posting_draft(
+    session: Session, site: Site, parsed: ParsedMail, row: InboundMessage, rcpt: str
+) -> tuple[Draft, Authorship] | None:
     """The post a recipient address makes of a message (None: it makes none), and what is
     known of its author."""
     route = check_recipient(session, site, rcpt)
@@ -133,23 +137,32 @@ def _posting_draft(session: Session, site: Site, parsed: ParsedMail, row: Inboun
     return _draft(session, site, parsed, row, route)
 
 
-def _draft(session: Session, site: Site, parsed: ParsedMail, row: InboundMessage,
-           route: Route) -> tuple[Draft, Authorship]:
+def _draft(
+    session: Session, site: Site, parsed: ParsedMail, row: InboundMessage, route: Route
+) -> tuple[Draft, Authorship]:
     judged = authorship(session, site, parsed, route, Envelope(row.raw, row.mail_from, row.client_ip))
     return replace(build_draft(session, site, parsed, route, row.id), hold_reason=judged.hold), judged
 
 
-def _thread_reply_draft(session: Session, site: Site, parsed: ParsedMail, row: InboundMessage,
-                        target: noreply.ThreadReply) -> tuple[Draft, Authorship]:
+def _thread_reply_draft(
+    session: Session, site: Site, parsed: ParsedMail, row: InboundMessage, target: noreply.ThreadReply
+) -> tuple[Draft, Authorship]:
     """A reply to a digest that names one thread, as a reply in it. Its From is all that
     says who wrote it, so the rules of a new post apply (authentication included)."""
     draft, judged = _draft(session, site, parsed, row, Route(Form.post, target.slug))
-    return replace(draft, parent_id=target.parent_id or None, subject=target.subject, references=(),
-                   thread_index=None), judged
+    return replace(
+        draft, parent_id=target.parent_id or None, subject=target.subject, references=(), thread_index=None
+    ), judged
 
 
-def _process_one(session: Session, site: Site, parsed: ParsedMail, row: InboundMessage, rcpt: str,
-                 prepared: tuple[Draft, Authorship] | None) -> str:
+def _process_one(
+    session: Session,
+    site: Site,
+    parsed: ParsedMail,
+    row: InboundMessage,
+    rcpt: str,
+    prepared: tuple[Draft, Authorship] | None,
+) -> str:
     fields: dict[str, object] = {"message_id": parsed.message_id, "recipient": rcpt, "sender": parsed.from_addr}
     route = None
     try:
@@ -166,8 +179,9 @@ def _process_one(session: Session, site: Site, parsed: ParsedMail, row: InboundM
             if route.form is Form.owner:
                 return f"{rcpt}: " + forward_to_owners(session, site, route.slug, parsed, row)
             if route.form in COMMANDS:
-                return f"{rcpt}: " + commands.handle(session, site, route, parsed, row.id,
-                                                     answerable=answerable(site, parsed, row))
+                return f"{rcpt}: " + commands.handle(
+                    session, site, route, parsed, row.id, answerable=answerable(site, parsed, row)
+                )
             if route.form in (Form.private, Form.noreply) and not answerable(site, parsed, row):
                 raise Dropped("its From fails SPF/DMARC: it is passed on and answered only from its real writer")
             if route.form is Form.private and community is not None:
@@ -186,7 +200,9 @@ def _process_one(session: Session, site: Site, parsed: ParsedMail, row: InboundM
         return f"{rcpt}: {type(exc).__name__}: {exc.message}"
     except ListbridgeError as exc:
         log.info("inbound not posted: %s", exc.message, extra=fields)
-        told = route is not None and route.form in POSTING and _tell_refused(session, site, parsed, row, route.slug, exc)
+        told = (
+            route is not None and route.form in POSTING and _tell_refused(session, site, parsed, row, route.slug, exc)
+        )
         return f"{rcpt}: {type(exc).__name__}: {exc.message}" + ("; the sender was told" if told else "")
     post = outcome.post
     fields.update(post_id=post.id, community=route.slug)
@@ -194,12 +210,17 @@ def _process_one(session: Session, site: Site, parsed: ParsedMail, row: InboundM
         log.info("inbound duplicate of post %s", post.id, extra=fields)
         return f"{rcpt}: duplicate of post {post.id}"
     if outcome.held:
-        asked = judged.author_confirms and outcome.reason == judged.hold and \
-            confirmations.ask_author(session, site, post, row.mail_from or parsed.from_addr or "")
+        asked = (
+            judged.author_confirms
+            and outcome.reason == judged.hold
+            and confirmations.ask_author(session, site, post, row.mail_from or parsed.from_addr or "")
+        )
         if not asked:
             notify_held(session, site, post, tell_author=judged.answerable and not judged.author_confirms)
         log.info("inbound held: %s", outcome.reason, extra=fields)
-        return f"{rcpt}: held as post {post.id}: {outcome.reason}" + ("; the author was asked to confirm it" if asked else "")
+        return f"{rcpt}: held as post {post.id}: {outcome.reason}" + (
+            "; the author was asked to confirm it" if asked else ""
+        )
     log.info("inbound posted as %s, %s copies queued", post.id, outcome.copies, extra=fields)
     return f"{rcpt}: posted as {post.id} in thread {post.thread_id}, {outcome.copies} copies queued"
 
@@ -222,8 +243,9 @@ def _notification(session: Session, site: Site, route: Route, community: Communi
     return "null reverse path (a notification): " + bounces.count_bounce(session, site, community, raw, about)
 
 
-def _tell_refused(session: Session, site: Site, parsed: ParsedMail, row: InboundMessage, slug: str,
-                  error: ListbridgeError) -> bool:
+def _tell_refused(
+    session: Session, site: Site, parsed: ParsedMail, row: InboundMessage, slug: str, error: ListbridgeError
+) -> bool:
     """Mail the author why a post accepted at DATA was not posted after all (no new text,
     or the rules changed in between): the SMTP reply cannot say it any more.
 
@@ -240,7 +262,9 @@ def _tell_refused(session: Session, site: Site, parsed: ParsedMail, row: Inbound
     user = user_by_email(session, author)
     subject = parsed.subject or "(no subject)"
     return outbox.enqueue_notice(
-        session, dedupe_key=f"refused:{row.id}:{slug}", address=author,
+        session,
+        dedupe_key=f"refused:{row.id}:{slug}",
+        address=author,
         user_id=user.id if user is not None else None,
         payload={
             "slug": slug,

@@ -80,9 +80,14 @@ def recipient(session: Session, site: Site, address: str, sender: str | None = N
 # so that a private community and a missing one take the same work to refuse.
 _WITH_STANDING = (
     select(Community, Membership.status)
-    .outerjoin(Membership, and_(
-        Membership.community_id == Community.id,
-        Membership.user_id == select(UserEmail.user_id).where(UserEmail.email == bindparam("sender")).scalar_subquery()))
+    .outerjoin(
+        Membership,
+        and_(
+            Membership.community_id == Community.id,
+            Membership.user_id
+            == select(UserEmail.user_id).where(UserEmail.email == bindparam("sender")).scalar_subquery(),
+        ),
+    )
     .where(Community.slug == bindparam("slug"))
 )
 
@@ -122,7 +127,8 @@ def reply_target(session: Session, site: Site, route: Route, community: Communit
         raise NotPermitted(
             f"this reply address has expired (reply addresses work for {days} days after the message they "
             f"answer); to take part, write to {post_address(community.slug, site.mail_domain)} or reply on the "
-            f"web at {site.url(f'/c/{community.slug}/')}")
+            f"web at {site.url(f'/c/{community.slug}/')}"
+        )
     return user, post
 
 

@@ -129,8 +129,14 @@ class ConnectionCaps:
 
 
 class GatewayHandler:
-    def __init__(self, site: Site, sessions: sessionmaker[Session], readers: sessionmaker[Session],
-                 on_spooled: Callable[[int], None], protocol: str) -> None:
+    def __init__(
+        self,
+        site: Site,
+        sessions: sessionmaker[Session],
+        readers: sessionmaker[Session],
+        on_spooled: Callable[[int], None],
+        protocol: str,
+    ) -> None:
         self.site = site
         self.on_spooled = on_spooled
         self.lmtp = protocol == "lmtp"
@@ -145,8 +151,9 @@ class GatewayHandler:
         except ListbridgeError as exc:
             return exc.smtp_reply
 
-    async def handle_RCPT(self, server: SMTP, session: SMTPSession, envelope: GatewayEnvelope, address: str,
-                          rcpt_options: list[str]) -> str:
+    async def handle_RCPT(
+        self, server: SMTP, session: SMTPSession, envelope: GatewayEnvelope, address: str, rcpt_options: list[str]
+    ) -> str:
         most = self.site.settings.smtp_in.max_recipients
         if len(envelope.rcpt_tos) >= most:  # RFC 5321 4.5.3.1.8: the client sends the rest later
             return f"452 4.5.3 too many recipients (at most {most} a message); send to the rest in another message"
@@ -158,18 +165,33 @@ class GatewayHandler:
         envelope.found[address] = found
         return "250 2.1.5 recipient ok"
 
-    def _judge(self, raw: bytes, mail_from: str, rcpts: list[str], client_ip: str | None,
-               found: dict[str, tuple[Route, Community | None]], session: Session) -> list[judging.Reply]:
+    def _judge(
+        self,
+        raw: bytes,
+        mail_from: str,
+        rcpts: list[str],
+        client_ip: str | None,
+        found: dict[str, tuple[Route, Community | None]],
+        session: Session,
+    ) -> list[judging.Reply]:
         return judging.judge(session, self.site, raw, mail_from, rcpts, client_ip, found)
 
-    def _spool(self, raw: bytes, mail_from: str, rcpts: list[str], client_ip: str | None, session: Session,
-               replies: list[judging.Reply]) -> tuple[list[judging.Reply], int | None]:
+    def _spool(
+        self,
+        raw: bytes,
+        mail_from: str,
+        rcpts: list[str],
+        client_ip: str | None,
+        session: Session,
+        replies: list[judging.Reply],
+    ) -> tuple[list[judging.Reply], int | None]:
         """Store the message for the recipients whose check accepted it."""
         accepted = [r for r, reply in zip(rcpts, replies, strict=True) if reply.code == 250]
         if not accepted:
             return replies, None
-        return replies, spooling.spool(session, raw, mail_from, accepted, "lmtp" if self.lmtp else "smtp",
-                                       client_ip=client_ip)
+        return replies, spooling.spool(
+            session, raw, mail_from, accepted, "lmtp" if self.lmtp else "smtp", client_ip=client_ip
+        )
 
     def _sending_server(self, session: SMTPSession) -> str | None:
         """The address SPF is checked against: the client's, when it is the sender's own
@@ -186,9 +208,15 @@ class GatewayHandler:
         raw = envelope.original_content or b""
         self.in_flight += 1
         try:
-            message = (raw, reverse_path(envelope.mail_from or ""), list(envelope.rcpt_tos), self._sending_server(session))
-            replies, inbound_id = await self.db.store(partial(self._judge, *message, envelope.found),
-                                                      partial(self._spool, *message))
+            message = (
+                raw,
+                reverse_path(envelope.mail_from or ""),
+                list(envelope.rcpt_tos),
+                self._sending_server(session),
+            )
+            replies, inbound_id = await self.db.store(
+                partial(self._judge, *message, envelope.found), partial(self._spool, *message)
+            )
         except Exception:
             log.exception("could not store an incoming message", extra={"sender": envelope.mail_from})
             failure = judging.Reply(451, "4.3.0 temporary failure storing the message; try again later")
@@ -218,7 +246,14 @@ async def start_server(handler: GatewayHandler, host: str, port: int, max_bytes:
     cls: Any = GatewayLMTP if handler.lmtp else GatewaySMTP
 
     def factory() -> SMTP:
-        return cls(handler, data_size_limit=max_bytes, enable_SMTPUTF8=True, hostname=handler.site.mail_domain,
-                   ident="listbridge", loop=loop, timeout=handler.site.settings.smtp_in.idle_timeout_seconds)
+        return cls(
+            handler,
+            data_size_limit=max_bytes,
+            enable_SMTPUTF8=True,
+            hostname=handler.site.mail_domain,
+            ident="listbridge",
+            loop=loop,
+            timeout=handler.site.settings.smtp_in.idle_timeout_seconds,
+        )
 
     return await loop.create_server(factory, host=host, port=port)

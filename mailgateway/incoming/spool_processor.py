@@ -79,9 +79,12 @@ class SpoolProcessor:
         context = multiprocessing.get_context("spawn")
         wake_read, wake_write = context.Pipe(duplex=False)
         done_read, done_write = context.Pipe(duplex=False)
-        process = context.Process(target=_serve, args=(self.settings, self.configure_logs, wake_read, done_write,
-                                                         os.getpid(), shunt),
-                                  name="listbridge-spool", daemon=True)
+        process = context.Process(
+            target=_serve,
+            args=(self.settings, self.configure_logs, wake_read, done_write, os.getpid(), shunt),
+            name="listbridge-spool",
+            daemon=True,
+        )
         process.start()
         wake_read.close()
         done_write.close()
@@ -106,8 +109,10 @@ class SpoolProcessor:
             shunt, self._shunting = self._shunting, None
             if self._wake is not None:  # not stopping: it died, or was killed for a message
                 if shunt is None:
-                    log.error("the spool processor ended unexpectedly (exit status %s); starting another",
-                              self._process.exitcode if self._process else None)
+                    log.error(
+                        "the spool processor ended unexpectedly (exit status %s); starting another",
+                        self._process.exitcode if self._process else None,
+                    )
                 self._wake.close()
                 self.start(shunt)
             return
@@ -122,14 +127,18 @@ class SpoolProcessor:
         self._working = inbound_id
         if inbound_id is not None:
             self._overdue = asyncio.get_running_loop().call_later(
-                self.settings.smtp_in.shunt_after_seconds, self._kill_for, inbound_id)
+                self.settings.smtp_in.shunt_after_seconds, self._kill_for, inbound_id
+            )
 
     def _kill_for(self, inbound_id: int) -> None:
         """The process is still on one message: end it; its successor sets the message aside."""
         if self._working != inbound_id or self._process is None:
             return
-        log.warning("processing inbound message %s took longer than %.0f s; setting it aside (listbridge shunt "
-                    "list)", inbound_id, self.settings.smtp_in.shunt_after_seconds)
+        log.warning(
+            "processing inbound message %s took longer than %.0f s; setting it aside (listbridge shunt list)",
+            inbound_id,
+            self.settings.smtp_in.shunt_after_seconds,
+        )
         self._shunting = inbound_id
         self._process.kill()
 
@@ -148,14 +157,22 @@ class SpoolProcessor:
         wake.close()  # end of input: process what is pending, then exit
         await asyncio.to_thread(self._process.join, STOP_SECONDS)
         if self._process.is_alive():
-            log.warning("the spool processor did not finish within %.0f s; what it left is processed at the next "
-                        "start", STOP_SECONDS)
+            log.warning(
+                "the spool processor did not finish within %.0f s; what it left is processed at the next start",
+                STOP_SECONDS,
+            )
             self._process.kill()
             await asyncio.to_thread(self._process.join)
 
 
-def _serve(settings: Settings, configure_logs: Callable[[str], None], wake: Connection, done: Connection,
-           parent: int, shunt: int | None) -> None:
+def _serve(
+    settings: Settings,
+    configure_logs: Callable[[str], None],
+    wake: Connection,
+    done: Connection,
+    parent: int,
+    shunt: int | None,
+) -> None:
     """The process: set ``shunt`` aside, process whatever is pending, then wait to be
     woken; at the end of its input, process what is left and exit. It says over ``done``
     which message it starts on, and when one is finished. A gateway that died without a
@@ -174,8 +191,9 @@ def _serve(settings: Settings, configure_logs: Callable[[str], None], wake: Conn
     outbox_signal.subscribe(lambda: done.send_bytes(QUEUED))
     if shunt is not None:
         with sessions.begin() as session:
-            spooling.shunt(session, shunt, f"set aside: processing took longer than "
-                                           f"{settings.smtp_in.shunt_after_seconds:g} s")
+            spooling.shunt(
+                session, shunt, f"set aside: processing took longer than {settings.smtp_in.shunt_after_seconds:g} s"
+            )
     reading = True
     while os.getppid() == parent:
         with readers() as session:

@@ -21,15 +21,30 @@ from forum.models import InboundMessage, InboundStatus, utcnow
 log = logging.getLogger(__name__)
 
 
-def spool(session: Session, raw: bytes, mail_from: str, rcpts: list[str], channel: str, *,
-          client_ip: str | None = None, source_ref: str | None = None, refused: Sequence[str] = ()) -> int:
+def spool(
+    session: Session,
+    raw: bytes,
+    mail_from: str,
+    rcpts: list[str],
+    channel: str,
+    *,
+    client_ip: str | None = None,
+    source_ref: str | None = None,
+    refused: Sequence[str] = (),
+) -> int:
     """Store a message exactly as received; its id is what :func:`.processing.process` takes.
 
     ``source_ref`` names where it was fetched from (unique: never stored twice). A message
     no recipient accepted (``refused`` says why) is stored as done, as the record of it.
     """
-    values: dict[str, object] = {"raw": raw, "mail_from": mail_from or "", "rcpt_to": list(rcpts),
-                                 "channel": channel, "client_ip": client_ip, "source_ref": source_ref}
+    values: dict[str, object] = {
+        "raw": raw,
+        "mail_from": mail_from or "",
+        "rcpt_to": list(rcpts),
+        "channel": channel,
+        "client_ip": client_ip,
+        "source_ref": source_ref,
+    }
     if not rcpts:
         values.update(status=InboundStatus.done, outcome="\n".join(refused), processed_at=utcnow())
     # A plain INSERT, built once: the gateway stores every message while its sender waits.
@@ -44,9 +59,11 @@ _SPOOL = insert(_INBOUND).returning(_INBOUND.c.id)
 
 def pending(session: Session) -> list[int]:
     """Spooled messages not processed yet (after a crash or a stop), oldest first."""
-    return list(session.scalars(
-        select(InboundMessage.id).where(InboundMessage.status == InboundStatus.pending).order_by(InboundMessage.id)
-    ))
+    return list(
+        session.scalars(
+            select(InboundMessage.id).where(InboundMessage.status == InboundStatus.pending).order_by(InboundMessage.id)
+        )
+    )
 
 
 def shunt(session: Session, inbound_id: int, reason: str) -> None:
@@ -61,9 +78,11 @@ def shunt(session: Session, inbound_id: int, reason: str) -> None:
 
 def shunted(session: Session) -> list[InboundMessage]:
     """The messages set aside, oldest first."""
-    return list(session.scalars(
-        select(InboundMessage).where(InboundMessage.status == InboundStatus.shunted).order_by(InboundMessage.id)
-    ))
+    return list(
+        session.scalars(
+            select(InboundMessage).where(InboundMessage.status == InboundStatus.shunted).order_by(InboundMessage.id)
+        )
+    )
 
 
 def unshunt(session: Session, inbound_id: int) -> None:

@@ -95,8 +95,15 @@ def build_template(view: PostView, site: Site) -> PostTemplate:
     marks[Slot.REPLY_ADDRESS] += f"@{site.mail_domain}"
     unsubscribe = unsubscribe_url(site, marks[Slot.UNSUBSCRIBE_TOKEN])
     text, html_doc = _bodies(view, site, unsubscribe)
-    raw = _render_post(view, site, marks[Slot.REPLY_ADDRESS], unsubscribe, text, html_doc,
-                       footer_marks=(marks[Slot.TEXT_FOOTER], marks[Slot.HTML_FOOTER]))
+    raw = _render_post(
+        view,
+        site,
+        marks[Slot.REPLY_ADDRESS],
+        unsubscribe,
+        text,
+        html_doc,
+        footer_marks=(marks[Slot.TEXT_FOOTER], marks[Slot.HTML_FOOTER]),
+    )
     if any(raw.count(mark.encode()) != 1 for mark in marks.values()):
         raise RuntimeError(f"post {view.id}: a template marker did not survive rendering intact")
     chunks, slots, start = [], [], 0
@@ -106,8 +113,11 @@ def build_template(view: PostView, site: Site) -> PostTemplate:
         start = position + len(marks[slot])
     chunks.append(raw[start:])
     return PostTemplate(
-        post_id=view.id, community_id=view.community.id, slug=view.community.slug,
-        chunks=tuple(chunks), slots=tuple(slots),
+        post_id=view.id,
+        community_id=view.community.id,
+        slug=view.community.slug,
+        chunks=tuple(chunks),
+        slots=tuple(slots),
         text_footer=text.footer_around(marks[Slot.UNSUBSCRIBE_TOKEN]),
         html_footer=html_doc.footer_around(marks[Slot.UNSUBSCRIBE_TOKEN]),
     )
@@ -118,7 +128,8 @@ def personalize(template: PostTemplate, site: Site, user_id: int) -> bytes:
     token = unsubscribe_token(site, user_id, template.community_id).encode()
     values = {
         Slot.REPLY_ADDRESS: addresses.reply_address(
-            site.signer, template.slug, site.mail_domain, user_id, template.post_id).encode(),
+            site.signer, template.slug, site.mail_domain, user_id, template.post_id
+        ).encode(),
         Slot.UNSUBSCRIBE_TOKEN: token,
         Slot.TEXT_FOOTER: template.text_footer.encode(token),
         Slot.HTML_FOOTER: template.html_footer.encode(token),
@@ -173,8 +184,15 @@ def _bodies(view: PostView, site: Site, unsubscribe: str) -> tuple[Body, Body]:
     return text, Body("html", head, html_footer(view, site, unsubscribe), _HTML_TAIL)
 
 
-def _render_post(view: PostView, site: Site, reply_address: str, unsubscribe_url: str, text: Body, html_doc: Body,
-                 footer_marks: tuple[str, str] | None = None) -> bytes:
+def _render_post(
+    view: PostView,
+    site: Site,
+    reply_address: str,
+    unsubscribe_url: str,
+    text: Body,
+    html_doc: Body,
+    footer_marks: tuple[str, str] | None = None,
+) -> bytes:
     community = view.community
     msg = EmailMessage(policy=POLICY)
     msg["Date"] = format_datetime(view.created_at)
@@ -194,8 +212,9 @@ def _render_post(view: PostView, site: Site, reply_address: str, unsubscribe_url
     )
 
 
-def _set_body(msg: MIMEPart, site: Site, attachments: tuple[AttachmentInfo, ...], text: MIMEPart,
-              html_part: MIMEPart) -> None:
+def _set_body(
+    msg: MIMEPart, site: Site, attachments: tuple[AttachmentInfo, ...], text: MIMEPart, html_part: MIMEPart
+) -> None:
     """multipart/alternative, inside multipart/related for inline images, inside
     multipart/mixed for attachments; files over ``attach_max_bytes`` are only linked."""
     set_alternative(msg, text, html_part)
@@ -207,8 +226,14 @@ def _set_body(msg: MIMEPart, site: Site, attachments: tuple[AttachmentInfo, ...]
             maintype, subtype = "application", "octet-stream"
         data = site.blobs.get(att.sha256)
         if att.inline and att.content_id:
-            html_part.add_related(data, maintype, subtype, cid=f"<{att.content_id.strip('<>')}>",
-                                  disposition="inline", filename=att.filename)
+            html_part.add_related(
+                data,
+                maintype,
+                subtype,
+                cid=f"<{att.content_id.strip('<>')}>",
+                disposition="inline",
+                filename=att.filename,
+            )
         else:
             part = _attached_file(data, maintype, subtype, att.filename)
             if msg.get_content_type() != "multipart/mixed":
@@ -226,8 +251,9 @@ def _attached_file(data: bytes, maintype: str, subtype: str, filename: str) -> M
     part, which the library cannot write from bytes either."""
     part = MIMEPart(policy=POLICY)
     if maintype == "message" and subtype in ("rfc822", "global"):
-        part.set_content(BytesParser(policy=POLICY).parsebytes(data), disposition="attachment",
-                         filename=filename, cte="7bit")
+        part.set_content(
+            BytesParser(policy=POLICY).parsebytes(data), disposition="attachment", filename=filename, cte="7bit"
+        )
         if _travels_as_is(part.as_bytes()):
             return part
         part = MIMEPart(policy=POLICY)
@@ -240,8 +266,9 @@ def _attached_file(data: bytes, maintype: str, subtype: str, filename: str) -> M
 def _travels_as_is(rendered: bytes) -> bool:
     """Whether ``rendered`` is 7bit ASCII in CRLF lines of at most :data:`MAX_LINE` octets."""
     lines = rendered.split(b"\r\n")
-    return rendered.isascii() and all(len(line) <= MAX_LINE and b"\n" not in line and b"\r" not in line
-                                      for line in lines)
+    return rendered.isascii() and all(
+        len(line) <= MAX_LINE and b"\n" not in line and b"\r" not in line for line in lines
+    )
 
 
 def list_subject(prefix: str, subject: str) -> str:

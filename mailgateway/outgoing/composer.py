@@ -81,14 +81,16 @@ class Composer:
                 continue
             cached = self._cached(key) if isinstance(key, int) else None
             try:
-                sources[key] = cached or (load_post(session, key) if isinstance(key, int)
-                                          else load_community(session, key))
+                sources[key] = cached or (
+                    load_post(session, key) if isinstance(key, int) else load_community(session, key)
+                )
             except NotFound as exc:
                 sources[key] = exc
         return sources
 
-    def compose(self, items: Iterable[Claimed], sources: Sources
-                ) -> tuple[list[Job], list[tuple[Claimed, Result]], list[Breakage]]:
+    def compose(
+        self, items: Iterable[Claimed], sources: Sources
+    ) -> tuple[list[Job], list[tuple[Claimed, Result]], list[Breakage]]:
         """Messages for ``items``, the rows that cannot be sent with why, and the failures
         to compose that are new, for the operators (CPU only).
 
@@ -128,8 +130,15 @@ class Composer:
         if key in self._reported:
             return error, None
         self._reported.add(key)
-        log.error("cannot compose " + FIELDS + " kind=%s; its message is not sent", item.id, item.post_id,
-                  item.address, error, item.kind, exc_info=exc)
+        log.error(
+            "cannot compose " + FIELDS + " kind=%s; its message is not sent",
+            item.id,
+            item.post_id,
+            item.address,
+            error,
+            item.kind,
+            exc_info=exc,
+        )
         if item.payload.get(operators.TO_OPERATORS):
             return error, None  # never a notice about a notice to the operators
         if post is not None:
@@ -140,10 +149,12 @@ class Composer:
         else:
             what = f"A {item.kind.replace('_', ' ')} to {item.address} (outbox row {item.id})"
             consequence = "Others of its kind may fail alike today; this is said once a day."
-        text = (f"{what} could not be composed, so nothing was sent.\n\n"
-                f"The error: {error}\n\n{consequence} The rows are marked failed and are not retried. "
-                "This is a bug, or something missing on the server (such as an attachment's file); "
-                "the server's log has the details.\n")
+        text = (
+            f"{what} could not be composed, so nothing was sent.\n\n"
+            f"The error: {error}\n\n{consequence} The rows are marked failed and are not retried. "
+            "This is a bug, or something missing on the server (such as an attachment's file); "
+            "the server's log has the details.\n"
+        )
         subject = f"{self.site.settings.site.name}: a message could not be composed and was not sent"
         return error, Breakage(f"cannot-compose:{key}", subject, text)
 
@@ -152,19 +163,35 @@ class Composer:
         claimed = time.monotonic()
         if item.kind == outbox.POST_EMAIL and item.post_id is not None and item.user_id is not None:
             template = self._template(item.post_id, sources)
-            return Job(item, addresses.bounce_address(template.slug, domain, item.address),
-                       personalize(template, self.site, item.user_id), claimed)
+            return Job(
+                item,
+                addresses.bounce_address(template.slug, domain, item.address),
+                personalize(template, self.site, item.user_id),
+                claimed,
+            )
         if item.kind in (outbox.NOTICE_EMAIL, outbox.DIGEST_EMAIL):
             key = _source_key(item)
             community = _found(sources[key]) if key is not None else None
             assert community is None or isinstance(community, CommunityInfo)
-            sender = (addresses.bounce_address(community.slug, domain, item.address) if community
-                      else f"noreply@{domain}")
+            sender = (
+                addresses.bounce_address(community.slug, domain, item.address) if community else f"noreply@{domain}"
+            )
             # Stable across retries (a receiver may drop a repeat), unique across databases.
             message_id = f"notice.{item.id}.{int(item.created_at.timestamp())}@{domain}"
             compose = compose_digest if item.kind == outbox.DIGEST_EMAIL else compose_notice
-            return Job(item, sender, compose(self.site, item.address, item.payload, message_id=message_id,
-                                             community=community, user_id=item.user_id), claimed)
+            return Job(
+                item,
+                sender,
+                compose(
+                    self.site,
+                    item.address,
+                    item.payload,
+                    message_id=message_id,
+                    community=community,
+                    user_id=item.user_id,
+                ),
+                claimed,
+            )
         raise NotFound(f"outbox row {item.id} of kind {item.kind!r} names no post, member or message")
 
     def _template(self, post_id: int, sources: Sources) -> PostTemplate:

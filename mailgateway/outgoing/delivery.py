@@ -81,8 +81,9 @@ class DeliveryWorker:
         self.poll_seconds = poll_seconds
         self.settings: DeliverySettings = site.settings.delivery
         self.composer = Composer(site)
-        self.connections = [Connection(site.settings.smtp_out, site.mail_domain)
-                            for _ in range(site.settings.smtp_out.connections)]
+        self.connections = [
+            Connection(site.settings.smtp_out, site.mail_domain) for _ in range(site.settings.smtp_out.connections)
+        ]
         self.batch_size = max(1, self.settings.batch_size)
         self.low_water = max(1, self.batch_size // 2)
         self._queue: asyncio.Queue[Job | None] = asyncio.Queue()
@@ -94,8 +95,9 @@ class DeliveryWorker:
         # Outcomes go over a connection of their own whose commits do not wait for the disk.
         bind = sessions.kw["bind"]
         # No ping before each write: a dropped connection fails one write, which is retried.
-        self._outcomes = make_engine(bind.url.render_as_string(hide_password=False), flush_commits=False,
-                                     pool_size=1, pool_pre_ping=False)
+        self._outcomes = make_engine(
+            bind.url.render_as_string(hide_password=False), flush_commits=False, pool_size=1, pool_pre_ping=False
+        )
         # Outcomes recorded and, of those, committed, counted; the recorder sets and
         # replaces ``_committed`` after each write.
         self._recorded = 0
@@ -120,11 +122,17 @@ class DeliveryWorker:
     async def run(self, stop: asyncio.Event) -> None:
         self._loop = asyncio.get_running_loop()
         closing = asyncio.Event()
-        senders = [asyncio.create_task(self._send_loop(conn, stop), name=f"smtp-out-{i}")
-                   for i, conn in enumerate(self.connections)]
+        senders = [
+            asyncio.create_task(self._send_loop(conn, stop), name=f"smtp-out-{i}")
+            for i, conn in enumerate(self.connections)
+        ]
         recorder = asyncio.create_task(self._record_loop(closing), name="delivery-recorder")
-        log.info("delivery started connections=%d smarthost=%s:%d", len(self.connections),
-                 self.site.settings.smtp_out.host, self.site.settings.smtp_out.port)
+        log.info(
+            "delivery started connections=%d smarthost=%s:%d",
+            len(self.connections),
+            self.site.settings.smtp_out.host,
+            self.site.settings.smtp_out.port,
+        )
         try:
             await self._feed(stop)
         finally:
@@ -162,8 +170,9 @@ class DeliveryWorker:
         items, sources = await asyncio.to_thread(self._claim_rows)
         start, size = 0, len(self.connections)
         while start < len(items):
-            jobs, refused, breakages = await asyncio.to_thread(self.composer.compose, items[start:start + size],
-                                                               sources)
+            jobs, refused, breakages = await asyncio.to_thread(
+                self.composer.compose, items[start : start + size], sources
+            )
             for job in jobs:
                 self._queue.put_nowait(job)
             for item, result in refused:
@@ -181,8 +190,10 @@ class DeliveryWorker:
 
     def _tell_operators(self, breakages: list[Breakage]) -> None:
         with self.sessions.begin() as session:
-            queued = sum(operators.tell(session, self.site.settings, key=b.key, subject=b.subject, text=b.text)
-                         for b in breakages)
+            queued = sum(
+                operators.tell(session, self.site.settings, key=b.key, subject=b.subject, text=b.text)
+                for b in breakages
+            )
         if queued:
             self.wake()
 
@@ -284,11 +295,17 @@ class DeliveryWorker:
             return self._recorded
         if result.outcome is Outcome.retry:
             if utcnow() - item.created_at < timedelta(hours=self.settings.give_up_hours):
-                delay = outbox.backoff(item.attempts, self.settings.retry_base_seconds,
-                                       self.settings.retry_max_seconds)
+                delay = outbox.backoff(item.attempts, self.settings.retry_base_seconds, self.settings.retry_max_seconds)
                 self._ledger.retry.append((item.id, result.reply, delay))
-                log.info("deferred " + FIELDS + " attempt=%d retry_in=%.1fs", item.id, item.post_id, item.address,
-                         result.reply, item.attempts, delay.total_seconds())
+                log.info(
+                    "deferred " + FIELDS + " attempt=%d retry_in=%.1fs",
+                    item.id,
+                    item.post_id,
+                    item.address,
+                    result.reply,
+                    item.attempts,
+                    delay.total_seconds(),
+                )
                 return self._recorded
             result = Result(Outcome.failed, f"gave up after {self.settings.give_up_hours:g} hours: {result.reply}")
         self._ledger.failed.append((item.id, result.reply))

@@ -39,10 +39,29 @@ from forum.errors import ConfigError
 # What a receiver acts on, in the order they are hashed. Those absent from a message are
 # still named once (RFC 6376 §5.4.2): nobody can add them later.
 SIGNED_HEADERS = (
-    "from", "to", "cc", "reply-to", "subject", "date", "message-id", "in-reply-to", "references",
-    "mime-version", "content-type", "content-transfer-encoding", "auto-submitted", "precedence",
-    "list-id", "list-post", "list-archive", "list-help", "list-owner", "list-subscribe",
-    "list-unsubscribe", "list-unsubscribe-post", "archived-at",
+    "from",
+    "to",
+    "cc",
+    "reply-to",
+    "subject",
+    "date",
+    "message-id",
+    "in-reply-to",
+    "references",
+    "mime-version",
+    "content-type",
+    "content-transfer-encoding",
+    "auto-submitted",
+    "precedence",
+    "list-id",
+    "list-post",
+    "list-archive",
+    "list-help",
+    "list-owner",
+    "list-subscribe",
+    "list-unsubscribe",
+    "list-unsubscribe-post",
+    "archived-at",
 )
 _FOLDING = re.compile(rb"\r\n(?=[ \t])")
 _B64_LINE = 72
@@ -67,12 +86,18 @@ class DkimSigner:
         except OSError as exc:
             raise ConfigError(f"setting [dkim] key_file: cannot read {path}: {exc.strerror}") from None
         except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
-            raise ConfigError(f"setting [dkim] key_file: {path} is not an unencrypted PEM private key ({exc})") from None
+            raise ConfigError(
+                f"setting [dkim] key_file: {path} is not an unencrypted PEM private key ({exc})"
+            ) from None
         if not isinstance(key, (rsa.RSAPrivateKey, ed25519.Ed25519PrivateKey)):
-            raise ConfigError(f"setting [dkim] key_file: {path} holds a {type(key).__name__}; DKIM needs RSA or Ed25519")
+            raise ConfigError(
+                f"setting [dkim] key_file: {path} holds a {type(key).__name__}; DKIM needs RSA or Ed25519"
+            )
         if isinstance(key, rsa.RSAPrivateKey) and key.key_size < 1024:
-            raise ConfigError(f"setting [dkim] key_file: {path} is a {key.key_size}-bit RSA key; receivers ignore "
-                              "keys under 1024 bits (RFC 8301), use 2048")
+            raise ConfigError(
+                f"setting [dkim] key_file: {path} is a {key.key_size}-bit RSA key; receivers ignore "
+                "keys under 1024 bits (RFC 8301), use 2048"
+            )
         return cls(settings.domain or mail_domain, settings.selector, key)
 
     @property
@@ -95,11 +120,13 @@ class DkimSigner:
         counts = Counter(name for name, _ in fields.items)
         names = [name for name in SIGNED_HEADERS for _ in range(counts[name.encode()] + 1)]
         body_hash = base64.b64encode(hashlib.sha256(_relaxed_body(body)).digest()).decode()
-        tags = (f"v=1; a={self.algorithm}; c=relaxed/relaxed; d={self.domain}; s={self.selector};\r\n"
-                f" t={int(time.time())}; h={':'.join(names)};\r\n bh={body_hash};\r\n b=")
+        tags = (
+            f"v=1; a={self.algorithm}; c=relaxed/relaxed; d={self.domain}; s={self.selector};\r\n"
+            f" t={int(time.time())}; h={':'.join(names)};\r\n bh={body_hash};\r\n b="
+        )
         signed = fields.canonical(names) + _relaxed_header(b"dkim-signature", tags.encode())
         signature = base64.b64encode(self._private_key_operation(signed)).decode()
-        folded = "\r\n ".join(signature[i:i + _B64_LINE] for i in range(0, len(signature), _B64_LINE))
+        folded = "\r\n ".join(signature[i : i + _B64_LINE] for i in range(0, len(signature), _B64_LINE))
         return f"DKIM-Signature: {tags}{folded}\r\n".encode() + message
 
     def _private_key_operation(self, data: bytes) -> bytes:

@@ -69,4 +69,4 @@ def _fold(name: str, items: list[str]) -> str:
             line = ""
         line = f"{line} {item}"
     lines.append(line)
-    return CRLF.join(lines)[len(name) + 2:]
+    return CRLF.join(lines)[len(name) + 2 :]

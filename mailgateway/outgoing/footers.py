@@ -33,7 +33,8 @@ def _linked(view: PostView, site: Site) -> list[tuple[str, str]]:
     limit = site.settings.delivery.attach_max_bytes
     return [
         (f"{one_line(a.filename)} ({human_size(a.size)})", site.url(f"/a/{a.id}/{quote(a.filename)}"))
-        for a in view.attachments if a.size > limit
+        for a in view.attachments
+        if a.size > limit
     ]
 
 

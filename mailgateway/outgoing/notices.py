@@ -28,9 +28,16 @@ from mailgateway.outgoing.rendering import (
 )
 
 
-def compose_notice(site: Site, to_address: str, payload: Mapping[str, Any], *, message_id: str,
-                   community: CommunityInfo | None = None, user_id: int | None = None,
-                   sender: Address | None = None) -> bytes:
+def compose_notice(
+    site: Site,
+    to_address: str,
+    payload: Mapping[str, Any],
+    *,
+    message_id: str,
+    community: CommunityInfo | None = None,
+    user_id: int | None = None,
+    sender: Address | None = None,
+) -> bytes:
     """A one-off message (confirmation, moderation notice, digest) with the site's headers.
 
     ``payload``: ``subject``, ``text``, optional ``html``, ``slug`` (the community it is
@@ -66,14 +73,28 @@ def compose_notice(site: Site, to_address: str, payload: Mapping[str, Any], *, m
     return with_raw_headers(msg.as_bytes(), before=id_headers(message_id, in_reply_to, refs), after=after)
 
 
-def compose_digest(site: Site, to_address: str, payload: Mapping[str, Any], *, message_id: str,
-                   community: CommunityInfo | None = None, user_id: int | None = None) -> bytes:
+def compose_digest(
+    site: Site,
+    to_address: str,
+    payload: Mapping[str, Any],
+    *,
+    message_id: str,
+    community: CommunityInfo | None = None,
+    user_id: int | None = None,
+) -> bytes:
     """A member's digest (``payload`` as :func:`forum.digests.expand` makes it): a notice
     from the site, not from a community's owners, since it gathers several communities,
     carrying the list headers and one-click unsubscribe of ``community``, the one it
     opens with."""
-    return compose_notice(site, to_address, payload, message_id=message_id, community=community,
-                          user_id=user_id, sender=_notice_sender(site, None))
+    return compose_notice(
+        site,
+        to_address,
+        payload,
+        message_id=message_id,
+        community=community,
+        user_id=user_id,
+        sender=_notice_sender(site, None),
+    )
 
 
 def _relay_sender(site: Site, payload: Mapping[str, Any]) -> Address | None:

@@ -127,7 +127,7 @@ def _thread_ids(session: Session, post: Post) -> tuple[str | None, tuple[str, ..
         chain.append(mid)
     chain.reverse()
     if len(chain) > MAX_REFERENCES:
-        chain = chain[:1] + chain[-(MAX_REFERENCES - 1):]
+        chain = chain[:1] + chain[-(MAX_REFERENCES - 1) :]
     return (chain[-1] if chain else post.reply_to_message_id), tuple(chain)
 
 

@@ -40,8 +40,13 @@ class Connection:
         """Connect, EHLO, STARTTLS and AUTH as configured."""
         s = self.settings
         smtp = aiosmtplib.SMTP(
-            hostname=s.host, port=s.port, local_hostname=self.local_hostname, timeout=s.timeout_seconds,
-            start_tls=s.starttls, username=s.username or None, password=s.password or None,
+            hostname=s.host,
+            port=s.port,
+            local_hostname=self.local_hostname,
+            timeout=s.timeout_seconds,
+            start_tls=s.starttls,
+            username=s.username or None,
+            password=s.password or None,
         )
         try:
             await smtp.connect()
@@ -54,8 +59,9 @@ class Connection:
         self.failed_opens = 0
         self._smtp = smtp
 
-    async def send(self, sender: str, recipient: str, message: bytes,
-                   before_end: Callable[[], Awaitable[None]] | None = None) -> str:
+    async def send(
+        self, sender: str, recipient: str, message: bytes, before_end: Callable[[], Awaitable[None]] | None = None
+    ) -> str:
         """One transaction (MAIL, RCPT, DATA); the server's final reply.
 
         ``before_end`` is awaited after the message's content is written and before the
@@ -70,8 +76,9 @@ class Connection:
         smtp = self._smtp
         assert smtp is not None
         if not (sender.isascii() and recipient.isascii()):
-            raise Unsendable(f"{recipient} is not an ASCII address: sending to it needs SMTPUTF8, "
-                             "which listbridge does not use")
+            raise Unsendable(
+                f"{recipient} is not an ASCII address: sending to it needs SMTPUTF8, which listbridge does not use"
+            )
         size = [f"SIZE={len(message)}".encode()] if smtp.supports_extension("size") else []
         try:
             reply = await smtp.execute_command(b"MAIL", f"FROM:<{sender}>".encode("ascii"), *size)
@@ -113,7 +120,7 @@ class Connection:
         self.abort()
 
     def pause_seconds(self) -> float:
-        return min(RECONNECT_MAX_SECONDS, 0.25 * 2 ** self.failed_opens) if self.failed_opens else 0.0
+        return min(RECONNECT_MAX_SECONDS, 0.25 * 2**self.failed_opens) if self.failed_opens else 0.0
 
 
 def _dot_stuffed(message: bytes) -> bytes:

@@ -56,8 +56,9 @@ class RawAttachment:
 def read_attachment(part: Message, content_type: str) -> RawAttachment:
     """A part that is not body text, as an attachment; an attached message keeps its bytes."""
     data = mime_parts.message_bytes(part) if content_type.startswith("message/") else mime_parts.payload_bytes(part)
-    return RawAttachment(content_type, data, mime_parts.filename(part), mime_parts.content_id(part),
-                         mime_parts.disposition(part))
+    return RawAttachment(
+        content_type, data, mime_parts.filename(part), mime_parts.content_id(part), mime_parts.disposition(part)
+    )
 
 
 def _invented_name(index: int, content_type: str) -> str:

@@ -96,9 +96,7 @@ _SURROGATES_RE = re.compile("[\udc80-\udcff]+")
 
 def fix_surrogates(text: str) -> str:
     """Decode raw 8-bit bytes that the parser kept as surrogate escapes."""
-    return _SURROGATES_RE.sub(
-        lambda m: decode_bytes(m.group().encode("utf-8", "surrogateescape"), None), text
-    )
+    return _SURROGATES_RE.sub(lambda m: decode_bytes(m.group().encode("utf-8", "surrogateescape"), None), text)
 
 
 CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")

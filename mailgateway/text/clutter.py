@@ -61,7 +61,7 @@ def _proofpoint_v3(url: str) -> str | None:
     def fill(token: re.Match[str]) -> str:
         nonlocal position
         length = _V3_RUNS.get(token.group(1)[-1], 1) if token.group(1) else 1
-        chars = stored[position:position + length]
+        chars = stored[position : position + length]
         position += length
         return chars
 
@@ -90,26 +90,34 @@ class Rewriter:
 
 
 REWRITERS = (
-    Rewriter("Microsoft Defender Safe Links",
-             re.compile(r"(?:[\w-]+\.)*safelinks\.protection\.(?:outlook\.com|office365\.us|outlook\.cn)"),
-             "", _parameter("url")),
-    Rewriter("Proofpoint URL Defense v1", re.compile(r"urldefense(?:\.proofpoint)?\.com"), "/v1/url",
-             _parameter("u")),
-    Rewriter("Proofpoint URL Defense v2", re.compile(r"urldefense(?:\.proofpoint)?\.com"), "/v2/url",
-             _proofpoint_v2),
-    Rewriter("Proofpoint URL Defense v3", re.compile(r"urldefense(?:\.proofpoint)?\.com"), "/v3/",
-             _proofpoint_v3),
-    Rewriter("Mimecast URL Protect",
-             re.compile(r"(?:[\w-]+\.)*(?:protect(?:-[a-z]{2})?\.mimecast\.com|mimecastprotect\.com)"),
-             "/s/", _mimecast),
+    Rewriter(
+        "Microsoft Defender Safe Links",
+        re.compile(r"(?:[\w-]+\.)*safelinks\.protection\.(?:outlook\.com|office365\.us|outlook\.cn)"),
+        "",
+        _parameter("url"),
+    ),
+    Rewriter("Proofpoint URL Defense v1", re.compile(r"urldefense(?:\.proofpoint)?\.com"), "/v1/url", _parameter("u")),
+    Rewriter("Proofpoint URL Defense v2", re.compile(r"urldefense(?:\.proofpoint)?\.com"), "/v2/url", _proofpoint_v2),
+    Rewriter("Proofpoint URL Defense v3", re.compile(r"urldefense(?:\.proofpoint)?\.com"), "/v3/", _proofpoint_v3),
+    Rewriter(
+        "Mimecast URL Protect",
+        re.compile(r"(?:[\w-]+\.)*(?:protect(?:-[a-z]{2})?\.mimecast\.com|mimecastprotect\.com)"),
+        "/s/",
+        _mimecast,
+    ),
     Rewriter("Barracuda Link Protection", re.compile(r"linkprotect\.cudasvc\.com"), "/url", _parameter("a")),
-    Rewriter("Trend Micro Click-Time", re.compile(r"(?:[\w-]+\.)*trendmicro\.(?:com|eu)"),
-             "/wis/clicktime/", _parameter("url")),
+    Rewriter(
+        "Trend Micro Click-Time",
+        re.compile(r"(?:[\w-]+\.)*trendmicro\.(?:com|eu)"),
+        "/wis/clicktime/",
+        _parameter("url"),
+    ),
 )
 _MAX_NESTING = 4  # a Safe Link around a URL Defense link around …
 _URL = re.compile(r"""https?://[^\s<>"'\]\[]+""", re.I)
 _REWRITTEN_HOSTS = re.compile(
-    r"safelinks\.protection|urldefense|mimecast|linkprotect\.cudasvc|trendmicro\.(?:com|eu)(?::\d+)?/wis/", re.I)
+    r"safelinks\.protection|urldefense|mimecast|linkprotect\.cudasvc|trendmicro\.(?:com|eu)(?::\d+)?/wis/", re.I
+)
 # What every rewritten link holds, looked for as plain words before any pattern is run.
 _REWRITTEN_HINTS = ("safelinks.protection", "urldefense", "mimecast", "linkprotect.cudasvc", "trendmicro.")
 
@@ -158,26 +166,40 @@ def _unwrap_urls(text: str) -> str:
 # Each is the whole of a banner paragraph: what the filter puts at the top (sometimes the
 # bottom) of the body. They are matched against one paragraph's text, spaces collapsed.
 # Where a filter says the mail came from, and what it tells the reader to beware of.
-_OUTSIDE = (r"(?:(?:from )?outside (?:of )?[\w '-]{2,40}|from (?:an external (?:source|sender|address|domain"
-            r"|organi[sz]ation|email address)|the internet|external senders?))")
+_OUTSIDE = (
+    r"(?:(?:from )?outside (?:of )?[\w '-]{2,40}|from (?:an external (?:source|sender|address|domain"
+    r"|organi[sz]ation|email address)|the internet|external senders?))"
+)
 _BEWARE = r"(?:do not|don't|be (?:careful|cautious|wary)|exercise caution|unless you|never|verify|take care)"
-BANNERS = tuple(re.compile(pattern, re.I) for pattern in (
-    # Microsoft 365 and most mail gateways, in their many house styles
-    r"(?:\[?(?:caution|warning|attention|notice|external(?: email| sender)?)\]?\s*[:!\-]?\s*)*"
-    rf"(?:this|the) (?:e-?mail|message)\b.{{0,40}}?\b(?:originated|came|comes|was sent|is|has been sent) {_OUTSIDE}.{{0,400}}",
-    rf"(?:\[external[\w -]{{0,20}}\]|external(?: email| sender| message)?\s*[:!\-])\s*.{{0,300}}?\b{_BEWARE}\b.{{0,300}}",
-    # Microsoft's first-contact safety tip
-    r"(?:some people who received this message )?you don't often get (?:e-?mail|messages?) from \S+\.?"
-    r"(?: learn why this is important\.?)?",
-    # Welsh: "RHYBUDD: Daeth yr e-bost hwn o'r tu allan i'r sefydliad…", "[ALLANOL] …"
-    r"(?:\[?(?:rhybudd|allanol|e-?bost allanol)\]?\s*[:!\-]?\s*)*"
-    r"(?:daeth|mae|cafodd)'?r? (?:yr )?e-?bost (?:hwn )?(?:wedi (?:dod|cyrraedd) |ei anfon )?o'?r tu allan.{0,400}",
-    # Mimecast's, Proofpoint's and the virus scanners' own notices
-    r"(?:mimecast|proofpoint)[^.]{0,80}\b(?:scanned|protected|attachment protection)\b.{0,300}",
-    r"this (?:e-?mail|message)(?: and any attachments?)? (?:has|have) been (?:scanned|checked) (?:by|for) .{0,200}",
-))
-_BANNER_WORDS = ("outside", "external", "don't often get", "tu allan", "allanol", "rhybudd", "mimecast", "proofpoint",
-                 "scanned")
+BANNERS = tuple(
+    re.compile(pattern, re.I)
+    for pattern in (
+        # Microsoft 365 and most mail gateways, in their many house styles
+        r"(?:\[?(?:caution|warning|attention|notice|external(?: email| sender)?)\]?\s*[:!\-]?\s*)*"
+        rf"(?:this|the) (?:e-?mail|message)\b.{{0,40}}?\b(?:originated|came|comes|was sent|is|has been sent) {_OUTSIDE}.{{0,400}}",
+        rf"(?:\[external[\w -]{{0,20}}\]|external(?: email| sender| message)?\s*[:!\-])\s*.{{0,300}}?\b{_BEWARE}\b.{{0,300}}",
+        # Microsoft's first-contact safety tip
+        r"(?:some people who received this message )?you don't often get (?:e-?mail|messages?) from \S+\.?"
+        r"(?: learn why this is important\.?)?",
+        # Welsh: "RHYBUDD: Daeth yr e-bost hwn o'r tu allan i'r sefydliad…", "[ALLANOL] …"
+        r"(?:\[?(?:rhybudd|allanol|e-?bost allanol)\]?\s*[:!\-]?\s*)*"
+        r"(?:daeth|mae|cafodd)'?r? (?:yr )?e-?bost (?:hwn )?(?:wedi (?:dod|cyrraedd) |ei anfon )?o'?r tu allan.{0,400}",
+        # Mimecast's, Proofpoint's and the virus scanners' own notices
+        r"(?:mimecast|proofpoint)[^.]{0,80}\b(?:scanned|protected|attachment protection)\b.{0,300}",
+        r"this (?:e-?mail|message)(?: and any attachments?)? (?:has|have) been (?:scanned|checked) (?:by|for) .{0,200}",
+    )
+)
+_BANNER_WORDS = (
+    "outside",
+    "external",
+    "don't often get",
+    "tu allan",
+    "allanol",
+    "rhybudd",
+    "mimecast",
+    "proofpoint",
+    "scanned",
+)
 _BANNER_HINTS = re.compile("|".join(map(re.escape, _BANNER_WORDS)), re.I)
 _MAX_BANNER = 700
 _MAX_BANNER_DEPTH = 12  # elements a banner's words sit in: box, table, row, cell, paragraph, spans

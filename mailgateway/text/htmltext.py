@@ -27,9 +27,29 @@ _PARAGRAPH_TAGS = frozenset(
 )
 _BLOCK_TAGS = frozenset(
     {
-        "div", "section", "article", "header", "footer", "nav", "aside", "main",
-        "center", "form", "fieldset", "tr", "dt", "dd", "caption", "tbody", "thead",
-        "tfoot", "body", "html", "details", "summary", "figcaption",
+        "div",
+        "section",
+        "article",
+        "header",
+        "footer",
+        "nav",
+        "aside",
+        "main",
+        "center",
+        "form",
+        "fieldset",
+        "tr",
+        "dt",
+        "dd",
+        "caption",
+        "tbody",
+        "thead",
+        "tfoot",
+        "body",
+        "html",
+        "details",
+        "summary",
+        "figcaption",
     }
 )
 _CELL_TAGS = frozenset({"td", "th"})
@@ -96,7 +116,7 @@ def _comparable_target(text: str) -> str:
 
 
 def _link_suffix(anchor: Tag, label: str) -> str:
-    """" (url)" after a link's text, unless the text already is the address."""
+    """ " (url)" after a link's text, unless the text already is the address."""
     href = str(anchor.get("href") or "").strip()
     if not href.lower().startswith(_LINK_SCHEMES):
         return ""
@@ -300,7 +320,7 @@ def _is_outlook_separator(div: Tag, is_header: Callable[[str], bool]) -> bool:
     style = str(div.get("style") or "").replace(" ", "").lower()
     if "border-top:solid" not in style:
         return False
-    return is_header(div.get_text(" ", strip=True)[:_MAX_MARKER_TEXT // 2])
+    return is_header(div.get_text(" ", strip=True)[: _MAX_MARKER_TEXT // 2])
 
 
 def _cut_at_outlook_markers(soup: BeautifulSoup, is_header: Callable[[str], bool], folded_html: str) -> None:
@@ -370,9 +390,16 @@ def drop_tracking_pixels(html: str) -> str:
     if not html or "<img" not in html.lower():
         return html
     soup = BeautifulSoup(html, "html.parser")
-    pixels = [img for img in soup.find_all("img") if is_tracking_pixel(
-        str(img.get("src") or ""), str(img.get("width") or ""), str(img.get("height") or ""),
-        str(img.get("style") or ""))]
+    pixels = [
+        img
+        for img in soup.find_all("img")
+        if is_tracking_pixel(
+            str(img.get("src") or ""),
+            str(img.get("width") or ""),
+            str(img.get("height") or ""),
+            str(img.get("style") or ""),
+        )
+    ]
     for img in pixels:
         img.decompose()
     return str(soup) if pixels else html
@@ -395,7 +422,9 @@ def cut_at_text(html: str, start: str, after: str) -> str | None:
     soup = BeautifulSoup(html, "html.parser")
     seen, passed = "", not after
     for string in soup.find_all(string=True):
-        if isinstance(string, (Comment, Doctype)) or (string.parent is not None and string.parent.name in _DROPPED_TAGS):
+        if isinstance(string, (Comment, Doctype)) or (
+            string.parent is not None and string.parent.name in _DROPPED_TAGS
+        ):
             continue
         text = _words(str(string))
         if not text:
@@ -404,7 +433,7 @@ def cut_at_text(html: str, start: str, after: str) -> str | None:
         if passed and common >= min(8, len(want)) and text[:common] == want[:common]:
             _cut_from(string)
             return str(soup)
-        seen = (seen + " " + text)[-4 * len(after) - 200:]
+        seen = (seen + " " + text)[-4 * len(after) - 200 :]
         passed = passed or after in seen
     return None
 

@@ -31,9 +31,7 @@ def disposition(part: Message) -> str:
     return str(raw).split(";", 1)[0].strip().lower() if raw is not None else ""
 
 
-_FILENAME_PARAM_RE = re.compile(
-    r"(?:^|;)\s*(?:file)?name\*?(?:\*\d+\*?)?\s*=\s*(\"[^\"]*\"|[^;]+)", re.I
-)
+_FILENAME_PARAM_RE = re.compile(r"(?:^|;)\s*(?:file)?name\*?(?:\*\d+\*?)?\s*=\s*(\"[^\"]*\"|[^;]+)", re.I)
 
 
 def _raw_filename(part: Message) -> str | None:

@@ -81,8 +81,9 @@ class OwnLinks:
     def _token_address(self) -> re.Pattern[str]:
         """``local+detail@domain``: reply, confirmation and bounce (VERP) addresses."""
         # Anchored at the start of a word: a long run of word characters is scanned once.
-        return re.compile(rf"(?<![\w.-])([\w.-]+)(?:\+|%2[Bb])[\w.=%-]+(?:@|%40)({re.escape(self.mail_domain)})\b",
-                          re.I)
+        return re.compile(
+            rf"(?<![\w.-])([\w.-]+)(?:\+|%2[Bb])[\w.=%-]+(?:@|%40)({re.escape(self.mail_domain)})\b", re.I
+        )
 
     @cached_property
     def _unsubscribe_url(self) -> re.Pattern[str]:
@@ -196,7 +197,7 @@ def _own_links(base_url: str, mail_domain: str) -> OwnLinks:
 
 
 def _content(line: str) -> str:
-    return line[len(_QUOTE_PREFIX.match(line).group()):].strip()  # type: ignore[union-attr]
+    return line[len(_QUOTE_PREFIX.match(line).group()) :].strip()  # type: ignore[union-attr]
 
 
 def _depth(line: str) -> int:

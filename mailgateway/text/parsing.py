@@ -52,8 +52,21 @@ class HeaderTooLarge(MalformedMail):
 # clients cap a message's recipients in the hundreds; relays add a few kilobytes of header.
 MAX_HEADER_BYTES = 256 * 1024
 MAX_ADDRESSES = 1000  # in any one address header
-_ADDRESS_HEADERS = ("from", "sender", "reply-to", "to", "cc", "bcc", "x-original-from", "x-mailfrom",
-                    "resent-from", "resent-sender", "resent-to", "resent-cc", "resent-bcc")
+_ADDRESS_HEADERS = (
+    "from",
+    "sender",
+    "reply-to",
+    "to",
+    "cc",
+    "bcc",
+    "x-original-from",
+    "x-mailfrom",
+    "resent-from",
+    "resent-sender",
+    "resent-to",
+    "resent-cc",
+    "resent-bcc",
+)
 
 
 @dataclass(frozen=True)
@@ -196,8 +209,9 @@ def _check_bounds(headers: header_values.Headers) -> None:
     """Refuse a message whose header would cost more to read than any real one."""
     for name in _ADDRESS_HEADERS:
         if sum(value.count("@") for value in headers.raw_all(name)) > MAX_ADDRESSES:
-            raise MalformedMail(f"the {name.title()} header lists more than {MAX_ADDRESSES} addresses, "
-                                "more than this server reads")
+            raise MalformedMail(
+                f"the {name.title()} header lists more than {MAX_ADDRESSES} addresses, more than this server reads"
+            )
 
 
 def _check_header_size(raw: bytes) -> None:
@@ -236,7 +250,8 @@ def _build(message: Message, raw: bytes) -> ParsedMail:
         thread_index=headers.text("thread-index").strip() or None,
         text=mime_walk.body_text(texts),
         html=html,
-        text_from_html=bool(htmls) and all(text is not plain for text, (plain, _h) in zip(texts, body.segments, strict=True)),
+        text_from_html=bool(htmls)
+        and all(text is not plain for text, (plain, _h) in zip(texts, body.segments, strict=True)),
         attachments=attachments.parsed_attachments(body.attachments, html),
         size=len(raw),
     )

@@ -25,9 +25,7 @@ from mailgateway.text.reply_lines import (
 # "On <date>, <someone>\n<email>\nwrote:" may be wrapped over up to 5 lines.
 _MAX_WRAPPED_MARKER_LINES = 5
 
-_PGP_SIGNED_HEADER_RE = re.compile(
-    r"\A-----BEGIN PGP SIGNED MESSAGE-----\n(?:Hash: [\w-]+\n)?\s*", re.I
-)
+_PGP_SIGNED_HEADER_RE = re.compile(r"\A-----BEGIN PGP SIGNED MESSAGE-----\n(?:Hash: [\w-]+\n)?\s*", re.I)
 _ALIAS_QUOTE_RE = re.compile(r'^.{0,80}?>{5} "[^"\n]{1,80}" == .{1,200}? writes:')
 _NAMED_ENCLOSED_OPEN_RE = re.compile(r"^>>> ?(.+?) ?>>>$")
 _NAMED_ENCLOSED_CLOSE_RE = re.compile(r"^<<< ?(.+?) ?<<<$")
@@ -79,9 +77,7 @@ def _unwrap_enclosed_quotes(lines: list[str]) -> list[str]:
     return out
 
 
-def _matching_close(
-    line: str, index: int, plain: list[int], named: dict[str, list[int]]
-) -> int | None:
+def _matching_close(line: str, index: int, plain: list[int], named: dict[str, list[int]]) -> int | None:
     """Index of the line closing an enclosed quote opened at ``index``, if any."""
     if len(line) > MAX_MARKER_LEN:
         return None
@@ -112,9 +108,7 @@ def _normalize_quote_prefix(line: str) -> str:
 
 def _may_start_wrapped_marker(line: str) -> bool:
     """Whether a wrapped attribution could begin on this line."""
-    return len(line) <= MAX_MARKER_LEN and bool(
-        MARKER_START_RE.match(line) or ("@" in line and EMAIL_RE.search(line))
-    )
+    return len(line) <= MAX_MARKER_LEN and bool(MARKER_START_RE.match(line) or ("@" in line and EMAIL_RE.search(line)))
 
 
 def _join_wrapped_markers(lines: list[str]) -> list[str]:

@@ -26,14 +26,45 @@ _ADDRESS = r"[\w.+'-]+@[\w-]+(?:\.[\w-]+)+"
 _BESIDE_NAME = re.compile(rf"[ \t]*(?:<|\[|\()[ \t]*(?:mailto:)?{_ADDRESS}[ \t]*(?:>|\]|\))", re.I)
 _ALONE = re.compile(rf"(?<![\w.+'-])(?:mailto:)?{_ADDRESS}", re.I)
 _QUOTE_PREFIX = re.compile(r"^[ \t]*(?:>[ \t]?)*")
-_LINE_BREAKING = frozenset({"br", "p", "div", "td", "th", "tr", "li", "blockquote", "table", "tbody", "thead",
-                            "ul", "ol", "dl", "dt", "dd", "h1", "h2", "h3", "h4", "h5", "h6", "pre", "hr",
-                            "section", "article", "header", "footer", "body", "html"})
+_LINE_BREAKING = frozenset(
+    {
+        "br",
+        "p",
+        "div",
+        "td",
+        "th",
+        "tr",
+        "li",
+        "blockquote",
+        "table",
+        "tbody",
+        "thead",
+        "ul",
+        "ol",
+        "dl",
+        "dt",
+        "dd",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "pre",
+        "hr",
+        "section",
+        "article",
+        "header",
+        "footer",
+        "body",
+        "html",
+    }
+)
 
 
 def _quotes_someone(line: str) -> bool:
     """A header line of a quoted mail, or an attribution ("On … wrote:")."""
-    content = line[len(_QUOTE_PREFIX.match(line).group()):].strip()  # type: ignore[union-attr]
+    content = line[len(_QUOTE_PREFIX.match(line).group()) :].strip()  # type: ignore[union-attr]
     return "@" in content and (is_header_line(content) or is_attribution_line(content))
 
 
@@ -43,10 +74,10 @@ def _without_addresses(line: str) -> str:
 
 def _beside_name(match: re.Match[str]) -> str:
     """Nothing after a name; after a label or a separator ("To: <bob@…>"), :data:`HIDDEN`."""
-    before = match.string[:match.start()].rstrip()
+    before = match.string[: match.start()].rstrip()
     if before and before[-1] not in ":;,":
         return ""
-    return match.group()[:len(match.group()) - len(match.group().lstrip())] + HIDDEN
+    return match.group()[: len(match.group()) - len(match.group().lstrip())] + HIDDEN
 
 
 def hide_quoted_addresses(text: str) -> str:

@@ -137,9 +137,7 @@ _WROTE_BEFORE_NAME = (
 # A year (19xx/20xx), a time (10:30, 20.42, 10h30) or a numeric date (1/2/2016).
 # It starts with a plain digit so the engine can skip quickly to digits; the
 # lookbehinds then check what precedes that first digit.
-_DATE_LIKE = (
-    r"\d(?<!\d\d)(?:(?<=1)9\d\d|(?<=2)0\d\d|\d?[:.h]\d\d|\d?[/.-]\d{1,2}[/.-]\d{2,4})(?!\d)"
-)
+_DATE_LIKE = r"\d(?<!\d\d)(?:(?<=1)9\d\d|(?<=2)0\d\d|\d?[:.h]\d\d|\d?[/.-]\d{1,2}[/.-]\d{2,4})(?!\d)"
 _DATE_LIKE_RE = re.compile(_DATE_LIKE)
 # Anchored at the start of a word so that a long run of word characters
 # without "@" is scanned once, not once per starting position.
@@ -159,13 +157,9 @@ _DATE_THEN_ADDRESS_RE = re.compile(
     rf"^[\s>]*(?=.{{0,40}}?(?:{_DATE_LIKE})).{{1,200}}?<\s*[^<>@\s]+@[^<>\s]+>\s*[:：]?\s*$"
 )
 # "2016-03-03 17:21 GMT+01:00 Some One" (old Gmail)
-_ISO_DATE_NAME_RE = re.compile(
-    r"^[\s>]*\d{4}-\d\d-\d\d \d{1,2}:\d\d GMT[+-]\d{1,2}(?::?\d\d)? [^<>@\n]{1,80}$"
-)
+_ISO_DATE_NAME_RE = re.compile(r"^[\s>]*\d{4}-\d\d-\d\d \d{1,2}:\d\d GMT[+-]\d{1,2}(?::?\d\d)? [^<>@\n]{1,80}$")
 # "* Some One <some@one.example> [2024-03-04 10:15]:" (a common mutt setting)
-_MUTT_ATTRIBUTION_RE = re.compile(
-    r"^[\s>]*\* .{1,100}<[^<>@\s]+@[^<>\s]+> \[\d{4}-\d\d-\d\d[^\]]{0,40}\]:\s*$"
-)
+_MUTT_ATTRIBUTION_RE = re.compile(r"^[\s>]*\* .{1,100}<[^<>@\s]+@[^<>\s]+> \[\d{4}-\d\d-\d\d[^\]]{0,40}\]:\s*$")
 _POSTED_BY_RE = re.compile(r"^[\s>]*Posted by .{1,80} on \d\d/\d\d/\d{4}\s*$", re.I)
 # Outlook's "-----Original Message-----", which it writes above the mail a reply (or a
 # forward) quotes, and the forwarding markers of other clients, which introduce content.
@@ -217,11 +211,7 @@ def has_attribution_evidence(line: str) -> bool:
     Requiring one of them keeps prose such as "As I wrote:" or
     "On this day I wrote something" from being taken for a quote header.
     """
-    return bool(
-        _DATE_LIKE_RE.search(line)
-        or ("@" in line and EMAIL_RE.search(line))
-        or " via " in line.lower()
-    )
+    return bool(_DATE_LIKE_RE.search(line) or ("@" in line and EMAIL_RE.search(line)) or " via " in line.lower())
 
 
 def search_tail(regex: re.Pattern[str], line: str) -> re.Match[str] | None:

@@ -62,13 +62,19 @@ _CUES = (
     re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"),
     re.compile(r"\bhttps?://|\bwww\.[\w-]+", re.I),
     re.compile(r"\[(?:cid|image)[:\s]", re.I),
-    re.compile(r"\b(?:council|cyngor|borough|county|authority|awdurdod|department|directorate|services?"
-               r"|team|tîm|officer|swyddog|manager|rheolwr|adviser|advisor|cynghorydd|director|cyfarwyddwr"
-               r"|coordinator|co-ordinator|head of|assistant|consultant|partnership|association"
-               r"|trust|ltd|limited|plc|llp|cic|charity)\b", re.I),
+    re.compile(
+        r"\b(?:council|cyngor|borough|county|authority|awdurdod|department|directorate|services?"
+        r"|team|tîm|officer|swyddog|manager|rheolwr|adviser|advisor|cynghorydd|director|cyfarwyddwr"
+        r"|coordinator|co-ordinator|head of|assistant|consultant|partnership|association"
+        r"|trust|ltd|limited|plc|llp|cic|charity)\b",
+        re.I,
+    ),
     re.compile(r"\b[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}\b"),  # a UK postcode
-    re.compile(r"\b(?:she/her|he/him|they/them|pronouns|working (?:days|hours|pattern)|follow us"
-               r"|twitter|linkedin|facebook|instagram)\b", re.I),
+    re.compile(
+        r"\b(?:she/her|he/him|they/them|pronouns|working (?:days|hours|pattern)|follow us"
+        r"|twitter|linkedin|facebook|instagram)\b",
+        re.I,
+    ),
 )
 # Cues that identify a person's contact details, as a URL alone (a footnote) does not.
 _CONTACT_CUES = _CUES[:2] + _CUES[3:4]
@@ -88,8 +94,11 @@ def _is_prose(line: str) -> bool:
     stripped = line.strip()
     if len(stripped) > _MAX_LINE or stripped.startswith(">") or _LABELLED_ADDRESS.match(stripped):
         return True
-    return (stripped.endswith((".", "?", "!", ":")) and len(stripped.split()) >= 7
-            and not any(cue.search(stripped) for cue in _CUES[:3]))
+    return (
+        stripped.endswith((".", "?", "!", ":"))
+        and len(stripped.split()) >= 7
+        and not any(cue.search(stripped) for cue in _CUES[:3])
+    )
 
 
 def _is_sign_off(line: str) -> bool:
@@ -153,8 +162,11 @@ def _contact_block_start(lines: list[str], end: int) -> int:
             break
         start, cues = first, cues + block_cues
     block = lines[start:end]
-    if (cues < 2 or not any(any(cue.search(line) for cue in _CONTACT_CUES) for line in block)
-            or not any(line.strip() for line in lines[:start])):
+    if (
+        cues < 2
+        or not any(any(cue.search(line) for cue in _CONTACT_CUES) for line in block)
+        or not any(line.strip() for line in lines[:start])
+    ):
         return end
     # The name heading the block stays with it: it is part of the signature.
     return start
@@ -168,4 +180,3 @@ def split_signature(text: str) -> Split:
     if start >= len(lines) or not any(line.strip() for line in lines[:start]):
         return Split(text, "")
     return Split("\n".join(lines[:start]).rstrip(), "\n".join(lines[start:]).strip())
-

@@ -203,7 +203,7 @@ def _trim_pattern(lines: _Lines) -> None:
 
 
 def _is_heading_underline(previous: str, line: str) -> bool:
-    """"=====" or "-----" right under a text line of about its length underlines a heading.
+    """ "=====" or "-----" right under a text line of about its length underlines a heading.
 
     Plain-text writers underline titles that way; cutting the message there
     (as at a separator) would drop everything after the first heading.
@@ -236,8 +236,7 @@ def _own_signature(lines: list[str], letters: str, kept: set[int]) -> list[int]:
     while start < len(letters) and letters[start] == EMPTY:
         start += 1
     if start >= len(letters) or not (
-        letters[start] == SIGNATURE
-        or (letters[start] == DELIMITER and _SIGNATURE_DELIMITER_RE.fullmatch(lines[start]))
+        letters[start] == SIGNATURE or (letters[start] == DELIMITER and _SIGNATURE_DELIMITER_RE.fullmatch(lines[start]))
     ):
         return []
     end = start + 1
@@ -280,6 +279,4 @@ def trim_reply(text: str) -> Trimmed:
 
 def trim_html(html: str) -> str:
     """Remove quoted-reply containers from an HTML reply, keeping the new part."""
-    return strip_quote_containers(
-        html, is_attribution=is_attribution_line, is_header=is_email_header
-    )
+    return strip_quote_containers(html, is_attribution=is_attribution_line, is_header=is_email_header)

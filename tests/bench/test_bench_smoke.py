@@ -40,38 +40,83 @@ class Run:
 ARCHIVE_FIGURES = r"\s+\d+ ok\s+0 errors\s+median\s+[\d.]+ ms .* server CPU\s+[\d.]+ ms/req"
 
 RUNS = [
-    Run("digest_run.py", ("--members", "40", "--communities", "10", "--posts", "30"),
-        (r"^40 members, \d+ memberships, 10 communities, 30 posts",
-         r"digest run: 40 digests queued in [\d.]+ s",
-         r"baseline: 40 outbox rows of the same size written in [\d.]+ s; ratio [\d.]+",
-         r"stored: \d+ shared blocks")),
-    Run("fanout.py", ("--members", "12", "--connections", "2"),
-        (r"fan-out: 11 personal copies in [\d.]+ s = \d+ copies/s",
-         r"^ratio: [\d.]+",
-         r"first copy: \d+ ms after the post's commit")),
-    Run("ingest.py", ("--messages", "8", "--senders", "2", "--members", "3"),
-        (r"gateway: \d+ posts/s accepted and stored \(all 8 stored",
-         r"^ratio: [\d.]+",
-         r"processed into 8 posts",
-         r"CPU per post: [\d.]+ ms accepting")),
-    Run("email_loop.py", ("--members", "6", "--posts", "1"),
-        (r"post 1/1: first copy \d+ ms after the 250, all 5 in [\d.]+ s",
-         r"250 -> last copy: median [\d.]+ s",
-         r"^ratio: [\d.]+")),
-    Run("hostile.py", ("--only", "rcpt-100x"),
-        (r"^\| rcpt-100x \| 250 .* \| [\d.]+ s \|",)),
-    Run("chat_latency.py", ("--posts", "2", "--rate", "20"),
-        (r"email -> chat API call: n=2 median \d+ ms",
-         r"chat event -> copy at the smarthost: n=2 median \d+ ms")),
+    Run(
+        "digest_run.py",
+        ("--members", "40", "--communities", "10", "--posts", "30"),
+        (
+            r"^40 members, \d+ memberships, 10 communities, 30 posts",
+            r"digest run: 40 digests queued in [\d.]+ s",
+            r"baseline: 40 outbox rows of the same size written in [\d.]+ s; ratio [\d.]+",
+            r"stored: \d+ shared blocks",
+        ),
+    ),
+    Run(
+        "fanout.py",
+        ("--members", "12", "--connections", "2"),
+        (
+            r"fan-out: 11 personal copies in [\d.]+ s = \d+ copies/s",
+            r"^ratio: [\d.]+",
+            r"first copy: \d+ ms after the post's commit",
+        ),
+    ),
+    Run(
+        "ingest.py",
+        ("--messages", "8", "--senders", "2", "--members", "3"),
+        (
+            r"gateway: \d+ posts/s accepted and stored \(all 8 stored",
+            r"^ratio: [\d.]+",
+            r"processed into 8 posts",
+            r"CPU per post: [\d.]+ ms accepting",
+        ),
+    ),
+    Run(
+        "email_loop.py",
+        ("--members", "6", "--posts", "1"),
+        (
+            r"post 1/1: first copy \d+ ms after the 250, all 5 in [\d.]+ s",
+            r"250 -> last copy: median [\d.]+ s",
+            r"^ratio: [\d.]+",
+        ),
+    ),
+    Run("hostile.py", ("--only", "rcpt-100x"), (r"^\| rcpt-100x \| 250 .* \| [\d.]+ s \|",)),
+    Run(
+        "chat_latency.py",
+        ("--posts", "2", "--rate", "20"),
+        (r"email -> chat API call: n=2 median \d+ ms", r"chat event -> copy at the smarthost: n=2 median \d+ ms"),
+    ),
     # It generates its archive with bench/generate_archive.py, then serves it.
-    Run("archive.py", ("--data", "{tmp}", "--posts", "300", "--communities", "4", "--users", "30",
-                       "--clients", "2", "--requests", "3"),
-        (r"^archive: 300 posts, 4 communities, 30 people on sqlite",
-         r"^static file" + ARCHIVE_FIGURES, r"^thread page" + ARCHIVE_FIGURES, r"^search" + ARCHIVE_FIGURES,
-         r"^server memory \(\d+ process")),
-    Run("trim_accuracy.py", (),
-        (r"reply_trimmer: \d+/\d+ \([\d.]+%\) trimmed bodies exact",
-         r"discourse_receiver post_raw: \d+/\d+ \([\d.]+%\) loosely equal")),
+    Run(
+        "archive.py",
+        (
+            "--data",
+            "{tmp}",
+            "--posts",
+            "300",
+            "--communities",
+            "4",
+            "--users",
+            "30",
+            "--clients",
+            "2",
+            "--requests",
+            "3",
+        ),
+        (
+            r"^archive: 300 posts, 4 communities, 30 people on sqlite",
+            r"^static file" + ARCHIVE_FIGURES,
+            r"^thread page" + ARCHIVE_FIGURES,
+            r"^search" + ARCHIVE_FIGURES,
+            r"^server memory \(\d+ process",
+        ),
+    ),
+    Run(
+        "trim_accuracy.py",
+        (),
+        (
+            r"reply_trimmer: \d+/\d+ \([\d.]+%\) trimmed bodies exact",
+            r"discourse_receiver post_raw: \d+/\d+ \([\d.]+%\) loosely equal",
+        ),
+    ),
 ]
 
 
@@ -80,8 +125,13 @@ def test_script_runs_and_prints_its_figures(run: Run, tmp_path: Path) -> None:
     if run.script == "trim_accuracy.py":
         require_corpus()
     args = [arg.replace("{tmp}", str(tmp_path)) for arg in run.args]
-    done = subprocess.run([sys.executable, str(REPO_ROOT / "bench" / run.script), *args], cwd=REPO_ROOT,
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "bench" / run.script), *args],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, f"bench/{run.script} exited with {done.returncode}:\n{done.stdout}\n{done.stderr}"
     for pattern in run.prints:
         assert re.search(pattern, done.stdout, re.M), f"no line matches {pattern!r} in:\n{done.stdout}"

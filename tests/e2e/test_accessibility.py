@@ -40,9 +40,9 @@ BLOCKING = ("serious", "critical")
 @dataclass(frozen=True)
 class Case:
     who: str | None  # signed in as, or a visitor
-    path: str        # may name a seeded thread: "{gps_thread}"
+    path: str  # may name a seeded thread: "{gps_thread}"
     status: int = 200
-    submit: str = ""      # press this button first (an empty form: the page with its errors)
+    submit: str = ""  # press this button first (an empty form: the page with its errors)
     must_show: tuple[str, ...] = ()  # selectors proving the page shows what it is meant to check
     lang: str = "en"  # the language the browser asks for
 
@@ -66,11 +66,19 @@ ENGLISH = {
     "accessibility": Case(None, "/accessibility", must_show=("footer a[href='/accessibility']",)),
 }
 # What the English cases press, and the skip link, as the Welsh pages name them.
-WELSH_NAMES = {"Email me a sign-in link": "Anfon dolen fewngofnodi ataf", "Post": "Postio",
-               "Skip to main content": "Neidio i'r prif gynnwys"}
+WELSH_NAMES = {
+    "Email me a sign-in link": "Anfon dolen fewngofnodi ataf",
+    "Post": "Postio",
+    "Skip to main content": "Neidio i'r prif gynnwys",
+}
 HTML_LANG = {"en": "en-GB", "cy": "cy"}
-CASES = {**ENGLISH, **{f"{name}-cy": replace(case, lang="cy", submit=WELSH_NAMES.get(case.submit, case.submit))
-                       for name, case in ENGLISH.items()}}
+CASES = {
+    **ENGLISH,
+    **{
+        f"{name}-cy": replace(case, lang="cy", submit=WELSH_NAMES.get(case.submit, case.submit))
+        for name, case in ENGLISH.items()
+    },
+}
 
 
 VIEWPORT: ViewportSize = {"width": 1280, "height": 720}
@@ -102,8 +110,9 @@ def open_case(tab: Callable[[str | None, str], Page], world: World, name: str) -
         with page.expect_navigation() as navigation:
             page.get_by_role("button", name=case.submit, exact=True).click()
         response = navigation.value
-    assert response is not None and response.status == case.status, \
+    assert response is not None and response.status == case.status, (
         f"{name}: {page.url} answered {response and response.status}, not {case.status}"
+    )
     for selector in case.must_show:
         assert page.locator(selector).count(), f"{name}: nothing matches {selector!r} on {page.url}"
     assert page.locator("html").get_attribute("lang") == HTML_LANG[case.lang], f"{name}: not in {case.lang}"
@@ -116,8 +125,9 @@ def axe() -> Any:
 
 
 @pytest.mark.parametrize("name", CASES)
-def test_no_serious_or_critical_axe_violations(tab: Callable[[str | None, str], Page], world: World, axe: Any,
-                                               name: str) -> None:
+def test_no_serious_or_critical_axe_violations(
+    tab: Callable[[str | None, str], Page], world: World, axe: Any, name: str
+) -> None:
     page = open_case(tab, world, name)
     page.evaluate("document.querySelectorAll('details').forEach(d => { d.open = true; })")  # check the folded text too
     results = axe.run(page, options={"resultTypes": ["violations", "incomplete"]}).response
@@ -134,30 +144,34 @@ def test_no_serious_or_critical_axe_violations(tab: Callable[[str | None, str], 
 
 
 @pytest.mark.parametrize("name", CASES)
-def test_skip_link_is_first_and_moves_focus_to_main(tab: Callable[[str | None, str], Page], world: World,
-                                                    name: str) -> None:
+def test_skip_link_is_first_and_moves_focus_to_main(
+    tab: Callable[[str | None, str], Page], world: World, name: str
+) -> None:
     page = open_case(tab, world, name)
     page.keyboard.press("Tab")
     focused = page.evaluate("""() => { const e = document.activeElement, r = e.getBoundingClientRect();
         return {cls: e.className, text: e.textContent.trim(), left: r.left, top: r.top,
                 inView: r.left >= 0 && r.top >= 0 && r.right <= innerWidth && r.width > 0}; }""")
     skip = "Skip to main content"
-    assert focused["cls"] == "skip-link" and focused["text"] == (WELSH_NAMES[skip] if name.endswith("-cy") else skip), \
+    assert focused["cls"] == "skip-link" and focused["text"] == (WELSH_NAMES[skip] if name.endswith("-cy") else skip), (
         focused
+    )
     assert focused["inView"], f"the focused skip link must be seen: {focused}"
     page.keyboard.press("Enter")
     assert page.evaluate("document.activeElement.id") == "main"
     page.keyboard.press("Tab")
-    assert page.evaluate("document.querySelector('main').contains(document.activeElement)"), \
+    assert page.evaluate("document.querySelector('main').contains(document.activeElement)"), (
         "after the skip link, Tab goes on inside main"
+    )
 
 
 CONTROLS = "input:not([type=hidden]), select, textarea, button"
 
 
 @pytest.mark.parametrize("name", CASES)
-def test_every_form_control_has_an_accessible_name(tab: Callable[[str | None, str], Page], world: World,
-                                                   name: str) -> None:
+def test_every_form_control_has_an_accessible_name(
+    tab: Callable[[str | None, str], Page], world: World, name: str
+) -> None:
     page = open_case(tab, world, name)
     cdp = page.context.new_cdp_session(page)
     try:

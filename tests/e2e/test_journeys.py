@@ -67,7 +67,7 @@ def test_sign_in_by_link_reply_on_the_web_and_by_email(browser: Any, world: Worl
         page.get_by_role("button", name="Post reply").click()
         expect(page.get_by_role("status").first).to_have_text("Your message is posted.")
         assert re.search(r"#post-\d+$", page.url), f"a posted reply leads to its permalink, not {page.url}"
-        mine = page.locator(f"article{page.url[page.url.index('#'):]}")
+        mine = page.locator(f"article{page.url[page.url.index('#') :]}")
         expect(mine).to_contain_text(WEB_REPLY)
         expect(mine.locator("strong")).to_have_text("Ventilation first.")  # Markdown in, HTML out
 
@@ -85,8 +85,13 @@ def test_sign_in_by_link_reply_on_the_web_and_by_email(browser: Any, world: Worl
         assert str(message["Archived-At"]).strip("<>") == page.url, "Archived-At names the post's permalink"
 
         # Bob answers from Outlook, to the copy's reply address, with Alice's words quoted.
-        world.send(BOB, reply_to, outlook_reply(BOB, reply_to, str(message["Subject"]), EMAIL_REPLY, copy,
-                                                WEB_REPLY, "damp2@council.example"))
+        world.send(
+            BOB,
+            reply_to,
+            outlook_reply(
+                BOB, reply_to, str(message["Subject"]), EMAIL_REPLY, copy, WEB_REPLY, "damp2@council.example"
+            ),
+        )
         page.goto(world.damp_thread)
         reload_until(page, EMAIL_REPLY)
         bobs = page.locator("article.post").filter(has_text=EMAIL_REPLY)
@@ -113,11 +118,9 @@ def search_for(page: Page, words: str) -> None:
 
 
 @pytest.mark.parametrize("who", [None, ALICE], ids=["visitor", "signed-in-non-member"])
-def test_outsiders_cannot_find_a_private_thread(new_context: Callable[..., Any], world: World,
-                                                who: str | None) -> None:
+def test_outsiders_cannot_find_a_private_thread(new_context: Callable[..., Any], world: World, who: str | None) -> None:
     page = new_context(as_=who).new_page()
-    for path in (world.private_thread, "/c/casework/", "/c/casework/feed.atom",
-                 world.private_thread + ".mbox"):
+    for path in (world.private_thread, "/c/casework/", "/c/casework/feed.atom", world.private_thread + ".mbox"):
         response = page.goto(path)
         assert response is not None and response.status == 404, f"{path}: {response and response.status}"
         if not path.endswith((".atom", ".mbox")):

@@ -21,9 +21,9 @@ from tests.integration.served import DOMAIN, Browser, ServedSite, mail
 from tests.support import Received, SmtpSink, make_community, make_member
 
 ALICE = "alice@council.example"  # facilitator of housing and planning; not a member of casework
-BOB = "bob@council.example"      # takes part by email: member of housing, planning and casework
+BOB = "bob@council.example"  # takes part by email: member of housing, planning and casework
 CAROL = "carol@council.example"  # facilitator of the private casework community
-DAVE = "dave@council.example"    # member of housing; signs in with JavaScript turned off
+DAVE = "dave@council.example"  # member of housing; signs in with JavaScript turned off
 NAMES = {ALICE: "Alice Example", BOB: "Bob Example", CAROL: "Carol Example", DAVE: "Dave Example"}
 
 GPS_QUESTION = "Has anyone bought a GPS unit for housing condition surveys? Which one would you recommend?"
@@ -35,8 +35,7 @@ PRIVATE_SUBJECT = f"Eviction case 2291 ({PRIVATE_WORD})"
 # Mail -------------------------------------------------------------------------------------
 
 
-def wait_mail(sink: SmtpSink, match: Callable[[Received], bool], *, after: int = 0,
-              timeout: float = 15.0) -> Received:
+def wait_mail(sink: SmtpSink, match: Callable[[Received], bool], *, after: int = 0, timeout: float = 15.0) -> Received:
     """The first message from index ``after`` on that ``match`` accepts, waiting for it."""
     deadline = time.monotonic() + timeout
     while True:
@@ -63,20 +62,37 @@ def archived_at(received: Received) -> str:
     return re.sub(r"^https?://[^/]+", "", url)
 
 
-def outlook_reply(sender: str, to_address: str, subject: str, reply: str, original: Received,
-                  quoted: str, message_id: str) -> bytes:
+def outlook_reply(
+    sender: str, to_address: str, subject: str, reply: str, original: Received, quoted: str, message_id: str
+) -> bytes:
     """A reply as Outlook writes it to the copy ``original``: new text on top, then the
     original's headers and ``quoted`` (its text) below a separator."""
     quoted_from, quoted_to = str(original.message["From"]), str(original.message["To"])
-    body = (f"{reply}\r\n\r\n{NAMES[sender].split()[0]}\r\n\r\n-----Original Message-----\r\n"
-            f"From: {quoted_from}\r\nSent: 28 November 2026 09:00\r\nTo: {quoted_to}\r\n"
-            f"Subject: {subject}\r\n\r\n{quoted}\r\n")
-    return mail(f"{NAMES[sender]} <{sender}>", to_address, f"RE: {subject}", body, message_id,
-                "Thread-Index: AdmZ3bYAAAAAAAAAAAAAAAAAAAAAAA==\r\n")
+    body = (
+        f"{reply}\r\n\r\n{NAMES[sender].split()[0]}\r\n\r\n-----Original Message-----\r\n"
+        f"From: {quoted_from}\r\nSent: 28 November 2026 09:00\r\nTo: {quoted_to}\r\n"
+        f"Subject: {subject}\r\n\r\n{quoted}\r\n"
+    )
+    return mail(
+        f"{NAMES[sender]} <{sender}>",
+        to_address,
+        f"RE: {subject}",
+        body,
+        message_id,
+        "Thread-Index: AdmZ3bYAAAAAAAAAAAAAAAAAAAAAAA==\r\n",
+    )
 
 
-def with_attachment(sender: str, to_address: str, subject: str, body: str, message_id: str,
-                    filename: str, content_type: str, data: bytes) -> bytes:
+def with_attachment(
+    sender: str,
+    to_address: str,
+    subject: str,
+    body: str,
+    message_id: str,
+    filename: str,
+    content_type: str,
+    data: bytes,
+) -> bytes:
     msg = EmailMessage(policy=email.policy.SMTP)
     msg["From"] = f"{NAMES[sender]} <{sender}>"
     msg["To"] = to_address
@@ -99,8 +115,8 @@ class World:
     site: ServedSite
     sink: SmtpSink
     base: str
-    gps_thread: str = ""      # public, with an attachment and a reply quoting Outlook-style
-    damp_thread: str = ""     # public, one post by email: the journey replies to it
+    gps_thread: str = ""  # public, with an attachment and a reply quoting Outlook-style
+    damp_thread: str = ""  # public, one post by email: the journey replies to it
     private_thread: str = ""  # casework, private: only its members may find it
     sessions: dict[str, Any] = field(default_factory=dict)  # address -> Playwright storage state
 
@@ -152,22 +168,55 @@ def seed(db_url: str) -> None:
 
 def post_seed_mail(w: World) -> None:
     housing, casework, planning = (f"{slug}@{DOMAIN}" for slug in ("housing", "casework", "planning"))
-    w.send(ALICE, housing, with_attachment(
-        ALICE, housing, "Which GPS for field surveys?", GPS_QUESTION, "gps1@council.example",
-        "survey-form.pdf", "application/pdf", b"%PDF-1.4\n% a small survey form\n%%EOF\n"))
+    w.send(
+        ALICE,
+        housing,
+        with_attachment(
+            ALICE,
+            housing,
+            "Which GPS for field surveys?",
+            GPS_QUESTION,
+            "gps1@council.example",
+            "survey-form.pdf",
+            "application/pdf",
+            b"%PDF-1.4\n% a small survey form\n%%EOF\n",
+        ),
+    )
     to_bob = wait_mail(w.sink, to(BOB, "Which GPS"))
     w.gps_thread = archived_at(to_bob).split("#")[0]
     bob_reply_to = to_bob.message["Reply-To"].addresses[0].addr_spec
-    w.send(BOB, bob_reply_to, outlook_reply(
-        BOB, bob_reply_to, "Which GPS for field surveys?", "We bought the Trimble R2 last year: reliable.",
-        to_bob, GPS_QUESTION, "gps2@council.example"))
+    w.send(
+        BOB,
+        bob_reply_to,
+        outlook_reply(
+            BOB,
+            bob_reply_to,
+            "Which GPS for field surveys?",
+            "We bought the Trimble R2 last year: reliable.",
+            to_bob,
+            GPS_QUESTION,
+            "gps2@council.example",
+        ),
+    )
 
-    w.send(BOB, housing, mail(f"Bob Example <{BOB}>", housing, "Damp and mould advice", DAMP_QUESTION,
-                              "damp1@council.example"))
+    w.send(
+        BOB,
+        housing,
+        mail(f"Bob Example <{BOB}>", housing, "Damp and mould advice", DAMP_QUESTION, "damp1@council.example"),
+    )
     w.damp_thread = archived_at(wait_mail(w.sink, to(ALICE, "Damp and mould"))).split("#")[0]
 
-    w.send(CAROL, casework, mail(f"Carol Example <{CAROL}>", casework, PRIVATE_SUBJECT,
-                                 f"Notes on the hearing; code word {PRIVATE_WORD}.", "case1@council.example"))
+    w.send(
+        CAROL,
+        casework,
+        mail(
+            f"Carol Example <{CAROL}>",
+            casework,
+            PRIVATE_SUBJECT,
+            f"Notes on the hearing; code word {PRIVATE_WORD}.",
+            "case1@council.example",
+        ),
+    )
     # Nothing vouches for mail from her laptop, and Casework is private: she confirms it by the link mailed to her.
     asked = text_of(wait_mail(w.sink, to(CAROL, "Did you send this")))
     confirm = re.search(r"https?://\S+/posts/confirm/\S+", asked)
@@ -176,8 +225,17 @@ def post_seed_mail(w: World) -> None:
     w.private_thread = archived_at(wait_mail(w.sink, to(BOB, "Eviction case"))).split("#")[0]
 
     # A member's post to a moderated community waits in the held queue (for the facilitator pages).
-    w.send(BOB, planning, mail(f"Bob Example <{BOB}>", planning, "Draft local plan consultation",
-                               "Should we answer the consultation together?", "plan1@council.example"))
+    w.send(
+        BOB,
+        planning,
+        mail(
+            f"Bob Example <{BOB}>",
+            planning,
+            "Draft local plan consultation",
+            "Should we answer the consultation together?",
+            "plan1@council.example",
+        ),
+    )
     wait_mail(w.sink, to(ALICE, "Draft local plan"))  # the facilitator is told a post is held
     wait_mail(w.sink, lambda m: ALICE in m.rcpt_tos and "Trimble" in text_of(m))  # Bob's reply is archived
 

@@ -23,12 +23,23 @@ LIST = "housing@lists.example.org"
 T = TypeVar("T")
 
 
-def chat_site(tmp_path: Path, db_url: str, smarthost_port: int, *, policy: str, members: tuple[str, ...],
-              platform: str, channel: str, settings: str, max_message_bytes: int = 26_214_400,
-              site_extra: str = "") -> ServedSite:
+def chat_site(
+    tmp_path: Path,
+    db_url: str,
+    smarthost_port: int,
+    *,
+    policy: str,
+    members: tuple[str, ...],
+    platform: str,
+    channel: str,
+    settings: str,
+    max_message_bytes: int = 26_214_400,
+    site_extra: str = "",
+) -> ServedSite:
     """A started site whose community "housing" (``policy``) has ``members`` and lives in ``channel`` too."""
-    site = ServedSite(tmp_path, db_url, smarthost_port, extra=settings, max_message_bytes=max_message_bytes,
-                      site_extra=site_extra)
+    site = ServedSite(
+        tmp_path, db_url, smarthost_port, extra=settings, max_message_bytes=max_message_bytes, site_extra=site_extra
+    )
     copy_head_schema(db_url)
     site.cli("community", "create", "housing", "--name", "Housing Advice", "--policy", policy)
     for address in members:
@@ -47,8 +58,14 @@ def _accepts(port: int) -> bool:
         return False
 
 
-def mail(sender: str, subject: str, body: str, message_id: str, in_reply_to: str | None = None,
-         attachment: tuple[str, str, bytes] | None = None) -> bytes:
+def mail(
+    sender: str,
+    subject: str,
+    body: str,
+    message_id: str,
+    in_reply_to: str | None = None,
+    attachment: tuple[str, str, bytes] | None = None,
+) -> bytes:
     """A message to the community; ``attachment`` is (filename, content type, bytes)."""
     msg = EmailMessage()
     msg["From"], msg["To"], msg["Subject"], msg["Message-ID"] = sender, LIST, subject, message_id

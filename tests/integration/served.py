@@ -31,9 +31,19 @@ DOMAIN = "lists.example.org"
 
 
 class ServedSite:
-    def __init__(self, workdir: Path, db_url: str, smarthost_port: int, *, protocol: str = "smtp",
-                 max_message_bytes: int = 26_214_400, extra: str = "", smtp_in: str = "",
-                 dns_server: str | None = None, site_extra: str = "") -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        db_url: str,
+        smarthost_port: int,
+        *,
+        protocol: str = "smtp",
+        max_message_bytes: int = 26_214_400,
+        extra: str = "",
+        smtp_in: str = "",
+        dns_server: str | None = None,
+        site_extra: str = "",
+    ) -> None:
         self.workdir = workdir
         self.db_url = db_url
         self.smtp_port, self.web_port = free_ports(2)
@@ -53,7 +63,7 @@ secret_key = "integration-test-secret-0123456789"
 url = "{db_url}"
 
 [storage]
-path = "{workdir / 'storage'}"
+path = "{workdir / "storage"}"
 
 [smtp_in]
 host = "127.0.0.1"
@@ -78,8 +88,12 @@ port = {self.web_port}
 """)
 
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run([sys.executable, "-m", "listbridge", "--config", str(self.config), *args],
-                                capture_output=True, text=True, timeout=120)
+        result = subprocess.run(
+            [sys.executable, "-m", "listbridge", "--config", str(self.config), *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         if check and result.returncode != 0:
             raise AssertionError(f"listbridge {' '.join(args)} failed: {result.stderr}")
         return result
@@ -87,8 +101,12 @@ port = {self.web_port}
     def start(self) -> None:
         log = self.log_path.open("ab")
         # A process group of its own, as a service manager gives it: a test may signal it whole.
-        self.proc = subprocess.Popen([sys.executable, "-m", "listbridge", "--config", str(self.config), "serve"],
-                                     stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "listbridge", "--config", str(self.config), "serve"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -119,8 +137,11 @@ port = {self.web_port}
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline:
                 with engine.connect() as conn:
-                    pending = conn.scalar(select(func.count()).select_from(InboundMessage)
-                                          .where(InboundMessage.status == InboundStatus.pending))
+                    pending = conn.scalar(
+                        select(func.count())
+                        .select_from(InboundMessage)
+                        .where(InboundMessage.status == InboundStatus.pending)
+                    )
                 if not pending:
                     return
                 time.sleep(0.05)
@@ -201,9 +222,13 @@ class Browser:
 def mail(sender: str, to: str, subject: str, body: str, message_id: str, extra_headers: str = "") -> bytes:
     """A plain message as a mail client writes it (CRLF, UTF-8)."""
     return (
-        f"From: {sender}\r\nTo: {to}\r\nSubject: {subject}\r\nMessage-ID: <{message_id}>\r\n"
-        f"Date: Sat, 28 Nov 2026 09:00:00 +0000\r\nMIME-Version: 1.0\r\n"
-        f"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n{extra_headers}\r\n"
-        f"{body}"
-    ).replace("\r\n", "\n").replace("\n", "\r\n").encode()
-
+        (
+            f"From: {sender}\r\nTo: {to}\r\nSubject: {subject}\r\nMessage-ID: <{message_id}>\r\n"
+            f"Date: Sat, 28 Nov 2026 09:00:00 +0000\r\nMIME-Version: 1.0\r\n"
+            f"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n{extra_headers}\r\n"
+            f"{body}"
+        )
+        .replace("\r\n", "\n")
+        .replace("\n", "\r\n")
+        .encode()
+    )

@@ -39,8 +39,12 @@ ALICE = "alice@council.example"
 @pytest.fixture
 def settings(loopback: ChatBridge[Any], make_settings: Callable[..., Settings], smtp_sink: SmtpSink) -> Settings:
     web_port, smtp_port = free_ports(2)
-    return make_settings(loopback={"enabled": True}, web={"port": web_port, "processes": 1},
-                         smtp_in={"port": smtp_port}, smtp_out={"port": smtp_sink.port})
+    return make_settings(
+        loopback={"enabled": True},
+        web={"port": web_port, "processes": 1},
+        smtp_in={"port": smtp_port},
+        smtp_out={"port": smtp_sink.port},
+    )
 
 
 @contextmanager
@@ -49,8 +53,7 @@ def serving(settings: Settings, roles: tuple[str, ...]) -> Iterator[None]:
     test platform), stopped as SIGTERM stops it."""
     loop = asyncio.new_event_loop()
     stop = asyncio.Event()
-    thread = threading.Thread(target=loop.run_until_complete, args=(runtime.run(settings, stop, roles),),
-                              name="serve")
+    thread = threading.Thread(target=loop.run_until_complete, args=(runtime.run(settings, stop, roles),), name="serve")
     thread.start()
     try:
         yield
@@ -76,7 +79,8 @@ def answers(settings: Settings) -> bool:
 
 
 def test_serve_mounts_its_endpoint_and_sends_its_outbox_rows_through_its_adapter(
-        settings: Settings, sessionmaker: SessionMaker[Session]) -> None:
+    settings: Settings, sessionmaker: SessionMaker[Session]
+) -> None:
     with sessionmaker.begin() as session:
         housing = make_community(session, "housing", policy=PostingPolicy.members.value)
         make_member(session, housing, ALICE)
@@ -86,8 +90,13 @@ def test_serve_mounts_its_endpoint_and_sends_its_outbox_rows_through_its_adapter
     with serving(settings, ("web", "worker")):
         wait_until(lambda: answers(settings))
         # In at its endpoint (not behind the web's CSRF check: a platform signs its own requests).
-        said = channel(settings, "loop-1", email=ALICE, name="Alice Adviser",
-                       text="Damp in the Elm Street flats\n\nWho has a good contractor?")
+        said = channel(
+            settings,
+            "loop-1",
+            email=ALICE,
+            name="Alice Adviser",
+            text="Damp in the Elm Street flats\n\nWho has a good contractor?",
+        )
         assert said["notice"] == ""
         # Out through its adapter, in the other linked channel; none back where it came from.
         # The adapter runs in this process (worker role); the endpoint in a forked web worker.
@@ -99,7 +108,12 @@ def test_serve_mounts_its_endpoint_and_sends_its_outbox_rows_through_its_adapter
         post = session.scalars(select(Post)).one()
         assert (post.source, post.author_email) == ("loopback", ALICE)
         assert post.community_id == community_by_slug(session, "housing").id
-        rows = session.execute(select(OutboxItem.kind, OutboxItem.address, OutboxItem.status)
-                               .where(OutboxItem.kind.like("loopback%")).order_by(OutboxItem.address)).all()
+        rows = session.execute(
+            select(OutboxItem.kind, OutboxItem.address, OutboxItem.status)
+            .where(OutboxItem.kind.like("loopback%"))
+            .order_by(OutboxItem.address)
+        ).all()
         assert [(kind, address, status.value) for kind, address, status in rows] == [
-            ("loopback_post", "loop-1", "done"), ("loopback_post", "loop-2", "done")]
+            ("loopback_post", "loop-1", "done"),
+            ("loopback_post", "loop-2", "done"),
+        ]

@@ -48,32 +48,40 @@ def test_mistakes_give_one_readable_line(site: ServedSite, tmp_path: Path) -> No
     assert_one_line_error(site.cli("member", "add", "housing", "not-an-address", check=False), "not-an-address")
     assert_one_line_error(site.cli("community", "create", "housing", "--name", "Again", check=False), "already exists")
     assert_one_line_error(site.cli("community", "create", "Bad Slug!", "--name", "x", check=False), "Bad Slug!")
-    assert_one_line_error(site.cli("member", "import", "housing", str(tmp_path / "missing.csv"), check=False),
-                          "missing.csv")
+    assert_one_line_error(
+        site.cli("member", "import", "housing", str(tmp_path / "missing.csv"), check=False), "missing.csv"
+    )
 
     broken = tmp_path / "broken.toml"
     broken.write_text('[site]\nmail_domain = "lists.example.org"\n')
-    result = subprocess.run([sys.executable, "-m", "listbridge", "--config", str(broken), "init"],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "listbridge", "--config", str(broken), "init"], capture_output=True, text=True
+    )
     assert_one_line_error(result, "secret_key")
 
-    result = subprocess.run([sys.executable, "-m", "listbridge", "--config", str(tmp_path / "nope.toml"), "init"],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "listbridge", "--config", str(tmp_path / "nope.toml"), "init"],
+        capture_output=True,
+        text=True,
+    )
     assert_one_line_error(result, "nope.toml")
 
 
 def test_config_from_the_environment(site: ServedSite) -> None:
     env = {"LISTBRIDGE_CONFIG": str(site.config), "PATH": "/usr/bin:/bin"}
-    result = subprocess.run([sys.executable, "-m", "listbridge", "community", "list"], capture_output=True,
-                            text=True, env=env)
+    result = subprocess.run(
+        [sys.executable, "-m", "listbridge", "community", "list"], capture_output=True, text=True, env=env
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("housing\tHousing Advice")
 
 
 def test_member_import_names_every_bad_row_and_is_idempotent(site: ServedSite, tmp_path: Path) -> None:
     bad = tmp_path / "bad.csv"
-    bad.write_text("email,name,role,delivery\nok@council.example,Ok,,\nnope,No,,\n"
-                   "x@council.example,X,boss,each\ny@council.example,Y,member,hourly\nworse,W,chief,monthly\n")
+    bad.write_text(
+        "email,name,role,delivery\nok@council.example,Ok,,\nnope,No,,\n"
+        "x@council.example,X,boss,each\ny@council.example,Y,member,hourly\nworse,W,chief,monthly\n"
+    )
     result = site.cli("member", "import", "housing", str(bad), check=False)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()
@@ -105,26 +113,46 @@ def test_usage_mistakes_follow_the_same_rule(site: ServedSite) -> None:
 
 
 def test_a_bridge_this_site_has_not_set_up_is_refused(site: ServedSite) -> None:
-    assert_one_line_error(site.cli("bridge", "link", "housing", "slack", "C0123ABCD", check=False),
-                          "Slack is not set up on this site", "[slack] bot_token")
-    assert_one_line_error(site.cli("bridge", "link", "housing", "matrix", "!abc:example.org", check=False),
-                          "Matrix is not set up on this site", "[matrix] homeserver")
+    assert_one_line_error(
+        site.cli("bridge", "link", "housing", "slack", "C0123ABCD", check=False),
+        "Slack is not set up on this site",
+        "[slack] bot_token",
+    )
+    assert_one_line_error(
+        site.cli("bridge", "link", "housing", "matrix", "!abc:example.org", check=False),
+        "Matrix is not set up on this site",
+        "[matrix] homeserver",
+    )
     assert site.cli("bridge", "list").stdout == ""
 
 
 def test_community_names_and_addresses(site: ServedSite) -> None:
     assert_one_line_error(site.cli("community", "create", "garden", "--name", " ", check=False), "name is empty")
-    assert_one_line_error(site.cli("community", "create", "Housing", "--name", "Again", check=False),
-                          '"Housing" has capitals', 'use "housing"')
+    assert_one_line_error(
+        site.cli("community", "create", "Housing", "--name", "Again", check=False),
+        '"Housing" has capitals',
+        'use "housing"',
+    )
     assert_one_line_error(site.cli("community", "create", "Garden", "--name", "Garden", check=False), 'use "garden"')
     assert site.cli("community", "list").stdout.splitlines() == ["housing\tHousing Advice\tpublic\tmembers\t0 members"]
 
 
 def test_community_edit(site: ServedSite) -> None:
-    edited = site.cli("community", "edit", "housing", "--name", "Housing Officers", "--policy", "moderated",
-                      "--subject-prefix", "[housing]")
-    assert edited.stdout == "housing: name 'Housing Officers', posting: moderated, subject prefix '[housing]', " \
-                            "language: en\n"
+    edited = site.cli(
+        "community",
+        "edit",
+        "housing",
+        "--name",
+        "Housing Officers",
+        "--policy",
+        "moderated",
+        "--subject-prefix",
+        "[housing]",
+    )
+    assert (
+        edited.stdout == "housing: name 'Housing Officers', posting: moderated, subject prefix '[housing]', "
+        "language: en\n"
+    )
     assert site.cli("community", "edit", "housing", "--description", "For officers").returncode == 0
     assert site.cli("community", "list").stdout.startswith("housing\tHousing Officers\tpublic\tmoderated\t")
     assert_one_line_error(site.cli("community", "edit", "housing", check=False), "nothing to change")
@@ -135,8 +163,9 @@ def test_community_edit(site: ServedSite) -> None:
 def languages(site: ServedSite) -> dict[str, str | None]:
     """Each member's language, by address, as the web reads it to choose their pages' language."""
     with database(site) as sessions, sessions() as session:
-        return dict(session.execute(
-            select(UserEmail.email, User.language).join(User, User.id == UserEmail.user_id)).all())
+        return dict(
+            session.execute(select(UserEmail.email, User.language).join(User, User.id == UserEmail.user_id)).all()
+        )
 
 
 def test_members_language_from_add_and_import(site: ServedSite, tmp_path: Path) -> None:
@@ -145,18 +174,27 @@ def test_members_language_from_add_and_import(site: ServedSite, tmp_path: Path) 
     site.cli("member", "add", "housing", "bob@council.example", "--role", "moderator")  # no --language: kept
     site.cli("member", "add", "housing", "ann@council.example")
     assert languages(site) == {"bob@council.example": "cy", "ann@council.example": None}
-    assert_one_line_error(site.cli("member", "add", "housing", "cai@council.example", "--language", "fr",
-                                   check=False), "'fr' is not one of 'cy', 'en'")
+    assert_one_line_error(
+        site.cli("member", "add", "housing", "cai@council.example", "--language", "fr", check=False),
+        "'fr' is not one of 'cy', 'en'",
+    )
 
     sheet = tmp_path / "members.csv"
-    sheet.write_text("email,name,language\nann@council.example,Ann,EN\ncai@council.example,Cai,cy\n"
-                     "dai@council.example,Dai,\n")
+    sheet.write_text(
+        "email,name,language\nann@council.example,Ann,EN\ncai@council.example,Cai,cy\ndai@council.example,Dai,\n"
+    )
     assert "2 added, 1 updated, 0 unchanged" in site.cli("member", "import", "housing", str(sheet)).stdout
-    assert languages(site) == {"bob@council.example": "cy", "ann@council.example": "en",
-                               "cai@council.example": "cy", "dai@council.example": None}
+    assert languages(site) == {
+        "bob@council.example": "cy",
+        "ann@council.example": "en",
+        "cai@council.example": "cy",
+        "dai@council.example": None,
+    }
     assert "0 added, 0 updated, 3 unchanged" in site.cli("member", "import", "housing", str(sheet)).stdout
-    assert 'cai@council.example,Cai,member,each,active,cy' in \
-        site.cli("member", "list", "housing", "--format", "csv").stdout
+    assert (
+        "cai@council.example,Cai,member,each,active,cy"
+        in site.cli("member", "list", "housing", "--format", "csv").stdout
+    )
 
     bad = tmp_path / "bad.csv"
     bad.write_text("email,language\neve@council.example,fr\n")
@@ -168,8 +206,10 @@ def test_community_language(site: ServedSite) -> None:
     created = site.cli("community", "create", "tai", "--name", "Tai", "--language", "bilingual").stdout
     assert created == "created tai (public, posting: members, language: bilingual): tai@lists.example.org\n"
     assert site.cli("community", "edit", "housing", "--language", "cy").stdout.endswith("language: cy\n")
-    assert_one_line_error(site.cli("community", "edit", "housing", "--language", "fr", check=False),
-                          "'fr' is not one of 'cy', 'en', 'bilingual'")
+    assert_one_line_error(
+        site.cli("community", "edit", "housing", "--language", "fr", check=False),
+        "'fr' is not one of 'cy', 'en', 'bilingual'",
+    )
     with database(site) as sessions, sessions() as session:
         found = dict(session.execute(select(Community.slug, Community.language)).all())
     assert found == {"housing": "cy", "tai": "bilingual"}
@@ -188,8 +228,10 @@ def test_member_list_round_trips_through_import(site: ServedSite, tmp_path: Path
     assert len(text) == 2_001
     assert text[0] == "ann@council.example\tfacilitator\teach\tactive\tAnn, Chair"
     exported = site.cli("member", "list", "housing", "--format", "csv").stdout
-    assert exported.splitlines()[:2] == ["email,name,role,delivery,status,language",
-                                         'ann@council.example,"Ann, Chair",facilitator,each,active,']
+    assert exported.splitlines()[:2] == [
+        "email,name,role,delivery,status,language",
+        'ann@council.example,"Ann, Chair",facilitator,each,active,',
+    ]
     site.cli("community", "create", "garden", "--name", "Garden")
     again = tmp_path / "exported.csv"
     again.write_text(exported)
@@ -203,18 +245,25 @@ def test_member_remove(site: ServedSite) -> None:
     site.cli("member", "add", "housing", "bob@council.example")
     site.cli("community", "create", "garden", "--name", "Garden")
     site.cli("member", "add", "garden", "bob@council.example")
-    assert_one_line_error(site.cli("member", "remove", "housing", "ann@council.example", check=False),
-                          "needs at least one facilitator")
-    assert_one_line_error(site.cli("member", "remove", "housing", "eve@council.example", check=False),
-                          "eve@council.example is not a member of housing")
+    assert_one_line_error(
+        site.cli("member", "remove", "housing", "ann@council.example", check=False), "needs at least one facilitator"
+    )
+    assert_one_line_error(
+        site.cli("member", "remove", "housing", "eve@council.example", check=False),
+        "eve@council.example is not a member of housing",
+    )
     with database(site) as sessions:
         signed_in = browser_session(sessions, user_id(sessions, "bob@council.example"))
-    assert site.cli("member", "remove", "housing", "Bob@Council.example").stdout == \
-        "removed Bob@Council.example from housing\n"
+    assert (
+        site.cli("member", "remove", "housing", "Bob@Council.example").stdout
+        == "removed Bob@Council.example from housing\n"
+    )
     assert signed_in_as(site, signed_in) == "bob@council.example", "still in Garden: still signed in"
     last = site.cli("member", "remove", "garden", "bob@council.example").stdout
-    assert last == "removed bob@council.example from garden; they are in no community now, so they are " \
-                   "signed out of the web\n"
+    assert (
+        last == "removed bob@council.example from garden; they are in no community now, so they are "
+        "signed out of the web\n"
+    )
     assert signed_in_as(site, signed_in) is None
     assert site.cli("member", "list", "housing").stdout == "ann@council.example\tfacilitator\teach\tactive\t\n"
 
@@ -246,8 +295,10 @@ def signed_in_as(site: ServedSite, key: str) -> str | None:
 def test_community_delete_saves_the_archive_and_members_first(site: ServedSite, tmp_path: Path) -> None:
     site.cli("member", "add", "housing", "ann@council.example", "--name", "Ann", "--role", "facilitator")
     mbox = tmp_path / "old.mbox"
-    mbox.write_bytes(b"From ann@council.example Mon Jan  3 10:00:00 2005\nFrom: Ann <ann@council.example>\n"
-                     b"Subject: Damp in flats\nMessage-ID: <damp@council.example>\n\nWho has a surveyor?\n")
+    mbox.write_bytes(
+        b"From ann@council.example Mon Jan  3 10:00:00 2005\nFrom: Ann <ann@council.example>\n"
+        b"Subject: Damp in flats\nMessage-ID: <damp@council.example>\n\nWho has a surveyor?\n"
+    )
     site.cli("import", "housing", str(mbox))
     refused = site.cli("community", "delete", "housing", check=False)
     assert_one_line_error(refused, "--yes")
@@ -260,8 +311,10 @@ def test_community_delete_saves_the_archive_and_members_first(site: ServedSite, 
     beside = tmp_path if site.db_url.startswith("sqlite") else tmp_path / "storage"
     assert saved_mbox.parent == beside and saved_csv.parent == beside
     assert b"Subject: Damp in flats" in saved_mbox.read_bytes() and saved_mbox.read_bytes().startswith(b"From ")
-    assert saved_csv.read_text().splitlines() == ["email,name,role,delivery,status,language",
-                                                  "ann@council.example,Ann,facilitator,each,active,"]
+    assert saved_csv.read_text().splitlines() == [
+        "email,name,role,delivery,status,language",
+        "ann@council.example,Ann,facilitator,each,active,",
+    ]
     assert site.cli("community", "list").stdout == ""
     assert_one_line_error(site.cli("member", "list", "housing", check=False), '"housing"')
     # What was saved brings it back.
@@ -272,10 +325,12 @@ def test_community_delete_saves_the_archive_and_members_first(site: ServedSite, 
 
 def test_every_command_is_in_help_and_the_readme(site: ServedSite) -> None:
     readme = (Path(__file__).parents[2] / "README.md").read_text()
-    section = readme[readme.index("## Command line"):]
-    section = section[:section.index("\n## ", 1)]
-    for group, commands in [("community", ["create", "list", "edit", "delete"]),
-                            ("member", ["add", "import", "list", "remove"])]:
+    section = readme[readme.index("## Command line") :]
+    section = section[: section.index("\n## ", 1)]
+    for group, commands in [
+        ("community", ["create", "list", "edit", "delete"]),
+        ("member", ["add", "import", "list", "remove"]),
+    ]:
         listed = site.cli(group, "--help").stdout
         for command in commands:
             assert re.search(rf"^  {command}\b", listed, re.MULTILINE), f"{group} {command} not in --help"

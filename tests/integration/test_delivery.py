@@ -55,8 +55,13 @@ QUESTION = "Who fixed their boiler this winter?\n.\n.profile, .bashrc: lines a l
 
 def post(sessionmaker: SessionMaker[Session], site: Site, subject: str = "Heating repairs") -> Post:
     with sessionmaker.begin() as session:
-        return submit_post(session, Draft(community="housing", author_email=AUTHOR, author_name="Alice Example",
-                                          subject=subject, body=QUESTION), site).post
+        return submit_post(
+            session,
+            Draft(
+                community="housing", author_email=AUTHOR, author_name="Alice Example", subject=subject, body=QUESTION
+            ),
+            site,
+        ).post
 
 
 def rows(sessionmaker: SessionMaker[Session]) -> dict[str, OutboxItem]:
@@ -75,8 +80,14 @@ def by_recipient(messages: list[Received]) -> dict[str, Received]:
     return {m.rcpt_tos[0]: m for m in messages}
 
 
-async def deliver(site: Site, sessionmaker: SessionMaker[Session], until: Callable[[], bool], *,
-                  timeout: float = 15.0, stop: asyncio.Event | None = None) -> None:
+async def deliver(
+    site: Site,
+    sessionmaker: SessionMaker[Session],
+    until: Callable[[], bool],
+    *,
+    timeout: float = 15.0,
+    stop: asyncio.Event | None = None,
+) -> None:
     """Run a worker until ``until()`` holds (checked every 20 ms), then stop it cleanly."""
     stop = stop or asyncio.Event()
     task = asyncio.create_task(DeliveryWorker(site, sessionmaker).run(stop))
@@ -93,7 +104,8 @@ def all_settled(sessionmaker: SessionMaker[Session]) -> Callable[[], bool]:
 
 
 def test_each_member_gets_one_personal_copy_moments_after_the_post(
-        mail_site: Site, sessionmaker: SessionMaker[Session], smtp_sink: SmtpSink) -> None:
+    mail_site: Site, sessionmaker: SessionMaker[Session], smtp_sink: SmtpSink
+) -> None:
     members = ["bob@council.example", "carol@council.example", "dave@elsewhere.example"]
     add_members(sessionmaker, members)
 
@@ -138,7 +150,8 @@ def test_each_member_gets_one_personal_copy_moments_after_the_post(
 
 
 def test_a_deferred_recipient_is_retried_and_then_delivered(
-        mail_site: Site, sessionmaker: SessionMaker[Session], smtp_sink: SmtpSink) -> None:
+    mail_site: Site, sessionmaker: SessionMaker[Session], smtp_sink: SmtpSink
+) -> None:
     add_members(sessionmaker, ["bob@council.example", "carol@council.example"])
     smtp_sink.reply_for["carol@council.example"] = ["451 4.3.0 mailbox busy, try later"]
     post(sessionmaker, mail_site)
@@ -151,7 +164,8 @@ def test_a_deferred_recipient_is_retried_and_then_delivered(
 
 
 def test_a_permanent_refusal_is_recorded_and_never_retried(
-        mail_site: Site, sessionmaker: SessionMaker[Session], smtp_sink: SmtpSink) -> None:
+    mail_site: Site, sessionmaker: SessionMaker[Session], smtp_sink: SmtpSink
+) -> None:
     add_members(sessionmaker, ["bob@council.example", "nobody@council.example"])
     # Refused once: were it ever retried, the retry would be accepted and show up below.
     smtp_sink.reply_for["nobody@council.example"] = ["550 5.1.1 no such user"]
@@ -173,7 +187,8 @@ def test_a_permanent_refusal_is_recorded_and_never_retried(
 
 
 def test_stopping_mid_fan_out_and_restarting_sends_the_rest_exactly_once(
-        make_settings: Callable[..., Settings], sessionmaker: SessionMaker[Session]) -> None:
+    make_settings: Callable[..., Settings], sessionmaker: SessionMaker[Session]
+) -> None:
     members = [f"m{i}@members.example" for i in range(150)]
     add_members(sessionmaker, members)
     stop = asyncio.Event()
@@ -184,8 +199,9 @@ def test_stopping_mid_fan_out_and_restarting_sends_the_rest_exactly_once(
             loop_of_first_run[0].call_soon_threadsafe(stop.set)
 
     with SmtpSink(on_message=stop_after_30) as sink:
-        site = Site.from_settings(make_settings(smtp_out={"port": sink.port, "connections": 4},
-                                                delivery={"batch_size": 40}))
+        site = Site.from_settings(
+            make_settings(smtp_out={"port": sink.port, "connections": 4}, delivery={"batch_size": 40})
+        )
         post(sessionmaker, site)
 
         async def first_run() -> None:
@@ -206,7 +222,8 @@ def test_stopping_mid_fan_out_and_restarting_sends_the_rest_exactly_once(
 
 
 def test_mail_waits_while_the_smarthost_is_down_and_goes_out_when_it_is_back(
-        make_settings: Callable[..., Settings], sessionmaker: SessionMaker[Session]) -> None:
+    make_settings: Callable[..., Settings], sessionmaker: SessionMaker[Session]
+) -> None:
     port = free_port()
     site = Site.from_settings(make_settings(smtp_out={"port": port, "connections": 2}))
     add_members(sessionmaker, ["bob@council.example", "carol@council.example"])
@@ -254,7 +271,8 @@ class ResetsIdleConnections:
 
 
 def test_a_connection_the_smarthost_reset_is_replaced_without_delaying_the_message(
-        make_settings: Callable[..., Settings], sessionmaker: SessionMaker[Session]) -> None:
+    make_settings: Callable[..., Settings], sessionmaker: SessionMaker[Session]
+) -> None:
     handler = ResetsIdleConnections()
     controller = Controller(handler, hostname="127.0.0.1", port=free_port())
     site = Site.from_settings(make_settings(smtp_out={"port": controller.port, "connections": 1}))
@@ -286,7 +304,8 @@ def test_a_connection_the_smarthost_reset_is_replaced_without_delaying_the_messa
 
 
 def test_copies_of_a_post_deleted_before_delivery_are_not_sent(
-        mail_site: Site, sessionmaker: SessionMaker[Session], smtp_sink: SmtpSink) -> None:
+    mail_site: Site, sessionmaker: SessionMaker[Session], smtp_sink: SmtpSink
+) -> None:
     add_members(sessionmaker, ["bob@council.example"])
     published = post(sessionmaker, mail_site)
     with sessionmaker.begin() as session:
@@ -300,8 +319,8 @@ def test_copies_of_a_post_deleted_before_delivery_are_not_sent(
 
 
 def test_a_copy_that_waited_past_its_lease_is_handed_back_not_sent(
-        mail_site: Site, sessionmaker: SessionMaker[Session], smtp_sink: SmtpSink,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    mail_site: Site, sessionmaker: SessionMaker[Session], smtp_sink: SmtpSink, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Past its lease a row may be claimed again; sending it then could send it twice."""
     add_members(sessionmaker, ["bob@council.example"])
     post(sessionmaker, mail_site)
@@ -316,15 +335,28 @@ def test_a_copy_that_waited_past_its_lease_is_handed_back_not_sent(
 
 
 def test_notices_go_out_with_the_community_headers_and_a_bounce_address(
-        mail_site: Site, sessionmaker: SessionMaker[Session], smtp_sink: SmtpSink) -> None:
+    mail_site: Site, sessionmaker: SessionMaker[Session], smtp_sink: SmtpSink
+) -> None:
     add_members(sessionmaker, [])
     with sessionmaker.begin() as session:
-        outbox.enqueue_notice(session, dedupe_key="confirm:1", address="newbie@council.example", payload={
-            "subject": "Confirm you want to join Housing", "text": "Reply to this message to confirm.",
-            "slug": "housing", "reply_to": f"housing-confirm+abc@{DOMAIN}", "in_reply_to": "join1@council.example",
-        })
-        outbox.enqueue_notice(session, dedupe_key="site:1", address="someone@elsewhere.example",
-                              payload={"subject": "Your login link", "text": "Click: http://x/login/abc"})
+        outbox.enqueue_notice(
+            session,
+            dedupe_key="confirm:1",
+            address="newbie@council.example",
+            payload={
+                "subject": "Confirm you want to join Housing",
+                "text": "Reply to this message to confirm.",
+                "slug": "housing",
+                "reply_to": f"housing-confirm+abc@{DOMAIN}",
+                "in_reply_to": "join1@council.example",
+            },
+        )
+        outbox.enqueue_notice(
+            session,
+            dedupe_key="site:1",
+            address="someone@elsewhere.example",
+            payload={"subject": "Your login link", "text": "Click: http://x/login/abc"},
+        )
 
     asyncio.run(deliver(mail_site, sessionmaker, all_settled(sessionmaker)))
 
@@ -343,20 +375,35 @@ def test_notices_go_out_with_the_community_headers_and_a_bounce_address(
 
 
 def test_a_copy_that_cannot_be_composed_fails_at_once_and_the_operators_are_told(
-        make_settings: Callable[..., Settings], sessionmaker: SessionMaker[Session], smtp_sink: SmtpSink,
-        caplog: pytest.LogCaptureFixture) -> None:
+    make_settings: Callable[..., Settings],
+    sessionmaker: SessionMaker[Session],
+    smtp_sink: SmtpSink,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     """An attachment's file gone from storage: no retry would compose the copies, so they
     fail at once (not every 30 s for three days), one ERROR says why, and one mail tells
     the operators, however many batches the copies took."""
-    site = Site.from_settings(make_settings(
-        site={"operators": ["ops@council.example"]}, smtp_out={"port": smtp_sink.port, "connections": 2},
-        delivery={"batch_size": 2}))
+    site = Site.from_settings(
+        make_settings(
+            site={"operators": ["ops@council.example"]},
+            smtp_out={"port": smtp_sink.port, "connections": 2},
+            delivery={"batch_size": 2},
+        )
+    )
     members = [f"member{i}@council.example" for i in range(5)]
     add_members(sessionmaker, members)
     with sessionmaker.begin() as session:
-        published = submit_post(session, Draft(
-            community="housing", author_email=AUTHOR, subject="Minutes", body="The minutes are attached.",
-            attachments=(AttachmentData("minutes.pdf", "application/pdf", b"%PDF-1.4 minutes"),)), site).post
+        published = submit_post(
+            session,
+            Draft(
+                community="housing",
+                author_email=AUTHOR,
+                subject="Minutes",
+                body="The minutes are attached.",
+                attachments=(AttachmentData("minutes.pdf", "application/pdf", b"%PDF-1.4 minutes"),),
+            ),
+            site,
+        ).post
         sha256 = published.attachments[0].sha256
     site.blobs.path_for(sha256).unlink()
 
@@ -366,8 +413,9 @@ def test_a_copy_that_cannot_be_composed_fails_at_once_and_the_operators_are_told
     copies = {address: row for address, row in rows(sessionmaker).items() if address in members}
     assert {row.status for row in copies.values()} == {OutboxStatus.failed}
     assert {row.attempts for row in copies.values()} == {1}
-    assert all("cannot be composed" in row.last_error and "FileNotFoundError" in row.last_error
-               for row in copies.values())
+    assert all(
+        "cannot be composed" in row.last_error and "FileNotFoundError" in row.last_error for row in copies.values()
+    )
     errors = [r for r in caplog.records if r.levelname == "ERROR"]
     assert len(errors) == 1 and "cannot compose" in errors[0].getMessage()
     [notice] = smtp_sink.messages
@@ -378,8 +426,8 @@ def test_a_copy_that_cannot_be_composed_fails_at_once_and_the_operators_are_told
 
 
 def test_an_address_that_is_not_ascii_fails_at_once_and_the_others_get_their_copies(
-        mail_site: Site, sessionmaker: SessionMaker[Session], smtp_sink: SmtpSink,
-        caplog: pytest.LogCaptureFixture) -> None:
+    mail_site: Site, sessionmaker: SessionMaker[Session], smtp_sink: SmtpSink, caplog: pytest.LogCaptureFixture
+) -> None:
     """Such an address is accepted as a member's, but sending to it needs SMTPUTF8: retrying
     for three days, a traceback each time, would not change that."""
     add_members(sessionmaker, ["siân@council.example", "bob@council.example"])

@@ -26,8 +26,9 @@ pytestmark = pytest.mark.integration
 def served(tmp_path: Path, db_url: str, smtp_sink: SmtpSink) -> ServedSite:
     """Dan takes housing and planning daily, at an hour the scheduler will not reach during the test."""
     hour = (utcnow().hour + 3) % 24
-    site = ServedSite(tmp_path, db_url, smarthost_port=smtp_sink.port,
-                      extra=f'\n[digest]\nhour = {hour}\ntimezone = "UTC"\n')
+    site = ServedSite(
+        tmp_path, db_url, smarthost_port=smtp_sink.port, extra=f'\n[digest]\nhour = {hour}\ntimezone = "UTC"\n'
+    )
     copy_head_schema(db_url)
     for slug, name in (("housing", "Housing Advice"), ("planning", "Planning")):
         site.cli("community", "create", slug, "--name", name)
@@ -43,11 +44,20 @@ def digests_to(smtp_sink: SmtpSink, address: str) -> list[str]:
 def test_preview_then_run_sends_one_digest_however_often_it_is_run(served: ServedSite, smtp_sink: SmtpSink) -> None:
     served.start()
     try:
-        for i, (slug, subject) in enumerate((("housing", "Homelessness prevention grant"),
-                                             ("planning", "Local plan consultation"))):
-            code, _ = served.send("alice@council.example", [f"{slug}@{DOMAIN}"],
-                                  mail("Alice <alice@council.example>", f"{slug}@{DOMAIN}", subject,
-                                       f"{subject}: thoughts?\n", f"d{i}@council.example"))
+        for i, (slug, subject) in enumerate(
+            (("housing", "Homelessness prevention grant"), ("planning", "Local plan consultation"))
+        ):
+            code, _ = served.send(
+                "alice@council.example",
+                [f"{slug}@{DOMAIN}"],
+                mail(
+                    "Alice <alice@council.example>",
+                    f"{slug}@{DOMAIN}",
+                    subject,
+                    f"{subject}: thoughts?\n",
+                    f"d{i}@council.example",
+                ),
+            )
             assert code == 250
         served.wait_until_processed()
 
@@ -58,7 +68,8 @@ def test_preview_then_run_sends_one_digest_however_often_it_is_run(served: Serve
         assert "<!DOCTYPE html>" in served.cli("digest", "preview", "dan@council.example", "--html").stdout
         unknown = served.cli("digest", "preview", "nobody@council.example", check=False)
         assert unknown.returncode == 1 and unknown.stderr.strip().splitlines() == [
-            "listbridge: error: no member has the address nobody@council.example"]
+            "listbridge: error: no member has the address nobody@council.example"
+        ]
 
         first = served.cli("digest", "run", "--period", "daily")
         assert first.stdout.startswith("daily: 1 digest queued for 1 member owed one"), first.stdout
@@ -81,11 +92,20 @@ def test_serve_sends_the_digest_owed_since_it_was_last_running(served: ServedSit
     try:
         sessions = db.make_sessionmaker(engine)
         with sessions.begin() as session:
-            submit_post(session, Draft(community="housing", author_email="alice@council.example",
-                                       subject="While you were away", body="News."), Site.from_settings(settings))
+            submit_post(
+                session,
+                Draft(
+                    community="housing",
+                    author_email="alice@council.example",
+                    subject="While you were away",
+                    body="News.",
+                ),
+                Site.from_settings(settings),
+            )
             dan = session.query(UserEmail).filter_by(email="dan@council.example").one().user_id
-            session.add(DigestCursor(user_id=dan, period=Delivery.daily, slot_at=utcnow() - timedelta(days=2),
-                                     high_water=0))
+            session.add(
+                DigestCursor(user_id=dan, period=Delivery.daily, slot_at=utcnow() - timedelta(days=2), high_water=0)
+            )
         served.start()
         try:
             smtp_sink.wait_for(1, timeout=20)

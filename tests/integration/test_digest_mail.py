@@ -68,11 +68,13 @@ class Delivered:
 
 
 @pytest.fixture
-def delivered(make_settings: Callable[..., Settings], engine: Engine, sessionmaker: SessionMaker[Session],
-              smtp_sink: SmtpSink) -> Delivered:
+def delivered(
+    make_settings: Callable[..., Settings], engine: Engine, sessionmaker: SessionMaker[Session], smtp_sink: SmtpSink
+) -> Delivered:
     """Dan takes housing (public) and planning (private) daily; three posts; one digest sent."""
-    site = Site.from_settings(make_settings(smtp_out={"port": smtp_sink.port, "connections": 2},
-                                            digest={"timezone": "UTC"}))
+    site = Site.from_settings(
+        make_settings(smtp_out={"port": smtp_sink.port, "connections": 2}, digest={"timezone": "UTC"})
+    )
     with sessionmaker.begin() as session:
         for slug, private in (("housing", False), ("planning", True)):
             community = make_community(session, slug, private=private)
@@ -81,14 +83,25 @@ def delivered(make_settings: Callable[..., Settings], engine: Engine, sessionmak
     runner = Digests(site, engine)
     runner.run(Delivery.daily, datetime(2025, 1, 14, 12, tzinfo=UTC))  # Dan's first digest: the next morning
     posts: dict[str, Post] = {}
-    for slug, subject, reply_to in (("housing", "Damp in council flats", None),
-                                    ("housing", "Re: Damp in council flats", "Damp in council flats"),
-                                    ("planning", "Local plan consultation", None)):
+    for slug, subject, reply_to in (
+        ("housing", "Damp in council flats", None),
+        ("housing", "Re: Damp in council flats", "Damp in council flats"),
+        ("planning", "Local plan consultation", None),
+    ):
         with sessionmaker.begin() as session:
             parent = posts[reply_to].id if reply_to else None
-            posts[subject] = submit_post(session, Draft(
-                community=slug, author_email=AUTHOR, author_name="Alice Adviser", subject=subject,
-                body=f"{subject}: what do you think?", parent_id=parent), site).post
+            posts[subject] = submit_post(
+                session,
+                Draft(
+                    community=slug,
+                    author_email=AUTHOR,
+                    author_name="Alice Adviser",
+                    subject=subject,
+                    body=f"{subject}: what do you think?",
+                    parent_id=parent,
+                ),
+                site,
+            ).post
     assert runner.run(Delivery.daily, datetime(2025, 1, 15, 7, tzinfo=UTC)).queued == 1
 
     async def send() -> None:
@@ -110,8 +123,11 @@ def delivered(make_settings: Callable[..., Settings], engine: Engine, sessionmak
     html = html_part.get_content()
     links = Links()
     links.feed(html)
-    slugs = {"Damp in council flats": "housing", "Re: Damp in council flats": "housing",
-             "Local plan consultation": "planning"}
+    slugs = {
+        "Damp in council flats": "housing",
+        "Re: Damp in council flats": "housing",
+        "Local plan consultation": "planning",
+    }
     urls = {f"{BASE}/c/{slugs[s]}/t/{p.thread_id}#post-{p.id}" for s, p in posts.items()}
     return Delivered(message, text_part.get_content(), html, links.hrefs, reader_id, posts, urls)
 
@@ -121,8 +137,9 @@ def settled(sessionmaker: SessionMaker[Session]) -> bool:
         return all(row.status is OutboxStatus.done for row in session.scalars(select(OutboxItem)))
 
 
-def test_a_digest_is_a_list_mail_with_one_click_unsubscribe(delivered: Delivered, site: Site,
-                                                            sessionmaker: SessionMaker[Session]) -> None:
+def test_a_digest_is_a_list_mail_with_one_click_unsubscribe(
+    delivered: Delivered, site: Site, sessionmaker: SessionMaker[Session]
+) -> None:
     message = delivered.message
     assert message["Subject"] == "Daily digest: 3 new posts in 2 communities"
     assert message["From"] == "Listbridge <noreply@lists.example.org>"
@@ -142,13 +159,20 @@ def test_a_digest_is_a_list_mail_with_one_click_unsubscribe(delivered: Delivered
 def test_reply_links_name_the_member_and_the_threads_newest_post(delivered: Delivered, site: Site) -> None:
     mailtos = [urlsplit(href) for href in delivered.hrefs if href.startswith("mailto:") and "-private+" not in href]
     assert len(mailtos) == 2, "one per thread"
-    newest = {"housing": delivered.posts["Re: Damp in council flats"], "planning": delivered.posts["Local plan consultation"]}
+    newest = {
+        "housing": delivered.posts["Re: Damp in council flats"],
+        "planning": delivered.posts["Local plan consultation"],
+    }
     for mailto in mailtos:
         address = unquote(mailto.path)
         slug = address.split("+")[0]
-        assert address == reply_address(site.signer, slug, site.mail_domain, delivered.reader_id, newest[slug].id), \
+        assert address == reply_address(site.signer, slug, site.mail_domain, delivered.reader_id, newest[slug].id), (
             "the same address a personal copy's Reply-To carries"
-        assert read_reply_token(site.signer, address.split("+")[1].split("@")[0]) == (delivered.reader_id, newest[slug].id)
+        )
+        assert read_reply_token(site.signer, address.split("+")[1].split("@")[0]) == (
+            delivered.reader_id,
+            newest[slug].id,
+        )
         assert address in delivered.text
     assert unquote(mailtos[0].query) == "subject=Re: Damp in council flats"
 
@@ -170,7 +194,8 @@ def test_every_web_link_follows_the_archives_url_rules(delivered: Delivered, sit
     unsubscribes = [href for href in web_links if "/unsubscribe/" in href]
     assert len(unsubscribes) == 2 and all(
         site.signer.verify(tokens.UNSUBSCRIBE, href.rsplit("/", 1)[1], count=2)[0] == delivered.reader_id
-        for href in unsubscribes)
+        for href in unsubscribes
+    )
 
 
 def test_every_link_resolves_in_the_web_archive(delivered: Delivered, settings: Settings, engine: Engine) -> None:

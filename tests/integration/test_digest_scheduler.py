@@ -58,8 +58,11 @@ def owed(site: Site, engine: Engine, sessionmaker: SessionMaker[Session]) -> Non
         make_member(session, housing, "dan@council.example", delivery=Delivery.daily)
     Digests(site, engine).run(Delivery.daily, NOW - timedelta(days=2))
     with sessionmaker.begin() as session:
-        submit_post(session, Draft(community="housing", author_email="alice@council.example", subject="Hello",
-                                   body="News."), site)
+        submit_post(
+            session,
+            Draft(community="housing", author_email="alice@council.example", subject="Hello", body="News."),
+            site,
+        )
 
 
 @pytest.fixture
@@ -92,8 +95,12 @@ def wait_for(runs: list[float], count: int) -> None:
 
 
 def test_the_first_start_checks_at_once_and_keeps_the_job_in_the_database(
-        owed: None, start: Callable[..., DigestScheduler], runs: list[float], engine: Engine,
-        sessionmaker: SessionMaker[Session]) -> None:
+    owed: None,
+    start: Callable[..., DigestScheduler],
+    runs: list[float],
+    engine: Engine,
+    sessionmaker: SessionMaker[Session],
+) -> None:
     queued = threading.Event()
     unsubscribe = outbox_signal.subscribe(queued.set)
     try:
@@ -108,8 +115,12 @@ def test_the_first_start_checks_at_once_and_keeps_the_job_in_the_database(
 
 
 def test_a_restart_resumes_the_schedule_and_an_outage_costs_one_run(
-        owed: None, start: Callable[..., DigestScheduler], runs: list[float], engine: Engine,
-        sessionmaker: SessionMaker[Session]) -> None:
+    owed: None,
+    start: Callable[..., DigestScheduler],
+    runs: list[float],
+    engine: Engine,
+    sessionmaker: SessionMaker[Session],
+) -> None:
     first = start()
     wait_for(runs, 1)
     first.stop()
@@ -130,7 +141,8 @@ def test_a_restart_resumes_the_schedule_and_an_outage_costs_one_run(
 
 
 def test_one_scheduler_runs_among_processes_sharing_the_database_and_a_standby_takes_over(
-        site: Site, engine: Engine, settings: Settings) -> None:
+    site: Site, engine: Engine, settings: Settings
+) -> None:
     """Two schedulers with their own engines, as two ``listbridge serve --only scheduler``
     processes have (an advisory lock on PostgreSQL, a file lock beside SQLite): one runs
     the schedule, the other waits; when the first stops, the second takes over."""

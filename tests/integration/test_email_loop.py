@@ -62,8 +62,11 @@ def test_post_reply_and_refusals(served: ServedSite, smtp_sink: SmtpSink) -> Non
         code, answer = client.rcpt(f"housing-confirm+forged@{DOMAIN}")
         assert (code, answer[:5]) == (550, b"5.1.1"), answer
 
-    code, text = served.send("dave@elsewhere.example", [LIST],
-                             mail("dave@elsewhere.example", LIST, "spam", "hello", "spam1@elsewhere.example"))
+    code, text = served.send(
+        "dave@elsewhere.example",
+        [LIST],
+        mail("dave@elsewhere.example", LIST, "spam", "hello", "spam1@elsewhere.example"),
+    )
     assert code == 550 and text.startswith("5.7.1") and "not a member" in text
 
     big = mail("alice@council.example", LIST, "big", ("x" * 76 + "\r\n") * 4000, "big@council.example")
@@ -71,9 +74,17 @@ def test_post_reply_and_refusals(served: ServedSite, smtp_sink: SmtpSink) -> Non
     assert code == 552 and text.startswith("5.3.4")
 
     t_sent = time.monotonic()
-    code, _ = served.send("alice@council.example", [LIST],
-                          mail("Alice Example <alice@council.example>", LIST, "Which GPS for field surveys?",
-                               QUESTION, "q1@council.example"))
+    code, _ = served.send(
+        "alice@council.example",
+        [LIST],
+        mail(
+            "Alice Example <alice@council.example>",
+            LIST,
+            "Which GPS for field surveys?",
+            QUESTION,
+            "q1@council.example",
+        ),
+    )
     assert code == 250
     copies = by_rcpt(smtp_sink.wait_for(2))
     first_copy_after = time.monotonic() - t_sent
@@ -95,7 +106,9 @@ def test_post_reply_and_refusals(served: ServedSite, smtp_sink: SmtpSink) -> Non
     print(f"first copy at the smarthost {first_copy_after * 1000:.0f} ms after sending")
 
     outlook_reply = mail(
-        "Bob Example <bob@council.example>", bob_reply_to, "RE: Which GPS for field surveys?",
+        "Bob Example <bob@council.example>",
+        bob_reply_to,
+        "RE: Which GPS for field surveys?",
         "We bought the Trimble R2 last year and it has been reliable.\r\n\r\nBob\r\n\r\n"
         "-----Original Message-----\r\n"
         f"From: Alice Example via Housing Advice <{LIST}>\r\nSent: 28 November 2026 09:00\r\n"
@@ -113,9 +126,20 @@ def test_post_reply_and_refusals(served: ServedSite, smtp_sink: SmtpSink) -> Non
     assert to_alice["In-Reply-To"] == "<q1@council.example>"
     assert "<q1@council.example>" in to_alice["References"]
 
-    assert served.send("alice@council.example", [LIST],
-                       mail("Alice Example <alice@council.example>", LIST, "Which GPS for field surveys?",
-                            QUESTION, "q1@council.example"))[0] == 250
+    assert (
+        served.send(
+            "alice@council.example",
+            [LIST],
+            mail(
+                "Alice Example <alice@council.example>",
+                LIST,
+                "Which GPS for field surveys?",
+                QUESTION,
+                "q1@council.example",
+            ),
+        )[0]
+        == 250
+    )
     time.sleep(1.5)
     assert len(smtp_sink.messages) == 4, "the same Message-ID sent twice must be delivered once"
 
@@ -157,8 +181,14 @@ def test_stop_in_the_middle_of_a_fan_out_loses_and_doubles_nothing(tmp_path: Pat
         csv.write_text("email,name\n" + "".join(f"m{i}@council.example,Member {i}\n" for i in range(members)))
         site.cli("member", "import", "housing", str(csv))
         site.start()
-        assert site.send("m0@council.example", [LIST],
-                         mail("m0@council.example", LIST, "To everyone", "Hello all.", "all@council.example"))[0] == 250
+        assert (
+            site.send(
+                "m0@council.example",
+                [LIST],
+                mail("m0@council.example", LIST, "To everyone", "Hello all.", "all@council.example"),
+            )[0]
+            == 250
+        )
         slow.wait_for(20, timeout=30)
         assert site.stop(signal.SIGTERM) == 0, site.log()
         partial = len(slow.messages)
@@ -172,7 +202,9 @@ def test_stop_in_the_middle_of_a_fan_out_loses_and_doubles_nothing(tmp_path: Pat
     print(f"stopped after {partial} of {members - 1} copies; the restart sent the rest")
 
 
-def test_mail_spooled_before_a_crash_is_processed_once_on_start(tmp_path: Path, db_url: str, smtp_sink: SmtpSink) -> None:
+def test_mail_spooled_before_a_crash_is_processed_once_on_start(
+    tmp_path: Path, db_url: str, smtp_sink: SmtpSink
+) -> None:
     site = ServedSite(tmp_path, db_url, smtp_sink.port)
     copy_head_schema(db_url)
     site.cli("community", "create", "housing", "--name", "Housing Advice")
@@ -181,8 +213,13 @@ def test_mail_spooled_before_a_crash_is_processed_once_on_start(tmp_path: Path, 
     # What a crash right after the 250 leaves behind: the message stored, not yet processed.
     engine = make_engine(db_url)
     with make_sessionmaker(engine).begin() as session:
-        spooling.spool(session, mail("alice@council.example", LIST, "Spooled", "Before the crash.",
-                                     "spooled@council.example"), "alice@council.example", [LIST], "smtp")
+        spooling.spool(
+            session,
+            mail("alice@council.example", LIST, "Spooled", "Before the crash.", "spooled@council.example"),
+            "alice@council.example",
+            [LIST],
+            "smtp",
+        )
     site.start()
     try:
         assert [m.rcpt_tos for m in smtp_sink.wait_for(1)] == [["bob@council.example"]]
@@ -207,9 +244,11 @@ def test_moderated_post_is_held_then_approved(tmp_path: Path, db_url: str, smtp_
     site.cli("member", "add", "housing", "bob@council.example")
     site.start()
     try:
-        code, text = site.send("alice@council.example", [LIST],
-                               mail("alice@council.example", LIST, "Void rates", "How do you count voids?",
-                                    "held1@council.example"))
+        code, text = site.send(
+            "alice@council.example",
+            [LIST],
+            mail("alice@council.example", LIST, "Void rates", "How do you count voids?", "held1@council.example"),
+        )
         assert code == 250 and "held for moderation" in text
         notices = by_rcpt(smtp_sink.wait_for(2))
         assert sorted(notices) == ["alice@council.example", "fiona@council.example"]
@@ -234,13 +273,23 @@ def test_a_reply_with_no_new_text_is_explained_to_its_sender(served: ServedSite,
     """The SMTP server judges a message by its header (the sender waits for that); that a
     reply has nothing above the quote is found once the body is read, and told by mail."""
     served.start()
-    assert served.send("alice@council.example", [LIST],
-                       mail("alice@council.example", LIST, "Damp surveys", QUESTION, "d1@council.example"))[0] == 250
+    assert (
+        served.send(
+            "alice@council.example",
+            [LIST],
+            mail("alice@council.example", LIST, "Damp surveys", QUESTION, "d1@council.example"),
+        )[0]
+        == 250
+    )
     smtp_sink.wait_for(2)
-    quoted_only = mail("Bob Example <bob@council.example>", LIST, "Re: Damp surveys",
-                       f"On Mon, 23 Nov 2026 at 09:00, Alice Example <alice@council.example> wrote:\r\n"
-                       f"> {QUESTION}\r\n", "d2@council.example",
-                       "In-Reply-To: <d1@council.example>\r\n")
+    quoted_only = mail(
+        "Bob Example <bob@council.example>",
+        LIST,
+        "Re: Damp surveys",
+        f"On Mon, 23 Nov 2026 at 09:00, Alice Example <alice@council.example> wrote:\r\n> {QUESTION}\r\n",
+        "d2@council.example",
+        "In-Reply-To: <d1@council.example>\r\n",
+    )
     assert served.send("bob@council.example", [LIST], quoted_only)[0] == 250
     [notice] = smtp_sink.wait_for(3)[2:]
     assert notice.rcpt_tos == ["bob@council.example"]
@@ -255,8 +304,14 @@ def test_a_spool_processor_that_dies_is_replaced_and_loses_nothing(served: Serve
     served.start()
     processor = served.child_process("spawn_main")
     os.kill(processor, signal.SIGKILL)
-    assert served.send("alice@council.example", [LIST],
-                       mail("alice@council.example", LIST, "After the crash", QUESTION, "k1@council.example"))[0] == 250
+    assert (
+        served.send(
+            "alice@council.example",
+            [LIST],
+            mail("alice@council.example", LIST, "After the crash", QUESTION, "k1@council.example"),
+        )[0]
+        == 250
+    )
     assert sorted(m.rcpt_tos[0] for m in smtp_sink.wait_for(2)) == ["bob@council.example", "carol@council.example"]
     assert "spool processor ended unexpectedly" in served.log()
     assert served.child_process("spawn_main") != processor
@@ -266,12 +321,24 @@ def test_a_stop_signalled_to_every_process_still_processes_what_was_accepted(ser
     """A terminal's Ctrl-C, or a service manager's SIGTERM, reaches the spool processor as
     well as ``serve``: the processor leaves the stop to ``serve`` and finishes first."""
     served.start()
-    assert served.send("alice@council.example", [LIST],
-                       mail("alice@council.example", LIST, "First", QUESTION, "s-first@council.example"))[0] == 250
+    assert (
+        served.send(
+            "alice@council.example",
+            [LIST],
+            mail("alice@council.example", LIST, "First", QUESTION, "s-first@council.example"),
+        )[0]
+        == 250
+    )
     served.wait_until_processed()  # the processor is up (started, it ignores the stop signals)
     for i in range(6):
-        assert served.send("alice@council.example", [LIST],
-                           mail("alice@council.example", LIST, f"Post {i}", QUESTION, f"s{i}@council.example"))[0] == 250
+        assert (
+            served.send(
+                "alice@council.example",
+                [LIST],
+                mail("alice@council.example", LIST, f"Post {i}", QUESTION, f"s{i}@council.example"),
+            )[0]
+            == 250
+        )
     assert served.proc is not None
     os.killpg(served.proc.pid, signal.SIGTERM)
     assert served.proc.wait(60) == 0, served.log()
@@ -294,16 +361,19 @@ def test_serve_on_a_port_already_taken_says_so_in_one_line(served: ServedSite, t
     what = "SMTP" if taken == "smtp" else "the web archive"
     assert "Traceback" not in result.stderr, result.stderr
     assert result.stderr.strip().splitlines()[-1] == (
-        f"listbridge: error: cannot listen for {what} on 127.0.0.1:{port}: Address already in use"), result.stderr
+        f"listbridge: error: cannot listen for {what} on 127.0.0.1:{port}: Address already in use"
+    ), result.stderr
 
 
 def test_the_last_facilitator_cannot_leave_by_mail(served: ServedSite, smtp_sink: SmtpSink) -> None:
     """``SLUG-unsubscribe@`` keeps the rule the members page keeps, and says why."""
     served.cli("member", "add", "housing", "alice@council.example", "--role", "facilitator")
     served.start()
-    code, _ = served.send("alice@council.example", [f"housing-unsubscribe@{DOMAIN}"],
-                          mail("alice@council.example", f"housing-unsubscribe@{DOMAIN}", "leave", "",
-                               "leave1@council.example"))
+    code, _ = served.send(
+        "alice@council.example",
+        [f"housing-unsubscribe@{DOMAIN}"],
+        mail("alice@council.example", f"housing-unsubscribe@{DOMAIN}", "leave", "", "leave1@council.example"),
+    )
     assert code == 250
     [answer] = smtp_sink.wait_for(1)
     assert answer.rcpt_tos == ["alice@council.example"]

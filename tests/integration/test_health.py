@@ -45,9 +45,13 @@ def outbox_pending(site: ServedSite) -> int:
 
 
 def post(site: ServedSite, n: int) -> None:
-    code, _text = site.send("alice@council.example", [LIST],
-                            mail("alice@council.example", LIST, f"Question {n}", "Which damp meter do you use?",
-                                 f"health{n}@council.example"))
+    code, _text = site.send(
+        "alice@council.example",
+        [LIST],
+        mail(
+            "alice@council.example", LIST, f"Question {n}", "Which damp meter do you use?", f"health{n}@council.example"
+        ),
+    )
     assert code == 250
     site.wait_until_processed()
 
@@ -109,6 +113,7 @@ def test_status_lists_queues_and_ports_and_fails_on_a_stale_queue(site: ServedSi
         stale = site.cli("status", "--stale", "1", check=False)
         assert stale.returncode == 1
         assert [line for line in stale.stdout.splitlines() if line.endswith("(unhealthy)")] == [
-            next(line for line in stale.stdout.splitlines() if line.startswith("outbox: 2 waiting"))]
+            next(line for line in stale.stdout.splitlines() if line.startswith("outbox: 2 waiting"))
+        ]
     finally:
         site.stop()

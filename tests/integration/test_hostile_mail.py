@@ -45,8 +45,12 @@ def _site(tmp_path: Path, db_url: str, sink: SmtpSink, smtp_in: str = "") -> Ser
 
 @pytest.fixture
 def served(tmp_path: Path, db_url: str, smtp_sink: SmtpSink):
-    site = _site(tmp_path, db_url, smtp_sink, "max_recipients = 40\nmax_connections = 30\n"
-                 "max_connections_per_client = 10\nidle_timeout_seconds = 4")
+    site = _site(
+        tmp_path,
+        db_url,
+        smtp_sink,
+        "max_recipients = 40\nmax_connections = 30\nmax_connections_per_client = 10\nidle_timeout_seconds = 4",
+    )
     site.start()
     yield site
     site.stop()
@@ -62,31 +66,37 @@ def _posts(site: ServedSite) -> list[tuple[str, str | None]]:
 
 
 def _html_mail(subject: str, html: str, message_id: str) -> bytes:
-    return (f"From: Alice Example <{ALICE}>\r\nTo: {LIST}\r\nSubject: {subject}\r\nMessage-ID: <{message_id}>\r\n"
-            "MIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n" + html).encode()
+    return (
+        f"From: Alice Example <{ALICE}>\r\nTo: {LIST}\r\nSubject: {subject}\r\nMessage-ID: <{message_id}>\r\n"
+        "MIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n" + html
+    ).encode()
 
 
 def _addresses(count: int) -> str:
     return ",\r\n ".join(f"Person {i} <person{i}@example.net>" for i in range(count))
 
 
-def test_address_lists_past_the_cap_are_refused_at_data_and_others_go_on(served: ServedSite,
-                                                                        smtp_sink: SmtpSink) -> None:
+def test_address_lists_past_the_cap_are_refused_at_data_and_others_go_on(
+    served: ServedSite, smtp_sink: SmtpSink
+) -> None:
     for header, count in (("From", 20_000), ("To", 45_000)):
         bomb = mail(ALICE, LIST, "bomb", "hi", f"{header}@council.example").replace(
-            f"{header}: ".encode(), f"{header}: {_addresses(count)},\r\n ".encode(), 1)
+            f"{header}: ".encode(), f"{header}: {_addresses(count)},\r\n ".encode(), 1
+        )
         started = time.monotonic()
         code, text = served.send(ALICE, [LIST], bomb)
         assert (code, text[:5]) == (552, "5.3.4") and "header is larger" in text, text
         assert time.monotonic() - started < 3
         # Within the header size limit, the number of addresses is bounded.
         bomb = mail(ALICE, LIST, "bomb", "hi", f"{header}@council.example").replace(
-            f"{header}: ".encode(), f"{header}: {_addresses(1200)},\r\n ".encode(), 1)
+            f"{header}: ".encode(), f"{header}: {_addresses(1200)},\r\n ".encode(), 1
+        )
         code, text = served.send(ALICE, [LIST], bomb)
         assert (code, text[:5]) == (550, "5.6.0") and f"{header} header lists more than 1000" in text, text
 
-    huge_header = mail(ALICE, LIST, "long header", "hi", "lh@council.example",
-                       extra_headers="X-Padding: " + "a" * 300_000 + "\r\n")
+    huge_header = mail(
+        ALICE, LIST, "long header", "hi", "lh@council.example", extra_headers="X-Padding: " + "a" * 300_000 + "\r\n"
+    )
     code, text = served.send(ALICE, [LIST], huge_header)
     assert (code, text[:5]) == (552, "5.3.4") and "header is larger" in text, text
 
@@ -96,8 +106,7 @@ def test_address_lists_past_the_cap_are_refused_at_data_and_others_go_on(served:
     assert [m.rcpt_tos for m in smtp_sink.wait_for(1)] == [["bob@council.example"]]
 
 
-def test_html_too_deep_is_posted_as_its_text_without_holding_the_next(served: ServedSite,
-                                                                      smtp_sink: SmtpSink) -> None:
+def test_html_too_deep_is_posted_as_its_text_without_holding_the_next(served: ServedSite, smtp_sink: SmtpSink) -> None:
     nested = "<div>" * 66_000 + "Deep words" + "</div>" * 10
     unclosed = "<b><i><u><span><em>" * 19_000 + "Open words"
     assert served.send(ALICE, [LIST], _html_mail("nested", nested, "n@council.example"))[0] == 250
@@ -114,8 +123,9 @@ def test_html_too_deep_is_posted_as_its_text_without_holding_the_next(served: Se
     assert "Open words" in posts["unclosed"] and "<b>" not in posts["unclosed"]
 
 
-def test_a_text_too_long_to_trim_is_posted_whole_without_holding_the_next(served: ServedSite,
-                                                                          smtp_sink: SmtpSink) -> None:
+def test_a_text_too_long_to_trim_is_posted_whole_without_holding_the_next(
+    served: ServedSite, smtp_sink: SmtpSink
+) -> None:
     """Past the trimming bound a text is kept whole, quote and all, and other mail goes on."""
     long_text = "Words of a very long post, pasted from a log.\n" * 60_000  # 2.8 MB
     quote = "On Mon, Bob Example <bob@council.example> wrote:\n> Any news?\n"
@@ -140,7 +150,8 @@ def test_a_text_too_long_to_trim_is_posted_whole_without_holding_the_next(served
 def test_one_message_makes_one_post_whatever_its_envelope(served: ServedSite, smtp_sink: SmtpSink) -> None:
     rcpts = [LIST] * 30 + [LIST.upper(), f"Housing@{DOMAIN}"]
     message = mail(ALICE, LIST, "said thirty times", "Once is enough.", "unused").replace(
-        b"Message-ID: <unused>\r\n", b"")
+        b"Message-ID: <unused>\r\n", b""
+    )
     with served.smtp() as client:
         client.ehlo()
         client.mail(ALICE)
@@ -191,8 +202,9 @@ def test_connections_past_the_caps_hear_421_and_idle_ones_are_closed(served: Ser
             sock.close()
 
 
-def test_a_message_that_takes_too_long_is_set_aside_and_can_be_retried(tmp_path: Path, db_url: str,
-                                                                       smtp_sink: SmtpSink) -> None:
+def test_a_message_that_takes_too_long_is_set_aside_and_can_be_retried(
+    tmp_path: Path, db_url: str, smtp_sink: SmtpSink
+) -> None:
     site = _site(tmp_path, db_url, smtp_sink, "shunt_after_seconds = 0.001")
     site.start()
     try:

@@ -42,9 +42,11 @@ def mailbox(server: Dovecot) -> IMAPClient:
 
 def deliver(server: Dovecot, n: int, to: str = f"housing@{DOMAIN}", sender: str = "alice@council.example") -> None:
     """What the council's server does: file a message in the mailbox, with the envelope."""
-    raw = (f"Return-Path: <{sender}>\r\nDelivered-To: {to}\r\nFrom: Alice <{sender}>\r\n"
-           f"To: Housing <housing@{DOMAIN}>\r\nSubject: Question {n}\r\nMessage-ID: <imap{n}@council.example>\r\n"
-           f"Date: Sat, 28 Nov 2026 09:00:00 +0000\r\n\r\nQuestion number {n} about damp.\r\n").encode()
+    raw = (
+        f"Return-Path: <{sender}>\r\nDelivered-To: {to}\r\nFrom: Alice <{sender}>\r\n"
+        f"To: Housing <housing@{DOMAIN}>\r\nSubject: Question {n}\r\nMessage-ID: <imap{n}@council.example>\r\n"
+        f"Date: Sat, 28 Nov 2026 09:00:00 +0000\r\n\r\nQuestion number {n} about damp.\r\n"
+    ).encode()
     with mailbox(server) as client:
         client.append("INBOX", raw)
 
@@ -67,8 +69,11 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str) -> float:
 
 
 def site_for(make_settings: Callable[..., Settings], server: Dovecot, **imap: object) -> Site:
-    return Site.from_settings(make_settings(imap={"host": "127.0.0.1", "port": server.port, "tls": False,
-                                                  "user": USER, "password": PASSWORD, **imap}))
+    return Site.from_settings(
+        make_settings(
+            imap={"host": "127.0.0.1", "port": server.port, "tls": False, "user": USER, "password": PASSWORD, **imap}
+        )
+    )
 
 
 def posts(sessionmaker: SessionMaker[Session]) -> list[str]:
@@ -95,8 +100,8 @@ def run_poller(site: Site, sessionmaker: SessionMaker[Session]) -> ImapPoller:
 
 
 def test_idle_ingests_at_once_and_survives_a_server_restart(
-        dovecot: Dovecot, community: None, make_settings: Callable[..., Settings],
-        sessionmaker: SessionMaker[Session]) -> None:
+    dovecot: Dovecot, community: None, make_settings: Callable[..., Settings], sessionmaker: SessionMaker[Session]
+) -> None:
     # poll_seconds far beyond the waits below: only IDLE can make these arrive in time.
     site = site_for(make_settings, dovecot, poll_seconds=600.0, reconnect_max_seconds=1.0)
     poller = run_poller(site, sessionmaker)
@@ -120,8 +125,12 @@ def test_idle_ingests_at_once_and_survives_a_server_restart(
 
 
 def test_a_message_stored_but_not_moved_is_moved_not_stored_again(
-        dovecot: Dovecot, community: None, make_settings: Callable[..., Settings],
-        sessionmaker: SessionMaker[Session], monkeypatch: pytest.MonkeyPatch) -> None:
+    dovecot: Dovecot,
+    community: None,
+    make_settings: Callable[..., Settings],
+    sessionmaker: SessionMaker[Session],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     site = site_for(make_settings, dovecot, idle=False, poll_seconds=0.2)
     deliver(dovecot, 1)
     poller = ImapPoller(site, sessionmaker, lambda _id: None)
@@ -142,8 +151,8 @@ def test_a_message_stored_but_not_moved_is_moved_not_stored_again(
 
 
 def test_polling_routes_like_smtp_and_keeps_a_record_of_what_it_refused(
-        dovecot: Dovecot, community: None, make_settings: Callable[..., Settings],
-        sessionmaker: SessionMaker[Session]) -> None:
+    dovecot: Dovecot, community: None, make_settings: Callable[..., Settings], sessionmaker: SessionMaker[Session]
+) -> None:
     site = site_for(make_settings, dovecot, idle=False, poll_seconds=0.2, processed_folder="Done by listbridge")
     deliver(dovecot, 1, sender="stranger@elsewhere.example")  # not a member: refused, as at SMTP DATA
     deliver(dovecot, 2, to=f"nosuch@{DOMAIN}")  # no such community: refused, as at RCPT
@@ -152,8 +161,9 @@ def test_polling_routes_like_smtp_and_keeps_a_record_of_what_it_refused(
     try:
         wait_until(lambda: posts(sessionmaker) == ["Question 3"], 10, "the member's message posted")
         with mailbox(dovecot) as client:
-            wait_until(lambda: client.folder_status("Done by listbridge", ["MESSAGES"])[b"MESSAGES"] == 3, 5,
-                       "all three moved")
+            wait_until(
+                lambda: client.folder_status("Done by listbridge", ["MESSAGES"])[b"MESSAGES"] == 3, 5, "all three moved"
+            )
     finally:
         poller.stop()
     with sessionmaker() as session:
@@ -164,11 +174,15 @@ def test_polling_routes_like_smtp_and_keeps_a_record_of_what_it_refused(
 
 
 def test_addressing_reads_the_envelope_headers_first() -> None:
-    raw = (b"Return-Path: <>\r\nDelivered-To: housing-bounces+bob=council.example@lists.example.org\r\n"
-           b"From: MAILER-DAEMON@mx.example\r\nTo: someone@else.example\r\nSubject: failure\r\n\r\nx\r\n")
+    raw = (
+        b"Return-Path: <>\r\nDelivered-To: housing-bounces+bob=council.example@lists.example.org\r\n"
+        b"From: MAILER-DAEMON@mx.example\r\nTo: someone@else.example\r\nSubject: failure\r\n\r\nx\r\n"
+    )
     assert addressing(raw, DOMAIN).rcpts == ("housing-bounces+bob=council.example@lists.example.org",)
     assert addressing(raw, DOMAIN).mail_from == ""
-    exchange = (b"From: Alice <alice@council.example>\r\nTo: Housing <HOUSING@lists.example.org>, x@y.example\r\n"
-                b"Cc: planning@lists.example.org\r\nSubject: hi\r\n\r\nx\r\n")
+    exchange = (
+        b"From: Alice <alice@council.example>\r\nTo: Housing <HOUSING@lists.example.org>, x@y.example\r\n"
+        b"Cc: planning@lists.example.org\r\nSubject: hi\r\n\r\nx\r\n"
+    )
     assert addressing(exchange, DOMAIN).rcpts == ("housing@lists.example.org", "planning@lists.example.org")
     assert addressing(exchange, DOMAIN).mail_from == "alice@council.example", "no Return-Path: From stands in"

@@ -36,16 +36,19 @@ def test_import_then_reimport(site: ServedSite) -> None:
 
 def test_refused_messages_are_named_and_the_run_succeeds(site: ServedSite, tmp_path: Path) -> None:
     mbox = tmp_path / "mixed.mbox"
-    mbox.write_bytes(b"From a@example.org Mon Jan  3 10:00:00 2005\nFrom: a@example.org\nSubject: ok\n\nfine\n\n"
-                     b"From nobody Mon Jan  3 11:00:00 2005\nSubject: who?\n\nno author\n")
+    mbox.write_bytes(
+        b"From a@example.org Mon Jan  3 10:00:00 2005\nFrom: a@example.org\nSubject: ok\n\nfine\n\n"
+        b"From nobody Mon Jan  3 11:00:00 2005\nSubject: who?\n\nno author\n"
+    )
     result = site.cli("import", "rlug", str(mbox))
     assert "1 imported, 0 skipped (already there), 1 refused" in result.stdout
     assert f"{mbox}: message 2: the From header of the message has no usable email address" in result.stderr
 
 
 def test_unusable_input_is_one_line(site: ServedSite, tmp_path: Path) -> None:
-    assert_one_line_error(site.cli("import", "rlug", str(tmp_path / "missing.mbox"), check=False),
-                          "missing.mbox", "no such file")
+    assert_one_line_error(
+        site.cli("import", "rlug", str(tmp_path / "missing.mbox"), check=False), "missing.mbox", "no such file"
+    )
     csv = tmp_path / "members.csv"
     csv.write_text("email,name\nalice@example.org,Alice\n")
     assert_one_line_error(site.cli("import", "rlug", str(csv), check=False), "members.csv", "not an mbox")

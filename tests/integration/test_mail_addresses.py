@@ -22,7 +22,12 @@ from tests.support import Received, SmtpSink
 pytestmark = pytest.mark.integration
 
 LIST = f"housing@{DOMAIN}"
-ALICE, BOB, CAROL, DAVE = "alice@council.example", "bob@council.example", "carol@council.example", "dave@elsewhere.example"
+ALICE, BOB, CAROL, DAVE = (
+    "alice@council.example",
+    "bob@council.example",
+    "carol@council.example",
+    "dave@elsewhere.example",
+)
 OPERATOR = "ops@council.example"
 
 
@@ -61,8 +66,9 @@ def outcomes(served: ServedSite) -> list[str]:
         engine.dispose()
 
 
-def test_a_private_reply_goes_through_the_relay_and_back_without_an_address(served: ServedSite,
-                                                                             smtp_sink: SmtpSink) -> None:
+def test_a_private_reply_goes_through_the_relay_and_back_without_an_address(
+    served: ServedSite, smtp_sink: SmtpSink
+) -> None:
     post(served, "Damp in flats", "Who has advice on damp?", "q1@council.example")
     copy = to(smtp_sink.wait_for(1), BOB)[0]
     assert b"alice@" not in copy.raw, "Bob's copy shows Alice's address nowhere"
@@ -70,8 +76,17 @@ def test_a_private_reply_goes_through_the_relay_and_back_without_an_address(serv
     relay = footer.split("Reply privately to Alice Example: mailto:")[1].split("?")[0]
     assert relay.startswith("housing-private+") and relay.endswith(f"@{DOMAIN}")
 
-    code, _ = served.send(BOB, [relay], mail(f"Bob Example <{BOB}>", relay, "Re: Damp in flats",
-                                             "Off list: our surveyor is good, call me.", "p1@council.example"))
+    code, _ = served.send(
+        BOB,
+        [relay],
+        mail(
+            f"Bob Example <{BOB}>",
+            relay,
+            "Re: Damp in flats",
+            "Off list: our surveyor is good, call me.",
+            "p1@council.example",
+        ),
+    )
     assert code == 250
     [to_alice] = [m for m in smtp_sink.wait_for(2) if m.rcpt_tos == [ALICE]]
     assert b"bob@" not in to_alice.raw and BOB not in to_alice.mail_from, "no header or body names Bob's address"
@@ -80,9 +95,13 @@ def test_a_private_reply_goes_through_the_relay_and_back_without_an_address(serv
     assert back.display_name == "Bob Example via Housing Advice" and back.addr_spec.startswith("housing-private+")
     assert to_alice.message["Reply-To"] is None and to_alice.message["Auto-Submitted"] is None
 
-    code, _ = served.send(ALICE, [back.addr_spec], mail(f"Alice Example <{ALICE}>", back.addr_spec,
-                                                        "Re: Damp in flats", "Thanks Bob, I will.",
-                                                        "p2@council.example"))
+    code, _ = served.send(
+        ALICE,
+        [back.addr_spec],
+        mail(
+            f"Alice Example <{ALICE}>", back.addr_spec, "Re: Damp in flats", "Thanks Bob, I will.", "p2@council.example"
+        ),
+    )
     assert code == 250
     [to_bob] = [m for m in smtp_sink.wait_for(3) if m.rcpt_tos == [BOB] and m is not copy]
     assert b"alice@" not in to_bob.raw
@@ -93,7 +112,9 @@ def test_a_private_reply_goes_through_the_relay_and_back_without_an_address(serv
     # Strangers and forgeries get nowhere, and nobody is mailed.
     code, text = served.send(DAVE, [relay], mail(DAVE, relay, "hi", "let me in", "s1@elsewhere.example"))
     assert (code, text[:5]) == (550, "5.7.1") and "only members" in text
-    code, text = served.send(CAROL, [back.addr_spec], mail(CAROL, back.addr_spec, "hi", "not mine", "s2@council.example"))
+    code, text = served.send(
+        CAROL, [back.addr_spec], mail(CAROL, back.addr_spec, "hi", "not mine", "s2@council.example")
+    )
     assert (code, text[:5]) == (550, "5.7.1"), "an answer address works only for the member it was made for"
     forged = f"housing-private+aaaaaaaaaaaaaaaaaaaaaaaaaa@{DOMAIN}"
     code, text = served.send(BOB, [forged], mail(BOB, forged, "hi", "forged", "s3@council.example"))
@@ -110,10 +131,19 @@ def test_a_member_who_shows_their_address_is_written_to_directly(served: ServedS
 
 
 def test_a_private_community_answers_a_stranger_as_one_that_does_not_exist(
-        served: ServedSite, record_measurement: Callable[[str], None]) -> None:
-    forms = ["{}", "{}-owner", "{}-subscribe", "{}-unsubscribe", "{}-request", "{}+aaaaaaaaaaaaaaaaaaaaaaaaaa",
-             "{}-private+aaaaaaaaaaaaaaaaaaaaaaaaaa", "{}-confirm+aaaaaaaaaaaaaaaaaaaaaaaaaa",
-             f"{{}}-bounces+dave={DAVE.split('@')[1]}"]
+    served: ServedSite, record_measurement: Callable[[str], None]
+) -> None:
+    forms = [
+        "{}",
+        "{}-owner",
+        "{}-subscribe",
+        "{}-unsubscribe",
+        "{}-request",
+        "{}+aaaaaaaaaaaaaaaaaaaaaaaaaa",
+        "{}-private+aaaaaaaaaaaaaaaaaaaaaaaaaa",
+        "{}-confirm+aaaaaaaaaaaaaaaaaaaaaaaaaa",
+        f"{{}}-bounces+dave={DAVE.split('@')[1]}",
+    ]
     for sender in (DAVE, ""):
         with served.smtp() as client:
             client.ehlo()
@@ -138,8 +168,10 @@ def test_a_private_community_answers_a_stranger_as_one_that_does_not_exist(
                 client.rcpt(f"{slug}-owner@{DOMAIN}")
                 times.append(time.perf_counter() - start)
     private_us, missing_us = (statistics.median(times) * 1e6 for times in took.values())
-    record_measurement(f"RCPT to a private community's -owner@ by a stranger: median {private_us:.0f} µs; "
-                       f"to a missing community's: {missing_us:.0f} µs")
+    record_measurement(
+        f"RCPT to a private community's -owner@ by a stranger: median {private_us:.0f} µs; "
+        f"to a missing community's: {missing_us:.0f} µs"
+    )
 
 
 DSN = """From: Mail Delivery System <MAILER-DAEMON@mx.council.example>
@@ -192,15 +224,24 @@ A message you sent is being held by your organisation's security gateway.
 """
 
 
-def test_mail_with_the_null_reverse_path_is_never_posted_forwarded_or_answered(served: ServedSite,
-                                                                                smtp_sink: SmtpSink) -> None:
+def test_mail_with_the_null_reverse_path_is_never_posted_forwarded_or_answered(
+    served: ServedSite, smtp_sink: SmtpSink
+) -> None:
     post(served, "Damp in flats", "Who has advice on damp?", "q3@council.example")
     copy = to(smtp_sink.wait_for(1), BOB)[0]
     bob_reply_to = copy.message["Reply-To"].addresses[0].addr_spec
     relay = copy.message.get_body(("plain",)).get_content().split("mailto:")[1].split("?")[0]
     before = len(outcomes(served))
-    addresses = [bob_reply_to, LIST, f"housing-owner@{DOMAIN}", f"housing-request@{DOMAIN}",
-                 f"housing-subscribe@{DOMAIN}", relay, f"noreply@{DOMAIN}", f"postmaster@{DOMAIN}"]
+    addresses = [
+        bob_reply_to,
+        LIST,
+        f"housing-owner@{DOMAIN}",
+        f"housing-request@{DOMAIN}",
+        f"housing-subscribe@{DOMAIN}",
+        relay,
+        f"noreply@{DOMAIN}",
+        f"postmaster@{DOMAIN}",
+    ]
     for n, address in enumerate(addresses):
         for kind, template in enumerate((DSN, DOMINO, DELAY, SECURITY)):
             raw = template.format(to=address, mid=f"n{n}.{kind}").replace("\n", "\r\n").encode()
@@ -214,15 +255,19 @@ def test_mail_with_the_null_reverse_path_is_never_posted_forwarded_or_answered(s
     engine = make_engine(served.db_url)
     try:
         with make_sessionmaker(engine)() as session:
-            score = session.scalar(select(Membership.bounce_score).join(
-                UserEmail, UserEmail.user_id == Membership.user_id).where(UserEmail.email == BOB))
+            score = session.scalar(
+                select(Membership.bounce_score)
+                .join(UserEmail, UserEmail.user_id == Membership.user_id)
+                .where(UserEmail.email == BOB)
+            )
     finally:
         engine.dispose()
     assert score and score > 0
 
 
-def test_a_reply_to_a_digest_is_answered_or_posted_in_the_one_thread_it_names(served: ServedSite,
-                                                                              smtp_sink: SmtpSink) -> None:
+def test_a_reply_to_a_digest_is_answered_or_posted_in_the_one_thread_it_names(
+    served: ServedSite, smtp_sink: SmtpSink
+) -> None:
     post(served, "Damp in flats", "Who has advice on damp?", "q4@council.example")
     post(served, "Rent arrears", "How do you handle arrears?", "q5@council.example")
     smtp_sink.wait_for(2)
@@ -234,8 +279,13 @@ def test_a_reply_to_a_digest_is_answered_or_posted_in_the_one_thread_it_names(se
     assert b"alice@" not in digest.raw and "Reply privately to Alice Example: housing-private+" in text
     quoted = "\r\n".join("> " + line for line in text.splitlines())
 
-    whole = mail(f"Carol Example <{CAROL}>", f"noreply@{DOMAIN}", "Re: Daily digest", f"Good points.\r\n\r\n{quoted}",
-                 "d1@council.example")
+    whole = mail(
+        f"Carol Example <{CAROL}>",
+        f"noreply@{DOMAIN}",
+        "Re: Daily digest",
+        f"Good points.\r\n\r\n{quoted}",
+        "d1@council.example",
+    )
     assert served.send(CAROL, [f"noreply@{DOMAIN}"], whole)[0] == 250
     [answer] = smtp_sink.wait_for(4)[3:]
     assert answer.rcpt_tos == [CAROL]
@@ -243,10 +293,14 @@ def test_a_reply_to_a_digest_is_answered_or_posted_in_the_one_thread_it_names(se
     assert "not posted" in said and "Damp in flats" in said and "Rent arrears" in said
     assert said.count("housing+") == 2, "the reply address of each thread"
 
-    damp = text[text.index("Damp in flats"):text.index("Rent arrears")]
-    one = mail(f"Carol Example <{CAROL}>", f"noreply@{DOMAIN}", "Re: Daily digest",
-               "We fixed ours with a dehumidifier.\r\n\r\n" + "\r\n".join("> " + line for line in damp.splitlines()),
-               "d2@council.example")
+    damp = text[text.index("Damp in flats") : text.index("Rent arrears")]
+    one = mail(
+        f"Carol Example <{CAROL}>",
+        f"noreply@{DOMAIN}",
+        "Re: Daily digest",
+        "We fixed ours with a dehumidifier.\r\n\r\n" + "\r\n".join("> " + line for line in damp.splitlines()),
+        "d2@council.example",
+    )
     assert served.send(CAROL, [f"noreply@{DOMAIN}"], one)[0] == 250
     posted = smtp_sink.wait_for(6)[4:]
     assert sorted(m.rcpt_tos[0] for m in posted) == [ALICE, BOB]
@@ -256,10 +310,14 @@ def test_a_reply_to_a_digest_is_answered_or_posted_in_the_one_thread_it_names(se
     assert "dehumidifier" in to_alice.get_body(("plain",)).get_content()
 
 
-def test_postmaster_reaches_the_operators_and_reserved_names_are_no_communities(served: ServedSite,
-                                                                                 smtp_sink: SmtpSink) -> None:
-    code, _ = served.send(DAVE, [f"Postmaster@{DOMAIN}"], mail(DAVE, f"postmaster@{DOMAIN}", "Your server",
-                                                               "Your server sent us spam.", "pm1@elsewhere.example"))
+def test_postmaster_reaches_the_operators_and_reserved_names_are_no_communities(
+    served: ServedSite, smtp_sink: SmtpSink
+) -> None:
+    code, _ = served.send(
+        DAVE,
+        [f"Postmaster@{DOMAIN}"],
+        mail(DAVE, f"postmaster@{DOMAIN}", "Your server", "Your server sent us spam.", "pm1@elsewhere.example"),
+    )
     assert code == 250
     [forwarded] = smtp_sink.wait_for(1)
     assert forwarded.rcpt_tos == [OPERATOR] and "Your server sent us spam." in forwarded.message.get_content()

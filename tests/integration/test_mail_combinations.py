@@ -50,8 +50,21 @@ MEMBERS = {
 }
 READER = "erin.jones@westshire.gov.uk"  # takes the daily digest, never posts
 # What the mail filters add; none of it may be shown or sent on.
-CLUTTER = ("safelinks", "urldefense", "mimecast", "CAUTION:", "[EXTERNAL]", "[EXT]", "originated from outside",
-           "RHYBUDD", "ALLANOL", "cudasvc", "clicktime", "Learn why this is important", "don't often get email")
+CLUTTER = (
+    "safelinks",
+    "urldefense",
+    "mimecast",
+    "CAUTION:",
+    "[EXTERNAL]",
+    "[EXT]",
+    "originated from outside",
+    "RHYBUDD",
+    "ALLANOL",
+    "cudasvc",
+    "clicktime",
+    "Learn why this is important",
+    "don't often get email",
+)
 
 
 @dataclass(frozen=True)
@@ -66,8 +79,10 @@ class Case:
 
 
 def cases() -> list[Case]:
-    return [Case(eml.stem, eml.read_bytes(), json.loads(eml.with_suffix(".json").read_text()))
-            for eml in sorted(FIXTURES.glob("*.eml"))]
+    return [
+        Case(eml.stem, eml.read_bytes(), json.loads(eml.with_suffix(".json").read_text()))
+        for eml in sorted(FIXTURES.glob("*.eml"))
+    ]
 
 
 @pytest.fixture
@@ -92,12 +107,16 @@ class Personal:
         self.base = settings["base_url"]
         engine = make_engine(db_url)
         with engine.connect() as conn:
-            root = conn.execute(select(Post.id, Post.thread_id, Post.community_id)
-                                .where(Post.message_id == root_message_id)).one()
+            root = conn.execute(
+                select(Post.id, Post.thread_id, Post.community_id).where(Post.message_id == root_message_id)
+            ).one()
             self.user_ids = dict(conn.execute(select(UserEmail.email, UserEmail.user_id)).all())
         engine.dispose()
-        self.values = {"{{LIST}}": LIST, "{{BASE}}": self.base,
-                       "{{THREAD_URL}}": f"{self.base}/c/housing/t/{root.thread_id}#post-{root.id}"}
+        self.values = {
+            "{{LIST}}": LIST,
+            "{{BASE}}": self.base,
+            "{{THREAD_URL}}": f"{self.base}/c/housing/t/{root.thread_id}#post-{root.id}",
+        }
         self.tokens_of: dict[str, set[str]] = {}
         for key, (_name, address) in MEMBERS.items():
             user_id = self.user_ids[address]
@@ -113,8 +132,10 @@ class Personal:
             }
             self.tokens_of[address] = {reply, unsubscribe}
         confirm = signer.make(subscriptions.CONFIRM, 4242, ttl_seconds=3600)
-        self.values |= {"{{CONFIRM_URL}}": f"{self.base}{subscriptions.CONFIRM_PATH}{confirm}",
-                        "{{CONFIRM_ADDRESS}}": addresses.confirm_address("housing", DOMAIN, confirm)}
+        self.values |= {
+            "{{CONFIRM_URL}}": f"{self.base}{subscriptions.CONFIRM_PATH}{confirm}",
+            "{{CONFIRM_ADDRESS}}": addresses.confirm_address("housing", DOMAIN, confirm),
+        }
         self.tokens_of["nobody"] = {confirm}
 
     def fill(self, raw: bytes) -> bytes:
@@ -136,8 +157,11 @@ def leaks(text: str, secrets: set[str]) -> list[str]:
     lowered = text.lower()
     found = [s for s in secrets if s.lower() in lowered]
     found += [c for c in CLUTTER if c.lower() in lowered]
-    found += [f for f in ("Reply privately", "/unsubscribe/", "housing+", "housing-confirm+", "/confirm/")
-              if f.lower() in lowered]
+    found += [
+        f
+        for f in ("Reply privately", "/unsubscribe/", "housing+", "housing-confirm+", "/confirm/")
+        if f.lower() in lowered
+    ]
     return found
 
 
@@ -162,7 +186,9 @@ def test_realistic_mail_combinations(served: ServedSite, smtp_sink: SmtpSink, db
 
     for case in rest:
         sender = MEMBERS[case.expected["from"]][1] if case.expected["from"] in MEMBERS else case.expected["from"]
-        rcpt = LIST if case.expected["rcpt"] == "list" else personal.values[f"{{{{REPLY:{case.expected['rcpt'][6:]}}}}}"]
+        rcpt = (
+            LIST if case.expected["rcpt"] == "list" else personal.values[f"{{{{REPLY:{case.expected['rcpt'][6:]}}}}}"]
+        )
         code, text = served.send(sender, [rcpt], personal.fill(case.raw))
         if case.expected["outcome"] == "rejected":
             assert code == 550 and case.expected["reason"] in text, (case.name, code, text)
@@ -178,9 +204,22 @@ def test_realistic_mail_combinations(served: ServedSite, smtp_sink: SmtpSink, db
 
     engine = make_engine(db_url)
     with engine.connect() as conn:
-        posts = {p.message_id: p for p in conn.execute(select(
-            Post.id, Post.thread_id, Post.message_id, Post.subject, Post.body, Post.html, Post.quoted, Post.signature,
-            Post.status))}
+        posts = {
+            p.message_id: p
+            for p in conn.execute(
+                select(
+                    Post.id,
+                    Post.thread_id,
+                    Post.message_id,
+                    Post.subject,
+                    Post.body,
+                    Post.html,
+                    Post.quoted,
+                    Post.signature,
+                    Post.status,
+                )
+            )
+        }
         outcomes = [row.outcome for row in conn.execute(select(InboundMessage.outcome))]
     engine.dispose()
     secrets = personal.all_tokens()
@@ -190,10 +229,14 @@ def test_realistic_mail_combinations(served: ServedSite, smtp_sink: SmtpSink, db
         if outcome != "posted":
             assert case.message_id not in posts, case.name
             if outcome == "refused":
-                assert any(case.expected["reason"] in (o or "") and "the sender was told" in (o or "")
-                           for o in outcomes), case.name
-                notice = [m for m in mail if "Not posted" in str(m.message["Subject"])
-                          and m.message["In-Reply-To"] == f"<{case.message_id}>"]
+                assert any(
+                    case.expected["reason"] in (o or "") and "the sender was told" in (o or "") for o in outcomes
+                ), case.name
+                notice = [
+                    m
+                    for m in mail
+                    if "Not posted" in str(m.message["Subject"]) and m.message["In-Reply-To"] == f"<{case.message_id}>"
+                ]
                 assert [m.rcpt_tos for m in notice] == [[MEMBERS[case.expected["from"]][1]]], case.name
             continue
         post = posts[case.message_id]
@@ -210,7 +253,8 @@ def test_realistic_mail_combinations(served: ServedSite, smtp_sink: SmtpSink, db
         copies = [m for m in mail if m.message["Message-ID"] == f"<{case.message_id}>"]
         author = MEMBERS[case.expected["from"]][1]
         assert sorted(r for m in copies for r in m.rcpt_tos) == sorted(
-            a for _n, a in MEMBERS.values() if a != author), case.name
+            a for _n, a in MEMBERS.values() if a != author
+        ), case.name
         for copy in copies:
             recipient = copy.rcpt_tos[0]
             text = copy.message.get_body(("plain",)).get_content()

@@ -49,8 +49,17 @@ def test_mail_and_web_commits_wake_delivery_at_once(served: ServedSite, smtp_sin
     sign_in = f"http://127.0.0.1:{served.web_port}/signin"
 
     def post(n: int) -> Callable[[], object]:
-        return lambda: served.send("alice@council.example", [LIST], mail(
-            "alice@council.example", LIST, f"Question {n}", "Which damp meter do you use?", f"now{n}@council.example"))
+        return lambda: served.send(
+            "alice@council.example",
+            [LIST],
+            mail(
+                "alice@council.example",
+                LIST,
+                f"Question {n}",
+                "Which damp meter do you use?",
+                f"now{n}@council.example",
+            ),
+        )
 
     def ask_for_link(who: str) -> Callable[[], object]:
         return lambda: Browser().press_button(sign_in, email=f"{who}@council.example")
@@ -60,6 +69,8 @@ def test_mail_and_web_commits_wake_delivery_at_once(served: ServedSite, smtp_sin
     by_mail = [latency(smtp_sink, post(n)) for n in (1, 2, 3)]
     smtp_sink.wait_for(8)
     by_web = [latency(smtp_sink, ask_for_link(who)) for who in ("alice", "bob", "carol")]
-    print(f"first copy after a post by mail: {max(by_mail) * 1000:.0f} ms at most; "
-          f"sign-in link after the web's form: {max(by_web) * 1000:.0f} ms at most")
+    print(
+        f"first copy after a post by mail: {max(by_mail) * 1000:.0f} ms at most; "
+        f"sign-in link after the web's form: {max(by_web) * 1000:.0f} ms at most"
+    )
     assert max(by_mail) < AT_ONCE_SECONDS and max(by_web) < AT_ONCE_SECONDS, (by_mail, by_web)

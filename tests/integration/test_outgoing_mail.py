@@ -48,8 +48,10 @@ def outlook_post(subject: str, message_id: str) -> bytes:
     msg["Subject"] = subject
     msg["Message-ID"] = f"<{message_id}>"
     msg.set_content("Minutes and budget attached.\n\nAlice\n")
-    msg.add_alternative('<p>Minutes and budget attached.</p><p>Alice<br><img src="cid:logo@council.example" '
-                        'alt="Council logo"></p>', subtype="html")
+    msg.add_alternative(
+        '<p>Minutes and budget attached.</p><p>Alice<br><img src="cid:logo@council.example" alt="Council logo"></p>',
+        subtype="html",
+    )
     msg.get_payload()[1].add_related(LOGO, "image", "png", cid="<logo@council.example>", filename="logo.png")
     msg.add_attachment(MINUTES, "application", "pdf", filename="minutes.pdf")
     msg.add_attachment(BUDGET, "application", "vnd.ms-excel", filename="budget 2026–27.xls")
@@ -61,7 +63,8 @@ def by_rcpt(messages: list[Received]) -> dict[str, EmailMessage]:
 
 
 def test_a_post_with_two_attachments_and_an_inline_logo_reaches_every_member_intact(
-        served: ServedSite, smtp_sink: SmtpSink) -> None:
+    served: ServedSite, smtp_sink: SmtpSink
+) -> None:
     assert served.send("alice@council.example", [LIST], outlook_post("Forum minutes", "m1@council.example"))[0] == 250
 
     copies = by_rcpt(smtp_sink.wait_for(len(MEMBERS), 30))
@@ -101,7 +104,8 @@ def forwarded_as_attachment() -> tuple[EmailMessage, bytes]:
 
 
 def test_a_post_with_a_message_forwarded_as_attachment_reaches_every_member_intact(
-        served: ServedSite, smtp_sink: SmtpSink) -> None:
+    served: ServedSite, smtp_sink: SmtpSink
+) -> None:
     original, post = forwarded_as_attachment()
     assert served.send("alice@council.example", [LIST], post)[0] == 250
 
@@ -115,7 +119,10 @@ def test_a_post_with_a_message_forwarded_as_attachment_reaches_every_member_inta
         assert attached.get_content_type() == "message/rfc822"
         forwarded = attached.get_content()
         assert (forwarded["From"], forwarded["Subject"], forwarded["Message-ID"]) == (
-            original["From"], original["Subject"], original["Message-ID"])
+            original["From"],
+            original["Subject"],
+            original["Message-ID"],
+        )
         text = forwarded.get_body(("plain",)).get_content()
         assert text.replace("\r\n", "\n") == "Works start on Monday 14 December.\n\nDai\n"
         assert "<b>Monday 14 December</b>" in forwarded.get_body(("html",)).get_content()
@@ -138,20 +145,24 @@ def encoded(subject: str) -> str:
 
 def test_subjects_names_and_notices_read_back_as_written(served: ServedSite, smtp_sink: SmtpSink) -> None:
     for number, subject in enumerate(SUBJECTS):
-        raw = (f"From: Alice Example <alice@council.example>\r\nTo: {LIST}\r\nSubject: {encoded(subject)}\r\n"
-               f"Message-ID: <s{number}@council.example>\r\nMIME-Version: 1.0\r\n"
-               "Content-Type: text/plain; charset=utf-8\r\n\r\nSee the subject.\r\n").encode()
+        raw = (
+            f"From: Alice Example <alice@council.example>\r\nTo: {LIST}\r\nSubject: {encoded(subject)}\r\n"
+            f"Message-ID: <s{number}@council.example>\r\nMIME-Version: 1.0\r\n"
+            "Content-Type: text/plain; charset=utf-8\r\n\r\nSee the subject.\r\n"
+        ).encode()
         assert served.send("alice@council.example", [LIST], raw)[0] == 250
     copies = smtp_sink.wait_for(len(SUBJECTS) * len(MEMBERS), 30)
     seen = sorted({str(copy.message["Subject"]) for copy in copies})
     assert seen == sorted(f"[Housing] {subject}" for subject in SUBJECTS)
 
     # A held post: its author and the facilitator are told, in the community's Welsh name.
-    held = (f"From: =?utf-8?q?Si=C3=A2n_Jones?= <alice@council.example>\r\nTo: grwp@{DOMAIN}\r\n"
-            f"Subject: {encoded(SUBJECTS[1])}\r\nMessage-ID: <h1@council.example>\r\nMIME-Version: 1.0\r\n"
-            "Content-Type: text/plain; charset=utf-8\r\n\r\nPost it when you can.\r\n").encode()
+    held = (
+        f"From: =?utf-8?q?Si=C3=A2n_Jones?= <alice@council.example>\r\nTo: grwp@{DOMAIN}\r\n"
+        f"Subject: {encoded(SUBJECTS[1])}\r\nMessage-ID: <h1@council.example>\r\nMIME-Version: 1.0\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\n\r\nPost it when you can.\r\n"
+    ).encode()
     assert served.send("alice@council.example", [f"grwp@{DOMAIN}"], held)[0] == 250
-    notices = by_rcpt(smtp_sink.wait_for(len(copies) + 2, 30)[len(copies):])
+    notices = by_rcpt(smtp_sink.wait_for(len(copies) + 2, 30)[len(copies) :])
     assert notices["alice@council.example"]["Subject"] == "Your message to Grŵp Tai – Cymru is awaiting approval"
     assert notices["bob@council.example"]["Subject"] == f"[Grŵp Tai – Cymru] awaiting your approval: {SUBJECTS[1]}"
     sender = notices["alice@council.example"]["From"].addresses[0]

@@ -78,8 +78,11 @@ class Worker(ServedSite):
 
     def launch(self) -> None:
         log = self.log_path.open("ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "listbridge", "--config", str(self.config),
-                                      "serve", "--only", "worker"], stdout=log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "listbridge", "--config", str(self.config), "serve", "--only", "worker"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
 
     def wait_started(self) -> None:
         assert self.proc is not None
@@ -115,9 +118,18 @@ def post(db_url: str, site: Site, subjects: list[str]) -> None:
     engine = make_engine(db_url)
     with make_sessionmaker(engine).begin() as session:
         for subject in subjects:
-            submit_post(session, Draft(community="national", author_email=POSTER, author_name="Poster",
-                                       subject=subject, body=f"Body of {subject}.\n",
-                                       message_id=f"{subject.replace(' ', '-')}@members.example"), site)
+            submit_post(
+                session,
+                Draft(
+                    community="national",
+                    author_email=POSTER,
+                    author_name="Poster",
+                    subject=subject,
+                    body=f"Body of {subject}.\n",
+                    message_id=f"{subject.replace(' ', '-')}@members.example",
+                ),
+                site,
+            )
     with engine.connect() as conn:  # what a gateway, web or scheduler process sends after its commit
         conn.execute(text("SELECT pg_notify(:c, '')"), {"c": NOTIFY_CHANNEL})
         conn.commit()
@@ -172,8 +184,9 @@ def check_subjects(got: collections.Counter[tuple[str, str]], subjects: list[str
     got.update(renamed)
 
 
-def test_four_workers_deliver_each_copy_exactly_once(postgres: str, site: Site, sink: Path, tmp_path: Path,
-                                                     record_measurement) -> None:
+def test_four_workers_deliver_each_copy_exactly_once(
+    postgres: str, site: Site, sink: Path, tmp_path: Path, record_measurement
+) -> None:
     addresses = prepare(postgres, 1000)
     subjects = [f"Post {i:02d}" for i in range(10)]
     pool = workers(tmp_path, postgres, sink_port(sink), 4)
@@ -200,7 +213,8 @@ def test_four_workers_deliver_each_copy_exactly_once(postgres: str, site: Site, 
 
 
 def test_a_worker_killed_mid_batch_loses_nothing_and_repeats_at_most_its_last_copy_per_connection(
-        postgres: str, site: Site, sink: Path, tmp_path: Path, record_measurement) -> None:
+    postgres: str, site: Site, sink: Path, tmp_path: Path, record_measurement
+) -> None:
     """SIGKILL one of two workers while both are sending; the other, once the dead one's
     claims run out (a 3-second lease here, 5 minutes by default), sends what it had not.
 
@@ -238,5 +252,7 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_repeats_at_most_its_last_co
     twice = {key: n for key, n in got.items() if n != 1}
     assert all(n == 2 for n in twice.values()), twice
     assert len(twice) <= CONNECTIONS, f"{len(twice)} copies sent twice (at most {CONNECTIONS}): {twice}"
-    record_measurement(f"SIGKILL of a worker after {stored_at_kill} of 3,000 copies: none lost, "
-                       f"{len(twice)} sent twice (bound: {CONNECTIONS}, one per connection)")
+    record_measurement(
+        f"SIGKILL of a worker after {stored_at_kill} of 3,000 copies: none lost, "
+        f"{len(twice)} sent twice (bound: {CONNECTIONS}, one per connection)"
+    )

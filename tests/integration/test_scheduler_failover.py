@@ -28,8 +28,11 @@ class Scheduler(ServedSite):
 
     def launch(self) -> None:
         log = self.log_path.open("ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "listbridge", "--config", str(self.config),
-                                      "serve", "--only", "scheduler"], stdout=log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "listbridge", "--config", str(self.config), "serve", "--only", "scheduler"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
 
     def wait_for(self, line: str, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -40,8 +43,7 @@ class Scheduler(ServedSite):
             time.sleep(0.1)
 
 
-def test_one_process_runs_the_schedule_and_another_takes_over_when_it_is_killed(
-        db_url: str, tmp_path: Path) -> None:
+def test_one_process_runs_the_schedule_and_another_takes_over_when_it_is_killed(db_url: str, tmp_path: Path) -> None:
     pair = []
     for name in ("first", "second"):
         (tmp_path / name).mkdir()

@@ -50,13 +50,22 @@ def slack() -> Iterator[FakeSlack]:
 def slack_site(tmp_path: Path, db_url: str, smtp_sink: SmtpSink, slack: FakeSlack, how: str) -> ServedSite:
     """The chat site linked to the fake's channel; ``how``: the setting that says how Slack
     reaches it (a signing secret for the Events API, an app token for Socket Mode)."""
-    return chat_site(tmp_path, db_url, smtp_sink.port, policy="members", members=MEMBERS, platform="slack",
-                     channel=CHANNEL, site_extra=f'operators = ["{OPERATOR}"]', settings=f"""
+    return chat_site(
+        tmp_path,
+        db_url,
+        smtp_sink.port,
+        policy="members",
+        members=MEMBERS,
+        platform="slack",
+        channel=CHANNEL,
+        site_extra=f'operators = ["{OPERATOR}"]',
+        settings=f"""
 [slack]
 bot_token = "{BOT_TOKEN}"
 {how}
 api_base_url = "{slack.api_url}"
-""")
+""",
+    )
 
 
 @pytest.fixture
@@ -79,11 +88,15 @@ def post_event(site: ServedSite, event: dict[str, Any], retry: int = 0, **sign: 
         return exc.code
 
 
-def test_threads_go_both_ways_without_echoes(served: ServedSite, slack: FakeSlack, smtp_sink: SmtpSink,
-                                             db_url: str) -> None:
+def test_threads_go_both_ways_without_echoes(
+    served: ServedSite, slack: FakeSlack, smtp_sink: SmtpSink, db_url: str
+) -> None:
     # A thread started by mail becomes a top-level Slack message under its author's name.
-    served.send("alice@council.example", [LIST],
-                mail("alice@council.example", "Damp in flats", "Line one\nLine two", "<t1@council.example>"))
+    served.send(
+        "alice@council.example",
+        [LIST],
+        mail("alice@council.example", "Damp in flats", "Line one\nLine two", "<t1@council.example>"),
+    )
     top = slack.wait_for("chat.postMessage", 1)[0].params
     assert top["channel"] == CHANNEL and "thread_ts" not in top
     assert top["username"] == "Alice Example"
@@ -95,23 +108,55 @@ def test_threads_go_both_ways_without_echoes(served: ServedSite, slack: FakeSlac
     wait_until(lambda: root_ts in mapped_refs(db_url))  # a person answers after the bridge recorded its post
 
     # A reply in the Slack thread becomes a forum reply, mailed with the right In-Reply-To.
-    assert post_event(served, {"type": "message", "channel": CHANNEL, "user": "U1", "text": "Try a &lt;dehumidifier&gt;",
-                               "ts": "1700000001.000100", "thread_ts": root_ts}) == 200
+    assert (
+        post_event(
+            served,
+            {
+                "type": "message",
+                "channel": CHANNEL,
+                "user": "U1",
+                "text": "Try a &lt;dehumidifier&gt;",
+                "ts": "1700000001.000100",
+                "thread_ts": root_ts,
+            },
+        )
+        == 200
+    )
     copy = smtp_sink.wait_for(2)[1].message
     assert copy["In-Reply-To"] == "<t1@council.example>"
     # …and is not copied back into Slack, nor is the bot's own message (or its edit) taken in.
-    for event in ({"type": "message", "subtype": "bot_message", "channel": CHANNEL, "bot_id": BOT_ID,
-                   "text": "echo", "ts": root_ts},
-                  {"type": "message", "subtype": "message_changed", "channel": CHANNEL, "hidden": True,
-                   "ts": "1700000002.000001",
-                   "message": {"type": "message", "bot_id": BOT_ID, "user": BOT_USER, "text": "edited by us",
-                               "ts": root_ts}}):
+    for event in (
+        {
+            "type": "message",
+            "subtype": "bot_message",
+            "channel": CHANNEL,
+            "bot_id": BOT_ID,
+            "text": "echo",
+            "ts": root_ts,
+        },
+        {
+            "type": "message",
+            "subtype": "message_changed",
+            "channel": CHANNEL,
+            "hidden": True,
+            "ts": "1700000002.000001",
+            "message": {"type": "message", "bot_id": BOT_ID, "user": BOT_USER, "text": "edited by us", "ts": root_ts},
+        },
+    ):
         assert post_event(served, event) == 200
 
     # A mailed reply goes into the Slack thread under its author's name.
-    served.send("bob@council.example", [LIST],
-                mail("bob@council.example", "Re: Damp in flats", "Open the windows", "<t2@council.example>",
-                     in_reply_to="<t1@council.example>"))
+    served.send(
+        "bob@council.example",
+        [LIST],
+        mail(
+            "bob@council.example",
+            "Re: Damp in flats",
+            "Open the windows",
+            "<t2@council.example>",
+            in_reply_to="<t1@council.example>",
+        ),
+    )
     reply = slack.wait_for("chat.postMessage", 2)[1].params
     assert reply["thread_ts"] == root_ts and reply["username"] == "Bob Example"
     time.sleep(0.5)
@@ -119,22 +164,46 @@ def test_threads_go_both_ways_without_echoes(served: ServedSite, slack: FakeSlac
     assert [p.body.strip() for p in posts(db_url)] == ["Line one\nLine two", "Try a <dehumidifier>", "Open the windows"]
 
     # A top-level Slack message starts a forum thread; its first line is the subject.
-    assert post_event(served, {"type": "message", "channel": CHANNEL, "user": "U1",
-                               "text": "Rent rises\nAnyone else?", "ts": "1700000003.000100"}) == 200
+    assert (
+        post_event(
+            served,
+            {
+                "type": "message",
+                "channel": CHANNEL,
+                "user": "U1",
+                "text": "Rent rises\nAnyone else?",
+                "ts": "1700000003.000100",
+            },
+        )
+        == 200
+    )
     new = wait_until(lambda: [m for m in smtp_sink.messages if "Rent rises" in str(m.message["Subject"])])
     assert new[0].message["In-Reply-To"] is None
     assert slack.posted("chat.postEphemeral") == [], "members and bots are never sent a notice"
 
 
-def test_edits_deletions_files_and_strangers(served: ServedSite, slack: FakeSlack, smtp_sink: SmtpSink,
-                                             db_url: str) -> None:
+def test_edits_deletions_files_and_strangers(
+    served: ServedSite, slack: FakeSlack, smtp_sink: SmtpSink, db_url: str
+) -> None:
     url = slack.add_file("plan.txt", b"the plan")
-    event = {"type": "message", "subtype": "file_share", "channel": CHANNEL, "user": "U1", "text": "See the plan",
-             "ts": "1700000010.000100",
-             "files": [{"id": "F1", "name": "plan.txt", "mimetype": "text/plain", "size": 8,
-                        "url_private_download": url},
-                       {"id": "F2", "name": "survey.mov", "mimetype": "video/quicktime", "size": 30_000_000,
-                        "url_private_download": slack.add_file("survey.mov", b"too big to fetch")}]}
+    event = {
+        "type": "message",
+        "subtype": "file_share",
+        "channel": CHANNEL,
+        "user": "U1",
+        "text": "See the plan",
+        "ts": "1700000010.000100",
+        "files": [
+            {"id": "F1", "name": "plan.txt", "mimetype": "text/plain", "size": 8, "url_private_download": url},
+            {
+                "id": "F2",
+                "name": "survey.mov",
+                "mimetype": "video/quicktime",
+                "size": 30_000_000,
+                "url_private_download": slack.add_file("survey.mov", b"too big to fetch"),
+            },
+        ],
+    }
     assert post_event(served, event) == 200
     assert post_event(served, event, retry=1) == 200  # Slack retries: the same message is stored once
     [post] = wait_until(lambda: posts(db_url))
@@ -142,23 +211,54 @@ def test_edits_deletions_files_and_strangers(served: ServedSite, slack: FakeSlac
     assert post.body.startswith("See the plan\n\n")
     assert '"survey.mov" (30.0 MB) was not kept' in post.body, "readers learn that a file was left out"
 
-    assert post_event(served, {"type": "message", "subtype": "message_changed", "channel": CHANNEL, "hidden": True,
-                               "ts": "1700000011.000001",
-                               "message": {"type": "message", "user": "U1", "text": "See the new plan",
-                                           "ts": "1700000010.000100"}}) == 200
+    assert (
+        post_event(
+            served,
+            {
+                "type": "message",
+                "subtype": "message_changed",
+                "channel": CHANNEL,
+                "hidden": True,
+                "ts": "1700000011.000001",
+                "message": {"type": "message", "user": "U1", "text": "See the new plan", "ts": "1700000010.000100"},
+            },
+        )
+        == 200
+    )
     assert wait_until(lambda: posts(db_url)[0].body == "See the new plan")
-    assert post_event(served, {"type": "message", "subtype": "message_deleted", "channel": CHANNEL, "hidden": True,
-                               "ts": "1700000012.000001", "deleted_ts": "1700000010.000100"}) == 200
+    assert (
+        post_event(
+            served,
+            {
+                "type": "message",
+                "subtype": "message_deleted",
+                "channel": CHANNEL,
+                "hidden": True,
+                "ts": "1700000012.000001",
+                "deleted_ts": "1700000010.000100",
+            },
+        )
+        == 200
+    )
     assert wait_until(lambda: posts(db_url)[0].status is PostStatus.deleted)
 
     # Someone who is not a member of a members-only community is not posted, and is told so
     # where only they see it — once, however often Slack redelivers the event.
-    refused = {"type": "message", "channel": CHANNEL, "user": "U9", "text": "spam", "ts": "1700000013.000100",
-               "thread_ts": "1700000010.000100"}
+    refused = {
+        "type": "message",
+        "channel": CHANNEL,
+        "user": "U9",
+        "text": "spam",
+        "ts": "1700000013.000100",
+        "thread_ts": "1700000010.000100",
+    }
     assert post_event(served, refused) == 200
     [told] = slack.wait_for("chat.postEphemeral", 1)
-    assert (told.params["channel"], told.params["user"], told.params["thread_ts"]) == (CHANNEL, "U9",
-                                                                                       "1700000010.000100")
+    assert (told.params["channel"], told.params["user"], told.params["thread_ts"]) == (
+        CHANNEL,
+        "U9",
+        "1700000010.000100",
+    )
     assert "not posted to Housing Advice" in told.params["text"] and "only members may post" in told.params["text"]
     assert post_event(served, refused, retry=1) == 200
     time.sleep(0.3)
@@ -168,14 +268,23 @@ def test_edits_deletions_files_and_strangers(served: ServedSite, slack: FakeSlac
 
 
 def test_attachments_are_shared_in_the_thread(served: ServedSite, slack: FakeSlack) -> None:
-    served.send("alice@council.example", [LIST],
-                mail("alice@council.example", "Minutes", "Attached.", "<f1@council.example>",
-                     attachment=("minutes.pdf", "application/pdf", b"%PDF-1.4 minutes")))
+    served.send(
+        "alice@council.example",
+        [LIST],
+        mail(
+            "alice@council.example",
+            "Minutes",
+            "Attached.",
+            "<f1@council.example>",
+            attachment=("minutes.pdf", "application/pdf", b"%PDF-1.4 minutes"),
+        ),
+    )
     [top] = slack.wait_for("chat.postMessage", 1)
     root_ts = next(ts for (_, ts), m in slack.messages.items() if m["text"] == top.params["text"])
     slack.wait(lambda: bool(slack.shared))
     assert [(f["channel"], f["thread_ts"], f["name"], f["data"]) for f in slack.shared] == [
-        (CHANNEL, root_ts, "minutes.pdf", b"%PDF-1.4 minutes")]
+        (CHANNEL, root_ts, "minutes.pdf", b"%PDF-1.4 minutes")
+    ]
 
 
 def test_requests_without_a_valid_recent_signature_are_refused(served: ServedSite, db_url: str) -> None:
@@ -187,23 +296,33 @@ def test_requests_without_a_valid_recent_signature_are_refused(served: ServedSit
 
 def test_rate_limit_is_honoured(served: ServedSite, slack: FakeSlack) -> None:
     slack.limit("chat.postMessage", retry_after=1)
-    served.send("alice@council.example", [LIST],
-                mail("alice@council.example", "Hello", "Hi all", "<r1@council.example>"))
+    served.send(
+        "alice@council.example", [LIST], mail("alice@council.example", "Hello", "Hi all", "<r1@council.example>")
+    )
     first, second = slack.wait_for("chat.postMessage", 2)
     assert second.at - first.at >= 0.95, "the retry must wait for Retry-After"
     assert "*Hello*" in second.params["text"]
 
 
 def test_a_copy_whose_file_is_gone_fails_at_once_and_the_operators_are_told(
-        served: ServedSite, slack: FakeSlack, smtp_sink: SmtpSink, db_url: str) -> None:
+    served: ServedSite, slack: FakeSlack, smtp_sink: SmtpSink, db_url: str
+) -> None:
     """An attachment's file gone from storage: retrying for three days, a traceback each
     time, would not bring it back. The copy fails at once without posting its text alone,
     one ERROR is logged, and one mail tells the operators."""
     minutes = b"%PDF-1.4 minutes of the housing forum"
     slack.limit("chat.postMessage", retry_after=1.5)  # the worker pauses: time to lose the file
-    served.send("alice@council.example", [LIST], mail("alice@council.example", "Minutes", "Attached.",
-                                                      "<gone1@council.example>",
-                                                      attachment=("minutes.pdf", "application/pdf", minutes)))
+    served.send(
+        "alice@council.example",
+        [LIST],
+        mail(
+            "alice@council.example",
+            "Minutes",
+            "Attached.",
+            "<gone1@council.example>",
+            attachment=("minutes.pdf", "application/pdf", minutes),
+        ),
+    )
     slack.wait_for("chat.postMessage", 1)
     smtp_sink.wait_for(1)  # bob's copy by mail went before the file was lost
     BlobStore(served.workdir / "storage" / "blobs").path_for(hashlib.sha256(minutes).hexdigest()).unlink()
@@ -225,18 +344,34 @@ def socket_served(tmp_path: Path, db_url: str, smtp_sink: SmtpSink, slack: FakeS
     site.stop()
 
 
-def test_socket_mode_threads_acks_and_reconnects(socket_served: ServedSite, slack: FakeSlack,
-                                                 smtp_sink: SmtpSink) -> None:
+def test_socket_mode_threads_acks_and_reconnects(
+    socket_served: ServedSite, slack: FakeSlack, smtp_sink: SmtpSink
+) -> None:
     slack.wait_connected(1)
     # A top-level message pushed over the socket starts a forum thread, mailed to the members.
-    first = slack.push({"type": "message", "channel": CHANNEL, "user": "U1", "text": "Boiler broken\nSince Monday",
-                        "ts": "1700000100.000100"})
+    first = slack.push(
+        {
+            "type": "message",
+            "channel": CHANNEL,
+            "user": "U1",
+            "text": "Boiler broken\nSince Monday",
+            "ts": "1700000100.000100",
+        }
+    )
     slack.wait_acked(first)
     started = smtp_sink.wait_for(1)[0].message
     assert "Boiler broken" in str(started["Subject"])
     # A reply in its Slack thread is a reply in the forum.
-    reply = slack.push({"type": "message", "channel": CHANNEL, "user": "U1", "text": "Fixed now",
-                        "ts": "1700000101.000100", "thread_ts": "1700000100.000100"})
+    reply = slack.push(
+        {
+            "type": "message",
+            "channel": CHANNEL,
+            "user": "U1",
+            "text": "Fixed now",
+            "ts": "1700000101.000100",
+            "thread_ts": "1700000100.000100",
+        }
+    )
     slack.wait_acked(reply)
     answered = smtp_sink.wait_for(2)[1].message
     assert answered["In-Reply-To"] == started["Message-ID"]
@@ -244,17 +379,37 @@ def test_socket_mode_threads_acks_and_reconnects(socket_served: ServedSite, slac
     # Slack asks for a fresh connection: the bridge opens one at once and goes on.
     slack.refresh()
     slack.wait_connected(2)
-    refreshed = slack.push({"type": "message", "channel": CHANNEL, "user": "U1", "text": "Still here",
-                            "ts": "1700000101.000200", "thread_ts": "1700000100.000100"})
+    refreshed = slack.push(
+        {
+            "type": "message",
+            "channel": CHANNEL,
+            "user": "U1",
+            "text": "Still here",
+            "ts": "1700000101.000200",
+            "thread_ts": "1700000100.000100",
+        }
+    )
     slack.wait_acked(refreshed)
     smtp_sink.wait_for(3)
     # The connection drops: the bridge's monitor finds it closed and opens another.
     slack.drop()
     slack.wait_connected(3, timeout=30)
     assert len(slack.posted("apps.connections.open")) == 3
-    later = slack.push({"type": "message", "channel": CHANNEL, "user": "U1", "text": "Thanks all",
-                        "ts": "1700000102.000100", "thread_ts": "1700000100.000100"})
+    later = slack.push(
+        {
+            "type": "message",
+            "channel": CHANNEL,
+            "user": "U1",
+            "text": "Thanks all",
+            "ts": "1700000102.000100",
+            "thread_ts": "1700000100.000100",
+        }
+    )
     slack.wait_acked(later)
     assert "Thanks all" in smtp_sink.wait_for(4)[3].message.get_body(("plain",)).get_content()
-    assert post_event(socket_served, {"type": "message", "channel": CHANNEL, "user": "U1", "text": "x",
-                                      "ts": "1700000103.000100"}) == 404, "Socket Mode opens no events endpoint"
+    assert (
+        post_event(
+            socket_served, {"type": "message", "channel": CHANNEL, "user": "U1", "text": "x", "ts": "1700000103.000100"}
+        )
+        == 404
+    ), "Socket Mode opens no events endpoint"

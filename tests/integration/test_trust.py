@@ -30,10 +30,13 @@ pytestmark = pytest.mark.integration
 HOUSING = f"housing@{DOMAIN}"
 OFFICERS = f"officers@{DOMAIN}"
 UPSTREAM = "mx.council.example"
-QUOTED_ONLY = ("On Mon, 23 Nov 2026 at 09:00, Alice Example <alice@council.example> wrote:\r\n"
-               "> How many voids do you count?\r\n")
-VOUCHED = (f"Authentication-Results: {UPSTREAM}; dkim=pass header.d=council.example; "
-           "spf=pass smtp.mailfrom=council.example; dmarc=pass header.from=council.example\r\n")
+QUOTED_ONLY = (
+    "On Mon, 23 Nov 2026 at 09:00, Alice Example <alice@council.example> wrote:\r\n> How many voids do you count?\r\n"
+)
+VOUCHED = (
+    f"Authentication-Results: {UPSTREAM}; dkim=pass header.d=council.example; "
+    "spf=pass smtp.mailfrom=council.example; dmarc=pass header.from=council.example\r\n"
+)
 
 
 def make_site(tmp_path: Path, db_url: str, sink: SmtpSink, **options: Any) -> ServedSite:
@@ -42,8 +45,7 @@ def make_site(tmp_path: Path, db_url: str, sink: SmtpSink, **options: Any) -> Se
     site.cli("community", "create", "housing", "--name", "Housing Advice")
     site.cli("community", "create", "officers", "--name", "Housing Officers", "--private")
     for slug in ("housing", "officers"):
-        site.cli("member", "add", slug, "fiona@council.example", "--name", "Fiona Facilitator",
-                 "--role", "facilitator")
+        site.cli("member", "add", slug, "fiona@council.example", "--name", "Fiona Facilitator", "--role", "facilitator")
         for who in ("alice", "bob"):
             site.cli("member", "add", slug, f"{who}@council.example", "--name", f"{who.title()} Example")
     return site
@@ -77,9 +79,15 @@ def settle(site: ServedSite, sink: SmtpSink, expected: int) -> list[Received]:
 
 
 def test_a_forged_member_in_a_private_community_is_published_only_when_the_member_confirms(
-        served: ServedSite, smtp_sink: SmtpSink) -> None:
-    forged = mail('"Alice Example" <alice@council.example>', OFFICERS, "New bank details",
-                  "Please pay this month's invoices to the new account.", "forged1@evil.example")
+    served: ServedSite, smtp_sink: SmtpSink
+) -> None:
+    forged = mail(
+        '"Alice Example" <alice@council.example>',
+        OFFICERS,
+        "New bank details",
+        "Please pay this month's invoices to the new account.",
+        "forged1@evil.example",
+    )
     # Under his own envelope sender the private community does not exist for him …
     code, text = served.send("mallory@evil.example", [OFFICERS], forged)
     assert (code, text) == (550, '5.1.1 there is no community "officers" here')
@@ -108,45 +116,78 @@ def test_a_forged_member_in_a_private_community_is_published_only_when_the_membe
     assert status == 404 and "already been published" in page
 
 
-def test_public_communities_without_a_trusted_upstream_post_at_once(served: ServedSite,
-                                                                     smtp_sink: SmtpSink) -> None:
+def test_public_communities_without_a_trusted_upstream_post_at_once(served: ServedSite, smtp_sink: SmtpSink) -> None:
     """The README's walkthrough, from a laptop: no DKIM, no SPF, no upstream, still posted;
     and so in a private community whose facilitators chose so."""
     served.cli("community", "create", "notes", "--name", "Notes", "--private", "--require-authentication", "never")
     for who in ("alice", "bob"):
         served.cli("member", "add", "notes", f"{who}@council.example")
     for n, to in enumerate((HOUSING, f"notes@{DOMAIN}")):
-        assert served.send("alice@council.example", [to], mail(
-            "Alice Example <alice@council.example>", to, "Which GPS?", "Has anyone bought one?",
-            f"laptop{n}@council.example"))[1].startswith("2.0.0"), to
+        assert served.send(
+            "alice@council.example",
+            [to],
+            mail(
+                "Alice Example <alice@council.example>",
+                to,
+                "Which GPS?",
+                "Has anyone bought one?",
+                f"laptop{n}@council.example",
+            ),
+        )[1].startswith("2.0.0"), to
     assert sorted(m.rcpt_tos[0] for m in settle(served, smtp_sink, 3)) == [
-        "bob@council.example", "bob@council.example", "fiona@council.example"]
+        "bob@council.example",
+        "bob@council.example",
+        "fiona@council.example",
+    ]
 
 
 def test_behind_an_authenticating_relay_only_the_shown_authors_domain_counts(
-        tmp_path: Path, db_url: str, smtp_sink: SmtpSink) -> None:
+    tmp_path: Path, db_url: str, smtp_sink: SmtpSink
+) -> None:
     site = make_site(tmp_path, db_url, smtp_sink, smtp_in=f'trusted_authserv_ids = ["{UPSTREAM}"]')
     site.start()
     try:
-        code, text = site.send("alice@council.example", [HOUSING], mail(
-            "Alice Example <alice@council.example>", HOUSING, "Damp", "Who surveys damp?", "real1@council.example",
-            VOUCHED))
+        code, text = site.send(
+            "alice@council.example",
+            [HOUSING],
+            mail(
+                "Alice Example <alice@council.example>",
+                HOUSING,
+                "Damp",
+                "Who surveys damp?",
+                "real1@council.example",
+                VOUCHED,
+            ),
+        )
         assert (code, text[:5]) == (250, "2.0.0"), "vouched for by the relay: published at once"
         assert sorted(m.rcpt_tos[0] for m in settle(site, smtp_sink, 2)) == [
-            "bob@council.example", "fiona@council.example"]
+            "bob@council.example",
+            "fiona@council.example",
+        ]
 
         forgeries = {
-            "no word from the relay": mail("Alice Example <alice@council.example>", HOUSING, "Pay now", "Pay.",
-                                           "f1@evil.example"),
+            "no word from the relay": mail(
+                "Alice Example <alice@council.example>", HOUSING, "Pay now", "Pay.", "f1@evil.example"
+            ),
             "the relay vouches for another domain": mail(
-                '"Mallory via Council List" <list@evil.example>', HOUSING, "Pay now", "Pay.", "f2@evil.example",
+                '"Mallory via Council List" <list@evil.example>',
+                HOUSING,
+                "Pay now",
+                "Pay.",
+                "f2@evil.example",
                 "X-Original-From: Alice Example <alice@council.example>\r\n"
                 "Reply-To: Alice Example <alice@council.example>\r\nList-Id: <council.evil.example>\r\n"
                 f"Authentication-Results: {UPSTREAM}; dkim=pass header.d=evil.example; spf=pass "
-                "smtp.mailfrom=evil.example; dmarc=pass header.from=evil.example\r\n"),
+                "smtp.mailfrom=evil.example; dmarc=pass header.from=evil.example\r\n",
+            ),
             "a header in the relay's name written by someone else": mail(
-                "Alice Example <alice@council.example>", HOUSING, "Pay now", "Pay.", "f3@evil.example",
-                "Authentication-Results: evil.example; dmarc=pass header.from=council.example\r\n"),
+                "Alice Example <alice@council.example>",
+                HOUSING,
+                "Pay now",
+                "Pay.",
+                "f3@evil.example",
+                "Authentication-Results: evil.example; dmarc=pass header.from=council.example\r\n",
+            ),
         }
         for why, raw in forgeries.items():
             code, text = site.send("mallory@evil.example", [HOUSING], raw)
@@ -154,9 +195,15 @@ def test_behind_an_authenticating_relay_only_the_shown_authors_domain_counts(
         asks = settle(site, smtp_sink, 5)[2:]
         assert [m.rcpt_tos for m in asks] == [["alice@council.example"]] * 3, "asked, never published"
 
-        not_a_list = mail("Mallory <list@evil.example>", HOUSING, "Pay now", "Pay.", "f4@evil.example",
-                          "X-Original-From: Alice Example <alice@council.example>\r\n"
-                          "Reply-To: Alice Example <alice@council.example>\r\n")
+        not_a_list = mail(
+            "Mallory <list@evil.example>",
+            HOUSING,
+            "Pay now",
+            "Pay.",
+            "f4@evil.example",
+            "X-Original-From: Alice Example <alice@council.example>\r\n"
+            "Reply-To: Alice Example <alice@council.example>\r\n",
+        )
         code, text = site.send("mallory@evil.example", [HOUSING], not_a_list)
         assert code == 550 and "list@evil.example" in text, "without a list server's marks, From is the author"
     finally:
@@ -164,13 +211,21 @@ def test_behind_an_authenticating_relay_only_the_shown_authors_domain_counts(
 
 
 def test_a_reply_address_is_its_members_own_and_expires(served: ServedSite, smtp_sink: SmtpSink) -> None:
-    served.send("alice@council.example", [HOUSING], mail("alice@council.example", HOUSING, "Voids", "How many?",
-                                                         "voids@council.example"))
+    served.send(
+        "alice@council.example",
+        [HOUSING],
+        mail("alice@council.example", HOUSING, "Voids", "How many?", "voids@council.example"),
+    )
     to_bob = next(m for m in settle(served, smtp_sink, 2) if m.rcpt_tos == ["bob@council.example"])
     bob_reply_to = to_bob.message["Reply-To"].addresses[0].addr_spec
 
-    code, text = served.send("mallory@evil.example", [bob_reply_to], mail(
-        "mallory@evil.example", bob_reply_to, "Re: Voids", "Bob here: send the figures to me.", "tok1@evil.example"))
+    code, text = served.send(
+        "mallory@evil.example",
+        [bob_reply_to],
+        mail(
+            "mallory@evil.example", bob_reply_to, "Re: Voids", "Bob here: send the figures to me.", "tok1@evil.example"
+        ),
+    )
     assert code == 250 and "held until the member" in text
     [ask] = settle(served, smtp_sink, 3)[2:]
     assert ask.rcpt_tos == ["bob@council.example"] and "mallory@evil.example" in text_of(ask)
@@ -179,30 +234,50 @@ def test_a_reply_address_is_its_members_own_and_expires(served: ServedSite, smtp
     with make_sessionmaker(engine).begin() as session:
         bob_id = session.scalar(select(UserEmail.user_id).where(UserEmail.email == "bob@council.example"))
         session.add(UserEmail(user_id=bob_id, email="bob.home@example.net", is_primary=False, verified=True))
-    code, text = served.send("bob.home@example.net", [bob_reply_to], mail(
-        "Bob <bob.home@example.net>", bob_reply_to, "Re: Voids", "About forty.", "tok2@example.net"))
+    code, text = served.send(
+        "bob.home@example.net",
+        [bob_reply_to],
+        mail("Bob <bob.home@example.net>", bob_reply_to, "Re: Voids", "About forty.", "tok2@example.net"),
+    )
     assert (code, text[:5]) == (250, "2.0.0"), "another of his own proven addresses"
     copies = settle(served, smtp_sink, 5)[3:]
     assert sorted(m.rcpt_tos[0] for m in copies) == ["alice@council.example", "fiona@council.example"]
     assert all("Bob Example" in m.message["From"] for m in copies)
 
     with make_sessionmaker(engine).begin() as session:
-        session.execute(update(Post).where(Post.message_id == "voids@council.example")
-                        .values(created_at=utcnow() - timedelta(days=366)))
+        session.execute(
+            update(Post)
+            .where(Post.message_id == "voids@council.example")
+            .values(created_at=utcnow() - timedelta(days=366))
+        )
     engine.dispose()
-    code, text = served.send("bob@council.example", [bob_reply_to], mail(
-        "bob@council.example", bob_reply_to, "Re: Voids", "Late answer.", "tok3@council.example"))
+    code, text = served.send(
+        "bob@council.example",
+        [bob_reply_to],
+        mail("bob@council.example", bob_reply_to, "Re: Voids", "Late answer.", "tok3@council.example"),
+    )
     assert code == 550 and text.startswith("5.7.1") and "expired" in text and HOUSING in text, text
 
 
-def test_posts_show_the_members_own_name_and_strangers_their_domain(
-        served: ServedSite, smtp_sink: SmtpSink) -> None:
+def test_posts_show_the_members_own_name_and_strangers_their_domain(served: ServedSite, smtp_sink: SmtpSink) -> None:
     served.cli("community", "create", "open", "--name", "Open Forum", "--policy", "open")
     served.cli("member", "add", "open", "alice@council.example", "--name", "Alice Example")
-    served.send("bob@council.example", [HOUSING], mail('"Alice Example" <bob@council.example>', HOUSING,
-                                                       "Boilers", "Combi or system?", "name1@council.example"))
-    served.send("dave@elsewhere.example", [f"open@{DOMAIN}"], mail(
-        '"Alice Example" <dave@elsewhere.example>', f"open@{DOMAIN}", "Hello", "Hello all.", "name2@elsewhere.example"))
+    served.send(
+        "bob@council.example",
+        [HOUSING],
+        mail('"Alice Example" <bob@council.example>', HOUSING, "Boilers", "Combi or system?", "name1@council.example"),
+    )
+    served.send(
+        "dave@elsewhere.example",
+        [f"open@{DOMAIN}"],
+        mail(
+            '"Alice Example" <dave@elsewhere.example>',
+            f"open@{DOMAIN}",
+            "Hello",
+            "Hello all.",
+            "name2@elsewhere.example",
+        ),
+    )
     messages = settle(served, smtp_sink, 3)
     names = {(m.rcpt_tos[0], m.message["Subject"]): m.message["From"].addresses[0].display_name for m in messages}
     assert names[("alice@council.example", "Boilers")] == "Bob Example via Housing Advice"
@@ -214,20 +289,41 @@ def test_posts_show_the_members_own_name_and_strangers_their_domain(
 
 
 def test_mail_to_the_facilitators_is_limited_and_automatic_mail_dropped(
-        tmp_path: Path, db_url: str, smtp_sink: SmtpSink) -> None:
+    tmp_path: Path, db_url: str, smtp_sink: SmtpSink
+) -> None:
     site = make_site(tmp_path, db_url, smtp_sink, smtp_in="owner_mail_per_sender_per_hour = 3")
     site.start()
     owner = f"housing-owner@{DOMAIN}"
     try:
         for n in range(5):  # tags name the same sender
-            assert site.send(f"mallory+{n}@evil.example", [owner], mail(
-                f"Mallory+{n}@evil.example", owner, f"Complaint {n}", "Let me in.", f"own{n}@evil.example"))[0] == 250
-        site.send("robot@evil.example", [owner], mail("robot@evil.example", owner, "Automatic reply: away",
-                                                      "I am away.", "own-auto@evil.example",
-                                                      "Auto-Submitted: auto-replied\r\n"))
+            assert (
+                site.send(
+                    f"mallory+{n}@evil.example",
+                    [owner],
+                    mail(f"Mallory+{n}@evil.example", owner, f"Complaint {n}", "Let me in.", f"own{n}@evil.example"),
+                )[0]
+                == 250
+            )
+        site.send(
+            "robot@evil.example",
+            [owner],
+            mail(
+                "robot@evil.example",
+                owner,
+                "Automatic reply: away",
+                "I am away.",
+                "own-auto@evil.example",
+                "Auto-Submitted: auto-replied\r\n",
+            ),
+        )
         for n in range(3):  # someone else: passed on until the facilitator's own allowance ends
-            site.send("carol@elsewhere.example", [owner], mail("carol@elsewhere.example", owner, f"Question {n}",
-                                                               "How do I join?", f"own-c{n}@elsewhere.example"))
+            site.send(
+                "carol@elsewhere.example",
+                [owner],
+                mail(
+                    "carol@elsewhere.example", owner, f"Question {n}", "How do I join?", f"own-c{n}@elsewhere.example"
+                ),
+            )
         got = Counter(m.message["Subject"].split("] ")[1].rsplit(" ", 1)[0] for m in settle(site, smtp_sink, 5))
         assert got == {"Complaint": 3, "Question": 2}
         assert {m.rcpt_tos[0] for m in smtp_sink.messages} == {"fiona@council.example"}
@@ -236,11 +332,18 @@ def test_mail_to_the_facilitators_is_limited_and_automatic_mail_dropped(
 
 
 def test_a_forged_quote_only_reply_mails_its_victim_a_limited_number_of_times(
-        served: ServedSite, smtp_sink: SmtpSink) -> None:
+    served: ServedSite, smtp_sink: SmtpSink
+) -> None:
     quoted_only = QUOTED_ONLY
     for n in range(7):
-        assert served.send("mallory@evil.example", [HOUSING], mail(
-            "bob@council.example", HOUSING, "Re: Voids", quoted_only, f"q{n}@evil.example"))[0] == 250
+        assert (
+            served.send(
+                "mallory@evil.example",
+                [HOUSING],
+                mail("bob@council.example", HOUSING, "Re: Voids", quoted_only, f"q{n}@evil.example"),
+            )[0]
+            == 250
+        )
     notices = settle(served, smtp_sink, 5)
     assert {m.rcpt_tos[0] for m in notices} == {"bob@council.example"}
     assert all(m.message["Subject"] == "Not posted: Re: Voids" for m in notices)
@@ -256,11 +359,20 @@ def test_nothing_answers_mail_whose_from_fails_dmarc(tmp_path: Path, db_url: str
     site.start()
     forged = f"Authentication-Results: {UPSTREAM}; dmarc=fail (p=reject) header.from=council.example\r\n"
     try:
-        for n, (to, body) in enumerate([(HOUSING, QUOTED_ONLY), (f"housing-request@{DOMAIN}", "help"),
-                                        (f"housing-subscribe@{DOMAIN}", "join"),
-                                        (f"housing-owner@{DOMAIN}", "Let me in"), (f"planning@{DOMAIN}", "Approve me")]):
-            code, text = site.send("bob@council.example", [to], mail("bob@council.example", to, "Re: Voids", body,
-                                                                     f"dm{n}@evil.example", forged))
+        for n, (to, body) in enumerate(
+            [
+                (HOUSING, QUOTED_ONLY),
+                (f"housing-request@{DOMAIN}", "help"),
+                (f"housing-subscribe@{DOMAIN}", "join"),
+                (f"housing-owner@{DOMAIN}", "Let me in"),
+                (f"planning@{DOMAIN}", "Approve me"),
+            ]
+        ):
+            code, text = site.send(
+                "bob@council.example",
+                [to],
+                mail("bob@council.example", to, "Re: Voids", body, f"dm{n}@evil.example", forged),
+            )
             assert code == 250, text
         [notice] = settle(site, smtp_sink, 1)
         assert notice.rcpt_tos == ["fiona@council.example"] and "awaiting your approval" in notice.message["Subject"]
@@ -268,8 +380,9 @@ def test_nothing_answers_mail_whose_from_fails_dmarc(tmp_path: Path, db_url: str
         site.stop()
 
 
-def test_held_posts_mail_the_facilitators_a_limited_number_of_times(tmp_path: Path, db_url: str,
-                                                                     smtp_sink: SmtpSink) -> None:
+def test_held_posts_mail_the_facilitators_a_limited_number_of_times(
+    tmp_path: Path, db_url: str, smtp_sink: SmtpSink
+) -> None:
     site = make_site(tmp_path, db_url, smtp_sink)
     site.cli("community", "create", "planning", "--name", "Planning", "--policy", "moderated")
     site.cli("member", "add", "planning", "fiona@council.example", "--role", "facilitator")
@@ -277,8 +390,17 @@ def test_held_posts_mail_the_facilitators_a_limited_number_of_times(tmp_path: Pa
     site.start()
     try:
         for n in range(7):
-            code, text = site.send("alice@council.example", [f"planning@{DOMAIN}"], mail(
-                "alice@council.example", f"planning@{DOMAIN}", f"Idea {n}", "What about this?", f"idea{n}@council.example"))
+            code, text = site.send(
+                "alice@council.example",
+                [f"planning@{DOMAIN}"],
+                mail(
+                    "alice@council.example",
+                    f"planning@{DOMAIN}",
+                    f"Idea {n}",
+                    "What about this?",
+                    f"idea{n}@council.example",
+                ),
+            )
             assert code == 250 and "held for moderation" in text
         messages = settle(site, smtp_sink, 6)
         to_fiona = [m for m in messages if m.rcpt_tos == ["fiona@council.example"]]

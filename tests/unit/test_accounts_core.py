@@ -50,8 +50,9 @@ def link_in(item: OutboxItem, path: str) -> str:
 
 @pytest.mark.usefixtures("housing")
 class TestSignInLinks:
-    def test_a_known_address_is_mailed_a_link_that_works_once(self, sessionmaker: SessionMaker[Session],
-                                                               site: Site) -> None:
+    def test_a_known_address_is_mailed_a_link_that_works_once(
+        self, sessionmaker: SessionMaker[Session], site: Site
+    ) -> None:
         with sessionmaker.begin() as session:
             accounts.request_sign_in(session, site, "Bob@Example.org", "198.51.100.7", "/c/housing/")
         with sessionmaker() as session:
@@ -126,8 +127,9 @@ class TestRateLimits:
         with sessionmaker.begin() as session:  # another client is not affected
             accounts.request_sign_in(session, site, "bob@example.org", "198.51.100.1")
 
-    def test_old_events_expire_and_keys_are_not_stored_in_clear(self, sessionmaker: SessionMaker[Session],
-                                                                site: Site) -> None:
+    def test_old_events_expire_and_keys_are_not_stored_in_clear(
+        self, sessionmaker: SessionMaker[Session], site: Site
+    ) -> None:
         for _ in range(5):
             with sessionmaker.begin() as session:
                 accounts.request_sign_in(session, site, "bob@example.org", "client")
@@ -149,8 +151,9 @@ class TestExtraAddresses:
         with sessionmaker() as session:
             return link_in(notices_to(session, address)[-1], "/account/emails/verify")
 
-    def test_an_unproven_address_does_not_let_anyone_post_as_the_user(self, sessionmaker: SessionMaker[Session],
-                                                                      site: Site) -> None:
+    def test_an_unproven_address_does_not_let_anyone_post_as_the_user(
+        self, sessionmaker: SessionMaker[Session], site: Site
+    ) -> None:
         token = self.claim(sessionmaker, site, "bob@example.org", "bob@home.example")
         with sessionmaker() as session:
             assert user_by_email(session, "bob@home.example") is None
@@ -165,8 +168,9 @@ class TestExtraAddresses:
         with sessionmaker.begin() as session, pytest.raises(NotFound, match="already been used"):
             accounts.verify_email(session, site, token)
 
-    def test_claiming_someone_elses_address_gains_nothing(self, sessionmaker: SessionMaker[Session],
-                                                          site: Site) -> None:
+    def test_claiming_someone_elses_address_gains_nothing(
+        self, sessionmaker: SessionMaker[Session], site: Site
+    ) -> None:
         token = self.claim(sessionmaker, site, "bob@example.org", "ann@example.org")  # no error: no probing
         with sessionmaker.begin() as session, pytest.raises(InvalidInput, match="another account"):
             accounts.verify_email(session, site, token)
@@ -181,8 +185,9 @@ class TestExtraAddresses:
             with pytest.raises(InvalidInput, match="not a valid email address"):
                 accounts.claim_email(session, site, bob, "bob at home")
 
-    def test_primary_can_move_and_only_extra_addresses_can_go(self, sessionmaker: SessionMaker[Session],
-                                                               site: Site) -> None:
+    def test_primary_can_move_and_only_extra_addresses_can_go(
+        self, sessionmaker: SessionMaker[Session], site: Site
+    ) -> None:
         with sessionmaker.begin() as session:
             accounts.verify_email(session, site, self.claim(sessionmaker, site, "bob@example.org", "b@home.example"))
         with sessionmaker.begin() as session:
@@ -219,8 +224,7 @@ class TestMembership:
         assert notice.payload["slug"] == "board"
         assert f"{BASE}/c/board/manage/members" in notice.payload["text"]
 
-    def test_leaving_is_idempotent_and_never_lifts_a_ban(self, sessionmaker: SessionMaker[Session],
-                                                         site: Site) -> None:
+    def test_leaving_is_idempotent_and_never_lifts_a_ban(self, sessionmaker: SessionMaker[Session], site: Site) -> None:
         with sessionmaker.begin() as session:
             housing = community_by_slug(session, "housing")
             make_member(session, housing, "eve@example.org", status=MemberStatus.banned)
@@ -252,8 +256,10 @@ class TestMembership:
         with sessionmaker.begin() as session:
             housing = community_by_slug(session, "housing")
             ann, bob = user(session, "ann@example.org"), user(session, "bob@example.org")
-            for refused in (lambda: accounts.set_role(session, housing, ann.id, Role.member),
-                            lambda: accounts.remove_member(session, housing, ann.id)):
+            for refused in (
+                lambda: accounts.set_role(session, housing, ann.id, Role.member),
+                lambda: accounts.remove_member(session, housing, ann.id),
+            ):
                 with pytest.raises(InvalidInput, match="at least one facilitator"):
                     refused()
             accounts.set_role(session, housing, bob.id, Role.facilitator)
@@ -275,8 +281,9 @@ def test_facilitators_are_sent_to_the_web_queue(sessionmaker: SessionMaker[Sessi
         community = make_community(session, "housing", policy="moderated")
         make_member(session, community, "ann@example.org", role=Role.facilitator)
         make_member(session, community, "bob@example.org")
-        outcome = submit_post(session, Draft(community="housing", author_email="bob@example.org",
-                                             subject="Damp", body="Advice?"), site)
+        outcome = submit_post(
+            session, Draft(community="housing", author_email="bob@example.org", subject="Damp", body="Advice?"), site
+        )
         notify_held(session, site, outcome.post)
     with sessionmaker() as session:
         [notice] = notices_to(session, "ann@example.org")

@@ -44,8 +44,9 @@ def dns_stub() -> Iterator[DnsStub]:
 def council_signer(tmp_path: Path, dns_stub: DnsStub) -> DkimSigner:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     path = tmp_path / "council.pem"
-    path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                       serialization.NoEncryption()))
+    path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     signer = DkimSigner.from_settings(DkimSettings(key_file=str(path), selector="s1"), "council.example")
     assert signer is not None
     dns_stub.add("s1._domainkey.council.example", "TXT", signer.dns_record())
@@ -66,9 +67,11 @@ def members(sessionmaker: sessionmaker[Session]) -> None:
 
 
 def message(sender: str, n: int, extra: str = "") -> bytes:
-    return (f"From: {sender}\r\nTo: {LIST}\r\nSubject: Post {n}\r\nMessage-ID: <auth{n}@example.net>\r\n"
-            f"Date: Sat, 28 Nov 2026 09:00:00 +0000\r\n{extra}MIME-Version: 1.0\r\n"
-            f"Content-Type: text/plain; charset=utf-8\r\n\r\nPlease pay the attached invoice today.\r\n").encode()
+    return (
+        f"From: {sender}\r\nTo: {LIST}\r\nSubject: Post {n}\r\nMessage-ID: <auth{n}@example.net>\r\n"
+        f"Date: Sat, 28 Nov 2026 09:00:00 +0000\r\n{extra}MIME-Version: 1.0\r\n"
+        f"Content-Type: text/plain; charset=utf-8\r\n\r\nPlease pay the attached invoice today.\r\n"
+    ).encode()
 
 
 def author(raw: bytes) -> str:
@@ -76,8 +79,9 @@ def author(raw: bytes) -> str:
     return parse_headers(raw).from_addr or ""
 
 
-def arrive(site: Site, sessionmaker: sessionmaker[Session], raw: bytes, mail_from: str,
-           client_ip: str | None) -> tuple[str, PostStatus | None]:
+def arrive(
+    site: Site, sessionmaker: sessionmaker[Session], raw: bytes, mail_from: str, client_ip: str | None
+) -> tuple[str, PostStatus | None]:
     """As the gateway does it: judge at DATA, spool, process; (DATA reply, the post's status)."""
     with sessionmaker() as session:
         [reply] = judging.judge(session, site, raw, mail_from, [LIST], client_ip)
@@ -90,8 +94,9 @@ def arrive(site: Site, sessionmaker: sessionmaker[Session], raw: bytes, mail_fro
     return reply.line, status
 
 
-def test_forged_facilitator_from_a_reject_domain_is_held(site: Site, sessionmaker: sessionmaker[Session],
-                                                        members: None) -> None:
+def test_forged_facilitator_from_a_reject_domain_is_held(
+    site: Site, sessionmaker: sessionmaker[Session], members: None
+) -> None:
     raw = message("Fiona <fiona@council.example>", 1)
     reply, status = arrive(site, sessionmaker, raw, "fiona@council.example", "198.51.100.7")
     assert reply.startswith("250 2.6.0 held for moderation") and "dmarc=fail (p=reject)" in reply
@@ -100,32 +105,43 @@ def test_forged_facilitator_from_a_reject_domain_is_held(site: Site, sessionmake
         assert "SPF says fail for 198.51.100.7" in (session.scalar(select(Post.hold_reason)) or "")
 
 
-def test_genuine_mail_passes_by_aligned_dkim_or_by_spf(site: Site, sessionmaker: sessionmaker[Session],
-                                                      members: None, council_signer: DkimSigner) -> None:
+def test_genuine_mail_passes_by_aligned_dkim_or_by_spf(
+    site: Site, sessionmaker: sessionmaker[Session], members: None, council_signer: DkimSigner
+) -> None:
     signed = council_signer.sign(message("Fiona <fiona@council.example>", 2))
     assert arrive(site, sessionmaker, signed, "fiona@council.example", "198.51.100.7") == (
-        "250 2.0.0 message accepted for delivery", PostStatus.published)
+        "250 2.0.0 message accepted for delivery",
+        PostStatus.published,
+    )
     from_mx = message("Bob <bob@council.example>", 3)  # not signed, but sent by a server the SPF names
     assert arrive(site, sessionmaker, from_mx, "bob@council.example", "192.0.2.25")[1] is PostStatus.published
     from_net = message("Bob <bob@council.example>", 4)
     assert arrive(site, sessionmaker, from_net, "bob@council.example", "203.0.113.9")[1] is PostStatus.published
 
 
-def test_a_signature_that_breaks_in_transit_does_not_pass(site: Site, sessionmaker: sessionmaker[Session],
-                                                          members: None, council_signer: DkimSigner) -> None:
+def test_a_signature_that_breaks_in_transit_does_not_pass(
+    site: Site, sessionmaker: sessionmaker[Session], members: None, council_signer: DkimSigner
+) -> None:
     signed = council_signer.sign(message("Fiona <fiona@council.example>", 5)).replace(b"today", b"tomorrow")
     assert arrive(site, sessionmaker, signed, "fiona@council.example", "198.51.100.7")[1] is PostStatus.held
 
 
 def test_domains_without_a_holding_policy_and_failed_lookups_behave_as_before(
-        site: Site, sessionmaker: sessionmaker[Session], members: None, dns_stub: DnsStub) -> None:
-    assert arrive(site, sessionmaker, message("sam@nopolicy.example", 6), "sam@nopolicy.example",
-                  "198.51.100.7")[1] is PostStatus.published, "no DMARC record"
-    assert arrive(site, sessionmaker, message("pat@relaxed.example", 7), "pat@relaxed.example",
-                  "198.51.100.7")[1] is PostStatus.published, "p=none"
+    site: Site, sessionmaker: sessionmaker[Session], members: None, dns_stub: DnsStub
+) -> None:
+    assert (
+        arrive(site, sessionmaker, message("sam@nopolicy.example", 6), "sam@nopolicy.example", "198.51.100.7")[1]
+        is PostStatus.published
+    ), "no DMARC record"
+    assert (
+        arrive(site, sessionmaker, message("pat@relaxed.example", 7), "pat@relaxed.example", "198.51.100.7")[1]
+        is PostStatus.published
+    ), "p=none"
     dns_stub.failing.add("_dmarc.council.example")
-    assert arrive(site, sessionmaker, message("bob@council.example", 8), "bob@council.example",
-                  "198.51.100.7")[1] is PostStatus.published, "the DMARC lookup fails"
+    assert (
+        arrive(site, sessionmaker, message("bob@council.example", 8), "bob@council.example", "198.51.100.7")[1]
+        is PostStatus.published
+    ), "the DMARC lookup fails"
 
 
 def test_without_the_client_address_spf_is_not_guessed(site: Site) -> None:
@@ -140,8 +156,9 @@ def test_a_trusted_upstreams_dmarc_fail_is_decisive(site: Site, make_settings: C
     raw = (require_corpus() / "discourse_receiver" / "emails" / "dmarc_fail.eml").read_bytes()
     trusting = make_settings(smtp_in={"trusted_authserv_ids": ["Example.com"]}).smtp_in
     assert authenticity.check(raw, "existing@bar.com", None, trusting, author(raw)).holds
-    assert not authenticity.check(raw, "existing@bar.com", None, site.settings.smtp_in,
-                                  author(raw)).holds, "untrusted: ignored"
+    assert not authenticity.check(raw, "existing@bar.com", None, site.settings.smtp_in, author(raw)).holds, (
+        "untrusted: ignored"
+    )
     p_none = raw.replace(b"dmarc=fail", b"dmarc=fail (p=NONE sp=NONE dis=NONE) header.from=bar.com")
     assert not authenticity.check(p_none, "existing@bar.com", None, trusting, author(p_none)).holds
     microsoft = raw.replace(b"example.com; dmarc=fail", b"example.com; dmarc=fail action=oreject header.from=bar.com")
@@ -149,16 +166,25 @@ def test_a_trusted_upstreams_dmarc_fail_is_decisive(site: Site, make_settings: C
 
 
 def test_reply_token_from_another_address_follows_the_policy(
-        make_settings: Callable[..., Settings], sessionmaker: sessionmaker[Session], members: None) -> None:
+    make_settings: Callable[..., Settings], sessionmaker: sessionmaker[Session], members: None
+) -> None:
     from forum.posting import Draft, submit_post
     from mailgateway.addresses import reply_address
 
     for policy, expected in (("accept", "250 2.0.0"), ("hold", "250 2.6.0"), ("refuse", "550 5.7.1")):
         site = Site.from_settings(make_settings(smtp_in={"token_reply_from_other": policy}))
         with sessionmaker.begin() as session:
-            post = submit_post(session, Draft(community="housing", author_email="fiona@council.example",
-                                              subject="Root", body="Root post", message_id=f"root-{policy}@x"),
-                               site).post
+            post = submit_post(
+                session,
+                Draft(
+                    community="housing",
+                    author_email="fiona@council.example",
+                    subject="Root",
+                    body="Root post",
+                    message_id=f"root-{policy}@x",
+                ),
+                site,
+            ).post
             bob = session.scalar(select(Post.author_id).where(Post.id == post.id))
             assert bob is not None
             token_address = reply_address(site.signer, "housing", site.mail_domain, bob, post.id)
@@ -199,17 +225,27 @@ def test_organizational_domains_by_the_public_suffix_list() -> None:
 
 
 def test_an_upstreams_result_counts_only_for_the_domain_of_the_author_shown(
-        make_settings: Callable[..., Settings]) -> None:
+    make_settings: Callable[..., Settings],
+) -> None:
     trusting = make_settings(smtp_in={"trusted_authserv_ids": ["mx.council.example"]}).smtp_in
-    raw = message("alice@council.example", 11, "Authentication-Results: mx.council.example; "
-                  "dkim=pass header.d=evil.example; dmarc=pass header.from=evil.example\r\n")
+    raw = message(
+        "alice@council.example",
+        11,
+        "Authentication-Results: mx.council.example; "
+        "dkim=pass header.d=evil.example; dmarc=pass header.from=evil.example\r\n",
+    )
     finding = authenticity.check(raw, "mallory@evil.example", None, trusting, "alice@council.example")
     assert not finding.authenticated, finding
-    vouched = message("alice@council.example", 12, "Authentication-Results: mx.council.example; "
-                      "dkim=pass header.d=mail.council.example (signature ok); dmarc=none header.from=council.example\r\n")
+    vouched = message(
+        "alice@council.example",
+        12,
+        "Authentication-Results: mx.council.example; "
+        "dkim=pass header.d=mail.council.example (signature ok); dmarc=none header.from=council.example\r\n",
+    )
     assert authenticity.check(vouched, "alice@council.example", None, trusting, "alice@council.example").authenticated
-    untrusted = message("alice@council.example", 13,
-                        "Authentication-Results: evil.example; dmarc=pass header.from=council.example\r\n")
+    untrusted = message(
+        "alice@council.example", 13, "Authentication-Results: evil.example; dmarc=pass header.from=council.example\r\n"
+    )
     assert not authenticity.check(untrusted, "x@evil.example", None, trusting, "alice@council.example").authenticated
 
 
@@ -223,8 +259,12 @@ def test_without_a_policy_spf_decides_whether_the_sender_may_be_answered(site: S
 
 
 def test_a_trusted_list_servers_arc_record_vouches_for_the_author_it_rewrote(
-        make_settings: Callable[..., Settings], sessionmaker: sessionmaker[Session], members: None,
-        council_signer: DkimSigner, dns_stub: DnsStub) -> None:
+    make_settings: Callable[..., Settings],
+    sessionmaker: sessionmaker[Session],
+    members: None,
+    council_signer: DkimSigner,
+    dns_stub: DnsStub,
+) -> None:
     """A list checks Fiona's signed post, records that it passed, rewrites From, adds a
     footer (which breaks her signature) and seals it all with ARC."""
     keys: dict[str, rsa.RSAPrivateKey] = {}
@@ -232,28 +272,60 @@ def test_a_trusted_list_servers_arc_record_vouches_for_the_author_it_rewrote(
     def sealed_by(sealer: str, n: int) -> bytes:
         if sealer not in keys:
             keys[sealer] = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-            public = keys[sealer].public_key().public_bytes(serialization.Encoding.DER,
-                                                            serialization.PublicFormat.SubjectPublicKeyInfo)
+            public = (
+                keys[sealer]
+                .public_key()
+                .public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+            )
             dns_stub.add(f"arc._domainkey.{sealer}", "TXT", "v=DKIM1; k=rsa; p=" + base64.b64encode(public).decode())
         key = keys[sealer]
         original = council_signer.sign(message("Fiona <fiona@council.example>", n))
-        listed = (f"Authentication-Results: lists.{sealer}; dkim=pass header.d=council.example; "
-                  "dmarc=pass header.from=council.example\r\n").encode() + original.replace(
-            b"From: Fiona <fiona@council.example>",
-            f'From: "Fiona via Council" <council@{sealer}>\r\nX-Original-From: Fiona <fiona@council.example>\r\n'
-            f"Reply-To: Fiona <fiona@council.example>\r\nList-Id: <council.{sealer}>".encode()) + b"-- \r\nFooter\r\n"
-        pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption())
+        listed = (
+            (
+                f"Authentication-Results: lists.{sealer}; dkim=pass header.d=council.example; "
+                "dmarc=pass header.from=council.example\r\n"
+            ).encode()
+            + original.replace(
+                b"From: Fiona <fiona@council.example>",
+                f'From: "Fiona via Council" <council@{sealer}>\r\nX-Original-From: Fiona <fiona@council.example>\r\n'
+                f"Reply-To: Fiona <fiona@council.example>\r\nList-Id: <council.{sealer}>".encode(),
+            )
+            + b"-- \r\nFooter\r\n"
+        )
+        pem = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
         return b"".join(dkim.arc_sign(listed, b"arc", sealer.encode(), pem, f"lists.{sealer}".encode())) + listed
 
     def site_trusting(*sealers: str) -> Site:
-        return Site.from_settings(make_settings(smtp_in={"dns_servers": [dns_stub.address], "dns_timeout_seconds": 2.0,
-                                                         "trusted_arc_sealers": list(sealers)}))
+        return Site.from_settings(
+            make_settings(
+                smtp_in={
+                    "dns_servers": [dns_stub.address],
+                    "dns_timeout_seconds": 2.0,
+                    "trusted_arc_sealers": list(sealers),
+                }
+            )
+        )
 
-    assert arrive(site_trusting(), sessionmaker, sealed_by("sealer.example", 30), "bounces@sealer.example",
-                  "198.51.100.7")[1] is PostStatus.held, "her signature is broken and the list is not in her SPF"
-    assert arrive(site_trusting("sealer.example"), sessionmaker, sealed_by("sealer.example", 31),
-                  "bounces@sealer.example", "198.51.100.7")[1] is PostStatus.published
+    assert (
+        arrive(
+            site_trusting(), sessionmaker, sealed_by("sealer.example", 30), "bounces@sealer.example", "198.51.100.7"
+        )[1]
+        is PostStatus.held
+    ), "her signature is broken and the list is not in her SPF"
+    assert (
+        arrive(
+            site_trusting("sealer.example"),
+            sessionmaker,
+            sealed_by("sealer.example", 31),
+            "bounces@sealer.example",
+            "198.51.100.7",
+        )[1]
+        is PostStatus.published
+    )
     other = sealed_by("other.example", 32)
-    assert arrive(site_trusting("sealer.example"), sessionmaker, other, "bounces@other.example",
-                  "198.51.100.7")[1] is PostStatus.held, "a sealer nobody trusts says what it likes"
+    assert (
+        arrive(site_trusting("sealer.example"), sessionmaker, other, "bounces@other.example", "198.51.100.7")[1]
+        is PostStatus.held
+    ), "a sealer nobody trusts says what it likes"

@@ -36,29 +36,45 @@ from tests.support import make_community, make_member
 VERP = "housing-bounces+alice=council.example@lists.example.org"
 
 
-def dsn(status: str, diagnostic: str, action: str = "failed", rcpt: str = "alice@council.example",
-        extra_headers: str = "", human: str = "Delivery has failed to these recipients or groups:") -> bytes:
-    return (f"From: Mail Delivery System <MAILER-DAEMON@mx.example.net>\r\nTo: {VERP}\r\n"
-            f"Subject: Undeliverable: Damp and mould\r\n{extra_headers}MIME-Version: 1.0\r\n"
-            'Content-Type: multipart/report; report-type=delivery-status; boundary="b1"\r\n\r\n'
-            f"--b1\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n{human}\r\n\r\n{rcpt}\r\n\r\n"
-            "--b1\r\nContent-Type: message/delivery-status\r\n\r\n"
-            "Reporting-MTA: dns;AM0PR01MB1234.eurprd01.prod.outlook.com\r\nArrival-Date: Sat, 28 Nov 2026 09:00:00 +0000\r\n\r\n"
-            f"Final-Recipient: rfc822;{rcpt}\r\nAction: {action}\r\nStatus: {status}\r\n"
-            f"Diagnostic-Code: smtp;{diagnostic}\r\n\r\n"
-            "--b1\r\nContent-Type: text/rfc822-headers\r\n\r\nFrom: Housing <housing@lists.example.org>\r\n"
-            "Subject: Damp and mould\r\n\r\n--b1--\r\n").encode()
+def dsn(
+    status: str,
+    diagnostic: str,
+    action: str = "failed",
+    rcpt: str = "alice@council.example",
+    extra_headers: str = "",
+    human: str = "Delivery has failed to these recipients or groups:",
+) -> bytes:
+    return (
+        f"From: Mail Delivery System <MAILER-DAEMON@mx.example.net>\r\nTo: {VERP}\r\n"
+        f"Subject: Undeliverable: Damp and mould\r\n{extra_headers}MIME-Version: 1.0\r\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="b1"\r\n\r\n'
+        f"--b1\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n{human}\r\n\r\n{rcpt}\r\n\r\n"
+        "--b1\r\nContent-Type: message/delivery-status\r\n\r\n"
+        "Reporting-MTA: dns;AM0PR01MB1234.eurprd01.prod.outlook.com\r\nArrival-Date: Sat, 28 Nov 2026 09:00:00 +0000\r\n\r\n"
+        f"Final-Recipient: rfc822;{rcpt}\r\nAction: {action}\r\nStatus: {status}\r\n"
+        f"Diagnostic-Code: smtp;{diagnostic}\r\n\r\n"
+        "--b1\r\nContent-Type: text/rfc822-headers\r\n\r\nFrom: Housing <housing@lists.example.org>\r\n"
+        "Subject: Damp and mould\r\n\r\n--b1--\r\n"
+    ).encode()
 
 
 EXCHANGE_ONLINE = dsn("5.1.10", "550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup")
-EXCHANGE_EDGE_BLOCK = dsn("5.4.1", "550 5.4.1 Recipient address rejected: Access denied. AS(201806281) "
-                                   "[AM0PR01MB1234.eurprd01.prod.outlook.com]")
-GMAIL_NOT_FOUND = dsn("5.1.1", "smtp; 550-5.1.1 The email account that you tried to reach does not exist.",
-                      extra_headers="X-Failed-Recipients: alice@council.example\r\n",
-                      human="** Address not found **\r\n\r\nYour message wasn't delivered to alice@council.example "
-                            "because the address couldn't be found, or is unable to receive mail.")
-GMAIL_OVER_QUOTA = dsn("4.2.2", "smtp; 452-4.2.2 The email account that you tried to reach is over quota.",
-                       extra_headers="X-Failed-Recipients: alice@council.example\r\n")
+EXCHANGE_EDGE_BLOCK = dsn(
+    "5.4.1",
+    "550 5.4.1 Recipient address rejected: Access denied. AS(201806281) [AM0PR01MB1234.eurprd01.prod.outlook.com]",
+)
+GMAIL_NOT_FOUND = dsn(
+    "5.1.1",
+    "smtp; 550-5.1.1 The email account that you tried to reach does not exist.",
+    extra_headers="X-Failed-Recipients: alice@council.example\r\n",
+    human="** Address not found **\r\n\r\nYour message wasn't delivered to alice@council.example "
+    "because the address couldn't be found, or is unable to receive mail.",
+)
+GMAIL_OVER_QUOTA = dsn(
+    "4.2.2",
+    "smtp; 452-4.2.2 The email account that you tried to reach is over quota.",
+    extra_headers="X-Failed-Recipients: alice@council.example\r\n",
+)
 SPAM_REFUSAL = dsn("5.7.1", "550 5.7.1 Service unavailable; Client host [192.0.2.1] blocked using Spamhaus")
 DELAYED = dsn("4.4.7", "smtp; 451 4.4.7 Message delayed", action="delayed")
 
@@ -139,17 +155,29 @@ I am out of the office until Monday.
 """
 
 
-@pytest.mark.parametrize(("raw", "status", "hard"), [
-    (EXCHANGE_ONLINE, "5.1.10", True),
-    (EXCHANGE_EDGE_BLOCK, "5.4.1", True),
-    (GMAIL_NOT_FOUND, "5.1.1", True),
-    (GMAIL_OVER_QUOTA, "4.2.2", False),
-    (SPAM_REFUSAL, "5.7.1", False),
-    (QMAIL, "5.1.1", True),
-    (SENDMAIL, "5.1.1", True),
-    (EXIM_MAILBOX_FULL, "5.2.2", False),
-], ids=["exchange-online", "exchange-edge-block", "gmail-not-found", "gmail-over-quota", "spam-refusal", "qmail",
-        "sendmail", "exim-mailbox-full"])
+@pytest.mark.parametrize(
+    ("raw", "status", "hard"),
+    [
+        (EXCHANGE_ONLINE, "5.1.10", True),
+        (EXCHANGE_EDGE_BLOCK, "5.4.1", True),
+        (GMAIL_NOT_FOUND, "5.1.1", True),
+        (GMAIL_OVER_QUOTA, "4.2.2", False),
+        (SPAM_REFUSAL, "5.7.1", False),
+        (QMAIL, "5.1.1", True),
+        (SENDMAIL, "5.1.1", True),
+        (EXIM_MAILBOX_FULL, "5.2.2", False),
+    ],
+    ids=[
+        "exchange-online",
+        "exchange-edge-block",
+        "gmail-not-found",
+        "gmail-over-quota",
+        "spam-refusal",
+        "qmail",
+        "sendmail",
+        "exim-mailbox-full",
+    ],
+)
 def test_reports_are_read_with_status_and_hardness(raw: bytes, status: str, hard: bool) -> None:
     report = read_report(raw)
     assert report is not None and report.failures, "a failure report"
@@ -197,7 +225,8 @@ def bounce_in(site: Site, sessionmaker: sessionmaker[Session], raw: bytes) -> st
 
 
 def test_hard_bounces_stop_mail_tell_facilitators_and_one_click_restores_it(
-        site: Site, sessionmaker: sessionmaker[Session], alice: int) -> None:
+    site: Site, sessionmaker: sessionmaker[Session], alice: int
+) -> None:
     assert "hard bounce" in bounce_in(site, sessionmaker, EXCHANGE_ONLINE)
     assert "already counted today" in bounce_in(site, sessionmaker, GMAIL_NOT_FOUND)
     with sessionmaker.begin() as session:
@@ -219,31 +248,39 @@ def test_hard_bounces_stop_mail_tell_facilitators_and_one_click_restores_it(
     with sessionmaker() as session:
         membership = session.get(Membership, alice)
         assert membership is not None
-        assert (membership.delivery, membership.bounce_score, membership.bounce_disabled_at) == (Delivery.daily, 0, None)
+        assert (membership.delivery, membership.bounce_score, membership.bounce_disabled_at) == (
+            Delivery.daily,
+            0,
+            None,
+        )
         assert session.scalar(select(func.count()).select_from(Post)) == 0, "bounces are never posted"
 
 
-def test_soft_bounces_count_less_and_an_old_score_is_forgotten(site: Site, sessionmaker: sessionmaker[Session],
-                                                               alice: int) -> None:
+def test_soft_bounces_count_less_and_an_old_score_is_forgotten(
+    site: Site, sessionmaker: sessionmaker[Session], alice: int
+) -> None:
     start = utcnow() - timedelta(days=100)
     with sessionmaker.begin() as session:
         membership = session.get(Membership, alice)
         assert membership is not None
         for day in range(3):
-            bounces.record_bounce(session, site, membership, permanent=False, reason="4.2.2 over quota",
-                                  now=start + timedelta(days=day))
+            bounces.record_bounce(
+                session, site, membership, permanent=False, reason="4.2.2 over quota", now=start + timedelta(days=day)
+            )
         assert membership.bounce_score == 3 and membership.bounce_disabled_at is None
         bounces.record_bounce(session, site, membership, permanent=False, reason="4.2.2", now=utcnow())
         assert membership.bounce_score == 1, "31+ days without a bounce: the count starts again"
 
 
-def test_delay_warnings_and_bounces_for_strangers_count_nothing(site: Site, sessionmaker: sessionmaker[Session],
-                                                                alice: int) -> None:
+def test_delay_warnings_and_bounces_for_strangers_count_nothing(
+    site: Site, sessionmaker: sessionmaker[Session], alice: int
+) -> None:
     assert "delay warning" in bounce_in(site, sessionmaker, DELAYED)
     stranger = EXCHANGE_ONLINE.replace(b"bounces+alice=council.example", b"bounces+nobody=elsewhere.example")
     with sessionmaker.begin() as session:
-        inbound_id = spooling.spool(session, stranger, "", [VERP.replace("alice=council.example", "nobody=elsewhere.example")],
-                                    "smtp")
+        inbound_id = spooling.spool(
+            session, stranger, "", [VERP.replace("alice=council.example", "nobody=elsewhere.example")], "smtp"
+        )
     with sessionmaker.begin() as session:
         assert "not a member" in processing.process(session, site, inbound_id)[0]
     with sessionmaker() as session:

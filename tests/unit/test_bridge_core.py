@@ -107,8 +107,9 @@ def chat_rows(session: Session) -> list[tuple[str, str]]:
     return sorted((kind, address) for kind, address in rows)
 
 
-def test_links_are_unique_per_channel_and_listed(sessionmaker: SessionMaker[Session], linked: None,
-                                                  settings: Settings) -> None:
+def test_links_are_unique_per_channel_and_listed(
+    sessionmaker: SessionMaker[Session], linked: None, settings: Settings
+) -> None:
     with sessionmaker.begin() as session:
         other = make_community(session, "garden")
         with pytest.raises(InvalidInput, match="already linked to housing"):
@@ -116,10 +117,14 @@ def test_links_are_unique_per_channel_and_listed(sessionmaker: SessionMaker[Sess
         with pytest.raises(InvalidInput, match="unknown chat platform"):
             chat.link(session, other, "irc", "#x", settings=settings)
         housing = chat.link_for_channel(session, "slack", "C0123ABCD")
-        assert housing is not None and chat.link(session, housing_community(session), "slack", "C0123ABCD",
-                                                 settings=settings).id == housing.id
+        assert (
+            housing is not None
+            and chat.link(session, housing_community(session), "slack", "C0123ABCD", settings=settings).id == housing.id
+        )
         assert [(r.slug, r.platform, r.channel) for r in chat.links(session)] == [
-            ("housing", "matrix", "!r:example.org"), ("housing", "slack", "C0123ABCD")]
+            ("housing", "matrix", "!r:example.org"),
+            ("housing", "slack", "C0123ABCD"),
+        ]
         with pytest.raises(NotFound):
             chat.unlink(session, other, "slack", "C0123ABCD")
         chat.unlink(session, housing_community(session), "slack", "C0123ABCD")
@@ -127,14 +132,16 @@ def test_links_are_unique_per_channel_and_listed(sessionmaker: SessionMaker[Sess
 
 
 def test_a_published_post_queues_one_chat_copy_per_channel_in_its_transaction(
-        sessionmaker: SessionMaker[Session], site: Site, linked: None) -> None:
+    sessionmaker: SessionMaker[Session], site: Site, linked: None
+) -> None:
     with sessionmaker.begin() as session:
         post(session, site)
         assert chat_rows(session) == [("matrix_post", "!r:example.org"), ("slack_post", "C0123ABCD")]
 
 
-def test_a_held_post_reaches_chat_only_when_approved(sessionmaker: SessionMaker[Session], site: Site,
-                                                     linked: None) -> None:
+def test_a_held_post_reaches_chat_only_when_approved(
+    sessionmaker: SessionMaker[Session], site: Site, linked: None
+) -> None:
     with sessionmaker.begin() as session:
         housing_community(session).posting_policy = PostingPolicy.moderated
         held = post(session, site, author="bob@example.org")
@@ -144,7 +151,8 @@ def test_a_held_post_reaches_chat_only_when_approved(sessionmaker: SessionMaker[
 
 
 def test_worker_starts_the_thread_then_replies_in_it_and_records_both(
-        sessionmaker: SessionMaker[Session], site: Site, linked: None) -> None:
+    sessionmaker: SessionMaker[Session], site: Site, linked: None
+) -> None:
     with sessionmaker.begin() as session:
         first = post(session, site, body="Line 1\nLine 2\nLine 3\nLine 4\nLine 5\nLine 6\nLine 7")
         post(session, site, author="bob@example.org", subject="Re: Boiler", body="Me", parent_id=first.id)
@@ -157,13 +165,17 @@ def test_worker_starts_the_thread_then_replies_in_it_and_records_both(
     assert answer.archive_url.startswith("http://127.0.0.1:8080/c/housing/t/")
     with sessionmaker() as session:
         assert sorted(session.scalars(select(ChatMessage.message_ref))) == ["m1", "m2"]
-        assert chat.thread_root(session, chat.link_for_channel(session, "slack", "C0123ABCD").id, first.thread_id) == "m1"
+        assert (
+            chat.thread_root(session, chat.link_for_channel(session, "slack", "C0123ABCD").id, first.thread_id) == "m1"
+        )
         assert {i.status for i in session.scalars(select(OutboxItem).where(OutboxItem.kind == "slack_post"))} == {
-            OutboxStatus.done}
+            OutboxStatus.done
+        }
 
 
 def test_rate_limit_hands_the_rest_back_in_order_and_failures_are_sorted(
-        sessionmaker: SessionMaker[Session], site: Site, linked: None) -> None:
+    sessionmaker: SessionMaker[Session], site: Site, linked: None
+) -> None:
     with sessionmaker.begin() as session:
         post(session, site, subject="One")
         post(session, site, subject="Two")
@@ -171,21 +183,28 @@ def test_rate_limit_hands_the_rest_back_in_order_and_failures_are_sorted(
     worker = ChatWorker(adapter, site, sessionmaker)
     assert worker.step() == 0.05, "the worker pauses as long as the platform asked"
     with sessionmaker() as session:
-        assert [i.status for i in session.scalars(select(OutboxItem).where(OutboxItem.kind == "slack_post")
-                                                  .order_by(OutboxItem.id))] == [OutboxStatus.pending] * 2
+        assert [
+            i.status
+            for i in session.scalars(select(OutboxItem).where(OutboxItem.kind == "slack_post").order_by(OutboxItem.id))
+        ] == [OutboxStatus.pending] * 2
     assert worker.step() == 0.0 and adapter.calls == [], "nothing is due before Retry-After has passed"
     time.sleep(0.06)
     worker.step()
     with sessionmaker() as session:
         rows = list(session.scalars(select(OutboxItem).where(OutboxItem.kind == "slack_post").order_by(OutboxItem.id)))
-        assert [(r.status, r.last_error) for r in rows] == [(OutboxStatus.failed, "channel_not_found"),
-                                                            (OutboxStatus.done, "")]
+        assert [(r.status, r.last_error) for r in rows] == [
+            (OutboxStatus.failed, "channel_not_found"),
+            (OutboxStatus.done, ""),
+        ]
     assert [c[3].subject for c in adapter.calls if c[3]] == ["Two"]
 
 
 def test_a_copy_that_cannot_be_sent_fails_at_once_and_the_operators_are_told_once(
-        make_settings: Callable[..., Settings], sessionmaker: SessionMaker[Session], linked: None,
-        caplog: pytest.LogCaptureFixture) -> None:
+    make_settings: Callable[..., Settings],
+    sessionmaker: SessionMaker[Session],
+    linked: None,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     """A bug or a file gone from storage is no reason to try again for three days with a
     traceback every time: the row fails at once, one ERROR, one notice per post; the
     network's and the platform's temporary failures are still retried."""
@@ -217,21 +236,40 @@ def test_a_copy_that_cannot_be_sent_fails_at_once_and_the_operators_are_told_onc
         assert len(list(session.scalars(select(OutboxItem).where(OutboxItem.kind == outbox.NOTICE_EMAIL)))) == 1
 
 
-def test_a_chat_message_is_stored_once_and_never_sent_back(sessionmaker: SessionMaker[Session], site: Site,
-                                                           linked: None) -> None:
-    event = ChatEvent(platform="slack", channel="C0123ABCD", ref="100.1", author=ChatAuthor("Bob B", "BOB@example.org"),
-                      text="Rent rises\nAnyone else?")
+def test_a_chat_message_is_stored_once_and_never_sent_back(
+    sessionmaker: SessionMaker[Session], site: Site, linked: None
+) -> None:
+    event = ChatEvent(
+        platform="slack",
+        channel="C0123ABCD",
+        ref="100.1",
+        author=ChatAuthor("Bob B", "BOB@example.org"),
+        text="Rent rises\nAnyone else?",
+    )
     with sessionmaker.begin() as session:
         stored = receive_message(session, site, event)
         assert stored is not None and stored.post.subject == "Rent rises" and stored.post.source == "slack"
         assert receive_message(session, site, event) is None  # a redelivered event
-        reply = receive_message(session, site, ChatEvent(platform="slack", channel="C0123ABCD", ref="100.2",
-                                                         author=ChatAuthor("Ann", "ann@example.org"), text="Yes",
-                                                         root_ref="100.1"))
+        reply = receive_message(
+            session,
+            site,
+            ChatEvent(
+                platform="slack",
+                channel="C0123ABCD",
+                ref="100.2",
+                author=ChatAuthor("Ann", "ann@example.org"),
+                text="Yes",
+                root_ref="100.1",
+            ),
+        )
         assert reply is not None and reply.post.parent_id == stored.post.id
         assert reply.post.thread_id == stored.post.thread_id
-        assert receive_message(session, site, ChatEvent(platform="slack", channel="C9", ref="1", text="x",
-                                                        author=ChatAuthor("x"))) is None  # not linked
+        assert (
+            receive_message(
+                session, site, ChatEvent(platform="slack", channel="C9", ref="1", text="x", author=ChatAuthor("x"))
+            )
+            is None
+        )  # not linked
     adapter = Recorder()
     ChatWorker(adapter, site, sessionmaker).step()
     assert adapter.calls == [], "posts that came from the channel are not copied back"
@@ -240,12 +278,18 @@ def test_a_chat_message_is_stored_once_and_never_sent_back(sessionmaker: Session
     assert [c[0] for c in matrix.calls] == ["start", "reply"], "…but they do reach the other platforms"
 
 
-def test_edits_and_deletions_touch_only_the_bridges_own_copies(sessionmaker: SessionMaker[Session], site: Site,
-                                                                linked: None) -> None:
+def test_edits_and_deletions_touch_only_the_bridges_own_copies(
+    sessionmaker: SessionMaker[Session], site: Site, linked: None
+) -> None:
     with sessionmaker.begin() as session:
         ours = post(session, site)
-        theirs = receive_message(session, site, ChatEvent(platform="slack", channel="C0123ABCD", ref="5.5",
-                                                          author=ChatAuthor("Bob", "bob@example.org"), text="Hi"))
+        theirs = receive_message(
+            session,
+            site,
+            ChatEvent(
+                platform="slack", channel="C0123ABCD", ref="5.5", author=ChatAuthor("Bob", "bob@example.org"), text="Hi"
+            ),
+        )
         assert theirs is not None
     adapter = Recorder()
     ChatWorker(adapter, site, sessionmaker).step()

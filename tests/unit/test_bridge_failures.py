@@ -58,8 +58,16 @@ def failing_server() -> Iterator[str]:
 
 def chat_post(tmp_path: Path, *, with_missing_file: bool = False) -> ChatPost:
     files = (ChatFile("minutes.pdf", "application/pdf", 10, tmp_path / "gone"),) if with_missing_file else ()
-    return ChatPost(author="Alice", subject="Minutes", text="Attached.", archive_url="http://x/t/1",
-                    starts_thread=True, key="post1", author_key="alice@example.org", files=files)
+    return ChatPost(
+        author="Alice",
+        subject="Minutes",
+        text="Attached.",
+        archive_url="http://x/t/1",
+        starts_thread=True,
+        key="post1",
+        author_key="alice@example.org",
+        files=files,
+    )
 
 
 def slack(base_url: str) -> SlackAdapter:
@@ -67,13 +75,13 @@ def slack(base_url: str) -> SlackAdapter:
 
 
 def matrix(homeserver: str) -> MatrixAdapter:
-    return MatrixAdapter(MatrixApi(MatrixSettings(homeserver=homeserver, user_id="@relay:example.org",
-                                                  access_token="token")))
+    return MatrixAdapter(
+        MatrixApi(MatrixSettings(homeserver=homeserver, user_id="@relay:example.org", access_token="token"))
+    )
 
 
 @pytest.mark.parametrize("adapter", [slack, matrix])
-def test_a_server_out_of_reach_or_answering_5xx_is_temporary(adapter: Any, failing_server: str,
-                                                              tmp_path: Path) -> None:
+def test_a_server_out_of_reach_or_answering_5xx_is_temporary(adapter: Any, failing_server: str, tmp_path: Path) -> None:
     with pytest.raises(TemporaryFailure):
         adapter(f"http://127.0.0.1:{free_port()}").start_thread("C1", chat_post(tmp_path))
     with pytest.raises(TemporaryFailure):
@@ -82,21 +90,25 @@ def test_a_server_out_of_reach_or_answering_5xx_is_temporary(adapter: Any, faili
 
 
 @pytest.mark.parametrize("adapter", [slack, matrix])
-def test_a_missing_file_is_no_temporary_failure_and_sends_nothing(adapter: Any, failing_server: str,
-                                                                  tmp_path: Path) -> None:
+def test_a_missing_file_is_no_temporary_failure_and_sends_nothing(
+    adapter: Any, failing_server: str, tmp_path: Path
+) -> None:
     with pytest.raises(FileNotFoundError):
         adapter(failing_server).start_thread("C1", chat_post(tmp_path, with_missing_file=True))
     assert _Answers.calls == [], "nothing of the copy reached the platform"
 
 
-@pytest.mark.parametrize(("headers", "body", "wait"), [
-    ({"Retry-After": "7"}, b'{"errcode": "M_LIMIT_EXCEEDED", "retry_after_ms": 2000}', 7.0),  # the header wins
-    ({}, b'{"errcode": "M_LIMIT_EXCEEDED", "error": "Too many requests", "retry_after_ms": 2500}', 2.5),
-    ({}, b'{"errcode": "M_LIMIT_EXCEEDED"}', 1.0),
-])
-def test_a_matrix_429_pauses_for_the_time_the_homeserver_asks(failing_server: str, tmp_path: Path,
-                                                               headers: dict[str, str], body: bytes,
-                                                               wait: float) -> None:
+@pytest.mark.parametrize(
+    ("headers", "body", "wait"),
+    [
+        ({"Retry-After": "7"}, b'{"errcode": "M_LIMIT_EXCEEDED", "retry_after_ms": 2000}', 7.0),  # the header wins
+        ({}, b'{"errcode": "M_LIMIT_EXCEEDED", "error": "Too many requests", "retry_after_ms": 2500}', 2.5),
+        ({}, b'{"errcode": "M_LIMIT_EXCEEDED"}', 1.0),
+    ],
+)
+def test_a_matrix_429_pauses_for_the_time_the_homeserver_asks(
+    failing_server: str, tmp_path: Path, headers: dict[str, str], body: bytes, wait: float
+) -> None:
     _Answers.status, _Answers.headers_sent, _Answers.body = 429, headers, body
     with pytest.raises(RateLimited) as raised:
         matrix(failing_server).start_thread("!r:example.org", chat_post(tmp_path))

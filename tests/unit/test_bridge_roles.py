@@ -18,21 +18,30 @@ SLACK = {"bot_token": "xoxb-test", "signing_secret": "secret"}
 MATRIX = {"homeserver": "http://127.0.0.1:9", "user_id": "@relay:example.org", "access_token": "token"}
 
 
-def build(make_settings: Callable[..., Settings], sessionmaker: SessionMaker[Session], *, web: bool,
-          worker: bool, **sections: dict[str, str]) -> running.Bridges:
-    return running.build(Site.from_settings(make_settings(**sections)), sessionmaker, chat_platforms.registered(),
-                         web=web, worker=worker)
+def build(
+    make_settings: Callable[..., Settings],
+    sessionmaker: SessionMaker[Session],
+    *,
+    web: bool,
+    worker: bool,
+    **sections: dict[str, str],
+) -> running.Bridges:
+    return running.build(
+        Site.from_settings(make_settings(**sections)), sessionmaker, chat_platforms.registered(), web=web, worker=worker
+    )
 
 
 def test_a_web_only_process_serves_the_slack_events_endpoint_and_runs_no_chat_worker(
-        make_settings: Callable[..., Settings], sessionmaker: SessionMaker[Session]) -> None:
+    make_settings: Callable[..., Settings], sessionmaker: SessionMaker[Session]
+) -> None:
     bridges = build(make_settings, sessionmaker, web=True, worker=False, slack=SLACK, matrix=MATRIX)
     assert [endpoint.name for endpoint in bridges.endpoints] == ["slack"]
     assert bridges.workers == [] and bridges.listeners == []
 
 
 def test_a_worker_only_process_runs_the_chat_workers_and_serves_no_endpoint(
-        make_settings: Callable[..., Settings], sessionmaker: SessionMaker[Session]) -> None:
+    make_settings: Callable[..., Settings], sessionmaker: SessionMaker[Session]
+) -> None:
     bridges = build(make_settings, sessionmaker, web=False, worker=True, slack=SLACK, matrix=MATRIX)
     assert bridges.endpoints == []
     assert [w.adapter.platform for w in bridges.workers] == ["slack", "matrix"]
@@ -40,7 +49,8 @@ def test_a_worker_only_process_runs_the_chat_workers_and_serves_no_endpoint(
 
 
 def test_socket_mode_is_the_workers_business_and_needs_no_endpoint(
-        make_settings: Callable[..., Settings], sessionmaker: SessionMaker[Session]) -> None:
+    make_settings: Callable[..., Settings], sessionmaker: SessionMaker[Session]
+) -> None:
     socket_mode = {**SLACK, "app_token": "xapp-test"}
     assert build(make_settings, sessionmaker, web=True, worker=False, slack=socket_mode).endpoints == []
     assert len(build(make_settings, sessionmaker, web=False, worker=True, slack=socket_mode).listeners) == 1

@@ -14,20 +14,42 @@ GOVUK = "https://www.gov.uk/guidance/damp?a=1&b=2"
 @pytest.mark.parametrize(
     ("rewritten", "target"),
     [
-        ("https://eur02.safelinks.protection.outlook.com/?url=https%3A%2F%2Fwww.gov.uk%2Fguidance%2Fdamp%3Fa%3D1%26b%3D2"
-         "&data=05%7C02%7Calice%40council.gov.uk%7C3f1c&sdata=abc%3D&reserved=0", GOVUK),
-        ("https://gbr01.safelinks.protection.outlook.com/?url=https%3A%2F%2Fexample.org%2F&data=x", "https://example.org/"),
-        ("https://urldefense.proofpoint.com/v1/url?u=http%3A%2F%2Fwww.example.org%2Fa&k=abc", "http://www.example.org/a"),
-        ("https://urldefense.proofpoint.com/v2/url?u=https-3A__www.example.org_path-3Fq-3D1&d=DwMF&c=x&r=y&m=z&s=w&e=",
-         "https://www.example.org/path?q=1"),
-        ("https://urldefense.com/v3/__https://www.example.org/a*b?c=d__;Iw!!ABC!xyz$", "https://www.example.org/a#b?c=d"),
+        (
+            "https://eur02.safelinks.protection.outlook.com/?url=https%3A%2F%2Fwww.gov.uk%2Fguidance%2Fdamp%3Fa%3D1%26b%3D2"
+            "&data=05%7C02%7Calice%40council.gov.uk%7C3f1c&sdata=abc%3D&reserved=0",
+            GOVUK,
+        ),
+        (
+            "https://gbr01.safelinks.protection.outlook.com/?url=https%3A%2F%2Fexample.org%2F&data=x",
+            "https://example.org/",
+        ),
+        (
+            "https://urldefense.proofpoint.com/v1/url?u=http%3A%2F%2Fwww.example.org%2Fa&k=abc",
+            "http://www.example.org/a",
+        ),
+        (
+            "https://urldefense.proofpoint.com/v2/url?u=https-3A__www.example.org_path-3Fq-3D1&d=DwMF&c=x&r=y&m=z&s=w&e=",
+            "https://www.example.org/path?q=1",
+        ),
+        (
+            "https://urldefense.com/v3/__https://www.example.org/a*b?c=d__;Iw!!ABC!xyz$",
+            "https://www.example.org/a#b?c=d",
+        ),
         ("https://urldefense.com/v3/__https://example.org/plain__;!!ABC!xyz$", "https://example.org/plain"),
-        ("https://linkprotect.cudasvc.com/url?a=https%3a%2f%2fwww.cieh.org%2fdamp&c=E,1,x&typo=1", "https://www.cieh.org/damp"),
-        ("https://imsva91-ctp.trendmicro.com:443/wis/clicktime/v1/query?url=https%3a%2f%2fnrla.co.uk%2fx&umid=1",
-         "https://nrla.co.uk/x"),
+        (
+            "https://linkprotect.cudasvc.com/url?a=https%3a%2f%2fwww.cieh.org%2fdamp&c=E,1,x&typo=1",
+            "https://www.cieh.org/damp",
+        ),
+        (
+            "https://imsva91-ctp.trendmicro.com:443/wis/clicktime/v1/query?url=https%3a%2f%2fnrla.co.uk%2fx&umid=1",
+            "https://nrla.co.uk/x",
+        ),
         # A Safe Link around a URL Defense link
-        ("https://eur02.safelinks.protection.outlook.com/?url=https%3A%2F%2Furldefense.com%2Fv3%2F__https%3A%2F%2F"
-         "example.org%2Fx__%3B!!A!b%24&data=1", "https://example.org/x"),
+        (
+            "https://eur02.safelinks.protection.outlook.com/?url=https%3A%2F%2Furldefense.com%2Fv3%2F__https%3A%2F%2F"
+            "example.org%2Fx__%3B!!A!b%24&data=1",
+            "https://example.org/x",
+        ),
         # Mimecast keeps the target to itself: only its domain can be given back
         ("https://protect-eu.mimecast.com/s/Xy3ZCkqDwiPwR7Yt0?domain=eventbrite.co.uk", "https://eventbrite.co.uk"),
         ("https://www.gov.uk/untouched", "https://www.gov.uk/untouched"),
@@ -97,18 +119,22 @@ def test_subject_tags_are_removed(subject: str, clean: str) -> None:
 
 
 def test_text_loses_banners_also_in_quoted_lines_and_keeps_the_rest() -> None:
-    text = ("CAUTION: This email originated from outside of the organisation. Do not click links or open attachments "
-            "unless you recognise the sender.\n\nSee https://eur02.safelinks.protection.outlook.com/?url=https%3A%2F%2F"
-            "www.gov.uk%2F&data=05%7C02%7Cbob%40x.gov.uk for details.\n\n> [EXTERNAL] This email originated from outside "
-            "of the organization.\n>\n> Quoted words\n")
+    text = (
+        "CAUTION: This email originated from outside of the organisation. Do not click links or open attachments "
+        "unless you recognise the sender.\n\nSee https://eur02.safelinks.protection.outlook.com/?url=https%3A%2F%2F"
+        "www.gov.uk%2F&data=05%7C02%7Cbob%40x.gov.uk for details.\n\n> [EXTERNAL] This email originated from outside "
+        "of the organization.\n>\n> Quoted words\n"
+    )
     assert clean_text(text) == "See https://www.gov.uk/ for details.\n\n> Quoted words\n"
 
 
 def test_html_banner_split_over_elements_goes_with_its_box() -> None:
-    html = ('<table style="background:#FFEB9C"><tr><td><b>CAUTION:</b> This email originated from outside of the '
-            'organisation. Do not click links or open attachments unless you recognise the sender.</td></tr></table>'
-            '<p>Hello, the <a href="https://nam12.safelinks.protection.outlook.com/?url=https%3A%2F%2Fexample.org%2Fa'
-            '&amp;data=05%7C02%7Cx%40y.org">papers</a> are out. [EXTERNAL]</p>')
+    html = (
+        '<table style="background:#FFEB9C"><tr><td><b>CAUTION:</b> This email originated from outside of the '
+        "organisation. Do not click links or open attachments unless you recognise the sender.</td></tr></table>"
+        '<p>Hello, the <a href="https://nam12.safelinks.protection.outlook.com/?url=https%3A%2F%2Fexample.org%2Fa'
+        '&amp;data=05%7C02%7Cx%40y.org">papers</a> are out. [EXTERNAL]</p>'
+    )
     cleaned = clean_html(html)
     assert cleaned == '<p>Hello, the <a href="https://example.org/a">papers</a> are out. </p>'
 

@@ -19,10 +19,18 @@ DOMAIN = "lists.example.org"
 _ids = itertools.count(1)
 
 
-def send(site: Site, sessionmaker: sessionmaker[Session], to: str, sender: str = "newbie@elsewhere.example",
-         extra: str = "", body: str = "please") -> list[str]:
-    raw = (f"From: New Bie <{sender}>\r\nTo: {to}\r\nSubject: hello\r\nMessage-ID: <c{next(_ids)}@elsewhere.example>\r\n"
-           f"{extra}\r\n{body}\r\n").encode()
+def send(
+    site: Site,
+    sessionmaker: sessionmaker[Session],
+    to: str,
+    sender: str = "newbie@elsewhere.example",
+    extra: str = "",
+    body: str = "please",
+) -> list[str]:
+    raw = (
+        f"From: New Bie <{sender}>\r\nTo: {to}\r\nSubject: hello\r\nMessage-ID: <c{next(_ids)}@elsewhere.example>\r\n"
+        f"{extra}\r\n{body}\r\n"
+    ).encode()
     reply, outcomes = through_the_gateway(site, sessionmaker, raw, sender, to)
     assert reply.code == 250, reply.line
     return outcomes
@@ -30,14 +38,20 @@ def send(site: Site, sessionmaker: sessionmaker[Session], to: str, sender: str =
 
 def notices(sessionmaker: sessionmaker[Session], address: str) -> list[dict]:
     with sessionmaker() as session:
-        return [row.payload for row in session.scalars(
-            select(OutboxItem).where(OutboxItem.address == address).order_by(OutboxItem.id))]
+        return [
+            row.payload
+            for row in session.scalars(select(OutboxItem).where(OutboxItem.address == address).order_by(OutboxItem.id))
+        ]
 
 
 def status(sessionmaker: sessionmaker[Session], slug: str, address: str) -> MemberStatus | None:
     with sessionmaker() as session:
-        return session.scalar(select(Membership.status).join(Community).join(
-            UserEmail, UserEmail.user_id == Membership.user_id).where(Community.slug == slug, UserEmail.email == address))
+        return session.scalar(
+            select(Membership.status)
+            .join(Community)
+            .join(UserEmail, UserEmail.user_id == Membership.user_id)
+            .where(Community.slug == slug, UserEmail.email == address)
+        )
 
 
 @pytest.fixture
@@ -48,8 +62,9 @@ def communities(sessionmaker: sessionmaker[Session]) -> None:
         make_member(session, private, "fiona@council.example", role=Role.facilitator)
 
 
-def test_subscribe_asks_for_a_reply_and_any_reply_confirms(site: Site, sessionmaker: sessionmaker[Session],
-                                                           communities: None) -> None:
+def test_subscribe_asks_for_a_reply_and_any_reply_confirms(
+    site: Site, sessionmaker: sessionmaker[Session], communities: None
+) -> None:
     assert "confirmation sent" in send(site, sessionmaker, f"housing-subscribe@{DOMAIN}")[0]
     [ask] = notices(sessionmaker, "newbie@elsewhere.example")
     confirm_to = ask["reply_to"]
@@ -74,7 +89,8 @@ def test_subscribe_asks_for_a_reply_and_any_reply_confirms(site: Site, sessionma
 
 
 def test_a_private_community_is_unknown_to_a_stranger_at_every_command_address(
-        site: Site, sessionmaker: sessionmaker[Session], communities: None) -> None:
+    site: Site, sessionmaker: sessionmaker[Session], communities: None
+) -> None:
     raw = b"From: New Bie <newbie@elsewhere.example>\r\nSubject: join\r\nMessage-ID: <p1@elsewhere.example>\r\n\r\nplease\r\n"
     with sessionmaker() as session:
         for form in ("subscribe", "unsubscribe", "request", "owner"):
@@ -83,8 +99,10 @@ def test_a_private_community_is_unknown_to_a_stranger_at_every_command_address(
             assert private.line == missing.line.replace("nosuch", "officers")
             assert private.line == '550 5.1.1 there is no community "officers" here'
     assert notices(sessionmaker, "newbie@elsewhere.example") == [], "nothing mailed back"
-    assert "nothing to do (member)" in send(site, sessionmaker, f"officers-subscribe@{DOMAIN}",
-                                            sender="fiona@council.example")[0], "a member still gets through"
+    assert (
+        "nothing to do (member)"
+        in send(site, sessionmaker, f"officers-subscribe@{DOMAIN}", sender="fiona@council.example")[0]
+    ), "a member still gets through"
 
 
 def test_nothing_to_do_is_said_plainly(site: Site, sessionmaker: sessionmaker[Session], communities: None) -> None:
@@ -98,20 +116,26 @@ def test_request_answers_help(site: Site, sessionmaker: sessionmaker[Session], c
     assert f"housing-subscribe@{DOMAIN}" in help_["text"] and f"housing-owner@{DOMAIN}" in help_["text"]
 
 
-def test_machines_get_no_answer_and_people_at_most_five_an_hour(site: Site, sessionmaker: sessionmaker[Session],
-                                                                communities: None) -> None:
+def test_machines_get_no_answer_and_people_at_most_five_an_hour(
+    site: Site, sessionmaker: sessionmaker[Session], communities: None
+) -> None:
     outcome = send(site, sessionmaker, f"housing-request@{DOMAIN}", extra="Auto-Submitted: auto-replied\r\n")
     assert "Dropped" in outcome[0]
     assert notices(sessionmaker, "newbie@elsewhere.example") == []
     outcomes = [send(site, sessionmaker, f"housing-request@{DOMAIN}")[0] for _ in range(3)]
     # Tags and case name the same mailbox: they share its allowance.
-    outcomes += [send(site, sessionmaker, f"housing-request@{DOMAIN}", sender=f"NewBie+{n}@elsewhere.example")[0]
-                 for n in range(4)]
+    outcomes += [
+        send(site, sessionmaker, f"housing-request@{DOMAIN}", sender=f"NewBie+{n}@elsewhere.example")[0]
+        for n in range(4)
+    ]
     assert sum("help sent" in o for o in outcomes) == 5
     assert "too many answers" in outcomes[-1]
     assert len(notices(sessionmaker, "newbie@elsewhere.example")) == 3
+
+
 def test_the_last_facilitator_cannot_leave_by_email_and_is_told_why(
-        site: Site, sessionmaker: sessionmaker[Session], communities: None) -> None:
+    site: Site, sessionmaker: sessionmaker[Session], communities: None
+) -> None:
     fiona = "fiona@council.example"
     outcome = send(site, sessionmaker, f"officers-unsubscribe@{DOMAIN}", sender=fiona)
     assert "refused" in outcome[0]
@@ -122,8 +146,12 @@ def test_the_last_facilitator_cannot_leave_by_email_and_is_told_why(
 
     # With a second facilitator she may ask; if he steps down before she confirms, she stays.
     with sessionmaker.begin() as session:
-        gus = make_member(session, session.scalars(select(Community).where(Community.slug == "officers")).one(),
-                          "gus@council.example", role=Role.facilitator)
+        gus = make_member(
+            session,
+            session.scalars(select(Community).where(Community.slug == "officers")).one(),
+            "gus@council.example",
+            role=Role.facilitator,
+        )
     assert "confirmation sent" in send(site, sessionmaker, f"officers-unsubscribe@{DOMAIN}", sender=fiona)[0]
     confirm_to = notices(sessionmaker, fiona)[-1]["reply_to"]
     with sessionmaker.begin() as session:

@@ -30,21 +30,37 @@ HOUSING = CommunityInfo(id=3, slug="housing", name="Housing Advice", subject_pre
 
 @pytest.fixture
 def site(tmp_path: Path) -> Site:
-    return Site.from_settings(config.from_dict({
-        "site": {"name": "Council Forums", "mail_domain": DOMAIN, "secret_key": "unit-test-secret-0123456789",
-                 "base_url": BASE + "/"},
-        "storage": {"path": str(tmp_path / "storage")},
-        "delivery": {"attach_max_bytes": 1000},
-    }))
+    return Site.from_settings(
+        config.from_dict(
+            {
+                "site": {
+                    "name": "Council Forums",
+                    "mail_domain": DOMAIN,
+                    "secret_key": "unit-test-secret-0123456789",
+                    "base_url": BASE + "/",
+                },
+                "storage": {"path": str(tmp_path / "storage")},
+                "delivery": {"attach_max_bytes": 1000},
+            }
+        )
+    )
 
 
 def view(**changes: object) -> PostView:
     values: dict[str, Any] = dict(
-        id=34, community=HOUSING, thread_id=12, author_name="Alice Example", author_email="alice@council.example",
-        author_id=5, message_id="q2@council.example", subject="Re: Which GPS for field surveys?",
+        id=34,
+        community=HOUSING,
+        thread_id=12,
+        author_name="Alice Example",
+        author_email="alice@council.example",
+        author_id=5,
+        message_id="q2@council.example",
+        subject="Re: Which GPS for field surveys?",
         created_at=datetime(2026, 11, 28, 9, 30, tzinfo=UTC),
-        text="We use a Trimble R2.\n\nIt = good.", html="<p>We use a Trimble R2.</p><p>It = good.</p>",
-        in_reply_to="q1@council.example", references=("q0@council.example", "q1@council.example"),
+        text="We use a Trimble R2.\n\nIt = good.",
+        html="<p>We use a Trimble R2.</p><p>It = good.</p>",
+        in_reply_to="q1@council.example",
+        references=("q0@council.example", "q1@council.example"),
     )
     values.update(changes)
     return PostView(**values)
@@ -159,37 +175,59 @@ def _unsub(msg: EmailMessage) -> str:
 LONG_ID = "CAFx" + "a" * 90 + "@mail.gmail.com"
 
 
-@pytest.mark.parametrize("changes", [
-    pytest.param({}, id="plain"),
-    pytest.param({"author_name": "Jürgen Müller-Lüdenscheidt", "subject": "Grüße aus Köln — 北京 " * 4,
-                  "community": CommunityInfo(5, "wohnen", "Wohnen & Bauen – Köln", "[Wohnen]"),
-                  "text": "Schöne Grüße\n" + "ä" * 300, "html": "<p>Schöne Grüße " + "€" * 200 + "</p>"},
-                 id="non-ascii"),
-    pytest.param({"text": "x" * 2000 + "\n.\n.leading dot\nFrom me\n   \ntrailing space   ",
-                  "in_reply_to": LONG_ID, "references": tuple(f"{i}.{LONG_ID}" for i in range(20))},
-                 id="long-lines-and-ids"),
-    pytest.param({"author_name": "", "author_email": "", "subject": "Hello\r\nBcc: victim@example.org"},
-                 id="no-author-and-injected-newline"),
-])
+@pytest.mark.parametrize(
+    "changes",
+    [
+        pytest.param({}, id="plain"),
+        pytest.param(
+            {
+                "author_name": "Jürgen Müller-Lüdenscheidt",
+                "subject": "Grüße aus Köln — 北京 " * 4,
+                "community": CommunityInfo(5, "wohnen", "Wohnen & Bauen – Köln", "[Wohnen]"),
+                "text": "Schöne Grüße\n" + "ä" * 300,
+                "html": "<p>Schöne Grüße " + "€" * 200 + "</p>",
+            },
+            id="non-ascii",
+        ),
+        pytest.param(
+            {
+                "text": "x" * 2000 + "\n.\n.leading dot\nFrom me\n   \ntrailing space   ",
+                "in_reply_to": LONG_ID,
+                "references": tuple(f"{i}.{LONG_ID}" for i in range(20)),
+            },
+            id="long-lines-and-ids",
+        ),
+        pytest.param(
+            {"author_name": "", "author_email": "", "subject": "Hello\r\nBcc: victim@example.org"},
+            id="no-author-and-injected-newline",
+        ),
+    ],
+)
 def test_a_spliced_copy_equals_a_copy_rendered_from_scratch(site: Site, changes: dict[str, object]) -> None:
     v = view(**changes)
     raw = compose.personalize(compose.build_template(v, site), site, 4242)
     assert raw.isascii(), "no relay on the way may need 8BITMIME"
     assert raw.count(b"\n") == raw.count(b"\r\n") and b"\r\r" not in raw, "CRLF line endings throughout"
     spliced, fresh = parse(raw), parse(compose.compose_copy(v, site, 4242))
-    assert [(k, str(val)) for k, val in spliced.items() if k != "Content-Type"] == \
-        [(k, str(val)) for k, val in fresh.items() if k != "Content-Type"]
+    assert [(k, str(val)) for k, val in spliced.items() if k != "Content-Type"] == [
+        (k, str(val)) for k, val in fresh.items() if k != "Content-Type"
+    ]
     assert texts(spliced) == texts(fresh)
     assert not spliced.defects and all(not part.defects for part in spliced.walk())
 
 
 def test_non_ascii_names_and_subjects_are_encoded_and_read_back_intact(site: Site) -> None:
     community = CommunityInfo(5, "wohnen", "Wohnen & Bauen – Köln", "")
-    raw = compose.personalize(compose.build_template(
-        view(author_name="Jürgen Müller", subject="Grüße aus Köln", community=community), site), site, 7)
+    raw = compose.personalize(
+        compose.build_template(view(author_name="Jürgen Müller", subject="Grüße aus Köln", community=community), site),
+        site,
+        7,
+    )
     head = raw.split(b"\r\n\r\n")[0]
     assert head.isascii() and all(len(line) <= 998 for line in head.split(b"\r\n"))
-    assert decoded(email.message_from_bytes(raw)["From"]) == f"Jürgen Müller via Wohnen & Bauen – Köln <wohnen@{DOMAIN}>"
+    assert (
+        decoded(email.message_from_bytes(raw)["From"]) == f"Jürgen Müller via Wohnen & Bauen – Köln <wohnen@{DOMAIN}>"
+    )
     msg = parse(raw)
     assert msg["Subject"] == "Grüße aus Köln"
     assert msg["List-Id"] == f"Wohnen & Bauen – Köln <wohnen.{DOMAIN}>"
@@ -232,13 +270,24 @@ def test_small_files_travel_with_the_mail_and_large_ones_are_linked(site: Site) 
 def test_attached_messages_travel_in_crlf_lines_a_relay_accepts(site: Site) -> None:
     """A forwarded message travels as a message; one that cannot (a line past SMTP's
     limit) and a delivery report travel as files with their bytes unchanged."""
-    forwarded = "From: Dai Rees <dai@landlord.example>\nSubject: Tŷ 4\nContent-Type: text/plain; charset=utf-8\n" \
+    forwarded = (
+        "From: Dai Rees <dai@landlord.example>\nSubject: Tŷ 4\nContent-Type: text/plain; charset=utf-8\n"
         "Content-Transfer-Encoding: 8bit\n\nWorks start on Monday – ŵ.\n"
+    )
     unwrapped = b"From: dai@landlord.example\nSubject: One long line\n\n" + b"x" * 1200 + b"\n"
     report = b"Reporting-MTA: dns; mx.example\n\nFinal-Recipient: rfc822; bob@example.org\nAction: failed\n"
     data = [forwarded.encode(), unwrapped, report]
-    attachments = tuple(AttachmentInfo(i, name, kind, 10, site.blobs.put(d)) for i, (name, kind, d) in enumerate(zip(
-        ("fw.eml", "long.eml", "report.txt"), ("message/rfc822", "message/rfc822", "message/delivery-status"), data, strict=True)))
+    attachments = tuple(
+        AttachmentInfo(i, name, kind, 10, site.blobs.put(d))
+        for i, (name, kind, d) in enumerate(
+            zip(
+                ("fw.eml", "long.eml", "report.txt"),
+                ("message/rfc822", "message/rfc822", "message/delivery-status"),
+                data,
+                strict=True,
+            )
+        )
+    )
     raw = compose.personalize(compose.build_template(view(attachments=attachments), site), site, 7)
     assert raw.isascii() and raw.count(b"\n") == raw.count(b"\r\n")
     assert all(len(line) <= 998 for line in raw.split(b"\r\n"))
@@ -251,16 +300,27 @@ def test_attached_messages_travel_in_crlf_lines_a_relay_accepts(site: Site) -> N
 
 
 def test_notices_come_from_the_site_or_the_community_owner(site: Site) -> None:
-    plain = parse(notices.compose_notice(site, "bob@council.example", {"subject": "Your login link", "text": "Hi"},
-                                         message_id=f"n1@{DOMAIN}"))
+    plain = parse(
+        notices.compose_notice(
+            site, "bob@council.example", {"subject": "Your login link", "text": "Hi"}, message_id=f"n1@{DOMAIN}"
+        )
+    )
     assert str(plain["From"]) == f"Council Forums <noreply@{DOMAIN}>"
-    assert (plain["To"], plain["Message-ID"], plain["Auto-Submitted"]) == \
-        ("bob@council.example", f"<n1@{DOMAIN}>", "auto-generated")
+    assert (plain["To"], plain["Message-ID"], plain["Auto-Submitted"]) == (
+        "bob@council.example",
+        f"<n1@{DOMAIN}>",
+        "auto-generated",
+    )
     assert "List-Id" not in plain and content(plain) == "Hi\n"
 
     raw = notices.compose_notice(
-        site, "bob@council.example", {"subject": "Housing digest", "text": "3 posts — Grüße", "html": "<p>3 posts</p>"},
-        message_id=f"n2@{DOMAIN}", community=HOUSING, user_id=7)
+        site,
+        "bob@council.example",
+        {"subject": "Housing digest", "text": "3 posts — Grüße", "html": "<p>3 posts</p>"},
+        message_id=f"n2@{DOMAIN}",
+        community=HOUSING,
+        user_id=7,
+    )
     assert raw.isascii()
     digest = parse(raw)
     assert str(digest["From"]) == f"Housing Advice <housing-owner@{DOMAIN}>"
@@ -268,22 +328,41 @@ def test_notices_come_from_the_site_or_the_community_owner(site: Site) -> None:
     assert site.signer.make(tokens.UNSUBSCRIBE, 7, 3) in digest["List-Unsubscribe"]
     assert texts(digest) == ("3 posts — Grüße\n", "<p>3 posts</p>\n")
 
-    answer = parse(notices.compose_notice(site, "eve@elsewhere.example",
-                                          {"subject": "Not delivered", "text": "…", "in_reply_to": "m1@x"},
-                                          message_id=f"n3@{DOMAIN}"))
-    assert (answer["Auto-Submitted"], answer["In-Reply-To"], answer["References"]) == ("auto-replied", "<m1@x>", "<m1@x>")
+    answer = parse(
+        notices.compose_notice(
+            site,
+            "eve@elsewhere.example",
+            {"subject": "Not delivered", "text": "…", "in_reply_to": "m1@x"},
+            message_id=f"n3@{DOMAIN}",
+        )
+    )
+    assert (answer["Auto-Submitted"], answer["In-Reply-To"], answer["References"]) == (
+        "auto-replied",
+        "<m1@x>",
+        "<m1@x>",
+    )
 
 
 def test_references_name_the_thread_root_and_the_nearest_ancestors(
-        sessionmaker: SessionMaker[Session], site: Site) -> None:
+    sessionmaker: SessionMaker[Session], site: Site
+) -> None:
     with sessionmaker.begin() as session:
         community = make_community(session, "housing")
         make_member(session, community, "alice@council.example")
         parent_id: int | None = None
         for i in range(25):
-            parent_id = submit_post(session, Draft(
-                community="housing", author_email="alice@council.example", subject="Deep", body=f"reply {i}",
-                message_id=f"m{i}@council.example", parent_id=parent_id), site).post.id
+            parent_id = submit_post(
+                session,
+                Draft(
+                    community="housing",
+                    author_email="alice@council.example",
+                    subject="Deep",
+                    body=f"reply {i}",
+                    message_id=f"m{i}@council.example",
+                    parent_id=parent_id,
+                ),
+                site,
+            ).post.id
         assert parent_id is not None
         loaded = post_views.load_post(session, parent_id)
         root = post_views.load_post(session, parent_id - 24)

@@ -30,8 +30,9 @@ def test_missing_secret_key_names_the_key(tmp_path: Path) -> None:
 
 
 def test_unknown_key_is_refused_with_its_name(tmp_path: Path) -> None:
-    path = write(tmp_path, '[site]\nmail_domain = "lists.example.org"\nsecret_key = "0123456789abcdef"\n'
-                           'secrte_key = "typo"\n')
+    path = write(
+        tmp_path, '[site]\nmail_domain = "lists.example.org"\nsecret_key = "0123456789abcdef"\nsecrte_key = "typo"\n'
+    )
     with pytest.raises(ConfigError, match=r"unknown setting \[site\] secrte_key"):
         config.load(path)
 
@@ -55,8 +56,11 @@ def test_web_workers_without_a_request_thread_are_refused(tmp_path: Path) -> Non
 
 
 def test_an_operator_that_is_not_an_address_is_named(tmp_path: Path) -> None:
-    path = write(tmp_path, '[site]\nmail_domain = "x.org"\nsecret_key = "0123456789abcdef"\n'
-                           'operators = ["ops@council.example", "Ops Team"]\n')
+    path = write(
+        tmp_path,
+        '[site]\nmail_domain = "x.org"\nsecret_key = "0123456789abcdef"\n'
+        'operators = ["ops@council.example", "Ops Team"]\n',
+    )
     with pytest.raises(ConfigError, match=r"\[site\] operators: 'Ops Team' is not an email address"):
         config.load(path)
 
@@ -66,8 +70,11 @@ def test_relative_paths_are_resolved_against_the_file_not_the_working_directory(
 ) -> None:
     site_dir = tmp_path / "site"
     site_dir.mkdir()
-    path = write(site_dir, '[site]\nmail_domain = "x.org"\nsecret_key = "0123456789abcdef"\n'
-                           '[database]\nurl = "sqlite:///db/forum.db"\n[storage]\npath = "blobs"\n')
+    path = write(
+        site_dir,
+        '[site]\nmail_domain = "x.org"\nsecret_key = "0123456789abcdef"\n'
+        '[database]\nurl = "sqlite:///db/forum.db"\n[storage]\npath = "blobs"\n',
+    )
     monkeypatch.chdir(tmp_path)
     settings = config.load(path)
     assert settings.database.url == f"sqlite:///{site_dir.resolve() / 'db' / 'forum.db'}"
@@ -75,8 +82,11 @@ def test_relative_paths_are_resolved_against_the_file_not_the_working_directory(
 
 
 def test_absolute_sqlite_path_is_kept(tmp_path: Path) -> None:
-    path = write(tmp_path, '[site]\nmail_domain = "x.org"\nsecret_key = "0123456789abcdef"\n'
-                           '[database]\nurl = "sqlite:////var/lib/listbridge/forum.db"\n')
+    path = write(
+        tmp_path,
+        '[site]\nmail_domain = "x.org"\nsecret_key = "0123456789abcdef"\n'
+        '[database]\nurl = "sqlite:////var/lib/listbridge/forum.db"\n',
+    )
     assert config.load(path).database.url == "sqlite:////var/lib/listbridge/forum.db"
 
 
@@ -113,10 +123,17 @@ def test_example_loads() -> None:
 def test_a_host_without_time_zone_files_still_knows_the_zones(tmp_path: Path) -> None:
     """Slim container images and Windows have no zone files of their own: the tzdata
     package stands in, so a site set up there knows the digest's zone and its members'."""
-    path = write(tmp_path, '[site]\nmail_domain = "lists.example.org"\nsecret_key = "0123456789abcdef"\n'
-                           '[digest]\ntimezone = "America/New_York"\n')
-    done = subprocess.run([sys.executable, "-m", "listbridge", "--config", str(path), "init"], capture_output=True,
-                          text=True, env=os.environ | {"PYTHONTZPATH": ""}, timeout=120)  # no zone files searched
+    path = write(
+        tmp_path,
+        '[site]\nmail_domain = "lists.example.org"\nsecret_key = "0123456789abcdef"\n'
+        '[digest]\ntimezone = "America/New_York"\n',
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "listbridge", "--config", str(path), "init"],
+        capture_output=True,
+        text=True,
+        env=os.environ | {"PYTHONTZPATH": ""},
+        timeout=120,
+    )  # no zone files searched
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("database upgraded to revision")
-

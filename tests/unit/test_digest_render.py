@@ -19,19 +19,22 @@ from forum.tokens import Signer
 SIGNED = "Thanks, that helps.\n\n-- \nAlice Adviser\nHousing Officer"
 
 
-@pytest.mark.parametrize(("body", "expected"), [
-    ("Plain words.", "Plain words."),
-    ("Lines\nrun   together\n\ninto one.", "Lines run together into one."),
-    (SIGNED, "Thanks, that helps."),
-    ("Yes.\n--\nsig without the space", "Yes."),
-    ("On Tue, 3 Mar 2026 at 10:00, Bob <bob@x.org> wrote:\n> the question\n> more\n\nMy answer.", "My answer."),
-    ("Agreed.\n\nLe mar. 3 mars 2026 à 10:00, Bob a écrit :\n> la question", "Agreed."),
-    ("> quoted first\nthen mine\n> quoted again\nand more mine", "then mine and more mine"),
-    ("Top post.\n\n-----Original Message-----\nFrom: Bob\nSent: Tuesday", "Top post."),
-    ("Outlook style.\n\nFrom: Bob Surveyor <bob@x.org>\nSent: 03 March 2026 10:00\nTo: housing", "Outlook style."),
-    ("From: the council's point of view, this works.", "From: the council's point of view, this works."),
-    ("Nothing \x00hidden\ue000 here", "Nothing hidden here"),
-])
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("Plain words.", "Plain words."),
+        ("Lines\nrun   together\n\ninto one.", "Lines run together into one."),
+        (SIGNED, "Thanks, that helps."),
+        ("Yes.\n--\nsig without the space", "Yes."),
+        ("On Tue, 3 Mar 2026 at 10:00, Bob <bob@x.org> wrote:\n> the question\n> more\n\nMy answer.", "My answer."),
+        ("Agreed.\n\nLe mar. 3 mars 2026 à 10:00, Bob a écrit :\n> la question", "Agreed."),
+        ("> quoted first\nthen mine\n> quoted again\nand more mine", "then mine and more mine"),
+        ("Top post.\n\n-----Original Message-----\nFrom: Bob\nSent: Tuesday", "Top post."),
+        ("Outlook style.\n\nFrom: Bob Surveyor <bob@x.org>\nSent: 03 March 2026 10:00\nTo: housing", "Outlook style."),
+        ("From: the council's point of view, this works.", "From: the council's point of view, this works."),
+        ("Nothing \x00hidden\ue000 here", "Nothing hidden here"),
+    ],
+)
 def test_excerpt_keeps_the_authors_own_words(body: str, expected: str) -> None:
     assert excerpt(body) == (expected, False)
 
@@ -43,20 +46,30 @@ def test_a_long_excerpt_is_cut_at_a_word() -> None:
     assert cut and words == "xxxxxxxxxx…"
 
 
-@pytest.mark.parametrize(("period", "posts", "communities", "expected"), [
-    (Delivery.daily, 12, 3, "Daily digest: 12 new posts in 3 communities"),
-    (Delivery.daily, 1, 1, "Daily digest: 1 new post in 1 community"),
-    (Delivery.weekly, 1234, 2, "Weekly digest: 1,234 new posts in 2 communities"),
-])
+@pytest.mark.parametrize(
+    ("period", "posts", "communities", "expected"),
+    [
+        (Delivery.daily, 12, 3, "Daily digest: 12 new posts in 3 communities"),
+        (Delivery.daily, 1, 1, "Daily digest: 1 new post in 1 community"),
+        (Delivery.weekly, 1234, 2, "Weekly digest: 1,234 new posts in 2 communities"),
+    ],
+)
 def test_subject(period: Delivery, posts: int, communities: int, expected: str) -> None:
     assert subject(period, posts, communities) == expected
 
 
 RENDERER = Renderer("Council <Forums>", "https://forum.example.org/", "lists.example.org")
 HOUSING = CommunityRef(3, "housing", "Housing & <Homes>")
-POST = NewPost(publication=9, id=56, community_id=3, thread_id=12, thread_subject="<script>alert(1)</script> Rents\ue000",
-               author="eve@example.org", created_at=datetime(2026, 3, 3, 9, 14, tzinfo=UTC),
-               body="Rents rose <b>5%</b> & more.")
+POST = NewPost(
+    publication=9,
+    id=56,
+    community_id=3,
+    thread_id=12,
+    thread_subject="<script>alert(1)</script> Rents\ue000",
+    author="eve@example.org",
+    created_at=datetime(2026, 3, 3, 9, 14, tzinfo=UTC),
+    body="Rents rose <b>5%</b> & more.",
+)
 
 
 class Elements(HTMLParser):
@@ -147,6 +160,8 @@ def test_plain_text_reads_on_its_own() -> None:
 def test_a_stored_digest_can_ask_only_for_reply_and_unsubscribe_tokens() -> None:
     block = Block(f"go {SLOT}", f"go {SLOT}")
     assert assemble(SIGNER, READER, [(block, (tokens.UNSUBSCRIBE, 3))]) == (
-        f"go {SIGNER.make(tokens.UNSUBSCRIBE, READER, 3)}", f"go {SIGNER.make(tokens.UNSUBSCRIBE, READER, 3)}")
+        f"go {SIGNER.make(tokens.UNSUBSCRIBE, READER, 3)}",
+        f"go {SIGNER.make(tokens.UNSUBSCRIBE, READER, 3)}",
+    )
     with pytest.raises(ValueError, match="may not carry 'login' tokens"):
         assemble(SIGNER, READER, [(block, ("login", 3))])

@@ -60,22 +60,40 @@ def communities(sessionmaker: SessionMaker[Session]) -> None:
             make_member(session, make_community(session, slug, private=private), AUTHOR)
 
 
-def member(sessionmaker: SessionMaker[Session], address: str, *slugs: str, delivery: Delivery = Delivery.daily,
-           zone: str | None = None, hour: int | None = None, status: MemberStatus = MemberStatus.active) -> int:
+def member(
+    sessionmaker: SessionMaker[Session],
+    address: str,
+    *slugs: str,
+    delivery: Delivery = Delivery.daily,
+    zone: str | None = None,
+    hour: int | None = None,
+    status: MemberStatus = MemberStatus.active,
+) -> int:
     with sessionmaker.begin() as session:
         for slug in slugs:
-            membership = make_member(session, community_by_slug(session, slug), address, delivery=delivery,
-                                     status=status)
+            membership = make_member(
+                session, community_by_slug(session, slug), address, delivery=delivery, status=status
+            )
         membership.user.timezone, membership.user.digest_hour = zone, hour
         return membership.user_id
 
 
-def post(sessionmaker: SessionMaker[Session], site: Site, slug: str, subject: str, body: str = "",
-         parent: Post | None = None) -> Post:
+def post(
+    sessionmaker: SessionMaker[Session], site: Site, slug: str, subject: str, body: str = "", parent: Post | None = None
+) -> Post:
     with sessionmaker.begin() as session:
-        return submit_post(session, Draft(community=slug, author_email=AUTHOR, author_name="Alice Adviser",
-                                          subject=subject, body=body or f"About {subject.lower()}.",
-                                          parent_id=parent.id if parent else None), site).post
+        return submit_post(
+            session,
+            Draft(
+                community=slug,
+                author_email=AUTHOR,
+                author_name="Alice Adviser",
+                subject=subject,
+                body=body or f"About {subject.lower()}.",
+                parent_id=parent.id if parent else None,
+            ),
+            site,
+        ).post
 
 
 def seen(runner: Digests, now: str = "2025-01-14 12:00") -> None:
@@ -88,8 +106,9 @@ def queued(sessionmaker: SessionMaker[Session], site: Site) -> list[Claimed]:
     """Every digest queued so far, as mail delivery will see it once claimed."""
     with sessionmaker.begin() as session:
         items = session.scalars(select(OutboxItem).where(OutboxItem.kind == DIGEST_EMAIL).order_by(OutboxItem.id))
-        claimed = [Claimed(i.id, i.kind, i.post_id, i.user_id, i.address, i.payload, i.attempts, i.created_at)
-                   for i in items]
+        claimed = [
+            Claimed(i.id, i.kind, i.post_id, i.user_id, i.address, i.payload, i.attempts, i.created_at) for i in items
+        ]
         return digests.expand(session, site.signer, claimed)
 
 
@@ -98,7 +117,8 @@ def digest_of(sessionmaker: SessionMaker[Session], site: Site, address: str) -> 
 
 
 def test_each_member_gets_one_digest_of_their_daily_communities(
-        sessionmaker: SessionMaker[Session], site: Site, runner: Digests, communities: None) -> None:
+    sessionmaker: SessionMaker[Session], site: Site, runner: Digests, communities: None
+) -> None:
     member(sessionmaker, "dan@council.example", "housing", "planning")
     member(sessionmaker, "erin@council.example", "housing")
     member(sessionmaker, "wes@council.example", "housing", delivery=Delivery.weekly)
@@ -114,7 +134,9 @@ def test_each_member_gets_one_digest_of_their_daily_communities(
     assert dan["subject"] == "Daily digest: 3 new posts in 2 communities"
     assert erin["subject"] == "Daily digest: 2 new posts in 1 community"
     assert dan["slug"] == erin["slug"] == "housing"
-    assert all(s in dan["text"] and s in dan["html"] for s in ("Homelessness prevention grant", "Local plan consultation"))
+    assert all(
+        s in dan["text"] and s in dan["html"] for s in ("Homelessness prevention grant", "Local plan consultation")
+    )
     assert "Local plan" not in erin["text"] + erin["html"], "a private community leaked to a non-member"
     assert digest_of(sessionmaker, site, "wes@council.example") == [] and digest_of(sessionmaker, site, AUTHOR) == []
 
@@ -126,7 +148,8 @@ def test_each_member_gets_one_digest_of_their_daily_communities(
 
 
 def test_pending_and_banned_members_of_a_private_community_get_nothing_of_it(
-        sessionmaker: SessionMaker[Session], site: Site, runner: Digests, communities: None) -> None:
+    sessionmaker: SessionMaker[Session], site: Site, runner: Digests, communities: None
+) -> None:
     member(sessionmaker, "pat@council.example", "planning", status=MemberStatus.pending)
     member(sessionmaker, "bob@council.example", "housing")
     member(sessionmaker, "bob@council.example", "planning", status=MemberStatus.banned)
@@ -140,7 +163,8 @@ def test_pending_and_banned_members_of_a_private_community_get_nothing_of_it(
 
 
 def test_held_and_deleted_posts_never_appear_and_an_approved_one_comes_in_the_next_digest(
-        sessionmaker: SessionMaker[Session], site: Site, runner: Digests) -> None:
+    sessionmaker: SessionMaker[Session], site: Site, runner: Digests
+) -> None:
     with sessionmaker.begin() as session:
         moderated = make_community(session, "waste", policy="moderated")
         make_member(session, moderated, AUTHOR)
@@ -163,13 +187,24 @@ def test_held_and_deleted_posts_never_appear_and_an_approved_one_comes_in_the_ne
 
 
 def test_an_imported_archive_is_history_not_news(
-        sessionmaker: SessionMaker[Session], site: Site, runner: Digests, communities: None) -> None:
+    sessionmaker: SessionMaker[Session], site: Site, runner: Digests, communities: None
+) -> None:
     member(sessionmaker, "dan@council.example", "housing")
     seen(runner)
     with sessionmaker.begin() as session:  # as ``listbridge import`` stores an mbox's messages
-        submit_post(session, Draft(community="housing", author_email="old@council.example", subject="From 2019",
-                                   body="Old news.", source="import", trusted=True,
-                                   created_at=at("2019-05-01 10:00")), site)
+        submit_post(
+            session,
+            Draft(
+                community="housing",
+                author_email="old@council.example",
+                subject="From 2019",
+                body="Old news.",
+                source="import",
+                trusted=True,
+                created_at=at("2019-05-01 10:00"),
+            ),
+            site,
+        )
     post(sessionmaker, site, "housing", "Today's news")
     runner.run(Delivery.daily, at("2025-01-15 07:00"))
     [digest] = digest_of(sessionmaker, site, "dan@council.example")
@@ -177,7 +212,8 @@ def test_an_imported_archive_is_history_not_news(
 
 
 def test_no_new_posts_no_digest_and_the_next_one_starts_where_the_last_ended(
-        sessionmaker: SessionMaker[Session], site: Site, runner: Digests, communities: None) -> None:
+    sessionmaker: SessionMaker[Session], site: Site, runner: Digests, communities: None
+) -> None:
     member(sessionmaker, "dan@council.example", "housing")
     seen(runner, "2025-01-12 12:00")
     post(sessionmaker, site, "housing", "Monday's question")
@@ -191,7 +227,8 @@ def test_no_new_posts_no_digest_and_the_next_one_starts_where_the_last_ended(
 
 
 def test_replies_are_grouped_under_their_thread_and_new_threads_are_marked(
-        sessionmaker: SessionMaker[Session], site: Site, runner: Digests, communities: None) -> None:
+    sessionmaker: SessionMaker[Session], site: Site, runner: Digests, communities: None
+) -> None:
     member(sessionmaker, "dan@council.example", "housing")
     seen(runner, "2025-01-13 12:00")
     old = post(sessionmaker, site, "housing", "Damp in council flats")
@@ -205,12 +242,14 @@ def test_replies_are_grouped_under_their_thread_and_new_threads_are_marked(
     assert digest["subject"] == "Daily digest: 3 new posts in 1 community"
     assert "\nDamp in council flats\n" in text and "[new] Damp" not in text, "an old thread is not new"
     assert "[new] Rent arrears pilot" in text
-    assert text.index("dehumidifier") < text.index("Ventilation") < text.index("Rent arrears"), \
+    assert text.index("dehumidifier") < text.index("Ventilation") < text.index("Rent arrears"), (
         "grouped by thread, threads in the order they first appear"
+    )
 
 
 def test_members_get_their_digest_at_their_own_hour_in_their_own_zone_through_a_clock_change(
-        sessionmaker: SessionMaker[Session], site: Site, runner: Digests, communities: None) -> None:
+    sessionmaker: SessionMaker[Session], site: Site, runner: Digests, communities: None
+) -> None:
     """A scheduler ticking every quarter hour from Friday to Tuesday over the weekend the
     clocks change in Europe: each member's digests come once a local day, at their hour."""
     members = {
@@ -249,7 +288,8 @@ def test_members_get_their_digest_at_their_own_hour_in_their_own_zone_through_a_
 
 
 def test_after_downtime_one_catch_up_digest_not_one_per_missed_day(
-        sessionmaker: SessionMaker[Session], site: Site, runner: Digests, communities: None) -> None:
+    sessionmaker: SessionMaker[Session], site: Site, runner: Digests, communities: None
+) -> None:
     member(sessionmaker, "dan@council.example", "housing")
     seen(runner, "2025-01-12 12:00")
     post(sessionmaker, site, "housing", "Before the outage")
@@ -263,7 +303,8 @@ def test_after_downtime_one_catch_up_digest_not_one_per_missed_day(
 
 
 def test_a_member_new_to_digests_gets_the_first_at_their_next_hour(
-        sessionmaker: SessionMaker[Session], site: Site, runner: Digests, communities: None) -> None:
+    sessionmaker: SessionMaker[Session], site: Site, runner: Digests, communities: None
+) -> None:
     """Not at once: the first covers what was published since their latest hour (on
     request, one period before the current one)."""
     post(sessionmaker, site, "housing", "Long ago")
@@ -271,8 +312,11 @@ def test_a_member_new_to_digests_gets_the_first_at_their_next_hour(
         session.execute(update(PostPublication).values(published_at=at("2025-01-10 12:00")))
     post(sessionmaker, site, "housing", "Yesterday")
     with sessionmaker.begin() as session:
-        session.execute(update(PostPublication).where(PostPublication.published_at > at("2025-01-11"))
-                        .values(published_at=at("2025-01-14 12:00")))
+        session.execute(
+            update(PostPublication)
+            .where(PostPublication.published_at > at("2025-01-11"))
+            .values(published_at=at("2025-01-14 12:00"))
+        )
     member(sessionmaker, "new@council.example", "housing")
     shown = runner.preview("new@council.example", Delivery.daily, at("2025-01-14 13:00"))
     assert shown is not None and "Yesterday" in shown.text and "Long ago" not in shown.text
@@ -284,7 +328,8 @@ def test_a_member_new_to_digests_gets_the_first_at_their_next_hour(
 
 
 def test_an_operators_run_sends_todays_digest_early_and_only_once(
-        sessionmaker: SessionMaker[Session], site: Site, runner: Digests, communities: None) -> None:
+    sessionmaker: SessionMaker[Session], site: Site, runner: Digests, communities: None
+) -> None:
     member(sessionmaker, "dan@council.example", "housing")
     seen(runner)
     post(sessionmaker, site, "housing", "Early news")
@@ -297,7 +342,8 @@ def test_an_operators_run_sends_todays_digest_early_and_only_once(
 
 
 def test_an_operators_run_after_the_hour_sends_tomorrows_early_or_catches_up_a_missed_one(
-        sessionmaker: SessionMaker[Session], site: Site, runner: Digests, communities: None) -> None:
+    sessionmaker: SessionMaker[Session], site: Site, runner: Digests, communities: None
+) -> None:
     member(sessionmaker, "early@council.example", "housing")
     seen(runner, "2025-01-15 08:00")  # today's 07:00 is behind them: their first comes tomorrow
     member(sessionmaker, "late@council.example", "housing")
@@ -314,7 +360,8 @@ def test_an_operators_run_after_the_hour_sends_tomorrows_early_or_catches_up_a_m
 
 
 def test_two_concurrent_runs_queue_one_digest_per_member(
-        sessionmaker: SessionMaker[Session], site: Site, engine: Engine, communities: None) -> None:
+    sessionmaker: SessionMaker[Session], site: Site, engine: Engine, communities: None
+) -> None:
     for i in range(30):
         member(sessionmaker, f"m{i}@council.example", "housing")
     seen(Digests(site, engine))
@@ -333,7 +380,9 @@ def test_two_concurrent_runs_queue_one_digest_per_member(
     for thread in threads:
         thread.join()
     assert sum(r.queued for r in reports) == 30
-    assert sorted(item.address for item in queued(sessionmaker, site)) == sorted(f"m{i}@council.example" for i in range(30))
+    assert sorted(item.address for item in queued(sessionmaker, site)) == sorted(
+        f"m{i}@council.example" for i in range(30)
+    )
 
 
 @pytest.fixture
@@ -353,8 +402,13 @@ def during_build(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[Callable
 
 
 def test_a_run_that_loses_the_race_to_another_queues_nothing(
-        sessionmaker: SessionMaker[Session], site: Site, runner: Digests, engine: Engine, communities: None,
-        during_build: Callable[[Callable[[], object]], None]) -> None:
+    sessionmaker: SessionMaker[Session],
+    site: Site,
+    runner: Digests,
+    engine: Engine,
+    communities: None,
+    during_build: Callable[[Callable[[], object]], None],
+) -> None:
     member(sessionmaker, "dan@council.example", "housing")
     seen(runner)
     post(sessionmaker, site, "housing", "Contended")
@@ -368,8 +422,12 @@ def test_a_run_that_loses_the_race_to_another_queues_nothing(
 
 
 def test_a_post_arriving_while_a_run_builds_is_in_the_next_digest(
-        sessionmaker: SessionMaker[Session], site: Site, runner: Digests, communities: None,
-        during_build: Callable[[Callable[[], object]], None]) -> None:
+    sessionmaker: SessionMaker[Session],
+    site: Site,
+    runner: Digests,
+    communities: None,
+    during_build: Callable[[Callable[[], object]], None],
+) -> None:
     member(sessionmaker, "dan@council.example", "housing")
     seen(runner)
     post(sessionmaker, site, "housing", "Before the run")
@@ -382,7 +440,8 @@ def test_a_post_arriving_while_a_run_builds_is_in_the_next_digest(
 
 
 def test_a_post_that_commits_after_a_later_one_is_not_skipped(
-        sessionmaker: SessionMaker[Session], site: Site, runner: Digests, engine: Engine, communities: None) -> None:
+    sessionmaker: SessionMaker[Session], site: Site, runner: Digests, engine: Engine, communities: None
+) -> None:
     """On PostgreSQL a publication with a smaller id can commit after one with a larger id:
     a run waits for it rather than moving members' high-water marks past it."""
     if engine.dialect.name != "postgresql":
@@ -406,8 +465,8 @@ def test_a_post_that_commits_after_a_later_one_is_not_skipped(
 
 
 def test_a_crash_between_building_and_recording_is_retried_without_a_duplicate(
-        sessionmaker: SessionMaker[Session], site: Site, runner: Digests, communities: None,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    sessionmaker: SessionMaker[Session], site: Site, runner: Digests, communities: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
     for address in ("dan@council.example", "erin@council.example"):
         member(sessionmaker, address, "housing")
     seen(runner)
@@ -428,12 +487,15 @@ def test_a_crash_between_building_and_recording_is_retried_without_a_duplicate(
     monkeypatch.setattr(digests, "queue", original)
     assert runner.run(Delivery.daily, at("2025-01-15 07:15")).queued == 2
     assert runner.run(Delivery.daily, at("2025-01-15 07:30")).owed == 0
-    assert sorted(item.address for item in queued(sessionmaker, site)) == ["dan@council.example", "erin@council.example"]
+    assert sorted(item.address for item in queued(sessionmaker, site)) == [
+        "dan@council.example",
+        "erin@council.example",
+    ]
 
 
 def test_a_run_told_to_stop_leaves_the_rest_owed(
-        sessionmaker: SessionMaker[Session], site: Site, runner: Digests, communities: None,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    sessionmaker: SessionMaker[Session], site: Site, runner: Digests, communities: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr("digest.run.BATCH", 2)
     for i in range(5):
         member(sessionmaker, f"m{i}@council.example", "housing")
@@ -446,7 +508,8 @@ def test_a_run_told_to_stop_leaves_the_rest_owed(
 
 
 def test_preview_shows_what_is_new_without_recording_it(
-        sessionmaker: SessionMaker[Session], site: Site, runner: Digests, communities: None) -> None:
+    sessionmaker: SessionMaker[Session], site: Site, runner: Digests, communities: None
+) -> None:
     member(sessionmaker, "dan@council.example", "housing", "planning")
     post(sessionmaker, site, "planning", "Preview me")
     now = at("2025-01-15 04:00")
@@ -461,7 +524,8 @@ def test_preview_shows_what_is_new_without_recording_it(
 
 
 def test_old_runs_and_publications_are_pruned(
-        sessionmaker: SessionMaker[Session], site: Site, runner: Digests, communities: None) -> None:
+    sessionmaker: SessionMaker[Session], site: Site, runner: Digests, communities: None
+) -> None:
     member(sessionmaker, "dan@council.example", "housing")
     seen(runner)
     post(sessionmaker, site, "housing", "Soon forgotten")

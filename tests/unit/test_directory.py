@@ -31,7 +31,8 @@ def members(sessionmaker: SessionMaker[Session]) -> dict[str, tuple[str, str, st
         rows = session.execute(
             select(UserEmail.email, Membership.role, Membership.delivery, Membership.status)
             .join(Membership, Membership.user_id == UserEmail.user_id)
-            .join(Community).where(Community.slug == "housing")
+            .join(Community)
+            .where(Community.slug == "housing")
         )
         return {email: (role.value, delivery.value, status.value) for email, role, delivery, status in rows}
 
@@ -43,13 +44,15 @@ def housing(sessionmaker: SessionMaker[Session]) -> None:
 
 
 def test_every_bad_row_is_reported_by_line_and_nothing_is_written(sessionmaker: SessionMaker[Session]) -> None:
-    text = ("email,name,role,delivery\n"
-            "ann@example.org,Ann,facilitator,each\n"
-            "not-an-address,Bob,member,each\n"
-            "cem@example.org,Cem,boss,each\n"
-            "dee@example.org,Dee,member,hourly\n"
-            "eve@example.org,Eve,,\n"
-            "nope,Fay,chief,monthly\n")
+    text = (
+        "email,name,role,delivery\n"
+        "ann@example.org,Ann,facilitator,each\n"
+        "not-an-address,Bob,member,each\n"
+        "cem@example.org,Cem,boss,each\n"
+        "dee@example.org,Dee,member,hourly\n"
+        "eve@example.org,Eve,,\n"
+        "nope,Fay,chief,monthly\n"
+    )
     with pytest.raises(InvalidInput) as caught:
         import_csv(sessionmaker, text)
     lines = caught.value.message.splitlines()
@@ -58,7 +61,9 @@ def test_every_bad_row_is_reported_by_line_and_nothing_is_written(sessionmaker: 
     assert lines[1].startswith("members.csv: line 4: role must be one of")
     assert lines[2].startswith("members.csv: line 5: delivery must be one of")
     # One line per bad row, naming every problem of it.
-    assert lines[3].startswith("members.csv: line 7: 'nope'") and "role must" in lines[3] and "delivery must" in lines[3]
+    assert (
+        lines[3].startswith("members.csv: line 7: 'nope'") and "role must" in lines[3] and "delivery must" in lines[3]
+    )
     assert not any("line 2" in line or "line 6" in line for line in lines)
     with sessionmaker() as session:
         assert session.scalar(select(func.count()).select_from(User)) == 0
@@ -78,8 +83,9 @@ def test_reimporting_the_same_file_changes_nothing(sessionmaker: SessionMaker[Se
 
 def test_changed_role_and_delivery_are_updated(sessionmaker: SessionMaker[Session]) -> None:
     import_csv(sessionmaker, "email,role,delivery\nann@example.org,member,each\nbob@example.org,member,each\n")
-    report = import_csv(sessionmaker, "email,role,delivery\nann@example.org,facilitator,each\n"
-                                      "bob@example.org,member,daily\n")
+    report = import_csv(
+        sessionmaker, "email,role,delivery\nann@example.org,facilitator,each\nbob@example.org,member,daily\n"
+    )
     assert report == ImportReport(added=0, updated=2, unchanged=0)
     assert members(sessionmaker) == {
         "ann@example.org": ("facilitator", "each", "active"),
@@ -103,19 +109,30 @@ def test_existing_person_joins_without_a_second_account(sessionmaker: SessionMak
 
 def test_reimport_does_not_lift_a_ban(sessionmaker: SessionMaker[Session]) -> None:
     with sessionmaker.begin() as session:
-        make_member(session, community_by_slug(session, "housing"), "troll@example.net",
-                    role=Role.member, delivery=Delivery.each, status=MemberStatus.banned)
+        make_member(
+            session,
+            community_by_slug(session, "housing"),
+            "troll@example.net",
+            role=Role.member,
+            delivery=Delivery.each,
+            status=MemberStatus.banned,
+        )
     import_csv(sessionmaker, "email,role\ntroll@example.net,facilitator\n")
     assert members(sessionmaker)["troll@example.net"] == ("member", "each", "banned")
 
 
 def test_a_status_column_carries_bans_and_requests_as_listed(sessionmaker: SessionMaker[Session]) -> None:
     """What ``member list --format csv`` writes (a status column) imports as it was."""
-    import_csv(sessionmaker, "email,status\nann@example.org,active\ntroll@example.net,banned\nnew@example.org,pending\n"
-                             "bob@example.org,\n")
+    import_csv(
+        sessionmaker,
+        "email,status\nann@example.org,active\ntroll@example.net,banned\nnew@example.org,pending\nbob@example.org,\n",
+    )
     assert {email: status for email, (_, _, status) in members(sessionmaker).items()} == {
-        "ann@example.org": "active", "troll@example.net": "banned", "new@example.org": "pending",
-        "bob@example.org": "active"}
+        "ann@example.org": "active",
+        "troll@example.net": "banned",
+        "new@example.org": "pending",
+        "bob@example.org": "active",
+    }
     import_csv(sessionmaker, "email,status\ntroll@example.net,active\n")
     assert members(sessionmaker)["troll@example.net"][2] == "banned", "a file never lifts a ban"
 
@@ -140,7 +157,8 @@ def test_ten_thousand_rows_import_in_one_call(
 
 
 def test_the_sites_own_names_are_no_communities_and_an_import_keeps_a_shown_address(
-        sessionmaker: SessionMaker[Session]) -> None:
+    sessionmaker: SessionMaker[Session],
+) -> None:
     assert set(SITE_ADDRESSES) <= RESERVED_NAMES, "every address the gateway keeps for the site is reserved"
     with sessionmaker.begin() as session:
         for name in ("Noreply", "postmaster", "mailer-daemon", "listbridge"):
@@ -150,5 +168,11 @@ def test_the_sites_own_names_are_no_communities_and_an_import_keeps_a_shown_addr
         upsert_members(session, housing, [member_row("ann@example.org", show_address=True)])
     import_csv(sessionmaker, "email,role\nann@example.org,moderator\n")
     with sessionmaker() as session:
-        assert session.scalar(select(Membership.show_address).join(UserEmail, UserEmail.user_id == Membership.user_id)
-                              .where(UserEmail.email == "ann@example.org")) is True, "a spreadsheet says nothing of it"
+        assert (
+            session.scalar(
+                select(Membership.show_address)
+                .join(UserEmail, UserEmail.user_id == Membership.user_id)
+                .where(UserEmail.email == "ann@example.org")
+            )
+            is True
+        ), "a spreadsheet says nothing of it"

@@ -32,10 +32,14 @@ DOMAIN = "lists.example.org"
 
 
 def write_key(path: Path, kind: str) -> Path:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048) if kind == "rsa" \
+    key = (
+        rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        if kind == "rsa"
         else ed25519.Ed25519PrivateKey.generate()
-    path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                       serialization.NoEncryption()))
+    )
+    path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     return path
 
 
@@ -59,19 +63,26 @@ def verifies(message: bytes, dns_stub: DnsStub) -> bool:
 
 def a_copy(site: Site) -> bytes:
     view = PostView(
-        id=7, community=CommunityInfo(1, "housing", "Housing Advice", "[Housing]"), thread_id=3,
-        author_name="Zoë Adviser", author_email="zoe@council.example", message_id="q1@council.example",
-        subject="Damp  and mould — what works?", created_at=utcnow(),
+        id=7,
+        community=CommunityInfo(1, "housing", "Housing Advice", "[Housing]"),
+        thread_id=3,
+        author_name="Zoë Adviser",
+        author_email="zoe@council.example",
+        message_id="q1@council.example",
+        subject="Damp  and mould — what works?",
+        created_at=utcnow(),
         text="Has anyone tried positive input ventilation?\n\n.leading dot line\n   \n",
         html="<p>Has anyone tried <b>positive input ventilation</b>?</p>",
-        in_reply_to="root@council.example", references=("root@council.example",),
+        in_reply_to="root@council.example",
+        references=("root@council.example",),
     )
     return compose_copy(view, site, user_id=42)
 
 
 @pytest.mark.parametrize("kind", ["rsa", "ed25519"])
-def test_a_signed_copy_verifies_with_dkimpy_through_dns(kind: str, tmp_path: Path, site: Site,
-                                                        dns_stub: DnsStub) -> None:
+def test_a_signed_copy_verifies_with_dkimpy_through_dns(
+    kind: str, tmp_path: Path, site: Site, dns_stub: DnsStub
+) -> None:
     signer = signer_for(tmp_path, kind, dns_stub)
     signed = signer.sign(a_copy(site))
     assert signed.startswith(b"DKIM-Signature: v=1; a=" + signer.algorithm.encode())
@@ -113,8 +124,12 @@ def test_relaxed_canonicalization_survives_refolding_by_a_relay(tmp_path: Path, 
 
 def test_a_notice_is_signed_too(tmp_path: Path, site: Site, dns_stub: DnsStub) -> None:
     signer = signer_for(tmp_path, "rsa", dns_stub)
-    notice = compose_notice(site, "zoe@council.example", {"subject": "Confirm", "text": "Reply to confirm.\n"},
-                            message_id="n1@lists.example.org")
+    notice = compose_notice(
+        site,
+        "zoe@council.example",
+        {"subject": "Confirm", "text": "Reply to confirm.\n"},
+        message_id="n1@lists.example.org",
+    )
     assert verifies(signer.sign(notice), dns_stub)
 
 
@@ -127,20 +142,35 @@ def test_a_bad_key_file_is_named(tmp_path: Path) -> None:
     assert DkimSigner.from_settings(DkimSettings(), DOMAIN) is None
 
 
-def test_the_delivery_worker_signs_every_copy(tmp_path: Path, make_settings: Callable[..., Settings],
-                                               sessionmaker: sessionmaker[Session], smtp_sink: SmtpSink,
-                                               dns_stub: DnsStub) -> None:
+def test_the_delivery_worker_signs_every_copy(
+    tmp_path: Path,
+    make_settings: Callable[..., Settings],
+    sessionmaker: sessionmaker[Session],
+    smtp_sink: SmtpSink,
+    dns_stub: DnsStub,
+) -> None:
     key = write_key(tmp_path / "dkim.pem", "rsa")
-    site = Site.from_settings(make_settings(smtp_out={"port": smtp_sink.port, "connections": 2},
-                                            dkim={"key_file": str(key), "selector": "lb1"}))
+    site = Site.from_settings(
+        make_settings(
+            smtp_out={"port": smtp_sink.port, "connections": 2}, dkim={"key_file": str(key), "selector": "lb1"}
+        )
+    )
     signer = DkimSigner.from_settings(site.settings.dkim, DOMAIN)
     assert signer is not None
     dns_stub.add(f"lb1._domainkey.{DOMAIN}", "TXT", signer.dns_record())
     with sessionmaker.begin() as session:
         community = make_community(session, "housing")
         upsert_members(session, community, [member_row(f"m{i}@council.example") for i in range(4)])
-        submit_post(session, Draft(community="housing", author_email="m0@council.example", subject="Hello",
-                                   body="Signed, sealed, delivered."), site)
+        submit_post(
+            session,
+            Draft(
+                community="housing",
+                author_email="m0@council.example",
+                subject="Hello",
+                body="Signed, sealed, delivered.",
+            ),
+            site,
+        )
 
     async def run() -> None:
         worker, stop = DeliveryWorker(site, sessionmaker), asyncio.Event()

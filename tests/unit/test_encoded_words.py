@@ -12,8 +12,17 @@ import pytest
 from mailgateway.outgoing import encoded_words
 from mailgateway.outgoing.rendering import POLICY
 
-TAILS = [" – notification of changes", " ŵ ŷ test", " 🎉 party 👩‍👩‍👧", "–x", " Siân", "",
-         ' "quoted", (x) and; more', " Ελληνικά κείμενα", " =?utf-8?q?looks_encoded?="]
+TAILS = [
+    " – notification of changes",
+    " ŵ ŷ test",
+    " 🎉 party 👩‍👩‍👧",
+    "–x",
+    " Siân",
+    "",
+    ' "quoted", (x) and; more',
+    " Ελληνικά κείμενα",
+    " =?utf-8?q?looks_encoded?=",
+]
 
 
 def read_back(name: str, value: str) -> tuple[EmailMessage, list[bytes]]:

@@ -59,8 +59,9 @@ def test_every_corpus_message_becomes_a_post_or_a_clear_refusal(
             vanished.append((item["file"], line))
 
     with sessionmaker() as session:
-        pending = session.scalar(select(func.count()).select_from(InboundMessage)
-                                 .where(InboundMessage.status != InboundStatus.done))
+        pending = session.scalar(
+            select(func.count()).select_from(InboundMessage).where(InboundMessage.status != InboundStatus.done)
+        )
         posts = session.scalar(select(func.count()).select_from(Post))
     summary = ", ".join(f"{k}: {v}" for k, v in sorted(outcomes.items()))
     record_measurement(f"gateway over {len(items)} corpus messages: {posts} posts; {summary}")

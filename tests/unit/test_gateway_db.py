@@ -23,6 +23,7 @@ def store(n: int):
     def work(session: Session, _checked: None) -> int:
         raw = f"From: m{n}@council.example\r\nTo: {RCPT}\r\nSubject: {n}\r\n\r\nPost {n}.\r\n".encode()
         return spooling.spool(session, raw, f"m{n}@council.example", [RCPT], "smtp", client_ip="192.0.2.1")
+
     return work
 
 

@@ -18,8 +18,10 @@ ANN, BOB = "ann@council.example", "bob@council.example"
 
 
 def deliver(site: Site, sessionmaker: sessionmaker[Session], sender: str, rcpts: list[str]) -> list[str]:
-    raw = (f"From: {sender}\r\nTo: housing@{DOMAIN}\r\nSubject: Damp in flats\r\n\r\n"
-           "Has anyone treated damp in 1960s flats?\r\n").encode()  # no Message-ID to tell copies apart
+    raw = (
+        f"From: {sender}\r\nTo: housing@{DOMAIN}\r\nSubject: Damp in flats\r\n\r\n"
+        "Has anyone treated damp in 1960s flats?\r\n"
+    ).encode()  # no Message-ID to tell copies apart
     with sessionmaker.begin() as session:
         inbound_id = spooling.spool(session, raw, sender, rcpts, "smtp")
     with sessionmaker.begin() as session:
@@ -31,8 +33,9 @@ def test_every_form_of_a_communitys_address_makes_one_post(site: Site, sessionma
         housing = make_community(session, "housing")
         make_member(session, housing, ANN)
         bob = make_member(session, housing, BOB).user_id
-        earlier = submit_post(session, Draft(community="housing", author_email=ANN, subject="Hello",
-                                             body="Hello all."), site).post
+        earlier = submit_post(
+            session, Draft(community="housing", author_email=ANN, subject="Hello", body="Hello all."), site
+        ).post
         token = reply_address(site.signer, "housing", DOMAIN, bob, earlier.id)
     rcpts = [f"housing@{DOMAIN}"] * 3 + [f"HOUSING@{DOMAIN}", token]
     outcomes = deliver(site, sessionmaker, BOB, rcpts)
@@ -48,5 +51,9 @@ def test_a_repeated_command_is_done_once(site: Site, sessionmaker: sessionmaker[
     outcomes = deliver(site, sessionmaker, "newbie@elsewhere.example", [f"housing-subscribe@{DOMAIN}"] * 5)
     assert "confirmation sent" in outcomes[0] and all("done once" in o for o in outcomes[1:])
     with sessionmaker() as session:
-        assert session.scalar(select(func.count()).select_from(OutboxItem)
-                              .where(OutboxItem.address == "newbie@elsewhere.example")) == 1
+        assert (
+            session.scalar(
+                select(func.count()).select_from(OutboxItem).where(OutboxItem.address == "newbie@elsewhere.example")
+            )
+            == 1
+        )

@@ -15,7 +15,11 @@ def test_import_contracts_are_kept() -> None:
     contracts = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
     lint_imports = Path(sys.executable).with_name("lint-imports")
     result = subprocess.run(  # lint-imports reads the contracts from pyproject.toml in cwd
-        [str(lint_imports), "--no-cache"], cwd=ROOT, capture_output=True, text=True, timeout=240,
+        [str(lint_imports), "--no-cache"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
     )
     report = result.stdout + result.stderr
     assert result.returncode == 0, report

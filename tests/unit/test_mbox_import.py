@@ -98,6 +98,7 @@ def write(tmp_path: Path) -> Callable[..., Path]:
         path = tmp_path / name
         path.write_bytes(data)
         return path
+
     return make
 
 
@@ -132,8 +133,10 @@ def test_splits_as_the_reference_splitter_does() -> None:
 
 
 def test_unescapes_from_lines_and_keeps_unescaped_ones_inside_the_body(write: Callable[..., Path]) -> None:
-    path = write(b"From a@example.org Mon Jan  3 10:00:00 2005\nSubject: x\n\n>From here\n>>From there\n\n"
-                 b"From now on we talk.\n\nFrom b@example.org Mon Jan  3 11:00:00 2005\nSubject: y\n\nbody\n")
+    path = write(
+        b"From a@example.org Mon Jan  3 10:00:00 2005\nSubject: x\n\n>From here\n>>From there\n\n"
+        b"From now on we talk.\n\nFrom b@example.org Mon Jan  3 11:00:00 2005\nSubject: y\n\nbody\n"
+    )
     first, second = read_mbox(path)
     assert first.raw == b"Subject: x\n\nFrom here\n>From there\n\nFrom now on we talk.\n"
     assert second.raw == b"Subject: y\n\nbody\n"
@@ -141,12 +144,17 @@ def test_unescapes_from_lines_and_keeps_unescaped_ones_inside_the_body(write: Ca
 
 
 def test_envelope_dates_in_the_dialects_archives_write(write: Callable[..., Path]) -> None:
-    path = write(b"From alice at example.org  Mon Jan  3 10:00:00 2005\n\nx\n"
-                 b"From 159@xxx Thu Mar 05 21:29:36 +0000 2020\n\nx\n"
-                 b"From cristy@example.com Wed Jun 14 17:56 MET 2000\n\nx\n")
+    path = write(
+        b"From alice at example.org  Mon Jan  3 10:00:00 2005\n\nx\n"
+        b"From 159@xxx Thu Mar 05 21:29:36 +0000 2020\n\nx\n"
+        b"From cristy@example.com Wed Jun 14 17:56 MET 2000\n\nx\n"
+    )
     dates = [m.envelope_date for m in read_mbox(path)]
-    assert dates == [datetime(2005, 1, 3, 10, tzinfo=UTC), datetime(2020, 3, 5, 21, 29, 36, tzinfo=UTC),
-                     datetime(2000, 6, 14, 17, 56, tzinfo=UTC)]
+    assert dates == [
+        datetime(2005, 1, 3, 10, tzinfo=UTC),
+        datetime(2020, 3, 5, 21, 29, 36, tzinfo=UTC),
+        datetime(2000, 6, 14, 17, 56, tzinfo=UTC),
+    ]
     assert [m.sender for m in read_mbox(path)] == [b"alice at example.org", b"159@xxx", b"cristy@example.com"]
 
 
@@ -161,16 +169,23 @@ def test_obfuscated_and_missing_authors_are_readable(write: Callable[..., Path])
     parsed = parse_message(parseable(message))
     assert (parsed.from_addr, parsed.from_name) == ("alice@example.org", "Alice Example")
     assert b"alice at example.org (Alice Example)" in message.raw  # the original stays as it was
-    no_from = next(read_mbox(write(b"From markov Sun Aug  8 10:04:17 1999\nReply-To: markov@example.nl (Mark)\n"
-                                   b"Subject: s\n\nhi\n", "old.mbox")))
+    no_from = next(
+        read_mbox(
+            write(
+                b"From markov Sun Aug  8 10:04:17 1999\nReply-To: markov@example.nl (Mark)\nSubject: s\n\nhi\n",
+                "old.mbox",
+            )
+        )
+    )
     assert parse_message(parseable(no_from)).from_addr == "markov@example.nl"
 
 
 # Importing -------------------------------------------------------------------------------
 
 
-def test_mailman2_archive(sessionmaker: SessionMaker[Session], site: Site, community: str,
-                          write: Callable[..., Path]) -> None:
+def test_mailman2_archive(
+    sessionmaker: SessionMaker[Session], site: Site, community: str, write: Callable[..., Path]
+) -> None:
     path = write(MAILMAN2)
     report = run(sessionmaker, site, path)
     assert (report.imported, report.skipped, report.refused) == (3, 0, [])
@@ -193,7 +208,8 @@ def test_mailman2_archive(sessionmaker: SessionMaker[Session], site: Site, commu
 
 
 def test_imported_mail_loses_our_tokens_filter_clutter_and_signatures(
-        sessionmaker: SessionMaker[Session], site: Site, community: str, write: Callable[..., Path]) -> None:
+    sessionmaker: SessionMaker[Session], site: Site, community: str, write: Callable[..., Path]
+) -> None:
     """An archive of this very list, exported and imported again: its replies quote their
     copies, footers and all, as live mail does, and go through the same cleaning."""
     leave = f"{site.settings.site.base_url}/unsubscribe/aiar7gq22huxkbr35dwq"
@@ -218,36 +234,44 @@ def test_imported_mail_loses_our_tokens_filter_clutter_and_signatures(
     assert "aiar7gq22huxkbr35dwq" not in shown and "amaw7grvycvyofhlm5kq" not in shown and "CAUTION" not in shown
 
 
-def test_google_groups_archive(sessionmaker: SessionMaker[Session], site: Site, community: str,
-                               write: Callable[..., Path]) -> None:
+def test_google_groups_archive(
+    sessionmaker: SessionMaker[Session], site: Site, community: str, write: Callable[..., Path]
+) -> None:
     report = run(sessionmaker, site, write(GOOGLE))
     assert (report.imported, report.refused) == (2, [])
     with sessionmaker() as session:
         rent, advice = posts(session)
-        assert (rent.author_email, rent.author_name, rent.subject) == ("dana@example.org", "Dana Smith",
-                                                                      "Rent rises – what now?")
+        assert (rent.author_email, rent.author_name, rent.subject) == (
+            "dana@example.org",
+            "Dana Smith",
+            "Rent rises – what now?",
+        )
         assert advice.author_email == "eve@example.org" and advice.parent_id == rent.id
         assert advice.body.strip().endswith("Ask for the reason in writing.") and "\r" not in advice.body
         # A Date in 2099 is a broken clock: the date the archive filed it under is used.
         assert advice.created_at == datetime(2020, 3, 6, 8, 15, tzinfo=UTC)
 
 
-def test_subject_matching_follows_the_message_date(sessionmaker: SessionMaker[Session], site: Site,
-                                                   community: str, write: Callable[..., Path]) -> None:
+def test_subject_matching_follows_the_message_date(
+    sessionmaker: SessionMaker[Session], site: Site, community: str, write: Callable[..., Path]
+) -> None:
     """A "Re:" written months after the thread went quiet starts a thread of its own, as it
     did on the list then (the window is [threading] subject_match_days before its date)."""
-    late = (b"From x@example.org Mon Jan  3 10:00:00 2005\nFrom: x@example.org\nSubject: Boilers\n"
-            b"Date: Mon, 03 Jan 2005 10:00:00 +0000\nMessage-ID: <b1@x>\n\nMine broke.\n\n"
-            b"From y@example.org Mon Jun  6 10:00:00 2005\nFrom: y@example.org\nSubject: Re: Boilers\n"
-            b"Date: Mon, 06 Jun 2005 10:00:00 +0000\nMessage-ID: <b2@y>\n\nMine too.\n")
+    late = (
+        b"From x@example.org Mon Jan  3 10:00:00 2005\nFrom: x@example.org\nSubject: Boilers\n"
+        b"Date: Mon, 03 Jan 2005 10:00:00 +0000\nMessage-ID: <b1@x>\n\nMine broke.\n\n"
+        b"From y@example.org Mon Jun  6 10:00:00 2005\nFrom: y@example.org\nSubject: Re: Boilers\n"
+        b"Date: Mon, 06 Jun 2005 10:00:00 +0000\nMessage-ID: <b2@y>\n\nMine too.\n"
+    )
     run(sessionmaker, site, write(late))
     with sessionmaker() as session:
         first, second = posts(session)
         assert first.thread_id != second.thread_id
 
 
-def test_an_import_is_history_not_news(sessionmaker: SessionMaker[Session], site: Site, community: str,
-                                       write: Callable[..., Path]) -> None:
+def test_an_import_is_history_not_news(
+    sessionmaker: SessionMaker[Session], site: Site, community: str, write: Callable[..., Path]
+) -> None:
     """Nobody is mailed, nothing waits in the spool, and the facilitators' download gives
     back the originals."""
     path = write(MAILMAN2)
@@ -262,11 +286,14 @@ def test_an_import_is_history_not_news(sessionmaker: SessionMaker[Session], site
     assert run(sessionmaker, site, exported).imported == 0
 
 
-def test_bad_messages_are_refused_by_number(sessionmaker: SessionMaker[Session], site: Site, community: str,
-                                            write: Callable[..., Path]) -> None:
-    path = write(b"From a@example.org Mon Jan  3 10:00:00 2005\nFrom: a@example.org\nSubject: ok\n\nfine\n\n"
-                 b"From nobody Mon Jan  3 11:00:00 2005\nSubject: who?\n\nno author anywhere\n\n"
-                 b"From a@example.org Mon Jan  3 12:00:00 2005\nFrom: a@example.org\nSubject: empty\n\n\n")
+def test_bad_messages_are_refused_by_number(
+    sessionmaker: SessionMaker[Session], site: Site, community: str, write: Callable[..., Path]
+) -> None:
+    path = write(
+        b"From a@example.org Mon Jan  3 10:00:00 2005\nFrom: a@example.org\nSubject: ok\n\nfine\n\n"
+        b"From nobody Mon Jan  3 11:00:00 2005\nSubject: who?\n\nno author anywhere\n\n"
+        b"From a@example.org Mon Jan  3 12:00:00 2005\nFrom: a@example.org\nSubject: empty\n\n\n"
+    )
     report = run(sessionmaker, site, path)
     assert report.imported == 1
     assert [(r.number, r.reason) for r in report.refused] == [
@@ -276,8 +303,9 @@ def test_bad_messages_are_refused_by_number(sessionmaker: SessionMaker[Session],
     assert str(report.refused[0]).startswith("message 2: ")
 
 
-def test_magick_archive_threads_as_notmuch_does(sessionmaker: SessionMaker[Session], settings: Settings,
-                                                community: str, record_measurement: Callable[[str], None]) -> None:
+def test_magick_archive_threads_as_notmuch_does(
+    sessionmaker: SessionMaker[Session], settings: Settings, community: str, record_measurement: Callable[[str], None]
+) -> None:
     """notmuch threads by References/In-Reply-To only, so with subject matching off every
     one of its threads must come out exactly; with it on (the default), threads may only
     be joined by subject, never split."""
@@ -293,8 +321,10 @@ def test_magick_archive_threads_as_notmuch_does(sessionmaker: SessionMaker[Sessi
         ours = _threads_by_number(sessionmaker, site, folder / "magick-2000.mbox")
         theirs = [frozenset(int(n["files"][0].split("#")[1]) for n in _walk(t)) for t in reference]
         exact = sum(t in ours for t in theirs)
-        record_measurement(f"magick-2000 import, subject_match_days={days}: {exact}/{len(theirs)} notmuch threads "
-                           f"exact, {len(ours)} threads")
+        record_measurement(
+            f"magick-2000 import, subject_match_days={days}: {exact}/{len(theirs)} notmuch threads "
+            f"exact, {len(ours)} threads"
+        )
         assert all(any(t <= mine for mine in ours) for t in theirs)
         if days == 0:
             assert exact == len(theirs) == len(ours)

@@ -78,8 +78,17 @@ def test_web_posts_stored_as_markdown_read_as_text_after_the_upgrade(db_url: str
             community = _insert(conn, "communities", slug="housing", name="Housing")
             thread = _insert(conn, "threads", community_id=community, subject="Rents")
             for n, source in enumerate(("web", "email")):
-                _insert(conn, "posts", community_id=community, thread_id=thread, source=source, body=markdown,
-                        message_id=f"<{n}@x.example>", subject=source, status="published")
+                _insert(
+                    conn,
+                    "posts",
+                    community_id=community,
+                    thread_id=thread,
+                    source=source,
+                    body=markdown,
+                    message_id=f"<{n}@x.example>",
+                    subject=source,
+                    status="published",
+                )
         schema.upgrade(engine)
         with engine.connect() as conn:
             bodies = dict(conn.execute(select(Post.source, Post.body)).all())
@@ -112,8 +121,17 @@ def test_a_post_over_the_search_bound_is_indexed_again(db_url: str) -> None:
         with engine.begin() as conn:
             community = _insert(conn, "communities", slug="housing", name="Housing")
             thread = _insert(conn, "threads", community_id=community, subject="Heating")
-            post = _insert(conn, "posts", community_id=community, thread_id=thread, source="email", body=body,
-                           message_id="<1@x.example>", subject="Heating", status="published")
+            post = _insert(
+                conn,
+                "posts",
+                community_id=community,
+                thread_id=thread,
+                source="email",
+                body=body,
+                message_id="<1@x.example>",
+                subject="Heating",
+                status="published",
+            )
             assert _indexed(conn, "thermostat") == [post]
         schema.upgrade(engine)
         with engine.begin() as conn:

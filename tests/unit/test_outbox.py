@@ -19,8 +19,9 @@ def enqueue(sessionmaker: SessionMaker[Session], n: int, prefix: str = "notice")
     keys = [f"{prefix}:{i}" for i in range(n)]
     with sessionmaker.begin() as session:
         for key in keys:
-            outbox.enqueue_notice(session, dedupe_key=key, address=f"{key.replace(':', '-')}@example.org",
-                                  payload={"subject": key})
+            outbox.enqueue_notice(
+                session, dedupe_key=key, address=f"{key.replace(':', '-')}@example.org", payload={"subject": key}
+            )
     return keys
 
 
@@ -124,9 +125,7 @@ def test_backoff_doubles_up_to_the_cap() -> None:
     assert delays == [30, 60, 120, 240, 480, 960, 1920, 3600, 3600]
 
 
-def test_permanent_failure_is_recorded_and_never_retried(
-    sessionmaker: SessionMaker[Session], clock: Clock
-) -> None:
+def test_permanent_failure_is_recorded_and_never_retried(sessionmaker: SessionMaker[Session], clock: Clock) -> None:
     enqueue(sessionmaker, 1)
     (item,) = claim(sessionmaker)
     with sessionmaker.begin() as session:

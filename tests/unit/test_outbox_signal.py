@@ -23,8 +23,9 @@ def queue_notice(session: Session, key: str) -> None:
     outbox.enqueue_notice(session, dedupe_key=key, address="someone@example.org", payload={"subject": key})
 
 
-def test_a_commit_that_queued_rows_is_announced_once_after_it(sessionmaker: SessionMaker[Session],
-                                                              announced: list[str]) -> None:
+def test_a_commit_that_queued_rows_is_announced_once_after_it(
+    sessionmaker: SessionMaker[Session], announced: list[str]
+) -> None:
     with sessionmaker.begin() as session:
         queue_notice(session, "a")
         queue_notice(session, "b")
@@ -36,8 +37,9 @@ def test_a_commit_that_queued_rows_is_announced_once_after_it(sessionmaker: Sess
     assert announced == ["new work"]
 
 
-def test_a_rollback_announces_nothing_and_forgets_the_mark(sessionmaker: SessionMaker[Session],
-                                                          announced: list[str]) -> None:
+def test_a_rollback_announces_nothing_and_forgets_the_mark(
+    sessionmaker: SessionMaker[Session], announced: list[str]
+) -> None:
     with sessionmaker() as session:
         queue_notice(session, "a")
         session.flush()
@@ -51,8 +53,9 @@ def test_a_rollback_announces_nothing_and_forgets_the_mark(sessionmaker: Session
         assert outbox.pending_count(session) == 0
 
 
-def test_a_failing_subscriber_does_not_fail_the_commit_or_the_others(sessionmaker: SessionMaker[Session],
-                                                                     announced: list[str]) -> None:
+def test_a_failing_subscriber_does_not_fail_the_commit_or_the_others(
+    sessionmaker: SessionMaker[Session], announced: list[str]
+) -> None:
     def broken() -> None:
         raise OSError("pipe closed")
 

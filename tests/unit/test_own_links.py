@@ -27,9 +27,16 @@ from tests.support import make_community, make_member
 
 MEMBER = 7
 VIEW = PostView(
-    id=34, community=CommunityInfo(3, "housing", "Housing Advice"), thread_id=12, author_name="Alice Example",
-    author_email="alice@council.example", message_id="q2@council.example", subject="Which GPS?",
-    created_at=datetime(2026, 11, 28, 9, 30, tzinfo=UTC), text="We use a Trimble R2.", html="<p>We use a Trimble R2.</p>",
+    id=34,
+    community=CommunityInfo(3, "housing", "Housing Advice"),
+    thread_id=12,
+    author_name="Alice Example",
+    author_email="alice@council.example",
+    message_id="q2@council.example",
+    subject="Which GPS?",
+    created_at=datetime(2026, 11, 28, 9, 30, tzinfo=UTC),
+    text="We use a Trimble R2.",
+    html="<p>We use a Trimble R2.</p>",
 )
 
 
@@ -65,7 +72,9 @@ def test_what_is_quoted_after_a_footer_stays(site: Site, copy: EmailMessage) -> 
 def test_a_copy_pasted_by_outlook_loses_its_footer(site: Site, copy: EmailMessage) -> None:
     """Outlook's plain text of an HTML copy: the footer's links as "label<url>", rewrapped."""
     rendered = html_to_text(text_of(copy, "html"))
-    wrapped = rendered.replace(" · Change your delivery", " · Change your\ndelivery").replace("/unsubscribe/", "/unsubscribe/\n")
+    wrapped = rendered.replace(" · Change your delivery", " · Change your\ndelivery").replace(
+        "/unsubscribe/", "/unsubscribe/\n"
+    )
     cleaned = OwnLinks.of(site).clean_text(f"Thanks.\n\n-----Original Message-----\nSubject: Which GPS?\n\n{wrapped}")
     assert "We use a Trimble R2." in cleaned and "View on the web" not in cleaned
     assert not [s for s in personal(site, copy) if s in cleaned]
@@ -83,25 +92,33 @@ def test_tokens_left_anywhere_are_neutralised(site: Site, copy: EmailMessage) ->
     token = rendering.unsubscribe_token(site, MEMBER, 3)
     reply = copy["Reply-To"].addresses[0].addr_spec
     base = site.settings.site.base_url.rstrip("/")
-    pasted = (f"Unsubscribe me: {base}/unsubscribe/{token} or write to {reply.upper()}, "
-              f"https://x.example/r?u={base.replace(':', '%3A').replace('/', '%2F')}%2Fsignin%2F{token} "
-              f"housing-confirm+{token}@{site.mail_domain} and housing-bounces+bob=example.org@{site.mail_domain}")
+    pasted = (
+        f"Unsubscribe me: {base}/unsubscribe/{token} or write to {reply.upper()}, "
+        f"https://x.example/r?u={base.replace(':', '%3A').replace('/', '%2F')}%2Fsignin%2F{token} "
+        f"housing-confirm+{token}@{site.mail_domain} and housing-bounces+bob=example.org@{site.mail_domain}"
+    )
     cleaned = links.clean_text(pasted)
     assert token not in cleaned.lower() and "bob=example.org" not in cleaned
     assert f"write to HOUSING@{site.mail_domain.upper()}" in cleaned
     assert f"Unsubscribe me: {base}/ " in cleaned
-    assert links.clean_html(f'<a href="mailto:{reply}">reply</a>') == f'<a href="mailto:housing@{site.mail_domain}">reply</a>'
+    assert (
+        links.clean_html(f'<a href="mailto:{reply}">reply</a>')
+        == f'<a href="mailto:housing@{site.mail_domain}">reply</a>'
+    )
 
 
 def test_other_sites_and_our_own_plain_links_are_left_alone(site: Site) -> None:
     base = site.settings.site.base_url.rstrip("/")
-    text = (f"See {base}/c/housing/t/12#post-34 and https://other.example/unsubscribe/abcdefghijklmnop, "
-            f"write to housing@{site.mail_domain} or alice+lists@council.example.")
+    text = (
+        f"See {base}/c/housing/t/12#post-34 and https://other.example/unsubscribe/abcdefghijklmnop, "
+        f"write to housing@{site.mail_domain} or alice+lists@council.example."
+    )
     assert OwnLinks.of(site).clean_text(text) == text
 
 
 def test_a_copy_forwarded_as_attachment_is_published_without_its_tokens(
-        site: Site, sessionmaker: SessionMaker[Session], copy: EmailMessage) -> None:
+    site: Site, sessionmaker: SessionMaker[Session], copy: EmailMessage
+) -> None:
     """Outlook's "Forward as attachment" posts the member's whole copy, headers and all."""
     with sessionmaker.begin() as session:
         make_member(session, make_community(session, "housing"), "bob@example.org")
@@ -111,7 +128,9 @@ def test_a_copy_forwarded_as_attachment_is_published_without_its_tokens(
     forward.set_content("Forwarding this for the new starters.\n")
     forward.add_attachment(copy)
     with sessionmaker.begin() as session:
-        inbound_id = spooling.spool(session, forward.as_bytes(), "bob@example.org", ["housing@lists.example.org"], "smtp")
+        inbound_id = spooling.spool(
+            session, forward.as_bytes(), "bob@example.org", ["housing@lists.example.org"], "smtp"
+        )
     with sessionmaker.begin() as session:
         [outcome] = processing.process(session, site, inbound_id)
     assert "posted" in outcome

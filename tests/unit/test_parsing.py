@@ -79,8 +79,11 @@ def test_gmail_html_reply_loses_its_quote() -> None:
         "alternative",
         "gm",
         [
-            part("Content-Type: text/plain; charset=UTF-8", "Sounds good, *merge it*.\n\nOn Mon, Mar 4, 2024 at "
-                 "10:15 AM Ann Example <ann@example.org> wrote:\n\n> Shall I merge the patch?\n"),
+            part(
+                "Content-Type: text/plain; charset=UTF-8",
+                "Sounds good, *merge it*.\n\nOn Mon, Mar 4, 2024 at "
+                "10:15 AM Ann Example <ann@example.org> wrote:\n\n> Shall I merge the patch?\n",
+            ),
             part("Content-Type: text/html; charset=UTF-8", GMAIL_HTML_REPLY),
         ],
     )
@@ -134,10 +137,15 @@ def test_encoded_word_and_rfc2231_filenames_are_decoded() -> None:
         "b1",
         [
             part("Content-Type: text/plain", "see attached"),
-            part('Content-Type: application/pdf\nContent-Disposition: attachment; '
-                 'filename="=?UTF-8?B?UsOpc3Vtw6kucGRm?="\nContent-Transfer-Encoding: base64', "JVBERi0xLjQK"),
-            part("Content-Type: text/plain\nContent-Disposition: attachment; "
-                 "filename*=UTF-8''%E2%82%AC%20notes.txt", "euro"),
+            part(
+                "Content-Type: application/pdf\nContent-Disposition: attachment; "
+                'filename="=?UTF-8?B?UsOpc3Vtw6kucGRm?="\nContent-Transfer-Encoding: base64',
+                "JVBERi0xLjQK",
+            ),
+            part(
+                "Content-Type: text/plain\nContent-Disposition: attachment; filename*=UTF-8''%E2%82%AC%20notes.txt",
+                "euro",
+            ),
             part('Content-Type: application/octet-stream; name="../../etc/passwd"', "x"),
             part("Content-Type: image/png\nContent-Transfer-Encoding: base64", "iVBORw0KGgo="),
         ],
@@ -154,10 +162,14 @@ def test_inline_images_of_related_html_are_marked_inline() -> None:
         "rel",
         [
             part("Content-Type: text/html", '<p>Look: <img src="cid:logo@x"></p>'),
-            part("Content-Type: image/gif\nContent-ID: <logo@x>\nContent-Transfer-Encoding: base64",
-                 "R0lGODlhAQABAAAAACw="),
-            part("Content-Type: image/gif\nContent-ID: <unused@x>\nContent-Disposition: attachment; filename=a.gif",
-                 "GIF89a"),
+            part(
+                "Content-Type: image/gif\nContent-ID: <logo@x>\nContent-Transfer-Encoding: base64",
+                "R0lGODlhAQABAAAAACw=",
+            ),
+            part(
+                "Content-Type: image/gif\nContent-ID: <unused@x>\nContent-Disposition: attachment; filename=a.gif",
+                "GIF89a",
+            ),
         ],
     )
     parsed = parse_message(raw)
@@ -237,10 +249,12 @@ def test_sender_header_stands_in_for_an_unusable_from() -> None:
 
 
 def test_list_rewritten_from_is_undone() -> None:
-    parsed = parse_message(mail(
-        "From: 'Ann Example' via Developers <dev@lists.example.org>\n"
-        "Reply-To: ann@example.org\nList-Id: <dev.lists.example.org>"
-    ))
+    parsed = parse_message(
+        mail(
+            "From: 'Ann Example' via Developers <dev@lists.example.org>\n"
+            "Reply-To: ann@example.org\nList-Id: <dev.lists.example.org>"
+        )
+    )
     assert (parsed.from_addr, parsed.from_name) == ("ann@example.org", "Ann Example")
 
 
@@ -294,8 +308,10 @@ def test_arbitrary_bytes_never_raise_anything_but_malformed_mail() -> None:
 def test_headers_naming_another_author_are_read_only_in_list_mail() -> None:
     """Anyone can write X-Original-From and Reply-To: without a list server's marks, the
     From line is the author (whose domain is then the one checked)."""
-    forged = (b"From: Mallory <mallory@evil.example>\r\nX-Original-From: Alice <alice@council.example>\r\n"
-              b"Reply-To: Alice <alice@council.example>\r\nSubject: x\r\n\r\nhello\r\n")
+    forged = (
+        b"From: Mallory <mallory@evil.example>\r\nX-Original-From: Alice <alice@council.example>\r\n"
+        b"Reply-To: Alice <alice@council.example>\r\nSubject: x\r\n\r\nhello\r\n"
+    )
     assert parse_headers(forged).from_addr == "mallory@evil.example"
     listed = forged.replace(b"Subject:", b"List-Id: <council.lists.example.org>\r\nSubject:")
     assert parse_headers(listed).from_addr == "alice@council.example"

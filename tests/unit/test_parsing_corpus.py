@@ -198,8 +198,12 @@ def test_mime4j_decoded_part_is_in_the_parsed_message(case: DecodedPart) -> None
 
 DISCOURSE = "discourse_receiver"
 SENDER_EMAIL_EXPRS = {
-    "post.user.email", "user.email", "email", "incoming.from_address",
-    "last_post.user.email", "Topic.last.user.email",
+    "post.user.email",
+    "user.email",
+    "email",
+    "incoming.from_address",
+    "last_post.user.email",
+    "Topic.last.user.email",
 }
 SENDER_NAME_EXPRS = {"user.name", "name", "Topic.last.user.name"}
 TITLE_EXPRS = {"topic.title", "Topic.last.title"}

@@ -95,7 +95,9 @@ class TestPolicies:
         with sessionmaker.begin() as session, pytest.raises(NotPermitted):
             submit_post(session, draft("troll@example.net", community="lobby"), site)
 
-    def test_private_refusal_does_not_reveal_the_community(self, sessionmaker: SessionMaker[Session], site: Site) -> None:
+    def test_private_refusal_does_not_reveal_the_community(
+        self, sessionmaker: SessionMaker[Session], site: Site
+    ) -> None:
         with sessionmaker.begin() as session:
             make_community(session, "tenants-council", private=True)
         with sessionmaker.begin() as session, pytest.raises(NotPermitted) as caught:
@@ -131,21 +133,27 @@ class TestStoring:
 
     def test_attachments_are_stored_by_sha256(self, sessionmaker: SessionMaker[Session], site: Site) -> None:
         data = b"%PDF-1.4 minutes of the AGM"
-        files = (AttachmentData("minutes.pdf", "application/pdf", data),
-                 AttachmentData("copy.pdf", "application/pdf", data))
+        files = (
+            AttachmentData("minutes.pdf", "application/pdf", data),
+            AttachmentData("copy.pdf", "application/pdf", data),
+        )
         with sessionmaker.begin() as session:
             submit_post(session, draft(attachments=files), site)
         digest = hashlib.sha256(data).hexdigest()
         with sessionmaker() as session:
             stored = list(session.scalars(select(Attachment).order_by(Attachment.id)))
         assert [(a.filename, a.sha256, a.size) for a in stored] == [
-            ("minutes.pdf", digest, len(data)), ("copy.pdf", digest, len(data))]
+            ("minutes.pdf", digest, len(data)),
+            ("copy.pdf", digest, len(data)),
+        ]
         assert site.blobs.get(digest) == data
         assert len([p for p in site.blobs.root.rglob("*") if p.is_file()]) == 1  # identical files share a blob
 
     def test_attachment_without_text_is_accepted(self, sessionmaker: SessionMaker[Session], site: Site) -> None:
         with sessionmaker.begin() as session:
-            outcome = submit_post(session, draft(body="", attachments=(AttachmentData("a.png", "image/png", b"\x89PNG"),)), site)
+            outcome = submit_post(
+                session, draft(body="", attachments=(AttachmentData("a.png", "image/png", b"\x89PNG"),)), site
+            )
         assert outcome.post.status is PostStatus.published
 
     def test_html_is_sanitized_before_it_is_stored(self, sessionmaker: SessionMaker[Session], site: Site) -> None:

@@ -23,17 +23,24 @@ _ids = itertools.count(1)
 
 
 def send(site: Site, sessionmaker: sessionmaker[Session], to: str, sender: str = BOB, extra: str = "") -> list[str]:
-    raw = (f"From: Bob Example <{sender}>\r\nTo: {to}\r\nSubject: Re: Damp\r\n"
-           f"Message-ID: <r{next(_ids)}@council.example>\r\n{extra}\r\nCall me about the damp.\r\n").encode()
+    raw = (
+        f"From: Bob Example <{sender}>\r\nTo: {to}\r\nSubject: Re: Damp\r\n"
+        f"Message-ID: <r{next(_ids)}@council.example>\r\n{extra}\r\nCall me about the damp.\r\n"
+    ).encode()
     reply, outcomes = through_the_gateway(site, sessionmaker, raw, sender, to)
     return outcomes if reply.code == 250 else [reply.line]
 
 
 def queued(sessionmaker: sessionmaker[Session], address: str) -> list[dict]:
     with sessionmaker() as session:
-        return [row.payload for row in session.scalars(
-            select(OutboxItem).where(OutboxItem.address == address, OutboxItem.kind == outbox.NOTICE_EMAIL)
-            .order_by(OutboxItem.id))]
+        return [
+            row.payload
+            for row in session.scalars(
+                select(OutboxItem)
+                .where(OutboxItem.address == address, OutboxItem.kind == outbox.NOTICE_EMAIL)
+                .order_by(OutboxItem.id)
+            )
+        ]
 
 
 @pytest.fixture
@@ -43,13 +50,15 @@ def relay(site: Site, sessionmaker: sessionmaker[Session]) -> str:
         housing = make_community(session, "housing")
         make_member(session, housing, ALICE, role=Role.facilitator)
         make_member(session, housing, BOB)
-        post = submit_post(session, Draft(community="housing", author_email=ALICE, subject="Damp",
-                                          body="Advice on damp?"), site).post
+        post = submit_post(
+            session, Draft(community="housing", author_email=ALICE, subject="Damp", body="Advice on damp?"), site
+        ).post
         return private_replies.post_address(site.signer, "housing", DOMAIN, post.id)
 
 
-def test_a_member_reaches_the_author_and_only_the_text_travels(site: Site, sessionmaker: sessionmaker[Session],
-                                                                relay: str) -> None:
+def test_a_member_reaches_the_author_and_only_the_text_travels(
+    site: Site, sessionmaker: sessionmaker[Session], relay: str
+) -> None:
     assert "relayed" in send(site, sessionmaker, relay)[0]
     [passed] = queued(sessionmaker, ALICE)
     assert passed["from_address"].startswith("housing-private+") and "reply_to" not in passed
@@ -58,7 +67,8 @@ def test_a_member_reaches_the_author_and_only_the_text_travels(site: Site, sessi
 
 
 def test_machines_are_not_relayed_and_a_member_sends_at_most_so_many_an_hour(
-        site: Site, sessionmaker: sessionmaker[Session], relay: str) -> None:
+    site: Site, sessionmaker: sessionmaker[Session], relay: str
+) -> None:
     assert "Dropped" in send(site, sessionmaker, relay, extra="Auto-Submitted: auto-replied\r\n")[0]
     assert queued(sessionmaker, ALICE) == [] and queued(sessionmaker, BOB) == []
     limit = private_relay.RELAYED.count
@@ -70,8 +80,9 @@ def test_machines_are_not_relayed_and_a_member_sends_at_most_so_many_an_hour(
     assert len(told) == 2 and "was not passed on" in told[0]["text"]
 
 
-def test_an_address_shown_by_choice_is_the_reply_to(site: Site, sessionmaker: sessionmaker[Session],
-                                                     relay: str) -> None:
+def test_an_address_shown_by_choice_is_the_reply_to(
+    site: Site, sessionmaker: sessionmaker[Session], relay: str
+) -> None:
     with sessionmaker.begin() as session:
         upsert_members(session, community_by_slug(session, "housing"), [member_row(BOB, show_address=True)])
     send(site, sessionmaker, relay)

@@ -21,10 +21,12 @@ def test_an_address_is_counted_as_the_mailbox_it_reaches() -> None:
     assert rate_limits.normalize_address("+tag@example.org") == "+tag@example.org", "nothing left to drop"
 
 
-def test_each_allowance_ends_the_answers(make_settings: Callable[..., Settings],
-                                         sessionmaker: sessionmaker[Session]) -> None:
-    site = Site.from_settings(make_settings(answers={"per_address_per_hour": 2, "per_community_per_hour": 3,
-                                                     "per_site_per_hour": 10}))
+def test_each_allowance_ends_the_answers(
+    make_settings: Callable[..., Settings], sessionmaker: sessionmaker[Session]
+) -> None:
+    site = Site.from_settings(
+        make_settings(answers={"per_address_per_hour": 2, "per_community_per_hour": 3, "per_site_per_hour": 10})
+    )
 
     def answers(address: str, **where: Any) -> bool:
         with sessionmaker.begin() as session:

@@ -48,12 +48,26 @@ def people(sessionmaker: SessionMaker[Session]) -> dict[str, int]:
 
 @pytest.fixture
 def post(sessionmaker: SessionMaker[Session], site: Site) -> Callable[..., int]:
-    def make(subject: str, body: str, *, author: str = ANN, community: str = "housing", name: str = "",
-             created: datetime | None = None) -> int:
+    def make(
+        subject: str,
+        body: str,
+        *,
+        author: str = ANN,
+        community: str = "housing",
+        name: str = "",
+        created: datetime | None = None,
+    ) -> int:
         with sessionmaker.begin() as session:
             # A name given is kept as an archive import keeps it (else a member shows their profile's).
-            draft = Draft(community=community, author_email=author, author_name=name, subject=subject, body=body,
-                          created_at=created, trusted=bool(name))
+            draft = Draft(
+                community=community,
+                author_email=author,
+                author_name=name,
+                subject=subject,
+                body=body,
+                created_at=created,
+                trusted=bool(name),
+            )
             return submit_post(session, draft, site).post.id
 
     return make
@@ -69,18 +83,21 @@ def ids(page: SearchPage) -> list[int]:
 
 
 class TestQueries:
-    @pytest.mark.parametrize(("text", "phrases", "excluded"), [
-        ("boiler repair", ("boiler", "repair"), ()),
-        ('"boiler repair" cost', ("boiler repair", "cost"), ()),
-        ("boiler -gas", ("boiler",), ("gas",)),
-        ('boiler -"gas safe"', ("boiler",), ("gas safe",)),
-        ("co-op", ("co op",), ()),
-        ("AND( OR ) * - NEAR(a b) col:x ^start", ("AND", "OR", "NEAR a", "b", "col x", "start"), ()),
-        ('"unclosed phrase', ("unclosed phrase",), ()),
-        ("boiler boiler", ("boiler",), ()),
-        ("   ", (), ()),
-        ("-gas", (), ("gas",)),
-    ])
+    @pytest.mark.parametrize(
+        ("text", "phrases", "excluded"),
+        [
+            ("boiler repair", ("boiler", "repair"), ()),
+            ('"boiler repair" cost', ("boiler repair", "cost"), ()),
+            ("boiler -gas", ("boiler",), ("gas",)),
+            ('boiler -"gas safe"', ("boiler",), ("gas safe",)),
+            ("co-op", ("co op",), ()),
+            ("AND( OR ) * - NEAR(a b) col:x ^start", ("AND", "OR", "NEAR a", "b", "col x", "start"), ()),
+            ('"unclosed phrase', ("unclosed phrase",), ()),
+            ("boiler boiler", ("boiler",), ()),
+            ("   ", (), ()),
+            ("-gas", (), ("gas",)),
+        ],
+    )
     def test_parse(self, text: str, phrases: tuple[str, ...], excluded: tuple[str, ...]) -> None:
         assert parse_query(text) == ParsedQuery(phrases, excluded)
 
@@ -104,9 +121,14 @@ class TestVisibilityRule:
             communities = session.scalars(select(Community)).all()
             for viewer in [None, *people.values()]:
                 expected = {
-                    c.slug for c in communities
-                    if can_read(c, session.scalar(select(Membership).where(
-                        Membership.user_id == viewer, Membership.community_id == c.id)))
+                    c.slug
+                    for c in communities
+                    if can_read(
+                        c,
+                        session.scalar(
+                            select(Membership).where(Membership.user_id == viewer, Membership.community_id == c.id)
+                        ),
+                    )
                 }
                 readable = set(session.scalars(select(Community.slug).where(readable_by(viewer))))
                 assert readable == expected, viewer
@@ -114,8 +136,9 @@ class TestVisibilityRule:
 
 @pytest.mark.usefixtures("people")
 class TestSearch:
-    def test_subject_match_ranks_above_a_single_body_mention(self, sessionmaker: SessionMaker[Session],
-                                                           post: Callable[..., int]) -> None:
+    def test_subject_match_ranks_above_a_single_body_mention(
+        self, sessionmaker: SessionMaker[Session], post: Callable[..., int]
+    ) -> None:
         in_body = post("Heating advice", "We asked about the boiler and much else besides, at length.")
         in_subject = post("Boiler servicing", "Who services them round here?")
         assert ids(find(sessionmaker, "boiler")) == [in_subject, in_body]
@@ -124,8 +147,9 @@ class TestSearch:
         repairs = post("Repairs", "The landlord repaired the roof.")
         assert ids(find(sessionmaker, "repair")) == [repairs]
 
-    def test_every_word_must_match_and_excluded_words_must_not(self, sessionmaker: SessionMaker[Session],
-                                                              post: Callable[..., int]) -> None:
+    def test_every_word_must_match_and_excluded_words_must_not(
+        self, sessionmaker: SessionMaker[Session], post: Callable[..., int]
+    ) -> None:
         gas = post("Boiler", "A gas boiler.")
         oil = post("Boiler", "An oil boiler.")
         assert ids(find(sessionmaker, "boiler oil")) == [oil]
@@ -133,24 +157,48 @@ class TestSearch:
         assert ids(find(sessionmaker, '"oil boiler"')) == [oil]
         assert ids(find(sessionmaker, '"boiler oil"')) == []
 
-    def test_snippets_mark_matches_and_escape_the_post(self, sessionmaker: SessionMaker[Session],
-                                                       post: Callable[..., int]) -> None:
+    def test_snippets_mark_matches_and_escape_the_post(
+        self, sessionmaker: SessionMaker[Session], post: Callable[..., int]
+    ) -> None:
         post("<img src=x onerror=alert(1)> Boiler", f"Costs < £500 & rising <script>alert(1)</script> {START}boiler")
         hit = find(sessionmaker, "boiler").hits[0]
         assert hit.subject_html == "&lt;img src=x onerror=alert(1)&gt; <mark>Boiler</mark>"
         assert "&lt; £500 &amp; rising" in hit.snippet_html and hit.snippet_html.endswith("<mark>boiler</mark>")
         assert "<script" not in hit.snippet_html and "<img" not in hit.snippet_html
 
-    def test_hits_name_authors_without_addresses(self, sessionmaker: SessionMaker[Session],
-                                                 post: Callable[..., int]) -> None:
+    def test_hits_name_authors_without_addresses(
+        self, sessionmaker: SessionMaker[Session], post: Callable[..., int]
+    ) -> None:
         post("Boiler", "Boiler again.", author=BOB)  # Bob's display name is "Bob"
         post("Boiler", "Boiler again.", name="ann@example.org")
         assert sorted(h.author for h in find(sessionmaker, "boiler").hits) == ["Bob", "ann"]
 
-    @pytest.mark.parametrize("query", ['"', "*", "AND(", "-", "boiler\"", "NEAR(", "OR", ")", "col:x", "^",
-                                       "boiler AND", "'", "\\", "%", "_", "NOT boiler", "\x00", "ü*"])
-    def test_no_query_is_a_syntax_error(self, sessionmaker: SessionMaker[Session], post: Callable[..., int],
-                                        query: str) -> None:
+    @pytest.mark.parametrize(
+        "query",
+        [
+            '"',
+            "*",
+            "AND(",
+            "-",
+            'boiler"',
+            "NEAR(",
+            "OR",
+            ")",
+            "col:x",
+            "^",
+            "boiler AND",
+            "'",
+            "\\",
+            "%",
+            "_",
+            "NOT boiler",
+            "\x00",
+            "ü*",
+        ],
+    )
+    def test_no_query_is_a_syntax_error(
+        self, sessionmaker: SessionMaker[Session], post: Callable[..., int], query: str
+    ) -> None:
         post("Boiler", "Boiler AND more.")
         page = find(sessionmaker, query)
         assert isinstance(page, SearchPage)
@@ -172,8 +220,9 @@ class TestSearch:
         assert ids(find(sessionmaker, "compost", author="bloggs")) == [by_bob]
         assert ids(find(sessionmaker, "compost", author="100%")) == []
 
-    def test_an_address_filters_by_its_local_part_only(self, sessionmaker: SessionMaker[Session],
-                                                      post: Callable[..., int]) -> None:
+    def test_an_address_filters_by_its_local_part_only(
+        self, sessionmaker: SessionMaker[Session], post: Callable[..., int]
+    ) -> None:
         """Names are shown without domains, so a domain must not be searchable either."""
         by_ann = post("Compost", "Compost heaps.", name="ann@example.org")
         assert ids(find(sessionmaker, "compost", author="ann@elsewhere.net")) == [by_ann]
@@ -196,19 +245,21 @@ class TestSearch:
         seen = [*ids(first), *ids(find(sessionmaker, "compost", limit=2, offset=2)), *ids(last)]
         assert sorted(seen) == sorted(made)
 
-    def test_only_the_newest_matches_are_ranked(self, sessionmaker: SessionMaker[Session], post: Callable[..., int],
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    def test_only_the_newest_matches_are_ranked(
+        self, sessionmaker: SessionMaker[Session], post: Callable[..., int], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
         """A bound on the work a common word costs; filters apply before the cut."""
         monkeypatch.setattr(search_module, "CANDIDATES", 3)
-        oldest, *newer = [post("Compost", f"Compost {n}.", community="garden" if n == 0 else "housing")
-                          for n in range(5)]
+        oldest, *newer = [
+            post("Compost", f"Compost {n}.", community="garden" if n == 0 else "housing") for n in range(5)
+        ]
         page = find(sessionmaker, "compost")
         assert page.capped and page.total == 3 and sorted(ids(page)) == newer[-3:]
         assert ids(find(sessionmaker, "compost", community="garden")) == [oldest]
 
     def test_a_word_in_too_many_posts_leaves_the_ranking_to_the_rarer(
-            self, sessionmaker: SessionMaker[Session], post: Callable[..., int],
-            monkeypatch: pytest.MonkeyPatch) -> None:
+        self, sessionmaker: SessionMaker[Session], post: Callable[..., int], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
         """bm25 would read every post holding the common word; the rare word ranks alone."""
         monkeypatch.setattr(search_module, "RANKED_WORD_POSTS", 2)
         in_subject = post("Radiator notice", "A notice about the works.")
@@ -217,8 +268,12 @@ class TestSearch:
         assert ids(find(sessionmaker, "notice radiator")) == [in_subject, in_body]
 
     def test_when_every_word_is_that_common_the_newest_come_first(
-            self, engine: Engine, sessionmaker: SessionMaker[Session], post: Callable[..., int],
-            monkeypatch: pytest.MonkeyPatch) -> None:
+        self,
+        engine: Engine,
+        sessionmaker: SessionMaker[Session],
+        post: Callable[..., int],
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
         if engine.dialect.name != "sqlite":
             pytest.skip("SQLite's ranking: bm25 needs every post holding a word to weigh it")
         monkeypatch.setattr(search_module, "RANKED_WORD_POSTS", 1)
@@ -227,8 +282,12 @@ class TestSearch:
         assert ids(find(sessionmaker, "boiler")) == [newer, older]
 
     def test_how_common_a_word_is_is_counted_once_in_a_while(
-            self, engine: Engine, sessionmaker: SessionMaker[Session], post: Callable[..., int],
-            monkeypatch: pytest.MonkeyPatch) -> None:
+        self,
+        engine: Engine,
+        sessionmaker: SessionMaker[Session],
+        post: Callable[..., int],
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
         """Telling whether a word is common reads up to that many of its matches: a common
         word is counted once, a rarer one again only after a while (it may have become
         common since)."""
@@ -260,7 +319,8 @@ class TestSearch:
             event.remove(engine, "before_cursor_execute", record)
 
     def test_postgresql_plans_each_search_for_its_own_words(
-            self, engine: Engine, sessionmaker: SessionMaker[Session], post: Callable[..., int]) -> None:
+        self, engine: Engine, sessionmaker: SessionMaker[Session], post: Callable[..., int]
+    ) -> None:
         """A generic plan, made once for any window and any words, took up to 1.8 s for the
         searches a plan made for their own parameters answers in 60 ms; other statements
         keep their plans."""
@@ -283,8 +343,12 @@ class TestSearch:
         assert modes and set(modes) == {"force_custom_plan"}
 
     def test_a_community_is_searched_inside_the_index_with_privacy_intact(
-            self, sessionmaker: SessionMaker[Session], people: dict[str, int], post: Callable[..., int],
-            monkeypatch: pytest.MonkeyPatch) -> None:
+        self,
+        sessionmaker: SessionMaker[Session],
+        people: dict[str, int],
+        post: Callable[..., int],
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
         """SQLite narrows by community in FTS5 itself (the index's community column), for
         words common across the site; the answer, privacy included, is the one a scan gives."""
         monkeypatch.setattr(search_module, "RANKED_WORD_POSTS", 0)
@@ -297,8 +361,9 @@ class TestSearch:
         assert ids(find(sessionmaker, "compost", community="board")) == []
         assert len(ids(find(sessionmaker, "compost", people["ann"], community="board"))) == 1
 
-    def test_a_number_typed_does_not_match_a_community(self, sessionmaker: SessionMaker[Session],
-                                                        post: Callable[..., int]) -> None:
+    def test_a_number_typed_does_not_match_a_community(
+        self, sessionmaker: SessionMaker[Session], post: Callable[..., int]
+    ) -> None:
         """The index holds each post's community id; only subjects and bodies are searched."""
         post("Compost", "Compost heaps.", community="garden")
         with sessionmaker() as session:
@@ -307,9 +372,13 @@ class TestSearch:
         numbered = post("Flat 12", f"Flat {garden} is free.")
         assert ids(find(sessionmaker, str(garden))) == [numbered]
 
-    def test_old_matches_are_found_when_new_ones_are_few(self, sessionmaker: SessionMaker[Session],
-                                                         people: dict[str, int], post: Callable[..., int],
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    def test_old_matches_are_found_when_new_ones_are_few(
+        self,
+        sessionmaker: SessionMaker[Session],
+        people: dict[str, int],
+        post: Callable[..., int],
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
         """PostgreSQL reads the newest matches in windows of ids: a window with few matches
         (or none) sizes a larger one, down to the oldest post; the cut and privacy hold."""
         monkeypatch.setattr(search_module, "FIRST_WINDOW", 2)
@@ -326,8 +395,9 @@ class TestSearch:
         assert find(sessionmaker, "secret", people["ann"]).total == 1
         assert find(sessionmaker, "secret").total == 0
 
-    def test_index_follows_edits_and_deletions(self, sessionmaker: SessionMaker[Session],
-                                               post: Callable[..., int]) -> None:
+    def test_index_follows_edits_and_deletions(
+        self, sessionmaker: SessionMaker[Session], post: Callable[..., int]
+    ) -> None:
         edited = post("Compost", "Compost heaps.")
         gone = post("Compost", "Compost bins.")
         with sessionmaker.begin() as session:
@@ -344,8 +414,9 @@ class TestPrivacy:
         post("Budget", "The public budget.")
         return post("Budget", "The confidential budget.", community="board")
 
-    def test_private_posts_are_not_found_by_outsiders(self, sessionmaker: SessionMaker[Session],
-                                                      people: dict[str, int], secret: int) -> None:
+    def test_private_posts_are_not_found_by_outsiders(
+        self, sessionmaker: SessionMaker[Session], people: dict[str, int], secret: int
+    ) -> None:
         for viewer in (None, people["bob"], people["cem"], people["dan"]):  # Dan's membership is pending
             page = find(sessionmaker, "confidential", viewer)
             assert page.hits == () and page.total == 0
@@ -356,15 +427,18 @@ class TestPrivacy:
         assert ids(find(sessionmaker, "confidential", people["ann"])) == [secret]
         assert find(sessionmaker, "budget", people["ann"]).total == 2
 
-    def test_banned_members_do_not(self, sessionmaker: SessionMaker[Session], people: dict[str, int],
-                                   secret: int) -> None:
+    def test_banned_members_do_not(
+        self, sessionmaker: SessionMaker[Session], people: dict[str, int], secret: int
+    ) -> None:
         with sessionmaker.begin() as session:
-            session.execute(update(Membership).where(Membership.user_id == people["ann"])
-                            .values(status=MemberStatus.banned))
+            session.execute(
+                update(Membership).where(Membership.user_id == people["ann"]).values(status=MemberStatus.banned)
+            )
         assert find(sessionmaker, "confidential", people["ann"]).total == 0
 
-    def test_held_and_rejected_posts_are_never_found(self, sessionmaker: SessionMaker[Session], site: Site,
-                                                     people: dict[str, int], post: Callable[..., int]) -> None:
+    def test_held_and_rejected_posts_are_never_found(
+        self, sessionmaker: SessionMaker[Session], site: Site, people: dict[str, int], post: Callable[..., int]
+    ) -> None:
         held = post("Seedlings", "Seedlings to swap.", author=BOB, community="garden")
         rejected = post("Seedlings", "Seedlings for sale.", author=CEM, community="garden")
         with sessionmaker.begin() as session:
@@ -380,7 +454,7 @@ class TestPrivacy:
 def _distinct_words(count: int, start: int = 0) -> list[str]:
     """``count`` different words of letters ("xaaaaa", "xbaaaa"…), none an English word."""
     letters = "abcdefghijklmnopqrstuvwxyz"
-    return ["x" + "".join(letters[n // 26 ** i % 26] for i in range(5)) for n in range(start, start + count)]
+    return ["x" + "".join(letters[n // 26**i % 26] for i in range(5)) for n in range(start, start + count)]
 
 
 class TestLongPosts:
@@ -389,9 +463,11 @@ class TestLongPosts:
     refused one of a few megabytes of distinct words, its vector being over 1 MB)."""
 
     def test_a_post_of_megabytes_of_distinct_words_is_stored_and_found(
-            self, sessionmaker: SessionMaker[Session], people: dict[str, int], post: Callable[..., int]) -> None:
-        body = " ".join(("radiator", *_distinct_words(300_000), "thermostat",
-                         *_distinct_words(300_000, start=300_000), "valve"))
+        self, sessionmaker: SessionMaker[Session], people: dict[str, int], post: Callable[..., int]
+    ) -> None:
+        body = " ".join(
+            ("radiator", *_distinct_words(300_000), "thermostat", *_distinct_words(300_000, start=300_000), "valve")
+        )
         assert len(body) > 4_000_000
         started = time.monotonic()
         heating = post("Heating", body)
@@ -403,7 +479,8 @@ class TestLongPosts:
         assert ids(found["thermostat"]) == []  # in the middle, past what is indexed
 
     def test_a_long_post_within_the_bound_is_indexed_whole(
-            self, sessionmaker: SessionMaker[Session], people: dict[str, int], post: Callable[..., int]) -> None:
+        self, sessionmaker: SessionMaker[Session], people: dict[str, int], post: Callable[..., int]
+    ) -> None:
         body = " ".join((*_distinct_words(7_500), "thermostat", *_distinct_words(7_500, start=7_500)))
         assert 100_000 < len(body) <= 110_000
         heating = post("Heating", body)

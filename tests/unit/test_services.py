@@ -35,15 +35,27 @@ def test_started_in_order_and_stopped_in_reverse() -> None:
         await stop_all(services)
 
     asyncio.run(run())
-    assert log == ["start delivery", "start spool", "start smtp", "start web",
-                   "stop web", "stop smtp", "stop spool", "stop delivery"]
+    assert log == [
+        "start delivery",
+        "start spool",
+        "start smtp",
+        "start web",
+        "stop web",
+        "stop smtp",
+        "stop spool",
+        "stop delivery",
+    ]
     assert [s.health().ok for s in services] == [False] * 4
 
 
 def test_a_service_that_cannot_start_stops_those_before_it_and_is_failed() -> None:
     log: list[str] = []
-    services: list[Service] = [Recorded("delivery", log), Recorded("spool", log), Recorded("smtp", log, fails=True),
-                               Recorded("web", log)]
+    services: list[Service] = [
+        Recorded("delivery", log),
+        Recorded("spool", log),
+        Recorded("smtp", log, fails=True),
+        Recorded("web", log),
+    ]
     with pytest.raises(OSError):
         asyncio.run(start_all(services))
     assert log == ["start delivery", "start spool", "stop spool", "stop delivery"]

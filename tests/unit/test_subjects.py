@@ -10,10 +10,21 @@ from forum.subjects import is_reply_subject, subject_key
 @pytest.mark.parametrize(
     "subject",
     [
-        "Re: Build failure", "RE: Build failure", "AW: Build failure", "Sv: Build failure",
-        "SV: Build failure", "Antw: Build failure", "Réf: Build failure", "R: Build failure",
-        "VS: Build failure", "Odp: Build failure", "回复: Build failure", "答复：Build failure",
-        "[dev] Re: Build failure", "Re[2]: Build failure", "Re : Build failure",
+        "Re: Build failure",
+        "RE: Build failure",
+        "AW: Build failure",
+        "Sv: Build failure",
+        "SV: Build failure",
+        "Antw: Build failure",
+        "Réf: Build failure",
+        "R: Build failure",
+        "VS: Build failure",
+        "Odp: Build failure",
+        "回复: Build failure",
+        "答复：Build failure",
+        "[dev] Re: Build failure",
+        "Re[2]: Build failure",
+        "Re : Build failure",
     ],
 )
 def test_reply_subjects_in_many_languages(subject: str) -> None:

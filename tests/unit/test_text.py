@@ -40,15 +40,19 @@ def test_sanitize_removes_active_content(untrusted: str, forbidden: str) -> None
 
 
 def test_sanitize_keeps_ordinary_formatting() -> None:
-    html = ('<p><strong>Agenda</strong> for <em>Monday</em>:</p><ul><li>roof</li></ul>'
-            '<blockquote>quoted</blockquote><a href="https://example.org/minutes">minutes</a>'
-            '<span style="color: red;">urgent</span>')
+    html = (
+        "<p><strong>Agenda</strong> for <em>Monday</em>:</p><ul><li>roof</li></ul>"
+        '<blockquote>quoted</blockquote><a href="https://example.org/minutes">minutes</a>'
+        '<span style="color: red;">urgent</span>'
+    )
     assert sanitize(html) == html
 
 
 def test_markdown_renders_and_sanitizes() -> None:
-    html = markdown_to_html("# Agenda\n\n**roof** and [minutes](https://example.org/m)\n\n"
-                            "| item | who |\n|---|---|\n| roof | Ann |\n\n<b onclick=x>raw</b> [bad](javascript:steal())")
+    html = markdown_to_html(
+        "# Agenda\n\n**roof** and [minutes](https://example.org/m)\n\n"
+        "| item | who |\n|---|---|\n| roof | Ann |\n\n<b onclick=x>raw</b> [bad](javascript:steal())"
+    )
     assert "<h1>Agenda</h1>" in html
     assert '<strong>roof</strong> and <a href="https://example.org/m">minutes</a>' in html
     assert "<td>roof</td>" in html
@@ -72,10 +76,19 @@ def test_text_to_html_of_empty_text_is_empty() -> None:
     ("markdown", "text"),
     [
         ("Is the **boiler** scheme _open_? ~~No~~", "Is the boiler scheme open? No"),
-        ("# Grants\n\nSee [the page](https://council.example/g).", "Grants\n\nSee the page <https://council.example/g>."),
-        ("Mail <ann@council.example> or <https://council.example>", "Mail ann@council.example or https://council.example"),
+        (
+            "# Grants\n\nSee [the page](https://council.example/g).",
+            "Grants\n\nSee the page <https://council.example/g>.",
+        ),
+        (
+            "Mail <ann@council.example> or <https://council.example>",
+            "Mail ann@council.example or https://council.example",
+        ),
         ("![Council logo](https://council.example/logo.png)", "Council logo <https://council.example/logo.png>"),
-        ("Use `rent --all` then\\\nstop. \\*Not\\* emphasis &amp; more", "Use rent --all then\nstop. *Not* emphasis & more"),
+        (
+            "Use `rent --all` then\\\nstop. \\*Not\\* emphasis &amp; more",
+            "Use rent --all then\nstop. *Not* emphasis & more",
+        ),
         ("- one\n- two\n  1. inner\n\n5. five\n6. six", "- one\n- two\n  1. inner\n\n5. five\n6. six"),
         ("> quoted **text**\n>\n> > deeper", "> quoted text\n>\n> > deeper"),
         ("```\ncode *kept*\n  as is\n```", "    code *kept*\n      as is"),
@@ -88,13 +101,16 @@ def test_markdown_to_text_reads_as_text(markdown: str, text: str) -> None:
     assert markdown_to_text(markdown) == text
 
 
-@pytest.mark.parametrize("hostile", [
-    "<div>" * 20_000 + "deep",  # nested past any message's depth
-    "<b><i><u><span><em>" * 20_000 + "deep",  # inline tags never closed
-    "<b>x</p>" * 20_000 + "deep",  # an end tag closes only its own kind
-    "<div>x</div>" * 4_000 + "deep",  # more elements than any message's
-    "<p>" + "deep " * (MAX_HTML_CHARS // 5),  # longer than any message's
-])
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        "<div>" * 20_000 + "deep",  # nested past any message's depth
+        "<b><i><u><span><em>" * 20_000 + "deep",  # inline tags never closed
+        "<b>x</p>" * 20_000 + "deep",  # an end tag closes only its own kind
+        "<div>x</div>" * 4_000 + "deep",  # more elements than any message's
+        "<p>" + "deep " * (MAX_HTML_CHARS // 5),  # longer than any message's
+    ],
+)
 def test_html_past_the_bounds_is_shown_as_its_text_in_good_time(hostile: str) -> None:
     started = time.monotonic()
     shown = sanitize(hostile)
@@ -103,8 +119,10 @@ def test_html_past_the_bounds_is_shown_as_its_text_in_good_time(hostile: str) ->
 
 
 def test_ordinary_html_is_within_the_bounds() -> None:
-    outlook = ("<html><!--[if gte mso 9]><xml>" + "<w:LsdException Locked='false'/>" * 400 + "</xml><![endif]-->"
-               "<body><div class=WordSection1>" + "<p class=MsoNormal><span>Words.</span></p>" * 1000 + "</div>")
+    outlook = (
+        "<html><!--[if gte mso 9]><xml>" + "<w:LsdException Locked='false'/>" * 400 + "</xml><![endif]-->"
+        "<body><div class=WordSection1>" + "<p class=MsoNormal><span>Words.</span></p>" * 1000 + "</div>"
+    )
     assert html_within_bounds(outlook)
     assert not html_within_bounds("<div>" * 101)
     assert html_within_bounds("<div></div>" * 100 + "<p>" * 1000)

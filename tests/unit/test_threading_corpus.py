@@ -113,19 +113,28 @@ def cases() -> list[Case]:
     found = []
     for name in NOTMUCH_SETS:
         files = sorted(p for p in (CORPUS / "notmuch" / "corpora" / name).rglob("*") if p.is_file())
-        found.append(Case(f"notmuch-{name}", [read_mail(p.read_bytes()) for p in files],
-                          _notmuch_threads(name), subject_matching=False))
+        found.append(
+            Case(
+                f"notmuch-{name}",
+                [read_mail(p.read_bytes()) for p in files],
+                _notmuch_threads(name),
+                subject_matching=False,
+            )
+        )
     perl = json.loads((CORPUS / "mail_thread_perl" / "expected_threads.json").read_text())
     for spec in perl["cases"]:
         with closing(mailbox.mbox(CORPUS / "mail_thread_perl" / spec["mbox"], create=False)) as box:
             mails = [read_mail(m.as_bytes()) for m in box]
         tree = spec["expected_tree"]
-        found.append(Case(
-            "perl-" + spec["test"].removesuffix(".t").replace(".", "-"), mails,
-            _perl_threads(tree) if tree else None,
-            subject_matching=not spec["options"].get("nosubject", False),
-            expected_thread_count=spec["expected_root_count"],
-        ))
+        found.append(
+            Case(
+                "perl-" + spec["test"].removesuffix(".t").replace(".", "-"),
+                mails,
+                _perl_threads(tree) if tree else None,
+                subject_matching=not spec["options"].get("nosubject", False),
+                expected_thread_count=spec["expected_root_count"],
+            )
+        )
     return found
 
 
@@ -141,11 +150,20 @@ def deliver(sessionmaker: SessionMaker[Session], site: Site, slug: str, mails: l
         make_community(session, slug, policy="open")
     for mail in mails:
         with sessionmaker.begin() as session:
-            submit_post(session, Draft(
-                community=slug, author_email=mail.sender, subject=mail.subject, body=f"message {mail.message_id}",
-                references=mail.references, message_id=mail.message_id,
-                created_at=mail.date + shift if mail.date else None, trusted=True,
-            ), site)
+            submit_post(
+                session,
+                Draft(
+                    community=slug,
+                    author_email=mail.sender,
+                    subject=mail.subject,
+                    body=f"message {mail.message_id}",
+                    references=mail.references,
+                    message_id=mail.message_id,
+                    created_at=mail.date + shift if mail.date else None,
+                    trusted=True,
+                ),
+                site,
+            )
 
 
 def stored_threads(sessionmaker: SessionMaker[Session], slug: str) -> tuple[list[frozenset[str]], int]:
@@ -168,8 +186,11 @@ def corpus_cases() -> list[Case]:
 
 @pytest.mark.parametrize("order", list(FLOORS))
 def test_threading_agrees_with_reference_threading(
-    order: str, corpus_cases: list[Case], sessionmaker: SessionMaker[Session],
-    make_settings: Callable[..., Settings], record_measurement: Callable[[str], None],
+    order: str,
+    corpus_cases: list[Case],
+    sessionmaker: SessionMaker[Session],
+    make_settings: Callable[..., Settings],
+    record_measurement: Callable[[str], None],
 ) -> None:
     with_subjects = Site.from_settings(make_settings())
     without_subjects = Site.from_settings(make_settings(threading={"subject_match_days": 0}))
@@ -190,7 +211,9 @@ def test_threading_agrees_with_reference_threading(
             matched, total = matched + hits, total + len(case.expected)
             details.append(f"{case.name} {hits}/{len(case.expected)}")
     agreement = matched / total
-    record_measurement(f"threading corpus, {order}: {matched}/{total} threads match the reference "
-                       f"({agreement:.0%}; {duplicates} duplicate deliveries stored once): {', '.join(details)}")
+    record_measurement(
+        f"threading corpus, {order}: {matched}/{total} threads match the reference "
+        f"({agreement:.0%}; {duplicates} duplicate deliveries stored once): {', '.join(details)}"
+    )
     assert duplicates > 0, "the corpus re-delivers messages (notmuch lkml): de-duplication went unexercised"
     assert agreement >= FLOORS[order]

@@ -30,8 +30,7 @@ def post(sessionmaker: SessionMaker[Session], site: Site) -> Callable[..., Outco
 
     def submit(subject: str = "Boiler repairs", *, site: Site = site, **fields: Any) -> Outcome:
         with sessionmaker.begin() as session:
-            draft = Draft(community="housing", author_email="ann@example.org", subject=subject,
-                          body="text", **fields)
+            draft = Draft(community="housing", author_email="ann@example.org", subject=subject, body="text", **fields)
             return submit_post(session, draft, site)
 
     return submit
@@ -52,7 +51,9 @@ def test_reply_found_by_references_joins_the_nearest_known_ancestor(post: Callab
     root = post(message_id="root@example.org").post
     child = post("Re: Boiler repairs", message_id="child@example.org", references=("root@example.org",)).post
     # The nearest reference is unknown (never delivered here): the next one back still places it.
-    grandchild = post("Re: Boiler repairs", references=("root@example.org", "child@example.org", "lost@example.org")).post
+    grandchild = post(
+        "Re: Boiler repairs", references=("root@example.org", "child@example.org", "lost@example.org")
+    ).post
     assert child.thread_id == grandchild.thread_id == root.thread_id
     assert grandchild.parent_id == child.id
     assert grandchild.reply_to_message_id == "lost@example.org"
@@ -103,8 +104,11 @@ def test_subject_matching_stays_within_the_community(
     root = post("Boiler repairs").post
     with sessionmaker.begin() as session:
         make_community(session, "garden", policy="open")
-        other = submit_post(session, Draft(community="garden", author_email="x@example.org",
-                                           subject="Re: Boiler repairs", body="text"), site).post
+        other = submit_post(
+            session,
+            Draft(community="garden", author_email="x@example.org", subject="Re: Boiler repairs", body="text"),
+            site,
+        ).post
     assert other.thread_id != root.thread_id
 
 
@@ -112,7 +116,9 @@ def test_reply_arriving_before_its_parent_is_relinked(
     post: Callable[..., Outcome], sessionmaker: SessionMaker[Session]
 ) -> None:
     early = post("Re: Boiler repairs", message_id="reply@example.org", references=("root@example.org",)).post
-    later = post("Re: Boiler repairs", message_id="reply2@example.org", references=("root@example.org", "reply@example.org")).post
+    later = post(
+        "Re: Boiler repairs", message_id="reply2@example.org", references=("root@example.org", "reply@example.org")
+    ).post
     assert early.parent_id is None and later.thread_id == early.thread_id
     root = post("Boiler repairs", message_id="root@example.org", created_at=utcnow() - timedelta(hours=1)).post
     with sessionmaker() as session:

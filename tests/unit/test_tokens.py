@@ -33,7 +33,7 @@ def test_reply_token_is_not_an_unsubscribe_token() -> None:
 def test_tampered_token_is_rejected(where: str) -> None:
     token = SIGNER.make(REPLY, 7, 9)
     i = 0 if where == "first" else len(token) // 2
-    forged = token[:i] + ("a" if token[i] != "a" else "b") + token[i + 1:]
+    forged = token[:i] + ("a" if token[i] != "a" else "b") + token[i + 1 :]
     with pytest.raises(BadToken):
         SIGNER.verify(REPLY, forged, count=2)
 

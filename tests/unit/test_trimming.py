@@ -63,8 +63,9 @@ def test_outlook_header_blocks_are_trimmed(headers: str) -> None:
     assert trim_reply(f"Thanks!\n\n{headers}\n\nThe original message.\n").body == "Thanks!"
 
 
-@pytest.mark.parametrize("opening", ["-----Original Message-----", "________________________________",
-                                     "-----Ursprüngliche Nachricht-----"])
+@pytest.mark.parametrize(
+    "opening", ["-----Original Message-----", "________________________________", "-----Ursprüngliche Nachricht-----"]
+)
 def test_an_outlook_quote_with_nothing_typed_above_is_all_quote(opening: str) -> None:
     """The text under the quoted headers is the mail quoted, not a reply below it."""
     headers = "From: Ann Example <ann@example.org>\nSent: Monday, March 4, 2024 10:15 AM\nTo: dev\nSubject: build"
@@ -74,9 +75,11 @@ def test_an_outlook_quote_with_nothing_typed_above_is_all_quote(opening: str) ->
 
 
 def test_a_forward_with_nothing_typed_keeps_what_it_forwards() -> None:
-    text = ("---------- Forwarded message ---------\nFrom: Ombudsman <news@ombudsman.example>\n"
-            "Date: Mon, 30 Nov 2026 at 16:02\nSubject: Spotlight report\nTo: <bob@example.org>\n\n"
-            "Dear colleague,\n\nOur spotlight report is out.\n")
+    text = (
+        "---------- Forwarded message ---------\nFrom: Ombudsman <news@ombudsman.example>\n"
+        "Date: Mon, 30 Nov 2026 at 16:02\nSubject: Spotlight report\nTo: <bob@example.org>\n\n"
+        "Dear colleague,\n\nOur spotlight report is out.\n"
+    )
     assert "Our spotlight report is out." in trim_reply(text).body
 
 
@@ -98,20 +101,25 @@ def test_mobile_signatures_are_removed(signature: str) -> None:
 
 def test_dash_dash_signature_is_removed() -> None:
     result = trim_reply("Sounds good.\n\n-- \nAnn Example\nhttps://example.org\n")
-    assert result == Trimmed("Sounds good.", "-- \nAnn Example\nhttps://example.org",
-                             signature="Ann Example\nhttps://example.org", quoted="")
+    assert result == Trimmed(
+        "Sounds good.", "-- \nAnn Example\nhttps://example.org", signature="Ann Example\nhttps://example.org", quoted=""
+    )
 
 
 def test_the_senders_signature_is_told_apart_from_the_mail_quoted_under_it() -> None:
-    result = trim_reply("Sounds good.\n\n-- \nAnn Example\nHousing Team\n\n"
-                        "On Mon, 2 Mar 2026 at 10:00, Bob <bob@example.org> wrote:\n> Shall we meet?\n> -- \n> Bob\n")
+    result = trim_reply(
+        "Sounds good.\n\n-- \nAnn Example\nHousing Team\n\n"
+        "On Mon, 2 Mar 2026 at 10:00, Bob <bob@example.org> wrote:\n> Shall we meet?\n> -- \n> Bob\n"
+    )
     assert result.body == "Sounds good."
     assert result.signature == "Ann Example\nHousing Team"
     assert result.quoted.startswith("On Mon, 2 Mar 2026") and result.quoted.endswith("> Bob")
 
 
 def test_a_mobile_signature_is_the_senders_signature() -> None:
-    result = trim_reply("Yes, Tuesday works.\n\nSent from my iPhone\n\n> On 2 Mar 2026, at 10:00, Bob wrote:\n> Tuesday?\n")
+    result = trim_reply(
+        "Yes, Tuesday works.\n\nSent from my iPhone\n\n> On 2 Mar 2026, at 10:00, Bob wrote:\n> Tuesday?\n"
+    )
     assert (result.body, result.signature) == ("Yes, Tuesday works.", "Sent from my iPhone")
     assert "Sent from my iPhone" not in result.quoted and "Tuesday?" in result.quoted
 

@@ -22,9 +22,7 @@ REQUIRED_ACCURACY = 0.95
 TIME_LIMIT_SECONDS = 5.0
 
 TRIMMER_CASES = [
-    item
-    for item in manifest()
-    if item["subset"] == "reply_trimmer" and item["kind"] == "reply_extraction"
+    item for item in manifest() if item["subset"] == "reply_trimmer" and item["kind"] == "reply_extraction"
 ]
 REPLY_PARSER_TEXTS = [item for item in manifest() if item["subset"] == "github_email_reply_parser"]
 

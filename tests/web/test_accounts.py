@@ -51,8 +51,9 @@ def addresses_of(sessionmaker: SessionMaker[Session], user_id: int) -> dict[str,
 def mailed_link(sessionmaker: SessionMaker[Session], address: str) -> str:
     """The path of the site link in the last notice queued for ``address``."""
     with sessionmaker() as session:
-        notice = session.scalars(select(OutboxItem).where(OutboxItem.address == address)
-                                 .order_by(OutboxItem.id.desc())).first()
+        notice = session.scalars(
+            select(OutboxItem).where(OutboxItem.address == address).order_by(OutboxItem.id.desc())
+        ).first()
     assert notice is not None, f"no mail queued for {address}"
     url = re.search(r"http://127\.0\.0\.1:8080(/\S+)", notice.payload["text"])
     assert url, notice.payload["text"]
@@ -69,13 +70,16 @@ def signed_in_name(client: FlaskClient) -> str | None:
 
 class TestSignIn:
     def ask(self, client: FlaskClient, csrf_token: Callable[[], str], email: str, next_path: str = "") -> str:
-        page = client.post(f"/signin?next={next_path}" if next_path else "/signin",
-                           data={"csrf_token": csrf_token(), "email": email, "next": next_path})
+        page = client.post(
+            f"/signin?next={next_path}" if next_path else "/signin",
+            data={"csrf_token": csrf_token(), "email": email, "next": next_path},
+        )
         assert page.status_code == 200
         return page.text
 
-    def test_the_whole_flow(self, client: FlaskClient, csrf_token: Callable[[], str],
-                            sessionmaker: SessionMaker[Session]) -> None:
+    def test_the_whole_flow(
+        self, client: FlaskClient, csrf_token: Callable[[], str], sessionmaker: SessionMaker[Session]
+    ) -> None:
         assert "Check your email" in self.ask(client, csrf_token, "bob@example.org", "/c/housing/")
         link = mailed_link(sessionmaker, "bob@example.org")
         assert link.startswith("/signin/") and link.endswith("?next=%2Fc%2Fhousing%2F")
@@ -89,25 +93,27 @@ class TestSignIn:
         again = client.post(link, data={"csrf_token": csrf_token()})
         assert again.status_code == 404 and "already been used" in again.text
 
-    def test_unknown_address_gets_the_same_page_and_no_mail(self, client: FlaskClient,
-                                                            csrf_token: Callable[[], str],
-                                                            sessionmaker: SessionMaker[Session]) -> None:
+    def test_unknown_address_gets_the_same_page_and_no_mail(
+        self, client: FlaskClient, csrf_token: Callable[[], str], sessionmaker: SessionMaker[Session]
+    ) -> None:
         known = self.ask(client, csrf_token, "bob@example.org")
         unknown = self.ask(client, csrf_token, "nobody@example.org")
         assert known.replace("bob@example.org", "X") == unknown.replace("nobody@example.org", "X")
         with sessionmaker() as session:
             assert session.scalars(select(OutboxItem.address)).all() == ["bob@example.org"]
 
-    def test_an_expired_link_is_refused(self, client: FlaskClient, site: Site,
-                                        sessionmaker: SessionMaker[Session]) -> None:
+    def test_an_expired_link_is_refused(
+        self, client: FlaskClient, site: Site, sessionmaker: SessionMaker[Session]
+    ) -> None:
         user = bob(sessionmaker)
         token = site.signer.make("login", user.id, user.login_generation, ttl_seconds=-60)
         page = client.get(f"/signin/{token}")
         assert page.status_code == 404 and "expired" in page.text
         assert client.get("/signin/garbage").status_code == 404
 
-    def test_the_sixth_link_in_an_hour_is_refused(self, client: FlaskClient, csrf_token: Callable[[], str],
-                                                  sessionmaker: SessionMaker[Session]) -> None:
+    def test_the_sixth_link_in_an_hour_is_refused(
+        self, client: FlaskClient, csrf_token: Callable[[], str], sessionmaker: SessionMaker[Session]
+    ) -> None:
         for _ in range(5):
             self.ask(client, csrf_token, "bob@example.org")
         refused = client.post("/signin", data={"csrf_token": csrf_token(), "email": "bob@example.org"})
@@ -116,8 +122,9 @@ class TestSignIn:
         with sessionmaker() as session:
             assert len(session.scalars(select(OutboxItem)).all()) == 5
 
-    def test_tags_and_case_do_not_multiply_the_limit(self, client: FlaskClient, csrf_token: Callable[[], str],
-                                                     sessionmaker: SessionMaker[Session]) -> None:
+    def test_tags_and_case_do_not_multiply_the_limit(
+        self, client: FlaskClient, csrf_token: Callable[[], str], sessionmaker: SessionMaker[Session]
+    ) -> None:
         for n in range(5):
             self.ask(client, csrf_token, "bob@example.org" if n == 0 else f"Bob+{n}@example.org")
         refused = client.post("/signin", data={"csrf_token": csrf_token(), "email": "bob+six@EXAMPLE.org"})
@@ -125,17 +132,20 @@ class TestSignIn:
         refused = client.post("/signin", data={"csrf_token": csrf_token(), "email": "bob@example.org"})
         assert refused.status_code == 429
 
-    def test_a_bad_address_is_shown_next_to_the_field(self, client: FlaskClient,
-                                                      csrf_token: Callable[[], str]) -> None:
+    def test_a_bad_address_is_shown_next_to_the_field(self, client: FlaskClient, csrf_token: Callable[[], str]) -> None:
         page = client.post("/signin", data={"csrf_token": csrf_token(), "email": "bob at home"})
         assert page.status_code == 400
         assert 'class="error-summary"' in page.text and 'href="#email"' in page.text
         assert 'aria-describedby="email-hint email-error"' in page.text
         assert 'id="email-error"' in page.text and "not a valid email address" in page.text
 
-    def test_sign_out_needs_a_post_with_the_token(self, client: FlaskClient, csrf_token: Callable[[], str],
-                                                  sign_in: Callable[[int], None],
-                                                  sessionmaker: SessionMaker[Session]) -> None:
+    def test_sign_out_needs_a_post_with_the_token(
+        self,
+        client: FlaskClient,
+        csrf_token: Callable[[], str],
+        sign_in: Callable[[int], None],
+        sessionmaker: SessionMaker[Session],
+    ) -> None:
         sign_in(bob(sessionmaker).id)
         assert client.post("/signout").status_code == 400
         assert signed_in_name(client) == "Bob"
@@ -162,21 +172,25 @@ def signed_in_by_link(browser: FlaskClient, sessionmaker: SessionMaker[Session],
 class TestSessions:
     """Signing out ends a session on the server: a copy of the cookie signs nobody in."""
 
-    def test_a_copied_cookie_stops_working_after_sign_out(self, app: Flask,
-                                                          sessionmaker: SessionMaker[Session]) -> None:
+    def test_a_copied_cookie_stops_working_after_sign_out(
+        self, app: Flask, sessionmaker: SessionMaker[Session]
+    ) -> None:
         browser, thief = app.test_client(), app.test_client()
         signed_in_by_link(browser, sessionmaker, "bob@example.org")
         cookie = browser.get_cookie("listbridge_session")
         assert cookie is not None
         thief.set_cookie("listbridge_session", cookie.value)
         assert signed_in_name(thief) == "Bob"
-        assert browser.post("/signout", data={"csrf_token": form_token(browser.get("/account").text)}).status_code == 303
+        assert (
+            browser.post("/signout", data={"csrf_token": form_token(browser.get("/account").text)}).status_code == 303
+        )
         assert signed_in_name(browser) is None
         assert signed_in_name(thief) is None
         assert thief.get("/account").headers["Location"].startswith("/signin")
 
-    def test_sign_out_everywhere_ends_another_browsers_session(self, app: Flask,
-                                                               sessionmaker: SessionMaker[Session]) -> None:
+    def test_sign_out_everywhere_ends_another_browsers_session(
+        self, app: Flask, sessionmaker: SessionMaker[Session]
+    ) -> None:
         laptop, phone, ann = app.test_client(), app.test_client(), app.test_client()
         signed_in_by_link(laptop, sessionmaker, "bob@example.org")
         signed_in_by_link(phone, sessionmaker, "bob@example.org")
@@ -189,8 +203,9 @@ class TestSessions:
         assert signed_in_name(laptop) is None and signed_in_name(phone) is None
         assert signed_in_name(ann) == "Ann"  # only Bob's sessions ended
 
-    def test_signing_out_here_leaves_other_browsers_signed_in(self, app: Flask,
-                                                               sessionmaker: SessionMaker[Session]) -> None:
+    def test_signing_out_here_leaves_other_browsers_signed_in(
+        self, app: Flask, sessionmaker: SessionMaker[Session]
+    ) -> None:
         laptop, phone = app.test_client(), app.test_client()
         signed_in_by_link(laptop, sessionmaker, "bob@example.org")
         signed_in_by_link(phone, sessionmaker, "bob@example.org")
@@ -198,25 +213,29 @@ class TestSessions:
         assert signed_in_name(laptop) is None and signed_in_name(phone) == "Bob"
 
 
-@pytest.mark.parametrize("target, expected", [
-    ("/c/housing/t/3#post-9", "/c/housing/t/3#post-9"),
-    ("/account?tab=emails", "/account?tab=emails"),
-    ("https://evil.example/", "/"),
-    ("//evil.example/", "/"),
-    ("/\\evil.example/", "/"),
-    ("\\\\evil.example", "/"),
-    ("javascript:alert(1)", "/"),
-    ("/\tevil", "/"),
-    (" /c/housing/", "/"),
-    ("", "/"),
-    (None, "/"),
-])
+@pytest.mark.parametrize(
+    "target, expected",
+    [
+        ("/c/housing/t/3#post-9", "/c/housing/t/3#post-9"),
+        ("/account?tab=emails", "/account?tab=emails"),
+        ("https://evil.example/", "/"),
+        ("//evil.example/", "/"),
+        ("/\\evil.example/", "/"),
+        ("\\\\evil.example", "/"),
+        ("javascript:alert(1)", "/"),
+        ("/\tevil", "/"),
+        (" /c/housing/", "/"),
+        ("", "/"),
+        (None, "/"),
+    ],
+)
 def test_next_is_a_path_on_this_site(target: str | None, expected: str) -> None:
     assert safe_next(target, "/") == expected
 
 
-def test_sign_in_link_never_redirects_off_site(client: FlaskClient, csrf_token: Callable[[], str], site: Site,
-                                              sessionmaker: SessionMaker[Session]) -> None:
+def test_sign_in_link_never_redirects_off_site(
+    client: FlaskClient, csrf_token: Callable[[], str], site: Site, sessionmaker: SessionMaker[Session]
+) -> None:
     user = bob(sessionmaker)
     token = site.signer.make("login", user.id, user.login_generation, ttl_seconds=600)
     done = client.post(f"/signin/{token}?next=//evil.example/x", data={"csrf_token": csrf_token()})
@@ -233,20 +252,30 @@ class TestProfile:
         page = app.test_client().get("/account")
         assert page.status_code == 302 and page.headers["Location"].startswith("/signin?next=/account")
 
-    def test_edits_are_saved(self, client: FlaskClient, csrf_token: Callable[[], str],
-                             sessionmaker: SessionMaker[Session]) -> None:
-        saved = client.post("/account", data={"csrf_token": csrf_token(), "display_name": "Bob Surveyor",
-                                              "timezone": "Europe/London", "digest_hour": "7"})
+    def test_edits_are_saved(
+        self, client: FlaskClient, csrf_token: Callable[[], str], sessionmaker: SessionMaker[Session]
+    ) -> None:
+        saved = client.post(
+            "/account",
+            data={
+                "csrf_token": csrf_token(),
+                "display_name": "Bob Surveyor",
+                "timezone": "Europe/London",
+                "digest_hour": "7",
+            },
+        )
         assert saved.status_code == 303
         user = bob(sessionmaker)
         assert (user.display_name, user.timezone, user.digest_hour) == ("Bob Surveyor", "Europe/London", 7)
         assert "Your profile is saved." in client.get("/account").text
 
-    def test_validation_errors_are_shown_next_to_their_fields(self, client: FlaskClient,
-                                                              csrf_token: Callable[[], str],
-                                                              sessionmaker: SessionMaker[Session]) -> None:
-        page = client.post("/account", data={"csrf_token": csrf_token(), "display_name": "",
-                                             "timezone": "Mars/Olympus", "digest_hour": "24"})
+    def test_validation_errors_are_shown_next_to_their_fields(
+        self, client: FlaskClient, csrf_token: Callable[[], str], sessionmaker: SessionMaker[Session]
+    ) -> None:
+        page = client.post(
+            "/account",
+            data={"csrf_token": csrf_token(), "display_name": "", "timezone": "Mars/Olympus", "digest_hour": "24"},
+        )
         assert page.status_code == 400
         summary = page.text.split('class="error-summary"')[1].split("</div>")[0]
         for field in ("display_name", "timezone", "digest_hour"):
@@ -256,8 +285,9 @@ class TestProfile:
         assert "Mars/Olympus" in page.text  # what was typed is kept
         assert bob(sessionmaker).display_name == "Bob"
 
-    def test_an_extra_address_is_added_once_proven(self, client: FlaskClient, csrf_token: Callable[[], str],
-                                                   sessionmaker: SessionMaker[Session]) -> None:
+    def test_an_extra_address_is_added_once_proven(
+        self, client: FlaskClient, csrf_token: Callable[[], str], sessionmaker: SessionMaker[Session]
+    ) -> None:
         bob_id = bob(sessionmaker).id
         added = client.post("/account/emails", data={"csrf_token": csrf_token(), "email": "Bob@Home.example"})
         assert added.status_code == 303
@@ -274,21 +304,23 @@ class TestProfile:
 
         extra, first = addresses["bob@home.example"][0], addresses["bob@example.org"][0]
         assert client.post(f"/account/emails/{extra}/primary", data={"csrf_token": csrf_token()}).status_code == 303
-        assert addresses_of(sessionmaker, bob_id) == {"bob@example.org": (first, False),
-                                                      "bob@home.example": (extra, True)}
+        assert addresses_of(sessionmaker, bob_id) == {
+            "bob@example.org": (first, False),
+            "bob@home.example": (extra, True),
+        }
         assert client.post(f"/account/emails/{first}/remove", data={"csrf_token": csrf_token()}).status_code == 303
         assert list(addresses_of(sessionmaker, bob_id)) == ["bob@home.example"]
 
-    def test_removing_the_main_address_is_refused(self, client: FlaskClient, csrf_token: Callable[[], str],
-                                                  sessionmaker: SessionMaker[Session]) -> None:
+    def test_removing_the_main_address_is_refused(
+        self, client: FlaskClient, csrf_token: Callable[[], str], sessionmaker: SessionMaker[Session]
+    ) -> None:
         bob_id = bob(sessionmaker).id
         [(main, _)] = addresses_of(sessionmaker, bob_id).values()
         client.post(f"/account/emails/{main}/remove", data={"csrf_token": csrf_token()})
         assert "make another address main before removing it" in client.get("/account").text
         assert list(addresses_of(sessionmaker, bob_id)) == ["bob@example.org"]
 
-    def test_adding_an_address_already_on_the_account(self, client: FlaskClient,
-                                                      csrf_token: Callable[[], str]) -> None:
+    def test_adding_an_address_already_on_the_account(self, client: FlaskClient, csrf_token: Callable[[], str]) -> None:
         page = client.post("/account/emails", data={"csrf_token": csrf_token(), "email": "bob@example.org"})
         assert page.status_code == 400 and "already on your account" in page.text
         assert 'aria-describedby="email-hint email-error"' in page.text
@@ -307,11 +339,14 @@ class TestUnsubscribe:
 
     def is_member(self, sessionmaker: SessionMaker[Session], address: str = "bob@example.org") -> bool:
         with sessionmaker() as session:
-            return membership_of(session, user_by_email(session, address),
-                                 community_by_slug(session, "housing")) is not None
+            return (
+                membership_of(session, user_by_email(session, address), community_by_slug(session, "housing"))
+                is not None
+            )
 
-    def test_the_last_facilitator_is_told_why_they_cannot_leave(self, app: Flask, client: FlaskClient, site: Site,
-                                                                 sessionmaker: SessionMaker[Session]) -> None:
+    def test_the_last_facilitator_is_told_why_they_cannot_leave(
+        self, app: Flask, client: FlaskClient, site: Site, sessionmaker: SessionMaker[Session]
+    ) -> None:
         link = self.link(site, sessionmaker, "ann@example.org")
         page = client.get(link)
         assert page.status_code == 200 and "only facilitator of Housing" in page.text
@@ -321,14 +356,15 @@ class TestUnsubscribe:
         assert refused.status_code == 409 and "only facilitator of Housing" in refused.text
         assert self.is_member(sessionmaker, "ann@example.org")
         with sessionmaker.begin() as session:  # once Bob facilitates too, Ann may go
-            session.get(Membership, membership_of(session, bob(sessionmaker), community_by_slug(
-                session, "housing")).id).role = Role.facilitator
+            session.get(
+                Membership, membership_of(session, bob(sessionmaker), community_by_slug(session, "housing")).id
+            ).role = Role.facilitator
         done = app.test_client(use_cookies=False).post(link, data={"List-Unsubscribe": "One-Click"})
         assert done.status_code == 200 and not self.is_member(sessionmaker, "ann@example.org")
 
-    def test_a_leave_confirmed_by_link_keeps_the_last_facilitator(self, client: FlaskClient, site: Site,
-                                                                   csrf_token: Callable[[], str],
-                                                                   sessionmaker: SessionMaker[Session]) -> None:
+    def test_a_leave_confirmed_by_link_keeps_the_last_facilitator(
+        self, client: FlaskClient, site: Site, csrf_token: Callable[[], str], sessionmaker: SessionMaker[Session]
+    ) -> None:
         bob_user = bob(sessionmaker)
         with sessionmaker.begin() as session:  # Ann asked by mail while Bob facilitated too ...
             housing = community_by_slug(session, "housing")
@@ -345,8 +381,12 @@ class TestUnsubscribe:
         assert self.is_member(sessionmaker, "ann@example.org")
 
     def test_the_last_facilitator_cannot_leave_on_the_membership_page(
-            self, client: FlaskClient, csrf_token: Callable[[], str], sign_in: Callable[[int], None],
-            sessionmaker: SessionMaker[Session]) -> None:
+        self,
+        client: FlaskClient,
+        csrf_token: Callable[[], str],
+        sign_in: Callable[[int], None],
+        sessionmaker: SessionMaker[Session],
+    ) -> None:
         with sessionmaker() as session:
             ann = user_by_email(session, "ann@example.org")
         assert ann is not None
@@ -356,8 +396,9 @@ class TestUnsubscribe:
         assert "only facilitator of Housing" in client.get("/c/housing/membership").text
         assert self.is_member(sessionmaker, "ann@example.org")
 
-    def test_one_click_needs_no_cookie_and_no_csrf_token(self, app: Flask, site: Site,
-                                                         sessionmaker: SessionMaker[Session]) -> None:
+    def test_one_click_needs_no_cookie_and_no_csrf_token(
+        self, app: Flask, site: Site, sessionmaker: SessionMaker[Session]
+    ) -> None:
         provider = app.test_client(use_cookies=False)
         for _ in range(2):  # idempotent
             done = provider.post(self.link(site, sessionmaker), data={"List-Unsubscribe": "One-Click"})
@@ -365,19 +406,23 @@ class TestUnsubscribe:
             assert "Set-Cookie" not in done.headers
         assert not self.is_member(sessionmaker)
 
-    def test_multipart_body_as_rfc_8058_allows(self, app: Flask, site: Site,
-                                               sessionmaker: SessionMaker[Session]) -> None:
+    def test_multipart_body_as_rfc_8058_allows(
+        self, app: Flask, site: Site, sessionmaker: SessionMaker[Session]
+    ) -> None:
         done = app.test_client(use_cookies=False).post(
-            self.link(site, sessionmaker), data={"List-Unsubscribe": "One-Click"}, content_type="multipart/form-data")
+            self.link(site, sessionmaker), data={"List-Unsubscribe": "One-Click"}, content_type="multipart/form-data"
+        )
         assert done.status_code == 200 and not self.is_member(sessionmaker)
 
-    def test_a_post_without_the_one_click_field_changes_nothing(self, client: FlaskClient, site: Site,
-                                                                sessionmaker: SessionMaker[Session]) -> None:
+    def test_a_post_without_the_one_click_field_changes_nothing(
+        self, client: FlaskClient, site: Site, sessionmaker: SessionMaker[Session]
+    ) -> None:
         assert client.post(self.link(site, sessionmaker)).status_code == 400
         assert self.is_member(sessionmaker)
 
-    def test_the_human_page_asks_first_and_offers_less_mail(self, client: FlaskClient, site: Site,
-                                                            sessionmaker: SessionMaker[Session]) -> None:
+    def test_the_human_page_asks_first_and_offers_less_mail(
+        self, client: FlaskClient, site: Site, sessionmaker: SessionMaker[Session]
+    ) -> None:
         link = self.link(site, sessionmaker)
         page = client.get(link)
         assert page.status_code == 200 and self.is_member(sessionmaker)
@@ -387,8 +432,9 @@ class TestUnsubscribe:
         client.post(link, data={"List-Unsubscribe": "One-Click"})
         assert "You are not a member of Housing" in client.get(link).text
 
-    def test_a_bad_token_is_a_clear_404(self, client: FlaskClient, site: Site,
-                                        sessionmaker: SessionMaker[Session]) -> None:
+    def test_a_bad_token_is_a_clear_404(
+        self, client: FlaskClient, site: Site, sessionmaker: SessionMaker[Session]
+    ) -> None:
         link = self.link(site, sessionmaker)
         for bad in (link[:-4], "/unsubscribe/" + site.signer.make("reply", bob(sessionmaker).id, 1)):
             page = client.get(bad)
@@ -398,10 +444,21 @@ class TestUnsubscribe:
 
 
 class TestSecurity:
-    @pytest.mark.parametrize("path", ["/signin", "/signout", "/account", "/account/emails",
-                                      "/c/housing/membership", "/c/housing/new", "/c/housing/manage/settings"])
-    def test_a_post_without_a_csrf_token_is_refused(self, client: FlaskClient, sign_in: Callable[[int], None],
-                                                    sessionmaker: SessionMaker[Session], path: str) -> None:
+    @pytest.mark.parametrize(
+        "path",
+        [
+            "/signin",
+            "/signout",
+            "/account",
+            "/account/emails",
+            "/c/housing/membership",
+            "/c/housing/new",
+            "/c/housing/manage/settings",
+        ],
+    )
+    def test_a_post_without_a_csrf_token_is_refused(
+        self, client: FlaskClient, sign_in: Callable[[int], None], sessionmaker: SessionMaker[Session], path: str
+    ) -> None:
         sign_in(bob(sessionmaker).id)
         refused = client.post(path, data={"email": "bob@example.org", "action": "leave"})
         assert refused.status_code == 400 and "Please try again" in refused.text
@@ -411,8 +468,9 @@ class TestSecurity:
             assert session.scalars(select(OutboxItem)).all() == []
         assert TestUnsubscribe().is_member(sessionmaker)
 
-    def test_session_cookie_is_http_only_and_same_site(self, client: FlaskClient,
-                                                       csrf_token: Callable[[], str]) -> None:
+    def test_session_cookie_is_http_only_and_same_site(
+        self, client: FlaskClient, csrf_token: Callable[[], str]
+    ) -> None:
         csrf_token()
         cookie = client.get_cookie("listbridge_session")
         assert cookie is not None and cookie.http_only and cookie.same_site == "Lax" and not cookie.secure

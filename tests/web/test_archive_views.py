@@ -53,11 +53,11 @@ def people(sessionmaker: SessionMaker[Session]) -> dict[str, int]:
 
 @pytest.fixture
 def post(sessionmaker: SessionMaker[Session], site: Site, people: dict[str, int]) -> Callable[..., Post]:
-    def make(subject: str = "Boiler", body: str = "Text.", *, author: str = ANN, community: str = "housing",
-             **fields: Any) -> Post:
+    def make(
+        subject: str = "Boiler", body: str = "Text.", *, author: str = ANN, community: str = "housing", **fields: Any
+    ) -> Post:
         with sessionmaker.begin() as session:
-            draft = Draft(community=community, author_email=author, subject=subject, body=body,
-                          **fields)
+            draft = Draft(community=community, author_email=author, subject=subject, body=body, **fields)
             return submit_post(session, draft, site).post
 
     return make
@@ -80,14 +80,17 @@ class TestHome:
         first = post("Damp")
         post("Re: Damp", author=BOB, parent_id=first.id)
         post("Secret", community="board")
-        rows = {row.th.a.text: [td.text.strip() for td in row.find_all("td")]
-                for row in page(client.get("/")).select("tbody tr")}
+        rows = {
+            row.th.a.text: [td.text.strip() for td in row.find_all("td")]
+            for row in page(client.get("/")).select("tbody tr")
+        }
         assert list(rows) == ["Garden", "Housing"]
         assert rows["Housing"][:2] == ["2", "1"] and rows["Garden"][:2] == ["1", "0"]
         assert rows["Garden"][2] == "No posts yet"
 
-    def test_members_see_their_private_communities(self, client: FlaskClient, sign_in: SignIn,
-                                                   people: dict[str, int]) -> None:
+    def test_members_see_their_private_communities(
+        self, client: FlaskClient, sign_in: SignIn, people: dict[str, int]
+    ) -> None:
         sign_in(people["ann"])
         soup = page(client.get("/"))
         assert [a.text for a in soup.select("tbody th a")] == ["Board", "Garden", "Housing"]
@@ -145,7 +148,8 @@ class TestThreadPage:
         assert "Yes, me." in articles[1].select_one(".post-body").text
 
     def test_a_merged_threads_old_address_redirects_to_the_thread_it_joined(
-            self, client: FlaskClient, post: Callable[..., Post], sign_in: SignIn, people: dict[str, int]) -> None:
+        self, client: FlaskClient, post: Callable[..., Post], sign_in: SignIn, people: dict[str, int]
+    ) -> None:
         """A reply that came before its parent had a thread (and an Archived-At) of its own."""
         root = post("Damp", message_id="root@example.org")
         early = post("Re: Mould", author=BOB, message_id="early@example.org", references=("middle@example.org",))
@@ -159,24 +163,26 @@ class TestThreadPage:
 
         # In a private community, a non-member gets the same 404 as for any missing thread.
         secret = post("Plans", community="board", message_id="plans@example.org")
-        hidden = post("Re: Minutes", community="board", message_id="late@example.org",
-                      references=("agenda@example.org",))
+        hidden = post(
+            "Re: Minutes", community="board", message_id="late@example.org", references=("agenda@example.org",)
+        )
         post("Re: Plans", community="board", message_id="agenda@example.org", references=("plans@example.org",))
         assert client.get(f"/c/board/t/{hidden.thread_id}").status_code == 404
         sign_in(people["ann"])
         moved = client.get(f"/c/board/t/{hidden.thread_id}")
         assert (moved.status_code, urlsplit(moved.headers["Location"]).path) == (301, f"/c/board/t/{secret.thread_id}")
 
-    def test_the_archived_at_header_of_outgoing_mail_resolves(self, client: FlaskClient, site: Site,
-                                                               sessionmaker: SessionMaker[Session],
-                                                               post: Callable[..., Post]) -> None:
+    def test_the_archived_at_header_of_outgoing_mail_resolves(
+        self, client: FlaskClient, site: Site, sessionmaker: SessionMaker[Session], post: Callable[..., Post]
+    ) -> None:
         reply = post("Re: Damp", "Yes.", parent_id=post("Damp").id)
         with sessionmaker() as session:
             url = urlsplit(post_views.archived_at(post_views.load_post(session, reply.id), site))
         assert page(client.get(url.path)).find("article", id=url.fragment) is not None
 
-    def test_held_and_rejected_posts_are_not_shown(self, client: FlaskClient, site: Site,
-                                                   sessionmaker: SessionMaker[Session], post: Callable[..., Post]) -> None:
+    def test_held_and_rejected_posts_are_not_shown(
+        self, client: FlaskClient, site: Site, sessionmaker: SessionMaker[Session], post: Callable[..., Post]
+    ) -> None:
         from forum import moderation
 
         first = post("Seeds", "Swap?", author=BOB, community="garden")
@@ -196,9 +202,15 @@ class TestThreadPage:
         assert details.summary.text == "Show quoted text"
         assert "> the question" in details.pre.text and not details.has_attr("open")
 
-    def test_the_signature_is_folded_under_an_honest_label(self, client: FlaskClient, post: Callable[..., Post]) -> None:
-        shown = post("Damp", "My answer.\n\nBob", signature="Bob Hughes\nHousing Officer\nTel: 01632 960 412",
-                     quoted="> the question")
+    def test_the_signature_is_folded_under_an_honest_label(
+        self, client: FlaskClient, post: Callable[..., Post]
+    ) -> None:
+        shown = post(
+            "Damp",
+            "My answer.\n\nBob",
+            signature="Bob Hughes\nHousing Officer\nTel: 01632 960 412",
+            quoted="> the question",
+        )
         article = page(client.get(f"/c/housing/t/{shown.thread_id}")).article
         fold = article.find("details", class_="signature")
         assert not fold.has_attr("open") and "Tel: 01632 960 412" in fold.pre.text
@@ -209,29 +221,38 @@ class TestThreadPage:
         assert "details[open] > summary .when-closed" in css and "details:not([open]) > summary .when-open" in css
 
     def test_tracking_pixels_are_dropped_silently(self, client: FlaskClient, post: Callable[..., Post]) -> None:
-        shown = post("News", html='<p>Read this.<img src="https://news.example/o.gif?id=4" width="1" height="1">'
-                                  '<img src="https://mailtrack.io/trace/x.png" alt="">'
-                                  # a tracker's host however its URL is written: query or user before any path
-                                  '<img src="https://pixel.watch?u=4" alt=""><img src="https://x@t.yesware.com/t.gif">'
-                                  '<img src="https://www.example.gov.uk/leaflet.png" alt="leaflet" width="300"></p>')
+        shown = post(
+            "News",
+            html='<p>Read this.<img src="https://news.example/o.gif?id=4" width="1" height="1">'
+            '<img src="https://mailtrack.io/trace/x.png" alt="">'
+            # a tracker's host however its URL is written: query or user before any path
+            '<img src="https://pixel.watch?u=4" alt=""><img src="https://x@t.yesware.com/t.gif">'
+            '<img src="https://www.example.gov.uk/leaflet.png" alt="leaflet" width="300"></p>',
+        )
         soup = page(client.get(f"/c/housing/t/{shown.thread_id}"))
         links = [a["href"] for a in soup.select(".post-body a.remote-image")]
         assert links == ["https://www.example.gov.uk/leaflet.png"]
         assert not [tracker for tracker in ("o.gif", "mailtrack", "pixel.watch", "yesware") if tracker in str(soup)]
 
-    def test_attachments_listed_with_size_and_type(self, client: FlaskClient, sessionmaker: SessionMaker[Session],
-                                                   post: Callable[..., Post]) -> None:
+    def test_attachments_listed_with_size_and_type(
+        self, client: FlaskClient, sessionmaker: SessionMaker[Session], post: Callable[..., Post]
+    ) -> None:
         shown = post("Plans", attachments=(AttachmentData("site plan.pdf", "application/pdf", b"x" * 12_600),))
         [attachment_id] = attachment_ids(sessionmaker, shown.id)
         item = page(client.get(f"/c/housing/t/{shown.thread_id}")).select_one("ul.attachments li")
         assert item.a["href"] == f"/a/{attachment_id}/site%20plan.pdf" and item.a.text == "site plan.pdf"
         assert "12.3 KB" in item.text and "application/pdf" in item.text
 
-    def test_inline_images_point_at_their_attachments(self, client: FlaskClient, sessionmaker: SessionMaker[Session],
-                                                      post: Callable[..., Post]) -> None:
-        shown = post("Logo", html='<p>Our logo: <img src="cid:logo.123@mail.example" alt="Logo"></p>',
-                     attachments=(AttachmentData("logo.png", "image/png", b"\x89PNG", inline=True,
-                                                 content_id="<logo.123@mail.example>"),))
+    def test_inline_images_point_at_their_attachments(
+        self, client: FlaskClient, sessionmaker: SessionMaker[Session], post: Callable[..., Post]
+    ) -> None:
+        shown = post(
+            "Logo",
+            html='<p>Our logo: <img src="cid:logo.123@mail.example" alt="Logo"></p>',
+            attachments=(
+                AttachmentData("logo.png", "image/png", b"\x89PNG", inline=True, content_id="<logo.123@mail.example>"),
+            ),
+        )
         [attachment_id] = attachment_ids(sessionmaker, shown.id)
         image = page(client.get(f"/c/housing/t/{shown.thread_id}")).select_one(".post-body img")
         assert image["src"] == f"/a/{attachment_id}/logo.png" and image["alt"] == "Logo"
@@ -252,8 +273,13 @@ class TestThreadPage:
         assert "https:" in _directive(consented, "img-src")
 
     def test_times_in_the_sites_zone_unless_the_reader_chose_another(
-            self, client: FlaskClient, sign_in: SignIn, people: dict[str, int], sessionmaker: SessionMaker[Session],
-            post: Callable[..., Post]) -> None:
+        self,
+        client: FlaskClient,
+        sign_in: SignIn,
+        people: dict[str, int],
+        sessionmaker: SessionMaker[Session],
+        post: Callable[..., Post],
+    ) -> None:
         """Visitors and members without a zone see the site's ([digest] timezone, Europe/London
         here): BST in summer, GMT in winter."""
         summer = post("Summer", created_at=datetime(2024, 7, 1, 12, 0, tzinfo=UTC))
@@ -290,22 +316,33 @@ def assert_inert(markup: str) -> None:
     for tag in BeautifulSoup(markup, "html.parser").find_all(True):
         assert tag.name != "script", tag
         assert not any(name.lower().startswith("on") for name in tag.attrs), tag
-        assert not any(str(tag.get(name, "")).strip().lower().startswith("javascript:") for name in ("href", "src")), tag
+        assert not any(str(tag.get(name, "")).strip().lower().startswith("javascript:") for name in ("href", "src")), (
+            tag
+        )
 
 
 class TestXss:
-    ATTACK = '<script>alert(1)</script><img src=x onerror=alert(2)>'
+    ATTACK = "<script>alert(1)</script><img src=x onerror=alert(2)>"
 
-    def test_posts_subjects_names_and_file_names_are_inert(self, client: FlaskClient, sign_in: SignIn,
-                                                           people: dict[str, int], post: Callable[..., Post]) -> None:
+    def test_posts_subjects_names_and_file_names_are_inert(
+        self, client: FlaskClient, sign_in: SignIn, people: dict[str, int], post: Callable[..., Post]
+    ) -> None:
         shown = post(
-            self.ATTACK, html=f'<p onclick="alert(3)">Hi <a href="javascript:alert(4)">x</a>{self.ATTACK}</p>',
-            author_name=self.ATTACK, quoted=self.ATTACK, trusted=True,  # an import keeps the name it was given
+            self.ATTACK,
+            html=f'<p onclick="alert(3)">Hi <a href="javascript:alert(4)">x</a>{self.ATTACK}</p>',
+            author_name=self.ATTACK,
+            quoted=self.ATTACK,
+            trusted=True,  # an import keeps the name it was given
             attachments=(AttachmentData(f'"><b>{self.ATTACK}.txt', "text/plain", b"x"),),
         )
         sign_in(people["ann"])
-        for url in ("/", "/c/housing/", f"/c/housing/t/{shown.thread_id}", "/search?q=alert",
-                    f"/search?q={quote(self.ATTACK)}&author={quote(self.ATTACK)}&community={quote(self.ATTACK)}"):
+        for url in (
+            "/",
+            "/c/housing/",
+            f"/c/housing/t/{shown.thread_id}",
+            "/search?q=alert",
+            f"/search?q={quote(self.ATTACK)}&author={quote(self.ATTACK)}&community={quote(self.ATTACK)}",
+        ):
             assert_inert(client.get(url).text)
         thread_page = page(client.get(f"/c/housing/t/{shown.thread_id}"))
         assert thread_page.h1.text == self.ATTACK  # shown as text, not dropped
@@ -315,29 +352,35 @@ class TestXss:
 
 
 class TestAttachmentDownloads:
-    @pytest.mark.parametrize(("declared", "served", "inline"), [
-        ("image/png", "image/png", True),
-        ("IMAGE/JPEG", "image/jpeg", True),
-        ("application/pdf", "application/pdf", True),
-        ("text/html", "text/plain; charset=utf-8", False),
-        ("image/svg+xml", "text/plain; charset=utf-8", False),
-        ("application/xhtml+xml", "text/plain; charset=utf-8", False),
-        ("text/javascript", "text/plain; charset=utf-8", False),
-        ("application/vnd.ms-excel", "application/vnd.ms-excel", False),
-        ("text/plain; charset=latin-1", "text/plain", False),
-        ("not a type", "application/octet-stream", False),
-        ("", "application/octet-stream", False),
-    ])
+    @pytest.mark.parametrize(
+        ("declared", "served", "inline"),
+        [
+            ("image/png", "image/png", True),
+            ("IMAGE/JPEG", "image/jpeg", True),
+            ("application/pdf", "application/pdf", True),
+            ("text/html", "text/plain; charset=utf-8", False),
+            ("image/svg+xml", "text/plain; charset=utf-8", False),
+            ("application/xhtml+xml", "text/plain; charset=utf-8", False),
+            ("text/javascript", "text/plain; charset=utf-8", False),
+            ("application/vnd.ms-excel", "application/vnd.ms-excel", False),
+            ("text/plain; charset=latin-1", "text/plain", False),
+            ("not a type", "application/octet-stream", False),
+            ("", "application/octet-stream", False),
+        ],
+    )
     def test_served_type(self, declared: str, served: str, inline: bool) -> None:
         assert served_type(declared) == (served, inline)
 
-    def test_images_inline_and_html_as_an_inert_download(self, client: FlaskClient,
-                                                         sessionmaker: SessionMaker[Session],
-                                                         post: Callable[..., Post]) -> None:
-        shown = post("Files", attachments=(
-            AttachmentData("photo.png", "image/png", b"\x89PNG\r\n"),
-            AttachmentData("page.html", "text/html", b"<script>alert(1)</script>"),
-        ))
+    def test_images_inline_and_html_as_an_inert_download(
+        self, client: FlaskClient, sessionmaker: SessionMaker[Session], post: Callable[..., Post]
+    ) -> None:
+        shown = post(
+            "Files",
+            attachments=(
+                AttachmentData("photo.png", "image/png", b"\x89PNG\r\n"),
+                AttachmentData("page.html", "text/html", b"<script>alert(1)</script>"),
+            ),
+        )
         photo_id, page_id = attachment_ids(sessionmaker, shown.id)
         photo = client.get(f"/a/{photo_id}/photo.png")
         assert photo.status_code == 200 and photo.data == b"\x89PNG\r\n"
@@ -345,34 +388,47 @@ class TestAttachmentDownloads:
         assert photo.headers["X-Content-Type-Options"] == "nosniff"
         html_file = client.get(f"/a/{page_id}/page.html")
         assert html_file.data == b"<script>alert(1)</script>" and html_file.mimetype == "text/plain"
-        assert html_file.headers["Content-Disposition"].startswith("attachment") and "page.html" in html_file.headers[
-            "Content-Disposition"]
+        assert (
+            html_file.headers["Content-Disposition"].startswith("attachment")
+            and "page.html" in html_file.headers["Content-Disposition"]
+        )
         assert "sandbox" in html_file.headers["Content-Security-Policy"]
         assert html_file.headers["X-Content-Type-Options"] == "nosniff"
 
-    def test_the_link_in_mail_for_large_files_resolves(self, client: FlaskClient, sessionmaker: SessionMaker[Session],
-                                                       post: Callable[..., Post]) -> None:
+    def test_the_link_in_mail_for_large_files_resolves(
+        self, client: FlaskClient, sessionmaker: SessionMaker[Session], post: Callable[..., Post]
+    ) -> None:
         name = "Plan d’étage v2 (final).pdf"
         shown = post("Plans", attachments=(AttachmentData(name, "application/pdf", b"%PDF-1.4"),))
         [attachment_id] = attachment_ids(sessionmaker, shown.id)
         assert client.get(f"/a/{attachment_id}/{quote(name)}").data == b"%PDF-1.4"  # as compose writes it
 
-    def test_attachments_of_held_posts_are_not_served(self, client: FlaskClient, sign_in: SignIn,
-                                                      people: dict[str, int], sessionmaker: SessionMaker[Session],
-                                                      post: Callable[..., Post]) -> None:
-        held = post("Seeds", author=BOB, community="garden",
-                    attachments=(AttachmentData("list.txt", "text/plain", b"seeds"),))
+    def test_attachments_of_held_posts_are_not_served(
+        self,
+        client: FlaskClient,
+        sign_in: SignIn,
+        people: dict[str, int],
+        sessionmaker: SessionMaker[Session],
+        post: Callable[..., Post],
+    ) -> None:
+        held = post(
+            "Seeds", author=BOB, community="garden", attachments=(AttachmentData("list.txt", "text/plain", b"seeds"),)
+        )
         [attachment_id] = attachment_ids(sessionmaker, held.id)
         sign_in(people["bob"])  # not even to their author: the archive shows published posts only
         assert client.get(f"/a/{attachment_id}/list.txt").status_code == 404
 
 
 class TestFeed:
-    def test_atom_with_the_latest_fifty_posts(self, client: FlaskClient, sessionmaker: SessionMaker[Session],
-                                              post: Callable[..., Post]) -> None:
+    def test_atom_with_the_latest_fifty_posts(
+        self, client: FlaskClient, sessionmaker: SessionMaker[Session], post: Callable[..., Post]
+    ) -> None:
         made = [post(f"Post {n}", f"Body {n}\x0c with a form feed") for n in range(52)]
-        logo = post("Logo", html='<p><img src="cid:logo@x" alt="Logo"><img src="http://t.example/p.gif"></p>',
-                    attachments=(AttachmentData("logo.png", "image/png", b"\x89PNG", inline=True, content_id="logo@x"),))
+        logo = post(
+            "Logo",
+            html='<p><img src="cid:logo@x" alt="Logo"><img src="http://t.example/p.gif"></p>',
+            attachments=(AttachmentData("logo.png", "image/png", b"\x89PNG", inline=True, content_id="logo@x"),),
+        )
         response = client.get("/c/housing/feed.atom")
         assert response.status_code == 200 and response.mimetype == "application/atom+xml"
         feed = ET.fromstring(response.data)
@@ -387,18 +443,20 @@ class TestFeed:
         content = newest.find(f"{ATOM}content")
         [logo_id] = attachment_ids(sessionmaker, logo.id)
         assert content.get("type") == "html" and f'src="http://localhost/a/{logo_id}/logo.png"' in (content.text or "")
-        assert "<img src=\"http://t.example" not in (content.text or "")
+        assert '<img src="http://t.example' not in (content.text or "")
         assert entries[1].findtext(f"{ATOM}title") == made[-1].subject
         assert len({e.findtext(f"{ATOM}id") for e in entries}) == 50
 
 
-RAW = (b"From: Bob Example <bob@example.org>\r\n"
-       b"To: housing@lists.example.org\r\n"
-       b"Subject: Damp in the flat\r\n"
-       b"Message-ID: <damp-1@example.org>\r\n"
-       b"Date: Wed, 01 May 2024 09:00:00 +0000\r\n"
-       b"\r\n"
-       b"Has anyone dealt with damp?\r\n")
+RAW = (
+    b"From: Bob Example <bob@example.org>\r\n"
+    b"To: housing@lists.example.org\r\n"
+    b"Subject: Damp in the flat\r\n"
+    b"Message-ID: <damp-1@example.org>\r\n"
+    b"Date: Wed, 01 May 2024 09:00:00 +0000\r\n"
+    b"\r\n"
+    b"Has anyone dealt with damp?\r\n"
+)
 
 
 class TestMbox:
@@ -417,9 +475,15 @@ class TestMbox:
         (tmp_path / "got.mbox").write_bytes(response.data)
         return mailbox.mbox(tmp_path / "got.mbox")
 
-    def test_members_download_threads_and_communities(self, client: FlaskClient, sign_in: SignIn, tmp_path: Path,
-                                                      people: dict[str, int], emailed: Post,
-                                                      post: Callable[..., Post]) -> None:
+    def test_members_download_threads_and_communities(
+        self,
+        client: FlaskClient,
+        sign_in: SignIn,
+        tmp_path: Path,
+        people: dict[str, int],
+        emailed: Post,
+        post: Callable[..., Post],
+    ) -> None:
         post("Re: Damp in the flat", "Ventilate.", parent_id=emailed.id)
         post("Another thread")
         sign_in(people["bob"])
@@ -431,16 +495,25 @@ class TestMbox:
         assert len(self.read(client.get("/c/housing/archive.mbox"), tmp_path)) == 3
 
     def test_only_facilitators_download_the_messages_as_received(
-            self, client: FlaskClient, sign_in: SignIn, tmp_path: Path, site: Site, people: dict[str, int],
-            sessionmaker: SessionMaker[Session], emailed: Post) -> None:
+        self,
+        client: FlaskClient,
+        sign_in: SignIn,
+        tmp_path: Path,
+        site: Site,
+        people: dict[str, int],
+        sessionmaker: SessionMaker[Session],
+        emailed: Post,
+    ) -> None:
         """A reply quoting its copy whole carries the replier's unsubscribe link: the archive
         shows the reply without it, and so must the members' download."""
         token = rendering.unsubscribe_token(site, people["bob"], emailed.community_id)
         leave = rendering.unsubscribe_url(site, token)
-        reply = (b"From: Bob Example <bob@example.org>\r\nTo: housing@lists.example.org\r\n"
-                 b"Subject: Re: Damp in the flat\r\nMessage-ID: <damp-2@example.org>\r\n"
-                 b"In-Reply-To: <damp-1@example.org>\r\n\r\nOpen the windows.\r\n\r\n"
-                 b"> Has anyone dealt with damp?\r\n> -- \r\n> Leave Housing: " + leave.encode() + b"\r\n")
+        reply = (
+            b"From: Bob Example <bob@example.org>\r\nTo: housing@lists.example.org\r\n"
+            b"Subject: Re: Damp in the flat\r\nMessage-ID: <damp-2@example.org>\r\n"
+            b"In-Reply-To: <damp-1@example.org>\r\n\r\nOpen the windows.\r\n\r\n"
+            b"> Has anyone dealt with damp?\r\n> -- \r\n> Leave Housing: " + leave.encode() + b"\r\n"
+        )
         with sessionmaker.begin() as session:
             inbound_id = spooling.spool(session, reply, BOB, ["housing@lists.example.org"], "smtp")
         with sessionmaker.begin() as session:
@@ -455,8 +528,9 @@ class TestMbox:
         as_facilitator = self.read(client.get(f"/c/housing/t/{emailed.thread_id}.mbox"), tmp_path)
         assert [as_facilitator.get_bytes(key) for key in as_facilitator.iterkeys()] == [RAW, reply]
 
-    def test_non_members_are_told_downloads_are_for_members(self, client: FlaskClient, sign_in: SignIn,
-                                                            people: dict[str, int], emailed: Post) -> None:
+    def test_non_members_are_told_downloads_are_for_members(
+        self, client: FlaskClient, sign_in: SignIn, people: dict[str, int], emailed: Post
+    ) -> None:
         for viewer in (None, people["dan"]):
             sign_in(viewer)
             for url in (f"/c/housing/t/{emailed.thread_id}.mbox", "/c/housing/archive.mbox"):
@@ -473,15 +547,15 @@ class TestSearchPage:
             assert soup.find("label", attrs={"for": control["id"]}) is not None, control
         assert {c["name"] for c in form.find_all("input")} == {"q", "community", "author", "from", "to"}
 
-    def test_results_are_highlighted_and_link_to_the_post(self, client: FlaskClient,
-                                                          post: Callable[..., Post]) -> None:
+    def test_results_are_highlighted_and_link_to_the_post(self, client: FlaskClient, post: Callable[..., Post]) -> None:
         in_body = post("Heating", "The boiler costs < £500 & rising.")
         in_subject = post("Boiler servicing", "Who?")
         soup = page(client.get("/search?q=boiler"))
         results = soup.select("ol.results li")
         assert [r.a["href"] for r in results] == [
             f"/c/housing/t/{in_subject.thread_id}#post-{in_subject.id}",
-            f"/c/housing/t/{in_body.thread_id}#post-{in_body.id}"]
+            f"/c/housing/t/{in_body.thread_id}#post-{in_body.id}",
+        ]
         assert results[0].h3.mark.text == "Boiler"
         assert results[1].select_one(".snippet mark").text == "boiler"
         assert "&lt; £500 &amp; rising" in str(results[1].select_one(".snippet"))
@@ -501,9 +575,14 @@ class TestSearchPage:
         assert len(second.select("ol.results li")) == 1 and second.find("a", rel="prev") is not None
         assert page(client.get("/search?q=compost&to=2000-01-01")).select("ol.results li") == []
 
-    def test_dates_searched_are_days_in_the_readers_zone(self, client: FlaskClient, sign_in: SignIn,
-                                                         people: dict[str, int], sessionmaker: SessionMaker[Session],
-                                                         post: Callable[..., Post]) -> None:
+    def test_dates_searched_are_days_in_the_readers_zone(
+        self,
+        client: FlaskClient,
+        sign_in: SignIn,
+        people: dict[str, int],
+        sessionmaker: SessionMaker[Session],
+        post: Callable[..., Post],
+    ) -> None:
         """Half past midnight on 1 July in London is still 30 June in UTC: a visitor asking
         for 1 July finds it, and one asking for 30 June does not."""
         post("Fete", "Fete tonight.", created_at=datetime(2025, 6, 30, 23, 30, tzinfo=UTC))
@@ -529,8 +608,12 @@ class TestPrivacy:
 
     @pytest.fixture
     def secret(self, post: Callable[..., Post], sessionmaker: SessionMaker[Session]) -> dict[str, str]:
-        shown = post("Budget plans", "The confidential budget.", community="board",
-                     attachments=(AttachmentData("budget.xlsx", "application/vnd.ms-excel", b"numbers"),))
+        shown = post(
+            "Budget plans",
+            "The confidential budget.",
+            community="board",
+            attachments=(AttachmentData("budget.xlsx", "application/vnd.ms-excel", b"numbers"),),
+        )
         [attachment_id] = attachment_ids(sessionmaker, shown.id)
         return {
             "community": "/c/board/",
@@ -542,8 +625,9 @@ class TestPrivacy:
         }
 
     @pytest.mark.parametrize("who", ["visitor", "non-member", "pending member"])
-    def test_outsiders_get_not_found_everywhere(self, client: FlaskClient, sign_in: SignIn, people: dict[str, int],
-                                                secret: dict[str, str], who: str) -> None:
+    def test_outsiders_get_not_found_everywhere(
+        self, client: FlaskClient, sign_in: SignIn, people: dict[str, int], secret: dict[str, str], who: str
+    ) -> None:
         sign_in({"visitor": None, "non-member": people["bob"], "pending member": people["dan"]}[who])
         nothing = client.get("/c/no-such-community/")
         assert nothing.status_code == 404
@@ -556,8 +640,9 @@ class TestPrivacy:
         for query in ("/search?q=confidential", "/search?q=budget&community=board"):
             assert page(client.get(query)).find("h2", id="results-heading").text == "No results"
 
-    def test_members_see_everything(self, client: FlaskClient, sign_in: SignIn, people: dict[str, int],
-                                    secret: dict[str, str]) -> None:
+    def test_members_see_everything(
+        self, client: FlaskClient, sign_in: SignIn, people: dict[str, int], secret: dict[str, str]
+    ) -> None:
         sign_in(people["ann"])
         for what, url in secret.items():
             assert client.get(url).status_code == 200, what

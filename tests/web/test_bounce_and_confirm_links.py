@@ -58,9 +58,11 @@ def membership(sessionmaker: SessionMaker[Session], address: str, slug: str = "h
 def mailed_path(sessionmaker: SessionMaker[Session], address: str, key_prefix: str = "") -> str:
     """The path of the site link in the last notice queued for ``address``."""
     with sessionmaker() as session:
-        notice = session.scalars(select(OutboxItem).where(OutboxItem.address == address,
-                                                          OutboxItem.dedupe_key.startswith(key_prefix))
-                                 .order_by(OutboxItem.id.desc())).first()
+        notice = session.scalars(
+            select(OutboxItem)
+            .where(OutboxItem.address == address, OutboxItem.dedupe_key.startswith(key_prefix))
+            .order_by(OutboxItem.id.desc())
+        ).first()
     assert notice is not None, f"no mail queued for {address}"
     found = SITE_LINK.search(notice.payload["text"])
     assert found, notice.payload["text"]
@@ -73,12 +75,14 @@ def stop_bobs_mail(site: Site, sessionmaker: SessionMaker[Session]) -> Callable[
 
     def stop() -> str:
         with sessionmaker.begin() as session:
-            bobs = membership_of(session, user_by_email(session, "bob@example.org"),
-                                 community_by_slug(session, "housing"))
+            bobs = membership_of(
+                session, user_by_email(session, "bob@example.org"), community_by_slug(session, "housing")
+            )
             assert bobs is not None
             for day in (2, 1):
-                bounces.record_bounce(session, site, bobs, permanent=True, reason="5.1.1 user unknown",
-                                      now=utcnow() - timedelta(days=day))
+                bounces.record_bounce(
+                    session, site, bobs, permanent=True, reason="5.1.1 user unknown", now=utcnow() - timedelta(days=day)
+                )
             assert bobs.bounce_disabled_at is not None
         return mailed_path(sessionmaker, "ann@example.org", "bounce-stop:")
 
@@ -92,8 +96,9 @@ def is_stopped(sessionmaker: SessionMaker[Session]) -> bool:
 
 
 class TestReenableLink:
-    def test_the_page_explains_and_changes_nothing(self, client: FlaskClient, stop_bobs_mail: Callable[[], str],
-                                                   sessionmaker: SessionMaker[Session]) -> None:
+    def test_the_page_explains_and_changes_nothing(
+        self, client: FlaskClient, stop_bobs_mail: Callable[[], str], sessionmaker: SessionMaker[Session]
+    ) -> None:
         link = stop_bobs_mail()
         assert link.startswith(bounces.REENABLE_PATH)
         for _ in range(2):  # a mail scanner's fetch first
@@ -105,8 +110,12 @@ class TestReenableLink:
         assert is_stopped(sessionmaker)
 
     def test_the_button_restores_the_members_choice_and_twice_is_harmless(
-            self, client: FlaskClient, csrf_token: Callable[[], str], stop_bobs_mail: Callable[[], str],
-            sessionmaker: SessionMaker[Session]) -> None:
+        self,
+        client: FlaskClient,
+        csrf_token: Callable[[], str],
+        stop_bobs_mail: Callable[[], str],
+        sessionmaker: SessionMaker[Session],
+    ) -> None:
         link = stop_bobs_mail()
         for _ in range(2):
             done = client.post(link, data={"csrf_token": csrf_token()})
@@ -116,16 +125,23 @@ class TestReenableLink:
         again = client.get(link)
         assert again.status_code == 200 and "there is nothing to do" in again.text and "<form method" not in again.text
 
-    def test_the_button_needs_the_csrf_token(self, client: FlaskClient, stop_bobs_mail: Callable[[], str],
-                                             sessionmaker: SessionMaker[Session]) -> None:
+    def test_the_button_needs_the_csrf_token(
+        self, client: FlaskClient, stop_bobs_mail: Callable[[], str], sessionmaker: SessionMaker[Session]
+    ) -> None:
         link = stop_bobs_mail()
         for data in ({}, {"csrf_token": "forged"}):
             refused = client.post(link, data=data)
             assert refused.status_code == 400 and "Please try again" in refused.text
         assert is_stopped(sessionmaker)
 
-    def test_a_bad_link_is_a_clear_404(self, client: FlaskClient, csrf_token: Callable[[], str], site: Site,
-                                       stop_bobs_mail: Callable[[], str], sessionmaker: SessionMaker[Session]) -> None:
+    def test_a_bad_link_is_a_clear_404(
+        self,
+        client: FlaskClient,
+        csrf_token: Callable[[], str],
+        site: Site,
+        stop_bobs_mail: Callable[[], str],
+        sessionmaker: SessionMaker[Session],
+    ) -> None:
         link = stop_bobs_mail()
         bobs = membership(sessionmaker, "bob@example.org")
         assert bobs is not None
@@ -139,8 +155,9 @@ class TestReenableLink:
 
 
 class TestConfirmLink:
-    def ask(self, site: Site, sessionmaker: SessionMaker[Session], address: str, action: str,
-            slug: str = "housing") -> str:
+    def ask(
+        self, site: Site, sessionmaker: SessionMaker[Session], address: str, action: str, slug: str = "housing"
+    ) -> str:
         """The confirmation link an email to SLUG-subscribe@ or SLUG-unsubscribe@ gets."""
         with sessionmaker.begin() as session:
             asked = subscriptions.ask(session, site, community_by_slug(session, slug), address, action, "Carol")
@@ -151,8 +168,9 @@ class TestConfirmLink:
         with sessionmaker() as session:
             return len(session.scalars(select(SubscriptionRequest)).all())
 
-    def test_joining_asks_first_then_joins_once(self, client: FlaskClient, csrf_token: Callable[[], str], site: Site,
-                                                sessionmaker: SessionMaker[Session]) -> None:
+    def test_joining_asks_first_then_joins_once(
+        self, client: FlaskClient, csrf_token: Callable[[], str], site: Site, sessionmaker: SessionMaker[Session]
+    ) -> None:
         link = self.ask(site, sessionmaker, "carol@example.org", subscriptions.SUBSCRIBE)
         assert link.startswith(subscriptions.CONFIRM_PATH)
         for _ in range(2):
@@ -172,8 +190,8 @@ class TestConfirmLink:
         assert still is not None and still.id == carols.id
 
     def test_a_private_community_queues_the_request_for_its_facilitators(
-            self, client: FlaskClient, csrf_token: Callable[[], str], site: Site,
-            sessionmaker: SessionMaker[Session]) -> None:
+        self, client: FlaskClient, csrf_token: Callable[[], str], site: Site, sessionmaker: SessionMaker[Session]
+    ) -> None:
         link = self.ask(site, sessionmaker, "carol@example.org", subscriptions.SUBSCRIBE, "allotments")
         page = client.get(link)
         assert "Allotments is private" in page.text and "facilitators" in page.text
@@ -183,8 +201,9 @@ class TestConfirmLink:
         assert carols is not None and carols.status is MemberStatus.pending
         assert mailed_path(sessionmaker, "ann@example.org", "join-request:") == "/c/allotments/manage/members"
 
-    def test_leaving(self, client: FlaskClient, csrf_token: Callable[[], str], site: Site,
-                     sessionmaker: SessionMaker[Session]) -> None:
+    def test_leaving(
+        self, client: FlaskClient, csrf_token: Callable[[], str], site: Site, sessionmaker: SessionMaker[Session]
+    ) -> None:
         link = self.ask(site, sessionmaker, "bob@example.org", subscriptions.UNSUBSCRIBE)
         page = client.get(link)
         assert "<h1>Leave Housing?</h1>" in page.text and "no more mail" in page.text
@@ -193,15 +212,17 @@ class TestConfirmLink:
         assert done.status_code == 200 and "You have left Housing" in done.text
         assert membership(sessionmaker, "bob@example.org") is None
 
-    def test_the_button_needs_the_csrf_token(self, client: FlaskClient, site: Site,
-                                             sessionmaker: SessionMaker[Session]) -> None:
+    def test_the_button_needs_the_csrf_token(
+        self, client: FlaskClient, site: Site, sessionmaker: SessionMaker[Session]
+    ) -> None:
         link = self.ask(site, sessionmaker, "carol@example.org", subscriptions.SUBSCRIBE)
         for data in ({}, {"csrf_token": "forged"}):
             assert client.post(link, data=data).status_code == 400
         assert self.requests(sessionmaker) == 1 and membership(sessionmaker, "carol@example.org") is None
 
-    def test_a_bad_or_expired_link_is_a_clear_404(self, client: FlaskClient, csrf_token: Callable[[], str],
-                                                  site: Site, sessionmaker: SessionMaker[Session]) -> None:
+    def test_a_bad_or_expired_link_is_a_clear_404(
+        self, client: FlaskClient, csrf_token: Callable[[], str], site: Site, sessionmaker: SessionMaker[Session]
+    ) -> None:
         link = self.ask(site, sessionmaker, "carol@example.org", subscriptions.SUBSCRIBE)
         with sessionmaker() as session:
             request_id = session.scalars(select(SubscriptionRequest.id)).one()
@@ -218,8 +239,13 @@ class TestStoppedMailNotice:
         return "Your mail has stopped" in client.get("/account").text
 
     def test_the_profile_says_so_until_the_member_turns_mail_back_on(
-            self, client: FlaskClient, as_user: Callable[[str], None], csrf_token: Callable[[], str],
-            stop_bobs_mail: Callable[[], str], sessionmaker: SessionMaker[Session]) -> None:
+        self,
+        client: FlaskClient,
+        as_user: Callable[[str], None],
+        csrf_token: Callable[[], str],
+        stop_bobs_mail: Callable[[], str],
+        sessionmaker: SessionMaker[Session],
+    ) -> None:
         as_user("bob@example.org")
         assert not self.notice(client)
         stop_bobs_mail()
@@ -227,23 +253,30 @@ class TestStoppedMailNotice:
         assert "Your mail has stopped" in page and "bob@example.org" in page and "5.1.1 user unknown" in page
         assert '<button type="submit">Start sending Housing mail again</button>' in page
         assert 'name="action" value="reenable"' in page
-        done = client.post("/c/housing/membership",
-                           data={"csrf_token": csrf_token(), "action": "reenable", "next": "/account"})
+        done = client.post(
+            "/c/housing/membership", data={"csrf_token": csrf_token(), "action": "reenable", "next": "/account"}
+        )
         assert done.status_code == 303 and done.headers["Location"] == "/account"
         after = client.get("/account").text
         assert "Housing will send you mail again." in after and "Your mail has stopped" not in after
         bobs = membership(sessionmaker, "bob@example.org")
         assert bobs is not None and (bobs.delivery, bobs.bounce_disabled_at) == (Delivery.daily, None)
 
-    def test_only_the_bounced_member_sees_it(self, client: FlaskClient, as_user: Callable[[str], None],
-                                             stop_bobs_mail: Callable[[], str]) -> None:
+    def test_only_the_bounced_member_sees_it(
+        self, client: FlaskClient, as_user: Callable[[str], None], stop_bobs_mail: Callable[[], str]
+    ) -> None:
         stop_bobs_mail()
         as_user("ann@example.org")
         assert not self.notice(client)
 
     def test_turning_mail_on_needs_a_membership_and_the_csrf_token(
-            self, client: FlaskClient, as_user: Callable[[str], None], csrf_token: Callable[[], str],
-            stop_bobs_mail: Callable[[], str], sessionmaker: SessionMaker[Session]) -> None:
+        self,
+        client: FlaskClient,
+        as_user: Callable[[str], None],
+        csrf_token: Callable[[], str],
+        stop_bobs_mail: Callable[[], str],
+        sessionmaker: SessionMaker[Session],
+    ) -> None:
         stop_bobs_mail()
         as_user("bob@example.org")
         assert client.post("/c/housing/membership", data={"action": "reenable"}).status_code == 400
@@ -253,26 +286,40 @@ class TestStoppedMailNotice:
         elsewhere = client.post("/c/gardens/membership", data={"csrf_token": csrf_token(), "action": "reenable"})
         assert elsewhere.status_code == 404 and "not a member of Gardens" in elsewhere.text
 
-    def test_signing_in_says_it_once(self, client: FlaskClient, csrf_token: Callable[[], str],
-                                     stop_bobs_mail: Callable[[], str], sessionmaker: SessionMaker[Session]) -> None:
+    def test_signing_in_says_it_once(
+        self,
+        client: FlaskClient,
+        csrf_token: Callable[[], str],
+        stop_bobs_mail: Callable[[], str],
+        sessionmaker: SessionMaker[Session],
+    ) -> None:
         stop_bobs_mail()
         client.post("/signin", data={"csrf_token": csrf_token(), "email": "bob@example.org", "next": "/c/housing/"})
-        signed_in = client.post(mailed_path(sessionmaker, "bob@example.org"), data={"csrf_token": csrf_token()},
-                                follow_redirects=True)
+        signed_in = client.post(
+            mailed_path(sessionmaker, "bob@example.org"), data={"csrf_token": csrf_token()}, follow_redirects=True
+        )
         warning = "We stopped sending you mail from Housing because it kept bouncing."
         assert signed_in.request.path == "/c/housing/" and warning in signed_in.text
         assert warning not in client.get("/c/housing/").text
 
 
 class TestConfirmingAPost:
-    """"Did you send this?": the link a member is mailed for a held post that names them."""
+    """ "Did you send this?": the link a member is mailed for a held post that names them."""
 
     @pytest.fixture
     def held(self, site: Site, sessionmaker: SessionMaker[Session]) -> int:
         with sessionmaker.begin() as session:
-            post = submit_post(session, Draft(community="housing", author_email="bob@example.org", subject="Rota",
-                                              body="Who covers Friday?", hold_reason="nothing shows bob sent it"),
-                               site).post
+            post = submit_post(
+                session,
+                Draft(
+                    community="housing",
+                    author_email="bob@example.org",
+                    subject="Rota",
+                    body="Who covers Friday?",
+                    hold_reason="nothing shows bob sent it",
+                ),
+                site,
+            ).post
             assert confirmations.ask_author(session, site, post, "mallory@evil.example")
             return post.id
 
@@ -283,8 +330,8 @@ class TestConfirmingAPost:
             return post.status
 
     def test_a_scanners_get_and_a_form_without_its_token_publish_nothing(
-            self, client: FlaskClient, csrf_token: Callable[[], str], held: int,
-            sessionmaker: SessionMaker[Session]) -> None:
+        self, client: FlaskClient, csrf_token: Callable[[], str], held: int, sessionmaker: SessionMaker[Session]
+    ) -> None:
         link = mailed_path(sessionmaker, "bob@example.org", "confirm-post:")
         for _ in range(2):
             page = client.get(link)
@@ -299,11 +346,12 @@ class TestConfirmingAPost:
         assert broken.status_code == 404 and "not valid" in broken.text
 
     def test_a_community_moderated_since_keeps_the_post_for_its_facilitators(
-            self, client: FlaskClient, csrf_token: Callable[[], str], held: int,
-            sessionmaker: SessionMaker[Session]) -> None:
+        self, client: FlaskClient, csrf_token: Callable[[], str], held: int, sessionmaker: SessionMaker[Session]
+    ) -> None:
         with sessionmaker.begin() as session:
             community_by_slug(session, "housing").posting_policy = PostingPolicy.moderated
-        done = client.post(mailed_path(sessionmaker, "bob@example.org", "confirm-post:"),
-                           data={"csrf_token": csrf_token()})
+        done = client.post(
+            mailed_path(sessionmaker, "bob@example.org", "confirm-post:"), data={"csrf_token": csrf_token()}
+        )
         assert done.status_code == 200 and "waits only for a facilitator" in done.text
         assert self.status(sessionmaker, held) is PostStatus.held

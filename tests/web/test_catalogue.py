@@ -23,8 +23,7 @@ from web.i18n import TRANSLATIONS, compile_catalogues
 ROOT = Path(__file__).resolve().parents[2]
 WEB = ROOT / "web"
 WELSH = TRANSLATIONS / "cy" / "LC_MESSAGES" / "messages.po"
-UPDATE = ("run the pybabel extract and update commands of README.md (Translations), then translate what "
-          "they add")
+UPDATE = "run the pybabel extract and update commands of README.md (Translations), then translate what they add"
 GETTEXT = {"_", "gettext", "ngettext"}
 SPOKEN = ("aria-label", "title", "alt", "placeholder")  # attributes people hear or see
 TEXT = re.compile(r"[A-Za-z]{2,}")
@@ -47,8 +46,9 @@ def source_messages() -> set[object]:
 def test_every_welsh_message_is_translated_and_none_is_fuzzy() -> None:
     welsh = catalog(WELSH)
     assert not welsh.fuzzy and welsh.num_plurals == 6
-    missing = [m.id for m in welsh if m.id and (m.fuzzy or not all(m.string if isinstance(m.string, tuple)
-                                                                  else [m.string]))]
+    missing = [
+        m.id for m in welsh if m.id and (m.fuzzy or not all(m.string if isinstance(m.string, tuple) else [m.string]))
+    ]
     assert not missing, f"{len(missing)} Welsh messages untranslated or fuzzy: {missing[:10]}"
     problems = [(message.id, [str(e) for e in errors]) for message, errors in welsh.check()]
     assert not problems, f"translations whose placeholders differ from the English: {problems[:5]}"
@@ -59,8 +59,10 @@ def test_the_catalogues_hold_exactly_the_messages_of_the_source() -> None:
     wanted = source_messages()
     template = {m.id for m in catalog(TRANSLATIONS / "messages.pot") if m.id}
     welsh = {m.id for m in catalog(WELSH) if m.id}
-    assert template == wanted, f"messages.pot is stale ({UPDATE}): new {sorted(map(str, wanted - template))[:5]}, " \
-                               f"gone {sorted(map(str, template - wanted))[:5]}"
+    assert template == wanted, (
+        f"messages.pot is stale ({UPDATE}): new {sorted(map(str, wanted - template))[:5]}, "
+        f"gone {sorted(map(str, template - wanted))[:5]}"
+    )
     assert welsh == wanted, f"the Welsh catalogue is stale ({UPDATE})"
 
 
@@ -83,8 +85,11 @@ class _Page(HTMLParser):
         self.found: list[str] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.found += [f'{name}="{value}"' for name, value in attrs
-                       if name in SPOKEN and value and TEXT.search(value.replace("\0", ""))]
+        self.found += [
+            f'{name}="{value}"'
+            for name, value in attrs
+            if name in SPOKEN and value and TEXT.search(value.replace("\0", ""))
+        ]
 
     def handle_data(self, data: str) -> None:
         if TEXT.search(text := data.replace("\0", "").strip()):
@@ -120,26 +125,38 @@ def _literal_text(tree: nodes.Node) -> list[str]:
             shown += [*call.args, *(keyword.value for keyword in call.kwargs)]
     for node in tree.find_all((nodes.Concat, nodes.Output, nodes.CondExpr)):
         shown += list(node.iter_child_nodes())
-    return [const.value for const in shown if isinstance(const, nodes.Const) and isinstance(const.value, str)
-            and (re.search(r"[A-Za-z]+ [A-Za-z]+", const.value) or re.fullmatch(r"[A-Z][a-z]+", const.value))]
+    return [
+        const.value
+        for const in shown
+        if isinstance(const, nodes.Const)
+        and isinstance(const.value, str)
+        and (re.search(r"[A-Za-z]+ [A-Za-z]+", const.value) or re.fullmatch(r"[A-Z][a-z]+", const.value))
+    ]
 
 
 def test_no_template_text_escapes_the_catalogue() -> None:
     env = Environment(extensions=["jinja2.ext.i18n"])
     templates = sorted(WEB.glob("**/templates/**/*.html")) + sorted(WEB.glob("**/templates/**/*.xml"))
     assert len(templates) > 30
-    escaped = {str(path.relative_to(ROOT)): text for path in templates
-               if (text := escaped_text(path.read_text(encoding="utf-8"), env))}
+    escaped = {
+        str(path.relative_to(ROOT)): text
+        for path in templates
+        if (text := escaped_text(path.read_text(encoding="utf-8"), env))
+    }
     assert not escaped, f"text outside _() and trans blocks: {escaped}"
 
 
 def test_the_extraction_check_finds_text_left_out() -> None:
     env = Environment(extensions=["jinja2.ext.i18n"])
-    assert escaped_text('<p>Hello {{ name }}</p><nav aria-label="Pages">{{ _("Next") }}</nav>', env) == \
-        ["Hello", 'aria-label="Pages"']
+    assert escaped_text('<p>Hello {{ name }}</p><nav aria-label="Pages">{{ _("Next") }}</nav>', env) == [
+        "Hello",
+        'aria-label="Pages"',
+    ]
     assert escaped_text('{{ forms.button(url, "Approve", {"action": "approve"}, "secondary") }}', env) == ["Approve"]
-    assert escaped_text('{% trans n=1 %}One {{ n }}{% pluralize %}Many {{ n }}{% endtrans %}<p>{{ _("Hi") }}</p>',
-                        env) == []
+    assert (
+        escaped_text('{% trans n=1 %}One {{ n }}{% pluralize %}Many {{ n }}{% endtrans %}<p>{{ _("Hi") }}</p>', env)
+        == []
+    )
 
 
 # Calls whose text a person reads, and how many of their first arguments are that text.
@@ -155,8 +172,11 @@ def test_python_gives_people_no_untranslated_literal() -> None:
             name = getattr(call.func, "id", None) or getattr(call.func, "attr", None)
             if name not in USER_FACING or (name == "append" and "errors" not in ast.unparse(call.func)):
                 continue
-            literal = [arg for arg in call.args[:USER_FACING[name]] if isinstance(arg, ast.JoinedStr)
-                       or (isinstance(arg, ast.Constant) and isinstance(arg.value, str))]
+            literal = [
+                arg
+                for arg in call.args[: USER_FACING[name]]
+                if isinstance(arg, ast.JoinedStr) or (isinstance(arg, ast.Constant) and isinstance(arg.value, str))
+            ]
             if literal:
                 untranslated.append(f"{path.relative_to(ROOT)}:{call.lineno}: {ast.unparse(call)[:80]}")
     assert not untranslated, "\n".join(untranslated)

@@ -16,14 +16,24 @@ from forum.site import Site
 from tests.support import make_community, make_member
 
 
-def test_healthz_counts_what_waits_and_says_nothing_of_it(client: FlaskClient, site: Site,
-                                                          sessionmaker: SessionMaker[Session]) -> None:
+def test_healthz_counts_what_waits_and_says_nothing_of_it(
+    client: FlaskClient, site: Site, sessionmaker: SessionMaker[Session]
+) -> None:
     with sessionmaker.begin() as session:
         housing = make_community(session, "housing")
         make_member(session, housing, "ann@example.org")
         make_member(session, housing, "bob@example.org")
-        submit_post(session, Draft(community="housing", author_email="bob@example.org", subject="Rota",
-                                   body="Who covers Friday?", hold_reason="a first post"), site)
+        submit_post(
+            session,
+            Draft(
+                community="housing",
+                author_email="bob@example.org",
+                subject="Rota",
+                body="Who covers Friday?",
+                hold_reason="a first post",
+            ),
+            site,
+        )
     answer = client.get("/healthz")
     assert answer.status_code == 200
     body = answer.get_json()

@@ -41,8 +41,7 @@ def ann(sessionmaker: SessionMaker[Session]) -> int:
 def post(sessionmaker: SessionMaker[Session], site: Site, ann: int) -> Callable[..., Post]:
     def make(subject: str, **fields: Any) -> Post:
         with sessionmaker.begin() as session:
-            draft = Draft(community="housing", author_email=ANN, subject=subject, body="Text.",
-                          **fields)
+            draft = Draft(community="housing", author_email=ANN, subject=subject, body="Text.", **fields)
             return submit_post(session, draft, site).post
 
     return make
@@ -61,9 +60,9 @@ def _numbered_routes(app: Flask) -> list[tuple[str, str]]:
     return found
 
 
-def test_every_numbered_route_answers_404_to_numbers_past_64_bits(app: Flask, client: FlaskClient, ann: int,
-                                                                  sign_in: Callable[[int | None], None],
-                                                                  csrf_token: Callable[[], str]) -> None:
+def test_every_numbered_route_answers_404_to_numbers_past_64_bits(
+    app: Flask, client: FlaskClient, ann: int, sign_in: Callable[[int | None], None], csrf_token: Callable[[], str]
+) -> None:
     routes = _numbered_routes(app)
     assert len(routes) >= 9, routes  # the archive, accounts and facilitators' routes
     sign_in(ann)  # a facilitator: every route is open to her, so only the number can fail
@@ -75,8 +74,9 @@ def test_every_numbered_route_answers_404_to_numbers_past_64_bits(app: Flask, cl
 
 
 @pytest.mark.parametrize("query", [f"page={n}" for n in HOSTILE_NUMBERS] + ["page=-5", "page=1e9", "page="])
-def test_page_numbers_of_any_size_are_a_page_or_a_404(client: FlaskClient, post: Callable[..., Post],
-                                                      query: str) -> None:
+def test_page_numbers_of_any_size_are_a_page_or_a_404(
+    client: FlaskClient, post: Callable[..., Post], query: str
+) -> None:
     post("Boiler")
     for path in ("/", "/c/housing/", "/search?q=boiler&"):
         response = client.get(f"{path}{'&' if '?' in path else '?'}{query}".replace("&&", "&"))
@@ -85,8 +85,9 @@ def test_page_numbers_of_any_size_are_a_page_or_a_404(client: FlaskClient, post:
 
 @pytest.mark.parametrize("value", ["9999-12-31", "0001-01-01", "9999-99-99", "+10000-01-01", "2024-02-30"])
 @pytest.mark.parametrize("field", ["from", "to"])
-def test_dates_at_the_ends_of_the_calendar_are_explained(client: FlaskClient, post: Callable[..., Post],
-                                                         field: str, value: str) -> None:
+def test_dates_at_the_ends_of_the_calendar_are_explained(
+    client: FlaskClient, post: Callable[..., Post], field: str, value: str
+) -> None:
     post("Boiler")
     response = client.get(f"/search?q=boiler&{field}={quote(value)}")
     assert response.status_code == 200
@@ -94,11 +95,12 @@ def test_dates_at_the_ends_of_the_calendar_are_explained(client: FlaskClient, po
     assert date_input["aria-invalid"] == "true"
 
 
-@pytest.mark.parametrize("query", ["slug=x", "_external=1&_scheme=https", "thread_id=1", "_anchor=x",
-                                   "images=1&slug=board", "_method=POST"])
-def test_the_merged_threads_redirect_ignores_what_the_query_string_adds(client: FlaskClient,
-                                                                         post: Callable[..., Post],
-                                                                         query: str) -> None:
+@pytest.mark.parametrize(
+    "query", ["slug=x", "_external=1&_scheme=https", "thread_id=1", "_anchor=x", "images=1&slug=board", "_method=POST"]
+)
+def test_the_merged_threads_redirect_ignores_what_the_query_string_adds(
+    client: FlaskClient, post: Callable[..., Post], query: str
+) -> None:
     root = post("Damp", message_id="root@example.org")
     early = post("Re: Mould", message_id="early@example.org", references=("middle@example.org",))
     post("Re: Damp", message_id="middle@example.org", references=("root@example.org",))
@@ -109,8 +111,9 @@ def test_the_merged_threads_redirect_ignores_what_the_query_string_adds(client: 
     assert target.query == ("images=1" if "images=1" in query else "")
 
 
-def test_a_reply_to_a_parent_of_any_number_is_explained(client: FlaskClient, post: Callable[..., Post], ann: int,
-                                                        sign_in: Callable[[int | None], None]) -> None:
+def test_a_reply_to_a_parent_of_any_number_is_explained(
+    client: FlaskClient, post: Callable[..., Post], ann: int, sign_in: Callable[[int | None], None]
+) -> None:
     thread_id = post("Boiler").thread_id
     sign_in(ann)
     for number in [*HOSTILE_NUMBERS, "²", "٣", "-1", "0"]:
@@ -119,7 +122,8 @@ def test_a_reply_to_a_parent_of_any_number_is_explained(client: FlaskClient, pos
 
 
 def test_searching_a_private_community_does_what_searching_a_missing_one_does(
-        app: Flask, client: FlaskClient, sessionmaker: SessionMaker[Session], post: Callable[..., Post]) -> None:
+    app: Flask, client: FlaskClient, sessionmaker: SessionMaker[Session], post: Callable[..., Post]
+) -> None:
     """The same statements, so the time taken cannot tell the two apart."""
     with sessionmaker.begin() as session:
         make_community(session, "board", private=True)

@@ -22,8 +22,13 @@ from tests.support import BRIDGED, make_community, make_member
 
 ANN, MO, BOB, EVE = "ann@example.org", "mo@example.org", "bob@example.org", "eve@example.org"
 # What the core needs to link: a site whose bridges are set up (the app's own settings, below).
-BRIDGED_SITE = from_dict({"site": {"mail_domain": "lists.example.org", "secret_key": "test-secret-0123456789"},
-                          "database": {"url": "sqlite://"}, **BRIDGED})
+BRIDGED_SITE = from_dict(
+    {
+        "site": {"mail_domain": "lists.example.org", "secret_key": "test-secret-0123456789"},
+        "database": {"url": "sqlite://"},
+        **BRIDGED,
+    }
+)
 PAGE = "/c/{}/manage/chat"
 UNLINK = "/c/{}/manage/chat/unlink"
 
@@ -60,17 +65,25 @@ def link_in_core(sessionmaker: SessionMaker[Session], slug: str, platform: str, 
 
 
 class TestLinking:
-    def test_link_list_and_unlink(self, client: FlaskClient, csrf_token: Callable[[], str],
-                                  as_user: Callable[[str], None], sessionmaker: SessionMaker[Session]) -> None:
+    def test_link_list_and_unlink(
+        self,
+        client: FlaskClient,
+        csrf_token: Callable[[], str],
+        as_user: Callable[[str], None],
+        sessionmaker: SessionMaker[Session],
+    ) -> None:
         as_user(ANN)
         empty = client.get(PAGE.format("housing"))
         assert empty.status_code == 200 and "not linked to any chat channel" in empty.text
         assert "not set up on this site" not in empty.text
-        done = client.post(PAGE.format("housing"), data={"csrf_token": csrf_token(), "platform": "slack",
-                                                         "channel": " C0123ABCD "})
+        done = client.post(
+            PAGE.format("housing"), data={"csrf_token": csrf_token(), "platform": "slack", "channel": " C0123ABCD "}
+        )
         assert done.status_code == 303 and done.headers["Location"].endswith(PAGE.format("housing"))
-        client.post(PAGE.format("housing"), data={"csrf_token": csrf_token(), "platform": "matrix",
-                                                  "channel": "!abc:example.org"})
+        client.post(
+            PAGE.format("housing"),
+            data={"csrf_token": csrf_token(), "platform": "matrix", "channel": "!abc:example.org"},
+        )
         assert linked(sessionmaker) == [("matrix", "!abc:example.org"), ("slack", "C0123ABCD")]
 
         page = client.get(PAGE.format("housing"))
@@ -80,50 +93,75 @@ class TestLinking:
         assert all(row.find("time") for row in rows)
         assert "C0123ABCD" in rows[1].get_text()
 
-        gone = client.post(UNLINK.format("housing"), data={"csrf_token": csrf_token(), "platform": "slack",
-                                                           "channel": "C0123ABCD"})
+        gone = client.post(
+            UNLINK.format("housing"), data={"csrf_token": csrf_token(), "platform": "slack", "channel": "C0123ABCD"}
+        )
         assert gone.status_code == 303
         assert linked(sessionmaker) == [("matrix", "!abc:example.org")]
         assert "Unlinked from Slack C0123ABCD" in client.get(PAGE.format("housing")).text
 
-        again = client.post(UNLINK.format("housing"), data={"csrf_token": csrf_token(), "platform": "slack",
-                                                            "channel": "C0123ABCD"})
+        again = client.post(
+            UNLINK.format("housing"), data={"csrf_token": csrf_token(), "platform": "slack", "channel": "C0123ABCD"}
+        )
         assert again.status_code == 303  # a second click is told, not failed
         assert "is not linked to slack channel C0123ABCD" in client.get(PAGE.format("housing")).text
 
-    def test_moderators_may_link_too(self, client: FlaskClient, csrf_token: Callable[[], str],
-                                     as_user: Callable[[str], None], sessionmaker: SessionMaker[Session]) -> None:
+    def test_moderators_may_link_too(
+        self,
+        client: FlaskClient,
+        csrf_token: Callable[[], str],
+        as_user: Callable[[str], None],
+        sessionmaker: SessionMaker[Session],
+    ) -> None:
         as_user(MO)
-        client.post(PAGE.format("housing"), data={"csrf_token": csrf_token(), "platform": "matrix",
-                                                  "channel": "!room:matrix.example.org:8448"})
+        client.post(
+            PAGE.format("housing"),
+            data={"csrf_token": csrf_token(), "platform": "matrix", "channel": "!room:matrix.example.org:8448"},
+        )
         assert linked(sessionmaker) == [("matrix", "!room:matrix.example.org:8448")]
 
     def test_another_communitys_link_cannot_be_unlinked_here(
-            self, client: FlaskClient, csrf_token: Callable[[], str], as_user: Callable[[str], None],
-            sessionmaker: SessionMaker[Session]) -> None:
+        self,
+        client: FlaskClient,
+        csrf_token: Callable[[], str],
+        as_user: Callable[[str], None],
+        sessionmaker: SessionMaker[Session],
+    ) -> None:
         link_in_core(sessionmaker, "board", "slack", "C0123ABCD")
         as_user(ANN)
-        client.post(UNLINK.format("housing"), data={"csrf_token": csrf_token(), "platform": "slack",
-                                                    "channel": "C0123ABCD"})
+        client.post(
+            UNLINK.format("housing"), data={"csrf_token": csrf_token(), "platform": "slack", "channel": "C0123ABCD"}
+        )
         assert linked(sessionmaker, "board") == [("slack", "C0123ABCD")]
 
 
 class TestValidation:
-    @pytest.mark.parametrize(("platform", "channel", "message"), [
-        ("slack", "", "Enter the channel or room ID"),
-        ("slack", "#general", "not its name"),
-        ("slack", "general", "like C0123ABCD"),
-        ("slack", "!abc:example.org", "like C0123ABCD"),
-        ("matrix", "#room:example.org", "not an alias"),
-        ("matrix", "C0123ABCD", "like !abc:example.org"),
-        ("matrix", "!abc:exa mple.org", "like !abc:example.org"),
-    ])
-    def test_a_bad_id_is_shown_on_the_form(self, client: FlaskClient, csrf_token: Callable[[], str],
-                                           as_user: Callable[[str], None], sessionmaker: SessionMaker[Session],
-                                           platform: str, channel: str, message: str) -> None:
+    @pytest.mark.parametrize(
+        ("platform", "channel", "message"),
+        [
+            ("slack", "", "Enter the channel or room ID"),
+            ("slack", "#general", "not its name"),
+            ("slack", "general", "like C0123ABCD"),
+            ("slack", "!abc:example.org", "like C0123ABCD"),
+            ("matrix", "#room:example.org", "not an alias"),
+            ("matrix", "C0123ABCD", "like !abc:example.org"),
+            ("matrix", "!abc:exa mple.org", "like !abc:example.org"),
+        ],
+    )
+    def test_a_bad_id_is_shown_on_the_form(
+        self,
+        client: FlaskClient,
+        csrf_token: Callable[[], str],
+        as_user: Callable[[str], None],
+        sessionmaker: SessionMaker[Session],
+        platform: str,
+        channel: str,
+        message: str,
+    ) -> None:
         as_user(ANN)
-        page = client.post(PAGE.format("housing"), data={"csrf_token": csrf_token(), "platform": platform,
-                                                         "channel": channel})
+        page = client.post(
+            PAGE.format("housing"), data={"csrf_token": csrf_token(), "platform": platform, "channel": channel}
+        )
         assert page.status_code == 400
         soup = BeautifulSoup(page.text, "html.parser")
         summary = soup.select_one(".error-summary")
@@ -132,18 +170,30 @@ class TestValidation:
         assert "channel-error" in soup.select_one("#channel")["aria-describedby"]
         assert linked(sessionmaker) == []
 
-    @pytest.mark.parametrize(("settings", "platform", "channel", "setting"), [
-        ({"matrix": BRIDGED["matrix"]}, "slack", "C0123ABCD", "[slack] bot_token"),
-        ({"slack": BRIDGED["slack"]}, "matrix", "!abc:example.org", "[matrix] homeserver"),
-    ], indirect=["settings"])
+    @pytest.mark.parametrize(
+        ("settings", "platform", "channel", "setting"),
+        [
+            ({"matrix": BRIDGED["matrix"]}, "slack", "C0123ABCD", "[slack] bot_token"),
+            ({"slack": BRIDGED["slack"]}, "matrix", "!abc:example.org", "[matrix] homeserver"),
+        ],
+        indirect=["settings"],
+    )
     def test_a_platform_this_site_does_not_bridge_is_refused_saying_which_setting_is_missing(
-            self, client: FlaskClient, csrf_token: Callable[[], str], as_user: Callable[[str], None],
-            sessionmaker: SessionMaker[Session], platform: str, channel: str, setting: str) -> None:
+        self,
+        client: FlaskClient,
+        csrf_token: Callable[[], str],
+        as_user: Callable[[str], None],
+        sessionmaker: SessionMaker[Session],
+        platform: str,
+        channel: str,
+        setting: str,
+    ) -> None:
         as_user(ANN)
         said = client.get(PAGE.format("housing")).text
         assert "not set up on this site" in said and setting in said  # said before anyone tries
-        page = client.post(PAGE.format("housing"), data={"csrf_token": csrf_token(), "platform": platform,
-                                                         "channel": channel})
+        page = client.post(
+            PAGE.format("housing"), data={"csrf_token": csrf_token(), "platform": platform, "channel": channel}
+        )
         assert page.status_code == 400
         soup = BeautifulSoup(page.text, "html.parser")
         summary = soup.select_one(".error-summary")
@@ -152,66 +202,108 @@ class TestValidation:
         assert "not set up on this site" in error and setting in error
         assert linked(sessionmaker) == []
 
-    def test_an_unknown_platform_is_refused(self, client: FlaskClient, csrf_token: Callable[[], str],
-                                            as_user: Callable[[str], None],
-                                            sessionmaker: SessionMaker[Session]) -> None:
+    def test_an_unknown_platform_is_refused(
+        self,
+        client: FlaskClient,
+        csrf_token: Callable[[], str],
+        as_user: Callable[[str], None],
+        sessionmaker: SessionMaker[Session],
+    ) -> None:
         as_user(ANN)
-        page = client.post(PAGE.format("housing"), data={"csrf_token": csrf_token(), "platform": "irc",
-                                                         "channel": "C0123ABCD"})
+        page = client.post(
+            PAGE.format("housing"), data={"csrf_token": csrf_token(), "platform": "irc", "channel": "C0123ABCD"}
+        )
         assert page.status_code == 400 and 'href="#platform"' in page.text
         assert linked(sessionmaker) == []
 
-    def test_a_channel_linked_here_already(self, client: FlaskClient, csrf_token: Callable[[], str],
-                                           as_user: Callable[[str], None],
-                                           sessionmaker: SessionMaker[Session]) -> None:
+    def test_a_channel_linked_here_already(
+        self,
+        client: FlaskClient,
+        csrf_token: Callable[[], str],
+        as_user: Callable[[str], None],
+        sessionmaker: SessionMaker[Session],
+    ) -> None:
         link_in_core(sessionmaker, "housing", "slack", "C0123ABCD")
         as_user(ANN)
-        page = client.post(PAGE.format("housing"), data={"csrf_token": csrf_token(), "platform": "slack",
-                                                         "channel": "C0123ABCD"})
+        page = client.post(
+            PAGE.format("housing"), data={"csrf_token": csrf_token(), "platform": "slack", "channel": "C0123ABCD"}
+        )
         assert page.status_code == 400 and "is already linked to Slack C0123ABCD" in page.text
         assert linked(sessionmaker) == [("slack", "C0123ABCD")]
 
-    def test_a_channel_of_another_community(self, client: FlaskClient, csrf_token: Callable[[], str],
-                                            as_user: Callable[[str], None],
-                                            sessionmaker: SessionMaker[Session]) -> None:
+    def test_a_channel_of_another_community(
+        self,
+        client: FlaskClient,
+        csrf_token: Callable[[], str],
+        as_user: Callable[[str], None],
+        sessionmaker: SessionMaker[Session],
+    ) -> None:
         link_in_core(sessionmaker, "garden", "matrix", "!abc:example.org")
         as_user(ANN)
-        page = client.post(PAGE.format("housing"), data={"csrf_token": csrf_token(), "platform": "matrix",
-                                                         "channel": "!abc:example.org"})
+        page = client.post(
+            PAGE.format("housing"),
+            data={"csrf_token": csrf_token(), "platform": "matrix", "channel": "!abc:example.org"},
+        )
         assert page.status_code == 400 and "already linked to garden" in page.text
         assert linked(sessionmaker) == [] and linked(sessionmaker, "garden") == [("matrix", "!abc:example.org")]
 
 
 class TestWhoMayLink:
     def test_outsiders_of_a_private_community_are_told_nothing(
-            self, client: FlaskClient, csrf_token: Callable[[], str], as_user: Callable[[str], None],
-            sessionmaker: SessionMaker[Session]) -> None:
+        self,
+        client: FlaskClient,
+        csrf_token: Callable[[], str],
+        as_user: Callable[[str], None],
+        sessionmaker: SessionMaker[Session],
+    ) -> None:
         link_in_core(sessionmaker, "board", "slack", "C0123ABCD")
         as_user(EVE)
         assert client.get(PAGE.format("board")).status_code == 404
         assert client.get(PAGE.format("nowhere")).status_code == 404
-        assert client.post(PAGE.format("board"), data={"csrf_token": csrf_token(), "platform": "slack",
-                                                       "channel": "C0999ZZZZ"}).status_code == 404
-        assert client.post(UNLINK.format("board"), data={"csrf_token": csrf_token(), "platform": "slack",
-                                                         "channel": "C0123ABCD"}).status_code == 404
+        assert (
+            client.post(
+                PAGE.format("board"), data={"csrf_token": csrf_token(), "platform": "slack", "channel": "C0999ZZZZ"}
+            ).status_code
+            == 404
+        )
+        assert (
+            client.post(
+                UNLINK.format("board"), data={"csrf_token": csrf_token(), "platform": "slack", "channel": "C0123ABCD"}
+            ).status_code
+            == 404
+        )
         assert linked(sessionmaker, "board") == [("slack", "C0123ABCD")]
 
     @pytest.mark.parametrize("slug", ["housing", "board"])
-    def test_members_are_refused_plainly(self, client: FlaskClient, csrf_token: Callable[[], str],
-                                         as_user: Callable[[str], None], sessionmaker: SessionMaker[Session],
-                                         slug: str) -> None:
+    def test_members_are_refused_plainly(
+        self,
+        client: FlaskClient,
+        csrf_token: Callable[[], str],
+        as_user: Callable[[str], None],
+        sessionmaker: SessionMaker[Session],
+        slug: str,
+    ) -> None:
         link_in_core(sessionmaker, slug, "slack", "C0123ABCD")
         as_user(BOB)
         refused = client.get(PAGE.format(slug))
         assert refused.status_code == 403 and "Only the facilitators and moderators" in refused.text
-        assert client.post(PAGE.format(slug), data={"csrf_token": csrf_token(), "platform": "slack",
-                                                    "channel": "C0999ZZZZ"}).status_code == 403
-        assert client.post(UNLINK.format(slug), data={"csrf_token": csrf_token(), "platform": "slack",
-                                                      "channel": "C0123ABCD"}).status_code == 403
+        assert (
+            client.post(
+                PAGE.format(slug), data={"csrf_token": csrf_token(), "platform": "slack", "channel": "C0999ZZZZ"}
+            ).status_code
+            == 403
+        )
+        assert (
+            client.post(
+                UNLINK.format(slug), data={"csrf_token": csrf_token(), "platform": "slack", "channel": "C0123ABCD"}
+            ).status_code
+            == 403
+        )
         assert linked(sessionmaker, slug) == [("slack", "C0123ABCD")]
 
-    def test_outsiders_of_a_public_community_are_refused(self, client: FlaskClient,
-                                                               as_user: Callable[[str], None]) -> None:
+    def test_outsiders_of_a_public_community_are_refused(
+        self, client: FlaskClient, as_user: Callable[[str], None]
+    ) -> None:
         as_user(EVE)
         assert client.get(PAGE.format("housing")).status_code == 403
 
@@ -221,18 +313,21 @@ class TestWhoMayLink:
 
 
 class TestCsrf:
-    def test_link_without_a_token_is_refused(self, client: FlaskClient, as_user: Callable[[str], None],
-                                             sessionmaker: SessionMaker[Session]) -> None:
+    def test_link_without_a_token_is_refused(
+        self, client: FlaskClient, as_user: Callable[[str], None], sessionmaker: SessionMaker[Session]
+    ) -> None:
         as_user(ANN)
         answer = client.post(PAGE.format("housing"), data={"platform": "slack", "channel": "C0123ABCD"})
         assert answer.status_code == 400
-        forged = client.post(PAGE.format("housing"), data={"csrf_token": "forged", "platform": "slack",
-                                                           "channel": "C0123ABCD"})
+        forged = client.post(
+            PAGE.format("housing"), data={"csrf_token": "forged", "platform": "slack", "channel": "C0123ABCD"}
+        )
         assert forged.status_code == 400
         assert linked(sessionmaker) == []
 
-    def test_unlink_without_a_token_is_refused(self, client: FlaskClient, as_user: Callable[[str], None],
-                                               sessionmaker: SessionMaker[Session]) -> None:
+    def test_unlink_without_a_token_is_refused(
+        self, client: FlaskClient, as_user: Callable[[str], None], sessionmaker: SessionMaker[Session]
+    ) -> None:
         link_in_core(sessionmaker, "housing", "slack", "C0123ABCD")
         as_user(ANN)
         answer = client.post(UNLINK.format("housing"), data={"platform": "slack", "channel": "C0123ABCD"})
@@ -241,7 +336,8 @@ class TestCsrf:
 
 
 def test_the_page_has_one_heading_labelled_controls_and_no_script(
-        client: FlaskClient, as_user: Callable[[str], None], sessionmaker: SessionMaker[Session]) -> None:
+    client: FlaskClient, as_user: Callable[[str], None], sessionmaker: SessionMaker[Session]
+) -> None:
     link_in_core(sessionmaker, "housing", "slack", "C0123ABCD")
     link_in_core(sessionmaker, "housing", "matrix", "!abc:example.org")
     as_user(ANN)

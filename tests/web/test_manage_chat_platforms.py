@@ -39,12 +39,18 @@ def housing(sessionmaker: SessionMaker[Session]) -> None:
 
 
 def test_a_registered_platform_is_offered_explained_and_linked(
-        client: FlaskClient, csrf_token: Callable[[], str], as_user: Callable[[str], None],
-        sessionmaker: SessionMaker[Session]) -> None:
+    client: FlaskClient,
+    csrf_token: Callable[[], str],
+    as_user: Callable[[str], None],
+    sessionmaker: SessionMaker[Session],
+) -> None:
     as_user(ANN)
     soup = BeautifulSoup(client.get(PAGE).text, "html.parser")
     assert [(o["value"], o.get_text()) for o in soup.select("#platform option")] == [
-        ("slack", "Slack"), ("matrix", "Matrix"), ("loopback", "Loopback")]
+        ("slack", "Slack"),
+        ("matrix", "Matrix"),
+        ("loopback", "Loopback"),
+    ]
     assert "Loopback: the number after loop-, like loop-1." in soup.select_one("#channel-hint").get_text()
 
     refused = client.post(PAGE, data={"csrf_token": csrf_token(), "platform": "loopback", "channel": "C0123ABCD"})
@@ -59,4 +65,5 @@ def test_a_registered_platform_is_offered_explained_and_linked(
     assert [row.th.get_text(strip=True) for row in rows] == ["Loopback"]
     with sessionmaker() as session:
         assert [(r.platform, r.channel) for r in chat.links(session, community_by_slug(session, "housing"))] == [
-            ("loopback", "loop-7")]
+            ("loopback", "loop-7")
+        ]

@@ -33,8 +33,11 @@ def communities(sessionmaker: SessionMaker[Session], site: Site) -> None:
         board = make_community(session, "board", private=True)
         make_member(session, board, ANN, role=Role.facilitator)
         make_member(session, make_community(session, "garden"), DAN)
-        submit_post(session, Draft(community="housing", author_email=ANN, subject="Damp in flats",
-                                   body="Who has advice on damp?"), site)
+        submit_post(
+            session,
+            Draft(community="housing", author_email=ANN, subject="Damp in flats", body="Who has advice on damp?"),
+            site,
+        )
 
 
 def membership(sessionmaker: SessionMaker[Session], address: str, slug: str = "housing") -> tuple[str, str] | None:
@@ -66,46 +69,67 @@ def without_tokens(page: str) -> str:
 
 
 class TestMembership:
-    def test_join_change_delivery_and_leave(self, client: FlaskClient, csrf_token: Callable[[], str],
-                                            as_user: Callable[[str], None],
-                                            sessionmaker: SessionMaker[Session]) -> None:
+    def test_join_change_delivery_and_leave(
+        self,
+        client: FlaskClient,
+        csrf_token: Callable[[], str],
+        as_user: Callable[[str], None],
+        sessionmaker: SessionMaker[Session],
+    ) -> None:
         as_user(DAN)
         page = client.get("/c/housing/membership")
         assert page.status_code == 200 and "You are not a member of Housing" in page.text
-        joined = client.post("/c/housing/membership", data={"csrf_token": csrf_token(), "action": "join",
-                                                            "next": "/c/housing/"})
+        joined = client.post(
+            "/c/housing/membership", data={"csrf_token": csrf_token(), "action": "join", "next": "/c/housing/"}
+        )
         assert joined.status_code == 303 and joined.headers["Location"] == "/c/housing/"
         assert membership(sessionmaker, DAN) == ("active", "each")
 
-        client.post("/c/housing/membership", data={"csrf_token": csrf_token(), "action": "delivery",
-                                                   "housing-delivery": "weekly"})
+        client.post(
+            "/c/housing/membership",
+            data={"csrf_token": csrf_token(), "action": "delivery", "housing-delivery": "weekly"},
+        )
         assert membership(sessionmaker, DAN) == ("active", "weekly")
         assert '<option selected value="weekly">' in client.get("/c/housing/membership").text
 
-        refused = client.post("/c/housing/membership", data={"csrf_token": csrf_token(), "action": "delivery",
-                                                             "housing-delivery": "hourly"})
-        assert refused.status_code == 400 and 'aria-describedby="housing-delivery-hint housing-delivery-error"' \
-            in refused.text
+        refused = client.post(
+            "/c/housing/membership",
+            data={"csrf_token": csrf_token(), "action": "delivery", "housing-delivery": "hourly"},
+        )
+        assert (
+            refused.status_code == 400
+            and 'aria-describedby="housing-delivery-hint housing-delivery-error"' in refused.text
+        )
         assert membership(sessionmaker, DAN) == ("active", "weekly")
 
         left = client.post("/c/housing/membership", data={"csrf_token": csrf_token(), "action": "leave"})
         assert left.status_code == 303 and membership(sessionmaker, DAN) is None
 
-    def test_the_profile_lists_memberships_with_their_controls(self, client: FlaskClient,
-                                                               csrf_token: Callable[[], str],
-                                                               as_user: Callable[[str], None],
-                                                               sessionmaker: SessionMaker[Session]) -> None:
+    def test_the_profile_lists_memberships_with_their_controls(
+        self,
+        client: FlaskClient,
+        csrf_token: Callable[[], str],
+        as_user: Callable[[str], None],
+        sessionmaker: SessionMaker[Session],
+    ) -> None:
         as_user(ANN)
         profile = client.get("/account").text
         assert 'id="housing-delivery"' in profile and 'id="board-delivery"' in profile
-        saved = client.post("/c/board/membership", data={"csrf_token": csrf_token(), "action": "delivery",
-                                                         "board-delivery": "none", "next": "/account"})
+        saved = client.post(
+            "/c/board/membership",
+            data={"csrf_token": csrf_token(), "action": "delivery", "board-delivery": "none", "next": "/account"},
+        )
         assert saved.headers["Location"] == "/account"
         assert membership(sessionmaker, ANN, "board") == ("active", "none")
 
     def test_a_member_chooses_whether_other_members_see_their_address(
-            self, client: FlaskClient, csrf_token: Callable[[], str], as_user: Callable[[str], None],
-            sessionmaker: SessionMaker[Session], site: Site) -> None:
+        self,
+        client: FlaskClient,
+        csrf_token: Callable[[], str],
+        as_user: Callable[[str], None],
+        sessionmaker: SessionMaker[Session],
+        site: Site,
+    ) -> None:
         def footer() -> str:
             with sessionmaker() as session:
                 post_id = session.scalar(select(Post.id).where(Post.subject == "Damp in flats"))
@@ -117,21 +141,28 @@ class TestMembership:
         page = client.get("/c/housing/membership").text
         assert "Your email address is hidden" in page and "Show my address to other members" in page
         assert ANN not in footer() and "housing-private+" in footer(), "by default the relay, not the address"
-        shown = client.post("/c/housing/membership", data={"csrf_token": csrf_token(), "action": "address",
-                                                           "show": "yes"}, follow_redirects=True)
+        shown = client.post(
+            "/c/housing/membership",
+            data={"csrf_token": csrf_token(), "action": "address", "show": "yes"},
+            follow_redirects=True,
+        )
         assert "now see your email address" in shown.text and "Hide my address" in shown.text
         assert f"mailto:{ANN}" in footer()
         client.post("/c/housing/membership", data={"csrf_token": csrf_token(), "action": "address", "show": "no"})
         assert ANN not in footer()
         as_user(DAN)
-        refused = client.post("/c/housing/membership", data={"csrf_token": csrf_token(), "action": "address",
-                                                             "show": "yes"})
+        refused = client.post(
+            "/c/housing/membership", data={"csrf_token": csrf_token(), "action": "address", "show": "yes"}
+        )
         assert refused.status_code == 404, "not a member: nothing to show"
 
-    def test_a_private_community_is_not_found_by_outsiders(self, client: FlaskClient,
-                                                           csrf_token: Callable[[], str],
-                                                           as_user: Callable[[str], None],
-                                                           sessionmaker: SessionMaker[Session]) -> None:
+    def test_a_private_community_is_not_found_by_outsiders(
+        self,
+        client: FlaskClient,
+        csrf_token: Callable[[], str],
+        as_user: Callable[[str], None],
+        sessionmaker: SessionMaker[Session],
+    ) -> None:
         as_user(DAN)
         assert client.get("/c/board/membership").status_code == 404
         joined = client.post("/c/board/membership", data={"csrf_token": csrf_token(), "action": "join"})
@@ -140,8 +171,9 @@ class TestMembership:
         assert without_tokens(joined.text.replace("board", "X")) == without_tokens(unknown.text.replace("nowhere", "X"))
         assert membership(sessionmaker, DAN, "board") is None
 
-    def test_a_pending_request_is_shown_to_its_maker(self, client: FlaskClient, as_user: Callable[[str], None],
-                                                     sessionmaker: SessionMaker[Session]) -> None:
+    def test_a_pending_request_is_shown_to_its_maker(
+        self, client: FlaskClient, as_user: Callable[[str], None], sessionmaker: SessionMaker[Session]
+    ) -> None:
         with sessionmaker.begin() as session:
             make_member(session, community_by_slug(session, "board"), DAN, status=MemberStatus.pending)
         as_user(DAN)
@@ -153,64 +185,94 @@ class TestMembership:
 
 
 class TestNewThread:
-    def test_a_web_thread_reaches_email_members_like_a_mailed_one(self, client: FlaskClient,
-                                                                  csrf_token: Callable[[], str],
-                                                                  as_user: Callable[[str], None],
-                                                                  sessionmaker: SessionMaker[Session],
-                                                                  site: Site) -> None:
+    def test_a_web_thread_reaches_email_members_like_a_mailed_one(
+        self,
+        client: FlaskClient,
+        csrf_token: Callable[[], str],
+        as_user: Callable[[str], None],
+        sessionmaker: SessionMaker[Session],
+        site: Site,
+    ) -> None:
         as_user(BOB)
         assert client.get("/c/housing/new").status_code == 200
-        done = client.post("/c/housing/new", data={"csrf_token": csrf_token(), "subject": "Boiler grants",
-                                                   "body": "Is the **boiler** scheme open?\n\n- yes\n- no"})
+        done = client.post(
+            "/c/housing/new",
+            data={
+                "csrf_token": csrf_token(),
+                "subject": "Boiler grants",
+                "body": "Is the **boiler** scheme open?\n\n- yes\n- no",
+            },
+        )
         post = posts(sessionmaker)[-1]
         assert done.status_code == 303
         assert done.headers["Location"] == f"/c/housing/t/{post.thread_id}#post-{post.id}"
         assert (post.source, post.author_email, post.subject, post.status) == (
-            "web", BOB, "Boiler grants", PostStatus.published)
+            "web",
+            BOB,
+            "Boiler grants",
+            PostStatus.published,
+        )
         assert "<strong>boiler</strong>" in (post.html or "") and "<li>yes</li>" in (post.html or "")
         assert post.message_id.endswith(f"@{site.mail_domain}")
         assert queued_for(sessionmaker, post.id) == [ANN]  # not Bob (the author), not Cem (daily)
         assert post.thread_id != thread_id(sessionmaker)
 
-    def test_validation_errors_keep_what_was_typed(self, client: FlaskClient, csrf_token: Callable[[], str],
-                                                   as_user: Callable[[str], None],
-                                                   sessionmaker: SessionMaker[Session]) -> None:
+    def test_validation_errors_keep_what_was_typed(
+        self,
+        client: FlaskClient,
+        csrf_token: Callable[[], str],
+        as_user: Callable[[str], None],
+        sessionmaker: SessionMaker[Session],
+    ) -> None:
         as_user(BOB)
-        page = client.post("/c/housing/new", data={"csrf_token": csrf_token(), "subject": " ",
-                                                   "body": "A long careful message"})
+        page = client.post(
+            "/c/housing/new", data={"csrf_token": csrf_token(), "subject": " ", "body": "A long careful message"}
+        )
         assert page.status_code == 400
         assert 'href="#subject"' in page.text and "Enter a subject" in page.text
         assert 'aria-describedby="subject-hint subject-error"' in page.text
         assert "A long careful message</textarea>" in page.text
         assert len(posts(sessionmaker)) == 1
 
-    def test_a_refusal_is_shown_on_the_form(self, client: FlaskClient, csrf_token: Callable[[], str],
-                                            as_user: Callable[[str], None],
-                                            sessionmaker: SessionMaker[Session]) -> None:
+    def test_a_refusal_is_shown_on_the_form(
+        self,
+        client: FlaskClient,
+        csrf_token: Callable[[], str],
+        as_user: Callable[[str], None],
+        sessionmaker: SessionMaker[Session],
+    ) -> None:
         as_user(DAN)
-        page = client.post("/c/housing/new", data={"csrf_token": csrf_token(), "subject": "Hello",
-                                                   "body": "My carefully typed text"})
+        page = client.post(
+            "/c/housing/new", data={"csrf_token": csrf_token(), "subject": "Hello", "body": "My carefully typed text"}
+        )
         assert page.status_code == 403
         assert "Only members may post to housing" in page.text.split('class="error-summary"')[1]
         assert 'value="Hello"' in page.text and "My carefully typed text</textarea>" in page.text
         assert len(posts(sessionmaker)) == 1
 
-    def test_a_held_post_says_it_awaits_a_moderator(self, client: FlaskClient, csrf_token: Callable[[], str],
-                                                    as_user: Callable[[str], None],
-                                                    sessionmaker: SessionMaker[Session]) -> None:
+    def test_a_held_post_says_it_awaits_a_moderator(
+        self,
+        client: FlaskClient,
+        csrf_token: Callable[[], str],
+        as_user: Callable[[str], None],
+        sessionmaker: SessionMaker[Session],
+    ) -> None:
         with sessionmaker.begin() as session:
             community_by_slug(session, "housing").posting_policy = PostingPolicy.moderated
         as_user(BOB)
         assert "A moderator reads messages to this community" in client.get("/c/housing/new").text
-        done = client.post("/c/housing/new", data={"csrf_token": csrf_token(), "subject": "Grants",
-                                                   "body": "Any news?"})
+        done = client.post(
+            "/c/housing/new", data={"csrf_token": csrf_token(), "subject": "Grants", "body": "Any news?"}
+        )
         assert done.status_code == 303 and done.headers["Location"] == "/c/housing/"
         post = posts(sessionmaker)[-1]
         assert post.status is PostStatus.held and queued_for(sessionmaker, post.id) == []
         assert "Your message is waiting for a moderator" in client.get("/account").text
         with sessionmaker() as session:
-            notices = {item.address: item.payload for item in session.scalars(
-                select(OutboxItem).where(OutboxItem.kind == "notice_email"))}
+            notices = {
+                item.address: item.payload
+                for item in session.scalars(select(OutboxItem).where(OutboxItem.kind == "notice_email"))
+            }
         assert "/c/housing/manage/held" in notices[ANN]["text"]
         assert "awaiting approval" in notices[BOB]["subject"]
 
@@ -220,8 +282,9 @@ class TestNewThread:
 
 
 class TestReply:
-    def reply(self, client: FlaskClient, csrf_token: Callable[[], str], thread: int, body: str,
-              parent: int | None = None) -> str:
+    def reply(
+        self, client: FlaskClient, csrf_token: Callable[[], str], thread: int, body: str, parent: int | None = None
+    ) -> str:
         data = {"csrf_token": csrf_token(), "body": body}
         if parent is not None:
             data["parent_id"] = str(parent)
@@ -229,9 +292,14 @@ class TestReply:
         assert done.status_code == 303, done.text
         return done.headers["Location"]
 
-    def test_replies_thread_in_mail_clients(self, client: FlaskClient, csrf_token: Callable[[], str],
-                                            as_user: Callable[[str], None], sessionmaker: SessionMaker[Session],
-                                            site: Site) -> None:
+    def test_replies_thread_in_mail_clients(
+        self,
+        client: FlaskClient,
+        csrf_token: Callable[[], str],
+        as_user: Callable[[str], None],
+        sessionmaker: SessionMaker[Session],
+        site: Site,
+    ) -> None:
         thread = thread_id(sessionmaker)
         as_user(BOB)
         self.reply(client, csrf_token, thread, "Ventilate _first_.")
@@ -253,28 +321,43 @@ class TestReply:
         assert view.in_reply_to == second.message_id
         assert view.references == (root.message_id, second.message_id)
 
-    def test_a_parent_from_another_thread_is_refused(self, client: FlaskClient, csrf_token: Callable[[], str],
-                                                     as_user: Callable[[str], None],
-                                                     sessionmaker: SessionMaker[Session], site: Site) -> None:
+    def test_a_parent_from_another_thread_is_refused(
+        self,
+        client: FlaskClient,
+        csrf_token: Callable[[], str],
+        as_user: Callable[[str], None],
+        sessionmaker: SessionMaker[Session],
+        site: Site,
+    ) -> None:
         with sessionmaker.begin() as session:
-            other = submit_post(session, Draft(community="housing", author_email=ANN, subject="Other",
-                                               body="Elsewhere"), site).post
+            other = submit_post(
+                session, Draft(community="housing", author_email=ANN, subject="Other", body="Elsewhere"), site
+            ).post
         as_user(BOB)
-        page = client.post(f"/c/housing/t/{thread_id(sessionmaker)}/reply",
-                           data={"csrf_token": csrf_token(), "body": "Hi", "parent_id": str(other.id)})
+        page = client.post(
+            f"/c/housing/t/{thread_id(sessionmaker)}/reply",
+            data={"csrf_token": csrf_token(), "body": "Hi", "parent_id": str(other.id)},
+        )
         assert page.status_code == 400 and len(posts(sessionmaker)) == 2
         assert client.get("/c/board/t/1/reply").status_code == 404
 
-    def test_an_empty_reply_is_sent_back(self, client: FlaskClient, csrf_token: Callable[[], str],
-                                         as_user: Callable[[str], None], sessionmaker: SessionMaker[Session]) -> None:
+    def test_an_empty_reply_is_sent_back(
+        self,
+        client: FlaskClient,
+        csrf_token: Callable[[], str],
+        as_user: Callable[[str], None],
+        sessionmaker: SessionMaker[Session],
+    ) -> None:
         as_user(BOB)
-        page = client.post(f"/c/housing/t/{thread_id(sessionmaker)}/reply", data={"csrf_token": csrf_token(),
-                                                                                  "body": "  "})
+        page = client.post(
+            f"/c/housing/t/{thread_id(sessionmaker)}/reply", data={"csrf_token": csrf_token(), "body": "  "}
+        )
         assert page.status_code == 400 and "Write your reply" in page.text
         assert "Who has advice on damp?" in page.text  # the message being answered is shown
 
-    def test_the_thread_page_ends_with_the_reply_form(self, client: FlaskClient, as_user: Callable[[str], None],
-                                                      sessionmaker: SessionMaker[Session]) -> None:
+    def test_the_thread_page_ends_with_the_reply_form(
+        self, client: FlaskClient, as_user: Callable[[str], None], sessionmaker: SessionMaker[Session]
+    ) -> None:
         root = posts(sessionmaker)[0]
         page = f"/c/housing/t/{root.thread_id}"
         assert "Sign in to reply" in client.get(page).text

@@ -30,8 +30,7 @@ def _children(pid: int) -> set[int]:
     return {int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()}
 
 
-def test_workers_answer_are_replaced_and_stop(make_settings: Callable[..., config.Settings],
-                                             engine: Engine) -> None:
+def test_workers_answer_are_replaced_and_stop(make_settings: Callable[..., config.Settings], engine: Engine) -> None:
     port = free_port()
     woken = threading.Event()
     unsubscribe = outbox_signal.subscribe(woken.set)

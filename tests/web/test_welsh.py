@@ -26,11 +26,40 @@ from tests.support import make_community, make_member
 ANN, BOB = "ann@example.org", "bob@example.org"
 # Words of the data the pages show, which are the same in both languages.
 DATA_WORDS = {
-    "tenantiaid", "helpu", "cwch", "neb", "lleithder", "gegin", "adroddiad", "gardd", "planhigion", "example",
+    "tenantiaid",
+    "helpu",
+    "cwch",
+    "neb",
+    "lleithder",
+    "gegin",
+    "adroddiad",
+    "gardd",
+    "planhigion",
+    "example",
     # names of things that are not translated: formats, products, standards, bodies
-    "mbox", "markdown", "atom", "slack", "matrix", "listbridge", "europe", "london", "javascript", "chromium",
-    "wcag", "ehrc", "eass", "abilitynet", "braille", "https", "element", "application", "core", "word",
-    "http", "lists", "postmaster",  # the site's address and its contact
+    "mbox",
+    "markdown",
+    "atom",
+    "slack",
+    "matrix",
+    "listbridge",
+    "europe",
+    "london",
+    "javascript",
+    "chromium",
+    "wcag",
+    "ehrc",
+    "eass",
+    "abilitynet",
+    "braille",
+    "https",
+    "element",
+    "application",
+    "core",
+    "word",
+    "http",
+    "lists",
+    "postmaster",  # the site's address and its contact
 }
 # Words that are the same in Welsh and in English.
 BOTH_LANGUAGES = {"problem", "print", "sector", "system"}
@@ -87,14 +116,28 @@ def world(sessionmaker: SessionMaker[Session], site: Site) -> dict[str, int]:
         make_member(db, tai, BOB)
         make_member(db, gardd, ANN, role=Role.facilitator)
         make_member(db, gardd, BOB)
-        first = submit_post(db, Draft(
-            community="tai", author_email=ANN, subject="Lleithder", body="Mae lleithder yn y gegin.",
-            created_at=datetime(2025, 3, 3, 14, 5, tzinfo=UTC),
-            attachments=(AttachmentData("adroddiad.pdf", "application/pdf", b"%PDF-1.4 adroddiad"),)), site).post
-        reply = submit_post(db, Draft(community="tai", author_email=BOB, subject="Re: Lleithder",
-                                      body="Lleithder eto.", parent_id=first.id), site).post
-        held = submit_post(db, Draft(community="gardd", author_email=BOB, subject="Planhigion",
-                                     body="Planhigion."), site).post
+        first = submit_post(
+            db,
+            Draft(
+                community="tai",
+                author_email=ANN,
+                subject="Lleithder",
+                body="Mae lleithder yn y gegin.",
+                created_at=datetime(2025, 3, 3, 14, 5, tzinfo=UTC),
+                attachments=(AttachmentData("adroddiad.pdf", "application/pdf", b"%PDF-1.4 adroddiad"),),
+            ),
+            site,
+        ).post
+        reply = submit_post(
+            db,
+            Draft(
+                community="tai", author_email=BOB, subject="Re: Lleithder", body="Lleithder eto.", parent_id=first.id
+            ),
+            site,
+        ).post
+        held = submit_post(
+            db, Draft(community="gardd", author_email=BOB, subject="Planhigion", body="Planhigion."), site
+        ).post
         assert held.status.value == "held"
         return {"thread": first.thread_id, "reply": reply.id}
 
@@ -132,10 +175,15 @@ def pages(world: dict[str, int]) -> dict[str, tuple[str | None, str, str, dict[s
 
 
 @pytest.fixture
-def fetch(client: FlaskClient, as_user: Callable[[str], None], sign_in: Callable[[int | None], None],
-          csrf_token: Callable[[], str]) -> Callable[..., str]:
-    def fetch(who: str | None, method: str, path: str, form: dict[str, str] | None, status: int,
-              headers: dict[str, str]) -> str:
+def fetch(
+    client: FlaskClient,
+    as_user: Callable[[str], None],
+    sign_in: Callable[[int | None], None],
+    csrf_token: Callable[[], str],
+) -> Callable[..., str]:
+    def fetch(
+        who: str | None, method: str, path: str, form: dict[str, str] | None, status: int, headers: dict[str, str]
+    ) -> str:
         as_user(who) if who else sign_in(None)
         client.delete_cookie("lang")
         if method == "POST":
@@ -148,8 +196,9 @@ def fetch(client: FlaskClient, as_user: Callable[[str], None], sign_in: Callable
     return fetch
 
 
-def test_every_page_in_welsh_has_no_english_interface_text_left(world: dict[str, int],
-                                                                 fetch: Callable[..., str]) -> None:
+def test_every_page_in_welsh_has_no_english_interface_text_left(
+    world: dict[str, int], fetch: Callable[..., str]
+) -> None:
     for name, (who, method, path, form, status) in pages(world).items():
         english = read(fetch(who, method, path, form, status, {"Accept-Language": "en-GB,en;q=0.9"}))
         welsh = read(fetch(who, method, path, form, status, {"Accept-Language": "cy-GB,cy;q=0.9,en;q=0.5"}))
@@ -178,8 +227,8 @@ def test_the_switch_link_keeps_the_page_and_its_query(client: FlaskClient, world
 
 
 def test_a_members_language_wins_over_the_browser_until_they_choose_by_link(
-        client: FlaskClient, world: dict[str, int], as_user: Callable[[str], None],
-        sessionmaker: SessionMaker[Session]) -> None:
+    client: FlaskClient, world: dict[str, int], as_user: Callable[[str], None], sessionmaker: SessionMaker[Session]
+) -> None:
     with sessionmaker.begin() as db:
         db.scalars(select(User).where(User.display_name == "Bob")).one().language = "cy"
     as_user(BOB)
@@ -189,13 +238,21 @@ def test_a_members_language_wins_over_the_browser_until_they_choose_by_link(
 
 
 def test_a_member_sets_their_language_on_the_account_page(
-        client: FlaskClient, world: dict[str, int], as_user: Callable[[str], None], csrf_token: Callable[[], str],
-        sessionmaker: SessionMaker[Session]) -> None:
+    client: FlaskClient,
+    world: dict[str, int],
+    as_user: Callable[[str], None],
+    csrf_token: Callable[[], str],
+    sessionmaker: SessionMaker[Session],
+) -> None:
     as_user(BOB)
     page = client.get("/account")
     assert '<option selected value="">As my browser asks</option>' in page.text
-    saved = client.post("/account", data={"csrf_token": csrf_token(), "display_name": "Bob", "language": "cy"},
-                        follow_redirects=True, headers={"Accept-Language": "en"})
+    saved = client.post(
+        "/account",
+        data={"csrf_token": csrf_token(), "display_name": "Bob", "language": "cy"},
+        follow_redirects=True,
+        headers={"Accept-Language": "en"},
+    )
     assert '<html lang="cy">' in saved.text and "Mae eich proffil wedi&#39;i gadw." in saved.text
     assert '<option lang="cy" selected value="cy">Cymraeg</option>' in saved.text
     with sessionmaker() as db:
@@ -219,14 +276,20 @@ def test_dates_and_numbers_follow_the_page_language(client: FlaskClient, world: 
 
 
 def test_the_accessibility_statement_is_linked_from_every_page_in_both_languages(
-        client: FlaskClient, world: dict[str, int]) -> None:
+    client: FlaskClient, world: dict[str, int]
+) -> None:
     for path in ("/", "/signin", "/c/nowhere/"):
         assert '<a href="/accessibility">Accessibility statement</a>' in client.get(path + "?lang=en").text
         assert '<a href="/accessibility">Datganiad hygyrchedd</a>' in client.get(path + "?lang=cy").text
     english, welsh = client.get("/accessibility?lang=en").text, client.get("/accessibility?lang=cy").text
-    for heading in ("How accessible this website is", "Feedback and contact information",
-                    "Reporting accessibility problems with this website", "Enforcement procedure",
-                    "Technical information about this website's accessibility", "How we tested this website"):
+    for heading in (
+        "How accessible this website is",
+        "Feedback and contact information",
+        "Reporting accessibility problems with this website",
+        "Enforcement procedure",
+        "Technical information about this website's accessibility",
+        "How we tested this website",
+    ):
         assert f"<h2>{heading}</h2>" in english
     assert "version 2.2 AA standard" in english and "Equality Advisory and Support Service" in english
     assert '<a href="mailto:postmaster@lists.example.org">postmaster@lists.example.org</a>' in english
@@ -234,12 +297,21 @@ def test_the_accessibility_statement_is_linked_from_every_page_in_both_languages
     assert "7 Rhagfyr 2026" in welsh and "7 December 2026" in english
 
 
-def test_a_welsh_communitys_form_keeps_its_language(client: FlaskClient, world: dict[str, int],
-                                                    as_user: Callable[[str], None], csrf_token: Callable[[], str],
-                                                    sessionmaker: SessionMaker[Session]) -> None:
+def test_a_welsh_communitys_form_keeps_its_language(
+    client: FlaskClient,
+    world: dict[str, int],
+    as_user: Callable[[str], None],
+    csrf_token: Callable[[], str],
+    sessionmaker: SessionMaker[Session],
+) -> None:
     as_user(ANN)
-    data = {"csrf_token": csrf_token(), "name": "Tai", "visibility": "public", "posting_policy": "members",
-            "language": "bilingual"}
+    data = {
+        "csrf_token": csrf_token(),
+        "name": "Tai",
+        "visibility": "public",
+        "posting_policy": "members",
+        "language": "bilingual",
+    }
     assert client.post("/c/tai/manage/settings", data=data).status_code == 303
     page = client.get("/c/tai/manage/settings?lang=cy").text
     assert re.search(r'<input checked id="language-\d" name="language" type="radio" value="bilingual">', page)
@@ -249,7 +321,8 @@ def test_a_welsh_communitys_form_keeps_its_language(client: FlaskClient, world: 
 
 
 def test_what_a_welsh_communitys_members_wrote_is_marked_welsh_on_english_pages(
-        client: FlaskClient, world: dict[str, int], sessionmaker: SessionMaker[Session]) -> None:
+    client: FlaskClient, world: dict[str, int], sessionmaker: SessionMaker[Session]
+) -> None:
     thread = f"/c/tai/t/{world['thread']}"
     assert "<h1>Lleithder</h1>" in client.get(thread).text  # an English community: nothing to mark
     with sessionmaker.begin() as db:
@@ -263,12 +336,14 @@ def test_what_a_welsh_communitys_members_wrote_is_marked_welsh_on_english_pages(
     assert "<h1>Lleithder</h1>" in client.get(thread + "?lang=en").text
 
 
-def test_pages_of_results_are_counted_in_the_page_language(client: FlaskClient, world: dict[str, int],
-                                                           sessionmaker: SessionMaker[Session], site: Site) -> None:
+def test_pages_of_results_are_counted_in_the_page_language(
+    client: FlaskClient, world: dict[str, int], sessionmaker: SessionMaker[Session], site: Site
+) -> None:
     with sessionmaker.begin() as db:
         for number in range(1, 22):
-            submit_post(db, Draft(community="tai", author_email=ANN, subject=f"Lleithder {number}",
-                                  body="Lleithder eto."), site)
+            submit_post(
+                db, Draft(community="tai", author_email=ANN, subject=f"Lleithder {number}", body="Lleithder eto."), site
+            )
     english, welsh = client.get("/search?q=lleithder&lang=en").text, client.get("/search?q=lleithder&lang=cy").text
     assert "23 results" in english and "<span>Page 1 of 2</span>" in english and ">Next page</a>" in english
     assert "23 canlyniad" in welsh and "<span>Tudalen 1 o 2</span>" in welsh and ">Tudalen nesaf</a>" in welsh

@@ -30,9 +30,11 @@ DELIVERY_CHOICES = [
     SelectChoice(Delivery.none.value, _l("No email: I will read on the web")),
 ]
 # A member's own language, each named in itself (and marked so); empty: follow the browser.
-LANGUAGE_CHOICES = [SelectChoice("", _l("As my browser asks")),
-                    SelectChoice("cy", "Cymraeg", render_kw={"lang": "cy"}),
-                    SelectChoice("en", "English", render_kw={"lang": "en-GB"})]
+LANGUAGE_CHOICES = [
+    SelectChoice("", _l("As my browser asks")),
+    SelectChoice("cy", "Cymraeg", render_kw={"lang": "cy"}),
+    SelectChoice("en", "English", render_kw={"lang": "en-GB"}),
+]
 MAX_BODY = 100_000
 
 
@@ -70,9 +72,11 @@ def core_rule(check: Callable[[str], object]) -> Callable[[WebForm, Field], None
 
 
 def email_field(label: LazyText | None = None) -> EmailField:
-    return EmailField(label or _l("Email address"),
-                      [DataRequired(_l("Enter an email address")), core_rule(normalize_email)],
-                      render_kw={"autocomplete": "email", "spellcheck": "false"})
+    return EmailField(
+        label or _l("Email address"),
+        [DataRequired(_l("Enter an email address")), core_rule(normalize_email)],
+        render_kw={"autocomplete": "email", "spellcheck": "false"},
+    )
 
 
 class SignInForm(WebForm):
@@ -81,14 +85,18 @@ class SignInForm(WebForm):
 
 
 class ProfileForm(WebForm):
-    display_name = StringField(_l("Your name"), [DataRequired(_l("Enter your name")), Length(max=200)],
-                               render_kw={"autocomplete": "name"})
+    display_name = StringField(
+        _l("Your name"), [DataRequired(_l("Enter your name")), Length(max=200)], render_kw={"autocomplete": "name"}
+    )
     language = SelectField(_l("Language"), choices=LANGUAGE_CHOICES, default="")
-    timezone = StringField(_l("Time zone"), [Optional(), Length(max=64), core_rule(check_timezone)],
-                           render_kw={"spellcheck": "false"})
+    timezone = StringField(
+        _l("Time zone"), [Optional(), Length(max=64), core_rule(check_timezone)], render_kw={"spellcheck": "false"}
+    )
     digest_hour = IntegerField(
-        _l("Hour for digests"), [Optional(), NumberRange(0, 23, _l("Enter an hour from 0 to 23"))],
-        widget=NumberInput(min=0, max=23), render_kw={"inputmode": "numeric"},
+        _l("Hour for digests"),
+        [Optional(), NumberRange(0, 23, _l("Enter an hour from 0 to 23"))],
+        widget=NumberInput(min=0, max=23),
+        render_kw={"inputmode": "numeric"},
     )
 
 
@@ -99,8 +107,9 @@ class AddEmailForm(WebForm):
 class MembershipForm(WebForm):
     """Used with the community's slug as prefix: the profile lists one per community."""
 
-    delivery = SelectField(_l("Email from this community"), choices=DELIVERY_CHOICES, default=Delivery.each.value,
-                           coerce=choice_value)
+    delivery = SelectField(
+        _l("Email from this community"), choices=DELIVERY_CHOICES, default=Delivery.each.value, coerce=choice_value
+    )
 
 
 class NewThreadForm(WebForm):

@@ -80,9 +80,14 @@ def _exempt_one_click(setup: BlueprintSetupState) -> None:
 @bp.app_errorhandler(CSRFError)
 def _stale_form(error: CSRFError) -> tuple[str, int]:
     """A form sent without its CSRF token, or after the session ended: refused, said plainly."""
-    return message_page(_("Please try again"),
-                        _("The form could not be accepted because it had expired or came from another site; go "
-                          "back, reload the page and send it again."), 400)
+    return message_page(
+        _("Please try again"),
+        _(
+            "The form could not be accepted because it had expired or came from another site; go "
+            "back, reload the page and send it again."
+        ),
+        400,
+    )
 
 
 REFUSAL_TITLES = {403: _l("You cannot do that"), 404: _l("Page not found"), 429: _l("Please wait a while")}
@@ -95,8 +100,7 @@ def refused(error: ListbridgeError) -> tuple[str, int]:
     return message_page(title, sentence(error.message), error.http_status)
 
 
-def message_page(title: str, text: str, status: int = 200,
-                 links: Sequence[tuple[str, str]] = ()) -> tuple[str, int]:
+def message_page(title: str, text: str, status: int = 200, links: Sequence[tuple[str, str]] = ()) -> tuple[str, int]:
     """A page that only says something (with links onwards): done, refused, not found."""
     return render_template("accounts/message.html", title=title, text=text, links=links), status
 
@@ -116,14 +120,20 @@ def sign_in() -> Any:
         return _form_page("accounts/sign_in.html", form)
     try:
         with _writing() as db:
-            accounts.request_sign_in(db, state().site, form.email.data, request.remote_addr or "unknown",
-                                     safe_next(form.next.data, ""))
+            accounts.request_sign_in(
+                db, state().site, form.email.data, request.remote_addr or "unknown", safe_next(form.next.data, "")
+            )
     except RateLimited:
-        form.form_errors.append(_("Too many sign-in links have been asked for, for this address or from your "
-                                  "network, in the last hour. Please try again later."))
+        form.form_errors.append(
+            _(
+                "Too many sign-in links have been asked for, for this address or from your "
+                "network, in the last hour. Please try again later."
+            )
+        )
         return render_template("accounts/sign_in.html", form=form), 429, {"Retry-After": "3600"}
-    return render_template("accounts/check_email.html", email=form.email.data,
-                           minutes=int(accounts.SIGN_IN_TTL.total_seconds() // 60))
+    return render_template(
+        "accounts/check_email.html", email=form.email.data, minutes=int(accounts.SIGN_IN_TTL.total_seconds() // 60)
+    )
 
 
 @bp.route("/signin/<token>", methods=["GET", "POST"])
@@ -132,17 +142,26 @@ def sign_in_link(token: str) -> Any:
     if request.method == "GET":
         with state().readers() as db:
             user = accounts.sign_in_link_user(db, state().site, token)
-        return render_template("accounts/sign_in_confirm.html", user=user,
-                               action=url_for(".sign_in_link", token=token, next=next_path))
+        return render_template(
+            "accounts/sign_in_confirm.html", user=user, action=url_for(".sign_in_link", token=token, next=next_path)
+        )
     with _writing() as db:
         user = accounts.use_sign_in_link(db, state().site, token)
         stopped = [m.community.name for m in bounces.stopped_deliveries(db, user)]
         sign_in_as(db, user.id)
-    flash(_("You are signed in as %(name)s.", name=user.display_name) if user.display_name
-          else _("You are signed in."), "success")
+    flash(
+        _("You are signed in as %(name)s.", name=user.display_name) if user.display_name else _("You are signed in."),
+        "success",
+    )
     if stopped:  # said once per session: the account page keeps saying it, with the buttons
-        flash(_("We stopped sending you mail from %(names)s because it kept bouncing. "
-                "You can start it again from your account page.", names=i18n.listed(stopped)), "error")
+        flash(
+            _(
+                "We stopped sending you mail from %(names)s because it kept bouncing. "
+                "You can start it again from your account page.",
+                names=i18n.listed(stopped),
+            ),
+            "error",
+        )
     return redirect(next_path, 303)
 
 
@@ -197,8 +216,10 @@ def add_email() -> Any:
     except (InvalidInput, RateLimited) as exc:
         form.email.errors.append(sentence(exc.message))
         return _profile_page(email_form=form, status=exc.http_status)
-    flash(_("We have sent a link to %(email)s: follow it to add the address to your account.", email=pending.email),
-          "success")
+    flash(
+        _("We have sent a link to %(email)s: follow it to add the address to your account.", email=pending.email),
+        "success",
+    )
     return redirect(url_for(".profile"), 303)
 
 
@@ -233,9 +254,11 @@ def verify_email(token: str) -> Any:
         return render_template("accounts/verify_email.html", email=pending.email, owner=owner)
     with _writing() as db:
         added = accounts.verify_email(db, state().site, token)
-    return message_page(_("Address added"), _("%(email)s is now on your account: you can post from it "
-                                              "and sign in with it.", email=added.email),
-                        links=[(url_for(".profile"), _("Your account"))])
+    return message_page(
+        _("Address added"),
+        _("%(email)s is now on your account: you can post from it and sign in with it.", email=added.email),
+        links=[(url_for(".profile"), _("Your account"))],
+    )
 
 
 def _main_address(user: User) -> str:
@@ -257,21 +280,32 @@ def _profile_form(user: User) -> ProfileForm:
     return form
 
 
-def _profile_page(*, profile_form: ProfileForm | None = None, email_form: AddEmailForm | None = None,
-                  status: int | None = None) -> tuple[str, int]:
+def _profile_page(
+    *, profile_form: ProfileForm | None = None, email_form: AddEmailForm | None = None, status: int | None = None
+) -> tuple[str, int]:
     with state().readers() as db:
         user = _me(db)
-        pending = list(db.scalars(select(PendingEmail.email).where(PendingEmail.user_id == user.id)
-                                  .order_by(PendingEmail.email)))
-        memberships = list(db.execute(
-            select(Membership, Community).join(Community, Community.id == Membership.community_id)
-            .where(Membership.user_id == user.id).order_by(Community.name)
-        ))
+        pending = list(
+            db.scalars(select(PendingEmail.email).where(PendingEmail.user_id == user.id).order_by(PendingEmail.email))
+        )
+        memberships = list(
+            db.execute(
+                select(Membership, Community)
+                .join(Community, Community.id == Membership.community_id)
+                .where(Membership.user_id == user.id)
+                .order_by(Community.name)
+            )
+        )
         page = render_template(
-            "accounts/profile.html", user=user, emails=list(user.emails), pending=pending,
-            main_address=_main_address(user), stopped=bounces.stopped_deliveries(db, user),
-            memberships=[(m, c, MembershipForm(formdata=None, prefix=c.slug, delivery=m.delivery.value))
-                         for m, c in memberships],
+            "accounts/profile.html",
+            user=user,
+            emails=list(user.emails),
+            pending=pending,
+            main_address=_main_address(user),
+            stopped=bounces.stopped_deliveries(db, user),
+            memberships=[
+                (m, c, MembershipForm(formdata=None, prefix=c.slug, delivery=m.delivery.value)) for m, c in memberships
+            ],
             profile_form=profile_form or _profile_form(user),
             email_form=email_form or AddEmailForm(formdata=None),
         )
@@ -340,10 +374,13 @@ def _membership_page(slug: str, form: MembershipForm | None = None, status: int 
     with state().readers() as db:
         here = place(db, slug, members_too=True)
         form = form or MembershipForm(
-            formdata=None, prefix=here.community.slug,
-            delivery=here.membership.delivery.value if here.membership else Delivery.each.value)
-        return render_template("accounts/membership.html", community=here.community, membership=here.membership,
-                               form=form), status
+            formdata=None,
+            prefix=here.community.slug,
+            delivery=here.membership.delivery.value if here.membership else Delivery.each.value,
+        )
+        return render_template(
+            "accounts/membership.html", community=here.community, membership=here.membership, form=form
+        ), status
 
 
 # Posting --------------------------------------------------------------------------------
@@ -380,8 +417,13 @@ def reply(slug: str, thread_id: int) -> Any:
     context: dict[str, Any] = {"community": community, "thread": thread, "parent": parent}
     if not form.validate_on_submit():
         return _form_page("accounts/reply.html", form, **context)
-    outcome = _post(form, community=community.slug, subject="Re: " + strip_prefixes(thread.subject),
-                    body=form.body.data, parent_id=parent.id)
+    outcome = _post(
+        form,
+        community=community.slug,
+        subject="Re: " + strip_prefixes(thread.subject),
+        body=form.body.data,
+        parent_id=parent.id,
+    )
     if isinstance(outcome, ListbridgeError):
         return _form_page("accounts/reply.html", form, outcome.http_status, **context)
     if outcome.held:
@@ -414,8 +456,13 @@ def _post(form: NewThreadForm | ReplyForm, **fields: Any) -> Outcome | Listbridg
     try:
         with _writing() as db:
             user = _me(db)
-            draft = Draft(author_email=_main_address(user), author_name=user.display_name, source="web",
-                          body_format="markdown", **fields)
+            draft = Draft(
+                author_email=_main_address(user),
+                author_name=user.display_name,
+                source="web",
+                body_format="markdown",
+                **fields,
+            )
             outcome = submit_post(db, draft, state().site)
             if outcome.held:
                 notify_held(db, state().site, outcome.post)
@@ -448,8 +495,13 @@ def unsubscribe(token: str) -> Any:
         user, community = accounts.unsubscribe_target(db, state().site, token)
         membership = membership_of(db, user, community)
         problem = accounts.last_facilitator_problem(db, membership, leaving=True)
-    return render_template("accounts/unsubscribe.html", community=community, member=membership is not None,
-                           token=token, problem=problem and sentence(problem))
+    return render_template(
+        "accounts/unsubscribe.html",
+        community=community,
+        member=membership is not None,
+        token=token,
+        problem=problem and sentence(problem),
+    )
 
 
 @bp.route("/unsubscribe/<token>", methods=["POST"])
@@ -467,8 +519,13 @@ def unsubscribe_one_click(token: str) -> Any:
     except InvalidInput as exc:  # the last facilitator: told what to do instead
         with state().readers() as db:
             _, community = accounts.unsubscribe_target(db, state().site, token)
-            return render_template("accounts/unsubscribe.html", community=community, member=True, token=token,
-                                   problem=sentence(exc.message)), 409
+            return render_template(
+                "accounts/unsubscribe.html",
+                community=community,
+                member=True,
+                token=token,
+                problem=sentence(exc.message),
+            ), 409
     return render_template("accounts/unsubscribed.html", community=community)
 
 
@@ -485,13 +542,23 @@ def bounce_reenable(token: str) -> Any:
     if request.method == "GET":
         with state().readers() as db:
             membership = bounces.membership_for_link(db, state().site, token)
-            return render_template("accounts/bounce_reenable.html", membership=membership,
-                                   community=membership.community, address=_main_address(membership.user))
+            return render_template(
+                "accounts/bounce_reenable.html",
+                membership=membership,
+                community=membership.community,
+                address=_main_address(membership.user),
+            )
     with _writing() as db:
         membership = bounces.reenable(db, bounces.membership_for_link(db, state().site, token))
         community, address = membership.community.name, _main_address(membership.user)
-    return message_page(_("Mail is on again"), _("%(name)s is sending mail to %(address)s again, as it did "
-                                                 "before the bounces stopped it.", name=community, address=address))
+    return message_page(
+        _("Mail is on again"),
+        _(
+            "%(name)s is sending mail to %(address)s again, as it did before the bounces stopped it.",
+            name=community,
+            address=address,
+        ),
+    )
 
 
 @bp.route(f"{subscriptions.CONFIRM_PATH}<token>", methods=["GET", "POST"])
@@ -503,10 +570,13 @@ def confirm_request(token: str) -> Any:
     if request.method == "GET":
         with state().readers() as db:
             asked = subscriptions.pending_request(db, state().site, token)
-            return render_template("accounts/confirm_request.html", asked=asked,
-                                   community=db.get(Community, asked.community_id),
-                                   verb="join" if asked.action == subscriptions.SUBSCRIBE else "leave",
-                                   days=subscriptions.CONFIRM_TTL.days)
+            return render_template(
+                "accounts/confirm_request.html",
+                asked=asked,
+                community=db.get(Community, asked.community_id),
+                verb="join" if asked.action == subscriptions.SUBSCRIBE else "leave",
+                days=subscriptions.CONFIRM_TTL.days,
+            )
     with _writing() as db:
         done = subscriptions.confirm(db, state().site, token)
     community = done.community
@@ -515,13 +585,19 @@ def confirm_request(token: str) -> Any:
     if done.action == subscriptions.UNSUBSCRIBE:
         return render_template("accounts/unsubscribed.html", community=community)
     if done.membership is not None and done.membership.status is MemberStatus.pending:
-        return message_page(_("Request sent"), _("%(name)s is private: %(email)s has asked to join, "
-                                                 "and its facilitators will decide on the request.",
-                                                 name=community.name, email=done.email))
-    return message_page(_("Welcome to %(name)s", name=community.name),
-                        _("%(email)s is a member of %(name)s: its messages will come by email.",
-                          email=done.email, name=community.name),
-                        links=[(url_for("archive.community", slug=community.slug), community.name)])
+        return message_page(
+            _("Request sent"),
+            _(
+                "%(name)s is private: %(email)s has asked to join, and its facilitators will decide on the request.",
+                name=community.name,
+                email=done.email,
+            ),
+        )
+    return message_page(
+        _("Welcome to %(name)s", name=community.name),
+        _("%(email)s is a member of %(name)s: its messages will come by email.", email=done.email, name=community.name),
+        links=[(url_for("archive.community", slug=community.slug), community.name)],
+    )
 
 
 @bp.route(f"{confirmations.CONFIRM_POST_PATH}<token>", methods=["GET", "POST"])
@@ -531,18 +607,24 @@ def confirm_post(token: str) -> Any:
     if request.method == "GET":
         with state().readers() as db:
             post = confirmations.post_to_confirm(db, state().site, token)
-            return render_template("accounts/confirm_post.html", post=post,
-                                   community=db.get(Community, post.community_id),
-                                   days=confirmations.CONFIRM_POST_TTL.days)
+            return render_template(
+                "accounts/confirm_post.html",
+                post=post,
+                community=db.get(Community, post.community_id),
+                days=confirmations.CONFIRM_POST_TTL.days,
+            )
     with _writing() as db:
         post, copies = confirmations.confirm(db, state().site, token)
         slug, name, thread_id = post.community.slug, post.community.name, post.thread_id
     if copies is None:
-        return message_page(_("Thank you"), _("Your message to %(name)s now waits only for a facilitator to "
-                                              "approve it.", name=name))
-    return message_page(_("Published"), _("Your message is in %(name)s now, and its members are getting it.",
-                                           name=name),
-                        links=[(url_for("archive.thread", slug=slug, thread_id=thread_id), _("See it in its thread"))])
+        return message_page(
+            _("Thank you"), _("Your message to %(name)s now waits only for a facilitator to approve it.", name=name)
+        )
+    return message_page(
+        _("Published"),
+        _("Your message is in %(name)s now, and its members are getting it.", name=name),
+        links=[(url_for("archive.thread", slug=slug, thread_id=thread_id), _("See it in its thread"))],
+    )
 
 
 LINK_HELP = {  # a link from a mail that does not work: where to go instead
@@ -560,6 +642,7 @@ def _not_found(error: NotFound) -> tuple[str, int]:
         return render_template("accounts/unsubscribe_invalid.html", reason=sentence(error.message)), 404
     if request.endpoint in LINK_HELP:
         endpoint, label = LINK_HELP[request.endpoint]
-        return message_page(_("This link does not work"), sentence(error.message), 404,
-                            links=[(url_for(endpoint), label)])
+        return message_page(
+            _("This link does not work"), sentence(error.message), 404, links=[(url_for(endpoint), label)]
+        )
     return refused(error)

@@ -46,7 +46,8 @@ def post_html(stored: str, inline_images: Mapping[str, str], *, remote_images: b
         src = attributes.get("src", "")
         scheme = src.partition(":")[0].lower()
         if scheme in ("http", "https") and is_tracking_pixel(
-                src, attributes.get("width", ""), attributes.get("height", ""), attributes.get("style", "")):
+            src, attributes.get("width", ""), attributes.get("height", ""), attributes.get("style", "")
+        ):
             return ""
         if scheme == "cid":
             url = inline_images.get(_content_id(src))
@@ -85,5 +86,6 @@ def _missing(attributes: Mapping[str, str]) -> str:
 
 def _remote_link(src: str, alt: str) -> str:
     label = f"remote image: {alt.strip() or 'no description'} ({src})"
-    return (f'<a class="remote-image" href="{html.escape(src)}" rel="nofollow noopener noreferrer">'
-            f"{html.escape(label)}</a>")
+    return (
+        f'<a class="remote-image" href="{html.escape(src)}" rel="nofollow noopener noreferrer">{html.escape(label)}</a>'
+    )

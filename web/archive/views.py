@@ -77,7 +77,7 @@ def isotime(moment: datetime) -> str:
 
 @bp.app_template_filter("readable_time")
 def readable_time(moment: datetime) -> str:
-    """"3 Mar 2024, 14:05 GMT" in the signed-in reader's time zone (the site's for visitors), in
+    """ "3 Mar 2024, 14:05 GMT" in the signed-in reader's time zone (the site's for visitors), in
     the page's language."""
     return i18n.readable_time(moment, _reader_zone())
 
@@ -121,7 +121,8 @@ def _page_links(pagination: Pagination, endpoint: str, **args: Any) -> PageLinks
     return PageLinks(
         prev_url=url(pagination.number - 1) if pagination.has_prev else None,
         next_url=url(pagination.number + 1) if pagination.has_next else None,
-        number=pagination.number, count=pagination.pages,
+        number=pagination.number,
+        count=pagination.pages,
     )
 
 
@@ -130,8 +131,7 @@ def _attachment_url(attachment: AttachmentEntry, *, external: bool = False) -> s
 
 
 def _body(post: PostEntry, *, remote_images: bool, external: bool = False) -> RenderedBody:
-    inline = {a.content_id.strip("<>"): _attachment_url(a, external=external)
-              for a in post.attachments if a.content_id}
+    inline = {a.content_id.strip("<>"): _attachment_url(a, external=external) for a in post.attachments if a.content_id}
     return post_html(post.html, inline, remote_images=remote_images)
 
 
@@ -144,8 +144,9 @@ def home() -> str:
         listing = archive.communities_page(db, _viewer_id(), page_number(request.args), COMMUNITIES_PER_PAGE)
     if listing.pagination.number > listing.pagination.pages:
         abort(404)
-    return render_template("archive/home.html", communities=listing.communities,
-                           pages=_page_links(listing.pagination, ".home"))
+    return render_template(
+        "archive/home.html", communities=listing.communities, pages=_page_links(listing.pagination, ".home")
+    )
 
 
 @bp.get("/c/<slug>/")
@@ -156,8 +157,11 @@ def community(slug: str) -> str:
     if listing.pagination.number > listing.pagination.pages:
         abort(404)
     return render_template(
-        "archive/community.html", community=readable.community, is_member=readable.is_member,
-        threads=listing.threads, pages=_page_links(listing.pagination, ".community", slug=readable.community.slug),
+        "archive/community.html",
+        community=readable.community,
+        is_member=readable.is_member,
+        threads=listing.threads,
+        pages=_page_links(listing.pagination, ".community", slug=readable.community.slug),
     )
 
 
@@ -179,11 +183,18 @@ def thread(slug: str, thread_id: int) -> ResponseReturnValue:
             return redirect(url_for(".thread", slug=slug, thread_id=target, **options), 301)
         posts = archive.thread_posts(db, found.id)
     bodies = {post.id: _body(post, remote_images=remote_images) for post in posts}
-    response = make_response(render_template(
-        "archive/thread.html", community=readable.community, thread=found, posts=posts, bodies=bodies,
-        is_member=readable.is_member, remote_images=remote_images,
-        remote_images_held_back=sum(b.remote_images for b in bodies.values()),
-    ))
+    response = make_response(
+        render_template(
+            "archive/thread.html",
+            community=readable.community,
+            thread=found,
+            posts=posts,
+            bodies=bodies,
+            is_member=readable.is_member,
+            remote_images=remote_images,
+            remote_images_held_back=sum(b.remote_images for b in bodies.values()),
+        )
+    )
     if remote_images:
         response.headers["Content-Security-Policy"] = _allowing_remote_images(_site_csp())
     return response
@@ -210,8 +221,14 @@ def attachment(attachment_id: int, filename: str) -> Response:
     if not path.is_file():
         abort(404)
     mimetype, inline = served_type(found.content_type)
-    response = send_file(path, mimetype=mimetype, as_attachment=not inline, download_name=found.filename,
-                         etag=found.sha256, conditional=True)
+    response = send_file(
+        path,
+        mimetype=mimetype,
+        as_attachment=not inline,
+        download_name=found.filename,
+        etag=found.sha256,
+        conditional=True,
+    )
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.cache_control.private = True  # a private community's file must not sit in a shared cache
     if not inline:
@@ -248,10 +265,21 @@ class SearchForm:
 
     @classmethod
     def read(cls, args: Mapping[str, str]) -> SearchForm:
-        values = {name: args.get(key, "").strip() for name, key in
-                  (("q", "q"), ("community", "community"), ("author", "author"), ("since", "from"), ("until", "to"))}
-        errors = {name: _("Enter a date like 2024-03-31") for name in ("since", "until")
-                  if values[name] and query_date(values[name]) is None}
+        values = {
+            name: args.get(key, "").strip()
+            for name, key in (
+                ("q", "q"),
+                ("community", "community"),
+                ("author", "author"),
+                ("since", "from"),
+                ("until", "to"),
+            )
+        }
+        errors = {
+            name: _("Enter a date like 2024-03-31")
+            for name in ("since", "until")
+            if values[name] and query_date(values[name]) is None
+        }
         return cls(**values, page=page_number(args, MAX_RESULT_PAGE), errors=errors)
 
     def arguments(self) -> dict[str, str]:
@@ -267,9 +295,16 @@ def search() -> str:
     if form.q and not form.errors:
         with state().readers() as db:
             results = search_posts(
-                db, _viewer_id(), form.q, community=form.community or None, author=form.author or None,
-                since=query_date(form.since), until=query_date(form.until), zone=_reader_zone(),
-                limit=RESULTS_PER_PAGE, offset=(form.page - 1) * RESULTS_PER_PAGE,
+                db,
+                _viewer_id(),
+                form.q,
+                community=form.community or None,
+                author=form.author or None,
+                since=query_date(form.since),
+                until=query_date(form.until),
+                zone=_reader_zone(),
+                limit=RESULTS_PER_PAGE,
+                offset=(form.page - 1) * RESULTS_PER_PAGE,
             )
         pages = _page_links(Pagination(form.page, RESULTS_PER_PAGE, results.total), ".search", **form.arguments())
     return render_template("archive/search.html", form=form, results=results, pages=pages)
@@ -302,16 +337,23 @@ def feed(slug: str) -> Response:
     entries = [
         FeedEntry(
             id=f"{tag}/post/{post.id}",
-            url=url_for(".thread", slug=community.slug, thread_id=post.thread_id, _anchor=f"post-{post.id}",
-                        _external=True),
-            title=_xml_text(post.subject), author=_xml_text(post.author), updated=post.created_at,
+            url=url_for(
+                ".thread", slug=community.slug, thread_id=post.thread_id, _anchor=f"post-{post.id}", _external=True
+            ),
+            title=_xml_text(post.subject),
+            author=_xml_text(post.author),
+            updated=post.created_at,
             content=_xml_text(_body(post, remote_images=False, external=True).html),
         )
         for post in posts
     ]
     xml = render_template(
-        "archive/feed.xml", community=community, entries=entries, feed_id=tag,
-        title=_xml_text(community.name), updated=entries[0].updated if entries else community.created_at,
+        "archive/feed.xml",
+        community=community,
+        entries=entries,
+        feed_id=tag,
+        title=_xml_text(community.name),
+        updated=entries[0].updated if entries else community.created_at,
     )
     return Response(xml, mimetype="application/atom+xml")
 
@@ -324,8 +366,10 @@ def thread_mbox(slug: str, thread_id: int) -> Response | tuple[str, int]:
         return _members_only(readable.community)
     blobs = state().site.blobs
     originals = can_moderate(readable.membership)
-    return _mbox(f"{readable.community.slug}-thread-{found.id}.mbox",
-                 lambda db: archive.thread_mbox(db, found.id, blobs, originals=originals))
+    return _mbox(
+        f"{readable.community.slug}-thread-{found.id}.mbox",
+        lambda db: archive.thread_mbox(db, found.id, blobs, originals=originals),
+    )
 
 
 @bp.get("/c/<slug>/archive.mbox")
@@ -336,8 +380,10 @@ def community_mbox(slug: str) -> Response | tuple[str, int]:
         return _members_only(readable.community)
     blobs = state().site.blobs
     community_id, originals = readable.community.id, can_moderate(readable.membership)
-    return _mbox(f"{readable.community.slug}.mbox",
-                 lambda db: archive.community_mbox(db, community_id, blobs, originals=originals))
+    return _mbox(
+        f"{readable.community.slug}.mbox",
+        lambda db: archive.community_mbox(db, community_id, blobs, originals=originals),
+    )
 
 
 def _members_only(community: Community) -> tuple[str, int]:
@@ -351,5 +397,8 @@ def _mbox(filename: str, export: Callable[[Session], Iterator[bytes]]) -> Respon
         with state().readers() as db:
             yield from export(db)
 
-    return Response(stream_with_context(generate()), mimetype="application/mbox",
-                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+    return Response(
+        stream_with_context(generate()),
+        mimetype="application/mbox",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )

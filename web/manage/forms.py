@@ -20,13 +20,16 @@ ROLE_CHOICES = [
 ]
 VISIBILITY_CHOICES = [
     SelectChoice(Visibility.public.value, _l("Public: anyone can read it and join")),
-    SelectChoice(Visibility.private.value,
-                 _l("Private: only members can read it; joining needs a facilitator's approval")),
+    SelectChoice(
+        Visibility.private.value, _l("Private: only members can read it; joining needs a facilitator's approval")
+    ),
 ]
 POLICY_CHOICES = [
     SelectChoice(PostingPolicy.members.value, _l("Members can post; others are refused")),
-    SelectChoice(PostingPolicy.moderated.value,
-                 _l("Every message waits for a moderator (facilitators' and moderators' own do not)")),
+    SelectChoice(
+        PostingPolicy.moderated.value,
+        _l("Every message waits for a moderator (facilitators' and moderators' own do not)"),
+    ),
     SelectChoice(PostingPolicy.open.value, _l("Anyone can post, members or not")),
 ]
 COMMUNITY_LANGUAGE_CHOICES = [
@@ -42,12 +45,15 @@ def platform_choices() -> list[SelectChoice]:
 
 
 class ChatLinkForm(WebForm):
-    platform = SelectField(_l("Chat platform"), choices=platform_choices,
-                           default=lambda: next(iter(chat_platforms.names()), None))
-    channel = StringField(_l("Channel or room ID"),
-                          [DataRequired(_l("Enter the channel or room ID")), Length(max=255)],
-                          filters=[lambda value: value.strip() if isinstance(value, str) else value],
-                          render_kw={"autocomplete": "off", "spellcheck": "false"})
+    platform = SelectField(
+        _l("Chat platform"), choices=platform_choices, default=lambda: next(iter(chat_platforms.names()), None)
+    )
+    channel = StringField(
+        _l("Channel or room ID"),
+        [DataRequired(_l("Enter the channel or room ID")), Length(max=255)],
+        filters=[lambda value: value.strip() if isinstance(value, str) else value],
+        render_kw={"autocomplete": "off", "spellcheck": "false"},
+    )
 
     def validate_channel(self, field: Field) -> None:
         problem = channel_problem(self.platform.data, field.data)
@@ -59,8 +65,9 @@ class AddMemberForm(WebForm):
     email = email_field()
     name = StringField(_l("Name"), [Optional(), Length(max=200)], render_kw={"autocomplete": "off"})
     role = SelectField(_l("Role"), choices=ROLE_CHOICES, default=Role.member.value, coerce=choice_value)
-    delivery = SelectField(_l("Email"), choices=DELIVERY_CHOICES, default=DELIVERY_CHOICES[0].value,
-                           coerce=choice_value)
+    delivery = SelectField(
+        _l("Email"), choices=DELIVERY_CHOICES, default=DELIVERY_CHOICES[0].value, coerce=choice_value
+    )
 
 
 class RoleForm(WebForm):

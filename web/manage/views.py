@@ -126,10 +126,14 @@ def _members_page(slug: str, form: AddMemberForm) -> tuple[str, int]:
             .order_by(User.display_name, UserEmail.email)
         ).all()
         pending = [(m, u, e) for m, u, e in rows if m.status is MemberStatus.pending]
-        current = [(m, u, e, RoleForm(formdata=None, prefix=f"member-{u.id}", role=m.role.value))
-                   for m, u, e in rows if m.status is not MemberStatus.pending]
-        page = render_template("manage/members.html", community=community, form=form, pending=pending,
-                               members=current, section="members")
+        current = [
+            (m, u, e, RoleForm(formdata=None, prefix=f"member-{u.id}", role=m.role.value))
+            for m, u, e in rows
+            if m.status is not MemberStatus.pending
+        ]
+        page = render_template(
+            "manage/members.html", community=community, form=form, pending=pending, members=current, section="members"
+        )
     return page, 400 if form.errors else 200
 
 
@@ -141,8 +145,9 @@ def _members_page(slug: str, form: AddMemberForm) -> tuple[str, int]:
 def held(slug: str) -> Any:
     with state().readers() as db:
         community = _managed(db, slug).community
-        posts = [(post, RejectForm(formdata=None, prefix=f"post-{post.id}"))
-                 for post in moderation.held_posts(db, community)]
+        posts = [
+            (post, RejectForm(formdata=None, prefix=f"post-{post.id}")) for post in moderation.held_posts(db, community)
+        ]
         return render_template("manage/held.html", community=community, posts=posts, section="held")
 
 
@@ -164,9 +169,12 @@ def decide(slug: str, post_id: int) -> Any:
                 raise NotFound("there is no such message here")
             if action == "approve":
                 copies = moderation.approve(db, state().site, post_id)
-                message = ngettext("“%(subject)s” is published and on its way to %(num)s member by email.",
-                                   "“%(subject)s” is published and on its way to %(num)s members by email.",
-                                   copies, subject=post.subject)
+                message = ngettext(
+                    "“%(subject)s” is published and on its way to %(num)s member by email.",
+                    "“%(subject)s” is published and on its way to %(num)s members by email.",
+                    copies,
+                    subject=post.subject,
+                )
             else:
                 moderation.reject(db, post_id, (reason.reason.data or "").strip())
                 message = _("“%(subject)s” is rejected; the sender has been told.", subject=post.subject)
@@ -189,9 +197,15 @@ def settings(slug: str) -> Any:
         return page, 400 if form.errors else 200
     with writing() as db:
         community = _managed(db, slug).community
-        edit_community(db, community, name=form.name.data, description=form.description.data or "",
-                       policy=form.posting_policy.data, subject_prefix=form.subject_prefix.data or "",
-                       language=form.language.data)
+        edit_community(
+            db,
+            community,
+            name=form.name.data,
+            description=form.description.data or "",
+            policy=form.posting_policy.data,
+            subject_prefix=form.subject_prefix.data or "",
+            language=form.language.data,
+        )
         community.visibility = Visibility(form.visibility.data)
     return _back(".settings", slug, _("Settings saved."))
 
@@ -223,8 +237,11 @@ def chat_links(slug: str) -> Any:
     except InvalidInput as exc:
         form.channel.errors = [*form.channel.errors, sentence(exc.message)]
         return _chat_page(slug, form)
-    return _back(".chat_links", slug, _("Linked to %(platform)s %(channel)s: new threads and replies go there too.",
-                                        platform=name, channel=channel))
+    return _back(
+        ".chat_links",
+        slug,
+        _("Linked to %(platform)s %(channel)s: new threads and replies go there too.", platform=name, channel=channel),
+    )
 
 
 @bp.route("/chat/unlink", methods=["POST"])
@@ -245,8 +262,11 @@ def chat_unlink(slug: str) -> Any:
     if problem:
         return _back(".chat_links", slug, problem, "error")
     name = chat_platforms.label(platform)
-    return _back(".chat_links", slug, _("Unlinked from %(platform)s %(channel)s. Messages already there stay.",
-                                        platform=name, channel=channel))
+    return _back(
+        ".chat_links",
+        slug,
+        _("Unlinked from %(platform)s %(channel)s. Messages already there stay.", platform=name, channel=channel),
+    )
 
 
 def _chat_page(slug: str, form: ChatLinkForm) -> tuple[str, int]:
@@ -256,9 +276,21 @@ def _chat_page(slug: str, form: ChatLinkForm) -> tuple[str, int]:
         for row in chat.links(db, community):
             found = chat.link_for_channel(db, row.platform, row.channel)
             rows.append((row, chat_platforms.label(row.platform), found.created_at if found else None))
-        missing = [sentence(problem) for platform in chat_platforms.names()
-                   if (problem := chat.unconfigured(state().site.settings, platform))]
-        channel_help = " ".join(f"{platform.label}: {_(platform.channel_help)}" for platform in chat_platforms.registered())
-        page = render_template("manage/chat.html", community=community, form=form, links=rows, missing=missing,
-                               channel_help=channel_help, section="chat_links")
+        missing = [
+            sentence(problem)
+            for platform in chat_platforms.names()
+            if (problem := chat.unconfigured(state().site.settings, platform))
+        ]
+        channel_help = " ".join(
+            f"{platform.label}: {_(platform.channel_help)}" for platform in chat_platforms.registered()
+        )
+        page = render_template(
+            "manage/chat.html",
+            community=community,
+            form=form,
+            links=rows,
+            missing=missing,
+            channel_help=channel_help,
+            section="chat_links",
+        )
     return page, 400 if form.errors else 200

@@ -25,8 +25,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision = '0002'
-down_revision = '0001'
+revision = "0002"
+down_revision = "0001"
 branch_labels = None
 depends_on = None
 
@@ -56,30 +56,34 @@ _SQLITE_DOWN = (
     "DROP TRIGGER posts_fts_insert",
     "DROP TABLE posts_fts",
 )
-_POSTGRES_VECTOR = (
-    "setweight(to_tsvector('english', subject), 'A') || setweight(to_tsvector('english', body), 'B')"
-)
+_POSTGRES_VECTOR = "setweight(to_tsvector('english', subject), 'A') || setweight(to_tsvector('english', body), 'B')"
 
 
 def upgrade() -> None:
-    op.create_index('ix_posts_community_created', 'posts', ['community_id', 'created_at'], unique=False)
+    op.create_index("ix_posts_community_created", "posts", ["community_id", "created_at"], unique=False)
     dialect = op.get_bind().dialect.name
-    if dialect == 'sqlite':
+    if dialect == "sqlite":
         for statement in _SQLITE_UP:
             op.execute(statement)
-    elif dialect == 'postgresql':
-        op.add_column('posts', sa.Column(
-            'search_vector', postgresql.TSVECTOR(), sa.Computed(_POSTGRES_VECTOR, persisted=True), nullable=True,
-        ))
-        op.create_index('ix_posts_search_vector', 'posts', ['search_vector'], unique=False, postgresql_using='gin')
+    elif dialect == "postgresql":
+        op.add_column(
+            "posts",
+            sa.Column(
+                "search_vector",
+                postgresql.TSVECTOR(),
+                sa.Computed(_POSTGRES_VECTOR, persisted=True),
+                nullable=True,
+            ),
+        )
+        op.create_index("ix_posts_search_vector", "posts", ["search_vector"], unique=False, postgresql_using="gin")
 
 
 def downgrade() -> None:
     dialect = op.get_bind().dialect.name
-    if dialect == 'sqlite':
+    if dialect == "sqlite":
         for statement in _SQLITE_DOWN:
             op.execute(statement)
-    elif dialect == 'postgresql':
-        op.drop_index('ix_posts_search_vector', table_name='posts')
-        op.drop_column('posts', 'search_vector')
-    op.drop_index('ix_posts_community_created', table_name='posts')
+    elif dialect == "postgresql":
+        op.drop_index("ix_posts_search_vector", table_name="posts")
+        op.drop_column("posts", "search_vector")
+    op.drop_index("ix_posts_community_created", table_name="posts")

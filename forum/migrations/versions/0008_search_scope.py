@@ -32,8 +32,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision = '0008'
-down_revision = '0007'
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
@@ -76,14 +76,18 @@ _POSTGRES_UP = (
     "ANALYZE post_search",  # the planner needs its words' frequencies from the first search
     "DROP INDEX ix_posts_search_vector",
     "ALTER TABLE posts DROP COLUMN search_vector",
-    ("CREATE FUNCTION index_post_for_search() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-     "INSERT INTO post_search (post_id, community_id, status, search_vector) "
-     f"VALUES (NEW.id, NEW.community_id, NEW.status, {_POSTGRES_VECTOR.format('NEW.')}) "
-     "ON CONFLICT (post_id) DO UPDATE SET community_id = EXCLUDED.community_id, status = EXCLUDED.status, "
-     "search_vector = EXCLUDED.search_vector; RETURN NULL; END $$"),
+    (
+        "CREATE FUNCTION index_post_for_search() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        "INSERT INTO post_search (post_id, community_id, status, search_vector) "
+        f"VALUES (NEW.id, NEW.community_id, NEW.status, {_POSTGRES_VECTOR.format('NEW.')}) "
+        "ON CONFLICT (post_id) DO UPDATE SET community_id = EXCLUDED.community_id, status = EXCLUDED.status, "
+        "search_vector = EXCLUDED.search_vector; RETURN NULL; END $$"
+    ),
     "CREATE TRIGGER posts_search_insert AFTER INSERT ON posts FOR EACH ROW EXECUTE FUNCTION index_post_for_search()",
-    ("CREATE TRIGGER posts_search_update AFTER UPDATE OF subject, body, community_id, status ON posts "
-     "FOR EACH ROW EXECUTE FUNCTION index_post_for_search()"),
+    (
+        "CREATE TRIGGER posts_search_update AFTER UPDATE OF subject, body, community_id, status ON posts "
+        "FOR EACH ROW EXECUTE FUNCTION index_post_for_search()"
+    ),
 )
 _POSTGRES_DOWN = (
     "DROP TRIGGER posts_search_update ON posts",
@@ -97,20 +101,25 @@ _POSTGRES_DOWN = (
 
 def upgrade() -> None:
     dialect = op.get_bind().dialect.name
-    if dialect == 'sqlite':
+    if dialect == "sqlite":
         log.info("rebuilding the full-text index with each post's community (about a minute per million posts)")
         for statement in _sqlite_index(("subject", "body", "community_id"), ("subject", "body", "community_id")):
             op.execute(statement)
-    elif dialect == 'postgresql':
-        op.create_table('post_search',
-        sa.Column('post_id', sa.Integer(), nullable=False),
-        sa.Column('community_id', sa.Integer(), nullable=False),
-        sa.Column('status', sa.Enum('published', 'held', 'rejected', 'deleted', name='poststatus',
-                                    native_enum=False, length=16), nullable=False),
-        sa.Column('search_vector', postgresql.TSVECTOR(), nullable=False),
-        sa.ForeignKeyConstraint(['post_id'], ['posts.id'], name=op.f('fk_post_search_post_id_posts'),
-                                ondelete='CASCADE'),
-        sa.PrimaryKeyConstraint('post_id', name=op.f('pk_post_search'))
+    elif dialect == "postgresql":
+        op.create_table(
+            "post_search",
+            sa.Column("post_id", sa.Integer(), nullable=False),
+            sa.Column("community_id", sa.Integer(), nullable=False),
+            sa.Column(
+                "status",
+                sa.Enum("published", "held", "rejected", "deleted", name="poststatus", native_enum=False, length=16),
+                nullable=False,
+            ),
+            sa.Column("search_vector", postgresql.TSVECTOR(), nullable=False),
+            sa.ForeignKeyConstraint(
+                ["post_id"], ["posts.id"], name=op.f("fk_post_search_post_id_posts"), ondelete="CASCADE"
+            ),
+            sa.PrimaryKeyConstraint("post_id", name=op.f("pk_post_search")),
         )
         log.info("moving the search vectors of posts into post_search (about a minute per million posts)")
         for statement in _POSTGRES_UP:
@@ -119,9 +128,9 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     dialect = op.get_bind().dialect.name
-    if dialect == 'sqlite':
+    if dialect == "sqlite":
         for statement in _sqlite_index(("subject", "body"), ("subject", "body")):
             op.execute(statement)
-    elif dialect == 'postgresql':
+    elif dialect == "postgresql":
         for statement in _POSTGRES_DOWN:
             op.execute(statement)

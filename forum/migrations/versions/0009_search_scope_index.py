@@ -20,8 +20,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = '0009'
-down_revision = '0008'
+revision = "0009"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
@@ -30,14 +30,14 @@ VIEW = "post_search_scope"
 
 
 def upgrade() -> None:
-    if op.get_bind().dialect.name != 'sqlite':
+    if op.get_bind().dialect.name != "sqlite":
         return
-    op.create_index(INDEX, 'posts', ['id', 'community_id', 'status'])
+    op.create_index(INDEX, "posts", ["id", "community_id", "status"])
     op.execute(f"CREATE VIEW {VIEW} AS SELECT id AS post_id, community_id, status FROM posts INDEXED BY {INDEX}")
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name != 'sqlite':
+    if op.get_bind().dialect.name != "sqlite":
         return
     op.execute(f"DROP VIEW {VIEW}")
-    op.drop_index(INDEX, 'posts')
+    op.drop_index(INDEX, "posts")

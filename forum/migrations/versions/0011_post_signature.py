@@ -9,17 +9,17 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0011'
-down_revision = '0010'
+revision = "0011"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('posts', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('signature', sa.Text(), server_default='', nullable=False))
+    with op.batch_alter_table("posts", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("signature", sa.Text(), server_default="", nullable=False))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('posts', schema=None) as batch_op:
-        batch_op.drop_column('signature')
+    with op.batch_alter_table("posts", schema=None) as batch_op:
+        batch_op.drop_column("signature")

@@ -32,8 +32,8 @@ import logging
 
 from alembic import op
 
-revision = '0016'
-down_revision = '0015'
+revision = "0016"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 
@@ -46,8 +46,10 @@ _SQLITE_TRIGGERS = ("posts_fts_update", "posts_fts_delete", "posts_fts_insert")
 
 
 def _sqlite_text(body: str) -> str:
-    return (f"CASE WHEN length({body}) <= {WHOLE} THEN {body} "
-            f"ELSE substr({body}, 1, {HEAD}) || char(10) || substr({body}, -{TAIL}) END")
+    return (
+        f"CASE WHEN length({body}) <= {WHOLE} THEN {body} "
+        f"ELSE substr({body}, 1, {HEAD}) || char(10) || substr({body}, -{TAIL}) END"
+    )
 
 
 def _sqlite_index(content: str, body: str) -> tuple[str, ...]:
@@ -74,21 +76,29 @@ def _sqlite_index(content: str, body: str) -> tuple[str, ...]:
 
 
 def _postgres_trigger(body: str) -> str:
-    vector = (f"setweight(to_tsvector('english', NEW.subject), 'A') || "
-              f"setweight(to_tsvector('english', {body.format('NEW.')}), 'B')")
-    return ("CREATE OR REPLACE FUNCTION index_post_for_search() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-            "INSERT INTO post_search (post_id, community_id, status, search_vector) "
-            f"VALUES (NEW.id, NEW.community_id, NEW.status, {vector}) "
-            "ON CONFLICT (post_id) DO UPDATE SET community_id = EXCLUDED.community_id, status = EXCLUDED.status, "
-            "search_vector = EXCLUDED.search_vector; RETURN NULL; END $$")
+    vector = (
+        f"setweight(to_tsvector('english', NEW.subject), 'A') || "
+        f"setweight(to_tsvector('english', {body.format('NEW.')}), 'B')"
+    )
+    return (
+        "CREATE OR REPLACE FUNCTION index_post_for_search() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        "INSERT INTO post_search (post_id, community_id, status, search_vector) "
+        f"VALUES (NEW.id, NEW.community_id, NEW.status, {vector}) "
+        "ON CONFLICT (post_id) DO UPDATE SET community_id = EXCLUDED.community_id, status = EXCLUDED.status, "
+        "search_vector = EXCLUDED.search_vector; RETURN NULL; END $$"
+    )
 
 
 def _postgres_reindex_long(body: str) -> str:
     """Index again the posts over the bound (more bytes than WHOLE: at least as many as characters)."""
-    vector = (f"setweight(to_tsvector('english', p.subject), 'A') || "
-              f"setweight(to_tsvector('english', {body.format('p.')}), 'B')")
-    return (f"UPDATE post_search SET search_vector = {vector} FROM posts p "
-            f"WHERE p.id = post_search.post_id AND octet_length(p.body) > {WHOLE}")
+    vector = (
+        f"setweight(to_tsvector('english', p.subject), 'A') || "
+        f"setweight(to_tsvector('english', {body.format('p.')}), 'B')"
+    )
+    return (
+        f"UPDATE post_search SET search_vector = {vector} FROM posts p "
+        f"WHERE p.id = post_search.post_id AND octet_length(p.body) > {WHOLE}"
+    )
 
 
 _POSTGRES_FUNCTION = (
@@ -100,12 +110,12 @@ _POSTGRES_FUNCTION = (
 
 def upgrade() -> None:
     dialect = op.get_bind().dialect.name
-    if dialect == 'sqlite':
+    if dialect == "sqlite":
         log.info("rebuilding the full-text index on a bounded text of each post (about a minute per million posts)")
         op.execute(f"CREATE VIEW {VIEW} AS SELECT id, subject, {_sqlite_text('body')} AS body, community_id FROM posts")
         for statement in _sqlite_index(VIEW, _sqlite_text("{0}body")):
             op.execute(statement)
-    elif dialect == 'postgresql':
+    elif dialect == "postgresql":
         op.execute(_POSTGRES_FUNCTION)
         op.execute(_postgres_trigger(f"{VIEW}({{0}}body)"))
         op.execute(_postgres_reindex_long(f"{VIEW}({{0}}body)"))
@@ -113,11 +123,11 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     dialect = op.get_bind().dialect.name
-    if dialect == 'sqlite':
+    if dialect == "sqlite":
         for statement in _sqlite_index("posts", "{0}body"):
             op.execute(statement)
         op.execute(f"DROP VIEW {VIEW}")
-    elif dialect == 'postgresql':
+    elif dialect == "postgresql":
         op.execute(_postgres_trigger("{0}body"))
         op.execute(_postgres_reindex_long("{0}body"))
         op.execute(f"DROP FUNCTION {VIEW}(text)")
