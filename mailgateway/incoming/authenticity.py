@@ -33,6 +33,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from email.parser import BytesHeaderParser
 from email.policy import compat32
@@ -245,7 +246,7 @@ def arc_vouches(raw: bytes, domain: str, sealers: list[str], dns_: Dns) -> Findi
 def _evaluate(raw: bytes, domain: str, mail_from: str, client_ip: str | None, dns_: Dns) -> Finding:
     record = dmarc_record(dns_, domain)
     tags, where = record or ({}, domain)
-    policy = (tags.get("sp") if where != domain and "sp" in tags else tags.get("p", "none")).lower() if record else ""
+    policy = (tags["sp"] if where != domain and "sp" in tags else tags.get("p", "none")).lower() if record else ""
     dkim_pass = _aligned_dkim(raw, domain, tags.get("adkim", "r"), dns_)
     if dkim_pass:
         return Finding("pass", domain, policy, reason=f"dkim=pass header.d={dkim_pass}")
@@ -459,7 +460,7 @@ class _Budget:
         if self.lookups > SPF_LOOKUP_LIMIT:
             raise PermError("more than 10 DNS lookups")
 
-    def void(self, found: list[object]) -> None:
+    def void(self, found: Sequence[object]) -> None:
         if not found:
             self.voids += 1
             if self.voids > SPF_VOID_LIMIT:

@@ -113,16 +113,23 @@ def _dsn_fields(part: Message) -> list[dict[str, str]]:
     """The status groups of a delivery-status part, as lowercased field dicts."""
     payload = part.get_payload()
     if isinstance(payload, list):
-        groups = [{k.lower(): " ".join(str(v).split()) for k, v in p.items()} for p in payload]
+        groups = [
+            {k.lower(): " ".join(str(v).split()) for k, v in p.items()} for p in payload if isinstance(p, Message)
+        ]
     else:
-        text = part.get_payload(decode=True) or b""
-        blocks = re.split(r"\r?\n\s*\r?\n", text.decode("utf-8", "replace"))
+        blocks = re.split(r"\r?\n\s*\r?\n", _decoded(part).decode("utf-8", "replace"))
         groups = [
             {k.lower(): " ".join(v.split()) for k, v in HeaderParser().parsestr(b.strip()).items()}
             for b in blocks
             if b.strip()
         ]
     return [g for g in groups if "action" in g or "final-recipient" in g]
+
+
+def _decoded(part: Message) -> bytes:
+    """A leaf part's body, its transfer encoding undone."""
+    payload = part.get_payload(decode=True)
+    return payload if isinstance(payload, bytes) else b""
 
 
 def _from_dsn(part: Message) -> Report:
@@ -179,8 +186,7 @@ def _report_text(message: Message) -> str:
     """The human-readable report, without the returned message below it."""
     for part in message.walk():
         if part.get_content_type() == "text/plain":
-            payload = part.get_payload(decode=True) or b""
-            text = payload.decode(part.get_content_charset() or "utf-8", "replace")
+            text = _decoded(part).decode(part.get_content_charset() or "utf-8", "replace")
             cut = _RETURNED.search(text)
             return text[: cut.start()] if cut else text
     return ""
@@ -230,8 +236,8 @@ def count_bounce(session: Session, site: Site, community: Community, raw: bytes,
     for address in addresses:
         # The report may name another address than ours (a forwarder's final mailbox):
         # the VERP address is who we sent to, so its failures are all about that member.
-        about = [f for f in report.failures if f.recipient == address] or list(report.failures)
-        worst = next((f for f in about if f.permanent), about[0])
+        named = [f for f in report.failures if f.recipient == address] or list(report.failures)
+        worst = next((f for f in named if f.permanent), named[0])
         membership = membership_of(session, user_by_email(session, address), community)
         if membership is None:
             outcomes.append(f"{address}: not a member (any more)")

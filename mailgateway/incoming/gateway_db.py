@@ -74,9 +74,7 @@ class GatewayDB:
             jobs = [job for job in batch if job is not None]
             checked = _each([(job, None) for job in jobs], self.readers, lambda job, session, _: job.check(session))
             stored = _each(
-                [(job, value) for job, ok, value in checked if ok and job.store],
-                self.sessions.begin,
-                lambda job, session, value: job.store(session, value),
+                [(job, value) for job, ok, value in checked if ok and job.store], self.sessions.begin, _store
             )
             outcomes = [(job, ok, value) for job, ok, value in checked if not ok or not job.store] + stored
             self._loop.call_soon_threadsafe(_settle, outcomes)
@@ -114,6 +112,11 @@ def _each(
     except Exception as exc:  # noqa: BLE001 - each sender hears it from its own handler
         return [(job, False, exc) for job, _ in pairs]
     return outcomes
+
+
+def _store(job: _Job[Any, Any], session: Session, checked: Any) -> Any:
+    assert job.store is not None  # only jobs with a store reach the write transaction
+    return job.store(session, checked)
 
 
 def _settle(outcomes: list[Outcome]) -> None:

@@ -23,6 +23,7 @@ second (IDLE is checked in one-second slices).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shlex
 import subprocess
@@ -184,10 +185,10 @@ class ImapPoller:
                 return None
             to = addressing(raw, self.site.mail_domain)
             replies = judging.judge(session, self.site, raw, to.mail_from, list(to.rcpts))
-            accepted = [r for r, reply in zip(to.rcpts, replies) if reply.code == 250]
-            refused = [f"{r}: {reply.line}" for r, reply in zip(to.rcpts, replies) if reply.code != 250] or [
-                f"refused: no recipient on {self.site.mail_domain} in {', '.join(ENVELOPE_HEADERS)}, To or Cc"
-            ]
+            accepted = [r for r, reply in zip(to.rcpts, replies, strict=True) if reply.code == 250]
+            refused = [
+                f"{r}: {reply.line}" for r, reply in zip(to.rcpts, replies, strict=True) if reply.code != 250
+            ] or [f"refused: no recipient on {self.site.mail_domain} in {', '.join(ENVELOPE_HEADERS)}, To or Cc"]
             inbound_id = spooling.spool(session, raw, to.mail_from, accepted, "imap", source_ref=ref, refused=refused)
         log.info(
             "IMAP message %s stored as inbound %s for %s",
@@ -244,7 +245,5 @@ def _close(client: IMAPClient) -> None:
     try:
         client.logout()
     except Exception:  # noqa: BLE001 - the connection may be gone already
-        try:
+        with contextlib.suppress(Exception):  # closing a dead socket: nothing left to do
             client.shutdown()
-        except Exception:  # noqa: BLE001 - closing a dead socket: nothing left to do
-            pass

@@ -155,7 +155,8 @@ def read_mbox(path: Path) -> Iterator[MboxMessage]:
     as the archive's own mbox download wrote it.
     """
     with path.open("rb") as stream:
-        number, envelope, body = 0, b"", []
+        number, envelope = 0, b""
+        body: list[bytes] = []
         for line in _lines(stream, path.name):
             if _is_separator(line, number == 0):
                 if number:

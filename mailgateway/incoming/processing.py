@@ -68,7 +68,7 @@ def _prepared(session: Session, site: Site, row: InboundMessage) -> Prepared:
     except MalformedMail as exc:
         return Prepared(None, str(exc))
     drafts = {}
-    for rcpt, earlier in zip(row.rcpt_to, _repeats(row.rcpt_to)):
+    for rcpt, earlier in zip(row.rcpt_to, _repeats(row.rcpt_to), strict=True):
         if earlier is not None:
             continue
         try:
@@ -100,7 +100,7 @@ def process(session: Session, site: Site, inbound_id: int, prepared: Prepared | 
             _process_one(session, site, prepared.parsed, row, rcpt, prepared.drafts.get(rcpt))
             if earlier is None
             else f"{rcpt}: repeats {earlier}, done once"
-            for rcpt, earlier in zip(row.rcpt_to, _repeats(row.rcpt_to))
+            for rcpt, earlier in zip(row.rcpt_to, _repeats(row.rcpt_to), strict=True)
         ]
     row.status = InboundStatus.done
     row.outcome = "\n".join(outcomes)
@@ -163,7 +163,7 @@ def _process_one(
     rcpt: str,
     prepared: tuple[Draft, Authorship] | None,
 ) -> str:
-    fields = {"message_id": parsed.message_id, "recipient": rcpt, "sender": parsed.from_addr}
+    fields: dict[str, object] = {"message_id": parsed.message_id, "recipient": rcpt, "sender": parsed.from_addr}
     route = None
     try:
         route, community = recipient(session, site, rcpt)

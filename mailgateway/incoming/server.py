@@ -89,8 +89,8 @@ class _ListbridgeProtocol:
             self.transport.write(b"421 4.4.2 idle too long; closing the connection\r\n")  # type: ignore[attr-defined]
         super()._timeout_cb()  # type: ignore[misc]
 
-    async def push(self, status: str) -> None:
-        if status.startswith("552 Error"):
+    async def push(self, status: str | bytes) -> None:
+        if isinstance(status, str) and status.startswith("552 Error"):
             status = f"552 5.3.4 the message is larger than this server accepts ({self.data_size_limit} bytes)"
         await super().push(status)  # type: ignore[misc]
 
@@ -186,7 +186,7 @@ class GatewayHandler:
         replies: list[judging.Reply],
     ) -> tuple[list[judging.Reply], int | None]:
         """Store the message for the recipients whose check accepted it."""
-        accepted = [r for r, reply in zip(rcpts, replies) if reply.code == 250]
+        accepted = [r for r, reply in zip(rcpts, replies, strict=True) if reply.code == 250]
         if not accepted:
             return replies, None
         return replies, spooling.spool(

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import cast
 
-from sqlalchemy import insert, select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
 from forum.errors import NotFound
@@ -36,7 +37,7 @@ def spool(
     ``source_ref`` names where it was fetched from (unique: never stored twice). A message
     no recipient accepted (``refused`` says why) is stored as done, as the record of it.
     """
-    values = {
+    values: dict[str, object] = {
         "raw": raw,
         "mail_from": mail_from or "",
         "rcpt_to": list(rcpts),
@@ -52,7 +53,8 @@ def spool(
     return session.connection().execute(_SPOOL, values).scalar_one()
 
 
-_SPOOL = insert(InboundMessage.__table__).returning(InboundMessage.__table__.c.id)
+_INBOUND = cast(Table, InboundMessage.__table__)  # typed as any FromClause; a mapped class's is its Table
+_SPOOL = insert(_INBOUND).returning(_INBOUND.c.id)
 
 
 def pending(session: Session) -> list[int]:

@@ -135,7 +135,7 @@ def personalize(template: PostTemplate, site: Site, user_id: int) -> bytes:
         Slot.HTML_FOOTER: template.html_footer.encode(token),
     }
     parts = [template.chunks[0]]
-    for slot, chunk in zip(template.slots, template.chunks[1:]):
+    for slot, chunk in zip(template.slots, template.chunks[1:], strict=True):
         parts.append(values[slot])
         parts.append(chunk)
     return b"".join(parts)
@@ -208,12 +208,12 @@ def _render_post(
     return with_raw_headers(
         msg.as_bytes(),
         before=id_headers(message_id, view.in_reply_to, view.references),
-        after=list_headers(site, community, unsubscribe_url) + [("Archived-At", [f"<{archived_at(view, site)}>"])],
+        after=[*list_headers(site, community, unsubscribe_url), ("Archived-At", [f"<{archived_at(view, site)}>"])],
     )
 
 
 def _set_body(
-    msg: EmailMessage, site: Site, attachments: tuple[AttachmentInfo, ...], text: MIMEPart, html_part: MIMEPart
+    msg: MIMEPart, site: Site, attachments: tuple[AttachmentInfo, ...], text: MIMEPart, html_part: MIMEPart
 ) -> None:
     """multipart/alternative, inside multipart/related for inline images, inside
     multipart/mixed for attachments; files over ``attach_max_bytes`` are only linked."""

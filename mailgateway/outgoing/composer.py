@@ -111,7 +111,7 @@ class Composer:
                 refused.append((item, Result(Outcome.failed, exc.message)))
             except CannotCompose as exc:
                 refused.append((item, Result(Outcome.failed, str(exc))))
-            except Exception as exc:  # a bug, or a file gone: no retry would compose it
+            except Exception as exc:  # noqa: BLE001 - a bug, or a file gone: no retry would compose it
                 error, breakage = self._broken(item, sources, exc)
                 refused.append((item, Result(Outcome.failed, error)))
                 if breakage is not None:

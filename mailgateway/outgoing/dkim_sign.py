@@ -148,10 +148,10 @@ class _Fields:
         for name, value in self.items:
             left.setdefault(name, []).append(value)
         out = []
-        for name in names:
-            values = left.get(name.encode())
+        for wanted in names:
+            values = left.get(wanted.encode())
             if values:
-                out.append(_relaxed_header(name.encode(), values.pop()) + b"\r\n")
+                out.append(_relaxed_header(wanted.encode(), values.pop()) + b"\r\n")
         return b"".join(out)
 
 

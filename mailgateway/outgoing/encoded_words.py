@@ -31,7 +31,7 @@ def text(name: str, value: str) -> str:
 def name_addr(name: str, display_name: str, addr_spec: str) -> str:
     """``display name <addr-spec>`` (From, To, Reply-To, and List-Id, which has the same
     shape), ASCII words with specials quoted."""
-    return _fold(name, _items(name, display_name, quote=True) + [f"<{addr_spec}>"])
+    return _fold(name, [*_items(name, display_name, quote=True), f"<{addr_spec}>"])
 
 
 def _items(name: str, value: str, *, quote: bool) -> list[str]:
@@ -45,7 +45,8 @@ def _items(name: str, value: str, *, quote: bool) -> list[str]:
         else:
             first = min(ENCODED_WORD, LINE - len(name) - 2) if not items else ENCODED_WORD
             lengths = itertools.chain([first], itertools.repeat(ENCODED_WORD))
-            items += _UTF8.header_encode_lines(" ".join(words), lengths)
+            # None: nothing fitted beside the header's name, so the words start on the next line.
+            items += [line for line in _UTF8.header_encode_lines(" ".join(words), lengths) if line is not None]
     return items
 
 

@@ -30,7 +30,7 @@ def unsubscribe_url(site: Site, token: str) -> str:
     return site.url(f"/unsubscribe/{token}")
 
 
-def set_alternative(msg: EmailMessage, text: MIMEPart, html_part: MIMEPart) -> None:
+def set_alternative(msg: MIMEPart, text: MIMEPart, html_part: MIMEPart) -> None:
     # Parts are built as MIMEPart: EmailMessage.add_alternative() stamps MIME-Version on each.
     msg["MIME-Version"] = "1.0"
     msg.make_alternative()

@@ -115,10 +115,8 @@ class Connection:
     async def close(self) -> None:
         if self.is_open:
             assert self._smtp is not None
-            try:
+            with contextlib.suppress(aiosmtplib.SMTPException, OSError):
                 await self._smtp.quit()
-            except (aiosmtplib.SMTPException, OSError):
-                pass
         self.abort()
 
     def pause_seconds(self) -> float:

@@ -87,7 +87,7 @@ def parsed_attachments(parts: list[RawAttachment], html: str | None) -> tuple[Pa
         if key in seen:
             continue
         seen.add(key)
-        referenced = bool(part.content_id) and f"cid:{part.content_id.lower()}" in html_lower
+        referenced = bool(part.content_id and f"cid:{part.content_id.lower()}" in html_lower)
         inline = referenced or (
             part.disposition == "inline" and not part.content_type.startswith(("text/", "message/"))
         )

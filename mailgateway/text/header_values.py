@@ -11,10 +11,12 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
-from email.headerregistry import HeaderRegistry
+from email.headerregistry import AddressHeader, HeaderRegistry
 from email.message import Message
 from email.utils import getaddresses, parsedate_to_datetime
+from typing import cast
 
 from mailgateway.text import charsets
 
@@ -106,6 +108,8 @@ class Headers:
 
 
 _HEADER_FACTORY = HeaderRegistry()
+# (display name, addr-spec or None) pairs read from an address header's value.
+_AddressParser = Callable[[str], list[tuple[str, str | None]]]
 _ADDR_SPEC_RE = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+", re.UNICODE)
 
 
@@ -139,7 +143,7 @@ def _parse_addresses(raw: str) -> list[tuple[str, str]]:
     """
     unfolded = unfold(raw)
     best: list[tuple[str, str]] = []
-    parsers = (_parse_addresses_lenient, _parse_addresses_by_shape)
+    parsers: tuple[_AddressParser, ...] = (_parse_addresses_lenient, _parse_addresses_by_shape)
     if unfolded.count("@") <= _STRICT_PARSE_ADDRESSES:
         parsers = (_parse_addresses_strict, *parsers)
     for parse in parsers:
@@ -162,7 +166,7 @@ def _unique_addresses(found: list[tuple[str, str | None]]) -> list[tuple[str, st
 
 
 def _parse_addresses_strict(value: str) -> list[tuple[str, str | None]]:
-    header = _HEADER_FACTORY("to", value)
+    header = cast(AddressHeader, _HEADER_FACTORY("to", value))  # the registry makes "to" an address header
     return [(a.display_name, _clean_addr(a.addr_spec)) for a in header.addresses]
 
 

@@ -168,7 +168,7 @@ def _render_tag(node: Tag, out: _TextBuilder, preformatted: bool, depth: int) ->
         out.inline(_RULE)
         out.block_break(1)
     elif name == "img":
-        alt = (node.get("alt") or "").strip()
+        alt = str(node.get("alt") or "").strip()
         if alt:
             out.inline(f"[image: {alt}]")
     elif name == "a":
@@ -299,7 +299,7 @@ def _cut_from(node: Tag | NavigableString) -> None:
 def _previous_content(node: Tag) -> Iterator[Tag | NavigableString]:
     """Preceding siblings that are not blank, nearest first."""
     for sibling in node.previous_siblings:
-        if not _is_blank(sibling):
+        if isinstance(sibling, Tag | NavigableString) and not _is_blank(sibling):
             yield sibling
 
 

@@ -138,11 +138,18 @@ def part_text(part: Message) -> str:
         charset = meta.group(1).decode("ascii") if meta else None
     text = charsets.normalize_text(charsets.decode_bytes(data, charset))
     try:
-        flowed = (part.get_param("format") or "").lower() == "flowed"
-        delsp = (part.get_param("delsp") or "").lower() == "yes"
+        flowed = _plain_param(part, "format") == "flowed"
+        delsp = _plain_param(part, "delsp") == "yes"
     except Exception:  # noqa: BLE001
         flowed = delsp = False
     return _unflow(text, delsp) if flowed and content_type(part) == "text/plain" else text
+
+
+def _plain_param(part: Message, name: str) -> str:
+    """A Content-Type parameter, lower case; empty when absent or RFC 2231-encoded (a
+    (charset, language, value) triple, which no client uses for these flags)."""
+    value = part.get_param(name)
+    return value.lower() if isinstance(value, str) else ""
 
 
 def _quote_depth(line: str) -> int:

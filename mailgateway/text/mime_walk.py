@@ -85,7 +85,7 @@ def _walk_alternative(children: list[Message], depth: int) -> Body:
 
 
 def _joined(body: Body, index: int) -> str:
-    return "\n".join(s[index] for s in body.segments if s[index] is not None)
+    return "\n".join(text for s in body.segments if (text := s[index]) is not None)
 
 
 def _related_root_first(part: Message, children: list[Message]) -> list[Message]:

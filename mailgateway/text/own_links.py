@@ -36,7 +36,7 @@ __all__ = ["TOKEN_PATHS", "OwnLinks"]
 TOKEN_PATHS = ("/unsubscribe/", "/signin/", "/account/emails/verify/", REENABLE_PATH, CONFIRM_PATH)
 # The labels our copies' and digests' footers start their lines with.
 _FIRST_LABELS = ("view on the web", "attachments too large for email")
-_LABELS = _FIRST_LABELS + ("reply privately to", "change your delivery", "leave ", "reply to this thread by email")
+_LABELS = (*_FIRST_LABELS, "reply privately to", "change your delivery", "leave ", "reply to this thread by email")
 # "…/unsubscribe/" at the end of a line: a client wrapped the token onto the next one.
 _SPILLED_TOKEN = re.compile(r"/unsubscribe/?[\w-]{0,7}\s*$", re.I)
 _FOOTER_LINES = 16  # a footer, reflowed by a mail client, spans at most this many lines
@@ -122,7 +122,7 @@ class OwnLinks:
         try:
             message = email.message_from_bytes(data, _class=EmailMessage, policy=email.policy.default)
             for part in message.walk():
-                self._clean_part(part)  # type: ignore[arg-type]
+                self._clean_part(part)
             return message.as_bytes()
         except Exception:  # noqa: BLE001 - a message the library cannot rewrite is cleaned as bytes
             return self.neutralise(data.decode("utf-8", "surrogateescape")).encode("utf-8", "surrogateescape")

@@ -250,7 +250,8 @@ def _build(message: Message, raw: bytes) -> ParsedMail:
         thread_index=headers.text("thread-index").strip() or None,
         text=mime_walk.body_text(texts),
         html=html,
-        text_from_html=bool(htmls) and all(text is not plain for text, (plain, _h) in zip(texts, body.segments)),
+        text_from_html=bool(htmls)
+        and all(text is not plain for text, (plain, _h) in zip(texts, body.segments, strict=True)),
         attachments=attachments.parsed_attachments(body.attachments, html),
         size=len(raw),
     )

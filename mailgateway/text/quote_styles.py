@@ -126,7 +126,7 @@ def _join_wrapped_markers(lines: list[str]) -> list[str]:
     while i < len(lines):
         span = _wrapped_marker_span(lines, i)
         if span:
-            parts = [lines[i]] + [l.strip() for l in lines[i + 1 : i + span] if l.strip()]
+            parts = [lines[i]] + [line.strip() for line in lines[i + 1 : i + span] if line.strip()]
             out.append(" ".join(parts))
             i += span
         else:

@@ -118,7 +118,7 @@ def _line_of(node: Tag | NavigableString) -> str:
     before: list[str] = []
     after: list[str] = []
     current = before
-    inside = set(id(d) for d in node.descendants) if isinstance(node, Tag) else set()
+    inside = {id(d) for d in node.descendants} if isinstance(node, Tag) else set()
     for item in block.descendants:
         if item is node:
             current = after

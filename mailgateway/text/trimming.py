@@ -98,7 +98,7 @@ class _Lines:
         self.index = self.index[start:]
 
     def drop(self, letter: str) -> None:
-        kept = [(c, i) for c, i in zip(self.pattern, self.index) if c != letter]
+        kept = [(c, i) for c, i in zip(self.pattern, self.index, strict=True) if c != letter]
         self.pattern = "".join(c for c, _ in kept)
         self.index = [i for _, i in kept]
 
