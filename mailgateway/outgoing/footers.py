@@ -75,10 +75,12 @@ def text_footer(view: PostView, site: Site, unsubscribe: str, language: str = "e
     if linked:
         lines.append(_("Attachments too large for email:"))
         lines += [f"  {label}: {url}" for label, url in linked]
-    lines.append(f"{_('View on the web')}: {archived_at(view, site)}")
+    view_label = _("View on the web")
+    lines.append(f"{view_label}: {archived_at(view, site)}")
     if privately := _reply_privately(view, site):
         lines.append(f"{_reply_label(view, language)}: {privately}")
-    lines.append(f"{_('Change your delivery')}: {_membership_url(view, site)}")
+    delivery_label = _("Change your delivery")
+    lines.append(f"{delivery_label}: {_membership_url(view, site)}")
     lines.append(f"{_leave_label(view, language)}: {unsubscribe}")
     return "\r\n".join(lines)
 
