@@ -22,9 +22,12 @@ from pathlib import Path
 
 from babel.dates import format_date
 from babel.support import Translations
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from forum.catalogues import compiled_translations
 from forum.languages import BILINGUAL, MEMBER_LANGUAGES
+from forum.models import User
 
 TRANSLATIONS = Path(__file__).parent / "translations"
 DOMAIN = "mail"
@@ -82,6 +85,13 @@ def translations(language: str) -> NullTranslations:
     if language == ENGLISH or language not in MEMBER_LANGUAGES:
         return NullTranslations()
     return Translations.load(str(compiled_translations(TRANSLATIONS)), [language], DOMAIN)
+
+
+def translations_for(session: Session, user_id: int | None, community: str | None) -> NullTranslations:
+    """The translations for a mail to member ``user_id`` (None: someone with no account)
+    about a community whose language is ``community`` (None: about none)."""
+    member = session.scalar(select(User.language).where(User.id == user_id)) if user_id is not None else None
+    return translations(mail_language(member, community))
 
 
 def locale(language: str) -> str:
