@@ -14,7 +14,8 @@ from urllib.parse import quote
 
 from forum import private_replies
 from forum.archive import human_size
-from forum.mail_language import translations
+from forum.languages import BILINGUAL, MEMBER_LANGUAGES
+from forum.mail_language import SEPARATOR, translations
 from forum.site import Site
 from forum.subjects import strip_prefixes
 from mailgateway.outgoing.post_views import PostView, archived_at
@@ -55,6 +56,8 @@ def _reply_privately(view: PostView, site: Site) -> str:
 
 
 def _reply_label(view: PostView, language: str) -> str:
+    if language == BILINGUAL:  # whole in each language: "Someone" is a phrase of its own
+        return SEPARATOR.join(_reply_label(view, each) for each in MEMBER_LANGUAGES)
     _ = translations(language).gettext
     return _("Reply privately to %(name)s") % {"name": shown_author(view, language)}
 
