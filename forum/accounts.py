@@ -32,7 +32,7 @@ from forum import browser_sessions, db, outbox, rate_limits, tokens
 from forum.access import membership_of, user_by_email
 from forum.directory import moderators, normalize_email
 from forum.errors import InvalidInput, NotFound, NotPermitted
-from forum.mail_language import mail_language, translations
+from forum.mail_language import mail_language, translations, translations_for
 from forum.models import (
     Community,
     Delivery,
@@ -281,8 +281,13 @@ def join(session: Session, site: Site, user: User, community: Community) -> Memb
 
 
 def _tell_moderators_of_request(session: Session, site: Site, user: User, community: Community) -> None:
-    who = user.display_name or "Someone"
     for email, moderator_id in moderators(session, community):
+        _ = translations_for(session, moderator_id, community.language).gettext
+        values = {
+            "who": user.display_name or _("Someone"),
+            "name": community.name,
+            "url": site.url(f"/c/{community.slug}/manage/members"),
+        }
         outbox.enqueue_notice(
             session,
             dedupe_key=f"join-request:{community.id}:{user.id}:{moderator_id}",
@@ -290,11 +295,11 @@ def _tell_moderators_of_request(session: Session, site: Site, user: User, commun
             user_id=moderator_id,
             payload={
                 "slug": community.slug,
-                "subject": f"[{community.name}] {who} asks to join",
-                "text": (
-                    f"{who} asks to join {community.name}.\n\n"
-                    f"Approve or decline: {site.url(f'/c/{community.slug}/manage/members')}\n"
-                ),
+                "subject": _("[%(name)s] %(who)s asks to join") % values,
+                "text": _("%(who)s asks to join %(name)s.") % values
+                + "\n\n"
+                + _("Approve or decline: %(url)s") % values
+                + "\n",
             },
         )
 
