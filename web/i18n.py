@@ -16,7 +16,6 @@ from pathlib import Path
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_date
 from babel.lists import format_list
 from babel.numbers import format_decimal
 from flask import Flask, current_app, g, request
@@ -26,6 +25,7 @@ from markupsafe import Markup, escape
 from werkzeug.wrappers import Response
 
 from forum.catalogues import compiled_translations
+from forum.times import readable
 from web.auth import current_user
 
 TRANSLATIONS = Path(__file__).parent / "translations"
@@ -139,8 +139,7 @@ def language_switch() -> dict[str, str]:
 
 def readable_time(moment: datetime, zone: ZoneInfo) -> str:
     """``moment`` in ``zone`` in the page's language: "3 Mar 2025, 14:05 GMT", "3 Maw 2025, 14:05 GMT"."""
-    local = moment.astimezone(zone)
-    return f"{format_date(local, 'd MMM y', locale=current_language())}, {local:%H:%M} {local.tzname()}"
+    return readable(moment, zone, current_language())
 
 
 def listed(names: list[str]) -> str:
