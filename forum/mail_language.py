@@ -36,7 +36,7 @@ SEPARATOR = " / "
 
 
 def mail_language(member: str | None, community: str | None) -> str:
-    """ "cy", "en" or "bilingual": the member's own choice, else the community's, else English."""
+    """The member's own choice ("cy", "en"), else the community's (or "bilingual"), else English."""
     if member in MEMBER_LANGUAGES:
         return str(member)
     if community in (*MEMBER_LANGUAGES, BILINGUAL):
