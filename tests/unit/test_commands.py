@@ -184,3 +184,17 @@ def test_answers_are_in_the_members_language_else_the_communitys(
     assert f"  Postio at bawb:             tai@{DOMAIN}\n" in help_["text"] and "Post to everyone" not in help_["text"]
     send(site, sessionmaker, f"housing-request@{DOMAIN}")  # an English community
     assert notices(sessionmaker, "newbie@elsewhere.example")[-1]["subject"] == "Housing: How to take part"
+
+
+def test_mail_to_the_facilitators_reaches_each_in_their_language(
+    site: Site, sessionmaker: sessionmaker[Session], communities: None
+) -> None:
+    with sessionmaker.begin() as session:
+        housing = session.scalar(select(Community).where(Community.slug == "housing"))
+        assert housing is not None
+        make_member(session, housing, "gwen@council.example", role=Role.facilitator).user.language = "cy"
+        make_member(session, housing, "hal@council.example", role=Role.facilitator)
+    assert "forwarded to 2" in send(site, sessionmaker, f"housing-owner@{DOMAIN}")[0]
+    [welsh], [english] = notices(sessionmaker, "gwen@council.example"), notices(sessionmaker, "hal@council.example")
+    assert welsh["subject"] == "[hwyluswyr Housing] hello" and english["subject"] == "[Housing owners] hello"
+    assert welsh["text"] == f"Ysgrifennodd New Bie <newbie@elsewhere.example> at housing-owner@{DOMAIN}:\n\nplease"
