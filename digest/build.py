@@ -7,8 +7,9 @@ block once (a post's words and heading, then that heading in each time zone, a t
 heading …) and builds each community's :class:`Section` once per high-water mark and
 zone. A member's digest is an opening, their communities' sections and a closing:
 building one costs a sort and a few lookups. Each block is rendered once per language it
-is read in (the member's, else their communities': :mod:`forum.mail_language`). The member's own tokens are not made here
-but when the digest is sent (``forum.digests.assemble``).
+is read in (the member's, else their communities': :mod:`forum.mail_language`). The
+member's own tokens are not made here but when the digest is sent
+(``forum.digests.assemble``).
 """
 
 from __future__ import annotations

@@ -2,9 +2,9 @@
 
 A post is rendered once into a template (:mod:`.compose`) per language its members chose
 (Welsh, English, or none: the community's), and each copy personalised from it; templates
-of recent posts are kept a short while, so a post whose copies are claimed
-in several batches is rendered once. A message that cannot be composed is a bug, not a
-delivery problem: its rows fail at once, and the site's operators are told once.
+of recent posts are kept a short while, so a post whose copies are claimed in several
+batches is rendered once. A message that cannot be composed is a bug, not a delivery
+problem: its rows fail at once, and the site's operators are told once.
 """
 
 from __future__ import annotations
