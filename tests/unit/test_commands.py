@@ -198,3 +198,20 @@ def test_mail_to_the_facilitators_reaches_each_in_their_language(
     [welsh], [english] = notices(sessionmaker, "gwen@council.example"), notices(sessionmaker, "hal@council.example")
     assert welsh["subject"] == "[hwyluswyr Housing] hello" and english["subject"] == "[Housing owners] hello"
     assert welsh["text"] == f"Ysgrifennodd New Bie <newbie@elsewhere.example> at housing-owner@{DOMAIN}:\n\nplease"
+
+
+def test_a_welsh_members_reply_to_noreply_is_answered_in_welsh(
+    site: Site, sessionmaker: sessionmaker[Session], communities: None
+) -> None:
+    with sessionmaker.begin() as session:
+        housing = session.scalar(select(Community).where(Community.slug == "housing"))
+        assert housing is not None
+        make_member(session, housing, "bethan@council.example").user.language = "cy"
+    assert "answered" in send(site, sessionmaker, f"noreply@{DOMAIN}", "bethan@council.example")[0]
+    [answer] = notices(sessionmaker, "bethan@council.example")
+    assert answer["subject"] == "Heb ei phostio: hello"
+    assert answer["text"].startswith("Ni chafodd eich neges ei phostio: mae crynodeb yn cynnwys sawl sgwrs")
+    assert (
+        f"I ddechrau sgwrs newydd, ysgrifennwch at gyfeiriad y gymuned:\n  Housing: housing@{DOMAIN}\n"
+        in (answer["text"])
+    )
