@@ -6,15 +6,17 @@ since the same high-water mark, in the same time zone. An :class:`Edition` rende
 block once (a post's words and heading, then that heading in each time zone, a thread's
 heading …) and builds each community's :class:`Section` once per high-water mark and
 zone. A member's digest is an opening, their communities' sections and a closing:
-building one costs a sort and a few lookups. The member's own tokens are not made here
-but when the digest is sent (``forum.digests.assemble``).
+building one costs a sort and a few lookups. Each block is rendered once per language it
+is read in (the member's, else their communities': :mod:`forum.mail_language`). The
+member's own tokens are not made here but when the digest is sent
+(``forum.digests.assemble``).
 """
 
 from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -23,6 +25,7 @@ from digest.render import Renderer
 from digest.slots import Schedule
 from forum import tokens
 from forum.digests import Block, CommunityRef, NewPost, Value
+from forum.mail_language import gathered_language
 from forum.models import Delivery
 from forum.site import Site
 
@@ -37,6 +40,7 @@ class Recipient:
     slot_at: datetime
     after: int  # the high-water mark: the digest shows publications after it
     communities: tuple[int, ...]
+    language: str | None = None  # their own choice for mail; None: their communities'
 
 
 @dataclass(frozen=True, eq=False)  # hashed by identity: an Edition makes each section once
@@ -85,6 +89,7 @@ class Edition:
     ) -> None:
         self.period = period
         self.renderer = Renderer(site.settings.site.name, site.settings.site.base_url, site.mail_domain, site.signer)
+        self._renderers = {self.renderer.language: self.renderer}
         self.communities = communities
         self._posts: dict[int, list[NewPost]] = {}
         for post in posts:
@@ -95,51 +100,63 @@ class Edition:
         self._first = {thread: published[post] for thread, post in first_posts.items() if post in published}
         names = sorted(self._posts, key=lambda cid: (communities[cid].name.casefold(), cid))
         self._rank = {cid: rank for rank, cid in enumerate(names)}
-        self._sections: dict[tuple[int, int, str], Section | None] = {}
+        self._sections: dict[tuple[int, int, str, str], Section | None] = {}
         self._blocks: dict[tuple[Any, ...], Block] = {}
-        self._subjects: dict[tuple[int, int], str] = {}  # by (posts, communities)
-        self._closing = self.renderer.closing(period)
+        self._subjects: dict[tuple[str, int, int], str] = {}  # by (language, posts, communities)
 
     def digest_for(self, recipient: Recipient) -> Digest | None:
         """The member's digest, or None when nothing is new in their communities."""
         zone = recipient.schedule.zone
         shown = sorted((cid for cid in recipient.communities if cid in self._rank), key=self._rank.__getitem__)
-        sections = tuple(section for cid in shown if (section := self._section(cid, recipient.after, zone)))
-        if not sections:
+        shown = [cid for cid in shown if self._has_news(cid, recipient.after)]
+        if not shown:
             return None
+        language = gathered_language(recipient.language, [self.communities[cid].language for cid in shown])
+        render = self._renderer(language)
+        sections = tuple(section for cid in shown if (section := self._section(cid, recipient.after, zone, language)))
         posts = sum(section.posts for section in sections)
         day = recipient.schedule.local(recipient.slot_at)
         opening = self._block(
-            ("opening", posts, len(sections), day.date(), zone.key),
-            self.renderer.opening,
+            (language, "opening", posts, len(sections), day.date(), zone.key),
+            render.opening,
             self.period,
             posts,
             len(sections),
             day,
             zone.key,
         )
-        counts = (posts, len(sections))
+        counts = (language, posts, len(sections))
         if counts not in self._subjects:
-            self._subjects[counts] = self.renderer.subject(self.period, *counts)
-        return Digest(recipient, self._subjects[counts], opening, sections, self._closing)
+            self._subjects[counts] = render.subject(self.period, posts, len(sections))
+        closing = self._block((language, "closing"), render.closing, self.period)
+        return Digest(recipient, self._subjects[counts], opening, sections, closing)
 
-    def _section(self, community_id: int, after: int, zone: ZoneInfo) -> Section | None:
-        key = (community_id, after, zone.key)
+    def _renderer(self, language: str) -> Renderer:
+        if language not in self._renderers:
+            self._renderers[language] = replace(self.renderer, language=language)
+        return self._renderers[language]
+
+    def _has_news(self, community_id: int, after: int) -> bool:
+        publications = self._publications[community_id]
+        return bool(publications) and publications[-1] > after
+
+    def _section(self, community_id: int, after: int, zone: ZoneInfo, language: str) -> Section | None:
+        key = (community_id, after, zone.key, language)
         if key not in self._sections:
-            self._sections[key] = self._new_section(community_id, after, zone)
+            self._sections[key] = self._new_section(community_id, after, zone, language)
         return self._sections[key]
 
-    def _new_section(self, community_id: int, after: int, zone: ZoneInfo) -> Section | None:
+    def _new_section(self, community_id: int, after: int, zone: ZoneInfo, language: str) -> Section | None:
         """Grouped by thread, threads in the order they first appear, posts in order."""
         chosen = self._posts[community_id][bisect_right(self._publications[community_id], after) :]
         if not chosen:
             return None
-        community, render = self.communities[community_id], self.renderer
+        community, render = self.communities[community_id], self._renderer(language)
         threads: dict[int, list[NewPost]] = {}
         for post in chosen:
             threads.setdefault(post.thread_id, []).append(post)
         heading = self._block(
-            ("community", community_id, len(chosen), len(threads)),
+            (language, "community", community_id, len(chosen), len(threads)),
             render.community_heading,
             community,
             len(chosen),
@@ -149,18 +166,26 @@ class Edition:
         for thread_id, posts in threads.items():
             new = self._first.get(thread_id, 0) > after
             parts.append(
-                (self._block(("thread", thread_id, new), render.thread_heading, community, posts[0], new), None)
+                (
+                    self._block((language, "thread", thread_id, new), render.thread_heading, community, posts[0], new),
+                    None,
+                )
             )
             for post in posts:
-                body = self._block(("body", post.id), render.post_body, community, post)
-                written = self._block(("post", post.id), render.post, community, post, body)
-                parts.append((self._block(("post", post.id, zone.key), render.in_zone, written, post, zone), None))
+                body = self._block((language, "body", post.id), render.post_body, community, post)
+                written = self._block((language, "post", post.id), render.post, community, post, body)
+                parts.append(
+                    (self._block((language, "post", post.id, zone.key), render.in_zone, written, post, zone), None)
+                )
             parts.append(
-                (self._block(("reply", thread_id), render.reply, community, posts[0]), (tokens.REPLY, posts[-1].id))
+                (
+                    self._block((language, "reply", thread_id), render.reply, community, posts[0]),
+                    (tokens.REPLY, posts[-1].id),
+                )
             )
         parts.append(
             (
-                self._block(("leave", community_id), render.community_footing, community),
+                self._block((language, "leave", community_id), render.community_footing, community),
                 (tokens.UNSUBSCRIBE, community_id),
             )
         )

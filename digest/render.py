@@ -3,8 +3,12 @@
 What a block says and how it looks is in the templates beside this module
 (``templates/digest.txt`` and ``templates/digest.html``, a macro per block); here is what
 the blocks are made from: the words people wrote made safe, links, relay addresses. The
-templates mark every phrase for gettext (``jinja2.ext.i18n``), so that a digest can be
-translated by adding catalogues; until then the translations are the phrases themselves.
+templates mark every phrase for gettext (``jinja2.ext.i18n``); a :class:`Renderer` writes
+in one language, its phrases from mail's catalogue (:mod:`forum.mail_language`), its dates
+in that language's words. A bilingual renderer says each phrase in Welsh, then English,
+except where phrases are built of phrases (the subject, the opening, a community's
+heading): those are written whole in Welsh, then whole in English, so that neither
+language's sentence is cut into the other's.
 The HTML is escaped by Jinja2's autoescaping, the plain text not at all.
 
 Nothing here knows a member: what differs between members (their reply and unsubscribe
@@ -13,11 +17,12 @@ tokens) is left at :data:`forum.digests.SLOT`, filled in per member.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import cache
 from gettext import NullTranslations
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
@@ -28,11 +33,16 @@ from markupsafe import escape
 from digest.excerpt import UNPRINTABLE, excerpt
 from forum import private_replies
 from forum.digests import SLOT, Block, CommunityRef, NewPost
+from forum.languages import BILINGUAL
+from forum.mail_language import ENGLISH, SEPARATOR, long_date
+from forum.mail_language import locale as date_locale
+from forum.mail_language import translations as mail_translations
 from forum.models import Delivery
 from forum.posting import NO_SUBJECT
 from forum.times import readable
 from forum.tokens import Signer
 
+_T = TypeVar("_T")
 # Where a post block's time goes: a post is rendered once, then put in each reader's zone.
 # A private-use character, like forum.digests.SLOT, so nothing people wrote can carry it.
 WHEN = "\ue001"
@@ -69,9 +79,9 @@ def load_templates(translations: NullTranslations | None = None) -> Templates:
 
 
 @cache
-def templates() -> Templates:
-    """Compiled once per process: rendering a run's blocks calls their macros directly."""
-    return load_templates()
+def templates(language: str = ENGLISH) -> Templates:
+    """Compiled once per process and language: rendering a run's blocks calls their macros directly."""
+    return load_templates(mail_translations(language))
 
 
 @dataclass(frozen=True)
@@ -82,25 +92,36 @@ class Renderer:
     base_url: str
     mail_domain: str
     signer: Signer | None = None  # makes the "reply privately" relay addresses; None: no such links
-    templates: Templates = field(default_factory=templates)
+    language: str = ENGLISH  # "en", "cy" or "bilingual" (forum.mail_language)
+    templates: Templates | None = None  # None: the language's own, from mail's catalogue
+
+    @property
+    def macros(self) -> Templates:
+        return self.templates or templates(self.language)
 
     def subject(self, period: Delivery, posts: int, communities: int) -> str:
         """``Daily digest: 12 new posts in 3 communities``."""
-        subject = self.templates.text.subject  # type: ignore[attr-defined]  # a macro: made when the template loads
+        if self.language == BILINGUAL and self.templates is None:
+            return SEPARATOR.join(self._in_turn(lambda each: each.subject(period, posts, communities)))
+        subject = self.macros.text.subject  # type: ignore[attr-defined]  # a macro: made when the template loads
         return str(subject(period.value, posts, communities))
 
     def opening(self, period: Delivery, posts: int, communities: int, day: datetime, zone: str) -> Block:
+        if self.language == BILINGUAL and self.templates is None:
+            return _joined(self._in_turn(lambda each: each.opening(period, posts, communities, day, zone)))
         return self._render(
             "opening",
             period=period.value,
             posts=posts,
             communities=communities,
             site=one_line(self.site_name),
-            day=f"{day:%A} {day.day} {day:%B %Y}",
+            day=long_date(day, self.language),
             zone=zone,
         )
 
     def community_heading(self, community: CommunityRef, posts: int, threads: int) -> Block:
+        if self.language == BILINGUAL and self.templates is None:
+            return _joined(self._in_turn(lambda each: each.community_heading(community, posts, threads)))
         return self._render(
             "community_heading",
             name=one_line(community.name),
@@ -133,7 +154,7 @@ class Renderer:
 
     def in_zone(self, block: Block, post: NewPost, zone: ZoneInfo) -> Block:
         """A :meth:`post` block with the time it was written in the reader's time zone."""
-        when = readable(post.created_at, zone)
+        when = readable(post.created_at, zone, date_locale(self.language))
         return Block(block.text.replace(WHEN, when), block.html.replace(WHEN, str(escape(when))))
 
     def reply(self, community: CommunityRef, post: NewPost) -> Block:
@@ -155,6 +176,10 @@ class Renderer:
     def closing(self, period: Delivery) -> Block:
         return self._render("closing", period=period.value, site=one_line(self.site_name))
 
+    def _in_turn(self, write: Callable[[Renderer], _T]) -> list[_T]:
+        """What ``write`` makes in Welsh, then in English."""
+        return [write(replace(self, language=language)) for language in ("cy", ENGLISH)]
+
     @property
     def base(self) -> str:
         return self.base_url.rstrip("/")
@@ -173,7 +198,11 @@ class Renderer:
 
     def _render(self, block: str, **values: Any) -> Block:
         """The block's macro in both templates, with the same values."""
-        return Block(getattr(self.templates.text, block)(**values), str(getattr(self.templates.html, block)(**values)))
+        return Block(getattr(self.macros.text, block)(**values), str(getattr(self.macros.html, block)(**values)))
+
+
+def _joined(blocks: list[Block]) -> Block:
+    return Block("".join(block.text for block in blocks), "".join(block.html for block in blocks))
 
 
 def _subject(post: NewPost) -> str:

@@ -206,7 +206,9 @@ class Digests:
             return [], starts
         communities = digests.subscriptions(session, period, only)
         recipients = [
-            Recipient(sub.user_id, sub.email, schedule, slot, after, tuple(communities.get(sub.user_id, ())))
+            Recipient(
+                sub.user_id, sub.email, schedule, slot, after, tuple(communities.get(sub.user_id, ())), sub.language
+            )
             for sub, schedule, slot, after in owed
         ]
         return recipients, starts

@@ -32,6 +32,7 @@ from forum import browser_sessions, db, outbox, rate_limits, tokens
 from forum.access import membership_of, user_by_email
 from forum.directory import moderators, normalize_email
 from forum.errors import InvalidInput, NotFound, NotPermitted
+from forum.mail_language import mail_language, translations, translations_for
 from forum.models import (
     Community,
     Delivery,
@@ -78,21 +79,22 @@ def request_sign_in(session: Session, site: Site, address: str, client: str, nex
         return
     token = site.signer.make(LOGIN, user.id, user.login_generation, ttl_seconds=int(SIGN_IN_TTL.total_seconds()))
     link = site.url(f"/signin/{token}") + (f"?{urlencode({'next': next_path})}" if next_path else "")
-    name = site.settings.site.name
-    minutes = int(SIGN_IN_TTL.total_seconds() // 60)
+    _ = translations(mail_language(user.language, None)).gettext
+    values = {"name": site.settings.site.name, "email": address, "minutes": int(SIGN_IN_TTL.total_seconds() // 60)}
+    sign_in = _("Sign in")
+    asked = _("Someone, probably you, asked to sign in to %(name)s as %(email)s.") % values
+    works = _(
+        "The link works once, within %(minutes)s minutes. If you did not ask for it, ignore "
+        "this message: nobody can sign in without it."
+    )
     outbox.enqueue_notice(
         session,
         dedupe_key=f"signin:{user.id}:{secrets.token_hex(8)}",
         address=address,
         user_id=user.id,
         payload={
-            "subject": f"Sign in to {name}",
-            "text": (
-                f"Someone, probably you, asked to sign in to {name} as {address}.\n\n"
-                f"Sign in: {link}\n\n"
-                f"The link works once, within {minutes} minutes. If you did not ask for it, ignore "
-                "this message: nobody can sign in without it.\n"
-            ),
+            "subject": _("Sign in to %(name)s") % values,
+            "text": f"{asked}\n\n{sign_in}: {link}\n\n{works % values}\n",
         },
     )
 
@@ -170,19 +172,30 @@ def claim_email(session: Session, site: Site, user: User, address: str) -> Pendi
     pending.created_at = utcnow()
     session.flush()
     token = site.signer.make(VERIFY_EMAIL, pending.id, ttl_seconds=int(VERIFY_EMAIL_TTL.total_seconds()))
-    name = site.settings.site.name
+    # In the language of the account's owner, who is the one who asked.
+    _ = translations(mail_language(user.language, None)).gettext
+    values = {
+        "who": user.display_name or _("Someone"),
+        "email": address,
+        "name": site.settings.site.name,
+        "days": VERIFY_EMAIL_TTL.days,
+    }
+    asked = _(
+        "%(who)s asked to add %(email)s to their account on %(name)s, "
+        "so that they can post from it and sign in with it."
+    )
+    confirm = _("If that was you, confirm:")
+    works = _(
+        "The link works for %(days)s days. If it was not you, ignore this message: the address will not be added."
+    )
     outbox.enqueue_notice(
         session,
         dedupe_key=f"verify-email:{pending.id}:{secrets.token_hex(8)}",
         address=address,
         payload={
-            "subject": f"Confirm your address for {name}",
+            "subject": _("Confirm your address for %(name)s") % values,
             "text": (
-                f"{user.display_name or 'Someone'} asked to add {address} to their account on {name}, "
-                "so that they can post from it and sign in with it.\n\n"
-                f"If that was you, confirm: {site.url(f'/account/emails/verify/{token}')}\n\n"
-                f"The link works for {VERIFY_EMAIL_TTL.days} days. If it was not you, ignore this "
-                "message: the address will not be added.\n"
+                f"{asked % values}\n\n{confirm} {site.url(f'/account/emails/verify/{token}')}\n\n{works % values}\n"
             ),
         },
     )
@@ -268,8 +281,13 @@ def join(session: Session, site: Site, user: User, community: Community) -> Memb
 
 
 def _tell_moderators_of_request(session: Session, site: Site, user: User, community: Community) -> None:
-    who = user.display_name or "Someone"
     for email, moderator_id in moderators(session, community):
+        _ = translations_for(session, moderator_id, community.language).gettext
+        values = {
+            "who": user.display_name or _("Someone"),
+            "name": community.name,
+            "url": site.url(f"/c/{community.slug}/manage/members"),
+        }
         outbox.enqueue_notice(
             session,
             dedupe_key=f"join-request:{community.id}:{user.id}:{moderator_id}",
@@ -277,11 +295,11 @@ def _tell_moderators_of_request(session: Session, site: Site, user: User, commun
             user_id=moderator_id,
             payload={
                 "slug": community.slug,
-                "subject": f"[{community.name}] {who} asks to join",
-                "text": (
-                    f"{who} asks to join {community.name}.\n\n"
-                    f"Approve or decline: {site.url(f'/c/{community.slug}/manage/members')}\n"
-                ),
+                "subject": _("[%(name)s] %(who)s asks to join") % values,
+                "text": _("%(who)s asks to join %(name)s.") % values
+                + "\n\n"
+                + _("Approve or decline: %(url)s") % values
+                + "\n",
             },
         )
 

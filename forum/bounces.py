@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, joinedload
 from forum import outbox, tokens
 from forum.directory import moderators
 from forum.errors import NotFound
+from forum.mail_language import translations_for
 from forum.models import Community, Delivery, Membership, User, UserEmail, utcnow
 from forum.site import Site
 
@@ -69,6 +70,14 @@ def _stop(session: Session, site: Site, membership: Membership, now: datetime) -
     for email, moderator_id in moderators(session, community):
         if moderator_id == user.id:
             continue  # their own address is the one bouncing
+        _ = translations_for(session, moderator_id, community.language).gettext
+        values = {
+            "name": community.name,
+            "email": address,
+            "who": who,
+            "reason": membership.bounce_reason,
+            "url": reenable_url(site, membership),
+        }
         outbox.enqueue_notice(
             session,
             dedupe_key=f"bounce-stop:{membership.id}:{int(now.timestamp())}:{moderator_id}",
@@ -76,13 +85,18 @@ def _stop(session: Session, site: Site, membership: Membership, now: datetime) -
             user_id=moderator_id,
             payload={
                 "slug": community.slug,
-                "subject": f"[{community.name}] mail to {address} stopped: it keeps bouncing",
-                "text": (
-                    f"Messages from {community.name} to {who} have been bouncing, so listbridge has "
-                    f"stopped sending them mail.\n\nThe last bounce said: {membership.bounce_reason}\n\n"
-                    "If the address works again, turn their mail back on with one click:\n"
-                    f"{reenable_url(site, membership)}\n\n"
-                    "They will also be told the next time they sign in on the web.\n"
+                "subject": _("[%(name)s] mail to %(email)s stopped: it keeps bouncing") % values,
+                "text": "\n\n".join(
+                    (
+                        _(
+                            "Messages from %(name)s to %(who)s have been bouncing, so listbridge has "
+                            "stopped sending them mail."
+                        )
+                        % values,
+                        _("The last bounce said: %(reason)s") % values,
+                        _("If the address works again, turn their mail back on with one click:") + f"\n{values['url']}",
+                        _("They will also be told the next time they sign in on the web.") + "\n",
+                    )
                 ),
             },
         )

@@ -23,6 +23,7 @@ from forum import outbox, rate_limits
 from forum.access import Action, membership_of, posting_verdict
 from forum.config import Settings
 from forum.errors import NotFound
+from forum.mail_language import translations_for
 from forum.models import Community, Post, PostStatus, User, UserEmail, Visibility
 from forum.posting import publish
 from forum.site import Site
@@ -67,6 +68,23 @@ def ask_author(session: Session, site: Site, post: Post, sent_from: str) -> bool
         CONFIRM_POST, post.id, post.author_id or 0, ttl_seconds=int(CONFIRM_POST_TTL.total_seconds())
     )
     excerpt = "\n".join(f"> {line}" for line in post.body.strip().splitlines()[:8])
+    _ = translations_for(session, post.author_id, community.language).gettext
+    values = {
+        "name": community.name,
+        "subject": post.subject,
+        "sender": sent_from or _("an unknown address"),
+        "url": confirm_url(site, token),
+        "days": CONFIRM_POST_TTL.days,
+    }
+    names_you = _(
+        "A message to %(name)s names you as its author, but we could not check that it came "
+        "from you (it was sent from %(sender)s):"
+    )
+    publish_it = _("If you sent it, publish it: %(url)s")
+    ignore = _(
+        "If you did not, ignore this message: it will not be published unless a facilitator "
+        "approves it. The link works for %(days)s days."
+    )
     return outbox.enqueue_notice(
         session,
         dedupe_key=f"confirm-post:{post.id}",
@@ -74,13 +92,9 @@ def ask_author(session: Session, site: Site, post: Post, sent_from: str) -> bool
         user_id=post.author_id,
         payload={
             "slug": community.slug,
-            "subject": f"Did you send this to {community.name}? {post.subject}",
+            "subject": _("Did you send this to %(name)s? %(subject)s") % values,
             "text": (
-                f"A message to {community.name} names you as its author, but we could not check that it came "
-                f"from you (it was sent from {sent_from or 'an unknown address'}):\n\n  {post.subject}\n\n{excerpt}\n\n"
-                f"If you sent it, publish it: {confirm_url(site, token)}\n\n"
-                f"If you did not, ignore this message: it will not be published unless a facilitator "
-                f"approves it. The link works for {CONFIRM_POST_TTL.days} days.\n"
+                f"{names_you % values}\n\n  {post.subject}\n\n{excerpt}\n\n{publish_it % values}\n\n{ignore % values}\n"
             ),
         },
     )

@@ -114,6 +114,7 @@ class Subscriber:
     hour: int | None
     slot_at: datetime | None  # of their last digest; None before the first
     high_water: int | None
+    language: str | None = None  # their own choice for mail ("cy", "en"); None: their communities'
 
 
 def subscribers(session: Session, period: Delivery, user_id: int | None = None) -> list[Subscriber]:
@@ -127,7 +128,15 @@ def subscribers(session: Session, period: Delivery, user_id: int | None = None) 
         Membership.user_id == User.id, Membership.delivery == period, Membership.status == MemberStatus.active
     )
     query = (
-        select(User.id, UserEmail.email, User.timezone, User.digest_hour, DigestCursor.slot_at, DigestCursor.high_water)
+        select(
+            User.id,
+            UserEmail.email,
+            User.timezone,
+            User.digest_hour,
+            DigestCursor.slot_at,
+            DigestCursor.high_water,
+            User.language,
+        )
         .join(UserEmail, and_(UserEmail.user_id == User.id, UserEmail.is_primary.is_(True)))
         .outerjoin(DigestCursor, and_(DigestCursor.user_id == User.id, DigestCursor.period == period))
         .where(takes)
@@ -156,13 +165,14 @@ class CommunityRef:
     id: int
     slug: str
     name: str
+    language: str = "en"  # "en", "cy" or "bilingual"
 
 
 def communities(session: Session, ids: Collection[int]) -> dict[int, CommunityRef]:
     rows = _chunked(
         ids,
         lambda chunk: session.execute(
-            select(Community.id, Community.slug, Community.name).where(Community.id.in_(chunk))
+            select(Community.id, Community.slug, Community.name, Community.language).where(Community.id.in_(chunk))
         ),
     )
     return {row[0]: CommunityRef(*row) for row in rows}

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from forum import outbox
 from forum.directory import moderators
 from forum.errors import InvalidInput, NotFound
+from forum.mail_language import translations_for
 from forum.models import Community, Post, PostStatus
 from forum.posting import publish
 from forum.rate_limits import FACILITATORS, may_answer, normalize_address
@@ -50,6 +51,8 @@ def reject(session: Session, post_id: int, reason: str) -> Post:
     post.hold_reason = reason
     community = session.get(Community, post.community_id)
     if post.author_email and community is not None:
+        _ = translations_for(session, post.author_id, community.language).gettext
+        values = {"subject": post.subject, "name": community.name, "reason": reason or _("(none given)")}
         outbox.enqueue_notice(
             session,
             dedupe_key=f"rejected:{post.id}",
@@ -57,10 +60,12 @@ def reject(session: Session, post_id: int, reason: str) -> Post:
             user_id=post.author_id,
             payload={
                 "slug": community.slug,
-                "subject": f"Your message to {community.name} was not posted",
+                "subject": _("Your message to %(name)s was not posted") % values,
                 "text": (
-                    f'Your message "{post.subject}" to {community.name} was not posted.\n\n'
-                    f"The moderator's reason: {reason or '(none given)'}\n"
+                    _('Your message "%(subject)s" to %(name)s was not posted.') % values
+                    + "\n\n"
+                    + _("The moderator's reason: %(reason)s") % values
+                    + "\n"
                 ),
                 "in_reply_to": post.message_id,
             },
@@ -82,6 +87,8 @@ def notify_held(session: Session, site: Site, post: Post, *, tell_author: bool =
         return
     author = normalize_address(post.author_email) if post.author_email else ""
     if author and tell_author and may_answer(session, site, author, community_id=community.id):
+        _ = translations_for(session, post.author_id, community.language).gettext
+        values = {"subject": post.subject, "name": community.name, "reason": post.hold_reason}
         outbox.enqueue_notice(
             session,
             dedupe_key=f"held:{community.id}:{author}:{date.today().isoformat()}",
@@ -89,10 +96,12 @@ def notify_held(session: Session, site: Site, post: Post, *, tell_author: bool =
             user_id=post.author_id,
             payload={
                 "slug": community.slug,
-                "subject": f"Your message to {community.name} is awaiting approval",
+                "subject": _("Your message to %(name)s is awaiting approval") % values,
                 "text": (
-                    f'Your message "{post.subject}" to {community.name} will appear once a moderator '
-                    f"approves it.\n\nWhy: {post.hold_reason}\n"
+                    _('Your message "%(subject)s" to %(name)s will appear once a moderator approves it.') % values
+                    + "\n\n"
+                    + _("Why: %(reason)s") % values
+                    + "\n"
                 ),
                 "in_reply_to": post.message_id,
             },
@@ -106,10 +115,26 @@ def notify_held(session: Session, site: Site, post: Post, *, tell_author: bool =
         )
         or 0
     )
-    others = f"\n{waiting - 1} other post(s) are waiting too.\n" if waiting > 1 else ""
     for email, user_id in moderators(session, community):
         if not may_answer(session, site, email, purpose=FACILITATORS, community_id=community.id):
             continue
+        speech = translations_for(session, user_id, community.language)
+        _ = speech.gettext
+        about: dict[str, object] = {
+            "name": community.name,
+            "subject": post.subject,
+            "author": post.author_name,
+            "email": post.author_email,
+            "reason": post.hold_reason,
+            "count": waiting - 1,
+            "queue": queue,
+        }
+        others = ""
+        if waiting > 1:
+            others = speech.ngettext(
+                "%(count)s other post is waiting too.", "%(count)s other posts are waiting too.", waiting - 1
+            )
+            others = f"\n{others % about}\n"
         outbox.enqueue_notice(
             session,
             dedupe_key=f"held-owner:{post.id}:{user_id}",
@@ -117,11 +142,14 @@ def notify_held(session: Session, site: Site, post: Post, *, tell_author: bool =
             user_id=user_id,
             payload={
                 "slug": community.slug,
-                "subject": f"[{community.name}] awaiting your approval: {post.subject}",
+                "subject": _("[%(name)s] awaiting your approval: %(subject)s") % about,
                 "text": (
-                    f"{post.author_name} <{post.author_email}> wrote to {community.name}:\n\n"
-                    f"{post.body}\n\n-- \nHeld because: {post.hold_reason}\n{others}"
-                    f"Approve or reject it: {queue}\n"
+                    _("%(author)s <%(email)s> wrote to %(name)s:") % about
+                    + f"\n\n{post.body}\n\n-- \n"
+                    + _("Held because: %(reason)s") % about
+                    + f"\n{others}"
+                    + _("Approve or reject it: %(queue)s") % about
+                    + "\n"
                 ),
             },
         )

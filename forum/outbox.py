@@ -29,6 +29,7 @@ from forum.models import (
     OutboxItem,
     OutboxStatus,
     Post,
+    User,
     UserEmail,
     utcnow,
 )
@@ -67,6 +68,7 @@ class Claimed:
     payload: dict[str, Any]
     attempts: int
     created_at: datetime
+    language: str | None = None  # the member's own choice for mail ("cy", "en"), None if none
 
 
 def fan_out_post(session: Session, post: Post, *, include_author: bool) -> int:
@@ -241,7 +243,9 @@ def claim(session: Session, kinds: Iterable[str], limit: int, lease: timedelta =
             OutboxItem.payload,
             OutboxItem.attempts,
             OutboxItem.created_at,
+            User.language,
         )
+        .outerjoin(User, User.id == OutboxItem.user_id)
         .where(OutboxItem.id.in_(ids))
         .order_by(OutboxItem.id)
     )

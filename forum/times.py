@@ -11,6 +11,8 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from babel.dates import format_date
+
 from forum.config import Settings
 
 
@@ -28,7 +30,7 @@ def reader_zone(name: str | None, settings: Settings) -> ZoneInfo:
     return site_zone(settings)
 
 
-def readable(moment: datetime, zone: ZoneInfo) -> str:
-    """``moment`` in ``zone``: "3 Mar 2025, 14:05 GMT"."""
+def readable(moment: datetime, zone: ZoneInfo, locale: str = "en") -> str:
+    """``moment`` in ``zone``: "3 Mar 2025, 14:05 GMT"; in Welsh (``locale`` "cy") "3 Maw 2025, 14:05 GMT"."""
     local = moment.astimezone(zone)
-    return f"{local.day} {local:%b %Y, %H:%M} {local.tzname()}"
+    return f"{format_date(local, 'd MMM y', locale=locale)}, {local:%H:%M} {local.tzname()}"

@@ -5,24 +5,18 @@ then a signed-in member's profile language; then the browser's ``Accept-Language
 English otherwise. English is the source language, so only Welsh has a catalogue:
 ``web/translations/cy/LC_MESSAGES/messages.po``. The compiled ``.mo`` is not kept in the
 repository: :func:`compiled_translations` builds it when the app starts, whenever it is
-missing or older than its ``.po``, so a catalogue edited and deployed is never served stale.
+missing or older than its ``.po`` (:mod:`forum.catalogues`), so a catalogue edited and
+deployed is never served stale.
 """
 
 from __future__ import annotations
 
-import logging
-import os
-import tempfile
 from datetime import datetime
-from io import BytesIO
 from pathlib import Path
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_date
 from babel.lists import format_list
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
 from flask import Flask, current_app, g, request
 from flask_babel import Babel, get_locale, gettext, ngettext, refresh
@@ -30,9 +24,9 @@ from flask_babel.speaklater import LazyString
 from markupsafe import Markup, escape
 from werkzeug.wrappers import Response
 
+from forum.catalogues import compiled_translations
+from forum.times import readable
 from web.auth import current_user
-
-log = logging.getLogger(__name__)
 
 TRANSLATIONS = Path(__file__).parent / "translations"
 # Each language the web speaks: its code (in ?lang=, the cookie and the database), the
@@ -45,7 +39,9 @@ COOKIE_AGE = 365 * 24 * 3600
 
 def init_app(app: Flask) -> None:
     """Serve ``app`` in the language each request asks for, and remember an explicit choice."""
-    app.config.update(BABEL_DEFAULT_LOCALE=DEFAULT, BABEL_TRANSLATION_DIRECTORIES=str(compiled_translations()))
+    app.config.update(
+        BABEL_DEFAULT_LOCALE=DEFAULT, BABEL_TRANSLATION_DIRECTORIES=str(compiled_translations(TRANSLATIONS))
+    )
     Babel(app, locale_selector=language)
     app.jinja_env.policies["ext.i18n.trimmed"] = True  # as babel.cfg extracts them
     app.jinja_env.globals.update(html_lang=html_lang, language_switch=language_switch, content_lang=content_lang)
@@ -143,8 +139,7 @@ def language_switch() -> dict[str, str]:
 
 def readable_time(moment: datetime, zone: ZoneInfo) -> str:
     """``moment`` in ``zone`` in the page's language: "3 Mar 2025, 14:05 GMT", "3 Maw 2025, 14:05 GMT"."""
-    local = moment.astimezone(zone)
-    return f"{format_date(local, 'd MMM y', locale=current_language())}, {local:%H:%M} {local.tzname()}"
+    return readable(moment, zone, current_language())
 
 
 def listed(names: list[str]) -> str:
@@ -158,40 +153,3 @@ def file_size(size: int) -> str:
         return ngettext("%(num)s byte", "%(num)s bytes", size)
     unit, amount = ("KB", size / 1024) if size < 1024 * 1024 else ("MB", size / (1024 * 1024))
     return f"{format_decimal(amount, '0.0', locale=current_language())} {unit}"
-
-
-def compiled_translations(source: Path = TRANSLATIONS) -> Path:
-    """A directory holding every catalogue of ``source`` compiled, for Flask-Babel to load.
-
-    The catalogues are compiled in place; where the installed package may not be written
-    (a read-only install served by another user), into a directory of the system's temporary
-    files instead. Each ``.mo`` is written whole and then renamed, so several processes
-    starting at once never read half of one.
-    """
-    try:
-        compile_catalogues(source, source)
-        return source
-    except OSError:
-        target = Path(tempfile.gettempdir()) / f"listbridge-translations-{os.getuid()}"
-        log.warning("cannot write compiled catalogues beside %s; compiling them into %s", source, target)
-        compile_catalogues(source, target)
-        return target
-
-
-def compile_catalogues(source: Path, target: Path) -> list[Path]:
-    """Compile each ``source/LANG/LC_MESSAGES/*.po`` to ``target/…/*.mo`` if missing or stale."""
-    written = []
-    for po in sorted(source.glob("*/LC_MESSAGES/*.po")):
-        mo = target / po.relative_to(source).with_suffix(".mo")
-        if mo.exists() and mo.stat().st_mtime >= po.stat().st_mtime:
-            continue
-        with po.open("rb") as file:
-            catalog = read_po(file, locale=po.parts[-3])
-        compiled = BytesIO()
-        write_mo(compiled, catalog, use_fuzzy=False)  # a fuzzy guess is never served
-        mo.parent.mkdir(parents=True, exist_ok=True)
-        partial = mo.with_name(f".{mo.name}.{os.getpid()}")
-        partial.write_bytes(compiled.getvalue())
-        os.replace(partial, mo)
-        written.append(mo)
-    return written

@@ -8,16 +8,21 @@ one whose From fails its domain's SPF/DMARC (``answerable`` is then False: nothi
 answered), and every answer counts against :func:`forum.rate_limits.may_answer`; past its
 limits an address gets none, silently. The subject and body of a command are not read: writing to the address is
 the command, and any reply to a confirmation confirms (whatever a client quotes or adds).
+Answers are in the language of the member who wrote, else of the community
+(:mod:`forum.mail_language`).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from forum import outbox, subscriptions
+from forum.access import user_by_email
+from forum.mail_language import mail_language, translations
 from forum.models import Community, MemberStatus
 from forum.posting import community_by_slug
 from forum.rate_limits import GATEWAY, may_answer
@@ -27,6 +32,13 @@ from mailgateway.addresses import Form, Route, command_address, confirm_address,
 from mailgateway.text.parsing import ParsedMail
 
 log = logging.getLogger(__name__)
+Gettext = Callable[[str], str]
+
+
+def _speech(session: Session, community: Community, address: str) -> Gettext:
+    """gettext in the language of ``address``'s member, else of ``community``."""
+    user = user_by_email(session, address)
+    return translations(mail_language(user.language if user else None, community.language)).gettext
 
 
 def handle(
@@ -42,8 +54,10 @@ def handle(
         return f"{route.form.value} from {sender}: its From failed SPF/DMARC; no reply"
     if route.form is Form.confirm:
         return _confirmed(session, site, route, parsed, inbound_id)
+    _ = _speech(session, community, sender)
     if route.form is Form.request:
-        return _answer(session, site, community, sender, parsed, inbound_id, "How to take part", _help(site, community))
+        subject = _("%(name)s: How to take part") % {"name": community.name}
+        return _answer(session, site, community, sender, parsed, inbound_id, subject, _help(site, community, _))
     action = subscriptions.SUBSCRIBE if route.form is Form.subscribe else subscriptions.UNSUBSCRIBE
     if not _may_answer(session, site, sender, community):
         return f"{action} from {sender}: too many answers to this address in the last hour; no reply"
@@ -55,31 +69,40 @@ def handle(
             sender,
             parsed,
             inbound_id,
-            f"{community.name}: you are still a member",
-            _not_left(community, asked.refusal),
+            _("%(name)s: you are still a member") % {"name": community.name},
+            _not_left(community, asked.refusal, _),
         )
         return f"{action} from {sender}: refused ({asked.refusal})"
     if asked.token is None:
-        text = _nothing_to_do(community, sender, action, asked.standing)
-        _send(session, community, sender, parsed, inbound_id, f"{community.name}: nothing to do", text)
+        text = _nothing_to_do(community, sender, action, asked.standing, _)
+        subject = _("%(name)s: nothing to do") % {"name": community.name}
+        _send(session, community, sender, parsed, inbound_id, subject, text)
         return f"{action} from {sender}: nothing to do ({asked.standing.value})"
-    verb = "join" if action == subscriptions.SUBSCRIBE else "leave"
+    values = {"email": sender, "name": community.name, "days": subscriptions.CONFIRM_TTL.days}
+    if action == subscriptions.SUBSCRIBE:
+        asked_for = _("Someone, probably you, asked for %(email)s to join %(name)s.") % values
+        subject = _("Confirm: join %(name)s") % values
+    else:
+        asked_for = _("Someone, probably you, asked for %(email)s to leave %(name)s.") % values
+        subject = _("Confirm: leave %(name)s") % values
+    how = _("To confirm, reply to this message (what you write does not matter), or open this link:")
     text = (
-        f"Someone, probably you, asked for {sender} to {verb} {community.name}.\n\n"
-        "To confirm, reply to this message (what you write does not matter), or open this link:\n"
+        f"{asked_for}\n\n{how}\n"
         f"{subscriptions.confirm_url(site, asked.token)}\n\n"
-        f"If you did not ask, ignore this message and nothing will change. The request lapses in "
-        f"{subscriptions.CONFIRM_TTL.days} days.\n"
+        + _("If you did not ask, ignore this message and nothing will change. The request lapses in %(days)s days.")
+        % values
+        + "\n"
     )
     if action == subscriptions.SUBSCRIBE and community.is_private:
-        text += f"\n{community.name} is private: once you confirm, its facilitators decide on your request.\n"
+        text += "\n" + _("%(name)s is private: once you confirm, its facilitators decide on your request.") % values
+        text += "\n"
     _send(
         session,
         community,
         sender,
         parsed,
         inbound_id,
-        f"Confirm: {verb} {community.name}",
+        subject,
         text,
         reply_to=confirm_address(community.slug, site.mail_domain, asked.token),
     )
@@ -89,27 +112,36 @@ def handle(
 def _confirmed(session: Session, site: Site, route: Route, parsed: ParsedMail, inbound_id: int) -> str:
     done = subscriptions.confirm(session, site, route.detail)
     community, email = done.community, done.email
+    _ = _speech(session, community, email)
+    values = {"email": email, "name": community.name}
     if done.refusal:
-        text = _not_left(community, done.refusal)
+        text = _not_left(community, done.refusal, _)
         outcome = f"{email} did not leave {community.slug}: {done.refusal}"
     elif done.action == subscriptions.UNSUBSCRIBE:
+        join = command_address(Form.subscribe, community.slug, site.mail_domain)
         text = (
-            f"{email} has left {community.name} and will get no more mail from it.\n\n"
-            f"To join again, write to {command_address(Form.subscribe, community.slug, site.mail_domain)}.\n"
+            _("%(email)s has left %(name)s and will get no more mail from it.") % values
+            + "\n\n"
+            + _("To join again, write to %(address)s.") % {"address": join}
+            + "\n"
         )
         outcome = f"{email} left {community.slug}"
     elif done.membership is not None and done.membership.status is MemberStatus.pending:
         text = (
-            f"Thank you: your request to join {community.name} is now with its facilitators. "
-            "You will hear from us when they have decided.\n"
+            _(
+                "Thank you: your request to join %(name)s is now with its facilitators. "
+                "You will hear from us when they have decided."
+            )
+            % values
+            + "\n"
         )
         outcome = f"{email} asked to join {community.slug} (private: awaiting the facilitators)"
     else:
-        text = _welcome(site, community)
+        text = _welcome(site, community, _)
         outcome = f"{email} joined {community.slug}"
     if _may_answer(session, site, email, community):
         user_id = done.membership.user_id if done.membership is not None else None
-        subject = f"{community.name}: you are still a member" if done.refusal else f"{community.name}: done"
+        subject = (_("%(name)s: you are still a member") if done.refusal else _("%(name)s: done")) % values
         _send(session, community, email, parsed, inbound_id, subject, text, user_id=user_id)
     return outcome
 
@@ -126,7 +158,7 @@ def _answer(
 ) -> str:
     if not _may_answer(session, site, sender, community):
         return f"request from {sender}: too many answers to this address in the last hour; no reply"
-    _send(session, community, sender, parsed, inbound_id, f"{community.name}: {subject}", text)
+    _send(session, community, sender, parsed, inbound_id, subject, text)
     return f"request from {sender}: help sent"
 
 
@@ -156,36 +188,45 @@ def _send(
     )
 
 
-def _nothing_to_do(community: Community, sender: str, action: str, standing: Standing) -> str:
+def _nothing_to_do(community: Community, sender: str, action: str, standing: Standing, _: Gettext) -> str:
+    values = {"email": sender, "name": community.name}
     if standing is Standing.banned:
-        return f"{sender} cannot join or leave {community.name} by email. Write to its facilitators if this is wrong.\n"
-    if action == subscriptions.SUBSCRIBE:
-        if standing is Standing.waiting:
-            return f"{sender} has already asked to join {community.name}; its facilitators will decide.\n"
-        return f"{sender} is already a member of {community.name}: nothing has changed.\n"
-    return f"{sender} is not a member of {community.name}: nothing has changed.\n"
+        text = _("%(email)s cannot join or leave %(name)s by email. Write to its facilitators if this is wrong.")
+    elif action == subscriptions.SUBSCRIBE and standing is Standing.waiting:
+        text = _("%(email)s has already asked to join %(name)s; its facilitators will decide.")
+    elif action == subscriptions.SUBSCRIBE:
+        text = _("%(email)s is already a member of %(name)s: nothing has changed.")
+    else:
+        text = _("%(email)s is not a member of %(name)s: nothing has changed.")
+    return text % values + "\n"
 
 
-def _not_left(community: Community, refusal: str) -> str:
-    return f"{refusal[:1].upper()}{refusal[1:]}.\n\nNothing has changed: you are still a member of {community.name}.\n"
+def _not_left(community: Community, refusal: str, _: Gettext) -> str:
+    """The core's reason (in English: the core's messages are not translated yet), then ours."""
+    still = _("Nothing has changed: you are still a member of %(name)s.") % {"name": community.name}
+    return f"{refusal[:1].upper()}{refusal[1:]}.\n\n{still}\n"
 
 
-def _help(site: Site, community: Community) -> str:
+def _help(site: Site, community: Community, _: Gettext) -> str:
     domain, slug = site.mail_domain, community.slug
-    return (
-        f"{community.name} ({site.url(f'/c/{slug}/')})\n\n"
-        f"  Post to everyone:      {post_address(slug, domain)}\n"
-        f"  Join:                  {command_address(Form.subscribe, slug, domain)}\n"
-        f"  Leave:                 {command_address(Form.unsubscribe, slug, domain)}\n"
-        f"  Write to facilitators: {owner_address(slug, domain)}\n\n"
+    rows = [
+        (_("Post to everyone:"), post_address(slug, domain)),
+        (_("Join:"), command_address(Form.subscribe, slug, domain)),
+        (_("Leave:"), command_address(Form.unsubscribe, slug, domain)),
+        (_("Write to facilitators:"), owner_address(slug, domain)),
+    ]
+    width = max(len(label) for label, _address in rows) + 1
+    lines = "".join(f"  {label:<{width}}{address}\n" for label, address in rows)
+    how = _(
         "Joining and leaving by email ask you to confirm by replying. To reply to a post, reply to "
-        "it in your mail program as usual.\n"
+        "it in your mail program as usual."
     )
+    return f"{community.name} ({site.url(f'/c/{slug}/')})\n\n{lines}\n{how}\n"
 
 
-def _welcome(site: Site, community: Community) -> str:
-    return (
-        f"Welcome to {community.name}. You will get its posts by email; reply to any of them to "
-        f"answer, or write to {post_address(community.slug, site.mail_domain)} to start a new "
-        "conversation. Every message has a link to leave.\n\n" + _help(site, community)
-    )
+def _welcome(site: Site, community: Community, _: Gettext) -> str:
+    welcome = _(
+        "Welcome to %(name)s. You will get its posts by email; reply to any of them to "
+        "answer, or write to %(address)s to start a new conversation. Every message has a link to leave."
+    ) % {"name": community.name, "address": post_address(community.slug, site.mail_domain)}
+    return f"{welcome}\n\n{_help(site, community, _)}"

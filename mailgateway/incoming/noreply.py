@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -19,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from forum import outbox
 from forum.access import can_read, membership_of, user_by_email
+from forum.mail_language import mail_language, translations
 from forum.models import Community, Membership, MemberStatus, Post, PostStatus, Thread, User
 from forum.rate_limits import may_answer
 from forum.site import Site
@@ -53,14 +55,15 @@ def handle(session: Session, site: Site, parsed: ParsedMail, inbound_id: int) ->
         return ThreadReply(community.slug, _newest_post(session, thread), f"Re: {thread.subject}")
     if not may_answer(session, site, sender):
         return f"a reply from {sender} naming {len(threads)} threads: too many answers this hour; no answer"
+    _ = translations(mail_language(user.language, None)).gettext
     outbox.enqueue_notice(
         session,
         dedupe_key=f"noreply:{inbound_id}",
         address=sender,
         user_id=user.id,
         payload={
-            "subject": f"Not posted: {parsed.subject or '(no subject)'}",
-            "text": _help(session, site, user, threads),
+            "subject": _("Not posted: %(subject)s") % {"subject": parsed.subject or _("(no subject)")},
+            "text": _help(session, site, user, threads, _),
             "in_reply_to": parsed.message_id or "",
         },
     )
@@ -105,14 +108,20 @@ def _newest_post(session: Session, thread: Thread) -> int:
     )
 
 
-def _help(session: Session, site: Site, user: User, threads: list[tuple[Thread, Community]]) -> str:
+def _help(
+    session: Session, site: Site, user: User, threads: list[tuple[Thread, Community]], _: Callable[[str], str]
+) -> str:
+    """What to do instead, in the member's language (``_``, their gettext)."""
     domain = site.mail_domain
     text = (
-        "Your message was not posted: a digest holds several conversations, and we could not tell which "
-        "one you meant.\n\n"
+        _(
+            "Your message was not posted: a digest holds several conversations, and we could not tell which "
+            "one you meant."
+        )
+        + "\n\n"
     )
     if threads:
-        text += "To answer one of those in your digest, write to its own address:\n"
+        text += _("To answer one of those in your digest, write to its own address:") + "\n"
         for thread, community in threads[:MAX_LISTED]:
             address = reply_address(site.signer, community.slug, domain, user.id, _newest_post(session, thread))
             text += (
@@ -120,7 +129,7 @@ def _help(session: Session, site: Site, user: User, threads: list[tuple[Thread, 
                 f"    {site.url(f'/c/{community.slug}/t/{thread.id}')}\n"
             )
     else:
-        text += 'Under each conversation in your digest, "Reply to this thread by email" answers it.\n'
+        text += _('Under each conversation in your digest, "Reply to this thread by email" answers it.') + "\n"
     communities = session.scalars(
         select(Community)
         .join(Membership, Membership.community_id == Community.id)
@@ -129,5 +138,6 @@ def _help(session: Session, site: Site, user: User, threads: list[tuple[Thread, 
     )
     starts = [f"  {c.name}: {post_address(c.slug, domain)}" for c in communities]
     if starts:
-        text += "\nTo start a new conversation, write to the community's address:\n" + "\n".join(starts) + "\n"
+        text += "\n" + _("To start a new conversation, write to the community's address:") + "\n"
+        text += "\n".join(starts) + "\n"
     return text

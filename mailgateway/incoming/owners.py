@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 from forum import outbox
 from forum.directory import moderators
 from forum.errors import Dropped, RateLimited
+from forum.mail_language import translations_for
 from forum.models import InboundMessage
 from forum.posting import community_by_slug
 from forum.rate_limits import FACILITATORS, RateLimit, count_against, may_answer, normalize_address
@@ -40,6 +41,13 @@ def forward_to_owners(session: Session, site: Site, slug: str, parsed: ParsedMai
     for email, user_id in moderators(session, community):
         if not may_answer(session, site, email, purpose=FACILITATORS, community_id=community.id):
             continue
+        _ = translations_for(session, user_id, community.language).gettext
+        values = {
+            "name": community.name,
+            "subject": parsed.subject or _("(no subject)"),
+            "sender": sender,
+            "address": f"{slug}-owner@{site.mail_domain}",
+        }
         passed += outbox.enqueue_notice(
             session,
             dedupe_key=f"owner:{row.id}:{user_id}",
@@ -47,8 +55,8 @@ def forward_to_owners(session: Session, site: Site, slug: str, parsed: ParsedMai
             user_id=user_id,
             payload={
                 "slug": slug,
-                "subject": f"[{community.name} owners] {parsed.subject or '(no subject)'}",
-                "text": f"{sender} wrote to {slug}-owner@{site.mail_domain}:\n\n{parsed.text}",
+                "subject": _("[%(name)s owners] %(subject)s") % values,
+                "text": _("%(sender)s wrote to %(address)s:") % values + f"\n\n{parsed.text}",
                 "reply_to": parsed.from_addr or "",
             },
         )

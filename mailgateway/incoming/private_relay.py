@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from forum import outbox, private_replies
 from forum.access import membership_by_email
 from forum.errors import NotFound, NotPermitted, RateLimited
+from forum.mail_language import mail_language, translations
 from forum.models import Community, Membership, MemberStatus, Post, PostStatus, User
 from forum.private_replies import RelayToken
 from forum.rate_limits import HOUR, RateLimit, count_against, may_answer
@@ -85,16 +86,33 @@ def relay(session: Session, site: Site, route: Route, community: Community, pars
     if not _may_relay(session, site, leg.writer):
         _tell_limited(session, site, community, leg.writer, parsed, inbound_id)
         return f"private message of member {leg.writer.id}: too many this hour; not relayed"
-    name = leg.writer.display_name.replace("@", " at ") or "A member"
+    # The note is in the recipient's language: they read it.
+    speech = translations(mail_language(leg.recipient.language, community.language))
+    _ = speech.gettext
+    values: dict[str, object] = {
+        "name": leg.writer.display_name.replace("@", " at ") or _("A member"),
+        "community": community.name,
+        "count": len(parsed.attachments),
+    }
+    name = values["name"]
     back = private_replies.pair_address(site.signer, community.slug, site.mail_domain, leg.writer.id, leg.recipient.id)
-    shown = "" if leg.writer_shows_address else " (your address is not shown to them, nor theirs to you)"
-    note = f"\n\n-- \n{name} wrote to you privately through {community.name}. Reply to answer {name}{shown}.\n"
-    if parsed.attachments:
-        note += (
-            f"{len(parsed.attachments)} attachment(s) were not passed on: ask {name} to share them in the community.\n"
+    if leg.writer_shows_address:
+        wrote = _("%(name)s wrote to you privately through %(community)s. Reply to answer %(name)s.")
+    else:
+        wrote = _(
+            "%(name)s wrote to you privately through %(community)s. Reply to answer %(name)s "
+            "(your address is not shown to them, nor theirs to you)."
         )
+    note = f"\n\n-- \n{wrote % values}\n"
+    if parsed.attachments:
+        not_passed = speech.ngettext(
+            "%(count)s attachment was not passed on: ask %(name)s to share it in the community.",
+            "%(count)s attachments were not passed on: ask %(name)s to share them in the community.",
+            len(parsed.attachments),
+        )
+        note += f"{not_passed % values}\n"
     payload = {
-        "subject": parsed.subject or "(no subject)",
+        "subject": parsed.subject or _("(no subject)"),
         "text": parsed.text.rstrip() + note,
         "from_name": f"{name} via {community.name}",
         "from_address": back,
@@ -131,16 +149,21 @@ def _tell_limited(
     """Say once in a while (the answer limit) that a private message was not passed on."""
     address = _primary(writer)
     if may_answer(session, site, address, community_id=community.id):
+        _ = translations(mail_language(writer.language, community.language)).gettext
+        values = {"subject": parsed.subject or _("(no subject)"), "name": community.name, "count": RELAYED.count}
         outbox.enqueue_notice(
             session,
             dedupe_key=f"private-limited:{inbound_id}",
             address=address,
             user_id=writer.id,
             payload={
-                "subject": f"Not passed on: {parsed.subject or '(no subject)'}",
-                "text": f"Your private message through {community.name} was not passed on: "
-                f"you have sent {RELAYED.count} in the last hour. "
-                "Please send it again later.\n",
+                "subject": _("Not passed on: %(subject)s") % values,
+                "text": _(
+                    "Your private message through %(name)s was not passed on: you have sent %(count)s in the "
+                    "last hour. Please send it again later."
+                )
+                % values
+                + "\n",
                 "in_reply_to": parsed.message_id or "",
             },
         )

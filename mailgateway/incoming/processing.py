@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from forum import confirmations, outbox
 from forum.access import user_by_email
 from forum.errors import Dropped, ListbridgeError, NotFound
+from forum.mail_language import mail_language, translations
 from forum.models import Community, InboundMessage, InboundStatus, utcnow
 from forum.moderation import notify_held
 from forum.posting import Draft, community_by_slug, submit_post
@@ -260,7 +261,8 @@ def _tell_refused(
     if not may_answer(session, site, author, community_id=community.id):
         return False
     user = user_by_email(session, author)
-    subject = parsed.subject or "(no subject)"
+    _ = translations(mail_language(user.language if user else None, community.language)).gettext
+    values = {"subject": parsed.subject or _("(no subject)"), "name": slug, "reason": error.message}
     return outbox.enqueue_notice(
         session,
         dedupe_key=f"refused:{row.id}:{slug}",
@@ -268,8 +270,11 @@ def _tell_refused(
         user_id=user.id if user is not None else None,
         payload={
             "slug": slug,
-            "subject": f"Not posted: {subject}",
-            "text": f'Your message "{subject}" to {slug} was not posted.\n\nWhy: {error.message}\n',
+            "subject": _("Not posted: %(subject)s") % values,
+            "text": _('Your message "%(subject)s" to %(name)s was not posted.') % values
+            + "\n\n"
+            + _("Why: %(reason)s") % values
+            + "\n",
             "in_reply_to": parsed.message_id or "",
         },
     )

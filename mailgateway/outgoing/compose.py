@@ -33,6 +33,7 @@ from email.parser import BytesParser
 from email.utils import format_datetime
 from enum import Enum
 
+from forum.mail_language import mail_language
 from forum.site import Site
 from mailgateway import addresses
 from mailgateway.outgoing import encoded_words
@@ -89,12 +90,13 @@ class PostTemplate:
     html_footer: Footer
 
 
-def build_template(view: PostView, site: Site) -> PostTemplate:
-    """Render ``view`` once with markers in the per-member places and cut it there."""
+def build_template(view: PostView, site: Site, member_language: str | None = None) -> PostTemplate:
+    """Render ``view`` once with markers in the per-member places and cut it there, for the
+    members whose own language setting is ``member_language`` (None: they chose none)."""
     marks = {slot: f"lb{secrets.token_hex(12)}" for slot in Slot}
     marks[Slot.REPLY_ADDRESS] += f"@{site.mail_domain}"
     unsubscribe = unsubscribe_url(site, marks[Slot.UNSUBSCRIBE_TOKEN])
-    text, html_doc = _bodies(view, site, unsubscribe)
+    text, html_doc = _bodies(view, site, unsubscribe, member_language)
     raw = _render_post(
         view,
         site,
@@ -141,11 +143,11 @@ def personalize(template: PostTemplate, site: Site, user_id: int) -> bytes:
     return b"".join(parts)
 
 
-def compose_copy(view: PostView, site: Site, user_id: int) -> bytes:
+def compose_copy(view: PostView, site: Site, user_id: int, member_language: str | None = None) -> bytes:
     """One member's copy rendered from scratch: slow, and the reference for :func:`personalize`."""
     url = unsubscribe_url(site, unsubscribe_token(site, user_id, view.community.id))
     reply = addresses.reply_address(site.signer, view.community.slug, site.mail_domain, user_id, view.id)
-    return _render_post(view, site, reply, url, *_bodies(view, site, url))
+    return _render_post(view, site, reply, url, *_bodies(view, site, url, member_language))
 
 
 @dataclass(frozen=True)
@@ -178,10 +180,12 @@ class Body:
         return Footer(before.encode(), after.encode(), self.transfer_encoding == "quoted-printable")
 
 
-def _bodies(view: PostView, site: Site, unsubscribe: str) -> tuple[Body, Body]:
-    text = Body("plain", f"{view.text.rstrip()}\n\n", text_footer(view, site, unsubscribe), "\n")
+def _bodies(view: PostView, site: Site, unsubscribe: str, member_language: str | None) -> tuple[Body, Body]:
+    """The post and its footer, our own words in the member's language."""
+    language = mail_language(member_language, view.community.language)
+    text = Body("plain", f"{view.text.rstrip()}\n\n", text_footer(view, site, unsubscribe, language), "\n")
     head = _HTML_HEAD.format(title=html.escape(one_line(view.subject)), body=view.html)
-    return text, Body("html", head, html_footer(view, site, unsubscribe), _HTML_TAIL)
+    return text, Body("html", head, html_footer(view, site, unsubscribe, language), _HTML_TAIL)
 
 
 def _render_post(

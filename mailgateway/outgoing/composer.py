@@ -1,9 +1,10 @@
 """Claimed outbox rows made into messages ready for the wire, keeping recent posts' templates.
 
-A post is rendered once into a template (:mod:`.compose`) and each copy personalised from
-it; templates of recent posts are kept a short while, so a post whose copies are claimed
-in several batches is rendered once. A message that cannot be composed is a bug, not a
-delivery problem: its rows fail at once, and the site's operators are told once.
+A post is rendered once into a template (:mod:`.compose`) per language its members chose
+(Welsh, English, or none: the community's), and each copy personalised from it; templates
+of recent posts are kept a short while, so a post whose copies are claimed in several
+batches is rendered once. A message that cannot be composed is a bug, not a delivery
+problem: its rows fail at once, and the site's operators are told once.
 """
 
 from __future__ import annotations
@@ -57,7 +58,11 @@ class Breakage:
 
 
 Source = PostTemplate | PostView | CommunityInfo | NotFound | CannotCompose
-Sources = dict[int | str, Source]  # what rows are composed from: by post id, or community slug
+# What rows are composed from: by post id (its view), (post id, member's language) (its
+# template for those members), or community slug.
+SourceKey = int | str | tuple[int, str | None]
+Sources = dict[SourceKey, Source]
+TemplateKey = tuple[int, str | None]
 
 
 class Composer:
@@ -69,7 +74,7 @@ class Composer:
     def __init__(self, site: Site) -> None:
         self.site = site
         self.dkim = DkimSigner.from_settings(site.settings.dkim, site.mail_domain)
-        self._templates: OrderedDict[int, tuple[float, PostTemplate]] = OrderedDict()
+        self._templates: OrderedDict[TemplateKey, tuple[float, PostTemplate]] = OrderedDict()
         self._reported: set[str] = set()  # breakages logged by this process
 
     def fetch(self, session: Session, items: Iterable[Claimed]) -> Sources:
@@ -77,13 +82,15 @@ class Composer:
         sources: Sources = {}
         for item in items:
             key = _source_key(item)
+            if isinstance(key, int):
+                template_key = (key, item.language)
+                if template_key not in sources and (cached := self._cached(template_key)) is not None:
+                    sources[template_key] = cached
+                    continue
             if key is None or key in sources:
                 continue
-            cached = self._cached(key) if isinstance(key, int) else None
             try:
-                sources[key] = cached or (
-                    load_post(session, key) if isinstance(key, int) else load_community(session, key)
-                )
+                sources[key] = load_post(session, key) if isinstance(key, int) else load_community(session, key)
             except NotFound as exc:
                 sources[key] = exc
         return sources
@@ -126,6 +133,8 @@ class Composer:
         source = sources.get(post) if post is not None else None
         if post is not None:
             sources[post] = CannotCompose(error)
+            for built in [key for key in sources if isinstance(key, tuple) and key[0] == post]:
+                del sources[built]
         key = f"post:{post}" if post is not None else f"{item.kind}:{utcnow():%Y-%m-%d}"
         if key in self._reported:
             return error, None
@@ -162,7 +171,7 @@ class Composer:
         domain = self.site.mail_domain
         claimed = time.monotonic()
         if item.kind == outbox.POST_EMAIL and item.post_id is not None and item.user_id is not None:
-            template = self._template(item.post_id, sources)
+            template = self._template((item.post_id, item.language), sources)
             return Job(
                 item,
                 addresses.bounce_address(template.slug, domain, item.address),
@@ -194,21 +203,24 @@ class Composer:
             )
         raise NotFound(f"outbox row {item.id} of kind {item.kind!r} names no post, member or message")
 
-    def _template(self, post_id: int, sources: Sources) -> PostTemplate:
-        source = _found(sources[post_id])
-        if isinstance(source, PostView):
-            source = sources[post_id] = build_template(source, self.site)
-            self._templates[post_id] = (time.monotonic(), source)
+    def _template(self, key: TemplateKey, sources: Sources) -> PostTemplate:
+        """The post's template for members whose language setting is ``key[1]``; built from
+        its view the first time (a post that cannot be composed fails for every language)."""
+        source = sources.get(key)
+        if not isinstance(source, PostTemplate):
+            view = _found(sources[key[0]])
+            assert isinstance(view, PostView)
+            source = sources[key] = build_template(view, self.site, key[1])
+            self._templates[key] = (time.monotonic(), source)
             while len(self._templates) > TEMPLATE_CACHE_SIZE:
                 self._templates.popitem(last=False)
-        assert isinstance(source, PostTemplate)
         return source
 
-    def _cached(self, post_id: int) -> PostTemplate | None:
-        entry = self._templates.get(post_id)
+    def _cached(self, key: TemplateKey) -> PostTemplate | None:
+        entry = self._templates.get(key)
         if entry is None or time.monotonic() - entry[0] > TEMPLATE_MAX_AGE:
             return None
-        self._templates.move_to_end(post_id)
+        self._templates.move_to_end(key)
         return entry[1]
 
 

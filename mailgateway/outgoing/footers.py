@@ -3,7 +3,8 @@
 The post on the web, a private reply to its author (their own address only if they chose
 to show it, else the relay), the member's delivery settings and leaving the community;
 attachments too large to travel are linked here too. Outlook renders tables and inline
-styles and little else, so the HTML footer is made of those.
+styles and little else, so the HTML footer is made of those. A footer is in the language
+of the member it goes to (:func:`forum.mail_language.mail_language`).
 """
 
 from __future__ import annotations
@@ -13,19 +14,22 @@ from urllib.parse import quote
 
 from forum import private_replies
 from forum.archive import human_size
+from forum.languages import BILINGUAL, MEMBER_LANGUAGES
+from forum.mail_language import SEPARATOR, translations
 from forum.site import Site
 from forum.subjects import strip_prefixes
 from mailgateway.outgoing.post_views import PostView, archived_at
 from mailgateway.outgoing.rendering import one_line
 
 
-def shown_author(view: PostView) -> str:
+def shown_author(view: PostView, language: str = "en") -> str:
     # An address in a display name reads like a spoofed sender to filters and people alike.
     # Nor is the author's address shown when the name is one (or missing), unless they chose.
     name = one_line(view.author_name)
     if not name or "@" in name:
         name = one_line(view.author_email) if view.author_shows_address else ""
-    return name.replace("@", " at ") or "Someone"
+    _ = translations(language).gettext
+    return name.replace("@", " at ") or _("Someone")
 
 
 def _linked(view: PostView, site: Site) -> list[tuple[str, str]]:
@@ -51,37 +55,55 @@ def _reply_privately(view: PostView, site: Site) -> str:
     return f"mailto:{quote(address, safe='@+')}?subject={subject}"
 
 
+def _reply_label(view: PostView, language: str) -> str:
+    if language == BILINGUAL:  # whole in each language: "Someone" is a phrase of its own
+        return SEPARATOR.join(_reply_label(view, each) for each in MEMBER_LANGUAGES)
+    _ = translations(language).gettext
+    return _("Reply privately to %(name)s") % {"name": shown_author(view, language)}
+
+
+def _leave_label(view: PostView, language: str) -> str:
+    _ = translations(language).gettext
+    return _("Leave %(name)s") % {"name": one_line(view.community.name)}
+
+
 def _membership_url(view: PostView, site: Site) -> str:
     return site.url(f"/c/{view.community.slug}/membership")
 
 
-def text_footer(view: PostView, site: Site, unsubscribe: str) -> str:
+def text_footer(view: PostView, site: Site, unsubscribe: str, language: str = "en") -> str:
+    _ = translations(language).gettext
     lines = ["-- "]
     linked = _linked(view, site)
     if linked:
-        lines.append("Attachments too large for email:")
+        lines.append(_("Attachments too large for email:"))
         lines += [f"  {label}: {url}" for label, url in linked]
-    lines.append(f"View on the web: {archived_at(view, site)}")
+    view_label = _("View on the web")
+    lines.append(f"{view_label}: {archived_at(view, site)}")
     if privately := _reply_privately(view, site):
-        lines.append(f"Reply privately to {shown_author(view)}: {privately}")
-    lines.append(f"Change your delivery: {_membership_url(view, site)}")
-    lines.append(f"Leave {one_line(view.community.name)}: {unsubscribe}")
+        lines.append(f"{_reply_label(view, language)}: {privately}")
+    delivery_label = _("Change your delivery")
+    lines.append(f"{delivery_label}: {_membership_url(view, site)}")
+    lines.append(f"{_leave_label(view, language)}: {unsubscribe}")
     return "\r\n".join(lines)
 
 
-def html_footer(view: PostView, site: Site, unsubscribe: str) -> str:
+def html_footer(view: PostView, site: Site, unsubscribe: str, language: str = "en") -> str:
+    _ = translations(language).gettext
+
     def link(url: str, label: str) -> str:
         return f'<a href="{html.escape(url)}" style="color:#666666;">{html.escape(label)}</a>'
 
-    links = [link(archived_at(view, site), "View on the web")]
+    links = [link(archived_at(view, site), _("View on the web"))]
     if privately := _reply_privately(view, site):
-        links.append(link(privately, f"Reply privately to {shown_author(view)}"))
-    links.append(link(_membership_url(view, site), "Change your delivery"))
-    links.append(link(unsubscribe, f"Leave {one_line(view.community.name)}"))
+        links.append(link(privately, _reply_label(view, language)))
+    links.append(link(_membership_url(view, site), _("Change your delivery")))
+    links.append(link(unsubscribe, _leave_label(view, language)))
     rows = []
     linked = _linked(view, site)
     if linked:
-        rows.append(_FOOTER_ROW.format("Attachments too large for email: " + ", ".join(link(u, t) for t, u in linked)))
+        attachments = _("Attachments too large for email:")
+        rows.append(_FOOTER_ROW.format(f"{html.escape(attachments)} " + ", ".join(link(u, t) for t, u in linked)))
     rows.append(_FOOTER_ROW.format(" &middot;\r\n".join(links)))
     return _FOOTER_TABLE.format(rows="\r\n".join(rows))
 

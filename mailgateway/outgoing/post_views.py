@@ -25,6 +25,7 @@ class CommunityInfo:
     slug: str
     name: str
     subject_prefix: str = ""
+    language: str = "en"  # "en", "cy" or "bilingual": of our own text in its mail
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,7 @@ class PostView:
 
 
 def _community_info(community: Community) -> CommunityInfo:
-    return CommunityInfo(community.id, community.slug, community.name, community.subject_prefix)
+    return CommunityInfo(community.id, community.slug, community.name, community.subject_prefix, community.language)
 
 
 def load_community(session: Session, slug: str) -> CommunityInfo:

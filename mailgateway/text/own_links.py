@@ -11,7 +11,8 @@ link pasted into the text) neutralised: the URL becomes the site's home page, th
 address the community's plain address. The raw message keeps them; it is never shown.
 
 Recognition follows what :mod:`mailgateway.outgoing.footers` and :mod:`digest.render` write:
-the footer's labels, the site's base URL and mail domain, and the token paths.
+the footer's labels (in every language mail is written in), the site's base URL and mail
+domain, and the token paths.
 """
 
 from __future__ import annotations
@@ -21,11 +22,13 @@ import email.policy
 import re
 from dataclasses import dataclass
 from email.message import EmailMessage
-from functools import cached_property, lru_cache
+from functools import cache, cached_property, lru_cache
 
 from bs4 import BeautifulSoup, Tag
 
 from forum.bounces import REENABLE_PATH
+from forum.languages import BILINGUAL, MEMBER_LANGUAGES
+from forum.mail_language import translations
 from forum.site import Site
 from forum.subscriptions import CONFIRM_PATH
 from mailgateway.text.htmltext import text_upto
@@ -34,9 +37,9 @@ __all__ = ["TOKEN_PATHS", "OwnLinks"]
 
 # Paths of the site whose last segment is a personal token.
 TOKEN_PATHS = ("/unsubscribe/", "/signin/", "/account/emails/verify/", REENABLE_PATH, CONFIRM_PATH)
-# The labels our copies' and digests' footers start their lines with.
-_FIRST_LABELS = ("view on the web", "attachments too large for email")
-_LABELS = (*_FIRST_LABELS, "reply privately to", "change your delivery", "leave ", "reply to this thread by email")
+# The labels our copies' footers start with (their message ids in mail's catalogue).
+_FIRST_LABELS = ("View on the web", "Attachments too large for email:")
+_LEAVE = "Leave %(name)s"
 # "…/unsubscribe/" at the end of a line: a client wrapped the token onto the next one.
 _SPILLED_TOKEN = re.compile(r"/unsubscribe/?[\w-]{0,7}\s*$", re.I)
 _FOOTER_LINES = 16  # a footer, reflowed by a mail client, spans at most this many lines
@@ -149,7 +152,7 @@ class OwnLinks:
         lines = text.split("\n")
         dropped: set[int] = set()
         for start, line in enumerate(lines):
-            if start in dropped or not _content(line).lower().startswith(_FIRST_LABELS):
+            if start in dropped or not _content(line).lower().startswith(_first_labels()):
                 continue
             end = self._footer_end(lines, start)
             if end is None:
@@ -171,7 +174,7 @@ class OwnLinks:
                 break
             if self._unsubscribe_url.search(lines[i]):
                 return i + 1 if i + 1 < len(lines) and _SPILLED_TOKEN.search(lines[i]) else i
-            if leave is None and _content(lines[i]).lower().startswith("leave "):
+            if leave is None and _content(lines[i]).lower().startswith(_labels(_LEAVE)):
                 leave = i
         return leave
 
@@ -182,7 +185,7 @@ class OwnLinks:
         for anchor in soup.find_all("a", href=True):
             if anchor.parent is None or not self._site_url.search(str(anchor["href"])):
                 continue
-            if " ".join(anchor.get_text(" ").split()).lower() not in _FIRST_LABELS[:1]:
+            if " ".join(anchor.get_text(" ").split()).lower() not in _labels(_FIRST_LABELS[0]):
                 continue
             footer = _outermost_footer(anchor, known)
             if footer is not None:
@@ -194,6 +197,17 @@ class OwnLinks:
 @lru_cache(maxsize=8)
 def _own_links(base_url: str, mail_domain: str) -> OwnLinks:
     return OwnLinks(base_url, mail_domain)
+
+
+@cache
+def _labels(label: str) -> tuple[str, ...]:
+    """``label`` as our mail writes it in each language, in lower case, up to its first value."""
+    written = (translations(language).gettext(label) for language in (*MEMBER_LANGUAGES, BILINGUAL))
+    return tuple(dict.fromkeys(text.split("%(")[0].rstrip(":").lower() for text in written))
+
+
+def _first_labels() -> tuple[str, ...]:
+    return tuple(written for label in _FIRST_LABELS for written in _labels(label))
 
 
 def _content(line: str) -> str:
@@ -214,8 +228,8 @@ def _outermost_footer(anchor: Tag, known: dict[int, str | None]) -> Tag | None:
             break
         node = node.parent
         text = (text_upto(node, _MAX_FOOTER_TEXT, known) or "").lower()
-        if not text.startswith(_FIRST_LABELS):
+        if not text.startswith(_first_labels()):
             break
-        if " leave " in text:
+        if any(f" {leave}" in text for leave in _labels(_LEAVE)):
             best = node
     return best

@@ -13,8 +13,10 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from html.parser import HTMLParser
 from urllib.parse import unquote, urlsplit
+from zoneinfo import ZoneInfo
 
 import pytest
+from babel.dates import format_date
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm import sessionmaker as SessionMaker
@@ -26,6 +28,7 @@ from forum.db import make_sessionmaker
 from forum.models import Delivery, OutboxItem, OutboxStatus, Post
 from forum.posting import Draft, community_by_slug, submit_post
 from forum.site import Site
+from forum.times import readable
 from mailgateway.addresses import read_reply_token, reply_address
 from mailgateway.outgoing import rendering
 from mailgateway.outgoing.delivery import DeliveryWorker
@@ -71,7 +74,18 @@ class Delivered:
 def delivered(
     make_settings: Callable[..., Settings], engine: Engine, sessionmaker: SessionMaker[Session], smtp_sink: SmtpSink
 ) -> Delivered:
-    """Dan takes housing (public) and planning (private) daily; three posts; one digest sent."""
+    return digest_for_dan(make_settings, engine, sessionmaker, smtp_sink)
+
+
+def digest_for_dan(
+    make_settings: Callable[..., Settings],
+    engine: Engine,
+    sessionmaker: SessionMaker[Session],
+    smtp_sink: SmtpSink,
+    language: str | None = None,
+) -> Delivered:
+    """Dan (whose language for mail is ``language``) takes housing (public) and planning
+    (private) daily; three posts; one digest sent."""
     site = Site.from_settings(
         make_settings(smtp_out={"port": smtp_sink.port, "connections": 2}, digest={"timezone": "UTC"})
     )
@@ -79,7 +93,9 @@ def delivered(
         for slug, private in (("housing", False), ("planning", True)):
             community = make_community(session, slug, private=private)
             make_member(session, community, AUTHOR)
-            reader_id = make_member(session, community, READER, delivery=Delivery.daily).user_id
+            reader = make_member(session, community, READER, delivery=Delivery.daily)
+            reader.user.language = language
+            reader_id = reader.user_id
     runner = Digests(site, engine)
     runner.run(Delivery.daily, datetime(2025, 1, 14, 12, tzinfo=UTC))  # Dan's first digest: the next morning
     posts: dict[str, Post] = {}
@@ -160,6 +176,23 @@ def test_a_digest_is_a_list_mail_with_one_click_unsubscribe(
     assert str(message["List-Unsubscribe"]).startswith(f"<{rendering.unsubscribe_url(site, token)}>")
     assert site.signer.verify(tokens.UNSUBSCRIBE, token, count=2) == (delivered.reader_id, housing.id)
     assert "Damp in council flats" in delivered.text and "Local plan consultation" in delivered.text
+
+
+def test_a_welsh_members_digest_is_in_welsh(
+    make_settings: Callable[..., Settings], engine: Engine, sessionmaker: SessionMaker[Session], smtp_sink: SmtpSink
+) -> None:
+    welsh = digest_for_dan(make_settings, engine, sessionmaker, smtp_sink, language="cy")
+
+    assert welsh.message["Subject"] == "Crynodeb dyddiol: 3 neges newydd mewn 2 cymuned"
+    for body in (welsh.text, welsh.html):
+        assert "Dydd Mercher 15 Ionawr 2025" in body, "the date in Welsh"
+        assert "Ateb yr edefyn hwn drwy e-bost" in body and "Gadael " in body
+        for english in ("Reply to this thread", "Change your delivery", "Leave ", "Daily digest", "You get this"):
+            assert english not in body
+    written = welsh.posts["Local plan consultation"].created_at
+    assert readable(written, ZoneInfo("UTC"), "cy") in welsh.text, "each post's time in Welsh"
+    assert format_date(written, "MMM", locale="cy") in welsh.text
+    assert "Damp in council flats: what do you think?" in welsh.text, "what people wrote is theirs"
 
 
 def test_reply_links_name_the_member_and_the_threads_newest_post(delivered: Delivered, site: Site) -> None:

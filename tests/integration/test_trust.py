@@ -404,7 +404,7 @@ def test_held_posts_mail_the_facilitators_a_limited_number_of_times(
             assert code == 250 and "held for moderation" in text
         messages = settle(site, smtp_sink, 6)
         to_fiona = [m for m in messages if m.rcpt_tos == ["fiona@council.example"]]
-        assert len(to_fiona) == 5 and "4 other post(s) are waiting" in text_of(to_fiona[-1])
+        assert len(to_fiona) == 5 and "4 other posts are waiting" in text_of(to_fiona[-1])
         assert [m.rcpt_tos for m in messages if m not in to_fiona] == [["alice@council.example"]], "once a day"
     finally:
         site.stop()

@@ -224,6 +224,24 @@ class TestMembership:
         assert notice.payload["slug"] == "board"
         assert f"{BASE}/c/board/manage/members" in notice.payload["text"]
 
+    def test_a_welsh_facilitator_is_told_of_a_request_in_welsh(
+        self, sessionmaker: SessionMaker[Session], site: Site
+    ) -> None:
+        with sessionmaker.begin() as session:
+            private = make_community(session, "board", private=True)
+            make_member(session, private, "ann@example.org", role=Role.facilitator).user.language = "cy"
+            make_member(session, private, "fay@example.org", role=Role.facilitator)
+            make_member(session, community_by_slug(session, "housing"), "cem@example.org")
+        with sessionmaker.begin() as session:
+            accounts.join(session, site, user(session, "cem@example.org"), community_by_slug(session, "board"))
+        with sessionmaker() as session:
+            [welsh], [english] = notices_to(session, "ann@example.org"), notices_to(session, "fay@example.org")
+        assert welsh.payload["subject"] == "[Board] Mae Cem yn gofyn am gael ymuno"
+        assert welsh.payload["text"] == (
+            f"Mae Cem yn gofyn am gael ymuno â Board.\n\nCymeradwyo neu wrthod: {BASE}/c/board/manage/members\n"
+        )
+        assert english.payload["subject"] == "[Board] Cem asks to join"
+
     def test_leaving_is_idempotent_and_never_lifts_a_ban(self, sessionmaker: SessionMaker[Session], site: Site) -> None:
         with sessionmaker.begin() as session:
             housing = community_by_slug(session, "housing")

@@ -256,6 +256,24 @@ def test_hard_bounces_stop_mail_tell_facilitators_and_one_click_restores_it(
         assert session.scalar(select(func.count()).select_from(Post)) == 0, "bounces are never posted"
 
 
+def test_a_welsh_communitys_facilitator_is_told_in_welsh(
+    site: Site, sessionmaker: sessionmaker[Session], alice: int
+) -> None:
+    with sessionmaker.begin() as session:
+        membership = session.get(Membership, alice)
+        assert membership is not None
+        membership.community.language = "cy"
+        membership.bounce_score = 2  # as after two hard bounces on two days: the third stops mail
+        bounces.record_bounce(session, site, membership, permanent=True, reason="5.1.1 no such user", now=utcnow())
+        [notice] = session.scalars(select(OutboxItem).where(OutboxItem.dedupe_key.like("bounce-stop:%")))
+    assert notice.payload["subject"] == (
+        "[Housing] wedi rhoi'r gorau i anfon at alice@council.example: mae'n dal i fownsio"
+    )
+    text = notice.payload["text"]
+    assert "Meddai'r neges fownsio olaf: 5.1.1 no such user\n" in text and bounces.REENABLE_PATH in text
+    assert "bouncing" not in text and "one click" not in text
+
+
 def test_soft_bounces_count_less_and_an_old_score_is_forgotten(
     site: Site, sessionmaker: sessionmaker[Session], alice: int
 ) -> None:

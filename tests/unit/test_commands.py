@@ -159,3 +159,59 @@ def test_the_last_facilitator_cannot_leave_by_email_and_is_told_why(
     assert "did not leave officers" in send(site, sessionmaker, confirm_to, sender=fiona)[0]
     assert "only facilitator of Officers" in notices(sessionmaker, fiona)[-1]["text"]
     assert status(sessionmaker, "officers", fiona) is MemberStatus.active
+
+
+def test_answers_are_in_the_members_language_else_the_communitys(
+    site: Site, sessionmaker: sessionmaker[Session], communities: None
+) -> None:
+    with sessionmaker.begin() as session:
+        housing = session.scalar(select(Community).where(Community.slug == "housing"))
+        assert housing is not None
+        make_member(session, housing, "bethan@council.example").user.language = "cy"
+        make_community(session, "tai").language = "cy"
+
+    assert "confirmation sent" in send(site, sessionmaker, f"housing-unsubscribe@{DOMAIN}", "bethan@council.example")[0]
+    [ask] = notices(sessionmaker, "bethan@council.example")
+    assert ask["subject"] == "Cadarnhau: gadael Housing"
+    assert ask["text"].startswith("Gofynnodd rhywun, chi mae'n debyg, i bethan@council.example adael Housing.")
+    assert "/confirm/" in ask["text"] and "Daw'r cais i ben ymhen 7 diwrnod." in ask["text"]
+    assert "left housing" in send(site, sessionmaker, ask["reply_to"], "bethan@council.example")[0]
+    assert notices(sessionmaker, "bethan@council.example")[-1]["subject"] == "Housing: wedi'i wneud"
+
+    send(site, sessionmaker, f"tai-request@{DOMAIN}")  # a stranger: the community's language
+    [help_] = notices(sessionmaker, "newbie@elsewhere.example")
+    assert help_["subject"] == "Tai: Sut i gymryd rhan"
+    assert f"  Postio at bawb:             tai@{DOMAIN}\n" in help_["text"] and "Post to everyone" not in help_["text"]
+    send(site, sessionmaker, f"housing-request@{DOMAIN}")  # an English community
+    assert notices(sessionmaker, "newbie@elsewhere.example")[-1]["subject"] == "Housing: How to take part"
+
+
+def test_mail_to_the_facilitators_reaches_each_in_their_language(
+    site: Site, sessionmaker: sessionmaker[Session], communities: None
+) -> None:
+    with sessionmaker.begin() as session:
+        housing = session.scalar(select(Community).where(Community.slug == "housing"))
+        assert housing is not None
+        make_member(session, housing, "gwen@council.example", role=Role.facilitator).user.language = "cy"
+        make_member(session, housing, "hal@council.example", role=Role.facilitator)
+    assert "forwarded to 2" in send(site, sessionmaker, f"housing-owner@{DOMAIN}")[0]
+    [welsh], [english] = notices(sessionmaker, "gwen@council.example"), notices(sessionmaker, "hal@council.example")
+    assert welsh["subject"] == "[hwyluswyr Housing] hello" and english["subject"] == "[Housing owners] hello"
+    assert welsh["text"] == f"Ysgrifennodd New Bie <newbie@elsewhere.example> at housing-owner@{DOMAIN}:\n\nplease"
+
+
+def test_a_welsh_members_reply_to_noreply_is_answered_in_welsh(
+    site: Site, sessionmaker: sessionmaker[Session], communities: None
+) -> None:
+    with sessionmaker.begin() as session:
+        housing = session.scalar(select(Community).where(Community.slug == "housing"))
+        assert housing is not None
+        make_member(session, housing, "bethan@council.example").user.language = "cy"
+    assert "answered" in send(site, sessionmaker, f"noreply@{DOMAIN}", "bethan@council.example")[0]
+    [answer] = notices(sessionmaker, "bethan@council.example")
+    assert answer["subject"] == "Heb ei phostio: hello"
+    assert answer["text"].startswith("Ni chafodd eich neges ei phostio: mae crynodeb yn cynnwys sawl sgwrs")
+    assert (
+        f"I ddechrau sgwrs newydd, ysgrifennwch at gyfeiriad y gymuned:\n  Housing: housing@{DOMAIN}\n"
+        in (answer["text"])
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+from dataclasses import replace
 from datetime import UTC, datetime
 from email.header import decode_header, make_header
 from email.message import EmailMessage, MIMEPart
@@ -139,6 +140,21 @@ def test_the_bodies_carry_the_post_and_a_footer_with_the_members_links(site: Sit
     assert f'<a href="{unsubscribe}" style="color:#666666;">Leave Housing Advice</a>' in html
     assert f'href="{BASE}/c/housing/t/12#post-34"' in html and f'href="{BASE}/c/housing/membership"' in html
     assert "<style" not in html and "<script" not in html
+
+
+def test_the_footer_is_in_the_members_language_and_a_bilingual_communitys_in_both(site: Site) -> None:
+    unsubscribe = f"{BASE}/unsubscribe/{site.signer.make(tokens.UNSUBSCRIBE, 7, 3)}"
+    welsh = parse(compose.personalize(compose.build_template(view(), site, "cy"), site, 7))
+    text, html = texts(welsh)
+    assert f"\nGweld ar y we: {BASE}/c/housing/t/12#post-34\n" in text
+    assert f"\nGadael Housing Advice: {unsubscribe}\n" in text
+    assert f'<a href="{unsubscribe}" style="color:#666666;">Gadael Housing Advice</a>' in html
+    assert texts(welsh) == texts(parse(compose.compose_copy(view(), site, 7, "cy"))), "as the reference writes it"
+    bilingual = view(community=replace(HOUSING, language="bilingual"), author_name="")
+    text = texts(fast(bilingual, site, 7))[0]
+    assert "\nGweld ar y we / View on the web: " in text
+    assert "\nAteb Rhywun yn breifat / Reply privately to Someone: mailto:" in text, "each sentence whole"
+    assert "\nGweld ar y we: " in texts(parse(compose.compose_copy(bilingual, site, 7, "cy")))[0], "their choice wins"
 
 
 def test_an_authors_address_is_shown_only_if_they_chose_so(site: Site) -> None:

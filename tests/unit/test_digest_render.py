@@ -197,7 +197,7 @@ def test_every_phrase_a_digest_says_is_translatable() -> None:
     parsed.feed(markup)
     assert "⟦Reply privately to %(author)s: %(address)s⟧" not in text, "variables are filled in"
     assert "⟦Reply privately⟧" in parsed.text and "⟦Someone⟧" in parsed.text
-    # Times are formatted by forum.times in English; translating them is the catalogues' step too.
+    # Dates and times are written by Babel in the renderer's language, not by the catalogue.
     times = ("Tuesday 3 March 2026", "3 Mar 2026, 09:14 GMT")
     for output in (text, parsed.text):
         left = output
@@ -213,3 +213,27 @@ def test_every_phrase_a_digest_says_is_translatable() -> None:
             left = left.replace(wrote, " ")
         left = re.sub(r"\S+://\S+|\S+@\S+", " ", left)
         assert not re.search(r"[^\W\d_]", left), left
+
+
+def test_a_welsh_digest_speaks_welsh_and_dates_in_welsh() -> None:
+    welsh = replace(RENDERER, language="cy")
+    assert welsh.subject(Delivery.weekly, 1234, 2) == "Crynodeb wythnosol: 1,234 neges newydd mewn 2 cymuned"
+    opening = welsh.opening(Delivery.daily, 3, 1, datetime(2026, 3, 3, 7, tzinfo=UTC), "Europe/London")
+    assert "Dydd Mawrth 3 Mawrth 2026 (amseroedd yn ôl Europe/London)" in opening.text
+    written = welsh.in_zone(welsh.post(HOUSING, POST, welsh.post_body(HOUSING, POST)), POST, ZoneInfo("Europe/London"))
+    assert "Rhywun, 3 Maw 2026, 09:14 GMT" in written.text, "no name: Someone, in Welsh; the time in Welsh"
+
+
+def test_a_bilingual_digest_says_welsh_first_and_never_cuts_a_sentence() -> None:
+    both = replace(RENDERER, language="bilingual")
+    assert both.subject(Delivery.daily, 12, 3) == (
+        "Crynodeb dyddiol: 12 neges newydd mewn 3 cymuned / Daily digest: 12 new posts in 3 communities"
+    )
+    opening = both.opening(Delivery.daily, 12, 3, datetime(2026, 12, 7, 7, tzinfo=UTC), "Europe/London")
+    for output in (opening.text, opening.html):
+        assert output.index("Dydd Llun 7 Rhagfyr 2026") < output.index("Monday 7 December 2026")
+    heading = both.community_heading(HOUSING, 3, 2)
+    assert "Housing & <Homes>: 3 neges newydd mewn 2 edefyn" in heading.text
+    assert heading.text.index("mewn 2 edefyn") < heading.text.index("Housing & <Homes>: 3 new posts in 2 threads")
+    reply = both.reply(HOUSING, POST)
+    assert "Ateb yr edefyn hwn drwy e-bost: " in reply.text and " / Reply to this thread by email: " in reply.text

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+from dataclasses import replace
 from datetime import UTC, datetime
 from email.message import EmailMessage
 
@@ -40,9 +41,15 @@ VIEW = PostView(
 )
 
 
-@pytest.fixture
-def copy(site: Site) -> EmailMessage:
-    return email.message_from_bytes(compose.compose_copy(VIEW, site, MEMBER), policy=email.policy.default)
+@pytest.fixture(params=["en", "cy", "bilingual"])
+def copy(site: Site, request: pytest.FixtureRequest) -> EmailMessage:
+    """A copy whose footer is in English, in Welsh, or in both (the community's language)."""
+    view = replace(VIEW, community=replace(VIEW.community, language=request.param))
+    return email.message_from_bytes(compose.compose_copy(view, site, MEMBER), policy=email.policy.default)
+
+
+def footer_left(cleaned: str) -> bool:
+    return "View on the web" in cleaned or "Gweld ar y we" in cleaned
 
 
 def personal(site: Site, copy: EmailMessage) -> list[str]:
@@ -66,7 +73,7 @@ def test_a_copy_quoted_with_angle_brackets_loses_its_footer(site: Site, copy: Em
 def test_what_is_quoted_after_a_footer_stays(site: Site, copy: EmailMessage) -> None:
     quoted = "\n".join(f"> {line}" if line else ">" for line in text_of(copy, "plain").split("\n"))
     cleaned = OwnLinks.of(site).clean_text(f"Agreed.\n\n{quoted}\n>\n> Leave it with me, I will ask.\n")
-    assert cleaned.endswith("> Leave it with me, I will ask.\n") and "View on the web" not in cleaned
+    assert cleaned.endswith("> Leave it with me, I will ask.\n") and not footer_left(cleaned)
 
 
 def test_a_copy_pasted_by_outlook_loses_its_footer(site: Site, copy: EmailMessage) -> None:
@@ -76,14 +83,14 @@ def test_a_copy_pasted_by_outlook_loses_its_footer(site: Site, copy: EmailMessag
         "/unsubscribe/", "/unsubscribe/\n"
     )
     cleaned = OwnLinks.of(site).clean_text(f"Thanks.\n\n-----Original Message-----\nSubject: Which GPS?\n\n{wrapped}")
-    assert "We use a Trimble R2." in cleaned and "View on the web" not in cleaned
+    assert "We use a Trimble R2." in cleaned and not footer_left(cleaned)
     assert not [s for s in personal(site, copy) if s in cleaned]
 
 
 def test_a_copy_quoted_in_html_loses_its_footer_table(site: Site, copy: EmailMessage) -> None:
     html = f"<p>Agreed.</p><blockquote>{text_of(copy, 'html')}</blockquote>"
     cleaned = OwnLinks.of(site).clean_html(html)
-    assert "We use a Trimble R2." in cleaned and "View on the web" not in cleaned
+    assert "We use a Trimble R2." in cleaned and not footer_left(cleaned)
     assert not [s for s in personal(site, copy) if s in cleaned]
 
 

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from forum import outbox, private_replies
+from forum.access import user_by_email
 from forum.directory import member_row, upsert_members
 from forum.models import OutboxItem, Role
 from forum.posting import Draft, community_by_slug, submit_post
@@ -87,3 +88,17 @@ def test_an_address_shown_by_choice_is_the_reply_to(
         upsert_members(session, community_by_slug(session, "housing"), [member_row(BOB, show_address=True)])
     send(site, sessionmaker, relay)
     assert queued(sessionmaker, ALICE)[0]["reply_to"] == BOB
+
+
+def test_our_note_is_in_the_recipients_language(site: Site, sessionmaker: sessionmaker[Session], relay: str) -> None:
+    with sessionmaker.begin() as session:
+        alice = user_by_email(session, ALICE)
+        assert alice is not None
+        alice.language = "cy"
+    send(site, sessionmaker, relay)
+    [passed] = queued(sessionmaker, ALICE)
+    assert passed["text"].startswith("Call me about the damp.\n\n-- \n"), "what Bob wrote, as he wrote it"
+    assert passed["text"].endswith(
+        "Ysgrifennodd Bob atoch yn breifat drwy Housing. Atebwch i ymateb i Bob "
+        "(ni ddangosir eich cyfeiriad chi iddyn nhw, na'u cyfeiriad nhw i chi).\n"
+    )

@@ -93,6 +93,24 @@ class TestSignIn:
         again = client.post(link, data={"csrf_token": csrf_token()})
         assert again.status_code == 404 and "already been used" in again.text
 
+    def test_a_welsh_member_is_mailed_in_welsh_and_signs_in_by_it(
+        self, client: FlaskClient, csrf_token: Callable[[], str], sessionmaker: SessionMaker[Session]
+    ) -> None:
+        with sessionmaker.begin() as session:
+            welsh = user_by_email(session, "bob@example.org")
+            assert welsh is not None
+            welsh.language = "cy"
+        self.ask(client, csrf_token, "bob@example.org")
+        with sessionmaker() as session:
+            [notice] = session.scalars(select(OutboxItem).where(OutboxItem.address == "bob@example.org"))
+        assert notice.payload["subject"] == "Mewngofnodi i Listbridge"
+        text = notice.payload["text"]
+        assert text.startswith("Gofynnodd rhywun, chi mae'n debyg, am fewngofnodi i Listbridge fel bob@example.org.")
+        assert "\nMewngofnodi: http://127.0.0.1:8080/signin/" in text and "15 munud" in text
+        assert "Sign in" not in text and "link works" not in text
+        done = client.post(mailed_link(sessionmaker, "bob@example.org"), data={"csrf_token": csrf_token()})
+        assert done.status_code == 303 and signed_in_name(client) == "Bob"
+
     def test_unknown_address_gets_the_same_page_and_no_mail(
         self, client: FlaskClient, csrf_token: Callable[[], str], sessionmaker: SessionMaker[Session]
     ) -> None:

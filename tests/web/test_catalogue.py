@@ -18,7 +18,8 @@ from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.pofile import read_po
 from jinja2 import Environment, nodes
 
-from web.i18n import TRANSLATIONS, compile_catalogues
+from forum.catalogues import compile_catalogues
+from web.i18n import TRANSLATIONS
 
 ROOT = Path(__file__).resolve().parents[2]
 WEB = ROOT / "web"

@@ -276,6 +276,30 @@ class TestNewThread:
         assert "/c/housing/manage/held" in notices[ANN]["text"]
         assert "awaiting approval" in notices[BOB]["subject"]
 
+    def test_each_is_told_of_a_held_post_in_their_own_language(
+        self,
+        client: FlaskClient,
+        csrf_token: Callable[[], str],
+        as_user: Callable[[str], None],
+        sessionmaker: SessionMaker[Session],
+    ) -> None:
+        with sessionmaker.begin() as session:
+            community_by_slug(session, "housing").posting_policy = PostingPolicy.moderated
+            facilitator = user_by_email(session, ANN)
+            assert facilitator is not None
+            facilitator.language = "cy"
+        as_user(BOB)
+        client.post("/c/housing/new", data={"csrf_token": csrf_token(), "subject": "Grants", "body": "Any news?"})
+        with sessionmaker() as session:
+            notices = {
+                item.address: item.payload
+                for item in session.scalars(select(OutboxItem).where(OutboxItem.kind == "notice_email"))
+            }
+        assert notices[ANN]["subject"].endswith("yn aros i chi ei chymeradwyo: Grants")
+        assert "Ei chymeradwyo neu ei gwrthod: " in notices[ANN]["text"] and "Approve" not in notices[ANN]["text"]
+        assert "Any news?" in notices[ANN]["text"], "what Bob wrote, as he wrote it"
+        assert notices[BOB]["subject"].startswith("Your message to ") and "awaiting approval" in notices[BOB]["subject"]
+
     def test_an_outsider_cannot_open_a_private_form(self, client: FlaskClient, as_user: Callable[[str], None]) -> None:
         as_user(DAN)
         assert client.get("/c/board/new").status_code == 404

@@ -1,0 +1,72 @@
+"""Our own words in each member's copy are in their language: the member's setting, else
+their community's, and both (Welsh first) from a bilingual community to a member who chose
+none. Posts go in over SMTP to a served site and copies come out of its delivery worker."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+
+from tests.head_schema import copy_head_schema
+from tests.integration.served import DOMAIN, ServedSite, mail
+from tests.support import SmtpSink
+
+pytestmark = pytest.mark.integration
+
+ENGLISH = ("View on the web", "Reply privately to", "Change your delivery", "Leave ")
+WELSH = ("Gweld ar y we", "Ateb Alice Example yn breifat", "Newid eich dull danfon", "Gadael ")
+
+
+@pytest.fixture
+def served(tmp_path: Path, db_url: str, smtp_sink: SmtpSink) -> Iterator[ServedSite]:
+    site = ServedSite(tmp_path, db_url, smtp_sink.port)
+    copy_head_schema(db_url)
+    site.cli("community", "create", "housing", "--name", "Housing Advice")
+    site.cli("community", "create", "tai", "--name", "Tai Cymru", "--language", "bilingual")
+    site.cli("member", "add", "housing", "alice@council.example", "--name", "Alice Example")
+    site.cli("member", "add", "housing", "bob@council.example", "--language", "cy")
+    site.cli("member", "add", "housing", "carol@council.example", "--language", "en")
+    site.cli("member", "add", "housing", "dave@council.example")
+    site.cli("member", "add", "tai", "alice@council.example")
+    site.cli("member", "add", "tai", "erin@council.example")
+    site.cli("member", "add", "tai", "bob@council.example")
+    site.start()
+    yield site
+    site.stop()
+
+
+def footer(copy: EmailMessage, subtype: str) -> str:
+    part = copy.get_body((subtype,))
+    assert part is not None
+    return str(part.get_content()).split("Damp survey results attached.")[-1]
+
+
+def test_each_members_copy_has_its_footer_in_their_language(served: ServedSite, smtp_sink: SmtpSink) -> None:
+    for community, message_id in (("housing", "m1@council.example"), ("tai", "m2@council.example")):
+        post = mail(
+            "Alice Example <alice@council.example>",
+            f"{community}@{DOMAIN}",
+            "Damp survey results",
+            "Damp survey results attached.",
+            message_id,
+        )
+        assert served.send("alice@council.example", [f"{community}@{DOMAIN}"], post)[0] == 250
+    copies = {
+        (m.message["List-Id"].split("<")[1].split(".")[0], m.rcpt_tos[0]): m.message for m in smtp_sink.wait_for(5, 30)
+    }
+
+    for subtype in ("plain", "html"):
+        welsh = footer(copies["housing", "bob@council.example"], subtype)
+        assert all(words in welsh for words in WELSH), welsh
+        assert not any(words in welsh for words in ENGLISH), "a member who chose Welsh reads no English of ours"
+        for english in (copies["housing", "carol@council.example"], copies["housing", "dave@council.example"]):
+            text = footer(english, subtype)
+            assert all(words in text for words in ENGLISH) and not any(words in text for words in WELSH)
+        both = footer(copies["tai", "erin@council.example"], subtype)
+        assert "Gweld ar y we / View on the web" in both, "a bilingual community's member who chose none reads both"
+        assert both.index("Gadael Tai Cymru") < both.index("Leave Tai Cymru"), "Welsh first"
+        chosen = footer(copies["tai", "bob@council.example"], subtype)
+        assert "Gweld ar y we" in chosen and "View on the web" not in chosen, "a member's own choice wins"
