@@ -27,7 +27,7 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from bs4 import BeautifulSoup
+from bs4 import BeautifulSoup, Tag
 from sqlalchemy import select
 
 from forum import subscriptions, tokens
@@ -279,6 +279,7 @@ def test_realistic_mail_combinations(served: ServedSite, smtp_sink: SmtpSink, db
         for case in (c for c in posted if posts[c.message_id].thread_id == thread_id):
             article = soup.find("article", id=f"post-{posts[case.message_id].id}")
             body = article.find("div", class_="post-body")
+            assert isinstance(body, Tag), case.name
             visible = words(body.get_text(" ") + " " + " ".join(str(a["href"]) for a in body.find_all("a", href=True)))
             for shown in [*case.expected["shows"], *case.expected.get("page_shows", ())]:
                 assert words(shown) in visible, (case.name, shown, visible)
