@@ -30,15 +30,24 @@ def _children(pid: int) -> set[int]:
     return {int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()}
 
 
+def _workers(arbiter: int, count: int) -> set[int]:
+    """The arbiter's workers once there are ``count`` (it forks them one after another)."""
+    deadline = time.monotonic() + 15
+    while len(workers := _children(arbiter)) < count and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return workers
+
+
 def test_workers_answer_are_replaced_and_stop(make_settings: Callable[..., config.Settings], engine: Engine) -> None:
     port = free_port()
     woken = threading.Event()
     unsubscribe = outbox_signal.subscribe(woken.set)
     server = WebServer(make_settings(web={"port": port, "processes": 2}))
     server.start()
+    now: set[int] = set()
     try:
         assert all(_get(port, "/") == 200 for _ in range(6))
-        workers = _children(server.arbiter)
+        workers = _workers(server.arbiter, 2)
         assert len(workers) == 2
         server._tell_home()  # what a worker says after a commit that queued outbox work
         assert woken.wait(5), "the announcement was not relayed to this process"
