@@ -57,6 +57,7 @@ def main(ctx: click.Context, config_path: str | None) -> None:
     """listbridge: communities of practice in email, on the web and in chat."""
     platforms.register()  # before the settings are read: each chat platform declares its section
     ctx.obj = Context(config_path)
+    ctx.call_on_close(ctx.obj.close)
 
 
 @main.command()

@@ -84,6 +84,13 @@ class Context:
     def engine(self) -> Any:
         return self.sessions.kw["bind"]
 
+    def close(self) -> None:
+        """Give the database connections back when the command ends: a command run inside a
+        longer-lived process (a script, a test) must not leave a pool open per command."""
+        if self._sessions is not None:
+            self.engine.dispose()
+            self._sessions = None
+
     @property
     def sessions(self) -> Any:
         if self._sessions is None:
