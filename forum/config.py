@@ -276,7 +276,7 @@ class WebSettings:
         "",
         "Email address for accessibility problems and requests for another format, named on the accessibility statement (/accessibility); empty: postmaster@ on mail_domain.",
     )
-    upload_max_files: int = setting(10, "Files one post from the web may attach.")
+    upload_max_files: int = setting(10, "Files one post from the web may attach (0: none).")
     upload_max_file_bytes: int = setting(
         10_485_760,
         "Largest file a post from the web may attach, in bytes; together a post's files may not pass [smtp_in] max_message_bytes, as a mailed post's cannot. Files over [delivery] attach_max_bytes reach email members as a link, as mailed ones do.",

@@ -25,6 +25,17 @@ _EXTENSIONS = {
     "application/octet-stream": ".bin",
 }
 _MIME_TYPES = mimetypes.MimeTypes(filenames=())  # Python's own table, not the host's files
+for _type, _extension in (  # what offices send that the table does not know
+    ("application/vnd.openxmlformats-officedocument.wordprocessingml.document", ".docx"),
+    ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", ".xlsx"),
+    ("application/vnd.openxmlformats-officedocument.presentationml.presentation", ".pptx"),
+    ("application/vnd.oasis.opendocument.text", ".odt"),
+    ("application/vnd.oasis.opendocument.spreadsheet", ".ods"),
+    ("application/vnd.oasis.opendocument.presentation", ".odp"),
+    ("application/vnd.ms-outlook", ".msg"),
+    ("text/calendar", ".ics"),
+):
+    _MIME_TYPES.add_type(_type, _extension)
 MAX_FILENAME_BYTES = 200
 UNKNOWN_TYPE = "application/octet-stream"
 
@@ -66,6 +77,7 @@ def uploaded_type(filename: str, data: bytes) -> str:
 
     Bytes that begin as an image or PDF are that; a name claiming one of those types for
     other bytes gets the neutral type, so nothing is shown inline that is not what it says.
+    Any other type is the one its name's extension stands for.
     """
     for kind, signatures in _SIGNATURES.items():
         if data.startswith(signatures):
@@ -73,6 +85,6 @@ def uploaded_type(filename: str, data: bytes) -> str:
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return "image/webp"
     guessed, _ = _MIME_TYPES.guess_type(filename, strict=False)
-    if guessed is None or guessed in _SIGNATURES or guessed.startswith("image/"):
-        return UNKNOWN_TYPE
+    if guessed is None or guessed in _SIGNATURES or guessed.startswith(("image/", "message/")):
+        return UNKNOWN_TYPE  # an .eml too: mail would carry it re-parsed, not as the bytes given
     return guessed
