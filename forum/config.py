@@ -438,8 +438,10 @@ def _validate(settings: Settings) -> None:
         raise ConfigError("setting [web] processes must be 0 (one per core) or more")
     if settings.web.threads < 1:
         raise ConfigError("setting [web] threads must be at least 1")
-    if settings.web.upload_max_files < 0 or settings.web.upload_max_file_bytes < 1:
-        raise ConfigError("settings [web] upload_max_files and upload_max_file_bytes must be positive (0 files: none)")
+    if settings.web.upload_max_files < 0:
+        raise ConfigError("setting [web] upload_max_files must be 0 (no files) or more")
+    if settings.web.upload_max_file_bytes < 1:
+        raise ConfigError("setting [web] upload_max_file_bytes must be at least 1")
     for platform in chat_platforms.registered():
         problem = platform.settings_problem(platform.options(settings))
         if problem:
