@@ -19,6 +19,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -213,7 +214,7 @@ class Browser:
         return self._open(urllib.request.Request(url, data=data, method="POST"))
 
     def send_form(
-        self, url: str, fields: list[tuple[str, str]], files: list[tuple[str, bytes]] = (), *, to: str = ""
+        self, url: str, fields: list[tuple[str, str]], files: Sequence[tuple[str, bytes]] = (), *, to: str = ""
     ) -> tuple[int, str]:
         """Open ``url`` and send its form (to ``to`` when its action is elsewhere) as a browser
         sends a form with file inputs: multipart/form-data, each file under "files"."""

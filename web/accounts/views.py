@@ -459,14 +459,12 @@ def _submitted(form: PostForm, template: str, context: dict[str, Any], **fields:
     """A posting form sent: shown back with its files kept after a mistake or to preview it
     (as members will see it: the page's HTML and the plain text of the mail), else posted."""
     valid = form.validate_on_submit()
-    with state().readers() as db:
-        me = _me(db).id
-    attached = uploads.gathered(state().site, me, form.files.data or [])
+    author, draft = _draft(form, **fields)
+    attached = uploads.gathered(state().site, author, form.files.data or [])
     form.files.errors = [*form.files.errors, *attached.errors]
     context = {**context, "attached": attached.files}
     if not valid or attached.errors:
         return _form_page(template, form, **context)
-    draft = _draft(form, **fields)
     if form.previewing:
         body = post_html(draft.stored_html, {}, remote_images=False)
         text = draft.stored_body
@@ -476,8 +474,8 @@ def _submitted(form: PostForm, template: str, context: dict[str, Any], **fields:
             text = f"{quote_text(quoted, i18n.current_language())}\n\n{text}"
         return _form_page(template, form, preview=body.html, preview_text=text, **context)
     files = attached.attachments(state().site)
-    if files is None:
-        form.files.errors = [*form.files.errors, *attached.errors]
+    if files is None:  # a kept file is gone from storage: the form says which
+        form.files.errors = attached.errors
         return _form_page(template, form, **context)
     outcome = _post(form, replace(draft, attachments=files))
     if isinstance(outcome, ListbridgeError):
@@ -490,11 +488,11 @@ def _submitted(form: PostForm, template: str, context: dict[str, Any], **fields:
     return redirect(_permalink(slug, outcome.post), 303)
 
 
-def _draft(form: PostForm, **fields: Any) -> Draft:
-    """The post as the signed-in person writes it, before its files are read."""
+def _draft(form: PostForm, **fields: Any) -> tuple[int, Draft]:
+    """The signed-in person's id and their post as they wrote it, before its files are read."""
     with state().readers() as db:
         user = _me(db)
-        return Draft(
+        return user.id, Draft(
             author_email=_main_address(user),
             author_name=user.display_name,
             source="web",
