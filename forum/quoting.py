@@ -12,8 +12,10 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 
+from forum.archive import public_name
 from forum.languages import BILINGUAL, MEMBER_LANGUAGES
 from forum.mail_language import SEPARATOR, translations
+from forum.models import Post
 
 MAX_LINES = 8
 MAX_CHARS = 600
@@ -26,6 +28,10 @@ class QuotedParent:
 
     author: str  # as anyone may see it (forum.archive.public_name)
     text: str
+
+    @classmethod
+    def of(cls, post: Post) -> QuotedParent:
+        return cls(public_name(post.author_name), post.body)
 
 
 def excerpt(text: str) -> list[str]:

@@ -9,7 +9,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from forum import private_replies
-from forum.archive import public_name
 from forum.errors import NotFound
 from forum.models import Attachment, Community, Post, PostStatus
 from forum.quoting import QuotedParent
@@ -145,7 +144,7 @@ def _quoted_parent(session: Session, post: Post) -> QuotedParent | None:
     parent = session.get(Post, post.parent_id)
     if parent is None or parent.status is not PostStatus.published:
         return None
-    return QuotedParent(public_name(parent.author_name), parent.body)
+    return QuotedParent.of(parent)
 
 
 def archived_at(view: PostView, site: Site) -> str:

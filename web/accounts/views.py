@@ -25,7 +25,6 @@ from werkzeug.exceptions import BadRequest
 
 from forum import accounts, bounces, confirmations, subscriptions
 from forum.access import membership_of
-from forum.archive import public_name
 from forum.errors import InvalidInput, ListbridgeError, NotFound, RateLimited
 from forum.models import (
     Community,
@@ -469,9 +468,8 @@ def _submitted(form: PostForm, template: str, context: dict[str, Any], **fields:
         body = post_html(draft.stored_html, {}, remote_images=False)
         text = draft.stored_body
         if "parent" in context:  # as the mail copy quotes it, in the reader's language
-            parent = context["parent"]
-            quoted = QuotedParent(public_name(parent.author_name), parent.body)
-            text = f"{quote_text(quoted, i18n.current_language())}\n\n{text}"
+            quoted = quote_text(QuotedParent.of(context["parent"]), i18n.current_language())
+            text = f"{quoted}\n\n{text}"
         return _form_page(template, form, preview=body.html, preview_text=text, **context)
     files = attached.attachments(state().site)
     if files is None:  # a kept file is gone from storage: the form says which
