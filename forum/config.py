@@ -279,7 +279,7 @@ class WebSettings:
     upload_max_files: int = setting(10, "Files one post from the web may attach (0: none).")
     upload_max_file_bytes: int = setting(
         10_485_760,
-        "Largest file a post from the web may attach, in bytes; together a post's files may not pass [smtp_in] max_message_bytes, as a mailed post's cannot. Files over [delivery] attach_max_bytes reach email members as a link, as mailed ones do.",
+        "Largest file a post from the web may attach, in bytes; together a post's files may not pass what fits (base64-encoded) in [smtp_in] max_message_bytes, as a mailed post's cannot. Files over [delivery] attach_max_bytes reach email members as a link, as mailed ones do.",
     )
     upload_blocked_extensions: list[str] = setting(
         list(BLOCKED_EXTENSIONS),

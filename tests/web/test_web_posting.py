@@ -225,7 +225,7 @@ class TestLimits:
             ),
             (
                 [(b"x" * 900, "1.txt"), (b"y" * 900, "2.txt"), (b"z" * 900, "3.txt")],
-                "“3.txt” was not attached: together a message's files can be at most 2.4 KB.",
+                "“3.txt” was not attached: together a message's files can be at most 1.8 KB.",
             ),
         ],
     )

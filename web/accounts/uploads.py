@@ -67,6 +67,13 @@ class Attached:
         return tuple(found)
 
 
+def total_limit(site: Site) -> int:
+    """What a post's files may add up to: what fits, base64-encoded as mail carries files,
+    in a message of ``[smtp_in] max_message_bytes``, so a web post carries no more than a
+    mailed one may."""
+    return site.settings.smtp_in.max_message_bytes * 3 // 4
+
+
 def _serializer(site: Site) -> URLSafeTimedSerializer:
     keys = [*site.settings.site.old_secret_keys, site.settings.site.secret_key]  # the last one signs
     return URLSafeTimedSerializer(keys, salt="listbridge.pending-upload")
@@ -140,10 +147,10 @@ def _problem(site: Site, name: str, size: int, attached: Attached) -> str:
             web.upload_max_files,
             name=name,
         )
-    if attached.total + size > site.settings.smtp_in.max_message_bytes:
+    if attached.total + size > total_limit(site):
         return _(
             "“%(name)s” was not attached: together a message's files can be at most %(limit)s.",
             name=name,
-            limit=file_size(site.settings.smtp_in.max_message_bytes),
+            limit=file_size(total_limit(site)),
         )
     return ""
