@@ -164,6 +164,7 @@ class PostEntry:
     quoted: str
     signature: str
     attachments: tuple[AttachmentEntry, ...]
+    parent_id: int | None = None  # the post this one answers
 
     @classmethod
     def of_row(cls, row: Row[tuple[object, ...]], attachments: tuple[AttachmentEntry, ...]) -> PostEntry:
@@ -180,6 +181,7 @@ class PostEntry:
             quoted=row.quoted,
             signature=row.signature,
             attachments=attachments,
+            parent_id=row.parent_id,
         )
 
     @classmethod
@@ -197,6 +199,7 @@ class PostEntry:
             attachments=tuple(
                 AttachmentEntry(a.id, a.filename, a.content_type, a.size, a.content_id) for a in post.attachments
             ),
+            parent_id=post.parent_id,
         )
 
 
@@ -383,6 +386,7 @@ _ENTRY_COLUMNS = (
     Post.html,
     Post.quoted,
     Post.signature,
+    Post.parent_id,
     case((Post.html.is_(None), Post.body), else_=None).label("body"),
     select(Attachment.id).where(Attachment.post_id == Post.id).exists().label("has_attachments"),
 )

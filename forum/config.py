@@ -215,6 +215,49 @@ class ThreadingSettings:
     )
 
 
+# Files that run when opened: the ones mail services (Outlook, Gmail) refuse to carry.
+BLOCKED_EXTENSIONS = [
+    "ade",
+    "adp",
+    "app",
+    "bat",
+    "chm",
+    "cmd",
+    "com",
+    "cpl",
+    "dll",
+    "exe",
+    "hta",
+    "inf",
+    "ins",
+    "isp",
+    "jar",
+    "js",
+    "jse",
+    "lib",
+    "lnk",
+    "mde",
+    "msc",
+    "msi",
+    "msp",
+    "mst",
+    "pif",
+    "ps1",
+    "reg",
+    "scr",
+    "sct",
+    "shb",
+    "sys",
+    "vb",
+    "vbe",
+    "vbs",
+    "vxd",
+    "wsc",
+    "wsf",
+    "wsh",
+]
+
+
 @dataclass(frozen=True, kw_only=True)
 class WebSettings:
     host: str = setting("127.0.0.1", "Address the web archive listens on.")
@@ -232,6 +275,18 @@ class WebSettings:
     accessibility_contact: str = setting(
         "",
         "Email address for accessibility problems and requests for another format, named on the accessibility statement (/accessibility); empty: postmaster@ on mail_domain.",
+    )
+    upload_max_files: int = setting(10, "Files one post from the web may attach (0: none).")
+    upload_max_file_bytes: int = setting(
+        10_485_760,
+        "Largest file a post from the web may attach, in bytes; together a post's files may not pass what fits (base64-encoded) in [smtp_in] max_message_bytes, as a mailed post's cannot. Files over [delivery] attach_max_bytes reach email members as a link, as mailed ones do.",
+    )
+    upload_blocked_extensions: list[str] = setting(
+        list(BLOCKED_EXTENSIONS),
+        "File extensions (without the dot, any case) a post from the web may not attach: programs and scripts that run when opened, as mail services block them.",
+    )
+    upload_allowed_extensions: list[str] = setting(
+        [], "When not empty, the only file extensions a post from the web may attach (still less the blocked ones)."
     )
 
 
@@ -383,6 +438,10 @@ def _validate(settings: Settings) -> None:
         raise ConfigError("setting [web] processes must be 0 (one per core) or more")
     if settings.web.threads < 1:
         raise ConfigError("setting [web] threads must be at least 1")
+    if settings.web.upload_max_files < 0:
+        raise ConfigError("setting [web] upload_max_files must be 0 (no files) or more")
+    if settings.web.upload_max_file_bytes < 1:
+        raise ConfigError("setting [web] upload_max_file_bytes must be at least 1")
     for platform in chat_platforms.registered():
         problem = platform.settings_problem(platform.options(settings))
         if problem:

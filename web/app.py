@@ -49,7 +49,10 @@ def create_app(settings: Settings, services: Callable[[], Mapping[str, Health]] 
         PERMANENT_SESSION_LIFETIME=browser_sessions.LIFETIME,  # as long as the session's row
         PREFERRED_URL_SCHEME="https" if https else "http",
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session
-        MAX_CONTENT_LENGTH=settings.smtp_in.max_message_bytes,
+        # A post's files may total what a mailed post may (web.accounts.uploads); a request
+        # may carry twice that, so files somewhat over it get the form back, text kept, with
+        # the reason, and only a far larger request the "too large" page (web.pages).
+        MAX_CONTENT_LENGTH=2 * settings.smtp_in.max_message_bytes,
     )
     engine = make_engine(settings.database.url)
     app.extensions["listbridge"] = WebState(

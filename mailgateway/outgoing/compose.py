@@ -34,6 +34,7 @@ from email.utils import format_datetime
 from enum import Enum
 
 from forum.mail_language import mail_language
+from forum.quoting import quote_html, quote_text
 from forum.site import Site
 from mailgateway import addresses
 from mailgateway.outgoing import encoded_words
@@ -181,10 +182,15 @@ class Body:
 
 
 def _bodies(view: PostView, site: Site, unsubscribe: str, member_language: str | None) -> tuple[Body, Body]:
-    """The post and its footer, our own words in the member's language."""
+    """The post and its footer, our own words in the member's language; a web reply starts
+    with its quote of the post it answers (``forum.quoting``)."""
     language = mail_language(member_language, view.community.language)
-    text = Body("plain", f"{view.text.rstrip()}\n\n", text_footer(view, site, unsubscribe, language), "\n")
-    head = _HTML_HEAD.format(title=html.escape(one_line(view.subject)), body=view.html)
+    quoted, quoted_html = "", ""
+    if view.quoted_parent is not None:
+        quoted = quote_text(view.quoted_parent, language) + "\n\n"
+        quoted_html = quote_html(view.quoted_parent, language)
+    text = Body("plain", f"{quoted}{view.text.rstrip()}\n\n", text_footer(view, site, unsubscribe, language), "\n")
+    head = _HTML_HEAD.format(title=html.escape(one_line(view.subject)), body=quoted_html + view.html)
     return text, Body("html", head, html_footer(view, site, unsubscribe, language), _HTML_TAIL)
 
 

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from forum import private_replies
 from forum.errors import NotFound
 from forum.models import Attachment, Community, Post, PostStatus
+from forum.quoting import QuotedParent
 from forum.site import Site
 from forum.text import text_to_html
 
@@ -58,6 +59,7 @@ class PostView:
     attachments: tuple[AttachmentInfo, ...] = ()
     author_id: int | None = None
     author_shows_address: bool = False  # the author chose to show their address to members
+    quoted_parent: QuotedParent | None = None  # what a web reply's copy quotes of the post it answers
 
 
 def _community_info(community: Community) -> CommunityInfo:
@@ -72,7 +74,8 @@ def load_community(session: Session, slug: str) -> CommunityInfo:
 
 
 def load_post(session: Session, post_id: int) -> PostView:
-    """Everything needed to mail ``post_id``, in three queries (post, thread, attachments).
+    """Everything needed to mail ``post_id``, in three queries (post, thread, attachments;
+    a web reply a fourth, for the post it quotes).
 
     Raises :class:`NotFound` when the post is gone or no longer published (deleted, or
     held again by a moderator): such a copy must not be sent.
@@ -100,6 +103,7 @@ def load_post(session: Session, post_id: int) -> PostView:
         html=post.html if post.html is not None else text_to_html(post.body),
         in_reply_to=in_reply_to,
         references=references,
+        quoted_parent=_quoted_parent(session, post),
         attachments=tuple(
             AttachmentInfo(a.id, a.filename, a.content_type, a.size, a.sha256, a.inline, a.content_id)
             for a in attachments
@@ -130,6 +134,17 @@ def _thread_ids(session: Session, post: Post) -> tuple[str | None, tuple[str, ..
     if len(chain) > MAX_REFERENCES:
         chain = chain[:1] + chain[-(MAX_REFERENCES - 1) :]
     return (chain[-1] if chain else post.reply_to_message_id), tuple(chain)
+
+
+def _quoted_parent(session: Session, post: Post) -> QuotedParent | None:
+    """The published post a web reply answers, to quote in its copy (``forum.quoting``);
+    None for a post by mail, whose sender's client quoted what it wanted to."""
+    if post.source != "web" or post.parent_id is None:
+        return None
+    parent = session.get(Post, post.parent_id)
+    if parent is None or parent.status is not PostStatus.published:
+        return None
+    return QuotedParent.of(parent)
 
 
 def archived_at(view: PostView, site: Site) -> str:

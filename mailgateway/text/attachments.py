@@ -1,34 +1,18 @@
 """A message's attachments: decoded, deduplicated, safely named and told inline or not.
 
-Clients attach the same image twice (once per alternative), name files with directories
-or control characters, or give no name at all; what is stored and offered for download
-gets a plain filename, and a part the HTML shows (``cid:``) is marked inline.
+Clients attach the same image twice (once per alternative), and name files with
+directories or control characters, or not at all: each is kept once, under a plain
+filename (``forum.files``), and a part the HTML shows (``cid:``) is marked inline.
 """
 
 from __future__ import annotations
 
 import hashlib
-import mimetypes
-import unicodedata
 from dataclasses import dataclass
 from email.message import Message
 
+from forum.files import safe_filename
 from mailgateway.text import mime_parts
-
-_EXTENSIONS = {
-    "message/rfc822": ".eml",
-    "message/global": ".eml",
-    "message/delivery-status": ".txt",
-    "message/disposition-notification": ".txt",
-    "text/rfc822-headers": ".txt",
-    "text/plain": ".txt",
-    "text/html": ".html",
-    "text/calendar": ".ics",
-    "image/jpeg": ".jpg",
-    "application/octet-stream": ".bin",
-}
-_MIME_TYPES = mimetypes.MimeTypes(filenames=())
-_MAX_FILENAME_BYTES = 200
 
 
 @dataclass(frozen=True)
@@ -61,22 +45,6 @@ def read_attachment(part: Message, content_type: str) -> RawAttachment:
     )
 
 
-def _invented_name(index: int, content_type: str) -> str:
-    extension = _EXTENSIONS.get(content_type) or _MIME_TYPES.guess_extension(content_type) or ".bin"
-    return f"attachment-{index}{extension}"
-
-
-def _safe_filename(name: str | None, index: int, content_type: str) -> str:
-    """A filename without directories, control characters or hidden-file dots."""
-    if name:
-        name = unicodedata.normalize("NFC", name).replace("\\", "/").rsplit("/", 1)[-1]
-        name = "".join(c for c in name if c.isprintable()).strip(" .")
-        while len(name.encode("utf-8")) > _MAX_FILENAME_BYTES:
-            stem, dot, extension = name.rpartition(".")
-            name = f"{stem[:-1]}{dot}{extension}" if stem and len(extension) < 16 else name[:-1]
-    return name or _invented_name(index, content_type)
-
-
 def parsed_attachments(parts: list[RawAttachment], html: str | None) -> tuple[ParsedAttachment, ...]:
     """``parts`` each once, safely named, inline where ``html`` shows them or they ask to be."""
     html_lower = (html or "").lower()
@@ -91,6 +59,6 @@ def parsed_attachments(parts: list[RawAttachment], html: str | None) -> tuple[Pa
         inline = referenced or (
             part.disposition == "inline" and not part.content_type.startswith(("text/", "message/"))
         )
-        name = _safe_filename(part.filename, len(result) + 1, part.content_type)
+        name = safe_filename(part.filename, len(result) + 1, part.content_type)
         result.append(ParsedAttachment(name, part.content_type, part.data, inline, part.content_id))
     return tuple(result)

@@ -45,6 +45,10 @@ class Case:
     submit: str = ""  # press this button first (an empty form: the page with its errors)
     must_show: tuple[str, ...] = ()  # selectors proving the page shows what it is meant to check
     lang: str = "en"  # the language the browser asks for
+    fill: tuple[tuple[str, str], ...] = ()  # (selector, text) typed in before pressing ``submit``
+
+
+PREVIEWED = "A **bold** point, a [link](https://www.gov.uk) and a list:\n\n- one\n- two\n\n> a quote"
 
 
 ENGLISH = {
@@ -58,6 +62,21 @@ ENGLISH = {
     "profile": Case(ALICE, "/account", must_show=("table.listing",)),
     "new-thread": Case(ALICE, "/c/housing/new"),
     "new-thread-error": Case(ALICE, "/c/housing/new", 400, submit="Post", must_show=(".error-summary",)),
+    "new-thread-preview": Case(
+        ALICE,
+        "/c/housing/new",
+        submit="Preview",
+        fill=(("#subject", "Survey kit"), ("#body", PREVIEWED)),
+        must_show=("section.preview strong", "details.plain-text pre", "details.formatting-help table"),
+    ),
+    "reply": Case(ALICE, "{gps_thread}/reply", must_show=(".quoted-post", "input[type=file]")),
+    "reply-preview": Case(
+        ALICE,
+        "{gps_thread}/reply",
+        submit="Preview",
+        fill=(("#body", PREVIEWED),),
+        must_show=("section.preview blockquote", ".quoted-post"),
+    ),
     "membership": Case(ALICE, "/c/housing/membership", must_show=("select",)),
     "manage-members": Case(ALICE, "/c/housing/manage/members", must_show=("table.listing select",)),
     "manage-held": Case(ALICE, "/c/planning/manage/held", must_show=("article.post textarea",)),
@@ -69,6 +88,7 @@ ENGLISH = {
 WELSH_NAMES = {
     "Email me a sign-in link": "Anfon dolen fewngofnodi ataf",
     "Post": "Postio",
+    "Preview": "Rhagolwg",
     "Skip to main content": "Neidio i'r prif gynnwys",
 }
 HTML_LANG = {"en": "en-GB", "cy": "cy"}
@@ -106,6 +126,8 @@ def open_case(tab: Callable[[str | None, str], Page], world: World, name: str) -
     page = tab(case.who, case.lang)
     page.set_viewport_size(VIEWPORT)
     response = page.goto(case.path.format(gps_thread=world.gps_thread))
+    for selector, text in case.fill:
+        page.locator(selector).fill(text)
     if case.submit:
         with page.expect_navigation() as navigation:
             page.get_by_role("button", name=case.submit, exact=True).click()
@@ -200,6 +222,7 @@ OVERFLOW = """() => {
 @pytest.mark.parametrize("name", CASES)
 def test_no_horizontal_scrolling_when_zoomed(tab: Callable[[str | None, str], Page], world: World, name: str) -> None:
     page = open_case(tab, world, name)
+    page.evaluate("document.querySelectorAll('details').forEach(d => { d.open = true; })")  # folded text too
     overflowing = []
     for width in WIDTHS:
         page.set_viewport_size({"width": width, "height": 640})
@@ -256,3 +279,32 @@ def test_sign_in_read_search_and_post_without_javascript(new_context: Callable[.
     page.get_by_label("Message").fill("Could councils lend each other survey kit?")
     page.get_by_role("button", name="Post", exact=True).click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Survey kit loan scheme")
+
+
+def test_preview_and_post_with_a_file_and_reply_to_a_post_without_javascript(
+    new_context: Callable[..., Any], world: World
+) -> None:
+    """The file chosen before a preview is still attached after it, ticked, and goes with
+    the post; a post's own Reply link answers that post."""
+    page = new_context(as_=ALICE, java_script_enabled=False).new_page()
+    page.goto("/c/housing/new")
+    page.get_by_label("Subject").fill("Survey kit list")
+    page.get_by_label("Message").fill("The kit we have: **two** GPS units.")
+    page.get_by_label("Attach files").set_input_files(
+        [{"name": "kit list.csv", "mimeType": "text/csv", "buffer": b"item,count\nGPS,2\n"}]
+    )
+    page.get_by_role("button", name="Preview").click()
+    expect(page.locator("section.preview strong")).to_have_text("two")
+    kept = page.get_by_role("checkbox", name="kit list.csv")
+    expect(kept).to_be_checked()
+    page.get_by_role("button", name="Post", exact=True).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Survey kit list")
+    expect(page.locator(".attachments a")).to_have_text("kit list.csv")
+    assert page.request.get(page.locator(".attachments a").get_attribute("href") or "").body() == b"item,count\nGPS,2\n"
+
+    first = page.locator("article.post").first
+    first.get_by_role("link", name="Reply").click()
+    expect(page.locator(".quoted-post")).to_contain_text("two GPS units")
+    page.get_by_label("Your reply").fill("And a tripod.")
+    page.get_by_role("button", name="Post reply").click()
+    expect(page.locator("article.post").last).to_contain_text("And a tripod.")

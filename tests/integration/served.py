@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import http.cookiejar
 import re
+import secrets
 import signal
 import smtplib
 import socket
@@ -18,6 +19,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -223,6 +225,30 @@ class Browser:
         assert token, page
         data = urllib.parse.urlencode({"csrf_token": token.group(1), **fields}).encode()
         return self._open(urllib.request.Request(url, data=data, method="POST"))
+
+    def send_form(
+        self, url: str, fields: list[tuple[str, str]], files: Sequence[tuple[str, bytes]] = (), *, to: str = ""
+    ) -> tuple[int, str]:
+        """Open ``url`` and send its form (to ``to`` when its action is elsewhere) as a browser
+        sends a form with file inputs: multipart/form-data, each file under "files"."""
+        status, page = self.get(url)
+        assert status == 200, page
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page)
+        assert token, page
+        boundary = f"----form{secrets.token_hex(8)}"
+        parts = [
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+            for name, value in [("csrf_token", token.group(1)), *fields]
+        ]
+        for filename, content in files:
+            head = (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="{filename}"\r\n'
+                "Content-Type: application/octet-stream\r\n\r\n"
+            )
+            parts.append(head.encode() + content + b"\r\n")
+        body = b"".join(parts) + f"--{boundary}--\r\n".encode()
+        headers = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+        return self._open(urllib.request.Request(to or url, data=body, headers=headers, method="POST"))
 
     def _open(self, request: urllib.request.Request) -> tuple[int, str]:
         try:

@@ -4,17 +4,20 @@ which ``serve`` forks. A worker that dies is replaced while the others serve; SI
 
 from __future__ import annotations
 
+import html
 import json
 import os
+import re
 import signal
 import time
 import urllib.error
 import urllib.request
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
 
-from tests.integration.served import ServedSite
+from tests.integration.served import Browser, ServedSite, mail
 from tests.support import SmtpSink
 
 pytestmark = pytest.mark.integration
@@ -76,4 +79,100 @@ def test_a_dead_worker_is_replaced_and_a_stop_ends_them_all(tmp_path: Path, db_u
     assert exit_status == 0, site.log()
     gone = {arbiter, *workers, *replaced}
     assert not any(Path(f"/proc/{pid}").exists() for pid in gone), "a web process outlived serve"
+    assert "Traceback" not in site.log()
+
+
+SIGN_IN_LINK = re.compile(r"http://\S+/signin/\S+")
+MINUTES = b"%PDF-1.4\n" + bytes(range(256)) * 40 + b"\n%%EOF\n"
+BUDGET = bytes(reversed(range(256))) * 30 + b"\r\n\x00\xff"
+
+
+def signed_in(site: ServedSite, sink: SmtpSink, address: str) -> Browser:
+    """A browser signed in by the emailed link, as a person signs in."""
+    browser = Browser()
+    already = len(sink.messages)
+    status, _ = browser.press_button(f"http://127.0.0.1:{site.web_port}/signin", email=address)
+    assert status == 200
+    mail = sink.wait_for(already + 1)[already]
+    link = SIGN_IN_LINK.search(mail.message.get_body(("plain",)).get_content())
+    assert link, mail.message
+    status, _ = browser.press_button(link.group(0))
+    assert status == 200
+    return browser
+
+
+def copies_to(sink: SmtpSink, start: int, count: int) -> dict[str, EmailMessage]:
+    return {m.rcpt_tos[0]: m.message for m in sink.wait_for(start + count, 30)[start:]}
+
+
+def test_web_posts_reach_email_members_with_their_files_and_quotes(
+    tmp_path: Path, db_url: str, smtp_sink: SmtpSink
+) -> None:
+    """A post from the web with two files reaches email members with both, byte for byte
+    (kept across a preview); a web reply to an earlier post, not the latest, threads under
+    it in their mail clients and quotes it."""
+    site = ServedSite(tmp_path, db_url, smtp_sink.port, extra="processes = 1")
+    site.cli("init")
+    site.cli("community", "create", "housing", "--name", "Housing Advice")
+    for who in ("alice", "bob", "carol"):
+        site.cli("member", "add", "housing", f"{who}@council.example", "--name", f"{who.title()} Example")
+    site.start()
+    try:
+        alice = signed_in(site, smtp_sink, "alice@council.example")
+        new = f"http://127.0.0.1:{site.web_port}/c/housing/new"
+        text = [("subject", "Forum minutes"), ("body", "Minutes and **budget** attached.")]
+        status, preview = alice.send_form(
+            new, [*text, ("action", "preview")], [("minutes.pdf", MINUTES), ("budget 2026–27.xls", BUDGET)]
+        )
+        assert status == 200 and "<strong>budget</strong>" in preview
+        kept = [html.unescape(t) for t in re.findall(r'name="attached" value="([^"]+)"', preview)]
+        assert len(kept) == 2
+        start = len(smtp_sink.messages)  # the sign-in mail
+        status, _ = alice.send_form(new, [*text, ("action", "post"), *(("attached", t) for t in kept)])
+        assert status == 200
+        first = copies_to(smtp_sink, start, 2)
+        assert sorted(first) == ["bob@council.example", "carol@council.example"]
+        for copy in first.values():
+            attached = {part.get_filename(): part.get_content() for part in copy.iter_attachments()}
+            assert attached == {"minutes.pdf": MINUTES, "budget 2026–27.xls": BUDGET}
+            assert "Minutes and budget attached." in copy.get_body(("plain",)).get_content()
+        root_id = first["bob@council.example"]["Message-ID"]
+        archived = first["bob@council.example"]["Archived-At"].strip("<>")
+        thread_url, root_anchor = archived.split("#post-")
+
+        reply = mail(
+            "Bob Example <bob@council.example>",
+            "housing@lists.example.org",
+            "Re: Forum minutes",
+            "Thanks, I will read them tonight.",
+            "bob1@council.example",
+            f"In-Reply-To: {root_id}\r\nReferences: {root_id}\r\n",
+        )
+        assert site.send("bob@council.example", ["housing@lists.example.org"], reply)[0] == 250
+        copies_to(smtp_sink, start + 2, 2)  # Bob's reply, to Alice and Carol: now the latest post
+
+        status, _ = alice.send_form(
+            f"{thread_url}/reply?parent={root_anchor}",
+            [("body", "One more thing: the budget is a draft."), ("parent_id", root_anchor)],
+            to=f"{thread_url}/reply",
+        )
+        assert status == 200
+        answers = copies_to(smtp_sink, start + 4, 2)
+        assert sorted(answers) == ["bob@council.example", "carol@council.example"]
+        for copy in answers.values():
+            assert copy["In-Reply-To"] == root_id, "threaded under the post answered, not the latest"
+            assert (
+                copy.get_body(("plain",))
+                .get_content()
+                .replace("\r\n", "\n")
+                .startswith(
+                    "Alice Example wrote:\n> Minutes and budget attached.\n\nOne more thing: the budget is a draft.\n"
+                )
+            )
+        status, page = alice.get(thread_url)
+        assert (
+            status == 200 and f'<a class="in-reply-to" href="#post-{root_anchor}">In reply to Alice Example</a>' in page
+        )
+    finally:
+        site.stop()
     assert "Traceback" not in site.log()

@@ -10,7 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from enum import Enum
 
+from flask import request
 from flask_wtf import FlaskForm
+from flask_wtf.file import MultipleFileField
 from wtforms import EmailField, Field, HiddenField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
@@ -112,13 +114,33 @@ class MembershipForm(WebForm):
     )
 
 
-class NewThreadForm(WebForm):
+def files_field() -> MultipleFileField:
+    """The file input of a posting form (its files are checked in ``web.accounts.uploads``)."""
+    return MultipleFileField(_l("Attach files"), render_kw={"multiple": True})
+
+
+class PostForm(WebForm):
+    """A post from the web: its text, files (``files``, declared after the text so the error
+    summary lists them in page order) and which button was pressed ("preview" shows it as
+    members will see it; anything else posts)."""
+
+    body: TextAreaField
+    files: MultipleFileField
+
+    @property
+    def previewing(self) -> bool:
+        return request.form.get("action") == "preview"
+
+
+class NewThreadForm(PostForm):
     subject = StringField(_l("Subject"), [DataRequired(_l("Enter a subject")), Length(max=200)])
     body = TextAreaField(_l("Message"), [DataRequired(_l("Write your message")), Length(max=MAX_BODY)])
+    files = files_field()
 
 
-class ReplyForm(WebForm):
+class ReplyForm(PostForm):
     body = TextAreaField(_l("Your reply"), [DataRequired(_l("Write your reply")), Length(max=MAX_BODY)])
+    files = files_field()
     parent_id = HiddenField()
 
 

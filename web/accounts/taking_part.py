@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from flask import g
+
 from forum.access import Action, membership_of, posting_verdict
 from forum.models import Delivery, MemberStatus
 from forum.posting import community_by_slug
@@ -43,7 +45,15 @@ class Standing:
 
 
 def standing(community: Any) -> Standing:
-    """The visitor's standing in ``community`` (anything with a ``slug``)."""
+    """The visitor's standing in ``community`` (anything with a ``slug``), worked out once
+    per request: a thread page asks for each post's "Reply" link."""
+    known: dict[str, Standing] = g.setdefault("standings", {})
+    if community.slug not in known:
+        known[community.slug] = _standing(community)
+    return known[community.slug]
+
+
+def _standing(community: Any) -> Standing:
     user = current_user()
     if user is None:
         return Standing(signed_in=False)

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass, replace
 from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask.blueprints import BlueprintSetupState
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -37,12 +39,15 @@ from forum.models import (
 )
 from forum.moderation import notify_held
 from forum.posting import Draft, Outcome, submit_post
+from forum.quoting import QuotedParent, quote_text
 from forum.subjects import strip_prefixes
 from web import i18n
+from web.accounts import uploads
 from web.accounts.forms import (
     AddEmailForm,
     MembershipForm,
     NewThreadForm,
+    PostForm,
     ProfileForm,
     ReplyForm,
     SignInForm,
@@ -51,6 +56,7 @@ from web.accounts.forms import (
 )
 from web.accounts.lookup import Place, place, safe_next, signed_in
 from web.accounts.taking_part import standing
+from web.archive.rendering import post_html
 from web.auth import login_required, sign_in_as, sign_out
 from web.i18n import lazy_gettext as _l
 from web.query import query_id
@@ -65,6 +71,25 @@ bp.add_app_template_global(aria)
 def new_reply_form(parent_id: int) -> ReplyForm:
     """An empty reply form answering ``parent_id``, for the thread page's include."""
     return ReplyForm(formdata=None, parent_id=str(parent_id))
+
+
+@dataclass(frozen=True)
+class UploadLimits:
+    files: int  # how many a post may attach (0: the file input is not offered)
+    hint: str  # the limits in a sentence, under the file input
+
+
+@bp.app_template_global()
+def upload_limits() -> UploadLimits:
+    """The site's limits on a web post's files, for the posting forms."""
+    web = state().site.settings.web
+    hint = ngettext(
+        "You can attach %(num)d file of up to %(size)s. Programs and scripts (such as .exe or .js files) cannot be attached.",
+        "You can attach up to %(num)d files, each up to %(size)s. Programs and scripts (such as .exe or .js files) cannot be attached.",
+        web.upload_max_files,
+        size=i18n.file_size(web.upload_max_file_bytes),
+    )
+    return UploadLimits(web.upload_max_files, hint)
 
 
 @bp.record_once
@@ -392,20 +417,22 @@ def new_thread(slug: str) -> Any:
     form = NewThreadForm()
     with state().readers() as db:
         community = place(db, slug).community
-    if not form.validate_on_submit():
+    if request.method == "GET":
         return _form_page("accounts/new_thread.html", form, community=community)
-    outcome = _post(form, community=community.slug, subject=form.subject.data.strip(), body=form.body.data)
-    if isinstance(outcome, ListbridgeError):
-        return _form_page("accounts/new_thread.html", form, outcome.http_status, community=community)
-    if outcome.held:  # its thread shows nothing until a moderator approves it
-        return redirect(url_for("archive.community", slug=community.slug), 303)
-    return redirect(_permalink(community.slug, outcome.post), 303)
+    return _submitted(
+        form,
+        "accounts/new_thread.html",
+        {"community": community},
+        community=community.slug,
+        subject=(form.subject.data or "").strip(),
+    )
 
 
 @bp.route("/c/<slug>/t/<int:thread_id>/reply", methods=["GET", "POST"])
 @login_required
 def reply(slug: str, thread_id: int) -> Any:
-    """A reply from the web: its parent is the post answered (by default the thread's last)."""
+    """A reply from the web to the post named by ``parent`` (by default the thread's last):
+    threaded under it here and in mail, whose copy quotes it (``forum.quoting``)."""
     form = ReplyForm()
     with state().readers() as db:
         community = place(db, slug).community
@@ -415,20 +442,62 @@ def reply(slug: str, thread_id: int) -> Any:
         parent = _parent(db, thread, form.parent_id.data or request.args.get("parent"))
     form.parent_id.data = str(parent.id)
     context: dict[str, Any] = {"community": community, "thread": thread, "parent": parent}
-    if not form.validate_on_submit():
+    if request.method == "GET":
         return _form_page("accounts/reply.html", form, **context)
-    outcome = _post(
+    return _submitted(
         form,
+        "accounts/reply.html",
+        context,
         community=community.slug,
         subject="Re: " + strip_prefixes(thread.subject),
-        body=form.body.data,
         parent_id=parent.id,
     )
+
+
+def _submitted(form: PostForm, template: str, context: dict[str, Any], **fields: Any) -> Any:
+    """A posting form sent: shown back with its files kept after a mistake or to preview it
+    (as members will see it: the page's HTML and the plain text of the mail), else posted."""
+    valid = form.validate_on_submit()
+    author, draft = _draft(form, **fields)
+    attached = uploads.gathered(state().site, author, form.files.data or [])
+    form.files.errors = [*form.files.errors, *attached.errors]
+    context = {**context, "attached": attached.files}
+    if not valid or attached.errors:
+        return _form_page(template, form, **context)
+    if form.previewing:
+        body = post_html(draft.stored_html, {}, remote_images=False)
+        text = draft.stored_body
+        if "parent" in context:  # as the mail copy quotes it, in the reader's language
+            quoted = quote_text(QuotedParent.of(context["parent"]), i18n.current_language())
+            text = f"{quoted}\n\n{text}"
+        return _form_page(template, form, preview=body.html, preview_text=text, **context)
+    files = attached.attachments(state().site)
+    if files is None:  # a kept file is gone from storage: the form says which
+        form.files.errors = attached.errors
+        return _form_page(template, form, **context)
+    outcome = _post(form, replace(draft, attachments=files))
     if isinstance(outcome, ListbridgeError):
-        return _form_page("accounts/reply.html", form, outcome.http_status, **context)
-    if outcome.held:
-        return redirect(url_for("archive.thread", slug=community.slug, thread_id=thread.id), 303)
-    return redirect(_permalink(community.slug, outcome.post), 303)
+        return _form_page(template, form, outcome.http_status, **context)
+    slug = draft.community
+    if outcome.held:  # its thread shows nothing until a moderator approves it
+        if draft.parent_id is None:
+            return redirect(url_for("archive.community", slug=slug), 303)
+        return redirect(url_for("archive.thread", slug=slug, thread_id=outcome.post.thread_id), 303)
+    return redirect(_permalink(slug, outcome.post), 303)
+
+
+def _draft(form: PostForm, **fields: Any) -> tuple[int, Draft]:
+    """The signed-in person's id and their post as they wrote it, before its files are read."""
+    with state().readers() as db:
+        user = _me(db)
+        return user.id, Draft(
+            author_email=_main_address(user),
+            author_name=user.display_name,
+            source="web",
+            body_format="markdown",
+            body=form.body.data or "",
+            **fields,
+        )
 
 
 def _parent(db: Session, thread: Thread, wanted: str | None) -> Post:
@@ -446,23 +515,16 @@ def _parent(db: Session, thread: Thread, wanted: str | None) -> Post:
     return named
 
 
-def _post(form: NewThreadForm | ReplyForm, **fields: Any) -> Outcome | ListbridgeError:
+def _post(form: PostForm, draft: Draft) -> Outcome | ListbridgeError:
     """Submit a web post as the signed-in person, or say (on the form) why it was refused.
 
     The draft goes through ``submit_post`` like a mailed one: the same rules and fan-out, a
-    generated Message-ID, and In-Reply-To/References from its parent when it is mailed out.
+    generated Message-ID, and In-Reply-To/References from its parent when it is mailed out;
+    its files are stored as a mailed post's attachments are, so they travel the same way.
     A held post tells the facilitators, as a held mail does.
     """
     try:
         with _writing() as db:
-            user = _me(db)
-            draft = Draft(
-                author_email=_main_address(user),
-                author_name=user.display_name,
-                source="web",
-                body_format="markdown",
-                **fields,
-            )
             outcome = submit_post(db, draft, state().site)
             if outcome.held:
                 notify_held(db, state().site, outcome.post)

@@ -189,6 +189,7 @@ def thread(slug: str, thread_id: int) -> ResponseReturnValue:
             community=readable.community,
             thread=found,
             posts=posts,
+            posts_by_id={post.id: post for post in posts},
             bodies=bodies,
             is_member=readable.is_member,
             remote_images=remote_images,
