@@ -11,10 +11,11 @@ Search then indexes each post in the way of its language:
 
 * SQLite: English and unknown posts stay in ``posts_fts`` (Porter stemming, accents
   folded); Welsh posts move to ``posts_fts_cy``, the same but without stemming, which would
-  make English words of Welsh ones ("dros", over, would be found as "dro", a turn). Both
-  take their text from the view ``post_search_text``; the triggers write each post to the
-  table of its language, and move it when its language changes. Both are made again here
-  (about a minute per million posts).
+  make English words of Welsh ones ("dros", over, would be found as "dro", a turn). Each
+  takes its text from a view of its own posts (``post_search_text``, now of the posts not
+  in Welsh, and ``post_search_text_cy``); the triggers write each post to the table of its
+  language, and move it when its language changes. Both are made again here (about a
+  minute per million posts).
 * PostgreSQL: two text search configurations, ``search_english`` (english, with unaccent
   before the stemmer) and ``search_welsh`` (simple with unaccent: words as written, accents
   folded), the extension unaccent (in PostgreSQL's contrib, a trusted extension: the
@@ -44,6 +45,7 @@ log = logging.getLogger(__name__)
 
 BATCH = 1000
 VIEW = "post_search_text"
+WELSH_VIEW = "post_search_text_cy"
 _COLUMNS = ("subject", "body", "community_id")
 _SQLITE_TRIGGERS = ("posts_fts_update", "posts_fts_delete", "posts_fts_insert")
 _STEMMED = "porter unicode61 remove_diacritics 2"
@@ -55,17 +57,17 @@ _SQLITE_TEXT = (
 )
 
 
-def _sqlite_tables(tables: dict[str, tuple[str, str]], changed_by: tuple[str, ...]) -> tuple[str, ...]:
-    """The statements that make each full-text table (name -> (tokenizer, which posts: a
-    condition on a row of posts, ``{0}`` standing for ``new.``, ``old.`` or nothing)),
-    kept by triggers, and fill them."""
+def _sqlite_tables(tables: dict[str, tuple[str, str, str]], changed_by: tuple[str, ...]) -> tuple[str, ...]:
+    """The statements that make each full-text table (name -> (tokenizer, its content view,
+    which posts it holds: a condition on a row of posts, ``{0}`` standing for ``new.``,
+    ``old.`` or nothing)), kept by triggers, and fill them."""
     names = ", ".join(_COLUMNS)
 
     def values(row: str) -> str:
         return f"{row}.subject, {_SQLITE_TEXT.format(row + '.')}, {row}.community_id"
 
-    inserts, deletes, fills = [], [], []
-    for table, (_tokenizer, which) in tables.items():
+    inserts, deletes = [], []
+    for table, (_tokenizer, _view, which) in tables.items():
         inserts.append(
             f"INSERT INTO {table}(rowid, {names}) SELECT new.id, {values('new')} WHERE {which.format('new.')};"
         )
@@ -73,23 +75,25 @@ def _sqlite_tables(tables: dict[str, tuple[str, str]], changed_by: tuple[str, ..
             f"INSERT INTO {table}({table}, rowid, {names}) "
             f"SELECT 'delete', old.id, {values('old')} WHERE {which.format('old.')};"
         )
-        fills.append(
-            f"INSERT INTO {table}(rowid, {names}) "
-            f"SELECT id, subject, {_SQLITE_TEXT.format('')}, community_id FROM posts WHERE {which.format('')}"
-        )
     insert, delete = " ".join(inserts), " ".join(deletes)
     return (
         *(f"DROP TRIGGER IF EXISTS {name}" for name in _SQLITE_TRIGGERS),
         *(f"DROP TABLE IF EXISTS {table}" for table in ("posts_fts", "posts_fts_cy")),
+        *(f"DROP VIEW IF EXISTS {view}" for view in (VIEW, WELSH_VIEW)),
         *(
-            f"CREATE VIRTUAL TABLE {table} USING fts5({names}, content='{VIEW}', content_rowid='id', "
+            f"CREATE VIEW {view} AS SELECT id, subject, {_SQLITE_TEXT.format('')} AS body, community_id "
+            f"FROM posts WHERE {which.format('')}"
+            for _tokenizer, view, which in tables.values()
+        ),
+        *(
+            f"CREATE VIRTUAL TABLE {table} USING fts5({names}, content='{view}', content_rowid='id', "
             f"tokenize='{tokenizer}')"
-            for table, (tokenizer, _which) in tables.items()
+            for table, (tokenizer, view, _which) in tables.items()
         ),
         f"CREATE TRIGGER posts_fts_insert AFTER INSERT ON posts BEGIN {insert} END",
         f"CREATE TRIGGER posts_fts_delete AFTER DELETE ON posts BEGIN {delete} END",
         f"CREATE TRIGGER posts_fts_update AFTER UPDATE OF {', '.join(changed_by)} ON posts BEGIN {delete} {insert} END",
-        *fills,
+        *(f"INSERT INTO {table}({table}) VALUES ('rebuild')" for table in tables),  # the posts already stored
         *(f"INSERT INTO {table}({table}) VALUES ('optimize')" for table in tables),  # one segment: faster to read
     )
 
@@ -188,7 +192,10 @@ def upgrade() -> None:
     _detect_languages()
     if dialect == "sqlite":
         log.info("rebuilding the full-text index by language (about a minute per million posts)")
-        tables = {"posts_fts": (_STEMMED, "{0}language != 'cy'"), "posts_fts_cy": (_UNSTEMMED, "{0}language = 'cy'")}
+        tables = {
+            "posts_fts": (_STEMMED, VIEW, "{0}language != 'cy'"),
+            "posts_fts_cy": (_UNSTEMMED, WELSH_VIEW, "{0}language = 'cy'"),
+        }
         for statement in _sqlite_tables(tables, (*_COLUMNS, "language")):
             op.execute(statement)
     elif dialect == "postgresql":
@@ -206,7 +213,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     dialect = op.get_bind().dialect.name
     if dialect == "sqlite":
-        for statement in _sqlite_tables({"posts_fts": (_STEMMED, "1")}, _COLUMNS):
+        for statement in _sqlite_tables({"posts_fts": (_STEMMED, VIEW, "1")}, _COLUMNS):
             op.execute(statement)
     elif dialect == "postgresql":
         for statement in _postgres_trigger(with_language=False):
