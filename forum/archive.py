@@ -26,7 +26,7 @@ from email.utils import format_datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, ColumnExpressionArgument, Row, Select, and_, bindparam, case, func, or_, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import InstrumentedAttribute, Session, selectinload
 
 from forum.access import can_read, readable_by
 from forum.blobs import BlobStore
@@ -129,6 +129,7 @@ class ThreadSummary:
     started_by: str
     replied_by: str | None  # the author of the latest reply; None while nobody has replied
     last_activity_at: datetime
+    language: str = ""  # its first post's: "cy", "en" or "" (forum.post_language)
 
 
 @dataclass(frozen=True)
@@ -164,6 +165,7 @@ class PostEntry:
     quoted: str
     signature: str
     attachments: tuple[AttachmentEntry, ...]
+    language: str = ""  # "cy", "en" or "" (forum.post_language)
 
     @classmethod
     def of_row(cls, row: Row[tuple[object, ...]], attachments: tuple[AttachmentEntry, ...]) -> PostEntry:
@@ -180,6 +182,7 @@ class PostEntry:
             quoted=row.quoted,
             signature=row.signature,
             attachments=attachments,
+            language=row.language,
         )
 
     @classmethod
@@ -197,6 +200,7 @@ class PostEntry:
             attachments=tuple(
                 AttachmentEntry(a.id, a.filename, a.content_type, a.size, a.content_id) for a in post.attachments
             ),
+            language=post.language,
         )
 
 
@@ -327,14 +331,15 @@ def communities_page(session: Session, viewer_id: int | None, page: int, per_pag
 
 def _thread_author(thread_id: ColumnExpressionArgument[int], *, latest: bool) -> ColumnElement[str]:
     """The author of a thread's first (or latest) published post: one index probe per thread."""
+    return _of_thread_post(Post.author_name, thread_id, latest=latest)
+
+
+def _of_thread_post(
+    column: InstrumentedAttribute[str], thread_id: ColumnExpressionArgument[int], *, latest: bool
+) -> ColumnElement[str]:
+    """``column`` of a thread's first (or latest) published post."""
     order = (Post.created_at.desc(), Post.id.desc()) if latest else (Post.created_at, Post.id)
-    return (
-        select(Post.author_name)
-        .where(Post.thread_id == thread_id, PUBLISHED)
-        .order_by(*order)
-        .limit(1)
-        .scalar_subquery()
-    )
+    return select(column).where(Post.thread_id == thread_id, PUBLISHED).order_by(*order).limit(1).scalar_subquery()
 
 
 def thread_list(session: Session, community_id: int, page: int, per_page: int) -> ThreadListPage:
@@ -350,6 +355,7 @@ def thread_list(session: Session, community_id: int, page: int, per_page: int) -
             Thread.last_activity_at,
             _thread_author(Thread.id, latest=False).label("started_by"),
             _thread_author(Thread.id, latest=True).label("replied_by"),
+            _of_thread_post(Post.language, Thread.id, latest=False).label("language"),
         )
         .where(visible)
         .order_by(Thread.last_activity_at.desc(), Thread.id.desc())
@@ -364,6 +370,7 @@ def thread_list(session: Session, community_id: int, page: int, per_page: int) -
             started_by=public_name(r.started_by or ""),
             replied_by=public_name(r.replied_by or "") if r.post_count > 1 else None,
             last_activity_at=r.last_activity_at,
+            language=r.language or "",
         )
         for r in rows
     ]
@@ -383,6 +390,7 @@ _ENTRY_COLUMNS = (
     Post.html,
     Post.quoted,
     Post.signature,
+    Post.language,
     case((Post.html.is_(None), Post.body), else_=None).label("body"),
     select(Attachment.id).where(Attachment.post_id == Post.id).exists().label("has_attachments"),
 )

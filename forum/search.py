@@ -183,6 +183,7 @@ class SearchHit:
     created_at: datetime
     subject_html: str  # escaped text with <mark> around matches
     snippet_html: str  # likewise, a fragment of the body
+    language: str = ""  # the post's: "cy", "en" or "" (forum.post_language)
 
 
 @dataclass(frozen=True)
@@ -244,6 +245,7 @@ def search(
                     Post.subject,
                     Post.author_name,
                     Post.created_at,
+                    Post.language,
                     Community.slug,
                     Community.name,
                 )
@@ -297,7 +299,7 @@ def _scope(
     return _Scope(readable, tuple(_post_filters(author, since, until, zone)), community_id)
 
 
-def _hit(row: Row[int, int, str, str, datetime, str, str], subject: str, fragment: str) -> SearchHit:
+def _hit(row: Row[int, int, str, str, datetime, str, str, str], subject: str, fragment: str) -> SearchHit:
     return SearchHit(
         post_id=row.id,
         thread_id=row.thread_id,
@@ -307,6 +309,7 @@ def _hit(row: Row[int, int, str, str, datetime, str, str], subject: str, fragmen
         created_at=row.created_at,
         subject_html=_marked(subject),
         snippet_html=_marked(fragment),
+        language=row.language,
     )
 
 
