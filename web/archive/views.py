@@ -141,7 +141,9 @@ def _body(post: PostEntry, *, remote_images: bool, external: bool = False) -> Re
 @bp.get("/")
 def home() -> str:
     with state().readers() as db:
-        listing = archive.communities_page(db, _viewer_id(), page_number(request.args), COMMUNITIES_PER_PAGE)
+        listing = archive.communities_page(
+            db, _viewer_id(), page_number(request.args), COMMUNITIES_PER_PAGE, i18n.current_language()
+        )
     if listing.pagination.number > listing.pagination.pages:
         abort(404)
     return render_template(
