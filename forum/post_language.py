@@ -15,13 +15,14 @@ else its community's (a bilingual community's says nothing), else "".
 from __future__ import annotations
 
 from functools import cache
+from itertools import islice
 from typing import Any
 
 from forum.languages import MEMBER_LANGUAGES
 from forum.subjects import strip_prefixes
 
 UNKNOWN = ""
-DETECTED_CHARS = 2000
+DETECTED_CHARS = 1000
 MIN_LETTERS = 20
 MIN_CONFIDENCE = 0.9  # the model's probability of its answer, of cy and en alone
 
@@ -30,8 +31,8 @@ def post_language(subject: str, body: str, *fallbacks: str | None) -> str:
     """ "cy" or "en" for a post's ``subject`` (its "Re:" left out) and ``body``; for a text
     too short or doubtful to tell, the first of ``fallbacks`` that is "cy" or "en" (the
     author's language, then the community's), else ""."""
-    sample = f"{strip_prefixes(subject)}\n{body}"[:DETECTED_CHARS]
-    if sum(c.isalpha() for c in sample) >= MIN_LETTERS:
+    sample = f"{strip_prefixes(subject)}\n{body[:DETECTED_CHARS]}"[:DETECTED_CHARS]
+    if next(islice((c for c in sample if c.isalpha()), MIN_LETTERS - 1, None), None) is not None:
         language, confidence = _identifier().classify(sample)
         if confidence >= MIN_CONFIDENCE and language in MEMBER_LANGUAGES:
             return str(language)
