@@ -5,7 +5,7 @@ Revises: 0017
 
 ``posts.language`` is "cy", "en" or "" (unknown), set by the one door
 (forum.post_language). Posts already stored are given theirs here, in batches, by the same
-detector (about four minutes per million posts: it reads at most 2,000 characters of each).
+detector, which reads at most the first 1,000 characters of each.
 
 Search then indexes each post in the way of its language:
 
@@ -24,7 +24,7 @@ Search then indexes each post in the way of its language:
   configuration. Every vector is computed again (about a minute per million posts).
 
 Later migrations, beware: on SQLite a batch operation that recreates ``posts`` drops its
-triggers and the view; such a migration must create them again (as below).
+triggers and the views; such a migration must create them again (as below).
 """
 
 from __future__ import annotations
@@ -188,7 +188,7 @@ def upgrade() -> None:
     op.add_column("posts", sa.Column("language", sa.String(length=8), server_default="", nullable=False))
     if dialect == "postgresql":
         op.add_column("post_search", sa.Column("language", sa.String(length=8), server_default="", nullable=False))
-    log.info("finding the language of each post (about four minutes per million posts)")
+    log.info("finding the language of each post (a few minutes per million posts)")
     _detect_languages()
     if dialect == "sqlite":
         log.info("rebuilding the full-text index by language (about a minute per million posts)")
