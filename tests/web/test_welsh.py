@@ -323,7 +323,7 @@ def test_a_welsh_communitys_form_keeps_its_language(
 def test_what_a_welsh_communitys_members_wrote_is_marked_welsh_on_english_pages(
     client: FlaskClient, world: dict[str, int], sessionmaker: SessionMaker[Session]
 ) -> None:
-    """The community's own text by its language; a post by its own (tests/web/test_post_language.py)."""
+    """The community's own text by its language; a post by its own (tests/web/test_posts_in_their_language.py)."""
     thread = f"/c/tai/t/{world['thread']}"
     assert '<p class="description">Tenantiaid' in client.get("/c/tai/?lang=en").text  # an English community
     with sessionmaker.begin() as db:
