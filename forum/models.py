@@ -349,7 +349,8 @@ WELSH_SEARCH = "search_welsh"
 SEARCH_CONFIG = "post_search_config"  # SQL function: a post's language -> its configuration
 # What search reads of a post's body, so that indexing a huge post costs no more than a long
 # one (migration 0016): the body up to 110,000 characters, else its first 100,000 and last
-# 10,000. On SQLite the view that ``posts_fts`` indexes, on PostgreSQL a function of the body.
+# 10,000. On SQLite the view that ``posts_fts`` indexes (``post_search_text_cy`` for
+# ``posts_fts_cy``, migration 0018), on PostgreSQL a function of the body.
 SEARCH_TEXT = "post_search_text"
 # What a post's vector is computed from, as its triggers compute it (migrations 0008, 0016, 0018).
 POSTGRES_SEARCH_VECTOR = (
