@@ -350,8 +350,8 @@ class _Deferred:
             self.loader._ddl(index, "create")
         if self.triggers:
             _progress("building the full-text index")
-            table = schema.SQLITE_SEARCH_TABLE
-            self.loader._execute(f"INSERT INTO {table}({table}) VALUES ('rebuild')")
+            for table in (schema.SQLITE_SEARCH_TABLE, schema.SQLITE_WELSH_SEARCH_TABLE):  # each of its posts
+                self.loader._execute(f"INSERT INTO {table}({table}) VALUES ('rebuild')")
             for _name, sql in self.triggers:
                 self.loader._execute(sql)
 
@@ -361,8 +361,8 @@ def _search_vectors(loaders: list[_Loader], scale: Scale, start: float) -> None:
     (they do not fire in replica mode), in one share of the ids per loader at once."""
     share = -(-scale.posts // len(loaders))
     statements = [
-        f"INSERT INTO {PostSearch.__tablename__} (post_id, community_id, status, search_vector) "
-        f"SELECT id, community_id, status, {POSTGRES_SEARCH_VECTOR} FROM posts "
+        f"INSERT INTO {PostSearch.__tablename__} (post_id, community_id, status, language, search_vector) "
+        f"SELECT id, community_id, status, language, {POSTGRES_SEARCH_VECTOR} FROM posts "
         f"WHERE id > {n * share} AND id <= {(n + 1) * share}"
         for n in range(len(loaders))
     ]

@@ -16,7 +16,7 @@ import email.policy
 import math
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.errors import HeaderParseError
@@ -26,10 +26,11 @@ from email.utils import format_datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, ColumnExpressionArgument, Row, Select, and_, bindparam, case, func, or_, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import InstrumentedAttribute, Session, selectinload
 
 from forum.access import can_read, readable_by
 from forum.blobs import BlobStore
+from forum.collation import WELSH, welsh_key
 from forum.errors import NotFound
 from forum.models import (
     Attachment,
@@ -129,6 +130,7 @@ class ThreadSummary:
     started_by: str
     replied_by: str | None  # the author of the latest reply; None while nobody has replied
     last_activity_at: datetime
+    language: str = ""  # its first post's: "cy", "en" or "" (forum.post_language)
 
 
 @dataclass(frozen=True)
@@ -165,6 +167,7 @@ class PostEntry:
     signature: str
     attachments: tuple[AttachmentEntry, ...]
     parent_id: int | None = None  # the post this one answers
+    language: str = ""  # "cy", "en" or "" (forum.post_language)
 
     @classmethod
     def of_row(cls, row: Row[tuple[object, ...]], attachments: tuple[AttachmentEntry, ...]) -> PostEntry:
@@ -182,6 +185,7 @@ class PostEntry:
             signature=row.signature,
             attachments=attachments,
             parent_id=row.parent_id,
+            language=row.language,
         )
 
     @classmethod
@@ -200,6 +204,7 @@ class PostEntry:
                 AttachmentEntry(a.id, a.filename, a.content_type, a.size, a.content_id) for a in post.attachments
             ),
             parent_id=post.parent_id,
+            language=post.language,
         )
 
 
@@ -281,22 +286,33 @@ def readable_attachment(session: Session, attachment_id: int, viewer_id: int | N
 # Listings -------------------------------------------------------------------------------
 
 
-def communities_page(session: Session, viewer_id: int | None, page: int, per_page: int) -> CommunityListPage:
-    """One page of the communities the viewer may read, by name, with their counts.
+def communities_page(
+    session: Session, viewer_id: int | None, page: int, per_page: int, language: str = "en"
+) -> CommunityListPage:
+    """One page of the communities the viewer may read, by name in ``language``'s order, with
+    their counts.
 
     Counted for the page's communities only, with one grouped query each for members and
-    threads, so the cost does not grow with the number of communities on the site.
+    threads, so the cost does not grow with the number of communities on the site. Welsh
+    order is not the database's: for it the names of all readable communities are read and
+    sorted here (forum.collation), a list of names as long as the site's communities.
     """
     readable = readable_by(viewer_id)
     total = session.scalar(select(func.count()).select_from(Community).where(readable)) or 0
     pagination = Pagination(max(1, page), per_page, total)
-    communities = session.scalars(
-        select(Community)
-        .where(readable)
-        .order_by(Community.name, Community.id)
-        .limit(per_page)
-        .offset(pagination.offset)
-    ).all()
+    listed = select(Community).where(readable)
+    if language == WELSH:
+        names = sorted(
+            session.execute(select(Community.id, Community.name).where(readable)),
+            key=lambda row: (welsh_key(row.name), row.id),
+        )
+        page_ids = [row.id for row in names[pagination.offset : pagination.offset + per_page]]
+        found = {c.id: c for c in session.scalars(listed.where(Community.id.in_(page_ids)))}
+        communities: Sequence[Community] = [found[i] for i in page_ids if i in found]
+    else:
+        communities = session.scalars(
+            listed.order_by(Community.name, Community.id).limit(per_page).offset(pagination.offset)
+        ).all()
     ids = [c.id for c in communities]
     members: dict[int, int] = dict(
         session.execute(
@@ -330,14 +346,15 @@ def communities_page(session: Session, viewer_id: int | None, page: int, per_pag
 
 def _thread_author(thread_id: ColumnExpressionArgument[int], *, latest: bool) -> ColumnElement[str]:
     """The author of a thread's first (or latest) published post: one index probe per thread."""
+    return _of_thread_post(Post.author_name, thread_id, latest=latest)
+
+
+def _of_thread_post(
+    column: InstrumentedAttribute[str], thread_id: ColumnExpressionArgument[int], *, latest: bool
+) -> ColumnElement[str]:
+    """``column`` of a thread's first (or latest) published post."""
     order = (Post.created_at.desc(), Post.id.desc()) if latest else (Post.created_at, Post.id)
-    return (
-        select(Post.author_name)
-        .where(Post.thread_id == thread_id, PUBLISHED)
-        .order_by(*order)
-        .limit(1)
-        .scalar_subquery()
-    )
+    return select(column).where(Post.thread_id == thread_id, PUBLISHED).order_by(*order).limit(1).scalar_subquery()
 
 
 def thread_list(session: Session, community_id: int, page: int, per_page: int) -> ThreadListPage:
@@ -353,6 +370,7 @@ def thread_list(session: Session, community_id: int, page: int, per_page: int) -
             Thread.last_activity_at,
             _thread_author(Thread.id, latest=False).label("started_by"),
             _thread_author(Thread.id, latest=True).label("replied_by"),
+            _of_thread_post(Post.language, Thread.id, latest=False).label("language"),
         )
         .where(visible)
         .order_by(Thread.last_activity_at.desc(), Thread.id.desc())
@@ -367,6 +385,7 @@ def thread_list(session: Session, community_id: int, page: int, per_page: int) -
             started_by=public_name(r.started_by or ""),
             replied_by=public_name(r.replied_by or "") if r.post_count > 1 else None,
             last_activity_at=r.last_activity_at,
+            language=r.language or "",
         )
         for r in rows
     ]
@@ -387,6 +406,7 @@ _ENTRY_COLUMNS = (
     Post.quoted,
     Post.signature,
     Post.parent_id,
+    Post.language,
     case((Post.html.is_(None), Post.body), else_=None).label("body"),
     select(Attachment.id).where(Attachment.post_id == Post.id).exists().label("has_attachments"),
 )

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from forum import outbox
 from forum.models import Post, PostStatus, Thread, utcnow
+from forum.post_language import post_language
 from forum.text import text_to_html
 
 
@@ -20,6 +21,7 @@ def edit_post(session: Session, post: Post, body: str) -> int:
         return 0
     post.body = body
     post.html = text_to_html(body)
+    post.language = post_language(post.subject, body, post.language)  # short now: as it was
     post.edited_at = utcnow()
     session.flush()
     return outbox.queue_chat_change(session, post, "edit")

@@ -319,6 +319,8 @@ class Post(Base):
     signature: Mapped[str] = mapped_column(Text, default="", server_default="")
     html: Mapped[str | None] = mapped_column(Text)  # sanitized HTML of the new text
     source: Mapped[str] = mapped_column(String(16))  # email, web, slack, matrix, import
+    # "cy", "en" or "" (unknown): what it is written in (forum.post_language), as search indexes it.
+    language: Mapped[str] = mapped_column(String(8), default="", server_default="")
     source_ref: Mapped[str | None] = mapped_column(String(200))
     inbound_id: Mapped[int | None] = mapped_column(ForeignKey("inbound_messages.id", ondelete="SET NULL"))
     status: Mapped[PostStatus] = mapped_column(_enum(PostStatus), default=PostStatus.published)
@@ -339,15 +341,21 @@ class Post(Base):
 # with its post's id, so a search never reads ``posts`` but for the page it shows. A BRIN
 # index on the ids lets a search read the newest matches in id windows at almost no cost.
 # It exists on PostgreSQL only (SQLite searches an FTS5 table kept by triggers instead).
-SEARCH_LANGUAGE = "english"
+# Each post is indexed in the text search configuration of its language (migration 0018):
+# a Welsh post's words as written (no English stemming), an English or unknown one's
+# stemmed as English; both with accents folded (unaccent), so "dwr" finds "dŵr".
+ENGLISH_SEARCH = "search_english"
+WELSH_SEARCH = "search_welsh"
+SEARCH_CONFIG = "post_search_config"  # SQL function: a post's language -> its configuration
 # What search reads of a post's body, so that indexing a huge post costs no more than a long
 # one (migration 0016): the body up to 110,000 characters, else its first 100,000 and last
-# 10,000. On SQLite the view that ``posts_fts`` indexes, on PostgreSQL a function of the body.
+# 10,000. On SQLite the view that ``posts_fts`` indexes (``post_search_text_cy`` for
+# ``posts_fts_cy``, migration 0018), on PostgreSQL a function of the body.
 SEARCH_TEXT = "post_search_text"
-# What a post's vector is computed from, as its triggers compute it (migrations 0008, 0016).
+# What a post's vector is computed from, as its triggers compute it (migrations 0008, 0016, 0018).
 POSTGRES_SEARCH_VECTOR = (
-    f"setweight(to_tsvector('{SEARCH_LANGUAGE}', subject), 'A') || "
-    f"setweight(to_tsvector('{SEARCH_LANGUAGE}', {SEARCH_TEXT}(body)), 'B')"
+    f"setweight(to_tsvector({SEARCH_CONFIG}(language), subject), 'A') || "
+    f"setweight(to_tsvector({SEARCH_CONFIG}(language), {SEARCH_TEXT}(body)), 'B')"
 )
 
 
@@ -363,6 +371,7 @@ class PostSearch(Base):
     post_id: Mapped[int] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True)
     community_id: Mapped[int] = mapped_column()  # posts.community_id, for the privacy filter
     status: Mapped[PostStatus] = mapped_column(_enum(PostStatus))  # posts.status, likewise
+    language: Mapped[str] = mapped_column(String(8), server_default="")  # posts.language: its configuration
     search_vector: Mapped[Any] = mapped_column(TSVECTOR)
 
 

@@ -20,6 +20,7 @@ from forum import outbox, threads
 from forum.access import Action, Verdict, membership_by_email, membership_of, posting_verdict, user_by_email
 from forum.errors import InvalidInput, NotFound, NotPermitted
 from forum.models import Attachment, Community, Post, PostStatus, Thread, User, utcnow
+from forum.post_language import post_language
 from forum.site import Site
 from forum.subjects import strip_prefixes, subject_key
 from forum.text import html_within_bounds, markdown_to_html, markdown_to_text, sanitize, text_to_html
@@ -153,6 +154,7 @@ def submit_post(session: Session, draft: Draft, site: Site) -> Outcome:
     created = draft.created_at or now
     thread = placement.thread or _new_thread(session, community, draft, created)
     reply_to = draft.references[-1] if draft.references else (placement.parent.message_id if placement.parent else None)
+    subject = (draft.subject.strip() or thread.subject)[:500]
     post = Post(
         community_id=community.id,
         thread_id=thread.id,
@@ -162,8 +164,9 @@ def submit_post(session: Session, draft: Draft, site: Site) -> Outcome:
         author_email=draft.author_email,
         message_id=draft.message_id or site.new_message_id(),
         reply_to_message_id=reply_to,
-        subject=(draft.subject.strip() or thread.subject)[:500],
+        subject=subject,
         body=draft.stored_body,
+        language=post_language(subject, draft.stored_body, user.language if user else None, community.language),
         quoted=draft.quoted,
         signature=draft.signature,
         html=draft.stored_html,

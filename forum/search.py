@@ -5,11 +5,16 @@ Each database searches with its own engine, behind :func:`search`:
 * SQLite: the FTS5 table ``posts_fts`` (migrations 0002 and 0008), ranked by bm25 with the
   subject weighing ten times the body; ``highlight()`` and ``snippet()`` mark the matches.
   It also indexes each post's community, so a search within a community reads only that
-  community's matches.
+  community's matches. Welsh posts are in ``posts_fts_cy`` (migration 0018), searched
+  alike: the newest matches of both tables are ranked together.
 * PostgreSQL: the table ``post_search`` (migration 0008): each post's ``tsvector``
   (subject weight A, body B), community and status, kept by triggers, with a GIN index;
   ``websearch_to_tsquery``, ``ts_rank_cd`` and ``ts_headline``. The newest matches are
-  read in windows of posts, newest first (:meth:`_PostgresFullText.ranked_matches`).
+  read in windows of posts, newest first (:meth:`_PostgresFullText.ranked_matches`). Each
+  post is matched, ranked and highlighted in its language's configuration (migration 0018).
+
+Either way Welsh posts' words are indexed as written, English (and unknown) posts' words
+stemmed as English, and accents are folded in both ("dwr" finds "dŵr", "dŵr" finds "dwr").
 
 Either way what is indexed, and highlighted, of a post's body is bounded (its first 100,000
 and last 10,000 characters when longer: ``forum.models.SEARCH_TEXT``, migration 0016), so
@@ -50,6 +55,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from functools import cached_property
 from time import monotonic
 from typing import Any, Protocol, TypeVarTuple
 
@@ -58,19 +64,30 @@ from sqlalchemy import (
     ColumnElement,
     Row,
     Select,
+    TableClause,
     and_,
+    case,
     column,
     func,
     literal_column,
     select,
     table,
 )
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from forum.access import readable_by
 from forum.archive import public_name
-from forum.models import SEARCH_LANGUAGE, SEARCH_TEXT, Community, Post, PostSearch, PostStatus
-from forum.schema import SQLITE_SEARCH_TABLE
+from forum.models import (
+    ENGLISH_SEARCH,
+    SEARCH_CONFIG,
+    SEARCH_TEXT,
+    WELSH_SEARCH,
+    Community,
+    Post,
+    PostSearch,
+    PostStatus,
+)
+from forum.schema import SQLITE_SEARCH_TABLE, SQLITE_WELSH_SEARCH_TABLE
 
 _Ts = TypeVarTuple("_Ts")
 
@@ -85,13 +102,13 @@ MAX_LIMIT = 100
 CANDIDATES = 1000
 # SQLite: a word (or phrase) in more posts than this is not ranked by (see above).
 RANKED_WORD_POSTS = 50_000
-# SQLite: whether a word is that common is remembered per process, for (database,
+# SQLite: whether a word is that common is remembered per process, for (database, table,
 # threshold, phrase): a common word for good, as it stays common while posts are added; a
 # rarer one for RARE_REMEMBERED_SECONDS, the longest it may go on being ranked by once it
 # has become common (which costs time, not correctness).
 REMEMBERED_WORDS = 10_000
 RARE_REMEMBERED_SECONDS = 600.0
-_COMMONNESS: dict[tuple[str, int, str], tuple[bool, float]] = {}  # -> (rare, known until)
+_COMMONNESS: dict[tuple[str, str, int, str], tuple[bool, float]] = {}  # -> (rare, known until)
 # PostgreSQL: the newest matches are read in windows of posts (_PostgresFullText): the
 # first of this many posts, each next one sized for the matches still wanted with this
 # margin, and read through the GIN index when fewer than WALK_DENSITY of the posts of the
@@ -166,6 +183,7 @@ class SearchHit:
     created_at: datetime
     subject_html: str  # escaped text with <mark> around matches
     snippet_html: str  # likewise, a fragment of the body
+    language: str = ""  # the post's: "cy", "en" or "" (forum.post_language)
 
 
 @dataclass(frozen=True)
@@ -227,6 +245,7 @@ def search(
                     Post.subject,
                     Post.author_name,
                     Post.created_at,
+                    Post.language,
                     Community.slug,
                     Community.name,
                 )
@@ -280,7 +299,7 @@ def _scope(
     return _Scope(readable, tuple(_post_filters(author, since, until, zone)), community_id)
 
 
-def _hit(row: Row[int, int, str, str, datetime, str, str], subject: str, fragment: str) -> SearchHit:
+def _hit(row: Row[int, int, str, str, datetime, str, str, str], subject: str, fragment: str) -> SearchHit:
     return SearchHit(
         post_id=row.id,
         thread_id=row.thread_id,
@@ -290,6 +309,7 @@ def _hit(row: Row[int, int, str, str, datetime, str, str], subject: str, fragmen
         created_at=row.created_at,
         subject_html=_marked(subject),
         snippet_html=_marked(fragment),
+        language=row.language,
     )
 
 
@@ -346,41 +366,80 @@ class _Engine(Protocol):
 def _engine_for(session: Session, parsed: ParsedQuery) -> _Engine:
     dialect = session.get_bind().dialect.name
     if dialect == "sqlite":
-        return _Fts5(parsed)
+        return _Together(tuple(_Fts5(parsed, fts) for fts in _FTS_TABLES))
     if dialect == "postgresql":
         return _PostgresFullText(parsed.websearch())
     raise NotImplementedError(f"search is not available on {dialect}")
 
 
-_FTS = table(SQLITE_SEARCH_TABLE, column("rowid"))
+@dataclass(frozen=True)
+class _Together:
+    """Engines over separate posts (SQLite's English and Welsh tables), as one: the newest
+    CANDIDATES matches of them all, and each post's highlights from the engine that has it."""
+
+    engines: tuple[_Engine, ...]
+
+    def ranked_matches(self, session: Session, scope: _Scope) -> list[tuple[int, float]]:
+        found = [match for engine in self.engines for match in engine.ranked_matches(session, scope)]
+        return sorted(found, key=lambda match: match[0], reverse=True)[:CANDIDATES]
+
+    def highlights(self, session: Session, post_ids: list[int]) -> dict[int, tuple[str, str]]:
+        return {
+            post_id: marked
+            for engine in self.engines
+            for post_id, marked in engine.highlights(session, post_ids).items()
+        }
+
+
 _SCOPE = table("post_search_scope", column("post_id"), column("community_id"), column("status", Post.status.type))
-_FTS_NAME: ColumnClause[Any] = literal_column(SQLITE_SEARCH_TABLE)  # FTS5 functions take the table itself
-# The rowid behind a unary "+": SQLite then tests it against a list instead of handing the
-# constraint to FTS5, which would run the whole MATCH again for every id in the list.
-_FTS_ROWID_TESTED: ColumnClause[int] = literal_column(f"+{SQLITE_SEARCH_TABLE}.rowid")
+
+
+@dataclass(frozen=True)
+class _FtsTable:
+    """One FTS5 table, as the queries name it."""
+
+    name: str
+
+    @cached_property
+    def rows(self) -> TableClause:
+        return table(self.name, column("rowid"))
+
+    @cached_property
+    def itself(self) -> ColumnClause[Any]:
+        """The table as FTS5 functions (MATCH, bm25, highlight) take it."""
+        return literal_column(self.name)
+
+    @cached_property
+    def rowid_tested(self) -> ColumnClause[int]:
+        """The rowid behind a unary "+": SQLite then tests it against a list instead of handing
+        the constraint to FTS5, which would run the whole MATCH again for every id in the list."""
+        return literal_column(f"+{self.name}.rowid")
+
+
+_FTS_TABLES = (_FtsTable(SQLITE_SEARCH_TABLE), _FtsTable(SQLITE_WELSH_SEARCH_TABLE))
 
 
 @dataclass(frozen=True)
 class _Fts5:
     query: ParsedQuery
+    fts: _FtsTable
 
-    @staticmethod
-    def _matches(expression: str) -> ColumnElement[bool]:
-        return _FTS_NAME.op("MATCH")(expression)
+    def _matches(self, expression: str) -> ColumnElement[bool]:
+        return self.fts.itself.op("MATCH")(expression)
 
     def ranked_matches(self, session: Session, scope: _Scope) -> list[tuple[int, float]]:
         ranking = [p for p in self.query.phrases if self._rare(session, p)]
         everything = ranking == list(self.query.phrases)
         # bm25 works only in the query that scans the FTS table: when it ranks by every
         # word, rank as the candidates are read.
-        rank = func.bm25(_FTS_NAME, *_FTS_WEIGHTS) if everything else literal_column("0.0")
+        rank = func.bm25(self.fts.itself, *_FTS_WEIGHTS) if everything else literal_column("0.0")
         # FTS5 reads its matches newest first (rowid descending) and stops at the limit;
         # within one community it reads only the community's matches (its third column).
         # The privacy filter reads each candidate's community and status from a narrow
         # index (migration 0009); the post itself only for an author or date filter.
         matches = (
-            select(_FTS.c.rowid, rank)
-            .join(_SCOPE, _SCOPE.c.post_id == _FTS.c.rowid)
+            select(self.fts.rows.c.rowid, rank)
+            .join(_SCOPE, _SCOPE.c.post_id == self.fts.rows.c.rowid)
             .join(Community, Community.id == _SCOPE.c.community_id)
             .where(
                 self._matches(self.query.fts5(scope.community_id)),
@@ -389,10 +448,10 @@ class _Fts5:
             )
         )
         if scope.posts:
-            matches = matches.join(Post, Post.id == _FTS.c.rowid).where(*scope.posts)
+            matches = matches.join(Post, Post.id == self.fts.rows.c.rowid).where(*scope.posts)
         found = [
             (post_id, score)
-            for post_id, score in session.execute(matches.order_by(_FTS.c.rowid.desc()).limit(CANDIDATES))
+            for post_id, score in session.execute(matches.order_by(self.fts.rows.c.rowid.desc()).limit(CANDIDATES))
         ]
         if everything or not ranking or not found:
             return found
@@ -404,10 +463,10 @@ class _Fts5:
         listed: Select[Any] = select(column("value")).select_from(func.json_each(json.dumps(ids)))
         scores = dict(
             session.execute(
-                select(_FTS.c.rowid, func.bm25(_FTS_NAME, *_FTS_WEIGHTS)).where(
+                select(self.fts.rows.c.rowid, func.bm25(self.fts.itself, *_FTS_WEIGHTS)).where(
                     self._matches(ParsedQuery(tuple(ranking)).fts5()),
-                    _FTS.c.rowid.between(min(ids), max(ids)),
-                    _FTS_ROWID_TESTED.in_(listed),
+                    self.fts.rows.c.rowid.between(min(ids), max(ids)),
+                    self.fts.rowid_tested.in_(listed),
                 )
             ).all()
         )
@@ -419,13 +478,13 @@ class _Fts5:
         Counting reads the word's matches, up to RANKED_WORD_POSTS of them: for a common
         word a good share of a search's time (bench/README.md, "Search, third round"). So
         the answer is remembered (see _COMMONNESS)."""
-        key = (str(session.get_bind().engine.url), RANKED_WORD_POSTS, phrase)
+        key = (str(session.get_bind().engine.url), self.fts.name, RANKED_WORD_POSTS, phrase)
         now = monotonic()
         rare, until = _COMMONNESS.get(key, (True, now))
         if now < until:
             return rare
         found: Select[Any] = (
-            select(literal_column("1")).select_from(_FTS).where(self._matches(ParsedQuery((phrase,)).fts5()))
+            select(literal_column("1")).select_from(self.fts.rows).where(self._matches(ParsedQuery((phrase,)).fts5()))
         )
         rare = session.scalar(found.limit(1).offset(RANKED_WORD_POSTS)) is None
         if len(_COMMONNESS) >= REMEMBERED_WORDS:
@@ -438,10 +497,10 @@ class _Fts5:
             return {}
         rows = session.execute(
             select(
-                _FTS.c.rowid,
-                func.highlight(_FTS_NAME, 0, START, STOP),
-                func.snippet(_FTS_NAME, 1, START, STOP, "…", SNIPPET_TOKENS),
-            ).where(self._matches(self.query.fts5()), _FTS.c.rowid.in_(post_ids))
+                self.fts.rows.c.rowid,
+                func.highlight(self.fts.itself, 0, START, STOP),
+                func.snippet(self.fts.itself, 1, START, STOP, "…", SNIPPET_TOKENS),
+            ).where(self._matches(self.query.fts5()), self.fts.rows.c.rowid.in_(post_ids))
         )
         return {post_id: (subject, body) for post_id, subject, body in rows}
 
@@ -468,7 +527,9 @@ class _Window:
         return query.where(*bounds)
 
 
-_LANGUAGE: ColumnClause[Any] = literal_column(f"'{SEARCH_LANGUAGE}'::regconfig")
+_ENGLISH: ColumnClause[Any] = literal_column(f"'{ENGLISH_SEARCH}'::regconfig")
+_WELSH: ColumnClause[Any] = literal_column(f"'{WELSH_SEARCH}'::regconfig")
+_SEARCH_CONFIG = getattr(func, SEARCH_CONFIG)  # a post's language -> its configuration
 _SEARCH_TEXT = getattr(func, SEARCH_TEXT)  # what the index read of a body: headlines read no more
 _HEADLINE_SUBJECT = f"StartSel={START}, StopSel={STOP}, HighlightAll=true"
 _HEADLINE_BODY = f"StartSel={START}, StopSel={STOP}, MaxWords=30, MinWords=12"
@@ -497,8 +558,19 @@ def _plans_of_their_own(session: Session) -> Iterator[None]:
 class _PostgresFullText:
     websearch: str
 
-    def _query(self) -> ColumnElement[object]:
-        return func.websearch_to_tsquery(_LANGUAGE, self.websearch)
+    def _query(self, language: ColumnElement[str] | InstrumentedAttribute[str]) -> ColumnElement[object]:
+        """The query for a post in ``language``, read in that language's configuration."""
+        return case(
+            (language == "cy", func.websearch_to_tsquery(_WELSH, self.websearch)),
+            else_=func.websearch_to_tsquery(_ENGLISH, self.websearch),
+        )
+
+    def _either(self) -> ColumnElement[object]:
+        """The query in either configuration: what the GIN index can find, a few more posts
+        than match (a Welsh post may hold an English stem), which the exact test then drops."""
+        return func.websearch_to_tsquery(_ENGLISH, self.websearch).op("||")(
+            func.websearch_to_tsquery(_WELSH, self.websearch)
+        )
 
     def ranked_matches(self, session: Session, scope: _Scope) -> list[tuple[int, float]]:
         """The newest matches, read in windows of the scope's posts from the newest down.
@@ -567,7 +639,12 @@ class _PostgresFullText:
         as the function behind ``@@``, which the planner cannot answer from the GIN index.
         (Kept out of a subquery: in one, the planner reads a community's posts in table
         order and sorts them, vectors and all, before testing any.)"""
-        return self._ranked(session, scope, window, wanted, func.ts_match_vq(PostSearch.search_vector, self._query()))
+        return self._ranked(session, scope, window, wanted, self._exactly())
+
+    def _exactly(self) -> ColumnElement[bool]:
+        """Whether a post matches in its own language's configuration."""
+        matched: ColumnElement[bool] = func.ts_match_vq(PostSearch.search_vector, self._query(PostSearch.language))
+        return matched
 
     def _indexed(self, session: Session, scope: _Scope, window: _Window, wanted: int) -> list[tuple[int, float]]:
         """The window's matches from the GIN index: site-wide ANDed with the BRIN index's
@@ -578,7 +655,7 @@ class _PostgresFullText:
             scope,
             window,
             wanted,
-            PostSearch.search_vector.op("@@")(self._query()),
+            and_(PostSearch.search_vector.op("@@")(self._either()), self._exactly()),
             id_index=scope.community_id is None,
         )
 
@@ -595,7 +672,9 @@ class _PostgresFullText:
         """The newest ``wanted`` posts of the window that are ``matching`` and in scope, with
         their rank, computed for those only (not for every match the index gave)."""
         newest = (
-            window.posts(scope, select(PostSearch.post_id, PostSearch.search_vector), id_index=id_index)
+            window.posts(
+                scope, select(PostSearch.post_id, PostSearch.search_vector, PostSearch.language), id_index=id_index
+            )
             .join(Community, Community.id == PostSearch.community_id)
             .where(matching, PostSearch.status == PostStatus.published, scope.readable)
         )
@@ -605,19 +684,19 @@ class _PostgresFullText:
         return [
             (post_id, rank)
             for post_id, rank in session.execute(
-                select(posts.c.post_id, -func.ts_rank_cd(posts.c.search_vector, self._query()))
+                select(posts.c.post_id, -func.ts_rank_cd(posts.c.search_vector, self._query(posts.c.language)))
             )
         ]
 
     def highlights(self, session: Session, post_ids: list[int]) -> dict[int, tuple[str, str]]:
         if not post_ids:
             return {}
-        query = self._query()
+        query, config = self._query(Post.language), _SEARCH_CONFIG(Post.language)
         rows = session.execute(
             select(
                 Post.id,
-                func.ts_headline(_LANGUAGE, Post.subject, query, _HEADLINE_SUBJECT),
-                func.ts_headline(_LANGUAGE, _SEARCH_TEXT(Post.body), query, _HEADLINE_BODY),
+                func.ts_headline(config, Post.subject, query, _HEADLINE_SUBJECT),
+                func.ts_headline(config, _SEARCH_TEXT(Post.body), query, _HEADLINE_BODY),
             ).where(Post.id.in_(post_ids))
         )
         return {post_id: (subject, body) for post_id, subject, body in rows}

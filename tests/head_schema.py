@@ -90,11 +90,21 @@ def _dump_public_schema(url: str) -> str:
 
     Its statements qualify every name and set ``search_path`` empty, which lasts only for
     the connection that runs them. Left out: ``CREATE SCHEMA public`` (the reset keeps
-    one) and psql's meta-commands (``\\restrict``), which only psql understands.
+    one) and psql's meta-commands (``\\restrict``), which only psql understands. A dump of
+    one schema leaves out the extensions unless named: search's unaccent (migration 0018)
+    is, as dropping the schema drops it.
     """
     libpq_url = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
     dump = subprocess.run(
-        ["pg_dump", "--no-owner", "--no-privileges", "--inserts", "--schema=public", f"--dbname={libpq_url}"],
+        [
+            "pg_dump",
+            "--no-owner",
+            "--no-privileges",
+            "--inserts",
+            "--schema=public",
+            "--extension=unaccent",
+            f"--dbname={libpq_url}",
+        ],
         check=True,
         capture_output=True,
         text=True,

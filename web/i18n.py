@@ -118,11 +118,17 @@ def html_lang() -> str:
     return LANGUAGES.get(current_language(), LANGUAGES[DEFAULT])[0]
 
 
-def content_lang(community: object) -> Markup:
-    """`` lang="cy"`` for what a community's members wrote, when the community's language is not
-    the page's; nothing when it is, or when the community is bilingual (each post is either)."""
-    code = LANGUAGES.get(getattr(community, "language", "") or "", (None,))[0]
+def content_lang(community: object, language: str = "") -> Markup:
+    """`` lang="cy"`` for what a community's members wrote, when its language is not the page's:
+    a post's own ``language`` when known (forum.post_language), else the community's; nothing
+    when it is the page's, or unknown in a bilingual community (each post is either)."""
+    code = content_language(language or getattr(community, "language", "") or "")
     return Markup(' lang="{}"').format(code) if code and code != html_lang() else Markup("")
+
+
+def content_language(code: str) -> str | None:
+    """The ``lang`` value of text in ``code`` ("cy", "en"), None for any other."""
+    return LANGUAGES.get(code, (None,))[0]
 
 
 def language_switch() -> dict[str, str]:

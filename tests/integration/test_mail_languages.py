@@ -1,17 +1,22 @@
 """Our own words in each member's copy are in their language: the member's setting, else
 their community's, and both (Welsh first) from a bilingual community to a member who chose
-none. Posts go in over SMTP to a served site and copies come out of its delivery worker."""
+none; and a post is known by its own language. Posts go in over SMTP to a served site and
+copies come out of its delivery worker."""
 
 from __future__ import annotations
 
+import urllib.parse
 from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
+from forum import db
+from forum.models import Post
 from tests.head_schema import copy_head_schema
-from tests.integration.served import DOMAIN, ServedSite, mail
+from tests.integration.served import DOMAIN, Browser, ServedSite, mail
 from tests.support import SmtpSink
 
 pytestmark = pytest.mark.integration
@@ -70,3 +75,31 @@ def test_each_members_copy_has_its_footer_in_their_language(served: ServedSite, 
         assert both.index("Gadael Tai Cymru") < both.index("Leave Tai Cymru"), "Welsh first"
         chosen = footer(copies["tai", "bob@council.example"], subtype)
         assert "Gweld ar y we" in chosen and "View on the web" not in chosen, "a member's own choice wins"
+
+
+def test_a_welsh_post_mailed_in_is_stored_marked_and_found_as_welsh(served: ServedSite, smtp_sink: SmtpSink) -> None:
+    """What members write is in their language too: a Welsh post mailed to an English
+    community is stored as Welsh, marked so on the English page, and found by its words
+    with or without their accents."""
+    post = mail(
+        "Alice Example <alice@council.example>",
+        f"housing@{DOMAIN}",
+        "Dŵr yn y tŷ",
+        "Mae dŵr yn dod drwy'r to ac mae'r tŷ yn llaith iawn ers mis Tachwedd.",
+        "cy1@council.example",
+    )
+    assert served.send("alice@council.example", [f"housing@{DOMAIN}"], post)[0] == 250
+    served.wait_until_processed()
+    engine = db.make_engine(served.db_url)
+    try:
+        with engine.connect() as conn:
+            thread_id, language = conn.execute(select(Post.thread_id, Post.language)).one()
+    finally:
+        engine.dispose()
+    assert language == "cy"
+    browser, base = Browser(), f"http://127.0.0.1:{served.web_port}"
+    status, page = browser.get(f"{base}/c/housing/t/{thread_id}?lang=en")
+    assert status == 200 and '<div class="post-body" lang="cy">' in page
+    for word in ("dwr", "dŵr"):
+        status, page = browser.get(f"{base}/search?lang=en&q={urllib.parse.quote(word)}")
+        assert status == 200 and "1 result" in page and '<h3 class="result-title" lang="cy">' in page, word

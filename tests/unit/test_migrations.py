@@ -25,6 +25,7 @@ from sqlalchemy import (
 
 from forum import db, schema
 from forum.models import Base, Community, Post
+from forum.search import search
 
 
 def differences(engine: Engine) -> list[object]:
@@ -109,6 +110,8 @@ def _indexed(conn: Connection, word: str) -> list[int]:
 def _check_sqlite_index(conn: Connection) -> None:
     if conn.dialect.name == "sqlite":  # compares the index with what its content table says it holds
         conn.execute(text("INSERT INTO posts_fts(posts_fts, rank) VALUES ('integrity-check', 1)"))
+        if conn.execute(text("SELECT 1 FROM sqlite_master WHERE name = 'posts_fts_cy'")).first():  # since 0018
+            conn.execute(text("INSERT INTO posts_fts_cy(posts_fts_cy, rank) VALUES ('integrity-check', 1)"))
 
 
 def test_a_post_over_the_search_bound_is_indexed_again(db_url: str) -> None:
@@ -143,5 +146,51 @@ def test_a_post_over_the_search_bound_is_indexed_again(db_url: str) -> None:
             conn.execute(delete(Post))
             _check_sqlite_index(conn)
             assert _indexed(conn, "boiler") == []
+    finally:
+        engine.dispose()
+
+
+def test_posts_stored_before_0018_are_given_their_language_and_searched_in_it(db_url: str) -> None:
+    """0018 finds each stored post's language; a Welsh one is then found by its words
+    folded ("dwr" for "dŵr") and not by an English stem ("merch" for "merches"), and the
+    index follows a post whose language changes."""
+    engine = db.make_engine(db_url)
+    welsh = "Mae dŵr yn dod drwy'r to, ac mae'r merches drws nesaf wedi cwyno am y lleithder."
+    english = "Water is coming through the roof, and the bus goes over the bridge."
+    try:
+        schema.upgrade(engine, "0017")
+        with engine.begin() as conn:
+            community = _insert(conn, "communities", slug="housing", name="Housing", visibility="public")
+            thread = _insert(conn, "threads", community_id=community, subject="Roof")
+            posts = [
+                _insert(
+                    conn,
+                    "posts",
+                    community_id=community,
+                    thread_id=thread,
+                    source="email",
+                    body=body,
+                    message_id=f"<{n}@x.example>",
+                    subject=subject,
+                    status="published",
+                )
+                for n, (subject, body) in enumerate((("Y to", welsh), ("Leaks", english), ("Re: Leaks", "Diolch!")))
+            ]
+        schema.upgrade(engine)
+        sessions = db.make_sessionmaker(engine)
+
+        def found(word: str) -> list[int]:
+            with sessions() as session:
+                return [hit.post_id for hit in search(session, None, word).hits]
+
+        with engine.begin() as conn:
+            _check_sqlite_index(conn)
+            # Too short to tell: its community's language.
+            assert conn.execute(select(Post.language).order_by(Post.id)).scalars().all() == ["cy", "en", "en"]
+        assert found("dwr") == [posts[0]] and found("merch") == [] and found("roofs") == [posts[1]]
+        with engine.begin() as conn:
+            conn.execute(update(Post).where(Post.id == posts[0]).values(language="en"))
+            _check_sqlite_index(conn)
+        assert found("merch") == [posts[0]], "indexed again as English"
     finally:
         engine.dispose()

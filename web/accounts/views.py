@@ -25,6 +25,7 @@ from werkzeug.exceptions import BadRequest
 
 from forum import accounts, bounces, confirmations, subscriptions
 from forum.access import membership_of
+from forum.collation import sort_key
 from forum.errors import InvalidInput, ListbridgeError, NotFound, RateLimited
 from forum.models import (
     Community,
@@ -313,13 +314,14 @@ def _profile_page(
         pending = list(
             db.scalars(select(PendingEmail.email).where(PendingEmail.user_id == user.id).order_by(PendingEmail.email))
         )
-        memberships = list(
+        by_name = sort_key(i18n.current_language())  # Welsh order on a Welsh page
+        memberships = sorted(
             db.execute(
                 select(Membership, Community)
                 .join(Community, Community.id == Membership.community_id)
                 .where(Membership.user_id == user.id)
-                .order_by(Community.name)
-            )
+            ),
+            key=lambda row: by_name(row.Community.name),
         )
         page = render_template(
             "accounts/profile.html",

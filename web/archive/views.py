@@ -141,7 +141,9 @@ def _body(post: PostEntry, *, remote_images: bool, external: bool = False) -> Re
 @bp.get("/")
 def home() -> str:
     with state().readers() as db:
-        listing = archive.communities_page(db, _viewer_id(), page_number(request.args), COMMUNITIES_PER_PAGE)
+        listing = archive.communities_page(
+            db, _viewer_id(), page_number(request.args), COMMUNITIES_PER_PAGE, i18n.current_language()
+        )
     if listing.pagination.number > listing.pagination.pages:
         abort(404)
     return render_template(
@@ -322,6 +324,7 @@ class FeedEntry:
     author: str
     updated: datetime
     content: str  # HTML, escaped by the template into the feed's XML
+    lang: str | None  # its xml:lang, when its language is known and not the feed's
 
 
 def _xml_text(text: str) -> str:
@@ -335,6 +338,7 @@ def feed(slug: str) -> Response:
         community = archive.readable_community(db, slug, _viewer_id()).community
         posts = archive.latest_posts(db, community.id, FEED_ENTRIES)
     tag = f"tag:{state().site.mail_domain},{community.created_at:%Y-%m-%d}:{community.slug}"
+    feed_lang = i18n.content_language(community.language)  # none for a bilingual community
     entries = [
         FeedEntry(
             id=f"{tag}/post/{post.id}",
@@ -345,6 +349,7 @@ def feed(slug: str) -> Response:
             author=_xml_text(post.author),
             updated=post.created_at,
             content=_xml_text(_body(post, remote_images=False, external=True).html),
+            lang=lang if (lang := i18n.content_language(post.language)) != feed_lang else None,
         )
         for post in posts
     ]
@@ -353,6 +358,7 @@ def feed(slug: str) -> Response:
         community=community,
         entries=entries,
         feed_id=tag,
+        feed_lang=feed_lang,
         title=_xml_text(community.name),
         updated=entries[0].updated if entries else community.created_at,
     )

@@ -19,6 +19,7 @@ from werkzeug.wrappers import Response
 
 from forum import accounts, chat, chat_platforms, moderation
 from forum.access import can_moderate
+from forum.collation import sort_key
 from forum.directory import add_member, edit_community, member_row
 from forum.errors import InvalidInput, ListbridgeError, NotFound, NotPermitted
 from forum.models import (
@@ -30,6 +31,7 @@ from forum.models import (
     UserEmail,
     Visibility,
 )
+from web import i18n
 from web.accounts.forms import sentence
 from web.accounts.lookup import Place, place
 from web.accounts.views import refused
@@ -118,13 +120,16 @@ def member(slug: str, user_id: int) -> Any:
 def _members_page(slug: str, form: AddMemberForm) -> tuple[str, int]:
     with state().readers() as db:
         community = _managed(db, slug).community
-        rows = db.execute(
-            select(Membership, User, UserEmail.email)
-            .join(User, User.id == Membership.user_id)
-            .join(UserEmail, (UserEmail.user_id == User.id) & UserEmail.is_primary.is_(True))
-            .where(Membership.community_id == community.id)
-            .order_by(User.display_name, UserEmail.email)
-        ).all()
+        by_name = sort_key(i18n.current_language())  # Welsh order on a Welsh page
+        rows = sorted(
+            db.execute(
+                select(Membership, User, UserEmail.email)
+                .join(User, User.id == Membership.user_id)
+                .join(UserEmail, (UserEmail.user_id == User.id) & UserEmail.is_primary.is_(True))
+                .where(Membership.community_id == community.id)
+            ),
+            key=lambda row: (by_name(row.User.display_name), row.email),
+        )
         pending = [(m, u, e) for m, u, e in rows if m.status is MemberStatus.pending]
         current = [
             (m, u, e, RoleForm(formdata=None, prefix=f"member-{u.id}", role=m.role.value))
