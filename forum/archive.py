@@ -28,7 +28,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, ColumnExpressionArgument, Row, Select, and_, bindparam, case, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
-from forum.access import can_read, readable_by
+from forum.access import can_read
 from forum.blobs import BlobStore
 from forum.errors import NotFound
 from forum.models import (
@@ -102,23 +102,6 @@ class Pagination:
     @property
     def has_next(self) -> bool:
         return self.number < self.pages
-
-
-@dataclass(frozen=True)
-class CommunitySummary:
-    slug: str
-    name: str
-    description: str
-    private: bool
-    members: int
-    threads: int
-    last_activity_at: datetime | None
-
-
-@dataclass(frozen=True)
-class CommunityListPage:
-    communities: list[CommunitySummary]
-    pagination: Pagination
 
 
 @dataclass(frozen=True)
@@ -276,53 +259,6 @@ def readable_attachment(session: Session, attachment_id: int, viewer_id: int | N
 
 
 # Listings -------------------------------------------------------------------------------
-
-
-def communities_page(session: Session, viewer_id: int | None, page: int, per_page: int) -> CommunityListPage:
-    """One page of the communities the viewer may read, by name, with their counts.
-
-    Counted for the page's communities only, with one grouped query each for members and
-    threads, so the cost does not grow with the number of communities on the site.
-    """
-    readable = readable_by(viewer_id)
-    total = session.scalar(select(func.count()).select_from(Community).where(readable)) or 0
-    pagination = Pagination(max(1, page), per_page, total)
-    communities = session.scalars(
-        select(Community)
-        .where(readable)
-        .order_by(Community.name, Community.id)
-        .limit(per_page)
-        .offset(pagination.offset)
-    ).all()
-    ids = [c.id for c in communities]
-    members: dict[int, int] = dict(
-        session.execute(
-            select(Membership.community_id, func.count())
-            .where(Membership.community_id.in_(ids), Membership.status == MemberStatus.active)
-            .group_by(Membership.community_id)
-        ).all()
-    )
-    threads: dict[int, tuple[int, datetime]] = {
-        cid: (count, last)
-        for cid, count, last in session.execute(
-            select(Thread.community_id, func.count(), func.max(Thread.last_activity_at))
-            .where(Thread.community_id.in_(ids), Thread.post_count > 0)
-            .group_by(Thread.community_id)
-        )
-    }
-    summaries = [
-        CommunitySummary(
-            slug=c.slug,
-            name=c.name,
-            description=c.description,
-            private=c.is_private,
-            members=members.get(c.id, 0),
-            threads=threads.get(c.id, (0, None))[0],
-            last_activity_at=threads.get(c.id, (0, None))[1],
-        )
-        for c in communities
-    ]
-    return CommunityListPage(summaries, pagination)
 
 
 def _thread_author(thread_id: ColumnExpressionArgument[int], *, latest: bool) -> ColumnElement[str]:

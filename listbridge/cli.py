@@ -41,6 +41,7 @@ from listbridge import platforms
 from listbridge.cli_communities import community
 from listbridge.cli_context import Context, FriendlyGroup, pass_ctx
 from listbridge.cli_members import member
+from listbridge.cli_site import site
 
 
 @click.group(cls=FriendlyGroup)
@@ -351,3 +352,4 @@ def serve(ctx: Context, roles: tuple[str, ...]) -> None:
 
 main.add_command(community)
 main.add_command(member)
+main.add_command(site)
