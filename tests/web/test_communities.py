@@ -233,3 +233,13 @@ def test_edit_community_keeps_categories_as_used(sessionmaker: SessionMaker[Sess
         garden = db.query(Community).filter_by(slug="garden").one()
         assert edit_community(db, garden, category="HOUSING").category == "Housing"
         assert edit_community(db, garden, category="").category == ""
+
+
+@pytest.mark.usefixtures("people")
+def test_the_catalogue_in_welsh(client: FlaskClient) -> None:
+    soup = page(client.get("/communities?lang=cy&q=zebra"))
+    assert (
+        soup.h1.text == "Dod o hyd i gymuned"
+        and soup.find("label", attrs={"for": "catalogue-q"}).text == "Enw neu ddiben"
+    )
+    assert "Does dim cymuned yn cyfateb" in soup.text and soup.find("h2", id="found-heading").text == "0 cymuned"

@@ -328,3 +328,27 @@ class TestOverviews:
         bounces = page(client.get("/admin/bounces"))
         assert BOB in bounces.tbody.text and "550 mailbox unknown" in bounces.tbody.text
         assert "1 message is held" in client.get("/admin/").text
+
+
+def test_a_welsh_administrator_is_asked_in_welsh_and_the_requester_answered_in_theirs(
+    client: FlaskClient,
+    sign_in: SignIn,
+    people: dict[str, int],
+    csrf_token: Token,
+    sessionmaker: SessionMaker[Session],
+    site: Site,
+) -> None:
+    with sessionmaker.begin() as db:
+        root = user_by_email(db, ROOT)
+        assert root is not None
+        root.language = "cy"
+    sign_in(people["ann"])
+    ask(client, csrf_token(), name="Tai")
+    [told] = notices_to(sessionmaker, ROOT)
+    assert told["subject"] == "Mae Ann yn gofyn am gymuned newydd: Tai" and "Ei diben: Sharing case law" in told["text"]
+    sign_in(people["root"])
+    assert page(client.get("/admin/requests?lang=cy")).find("h1").text == "Ceisiadau am gymunedau"
+    with sessionmaker() as db:
+        request_id = db.scalar(select(CommunityRequest.id))
+    client.post(f"/admin/requests/{request_id}", data={"csrf_token": csrf_token(), "action": "approve"})
+    assert notices_to(sessionmaker, ANN)[-1]["subject"] == "Tai is ready"
