@@ -203,7 +203,7 @@ class TestRequests:
         sign_in(people["ann"])
         soup = page(ask(client, csrf_token(), **fields), 400)
         assert words in soup.select_one(".error-summary").text
-        assert soup.find(id=field) is not None or soup.find(attrs={"name": field}) is not None
+        assert soup.select_one(f".field-error [name={field}]") is not None  # said beside the field too
 
     def test_an_address_asked_for_already_and_too_many_waiting(
         self, client: FlaskClient, sign_in: SignIn, people: dict[str, int], csrf_token: Token
