@@ -7,7 +7,7 @@ readable line on stderr and a non-zero exit, never a traceback.
 A command imports what only it needs (Alembic, the digest builder, the bridges, the
 server) when it runs: importing them all made every call, ``--help`` included, much
 slower (bench/README.md, "Command line"). The commands of a group with many live in a
-module of their own (``cli_communities``, ``cli_members``); what they all share, in
+module of their own (``cli_communities``, ``cli_members``, ``cli_site``); what they all share, in
 ``cli_context``.
 """
 

@@ -266,6 +266,11 @@ class TestCommunities:
         assert "Archived on" in client.get("/admin/communities/housing").text
         sign_in(None)
         assert "Before" in client.get("/c/housing/").text
+        sign_in(people["ann"])  # its facilitator, on the web
+        refused = client.post("/c/housing/new", data={"csrf_token": csrf_token(), "subject": "After", "body": "No"})
+        assert (
+            refused.status_code == 403 and "Housing is archived" in page(refused, 403).select_one(".error-summary").text
+        )
         with sessionmaker.begin() as db, pytest.raises(NotPermitted, match="housing is archived"):
             submit_post(db, Draft(community="housing", author_email=ANN, subject="After", body="No"), site)
         with sessionmaker.begin() as db, pytest.raises(NotPermitted, match="archived"):

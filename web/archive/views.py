@@ -1,4 +1,5 @@
-"""The archive's pages: home, community, thread, attachment, search, Atom feed and mbox.
+"""The archive's pages: home, the catalogue of communities, community, thread, attachment,
+search, Atom feed and mbox.
 
 Views are thin: forum.archive and forum.search decide what may be seen and load it; a view
 turns a request into their arguments and their values into a page. Whatever a visitor
