@@ -16,7 +16,7 @@ import unicodedata
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
-from forum import outbox, site_admins
+from forum import operators, outbox, site_admins
 from forum.catalogue import normalize_category
 from forum.directory import MemberRow, check_new_slug, community_name, create_community, upsert_members
 from forum.errors import InvalidInput, NotFound
@@ -187,7 +187,19 @@ def _tell_requester(session: Session, request: CommunityRequest, subject: str, l
 
 
 def _tell_admins(session: Session, site: Site, request: CommunityRequest, user: User) -> None:
-    for admin in site_admins.admins(session):
+    """Mail every site administrator; with none named yet, the operators, saying how to name one."""
+    admins = site_admins.admins(session)
+    if not admins:
+        operators.tell(
+            session,
+            site.settings,
+            key=f"community-request:{request.id}",
+            subject=f"A request for a new community waits: {request.name}",
+            text=f"{user.display_name or 'Someone'} asks for a new community, {request.name}, and the site has "
+            "no administrator to decide it. Name one with 'listbridge site admin add EMAIL'; they will "
+            f"find it at {site.url('/admin/requests')}\n",
+        )
+    for admin in admins:
         _ = translations_for(session, admin.user_id, None).gettext
         values = {
             "who": user.display_name or _("Someone"),

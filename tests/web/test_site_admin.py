@@ -14,8 +14,9 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm import sessionmaker as SessionMaker
 from werkzeug.test import TestResponse
 
-from forum import site_admins
+from forum import community_requests, site_admins
 from forum.access import membership_of, user_by_email
+from forum.config import Settings
 from forum.errors import NotPermitted
 from forum.models import Community, CommunityRequest, Membership, OutboxItem, Post, RequestStatus, Role, Visibility
 from forum.posting import Draft, submit_post
@@ -358,3 +359,16 @@ def test_a_welsh_administrator_is_asked_in_welsh_and_the_requester_answered_in_t
         request_id = db.scalar(select(CommunityRequest.id))
     client.post(f"/admin/requests/{request_id}", data={"csrf_token": csrf_token(), "action": "approve"})
     assert notices_to(sessionmaker, ANN)[-1]["subject"] == "Tai is ready"
+
+
+def test_with_no_administrator_the_operators_are_told(
+    make_settings: Callable[..., Settings], sessionmaker: SessionMaker[Session]
+) -> None:
+    site = Site.from_settings(make_settings(site={"operators": ["ops@council.example"]}))
+    with sessionmaker.begin() as db:
+        asker = make_member(db, make_community(db, "housing"), ANN).user
+        community_requests.ask(
+            db, site, asker, slug="tai", name="Tai", description="Housing", category="", visibility=Visibility.public
+        )
+    [told] = notices_to(sessionmaker, "ops@council.example")
+    assert "Tai" in told["subject"] and "listbridge site admin add" in told["text"]
