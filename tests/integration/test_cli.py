@@ -207,7 +207,7 @@ def test_members_language_from_add_and_import(site: ServedSite, tmp_path: Path) 
 def test_community_language(site: ServedSite) -> None:
     created = site.cli("community", "create", "tai", "--name", "Tai", "--language", "bilingual").stdout
     assert created == "created tai (public, posting: members, language: bilingual): tai@lists.example.org\n"
-    assert site.cli("community", "edit", "housing", "--language", "cy").stdout.endswith("language: cy\n")
+    assert site.cli("community", "edit", "housing", "--language", "cy").stdout.endswith("language: cy, category ''\n")
     assert_one_line_error(
         site.cli("community", "edit", "housing", "--language", "fr", check=False),
         "'fr' is not one of 'cy', 'en', 'bilingual'",
