@@ -142,7 +142,7 @@ def catalogue(
     site administrator), matching ``q`` (in the name or purpose) and ``category`` when given."""
     where = [] if everything else [listed_by(viewer_id)]
     if category.strip():
-        where.append(func.lower(Community.category) == normalize_category(category[:200]).lower())
+        where.append(func.lower(Community.category) == " ".join(category.split()).lower())
     if q.strip():
         where.append(Community.id.in_(_matching(session, where, q)))
     total = session.scalar(select(func.count()).select_from(Community).where(*where)) or 0

@@ -120,6 +120,7 @@ class TestCategories:
     def test_filtering_by_category_in_any_case(self, client: FlaskClient) -> None:
         assert sorted(listed(client.get("/communities?category=housing"))) == ["Housing Advice", "Tŷ a Chartrefi"]
         assert listed(client.get("/communities?category=Nothing")) == []
+        assert listed(client.get("/communities", query_string={"category": "x" * 300})) == []  # too long: no match
         selected = page(client.get("/communities?category=HOUSING")).select_one("#catalogue-category [selected]")
         assert selected.text == "Housing (2)"
 
