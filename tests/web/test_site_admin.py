@@ -235,7 +235,7 @@ class TestCommunities:
             data={
                 "csrf_token": csrf_token(),
                 "name": "Housing Advice",
-                "description": "Advisers",
+                "description": "",  # a purpose is asked of a request, not of every community
                 "category": "Housing",
                 "visibility": "private",
             },
@@ -244,6 +244,7 @@ class TestCommunities:
         with sessionmaker() as db:
             housing = db.scalar(select(Community).where(Community.slug == "housing"))
             assert housing is not None
+            assert housing.description == ""
             assert (housing.name, housing.category, housing.visibility) == (
                 "Housing Advice",
                 "Housing",

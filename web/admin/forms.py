@@ -26,9 +26,7 @@ class CommunityForm(WebForm):
     """What a community is: asked for by a member, edited by a site administrator."""
 
     name = StringField(_l("Name"), [DataRequired(_l("Enter the community's name")), Length(max=200)])
-    description = TextAreaField(
-        _l("Purpose"), [DataRequired(_l("Say what the community is for")), Length(max=5000)], render_kw={"rows": 4}
-    )
+    description = TextAreaField(_l("Purpose"), [Optional(), Length(max=5000)], render_kw={"rows": 4})
     category = StringField(_l("Category"), [Optional(), Length(max=CATEGORY_LENGTH)])
     visibility = RadioField(
         _l("Kind of space"), choices=visibility_choices, default=Visibility.public.value, coerce=choice_value
@@ -36,6 +34,9 @@ class CommunityForm(WebForm):
 
 
 class RequestForm(CommunityForm):
+    description = TextAreaField(
+        _l("Purpose"), [DataRequired(_l("Say what the community is for")), Length(max=5000)], render_kw={"rows": 4}
+    )
     slug = StringField(
         _l("Address"),
         [Optional(), Length(max=64)],
