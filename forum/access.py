@@ -91,7 +91,17 @@ def can_moderate(membership: Membership | None) -> bool:
 
 
 def posting_verdict(community: Community, membership: Membership | None, who: str) -> Verdict:
-    """Apply the community's posting policy to a would-be author (``who`` names them in errors)."""
+    """Apply the community's posting policy to a would-be author (``who`` names them in errors).
+
+    An archived community takes no posts from anyone; an outsider to a private one is told
+    no more than about an address that does not exist (below), archived or not.
+    """
+    if community.is_archived:
+        if community.is_private and not _active(membership):
+            return _not_a_member_here(who)
+        return Verdict(
+            Action.refuse, f"{community.slug} is archived: its posts can still be read, but it takes no new ones"
+        )
     if membership is not None and membership.status is MemberStatus.banned:
         return Verdict(Action.refuse, f"{who} may not post to {community.slug}")
     if can_moderate(membership):
@@ -102,10 +112,14 @@ def posting_verdict(community: Community, membership: Membership | None, who: st
     if policy is PostingPolicy.open or _active(membership):
         return Verdict(Action.accept)
     if community.is_private:
-        # Say no more than for an unknown address: a private community does not exist to outsiders.
-        return Verdict(Action.refuse, f"{who} is not a member of a community at this address")
+        return _not_a_member_here(who)
     return Verdict(
         Action.refuse,
         f"only members may post to {community.slug}; {who} is not a member (join by writing to "
         f"{community.slug}-subscribe or on the web)",
     )
+
+
+def _not_a_member_here(who: str) -> Verdict:
+    # Say no more than for an unknown address: a private community does not exist to outsiders.
+    return Verdict(Action.refuse, f"{who} is not a member of a community at this address")

@@ -16,7 +16,7 @@ import email.policy
 import math
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.errors import HeaderParseError
@@ -28,9 +28,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, ColumnExpressionArgument, Row, Select, and_, bindparam, case, func, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session, selectinload
 
-from forum.access import can_read, readable_by
+from forum.access import can_read
 from forum.blobs import BlobStore
-from forum.collation import WELSH, welsh_key
 from forum.errors import NotFound
 from forum.models import (
     Attachment,
@@ -103,23 +102,6 @@ class Pagination:
     @property
     def has_next(self) -> bool:
         return self.number < self.pages
-
-
-@dataclass(frozen=True)
-class CommunitySummary:
-    slug: str
-    name: str
-    description: str
-    private: bool
-    members: int
-    threads: int
-    last_activity_at: datetime | None
-
-
-@dataclass(frozen=True)
-class CommunityListPage:
-    communities: list[CommunitySummary]
-    pagination: Pagination
 
 
 @dataclass(frozen=True)
@@ -284,64 +266,6 @@ def readable_attachment(session: Session, attachment_id: int, viewer_id: int | N
 
 
 # Listings -------------------------------------------------------------------------------
-
-
-def communities_page(
-    session: Session, viewer_id: int | None, page: int, per_page: int, language: str = "en"
-) -> CommunityListPage:
-    """One page of the communities the viewer may read, by name in ``language``'s order, with
-    their counts.
-
-    Counted for the page's communities only, with one grouped query each for members and
-    threads, so the cost does not grow with the number of communities on the site. Welsh
-    order is not the database's: for it the names of all readable communities are read and
-    sorted here (forum.collation), a list of names as long as the site's communities.
-    """
-    readable = readable_by(viewer_id)
-    total = session.scalar(select(func.count()).select_from(Community).where(readable)) or 0
-    pagination = Pagination(max(1, page), per_page, total)
-    listed = select(Community).where(readable)
-    if language == WELSH:
-        names = sorted(
-            session.execute(select(Community.id, Community.name).where(readable)),
-            key=lambda row: (welsh_key(row.name), row.id),
-        )
-        page_ids = [row.id for row in names[pagination.offset : pagination.offset + per_page]]
-        found = {c.id: c for c in session.scalars(listed.where(Community.id.in_(page_ids)))}
-        communities: Sequence[Community] = [found[i] for i in page_ids if i in found]
-    else:
-        communities = session.scalars(
-            listed.order_by(Community.name, Community.id).limit(per_page).offset(pagination.offset)
-        ).all()
-    ids = [c.id for c in communities]
-    members: dict[int, int] = dict(
-        session.execute(
-            select(Membership.community_id, func.count())
-            .where(Membership.community_id.in_(ids), Membership.status == MemberStatus.active)
-            .group_by(Membership.community_id)
-        ).all()
-    )
-    threads: dict[int, tuple[int, datetime]] = {
-        cid: (count, last)
-        for cid, count, last in session.execute(
-            select(Thread.community_id, func.count(), func.max(Thread.last_activity_at))
-            .where(Thread.community_id.in_(ids), Thread.post_count > 0)
-            .group_by(Thread.community_id)
-        )
-    }
-    summaries = [
-        CommunitySummary(
-            slug=c.slug,
-            name=c.name,
-            description=c.description,
-            private=c.is_private,
-            members=members.get(c.id, 0),
-            threads=threads.get(c.id, (0, None))[0],
-            last_activity_at=threads.get(c.id, (0, None))[1],
-        )
-        for c in communities
-    ]
-    return CommunityListPage(summaries, pagination)
 
 
 def _thread_author(thread_id: ColumnExpressionArgument[int], *, latest: bool) -> ColumnElement[str]:

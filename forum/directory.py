@@ -18,6 +18,7 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, joinedload
 
+from forum.catalogue import category_label
 from forum.errors import InvalidInput
 from forum.languages import check_community_language, check_member_language
 from forum.models import (
@@ -30,6 +31,7 @@ from forum.models import (
     User,
     UserEmail,
     Visibility,
+    utcnow,
 )
 from forum.posting import community_by_slug
 
@@ -79,20 +81,9 @@ def create_community(
     subject_prefix: str = "",
     require_authentication: str = "",
     language: str = "en",
+    category: str = "",
 ) -> Community:
-    given, slug = slug, slug.strip()
-    if slug.lower() in RESERVED_NAMES:
-        raise InvalidInput(f'"{given}" cannot be a community address: {slug.lower()}@ is reserved for the site itself')
-    if slug != slug.lower() and SLUG_RE.match(slug.lower()):
-        # Said, not silently lowered: "Housing" would otherwise be told that "housing" exists.
-        raise InvalidInput(f'"{given}" has capitals, and community addresses are lowercase: use "{slug.lower()}"')
-    if not SLUG_RE.match(slug) or slug.endswith(RESERVED_SUFFIXES):
-        raise InvalidInput(
-            f'"{given}" cannot be a community address: use lowercase letters, digits and dashes, '
-            f"not ending in {', '.join(RESERVED_SUFFIXES)}"
-        )
-    if session.scalar(select(Community.id).where(Community.slug == slug)) is not None:
-        raise InvalidInput(f'a community "{slug}" already exists')
+    slug = check_new_slug(session, slug)
     if require_authentication not in ("", "always", "never"):
         raise InvalidInput(
             f'require_authentication is "always", "never" or "" (as the site says), not {require_authentication!r}'
@@ -106,10 +97,29 @@ def create_community(
         subject_prefix=subject_prefix.strip(),
         require_authentication=require_authentication,
         language=check_community_language(language),
+        category=category_label(session, category),
     )
     session.add(community)
     session.flush()
     return community
+
+
+def check_new_slug(session: Session, slug: str) -> str:
+    """``slug`` trimmed, if it can be a new community's address; InvalidInput saying why not."""
+    given, slug = slug, slug.strip()
+    if slug.lower() in RESERVED_NAMES:
+        raise InvalidInput(f'"{given}" cannot be a community address: {slug.lower()}@ is reserved for the site itself')
+    if slug != slug.lower() and SLUG_RE.match(slug.lower()):
+        # Said, not silently lowered: "Housing" would otherwise be told that "housing" exists.
+        raise InvalidInput(f'"{given}" has capitals, and community addresses are lowercase: use "{slug.lower()}"')
+    if not SLUG_RE.match(slug) or slug.endswith(RESERVED_SUFFIXES):
+        raise InvalidInput(
+            f'"{given}" cannot be a community address: use lowercase letters, digits and dashes, '
+            f"not ending in {', '.join(RESERVED_SUFFIXES)}"
+        )
+    if session.scalar(select(Community.id).where(Community.slug == slug)) is not None:
+        raise InvalidInput(f'a community "{slug}" already exists')
+    return slug
 
 
 def community_name(name: str) -> str:
@@ -128,9 +138,10 @@ def edit_community(
     policy: str | None = None,
     subject_prefix: str | None = None,
     language: str | None = None,
+    category: str | None = None,
 ) -> Community:
-    """Change what is given of a community's name, description, posting policy, subject prefix
-    and language."""
+    """Change what is given of a community's name, description, posting policy, subject prefix,
+    language and category ("" for none)."""
     if name is not None:
         community.name = community_name(name)
     if description is not None:
@@ -141,6 +152,18 @@ def edit_community(
         community.subject_prefix = subject_prefix.strip()
     if language is not None:
         community.language = check_community_language(language)
+    if category is not None:
+        community.category = category_label(session, category)
+    session.flush()
+    return community
+
+
+def set_archived(session: Session, community: Community, archived: bool) -> Community:
+    """Archive ``community`` (still readable; no new posts by any door: ``forum.access``) or reopen it."""
+    if archived and community.archived_at is None:
+        community.archived_at = utcnow()
+    elif not archived:
+        community.archived_at = None
     session.flush()
     return community
 

@@ -109,6 +109,12 @@ class InboundStatus(str, enum.Enum):
     shunted = "shunted"  # set aside: processing it took too long (``listbridge shunt retry``)
 
 
+class RequestStatus(str, enum.Enum):
+    pending = "pending"
+    approved = "approved"
+    declined = "declined"
+
+
 class OutboxStatus(str, enum.Enum):
     pending = "pending"
     sending = "sending"
@@ -139,11 +145,19 @@ class Community(Base):
     require_authentication: Mapped[str] = mapped_column(String(16), default="", server_default="")
     # "en", "cy" or "bilingual" (forum.languages): the language of its pages and of our mail.
     language: Mapped[str] = mapped_column(String(16), default="en", server_default="en")
+    # A short label the catalogue filters by ("Housing"); "" for none (forum.catalogue).
+    category: Mapped[str] = mapped_column(String(60), default="", server_default="")
+    # Set when a site administrator archives it: still readable, no new posts by any door.
+    archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     @property
     def is_private(self) -> bool:
         return self.visibility is Visibility.private
+
+    @property
+    def is_archived(self) -> bool:
+        return self.archived_at is not None
 
 
 class User(Base):
@@ -157,6 +171,9 @@ class User(Base):
     language: Mapped[str | None] = mapped_column(String(8))
     # Part of every sign-in link; using a link bumps it, so each link works once.
     login_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Runs the site: decides requests for new communities, edits and archives any community
+    # (``listbridge site admin add``; forum.site_admins).
+    is_site_admin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     emails: Mapped[list[UserEmail]] = relationship(back_populates="user", order_by="UserEmail.id")
@@ -246,6 +263,33 @@ class Membership(Base):
 
     community: Mapped[Community] = relationship()
     user: Mapped[User] = relationship()
+
+
+class CommunityRequest(Base):
+    """A member's request for a new community, until a site administrator decides it.
+
+    Kept after the decision (with who decided, when and why), so the requester and the
+    administrators can see what became of it; an approved one names the community made.
+    """
+
+    __tablename__ = "community_requests"
+    __table_args__ = (Index("ix_community_requests_status", "status", "created_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    slug: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    category: Mapped[str] = mapped_column(String(60), default="")
+    visibility: Mapped[Visibility] = mapped_column(_enum(Visibility), default=Visibility.public)
+    status: Mapped[RequestStatus] = mapped_column(_enum(RequestStatus), default=RequestStatus.pending)
+    decision_note: Mapped[str] = mapped_column(Text, default="")
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    community_id: Mapped[int | None] = mapped_column(ForeignKey("communities.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    user: Mapped[User] = relationship(foreign_keys=[user_id])
 
 
 class SubscriptionRequest(Base):

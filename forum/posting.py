@@ -132,7 +132,7 @@ def submit_post(session: Session, draft: Draft, site: Site) -> Outcome:
     membership = membership_of(session, user, community)
     verdict = (
         Verdict(Action.accept)
-        if draft.trusted
+        if draft.trusted and not community.is_archived  # an archive is closed to imports too
         else posting_verdict(community, membership, draft.author_email or "an anonymous sender")
     )
     if verdict.refused:

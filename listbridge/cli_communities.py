@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
-
 import click
-from sqlalchemy import func, make_url, select
+from sqlalchemy import func, select
 
-from forum.config import Settings
 from forum.directory import (
     create_community,
-    delete_community,
     edit_community,
-    member_listing,
-    write_member_csv,
 )
 from forum.languages import COMMUNITY_LANGUAGES
-from forum.models import Community, Membership, Post, PostingPolicy, utcnow
+from forum.models import Community, Membership, PostingPolicy
 from forum.posting import community_by_slug
 from forum.site import Site
 from listbridge.cli_context import Context, fail, pass_ctx
@@ -40,6 +33,7 @@ def community() -> None:
     help="Who may post without moderation.",
 )
 @click.option("--description", default="", help="One paragraph about the community.")
+@click.option("--category", default="", help='A short label the catalogue of communities filters by, e.g. "Housing".')
 @click.option("--subject-prefix", default="", help='Prefix for subjects of mailed posts, e.g. "[housing]".')
 @click.option(
     "--require-authentication",
@@ -64,6 +58,7 @@ def community_create(
     private: bool,
     policy: str,
     description: str,
+    category: str,
     subject_prefix: str,
     require_authentication: str,
     language: str,
@@ -80,6 +75,7 @@ def community_create(
             subject_prefix=subject_prefix,
             require_authentication="" if require_authentication == "site" else require_authentication,
             language=language,
+            category=category,
         )
         click.echo(
             f"created {c.slug} ({c.visibility.value}, posting: {c.posting_policy.value}, "
@@ -91,7 +87,7 @@ def community_create(
 @community.command("list")
 @pass_ctx
 def community_list(ctx: Context) -> None:
-    """List communities with their member counts."""
+    """List communities with their member counts and categories ("archived" when they are)."""
     with ctx.sessions() as session:
         rows = session.execute(
             select(
@@ -100,13 +96,16 @@ def community_list(ctx: Context) -> None:
                 Community.visibility,
                 Community.posting_policy,
                 func.count(Membership.id),
+                Community.category,
+                Community.archived_at,
             )
             .outerjoin(Membership, Membership.community_id == Community.id)
             .group_by(Community.id)
             .order_by(Community.slug)
         )
-        for slug, name, vis, policy, members in rows:
-            click.echo(f"{slug}\t{name}\t{vis.value}\t{policy.value}\t{members} members")
+        for slug, name, vis, policy, members, category, archived_at in rows:
+            archived = "\tarchived" if archived_at is not None else ""
+            click.echo(f"{slug}\t{name}\t{vis.value}\t{policy.value}\t{members} members\t{category or '-'}{archived}")
 
 
 @community.command("edit")
@@ -120,6 +119,7 @@ def community_list(ctx: Context) -> None:
     type=click.Choice(COMMUNITY_LANGUAGES),
     help="The language of its pages and of the site's own text in its mail (bilingual: Welsh and English).",
 )
+@click.option("--category", help='A short label the catalogue filters by, e.g. "Housing" ("" for none).')
 @pass_ctx
 def community_edit(
     ctx: Context,
@@ -129,13 +129,14 @@ def community_edit(
     policy: str | None,
     subject_prefix: str | None,
     language: str | None,
+    category: str | None,
 ) -> None:
-    """Change SLUG's name, description, posting policy, subject prefix or language.
+    """Change SLUG's name, description, posting policy, subject prefix, language or category.
 
     Only what is given changes.
     """
-    if (name, description, policy, subject_prefix, language) == (None, None, None, None, None):
-        fail("nothing to change: give --name, --description, --policy, --subject-prefix or --language")
+    if (name, description, policy, subject_prefix, language, category) == (None,) * 6:
+        fail("nothing to change: give --name, --description, --policy, --subject-prefix, --language or --category")
     with ctx.sessions.begin() as session:
         c = edit_community(
             session,
@@ -145,10 +146,11 @@ def community_edit(
             policy=policy,
             subject_prefix=subject_prefix,
             language=language,
+            category=category,
         )
         click.echo(
             f"{c.slug}: name {c.name!r}, posting: {c.posting_policy.value}, "
-            f"subject prefix {c.subject_prefix!r}, language: {c.language}"
+            f"subject prefix {c.subject_prefix!r}, language: {c.language}, category {c.category!r}"
         )
 
 
@@ -166,47 +168,10 @@ def community_delete(ctx: Context, slug: str, yes: bool) -> None:
     """
     if not yes:
         fail(f"deleting {slug} removes its archive and members for good: add --yes to do it")
-    from forum.archive import community_mbox  # only delete needs the mbox writer
+    from forum.community_deletion import delete_saving_first  # only delete needs the mbox writer
 
-    with ctx.sessions() as session:
-        community = community_by_slug(session, slug)
-        community_id, slug, before = community.id, community.slug, _contents(session, community.id)
-    folder = _beside_database(ctx.settings)
-    stamp = utcnow().strftime("%Y%m%d-%H%M%S")
-    mbox_path, csv_path = folder / f"{slug}-{stamp}.mbox", folder / f"{slug}-{stamp}-members.csv"
-    blobs = Site.from_settings(ctx.settings).blobs
-    try:
-        with ctx.sessions() as session, mbox_path.open("xb") as out:
-            for entry in community_mbox(session, community_id, blobs):
-                out.write(entry)
-        with ctx.sessions() as session, csv_path.open("x", encoding="utf-8", newline="") as text:
-            members = write_member_csv(member_listing(session, community_by_slug(session, slug)), text)
-    except OSError as exc:
-        fail(f"cannot save {exc.filename}: {exc.strerror}; {slug} is not deleted")
-    with ctx.sessions.begin() as session:
-        if _contents(session, community_id) != before:
-            fail(
-                f"{slug} changed while it was being saved (a new post or member): {slug} is not deleted; "
-                "run the command again"
-            )
-        delete_community(session, community_by_slug(session, slug))
-    click.echo(f"deleted {slug}; saved first: its archive in {mbox_path}, its {members} member(s) in {csv_path}")
-
-
-def _contents(session: Any, community_id: int) -> tuple[Any, ...]:
-    """What a saved copy must still match when the community is deleted: its newest post and its members."""
-    return (
-        session.scalar(select(func.max(Post.id)).where(Post.community_id == community_id)),
-        session.scalar(select(func.max(Membership.id)).where(Membership.community_id == community_id)),
-        session.scalar(select(func.count(Membership.id)).where(Membership.community_id == community_id)),
+    saved = delete_saving_first(ctx.sessions, Site.from_settings(ctx.settings), slug)
+    click.echo(
+        f"deleted {saved.slug}; saved first: its archive in {saved.mbox}, "
+        f"its {saved.members} member(s) in {saved.members_csv}"
     )
-
-
-def _beside_database(settings: Settings) -> Path:
-    """The folder of an SQLite database file; for a database server, the storage folder."""
-    url = make_url(settings.database.url)
-    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
-        return Path(url.database).resolve().parent
-    folder = Path(settings.storage.path)
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder

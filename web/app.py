@@ -20,6 +20,8 @@ from forum.health import Health
 from forum.site import Site
 from web import i18n, labels
 from web.accounts.views import bp as accounts_bp
+from web.admin.requests import bp as community_requests_bp
+from web.admin.views import bp as admin_bp
 from web.archive.views import bp as archive_bp
 from web.auth import current_user
 from web.health import bp as health_bp
@@ -70,7 +72,7 @@ def create_app(settings: Settings, services: Callable[[], Mapping[str, Health]] 
     app.after_request(_security_headers)
     app.context_processor(lambda: {"site_name": settings.site.name, "current_user": current_user()})
     app.url_map.converters["int"] = IdConverter  # before the routes are added: they use it
-    for blueprint in (archive_bp, accounts_bp, manage_bp, pages_bp, health_bp):
+    for blueprint in (archive_bp, accounts_bp, manage_bp, community_requests_bp, admin_bp, pages_bp, health_bp):
         app.register_blueprint(blueprint)
     return app
 

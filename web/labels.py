@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from enum import Enum
 
-from forum.models import Delivery, MemberStatus, Role
+from forum.models import Delivery, MemberStatus, RequestStatus, Role, Visibility
 from web.i18n import LazyText
 from web.i18n import lazy_gettext as _l
 
@@ -24,6 +24,12 @@ DELIVERY_NAMES = {
     Delivery.weekly: _l("Weekly digest"),
     Delivery.none: _l("No email"),
 }
+REQUEST_STATUS_NAMES = {
+    RequestStatus.pending: _l("Waiting for a decision"),
+    RequestStatus.approved: _l("Approved"),
+    RequestStatus.declined: _l("Declined"),
+}
+VISIBILITY_NAMES = {Visibility.public: _l("Public"), Visibility.private: _l("Private")}
 SOURCE_NAMES = {
     "email": _l("email"),
     "web": _l("the web"),
@@ -45,4 +51,6 @@ TEMPLATE_GLOBALS = {
     "status_name": _namer(STATUS_NAMES),  # type: ignore[arg-type]
     "delivery_name": _namer(DELIVERY_NAMES),  # type: ignore[arg-type]
     "source_name": _namer(SOURCE_NAMES),  # type: ignore[arg-type]
+    "request_status_name": _namer(REQUEST_STATUS_NAMES),  # type: ignore[arg-type]
+    "visibility_name": _namer(VISIBILITY_NAMES),  # type: ignore[arg-type]
 }

@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.world import ALICE, DAVE, GPS_QUESTION, World, browser_context, sign_in
+from tests.e2e.world import ALICE, DAVE, ERIN, GPS_QUESTION, World, browser_context, sign_in
 
 try:
     from axe_playwright_python.sync_playwright import Axe
@@ -52,7 +52,25 @@ PREVIEWED = "A **bold** point, a [link](https://www.gov.uk) and a list:\n\n- one
 
 
 ENGLISH = {
-    "home": Case(None, "/", must_show=("table.listing a[href='/c/housing/']",)),
+    "home": Case(None, "/", must_show=("main a[href='/communities']",)),
+    "home-member": Case(ALICE, "/", must_show=("table.listing a[href='/c/housing/']",)),
+    "communities": Case(None, "/communities", must_show=("table.listing a[href='/c/housing/']", "select option")),
+    "communities-none": Case(
+        None, "/communities?q=zzzz&category=Housing&sort=size", must_show=("main a[href='/communities']",)
+    ),
+    "community-request": Case(ALICE, "/communities/request", must_show=("fieldset input[type=radio]",)),
+    "community-request-error": Case(
+        ALICE, "/communities/request", 400, submit="Send the request", must_show=(".error-summary",)
+    ),
+    "admin": Case(ERIN, "/admin/", must_show=("a[href='/admin/requests']",)),
+    "admin-requests": Case(ERIN, "/admin/requests", must_show=("article.post textarea",)),
+    "admin-communities": Case(
+        ERIN, "/admin/communities", must_show=("table.listing a[href='/admin/communities/casework']",)
+    ),
+    "admin-community": Case(ERIN, "/admin/communities/planning", must_show=("fieldset input[type=radio]",)),
+    "admin-delete": Case(ERIN, "/admin/communities/planning/delete", must_show=("input#confirm",)),
+    "admin-held": Case(ERIN, "/admin/held", must_show=("table.listing a[href='/c/planning/manage/held']",)),
+    "admin-bounces": Case(ERIN, "/admin/bounces"),
     "community": Case(ALICE, "/c/housing/", must_show=("table.threads tbody tr",)),
     "thread": Case(ALICE, "{gps_thread}", must_show=("details.quoted", ".attachments a")),
     "search-results": Case(None, "/search?q=GPS", must_show=("ol.results li mark",)),
@@ -89,6 +107,7 @@ WELSH_NAMES = {
     "Email me a sign-in link": "Anfon dolen fewngofnodi ataf",
     "Post": "Postio",
     "Preview": "Rhagolwg",
+    "Send the request": "Anfon y cais",
     "Skip to main content": "Neidio i'r prif gynnwys",
 }
 HTML_LANG = {"en": "en-GB", "cy": "cy"}

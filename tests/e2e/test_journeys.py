@@ -23,12 +23,14 @@ from tests.e2e.world import (
     CAROL,
     DAMP_QUESTION,
     DOMAIN,
+    ERIN,
     PRIVATE_SUBJECT,
     PRIVATE_WORD,
     World,
     outlook_reply,
     sign_in,
     text_of,
+    to,
     wait_mail,
 )
 
@@ -145,3 +147,45 @@ def test_a_member_finds_the_private_thread(new_context: Callable[..., Any], worl
     assert page.url.split("#")[0] == world.url(world.private_thread)
     page.goto("/")
     expect(page.get_by_role("link", name="Casework")).to_be_visible()
+
+
+def test_requesting_a_community_and_its_approval(new_context: Callable[..., Any], world: World) -> None:
+    """A member asks for a community on the web; a site administrator, told by mail, approves
+    it on the web; the member, told by mail, finds it under "Your communities" and runs it."""
+    before = len(world.sink.messages)
+    member = new_context(as_=BOB).new_page()
+    member.goto("/")
+    member.get_by_role("link", name="Ask for a new community").click()
+    expect(member.get_by_role("heading", level=1)).to_have_text("Ask for a new community")
+    member.get_by_label("Name", exact=True).fill("Homelessness Prevention")
+    member.get_by_label("Purpose").fill("Officers preventing homelessness share what works.")
+    member.get_by_label("Category").fill("housing")
+    member.get_by_role("radio", name=re.compile("^Private")).check()
+    member.get_by_role("button", name="Send the request").click()
+    expect(member.get_by_role("heading", level=1)).to_have_text("Request sent")
+
+    asked = text_of(wait_mail(world.sink, to(ERIN, "asks for a new community"), after=before))
+    link = re.search(r"https?://\S+(/admin/requests)", asked)
+    assert link, asked
+    admin = new_context(as_=ERIN).new_page()
+    admin.goto(link.group(1))
+    request = admin.get_by_role("article").filter(has_text="Homelessness Prevention")
+    expect(request).to_contain_text("homelessness-prevention@")
+    request.get_by_label("Message to the requester").fill("Welcome aboard.")
+    request.get_by_role("button", name="Approve and make it").click()
+    expect(admin.get_by_role("status").first).to_contain_text("Homelessness Prevention is made")
+    expect(admin.get_by_role("article").filter(has_text="Homelessness Prevention")).to_have_count(0)
+
+    ready = text_of(wait_mail(world.sink, to(BOB, "Homelessness Prevention is ready"), after=before))
+    assert f"homelessness-prevention@{DOMAIN}" in ready and "Welcome aboard." in ready
+    member.goto("/")
+    yours = member.get_by_role("table", name="Your communities")
+    yours.get_by_role("link", name="Homelessness Prevention").click()
+    expect(member.get_by_role("heading", level=1)).to_contain_text("Homelessness Prevention")
+    member.goto("/c/homelessness-prevention/manage/settings")
+    expect(member.get_by_label("Category")).to_have_value("Housing")  # joined the category in use
+    expect(member.get_by_role("radio", name=re.compile("^Private"))).to_be_checked()
+
+    visitor = new_context().new_page()
+    visitor.goto("/communities?q=homelessness")
+    expect(visitor.get_by_role("heading", level=2)).to_have_text("0 communities")  # private: not listed

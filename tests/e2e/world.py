@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import Any
 
+from forum import site_admins
 from forum.db import make_engine, make_sessionmaker
-from forum.models import Role
+from forum.models import CommunityRequest, Role
 from tests.integration.served import DOMAIN, Browser, ServedSite, mail
 from tests.support import Received, SmtpSink, make_community, make_member
 
@@ -24,7 +25,8 @@ ALICE = "alice@council.example"  # facilitator of housing and planning; not a me
 BOB = "bob@council.example"  # takes part by email: member of housing, planning and casework
 CAROL = "carol@council.example"  # facilitator of the private casework community
 DAVE = "dave@council.example"  # member of housing; signs in with JavaScript turned off
-NAMES = {ALICE: "Alice Example", BOB: "Bob Example", CAROL: "Carol Example", DAVE: "Dave Example"}
+ERIN = "erin@council.example"  # site administrator; a member of no community
+NAMES = {ALICE: "Alice Example", BOB: "Bob Example", CAROL: "Carol Example", DAVE: "Dave Example", ERIN: "Erin Example"}
 
 GPS_QUESTION = "Has anyone bought a GPS unit for housing condition surveys? Which one would you recommend?"
 DAMP_QUESTION = "What do you tell tenants about damp and mould while repairs are waited for?"
@@ -152,6 +154,7 @@ def seed(db_url: str) -> None:
         with make_sessionmaker(engine).begin() as db:
             housing = make_community(db, "housing")
             housing.name, housing.description = "Housing Advice", "Advisers helping tenants and landlords."
+            housing.category = "Housing"
             for address, role in ((ALICE, Role.facilitator), (BOB, Role.member), (DAVE, Role.member)):
                 make_member(db, housing, address, role=role).user.display_name = NAMES[address]
             planning = make_community(db, "planning", policy="moderated")
@@ -162,6 +165,18 @@ def seed(db_url: str) -> None:
             casework.name = "Casework"
             make_member(db, casework, CAROL, role=Role.facilitator).user.display_name = NAMES[CAROL]
             make_member(db, casework, BOB)
+            erin, _ = site_admins.add(db, ERIN)
+            erin.display_name = NAMES[ERIN]
+            # A request waiting for the site administrators (for their page's checks).
+            db.add(
+                CommunityRequest(
+                    user_id=make_member(db, planning, DAVE).user_id,
+                    slug="allotments",
+                    name="Allotments",
+                    description="Councils' allotment officers.",
+                    category="Parks",
+                )
+            )
     finally:
         engine.dispose()
 

@@ -134,7 +134,9 @@ def test_community_names_and_addresses(site: ServedSite) -> None:
         'use "housing"',
     )
     assert_one_line_error(site.cli("community", "create", "Garden", "--name", "Garden", check=False), 'use "garden"')
-    assert site.cli("community", "list").stdout.splitlines() == ["housing\tHousing Advice\tpublic\tmembers\t0 members"]
+    assert site.cli("community", "list").stdout.splitlines() == [
+        "housing\tHousing Advice\tpublic\tmembers\t0 members\t-"
+    ]
 
 
 def test_community_edit(site: ServedSite) -> None:
@@ -151,7 +153,7 @@ def test_community_edit(site: ServedSite) -> None:
     )
     assert (
         edited.stdout == "housing: name 'Housing Officers', posting: moderated, subject prefix '[housing]', "
-        "language: en\n"
+        "language: en, category ''\n"
     )
     assert site.cli("community", "edit", "housing", "--description", "For officers").returncode == 0
     assert site.cli("community", "list").stdout.startswith("housing\tHousing Officers\tpublic\tmoderated\t")
@@ -205,7 +207,7 @@ def test_members_language_from_add_and_import(site: ServedSite, tmp_path: Path) 
 def test_community_language(site: ServedSite) -> None:
     created = site.cli("community", "create", "tai", "--name", "Tai", "--language", "bilingual").stdout
     assert created == "created tai (public, posting: members, language: bilingual): tai@lists.example.org\n"
-    assert site.cli("community", "edit", "housing", "--language", "cy").stdout.endswith("language: cy\n")
+    assert site.cli("community", "edit", "housing", "--language", "cy").stdout.endswith("language: cy, category ''\n")
     assert_one_line_error(
         site.cli("community", "edit", "housing", "--language", "fr", check=False),
         "'fr' is not one of 'cy', 'en', 'bilingual'",
@@ -330,8 +332,51 @@ def test_every_command_is_in_help_and_the_readme(site: ServedSite) -> None:
     for group, commands in [
         ("community", ["create", "list", "edit", "delete"]),
         ("member", ["add", "import", "list", "remove"]),
+        ("site admin", ["add", "remove", "list"]),
     ]:
-        listed = site.cli(group, "--help").stdout
+        listed = site.cli(*group.split(), "--help").stdout
         for command in commands:
             assert re.search(rf"^  {command}\b", listed, re.MULTILINE), f"{group} {command} not in --help"
             assert f"{group} {command}" in section, f"{group} {command} not in the README"
+
+
+def test_community_categories(site: ServedSite) -> None:
+    site.cli("community", "create", "tai", "--name", "Tai", "--category", "  Housing   advice ")
+    assert site.cli("community", "edit", "housing", "--category", "housing ADVICE").stdout.endswith(
+        "category 'Housing advice'\n"
+    )  # joins the category as it is spelt already
+    assert site.cli("community", "list").stdout.splitlines() == [
+        "housing\tHousing Advice\tpublic\tmembers\t0 members\tHousing advice",
+        "tai\tTai\tpublic\tmembers\t0 members\tHousing advice",
+    ]
+    assert site.cli("community", "edit", "tai", "--category", "").stdout.endswith("category ''\n")
+    assert_one_line_error(
+        site.cli("community", "create", "x", "--name", "X", "--category", "c" * 61, check=False), "at most 60"
+    )
+    assert_one_line_error(site.cli("community", "edit", "tai", "--category", "c" * 61, check=False), "at most 60")
+
+
+def test_site_admins(site: ServedSite) -> None:
+    assert site.cli("site", "admin", "list").stdout == ""
+    assert (
+        site.cli("site", "admin", "add", " Root@Council.example").stdout
+        == "root@council.example is a site administrator\n"
+    )
+    assert site.cli("site", "admin", "add", "root@council.example").stdout == (
+        "root@council.example is already a site administrator\n"
+    )
+    site.cli("member", "add", "housing", "ann@council.example", "--name", "Ann")
+    site.cli("site", "admin", "add", "ann@council.example")
+    assert site.cli("site", "admin", "list").stdout == "ann@council.example\tAnn\nroot@council.example\t\n"
+    with database(site) as sessions, sessions() as session:
+        root = user_by_email(session, "root@council.example")
+        assert root is not None and root.is_site_admin  # an account made for a new address, to sign in with
+    assert_one_line_error(site.cli("site", "admin", "add", "not-an-address", check=False), "not-an-address")
+    assert_one_line_error(site.cli("site", "admin", "remove", "nobody@council.example", check=False), "not a site")
+    assert_one_line_error(site.cli("site", "admin", check=False), "needs a command")
+    removed = site.cli("site", "admin", "remove", "ann@council.example")
+    assert removed.stdout == "ann@council.example is no longer a site administrator\n" and removed.stderr == ""
+    last = site.cli("site", "admin", "remove", "root@council.example")
+    assert last.returncode == 0 and "no administrator now" in last.stderr
+    assert site.cli("site", "admin", "list").stdout == ""
+    assert "ann@council.example" in site.cli("member", "list", "housing").stdout  # the account stays

@@ -76,25 +76,22 @@ def attachment_ids(sessionmaker: SessionMaker[Session], post_id: int) -> list[in
 
 
 class TestHome:
-    def test_lists_public_communities_with_counts(self, client: FlaskClient, post: Callable[..., Post]) -> None:
-        first = post("Damp")
-        post("Re: Damp", author=BOB, parent_id=first.id)
-        post("Secret", community="board")
-        rows = {
-            row.th.a.text: [td.text.strip() for td in row.find_all("td")]
-            for row in page(client.get("/")).select("tbody tr")
-        }
-        assert list(rows) == ["Garden", "Housing"]
-        assert rows["Housing"][:2] == ["2", "1"] and rows["Garden"][:2] == ["1", "0"]
-        assert rows["Garden"][2] == "No posts yet"
+    def test_leads_everyone_to_the_catalogue(self, client: FlaskClient, people: dict[str, int]) -> None:
+        soup = page(client.get("/"))
+        assert soup.find("a", href="/communities").text == "Find a community"
+        assert soup.find("h2", id="yours") is None and not soup.select("table")  # nothing that grows with the site
 
-    def test_members_see_their_private_communities(
-        self, client: FlaskClient, sign_in: SignIn, people: dict[str, int]
+    def test_lists_a_members_own_communities_with_activity(
+        self, client: FlaskClient, sign_in: SignIn, people: dict[str, int], post: Callable[..., Post]
     ) -> None:
+        post("Damp")
         sign_in(people["ann"])
         soup = page(client.get("/"))
-        assert [a.text for a in soup.select("tbody th a")] == ["Board", "Garden", "Housing"]
-        assert soup.select_one("thead th[scope=col]") is not None
+        assert soup.find("h2", id="yours").text == "Your communities"
+        rows = {row.th.a.text: row for row in soup.select("tbody tr")}
+        assert list(rows) == ["Housing", "Board"]  # latest activity first; Garden is not hers
+        assert rows["Housing"].find("time") is not None and "Private" in rows["Board"].th.text
+        assert soup.find("a", href="/communities/request") is not None
 
 
 class TestCommunityPage:
@@ -636,7 +633,7 @@ class TestPrivacy:
             assert hidden.status_code == 404, what
             assert _main(hidden) == _main(nothing), what  # no difference to tell
             assert "Budget" not in hidden.text and "board" not in hidden.text.lower(), what
-        assert "Board" not in client.get("/").text
+        assert "Board" not in client.get("/").text and "Board" not in client.get("/communities").text
         for query in ("/search?q=confidential", "/search?q=budget&community=board"):
             assert page(client.get(query)).find("h2", id="results-heading").text == "No results"
 
@@ -646,6 +643,6 @@ class TestPrivacy:
         sign_in(people["ann"])
         for what, url in secret.items():
             assert client.get(url).status_code == 200, what
-        assert "Board" in client.get("/").text
+        assert "Board" in client.get("/").text and "Board" in client.get("/communities").text
         hits = page(client.get("/search?q=confidential")).select("ol.results li")
         assert len(hits) == 1 and hits[0].a["href"].startswith(secret["thread"] + "#post-")

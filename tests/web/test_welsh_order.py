@@ -31,10 +31,11 @@ def test_communities_are_listed_in_the_pages_order(
         for slug, name in NAMES.items():
             make_community(session, slug).name = name
     link = r'<a href="/c/\w+/">([^<]+)</a>'
-    assert shown(client.get("/?lang=cy").text, link) == WELSH_ORDER
-    assert shown(client.get("/?lang=en").text, link) == ENGLISH_ORDER
+    assert shown(client.get("/communities?sort=name&lang=cy").text, link) == WELSH_ORDER
+    assert shown(client.get("/communities?sort=name&lang=en").text, link) == ENGLISH_ORDER
     monkeypatch.setattr(archive_views, "COMMUNITIES_PER_PAGE", 3)
-    assert [shown(client.get(f"/?lang=cy&page={n}").text, link) for n in (1, 2)] == [WELSH_ORDER[:3], WELSH_ORDER[3:]]
+    pages = [shown(client.get(f"/communities?sort=name&lang=cy&page={n}").text, link) for n in (1, 2)]
+    assert pages == [WELSH_ORDER[:3], WELSH_ORDER[3:]]
 
 
 def test_members_are_listed_in_the_pages_order(

@@ -1,4 +1,5 @@
-"""The archive's pages: home, community, thread, attachment, search, Atom feed and mbox.
+"""The archive's pages: home, the catalogue of communities, community, thread, attachment,
+search, Atom feed and mbox.
 
 Views are thin: forum.archive and forum.search decide what may be seen and load it; a view
 turns a request into their arguments and their values into a page. Whatever a visitor
@@ -37,7 +38,7 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 
-from forum import archive, threads, times
+from forum import archive, catalogue, threads, times
 from forum.access import can_moderate
 from forum.archive import AttachmentEntry, Pagination, PostEntry
 from forum.errors import NotFound
@@ -46,12 +47,13 @@ from forum.search import search as search_posts
 from web import i18n
 from web.archive.rendering import RenderedBody, post_html
 from web.auth import current_user
+from web.i18n import lazy_gettext as _l
 from web.query import page_number, query_date
 from web.state import state
 
 bp = Blueprint("archive", __name__, template_folder="templates")
 
-COMMUNITIES_PER_PAGE = 100
+COMMUNITIES_PER_PAGE = 50
 THREADS_PER_PAGE = 30
 RESULTS_PER_PAGE = 20
 MAX_RESULT_PAGE = 50  # 1,000 results: deeper pages cost the database more than they help anyone
@@ -64,6 +66,11 @@ INLINE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp", 
 ACTIVE_TYPE_WORDS = ("html", "xml", "svg", "javascript", "ecmascript")
 _MIME_TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*$")
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+SORT_NAMES = {
+    catalogue.Sort.activity: _l("Latest activity"),
+    catalogue.Sort.size: _l("Most members"),
+    catalogue.Sort.name: _l("Name"),
+}
 
 
 # Formatting for templates -----------------------------------------------------------------
@@ -140,15 +147,66 @@ def _body(post: PostEntry, *, remote_images: bool, external: bool = False) -> Re
 
 @bp.get("/")
 def home() -> str:
+    """A way in for everyone (the catalogue), and a signed-in member's own communities."""
+    viewer = _viewer_id()
+    mine = None
+    if viewer is not None:
+        with state().readers() as db:
+            mine = catalogue.communities_of(db, viewer)
+    return render_template("archive/home.html", mine=mine)
+
+
+@bp.get("/communities")
+def communities() -> str:
+    """The catalogue: every community the visitor may find, searched, filtered and sorted."""
+    form = CatalogueForm.read(request.args)
     with state().readers() as db:
-        listing = archive.communities_page(
-            db, _viewer_id(), page_number(request.args), COMMUNITIES_PER_PAGE, i18n.current_language()
+        found = catalogue.catalogue(
+            db,
+            _viewer_id(),
+            q=form.q,
+            category=form.category,
+            sort=form.sort,
+            page=form.page,
+            per_page=COMMUNITIES_PER_PAGE,
+            language=i18n.current_language(),
         )
-    if listing.pagination.number > listing.pagination.pages:
+    if found.pagination.number > found.pagination.pages:
         abort(404)
     return render_template(
-        "archive/home.html", communities=listing.communities, pages=_page_links(listing.pagination, ".home")
+        "archive/communities.html",
+        form=form,
+        found=found,
+        sorts=SORT_NAMES,
+        pages=_page_links(found.pagination, ".communities", **form.arguments()),
     )
+
+
+@dataclass(frozen=True)
+class CatalogueForm:
+    """The catalogue's query string, read leniently: an unknown sort or page is the default."""
+
+    q: str = ""
+    category: str = ""
+    sort: catalogue.Sort = catalogue.Sort.activity
+    page: int = 1
+
+    @classmethod
+    def read(cls, args: Mapping[str, str]) -> CatalogueForm:
+        sort = args.get("sort", "")
+        return cls(
+            q=args.get("q", "").strip()[:200],
+            category=args.get("category", "").strip()[:200],
+            sort=catalogue.Sort(sort) if sort in catalogue.Sort.__members__ else catalogue.Sort.activity,
+            page=page_number(args),
+        )
+
+    def arguments(self) -> dict[str, str]:
+        """The choices as query-string arguments, for the links to other pages."""
+        named = {"q": self.q, "category": self.category}
+        if self.sort is not catalogue.Sort.activity:
+            named["sort"] = self.sort.value
+        return {key: value for key, value in named.items() if value}
 
 
 @bp.get("/c/<slug>/")

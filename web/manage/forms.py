@@ -7,6 +7,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from forum import chat_platforms
+from forum.catalogue import CATEGORY_LENGTH
 from forum.chat import channel_problem
 from forum.languages import BILINGUAL
 from forum.models import PostingPolicy, Role, Visibility
@@ -85,6 +86,7 @@ class RejectForm(WebForm):
 class SettingsForm(WebForm):
     name = StringField(_l("Name"), [DataRequired(_l("Enter the community's name")), Length(max=200)])
     description = TextAreaField(_l("Description"), [Optional(), Length(max=5000)], render_kw={"rows": 4})
+    category = StringField(_l("Category"), [Optional(), Length(max=CATEGORY_LENGTH)])
     visibility = RadioField(_l("Who can read it"), choices=VISIBILITY_CHOICES, coerce=choice_value)
     posting_policy = RadioField(_l("Who can post"), choices=POLICY_CHOICES, coerce=choice_value)
     language = RadioField(_l("Language of the community"), [Optional()], choices=COMMUNITY_LANGUAGE_CHOICES)

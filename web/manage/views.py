@@ -51,9 +51,10 @@ bp.register_error_handler(ListbridgeError, refused)
 
 
 def _managed(db: Session, slug: str) -> Place:
-    """The community, if the signed-in person may run it: 404 if they cannot read it, else 403."""
+    """The community, if the signed-in person may run it (its facilitators and moderators, and
+    the site administrators): 404 if they cannot read it, else 403."""
     here = place(db, slug)
-    if not can_moderate(here.membership):
+    if not can_moderate(here.membership) and not (here.user is not None and here.user.is_site_admin):
         raise NotPermitted(f"only the facilitators and moderators of {here.community.name} can manage it")
     return here
 
@@ -210,6 +211,7 @@ def settings(slug: str) -> Any:
             policy=form.posting_policy.data,
             subject_prefix=form.subject_prefix.data or "",
             language=form.language.data,
+            category=form.category.data or "",
         )
         community.visibility = Visibility(form.visibility.data)
     return _back(".settings", slug, _("Settings saved."))

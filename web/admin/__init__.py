@@ -1,0 +1,1 @@
+"""Asking for a new community, and the site administrators' pages (``/admin/``)."""
