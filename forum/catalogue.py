@@ -154,8 +154,10 @@ def catalogue(
     total = session.scalar(select(func.count()).select_from(Community).where(*where)) or 0
     pagination = Pagination(max(1, page), per_page, total)
     if sort is Sort.name and language == WELSH:
-        names = session.execute(select(Community.id, Community.name).where(*where)).all()
-        names.sort(key=lambda row: (welsh_key(row.name), row.id))
+        names = sorted(
+            session.execute(select(Community.id, Community.name).where(*where)),
+            key=lambda row: (welsh_key(row.name), row.id),
+        )
         page_ids = [row.id for row in names[pagination.offset : pagination.offset + per_page]]
         found = {row.id: row for row in session.execute(_entries(viewer_id, sort).where(Community.id.in_(page_ids)))}
         rows: Any = [found[i] for i in page_ids]
