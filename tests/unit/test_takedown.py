@@ -231,9 +231,8 @@ class TestBans:
         earlier = post(sessionmaker, site, CEM)
         with sessionmaker.begin() as session:
             takedown.ban(session, actor(session, ANN), community_by_slug(session, "housing"), CEM, "Abuse")
-        with sessionmaker.begin() as session:
-            with pytest.raises(NotPermitted, match="may not post"):
-                submit_post(session, Draft(community="housing", author_email=CEM, subject="Hi", body="Back"), site)
+        with sessionmaker.begin() as session, pytest.raises(NotPermitted, match="may not post"):
+            submit_post(session, Draft(community="housing", author_email=CEM, subject="Hi", body="Back"), site)
         news = post(sessionmaker, site, BOB, subject="News", body="For members")
         with sessionmaker() as session:
             community = community_by_slug(session, "housing")
