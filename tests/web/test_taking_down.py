@@ -15,8 +15,10 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm import sessionmaker as SessionMaker
 
+from forum import takedown
 from forum.access import membership_of, user_by_email
 from forum.models import MemberStatus, ModerationEntry, OutboxItem, Post, PostReport, PostStatus, Role
+from forum.moderation_log import OPERATOR
 from forum.outbox import NOTICE_EMAIL
 from forum.posting import Draft, community_by_slug, submit_post
 from forum.site import Site
@@ -290,9 +292,7 @@ class TestBans:
     ) -> None:
         shown = post(sessionmaker, site)
         with sessionmaker.begin() as session:
-            membership_of(session, user_by_email(session, CEM), community_by_slug(session, "housing")).status = (  # type: ignore[union-attr]
-                MemberStatus.banned
-            )
+            takedown.ban(session, OPERATOR, community_by_slug(session, "housing"), CEM)
         as_user(CEM)
         tried = client.post(f"/c/housing/p/{shown.id}/report", data={"csrf_token": csrf_token(), "reason": "X"})
         assert tried.status_code == 404
@@ -336,9 +336,6 @@ def _standing(sessionmaker: SessionMaker[Session], address: str) -> MemberStatus
 def test_the_mbox_download_leaves_hidden_posts_out(
     client: Client, as_user: As, sessionmaker: SessionMaker[Session], site: Site
 ) -> None:
-    from forum import takedown
-    from forum.moderation_log import OPERATOR
-
     kept = post(sessionmaker, site, body="Kept text")
     gone = post(sessionmaker, site, CEM, subject="Re: Boiler repairs", body="Hidden text", parent_id=kept.id)
     with sessionmaker.begin() as session:
