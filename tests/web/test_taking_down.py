@@ -17,7 +17,16 @@ from sqlalchemy.orm import sessionmaker as SessionMaker
 
 from forum import takedown
 from forum.access import membership_of, user_by_email
-from forum.models import MemberStatus, ModerationEntry, OutboxItem, Post, PostReport, PostStatus, Role
+from forum.models import (
+    MemberStatus,
+    ModerationEntry,
+    OutboxItem,
+    Post,
+    PostingPolicy,
+    PostReport,
+    PostStatus,
+    Role,
+)
 from forum.moderation_log import OPERATOR
 from forum.outbox import NOTICE_EMAIL
 from forum.posting import Draft, community_by_slug, submit_post
@@ -344,3 +353,18 @@ def test_the_mbox_download_leaves_hidden_posts_out(
     mbox = client.get("/c/housing/archive.mbox").data
     bodies = [message_from_bytes(part).get_payload() for part in mbox.split(b"\nFrom MAILER-DAEMON")]
     assert any("Kept text" in str(b) for b in bodies) and not any("Hidden text" in str(b) for b in bodies)
+
+
+def test_a_held_post_decided_on_the_web_is_logged_with_the_facilitators_name(
+    client: Client, csrf_token: Token, as_user: As, sessionmaker: SessionMaker[Session], site: Site
+) -> None:
+    with sessionmaker.begin() as session:
+        community_by_slug(session, "housing").posting_policy = PostingPolicy.moderated
+    waiting = post(sessionmaker, site, CEM)
+    assert status(sessionmaker, waiting.id) is PostStatus.held
+    as_user(ANN)
+    client.post(f"/c/housing/manage/held/{waiting.id}", data={"csrf_token": csrf_token(), "action": "approve"})
+    log = client.get("/c/housing/manage/log").text
+    soup = BeautifulSoup(log, "html.parser")
+    [row] = [[cell.get_text(strip=True) for cell in tr.find_all("td")] for tr in soup.select("tbody tr")]
+    assert row[1:4] == ["Ann", "Approved a held message", "Boiler repairs"]
