@@ -26,7 +26,9 @@ class ReportForm(WebForm):
     )
 
 
-class HideForm(WebForm):
+class ReasonForm(WebForm):
+    """Why a post or thread is hidden, or a member banned: for the log, optional."""
+
     reason = TextAreaField(
         _l("Reason (kept in the log)"), [Optional(), Length(max=REASON_CHARS)], render_kw={"rows": 3}
     )

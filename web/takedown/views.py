@@ -30,7 +30,7 @@ from web.archive.views import _page_links, not_found
 from web.auth import login_required
 from web.query import page_number
 from web.state import state, writing
-from web.takedown.forms import ConfirmForm, EditForm, HideForm, ReportForm
+from web.takedown.forms import ConfirmForm, EditForm, ReasonForm, ReportForm
 
 bp = Blueprint("takedown", __name__, template_folder="templates", url_prefix="/c/<slug>")
 bp.register_error_handler(NotFound, not_found)
@@ -86,7 +86,11 @@ def edit(slug: str, post_id: int) -> Any:
         form = EditForm(body=post.body)
         if not form.validate_on_submit():
             page = render_template(
-                "takedown/edit.html", community=here.community, post=post, form=form, window=_window()
+                "takedown/edit.html",
+                community=here.community,
+                post=post,
+                form=form,
+                window=settings.posting.edit_window_minutes,
             )
             return page, 400 if form.errors else 200
     with writing() as db:
@@ -128,10 +132,6 @@ def _to_thread_or_community(slug: str, post: Post, message: str) -> Response:
     return redirect(url_for("archive.community", slug=slug), 303)
 
 
-def _window() -> int:
-    return state().site.settings.posting.edit_window_minutes
-
-
 # Reports --------------------------------------------------------------------------------
 
 
@@ -170,9 +170,7 @@ def open_reports(slug: str) -> Any:
     with state().readers() as db:
         here = _moderating(db, slug)
         found = reports.open_reports(db, here.community)
-        return render_template(
-            "takedown/reports.html", community=here.community, reports=found, form=ConfirmForm(), section="open_reports"
-        )
+        return render_template("takedown/reports.html", community=here.community, reports=found, section="open_reports")
 
 
 @bp.route("/manage/reports/<int:report_id>", methods=["POST"])
@@ -198,7 +196,7 @@ def resolve(slug: str, report_id: int) -> Any:
 @bp.route("/p/<int:post_id>/hide", methods=["GET", "POST"])
 @login_required
 def hide(slug: str, post_id: int) -> Any:
-    form = HideForm()
+    form = ReasonForm()
     with state().readers() as db:
         here = _moderating(db, slug)
         post = _post(db, here, post_id)
@@ -236,7 +234,7 @@ def _thread(db: Session, here: Place, thread_id: int) -> Thread:
 @bp.route("/t/<int:thread_id>/hide", methods=["GET", "POST"])
 @login_required
 def hide_thread(slug: str, thread_id: int) -> Any:
-    form = HideForm()
+    form = ReasonForm()
     with state().readers() as db:
         here = _moderating(db, slug)
         thread = _thread(db, here, thread_id)
@@ -254,10 +252,13 @@ def hide_thread(slug: str, thread_id: int) -> Any:
 @bp.route("/t/<int:thread_id>/unhide", methods=["POST"])
 @login_required
 def unhide_thread(slug: str, thread_id: int) -> Any:
-    ConfirmForm()  # the app has checked its token
-    with writing() as db:
-        here = _moderating(db, slug)
-        takedown.unhide_thread(db, _actor(db, here), _thread(db, here, thread_id))
+    try:
+        with writing() as db:
+            here = _moderating(db, slug)
+            takedown.unhide_thread(db, _actor(db, here), _thread(db, here, thread_id))
+    except InvalidInput as exc:  # shown again already (another facilitator, a second click)
+        flash(sentence(exc.message), "error")
+        return redirect(url_for("archive.thread", slug=slug, thread_id=thread_id), 303)
     return _to_thread(slug, thread_id, _("The thread is shown again."))
 
 
@@ -280,7 +281,7 @@ def _member(db: Session, here: Place, user_id: int) -> tuple[User, str]:
 @bp.route("/manage/members/<int:user_id>/ban", methods=["GET", "POST"])
 @login_required
 def ban(slug: str, user_id: int) -> Any:
-    form = HideForm()
+    form = ReasonForm()
     with state().readers() as db:
         here = _moderating(db, slug)
         user, email = _member(db, here, user_id)
