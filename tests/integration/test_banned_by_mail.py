@@ -59,3 +59,14 @@ def test_a_banned_member_is_refused_by_mail_and_sent_nothing(served: ServedSite,
     assert copy.rcpt_tos == ["bob@council.example"]
     time.sleep(1.5)  # the delivery worker has had time to send any other copy
     assert [m.rcpt_tos for m in smtp_sink.messages] == [["bob@council.example"]]
+
+    # Nor can they join again by mail: they are told so, and stay banned.
+    subscribe = f"housing-subscribe@{DOMAIN}"
+    code, _ = served.send(
+        "carol@council.example", [subscribe], mail("carol@council.example", subscribe, "join", "", "c3@council.example")
+    )
+    assert code == 250
+    answer = smtp_sink.wait_for(2)[1]
+    assert answer.rcpt_tos == ["carol@council.example"]
+    assert "cannot join or leave Housing Advice by email" in answer.message.get_body(("plain",)).get_content()
+    assert "carol@council.example\tmember\teach\tbanned" in served.cli("member", "list", "housing").stdout

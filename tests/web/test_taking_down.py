@@ -296,6 +296,15 @@ class TestBans:
         tried = client.post(f"/c/housing/manage/members/{cem}/ban", data={"csrf_token": csrf_token()})
         assert tried.status_code == 404 and _standing(sessionmaker, CEM) is MemberStatus.active
 
+    def test_a_banned_member_cannot_join_again_on_the_web(
+        self, client: Client, csrf_token: Token, as_user: As, sessionmaker: SessionMaker[Session]
+    ) -> None:
+        with sessionmaker.begin() as session:
+            takedown.ban(session, OPERATOR, community_by_slug(session, "housing"), CEM)
+        as_user(CEM)
+        tried = client.post("/c/housing/membership", data={"csrf_token": csrf_token(), "action": "join"})
+        assert tried.status_code == 403 and _standing(sessionmaker, CEM) is MemberStatus.banned
+
     def test_a_banned_member_cannot_report(
         self, client: Client, csrf_token: Token, as_user: As, sessionmaker: SessionMaker[Session], site: Site
     ) -> None:
