@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from forum import editing, outbox
-from forum.access import can_moderate, membership_of, user_by_email
+from forum.access import membership_of, user_by_email
 from forum.accounts import last_facilitator_problem
 from forum.archive import PostEntry
 from forum.config import Settings
@@ -209,7 +209,3 @@ def unban(session: Session, actor: Actor, community: Community, email: str) -> M
     session.flush()
     record(session, actor, LogAction.unban, community.id, member=user)
     return membership
-
-
-def may_moderate(session: Session, user: User | None, community: Community) -> bool:
-    return user is not None and can_moderate(membership_of(session, user, community))
