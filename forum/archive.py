@@ -28,7 +28,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, ColumnExpressionArgument, Row, Select, and_, bindparam, case, func, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session, selectinload
 
-from forum.access import can_read
+from forum.access import can_moderate, can_read
 from forum.blobs import BlobStore
 from forum.errors import NotFound
 from forum.models import (
@@ -150,11 +150,36 @@ class PostEntry:
     attachments: tuple[AttachmentEntry, ...]
     parent_id: int | None = None  # the post this one answers
     language: str = ""  # "cy", "en" or "" (forum.post_language)
+    status: PostStatus = PostStatus.published  # deleted: a gap in the thread; hidden: facilitators only
+    author_id: int | None = None  # who may still edit it (forum.takedown.may_change_own)
+
+    @property
+    def deleted(self) -> bool:
+        return self.status is PostStatus.deleted
+
+    @property
+    def hidden(self) -> bool:
+        return self.status is PostStatus.hidden
 
     @classmethod
     def of_row(cls, row: Row[tuple[object, ...]], attachments: tuple[AttachmentEntry, ...]) -> PostEntry:
         """From a row of :data:`_ENTRY_COLUMNS` (``body`` is there only for a post stored
-        before its HTML was)."""
+        before its HTML was). A deleted post keeps nothing of what it said."""
+        if row.status is PostStatus.deleted:
+            return cls(
+                id=row.id,
+                thread_id=row.thread_id,
+                subject=row.subject,
+                author=public_name(row.author_name),
+                created_at=row.created_at,
+                edited_at=None,
+                html="",
+                quoted="",
+                signature="",
+                attachments=(),
+                status=row.status,
+                author_id=row.author_id,
+            )
         return cls(
             id=row.id,
             thread_id=row.thread_id,
@@ -168,6 +193,8 @@ class PostEntry:
             attachments=attachments,
             parent_id=row.parent_id,
             language=row.language,
+            status=row.status,
+            author_id=row.author_id,
         )
 
     @classmethod
@@ -240,14 +267,23 @@ def readable_community_thread(
     session: Session, slug: str, thread_id: int, viewer_id: int | None
 ) -> tuple[Readable, Thread]:
     """The community at ``slug`` as :func:`readable_community` gives it, and its thread
-    ``thread_id`` if that has a published post; NotFound otherwise. One query: a thread
-    page is the archive's most asked-for page, and each query costs more Python than SQL."""
+    ``thread_id`` if that has a published post (or, for its facilitators, a hidden one);
+    NotFound otherwise. One query: a thread page is the archive's most asked-for page, and
+    each query costs more Python than SQL."""
     row = session.execute(_COMMUNITY_THREAD, {"slug": slug.lower(), "thread_id": thread_id}).first()
     readable = _readable(session, row.Community if row else None, viewer_id)
     thread = row.Thread if row else None
-    if thread is None or thread.post_count < 1:
+    if thread is None or (thread.post_count < 1 and not _hidden_from_others(session, readable, thread)):
         raise NotFound("there is no such thread here")
     return readable, thread
+
+
+def _hidden_from_others(session: Session, readable: Readable, thread: Thread) -> bool:
+    """Whether ``thread`` has posts hidden by facilitators that this viewer (one of them) may see."""
+    if not can_moderate(readable.membership):
+        return False
+    hidden = select(Post.id).where(Post.thread_id == thread.id, Post.status == PostStatus.hidden).exists()
+    return bool(session.scalar(select(hidden)))
 
 
 def readable_attachment(session: Session, attachment_id: int, viewer_id: int | None) -> Attachment:
@@ -331,12 +367,14 @@ _ENTRY_COLUMNS = (
     Post.signature,
     Post.parent_id,
     Post.language,
+    Post.status,
+    Post.author_id,
     case((Post.html.is_(None), Post.body), else_=None).label("body"),
     select(Attachment.id).where(Attachment.post_id == Post.id).exists().label("has_attachments"),
 )
 _THREAD_POSTS = (
     select(*_ENTRY_COLUMNS)
-    .where(Post.thread_id == bindparam("thread_id"), PUBLISHED)
+    .where(Post.thread_id == bindparam("thread_id"), Post.status.in_(bindparam("shown", expanding=True)))
     .order_by(Post.created_at, Post.id)
 )
 _ATTACHMENT_COLUMNS = (
@@ -348,9 +386,18 @@ _ATTACHMENT_COLUMNS = (
 )
 
 
-def thread_posts(session: Session, thread_id: int) -> list[PostEntry]:
-    """A thread's published posts in the order they were written (one query, two with attachments)."""
-    return _entries(session, _THREAD_POSTS, {"thread_id": thread_id})
+def thread_posts(
+    session: Session, thread_id: int, *, deleted_too: bool = False, hidden_too: bool = False
+) -> list[PostEntry]:
+    """A thread's published posts in the order they were written (one query, two with
+    attachments); with ``deleted_too`` the places of posts their authors deleted, and with
+    ``hidden_too`` (for its facilitators) the posts they hid."""
+    shown = [PostStatus.published]
+    if deleted_too:
+        shown.append(PostStatus.deleted)
+    if hidden_too:
+        shown.append(PostStatus.hidden)
+    return _entries(session, _THREAD_POSTS, {"thread_id": thread_id, "shown": [s.value for s in shown]})
 
 
 def latest_posts(session: Session, community_id: int, limit: int) -> list[PostEntry]:

@@ -259,6 +259,15 @@ BLOCKED_EXTENSIONS = [
 
 
 @dataclass(frozen=True, kw_only=True)
+class PostingSettings:
+    edit_window_minutes: int = setting(
+        30,
+        "Minutes after posting in which an author may edit or delete their post on the web (0: never); copies already mailed are not recalled.",
+    )
+    reports_per_hour: int = setting(10, "Posts one member may report to the facilitators in an hour.")
+
+
+@dataclass(frozen=True, kw_only=True)
 class WebSettings:
     host: str = setting("127.0.0.1", "Address the web archive listens on.")
     port: int = setting(8080, "Port of the web archive.")
@@ -322,6 +331,7 @@ class Settings:
     bounces: BounceSettings = field(default_factory=BounceSettings)
     imap: ImapSettings = field(default_factory=ImapSettings)
     threading: ThreadingSettings = field(default_factory=ThreadingSettings)
+    posting: PostingSettings = field(default_factory=PostingSettings)
     web: WebSettings = field(default_factory=WebSettings)
     # The sections of the registered chat platforms ([slack], [matrix], …) by platform name,
     # in this place in the file; each platform's module declares its own (forum.chat_platforms).
@@ -436,6 +446,10 @@ def _validate(settings: Settings) -> None:
         raise ConfigError("setting [smtp_out] connections must be at least 1")
     if settings.web.processes < 0:
         raise ConfigError("setting [web] processes must be 0 (one per core) or more")
+    if settings.posting.edit_window_minutes < 0:
+        raise ConfigError("setting [posting] edit_window_minutes must be 0 (no editing) or more")
+    if settings.posting.reports_per_hour < 1:
+        raise ConfigError("setting [posting] reports_per_hour must be at least 1")
     if settings.web.threads < 1:
         raise ConfigError("setting [web] threads must be at least 1")
     if settings.web.upload_max_files < 0:

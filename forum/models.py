@@ -99,7 +99,8 @@ class PostStatus(str, enum.Enum):
     published = "published"
     held = "held"
     rejected = "rejected"
-    deleted = "deleted"
+    deleted = "deleted"  # by its author: the thread shows that a post was here
+    hidden = "hidden"  # by a facilitator: out of every reader's sight, kept for the record
 
 
 class InboundStatus(str, enum.Enum):
@@ -326,6 +327,9 @@ class Thread(Base):
     post_count: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_activity_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Set while a facilitator has hidden the whole thread: its posts, and replies that
+    # still come to it, are hidden (forum.takedown).
+    hidden_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     community: Mapped[Community] = relationship()
 
@@ -630,3 +634,48 @@ class ChatMessage(Base):
     message_ref: Mapped[str] = mapped_column(String(255))
     ours: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ModerationEntry(Base):
+    """One thing done to a community's content or members, kept for the record: who did
+    it (their id, and their name as it was then), when, what, to which post, thread or
+    member, and why. Written in the transaction of the action itself (forum.moderation_log);
+    an edit keeps the text it replaced in ``detail``."""
+
+    __tablename__ = "moderation_log"
+    __table_args__ = (Index("ix_moderation_log_community", "community_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="CASCADE"))
+    # None: done on the command line, by whoever runs the site.
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    actor_name: Mapped[str] = mapped_column(String(200), default="")
+    action: Mapped[str] = mapped_column(String(16))  # forum.moderation_log.LogAction
+    post_id: Mapped[int | None] = mapped_column(ForeignKey("posts.id", ondelete="SET NULL"))
+    thread_id: Mapped[int | None] = mapped_column(ForeignKey("threads.id", ondelete="SET NULL"))
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # What the target was called then (a post's subject, a member's name), for when it is gone.
+    target_name: Mapped[str] = mapped_column(String(500), default="")
+    detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class PostReport(Base):
+    """A member telling the facilitators that a post should not be there, and why; open
+    until a facilitator hides the post or dismisses the report."""
+
+    __tablename__ = "post_reports"
+    __table_args__ = (
+        UniqueConstraint("post_id", "reporter_id"),
+        Index("ix_post_reports_open", "community_id", "resolved_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="CASCADE"))
+    post_id: Mapped[int] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"))
+    reporter_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolved_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    resolution: Mapped[str] = mapped_column(String(16), default="")  # "hidden" or "dismissed"

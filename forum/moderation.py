@@ -17,6 +17,7 @@ from forum.directory import moderators
 from forum.errors import InvalidInput, NotFound
 from forum.mail_language import translations_for
 from forum.models import Community, Post, PostStatus
+from forum.moderation_log import OPERATOR, Actor, LogAction, record
 from forum.posting import publish
 from forum.rate_limits import FACILITATORS, may_answer, normalize_address
 from forum.site import Site
@@ -39,16 +40,20 @@ def _held(session: Session, post_id: int) -> Post:
     return post
 
 
-def approve(session: Session, site: Site, post_id: int) -> int:
+def approve(session: Session, site: Site, post_id: int, *, by: Actor = OPERATOR) -> int:
     """Publish a held post; returns the number of personal copies queued."""
-    return publish(session, _held(session, post_id), site)
+    post = _held(session, post_id)
+    copies = publish(session, post, site)
+    record(session, by, LogAction.approve, post.community_id, post=post)
+    return copies
 
 
-def reject(session: Session, post_id: int, reason: str) -> Post:
+def reject(session: Session, post_id: int, reason: str, *, by: Actor = OPERATOR) -> Post:
     """Refuse a held post for good and mail the reason to its author."""
     post = _held(session, post_id)
     post.status = PostStatus.rejected
     post.hold_reason = reason
+    record(session, by, LogAction.reject, post.community_id, post=post, detail=reason)
     community = session.get(Community, post.community_id)
     if post.author_email and community is not None:
         _ = translations_for(session, post.author_id, community.language).gettext

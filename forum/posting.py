@@ -218,12 +218,17 @@ def shown_name(draft: Draft, user: User | None) -> str:
 
 def publish(session: Session, post: Post, site: Site, *, fan_out: bool = True) -> int:
     """Make a stored post visible and queue its personal copies and chat copies (also used
-    on approval); returns the number of personal copies."""
-    post.status = PostStatus.published
+    on approval); returns the number of personal copies. A reply to a thread a facilitator
+    has hidden is hidden with it (forum.takedown), and goes to nobody."""
     post.hold_reason = ""
     thread = session.get(Thread, post.thread_id)
     if thread is None:  # pragma: no cover - foreign keys make this impossible
         raise NotFound("the thread of this post no longer exists")
+    if thread.hidden_at is not None:
+        post.status = PostStatus.hidden
+        session.flush()
+        return 0
+    post.status = PostStatus.published
     thread.post_count += 1
     thread.last_activity_at = max(thread.last_activity_at, post.created_at)
     session.flush()

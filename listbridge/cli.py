@@ -351,6 +351,28 @@ def serve(ctx: Context, roles: tuple[str, ...]) -> None:
     run_serve(ctx.settings, roles or ROLES)
 
 
+@main.command("log")
+@click.option("--community", "slug", metavar="SLUG", help="Only this community's entries.")
+@click.option("--page", type=click.IntRange(min=1), default=1, show_default=True, help="Page of entries, newest first.")
+@click.option("--per-page", type=click.IntRange(min=1, max=1000), default=50, show_default=True)
+@pass_ctx
+def log(ctx: Context, slug: str | None, page: int, per_page: int) -> None:
+    """The moderation log: edits, deletions, hidden posts and threads, reports, bans,
+    held messages decided; who did each, when and why. Newest first, tab-separated."""
+    from forum import moderation_log
+
+    with ctx.sessions() as session:
+        community = community_by_slug(session, slug) if slug else None
+        found = moderation_log.entries(session, community, page, per_page)
+    for line in found.lines:
+        target = line.target_name or (f"post {line.post_id}" if line.post_id else "")
+        who = line.actor_name if line.actor_id is not None else "(command line)"
+        detail = " ".join(line.detail.split())
+        click.echo(f"{line.created_at:%Y-%m-%d %H:%M:%S}Z\t{line.slug}\t{who}\t{line.action.value}\t{target}\t{detail}")
+    if found.pagination.has_next:
+        click.echo(f"(page {found.pagination.number} of {found.pagination.pages}: --page {page + 1} for more)")
+
+
 main.add_command(community)
 main.add_command(member)
 main.add_command(site)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from forum import takedown
 from forum.access import membership_of, user_by_email
 from forum.accounts import remove_member
 from forum.directory import (
@@ -20,13 +21,14 @@ from forum.directory import (
 )
 from forum.errors import NotFound
 from forum.languages import MEMBER_LANGUAGES
+from forum.moderation_log import OPERATOR
 from forum.posting import community_by_slug
 from listbridge.cli_context import Context, fail, pass_ctx
 
 
 @click.group()
 def member() -> None:
-    """Add, import, list and remove members."""
+    """Add, import, list, remove and ban members."""
 
 
 @member.command("add")
@@ -141,3 +143,32 @@ def member_remove(ctx: Context, slug: str, email: str) -> None:
         f"removed {email} from {slug}"
         + ("; they are in no community now, so they are signed out of the web" if removal.signed_out else "")
     )
+
+
+@member.command("ban")
+@click.argument("slug")
+@click.argument("email")
+@click.option("--reason", default="", help="Kept in the moderation log.")
+@pass_ctx
+def member_ban(ctx: Context, slug: str, email: str, reason: str) -> None:
+    """Ban EMAIL from SLUG: no more copies or digests, no posting by any door, no joining again.
+
+    Someone who is not a member is banned too (an open community takes posts from anyone).
+    Their posts stay unless hidden. Recorded in the moderation log.
+    """
+    address = normalize_email(email)
+    with ctx.sessions.begin() as session:
+        takedown.ban(session, OPERATOR, community_by_slug(session, slug), address, reason)
+    click.echo(f"banned {address} from {slug}")
+
+
+@member.command("unban")
+@click.argument("slug")
+@click.argument("email")
+@pass_ctx
+def member_unban(ctx: Context, slug: str, email: str) -> None:
+    """Lift the ban on EMAIL in SLUG: a member again, with the role and delivery they had."""
+    address = normalize_email(email)
+    with ctx.sessions.begin() as session:
+        takedown.unban(session, OPERATOR, community_by_slug(session, slug), address)
+    click.echo(f"lifted the ban on {address} in {slug}")

@@ -29,6 +29,7 @@ from web.manage.views import bp as manage_bp
 from web.pages import bp as pages_bp
 from web.query import IdConverter
 from web.state import WebState
+from web.takedown.views import bp as takedown_bp
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -72,7 +73,16 @@ def create_app(settings: Settings, services: Callable[[], Mapping[str, Health]] 
     app.after_request(_security_headers)
     app.context_processor(lambda: {"site_name": settings.site.name, "current_user": current_user()})
     app.url_map.converters["int"] = IdConverter  # before the routes are added: they use it
-    for blueprint in (archive_bp, accounts_bp, manage_bp, community_requests_bp, admin_bp, pages_bp, health_bp):
+    for blueprint in (
+        archive_bp,
+        accounts_bp,
+        manage_bp,
+        takedown_bp,
+        community_requests_bp,
+        admin_bp,
+        pages_bp,
+        health_bp,
+    ):
         app.register_blueprint(blueprint)
     return app
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from enum import Enum
 
 from forum.models import Delivery, MemberStatus, RequestStatus, Role, Visibility
+from forum.moderation_log import LogAction, LogLine
 from web.i18n import LazyText
 from web.i18n import lazy_gettext as _l
 
@@ -38,6 +39,29 @@ SOURCE_NAMES = {
     "matrix": "Matrix",
 }
 
+LOG_ACTION_NAMES = {
+    LogAction.edit: _l("Edited their post"),
+    LogAction.delete: _l("Deleted their post"),
+    LogAction.hide: _l("Hid a post"),
+    LogAction.unhide: _l("Showed a post again"),
+    LogAction.hide_thread: _l("Hid a thread"),
+    LogAction.unhide_thread: _l("Showed a thread again"),
+    LogAction.report: _l("Reported a post"),
+    LogAction.resolve: _l("Answered a report"),
+    LogAction.ban: _l("Banned a member"),
+    LogAction.unban: _l("Lifted a ban"),
+    LogAction.approve: _l("Approved a held message"),
+    LogAction.reject: _l("Rejected a held message"),
+}
+RESOLUTION_NAMES = {"hidden": _l("The post was hidden."), "dismissed": _l("The report was dismissed.")}
+
+
+def log_detail(line: LogLine) -> str:
+    """What an entry's detail says: a reason as it was written, an answer to a report by name."""
+    if line.action is LogAction.resolve:
+        return str(RESOLUTION_NAMES.get(line.detail, line.detail))
+    return line.detail
+
 
 def _namer(names: dict[object, LazyText]) -> object:
     def name(value: Enum | str) -> str:
@@ -53,4 +77,6 @@ TEMPLATE_GLOBALS = {
     "source_name": _namer(SOURCE_NAMES),  # type: ignore[arg-type]
     "request_status_name": _namer(REQUEST_STATUS_NAMES),  # type: ignore[arg-type]
     "visibility_name": _namer(VISIBILITY_NAMES),  # type: ignore[arg-type]
+    "log_action_name": _namer(LOG_ACTION_NAMES),  # type: ignore[arg-type]
+    "log_detail": log_detail,
 }

@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.world import ALICE, DAVE, ERIN, GPS_QUESTION, World, browser_context, sign_in
+from tests.e2e.world import ALICE, BOB, DAVE, ERIN, GPS_QUESTION, World, browser_context, sign_in
 
 try:
     from axe_playwright_python.sync_playwright import Axe
@@ -44,8 +44,8 @@ class Case:
     status: int = 200
     submit: str = ""  # press this button first (an empty form: the page with its errors)
     must_show: tuple[str, ...] = ()  # selectors proving the page shows what it is meant to check
+    fill: tuple[tuple[str, str], ...] = ()  # (selector, text) typed before pressing ``submit``
     lang: str = "en"  # the language the browser asks for
-    fill: tuple[tuple[str, str], ...] = ()  # (selector, text) typed in before pressing ``submit``
 
 
 PREVIEWED = "A **bold** point, a [link](https://www.gov.uk) and a list:\n\n- one\n- two\n\n> a quote"
@@ -99,6 +99,25 @@ ENGLISH = {
     "manage-members": Case(ALICE, "/c/housing/manage/members", must_show=("table.listing select",)),
     "manage-held": Case(ALICE, "/c/planning/manage/held", must_show=("article.post textarea",)),
     "manage-settings": Case(ALICE, "/c/housing/manage/settings", must_show=("fieldset input[type=radio]",)),
+    "edit-post": Case(BOB, "/c/housing/p/{damp_post}/edit", must_show=("textarea",)),
+    "edit-post-error": Case(
+        BOB,
+        "/c/housing/p/{damp_post}/edit",
+        400,
+        fill=(("textarea", ""),),
+        submit="Save the change",
+        must_show=(".error-summary",),
+    ),
+    "delete-post": Case(BOB, "/c/housing/p/{damp_post}/delete", must_show=("blockquote",)),
+    "report-post": Case(BOB, "/c/housing/p/{gps_post}/report", must_show=("textarea",)),
+    "report-post-error": Case(
+        BOB, "/c/housing/p/{gps_post}/report", 400, submit="Send the report", must_show=(".error-summary",)
+    ),
+    "hide-post": Case(ALICE, "/c/housing/p/{gps_post}/hide", must_show=("blockquote", "textarea")),
+    "hide-thread": Case(ALICE, "{gps_thread}/hide", must_show=("textarea",)),
+    "manage-reports": Case(ALICE, "/c/housing/manage/reports"),
+    "manage-log": Case(ALICE, "/c/housing/manage/log"),
+    "ban-member": Case(ALICE, "/c/housing/manage/members/{bob_id}/ban", must_show=("textarea",)),
     "not-found": Case(None, "/c/casework/", 404),
     "accessibility": Case(None, "/accessibility", must_show=("footer a[href='/accessibility']",)),
 }
@@ -108,6 +127,8 @@ WELSH_NAMES = {
     "Post": "Postio",
     "Preview": "Rhagolwg",
     "Send the request": "Anfon y cais",
+    "Save the change": "Cadw’r newid",
+    "Send the report": "Anfon yr adroddiad",
     "Skip to main content": "Neidio i'r prif gynnwys",
 }
 HTML_LANG = {"en": "en-GB", "cy": "cy"}
@@ -145,6 +166,11 @@ def open_case(tab: Callable[[str | None, str], Page], world: World, name: str) -
     page = tab(case.who, case.lang)
     page.set_viewport_size(VIEWPORT)
     response = page.goto(case.path.format(gps_thread=world.gps_thread))
+    response = page.goto(
+        case.path.format(
+            gps_thread=world.gps_thread, gps_post=world.gps_post, damp_post=world.damp_post, bob_id=world.bob_id
+        )
+    )
     for selector, text in case.fill:
         page.locator(selector).fill(text)
     if case.submit:

@@ -16,6 +16,7 @@ from email.message import EmailMessage
 from typing import Any
 
 from forum import site_admins
+from forum.access import user_by_email
 from forum.db import make_engine, make_sessionmaker
 from forum.models import CommunityRequest, Role
 from tests.integration.served import DOMAIN, Browser, ServedSite, mail
@@ -120,6 +121,9 @@ class World:
     gps_thread: str = ""  # public, with an attachment and a reply quoting Outlook-style
     damp_thread: str = ""  # public, one post by email: the journey replies to it
     private_thread: str = ""  # casework, private: only its members may find it
+    gps_post: str = ""  # the id of Alice's question in the GPS thread
+    damp_post: str = ""  # the id of Bob's post in the damp thread (his to edit for a while)
+    bob_id: str = ""  # Bob's user id (the facilitators' per-member pages name him by it)
     sessions: dict[str, Any] = field(default_factory=dict)  # address -> Playwright storage state
 
     def url(self, path: str) -> str:
@@ -198,7 +202,7 @@ def post_seed_mail(w: World) -> None:
         ),
     )
     to_bob = wait_mail(w.sink, to(BOB, "Which GPS"))
-    w.gps_thread = archived_at(to_bob).split("#")[0]
+    w.gps_thread, w.gps_post = archived_at(to_bob).split("#post-")
     bob_reply_to = to_bob.message["Reply-To"].addresses[0].addr_spec
     w.send(
         BOB,
@@ -219,7 +223,15 @@ def post_seed_mail(w: World) -> None:
         housing,
         mail(f"Bob Example <{BOB}>", housing, "Damp and mould advice", DAMP_QUESTION, "damp1@council.example"),
     )
-    w.damp_thread = archived_at(wait_mail(w.sink, to(ALICE, "Damp and mould"))).split("#")[0]
+    w.damp_thread, w.damp_post = archived_at(wait_mail(w.sink, to(ALICE, "Damp and mould"))).split("#post-")
+    engine = make_engine(w.site.db_url)
+    try:
+        with make_sessionmaker(engine)() as db:
+            bob = user_by_email(db, BOB)
+            assert bob is not None
+            w.bob_id = str(bob.id)
+    finally:
+        engine.dispose()
 
     w.send(
         CAROL,

@@ -331,7 +331,7 @@ def test_every_command_is_in_help_and_the_readme(site: ServedSite) -> None:
     section = section[: section.index("\n## ", 1)]
     for group, commands in [
         ("community", ["create", "list", "edit", "delete"]),
-        ("member", ["add", "import", "list", "remove"]),
+        ("member", ["add", "import", "list", "remove", "ban", "unban"]),
         ("site admin", ["add", "remove", "list"]),
     ]:
         listed = site.cli(*group.split(), "--help").stdout
@@ -380,3 +380,29 @@ def test_site_admins(site: ServedSite) -> None:
     assert last.returncode == 0 and "no administrator now" in last.stderr
     assert site.cli("site", "admin", "list").stdout == ""
     assert "ann@council.example" in site.cli("member", "list", "housing").stdout  # the account stays
+
+
+def test_ban_unban_and_the_moderation_log(site: ServedSite) -> None:
+    site.cli("member", "add", "housing", "bob@council.example", "--name", "Bob")
+    assert site.cli("member", "ban", "housing", "Bob@Council.example", "--reason", "Abuse").stdout == (
+        "banned bob@council.example from housing\n"
+    )
+    assert "bob@council.example\tmember\teach\tbanned\tBob" in site.cli("member", "list", "housing").stdout
+    assert_one_line_error(site.cli("member", "ban", "housing", "bob@council.example", check=False), "already")
+    assert_one_line_error(site.cli("member", "ban", "nosuch", "bob@council.example", check=False), "nosuch")
+    assert site.cli("member", "unban", "housing", "bob@council.example").returncode == 0
+    assert_one_line_error(site.cli("member", "unban", "housing", "bob@council.example", check=False), "not banned")
+    assert "bob@council.example\tmember\teach\tactive\tBob" in site.cli("member", "list", "housing").stdout
+
+    site.cli("community", "create", "garden", "--name", "Garden")
+    site.cli("member", "ban", "garden", "spammer@example.net")
+    everything = [line.split("\t") for line in site.cli("log").stdout.splitlines()]
+    assert [(row[1], row[2], row[3], row[4], row[5]) for row in everything] == [
+        ("garden", "(command line)", "ban", "spammer", ""),
+        ("housing", "(command line)", "unban", "Bob", ""),
+        ("housing", "(command line)", "ban", "Bob", "Abuse"),
+    ]
+    assert len(site.cli("log", "--community", "garden").stdout.splitlines()) == 1
+    paged = site.cli("log", "--per-page", "2").stdout.splitlines()
+    assert len(paged) == 3 and paged[-1] == "(page 1 of 2: --page 2 for more)"
+    assert_one_line_error(site.cli("log", "--community", "nosuch", check=False), "nosuch")

@@ -55,6 +55,19 @@ def test_web_workers_without_a_request_thread_are_refused(tmp_path: Path) -> Non
         config.load(path)
 
 
+@pytest.mark.parametrize(
+    ("setting", "error"),
+    [
+        ("edit_window_minutes = -5", r"\[posting\] edit_window_minutes must be 0 \(no editing\) or more"),
+        ("reports_per_hour = 0", r"\[posting\] reports_per_hour must be at least 1"),
+    ],
+)
+def test_posting_limits_that_cannot_work_are_refused(tmp_path: Path, setting: str, error: str) -> None:
+    path = write(tmp_path, f'[site]\nmail_domain = "x.org"\nsecret_key = "0123456789abcdef"\n[posting]\n{setting}\n')
+    with pytest.raises(ConfigError, match=error):
+        config.load(path)
+
+
 def test_an_operator_that_is_not_an_address_is_named(tmp_path: Path) -> None:
     path = write(
         tmp_path,

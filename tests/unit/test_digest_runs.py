@@ -17,7 +17,7 @@ from sqlalchemy.orm import sessionmaker as SessionMaker
 
 from digest.build import Edition
 from digest.run import Digests
-from forum import config, digests
+from forum import config, digests, takedown
 from forum.models import (
     Delivery,
     DigestBlock,
@@ -31,6 +31,7 @@ from forum.models import (
     PostStatus,
 )
 from forum.moderation import approve
+from forum.moderation_log import OPERATOR
 from forum.outbox import DIGEST_EMAIL, Claimed
 from forum.posting import Draft, community_by_slug, submit_post
 from forum.site import Site
@@ -186,6 +187,20 @@ def test_held_and_deleted_posts_never_appear_and_an_approved_one_comes_in_the_ne
     runner.run(Delivery.daily, at("2025-01-16 07:00"))
     [digest] = digest_of(sessionmaker, site, "dan@council.example")
     assert "Held for a moderator" in digest["text"] and "Deleted later" not in digest["text"]
+
+
+def test_a_post_hidden_by_a_facilitator_is_left_out_of_the_digests_still_to_come(
+    sessionmaker: SessionMaker[Session], site: Site, runner: Digests, communities: None
+) -> None:
+    member(sessionmaker, "dan@council.example", "housing")
+    seen(runner)
+    post(sessionmaker, site, "housing", "Repairs backlog")
+    hidden = post(sessionmaker, site, "housing", "Cheap pills here")
+    with sessionmaker.begin() as session:
+        takedown.hide_post(session, OPERATOR, session.get_one(Post, hidden.id), "Spam")
+    runner.run(Delivery.daily, at("2025-01-15 07:00"))
+    [digest] = digest_of(sessionmaker, site, "dan@council.example")
+    assert "Repairs backlog" in digest["text"] and "Cheap pills" not in digest["text"] + digest["html"]
 
 
 def test_an_imported_archive_is_history_not_news(

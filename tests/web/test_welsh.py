@@ -113,7 +113,7 @@ def world(sessionmaker: SessionMaker[Session], site: Site) -> dict[str, int]:
         tai.name, tai.description = "Tai", "Tenantiaid yn helpu tenantiaid."
         gardd = make_community(db, "gardd", policy="moderated")
         make_member(db, tai, ANN, role=Role.facilitator)
-        make_member(db, tai, BOB)
+        bob = make_member(db, tai, BOB).user_id
         make_member(db, gardd, ANN, role=Role.facilitator)
         make_member(db, gardd, BOB)
         first = submit_post(
@@ -139,7 +139,7 @@ def world(sessionmaker: SessionMaker[Session], site: Site) -> dict[str, int]:
             db, Draft(community="gardd", author_email=BOB, subject="Planhigion", body="Planhigion."), site
         ).post
         assert held.status.value == "held"
-        return {"thread": first.thread_id, "reply": reply.id}
+        return {"thread": first.thread_id, "first": first.id, "reply": reply.id, "bob": bob}
 
 
 def pages(world: dict[str, int]) -> dict[str, tuple[str | None, str, str, dict[str, str] | None, int]]:
@@ -171,6 +171,17 @@ def pages(world: dict[str, int]) -> dict[str, tuple[str | None, str, str, dict[s
         "manage-members": (ANN, "GET", "/c/tai/manage/members", None, 200),
         "manage-held": (ANN, "GET", "/c/gardd/manage/held", None, 200),
         "manage-settings": (ANN, "GET", "/c/tai/manage/settings", None, 200),
+        "thread-facilitator": (ANN, "GET", thread, None, 200),
+        "edit-post": (BOB, "GET", f"/c/tai/p/{world['reply']}/edit", None, 200),
+        "edit-post-error": (BOB, "POST", f"/c/tai/p/{world['reply']}/edit", {"body": ""}, 400),
+        "delete-post": (BOB, "GET", f"/c/tai/p/{world['reply']}/delete", None, 200),
+        "report-post": (BOB, "GET", f"/c/tai/p/{world['first']}/report", None, 200),
+        "report-post-error": (BOB, "POST", f"/c/tai/p/{world['first']}/report", {"reason": ""}, 400),
+        "hide-post": (ANN, "GET", f"/c/tai/p/{world['reply']}/hide", None, 200),
+        "hide-thread": (ANN, "GET", f"{thread}/hide", None, 200),
+        "manage-reports": (ANN, "GET", "/c/tai/manage/reports", None, 200),
+        "manage-log": (ANN, "GET", "/c/tai/manage/log", None, 200),
+        "ban-member": (ANN, "GET", f"/c/tai/manage/members/{world['bob']}/ban", None, 200),
     }
 
 

@@ -38,7 +38,7 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 
-from forum import archive, catalogue, threads, times
+from forum import archive, catalogue, takedown, threads, times
 from forum.access import can_moderate
 from forum.archive import AttachmentEntry, Pagination, PostEntry
 from forum.errors import NotFound
@@ -241,7 +241,10 @@ def thread(slug: str, thread_id: int) -> ResponseReturnValue:
             # Only the page's own option goes along: a query string must not choose the target.
             options: dict[str, Any] = {"images": "1"} if remote_images else {}
             return redirect(url_for(".thread", slug=slug, thread_id=target, **options), 301)
-        posts = archive.thread_posts(db, found.id)
+        moderator = can_moderate(readable.membership)
+        posts = archive.thread_posts(db, found.id, deleted_too=True, hidden_too=moderator)
+    viewer, settings = _viewer_id(), state().site.settings
+    editable = {post.id for post in posts if takedown.may_change_own(post, viewer, settings)}
     bodies = {post.id: _body(post, remote_images=remote_images) for post in posts}
     response = make_response(
         render_template(
@@ -252,6 +255,8 @@ def thread(slug: str, thread_id: int) -> ResponseReturnValue:
             posts_by_id={post.id: post for post in posts},
             bodies=bodies,
             is_member=readable.is_member,
+            moderator=moderator,
+            editable=editable,
             remote_images=remote_images,
             remote_images_held_back=sum(b.remote_images for b in bodies.values()),
         )

@@ -31,6 +31,7 @@ from forum.models import (
     UserEmail,
     Visibility,
 )
+from forum.moderation_log import Actor
 from web import i18n
 from web.accounts.forms import sentence
 from web.accounts.lookup import Place, place
@@ -169,12 +170,15 @@ def decide(slug: str, post_id: int) -> Any:
         return _back(".held", slug, " ".join(map(str, reason.reason.errors)), "error")
     try:
         with writing() as db:
-            community = _managed(db, slug).community
+            here = _managed(db, slug)
+            community = here.community
             post = db.get(Post, post_id)
             if post is None or post.community_id != community.id:
                 raise NotFound("there is no such message here")
+            assert here.user is not None  # login_required
+            by = Actor.of(db, here.user)
             if action == "approve":
-                copies = moderation.approve(db, state().site, post_id)
+                copies = moderation.approve(db, state().site, post_id, by=by)
                 message = ngettext(
                     "“%(subject)s” is published and on its way to %(num)s member by email.",
                     "“%(subject)s” is published and on its way to %(num)s members by email.",
@@ -182,7 +186,7 @@ def decide(slug: str, post_id: int) -> Any:
                     subject=post.subject,
                 )
             else:
-                moderation.reject(db, post_id, (reason.reason.data or "").strip())
+                moderation.reject(db, post_id, (reason.reason.data or "").strip(), by=by)
                 message = _("“%(subject)s” is rejected; the sender has been told.", subject=post.subject)
     except InvalidInput as exc:  # decided already (another facilitator, a second click)
         return _back(".held", slug, sentence(exc.message), "error")
