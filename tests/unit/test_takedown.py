@@ -179,6 +179,18 @@ class TestHiding:
             assert found(session, "pills") == [bad.id]
             assert session.get_one(Thread, first.thread_id).post_count == 2
 
+    def test_a_hidden_welsh_post_is_gone_from_the_welsh_search_too(
+        self, sessionmaker: SessionMaker[Session], site: Site
+    ) -> None:
+        welsh = post(sessionmaker, site, CEM, body="Mae'r tabledi rhad hyn ar werth yn y siop ger yr afon heddiw.")
+        with sessionmaker() as session:
+            assert session.get_one(Post, welsh.id).language == "cy"
+            assert found(session, "tabledi") == [welsh.id]
+        with sessionmaker.begin() as session:
+            takedown.hide_post(session, actor(session, ANN), session.get_one(Post, welsh.id), "Spam")
+        with sessionmaker() as session:
+            assert found(session, "tabledi") == []
+
     def test_hiding_twice_or_unhiding_what_is_shown_says_so(
         self, sessionmaker: SessionMaker[Session], site: Site
     ) -> None:
