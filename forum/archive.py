@@ -28,7 +28,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, ColumnExpressionArgument, Row, Select, and_, bindparam, case, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
-from forum.access import can_read, readable_by
+from forum.access import can_read, is_listed, listed_for
 from forum.blobs import BlobStore
 from forum.errors import NotFound
 from forum.models import (
@@ -41,6 +41,7 @@ from forum.models import (
     PostReference,
     PostStatus,
     Thread,
+    Visibility,
 )
 from forum.text import text_to_html
 
@@ -110,6 +111,7 @@ class CommunitySummary:
     name: str
     description: str
     private: bool
+    restricted: bool
     members: int
     threads: int
     last_activity_at: datetime | None
@@ -232,6 +234,17 @@ def _readable(session: Session, community: Community | None, viewer_id: int | No
     return Readable(community, membership)
 
 
+def listed_community(session: Session, slug: str, viewer_id: int | None) -> tuple[Community, Membership | None]:
+    """The community at ``slug`` if the viewer may know of it (:func:`forum.access.is_listed`):
+    a restricted community's page shows its name and purpose to anyone, its content to
+    members only. NotFound otherwise, exactly as for a missing one."""
+    community = session.scalar(select(Community).where(Community.slug == slug.lower()))
+    membership = _membership(session, viewer_id, community.id) if community is not None else None
+    if community is None or not is_listed(community, membership):
+        raise NotFound("there is no such community here")
+    return community, membership
+
+
 def readable_community(session: Session, slug: str, viewer_id: int | None) -> Readable:
     """The community at ``slug`` if the viewer may read it; NotFound otherwise (never "forbidden")."""
     community = session.scalar(select(Community).where(Community.slug == slug.lower()))
@@ -279,12 +292,13 @@ def readable_attachment(session: Session, attachment_id: int, viewer_id: int | N
 
 
 def communities_page(session: Session, viewer_id: int | None, page: int, per_page: int) -> CommunityListPage:
-    """One page of the communities the viewer may read, by name, with their counts.
+    """One page of the communities the viewer may know of (restricted ones too, which show
+    their name and purpose), by name, with their counts.
 
     Counted for the page's communities only, with one grouped query each for members and
     threads, so the cost does not grow with the number of communities on the site.
     """
-    readable = readable_by(viewer_id)
+    readable = listed_for(viewer_id)
     total = session.scalar(select(func.count()).select_from(Community).where(readable)) or 0
     pagination = Pagination(max(1, page), per_page, total)
     communities = session.scalars(
@@ -316,6 +330,7 @@ def communities_page(session: Session, viewer_id: int | None, page: int, per_pag
             name=c.name,
             description=c.description,
             private=c.is_private,
+            restricted=c.visibility is Visibility.restricted,
             members=members.get(c.id, 0),
             threads=threads.get(c.id, (0, None))[0],
             last_activity_at=threads.get(c.id, (0, None))[1],

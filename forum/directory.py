@@ -43,6 +43,7 @@ RESERVED_SUFFIXES = (
     "-bounces",
     "-subscribe",
     "-unsubscribe",
+    "-decide",
     "-request",
     "-join",
     "-leave",
@@ -74,6 +75,7 @@ def create_community(
     name: str,
     *,
     private: bool = False,
+    visibility: str = "",
     policy: str = "members",
     description: str = "",
     subject_prefix: str = "",
@@ -101,7 +103,9 @@ def create_community(
         slug=slug,
         name=community_name(name),
         description=description.strip(),
-        visibility=Visibility.private if private else Visibility.public,
+        visibility=_choice(Visibility, visibility, "visibility")
+        if visibility
+        else (Visibility.private if private else Visibility.public),
         posting_policy=PostingPolicy(policy),
         subject_prefix=subject_prefix.strip(),
         require_authentication=require_authentication,
@@ -128,9 +132,10 @@ def edit_community(
     policy: str | None = None,
     subject_prefix: str | None = None,
     language: str | None = None,
+    visibility: str | None = None,
 ) -> Community:
-    """Change what is given of a community's name, description, posting policy, subject prefix
-    and language."""
+    """Change what is given of a community's name, description, posting policy, subject prefix,
+    language and visibility."""
     if name is not None:
         community.name = community_name(name)
     if description is not None:
@@ -141,6 +146,8 @@ def edit_community(
         community.subject_prefix = subject_prefix.strip()
     if language is not None:
         community.language = check_community_language(language)
+    if visibility is not None:
+        community.visibility = _choice(Visibility, visibility, "visibility")
     session.flush()
     return community
 
