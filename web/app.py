@@ -19,6 +19,7 @@ from forum.db import make_engine, make_sessionmaker
 from forum.health import Health
 from forum.site import Site
 from web import i18n, labels
+from web.accounts.joining import bp as joining_bp
 from web.accounts.views import bp as accounts_bp
 from web.archive.views import bp as archive_bp
 from web.auth import current_user
@@ -67,7 +68,7 @@ def create_app(settings: Settings, services: Callable[[], Mapping[str, Health]] 
     app.after_request(_security_headers)
     app.context_processor(lambda: {"site_name": settings.site.name, "current_user": current_user()})
     app.url_map.converters["int"] = IdConverter  # before the routes are added: they use it
-    for blueprint in (archive_bp, accounts_bp, manage_bp, pages_bp, health_bp):
+    for blueprint in (archive_bp, accounts_bp, joining_bp, manage_bp, pages_bp, health_bp):
         app.register_blueprint(blueprint)
     return app
 

@@ -112,6 +112,24 @@ class MembershipForm(WebForm):
     )
 
 
+class JoinRequestForm(WebForm):
+    """Asking to join a restricted community; ``email`` only for a visitor not signed in."""
+
+    email = EmailField(
+        _l("Your email address"),
+        [Optional(), core_rule(normalize_email)],
+        render_kw={"autocomplete": "email", "spellcheck": "false"},
+    )
+    reason = TextAreaField(
+        _l("Why you would like to join"),
+        [DataRequired(_l("Say why you would like to join")), Length(max=2000)],
+        render_kw={"rows": 4},
+    )
+    delivery = SelectField(
+        _l("Email from this community"), choices=DELIVERY_CHOICES, default=Delivery.each.value, coerce=choice_value
+    )
+
+
 class NewThreadForm(WebForm):
     subject = StringField(_l("Subject"), [DataRequired(_l("Enter a subject")), Length(max=200)])
     body = TextAreaField(_l("Message"), [DataRequired(_l("Write your message")), Length(max=MAX_BODY)])
