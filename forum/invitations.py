@@ -80,7 +80,7 @@ def read_csv(text: str) -> list[Invitee]:
         try:
             invitees.append(Invitee(normalize_email(values.get("email", "")), values.get("name", "")[:200]))
         except InvalidInput as exc:
-            problems.append(f"row {number}: {exc.message}")
+            problems.append(f"row {number}: {exc.message.rstrip('.')}")
     if problems:
         raise InvalidInput("; ".join(problems))
     if not invitees:

@@ -40,6 +40,7 @@ from forum.models import (
     Visibility,
     utcnow,
 )
+from forum.posting import no_community
 from forum.rate_limits import RateLimit, answer_checks, count_against
 from forum.site import Site
 from forum.tokens import BadToken
@@ -70,7 +71,7 @@ def restricted(community: Community) -> None:
     """NotFound for a private community (it is not there for outsiders), InvalidInput for a
     public one (joined at once, nothing to ask)."""
     if community.visibility is Visibility.private:
-        raise NotFound("there is no such community here")
+        raise no_community(community.slug)
     if community.visibility is not Visibility.restricted:
         raise InvalidInput(f"{community.name} is open to everyone: join it at once, there is nothing to ask")
 
