@@ -73,7 +73,8 @@ def read_csv(text: str) -> list[Invitee]:
     if "email" not in columns:
         raise InvalidInput('the CSV needs a header row with an "email" column (and optionally "name")')
     invitees, problems = [], []
-    for number, row in enumerate(reader, start=2):
+    for row in reader:
+        number = reader.line_num  # blank lines are skipped, so counting rows would misname them
         values = {(k or "").strip().lower(): (v or "").strip() for k, v in row.items() if isinstance(v, str)}
         if not any(values.values()):
             continue

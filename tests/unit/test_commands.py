@@ -215,3 +215,25 @@ def test_a_welsh_members_reply_to_noreply_is_answered_in_welsh(
         f"I ddechrau sgwrs newydd, ysgrifennwch at gyfeiriad y gymuned:\n  Housing: housing@{DOMAIN}\n"
         in (answer["text"])
     )
+
+
+def test_joining_a_restricted_community_by_mail_asks_its_facilitators(
+    site: Site, sessionmaker: sessionmaker[Session]
+) -> None:
+    with sessionmaker.begin() as session:
+        lounge = make_community(session, "lounge", visibility="restricted")
+        make_member(session, lounge, "fiona@council.example", role=Role.facilitator)
+    assert "confirmation sent" in send(site, sessionmaker, f"lounge-subscribe@{DOMAIN}")[0]
+    [ask] = notices(sessionmaker, "newbie@elsewhere.example")
+    assert "the facilitators of Lounge decide on your request" in ask["text"]
+    assert "awaiting the facilitators" in send(site, sessionmaker, ask["reply_to"])[0]
+    assert status(sessionmaker, "lounge", "newbie@elsewhere.example") is None, "not a member until approved"
+    assert "now with its facilitators" in notices(sessionmaker, "newbie@elsewhere.example")[-1]["text"]
+    [request] = notices(sessionmaker, "fiona@council.example")
+    assert request["subject"] == "[Lounge] New Bie asks to join"
+    assert request["reply_to"].startswith("lounge-decide+")
+    assert "nothing to do (waiting)" in send(site, sessionmaker, f"lounge-subscribe@{DOMAIN}")[0]
+    assert "already asked to join" in notices(sessionmaker, "newbie@elsewhere.example")[-1]["text"]
+    with sessionmaker() as session:
+        with pytest.raises(NotFound, match="not one we issued"):
+            recipients.check_recipient(session, site, f"lounge-decide+aaaabbbbccccdddd@{DOMAIN}")
