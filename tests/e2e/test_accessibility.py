@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.world import ALICE, DAVE, GPS_QUESTION, World, browser_context, sign_in
+from tests.e2e.world import ALICE, DAVE, GPS_QUESTION, SEEDED_INVITATION, World, browser_context, sign_in
 
 try:
     from axe_playwright_python.sync_playwright import Axe
@@ -62,6 +62,11 @@ ENGLISH = {
     "manage-members": Case(ALICE, "/c/housing/manage/members", must_show=("table.listing select",)),
     "manage-held": Case(ALICE, "/c/planning/manage/held", must_show=("article.post textarea",)),
     "manage-settings": Case(ALICE, "/c/housing/manage/settings", must_show=("fieldset input[type=radio]",)),
+    "restricted-community": Case(None, "/c/lounge/", must_show=("form[action='/c/lounge/request'] textarea",)),
+    "join-request-error": Case(None, "/c/lounge/request", 400, submit="Send my request", must_show=(".error-summary",)),
+    "invitation": Case(None, f"/invite/{SEEDED_INVITATION}", must_show=("main form button",)),
+    "manage-requests": Case(ALICE, "/c/lounge/manage/requests", must_show=("article.post textarea",)),
+    "manage-invitations": Case(ALICE, "/c/lounge/manage/invitations", must_show=("input[type=file]", "table.listing")),
     "not-found": Case(None, "/c/casework/", 404),
     "accessibility": Case(None, "/accessibility", must_show=("footer a[href='/accessibility']",)),
 }
@@ -69,6 +74,7 @@ ENGLISH = {
 WELSH_NAMES = {
     "Email me a sign-in link": "Anfon dolen fewngofnodi ataf",
     "Post": "Postio",
+    "Send my request": "Anfon fy nghais",
     "Skip to main content": "Neidio i'r prif gynnwys",
 }
 HTML_LANG = {"en": "en-GB", "cy": "cy"}

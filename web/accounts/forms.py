@@ -113,13 +113,14 @@ class MembershipForm(WebForm):
 
 
 class JoinRequestForm(WebForm):
-    """Asking to join a restricted community; ``email`` only for a visitor not signed in."""
+    """Asking to join a restricted community; ``email`` and ``name`` only for a visitor not signed in."""
 
     email = EmailField(
         _l("Your email address"),
         [Optional(), core_rule(normalize_email)],
         render_kw={"autocomplete": "email", "spellcheck": "false"},
     )
+    name = StringField(_l("Your name"), [Optional(), Length(max=200)], render_kw={"autocomplete": "name"})
     reason = TextAreaField(
         _l("Why you would like to join"),
         [DataRequired(_l("Say why you would like to join")), Length(max=2000)],

@@ -60,6 +60,7 @@ def ask(slug: str) -> Any:
                     form.email.data,
                     form.reason.data,
                     delivery,
+                    name=form.name.data or "",
                     client=request.remote_addr or "unknown",
                 )
             else:
