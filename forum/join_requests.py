@@ -52,9 +52,10 @@ SUFFIX = "-decide"
 MAX_REASON = 2000
 # Per client the allowance is larger than per address: a council's staff may share one address.
 REQUESTS_PER_CLIENT = RateLimit("join-request-client", 30, timedelta(hours=1))
-# The first word of a facilitator's reply, in English or Welsh.
-APPROVE_WORDS = frozenset({"approve", "approved", "yes", "cymeradwyo", "ie"})
-DECLINE_WORDS = frozenset({"decline", "declined", "no", "gwrthod", "na"})
+# The first word of a facilitator's reply, in English or Welsh; not "yes" or "no", which
+# open replies that mean something else ("No problem, …").
+APPROVE_WORDS = frozenset({"approve", "approved", "cymeradwyo"})
+DECLINE_WORDS = frozenset({"decline", "declined", "gwrthod"})
 
 
 @dataclass(frozen=True)
@@ -312,11 +313,6 @@ def reply_message(text: str) -> str:
             line = line.strip().partition(" ")[2]
         lines.append(line)
     return "\n".join(lines).strip()
-
-
-def user_id_of(session: Session, email: str) -> int | None:
-    user = user_by_email(session, email)
-    return user.id if user is not None else None
 
 
 def _primary(session: Session, user_id: int) -> str:

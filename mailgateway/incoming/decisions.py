@@ -14,6 +14,7 @@ nothing; the facilitator is told to use the web page instead.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
@@ -38,6 +39,7 @@ log = logging.getLogger(__name__)
 class Target:
     request: JoinRequest
     facilitator: User
+    finding: authenticity.Finding | None = None  # what the trust rules found of the reply's From
 
 
 def target(session: Session, site: Site, route: Route, community: Community) -> Target:
@@ -66,9 +68,10 @@ def check(
     found = target(session, site, route, community)
     if sender.lower() not in {e.email for e in found.facilitator.emails}:
         raise NotPermitted("a decision on a request to join is accepted only from the facilitator it was sent to")
-    if authenticity.check(raw, mail_from, client_ip, site.settings.smtp_in, sender).failed:
+    finding = authenticity.check(raw, mail_from, client_ip, site.settings.smtp_in, sender)
+    if finding.failed:
         raise NotPermitted("the sender's domain says this message is not from it (DMARC/SPF): nothing was decided")
-    return found
+    return Target(found.request, found.facilitator, finding)
 
 
 def handle(
@@ -80,10 +83,10 @@ def handle(
         found = check(session, site, route, community, sender, row.raw, row.mail_from, row.client_ip)
     except ListbridgeError as exc:
         return f"decision from {sender} refused: {exc.message}"
-    facilitator, request = found.facilitator, found.request
+    facilitator, request, finding = found.facilitator, found.request, found.finding
+    assert finding is not None
     _ = translations_for(session, facilitator.id, community.language).gettext
     values = {"url": site.url(f"/c/{community.slug}/manage/requests"), "name": community.name}
-    finding = authenticity.check(row.raw, row.mail_from, row.client_ip, site.settings.smtp_in, sender)
     if not finding.authenticated and authentication_required(site.settings, community):
         _answer(
             session,
@@ -97,6 +100,7 @@ def handle(
                 "nothing was decided. Please decide on the web: %(url)s"
             )
             % values,
+            _,
         )
         return f"decision from {sender}: not authenticated ({finding.reason}); nothing decided"
     new_text = trim_reply(parsed.text).body
@@ -111,6 +115,7 @@ def handle(
             row,
             _("Start your reply with approve or decline (cymeradwyo or gwrthod), or decide on the web: %(url)s")
             % values,
+            _,
         )
         return f"decision from {sender}: neither approve nor decline; nothing decided"
     try:
@@ -118,7 +123,7 @@ def handle(
             session, site, request, facilitator, approve=approve, message=join_requests.reply_message(new_text)
         )
     except ListbridgeError as exc:
-        _answer(session, site, community, sender, parsed, row, f"{exc.message[:1].upper()}{exc.message[1:]}.")
+        _answer(session, site, community, sender, parsed, row, f"{exc.message[:1].upper()}{exc.message[1:]}.", _)
         return f"decision from {sender}: {exc.message}"
     verdict = "approved" if approve else "declined"
     log.info("join request %s %s by reply", request.id, verdict, extra={"community": community.slug})
@@ -126,11 +131,18 @@ def handle(
 
 
 def _answer(
-    session: Session, site: Site, community: Community, sender: str, parsed: ParsedMail, row: InboundMessage, text: str
+    session: Session,
+    site: Site,
+    community: Community,
+    sender: str,
+    parsed: ParsedMail,
+    row: InboundMessage,
+    text: str,
+    _: Callable[[str], str],
 ) -> None:
+    """Tell the facilitator why their reply decided nothing (``_``: in their language)."""
     if not may_answer(session, site, sender, community_id=community.id):
         return
-    _ = translations_for(session, join_requests.user_id_of(session, sender), community.language).gettext
     outbox.enqueue_notice(
         session,
         dedupe_key=f"decision:{row.id}",

@@ -234,6 +234,5 @@ def test_joining_a_restricted_community_by_mail_asks_its_facilitators(
     assert request["reply_to"].startswith("lounge-decide+")
     assert "nothing to do (waiting)" in send(site, sessionmaker, f"lounge-subscribe@{DOMAIN}")[0]
     assert "already asked to join" in notices(sessionmaker, "newbie@elsewhere.example")[-1]["text"]
-    with sessionmaker() as session:
-        with pytest.raises(NotFound, match="not one we issued"):
-            recipients.check_recipient(session, site, f"lounge-decide+aaaabbbbccccdddd@{DOMAIN}")
+    with sessionmaker() as session, pytest.raises(NotFound, match="not one we issued"):
+        recipients.check_recipient(session, site, f"lounge-decide+aaaabbbbccccdddd@{DOMAIN}")

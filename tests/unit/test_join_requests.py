@@ -27,6 +27,7 @@ from tests.support import make_community, make_member
         ("Gwrthod", False),
         ("> approve\nmaybe later", None),
         ("I approve", None),
+        ("No problem, I will look tomorrow", None),
         ("", None),
     ],
 )
