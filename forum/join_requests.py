@@ -48,6 +48,7 @@ from forum.tokens import BadToken
 CONFIRM = "join-request-confirm"  # a visitor's proof of their address: (request id, expiry)
 DECIDE = "join-decide"  # SLUG-decide+TOKEN@, a request notice's Reply-To: (request id, facilitator id)
 CONFIRM_TTL = timedelta(days=7)
+CONFIRM_PATH = "/join-requests/confirm/"
 SUFFIX = "-decide"
 MAX_REASON = 2000
 # Per client the allowance is larger than per address: a council's staff may share one address.
@@ -178,7 +179,7 @@ def ask_by_address(
 
 
 def confirm_url(site: Site, token: str) -> str:
-    return site.url(f"/join-requests/confirm/{token}")
+    return site.url(f"{CONFIRM_PATH}{token}")
 
 
 def unconfirmed(session: Session, site: Site, token: str) -> JoinRequest:

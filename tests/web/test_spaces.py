@@ -27,6 +27,7 @@ from forum.models import (
     Invitation,
     JoinRequest,
     OutboxItem,
+    Post,
     RequestStatus,
     Role,
     Visibility,
@@ -34,7 +35,7 @@ from forum.models import (
 )
 from forum.posting import AttachmentData, Draft, community_by_slug, submit_post
 from forum.site import Site
-from tests.support import make_community, make_member
+from tests.support import make_community, make_member, through_the_gateway
 
 ANN, BOB, CEM = "ann@example.org", "bob@example.org", "cem@example.org"
 SignIn = Callable[[int | None], None]
@@ -338,3 +339,29 @@ def test_facilitators_change_who_can_see_a_community(
         assert community_by_slug(session, "lounge").visibility is Visibility.private
     as_user(BOB)
     assert client.get("/c/lounge/").status_code == 404
+
+
+def test_an_invitation_link_pasted_into_a_post_is_not_published(
+    client: FlaskClient,
+    as_user: Callable[[str], None],
+    csrf_token: Callable[[], str],
+    sessionmaker: SessionMaker[Session],
+    site: Site,
+) -> None:
+    """Someone forwards their invitation to a list: the archive must not hand it to every reader."""
+    as_user(ANN)
+    client.post(
+        "/c/board/manage/invitations",
+        data={"csrf_token": csrf_token(), "days": "14", "email": CEM},
+        content_type="multipart/form-data",
+    )
+    url = link(mail_to(sessionmaker, CEM)[0], "/invite/")
+    raw = (
+        f"From: Bob <{BOB}>\r\nTo: housing@{site.mail_domain}\r\nSubject: Look\r\nMessage-ID: <fw1@example.org>\r\n\r\n"
+        f"I was sent this: {site.settings.site.base_url.rstrip('/')}{url}\r\n"
+    ).encode()
+    reply, outcomes = through_the_gateway(site, sessionmaker, raw, BOB, f"housing@{site.mail_domain}")
+    assert reply.code == 250 and "posted as" in outcomes[0], outcomes
+    with sessionmaker() as session:
+        body = session.scalars(select(Post.body).where(Post.subject == "Look")).one()
+    assert "I was sent this" in body and url.rsplit("/", 1)[1] not in body

@@ -99,7 +99,7 @@ def _form(community: Community, form: JoinRequestForm, status: int | None = None
     return page, status or (400 if form.errors or form.form_errors else 200)
 
 
-@bp.route("/join-requests/confirm/<token>", methods=["GET", "POST"])
+@bp.route(f"{join_requests.CONFIRM_PATH}<token>", methods=["GET", "POST"])
 def confirm(token: str) -> Any:
     """A visitor's request to join, confirmed from the link mailed to their address."""
     if request.method == "GET":
@@ -117,7 +117,7 @@ def confirm(token: str) -> Any:
     return message_page(_("Thank you"), text)
 
 
-@bp.route("/invite/<token>", methods=["GET", "POST"])
+@bp.route(f"{invitations.PATH}<token>", methods=["GET", "POST"])
 def invitation(token: str) -> Any:
     """An invitation's personal link: GET shows what it is for, the button joins."""
     if request.method == "GET":
