@@ -54,14 +54,14 @@ def handle(
         return f"{route.form.value} from {sender}: its From failed SPF/DMARC; no reply"
     if route.form is Form.confirm:
         return _confirmed(session, site, route, parsed, inbound_id)
+    if community.is_private and subscriptions.standing(session, community, sender) is not Standing.member:
+        # Joined by invitation only, and not there for outsiders: no answer says it exists.
+        return f"{route.form.value} from {sender}: {community.slug} is private and they are not a member; no reply"
     _ = _speech(session, community, sender)
     if route.form is Form.request:
         subject = _("%(name)s: How to take part") % {"name": community.name}
         return _answer(session, site, community, sender, parsed, inbound_id, subject, _help(site, community, _))
     action = subscriptions.SUBSCRIBE if route.form is Form.subscribe else subscriptions.UNSUBSCRIBE
-    if community.is_private and subscriptions.standing(session, community, sender) is not Standing.member:
-        # Joined by invitation only, and not there for outsiders: no answer says it exists.
-        return f"{action} from {sender}: {community.slug} is private and they are not a member; no reply"
     if not _may_answer(session, site, sender, community):
         return f"{action} from {sender}: too many answers to this address in the last hour; no reply"
     asked = subscriptions.ask(session, site, community, sender, action, parsed.from_name)
