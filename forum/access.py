@@ -1,8 +1,11 @@
 """Who may read, post and moderate: the one place these rules live.
 
-Every channel asks these functions; none re-implements them. A private community is
-invisible to non-members, so callers turn a failed ``can_read`` into "not found", never
-"forbidden" (a 403 would confirm that the community exists).
+Every channel asks these functions; none re-implements them. Only a public community's
+content may be read by anyone: a restricted one's is for its members, exactly as a private
+one's, so callers turn a failed ``can_read`` into "not found", never "forbidden" (a 403
+would confirm that the content exists). A restricted community differs from a private one
+only in being listed (:func:`is_listed`): its name and purpose are shown to anyone, so
+that they may ask to join; a private one is invisible to non-members everywhere.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import TypeGuard
 
-from sqlalchemy import ColumnElement, bindparam, or_, select
+from sqlalchemy import ColumnElement, Select, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from forum.errors import NotPermitted
@@ -71,7 +74,20 @@ def _active(membership: Membership | None) -> TypeGuard[Membership]:
 
 
 def can_read(community: Community, membership: Membership | None) -> bool:
+    return community.is_public or _active(membership)
+
+
+def is_listed(community: Community, membership: Membership | None) -> bool:
+    """May the viewer learn that ``community`` exists (its name and purpose)?"""
     return not community.is_private or _active(membership)
+
+
+def listed_for(user_id: int | None) -> ColumnElement[bool]:
+    """:func:`is_listed` as a SQL condition on ``Community``, for listings."""
+    listed = Community.visibility != Visibility.private
+    if user_id is None:
+        return listed
+    return or_(listed, Community.id.in_(_active_in(user_id)))
 
 
 def readable_by(user_id: int | None) -> ColumnElement[bool]:
@@ -80,10 +96,13 @@ def readable_by(user_id: int | None) -> ColumnElement[bool]:
     public = Community.visibility == Visibility.public
     if user_id is None:
         return public
-    active_in = select(Membership.community_id).where(
+    return or_(public, Community.id.in_(_active_in(user_id)))
+
+
+def _active_in(user_id: int) -> Select[int]:
+    return select(Membership.community_id).where(
         Membership.user_id == user_id, Membership.status == MemberStatus.active
     )
-    return or_(public, Community.id.in_(active_in))
 
 
 def can_moderate(membership: Membership | None) -> bool:

@@ -11,8 +11,8 @@ by email commands (``SLUG-subscribe@`` …) later, so every door applies the sam
   only then do they join ``user_emails``, which is all that posting by mail, sign-in and
   adding members ever look at.
 * **Rate limits** count events in the database, so every worker process shares them.
-* **Membership**: public communities are joined at once, private ones by request, which a
-  facilitator approves. Leaving removes the membership, except a ban, which stays; and no
+* **Membership**: public communities are joined at once; restricted ones by a request
+  (:mod:`forum.join_requests`), private ones by invitation (:mod:`forum.invitations`). Leaving removes the membership, except a ban, which stays; and no
   door (leaving, unsubscribing, removal) takes a community's last facilitator.
 """
 
@@ -30,9 +30,9 @@ from sqlalchemy.orm import Session
 
 from forum import browser_sessions, db, outbox, rate_limits, tokens
 from forum.access import membership_of, user_by_email
-from forum.directory import moderators, normalize_email
+from forum.directory import normalize_email
 from forum.errors import InvalidInput, NotFound, NotPermitted
-from forum.mail_language import mail_language, translations, translations_for
+from forum.mail_language import mail_language, translations
 from forum.models import (
     Community,
     Delivery,
@@ -261,47 +261,25 @@ def remove_email(session: Session, user: User, email_id: int) -> str:
 
 
 def join(session: Session, site: Site, user: User, community: Community) -> Membership:
-    """Join ``community``: at once when it is public, by request (pending) when private.
+    """Join public ``community`` at once; joining again changes nothing.
 
-    Joining again changes nothing. A request tells the facilitators, with a link to the
-    page where they approve it.
+    A restricted community is joined by a request its facilitators decide
+    (:func:`forum.join_requests.ask`), a private one by invitation only: for a non-member
+    it is not there at all.
     """
     membership = membership_of(session, user, community)
     if membership is not None:
         if membership.status is MemberStatus.banned:
             raise NotPermitted(f"you may not join {community.name}")
         return membership
-    status = MemberStatus.pending if community.is_private else MemberStatus.active
-    membership = Membership(community_id=community.id, user_id=user.id, status=status)
+    if community.is_private:
+        raise NotFound("there is no such community here")
+    if not community.is_public:
+        raise InvalidInput(f"{community.name} takes new members by request: ask to join on its page")
+    membership = Membership(community_id=community.id, user_id=user.id, status=MemberStatus.active)
     session.add(membership)
     session.flush()
-    if status is MemberStatus.pending:
-        _tell_moderators_of_request(session, site, user, community)
     return membership
-
-
-def _tell_moderators_of_request(session: Session, site: Site, user: User, community: Community) -> None:
-    for email, moderator_id in moderators(session, community):
-        _ = translations_for(session, moderator_id, community.language).gettext
-        values = {
-            "who": user.display_name or _("Someone"),
-            "name": community.name,
-            "url": site.url(f"/c/{community.slug}/manage/members"),
-        }
-        outbox.enqueue_notice(
-            session,
-            dedupe_key=f"join-request:{community.id}:{user.id}:{moderator_id}",
-            address=email,
-            user_id=moderator_id,
-            payload={
-                "slug": community.slug,
-                "subject": _("[%(name)s] %(who)s asks to join") % values,
-                "text": _("%(who)s asks to join %(name)s.") % values
-                + "\n\n"
-                + _("Approve or decline: %(url)s") % values
-                + "\n",
-            },
-        )
 
 
 def leave(session: Session, user: User, community: Community) -> None:

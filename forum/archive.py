@@ -28,7 +28,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, ColumnExpressionArgument, Row, Select, and_, bindparam, case, func, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session, selectinload
 
-from forum.access import can_moderate, can_read
+from forum.access import can_moderate, can_read, is_listed
 from forum.blobs import BlobStore
 from forum.errors import NotFound
 from forum.models import (
@@ -247,6 +247,17 @@ def _readable(session: Session, community: Community | None, viewer_id: int | No
     if community is None or not can_read(community, membership):
         raise NotFound("there is no such community here")
     return Readable(community, membership)
+
+
+def listed_community(session: Session, slug: str, viewer_id: int | None) -> tuple[Community, Membership | None]:
+    """The community at ``slug`` if the viewer may know of it (:func:`forum.access.is_listed`):
+    a restricted community's page shows its name and purpose to anyone, its content to
+    members only. NotFound otherwise, exactly as for a missing one."""
+    community = session.scalar(select(Community).where(Community.slug == slug.lower()))
+    membership = _membership(session, viewer_id, community.id) if community is not None else None
+    if community is None or not is_listed(community, membership):
+        raise NotFound("there is no such community here")
+    return community, membership
 
 
 def readable_community(session: Session, slug: str, viewer_id: int | None) -> Readable:

@@ -1,10 +1,10 @@
 """The catalogue of communities: which a person may find, searched, filtered by category,
 sorted and counted.
 
-A community is *listed* to a person by :func:`listed_by`, a rule of its own beside
+A community is *listed* to a person by ``forum.access.listed_for``, a rule beside
 ``forum.access.readable_by``: a space can be listed without its content being readable
 (a restricted one), and the catalogue, the home page and every count of categories must
-agree on it, so it lives in one place.
+agree on it, so it lives with the other access rules.
 
 Each page is one query for its rows with their counts (members, latest activity, the
 viewer's own membership) joined in from grouped subqueries, plus one for the total and
@@ -22,9 +22,10 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, Select, func, null, or_, select
+from sqlalchemy import ColumnElement, Row, Select, func, null, select
 from sqlalchemy.orm import Session
 
+from forum.access import listed_for
 from forum.archive import Pagination
 from forum.collation import WELSH, welsh_key
 from forum.errors import InvalidInput
@@ -58,6 +59,10 @@ class Entry:
         return self.visibility is Visibility.private
 
     @property
+    def restricted(self) -> bool:
+        return self.visibility is Visibility.restricted
+
+    @property
     def is_member(self) -> bool:
         return self.viewer_status is MemberStatus.active
 
@@ -73,22 +78,6 @@ class CataloguePage:
     entries: list[Entry]
     pagination: Pagination
     categories: list[Category]  # of every community the viewer may find, with their counts
-
-
-def listed_by(user_id: int | None) -> ColumnElement[bool]:
-    """The communities a person may find in the catalogue: public ones, and those they are
-    an active member of. Private ones are never listed to anyone else.
-
-    This is the one place the rule lives: a new kind of space that is listed although its
-    content is members-only (``Visibility.restricted``) is added to ``shown`` here.
-    """
-    shown = Community.visibility == Visibility.public
-    if user_id is None:
-        return shown
-    active_in = select(Membership.community_id).where(
-        Membership.user_id == user_id, Membership.status == MemberStatus.active
-    )
-    return or_(shown, Community.id.in_(active_in))
 
 
 def fold(text: str) -> str:
@@ -121,7 +110,7 @@ def categories(session: Session, viewer_id: int | None) -> list[Category]:
     """The categories of the communities the viewer may find, by label, with how many each."""
     rows = session.execute(
         select(Community.category, func.count())
-        .where(listed_by(viewer_id), Community.category != "")
+        .where(listed_for(viewer_id), Community.category != "")
         .group_by(Community.category)
         .order_by(func.lower(Community.category))
     )
@@ -146,7 +135,7 @@ def catalogue(
     Sorted by name on a Welsh page, the names follow Welsh order, which no database
     collation here knows: the matching names are read and sorted here (forum.collation).
     """
-    where = [] if everything else [listed_by(viewer_id)]
+    where = [] if everything else [listed_for(viewer_id)]
     if category.strip():
         where.append(func.lower(Community.category) == " ".join(category.split()).lower())
     if q.strip():

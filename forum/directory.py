@@ -45,6 +45,7 @@ RESERVED_SUFFIXES = (
     "-bounces",
     "-subscribe",
     "-unsubscribe",
+    "-decide",
     "-request",
     "-join",
     "-leave",
@@ -76,6 +77,7 @@ def create_community(
     name: str,
     *,
     private: bool = False,
+    visibility: str = "",
     policy: str = "members",
     description: str = "",
     subject_prefix: str = "",
@@ -92,7 +94,9 @@ def create_community(
         slug=slug,
         name=community_name(name),
         description=description.strip(),
-        visibility=Visibility.private if private else Visibility.public,
+        visibility=_choice(Visibility, visibility, "visibility")
+        if visibility
+        else (Visibility.private if private else Visibility.public),
         posting_policy=PostingPolicy(policy),
         subject_prefix=subject_prefix.strip(),
         require_authentication=require_authentication,
@@ -139,9 +143,10 @@ def edit_community(
     subject_prefix: str | None = None,
     language: str | None = None,
     category: str | None = None,
+    visibility: str | None = None,
 ) -> Community:
     """Change what is given of a community's name, description, posting policy, subject prefix,
-    language and category ("" for none)."""
+    language, category ("" for none) and visibility."""
     if name is not None:
         community.name = community_name(name)
     if description is not None:
@@ -154,6 +159,8 @@ def edit_community(
         community.language = check_community_language(language)
     if category is not None:
         community.category = category_label(session, category)
+    if visibility is not None:
+        community.visibility = _choice(Visibility, visibility, "visibility")
     session.flush()
     return community
 

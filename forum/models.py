@@ -66,7 +66,14 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 class Visibility(str, enum.Enum):
+    """Who sees a community: ``public`` is listed and readable by anyone, and joined at
+    once; ``restricted`` is listed by name and purpose, its content is for members, and
+    joining is a request that its facilitators decide (``forum.join_requests``);
+    ``private`` is invisible to non-members and joined by invitation only
+    (``forum.invitations``)."""
+
     public = "public"
+    restricted = "restricted"
     private = "private"
 
 
@@ -111,7 +118,10 @@ class InboundStatus(str, enum.Enum):
 
 
 class RequestStatus(str, enum.Enum):
-    pending = "pending"
+    """Where a request stands: to join a restricted community, or for a new community."""
+
+    unconfirmed = "unconfirmed"  # asked by a visitor whose address is not proven yet (joining only)
+    pending = "pending"  # with those who decide
     approved = "approved"
     declined = "declined"
 
@@ -159,6 +169,10 @@ class Community(Base):
     @property
     def is_archived(self) -> bool:
         return self.archived_at is not None
+
+    @property
+    def is_public(self) -> bool:
+        return self.visibility is Visibility.public
 
 
 class User(Base):
@@ -308,6 +322,57 @@ class SubscriptionRequest(Base):
     name: Mapped[str] = mapped_column(String(200), default="")
     action: Mapped[str] = mapped_column(String(16))  # subscribe, unsubscribe
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class JoinRequest(Base):
+    """Someone asking to join a restricted community, with their reason: the facilitators
+    approve or decline it (``forum.join_requests``); the requester is told either way.
+
+    A visitor who is not signed in gives an address: the request waits ``unconfirmed``,
+    with no user, until a link mailed to that address is followed."""
+
+    __tablename__ = "join_requests"
+    __table_args__ = (Index("ix_join_requests_community_status", "community_id", "status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="CASCADE"))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    email: Mapped[str] = mapped_column(String(320))
+    name: Mapped[str] = mapped_column(String(200), default="")
+    reason: Mapped[str] = mapped_column(Text, default="")
+    delivery: Mapped[Delivery] = mapped_column(_enum(Delivery), default=Delivery.each)
+    status: Mapped[RequestStatus] = mapped_column(_enum(RequestStatus), default=RequestStatus.pending)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    answer: Mapped[str] = mapped_column(Text, default="")  # the facilitator's message to the requester
+
+
+class InvitationStatus(str, enum.Enum):
+    pending = "pending"
+    accepted = "accepted"
+    withdrawn = "withdrawn"
+
+
+class Invitation(Base):
+    """An address invited into a community by its facilitators: a personal link, whose
+    secret is stored only as a hash, joins it in one click until it expires
+    (``forum.invitations``)."""
+
+    __tablename__ = "invitations"
+    __table_args__ = (Index("ix_invitations_community_email", "community_id", "email"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="CASCADE"))
+    email: Mapped[str] = mapped_column(String(320))
+    name: Mapped[str] = mapped_column(String(200), default="")
+    message: Mapped[str] = mapped_column(Text, default="")
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    status: Mapped[InvitationStatus] = mapped_column(_enum(InvitationStatus), default=InvitationStatus.pending)
+    invited_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Thread(Base):

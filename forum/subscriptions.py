@@ -4,8 +4,9 @@ Anyone can put someone else's address in a From line, so a request by email is o
 request: it is stored (:class:`forum.models.SubscriptionRequest`) and the address gets a
 message asking to confirm, by replying to a token address or following a web link. Only
 then does it happen (double opt-in), through the same :func:`forum.accounts.join` and
-:func:`forum.accounts.leave` the web uses, so a private community puts the confirmed
-request in its facilitators' queue, exactly as a request made on the web.
+:func:`forum.accounts.leave` the web uses; for a restricted community a confirmed join
+becomes a request to its facilitators (:func:`forum.join_requests.ask`), exactly as one
+made on the web.
 
 The confirmation token names the request and expires; confirming deletes the request, so
 a token works once.
@@ -20,12 +21,21 @@ from datetime import timedelta
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
-from forum import tokens
+from forum import join_requests, tokens
 from forum.access import membership_of, user_by_email
 from forum.accounts import join, last_facilitator_problem, leave
 from forum.directory import normalize_email
 from forum.errors import NotFound
-from forum.models import Community, Membership, MemberStatus, SubscriptionRequest, User, UserEmail, utcnow
+from forum.models import (
+    Community,
+    Membership,
+    MemberStatus,
+    SubscriptionRequest,
+    User,
+    UserEmail,
+    Visibility,
+    utcnow,
+)
 from forum.site import Site
 
 CONFIRM = "mail-confirm"  # confirmation of a request by email: (request id, expiry)
@@ -57,8 +67,9 @@ class Confirmed:
     action: str
     email: str
     community: Community
-    membership: Membership | None  # after subscribing: active, or pending for a private community
+    membership: Membership | None  # after subscribing: active, or None when only requested
     refusal: str | None = None  # why it was not done (the last facilitator cannot leave)
+    requested: bool = False  # a restricted community: the request is with its facilitators
 
 
 def standing(session: Session, community: Community, email: str) -> Standing:
@@ -78,8 +89,11 @@ def _standing(membership: Membership | None) -> Standing:
 def ask(session: Session, site: Site, community: Community, email: str, action: str, name: str = "") -> Asked:
     """Record a request to join or leave; a token to confirm it with, unless there is nothing to do."""
     email = normalize_email(email)
-    membership = membership_of(session, user_by_email(session, email), community)
+    user = user_by_email(session, email)
+    membership = membership_of(session, user, community)
     now = _standing(membership)
+    if now is Standing.outside and user is not None and join_requests.waiting_request(session, community, user.id):
+        now = Standing.waiting
     needed = now is Standing.outside if action == SUBSCRIBE else now in (Standing.member, Standing.waiting)
     if not needed:
         return Asked(now)
@@ -130,6 +144,14 @@ def confirm(session: Session, site: Site, token: str) -> Confirmed:
             )
             session.add(user)
             session.flush()
+        current = membership_of(session, user, community)
+        if community.visibility is Visibility.restricted and (
+            current is None or current.status is MemberStatus.pending
+        ):
+            join_requests.ask(session, site, community, user, "")
+            session.delete(request)
+            session.flush()
+            return Confirmed(request.action, request.email, community, None, requested=True)
         membership = join(session, site, user, community)
     elif user is not None:
         refusal = last_facilitator_problem(session, membership_of(session, user, community), leaving=True)

@@ -10,7 +10,7 @@ from forum.directory import (
     edit_community,
 )
 from forum.languages import COMMUNITY_LANGUAGES
-from forum.models import Community, Membership, PostingPolicy
+from forum.models import Community, Membership, PostingPolicy, Visibility
 from forum.posting import community_by_slug
 from forum.site import Site
 from listbridge.cli_context import Context, fail, pass_ctx
@@ -24,7 +24,14 @@ def community() -> None:
 @community.command("create")
 @click.argument("slug")
 @click.option("--name", required=True, help="Name shown to people.")
-@click.option("--private", is_flag=True, help="Only members can see it (archive, search, feeds).")
+@click.option(
+    "--visibility",
+    type=click.Choice([v.value for v in Visibility]),
+    help="public: listed, readable by anyone, joined at once; restricted: listed by name and purpose, "
+    "content for members, joined by a request its facilitators decide; private: invisible to "
+    "non-members, joined by invitation only.  [default: public]",
+)
+@click.option("--private", is_flag=True, help="The same as --visibility private.")
 @click.option(
     "--policy",
     type=click.Choice(["members", "moderated", "open"]),
@@ -55,6 +62,7 @@ def community_create(
     ctx: Context,
     slug: str,
     name: str,
+    visibility: str | None,
     private: bool,
     policy: str,
     description: str,
@@ -64,12 +72,15 @@ def community_create(
     language: str,
 ) -> None:
     """Create the community SLUG (its address is SLUG@mail_domain)."""
+    if private and visibility not in (None, Visibility.private.value):
+        fail(f"--private and --visibility {visibility} disagree: give one of them")
     with ctx.sessions.begin() as session:
         c = create_community(
             session,
             slug,
             name,
             private=private,
+            visibility=visibility or "",
             policy=policy,
             description=description,
             subject_prefix=subject_prefix,
@@ -120,6 +131,11 @@ def community_list(ctx: Context) -> None:
     help="The language of its pages and of the site's own text in its mail (bilingual: Welsh and English).",
 )
 @click.option("--category", help='A short label the catalogue filters by, e.g. "Housing" ("" for none).')
+@click.option(
+    "--visibility",
+    type=click.Choice([v.value for v in Visibility]),
+    help="public, restricted or private (see 'community create --help').",
+)
 @pass_ctx
 def community_edit(
     ctx: Context,
@@ -130,13 +146,18 @@ def community_edit(
     subject_prefix: str | None,
     language: str | None,
     category: str | None,
+    visibility: str | None,
 ) -> None:
-    """Change SLUG's name, description, posting policy, subject prefix, language or category.
+    """Change SLUG's name, description, posting policy, subject prefix, language, category or
+    visibility.
 
     Only what is given changes.
     """
-    if (name, description, policy, subject_prefix, language, category) == (None,) * 6:
-        fail("nothing to change: give --name, --description, --policy, --subject-prefix, --language or --category")
+    if (name, description, policy, subject_prefix, language, category, visibility) == (None,) * 7:
+        fail(
+            "nothing to change: give --name, --description, --policy, --subject-prefix, --language, "
+            "--category or --visibility"
+        )
     with ctx.sessions.begin() as session:
         c = edit_community(
             session,
@@ -147,9 +168,10 @@ def community_edit(
             subject_prefix=subject_prefix,
             language=language,
             category=category,
+            visibility=visibility,
         )
         click.echo(
-            f"{c.slug}: name {c.name!r}, posting: {c.posting_policy.value}, "
+            f"{c.slug}: name {c.name!r}, {c.visibility.value}, posting: {c.posting_policy.value}, "
             f"subject prefix {c.subject_prefix!r}, language: {c.language}, category {c.category!r}"
         )
 

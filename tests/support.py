@@ -82,9 +82,9 @@ def free_ports(count: int) -> list[int]:
 
 
 def make_community(
-    session: DbSession, slug: str = "housing", *, policy: str = "members", private: bool = False
+    session: DbSession, slug: str = "housing", *, policy: str = "members", private: bool = False, visibility: str = ""
 ) -> Community:
-    return create_community(session, slug, slug.title(), policy=policy, private=private)
+    return create_community(session, slug, slug.title(), policy=policy, private=private, visibility=visibility)
 
 
 def make_member(

@@ -19,6 +19,7 @@ from forum.db import make_engine, make_sessionmaker
 from forum.health import Health
 from forum.site import Site
 from web import i18n, labels
+from web.accounts.joining import bp as joining_bp
 from web.accounts.views import bp as accounts_bp
 from web.admin.requests import bp as community_requests_bp
 from web.admin.views import bp as admin_bp
@@ -76,6 +77,7 @@ def create_app(settings: Settings, services: Callable[[], Mapping[str, Health]] 
     for blueprint in (
         archive_bp,
         accounts_bp,
+        joining_bp,
         manage_bp,
         takedown_bp,
         community_requests_bp,

@@ -30,7 +30,11 @@ REQUEST_STATUS_NAMES = {
     RequestStatus.approved: _l("Approved"),
     RequestStatus.declined: _l("Declined"),
 }
-VISIBILITY_NAMES = {Visibility.public: _l("Public"), Visibility.private: _l("Private")}
+VISIBILITY_NAMES = {
+    Visibility.public: _l("Public"),
+    Visibility.restricted: _l("Restricted"),
+    Visibility.private: _l("Private"),
+}
 SOURCE_NAMES = {
     "email": _l("email"),
     "web": _l("the web"),

@@ -54,6 +54,9 @@ def handle(
         return f"{route.form.value} from {sender}: its From failed SPF/DMARC; no reply"
     if route.form is Form.confirm:
         return _confirmed(session, site, route, parsed, inbound_id)
+    if community.is_private and subscriptions.standing(session, community, sender) is not Standing.member:
+        # Joined by invitation only, and not there for outsiders: no answer says it exists.
+        return f"{route.form.value} from {sender}: {community.slug} is private and they are not a member; no reply"
     _ = _speech(session, community, sender)
     if route.form is Form.request:
         subject = _("%(name)s: How to take part") % {"name": community.name}
@@ -93,8 +96,8 @@ def handle(
         % values
         + "\n"
     )
-    if action == subscriptions.SUBSCRIBE and community.is_private:
-        text += "\n" + _("%(name)s is private: once you confirm, its facilitators decide on your request.") % values
+    if action == subscriptions.SUBSCRIBE and not community.is_public:
+        text += "\n" + _("Once you confirm, the facilitators of %(name)s decide on your request.") % values
         text += "\n"
     _send(
         session,
@@ -126,7 +129,7 @@ def _confirmed(session: Session, site: Site, route: Route, parsed: ParsedMail, i
             + "\n"
         )
         outcome = f"{email} left {community.slug}"
-    elif done.membership is not None and done.membership.status is MemberStatus.pending:
+    elif done.requested or (done.membership is not None and done.membership.status is MemberStatus.pending):
         text = (
             _(
                 "Thank you: your request to join %(name)s is now with its facilitators. "
@@ -135,7 +138,7 @@ def _confirmed(session: Session, site: Site, route: Route, parsed: ParsedMail, i
             % values
             + "\n"
         )
-        outcome = f"{email} asked to join {community.slug} (private: awaiting the facilitators)"
+        outcome = f"{email} asked to join {community.slug} (awaiting the facilitators)"
     else:
         text = _welcome(site, community, _)
         outcome = f"{email} joined {community.slug}"

@@ -22,7 +22,7 @@ from forum.models import Community, InboundMessage, MemberStatus
 from forum.posting import check_post, community_by_slug
 from forum.site import Site
 from mailgateway.addresses import Form, Route, reverse_path
-from mailgateway.incoming import authenticity, private_relay
+from mailgateway.incoming import authenticity, decisions, private_relay
 from mailgateway.incoming.recipients import recipient, reply_target, token_author
 from mailgateway.text.parsing import HeaderTooLarge, MailHeaders, MalformedMail, ParsedMail, parse_headers
 
@@ -105,6 +105,17 @@ def _judge_one(
                 raise NotPermitted(
                     "a private message is passed on only when its sender's domain shows it sent it (DKIM, SPF or DMARC)"
                 )
+        if route.form is Form.decide and community is not None:
+            decisions.check(
+                session,
+                site,
+                route,
+                community,
+                headers.from_addr or "",
+                envelope.raw,
+                envelope.mail_from,
+                envelope.client_ip,
+            )
         if route.form not in POSTING or community is None:
             return ACCEPTED
         author = headers.from_addr or ""

@@ -8,7 +8,8 @@ its quote) is refused here and explained to the sender by mail.
 
 Besides posts, a message may be a bounce (:mod:`.bounces`, never posted), mail for the
 facilitators (:mod:`.owners`), an email command (:mod:`.commands`), a private message
-between members (:mod:`.private_relay`), mail for the operators (:mod:`.postmaster`) or a
+between members (:mod:`.private_relay`), a facilitator's answer to a request to join
+(:mod:`.decisions`), mail for the operators (:mod:`.postmaster`) or a
 reply to a digest (:mod:`.noreply`). Mail with the null reverse path is a notification
 wherever it arrives and is never posted, forwarded or answered.
 """
@@ -31,7 +32,7 @@ from forum.posting import Draft, community_by_slug, submit_post
 from forum.rate_limits import may_answer
 from forum.site import Site
 from mailgateway.addresses import Form, Route, parse_local_part, reverse_path, split_address
-from mailgateway.incoming import bounces, commands, noreply, postmaster, private_relay
+from mailgateway.incoming import bounces, commands, decisions, noreply, postmaster, private_relay
 from mailgateway.incoming.drafting import build_draft
 from mailgateway.incoming.judging import POSTING, Authorship, Envelope, answerable, authorship, drop_reason
 from mailgateway.incoming.owners import forward_to_owners
@@ -183,6 +184,8 @@ def _process_one(
                 return f"{rcpt}: " + commands.handle(
                     session, site, route, parsed, row.id, answerable=answerable(site, parsed, row)
                 )
+            if route.form is Form.decide and community is not None:
+                return f"{rcpt}: " + decisions.handle(session, site, route, community, parsed, row)
             if route.form in (Form.private, Form.noreply) and not answerable(site, parsed, row):
                 raise Dropped("its From fails SPF/DMARC: it is passed on and answered only from its real writer")
             if route.form is Form.private and community is not None:

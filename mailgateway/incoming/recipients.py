@@ -1,8 +1,8 @@
 """Who a message may be for, answered at RCPT: the first of the gateway's steps.
 
 An address is refused before anything is stored when it cannot be delivered: not of our
-mail domain, an unknown community or address form, a reply, relay or confirmation token
-we did not make. It costs no writes, one query. A private community answers a sender who
+mail domain, an unknown community or address form, a reply, relay, confirmation or
+decision token we did not make. It costs no writes, one query. A private community answers a sender who
 is not its member exactly as a community that does not exist, at every address form, so
 the answers tell nobody it is there.
 """
@@ -31,7 +31,7 @@ from mailgateway.addresses import (
     split_address,
     verp_recipient,
 )
-from mailgateway.incoming import private_relay
+from mailgateway.incoming import decisions, private_relay
 
 
 def check_recipient(session: Session, site: Site, address: str) -> Route:
@@ -100,12 +100,14 @@ def _check_detail(session: Session, site: Site, route: Route, community: Communi
         subscriptions.pending_request(session, site, route.detail)
     elif route.form is Form.private:
         private_relay.target(session, site, route, community)
+    elif route.form is Form.decide:
+        decisions.target(session, site, route, community)
 
 
 def _may_know(session: Session, route: Route, community: Community, standing: MemberStatus | None) -> bool:
     """Whether a sender of this ``standing`` may learn that the private ``community``
     exists at this address."""
-    if route.form in (Form.reply, Form.confirm, Form.private):
+    if route.form in (Form.reply, Form.confirm, Form.private, Form.decide):
         return True  # the token, checked already, was made for a member (or for this request)
     if route.form is Form.bounces:
         about = verp_recipient(route.detail)

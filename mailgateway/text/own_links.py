@@ -26,6 +26,7 @@ from functools import cache, cached_property, lru_cache
 
 from bs4 import BeautifulSoup, Tag
 
+from forum import invitations, join_requests
 from forum.bounces import REENABLE_PATH
 from forum.languages import BILINGUAL, MEMBER_LANGUAGES
 from forum.mail_language import translations
@@ -36,7 +37,15 @@ from mailgateway.text.htmltext import text_upto
 __all__ = ["TOKEN_PATHS", "OwnLinks"]
 
 # Paths of the site whose last segment is a personal token.
-TOKEN_PATHS = ("/unsubscribe/", "/signin/", "/account/emails/verify/", REENABLE_PATH, CONFIRM_PATH)
+TOKEN_PATHS = (
+    "/unsubscribe/",
+    "/signin/",
+    "/account/emails/verify/",
+    REENABLE_PATH,
+    CONFIRM_PATH,
+    invitations.PATH,
+    join_requests.CONFIRM_PATH,
+)
 # The labels our copies' footers start with (their message ids in mail's catalogue).
 _FIRST_LABELS = ("View on the web", "Attachments too large for email:")
 _LEAVE = "Leave %(name)s"

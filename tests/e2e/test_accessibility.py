@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.world import ALICE, BOB, DAVE, ERIN, GPS_QUESTION, World, browser_context, sign_in
+from tests.e2e.world import ALICE, BOB, DAVE, ERIN, GPS_QUESTION, SEEDED_INVITATION, World, browser_context, sign_in
 
 try:
     from axe_playwright_python.sync_playwright import Axe
@@ -118,6 +118,11 @@ ENGLISH = {
     "manage-reports": Case(ALICE, "/c/housing/manage/reports"),
     "manage-log": Case(ALICE, "/c/housing/manage/log"),
     "ban-member": Case(ALICE, "/c/housing/manage/members/{bob_id}/ban", must_show=("textarea",)),
+    "restricted-community": Case(None, "/c/lounge/", must_show=("form[action='/c/lounge/request'] textarea",)),
+    "join-request-error": Case(None, "/c/lounge/request", 400, submit="Send my request", must_show=(".error-summary",)),
+    "invitation": Case(None, f"/invite/{SEEDED_INVITATION}", must_show=("main form button",)),
+    "manage-requests": Case(ALICE, "/c/lounge/manage/requests", must_show=("article.post textarea",)),
+    "manage-invitations": Case(ALICE, "/c/lounge/manage/invitations", must_show=("input[type=file]", "table.listing")),
     "not-found": Case(None, "/c/casework/", 404),
     "accessibility": Case(None, "/accessibility", must_show=("footer a[href='/accessibility']",)),
 }
@@ -129,6 +134,7 @@ WELSH_NAMES = {
     "Send the request": "Anfon y cais",
     "Save the change": "Cadw’r newid",
     "Send the report": "Anfon yr adroddiad",
+    "Send my request": "Anfon fy nghais",
     "Skip to main content": "Neidio i'r prif gynnwys",
 }
 HTML_LANG = {"en": "en-GB", "cy": "cy"}

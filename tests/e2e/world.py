@@ -7,18 +7,22 @@ Imported by ``tests/e2e/conftest.py`` (the fixtures) and by the test modules.
 from __future__ import annotations
 
 import email.policy
+import hashlib
 import re
 import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from email.message import EmailMessage
 from typing import Any
+
+from sqlalchemy import select
 
 from forum import site_admins
 from forum.access import user_by_email
 from forum.db import make_engine, make_sessionmaker
-from forum.models import CommunityRequest, Role
+from forum.models import CommunityRequest, Invitation, JoinRequest, Role, User, UserEmail, utcnow
 from tests.integration.served import DOMAIN, Browser, ServedSite, mail
 from tests.support import Received, SmtpSink, make_community, make_member
 
@@ -33,6 +37,8 @@ GPS_QUESTION = "Has anyone bought a GPS unit for housing condition surveys? Whic
 DAMP_QUESTION = "What do you tell tenants about damp and mould while repairs are waited for?"
 PRIVATE_WORD = "quillfeather"  # in the private thread only: searching for it must find nothing for outsiders
 PRIVATE_SUBJECT = f"Eviction case 2291 ({PRIVATE_WORD})"
+# An invitation to the restricted lounge, seeded with a known link for the accessibility checks.
+SEEDED_INVITATION = "e2e-seeded-invitation-token"
 
 
 # Mail -------------------------------------------------------------------------------------
@@ -179,6 +185,27 @@ def seed(db_url: str) -> None:
                     name="Allotments",
                     description="Councils' allotment officers.",
                     category="Parks",
+                )
+            )
+            # Restricted: listed, read by members, joined by request. Its facilitator answers
+            # requests by reply from a laptop nothing vouches for, so it asks no authentication.
+            lounge = make_community(db, "lounge", visibility="restricted")
+            lounge.name, lounge.description = "Wardens Lounge", "Sheltered housing wardens compare notes."
+            lounge.require_authentication = "never"
+            alice = make_member(db, lounge, ALICE, role=Role.facilitator).user
+            dave = db.scalars(select(User).join(UserEmail).where(UserEmail.email == DAVE)).one()
+            db.add(
+                JoinRequest(
+                    community_id=lounge.id, user_id=dave.id, email=DAVE, name=NAMES[DAVE], reason="I cover Rhyl."
+                )
+            )
+            db.add(
+                Invitation(
+                    community_id=lounge.id,
+                    email="guest@council.example",
+                    token_hash=hashlib.sha256(SEEDED_INVITATION.encode()).hexdigest(),
+                    invited_by_id=alice.id,
+                    expires_at=utcnow() + timedelta(days=14),
                 )
             )
     finally:

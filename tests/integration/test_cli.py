@@ -152,7 +152,7 @@ def test_community_edit(site: ServedSite) -> None:
         "[housing]",
     )
     assert (
-        edited.stdout == "housing: name 'Housing Officers', posting: moderated, subject prefix '[housing]', "
+        edited.stdout == "housing: name 'Housing Officers', public, posting: moderated, subject prefix '[housing]', "
         "language: en, category ''\n"
     )
     assert site.cli("community", "edit", "housing", "--description", "For officers").returncode == 0
@@ -331,7 +331,7 @@ def test_every_command_is_in_help_and_the_readme(site: ServedSite) -> None:
     section = section[: section.index("\n## ", 1)]
     for group, commands in [
         ("community", ["create", "list", "edit", "delete"]),
-        ("member", ["add", "import", "list", "remove", "ban", "unban"]),
+        ("member", ["add", "import", "invite", "list", "remove", "ban", "unban"]),
         ("site admin", ["add", "remove", "list"]),
     ]:
         listed = site.cli(*group.split(), "--help").stdout
@@ -406,3 +406,33 @@ def test_ban_unban_and_the_moderation_log(site: ServedSite) -> None:
     paged = site.cli("log", "--per-page", "2").stdout.splitlines()
     assert len(paged) == 3 and paged[-1] == "(page 1 of 2: --page 2 for more)"
     assert_one_line_error(site.cli("log", "--community", "nosuch", check=False), "nosuch")
+
+
+def test_three_kinds_of_space_and_invitations(site: ServedSite, tmp_path: Path) -> None:
+    assert (
+        "(restricted,"
+        in site.cli("community", "create", "lounge", "--name", "Lounge", "--visibility", "restricted").stdout
+    )
+    assert "(private," in site.cli("community", "create", "board", "--name", "Board", "--private").stdout
+    assert_one_line_error(
+        site.cli("community", "create", "x", "--name", "X", "--private", "--visibility", "public", check=False),
+        "disagree",
+    )
+    assert (
+        "lounge: name 'Lounge', private," in site.cli("community", "edit", "lounge", "--visibility", "private").stdout
+    )
+    listed = site.cli("community", "list").stdout
+    assert "board\tBoard\tprivate\t" in listed and "lounge\tLounge\tprivate\t" in listed
+    assert "housing\tHousing Advice\tpublic\t" in listed
+
+    people = tmp_path / "people.csv"
+    people.write_text("email,name\nann@council.example,Ann\nnot an address,X\nbob@council.example,Bob\n")
+    assert_one_line_error(site.cli("member", "invite", "board", str(people), check=False), "row 3")
+    people.write_text("email,name\nann@council.example,Ann\nbob@council.example,Bob\n")
+    first = site.cli("member", "invite", "board", str(people), "--expires-days", "3").stdout
+    assert "invited ann@council.example to board (the link works for 3 days)" in first
+    again = site.cli("member", "invite", "board", "ann@council.example").stdout
+    assert "already has an invitation to board waiting: nothing sent" in again
+    assert_one_line_error(
+        site.cli("member", "invite", "board", "cem@council.example", "--expires-days", "365", check=False), "90"
+    )

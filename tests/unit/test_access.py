@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from forum.access import Action, can_moderate, can_read, posting_verdict
+from forum.access import Action, can_moderate, can_read, is_listed, posting_verdict
 from forum.errors import NotPermitted
 from forum.models import Community, Membership, MemberStatus, PostingPolicy, Role, Visibility
 
@@ -71,10 +71,32 @@ def test_private_refusal_does_not_confirm_the_community_exists() -> None:
         (Visibility.private, member(status=MemberStatus.pending), False),
         (Visibility.private, member(status=MemberStatus.banned), False),
         (Visibility.private, member(), True),
+        (Visibility.restricted, OUTSIDER, False),
+        (Visibility.restricted, member(status=MemberStatus.pending), False),
+        (Visibility.restricted, member(), True),
     ],
 )
 def test_can_read(visibility: Visibility, membership: Membership | None, readable: bool) -> None:
     assert can_read(community(PostingPolicy.members, visibility), membership) is readable
+
+
+@pytest.mark.parametrize(
+    ("visibility", "membership", "listed"),
+    [
+        (Visibility.public, OUTSIDER, True),
+        (Visibility.restricted, OUTSIDER, True),
+        (Visibility.private, OUTSIDER, False),
+        (Visibility.private, member(status=MemberStatus.pending), False),
+        (Visibility.private, member(), True),
+    ],
+)
+def test_is_listed(visibility: Visibility, membership: Membership | None, listed: bool) -> None:
+    assert is_listed(community(PostingPolicy.members, visibility), membership) is listed
+
+
+def test_restricted_refusal_names_the_community_it_lists() -> None:
+    verdict = posting_verdict(community(PostingPolicy.members, Visibility.restricted), OUTSIDER, "ann@example.org")
+    assert verdict.refused and "only members may post to housing" in verdict.reason
 
 
 @pytest.mark.parametrize(

@@ -207,40 +207,22 @@ class TestExtraAddresses:
 
 @pytest.mark.usefixtures("housing")
 class TestMembership:
-    def test_public_joins_at_once_private_by_request(self, sessionmaker: SessionMaker[Session], site: Site) -> None:
+    def test_public_joins_at_once_restricted_by_request_private_not_at_all(
+        self, sessionmaker: SessionMaker[Session], site: Site
+    ) -> None:
         with sessionmaker.begin() as session:
-            private = make_community(session, "board", private=True)
-            make_member(session, private, "ann@example.org", role=Role.facilitator)
+            make_community(session, "board", private=True)
+            make_community(session, "lounge", visibility="restricted")
             make_member(session, community_by_slug(session, "housing"), "cem@example.org")
         with sessionmaker.begin() as session:
             cem, housing = user(session, "cem@example.org"), community_by_slug(session, "housing")
             accounts.leave(session, cem, housing)
             assert accounts.join(session, site, cem, housing).status is MemberStatus.active
-            request = accounts.join(session, site, cem, community_by_slug(session, "board"))
-            assert request.status is MemberStatus.pending
-            assert accounts.join(session, site, cem, community_by_slug(session, "board")) is request
-        with sessionmaker() as session:
-            [notice] = notices_to(session, "ann@example.org")
-        assert notice.payload["slug"] == "board"
-        assert f"{BASE}/c/board/manage/members" in notice.payload["text"]
-
-    def test_a_welsh_facilitator_is_told_of_a_request_in_welsh(
-        self, sessionmaker: SessionMaker[Session], site: Site
-    ) -> None:
-        with sessionmaker.begin() as session:
-            private = make_community(session, "board", private=True)
-            make_member(session, private, "ann@example.org", role=Role.facilitator).user.language = "cy"
-            make_member(session, private, "fay@example.org", role=Role.facilitator)
-            make_member(session, community_by_slug(session, "housing"), "cem@example.org")
-        with sessionmaker.begin() as session:
-            accounts.join(session, site, user(session, "cem@example.org"), community_by_slug(session, "board"))
-        with sessionmaker() as session:
-            [welsh], [english] = notices_to(session, "ann@example.org"), notices_to(session, "fay@example.org")
-        assert welsh.payload["subject"] == "[Board] Mae Cem yn gofyn am gael ymuno"
-        assert welsh.payload["text"] == (
-            f"Mae Cem yn gofyn am gael ymuno â Board.\n\nCymeradwyo neu wrthod: {BASE}/c/board/manage/members\n"
-        )
-        assert english.payload["subject"] == "[Board] Cem asks to join"
+            with pytest.raises(InvalidInput, match="takes new members by request"):
+                accounts.join(session, site, cem, community_by_slug(session, "lounge"))
+            with pytest.raises(NotFound, match="no such community"):
+                accounts.join(session, site, cem, community_by_slug(session, "board"))
+            assert membership_of(session, cem, community_by_slug(session, "board")) is None
 
     def test_leaving_is_idempotent_and_never_lifts_a_ban(self, sessionmaker: SessionMaker[Session], site: Site) -> None:
         with sessionmaker.begin() as session:

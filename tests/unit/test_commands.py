@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from forum.errors import NotFound
 from forum.models import Community, Membership, MemberStatus, OutboxItem, Role, UserEmail
 from forum.site import Site
-from mailgateway.incoming import judging, recipients
+from mailgateway.incoming import judging, processing, recipients, spooling
 from tests.support import make_community, make_member, through_the_gateway
 
 DOMAIN = "lists.example.org"
@@ -215,3 +215,39 @@ def test_a_welsh_members_reply_to_noreply_is_answered_in_welsh(
         f"I ddechrau sgwrs newydd, ysgrifennwch at gyfeiriad y gymuned:\n  Housing: housing@{DOMAIN}\n"
         in (answer["text"])
     )
+
+
+def test_joining_a_restricted_community_by_mail_asks_its_facilitators(
+    site: Site, sessionmaker: sessionmaker[Session]
+) -> None:
+    with sessionmaker.begin() as session:
+        lounge = make_community(session, "lounge", visibility="restricted")
+        make_member(session, lounge, "fiona@council.example", role=Role.facilitator)
+    assert "confirmation sent" in send(site, sessionmaker, f"lounge-subscribe@{DOMAIN}")[0]
+    [ask] = notices(sessionmaker, "newbie@elsewhere.example")
+    assert "the facilitators of Lounge decide on your request" in ask["text"]
+    assert "awaiting the facilitators" in send(site, sessionmaker, ask["reply_to"])[0]
+    assert status(sessionmaker, "lounge", "newbie@elsewhere.example") is None, "not a member until approved"
+    assert "now with its facilitators" in notices(sessionmaker, "newbie@elsewhere.example")[-1]["text"]
+    [request] = notices(sessionmaker, "fiona@council.example")
+    assert request["subject"] == "[Lounge] New Bie asks to join"
+    assert request["reply_to"].startswith("lounge-decide+")
+    assert "nothing to do (waiting)" in send(site, sessionmaker, f"lounge-subscribe@{DOMAIN}")[0]
+    assert "already asked to join" in notices(sessionmaker, "newbie@elsewhere.example")[-1]["text"]
+    with sessionmaker() as session, pytest.raises(NotFound, match="not one we issued"):
+        recipients.check_recipient(session, site, f"lounge-decide+aaaabbbbccccdddd@{DOMAIN}")
+
+
+def test_a_private_community_answers_no_stranger_even_when_mail_arrives_unchecked(
+    site: Site, sessionmaker: sessionmaker[Session], communities: None
+) -> None:
+    """Mail read from a mailbox (IMAP) was never asked RCPT: the command itself stays silent."""
+    for n, form in enumerate(("subscribe", "request")):
+        to = f"officers-{form}@{DOMAIN}"
+        raw = f"From: <newbie@elsewhere.example>\r\nTo: {to}\r\nSubject: join\r\nMessage-ID: <u{n}@e.example>\r\n\r\nhi\r\n"
+        with sessionmaker.begin() as session:
+            inbound_id = spooling.spool(session, raw.encode(), "newbie@elsewhere.example", [to], "imap")
+        with sessionmaker.begin() as session:
+            [outcome] = processing.process(session, site, inbound_id)
+        assert "private and they are not a member; no reply" in outcome, form
+    assert notices(sessionmaker, "newbie@elsewhere.example") == []

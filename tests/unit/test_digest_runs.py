@@ -17,7 +17,8 @@ from sqlalchemy.orm import sessionmaker as SessionMaker
 
 from digest.build import Edition
 from digest.run import Digests
-from forum import config, digests, takedown
+from forum import config, digests, join_requests, takedown
+from forum.access import user_by_email
 from forum.models import (
     Delivery,
     DigestBlock,
@@ -29,6 +30,7 @@ from forum.models import (
     Post,
     PostPublication,
     PostStatus,
+    Role,
 )
 from forum.moderation import approve
 from forum.moderation_log import OPERATOR
@@ -163,6 +165,34 @@ def test_pending_and_banned_members_of_a_private_community_get_nothing_of_it(
     assert digest_of(sessionmaker, site, "pat@council.example") == []
     [bob] = digest_of(sessionmaker, site, "bob@council.example")
     assert "Confidential" not in bob["text"] + bob["html"] and "Open question" in bob["text"]
+
+
+def test_a_restricted_communitys_posts_reach_its_members_and_not_those_still_asking(
+    sessionmaker: SessionMaker[Session], site: Site, runner: Digests, communities: None
+) -> None:
+    with sessionmaker.begin() as session:
+        lounge = make_community(session, "lounge", visibility="restricted")
+        make_member(session, lounge, AUTHOR, role=Role.facilitator)
+    member(sessionmaker, "pat@council.example", "housing")
+    with sessionmaker.begin() as session:
+        pat = user_by_email(session, "pat@council.example")
+        assert pat is not None
+        join_requests.ask(session, site, community_by_slug(session, "lounge"), pat, "Please.", Delivery.daily)
+    seen(runner)
+    post(sessionmaker, site, "lounge", "Wardens rota")
+    post(sessionmaker, site, "housing", "Open question")
+    runner.run(Delivery.daily, at("2025-01-15 07:00"))
+    [asking] = digest_of(sessionmaker, site, "pat@council.example")
+    assert "Wardens rota" not in asking["text"] + asking["html"] and "Open question" in asking["text"]
+    with sessionmaker.begin() as session:
+        lounge = community_by_slug(session, "lounge")
+        [waiting] = join_requests.pending(session, lounge)
+        facilitator = user_by_email(session, AUTHOR)
+        assert facilitator is not None
+        join_requests.decide(session, site, waiting, facilitator, approve=True)
+    post(sessionmaker, site, "lounge", "Wardens training day")
+    runner.run(Delivery.daily, at("2025-01-16 07:00"))
+    assert "Wardens training day" in digest_of(sessionmaker, site, "pat@council.example")[-1]["text"]
 
 
 def test_held_and_deleted_posts_never_appear_and_an_approved_one_comes_in_the_next_digest(

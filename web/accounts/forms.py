@@ -114,6 +114,25 @@ class MembershipForm(WebForm):
     )
 
 
+class JoinRequestForm(WebForm):
+    """Asking to join a restricted community; ``email`` and ``name`` only for a visitor not signed in."""
+
+    email = EmailField(
+        _l("Your email address"),
+        [Optional(), core_rule(normalize_email)],
+        render_kw={"autocomplete": "email", "spellcheck": "false"},
+    )
+    name = StringField(_l("Your name"), [Optional(), Length(max=200)], render_kw={"autocomplete": "name"})
+    reason = TextAreaField(
+        _l("Why you would like to join"),
+        [DataRequired(_l("Say why you would like to join")), Length(max=2000)],
+        render_kw={"rows": 4},
+    )
+    delivery = SelectField(
+        _l("Email from this community"), choices=DELIVERY_CHOICES, default=Delivery.each.value, coerce=choice_value
+    )
+
+
 def files_field() -> MultipleFileField:
     """The file input of a posting form (its files are checked in ``web.accounts.uploads``)."""
     return MultipleFileField(_l("Attach files"), render_kw={"multiple": True})

@@ -13,8 +13,9 @@ from typing import Any
 
 from flask import g
 
+from forum import join_requests
 from forum.access import Action, membership_of, posting_verdict
-from forum.models import Delivery, MemberStatus
+from forum.models import Delivery, MemberStatus, Visibility
 from forum.posting import community_by_slug
 from web.accounts.forms import DELIVERY_CHOICES
 from web.auth import current_user
@@ -30,6 +31,8 @@ class Standing:
     delivery: Delivery | None = None
     posting: Action | None = None  # what would happen to a post, when signed in
     may_join: bool = False
+    may_request: bool = False  # a restricted community: ask its facilitators
+    requested: bool = False  # a request to join is waiting for them
 
     @property
     def member(self) -> bool:
@@ -55,16 +58,20 @@ def standing(community: Any) -> Standing:
 
 def _standing(community: Any) -> Standing:
     user = current_user()
+    restricted = community.visibility is Visibility.restricted
     if user is None:
-        return Standing(signed_in=False)
+        return Standing(signed_in=False, may_request=restricted)
     with state().readers() as db:
         found = community_by_slug(db, community.slug)
         membership = membership_of(db, user, found)
         verdict = posting_verdict(found, membership, "you")
+        requested = restricted and join_requests.waiting_request(db, found, user.id) is not None
     return Standing(
         signed_in=True,
         status=membership.status if membership else None,
         delivery=membership.delivery if membership else None,
         posting=verdict.action,
-        may_join=membership is None and not found.is_private,
+        may_join=membership is None and found.is_public,
+        may_request=restricted and membership is None and not requested,
+        requested=requested,
     )

@@ -648,11 +648,11 @@ def confirm_request(token: str) -> Any:
         return message_page(_("You are still a member of %(name)s", name=community.name), sentence(done.refusal), 409)
     if done.action == subscriptions.UNSUBSCRIBE:
         return render_template("accounts/unsubscribed.html", community=community)
-    if done.membership is not None and done.membership.status is MemberStatus.pending:
+    if done.requested or (done.membership is not None and done.membership.status is MemberStatus.pending):
         return message_page(
             _("Request sent"),
             _(
-                "%(name)s is private: %(email)s has asked to join, and its facilitators will decide on the request.",
+                "%(email)s has asked to join %(name)s, and its facilitators will decide on the request.",
                 name=community.name,
                 email=done.email,
             ),

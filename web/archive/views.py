@@ -39,7 +39,7 @@ from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 
 from forum import archive, catalogue, takedown, threads, times
-from forum.access import can_moderate
+from forum.access import can_moderate, can_read
 from forum.archive import AttachmentEntry, Pagination, PostEntry
 from forum.errors import NotFound
 from forum.models import Community
@@ -211,7 +211,12 @@ class CatalogueForm:
 
 @bp.get("/c/<slug>/")
 def community(slug: str) -> str:
+    """A community's threads; for a restricted one and a non-member, its name and purpose
+    only, with the form that asks to join."""
     with state().readers() as db:
+        listed, membership = archive.listed_community(db, slug, _viewer_id())
+        if not can_read(listed, membership):
+            return render_template("archive/community.html", community=listed, members_only=True)
         readable = archive.readable_community(db, slug, _viewer_id())
         listing = archive.thread_list(db, readable.community.id, page_number(request.args), THREADS_PER_PAGE)
     if listing.pagination.number > listing.pagination.pages:

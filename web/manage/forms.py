@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from wtforms import Field, RadioField, SelectField, StringField, TextAreaField
+from wtforms import EmailField, Field, FileField, IntegerField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Length, Optional, ValidationError
+from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
+from wtforms.widgets import NumberInput
 
 from forum import chat_platforms
 from forum.catalogue import CATEGORY_LENGTH
 from forum.chat import channel_problem
+from forum.directory import normalize_email
+from forum.invitations import DEFAULT_DAYS, MAX_DAYS
 from forum.languages import BILINGUAL
 from forum.models import PostingPolicy, Role, Visibility
-from web.accounts.forms import DELIVERY_CHOICES, WebForm, choice_value, email_field, sentence
+from web.accounts.forms import DELIVERY_CHOICES, WebForm, choice_value, core_rule, email_field, sentence
 from web.i18n import lazy_gettext as _l
 
 ROLE_CHOICES = [
@@ -22,7 +25,11 @@ ROLE_CHOICES = [
 VISIBILITY_CHOICES = [
     SelectChoice(Visibility.public.value, _l("Public: anyone can read it and join")),
     SelectChoice(
-        Visibility.private.value, _l("Private: only members can read it; joining needs a facilitator's approval")
+        Visibility.restricted.value,
+        _l("Restricted: listed with its name and purpose; only members can read it; people ask to join"),
+    ),
+    SelectChoice(
+        Visibility.private.value, _l("Private: hidden from everyone but its members; joined by invitation only")
     ),
 ]
 POLICY_CHOICES = [
@@ -69,6 +76,28 @@ class AddMemberForm(WebForm):
     delivery = SelectField(
         _l("Email"), choices=DELIVERY_CHOICES, default=DELIVERY_CHOICES[0].value, coerce=choice_value
     )
+
+
+class InviteForm(WebForm):
+    """One address, or a spreadsheet of them saved as CSV (an email column, optionally name)."""
+
+    email = EmailField(_l("Email address"), [Optional(), core_rule(normalize_email)], render_kw={"spellcheck": "false"})
+    csv_file = FileField(_l("Or a CSV file of addresses"))
+    days = IntegerField(
+        _l("The link works for (days)"),
+        [DataRequired(_l("Enter a number of days")), NumberRange(1, MAX_DAYS, _l("Enter a number from 1 to 90"))],
+        default=DEFAULT_DAYS,
+        widget=NumberInput(min=1, max=MAX_DAYS),
+    )
+    message = TextAreaField(
+        _l("Message to put in the invitation"), [Optional(), Length(max=2000)], render_kw={"rows": 3}
+    )
+
+
+class DecisionForm(WebForm):
+    """A facilitator's answer to a request to join; with a per-request prefix."""
+
+    message = TextAreaField(_l("Message to the person asking"), [Optional(), Length(max=2000)], render_kw={"rows": 2})
 
 
 class RoleForm(WebForm):

@@ -1,7 +1,9 @@
-"""Running a community from the web: members, held messages, settings, chat links.
+"""Running a community from the web: members, held messages, requests to join, invitations,
+settings, chat links.
 
 Each action calls the function the command line calls (``forum.directory``,
-``forum.moderation``, ``forum.accounts``, ``forum.chat``), so a web approval publishes and mails a post
+``forum.moderation``, ``forum.accounts``, ``forum.join_requests``, ``forum.invitations``,
+``forum.chat``), so a web approval publishes and mails a post
 exactly as ``listbridge held approve`` does.
 """
 
@@ -17,7 +19,7 @@ from sqlalchemy.orm import Session
 from werkzeug.exceptions import BadRequest
 from werkzeug.wrappers import Response
 
-from forum import accounts, chat, chat_platforms, moderation
+from forum import accounts, chat, chat_platforms, invitations, join_requests, moderation
 from forum.access import can_moderate
 from forum.collation import sort_key
 from forum.directory import add_member, edit_community, member_row
@@ -41,6 +43,8 @@ from web.labels import ROLE_NAMES
 from web.manage.forms import (
     AddMemberForm,
     ChatLinkForm,
+    DecisionForm,
+    InviteForm,
     RejectForm,
     RoleForm,
     SettingsForm,
@@ -305,3 +309,113 @@ def _chat_page(slug: str, form: ChatLinkForm) -> tuple[str, int]:
             section="chat_links",
         )
     return page, 400 if form.errors else 200
+
+
+# Requests to join -----------------------------------------------------------------------
+
+
+@bp.route("/requests")
+@login_required
+def requests(slug: str) -> Any:
+    """Requests to join a restricted community, each with its reason, to approve or decline."""
+    with state().readers() as db:
+        community = _managed(db, slug).community
+        waiting = [
+            (asked, DecisionForm(formdata=None, prefix=f"request-{asked.id}"))
+            for asked in join_requests.pending(db, community)
+        ]
+        return render_template("manage/requests.html", community=community, waiting=waiting, section="requests")
+
+
+@bp.route("/requests/<int:request_id>", methods=["POST"])
+@login_required
+def decide_request(slug: str, request_id: int) -> Any:
+    """Approve or decline a request to join; the person asking is told, with the message."""
+    action = request.form.get("action")
+    if action not in ("approve", "decline"):
+        raise BadRequest("unknown action")
+    form = DecisionForm(prefix=f"request-{request_id}")
+    if not form.validate():
+        return _back(".requests", slug, " ".join(map(str, form.message.errors)), "error")
+    try:
+        with writing() as db:
+            here = _managed(db, slug)
+            assert here.user is not None
+            asked = join_requests.request_in(db, here.community, request_id)
+            join_requests.decide(
+                db, state().site, asked, here.user, approve=action == "approve", message=form.message.data or ""
+            )
+            who = asked.name or asked.email
+    except InvalidInput as exc:  # decided already (another facilitator, by mail, a second click)
+        return _back(".requests", slug, sentence(exc.message), "error")
+    if action == "approve":
+        return _back(".requests", slug, _("%(who)s is a member now; they have been told.", who=who))
+    return _back(".requests", slug, _("%(who)s's request is declined; they have been told.", who=who))
+
+
+# Invitations ----------------------------------------------------------------------------
+
+
+@bp.route("/invitations", methods=["GET", "POST"])
+@login_required
+def invitations_page(slug: str) -> Any:
+    """Invite one address or a CSV of them; see and withdraw the invitations still open."""
+    form = InviteForm()
+    if request.method == "GET" or not form.validate_on_submit():
+        return _invitations_page(slug, form)
+    upload = request.files.get(form.csv_file.name)
+    try:
+        if upload is not None and upload.filename:
+            try:
+                invitees = invitations.read_csv(upload.read().decode("utf-8-sig"))
+            except UnicodeDecodeError:
+                raise InvalidInput("the file is not UTF-8 text: save the spreadsheet as CSV UTF-8") from None
+        elif form.email.data:
+            invitees = [invitations.Invitee(form.email.data)]
+        else:
+            raise InvalidInput("enter an email address, or choose a CSV file")
+        with writing() as db:
+            here = _managed(db, slug)
+            done = invitations.invite(
+                db,
+                state().site,
+                here.community,
+                invitees,
+                inviter=here.user,
+                days=form.days.data,
+                message=form.message.data or "",
+            )
+    except InvalidInput as exc:
+        form.form_errors.append(sentence(exc.message))
+        return _invitations_page(slug, form)
+    parts = [ngettext("%(num)s invitation sent.", "%(num)s invitations sent.", len(done.sent))]
+    if done.already_invited:
+        parts.append(_("Already invited, nothing sent: %(emails)s.", emails=", ".join(done.already_invited)))
+    if done.already_members:
+        parts.append(_("Already members: %(emails)s.", emails=", ".join(done.already_members)))
+    return _back(".invitations_page", slug, " ".join(parts))
+
+
+@bp.route("/invitations/<int:invitation_id>/withdraw", methods=["POST"])
+@login_required
+def withdraw_invitation(slug: str, invitation_id: int) -> Any:
+    try:
+        with writing() as db:
+            withdrawn = invitations.withdraw(db, _managed(db, slug).community, invitation_id)
+            email = withdrawn.email
+    except InvalidInput as exc:
+        return _back(".invitations_page", slug, sentence(exc.message), "error")
+    return _back(".invitations_page", slug, _("The invitation to %(email)s is withdrawn.", email=email))
+
+
+def _invitations_page(slug: str, form: InviteForm) -> tuple[str, int]:
+    with state().readers() as db:
+        community = _managed(db, slug).community
+        page = render_template(
+            "manage/invitations.html",
+            community=community,
+            form=form,
+            pending=invitations.pending(db, community),
+            section="invitations_page",
+        )
+    return page, 400 if form.errors or form.form_errors else 200
