@@ -132,7 +132,7 @@ class TestWhatOutsidersSee:
             assert soup(hidden).main == soup(nothing).main, what
         for query in ("/search?q=zebrafish", "/search?q=zebrafish&community=lounge"):
             assert "Secret" not in client.get(query).text
-        listed = client.get("/").text
+        listed = client.get("/communities").text
         assert "Lounge" in listed and "Board" not in listed
 
     def test_members_read_a_restricted_community_as_any_other(
