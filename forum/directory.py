@@ -154,6 +154,7 @@ class MemberRow:
     status: MemberStatus = MemberStatus.active
     show_address: bool | None = None  # None: leave the member's choice as it is
     language: str | None = None  # "cy" or "en"; None: leave the member's choice as it is
+    plain_text: bool | None = None  # mail as plain text only; None: leave the member's choice as it is
 
 
 @dataclass(frozen=True)
@@ -180,6 +181,7 @@ def member_row(
     language: str = "",
     *,
     show_address: bool | None = None,
+    plain_text: bool | None = None,
 ) -> MemberRow:
     """A validated row; InvalidInput naming every problem of it, not only the first."""
     problems: list[str] = []
@@ -208,6 +210,7 @@ def member_row(
         status=chosen_status,
         show_address=show_address,
         language=chosen_language,
+        plain_text=plain_text,
     )
 
 
@@ -267,15 +270,18 @@ def upsert_members(session: Session, community: Community, rows: Iterable[Member
     for row in rows:
         ue = known.get(row.email)
         if ue is None:
-            user = User(display_name=row.name, language=row.language)
+            user = User(display_name=row.name, language=row.language, plain_text=bool(row.plain_text))
             user.emails.append(UserEmail(email=row.email, is_primary=True, verified=True))
             session.add(user)
             new_users.append((row, user))
             continue
-        # A member's language is theirs in every community: a row names it to change it.
-        relanguaged = row.language is not None and row.language != ue.user.language
-        if relanguaged:
+        # A member's language and mail format are theirs in every community: a row names them to change them.
+        user_changed = row.language is not None and row.language != ue.user.language
+        if user_changed:
             ue.user.language = row.language
+        if row.plain_text is not None and row.plain_text != ue.user.plain_text:
+            ue.user.plain_text = row.plain_text
+            user_changed = True
         member = members.get(ue.user_id)
         if member is None:
             session.add(
@@ -289,7 +295,7 @@ def upsert_members(session: Session, community: Community, rows: Iterable[Member
                 )
             )
             added += 1
-        elif (_changes(member, row) or relanguaged) and member.status is not MemberStatus.banned:
+        elif (_changes(member, row) or user_changed) and member.status is not MemberStatus.banned:
             # a ban is lifted by a facilitator, never by a file
             member.role, member.delivery, member.status = row.role, row.delivery, row.status
             if row.show_address is not None:

@@ -94,6 +94,19 @@ def translations_for(session: Session, user_id: int | None, community: str | Non
     return translations(mail_language(member, community))
 
 
+def sender_name(author: str, community: str, language: str) -> str:
+    """The From name of mail a member writes through a community: "Alice via Housing Advice",
+    "Alice drwy Cyngor Tai". A bilingual mail says the joining word in both, Welsh first
+    ("Alice drwy/via Tai Cymru"): the name stays short enough for an inbox's list, where a
+    whole name in each language would be cut off after the first."""
+    values = {"author": author, "community": community}
+    if language == BILINGUAL:
+        welsh = translations("cy").pgettext("sender", "via")
+        return f"{author} {welsh}/via {community}" if welsh != "via" else f"{author} via {community}"
+    _ = translations(language).gettext
+    return _("%(author)s via %(community)s") % values
+
+
 def locale(language: str) -> str:
     """The Babel locale that writes dates for ``language``: a bilingual mail's are Welsh, as
     its Welsh comes first."""

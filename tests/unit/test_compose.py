@@ -385,3 +385,42 @@ def test_references_name_the_thread_root_and_the_nearest_ancestors(
     assert loaded.in_reply_to == "m23@council.example"
     assert loaded.references == ("m0@council.example", *(f"m{i}@council.example" for i in range(5, 24)))
     assert (root.in_reply_to, root.references) == (None, ())
+
+
+@pytest.mark.parametrize("with_files", [False, True], ids=["text-only", "with-files"])
+def test_a_plain_text_members_copy_is_its_text_alone(site: Site, with_files: bool) -> None:
+    """No text/html part at all; pictures and files still come, as attachments; the spliced
+    copy is the one the reference writes."""
+    png, pdf = b"\x89PNG fake image", b"%PDF-1.4 fake"
+    attachments = (
+        AttachmentInfo(1, "map.png", "image/png", len(png), site.blobs.put(png), inline=True, content_id="map@x"),
+        AttachmentInfo(2, "plan.pdf", "application/pdf", len(pdf), site.blobs.put(pdf)),
+    )
+    v = view(attachments=attachments if with_files else (), html='<p>See <img src="cid:map@x"></p>')
+    raw = compose.personalize(compose.build_template(v, site, plain_text=True), site, 7)
+    msg = parse(raw)
+    assert [p.get_content_type() for p in msg.walk() if p.get_content_maintype() == "text"] == ["text/plain"]
+    assert msg.get_content_type() == ("multipart/mixed" if with_files else "text/plain")
+    text = content(msg.get_body(("plain",)))
+    assert text.startswith("We use a Trimble R2.") and f"{BASE}/unsubscribe/" in text
+    files = {p.get_filename(): p.get_content() for p in msg.iter_attachments()}
+    assert files == ({"map.png": png, "plan.pdf": pdf} if with_files else {})
+    fresh = parse(compose.compose_copy(v, site, 7, plain_text=True))
+    assert content(fresh.get_body(("plain",))) == text and not msg.defects
+    assert msg["MIME-Version"] == "1.0" and raw.isascii()
+
+
+@pytest.mark.parametrize(
+    ("member", "community", "shown"),
+    [
+        (None, "en", "Alice Example via Housing Advice"),
+        ("cy", "en", "Alice Example drwy Housing Advice"),
+        (None, "cy", "Alice Example drwy Housing Advice"),
+        (None, "bilingual", "Alice Example drwy/via Housing Advice"),
+        ("en", "bilingual", "Alice Example via Housing Advice"),
+    ],
+)
+def test_the_from_name_is_in_the_members_language(site: Site, member: str | None, community: str, shown: str) -> None:
+    v = view(community=replace(HOUSING, language=community))
+    msg = parse(compose.personalize(compose.build_template(v, site, member), site, 7))
+    assert msg["From"].addresses[0].display_name == shown

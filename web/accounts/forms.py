@@ -84,11 +84,19 @@ class SignInForm(WebForm):
     next = HiddenField()
 
 
+# How mail comes: "plain" is a single text/plain part (User.plain_text).
+MAIL_FORMAT_CHOICES = [
+    SelectChoice("both", _l("Formatted, with a plain text version")),
+    SelectChoice("plain", _l("Plain text only")),
+]
+
+
 class ProfileForm(WebForm):
     display_name = StringField(
         _l("Your name"), [DataRequired(_l("Enter your name")), Length(max=200)], render_kw={"autocomplete": "name"}
     )
     language = SelectField(_l("Language"), choices=LANGUAGE_CHOICES, default="")
+    mail_format = SelectField(_l("Email format"), choices=MAIL_FORMAT_CHOICES, default="both")
     timezone = StringField(
         _l("Time zone"), [Optional(), Length(max=64), core_rule(check_timezone)], render_kw={"spellcheck": "false"}
     )

@@ -198,6 +198,7 @@ def profile() -> Any:
         user.timezone = (form.timezone.data or "").strip() or None  # a form without the field: none
         user.digest_hour = form.digest_hour.data
         user.language = form.language.data or None
+        user.plain_text = form.mail_format.data == "plain"
     response = redirect(url_for(".profile"), 303)
     i18n.choose(response, form.language.data or None)  # the pages follow it at once, over a choice before
     flash(_("Your profile is saved."), "success")
@@ -277,6 +278,7 @@ def _me(db: Session) -> User:
 def _profile_form(user: User) -> ProfileForm:
     form = ProfileForm(formdata=None, obj=user)
     form.language.data = user.language or ""  # no language chosen: the empty choice, "as my browser asks"
+    form.mail_format.data = "plain" if user.plain_text else "both"
     return form
 
 
