@@ -28,11 +28,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from forum import browser_sessions, db, outbox, rate_limits, tokens
+from forum import browser_sessions, db, mail_links, outbox, rate_limits, tokens
 from forum.access import membership_of, user_by_email
 from forum.directory import moderators, normalize_email
 from forum.errors import InvalidInput, NotFound, NotPermitted
-from forum.mail_language import mail_language, translations, translations_for
+from forum.mail_language import language_for, mail_language, translations
 from forum.models import (
     Community,
     Delivery,
@@ -78,8 +78,10 @@ def request_sign_in(session: Session, site: Site, address: str, client: str, nex
     if user is None:
         return
     token = site.signer.make(LOGIN, user.id, user.login_generation, ttl_seconds=int(SIGN_IN_TTL.total_seconds()))
+    language = mail_language(user.language, None)
     link = site.url(f"/signin/{token}") + (f"?{urlencode({'next': next_path})}" if next_path else "")
-    _ = translations(mail_language(user.language, None)).gettext
+    link = mail_links.in_language(link, language)
+    _ = translations(language).gettext
     values = {"name": site.settings.site.name, "email": address, "minutes": int(SIGN_IN_TTL.total_seconds() // 60)}
     sign_in = _("Sign in")
     asked = _("Someone, probably you, asked to sign in to %(name)s as %(email)s.") % values
@@ -173,7 +175,9 @@ def claim_email(session: Session, site: Site, user: User, address: str) -> Pendi
     session.flush()
     token = site.signer.make(VERIFY_EMAIL, pending.id, ttl_seconds=int(VERIFY_EMAIL_TTL.total_seconds()))
     # In the language of the account's owner, who is the one who asked.
-    _ = translations(mail_language(user.language, None)).gettext
+    language = mail_language(user.language, None)
+    link = mail_links.in_language(site.url(f"/account/emails/verify/{token}"), language)
+    _ = translations(language).gettext
     values = {
         "who": user.display_name or _("Someone"),
         "email": address,
@@ -194,9 +198,7 @@ def claim_email(session: Session, site: Site, user: User, address: str) -> Pendi
         address=address,
         payload={
             "subject": _("Confirm your address for %(name)s") % values,
-            "text": (
-                f"{asked % values}\n\n{confirm} {site.url(f'/account/emails/verify/{token}')}\n\n{works % values}\n"
-            ),
+            "text": (f"{asked % values}\n\n{confirm} {link}\n\n{works % values}\n"),
         },
     )
     return pending
@@ -282,11 +284,12 @@ def join(session: Session, site: Site, user: User, community: Community) -> Memb
 
 def _tell_moderators_of_request(session: Session, site: Site, user: User, community: Community) -> None:
     for email, moderator_id in moderators(session, community):
-        _ = translations_for(session, moderator_id, community.language).gettext
+        language = language_for(session, moderator_id, community.language)
+        _ = translations(language).gettext
         values = {
             "who": user.display_name or _("Someone"),
             "name": community.name,
-            "url": site.url(f"/c/{community.slug}/manage/members"),
+            "url": mail_links.in_language(site.url(f"/c/{community.slug}/manage/members"), language),
         }
         outbox.enqueue_notice(
             session,

@@ -22,10 +22,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
-from forum import outbox, tokens
+from forum import mail_links, outbox, tokens
 from forum.directory import moderators
 from forum.errors import NotFound
-from forum.mail_language import translations_for
+from forum.mail_language import language_for, translations
 from forum.models import Community, Delivery, Membership, User, UserEmail, utcnow
 from forum.site import Site
 
@@ -70,13 +70,14 @@ def _stop(session: Session, site: Site, membership: Membership, now: datetime) -
     for email, moderator_id in moderators(session, community):
         if moderator_id == user.id:
             continue  # their own address is the one bouncing
-        _ = translations_for(session, moderator_id, community.language).gettext
+        language = language_for(session, moderator_id, community.language)
+        _ = translations(language).gettext
         values = {
             "name": community.name,
             "email": address,
             "who": who,
             "reason": membership.bounce_reason,
-            "url": reenable_url(site, membership),
+            "url": mail_links.in_language(reenable_url(site, membership), language),
         }
         outbox.enqueue_notice(
             session,

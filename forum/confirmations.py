@@ -19,11 +19,11 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from forum import outbox, rate_limits
+from forum import mail_links, outbox, rate_limits
 from forum.access import Action, membership_of, posting_verdict
 from forum.config import Settings
 from forum.errors import NotFound
-from forum.mail_language import translations_for
+from forum.mail_language import language_for, translations
 from forum.models import Community, Post, PostStatus, User, UserEmail, Visibility
 from forum.posting import publish
 from forum.site import Site
@@ -68,12 +68,13 @@ def ask_author(session: Session, site: Site, post: Post, sent_from: str) -> bool
         CONFIRM_POST, post.id, post.author_id or 0, ttl_seconds=int(CONFIRM_POST_TTL.total_seconds())
     )
     excerpt = "\n".join(f"> {line}" for line in post.body.strip().splitlines()[:8])
-    _ = translations_for(session, post.author_id, community.language).gettext
+    language = language_for(session, post.author_id, community.language)
+    _ = translations(language).gettext
     values = {
         "name": community.name,
         "subject": post.subject,
         "sender": sent_from or _("an unknown address"),
-        "url": confirm_url(site, token),
+        "url": mail_links.in_language(confirm_url(site, token), language),
         "days": CONFIRM_POST_TTL.days,
     }
     names_you = _(

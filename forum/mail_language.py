@@ -87,11 +87,17 @@ def translations(language: str) -> NullTranslations:
     return Translations.load(str(compiled_translations(TRANSLATIONS)), [language], DOMAIN)
 
 
-def translations_for(session: Session, user_id: int | None, community: str | None) -> NullTranslations:
-    """The translations for a mail to member ``user_id`` (None: someone with no account)
-    about a community whose language is ``community`` (None: about none)."""
+def language_for(session: Session, user_id: int | None, community: str | None) -> str:
+    """The language of a mail to member ``user_id`` (None: someone with no account) about a
+    community whose language is ``community`` (None: about none)."""
     member = session.scalar(select(User.language).where(User.id == user_id)) if user_id is not None else None
-    return translations(mail_language(member, community))
+    return mail_language(member, community)
+
+
+def translations_for(session: Session, user_id: int | None, community: str | None) -> NullTranslations:
+    """The translations for a mail to member ``user_id`` about a community whose language
+    is ``community``: see :func:`language_for`."""
+    return translations(language_for(session, user_id, community))
 
 
 def sender_name(author: str, community: str, language: str) -> str:

@@ -12,10 +12,10 @@ from datetime import date
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from forum import outbox
+from forum import mail_links, outbox
 from forum.directory import moderators
 from forum.errors import InvalidInput, NotFound
-from forum.mail_language import translations_for
+from forum.mail_language import language_for, translations, translations_for
 from forum.models import Community, Post, PostStatus
 from forum.posting import publish
 from forum.rate_limits import FACILITATORS, may_answer, normalize_address
@@ -118,7 +118,8 @@ def notify_held(session: Session, site: Site, post: Post, *, tell_author: bool =
     for email, user_id in moderators(session, community):
         if not may_answer(session, site, email, purpose=FACILITATORS, community_id=community.id):
             continue
-        speech = translations_for(session, user_id, community.language)
+        language = language_for(session, user_id, community.language)
+        speech = translations(language)
         _ = speech.gettext
         about: dict[str, object] = {
             "name": community.name,
@@ -127,7 +128,7 @@ def notify_held(session: Session, site: Site, post: Post, *, tell_author: bool =
             "email": post.author_email,
             "reason": post.hold_reason,
             "count": waiting - 1,
-            "queue": queue,
+            "queue": mail_links.in_language(queue, language),
         }
         others = ""
         if waiting > 1:

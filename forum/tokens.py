@@ -120,4 +120,5 @@ def row_for_token(
 REPLY = "reply"  # SLUG+TOKEN@: (user id, post id); refused [smtp_in] reply_token_days after the post
 UNSUBSCRIBE = "unsubscribe"  # one-click unsubscribe: (user id, community id)
 PRIVATE_POST = "private-post"  # SLUG-private+TOKEN@ in a post's copies and digests: (post id)
+PRIVATE_POST_WELSH = "private-post-cy"  # SLUG-preifat+TOKEN@, the same in mail written in Welsh: (post id)
 PRIVATE = "private"  # SLUG-private+TOKEN@ on a relayed private message: (recipient user id, writer user id)

@@ -7,7 +7,8 @@ reading the local part of an incoming recipient.
     SLUG-bounces+V@  envelope sender of outgoing mail (VERP: V encodes the recipient)
     SLUG-subscribe@, -unsubscribe@, -request@   email commands
     SLUG-confirm+TOKEN@  the reply that confirms a join or leave asked for by email
-    SLUG-private+TOKEN@  a private message between members, relayed (forum.private_replies)
+    SLUG-private+TOKEN@  a private message between members, relayed (forum.private_replies);
+                         SLUG-preifat+TOKEN@ the same, in mail written in Welsh
     postmaster@, abuse@  the site's operators (RFC 5321 §4.5.1, RFC 2142)
     noreply@         sender of the site's notices and digests: replies are answered with help
 
@@ -41,6 +42,7 @@ _SUFFIXES = {
     f"-{f.value}": f
     for f in (Form.owner, Form.bounces, Form.subscribe, Form.unsubscribe, Form.request, Form.confirm, Form.private)
 }
+_SUFFIXES["-preifat"] = Form.private  # the relay's address in mail written in Welsh
 # The site's own addresses: no community has these names (forum.directory.RESERVED_NAMES).
 SITE_ADDRESSES = {"postmaster": Form.postmaster, "abuse": Form.postmaster, "noreply": Form.noreply}
 SITE_FORMS = frozenset(SITE_ADDRESSES.values())

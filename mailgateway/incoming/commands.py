@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from forum import outbox, subscriptions
+from forum import mail_links, outbox, subscriptions
 from forum.access import user_by_email
 from forum.mail_language import mail_language, translations
 from forum.models import Community, MemberStatus
@@ -35,10 +35,15 @@ log = logging.getLogger(__name__)
 Gettext = Callable[[str], str]
 
 
+def _language(session: Session, community: Community, address: str) -> str:
+    """The language of ``address``'s member, else of ``community``."""
+    user = user_by_email(session, address)
+    return mail_language(user.language if user else None, community.language)
+
+
 def _speech(session: Session, community: Community, address: str) -> Gettext:
     """gettext in the language of ``address``'s member, else of ``community``."""
-    user = user_by_email(session, address)
-    return translations(mail_language(user.language if user else None, community.language)).gettext
+    return translations(_language(session, community, address)).gettext
 
 
 def handle(
@@ -88,7 +93,7 @@ def handle(
     how = _("To confirm, reply to this message (what you write does not matter), or open this link:")
     text = (
         f"{asked_for}\n\n{how}\n"
-        f"{subscriptions.confirm_url(site, asked.token)}\n\n"
+        f"{mail_links.in_language(subscriptions.confirm_url(site, asked.token), _language(session, community, sender))}\n\n"
         + _("If you did not ask, ignore this message and nothing will change. The request lapses in %(days)s days.")
         % values
         + "\n"

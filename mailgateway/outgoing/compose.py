@@ -101,7 +101,7 @@ def build_template(
     marks = {slot: f"lb{secrets.token_hex(12)}" for slot in slots}
     marks[Slot.REPLY_ADDRESS] += f"@{site.mail_domain}"
     unsubscribe = unsubscribe_url(site, marks[Slot.UNSUBSCRIBE_TOKEN])
-    text, html_doc = _bodies(view, site, unsubscribe, member_language)
+    text, html_doc = _bodies(view, site, marks[Slot.UNSUBSCRIBE_TOKEN], member_language)
     raw = _render_post(
         view,
         site,
@@ -153,10 +153,11 @@ def compose_copy(
     view: PostView, site: Site, user_id: int, member_language: str | None = None, *, plain_text: bool = False
 ) -> bytes:
     """One member's copy rendered from scratch: slow, and the reference for :func:`personalize`."""
-    url = unsubscribe_url(site, unsubscribe_token(site, user_id, view.community.id))
+    token = unsubscribe_token(site, user_id, view.community.id)
+    url = unsubscribe_url(site, token)
     reply = addresses.reply_address(site.signer, view.community.slug, site.mail_domain, user_id, view.id)
     language = mail_language(member_language, view.community.language)
-    text, html_doc = _bodies(view, site, url, member_language)
+    text, html_doc = _bodies(view, site, token, member_language)
     return _render_post(view, site, reply, url, text, None if plain_text else html_doc, language)
 
 
@@ -190,12 +191,12 @@ class Body:
         return Footer(before.encode(), after.encode(), self.transfer_encoding == "quoted-printable")
 
 
-def _bodies(view: PostView, site: Site, unsubscribe: str, member_language: str | None) -> tuple[Body, Body]:
-    """The post and its footer, our own words in the member's language."""
+def _bodies(view: PostView, site: Site, unsubscribe_token: str, member_language: str | None) -> tuple[Body, Body]:
+    """The post and its footer, our own words (and links) in the member's language."""
     language = mail_language(member_language, view.community.language)
-    text = Body("plain", f"{view.text.rstrip()}\n\n", text_footer(view, site, unsubscribe, language), "\n")
+    text = Body("plain", f"{view.text.rstrip()}\n\n", text_footer(view, site, unsubscribe_token, language), "\n")
     head = _HTML_HEAD.format(title=html.escape(one_line(view.subject)), body=view.html)
-    return text, Body("html", head, html_footer(view, site, unsubscribe, language), _HTML_TAIL)
+    return text, Body("html", head, html_footer(view, site, unsubscribe_token, language), _HTML_TAIL)
 
 
 def _render_post(

@@ -33,6 +33,7 @@ from mailgateway.addresses import read_reply_token, reply_address
 from mailgateway.outgoing import rendering
 from mailgateway.outgoing.delivery import DeliveryWorker
 from tests.support import SmtpSink, browser_session, make_community, make_member
+from web.app import create_app
 from web.auth import SESSION_KEY
 
 pytestmark = pytest.mark.integration
@@ -336,3 +337,27 @@ def test_what_people_wrote_is_escaped_once_in_html_and_verbatim_in_text(
     ] == []
     assert shown.text.count(name) == 3, "the heading, changing delivery and leaving"
     assert shown.text.count("&amp;") == 1, "the one its author wrote"
+
+
+def test_a_welsh_members_digest_links_open_welsh_pages_named_in_welsh(
+    make_settings: Callable[..., Settings], engine: Engine, sessionmaker: SessionMaker[Session], smtp_sink: SmtpSink
+) -> None:
+    """Every web link carries ?lang=cy and no English word in its path; each opens its page
+    in Welsh (a post's own address leads to its place in its thread)."""
+    welsh = digest_for_dan(make_settings, engine, sessionmaker, smtp_sink, language="cy")
+    app = create_app(make_settings())
+    try:
+        client = app.test_client()
+        key = browser_session(make_sessionmaker(engine), welsh.reader_id)
+        with client.session_transaction() as cookie:
+            cookie[SESSION_KEY] = key
+        links = {href for href in welsh.hrefs if not href.startswith("mailto:")}
+        assert links and all(urlsplit(href).query == "lang=cy" for href in links), links
+        for english in ("/membership", "/unsubscribe/", "#post-", "-private+"):
+            assert english not in welsh.text
+        for href in links:
+            url = urlsplit(href)
+            response = client.get(f"{url.path}?{url.query}", follow_redirects=True)
+            assert response.status_code == 200 and b'<html lang="cy"' in response.data, href
+    finally:
+        app.extensions["listbridge"].sessions.kw["bind"].dispose()

@@ -238,7 +238,7 @@ class TestMembership:
             [welsh], [english] = notices_to(session, "ann@example.org"), notices_to(session, "fay@example.org")
         assert welsh.payload["subject"] == "[Board] Mae Cem yn gofyn am gael ymuno"
         assert welsh.payload["text"] == (
-            f"Mae Cem yn gofyn am gael ymuno â Board.\n\nCymeradwyo neu wrthod: {BASE}/c/board/manage/members\n"
+            f"Mae Cem yn gofyn am gael ymuno â Board.\n\nCymeradwyo neu wrthod: {BASE}/c/board/manage/members?lang=cy\n"
         )
         assert english.payload["subject"] == "[Board] Cem asks to join"
 

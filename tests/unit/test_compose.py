@@ -131,29 +131,33 @@ def test_the_bodies_carry_the_post_and_a_footer_with_the_members_links(site: Sit
     assert text == (
         "We use a Trimble R2.\n\nIt = good.\n\n-- \n"
         f"View on the web: {BASE}/c/housing/t/12#post-34\n"
-        "Reply privately to Alice Example: "
-        f"mailto:{relay}?subject=Re%3A%20Which%20GPS%20for%20field%20surveys%3F\n"
+        f"Reply privately to Alice Example: {relay}\n"
         f"Change your delivery: {BASE}/c/housing/membership\n"
         f"Leave Housing Advice: {unsubscribe}\n"
     )
     assert "<p>We use a Trimble R2.</p><p>It = good.</p>" in html
     assert f'<a href="{unsubscribe}" style="color:#666666;">Leave Housing Advice</a>' in html
     assert f'href="{BASE}/c/housing/t/12#post-34"' in html and f'href="{BASE}/c/housing/membership"' in html
+    assert f'href="mailto:{relay}?subject=Re%3A%20Which%20GPS%20for%20field%20surveys%3F"' in html
     assert "<style" not in html and "<script" not in html
 
 
 def test_the_footer_is_in_the_members_language_and_a_bilingual_communitys_in_both(site: Site) -> None:
-    unsubscribe = f"{BASE}/unsubscribe/{site.signer.make(tokens.UNSUBSCRIBE, 7, 3)}"
+    unsubscribe = f"{BASE}/dad-danysgrifio/{site.signer.make(tokens.UNSUBSCRIBE, 7, 3)}?lang=cy"
     welsh = parse(compose.personalize(compose.build_template(view(), site, "cy"), site, 7))
     text, html = texts(welsh)
-    assert f"\nGweld ar y we: {BASE}/c/housing/t/12#post-34\n" in text
+    assert f"\nGweld ar y we: {BASE}/c/housing/t/12/34?lang=cy\n" in text, "the page in Welsh, its path no English"
+    assert f"\nNewid eich dull danfon: {BASE}/c/housing/aelodaeth?lang=cy\n" in text
+    relay = private_replies.post_address(site.signer, "housing", DOMAIN, 34, "cy")
+    assert f"\nAteb Alice Example yn breifat: {relay}\n" in text and relay.startswith("housing-preifat+")
+    assert private_replies.read_token(site.signer, relay.split("+")[1].split("@")[0]).post_id == 34
     assert f"\nGadael Housing Advice: {unsubscribe}\n" in text
     assert f'<a href="{unsubscribe}" style="color:#666666;">Gadael Housing Advice</a>' in html
     assert texts(welsh) == texts(parse(compose.compose_copy(view(), site, 7, "cy"))), "as the reference writes it"
     bilingual = view(community=replace(HOUSING, language="bilingual"), author_name="")
     text = texts(fast(bilingual, site, 7))[0]
     assert "\nGweld ar y we / View on the web: " in text
-    assert "\nAteb Rhywun yn breifat / Reply privately to Someone: mailto:" in text, "each sentence whole"
+    assert "\nAteb Rhywun yn breifat / Reply privately to Someone: housing-private+" in text, "each sentence whole"
     assert "\nGweld ar y we: " in texts(parse(compose.compose_copy(bilingual, site, 7, "cy")))[0], "their choice wins"
 
 
@@ -163,7 +167,7 @@ def test_an_authors_address_is_shown_only_if_they_chose_so(site: Site) -> None:
     relay = private_replies.read_token(site.signer, texts(hidden)[0].split("housing-private+")[1].split("@")[0])
     assert relay.post_id == 34
     shown = texts(fast(view(author_shows_address=True), site, 7))[0]
-    assert "Reply privately to Alice Example: mailto:alice@council.example?subject=" in shown
+    assert "Reply privately to Alice Example: alice@council.example\n" in shown
     assert "Reply privately" not in texts(fast(view(author_id=None), site, 7))[0], "no member to write to"
 
 

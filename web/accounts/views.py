@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import BadRequest
 
-from forum import accounts, bounces, confirmations, subscriptions
+from forum import accounts, bounces, confirmations, mail_links, subscriptions
 from forum.access import membership_of
 from forum.errors import InvalidInput, ListbridgeError, NotFound, RateLimited
 from forum.models import (
@@ -318,6 +318,7 @@ def _profile_page(
 # Membership -----------------------------------------------------------------------------
 
 
+@bp.route(f"/c/<slug>/{mail_links.WELSH_MEMBERSHIP}", methods=["GET", "POST"])  # mail in Welsh links it
 @bp.route("/c/<slug>/membership", methods=["GET", "POST"])
 @login_required
 def membership(slug: str) -> Any:
@@ -490,6 +491,7 @@ def _form_page(template: str, form: Any, status: int | None = None, **context: A
 # Unsubscribe ----------------------------------------------------------------------------
 
 
+@bp.route(f"{mail_links.WELSH_UNSUBSCRIBE}<token>", methods=["GET"])  # mail in Welsh links it
 @bp.route("/unsubscribe/<token>", methods=["GET"])
 def unsubscribe(token: str) -> Any:
     """The page a person sees when they follow the unsubscribe link: a button, and a gentler way."""
