@@ -46,6 +46,7 @@ from forum.models import (
 )
 from forum.rate_limits import RateLimit, answer_checks, count_against
 from forum.site import Site
+from forum.translatable import N_, Message
 
 LOGIN = "login"  # sign-in link: (user id, login generation, expiry)
 VERIFY_EMAIL = "verify-email"  # proof of an extra address: (pending email id, expiry)
@@ -101,20 +102,24 @@ def request_sign_in(session: Session, site: Site, address: str, client: str, nex
     )
 
 
+_USED_SIGN_IN_LINK = Message(N_("this sign-in link has already been used (each link works once): ask for a new one"))
+
+
 def sign_in_link_user(session: Session, site: Site, token: str) -> User:
     """Whom a sign-in link is for, without using it up; :class:`NotFound` saying why not."""
     try:
         user_id, generation, expires = site.signer.verify(LOGIN, token, count=3)
     except tokens.BadToken:
         raise NotFound(
-            "this sign-in link is not valid: check that the whole link was copied, or ask for a new one"
+            Message(N_("this sign-in link is not valid: check that the whole link was copied, or ask for a new one"))
         ) from None
     if expires < time.time():
         minutes = int(SIGN_IN_TTL.total_seconds() // 60)
-        raise NotFound(f"this sign-in link has expired (links work for {minutes} minutes): ask for a new one")
+        expired = N_("this sign-in link has expired (links work for %(minutes)s minutes): ask for a new one")
+        raise NotFound(Message(expired, {"minutes": minutes}))
     user = session.get(User, user_id)
     if user is None or user.login_generation != generation:
-        raise NotFound("this sign-in link has already been used (each link works once): ask for a new one")
+        raise NotFound(_USED_SIGN_IN_LINK)
     return user
 
 
@@ -133,7 +138,7 @@ def use_sign_in_link(session: Session, site: Site, token: str) -> User:
         )
     )
     if bumped != 1:
-        raise NotFound("this sign-in link has already been used (each link works once): ask for a new one")
+        raise NotFound(_USED_SIGN_IN_LINK)
     return user
 
 
@@ -271,7 +276,7 @@ def join(session: Session, site: Site, user: User, community: Community) -> Memb
     membership = membership_of(session, user, community)
     if membership is not None:
         if membership.status is MemberStatus.banned:
-            raise NotPermitted(f"you may not join {community.name}")
+            raise NotPermitted(Message(N_("you may not join %(name)s"), {"name": community.name}))
         return membership
     status = MemberStatus.pending if community.is_private else MemberStatus.active
     membership = Membership(community_id=community.id, user_id=user.id, status=status)
@@ -328,7 +333,7 @@ def leave(session: Session, user: User, community: Community) -> None:
 def change_delivery(session: Session, user: User, community: Community, delivery: Delivery) -> Membership:
     membership = membership_of(session, user, community)
     if membership is None:
-        raise NotFound(f"you are not a member of {community.name}")
+        raise NotFound(Message(N_("you are not a member of %(name)s"), {"name": community.name}))
     membership.delivery = delivery
     session.flush()
     return membership
@@ -339,10 +344,12 @@ def unsubscribe_target(session: Session, site: Site, token: str) -> tuple[User, 
     try:
         user_id, community_id = site.signer.verify(tokens.UNSUBSCRIBE, token, count=2)
     except tokens.BadToken:
-        raise NotFound("this unsubscribe link is not valid: check that the whole link was copied") from None
+        raise NotFound(
+            Message(N_("this unsubscribe link is not valid: check that the whole link was copied"))
+        ) from None
     user, community = session.get(User, user_id), session.get(Community, community_id)
     if user is None or community is None:
-        raise NotFound("this unsubscribe link is for an account or community that no longer exists")
+        raise NotFound(Message(N_("this unsubscribe link is for an account or community that no longer exists")))
     return user, community
 
 
@@ -369,7 +376,7 @@ def _member(session: Session, community: Community, user_id: int) -> Membership:
     return membership
 
 
-def last_facilitator_problem(session: Session, membership: Membership | None, *, leaving: bool) -> str | None:
+def last_facilitator_problem(session: Session, membership: Membership | None, *, leaving: bool) -> Message | None:
     """Why ``membership`` may not end or stop facilitating: it is its community's last active
     facilitator, and a community needs someone to run it. None when it may.
 
@@ -390,13 +397,14 @@ def last_facilitator_problem(session: Session, membership: Membership | None, *,
     )
     if others:
         return None
-    name = session.get_one(Community, membership.community_id).name
+    values = {"name": session.get_one(Community, membership.community_id).name}
     if leaving:
-        return (
-            f"you are the only facilitator of {name}, and a community needs one to run it: make another "
+        only = N_(
+            "you are the only facilitator of %(name)s, and a community needs one to run it: make another "
             "member a facilitator on its members page first, then leave"
         )
-    return f"{name} needs at least one facilitator: make someone else facilitator first"
+        return Message(only, values)
+    return Message(N_("%(name)s needs at least one facilitator: make someone else facilitator first"), values)
 
 
 def _keep_a_facilitator(session: Session, membership: Membership, *, leaving: bool = False) -> None:

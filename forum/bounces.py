@@ -28,6 +28,7 @@ from forum.errors import NotFound
 from forum.mail_language import language_for, translations
 from forum.models import Community, Delivery, Membership, User, UserEmail, utcnow
 from forum.site import Site
+from forum.translatable import N_, Message
 
 HARD_SCORE = 2.0
 SOFT_SCORE = 1.0
@@ -113,10 +114,10 @@ def membership_for_link(session: Session, site: Site, token: str) -> Membership:
     try:
         (membership_id,) = site.signer.verify(REENABLE, token, count=1)
     except tokens.BadToken:
-        raise NotFound("this link is not valid: check that the whole link was copied") from None
+        raise NotFound(Message(N_("this link is not valid: check that the whole link was copied"))) from None
     membership = session.get(Membership, membership_id)
     if membership is None:
-        raise NotFound("this link is for a membership that no longer exists")
+        raise NotFound(Message(N_("this link is for a membership that no longer exists")))
     return membership
 
 

@@ -27,6 +27,7 @@ from forum.directory import normalize_email
 from forum.errors import NotFound
 from forum.models import Community, Membership, MemberStatus, SubscriptionRequest, User, UserEmail, utcnow
 from forum.site import Site
+from forum.translatable import Message
 
 CONFIRM = "mail-confirm"  # confirmation of a request by email: (request id, expiry)
 CONFIRM_TTL = timedelta(days=7)
@@ -49,7 +50,7 @@ class Asked:
 
     standing: Standing
     token: str | None = None  # set when a confirmation must be sent
-    refusal: str | None = None  # why it cannot be done (the last facilitator cannot leave)
+    refusal: Message | None = None  # why it cannot be done (the last facilitator cannot leave)
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ class Confirmed:
     email: str
     community: Community
     membership: Membership | None  # after subscribing: active, or pending for a private community
-    refusal: str | None = None  # why it was not done (the last facilitator cannot leave)
+    refusal: Message | None = None  # why it was not done (the last facilitator cannot leave)
 
 
 def standing(session: Session, community: Community, email: str) -> Standing:

@@ -28,6 +28,7 @@ from forum.posting import community_by_slug
 from forum.rate_limits import GATEWAY, may_answer
 from forum.site import Site
 from forum.subscriptions import Standing
+from forum.translatable import Message
 from mailgateway.addresses import Form, Route, command_address, confirm_address, owner_address, post_address
 from mailgateway.text.parsing import ParsedMail
 
@@ -206,10 +207,11 @@ def _nothing_to_do(community: Community, sender: str, action: str, standing: Sta
     return text % values + "\n"
 
 
-def _not_left(community: Community, refusal: str, _: Gettext) -> str:
-    """The core's reason (in English: the core's messages are not translated yet), then ours."""
+def _not_left(community: Community, refusal: Message, _: Gettext) -> str:
+    """The core's reason, then ours, in the member's language."""
     still = _("Nothing has changed: you are still a member of %(name)s.") % {"name": community.name}
-    return f"{refusal[:1].upper()}{refusal[1:]}.\n\n{still}\n"
+    reason = refusal.render(_)
+    return f"{reason[:1].upper()}{reason[1:]}.\n\n{still}\n"
 
 
 def _help(site: Site, community: Community, _: Gettext) -> str:
