@@ -151,7 +151,8 @@ def check_timezone(name: str) -> str:
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise InvalidInput(f'"{name}" is not a time zone we know: use a name like Europe/London') from None
+        unknown = N_('"%(name)s" is not a time zone we know: use a name like Europe/London')
+        raise InvalidInput(Message(unknown, {"name": name})) from None
     return name
 
 
@@ -163,7 +164,7 @@ def claim_email(session: Session, site: Site, user: User, address: str) -> Pendi
     """
     address = normalize_email(address)
     if any(e.email == address for e in user.emails):
-        raise InvalidInput(f"{address} is already on your account")
+        raise InvalidInput(Message(N_("%(email)s is already on your account"), {"email": address}))
     count_against(
         session, site, [(ADD_EMAIL_PER_USER, str(user.id)), *answer_checks(site, address, purpose=rate_limits.VERIFY)]
     )
@@ -217,9 +218,13 @@ def pending_email(session: Session, site: Site, token: str) -> PendingEmail:
         VERIFY_EMAIL,
         token,
         PendingEmail,
-        invalid="this confirmation link is not valid or has expired: add the address again "
-        "on your account page to get a new one",
-        used="this confirmation link has already been used, or the address was added another way",
+        invalid=Message(
+            N_(
+                "this confirmation link is not valid or has expired: add the address again "
+                "on your account page to get a new one"
+            )
+        ),
+        used=Message(N_("this confirmation link has already been used, or the address was added another way")),
     )
 
 
@@ -228,7 +233,8 @@ def verify_email(session: Session, site: Site, token: str) -> UserEmail:
     pending = pending_email(session, site, token)
     owned = session.scalar(select(UserEmail).where(UserEmail.email == pending.email))
     if owned is not None and owned.user_id != pending.user_id:
-        raise InvalidInput(f"{pending.email} already belongs to another account, so it cannot be added to this one")
+        taken = N_("%(email)s already belongs to another account, so it cannot be added to this one")
+        raise InvalidInput(Message(taken, {"email": pending.email}))
     if owned is None:
         owned = UserEmail(user_id=pending.user_id, email=pending.email, is_primary=False, verified=True)
         session.add(owned)
@@ -242,7 +248,7 @@ def _own_email(user: User, email_id: int) -> UserEmail:
     for email in user.emails:
         if email.id == email_id:
             return email
-    raise NotFound("that address is not on your account")
+    raise NotFound(Message(N_("that address is not on your account")))
 
 
 def make_primary(session: Session, user: User, email_id: int) -> UserEmail:
@@ -258,7 +264,8 @@ def remove_email(session: Session, user: User, email_id: int) -> str:
     """Take an extra address off the account; the primary one stays (mail must go somewhere)."""
     email = _own_email(user, email_id)
     if email.is_primary:
-        raise InvalidInput(f"{email.email} is your main address: make another address main before removing it")
+        main = N_("%(email)s is your main address: make another address main before removing it")
+        raise InvalidInput(Message(main, {"email": email.email}))
     session.delete(email)
     session.flush()
     return email.email
@@ -372,7 +379,7 @@ def _member(session: Session, community: Community, user_id: int) -> Membership:
         select(Membership).where(Membership.community_id == community.id, Membership.user_id == user_id)
     )
     if membership is None:
-        raise NotFound(f"that person is not a member of {community.name}")
+        raise NotFound(Message(N_("that person is not a member of %(name)s"), {"name": community.name}))
     return membership
 
 
@@ -416,7 +423,7 @@ def _keep_a_facilitator(session: Session, membership: Membership, *, leaving: bo
 def approve_member(session: Session, community: Community, user_id: int) -> Membership:
     membership = _member(session, community, user_id)
     if membership.status is not MemberStatus.pending:
-        raise InvalidInput("that person is not waiting to join")
+        raise InvalidInput(Message(N_("that person is not waiting to join")))
     membership.status = MemberStatus.active
     session.flush()
     return membership

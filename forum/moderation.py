@@ -20,6 +20,7 @@ from forum.models import Community, Post, PostStatus
 from forum.posting import publish
 from forum.rate_limits import FACILITATORS, may_answer, normalize_address
 from forum.site import Site
+from forum.translatable import N_, Message
 
 
 def held_posts(session: Session, community: Community) -> list[Post]:
@@ -33,9 +34,9 @@ def held_posts(session: Session, community: Community) -> list[Post]:
 def _held(session: Session, post_id: int) -> Post:
     post = session.get(Post, post_id)
     if post is None:
-        raise NotFound(f"there is no post {post_id}")
+        raise NotFound(Message(N_("there is no post %(id)s"), {"id": post_id}))
     if post.status is not PostStatus.held:
-        raise InvalidInput(f"post {post_id} is not awaiting moderation (it is {post.status.value})")
+        raise InvalidInput(Message(N_("post %(id)s is not awaiting moderation"), {"id": post_id}))
     return post
 
 

@@ -27,7 +27,7 @@ from forum.directory import normalize_email
 from forum.errors import NotFound
 from forum.models import Community, Membership, MemberStatus, SubscriptionRequest, User, UserEmail, utcnow
 from forum.site import Site
-from forum.translatable import Message
+from forum.translatable import N_, Message
 
 CONFIRM = "mail-confirm"  # confirmation of a request by email: (request id, expiry)
 CONFIRM_TTL = timedelta(days=7)
@@ -108,9 +108,13 @@ def pending_request(session: Session, site: Site, token: str) -> SubscriptionReq
         CONFIRM,
         token,
         SubscriptionRequest,
-        invalid="this confirmation is not valid or has expired: write to the -subscribe or "
-        "-unsubscribe address again for a new one",
-        used="this confirmation has already been used",
+        invalid=Message(
+            N_(
+                "this confirmation is not valid or has expired: write to the -subscribe or "
+                "-unsubscribe address again for a new one"
+            )
+        ),
+        used=Message(N_("this confirmation has already been used")),
     )
 
 
@@ -119,7 +123,7 @@ def confirm(session: Session, site: Site, token: str) -> Confirmed:
     request = pending_request(session, site, token)
     community = session.get(Community, request.community_id)
     if community is None:
-        raise NotFound("the community this confirmation is for no longer exists")
+        raise NotFound(Message(N_("the community this confirmation is for no longer exists")))
     user = user_by_email(session, request.email)
     membership = None
     if request.action == SUBSCRIBE:

@@ -20,6 +20,7 @@ from typing import TypeVar
 from sqlalchemy.orm import Session
 
 from forum.errors import NotFound
+from forum.translatable import Message
 
 T = TypeVar("T")
 
@@ -99,7 +100,14 @@ class Signer:
 
 
 def row_for_token(
-    session: Session, signer: Signer, purpose: str, token: str, model: type[T], *, invalid: str, used: str
+    session: Session,
+    signer: Signer,
+    purpose: str,
+    token: str,
+    model: type[T],
+    *,
+    invalid: str | Message,
+    used: str | Message,
 ) -> T:
     """The row a single-field, expiring token names, or NotFound with the matching sentence.
 
