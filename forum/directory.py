@@ -51,7 +51,9 @@ RESERVED_SUFFIXES = (
     "-preifat",
 )
 # A member spreadsheet's columns, as imported and as listed; only email is required.
-CSV_COLUMNS = ("email", "name", "role", "delivery", "status", "language")
+# plain_text: "yes" for mail as plain text only, "no" for both parts; empty: as it is.
+CSV_COLUMNS = ("email", "name", "role", "delivery", "status", "language", "plain_text")
+_YES, _NO = ("yes", "y", "true", "1"), ("no", "n", "false", "0")
 # Local parts that are the site's own (postmaster@ must reach its operators, RFC 5321 §4.5.1;
 # noreply@ sends notices and digests) or that people and machines expect to be a server's.
 RESERVED_NAMES = frozenset({"noreply", "postmaster", "abuse", "mailer-daemon", "root", "admin", "www", "listbridge"})
@@ -180,9 +182,9 @@ def member_row(
     delivery: str = "each",
     status: str = "active",
     language: str = "",
+    plain_text: str = "",
     *,
     show_address: bool | None = None,
-    plain_text: bool | None = None,
 ) -> MemberRow:
     """A validated row; InvalidInput naming every problem of it, not only the first."""
     problems: list[str] = []
@@ -199,6 +201,7 @@ def member_row(
     chosen_delivery = checked(lambda: _choice(Delivery, delivery or "each", "delivery"))
     chosen_status = checked(lambda: _choice(MemberStatus, status or "active", "status"))
     chosen_language = checked(lambda: check_member_language(language)) if language.strip() else None
+    chosen_format = checked(lambda: _yes_or_no(plain_text, "plain_text"))
     if problems:
         raise InvalidInput("; ".join(problems))
     # Each is None only when its check failed, which the line above has reported.
@@ -211,8 +214,18 @@ def member_row(
         status=chosen_status,
         show_address=show_address,
         language=chosen_language,
-        plain_text=plain_text,
+        plain_text=chosen_format,
     )
+
+
+def _yes_or_no(value: str, what: str) -> bool | None:
+    """A spreadsheet's yes or no; None for empty (leave it as it is)."""
+    word = value.strip().lower()
+    if not word:
+        return None
+    if word in _YES or word in _NO:
+        return word in _YES
+    raise InvalidInput(f"{what} must be yes or no, not {value!r}")
 
 
 def read_member_csv(text: str, source: str) -> list[MemberRow]:
@@ -348,9 +361,19 @@ class MemberListing:
     delivery: Delivery
     status: MemberStatus
     language: str | None
+    plain_text: bool = False
 
     def csv_values(self) -> tuple[str, ...]:
-        return self.email, self.name, self.role.value, self.delivery.value, self.status.value, self.language or ""
+        plain = "yes" if self.plain_text else ""
+        return (
+            self.email,
+            self.name,
+            self.role.value,
+            self.delivery.value,
+            self.status.value,
+            self.language or "",
+            plain,
+        )
 
 
 def member_listing(session: Session, community: Community, *, batch: int = 1000) -> Iterator[MemberListing]:
@@ -358,7 +381,13 @@ def member_listing(session: Session, community: Community, *, batch: int = 1000)
     listing a community of tens of thousands holds only a batch in memory."""
     query = (
         select(
-            UserEmail.email, User.display_name, Membership.role, Membership.delivery, Membership.status, User.language
+            UserEmail.email,
+            User.display_name,
+            Membership.role,
+            Membership.delivery,
+            Membership.status,
+            User.language,
+            User.plain_text,
         )
         .join(User, User.id == Membership.user_id)
         .join(UserEmail, (UserEmail.user_id == User.id) & UserEmail.is_primary.is_(True))

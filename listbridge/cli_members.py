@@ -68,8 +68,9 @@ def member_add(
 ) -> None:
     """Add EMAIL to community SLUG (or update their role, delivery, language, mail format and
     whether their address is shown)."""
+    mail_format = "" if plain_text is None else "yes" if plain_text else "no"
     row = member_row(
-        email, name, role, delivery, language=language or "", show_address=show_address, plain_text=plain_text
+        email, name, role, delivery, language=language or "", plain_text=mail_format, show_address=show_address
     )
     with ctx.sessions.begin() as session:
         report = upsert_members(session, community_by_slug(session, slug), [row])
@@ -87,7 +88,8 @@ def member_add(
 def member_import(ctx: Context, slug: str, csv_file: str) -> None:
     """Import members of SLUG from a spreadsheet saved as CSV.
 
-    Its columns: email,name,role,delivery,status,language (only email is required). Every row is
+    Its columns: email,name,role,delivery,status,language,plain_text (only email is required;
+    plain_text is yes or no). Every row is
     checked first: if any is bad, nothing is imported and each bad row is named by its
     line number, with all that is wrong with it. Running the same file again changes nothing.
     """
