@@ -31,7 +31,7 @@ from jinja2.environment import TemplateModule
 from markupsafe import escape
 
 from digest.excerpt import UNPRINTABLE, excerpt
-from forum import private_replies
+from forum import mail_links, private_replies
 from forum.digests import SLOT, Block, CommunityRef, NewPost
 from forum.languages import BILINGUAL
 from forum.mail_language import ENGLISH, SEPARATOR, long_date
@@ -147,7 +147,9 @@ class Renderer:
         author = one_line(post.author)
         address = mailto = None
         if self.signer is not None and post.author_id is not None:
-            address = private_replies.post_address(self.signer, community.slug, self.mail_domain, post.id)
+            address = private_replies.post_address(
+                self.signer, community.slug, self.mail_domain, post.id, self.language
+            )
             mailto = f"mailto:{address}?subject={quote('Re: ' + _subject(post))}"
         shown = "" if "@" in author else author  # the templates say "Someone" for no name, never an address
         return self._render("post", author=shown, when=WHEN, body=body, private_address=address, private_mailto=mailto)
@@ -170,7 +172,7 @@ class Renderer:
             "community_footing",
             name=one_line(community.name),
             membership=self.membership_url(community),
-            leave=f"{self.base}/unsubscribe/{SLOT}",
+            leave=self._link(mail_links.unsubscribe_path(SLOT, self.language)),
         )
 
     def closing(self, period: Delivery) -> Block:
@@ -184,17 +186,21 @@ class Renderer:
     def base(self) -> str:
         return self.base_url.rstrip("/")
 
+    def _link(self, path: str) -> str:
+        """The page at ``path``, opening in the digest's language (:mod:`forum.mail_links`)."""
+        return mail_links.in_language(f"{self.base}{path}", self.language)
+
     def community_url(self, community: CommunityRef) -> str:
-        return f"{self.base}/c/{community.slug}/"
+        return self._link(f"/c/{community.slug}/")
 
     def thread_url(self, community: CommunityRef, thread_id: int) -> str:
-        return f"{self.base}/c/{community.slug}/t/{thread_id}"
+        return self._link(f"/c/{community.slug}/t/{thread_id}")
 
     def post_url(self, community: CommunityRef, post: NewPost) -> str:
-        return f"{self.thread_url(community, post.thread_id)}#post-{post.id}"
+        return self._link(mail_links.post_path(community.slug, post.thread_id, post.id, self.language))
 
     def membership_url(self, community: CommunityRef) -> str:
-        return f"{self.base}/c/{community.slug}/membership"
+        return self._link(mail_links.membership_path(community.slug, self.language))
 
     def _render(self, block: str, **values: Any) -> Block:
         """The block's macro in both templates, with the same values."""

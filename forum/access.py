@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from forum.errors import NotPermitted
 from forum.models import Community, Membership, MemberStatus, PostingPolicy, Role, User, UserEmail, Visibility
+from forum.translatable import N_, Message
 
 
 class Action(str, Enum):
@@ -32,7 +33,12 @@ class Verdict:
     """What would happen to a post: accepted, held for a moderator, or refused (and why)."""
 
     action: Action
-    reason: str = ""
+    reason: str = ""  # in English: SMTP replies, logs, and a held post's stored reason
+    said: Message | None = None  # the reason for a person, each channel renders it in their language
+
+    @classmethod
+    def because(cls, action: Action, said: Message) -> Verdict:
+        return cls(action, str(said), said)
 
     @property
     def refused(self) -> bool:
@@ -40,7 +46,7 @@ class Verdict:
 
     def raise_if_refused(self) -> None:
         if self.refused:
-            raise NotPermitted(self.reason)
+            raise NotPermitted(self.said or self.reason)
 
 
 def user_by_email(session: Session, email: str) -> User | None:
@@ -115,30 +121,31 @@ def posting_verdict(community: Community, membership: Membership | None, who: st
     An archived community takes no posts from anyone; an outsider to a private one is told
     no more than about an address that does not exist (below), archived or not.
     """
+    values = {"who": who, "slug": community.slug}
     if community.is_archived:
         if community.is_private and not _active(membership):
-            return _not_a_member_here(who)
-        return Verdict(
-            Action.refuse, f"{community.slug} is archived: its posts can still be read, but it takes no new ones"
-        )
+            return _not_a_member_here(values)
+        archived = N_("%(slug)s is archived: its posts can still be read, but it takes no new ones")
+        return Verdict.because(Action.refuse, Message(archived, values))
     if membership is not None and membership.status is MemberStatus.banned:
-        return Verdict(Action.refuse, f"{who} may not post to {community.slug}")
+        return Verdict.because(Action.refuse, Message(N_("%(who)s may not post to %(slug)s"), values))
     if can_moderate(membership):
         return Verdict(Action.accept)
     policy = community.posting_policy
     if policy is PostingPolicy.moderated:
-        return Verdict(Action.hold, f"posts to {community.slug} are reviewed by a moderator before they appear")
+        held = N_("posts to %(slug)s are reviewed by a moderator before they appear")
+        return Verdict.because(Action.hold, Message(held, values))
     if policy is PostingPolicy.open or _active(membership):
         return Verdict(Action.accept)
     if community.is_private:
-        return _not_a_member_here(who)
-    return Verdict(
-        Action.refuse,
-        f"only members may post to {community.slug}; {who} is not a member (join by writing to "
-        f"{community.slug}-subscribe or on the web)",
+        return _not_a_member_here(values)
+    refused = N_(
+        "only members may post to %(slug)s; %(who)s is not a member (join by writing to "
+        "%(slug)s-subscribe or on the web)"
     )
+    return Verdict.because(Action.refuse, Message(refused, values))
 
 
-def _not_a_member_here(who: str) -> Verdict:
+def _not_a_member_here(values: dict[str, str]) -> Verdict:
     # Say no more than for an unknown address: a private community does not exist to outsiders.
-    return Verdict(Action.refuse, f"{who} is not a member of a community at this address")
+    return Verdict.because(Action.refuse, Message(N_("%(who)s is not a member of a community at this address"), values))

@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from forum import browser_sessions, db, outbox, rate_limits, tokens
+from forum import browser_sessions, db, mail_links, outbox, rate_limits, tokens
 from forum.access import membership_of, user_by_email
 from forum.directory import normalize_email
 from forum.errors import InvalidInput, NotFound, NotPermitted
@@ -46,6 +46,7 @@ from forum.models import (
 )
 from forum.rate_limits import RateLimit, answer_checks, count_against
 from forum.site import Site
+from forum.translatable import N_, Message
 
 LOGIN = "login"  # sign-in link: (user id, login generation, expiry)
 VERIFY_EMAIL = "verify-email"  # proof of an extra address: (pending email id, expiry)
@@ -78,8 +79,10 @@ def request_sign_in(session: Session, site: Site, address: str, client: str, nex
     if user is None:
         return
     token = site.signer.make(LOGIN, user.id, user.login_generation, ttl_seconds=int(SIGN_IN_TTL.total_seconds()))
+    language = mail_language(user.language, None)
     link = site.url(f"/signin/{token}") + (f"?{urlencode({'next': next_path})}" if next_path else "")
-    _ = translations(mail_language(user.language, None)).gettext
+    link = mail_links.in_language(link, language)
+    _ = translations(language).gettext
     values = {"name": site.settings.site.name, "email": address, "minutes": int(SIGN_IN_TTL.total_seconds() // 60)}
     sign_in = _("Sign in")
     asked = _("Someone, probably you, asked to sign in to %(name)s as %(email)s.") % values
@@ -99,20 +102,24 @@ def request_sign_in(session: Session, site: Site, address: str, client: str, nex
     )
 
 
+_USED_SIGN_IN_LINK = Message(N_("this sign-in link has already been used (each link works once): ask for a new one"))
+
+
 def sign_in_link_user(session: Session, site: Site, token: str) -> User:
     """Whom a sign-in link is for, without using it up; :class:`NotFound` saying why not."""
     try:
         user_id, generation, expires = site.signer.verify(LOGIN, token, count=3)
     except tokens.BadToken:
         raise NotFound(
-            "this sign-in link is not valid: check that the whole link was copied, or ask for a new one"
+            Message(N_("this sign-in link is not valid: check that the whole link was copied, or ask for a new one"))
         ) from None
     if expires < time.time():
         minutes = int(SIGN_IN_TTL.total_seconds() // 60)
-        raise NotFound(f"this sign-in link has expired (links work for {minutes} minutes): ask for a new one")
+        expired = N_("this sign-in link has expired (links work for %(minutes)s minutes): ask for a new one")
+        raise NotFound(Message(expired, {"minutes": minutes}))
     user = session.get(User, user_id)
     if user is None or user.login_generation != generation:
-        raise NotFound("this sign-in link has already been used (each link works once): ask for a new one")
+        raise NotFound(_USED_SIGN_IN_LINK)
     return user
 
 
@@ -131,7 +138,7 @@ def use_sign_in_link(session: Session, site: Site, token: str) -> User:
         )
     )
     if bumped != 1:
-        raise NotFound("this sign-in link has already been used (each link works once): ask for a new one")
+        raise NotFound(_USED_SIGN_IN_LINK)
     return user
 
 
@@ -144,7 +151,8 @@ def check_timezone(name: str) -> str:
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise InvalidInput(f'"{name}" is not a time zone we know: use a name like Europe/London') from None
+        unknown = N_('"%(name)s" is not a time zone we know: use a name like Europe/London')
+        raise InvalidInput(Message(unknown, {"name": name})) from None
     return name
 
 
@@ -156,7 +164,7 @@ def claim_email(session: Session, site: Site, user: User, address: str) -> Pendi
     """
     address = normalize_email(address)
     if any(e.email == address for e in user.emails):
-        raise InvalidInput(f"{address} is already on your account")
+        raise InvalidInput(Message(N_("%(email)s is already on your account"), {"email": address}))
     count_against(
         session, site, [(ADD_EMAIL_PER_USER, str(user.id)), *answer_checks(site, address, purpose=rate_limits.VERIFY)]
     )
@@ -173,7 +181,9 @@ def claim_email(session: Session, site: Site, user: User, address: str) -> Pendi
     session.flush()
     token = site.signer.make(VERIFY_EMAIL, pending.id, ttl_seconds=int(VERIFY_EMAIL_TTL.total_seconds()))
     # In the language of the account's owner, who is the one who asked.
-    _ = translations(mail_language(user.language, None)).gettext
+    language = mail_language(user.language, None)
+    link = mail_links.in_language(site.url(f"/account/emails/verify/{token}"), language)
+    _ = translations(language).gettext
     values = {
         "who": user.display_name or _("Someone"),
         "email": address,
@@ -194,9 +204,7 @@ def claim_email(session: Session, site: Site, user: User, address: str) -> Pendi
         address=address,
         payload={
             "subject": _("Confirm your address for %(name)s") % values,
-            "text": (
-                f"{asked % values}\n\n{confirm} {site.url(f'/account/emails/verify/{token}')}\n\n{works % values}\n"
-            ),
+            "text": (f"{asked % values}\n\n{confirm} {link}\n\n{works % values}\n"),
         },
     )
     return pending
@@ -210,9 +218,13 @@ def pending_email(session: Session, site: Site, token: str) -> PendingEmail:
         VERIFY_EMAIL,
         token,
         PendingEmail,
-        invalid="this confirmation link is not valid or has expired: add the address again "
-        "on your account page to get a new one",
-        used="this confirmation link has already been used, or the address was added another way",
+        invalid=Message(
+            N_(
+                "this confirmation link is not valid or has expired: add the address again "
+                "on your account page to get a new one"
+            )
+        ),
+        used=Message(N_("this confirmation link has already been used, or the address was added another way")),
     )
 
 
@@ -221,7 +233,8 @@ def verify_email(session: Session, site: Site, token: str) -> UserEmail:
     pending = pending_email(session, site, token)
     owned = session.scalar(select(UserEmail).where(UserEmail.email == pending.email))
     if owned is not None and owned.user_id != pending.user_id:
-        raise InvalidInput(f"{pending.email} already belongs to another account, so it cannot be added to this one")
+        taken = N_("%(email)s already belongs to another account, so it cannot be added to this one")
+        raise InvalidInput(Message(taken, {"email": pending.email}))
     if owned is None:
         owned = UserEmail(user_id=pending.user_id, email=pending.email, is_primary=False, verified=True)
         session.add(owned)
@@ -235,7 +248,7 @@ def _own_email(user: User, email_id: int) -> UserEmail:
     for email in user.emails:
         if email.id == email_id:
             return email
-    raise NotFound("that address is not on your account")
+    raise NotFound(Message(N_("that address is not on your account")))
 
 
 def make_primary(session: Session, user: User, email_id: int) -> UserEmail:
@@ -251,7 +264,8 @@ def remove_email(session: Session, user: User, email_id: int) -> str:
     """Take an extra address off the account; the primary one stays (mail must go somewhere)."""
     email = _own_email(user, email_id)
     if email.is_primary:
-        raise InvalidInput(f"{email.email} is your main address: make another address main before removing it")
+        main = N_("%(email)s is your main address: make another address main before removing it")
+        raise InvalidInput(Message(main, {"email": email.email}))
     session.delete(email)
     session.flush()
     return email.email
@@ -270,12 +284,13 @@ def join(session: Session, site: Site, user: User, community: Community) -> Memb
     membership = membership_of(session, user, community)
     if membership is not None:
         if membership.status is MemberStatus.banned:
-            raise NotPermitted(f"you may not join {community.name}")
+            raise NotPermitted(Message(N_("you may not join %(name)s"), {"name": community.name}))
         return membership
     if community.is_private:
-        raise NotFound("there is no such community here")
+        raise NotFound(Message(N_("there is no such community here")))
     if not community.is_public:
-        raise InvalidInput(f"{community.name} takes new members by request: ask to join on its page")
+        by_request = N_("%(name)s takes new members by request: ask to join on its page")
+        raise InvalidInput(Message(by_request, {"name": community.name}))
     membership = Membership(community_id=community.id, user_id=user.id, status=MemberStatus.active)
     session.add(membership)
     session.flush()
@@ -303,7 +318,7 @@ def leave(session: Session, user: User, community: Community) -> None:
 def change_delivery(session: Session, user: User, community: Community, delivery: Delivery) -> Membership:
     membership = membership_of(session, user, community)
     if membership is None:
-        raise NotFound(f"you are not a member of {community.name}")
+        raise NotFound(Message(N_("you are not a member of %(name)s"), {"name": community.name}))
     membership.delivery = delivery
     session.flush()
     return membership
@@ -314,10 +329,12 @@ def unsubscribe_target(session: Session, site: Site, token: str) -> tuple[User, 
     try:
         user_id, community_id = site.signer.verify(tokens.UNSUBSCRIBE, token, count=2)
     except tokens.BadToken:
-        raise NotFound("this unsubscribe link is not valid: check that the whole link was copied") from None
+        raise NotFound(
+            Message(N_("this unsubscribe link is not valid: check that the whole link was copied"))
+        ) from None
     user, community = session.get(User, user_id), session.get(Community, community_id)
     if user is None or community is None:
-        raise NotFound("this unsubscribe link is for an account or community that no longer exists")
+        raise NotFound(Message(N_("this unsubscribe link is for an account or community that no longer exists")))
     return user, community
 
 
@@ -340,11 +357,11 @@ def _member(session: Session, community: Community, user_id: int) -> Membership:
         select(Membership).where(Membership.community_id == community.id, Membership.user_id == user_id)
     )
     if membership is None:
-        raise NotFound(f"that person is not a member of {community.name}")
+        raise NotFound(Message(N_("that person is not a member of %(name)s"), {"name": community.name}))
     return membership
 
 
-def last_facilitator_problem(session: Session, membership: Membership | None, *, leaving: bool) -> str | None:
+def last_facilitator_problem(session: Session, membership: Membership | None, *, leaving: bool) -> Message | None:
     """Why ``membership`` may not end or stop facilitating: it is its community's last active
     facilitator, and a community needs someone to run it. None when it may.
 
@@ -365,13 +382,14 @@ def last_facilitator_problem(session: Session, membership: Membership | None, *,
     )
     if others:
         return None
-    name = session.get_one(Community, membership.community_id).name
+    values = {"name": session.get_one(Community, membership.community_id).name}
     if leaving:
-        return (
-            f"you are the only facilitator of {name}, and a community needs one to run it: make another "
+        only = N_(
+            "you are the only facilitator of %(name)s, and a community needs one to run it: make another "
             "member a facilitator on its members page first, then leave"
         )
-    return f"{name} needs at least one facilitator: make someone else facilitator first"
+        return Message(only, values)
+    return Message(N_("%(name)s needs at least one facilitator: make someone else facilitator first"), values)
 
 
 def _keep_a_facilitator(session: Session, membership: Membership, *, leaving: bool = False) -> None:
@@ -383,7 +401,7 @@ def _keep_a_facilitator(session: Session, membership: Membership, *, leaving: bo
 def approve_member(session: Session, community: Community, user_id: int) -> Membership:
     membership = _member(session, community, user_id)
     if membership.status is not MemberStatus.pending:
-        raise InvalidInput("that person is not waiting to join")
+        raise InvalidInput(Message(N_("that person is not waiting to join")))
     membership.status = MemberStatus.active
     session.flush()
     return membership

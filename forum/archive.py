@@ -43,6 +43,7 @@ from forum.models import (
     Thread,
 )
 from forum.text import text_to_html
+from forum.translatable import N_, Message
 
 PUBLISHED = Post.status == PostStatus.published
 
@@ -245,7 +246,7 @@ def _readable(session: Session, community: Community | None, viewer_id: int | No
     # must be indistinguishable from one that does not exist.
     membership = _membership(session, viewer_id, community.id) if community is not None else None
     if community is None or not can_read(community, membership):
-        raise NotFound("there is no such community here")
+        raise NotFound(Message(N_("there is no such community here")))
     return Readable(community, membership)
 
 
@@ -285,7 +286,7 @@ def readable_community_thread(
     readable = _readable(session, row.Community if row else None, viewer_id)
     thread = row.Thread if row else None
     if thread is None or (thread.post_count < 1 and not _hidden_from_others(session, readable, thread)):
-        raise NotFound("there is no such thread here")
+        raise NotFound(Message(N_("there is no such thread here")))
     return readable, thread
 
 
@@ -306,7 +307,7 @@ def readable_attachment(session: Session, attachment_id: int, viewer_id: int | N
         .where(Attachment.id == attachment_id)
     ).first()
     if row is None or row.status is not PostStatus.published:
-        raise NotFound("there is no such attachment here")
+        raise NotFound(Message(N_("there is no such attachment here")))
     attachment, _status, community = row
     _readable(session, community, viewer_id)
     return attachment

@@ -22,12 +22,13 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
-from forum import outbox, tokens
+from forum import mail_links, outbox, tokens
 from forum.directory import moderators
 from forum.errors import NotFound
-from forum.mail_language import translations_for
+from forum.mail_language import language_for, translations
 from forum.models import Community, Delivery, Membership, User, UserEmail, utcnow
 from forum.site import Site
+from forum.translatable import N_, Message
 
 HARD_SCORE = 2.0
 SOFT_SCORE = 1.0
@@ -70,13 +71,14 @@ def _stop(session: Session, site: Site, membership: Membership, now: datetime) -
     for email, moderator_id in moderators(session, community):
         if moderator_id == user.id:
             continue  # their own address is the one bouncing
-        _ = translations_for(session, moderator_id, community.language).gettext
+        language = language_for(session, moderator_id, community.language)
+        _ = translations(language).gettext
         values = {
             "name": community.name,
             "email": address,
             "who": who,
             "reason": membership.bounce_reason,
-            "url": reenable_url(site, membership),
+            "url": mail_links.in_language(reenable_url(site, membership), language),
         }
         outbox.enqueue_notice(
             session,
@@ -112,10 +114,10 @@ def membership_for_link(session: Session, site: Site, token: str) -> Membership:
     try:
         (membership_id,) = site.signer.verify(REENABLE, token, count=1)
     except tokens.BadToken:
-        raise NotFound("this link is not valid: check that the whole link was copied") from None
+        raise NotFound(Message(N_("this link is not valid: check that the whole link was copied"))) from None
     membership = session.get(Membership, membership_id)
     if membership is None:
-        raise NotFound("this link is for a membership that no longer exists")
+        raise NotFound(Message(N_("this link is for a membership that no longer exists")))
     return membership
 
 

@@ -19,15 +19,16 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from forum import outbox, rate_limits
+from forum import mail_links, outbox, rate_limits
 from forum.access import Action, membership_of, posting_verdict
 from forum.config import Settings
 from forum.errors import NotFound
-from forum.mail_language import translations_for
+from forum.mail_language import language_for, translations
 from forum.models import Community, Post, PostStatus, User, UserEmail, Visibility
 from forum.posting import publish
 from forum.site import Site
 from forum.tokens import BadToken
+from forum.translatable import N_, Message
 
 CONFIRM_POST = "confirm-post"  # "yes, I sent this": (post id, author's user id, expiry)
 CONFIRM_POST_TTL = timedelta(days=7)
@@ -44,6 +45,9 @@ def authentication_required(settings: Settings, community: Community) -> bool:
     if choice == "auto":
         return community.visibility is not Visibility.public or bool(settings.smtp_in.trusted_authserv_ids)
     return choice == "always"
+
+
+_CONFIRMED_POST_GONE = Message(N_("the post this link confirms no longer exists"))
 
 
 def confirm_url(site: Site, token: str) -> str:
@@ -68,12 +72,13 @@ def ask_author(session: Session, site: Site, post: Post, sent_from: str) -> bool
         CONFIRM_POST, post.id, post.author_id or 0, ttl_seconds=int(CONFIRM_POST_TTL.total_seconds())
     )
     excerpt = "\n".join(f"> {line}" for line in post.body.strip().splitlines()[:8])
-    _ = translations_for(session, post.author_id, community.language).gettext
+    language = language_for(session, post.author_id, community.language)
+    _ = translations(language).gettext
     values = {
         "name": community.name,
         "subject": post.subject,
         "sender": sent_from or _("an unknown address"),
-        "url": confirm_url(site, token),
+        "url": mail_links.in_language(confirm_url(site, token), language),
         "days": CONFIRM_POST_TTL.days,
     }
     names_you = _(
@@ -106,16 +111,20 @@ def post_to_confirm(session: Session, site: Site, token: str) -> Post:
         post_id, user_id = site.signer.verify(CONFIRM_POST, token, count=2, expires=True)
     except BadToken:
         raise NotFound(
-            "this confirmation link is not valid or has expired: the post waits for a facilitator "
-            "instead, or send it again"
+            Message(
+                N_(
+                    "this confirmation link is not valid or has expired: the post waits for a facilitator "
+                    "instead, or send it again"
+                )
+            )
         ) from None
     post = session.get(Post, post_id)
     if post is None or post.author_id != user_id:
-        raise NotFound("the post this link confirms no longer exists")
+        raise NotFound(_CONFIRMED_POST_GONE)
     if post.status is not PostStatus.held:
-        raise NotFound(
-            f"this post has already been {'published' if post.status is PostStatus.published else 'dealt with'}"
-        )
+        if post.status is PostStatus.published:
+            raise NotFound(Message(N_("this post has already been published")))
+        raise NotFound(Message(N_("this post has already been dealt with")))
     return post
 
 
@@ -128,7 +137,7 @@ def confirm(session: Session, site: Site, token: str) -> tuple[Post, int | None]
     community = session.get(Community, post.community_id)
     author = session.get(User, post.author_id)
     if community is None or author is None:
-        raise NotFound("the post this link confirms no longer exists")
+        raise NotFound(_CONFIRMED_POST_GONE)
     verdict = posting_verdict(community, membership_of(session, author, community), post.author_email)
     verdict.raise_if_refused()
     if verdict.action is not Action.accept:

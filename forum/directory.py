@@ -51,9 +51,12 @@ RESERVED_SUFFIXES = (
     "-leave",
     "-confirm",
     "-private",
+    "-preifat",
 )
 # A member spreadsheet's columns, as imported and as listed; only email is required.
-CSV_COLUMNS = ("email", "name", "role", "delivery", "status", "language")
+# plain_text: "yes" for mail as plain text only, "no" for both parts; empty: as it is.
+CSV_COLUMNS = ("email", "name", "role", "delivery", "status", "language", "plain_text")
+_YES, _NO = ("yes", "y", "true", "1"), ("no", "n", "false", "0")
 # Local parts that are the site's own (postmaster@ must reach its operators, RFC 5321 §4.5.1;
 # noreply@ sends notices and digests) or that people and machines expect to be a server's.
 RESERVED_NAMES = frozenset({"noreply", "postmaster", "abuse", "mailer-daemon", "root", "admin", "www", "listbridge"})
@@ -184,6 +187,7 @@ class MemberRow:
     status: MemberStatus = MemberStatus.active
     show_address: bool | None = None  # None: leave the member's choice as it is
     language: str | None = None  # "cy" or "en"; None: leave the member's choice as it is
+    plain_text: bool | None = None  # mail as plain text only; None: leave the member's choice as it is
 
 
 @dataclass(frozen=True)
@@ -208,6 +212,7 @@ def member_row(
     delivery: str = "each",
     status: str = "active",
     language: str = "",
+    plain_text: str = "",
     *,
     show_address: bool | None = None,
 ) -> MemberRow:
@@ -226,6 +231,7 @@ def member_row(
     chosen_delivery = checked(lambda: _choice(Delivery, delivery or "each", "delivery"))
     chosen_status = checked(lambda: _choice(MemberStatus, status or "active", "status"))
     chosen_language = checked(lambda: check_member_language(language)) if language.strip() else None
+    chosen_format = checked(lambda: _yes_or_no(plain_text, "plain_text"))
     if problems:
         raise InvalidInput("; ".join(problems))
     # Each is None only when its check failed, which the line above has reported.
@@ -238,7 +244,18 @@ def member_row(
         status=chosen_status,
         show_address=show_address,
         language=chosen_language,
+        plain_text=chosen_format,
     )
+
+
+def _yes_or_no(value: str, what: str) -> bool | None:
+    """A spreadsheet's yes or no; None for empty (leave it as it is)."""
+    word = value.strip().lower()
+    if not word:
+        return None
+    if word in _YES or word in _NO:
+        return word in _YES
+    raise InvalidInput(f"{what} must be yes or no, not {value!r}")
 
 
 def read_member_csv(text: str, source: str) -> list[MemberRow]:
@@ -297,15 +314,18 @@ def upsert_members(session: Session, community: Community, rows: Iterable[Member
     for row in rows:
         ue = known.get(row.email)
         if ue is None:
-            user = User(display_name=row.name, language=row.language)
+            user = User(display_name=row.name, language=row.language, plain_text=bool(row.plain_text))
             user.emails.append(UserEmail(email=row.email, is_primary=True, verified=True))
             session.add(user)
             new_users.append((row, user))
             continue
-        # A member's language is theirs in every community: a row names it to change it.
-        relanguaged = row.language is not None and row.language != ue.user.language
-        if relanguaged:
+        # A member's language and mail format are theirs in every community: a row names them to change them.
+        user_changed = row.language is not None and row.language != ue.user.language
+        if user_changed:
             ue.user.language = row.language
+        if row.plain_text is not None and row.plain_text != ue.user.plain_text:
+            ue.user.plain_text = row.plain_text
+            user_changed = True
         member = members.get(ue.user_id)
         if member is None:
             session.add(
@@ -319,7 +339,7 @@ def upsert_members(session: Session, community: Community, rows: Iterable[Member
                 )
             )
             added += 1
-        elif (_changes(member, row) or relanguaged) and member.status is not MemberStatus.banned:
+        elif (_changes(member, row) or user_changed) and member.status is not MemberStatus.banned:
             # a ban is lifted by a facilitator, never by a file
             member.role, member.delivery, member.status = row.role, row.delivery, row.status
             if row.show_address is not None:
@@ -371,9 +391,19 @@ class MemberListing:
     delivery: Delivery
     status: MemberStatus
     language: str | None
+    plain_text: bool = False
 
     def csv_values(self) -> tuple[str, ...]:
-        return self.email, self.name, self.role.value, self.delivery.value, self.status.value, self.language or ""
+        plain = "yes" if self.plain_text else ""
+        return (
+            self.email,
+            self.name,
+            self.role.value,
+            self.delivery.value,
+            self.status.value,
+            self.language or "",
+            plain,
+        )
 
 
 def member_listing(session: Session, community: Community, *, batch: int = 1000) -> Iterator[MemberListing]:
@@ -381,7 +411,13 @@ def member_listing(session: Session, community: Community, *, batch: int = 1000)
     listing a community of tens of thousands holds only a batch in memory."""
     query = (
         select(
-            UserEmail.email, User.display_name, Membership.role, Membership.delivery, Membership.status, User.language
+            UserEmail.email,
+            User.display_name,
+            Membership.role,
+            Membership.delivery,
+            Membership.status,
+            User.language,
+            User.plain_text,
         )
         .join(User, User.id == Membership.user_id)
         .join(UserEmail, (UserEmail.user_id == User.id) & UserEmail.is_primary.is_(True))

@@ -3,7 +3,9 @@
 Each class carries its meaning in every protocol a channel speaks, so a channel never
 invents its own mapping: the SMTP gateway answers ``smtp_code`` + ``smtp_status``, the web
 answers ``http_status``, the CLI prints ``str(error)`` on one line and exits non-zero.
-The message is written for the human at the other end (a sender, an operator)::
+The message is written for the human at the other end (a sender, an operator); one that
+reaches a person is a :class:`forum.translatable.Message`, which each channel renders in
+its reader's language (``said``), while ``message`` is its English::
 
     ListbridgeError                    451 4.3.0 / 500
      ├── ConfigError                   missing or invalid setting (names the key)
@@ -19,6 +21,8 @@ The message is written for the human at the other end (a sender, an operator)::
 
 from __future__ import annotations
 
+from forum.translatable import Message
+
 
 class ListbridgeError(Exception):
     """Base class: a human-readable message plus its protocol meanings."""
@@ -27,9 +31,10 @@ class ListbridgeError(Exception):
     smtp_status: str = "4.3.0"
     http_status: int = 500
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+    def __init__(self, message: str | Message) -> None:
+        self.said = message if isinstance(message, Message) else Message(message)
+        self.message = str(self.said)
+        super().__init__(self.message)
 
     @property
     def smtp_reply(self) -> str:

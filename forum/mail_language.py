@@ -87,11 +87,30 @@ def translations(language: str) -> NullTranslations:
     return Translations.load(str(compiled_translations(TRANSLATIONS)), [language], DOMAIN)
 
 
-def translations_for(session: Session, user_id: int | None, community: str | None) -> NullTranslations:
-    """The translations for a mail to member ``user_id`` (None: someone with no account)
-    about a community whose language is ``community`` (None: about none)."""
+def language_for(session: Session, user_id: int | None, community: str | None) -> str:
+    """The language of a mail to member ``user_id`` (None: someone with no account) about a
+    community whose language is ``community`` (None: about none)."""
     member = session.scalar(select(User.language).where(User.id == user_id)) if user_id is not None else None
-    return translations(mail_language(member, community))
+    return mail_language(member, community)
+
+
+def translations_for(session: Session, user_id: int | None, community: str | None) -> NullTranslations:
+    """The translations for a mail to member ``user_id`` about a community whose language
+    is ``community``: see :func:`language_for`."""
+    return translations(language_for(session, user_id, community))
+
+
+def sender_name(author: str, community: str, language: str) -> str:
+    """The From name of mail a member writes through a community: "Alice via Housing Advice",
+    "Alice drwy Cyngor Tai". A bilingual mail says the joining word in both, Welsh first
+    ("Alice drwy/via Tai Cymru"): the name stays short enough for an inbox's list, where a
+    whole name in each language would be cut off after the first."""
+    values = {"author": author, "community": community}
+    if language == BILINGUAL:
+        welsh = translations("cy").pgettext("sender", "via")
+        return f"{author} {welsh}/via {community}" if welsh != "via" else f"{author} via {community}"
+    _ = translations(language).gettext
+    return _("%(author)s via %(community)s") % values
 
 
 def locale(language: str) -> str:

@@ -184,6 +184,9 @@ class User(Base):
     digest_hour: Mapped[int | None] = mapped_column(Integer)
     # "en" or "cy" (forum.languages); None until they choose: the web follows their browser.
     language: Mapped[str | None] = mapped_column(String(8))
+    # Every mail to them a single text/plain part: screen readers and some councils' mail
+    # systems read nothing else well.
+    plain_text: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # Part of every sign-in link; using a link bumps it, so each link works once.
     login_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # Runs the site: decides requests for new communities, edits and archives any community

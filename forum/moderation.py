@@ -12,15 +12,16 @@ from datetime import date
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from forum import outbox
+from forum import mail_links, outbox
 from forum.directory import moderators
 from forum.errors import InvalidInput, NotFound
-from forum.mail_language import translations_for
+from forum.mail_language import language_for, translations, translations_for
 from forum.models import Community, Post, PostStatus
 from forum.moderation_log import OPERATOR, Actor, LogAction, record
 from forum.posting import publish
 from forum.rate_limits import FACILITATORS, may_answer, normalize_address
 from forum.site import Site
+from forum.translatable import N_, Message
 
 
 def held_posts(session: Session, community: Community) -> list[Post]:
@@ -34,9 +35,9 @@ def held_posts(session: Session, community: Community) -> list[Post]:
 def _held(session: Session, post_id: int) -> Post:
     post = session.get(Post, post_id)
     if post is None:
-        raise NotFound(f"there is no post {post_id}")
+        raise NotFound(Message(N_("there is no post %(id)s"), {"id": post_id}))
     if post.status is not PostStatus.held:
-        raise InvalidInput(f"post {post_id} is not awaiting moderation (it is {post.status.value})")
+        raise InvalidInput(Message(N_("post %(id)s is not awaiting moderation"), {"id": post_id}))
     return post
 
 
@@ -123,7 +124,8 @@ def notify_held(session: Session, site: Site, post: Post, *, tell_author: bool =
     for email, user_id in moderators(session, community):
         if not may_answer(session, site, email, purpose=FACILITATORS, community_id=community.id):
             continue
-        speech = translations_for(session, user_id, community.language)
+        language = language_for(session, user_id, community.language)
+        speech = translations(language)
         _ = speech.gettext
         about: dict[str, object] = {
             "name": community.name,
@@ -132,7 +134,7 @@ def notify_held(session: Session, site: Site, post: Post, *, tell_author: bool =
             "email": post.author_email,
             "reason": post.hold_reason,
             "count": waiting - 1,
-            "queue": queue,
+            "queue": mail_links.in_language(queue, language),
         }
         others = ""
         if waiting > 1:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, String, and_, bindparam, cast, func, insert, literal, select, update
+from sqlalchemy import Connection, String, and_, bindparam, cast, false, func, insert, literal, select, update
 from sqlalchemy.orm import Session
 
 from forum import db
@@ -69,6 +69,7 @@ class Claimed:
     attempts: int
     created_at: datetime
     language: str | None = None  # the member's own choice for mail ("cy", "en"), None if none
+    plain_text: bool = False  # the member takes mail as a single text/plain part
 
 
 def fan_out_post(session: Session, post: Post, *, include_author: bool) -> int:
@@ -244,6 +245,7 @@ def claim(session: Session, kinds: Iterable[str], limit: int, lease: timedelta =
             OutboxItem.attempts,
             OutboxItem.created_at,
             User.language,
+            func.coalesce(User.plain_text, false()),
         )
         .outerjoin(User, User.id == OutboxItem.user_id)
         .where(OutboxItem.id.in_(ids))

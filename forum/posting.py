@@ -24,6 +24,7 @@ from forum.post_language import post_language
 from forum.site import Site
 from forum.subjects import strip_prefixes, subject_key
 from forum.text import html_within_bounds, markdown_to_html, markdown_to_text, sanitize, text_to_html
+from forum.translatable import N_, Message
 
 NO_SUBJECT = "(no subject)"
 
@@ -126,7 +127,7 @@ def submit_post(session: Session, draft: Draft, site: Site) -> Outcome:
         if existing is not None:
             return Outcome(existing, held=existing.status is PostStatus.held, duplicate=True)
     if not draft.body.strip() and not draft.attachments:
-        raise InvalidInput("the message has no text (was the reply written below the quoted message?)")
+        raise InvalidInput(Message(N_("the message has no text (was the reply written below the quoted message?)")))
 
     user = user_by_email(session, draft.author_email) if draft.author_email else None
     membership = membership_of(session, user, community)
@@ -136,7 +137,7 @@ def submit_post(session: Session, draft: Draft, site: Site) -> Outcome:
         else posting_verdict(community, membership, draft.author_email or "an anonymous sender")
     )
     if verdict.refused:
-        raise NotPermitted(verdict.reason)
+        raise NotPermitted(verdict.said or verdict.reason)
     if draft.hold_reason and verdict.action is Action.accept:
         verdict = Verdict(Action.hold, draft.hold_reason)
 

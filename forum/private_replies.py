@@ -22,6 +22,9 @@ from forum.models import Membership
 from forum.tokens import BadToken, Signer
 
 SUFFIX = "-private"
+# The same address in mail written in Welsh, with a token of its own, so no part of it is
+# the English address's: a Welsh reader's footer reads as Welsh.
+WELSH_SUFFIX = "-preifat"
 
 
 @dataclass(frozen=True)
@@ -34,8 +37,10 @@ class RelayToken:
     from_user_id: int | None = None
 
 
-def post_address(signer: Signer, slug: str, domain: str, post_id: int) -> str:
-    """Where "reply privately to the author of this post" writes."""
+def post_address(signer: Signer, slug: str, domain: str, post_id: int, language: str = "en") -> str:
+    """Where "reply privately to the author of this post" writes, in mail in ``language``."""
+    if language == "cy":
+        return f"{slug}{WELSH_SUFFIX}+{signer.make(tokens.PRIVATE_POST_WELSH, post_id)}@{domain}"
     return f"{slug}{SUFFIX}+{signer.make(tokens.PRIVATE_POST, post_id)}@{domain}"
 
 
@@ -47,12 +52,14 @@ def pair_address(signer: Signer, slug: str, domain: str, to_user_id: int, from_u
 
 def read_token(signer: Signer, token: str) -> RelayToken:
     """The target of a relay token; :class:`BadToken` if it is not one we made."""
-    try:
-        (post_id,) = signer.verify(tokens.PRIVATE_POST, token, count=1)
-        return RelayToken(post_id=post_id)
-    except BadToken:
-        to_user_id, from_user_id = signer.verify(tokens.PRIVATE, token, count=2)
-        return RelayToken(to_user_id=to_user_id, from_user_id=from_user_id)
+    for purpose in (tokens.PRIVATE_POST, tokens.PRIVATE_POST_WELSH):
+        try:
+            (post_id,) = signer.verify(purpose, token, count=1)
+            return RelayToken(post_id=post_id)
+        except BadToken:
+            pass
+    to_user_id, from_user_id = signer.verify(tokens.PRIVATE, token, count=2)
+    return RelayToken(to_user_id=to_user_id, from_user_id=from_user_id)
 
 
 def shows_address(session: Session, user_id: int | None, community_id: int) -> bool:

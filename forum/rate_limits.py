@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 from forum.errors import RateLimited
 from forum.models import RateLimitHit, utcnow
 from forum.site import Site
+from forum.translatable import N_, Message
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +86,7 @@ def count_against(session: Session, site: Site, checks: Sequence[tuple[RateLimit
             .where(RateLimitHit.bucket == limit.bucket, RateLimitHit.key == key, RateLimitHit.created_at >= since)
         )
         if (used or 0) >= limit.count:
-            raise RateLimited("too many requests of this kind in the last hour; please try again later")
+            raise RateLimited(Message(N_("too many requests of this kind in the last hour; please try again later")))
     session.add_all(RateLimitHit(bucket=limit.bucket, key=key, created_at=now) for limit, key in hashed)
     session.flush()
 

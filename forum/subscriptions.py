@@ -37,6 +37,7 @@ from forum.models import (
     utcnow,
 )
 from forum.site import Site
+from forum.translatable import N_, Message
 
 CONFIRM = "mail-confirm"  # confirmation of a request by email: (request id, expiry)
 CONFIRM_TTL = timedelta(days=7)
@@ -59,7 +60,7 @@ class Asked:
 
     standing: Standing
     token: str | None = None  # set when a confirmation must be sent
-    refusal: str | None = None  # why it cannot be done (the last facilitator cannot leave)
+    refusal: Message | None = None  # why it cannot be done (the last facilitator cannot leave)
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ class Confirmed:
     email: str
     community: Community
     membership: Membership | None  # after subscribing: active, or None when only requested
-    refusal: str | None = None  # why it was not done (the last facilitator cannot leave)
+    refusal: Message | None = None  # why it was not done (the last facilitator cannot leave)
     requested: bool = False  # a restricted community: the request is with its facilitators
 
 
@@ -121,9 +122,13 @@ def pending_request(session: Session, site: Site, token: str) -> SubscriptionReq
         CONFIRM,
         token,
         SubscriptionRequest,
-        invalid="this confirmation is not valid or has expired: write to the -subscribe or "
-        "-unsubscribe address again for a new one",
-        used="this confirmation has already been used",
+        invalid=Message(
+            N_(
+                "this confirmation is not valid or has expired: write to the -subscribe or "
+                "-unsubscribe address again for a new one"
+            )
+        ),
+        used=Message(N_("this confirmation has already been used")),
     )
 
 
@@ -132,7 +137,7 @@ def confirm(session: Session, site: Site, token: str) -> Confirmed:
     request = pending_request(session, site, token)
     community = session.get(Community, request.community_id)
     if community is None:
-        raise NotFound("the community this confirmation is for no longer exists")
+        raise NotFound(Message(N_("the community this confirmation is for no longer exists")))
     user = user_by_email(session, request.email)
     membership = None
     if request.action == SUBSCRIBE:

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from forum.errors import NotFound
 from forum.models import Community, Post, PostReference, PostStatus, Thread, ThreadRedirect, utcnow
 from forum.subjects import is_reply_subject, subject_key
+from forum.translatable import N_, Message
 
 CONVERSATION_BYTES = 22  # Thread-Index: 6-byte FILETIME + 16-byte GUID name the conversation
 
@@ -63,7 +64,7 @@ def place(
     if parent_id is not None:
         parent = session.get(Post, parent_id)
         if parent is None or parent.community_id != community.id:
-            raise NotFound("the post this replies to no longer exists")
+            raise NotFound(Message(N_("the post this replies to no longer exists")))
         return Placement(parent, parent.thread)
     if references:
         found = {

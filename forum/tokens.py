@@ -20,6 +20,7 @@ from typing import TypeVar
 from sqlalchemy.orm import Session
 
 from forum.errors import NotFound
+from forum.translatable import Message
 
 T = TypeVar("T")
 
@@ -99,7 +100,14 @@ class Signer:
 
 
 def row_for_token(
-    session: Session, signer: Signer, purpose: str, token: str, model: type[T], *, invalid: str, used: str
+    session: Session,
+    signer: Signer,
+    purpose: str,
+    token: str,
+    model: type[T],
+    *,
+    invalid: str | Message,
+    used: str | Message,
 ) -> T:
     """The row a single-field, expiring token names, or NotFound with the matching sentence.
 
@@ -120,4 +128,5 @@ def row_for_token(
 REPLY = "reply"  # SLUG+TOKEN@: (user id, post id); refused [smtp_in] reply_token_days after the post
 UNSUBSCRIBE = "unsubscribe"  # one-click unsubscribe: (user id, community id)
 PRIVATE_POST = "private-post"  # SLUG-private+TOKEN@ in a post's copies and digests: (post id)
+PRIVATE_POST_WELSH = "private-post-cy"  # SLUG-preifat+TOKEN@, the same in mail written in Welsh: (post id)
 PRIVATE = "private"  # SLUG-private+TOKEN@ on a relayed private message: (recipient user id, writer user id)

@@ -50,6 +50,13 @@ def member() -> None:
     help="The member's language: of the pages they see signed in and of the mail we write them. "
     "Left as it is when not given.",
 )
+@click.option(
+    "--plain-text/--html",
+    "plain_text",
+    default=None,
+    help="Send the member every mail as plain text only, with no HTML part (for screen readers and "
+    "mail systems that read nothing else well), or as usual. Left as it is when not given.",
+)
 @pass_ctx
 def member_add(
     ctx: Context,
@@ -60,15 +67,21 @@ def member_add(
     delivery: str,
     show_address: bool | None,
     language: str | None,
+    plain_text: bool | None,
 ) -> None:
-    """Add EMAIL to community SLUG (or update their role, delivery, language and whether their address is shown)."""
-    row = member_row(email, name, role, delivery, language=language or "", show_address=show_address)
+    """Add EMAIL to community SLUG (or update their role, delivery, language, mail format and
+    whether their address is shown)."""
+    mail_format = "" if plain_text is None else "yes" if plain_text else "no"
+    row = member_row(
+        email, name, role, delivery, language=language or "", plain_text=mail_format, show_address=show_address
+    )
     with ctx.sessions.begin() as session:
         report = upsert_members(session, community_by_slug(session, slug), [row])
     verb = "added" if report.added else "updated" if report.updated else "already a member:"
     shown = "" if show_address is None else f", address {'shown' if show_address else 'hidden'}"
     spoken = f", language {language}" if language else ""
-    click.echo(f"{verb} {row.email} in {slug} ({row.role.value}, delivery {row.delivery.value}{shown}{spoken})")
+    form = "" if plain_text is None else f", mail {'plain text' if plain_text else 'HTML and text'}"
+    click.echo(f"{verb} {row.email} in {slug} ({row.role.value}, delivery {row.delivery.value}{shown}{spoken}{form})")
 
 
 @member.command("import")
@@ -78,7 +91,8 @@ def member_add(
 def member_import(ctx: Context, slug: str, csv_file: str) -> None:
     """Import members of SLUG from a spreadsheet saved as CSV.
 
-    Its columns: email,name,role,delivery,status,language (only email is required). Every row is
+    Its columns: email,name,role,delivery,status,language,plain_text (only email is required;
+    plain_text is yes or no). Every row is
     checked first: if any is bad, nothing is imported and each bad row is named by its
     line number, with all that is wrong with it. Running the same file again changes nothing.
     """

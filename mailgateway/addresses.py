@@ -7,7 +7,8 @@ reading the local part of an incoming recipient.
     SLUG-bounces+V@  envelope sender of outgoing mail (VERP: V encodes the recipient)
     SLUG-subscribe@, -unsubscribe@, -request@   email commands
     SLUG-confirm+TOKEN@  the reply that confirms a join or leave asked for by email
-    SLUG-private+TOKEN@  a private message between members, relayed (forum.private_replies)
+    SLUG-private+TOKEN@  a private message between members, relayed (forum.private_replies);
+                         SLUG-preifat+TOKEN@ the same, in mail written in Welsh
     SLUG-decide+TOKEN@   a facilitator's "approve" or "decline" to a request to join (forum.join_requests)
     postmaster@, abuse@  the site's operators (RFC 5321 §4.5.1, RFC 2142)
     noreply@         sender of the site's notices and digests: replies are answered with help
@@ -52,6 +53,7 @@ _SUFFIXES = {
         Form.decide,
     )
 }
+_SUFFIXES["-preifat"] = Form.private  # the relay's address in mail written in Welsh
 # The site's own addresses: no community has these names (forum.directory.RESERVED_NAMES).
 SITE_ADDRESSES = {"postmaster": Form.postmaster, "abuse": Form.postmaster, "noreply": Form.noreply}
 SITE_FORMS = frozenset(SITE_ADDRESSES.values())

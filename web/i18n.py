@@ -25,7 +25,9 @@ from markupsafe import Markup, escape
 from werkzeug.wrappers import Response
 
 from forum.catalogues import compiled_translations
+from forum.mail_language import translations as mail_translations
 from forum.times import readable
+from forum.translatable import Message
 from web.auth import current_user
 
 TRANSLATIONS = Path(__file__).parent / "translations"
@@ -101,9 +103,18 @@ def choose(response: Response, code: str | None) -> None:
     refresh()
 
 
+def core(message: Message) -> tuple[str, bool]:
+    """A core message in this request's language, from the core's own catalogue (its
+    sentences are the core's, for mail and pages alike), and whether it is in that language."""
+    language = current_language()
+    text = message.render(mail_translations(language).gettext)
+    return text, language == "en" or message.render(str) != text
+
+
 def english(text: str) -> str:
-    """Text the core wrote, which is English until the core's messages are translated: on a
-    page in another language it is marked as English, so screen readers read it as English."""
+    """Text the core wrote that its catalogue does not translate (a name, a detail of a
+    protocol): on a page in another language it is marked as English, so screen readers read
+    it as English."""
     if current_language() == "en":
         return text
     return Markup('<span lang="en-GB">{}</span>').format(text)

@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from forum import outbox, subscriptions
+from forum import mail_links, outbox, subscriptions
 from forum.access import user_by_email
 from forum.mail_language import mail_language, translations
 from forum.models import Community, MemberStatus
@@ -28,6 +28,7 @@ from forum.posting import community_by_slug
 from forum.rate_limits import GATEWAY, may_answer
 from forum.site import Site
 from forum.subscriptions import Standing
+from forum.translatable import Message
 from mailgateway.addresses import Form, Route, command_address, confirm_address, owner_address, post_address
 from mailgateway.text.parsing import ParsedMail
 
@@ -35,10 +36,15 @@ log = logging.getLogger(__name__)
 Gettext = Callable[[str], str]
 
 
+def _language(session: Session, community: Community, address: str) -> str:
+    """The language of ``address``'s member, else of ``community``."""
+    user = user_by_email(session, address)
+    return mail_language(user.language if user else None, community.language)
+
+
 def _speech(session: Session, community: Community, address: str) -> Gettext:
     """gettext in the language of ``address``'s member, else of ``community``."""
-    user = user_by_email(session, address)
-    return translations(mail_language(user.language if user else None, community.language)).gettext
+    return translations(_language(session, community, address)).gettext
 
 
 def handle(
@@ -91,7 +97,7 @@ def handle(
     how = _("To confirm, reply to this message (what you write does not matter), or open this link:")
     text = (
         f"{asked_for}\n\n{how}\n"
-        f"{subscriptions.confirm_url(site, asked.token)}\n\n"
+        f"{mail_links.in_language(subscriptions.confirm_url(site, asked.token), _language(session, community, sender))}\n\n"
         + _("If you did not ask, ignore this message and nothing will change. The request lapses in %(days)s days.")
         % values
         + "\n"
@@ -204,10 +210,11 @@ def _nothing_to_do(community: Community, sender: str, action: str, standing: Sta
     return text % values + "\n"
 
 
-def _not_left(community: Community, refusal: str, _: Gettext) -> str:
-    """The core's reason (in English: the core's messages are not translated yet), then ours."""
+def _not_left(community: Community, refusal: Message, _: Gettext) -> str:
+    """The core's reason, then ours, in the member's language."""
     still = _("Nothing has changed: you are still a member of %(name)s.") % {"name": community.name}
-    return f"{refusal[:1].upper()}{refusal[1:]}.\n\n{still}\n"
+    reason = refusal.render(_)
+    return f"{reason[:1].upper()}{reason[1:]}.\n\n{still}\n"
 
 
 def _help(site: Site, community: Community, _: Gettext) -> str:

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from forum import outbox, private_replies
 from forum.access import membership_by_email
 from forum.errors import NotFound, NotPermitted, RateLimited
-from forum.mail_language import mail_language, translations
+from forum.mail_language import mail_language, sender_name, translations
 from forum.models import Community, Membership, MemberStatus, Post, PostStatus, User
 from forum.private_replies import RelayToken
 from forum.rate_limits import HOUR, RateLimit, count_against, may_answer
@@ -87,7 +87,8 @@ def relay(session: Session, site: Site, route: Route, community: Community, pars
         _tell_limited(session, site, community, leg.writer, parsed, inbound_id)
         return f"private message of member {leg.writer.id}: too many this hour; not relayed"
     # The note is in the recipient's language: they read it.
-    speech = translations(mail_language(leg.recipient.language, community.language))
+    language = mail_language(leg.recipient.language, community.language)
+    speech = translations(language)
     _ = speech.gettext
     values: dict[str, object] = {
         "name": leg.writer.display_name.replace("@", " at ") or _("A member"),
@@ -114,7 +115,7 @@ def relay(session: Session, site: Site, route: Route, community: Community, pars
     payload = {
         "subject": parsed.subject or _("(no subject)"),
         "text": parsed.text.rstrip() + note,
-        "from_name": f"{name} via {community.name}",
+        "from_name": sender_name(str(name), community.name, language),
         "from_address": back,
         "relayed": True,
     }

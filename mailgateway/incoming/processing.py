@@ -265,7 +265,7 @@ def _tell_refused(
         return False
     user = user_by_email(session, author)
     _ = translations(mail_language(user.language if user else None, community.language)).gettext
-    values = {"subject": parsed.subject or _("(no subject)"), "name": slug, "reason": error.message}
+    values = {"subject": parsed.subject or _("(no subject)"), "name": slug, "reason": error.said.render(_)}
     return outbox.enqueue_notice(
         session,
         dedupe_key=f"refused:{row.id}:{slug}",

@@ -33,7 +33,7 @@ from email.parser import BytesParser
 from email.utils import format_datetime
 from enum import Enum
 
-from forum.mail_language import mail_language
+from forum.mail_language import mail_language, sender_name
 from forum.quoting import quote_html, quote_text
 from forum.site import Site
 from mailgateway import addresses
@@ -50,6 +50,7 @@ from mailgateway.outgoing.rendering import (
     set_alternative,
     set_list_id,
     set_name_addr,
+    set_only,
     unsubscribe_token,
     unsubscribe_url,
     with_raw_headers,
@@ -88,31 +89,36 @@ class PostTemplate:
     chunks: tuple[bytes, ...]
     slots: tuple[Slot, ...]
     text_footer: Footer
-    html_footer: Footer
+    html_footer: Footer | None  # None: a copy in plain text only
 
 
-def build_template(view: PostView, site: Site, member_language: str | None = None) -> PostTemplate:
+def build_template(
+    view: PostView, site: Site, member_language: str | None = None, *, plain_text: bool = False
+) -> PostTemplate:
     """Render ``view`` once with markers in the per-member places and cut it there, for the
-    members whose own language setting is ``member_language`` (None: they chose none)."""
-    marks = {slot: f"lb{secrets.token_hex(12)}" for slot in Slot}
+    members whose own language setting is ``member_language`` (None: they chose none) and
+    who take plain text only if ``plain_text`` (their copies have no HTML part)."""
+    slots = [slot for slot in Slot if not (plain_text and slot is Slot.HTML_FOOTER)]
+    marks = {slot: f"lb{secrets.token_hex(12)}" for slot in slots}
     marks[Slot.REPLY_ADDRESS] += f"@{site.mail_domain}"
     unsubscribe = unsubscribe_url(site, marks[Slot.UNSUBSCRIBE_TOKEN])
-    text, html_doc = _bodies(view, site, unsubscribe, member_language)
+    text, html_doc = _bodies(view, site, marks[Slot.UNSUBSCRIBE_TOKEN], member_language)
     raw = _render_post(
         view,
         site,
         marks[Slot.REPLY_ADDRESS],
         unsubscribe,
         text,
-        html_doc,
-        footer_marks=(marks[Slot.TEXT_FOOTER], marks[Slot.HTML_FOOTER]),
+        None if plain_text else html_doc,
+        mail_language(member_language, view.community.language),
+        footer_marks=(marks[Slot.TEXT_FOOTER], marks.get(Slot.HTML_FOOTER)),
     )
     if any(raw.count(mark.encode()) != 1 for mark in marks.values()):
         raise RuntimeError(f"post {view.id}: a template marker did not survive rendering intact")
-    chunks, slots, start = [], [], 0
+    chunks, cut, start = [], [], 0
     for position, slot in sorted(((raw.index(m.encode()), s) for s, m in marks.items()), key=lambda p: p[0]):
         chunks.append(raw[start:position])
-        slots.append(slot)
+        cut.append(slot)
         start = position + len(marks[slot])
     chunks.append(raw[start:])
     return PostTemplate(
@@ -120,9 +126,9 @@ def build_template(view: PostView, site: Site, member_language: str | None = Non
         community_id=view.community.id,
         slug=view.community.slug,
         chunks=tuple(chunks),
-        slots=tuple(slots),
+        slots=tuple(cut),
         text_footer=text.footer_around(marks[Slot.UNSUBSCRIBE_TOKEN]),
-        html_footer=html_doc.footer_around(marks[Slot.UNSUBSCRIBE_TOKEN]),
+        html_footer=None if plain_text else html_doc.footer_around(marks[Slot.UNSUBSCRIBE_TOKEN]),
     )
 
 
@@ -135,7 +141,7 @@ def personalize(template: PostTemplate, site: Site, user_id: int) -> bytes:
         ).encode(),
         Slot.UNSUBSCRIBE_TOKEN: token,
         Slot.TEXT_FOOTER: template.text_footer.encode(token),
-        Slot.HTML_FOOTER: template.html_footer.encode(token),
+        Slot.HTML_FOOTER: template.html_footer.encode(token) if template.html_footer else b"",
     }
     parts = [template.chunks[0]]
     for slot, chunk in zip(template.slots, template.chunks[1:], strict=True):
@@ -144,11 +150,16 @@ def personalize(template: PostTemplate, site: Site, user_id: int) -> bytes:
     return b"".join(parts)
 
 
-def compose_copy(view: PostView, site: Site, user_id: int, member_language: str | None = None) -> bytes:
+def compose_copy(
+    view: PostView, site: Site, user_id: int, member_language: str | None = None, *, plain_text: bool = False
+) -> bytes:
     """One member's copy rendered from scratch: slow, and the reference for :func:`personalize`."""
-    url = unsubscribe_url(site, unsubscribe_token(site, user_id, view.community.id))
+    token = unsubscribe_token(site, user_id, view.community.id)
+    url = unsubscribe_url(site, token)
     reply = addresses.reply_address(site.signer, view.community.slug, site.mail_domain, user_id, view.id)
-    return _render_post(view, site, reply, url, *_bodies(view, site, url, member_language))
+    language = mail_language(member_language, view.community.language)
+    text, html_doc = _bodies(view, site, token, member_language)
+    return _render_post(view, site, reply, url, text, None if plain_text else html_doc, language)
 
 
 @dataclass(frozen=True)
@@ -181,17 +192,19 @@ class Body:
         return Footer(before.encode(), after.encode(), self.transfer_encoding == "quoted-printable")
 
 
-def _bodies(view: PostView, site: Site, unsubscribe: str, member_language: str | None) -> tuple[Body, Body]:
-    """The post and its footer, our own words in the member's language; a web reply starts
-    with its quote of the post it answers (``forum.quoting``)."""
+def _bodies(view: PostView, site: Site, unsubscribe_token: str, member_language: str | None) -> tuple[Body, Body]:
+    """The post and its footer, our own words (and links) in the member's language; a web
+    reply starts with its quote of the post it answers (``forum.quoting``)."""
     language = mail_language(member_language, view.community.language)
     quoted, quoted_html = "", ""
     if view.quoted_parent is not None:
         quoted = quote_text(view.quoted_parent, language) + "\n\n"
         quoted_html = quote_html(view.quoted_parent, language)
-    text = Body("plain", f"{quoted}{view.text.rstrip()}\n\n", text_footer(view, site, unsubscribe, language), "\n")
+    text = Body(
+        "plain", f"{quoted}{view.text.rstrip()}\n\n", text_footer(view, site, unsubscribe_token, language), "\n"
+    )
     head = _HTML_HEAD.format(title=html.escape(one_line(view.subject)), body=quoted_html + view.html)
-    return text, Body("html", head, html_footer(view, site, unsubscribe, language), _HTML_TAIL)
+    return text, Body("html", head, html_footer(view, site, unsubscribe_token, language), _HTML_TAIL)
 
 
 def _render_post(
@@ -200,20 +213,22 @@ def _render_post(
     reply_address: str,
     unsubscribe_url: str,
     text: Body,
-    html_doc: Body,
-    footer_marks: tuple[str, str] | None = None,
+    html_doc: Body | None,
+    language: str,
+    footer_marks: tuple[str, str | None] | None = None,
 ) -> bytes:
     community = view.community
     msg = EmailMessage(policy=POLICY)
     msg["Date"] = format_datetime(view.created_at)
     post_address = addresses.post_address(community.slug, site.mail_domain)
-    set_name_addr(msg, "From", f"{shown_author(view)} via {one_line(community.name)}", post_address)
+    author = shown_author(view, language)
+    set_name_addr(msg, "From", sender_name(author, one_line(community.name), language), post_address)
     set_name_addr(msg, "To", community.name, post_address)
     set_name_addr(msg, "Reply-To", community.name, reply_address)
     msg.set_raw("Subject", encoded_words.text("Subject", list_subject(community.subject_prefix, view.subject)))
     set_list_id(msg, site, community)
     text_mark, html_mark = footer_marks or (None, None)
-    _set_body(msg, site, view.attachments, text.part(text_mark), html_doc.part(html_mark))
+    _set_body(msg, site, view.attachments, text.part(text_mark), html_doc.part(html_mark) if html_doc else None)
     message_id = view.message_id if sendable_id(view.message_id) else f"post.{view.id}@{site.mail_domain}"
     return with_raw_headers(
         msg.as_bytes(),
@@ -223,11 +238,15 @@ def _render_post(
 
 
 def _set_body(
-    msg: MIMEPart, site: Site, attachments: tuple[AttachmentInfo, ...], text: MIMEPart, html_part: MIMEPart
+    msg: MIMEPart, site: Site, attachments: tuple[AttachmentInfo, ...], text: MIMEPart, html_part: MIMEPart | None
 ) -> None:
     """multipart/alternative, inside multipart/related for inline images, inside
-    multipart/mixed for attachments; files over ``attach_max_bytes`` are only linked."""
-    set_alternative(msg, text, html_part)
+    multipart/mixed for attachments; files over ``attach_max_bytes`` are only linked.
+    Without ``html_part`` (plain text only) the text alone, and inline images attached."""
+    if html_part is None:
+        set_only(msg, text)
+    else:
+        set_alternative(msg, text, html_part)
     for att in attachments:
         if att.size > site.settings.delivery.attach_max_bytes:
             continue
@@ -235,7 +254,7 @@ def _set_body(
         if not subtype:
             maintype, subtype = "application", "octet-stream"
         data = site.blobs.get(att.sha256)
-        if att.inline and att.content_id:
+        if att.inline and att.content_id and html_part is not None:
             html_part.add_related(
                 data,
                 maintype,

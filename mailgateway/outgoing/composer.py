@@ -1,7 +1,8 @@
 """Claimed outbox rows made into messages ready for the wire, keeping recent posts' templates.
 
 A post is rendered once into a template (:mod:`.compose`) per language its members chose
-(Welsh, English, or none: the community's), and each copy personalised from it; templates
+(Welsh, English, or none: the community's) and per format (text and HTML, or plain text
+only), and each copy personalised from it; templates
 of recent posts are kept a short while, so a post whose copies are claimed in several
 batches is rendered once. A message that cannot be composed is a bug, not a delivery
 problem: its rows fail at once, and the site's operators are told once.
@@ -58,11 +59,11 @@ class Breakage:
 
 
 Source = PostTemplate | PostView | CommunityInfo | NotFound | CannotCompose
-# What rows are composed from: by post id (its view), (post id, member's language) (its
-# template for those members), or community slug.
-SourceKey = int | str | tuple[int, str | None]
+# What rows are composed from: by post id (its view), (post id, member's language, plain
+# text only) (its template for those members), or community slug.
+TemplateKey = tuple[int, str | None, bool]
+SourceKey = int | str | TemplateKey
 Sources = dict[SourceKey, Source]
-TemplateKey = tuple[int, str | None]
 
 
 class Composer:
@@ -83,7 +84,7 @@ class Composer:
         for item in items:
             key = _source_key(item)
             if isinstance(key, int):
-                template_key = (key, item.language)
+                template_key = (key, item.language, item.plain_text)
                 if template_key not in sources and (cached := self._cached(template_key)) is not None:
                     sources[template_key] = cached
                     continue
@@ -171,7 +172,7 @@ class Composer:
         domain = self.site.mail_domain
         claimed = time.monotonic()
         if item.kind == outbox.POST_EMAIL and item.post_id is not None and item.user_id is not None:
-            template = self._template((item.post_id, item.language), sources)
+            template = self._template((item.post_id, item.language, item.plain_text), sources)
             return Job(
                 item,
                 addresses.bounce_address(template.slug, domain, item.address),
@@ -198,19 +199,21 @@ class Composer:
                     message_id=message_id,
                     community=community,
                     user_id=item.user_id,
+                    plain_text=item.plain_text,
                 ),
                 claimed,
             )
         raise NotFound(f"outbox row {item.id} of kind {item.kind!r} names no post, member or message")
 
     def _template(self, key: TemplateKey, sources: Sources) -> PostTemplate:
-        """The post's template for members whose language setting is ``key[1]``; built from
-        its view the first time (a post that cannot be composed fails for every language)."""
+        """The post's template for members whose language setting is ``key[1]`` and who take
+        plain text only if ``key[2]``; built from its view the first time (a post that cannot
+        be composed fails for every language)."""
         source = sources.get(key)
         if not isinstance(source, PostTemplate):
             view = _found(sources[key[0]])
             assert isinstance(view, PostView)
-            source = sources[key] = build_template(view, self.site, key[1])
+            source = sources[key] = build_template(view, self.site, key[1], plain_text=key[2])
             self._templates[key] = (time.monotonic(), source)
             while len(self._templates) > TEMPLATE_CACHE_SIZE:
                 self._templates.popitem(last=False)

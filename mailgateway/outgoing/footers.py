@@ -10,15 +10,16 @@ of the member it goes to (:func:`forum.mail_language.mail_language`).
 from __future__ import annotations
 
 import html
+from dataclasses import dataclass
 from urllib.parse import quote
 
-from forum import private_replies
+from forum import mail_links, private_replies
 from forum.archive import human_size
 from forum.languages import BILINGUAL, MEMBER_LANGUAGES
 from forum.mail_language import SEPARATOR, translations
 from forum.site import Site
 from forum.subjects import strip_prefixes
-from mailgateway.outgoing.post_views import PostView, archived_at
+from mailgateway.outgoing.post_views import PostView
 from mailgateway.outgoing.rendering import one_line
 
 
@@ -32,25 +33,32 @@ def shown_author(view: PostView, language: str = "en") -> str:
     return name.replace("@", " at ") or _("Someone")
 
 
-def _linked(view: PostView, site: Site) -> list[tuple[str, str]]:
+def _linked(view: PostView, site: Site, language: str) -> list[tuple[str, str]]:
     """(label, URL) of the attachments too big to travel with the mail."""
     limit = site.settings.delivery.attach_max_bytes
     return [
-        (f"{one_line(a.filename)} ({human_size(a.size)})", site.url(f"/a/{a.id}/{quote(a.filename)}"))
+        (
+            f"{one_line(a.filename)} ({human_size(a.size)})",
+            mail_links.in_language(site.url(f"/a/{a.id}/{quote(a.filename)}"), language),
+        )
         for a in view.attachments
         if a.size > limit
     ]
 
 
-def _reply_privately(view: PostView, site: Site) -> str:
+def _private_address(view: PostView, site: Site, language: str) -> str:
     """Where "reply privately" writes: the author's own address only if they chose to show
     it, otherwise the relay (""  when the post has no author among the members)."""
     if view.author_shows_address and view.author_email:
-        address = view.author_email
-    elif view.author_id is not None:
-        address = private_replies.post_address(site.signer, view.community.slug, site.mail_domain, view.id)
-    else:
-        return ""
+        return view.author_email
+    if view.author_id is not None:
+        return private_replies.post_address(site.signer, view.community.slug, site.mail_domain, view.id, language)
+    return ""
+
+
+def _mailto(view: PostView, address: str) -> str:
+    """A link writing to ``address`` about the post, for HTML; plain text shows the address
+    alone, which mail programs make a link of too."""
     subject = quote("Re: " + strip_prefixes(one_line(view.subject)))
     return f"mailto:{quote(address, safe='@+')}?subject={subject}"
 
@@ -67,44 +75,65 @@ def _leave_label(view: PostView, language: str) -> str:
     return _("Leave %(name)s") % {"name": one_line(view.community.name)}
 
 
-def _membership_url(view: PostView, site: Site) -> str:
-    return site.url(f"/c/{view.community.slug}/membership")
+@dataclass(frozen=True)
+class Links:
+    """The footer's web links, in the reader's language (:mod:`forum.mail_links`)."""
+
+    post: str
+    membership: str
+    leave: str
+
+    @classmethod
+    def of(cls, view: PostView, site: Site, unsubscribe_token: str, language: str) -> Links:
+        slug = view.community.slug
+        return cls(
+            *(
+                mail_links.in_language(site.url(path), language)
+                for path in (
+                    mail_links.post_path(slug, view.thread_id, view.id, language),
+                    mail_links.membership_path(slug, language),
+                    mail_links.unsubscribe_path(unsubscribe_token, language),
+                )
+            )
+        )
 
 
-def text_footer(view: PostView, site: Site, unsubscribe: str, language: str = "en") -> str:
+def text_footer(view: PostView, site: Site, unsubscribe_token: str, language: str = "en") -> str:
     _ = translations(language).gettext
+    links = Links.of(view, site, unsubscribe_token, language)
     lines = ["-- "]
-    linked = _linked(view, site)
+    linked = _linked(view, site, language)
     if linked:
         lines.append(_("Attachments too large for email:"))
         lines += [f"  {label}: {url}" for label, url in linked]
     view_label = _("View on the web")
-    lines.append(f"{view_label}: {archived_at(view, site)}")
-    if privately := _reply_privately(view, site):
-        lines.append(f"{_reply_label(view, language)}: {privately}")
+    lines.append(f"{view_label}: {links.post}")
+    if address := _private_address(view, site, language):
+        lines.append(f"{_reply_label(view, language)}: {address}")
     delivery_label = _("Change your delivery")
-    lines.append(f"{delivery_label}: {_membership_url(view, site)}")
-    lines.append(f"{_leave_label(view, language)}: {unsubscribe}")
+    lines.append(f"{delivery_label}: {links.membership}")
+    lines.append(f"{_leave_label(view, language)}: {links.leave}")
     return "\r\n".join(lines)
 
 
-def html_footer(view: PostView, site: Site, unsubscribe: str, language: str = "en") -> str:
+def html_footer(view: PostView, site: Site, unsubscribe_token: str, language: str = "en") -> str:
     _ = translations(language).gettext
+    links = Links.of(view, site, unsubscribe_token, language)
 
     def link(url: str, label: str) -> str:
         return f'<a href="{html.escape(url)}" style="color:#666666;">{html.escape(label)}</a>'
 
-    links = [link(archived_at(view, site), _("View on the web"))]
-    if privately := _reply_privately(view, site):
-        links.append(link(privately, _reply_label(view, language)))
-    links.append(link(_membership_url(view, site), _("Change your delivery")))
-    links.append(link(unsubscribe, _leave_label(view, language)))
+    anchors = [link(links.post, _("View on the web"))]
+    if address := _private_address(view, site, language):
+        anchors.append(link(_mailto(view, address), _reply_label(view, language)))
+    anchors.append(link(links.membership, _("Change your delivery")))
+    anchors.append(link(links.leave, _leave_label(view, language)))
     rows = []
-    linked = _linked(view, site)
+    linked = _linked(view, site, language)
     if linked:
         attachments = _("Attachments too large for email:")
         rows.append(_FOOTER_ROW.format(f"{html.escape(attachments)} " + ", ".join(link(u, t) for t, u in linked)))
-    rows.append(_FOOTER_ROW.format(" &middot;\r\n".join(links)))
+    rows.append(_FOOTER_ROW.format(" &middot;\r\n".join(anchors)))
     return _FOOTER_TABLE.format(rows="\r\n".join(rows))
 
 

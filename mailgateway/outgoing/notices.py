@@ -37,6 +37,7 @@ def compose_notice(
     community: CommunityInfo | None = None,
     user_id: int | None = None,
     sender: Address | None = None,
+    plain_text: bool = False,
 ) -> bytes:
     """A one-off message (confirmation, moderation notice, digest) with the site's headers.
 
@@ -47,6 +48,7 @@ def compose_notice(
     ``sender``, or from the ``from_name`` and ``from_address`` of a private message the
     relay passes on, which is ``relayed``: a person's, not an automatic one). With a
     community it carries the list headers, and with ``user_id`` the one-click unsubscribe.
+    To a member who takes ``plain_text`` only, it is its text alone, without the HTML.
     """
     msg = EmailMessage(policy=POLICY)
     msg["Date"] = format_datetime(utcnow())
@@ -65,7 +67,7 @@ def compose_notice(
         set_list_id(msg, site, community)
         token = unsubscribe_token(site, user_id, community.id) if user_id is not None else None
         after = list_headers(site, community, unsubscribe_url(site, token) if token else None)
-    if payload.get("html"):
+    if payload.get("html") and not plain_text:
         set_alternative(msg, _text_part(payload["text"], "plain"), _text_part(payload["html"], "html"))
     else:
         msg.set_content(payload["text"])
@@ -81,6 +83,7 @@ def compose_digest(
     message_id: str,
     community: CommunityInfo | None = None,
     user_id: int | None = None,
+    plain_text: bool = False,
 ) -> bytes:
     """A member's digest (``payload`` as :func:`forum.digests.expand` makes it): a notice
     from the site, not from a community's owners, since it gathers several communities,
@@ -94,6 +97,7 @@ def compose_digest(
         community=community,
         user_id=user_id,
         sender=_notice_sender(site, None),
+        plain_text=plain_text,
     )
 
 

@@ -38,6 +38,14 @@ def set_alternative(msg: MIMEPart, text: MIMEPart, html_part: MIMEPart) -> None:
     msg.attach(html_part)
 
 
+def set_only(msg: MIMEPart, part: MIMEPart) -> None:
+    """``part``'s content and its headers as the message's own: a message of one part."""
+    msg["MIME-Version"] = "1.0"
+    for name, value in part.items():
+        msg[name] = value
+    msg.set_payload(part.get_payload())
+
+
 def set_name_addr(msg: EmailMessage, name: str, display_name: str, addr_spec: str) -> None:
     msg.set_raw(name, encoded_words.name_addr(name, display_name, addr_spec))
 

@@ -30,6 +30,7 @@ from forum import invitations, join_requests
 from forum.bounces import REENABLE_PATH
 from forum.languages import BILINGUAL, MEMBER_LANGUAGES
 from forum.mail_language import translations
+from forum.mail_links import WELSH_UNSUBSCRIBE
 from forum.site import Site
 from forum.subscriptions import CONFIRM_PATH
 from mailgateway.text.htmltext import text_upto
@@ -39,6 +40,7 @@ __all__ = ["TOKEN_PATHS", "OwnLinks"]
 # Paths of the site whose last segment is a personal token.
 TOKEN_PATHS = (
     "/unsubscribe/",
+    WELSH_UNSUBSCRIBE,
     "/signin/",
     "/account/emails/verify/",
     REENABLE_PATH,
@@ -50,7 +52,7 @@ TOKEN_PATHS = (
 _FIRST_LABELS = ("View on the web", "Attachments too large for email:")
 _LEAVE = "Leave %(name)s"
 # "…/unsubscribe/" at the end of a line: a client wrapped the token onto the next one.
-_SPILLED_TOKEN = re.compile(r"/unsubscribe/?[\w-]{0,7}\s*$", re.I)
+_SPILLED_TOKEN = re.compile(r"/(?:unsubscribe|dad-danysgrifio)/?[\w-]{0,7}\s*$", re.I)
 _FOOTER_LINES = 16  # a footer, reflowed by a mail client, spans at most this many lines
 _MAX_FOOTER_TEXT = 2000
 _MAX_FOOTER_DEPTH = 8  # our footer: table, tbody, row, cell, paragraph
@@ -99,7 +101,9 @@ class OwnLinks:
 
     @cached_property
     def _unsubscribe_url(self) -> re.Pattern[str]:
-        return re.compile(re.escape(re.sub(r"^https?://", "", self.base_url)) + "/unsubscribe", re.I)
+        return re.compile(
+            re.escape(re.sub(r"^https?://", "", self.base_url)) + "/(?:unsubscribe|dad-danysgrifio)", re.I
+        )
 
     @cached_property
     def _site_url(self) -> re.Pattern[str]:

@@ -231,8 +231,8 @@ def test_member_list_round_trips_through_import(site: ServedSite, tmp_path: Path
     assert text[0] == "ann@council.example\tfacilitator\teach\tactive\tAnn, Chair"
     exported = site.cli("member", "list", "housing", "--format", "csv").stdout
     assert exported.splitlines()[:2] == [
-        "email,name,role,delivery,status,language",
-        'ann@council.example,"Ann, Chair",facilitator,each,active,',
+        "email,name,role,delivery,status,language,plain_text",
+        'ann@council.example,"Ann, Chair",facilitator,each,active,,',
     ]
     site.cli("community", "create", "garden", "--name", "Garden")
     again = tmp_path / "exported.csv"
@@ -314,8 +314,8 @@ def test_community_delete_saves_the_archive_and_members_first(site: ServedSite, 
     assert saved_mbox.parent == beside and saved_csv.parent == beside
     assert b"Subject: Damp in flats" in saved_mbox.read_bytes() and saved_mbox.read_bytes().startswith(b"From ")
     assert saved_csv.read_text().splitlines() == [
-        "email,name,role,delivery,status,language",
-        "ann@council.example,Ann,facilitator,each,active,",
+        "email,name,role,delivery,status,language,plain_text",
+        "ann@council.example,Ann,facilitator,each,active,,",
     ]
     assert site.cli("community", "list").stdout == ""
     assert_one_line_error(site.cli("member", "list", "housing", check=False), '"housing"')

@@ -33,6 +33,7 @@ from mailgateway.addresses import read_reply_token, reply_address
 from mailgateway.outgoing import rendering
 from mailgateway.outgoing.delivery import DeliveryWorker
 from tests.support import SmtpSink, browser_session, make_community, make_member
+from web.app import create_app
 from web.auth import SESSION_KEY
 
 pytestmark = pytest.mark.integration
@@ -83,8 +84,9 @@ def digest_for_dan(
     sessionmaker: SessionMaker[Session],
     smtp_sink: SmtpSink,
     language: str | None = None,
+    plain_text: bool = False,
 ) -> Delivered:
-    """Dan (whose language for mail is ``language``) takes housing (public) and planning
+    """Dan (whose language for mail is ``language``, and who takes ``plain_text`` only) takes housing (public) and planning
     (private) daily; three posts; one digest sent."""
     site = Site.from_settings(
         make_settings(smtp_out={"port": smtp_sink.port, "connections": 2}, digest={"timezone": "UTC"})
@@ -95,6 +97,7 @@ def digest_for_dan(
             make_member(session, community, AUTHOR)
             reader = make_member(session, community, READER, delivery=Delivery.daily)
             reader.user.language = language
+            reader.user.plain_text = plain_text
             reader_id = reader.user_id
     runner = Digests(site, engine)
     runner.run(Delivery.daily, datetime(2025, 1, 14, 12, tzinfo=UTC))  # Dan's first digest: the next morning
@@ -150,8 +153,8 @@ def deliver(site: Site, sessionmaker: SessionMaker[Session], smtp_sink: SmtpSink
     assert received.rcpt_tos == [READER]
     message = received.message
     text_part, html_part = message.get_body(("plain",)), message.get_body(("html",))
-    assert text_part is not None and html_part is not None
-    return message, text_part.get_content(), html_part.get_content()
+    assert text_part is not None
+    return message, text_part.get_content(), html_part.get_content() if html_part is not None else ""
 
 
 def settled(sessionmaker: SessionMaker[Session]) -> bool:
@@ -193,6 +196,16 @@ def test_a_welsh_members_digest_is_in_welsh(
     assert readable(written, ZoneInfo("UTC"), "cy") in welsh.text, "each post's time in Welsh"
     assert format_date(written, "MMM", locale="cy") in welsh.text
     assert "Damp in council flats: what do you think?" in welsh.text, "what people wrote is theirs"
+
+
+def test_a_plain_text_members_digest_is_its_text_alone(
+    make_settings: Callable[..., Settings], engine: Engine, sessionmaker: SessionMaker[Session], smtp_sink: SmtpSink
+) -> None:
+    plain = digest_for_dan(make_settings, engine, sessionmaker, smtp_sink, plain_text=True)
+
+    assert plain.message.get_content_type() == "text/plain" and plain.html == ""
+    assert "Damp in council flats: what do you think?" in plain.text and "Local plan consultation" in plain.text
+    assert plain.message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
 
 
 def test_reply_links_name_the_member_and_the_threads_newest_post(delivered: Delivered, site: Site) -> None:
@@ -324,3 +337,27 @@ def test_what_people_wrote_is_escaped_once_in_html_and_verbatim_in_text(
     ] == []
     assert shown.text.count(name) == 3, "the heading, changing delivery and leaving"
     assert shown.text.count("&amp;") == 1, "the one its author wrote"
+
+
+def test_a_welsh_members_digest_links_open_welsh_pages_named_in_welsh(
+    make_settings: Callable[..., Settings], engine: Engine, sessionmaker: SessionMaker[Session], smtp_sink: SmtpSink
+) -> None:
+    """Every web link carries ?lang=cy and no English word in its path; each opens its page
+    in Welsh (a post's own address leads to its place in its thread)."""
+    welsh = digest_for_dan(make_settings, engine, sessionmaker, smtp_sink, language="cy")
+    app = create_app(make_settings())
+    try:
+        client = app.test_client()
+        key = browser_session(make_sessionmaker(engine), welsh.reader_id)
+        with client.session_transaction() as cookie:
+            cookie[SESSION_KEY] = key
+        links = {href for href in welsh.hrefs if not href.startswith("mailto:")}
+        assert links and all(urlsplit(href).query == "lang=cy" for href in links), links
+        for english in ("/membership", "/unsubscribe/", "#post-", "-private+"):
+            assert english not in welsh.text
+        for href in links:
+            url = urlsplit(href)
+            response = client.get(f"{url.path}?{url.query}", follow_redirects=True)
+            assert response.status_code == 200 and b'<html lang="cy"' in response.data, href
+    finally:
+        app.extensions["listbridge"].sessions.kw["bind"].dispose()

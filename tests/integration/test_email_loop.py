@@ -269,9 +269,20 @@ def test_moderated_post_is_held_then_approved(tmp_path: Path, db_url: str, smtp_
         site.stop()
 
 
-def test_a_reply_with_no_new_text_is_explained_to_its_sender(served: ServedSite, smtp_sink: SmtpSink) -> None:
+@pytest.mark.parametrize(
+    ("language", "subject", "why"),
+    [
+        ("en", "Not posted: Re: Damp surveys", "Why: the message has no text"),
+        ("cy", "Heb ei phostio: Re: Damp surveys", "Pam: does dim testun yn y neges"),
+    ],
+)
+def test_a_reply_with_no_new_text_is_explained_to_its_sender(
+    served: ServedSite, smtp_sink: SmtpSink, language: str, subject: str, why: str
+) -> None:
     """The SMTP server judges a message by its header (the sender waits for that); that a
-    reply has nothing above the quote is found once the body is read, and told by mail."""
+    reply has nothing above the quote is found once the body is read, and told by mail, in
+    the sender's language: the core's reason too."""
+    served.cli("member", "add", "housing", "bob@council.example", "--language", language)
     served.start()
     assert (
         served.send(
@@ -293,9 +304,9 @@ def test_a_reply_with_no_new_text_is_explained_to_its_sender(served: ServedSite,
     assert served.send("bob@council.example", [LIST], quoted_only)[0] == 250
     [notice] = smtp_sink.wait_for(3)[2:]
     assert notice.rcpt_tos == ["bob@council.example"]
-    assert notice.message["Subject"] == "Not posted: Re: Damp surveys"
+    assert notice.message["Subject"] == subject
     assert notice.message["In-Reply-To"] == "<d2@council.example>"
-    assert "no text" in notice.message.get_body(("plain",)).get_content()
+    assert why in notice.message.get_body(("plain",)).get_content()
     time.sleep(1.0)
     assert len(smtp_sink.messages) == 3, "nothing was posted to the members"
 

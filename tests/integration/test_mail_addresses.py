@@ -73,7 +73,7 @@ def test_a_private_reply_goes_through_the_relay_and_back_without_an_address(
     copy = to(smtp_sink.wait_for(1), BOB)[0]
     assert b"alice@" not in copy.raw, "Bob's copy shows Alice's address nowhere"
     footer = copy.message.get_body(("plain",)).get_content()
-    relay = footer.split("Reply privately to Alice Example: mailto:")[1].split("?")[0]
+    relay = footer.split("Reply privately to Alice Example: ")[1].split()[0]
     assert relay.startswith("housing-private+") and relay.endswith(f"@{DOMAIN}")
 
     code, _ = served.send(
@@ -127,7 +127,23 @@ def test_a_member_who_shows_their_address_is_written_to_directly(served: ServedS
     served.cli("member", "add", "housing", ALICE, "--show-address")
     post(served, "Boilers", "Any advice on boilers?", "q2@council.example")
     footer = to(smtp_sink.wait_for(1), BOB)[0].message.get_body(("plain",)).get_content()
-    assert f"Reply privately to Alice Example: mailto:{ALICE}?subject=" in footer
+    assert f"Reply privately to Alice Example: {ALICE}" in footer.splitlines()
+
+
+def test_a_welsh_members_private_reply_goes_through_the_relays_welsh_address(
+    served: ServedSite, smtp_sink: SmtpSink
+) -> None:
+    """Mail in Welsh names the relay in Welsh (SLUG-preifat+TOKEN@), and it carries the
+    message as the English address does."""
+    served.cli("member", "add", "housing", BOB, "--language", "cy")
+    post(served, "Lleithder", "Who has advice on damp?", "q3@council.example")
+    footer = to(smtp_sink.wait_for(1), BOB)[0].message.get_body(("plain",)).get_content()
+    relay = footer.split("Ateb Alice Example yn breifat: ")[1].split()[0]
+    assert relay.startswith("housing-preifat+") and relay.endswith(f"@{DOMAIN}")
+    message = mail(f"Bob Example <{BOB}>", relay, "Re: Lleithder", "Ffoniwch fi.", "p3@council.example")
+    assert served.send(BOB, [relay], message)[0] == 250
+    [to_alice] = [m for m in smtp_sink.wait_for(2) if m.rcpt_tos == [ALICE]]
+    assert "Ffoniwch fi." in to_alice.message.get_body(("plain",)).get_content()
 
 
 def test_a_private_community_answers_a_stranger_as_one_that_does_not_exist(

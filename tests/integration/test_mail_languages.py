@@ -103,3 +103,32 @@ def test_a_welsh_post_mailed_in_is_stored_marked_and_found_as_welsh(served: Serv
     for word in ("dwr", "dŵr"):
         status, page = browser.get(f"{base}/search?lang=en&q={urllib.parse.quote(word)}")
         assert status == 200 and "1 result" in page and '<h3 class="result-title" lang="cy">' in page, word
+
+
+def test_a_welsh_members_copy_comes_from_a_welsh_name_and_links_to_welsh_pages(
+    served: ServedSite, smtp_sink: SmtpSink
+) -> None:
+    for community, message_id in (("housing", "m3@council.example"), ("tai", "m4@council.example")):
+        post = mail(
+            "Alice Example <alice@council.example>",
+            f"{community}@{DOMAIN}",
+            "Damp survey results",
+            "Damp survey results attached.",
+            message_id,
+        )
+        assert served.send("alice@council.example", [f"{community}@{DOMAIN}"], post)[0] == 250
+    copies = {
+        (m.message["List-Id"].split("<")[1].split(".")[0], m.rcpt_tos[0]): m.message for m in smtp_sink.wait_for(5, 30)
+    }
+
+    sender = {key: copy["From"].addresses[0].display_name for key, copy in copies.items()}
+    assert sender["housing", "bob@council.example"] == "Alice Example drwy Housing Advice"
+    assert sender["housing", "carol@council.example"] == "Alice Example via Housing Advice"
+    assert sender["tai", "erin@council.example"] == "Alice Example drwy/via Tai Cymru", "bilingual: Welsh first"
+    welsh = footer(copies["housing", "bob@council.example"], "plain")
+    links = [word for word in welsh.split() if word.startswith("http")]
+    assert len(links) == 3 and all(link.endswith("?lang=cy") for link in links), links
+    for english in ("membership", "unsubscribe", "private", "post-", "mailto"):
+        assert english not in welsh, "a Welsh reader reads no English word of ours, in links either"
+    english = footer(copies["housing", "carol@council.example"], "plain")
+    assert "lang=" not in english and "/c/housing/membership" in english

@@ -82,6 +82,25 @@ def test_a_post_with_two_attachments_and_an_inline_logo_reaches_every_member_int
         assert "Minutes and budget attached." in copy.get_body(("plain",)).get_content()
 
 
+def test_a_plain_text_member_gets_the_text_alone_and_the_others_html_too(
+    served: ServedSite, smtp_sink: SmtpSink
+) -> None:
+    """``member add --plain-text``: that member's copy is one text/plain part and the files
+    (the logo too, as an attachment); another member's copy of the same post keeps its HTML."""
+    served.cli("member", "add", "housing", "dave@council.example", "--name", "Dave Example", "--plain-text")
+    assert served.send("alice@council.example", [LIST], outlook_post("Forum minutes", "m1@council.example"))[0] == 250
+
+    copies = by_rcpt(smtp_sink.wait_for(len(MEMBERS) + 1, 30))
+
+    dave = copies["dave@council.example"]
+    assert [p.get_content_type() for p in dave.walk() if p.get_content_maintype() == "text"] == ["text/plain"]
+    assert "Minutes and budget attached." in dave.get_body(("plain",)).get_content()
+    attached = {part.get_filename(): part.get_content() for part in dave.iter_attachments()}
+    assert attached == {"minutes.pdf": MINUTES, "budget 2026–27.xls": BUDGET, "logo.png": LOGO}
+    for member in MEMBERS:
+        assert copies[member].get_body(("html",)) is not None, "everyone else's copy keeps its HTML"
+
+
 def forwarded_as_attachment() -> tuple[EmailMessage, bytes]:
     """A message as Outlook's "Forward as attachment" sends it: a note, and the original
     (text, HTML and its own PDF) attached whole as message/rfc822."""

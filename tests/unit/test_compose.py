@@ -131,29 +131,33 @@ def test_the_bodies_carry_the_post_and_a_footer_with_the_members_links(site: Sit
     assert text == (
         "We use a Trimble R2.\n\nIt = good.\n\n-- \n"
         f"View on the web: {BASE}/c/housing/t/12#post-34\n"
-        "Reply privately to Alice Example: "
-        f"mailto:{relay}?subject=Re%3A%20Which%20GPS%20for%20field%20surveys%3F\n"
+        f"Reply privately to Alice Example: {relay}\n"
         f"Change your delivery: {BASE}/c/housing/membership\n"
         f"Leave Housing Advice: {unsubscribe}\n"
     )
     assert "<p>We use a Trimble R2.</p><p>It = good.</p>" in html
     assert f'<a href="{unsubscribe}" style="color:#666666;">Leave Housing Advice</a>' in html
     assert f'href="{BASE}/c/housing/t/12#post-34"' in html and f'href="{BASE}/c/housing/membership"' in html
+    assert f'href="mailto:{relay}?subject=Re%3A%20Which%20GPS%20for%20field%20surveys%3F"' in html
     assert "<style" not in html and "<script" not in html
 
 
 def test_the_footer_is_in_the_members_language_and_a_bilingual_communitys_in_both(site: Site) -> None:
-    unsubscribe = f"{BASE}/unsubscribe/{site.signer.make(tokens.UNSUBSCRIBE, 7, 3)}"
+    unsubscribe = f"{BASE}/dad-danysgrifio/{site.signer.make(tokens.UNSUBSCRIBE, 7, 3)}?lang=cy"
     welsh = parse(compose.personalize(compose.build_template(view(), site, "cy"), site, 7))
     text, html = texts(welsh)
-    assert f"\nGweld ar y we: {BASE}/c/housing/t/12#post-34\n" in text
+    assert f"\nGweld ar y we: {BASE}/c/housing/t/12/34?lang=cy\n" in text, "the page in Welsh, its path no English"
+    assert f"\nNewid eich dull danfon: {BASE}/c/housing/aelodaeth?lang=cy\n" in text
+    relay = private_replies.post_address(site.signer, "housing", DOMAIN, 34, "cy")
+    assert f"\nAteb Alice Example yn breifat: {relay}\n" in text and relay.startswith("housing-preifat+")
+    assert private_replies.read_token(site.signer, relay.split("+")[1].split("@")[0]).post_id == 34
     assert f"\nGadael Housing Advice: {unsubscribe}\n" in text
     assert f'<a href="{unsubscribe}" style="color:#666666;">Gadael Housing Advice</a>' in html
     assert texts(welsh) == texts(parse(compose.compose_copy(view(), site, 7, "cy"))), "as the reference writes it"
     bilingual = view(community=replace(HOUSING, language="bilingual"), author_name="")
     text = texts(fast(bilingual, site, 7))[0]
     assert "\nGweld ar y we / View on the web: " in text
-    assert "\nAteb Rhywun yn breifat / Reply privately to Someone: mailto:" in text, "each sentence whole"
+    assert "\nAteb Rhywun yn breifat / Reply privately to Someone: housing-private+" in text, "each sentence whole"
     assert "\nGweld ar y we: " in texts(parse(compose.compose_copy(bilingual, site, 7, "cy")))[0], "their choice wins"
 
 
@@ -163,7 +167,7 @@ def test_an_authors_address_is_shown_only_if_they_chose_so(site: Site) -> None:
     relay = private_replies.read_token(site.signer, texts(hidden)[0].split("housing-private+")[1].split("@")[0])
     assert relay.post_id == 34
     shown = texts(fast(view(author_shows_address=True), site, 7))[0]
-    assert "Reply privately to Alice Example: mailto:alice@council.example?subject=" in shown
+    assert "Reply privately to Alice Example: alice@council.example\n" in shown
     assert "Reply privately" not in texts(fast(view(author_id=None), site, 7))[0], "no member to write to"
 
 
@@ -385,3 +389,42 @@ def test_references_name_the_thread_root_and_the_nearest_ancestors(
     assert loaded.in_reply_to == "m23@council.example"
     assert loaded.references == ("m0@council.example", *(f"m{i}@council.example" for i in range(5, 24)))
     assert (root.in_reply_to, root.references) == (None, ())
+
+
+@pytest.mark.parametrize("with_files", [False, True], ids=["text-only", "with-files"])
+def test_a_plain_text_members_copy_is_its_text_alone(site: Site, with_files: bool) -> None:
+    """No text/html part at all; pictures and files still come, as attachments; the spliced
+    copy is the one the reference writes."""
+    png, pdf = b"\x89PNG fake image", b"%PDF-1.4 fake"
+    attachments = (
+        AttachmentInfo(1, "map.png", "image/png", len(png), site.blobs.put(png), inline=True, content_id="map@x"),
+        AttachmentInfo(2, "plan.pdf", "application/pdf", len(pdf), site.blobs.put(pdf)),
+    )
+    v = view(attachments=attachments if with_files else (), html='<p>See <img src="cid:map@x"></p>')
+    raw = compose.personalize(compose.build_template(v, site, plain_text=True), site, 7)
+    msg = parse(raw)
+    assert [p.get_content_type() for p in msg.walk() if p.get_content_maintype() == "text"] == ["text/plain"]
+    assert msg.get_content_type() == ("multipart/mixed" if with_files else "text/plain")
+    text = content(msg.get_body(("plain",)))
+    assert text.startswith("We use a Trimble R2.") and f"{BASE}/unsubscribe/" in text
+    files = {p.get_filename(): p.get_content() for p in msg.iter_attachments()}
+    assert files == ({"map.png": png, "plan.pdf": pdf} if with_files else {})
+    fresh = parse(compose.compose_copy(v, site, 7, plain_text=True))
+    assert content(fresh.get_body(("plain",))) == text and not msg.defects
+    assert msg["MIME-Version"] == "1.0" and raw.isascii()
+
+
+@pytest.mark.parametrize(
+    ("member", "community", "shown"),
+    [
+        (None, "en", "Alice Example via Housing Advice"),
+        ("cy", "en", "Alice Example drwy Housing Advice"),
+        (None, "cy", "Alice Example drwy Housing Advice"),
+        (None, "bilingual", "Alice Example drwy/via Housing Advice"),
+        ("en", "bilingual", "Alice Example via Housing Advice"),
+    ],
+)
+def test_the_from_name_is_in_the_members_language(site: Site, member: str | None, community: str, shown: str) -> None:
+    v = view(community=replace(HOUSING, language=community))
+    msg = parse(compose.personalize(compose.build_template(v, site, member), site, 7))
+    assert msg["From"].addresses[0].display_name == shown

@@ -176,3 +176,18 @@ def test_the_sites_own_names_are_no_communities_and_an_import_keeps_a_shown_addr
             )
             is True
         ), "a spreadsheet says nothing of it"
+
+
+def test_a_plain_text_column_sets_and_keeps_the_mail_format(sessionmaker: SessionMaker[Session]) -> None:
+    def plain() -> dict[str, bool]:
+        with sessionmaker() as session:
+            rows = session.execute(select(UserEmail.email, User.plain_text).join(User))
+            return {str(row[0]): bool(row[1]) for row in rows}
+
+    import_csv(sessionmaker, "email,plain_text\nann@example.org,yes\nbob@example.org,\ncem@example.org,No\n")
+    assert plain() == {"ann@example.org": True, "bob@example.org": False, "cem@example.org": False}
+    import_csv(sessionmaker, "email,plain_text\nann@example.org,\nbob@example.org,yes\n")
+    assert plain()["ann@example.org"] is True, "an empty cell leaves the member's choice"
+    assert plain()["bob@example.org"] is True
+    with pytest.raises(InvalidInput, match="line 2: plain_text must be yes or no, not 'maybe'"):
+        import_csv(sessionmaker, "email,plain_text\ndee@example.org,maybe\n")

@@ -33,7 +33,7 @@ def source_messages() -> set[object]:
     """The message ids ``pybabel extract`` finds in mail's source today, as babel-mail.cfg says."""
     with (ROOT / "babel-mail.cfg").open() as cfg:
         method_map, options_map = parse_mapping_cfg(cfg)
-    keywords = {"_": None, "gettext": None, "ngettext": (1, 2), "N_": None}
+    keywords = {"_": None, "gettext": None, "ngettext": (1, 2), "pgettext": ((1, "c"), 2), "N_": None}
     found = extract_from_dir(ROOT, method_map, options_map, keywords=keywords)
     return {message if isinstance(message, str) else tuple(message) for _, _, message, _, _ in found}
 

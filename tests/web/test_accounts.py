@@ -287,6 +287,17 @@ class TestProfile:
         assert (user.display_name, user.timezone, user.digest_hour) == ("Bob Surveyor", "Europe/London", 7)
         assert "Your profile is saved." in client.get("/account").text
 
+    def test_plain_text_mail_is_chosen_and_shown_chosen(
+        self, client: FlaskClient, csrf_token: Callable[[], str], sessionmaker: SessionMaker[Session]
+    ) -> None:
+        assert '<option selected value="both">' in client.get("/account").text, "HTML and text by default"
+        form = {"csrf_token": csrf_token(), "display_name": "Bob", "mail_format": "plain"}
+        assert client.post("/account", data=form).status_code == 303
+        assert bob(sessionmaker).plain_text is True
+        assert '<option selected value="plain">Plain text only</option>' in client.get("/account").text
+        assert client.post("/account", data={**form, "mail_format": "both"}).status_code == 303
+        assert bob(sessionmaker).plain_text is False
+
     def test_validation_errors_are_shown_next_to_their_fields(
         self, client: FlaskClient, csrf_token: Callable[[], str], sessionmaker: SessionMaker[Session]
     ) -> None:

@@ -360,3 +360,19 @@ def test_pages_of_results_are_counted_in_the_page_language(
     english, welsh = client.get("/search?q=lleithder&lang=en").text, client.get("/search?q=lleithder&lang=cy").text
     assert "23 results" in english and "<span>Page 1 of 2</span>" in english and ">Next page</a>" in english
     assert "23 canlyniad" in welsh and "<span>Tudalen 1 o 2</span>" in welsh and ">Tudalen nesaf</a>" in welsh
+
+
+@pytest.mark.parametrize(
+    ("language", "said"),
+    [
+        ("cy", "Nid yw&#39;r ddolen fewngofnodi hon yn ddilys: gwiriwch fod y ddolen gyfan wedi&#39;i chopïo"),
+        ("en", "This sign-in link is not valid: check that the whole link was copied"),
+    ],
+)
+def test_the_cores_refusal_is_said_in_the_page_language(client: FlaskClient, language: str, said: str) -> None:
+    """A sentence of the core's (here: a sign-in link that is not one) reads in the page's
+    language, as Welsh, not as English marked for screen readers."""
+    page = client.get(f"/signin/not-a-token?lang={language}")
+    assert page.status_code == 404
+    assert said in page.text, page.text
+    assert '<span lang="en-GB">' not in page.text.split("<main")[1], "nothing of ours is left in English"

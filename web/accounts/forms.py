@@ -22,7 +22,8 @@ from forum.accounts import check_timezone
 from forum.directory import normalize_email
 from forum.errors import InvalidInput
 from forum.models import Delivery
-from web.i18n import LazyText, english
+from forum.translatable import Message
+from web.i18n import LazyText, core, english
 from web.i18n import lazy_gettext as _l
 
 DELIVERY_CHOICES = [
@@ -45,11 +46,15 @@ def choice_value(value: object) -> str:
     return value.value if isinstance(value, Enum) else str(value)
 
 
-def sentence(message: str) -> str:
+def sentence(message: str | Message) -> str:
     """A core message (lower case, no full stop: it also ends SMTP replies) as a sentence on a
-    page, marked as English on a page in another language (see ``web.i18n.english``)."""
-    message = message.strip()
-    return english(message[:1].upper() + message[1:] + ("" if message.endswith((".", "!", "?")) else "."))
+    page: in the page's language when the core's catalogue has it (see ``web.i18n.core``),
+    else marked as English on a page in another language (see ``web.i18n.english``)."""
+    said = message if isinstance(message, Message) else Message(message)
+    text, translated = core(said)
+    text = text.strip()
+    text = text[:1].upper() + text[1:] + ("" if text.endswith((".", "!", "?")) else ".")
+    return text if translated else english(text)
 
 
 class WebForm(FlaskForm):
@@ -68,7 +73,7 @@ def core_rule(check: Callable[[str], object]) -> Callable[[WebForm, Field], None
             try:
                 check(field.data)
             except InvalidInput as exc:
-                raise ValidationError(sentence(exc.message)) from None
+                raise ValidationError(sentence(exc.said)) from None
 
     return validate
 
@@ -86,11 +91,19 @@ class SignInForm(WebForm):
     next = HiddenField()
 
 
+# How mail comes: "plain" is a single text/plain part (User.plain_text).
+MAIL_FORMAT_CHOICES = [
+    SelectChoice("both", _l("Formatted, with a plain text version")),
+    SelectChoice("plain", _l("Plain text only")),
+]
+
+
 class ProfileForm(WebForm):
     display_name = StringField(
         _l("Your name"), [DataRequired(_l("Enter your name")), Length(max=200)], render_kw={"autocomplete": "name"}
     )
     language = SelectField(_l("Language"), choices=LANGUAGE_CHOICES, default="")
+    mail_format = SelectField(_l("Email format"), choices=MAIL_FORMAT_CHOICES, default="both")
     timezone = StringField(
         _l("Time zone"), [Optional(), Length(max=64), core_rule(check_timezone)], render_kw={"spellcheck": "false"}
     )

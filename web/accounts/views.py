@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import BadRequest
 
-from forum import accounts, bounces, confirmations, subscriptions
+from forum import accounts, bounces, confirmations, mail_links, subscriptions
 from forum.access import membership_of
 from forum.collation import sort_key
 from forum.errors import InvalidInput, ListbridgeError, NotFound, RateLimited
@@ -123,7 +123,7 @@ REFUSAL_TITLES = {403: _l("You cannot do that"), 404: _l("Page not found"), 429:
 def refused(error: ListbridgeError) -> tuple[str, int]:
     """A core refusal that no form is waiting for: a page that says it, with its status."""
     title = REFUSAL_TITLES.get(error.http_status, _l("Sorry, that did not work"))
-    return message_page(title, sentence(error.message), error.http_status)
+    return message_page(title, sentence(error.said), error.http_status)
 
 
 def message_page(title: str, text: str, status: int = 200, links: Sequence[tuple[str, str]] = ()) -> tuple[str, int]:
@@ -224,6 +224,7 @@ def profile() -> Any:
         user.timezone = (form.timezone.data or "").strip() or None  # a form without the field: none
         user.digest_hour = form.digest_hour.data
         user.language = form.language.data or None
+        user.plain_text = form.mail_format.data == "plain"
     response = redirect(url_for(".profile"), 303)
     i18n.choose(response, form.language.data or None)  # the pages follow it at once, over a choice before
     flash(_("Your profile is saved."), "success")
@@ -240,7 +241,7 @@ def add_email() -> Any:
         with _writing() as db:
             pending = accounts.claim_email(db, state().site, _me(db), form.email.data)
     except (InvalidInput, RateLimited) as exc:
-        form.email.errors.append(sentence(exc.message))
+        form.email.errors.append(sentence(exc.said))
         return _profile_page(email_form=form, status=exc.http_status)
     flash(
         _("We have sent a link to %(email)s: follow it to add the address to your account.", email=pending.email),
@@ -265,7 +266,7 @@ def remove_email(email_id: int) -> Any:
         with _writing() as db:
             removed = accounts.remove_email(db, _me(db), email_id)
     except InvalidInput as exc:
-        flash(sentence(exc.message), "error")
+        flash(sentence(exc.said), "error")
         return redirect(url_for(".profile"), 303)
     flash(_("%(email)s is no longer on your account.", email=removed), "success")
     return redirect(url_for(".profile"), 303)
@@ -303,6 +304,7 @@ def _me(db: Session) -> User:
 def _profile_form(user: User) -> ProfileForm:
     form = ProfileForm(formdata=None, obj=user)
     form.language.data = user.language or ""  # no language chosen: the empty choice, "as my browser asks"
+    form.mail_format.data = "plain" if user.plain_text else "both"
     return form
 
 
@@ -343,6 +345,7 @@ def _profile_page(
 # Membership -----------------------------------------------------------------------------
 
 
+@bp.route(f"/c/<slug>/{mail_links.WELSH_MEMBERSHIP}", methods=["GET", "POST"])  # mail in Welsh links it
 @bp.route("/c/<slug>/membership", methods=["GET", "POST"])
 @login_required
 def membership(slug: str) -> Any:
@@ -363,7 +366,7 @@ def membership(slug: str) -> Any:
             message = _change_membership(db, here, action, form)
             community = here.community
     except InvalidInput as exc:  # the last facilitator leaving: told what to do instead
-        flash(sentence(exc.message), "error")
+        flash(sentence(exc.said), "error")
         return redirect(url_for(".membership", slug=slug), 303)
     flash(message, "success")
     fallback = url_for(".membership", slug=community.slug) if action != "leave" else url_for("archive.home")
@@ -531,7 +534,7 @@ def _post(form: PostForm, draft: Draft) -> Outcome | ListbridgeError:
             if outcome.held:
                 notify_held(db, state().site, outcome.post)
     except ListbridgeError as exc:
-        form.form_errors.append(sentence(exc.message))
+        form.form_errors.append(sentence(exc.said))
         return exc
     if outcome.held:
         flash(_("Your message is waiting for a moderator: it will appear once it is approved."), "info")
@@ -552,6 +555,7 @@ def _form_page(template: str, form: Any, status: int | None = None, **context: A
 # Unsubscribe ----------------------------------------------------------------------------
 
 
+@bp.route(f"{mail_links.WELSH_UNSUBSCRIBE}<token>", methods=["GET"])  # mail in Welsh links it
 @bp.route("/unsubscribe/<token>", methods=["GET"])
 def unsubscribe(token: str) -> Any:
     """The page a person sees when they follow the unsubscribe link: a button, and a gentler way."""
@@ -588,7 +592,7 @@ def unsubscribe_one_click(token: str) -> Any:
                 community=community,
                 member=True,
                 token=token,
-                problem=sentence(exc.message),
+                problem=sentence(exc.said),
             ), 409
     return render_template("accounts/unsubscribed.html", community=community)
 
@@ -703,10 +707,8 @@ LINK_HELP = {  # a link from a mail that does not work: where to go instead
 def _not_found(error: NotFound) -> tuple[str, int]:
     """A link from a mail that does not work says what to do instead."""
     if request.endpoint in ("accounts.unsubscribe", "accounts.unsubscribe_one_click"):
-        return render_template("accounts/unsubscribe_invalid.html", reason=sentence(error.message)), 404
+        return render_template("accounts/unsubscribe_invalid.html", reason=sentence(error.said)), 404
     if request.endpoint in LINK_HELP:
         endpoint, label = LINK_HELP[request.endpoint]
-        return message_page(
-            _("This link does not work"), sentence(error.message), 404, links=[(url_for(endpoint), label)]
-        )
+        return message_page(_("This link does not work"), sentence(error.said), 404, links=[(url_for(endpoint), label)])
     return refused(error)

@@ -271,6 +271,16 @@ def thread(slug: str, thread_id: int) -> ResponseReturnValue:
     return response
 
 
+@bp.get("/c/<slug>/t/<int:thread_id>/<int:post_id>")
+def post(slug: str, thread_id: int, post_id: int) -> ResponseReturnValue:
+    """A post's own address, as mail in Welsh links it (``forum.mail_links``): its place in
+    its thread, whose page says whether the visitor may read it. The page's language, when
+    the link chose one, goes along."""
+    chosen = request.args.get("lang")
+    options: dict[str, Any] = {"lang": chosen} if chosen in i18n.LANGUAGES else {}
+    return redirect(url_for(".thread", slug=slug, thread_id=thread_id, _anchor=f"post-{post_id}", **options), 302)
+
+
 def _site_csp() -> str:
     from web.app import CSP  # imported here: web.app imports this module while it loads
 

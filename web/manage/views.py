@@ -85,7 +85,7 @@ def members(slug: str) -> Any:
             row = member_row(form.email.data, form.name.data or "", form.role.data, form.delivery.data)
             report = add_member(db, community.slug, row)
     except InvalidInput as exc:
-        form.email.errors.append(sentence(exc.message))
+        form.email.errors.append(sentence(exc.said))
         return _members_page(slug, form)
     if report.added:
         done = _("%(email)s: added.", email=row.email)
@@ -119,7 +119,7 @@ def member(slug: str, user_id: int) -> Any:
             else:
                 raise BadRequest("unknown action")
     except InvalidInput as exc:
-        return _back(".members", slug, sentence(exc.message), "error")
+        return _back(".members", slug, sentence(exc.said), "error")
     return _back(".members", slug, message)
 
 
@@ -193,7 +193,7 @@ def decide(slug: str, post_id: int) -> Any:
                 moderation.reject(db, post_id, (reason.reason.data or "").strip(), by=by)
                 message = _("“%(subject)s” is rejected; the sender has been told.", subject=post.subject)
     except InvalidInput as exc:  # decided already (another facilitator, a second click)
-        return _back(".held", slug, sentence(exc.message), "error")
+        return _back(".held", slug, sentence(exc.said), "error")
     return _back(".held", slug, message)
 
 
@@ -250,7 +250,7 @@ def chat_links(slug: str) -> Any:
                 raise InvalidInput(f"{community.name} is already linked to {name} {channel}")
             chat.link(db, community, platform, channel, settings=settings)
     except InvalidInput as exc:
-        form.channel.errors = [*form.channel.errors, sentence(exc.message)]
+        form.channel.errors = [*form.channel.errors, sentence(exc.said)]
         return _chat_page(slug, form)
     return _back(
         ".chat_links",
@@ -271,7 +271,7 @@ def chat_unlink(slug: str) -> Any:
         try:
             chat.unlink(db, community, platform, channel)
         except (InvalidInput, NotFound) as exc:  # unlinked already (a second click), or no such link
-            problem = sentence(exc.message)
+            problem = sentence(exc.said)
         else:
             problem = None
     if problem:
