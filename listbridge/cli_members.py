@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 import time
-from pathlib import Path
 
 import click
 
@@ -21,7 +20,7 @@ from forum.directory import (
 from forum.errors import NotFound
 from forum.languages import MEMBER_LANGUAGES
 from forum.posting import community_by_slug
-from listbridge.cli_context import Context, fail, pass_ctx
+from listbridge.cli_context import Context, pass_ctx, read_spreadsheet
 
 
 @click.group()
@@ -81,12 +80,7 @@ def member_import(ctx: Context, slug: str, csv_file: str) -> None:
     """
     with ctx.sessions() as session:
         community_by_slug(session, slug)  # a community that does not exist is named before any file
-    try:
-        text = Path(csv_file).read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        fail(f"{csv_file}: no such file")
-    except UnicodeDecodeError as exc:
-        fail(f"{csv_file}: not UTF-8 text (byte {exc.start}); save the spreadsheet as CSV UTF-8")
+    text = read_spreadsheet(csv_file)
     start = time.monotonic()
     rows = read_member_csv(text, csv_file)
     with ctx.sessions.begin() as session:

@@ -25,6 +25,7 @@ from web.auth import current_user
 from web.health import bp as health_bp
 from web.manage.views import bp as manage_bp
 from web.pages import bp as pages_bp
+from web.people.views import bp as people_bp
 from web.query import IdConverter
 from web.state import WebState
 
@@ -67,7 +68,7 @@ def create_app(settings: Settings, services: Callable[[], Mapping[str, Health]] 
     app.after_request(_security_headers)
     app.context_processor(lambda: {"site_name": settings.site.name, "current_user": current_user()})
     app.url_map.converters["int"] = IdConverter  # before the routes are added: they use it
-    for blueprint in (archive_bp, accounts_bp, manage_bp, pages_bp, health_bp):
+    for blueprint in (archive_bp, accounts_bp, manage_bp, people_bp, pages_bp, health_bp):
         app.register_blueprint(blueprint)
     return app
 
