@@ -205,10 +205,11 @@ def _writing_evidence(session: Session, viewer_id: int, question: str) -> dict[i
     evidence: dict[int, Counter[int]] = {}
     for author_id, community_id, count in session.execute(
         select(Post.author_id, Post.community_id, func.count())
-        .where(Post.id.in_(post_ids), Post.author_id.is_not(None))
+        .where(Post.id.in_(post_ids))
         .group_by(Post.author_id, Post.community_id)
     ):
-        evidence.setdefault(author_id, Counter())[community_id] = count
+        if author_id is not None:  # a post from an address that is nobody's counts for nobody
+            evidence.setdefault(author_id, Counter())[community_id] = count
     return evidence
 
 

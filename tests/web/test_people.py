@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm import sessionmaker as SessionMaker
 
 from forum.access import user_by_email
-from forum.models import ExpertiseTag, Profile, ProfileVisibility
+from forum.models import ExpertiseTag, Profile, ProfileVisibility, User
 from forum.posting import Draft, submit_post
 from forum.profiles import profile_of, set_expertise
 from forum.site import Site
@@ -57,7 +57,7 @@ def world(sessionmaker: SessionMaker[Session], site: Site) -> None:
             submit_post(db, Draft(community=slug, author_email=author, subject=subject, body=body), site)
 
 
-def user_of(db: Session, address: str):  # type: ignore[no-untyped-def]
+def user_of(db: Session, address: str) -> User:
     user = user_by_email(db, address)
     assert user is not None
     return user
