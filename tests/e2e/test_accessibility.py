@@ -62,6 +62,9 @@ ENGLISH = {
     "manage-members": Case(ALICE, "/c/housing/manage/members", must_show=("table.listing select",)),
     "manage-held": Case(ALICE, "/c/planning/manage/held", must_show=("article.post textarea",)),
     "manage-settings": Case(ALICE, "/c/housing/manage/settings", must_show=("fieldset input[type=radio]",)),
+    "people": Case(ALICE, "/people?q=GPS", must_show=("ol.results li .why",)),
+    "person": Case(ALICE, "/people/2", must_show=("dl.facts dd",)),  # Bob, the seed's second person
+    "people-edit": Case(ALICE, "/account/public-profile", must_show=("fieldset input[type=radio]",)),
     "not-found": Case(None, "/c/casework/", 404),
     "accessibility": Case(None, "/accessibility", must_show=("footer a[href='/accessibility']",)),
 }

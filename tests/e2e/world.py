@@ -15,8 +15,10 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import Any
 
+from forum.access import user_by_email
 from forum.db import make_engine, make_sessionmaker
 from forum.models import Role
+from forum.profiles import profile_of, set_expertise
 from tests.integration.served import DOMAIN, Browser, ServedSite, mail
 from tests.support import Received, SmtpSink, make_community, make_member
 
@@ -154,6 +156,11 @@ def seed(db_url: str) -> None:
             housing.name, housing.description = "Housing Advice", "Advisers helping tenants and landlords."
             for address, role in ((ALICE, Role.facilitator), (BOB, Role.member), (DAVE, Role.member)):
                 make_member(db, housing, address, role=role).user.display_name = NAMES[address]
+            db.flush()
+            bob = user_by_email(db, BOB)
+            assert bob is not None
+            profile_of(db, bob.id).organisation = "Ceredigion County Council"
+            set_expertise(db, bob.id, ["GPS surveys", "damp and mould"])
             planning = make_community(db, "planning", policy="moderated")
             planning.name = "Planning"
             make_member(db, planning, ALICE, role=Role.facilitator)
