@@ -16,8 +16,9 @@ import csv
 import io
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from sqlalchemy import ColumnElement, and_, delete, false, func, or_, select
 from sqlalchemy.orm import Session, aliased
@@ -35,6 +36,8 @@ from forum.models import (
     UserEmail,
     UserExpertise,
 )
+
+T = TypeVar("T")
 
 MAX_FIELD = 200
 MAX_BIO = 2000
@@ -200,24 +203,57 @@ def parse_expertise(text: str, separator: str = ";") -> list[str]:
 def set_expertise(session: Session, user_id: int, labels: Iterable[str]) -> None:
     """Make ``labels`` the member's areas of expertise, adding new ones to the site's list
     (an existing one keeps the label it was first given)."""
-    by_key = {fold(label): label for label in labels}
-    known = dict(
-        session.execute(select(ExpertiseTag.key, ExpertiseTag.id).where(ExpertiseTag.key.in_(by_key))).all()
-    )
-    for key, label in by_key.items():
-        if key not in known:
-            tag = ExpertiseTag(key=key, label=label)
-            session.add(tag)
-            session.flush()
-            known[key] = tag.id
-    wanted = set(known.values())
-    current = set(session.scalars(select(UserExpertise.tag_id).where(UserExpertise.user_id == user_id)))
-    if current - wanted:
-        session.execute(
-            delete(UserExpertise).where(UserExpertise.user_id == user_id, UserExpertise.tag_id.in_(current - wanted))
-        )
-    session.add_all(UserExpertise(user_id=user_id, tag_id=tag_id) for tag_id in wanted - current)
+    _set_expertise_of(session, {user_id: list(labels)})
+
+
+def _set_expertise_of(session: Session, wanted_labels: dict[int, list[str]]) -> set[int]:
+    """Set the areas of several members at once, in a few queries whoever many; returns
+    the members whose areas changed."""
+    if not wanted_labels:
+        return set()
+    by_key: dict[str, str] = {}
+    for labels in wanted_labels.values():
+        for label in labels:
+            by_key.setdefault(fold(label), label)  # a new area is named as it is first given
+    tag_ids = _tag_ids(session, by_key)
+    current: dict[int, set[int]] = {}
+    for chunk in _chunked(list(wanted_labels), 500):
+        for user_id, tag_id in session.execute(
+            select(UserExpertise.user_id, UserExpertise.tag_id).where(UserExpertise.user_id.in_(chunk))
+        ):
+            current.setdefault(user_id, set()).add(tag_id)
+    changed: set[int] = set()
+    for user_id, labels in wanted_labels.items():
+        wanted = {tag_ids[fold(label)] for label in labels}
+        had = current.get(user_id, set())
+        if had - wanted:
+            session.execute(
+                delete(UserExpertise).where(UserExpertise.user_id == user_id, UserExpertise.tag_id.in_(had - wanted))
+            )
+        session.add_all(UserExpertise(user_id=user_id, tag_id=tag_id) for tag_id in wanted - had)
+        if wanted != had:
+            changed.add(user_id)
     session.flush()
+    return changed
+
+
+def _tag_ids(session: Session, by_key: dict[str, str]) -> dict[str, int]:
+    """The ids of the areas with these folded keys, those new to the site's list added."""
+    known: dict[str, int] = {}
+    for chunk in _chunked(list(by_key), 500):
+        known.update(
+            session.execute(select(ExpertiseTag.key, ExpertiseTag.id).where(ExpertiseTag.key.in_(chunk))).all()
+        )
+    new = [ExpertiseTag(key=key, label=label) for key, label in by_key.items() if key not in known]
+    session.add_all(new)
+    session.flush()
+    known.update((tag.key, tag.id) for tag in new)
+    return known
+
+
+def _chunked(items: list[T], size: int) -> Iterator[list[T]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
 
 
 def expertise_of(session: Session, user_id: int) -> list[str]:
@@ -319,7 +355,7 @@ def read_person_csv(session: Session, text: str, source: str) -> list[PersonRow]
             parsed.append((reader.line_num, person_row(*(values.get(column, "") for column in CSV_COLUMNS))))
         except InvalidInput as exc:
             errors[reader.line_num] = exc.message
-    known = _known_addresses(session, [row.email for _line, row in parsed])
+    known = _users_by_address(session, [row.email for _line, row in parsed])
     for line, row in parsed:
         if row.email not in known:
             errors[line] = (
@@ -331,46 +367,37 @@ def read_person_csv(session: Session, text: str, source: str) -> list[PersonRow]
     return [row for _line, row in parsed]
 
 
-def _known_addresses(session: Session, emails: list[str]) -> set[str]:
-    known: set[str] = set()
-    for start in range(0, len(emails), 500):
-        known.update(session.scalars(select(UserEmail.email).where(UserEmail.email.in_(emails[start : start + 500]))))
-    return known
+def _users_by_address(session: Session, emails: list[str]) -> dict[str, User]:
+    found: dict[str, User] = {}
+    for chunk in _chunked(emails, 500):
+        found.update(session.execute(select(UserEmail.email, User).join(User).where(UserEmail.email.in_(chunk))).all())
+    return found
 
 
 def import_people(session: Session, rows: Iterable[PersonRow]) -> PeopleReport:
     """Write each row's profile; a column left empty leaves what the member has. Running
-    the same rows again changes nothing."""
-    updated = unchanged = 0
+    the same rows again changes nothing. The members, profiles and areas concerned are read
+    in bulk, so a file of thousands costs a handful of queries besides the writes."""
+    rows = list(rows)
+    users = _users_by_address(session, [row.email for row in rows])
+    profiles: dict[int, Profile] = {}
+    for chunk in _chunked([user.id for user in users.values()], 500):
+        profiles.update((p.user_id, p) for p in session.scalars(select(Profile).where(Profile.user_id.in_(chunk))))
+    changed: set[int] = set()
     for row in rows:
-        user = session.scalar(select(User).join(UserEmail).where(UserEmail.email == row.email))
+        user = users.get(row.email)
         if user is None:  # read_person_csv named it; a concurrent removal lands here
             raise NotFound(f"{row.email} is no longer a member")
-        profile = profile_of(session, user.id)
-        before = (
-            user.display_name,
-            profile.organisation,
-            profile.job_title,
-            profile.region,
-            expertise_of(session, user.id),
-        )
-        for field in ("organisation", "job_title", "region"):
-            if getattr(row, field):
-                setattr(profile, field, getattr(row, field))
-        if row.name:
+        profile = profiles.get(user.id) or profile_of(session, user.id)
+        profiles[user.id] = profile
+        for field, value in (("organisation", row.organisation), ("job_title", row.job_title), ("region", row.region)):
+            if value and getattr(profile, field) != value:
+                setattr(profile, field, value)
+                changed.add(user.id)
+        if row.name and user.display_name != row.name:
             user.display_name = row.name
-        if row.expertise:
-            set_expertise(session, user.id, row.expertise)
-        after = (
-            user.display_name,
-            profile.organisation,
-            profile.job_title,
-            profile.region,
-            expertise_of(session, user.id),
-        )
-        if before == after:
-            unchanged += 1
-        else:
-            updated += 1
+            changed.add(user.id)
+    areas = {users[row.email].id: list(row.expertise) for row in rows if row.expertise}
+    changed |= _set_expertise_of(session, areas)
     session.flush()
-    return PeopleReport(updated=updated, unchanged=unchanged)
+    return PeopleReport(updated=len(changed), unchanged=len({users[row.email].id for row in rows}) - len(changed))
