@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
@@ -96,11 +96,7 @@ class Evidence:
 class Found:
     card: PersonCard
     expertise: tuple[str, ...]  # the areas that matched
-    evidence: tuple[Evidence, ...] = field(default=())  # most posts first
-
-    @property
-    def posts(self) -> int:
-        return sum(e.posts for e in self.evidence)
+    evidence: tuple[Evidence, ...] = ()  # most posts first
 
 
 @dataclass(frozen=True)
@@ -115,9 +111,10 @@ class Directory:
 
 
 def topic_words(question: str) -> list[str]:
-    """The words of a question that name its topic, folded; all of them if all are filler."""
-    words = [fold(w) for w in _WORD.findall(question[:500])]
-    topical = [w for w in words if w not in FILLER]
+    """The words of a question that name its topic, in lower case; all of them if all are
+    filler."""
+    words = [w.casefold() for w in _WORD.findall(question[:500])]
+    topical = [w for w in words if fold(w) not in FILLER]
     return (topical or words)[:MAX_WORDS]
 
 
@@ -133,7 +130,7 @@ def find_people(session: Session, viewer_id: int | None, question: str, *, offse
     tags = dict(
         session.execute(
             select(ExpertiseTag.id, ExpertiseTag.label)
-            .where(or_(*(ExpertiseTag.key.contains(w, autoescape=True) for w in words)))
+            .where(or_(*(ExpertiseTag.key.contains(fold(w), autoescape=True) for w in words)))
             .limit(MAX_TAGS)
         ).all()
     )
@@ -142,7 +139,7 @@ def find_people(session: Session, viewer_id: int | None, question: str, *, offse
     # How many of the matching areas each member gave, joined in: no list of ids goes back.
     stated = (
         select(UserExpertise.user_id, func.count().label("areas"))
-        .where(UserExpertise.tag_id.in_(tags or [0]))
+        .where(UserExpertise.tag_id.in_(list(tags)))
         .group_by(UserExpertise.user_id)
         .subquery()
     )

@@ -155,6 +155,18 @@ class TestFindingAnExpert:
         assert "2 posts about this in Housing" in page  # Ann: what she wrote
         assert addresses_in(page) == []
 
+    def test_by_name_organisation_and_region(
+        self, client: FlaskClient, sign_in: Callable[[int | None], None], sessionmaker: SessionMaker[Session]
+    ) -> None:
+        with sessionmaker.begin() as db:
+            profile_of(db, user_of(db, MO).id).region = "Ceredigion"
+            user_of(db, ANN).display_name = "Siân Bowen"
+        sign_in(user_id(sessionmaker, BOB))
+        for question in ("quillfeather", "COUNTY COUNCIL", "ceredigion", "Morwenna Ceredigion"):
+            page = client.get("/people", query_string={"q": question}).text
+            assert "Morwenna Quillfeather" in page and "Siân Bowen" not in page, question
+        assert "Siân Bowen" in client.get("/people", query_string={"q": "Siân"}).text
+
     def test_a_private_post_never_leaks(
         self, client: FlaskClient, sign_in: Callable[[int | None], None], sessionmaker: SessionMaker[Session]
     ) -> None:
