@@ -197,6 +197,56 @@ class User(Base):
     emails: Mapped[list[UserEmail]] = relationship(back_populates="user", order_by="UserEmail.id")
 
 
+class ProfileVisibility(str, enum.Enum):
+    """Who sees a member's profile (``forum.profiles``)."""
+
+    shared = "shared"  # members of a community they are in too
+    members = "members"  # everyone signed in
+    nobody = "nobody"
+
+
+class Profile(Base):
+    """What a member says about their work, for others to find them by (``forum.profiles``).
+
+    A member without a row has the defaults: an empty profile shown to the members they
+    share a community with, address hidden.
+    """
+
+    __tablename__ = "profiles"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    organisation: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    job_title: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    region: Mapped[str] = mapped_column(String(200), default="", server_default="")  # or local authority
+    bio: Mapped[str] = mapped_column(Text, default="", server_default="")
+    links: Mapped[str] = mapped_column(Text, default="", server_default="")  # one web address a line
+    photo_sha256: Mapped[str | None] = mapped_column(String(64))  # in the blob store
+    visibility: Mapped[ProfileVisibility] = mapped_column(
+        _enum(ProfileVisibility), default=ProfileVisibility.shared, server_default="shared"
+    )
+    show_email: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+
+class ExpertiseTag(Base):
+    """An area of expertise, site-wide: the list grows as members name new ones. ``key`` is
+    the label folded (case, accents, spaces), so "Damp and Mould" and "damp and mould" are one."""
+
+    __tablename__ = "expertise_tags"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(100), unique=True)
+    label: Mapped[str] = mapped_column(String(100))
+
+
+class UserExpertise(Base):
+    __tablename__ = "user_expertise"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    tag_id: Mapped[int] = mapped_column(
+        ForeignKey("expertise_tags.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
 class BrowserSession(Base):
     """A browser signed in as a user: the web's session cookie names it, by a secret key
     whose hash is stored here, and ending the session deletes the row (see

@@ -230,11 +230,10 @@ def search(
     if scope is None:
         return SearchPage((), 0, offset, limit)
     engine = _engine_for(session, parsed)
-    ranked = engine.ranked_matches(session, scope)
     # The page is cut from the ranked ids alone; only its posts are then read, not every
     # candidate's.
-    ranked.sort(key=lambda match: (match[1], -match[0]))
-    page = [post_id for post_id, _rank in ranked[offset : offset + limit]]
+    ranked = _best_first(engine.ranked_matches(session, scope))
+    page = ranked[offset : offset + limit]
     found = (
         {
             row.id: row
@@ -259,6 +258,24 @@ def search(
     marked = engine.highlights(session, page)
     hits = tuple(_hit(found[i], *marked.get(i, (found[i].subject, ""))) for i in page if i in found)
     return SearchPage(hits, len(ranked), offset, limit)
+
+
+def matching_post_ids(session: Session, viewer_user_id: int | None, query: str) -> list[int]:
+    """The ids of the published posts matching ``query`` that the viewer may read, best
+    first: the newest CANDIDATES of them, as :func:`search` ranks them. For features that
+    count matches by author or community (``forum.people_search``) under the same privacy
+    filter."""
+    parsed = parse_query(query)
+    if parsed.empty:
+        return []
+    scope = _scope(session, viewer_user_id, None, None, None, None, UTC)
+    assert scope is not None  # no community named: the scope is the viewer's readable ones
+    return _best_first(_engine_for(session, parsed).ranked_matches(session, scope))
+
+
+def _best_first(ranked: list[tuple[int, float]]) -> list[int]:
+    """Ids by rank (lower is better), the newest first among equals."""
+    return [post_id for post_id, _rank in sorted(ranked, key=lambda match: (match[1], -match[0]))]
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ readable line on stderr and a non-zero exit, never a traceback.
 A command imports what only it needs (Alembic, the digest builder, the bridges, the
 server) when it runs: importing them all made every call, ``--help`` included, much
 slower (bench/README.md, "Command line"). The commands of a group with many live in a
-module of their own (``cli_communities``, ``cli_members``, ``cli_site``); what they all share, in
+module of their own (``cli_communities``, ``cli_members``, ``cli_people``, ``cli_site``); what they all share, in
 ``cli_context``.
 """
 
@@ -41,6 +41,7 @@ from listbridge import platforms
 from listbridge.cli_communities import community
 from listbridge.cli_context import Context, FriendlyGroup, pass_ctx
 from listbridge.cli_members import member
+from listbridge.cli_people import person
 from listbridge.cli_site import site
 
 
@@ -376,3 +377,4 @@ def log(ctx: Context, slug: str | None, page: int, per_page: int) -> None:
 main.add_command(community)
 main.add_command(member)
 main.add_command(site)
+main.add_command(person)

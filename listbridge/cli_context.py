@@ -8,6 +8,7 @@ when a command needs them, so ``--help`` works without a config file (:class:`Co
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any, NoReturn
 
 import click
@@ -64,6 +65,16 @@ def fail(message: str) -> NoReturn:
     for line in message.splitlines() or [""]:
         click.echo(f"listbridge: error: {line}", err=True)
     sys.exit(1)
+
+
+def read_spreadsheet(csv_file: str) -> str:
+    """The text of a spreadsheet saved as CSV, or one line saying why it cannot be read."""
+    try:
+        return Path(csv_file).read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        fail(f"{csv_file}: no such file")
+    except UnicodeDecodeError as exc:
+        fail(f"{csv_file}: not UTF-8 text (byte {exc.start}); save the spreadsheet as CSV UTF-8")
 
 
 class Context:

@@ -24,7 +24,7 @@ from forum.languages import MEMBER_LANGUAGES
 from forum.moderation_log import OPERATOR
 from forum.posting import community_by_slug
 from forum.site import Site
-from listbridge.cli_context import Context, fail, pass_ctx
+from listbridge.cli_context import Context, fail, pass_ctx, read_spreadsheet
 
 
 @click.group()
@@ -98,12 +98,7 @@ def member_import(ctx: Context, slug: str, csv_file: str) -> None:
     """
     with ctx.sessions() as session:
         community_by_slug(session, slug)  # a community that does not exist is named before any file
-    try:
-        text = Path(csv_file).read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        fail(f"{csv_file}: no such file")
-    except UnicodeDecodeError as exc:
-        fail(f"{csv_file}: not UTF-8 text (byte {exc.start}); save the spreadsheet as CSV UTF-8")
+    text = read_spreadsheet(csv_file)
     start = time.monotonic()
     rows = read_member_csv(text, csv_file)
     with ctx.sessions.begin() as session:

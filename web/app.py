@@ -28,6 +28,7 @@ from web.auth import current_user
 from web.health import bp as health_bp
 from web.manage.views import bp as manage_bp
 from web.pages import bp as pages_bp
+from web.people.views import bp as people_bp
 from web.query import IdConverter
 from web.state import WebState
 from web.takedown.views import bp as takedown_bp
@@ -80,6 +81,7 @@ def create_app(settings: Settings, services: Callable[[], Mapping[str, Health]] 
         joining_bp,
         manage_bp,
         takedown_bp,
+        people_bp,
         community_requests_bp,
         admin_bp,
         pages_bp,

@@ -111,6 +111,15 @@ RUNS = [
             r"^server memory \(\d+ process",
         ),
     ),
+    Run(
+        "people.py",
+        ("--data", "{tmp}", "--posts", "300", "--communities", "4", "--users", "30", "--requests", "10"),
+        (
+            r"^people: 30 profiles, 300 posts, 4 communities on sqlite",
+            r"^area word\s+n=2\s+median\s+[\d.]+ ms\s+p95\s+[\d.]+ ms",
+            r"^all\s+n=10\s+median\s+[\d.]+ ms\s+p95\s+[\d.]+ ms",
+        ),
+    ),
     # The bridge's own client only (mautrix and matrix-nio are installed just to compare).
     Run(
         "matrix_client.py",

@@ -123,6 +123,9 @@ ENGLISH = {
     "invitation": Case(None, f"/invite/{SEEDED_INVITATION}", must_show=("main form button",)),
     "manage-requests": Case(ALICE, "/c/lounge/manage/requests", must_show=("article.post textarea",)),
     "manage-invitations": Case(ALICE, "/c/lounge/manage/invitations", must_show=("input[type=file]", "table.listing")),
+    "people": Case(ALICE, "/people?q=GPS", must_show=("ol.results li .why",)),
+    "person": Case(ALICE, "/people/2", must_show=("dl.facts dd",)),  # Bob, the seed's second person
+    "people-edit": Case(ALICE, "/account/public-profile", must_show=("fieldset input[type=radio]",)),
     "not-found": Case(None, "/c/casework/", 404),
     "accessibility": Case(None, "/accessibility", must_show=("footer a[href='/accessibility']",)),
 }

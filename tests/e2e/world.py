@@ -23,6 +23,7 @@ from forum import site_admins
 from forum.access import user_by_email
 from forum.db import make_engine, make_sessionmaker
 from forum.models import CommunityRequest, Invitation, JoinRequest, Role, User, UserEmail, utcnow
+from forum.profiles import profile_of, set_expertise
 from tests.integration.served import DOMAIN, Browser, ServedSite, mail
 from tests.support import Received, SmtpSink, make_community, make_member
 
@@ -167,6 +168,11 @@ def seed(db_url: str) -> None:
             housing.category = "Housing"
             for address, role in ((ALICE, Role.facilitator), (BOB, Role.member), (DAVE, Role.member)):
                 make_member(db, housing, address, role=role).user.display_name = NAMES[address]
+            db.flush()
+            bob = user_by_email(db, BOB)
+            assert bob is not None
+            profile_of(db, bob.id).organisation = "Ceredigion County Council"
+            set_expertise(db, bob.id, ["GPS surveys", "damp and mould"])
             planning = make_community(db, "planning", policy="moderated")
             planning.name = "Planning"
             make_member(db, planning, ALICE, role=Role.facilitator)

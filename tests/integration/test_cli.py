@@ -436,3 +436,38 @@ def test_three_kinds_of_space_and_invitations(site: ServedSite, tmp_path: Path) 
     assert_one_line_error(
         site.cli("member", "invite", "board", "cem@council.example", "--expires-days", "365", check=False), "90"
     )
+
+
+def test_person_import_names_every_bad_row_and_is_idempotent(site: ServedSite, tmp_path: Path) -> None:
+    for who in ("mo", "ted"):
+        site.cli("member", "add", "housing", f"{who}@council.example")
+    bad = tmp_path / "people.csv"
+    bad.write_text(
+        "email,name,organisation,job_title,region,expertise\n"
+        "mo@council.example,Morwenna Quillfeather,Ceredigion County Council,EHO,Wales,damp and mould;HHSRS\n"
+        "nope,No,,,,\n"
+        "stranger@council.example,Stranger,,,,\n"
+        f"ted@council.example,Ted,{'x' * 201},,,a;{'b' * 101}\n"
+    )
+    result = site.cli("person", "import", str(bad), check=False)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert all(line.startswith(f"listbridge: error: {bad}: ") for line in lines), lines
+    assert [line.split(": ")[3] for line in lines[:-1]] == ["line 3", "line 4", "line 5"]
+    assert "'nope'" in lines[0] and "not a member of any community" in lines[1]
+    assert "organisation is longer than 200" in lines[2] and "expertise is longer than 100" in lines[2]
+    assert lines[-1].endswith("3 bad row(s), nothing imported")
+    assert "organisation: \n" in site.cli("person", "show", "mo@council.example").stdout  # nothing imported
+
+    good = tmp_path / "good.csv"
+    good.write_text(
+        "email,name,organisation,job_title,region,expertise\n"
+        "mo@council.example,Morwenna Quillfeather,Ceredigion County Council,EHO,Wales,damp and mould; HHSRS\n"
+        "ted@council.example,Tedric Brackenbury,Leeds City Council,,Yorkshire,Damp and Mould\n"
+    )
+    assert "2 updated, 0 unchanged" in site.cli("person", "import", str(good)).stdout
+    assert "0 updated, 2 unchanged" in site.cli("person", "import", str(good)).stdout
+    shown = site.cli("person", "show", "ted@council.example").stdout
+    # One area, as Mo first named it: the list is shared and folds case.
+    assert "name: Tedric Brackenbury\norganisation: Leeds City Council\n" in shown
+    assert "expertise: damp and mould\n" in shown and "seen by: shared\n" in shown
