@@ -20,7 +20,8 @@ from forum import operators, outbox, site_admins
 from forum.catalogue import normalize_category
 from forum.directory import MemberRow, check_new_slug, community_name, create_community, upsert_members
 from forum.errors import InvalidInput, NotFound
-from forum.mail_language import translations_for
+from forum.mail_language import language_for, translations, translations_for
+from forum.mail_links import in_language
 from forum.models import Community, CommunityRequest, RequestStatus, Role, User, Visibility, utcnow
 from forum.site import Site
 
@@ -130,8 +131,10 @@ def approve(session: Session, site: Site, request_id: int, admin: User, note: st
     requester = request.user
     upsert_members(session, community, [MemberRow(email=primary_email(requester), role=Role.facilitator)])
     _decide(request, RequestStatus.approved, admin, note, community)
-    _ = translations_for(session, requester.id, community.language).gettext
-    values = {"name": community.name, "url": site.url(f"/c/{community.slug}/"), "address": _address(site, community)}
+    language = language_for(session, requester.id, community.language)
+    _ = translations(language).gettext
+    url = in_language(site.url(f"/c/{community.slug}/"), language)
+    values = {"name": community.name, "url": url, "address": _address(site, community)}
     text = [
         _("Your request is approved: %(name)s is ready, and you are its facilitator.") % values,
         _("Its page: %(url)s") % values,
@@ -200,12 +203,13 @@ def _tell_admins(session: Session, site: Site, request: CommunityRequest, user: 
             f"find it at {site.url('/admin/requests')}\n",
         )
     for admin in admins:
-        _ = translations_for(session, admin.user_id, None).gettext
+        language = language_for(session, admin.user_id, None)
+        _ = translations(language).gettext
         values = {
             "who": user.display_name or _("Someone"),
             "name": request.name,
             "purpose": request.description or _("(none given)"),
-            "url": site.url("/admin/requests"),
+            "url": in_language(site.url("/admin/requests"), language),
         }
         outbox.enqueue_notice(
             session,

@@ -27,7 +27,8 @@ from forum import outbox
 from forum.access import membership_of, user_by_email
 from forum.directory import normalize_email
 from forum.errors import InvalidInput, NotFound
-from forum.mail_language import translations_for
+from forum.mail_language import language_for, translations
+from forum.mail_links import in_language
 from forum.models import (
     Community,
     Invitation,
@@ -155,12 +156,13 @@ def _send(
     session.add(invitation)
     session.flush()
     user = user_by_email(session, email)
-    _ = translations_for(session, user.id if user else None, community.language).gettext
+    language = language_for(session, user.id if user else None, community.language)
+    _ = translations(language).gettext
     values = {
         "who": (inviter.display_name if inviter else "") or _("Its facilitators"),
         "name": community.name,
         "site": site.settings.site.name,
-        "url": site.url(f"{PATH}{token}"),
+        "url": in_language(site.url(f"{PATH}{token}"), language),
         "days": days,
     }
     text = _("%(who)s invited you to join %(name)s on %(site)s.") % values + "\n\n"

@@ -27,7 +27,8 @@ from forum import outbox, rate_limits
 from forum.access import can_moderate, membership_of, user_by_email
 from forum.directory import moderators, normalize_email
 from forum.errors import InvalidInput, NotFound, NotPermitted
-from forum.mail_language import translations_for
+from forum.mail_language import language_for, translations
+from forum.mail_links import in_language
 from forum.models import (
     Community,
     Delivery,
@@ -156,8 +157,10 @@ def ask_by_address(
     session.flush()
     token = site.signer.make(CONFIRM, request.id, ttl_seconds=int(CONFIRM_TTL.total_seconds()))
     user = user_by_email(session, email)
-    _ = translations_for(session, user.id if user else None, community.language).gettext
-    values = {"email": email, "name": community.name, "days": CONFIRM_TTL.days, "url": confirm_url(site, token)}
+    language = language_for(session, user.id if user else None, community.language)
+    _ = translations(language).gettext
+    url = in_language(confirm_url(site, token), language)
+    values = {"email": email, "name": community.name, "days": CONFIRM_TTL.days, "url": url}
     outbox.enqueue_notice(
         session,
         dedupe_key=f"join-request-confirm:{request.id}",
@@ -322,11 +325,12 @@ def _primary(session: Session, user_id: int) -> str:
 
 def _tell_facilitators(session: Session, site: Site, community: Community, request: JoinRequest) -> None:
     for email, moderator_id in moderators(session, community):
-        _ = translations_for(session, moderator_id, community.language).gettext
+        language = language_for(session, moderator_id, community.language)
+        _ = translations(language).gettext
         values = {
             "who": request.name or _("Someone"),
             "name": community.name,
-            "url": site.url(f"/c/{community.slug}/manage/requests"),
+            "url": in_language(site.url(f"/c/{community.slug}/manage/requests"), language),
             "reason": request.reason or _("(none given)"),
         }
         reply = _(
@@ -355,8 +359,10 @@ def _tell_facilitators(session: Session, site: Site, community: Community, reque
 
 
 def _tell_requester(session: Session, site: Site, community: Community, request: JoinRequest) -> None:
-    _ = translations_for(session, request.user_id, community.language).gettext
-    values = {"name": community.name, "url": site.url(f"/c/{community.slug}/"), "message": request.answer}
+    language = language_for(session, request.user_id, community.language)
+    _ = translations(language).gettext
+    url = in_language(site.url(f"/c/{community.slug}/"), language)
+    values = {"name": community.name, "url": url, "message": request.answer}
     if request.status is RequestStatus.approved:
         subject = _("Welcome to %(name)s") % values
         text = _("Your request to join %(name)s was approved: you are now a member. %(url)s") % values

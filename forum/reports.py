@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session, aliased
 from forum import outbox, takedown
 from forum.directory import moderators
 from forum.errors import InvalidInput, NotFound
-from forum.mail_language import translations_for
+from forum.mail_language import language_for, translations
+from forum.mail_links import in_language, post_path
 from forum.models import Community, Post, PostReport, PostStatus, User, utcnow
 from forum.moderation_log import Actor, LogAction, person_name, record
 from forum.rate_limits import FACILITATORS, HOUR, RateLimit, count_against, may_answer
@@ -59,13 +60,14 @@ def _tell_facilitators(session: Session, site: Site, post: Post, reporter: User,
         "who": person_name(session, reporter),
         "author": post.author_name,
         "reason": reason,
-        "post": site.url(f"/c/{community.slug}/t/{post.thread_id}#post-{post.id}"),
-        "reports": site.url(f"/c/{community.slug}/manage/reports"),
     }
     for email, user_id in moderators(session, community):
         if not may_answer(session, site, email, purpose=FACILITATORS, community_id=community.id):
             continue
-        _ = translations_for(session, user_id, community.language).gettext
+        language = language_for(session, user_id, community.language)
+        _ = translations(language).gettext
+        values["post"] = in_language(site.url(post_path(community.slug, post.thread_id, post.id, language)), language)
+        values["reports"] = in_language(site.url(f"/c/{community.slug}/manage/reports"), language)
         outbox.enqueue_notice(
             session,
             dedupe_key=f"report:{post.id}:{reporter.id}:{user_id}",

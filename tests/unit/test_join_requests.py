@@ -79,6 +79,8 @@ class TestRequests:
         assert "Warden in Rhyl." in welsh.payload["text"] and "Eu rheswm" in welsh.payload["text"]
         assert english.payload["subject"] == "[Lounge] Cem asks to join"
         assert "Their reason: Warden in Rhyl." in english.payload["text"]
+        assert "/c/lounge/manage/requests?lang=cy" in welsh.payload["text"], "the link opens the page in Welsh"
+        assert "/c/lounge/manage/requests\n" in english.payload["text"]
         assert welsh.payload["reply_to"] != english.payload["reply_to"], "each reply address names its facilitator"
 
     def test_only_a_facilitator_decides_and_only_once(self, sessionmaker: SessionMaker[Session], site: Site) -> None:
