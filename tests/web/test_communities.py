@@ -233,10 +233,26 @@ def test_fifteen_hundred_communities_in_pages_of_fifty_at_a_bounded_cost(
 def test_the_home_page_leads_to_the_catalogue_and_a_members_own(
     client: FlaskClient, sign_in: SignIn, people: dict[str, int]
 ) -> None:
-    assert page(client.get("/")).find("a", href="/communities") is not None
-    sign_in(people["bob"])
+    visitor = page(client.get("/"))
+    assert visitor.find("a", href="/communities") is not None
+    active = sorted(a.text for a in visitor.select("table[aria-labelledby=active] tbody th a"))
+    assert active == ["Garden", "Housing Advice", "Tŷ a Chartrefi"], "a visitor sees where to start; never Board"
+    assert visitor.find("h2", id="yours") is None
+    sign_in(people["ann"])
+    ann = page(client.get("/"))
+    assert sorted(a.text for a in ann.select("table[aria-labelledby=yours] tbody th a")) == ["Board", "Housing Advice"]
+    assert "Board" in [a.text for a in ann.select("table[aria-labelledby=active] tbody th a")], "her own, private"
+
+
+def test_the_home_page_shows_ten_lately_active_communities_however_many_there_are(
+    client: FlaskClient, sessionmaker: SessionMaker[Session]
+) -> None:
+    with sessionmaker.begin() as db:
+        for n in range(25):
+            create_community(db, f"c{n:02}", f"Community {n:02}")
     soup = page(client.get("/"))
-    assert sorted(a.text for a in soup.select("tbody th a")) == ["Housing Advice", "Tŷ a Chartrefi"]
+    assert len(soup.select("table[aria-labelledby=active] tbody tr")) == 10
+    assert soup.find("a", string="See every community")["href"] == "/communities"
 
 
 def test_edit_community_keeps_categories_as_used(sessionmaker: SessionMaker[Session], people: dict[str, int]) -> None:

@@ -53,6 +53,7 @@ from web.state import state
 
 bp = Blueprint("archive", __name__, template_folder="templates")
 
+HOME_ACTIVE = 10  # communities the home page shows as lately active
 COMMUNITIES_PER_PAGE = 50
 THREADS_PER_PAGE = 30
 RESULTS_PER_PAGE = 20
@@ -147,13 +148,16 @@ def _body(post: PostEntry, *, remote_images: bool, external: bool = False) -> Re
 
 @bp.get("/")
 def home() -> str:
-    """A way in for everyone (the catalogue), and a signed-in member's own communities."""
+    """A way in for everyone: the catalogue, the few communities most lately active (a
+    page of the catalogue, so it stays as cheap with 1,500 communities as with 5), and a
+    signed-in member's own communities."""
     viewer = _viewer_id()
     mine = None
-    if viewer is not None:
-        with state().readers() as db:
+    with state().readers() as db:
+        if viewer is not None:
             mine = catalogue.communities_of(db, viewer)
-    return render_template("archive/home.html", mine=mine)
+        active = catalogue.catalogue(db, viewer, sort=catalogue.Sort.activity, per_page=HOME_ACTIVE).entries
+    return render_template("archive/home.html", mine=mine, active=active)
 
 
 @bp.get("/communities")
