@@ -180,6 +180,17 @@ class TestJoiningByAddress:
             user = user_by_email(session, NEW)
             assert user is not None and user.display_name == "newbie"
 
+    def test_in_welsh_the_page_and_the_mail(
+        self, client: FlaskClient, csrf_token: Callable[[], str], sessionmaker: SessionMaker[Session]
+    ) -> None:
+        answer = client.post("/c/housing/join?lang=cy", data={"csrf_token": csrf_token(), "email": NEW})
+        assert "Rydym wedi anfon neges at newbie@example.org" in answer.text
+        [mail] = mails_to(sessionmaker, NEW)
+        assert mail.payload["subject"] == "Cadarnhau: ymuno â Housing"
+        assert "I ymuno, agorwch y ddolen hon" in mail.payload["text"]
+        page = client.get(link_in(mail) + "?lang=cy").text
+        assert "Eich enw (dewisol)" in page and "Yr e-bost a ddewisoch: pob neges" in page
+
     def test_a_member_gets_the_same_page_and_a_mail_saying_so(
         self, ask: Callable[..., str], sessionmaker: SessionMaker[Session]
     ) -> None:
