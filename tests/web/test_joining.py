@@ -10,13 +10,13 @@ from datetime import timedelta
 
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm import sessionmaker as SessionMaker
 
 from forum import joining, subscriptions
 from forum.access import membership_of, user_by_email
-from forum.models import OutboxItem, Role, SubscriptionRequest, User
+from forum.models import OutboxItem, Role, SubscriptionRequest
 from forum.posting import community_by_slug
 from forum.rate_limits import RateLimit
 from forum.site import Site
@@ -107,11 +107,9 @@ class TestTheCommunityPage:
         self, client: FlaskClient, as_user: Callable[[str], None], sessionmaker: SessionMaker[Session]
     ) -> None:
         with sessionmaker.begin() as session:
-            session.execute(
-                update(User)
-                .where(User.id == user_by_email(session, DAN).id)  # type: ignore[union-attr]
-                .values(digest_hour=18, timezone="America/New_York")
-            )
+            dan = user_by_email(session, DAN)
+            assert dan is not None
+            dan.digest_hour, dan.timezone = 18, "America/New_York"
         as_user(DAN)
         page = client.get("/c/housing/").text
         assert "One email a day at about 18:00 (United States (New York) Time)" in page
