@@ -138,9 +138,7 @@ def sign_in() -> Any:
         )
         return render_template("accounts/sign_in.html", form=form), 429, {"Retry-After": "3600"}
     return render_template(
-        "accounts/check_email.html",
-        email=form.email.data,
-        minutes=int(accounts.SIGN_IN_TTL.total_seconds() // 60),
+        "accounts/check_email.html", email=form.email.data, minutes=int(accounts.SIGN_IN_TTL.total_seconds() // 60)
     )
 
 
