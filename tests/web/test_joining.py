@@ -98,9 +98,9 @@ class TestTheCommunityPage:
         assert re.findall(r'name="delivery" type="radio" value="(\w+)"', form) == ["each", "daily", "weekly", "none"]
         assert 'checked id="delivery-0"' in form  # every post, unless they choose less
         # The digest's time and day, in plain words, in the site's zone for a visitor.
-        assert "One email a day at about 07:00 (United Kingdom Time)" in form
-        assert "each Monday at about 07:00" in form
-        assert "read it and take part on the web" in form
+        assert "At about 07:00 (United Kingdom Time). None on days with nothing new." in form
+        assert "Each Monday at about 07:00 (United Kingdom Time)." in form
+        assert "Read it on the web. You can still post by email." in form
         assert '<button type="submit">Join Housing</button>' in form
 
     def test_the_hints_follow_a_signed_in_persons_own_hour_and_zone(
@@ -112,7 +112,7 @@ class TestTheCommunityPage:
             dan.digest_hour, dan.timezone = 18, "America/New_York"
         as_user(DAN)
         page = client.get("/c/housing/").text
-        assert "One email a day at about 18:00 (United States (New York) Time)" in page
+        assert "At about 18:00 (United States (New York) Time)." in page
         assert "You will join as dan@example.org." in page and 'name="email"' not in page
 
     def test_in_welsh(self, client: FlaskClient) -> None:

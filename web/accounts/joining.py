@@ -56,15 +56,10 @@ def delivery_hints() -> dict[str, str]:
         "day": get_day_names("wide", locale=locale)[WEEKDAYS.index(settings.digest.weekday)],
     }
     return {
-        Delivery.each.value: _("Each post comes to you by email as soon as it is posted."),
-        Delivery.daily.value: _(
-            "One email a day at about %(time)s (%(zone)s) with everything new, and none on days with nothing new.",
-            **values,
-        ),
-        Delivery.weekly.value: _(
-            "One email a week, each %(day)s at about %(time)s (%(zone)s), with everything new that week.", **values
-        ),
-        Delivery.none.value: _("No email from this community: read it and take part on the web."),
+        Delivery.each.value: _("Each post comes to you by email on its own, as soon as it is posted."),
+        Delivery.daily.value: _("At about %(time)s (%(zone)s). None on days with nothing new.", **values),
+        Delivery.weekly.value: _("Each %(day)s at about %(time)s (%(zone)s).", **values),
+        Delivery.none.value: _("Read it on the web. You can still post by email."),
     }
 
 
