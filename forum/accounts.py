@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import urlencode
@@ -29,7 +30,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from forum import browser_sessions, db, mail_links, outbox, rate_limits, tokens
-from forum.access import membership_of, user_by_email
+from forum.access import membership_of, readable_by, user_by_email
 from forum.directory import normalize_email
 from forum.errors import InvalidInput, NotFound, NotPermitted
 from forum.mail_language import mail_language, translations
@@ -52,6 +53,8 @@ LOGIN = "login"  # sign-in link: (user id, login generation, expiry)
 VERIFY_EMAIL = "verify-email"  # proof of an extra address: (pending email id, expiry)
 SIGN_IN_TTL = timedelta(minutes=15)
 VERIFY_EMAIL_TTL = timedelta(days=2)
+CATALOGUE_PATH = "/communities"  # the list of communities on the web, to find one to join
+NO_ACCOUNT_LISTED = 20  # public communities named in the answer to an unknown address
 
 
 # Per client the allowance is larger than per address (the [answers] settings): a council's
@@ -64,12 +67,16 @@ ADD_EMAIL_PER_USER = RateLimit("add-email-user", 5, timedelta(hours=1))
 # Sign-in links --------------------------------------------------------------------------
 
 
-def request_sign_in(session: Session, site: Site, address: str, client: str, next_path: str = "") -> None:
-    """Mail a sign-in link to ``address`` if it is a known (proven) address of someone.
+def request_sign_in(
+    session: Session, site: Site, address: str, client: str, next_path: str = "", language: str | None = None
+) -> None:
+    """Mail a sign-in link to ``address`` if it is a known (proven) address of someone, and
+    otherwise a message saying it has no account and how to get one: by joining a community.
 
-    Unknown addresses are counted against the limits too and otherwise ignored without a
-    word, so neither the answer nor the limit tells a known address from an unknown one.
-    ``next_path`` travels in the link, for the page to open once signed in.
+    Either way a message goes to the address and the page says the same, so nobody learns
+    from the screen or the limit which addresses have accounts; only the address's owner
+    reads which message came. ``next_path`` travels in the link, for the page to open once
+    signed in. ``language``: the asker's page's, for an address with no account.
     """
     address = normalize_email(address)
     count_against(
@@ -77,19 +84,14 @@ def request_sign_in(session: Session, site: Site, address: str, client: str, nex
     )
     user = user_by_email(session, address)
     if user is None:
+        _tell_of_no_account(session, site, address, language)
         return
-    token = site.signer.make(LOGIN, user.id, user.login_generation, ttl_seconds=int(SIGN_IN_TTL.total_seconds()))
     language = mail_language(user.language, None)
-    link = site.url(f"/signin/{token}") + (f"?{urlencode({'next': next_path})}" if next_path else "")
-    link = mail_links.in_language(link, language)
     _ = translations(language).gettext
     values = {"name": site.settings.site.name, "email": address, "minutes": int(SIGN_IN_TTL.total_seconds() // 60)}
     sign_in = _("Sign in")
     asked = _("Someone, probably you, asked to sign in to %(name)s as %(email)s.") % values
-    works = _(
-        "The link works once, within %(minutes)s minutes. If you did not ask for it, ignore "
-        "this message: nobody can sign in without it."
-    )
+    link = mail_links.in_language(sign_in_link(site, user, next_path), language)
     outbox.enqueue_notice(
         session,
         dedupe_key=f"signin:{user.id}:{secrets.token_hex(8)}",
@@ -97,12 +99,61 @@ def request_sign_in(session: Session, site: Site, address: str, client: str, nex
         user_id=user.id,
         payload={
             "subject": _("Sign in to %(name)s") % values,
-            "text": f"{asked}\n\n{sign_in}: {link}\n\n{works % values}\n",
+            "text": f"{asked}\n\n{sign_in}: {link}\n\n{sign_in_works(_)}\n",
         },
     )
 
 
 _USED_SIGN_IN_LINK = Message(N_("this sign-in link has already been used (each link works once): ask for a new one"))
+
+
+def sign_in_link(site: Site, user: User, next_path: str = "") -> str:
+    """A link that signs ``user`` in once, within :data:`SIGN_IN_TTL`, then opens ``next_path``."""
+    token = site.signer.make(LOGIN, user.id, user.login_generation, ttl_seconds=int(SIGN_IN_TTL.total_seconds()))
+    return site.url(f"/signin/{token}") + (f"?{urlencode({'next': next_path})}" if next_path else "")
+
+
+def sign_in_works(_: Callable[[str], str]) -> str:
+    """How long a sign-in link works, said in a mail that carries one (``_``: its gettext)."""
+    minutes = int(SIGN_IN_TTL.total_seconds() // 60)
+    return _(
+        "The link works once, within %(minutes)s minutes. If you did not ask for it, ignore "
+        "this message: nobody can sign in without it."
+    ) % {"minutes": minutes}
+
+
+def _tell_of_no_account(session: Session, site: Site, address: str, language: str | None) -> None:
+    """Answer a sign-in asked for an address no account has: the public communities to join."""
+    language = mail_language(language, None)
+    _ = translations(language).gettext
+    values = {"name": site.settings.site.name, "email": address}
+    public = session.scalars(
+        select(Community).where(readable_by(None)).order_by(Community.name, Community.id).limit(NO_ACCOUNT_LISTED)
+    ).all()
+    lines = "".join(f"  {c.name}: {mail_links.in_language(site.url(f'/c/{c.slug}/'), language)}\n" for c in public)
+    text = (
+        _("Someone, probably you, asked to sign in to %(name)s as %(email)s, but no account has that address.") % values
+        + "\n\n"
+        + _(
+            "You get an account by joining a community: on its page, enter your address, and "
+            "confirm by the link we send you."
+        )
+        + "\n\n"
+        + (_("Communities you can join:") + f"\n{lines}\n" if lines else "")
+        + _("Every community: %(url)s") % {"url": mail_links.in_language(site.url(CATALOGUE_PATH), language)}
+        + "\n\n"
+        + _(
+            "If you have an account under another address, ask for the link with that one. If you "
+            "did not ask, ignore this message."
+        )
+        + "\n"
+    )
+    outbox.enqueue_notice(
+        session,
+        dedupe_key=f"signin-unknown:{secrets.token_hex(8)}",
+        address=address,
+        payload={"subject": _("Signing in to %(name)s") % values, "text": text},
+    )
 
 
 def sign_in_link_user(session: Session, site: Site, token: str) -> User:

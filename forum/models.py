@@ -361,7 +361,8 @@ class CommunityRequest(Base):
 
 
 class SubscriptionRequest(Base):
-    """A join or leave asked for by email, waiting for the reply that confirms it.
+    """A join or leave asked for by email (or a join asked for on the web), waiting for the
+    reply or the link that confirms it.
 
     Kept here rather than in the token because a token carries numbers, not an address;
     the confirmation token names this row, and confirming deletes it.
@@ -374,6 +375,8 @@ class SubscriptionRequest(Base):
     email: Mapped[str] = mapped_column(String(320))
     name: Mapped[str] = mapped_column(String(200), default="")
     action: Mapped[str] = mapped_column(String(16))  # subscribe, unsubscribe
+    # What a join asked for on the web chose to receive; None (asked by email): every post.
+    delivery: Mapped[Delivery | None] = mapped_column(_enum(Delivery))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

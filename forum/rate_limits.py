@@ -97,6 +97,7 @@ def count_against(session: Session, site: Site, checks: Sequence[tuple[RateLimit
 GATEWAY = "mail"  # answers to incoming mail: notices to its sender, command replies
 SIGN_IN = "signin"  # sign-in links asked for on the web
 VERIFY = "verify"  # links proving an address (an extra address, a post to confirm)
+JOIN = "join"  # links confirming a join asked for on a community's page
 FACILITATORS = "owners"  # mail passed on or announced to a community's facilitators
 
 

@@ -28,6 +28,7 @@ from forum.directory import normalize_email
 from forum.errors import NotFound
 from forum.models import (
     Community,
+    Delivery,
     Membership,
     MemberStatus,
     SubscriptionRequest,
@@ -87,8 +88,18 @@ def _standing(membership: Membership | None) -> Standing:
     }[membership.status]
 
 
-def ask(session: Session, site: Site, community: Community, email: str, action: str, name: str = "") -> Asked:
-    """Record a request to join or leave; a token to confirm it with, unless there is nothing to do."""
+def ask(
+    session: Session,
+    site: Site,
+    community: Community,
+    email: str,
+    action: str,
+    name: str = "",
+    delivery: Delivery | None = None,
+) -> Asked:
+    """Record a request to join or leave; a token to confirm it with, unless there is nothing to do.
+
+    ``delivery``: what a join asked for on the web chose to receive (else every post)."""
     email = normalize_email(email)
     user = user_by_email(session, email)
     membership = membership_of(session, user, community)
@@ -103,7 +114,9 @@ def ask(session: Session, site: Site, community: Community, email: str, action: 
         if refusal:  # said at once: a confirmation would only lead to the same refusal
             return Asked(now, refusal=refusal)
     session.execute(delete(SubscriptionRequest).where(SubscriptionRequest.created_at < utcnow() - CONFIRM_TTL))
-    request = SubscriptionRequest(community_id=community.id, email=email, name=name.strip()[:200], action=action)
+    request = SubscriptionRequest(
+        community_id=community.id, email=email, name=name.strip()[:200], action=action, delivery=delivery
+    )
     session.add(request)
     session.flush()
     token = site.signer.make(CONFIRM, request.id, ttl_seconds=int(CONFIRM_TTL.total_seconds()))
@@ -132,8 +145,10 @@ def pending_request(session: Session, site: Site, token: str) -> SubscriptionReq
     )
 
 
-def confirm(session: Session, site: Site, token: str) -> Confirmed:
-    """Carry out the request a token names: join (or ask to, when private) or leave."""
+def confirm(session: Session, site: Site, token: str, name: str = "") -> Confirmed:
+    """Carry out the request a token names: join (or ask to, when private) or leave.
+
+    ``name``: what a newcomer gave on the confirmation page, for their new account."""
     request = pending_request(session, site, token)
     community = session.get(Community, request.community_id)
     if community is None:
@@ -144,7 +159,7 @@ def confirm(session: Session, site: Site, token: str) -> Confirmed:
         if user is None:
             # Confirming proved the address is theirs, so it starts out verified.
             user = User(
-                display_name=request.name or request.email.split("@")[0],
+                display_name=name.strip()[:200] or request.name or request.email.split("@")[0],
                 emails=[UserEmail(email=request.email, is_primary=True, verified=True)],
             )
             session.add(user)
@@ -158,6 +173,8 @@ def confirm(session: Session, site: Site, token: str) -> Confirmed:
             session.flush()
             return Confirmed(request.action, request.email, community, None, requested=True)
         membership = join(session, site, user, community)
+        if request.delivery is not None:
+            membership.delivery = request.delivery
     elif user is not None:
         refusal = last_facilitator_problem(session, membership_of(session, user, community), leaving=True)
         if refusal:  # became the last facilitator since asking; the request is used up all the same

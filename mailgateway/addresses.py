@@ -21,7 +21,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from forum import tokens
+from forum import list_addresses, tokens
+from forum.list_addresses import post_address as post_address  # the web shows the same addresses
 from forum.tokens import Signer
 
 
@@ -94,17 +95,13 @@ def split_address(address: str) -> tuple[str, str]:
     return local, domain.lower()
 
 
-def post_address(slug: str, domain: str) -> str:
-    return f"{slug}@{domain}"
-
-
 def owner_address(slug: str, domain: str) -> str:
-    return f"{slug}-owner@{domain}"
+    return list_addresses.command_address(Form.owner.value, slug, domain)
 
 
 def command_address(form: Form, slug: str, domain: str) -> str:
     """``slug-subscribe@domain`` and the other command addresses."""
-    return f"{slug}-{form.value}@{domain}"
+    return list_addresses.command_address(form.value, slug, domain)
 
 
 def confirm_address(slug: str, domain: str, token: str) -> str:

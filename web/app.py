@@ -19,7 +19,7 @@ from forum.db import make_engine, make_sessionmaker
 from forum.health import Health
 from forum.site import Site
 from web import i18n, labels
-from web.accounts.joining import bp as joining_bp
+from web.accounts.spaces import bp as spaces_bp
 from web.accounts.views import bp as accounts_bp
 from web.admin.requests import bp as community_requests_bp
 from web.admin.views import bp as admin_bp
@@ -78,7 +78,7 @@ def create_app(settings: Settings, services: Callable[[], Mapping[str, Health]] 
     for blueprint in (
         archive_bp,
         accounts_bp,
-        joining_bp,
+        spaces_bp,
         manage_bp,
         takedown_bp,
         people_bp,

@@ -76,6 +76,8 @@ ENGLISH = {
     "search-results": Case(None, "/search?q=GPS", must_show=("ol.results li mark",)),
     "search-bad-date": Case(None, "/search?q=GPS&from=31%2F12%2F2026", must_show=("#search-from[aria-invalid=true]",)),
     "sign-in": Case(None, "/signin"),
+    "community-visitor": Case(None, "/c/housing/", must_show=("form[action='/c/housing/join'] input[type=radio]",)),
+    "join-error": Case(None, "/c/housing/join", 400, submit="Join Housing Advice", must_show=(".error-summary",)),
     "sign-in-error": Case(None, "/signin", 400, submit="Email me a sign-in link", must_show=(".error-summary",)),
     "profile": Case(ALICE, "/account", must_show=("table.listing",)),
     "new-thread": Case(ALICE, "/c/housing/new"),
@@ -138,6 +140,7 @@ WELSH_NAMES = {
     "Save the change": "Cadw’r newid",
     "Send the report": "Anfon yr adroddiad",
     "Send my request": "Anfon fy nghais",
+    "Join Housing Advice": "Ymuno â Housing Advice",
     "Skip to main content": "Neidio i'r prif gynnwys",
 }
 HTML_LANG = {"en": "en-GB", "cy": "cy"}

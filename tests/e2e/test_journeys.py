@@ -189,3 +189,74 @@ def test_requesting_a_community_and_its_approval(new_context: Callable[..., Any]
     visitor = new_context().new_page()
     visitor.goto("/communities?q=homelessness")
     expect(visitor.get_by_role("heading", level=2)).to_have_text("0 communities")  # private: not listed
+
+
+# What a newcomer reads and presses, in each language.
+JOINING = {
+    "en": {
+        "email": "Email address",
+        "daily": "One email a day, with everything new",
+        "join": "Join Housing Advice",
+        "check": "Check your email",
+        "subject": "Confirm: join Housing Advice",
+        "confirm": "Join Housing Advice?",
+        "name": "Your name (optional)",
+        "welcome": "Welcome to Housing Advice: you are a member.",
+    },
+    "cy": {
+        "email": "Cyfeiriad e-bost",
+        "daily": "Un e-bost y dydd, gyda phopeth newydd",
+        "join": "Ymuno â Housing Advice",
+        "check": "Gwiriwch eich e-bost",
+        "subject": "Cadarnhau: ymuno â Housing Advice",
+        "confirm": "Ymuno â Housing Advice?",
+        "name": "Eich enw (dewisol)",
+        "welcome": "Croeso i Housing Advice: rydych yn aelod.",
+    },
+}
+
+
+@pytest.mark.parametrize("lang", JOINING)
+def test_a_visitor_joins_from_the_page_and_confirms_by_the_mailed_link(browser: Any, world: World, lang: str) -> None:
+    """No account beforehand: an address and a choice on the community's page, the link from
+    the mail, a name and the button; then a member, signed in, on the community's page. Each
+    page on the way passes axe."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    words, address = JOINING[lang], f"newcomer-{lang}@council.example"
+    axe = Axe()
+
+    def passes_axe(page: Page) -> None:
+        results = axe.run(page).response
+        serious = [rule["id"] for rule in results["violations"] if rule["impact"] in ("serious", "critical")]
+        assert not serious, f"{page.url}: {serious}"
+
+    context = browser.new_context(base_url=world.base, locale={"en": "en-GB", "cy": "cy"}[lang])
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    page.goto("/c/housing/")
+    expect(page.get_by_role("link", name=f"housing@{DOMAIN}")).to_have_attribute("href", f"mailto:housing@{DOMAIN}")
+    passes_axe(page)
+    page.get_by_label(words["email"]).fill(address)
+    page.get_by_label(words["daily"]).check()
+    before = len(world.sink.messages)
+    page.get_by_role("button", name=words["join"], exact=True).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(words["check"])
+    passes_axe(page)
+
+    letter = wait_mail(world.sink, lambda m: address in m.rcpt_tos, after=before)
+    assert letter.message["Subject"] == words["subject"]
+    link = re.search(r"https?://\S+/confirm/\S+", text_of(letter))
+    assert link, text_of(letter)
+    page.goto(link.group(0))
+    expect(page.get_by_role("heading", level=1)).to_have_text(words["confirm"])
+    passes_axe(page)
+    page.get_by_label(words["name"]).fill(f"Newcomer {lang}")
+    page.get_by_role("button", name=words["join"], exact=True).click()
+    expect(page.get_by_role("status").first).to_contain_text(words["welcome"])
+    expect(page.get_by_role("navigation", name={"en": "Account", "cy": "Cyfrif"}[lang])).to_contain_text(
+        f"Newcomer {lang}"
+    )
+    assert page.url == world.url("/c/housing/")
+    passes_axe(page)
+    context.close()

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.served import Browser, ServedSite, mail
+from tests.integration.served import DOMAIN, Browser, ServedSite, mail
 from tests.support import SmtpSink
 
 pytestmark = pytest.mark.integration
@@ -173,6 +173,57 @@ def test_web_posts_reach_email_members_with_their_files_and_quotes(
         assert (
             status == 200 and f'<a class="in-reply-to" href="#post-{root_anchor}">In reply to Alice Example</a>' in page
         )
+    finally:
+        site.stop()
+    assert "Traceback" not in site.log()
+
+
+def test_a_visitor_joins_from_the_page_and_the_next_post_reaches_them(
+    tmp_path: Path, db_url: str, smtp_sink: SmtpSink
+) -> None:
+    """The front door end to end: the page's form, the mailed link over real SMTP, its button,
+    then a member's post by mail that reaches the newcomer."""
+    site = ServedSite(tmp_path, db_url, smtp_sink.port)
+    site.cli("init")
+    site.cli("community", "create", "housing", "--name", "Housing Advice", "--description", "Advice on disrepair.")
+    site.cli("member", "add", "housing", "alice@council.example", "--name", "Alice", "--role", "facilitator")
+    site.start()
+    base = f"http://127.0.0.1:{site.web_port}"
+    try:
+        browser = Browser()
+        status, page = browser.get(f"{base}/c/housing/")
+        assert status == 200 and "Advice on disrepair." in page
+        assert f'href="mailto:housing@{DOMAIN}"' in page and 'action="/c/housing/join"' in page
+        status, page = browser.press_button(f"{base}/c/housing/join", email="newbie@council.example", delivery="each")
+        assert status == 200 and "Check your email" in page
+        [asked] = smtp_sink.wait_for(1, timeout=30)
+        assert (
+            asked.rcpt_tos == ["newbie@council.example"] and asked.message["Subject"] == "Confirm: join Housing Advice"
+        )
+        body = asked.message.get_body(("plain",)).get_content()
+        link = re.search(r"http://\S+/confirm/\S+", body)
+        assert link, body
+        for _ in range(2):  # a mail scanner's GET joins nobody
+            status, page = browser.get(link.group(0))
+            assert status == 200 and "Join Housing Advice?" in page
+        assert "newbie@council.example" not in site.cli("member", "list", "housing").stdout
+        status, page = browser.press_button(link.group(0), name="Nia Newbie")
+        assert status == 200 and "Welcome to Housing Advice: you are a member." in page and "Nia Newbie" in page
+        assert "newbie@council.example" in site.cli("member", "list", "housing").stdout
+        status, page = browser.get(f"{base}/c/housing/")  # still signed in
+        assert "You are a member. Email: every message, as it is posted." in page
+
+        code, _text = site.send(
+            "alice@council.example",
+            [f"housing@{DOMAIN}"],
+            mail("Alice <alice@council.example>", f"housing@{DOMAIN}", "Welcome, all", "Hello.", "w1@council.example"),
+        )
+        assert code == 250
+        site.wait_until_processed()
+        deadline = time.monotonic() + 30
+        while not any(m.rcpt_tos == ["newbie@council.example"] for m in smtp_sink.messages[1:]):
+            assert time.monotonic() < deadline, [(m.rcpt_tos, m.message["Subject"]) for m in smtp_sink.messages]
+            time.sleep(0.2)
     finally:
         site.stop()
     assert "Traceback" not in site.log()

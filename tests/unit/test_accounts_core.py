@@ -79,11 +79,15 @@ class TestSignInLinks:
         with sessionmaker() as session, pytest.raises(NotFound, match="already been used"):
             accounts.sign_in_link_user(session, site, first)
 
-    def test_an_unknown_address_gets_nothing(self, sessionmaker: SessionMaker[Session], site: Site) -> None:
+    def test_an_unknown_address_is_told_it_has_no_account_and_gets_no_link(
+        self, sessionmaker: SessionMaker[Session], site: Site
+    ) -> None:
         with sessionmaker.begin() as session:
             accounts.request_sign_in(session, site, "nobody@example.org", "client")
         with sessionmaker() as session:
-            assert session.scalars(select(OutboxItem)).all() == []
+            [notice] = session.scalars(select(OutboxItem)).all()
+        assert notice.address == "nobody@example.org" and notice.user_id is None
+        assert "no account has that address" in notice.payload["text"] and "/signin/" not in notice.payload["text"]
 
     def test_expired_and_forged_links_are_refused(self, sessionmaker: SessionMaker[Session], site: Site) -> None:
         with sessionmaker() as session:

@@ -181,7 +181,8 @@ class TestConfirmLink:
         with sessionmaker() as session:
             assert user_by_email(session, "carol@example.org") is None
         done = client.post(link, data={"csrf_token": csrf_token()})
-        assert done.status_code == 200 and "Welcome to Housing" in done.text
+        assert done.status_code == 303 and done.headers["Location"] == "/c/housing/"
+        assert "Welcome to Housing: you are a member." in client.get("/c/housing/").text
         carols = membership(sessionmaker, "carol@example.org")
         assert carols is not None and carols.status is MemberStatus.active
         again = client.post(link, data={"csrf_token": csrf_token()})

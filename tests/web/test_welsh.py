@@ -60,6 +60,9 @@ DATA_WORDS = {
     "http",
     "lists",
     "postmaster",  # the site's address and its contact
+    "subscribe",  # a community's mail addresses: SLUG-subscribe@, SLUG-unsubscribe@, SLUG-owner@
+    "unsubscribe",
+    "owner",
 }
 # Words that are the same in Welsh and in English.
 BOTH_LANGUAGES = {"problem", "print", "sector", "system"}
@@ -155,6 +158,9 @@ def pages(world: dict[str, int]) -> dict[str, tuple[str | None, str, str, dict[s
         "sign-in": (None, "GET", "/signin", None, 200),
         "sign-in-error": (None, "POST", "/signin", {"email": ""}, 400),
         "check-email": (None, "POST", "/signin", {"email": "neb@example.org"}, 200),
+        "join": (None, "GET", "/c/tai/join", None, 200),
+        "join-error": (None, "POST", "/c/tai/join", {"email": "neb"}, 400),
+        "join-check-email": (None, "POST", "/c/tai/join", {"email": "neb@example.org"}, 200),
         "not-found": (None, "GET", "/c/nowhere/", None, 404),
         "accessibility": (None, "GET", "/accessibility", None, 200),
         "wrong-method": (None, "GET", "/signout", None, 405),

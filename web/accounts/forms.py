@@ -13,7 +13,7 @@ from enum import Enum
 from flask import request
 from flask_wtf import FlaskForm
 from flask_wtf.file import MultipleFileField
-from wtforms import EmailField, Field, HiddenField, IntegerField, SelectField, StringField, TextAreaField
+from wtforms import EmailField, Field, HiddenField, IntegerField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
 from wtforms.widgets import NumberInput
@@ -124,6 +124,17 @@ class MembershipForm(WebForm):
 
     delivery = SelectField(
         _l("Email from this community"), choices=DELIVERY_CHOICES, default=Delivery.each.value, coerce=choice_value
+    )
+
+
+class JoinForm(WebForm):
+    """Joining from a community's page: an address (none when signed in) and how much mail.
+
+    A form without the delivery field (an old page, a script) joins for every message."""
+
+    email = email_field()
+    delivery = RadioField(
+        _l("How much email do you want?"), choices=DELIVERY_CHOICES, default=Delivery.each.value, coerce=choice_value
     )
 
 

@@ -1,133 +1,144 @@
-"""Joining a restricted community by request, and any community by invitation.
+"""Joining a community from its page: an address and a delivery choice, confirmed by a
+mailed link (``forum.joining``); one button for someone signed in, whose address we know.
 
-The rules are the core's (``forum.join_requests``, ``forum.invitations``). A restricted
-community's page carries the request form (see ``archive/community.html``); it posts here.
-The links mails carry (confirming a visitor's request, an invitation) change nothing on
-GET, since mail scanners fetch links: each page asks for a button press, which POSTs. A
-link that is not good any more answers 404 and names nothing, whatever the community.
+The answer to an address is always the same "check your email" page, member or not, so
+the form tells nobody who belongs to what; a private community is not found here, as
+everywhere else. The form's radio buttons say in plain words what each choice brings and
+when a digest comes, in the visitor's own time zone and hour when they have chosen them.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from babel.dates import get_day_names, get_timezone_location
+from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 
-from forum import invitations, join_requests
-from forum.errors import InvalidInput, ListbridgeError, RateLimited
-from forum.models import Community, Delivery
-from forum.posting import community_by_slug
-from web.accounts.forms import JoinRequestForm, sentence
-from web.accounts.lookup import signed_in
-from web.accounts.views import message_page, refused
-from web.auth import current_user, sign_in_as
+from forum import accounts, joining, subscriptions, times
+from forum.config import WEEKDAYS
+from forum.errors import RateLimited
+from forum.models import Community, Delivery, User
+from forum.posting import no_community
+from web import i18n
+from web.accounts.forms import JoinForm
+from web.accounts.lookup import Place, place
+from web.accounts.taking_part import joined_message, main_address
+from web.accounts.views import bp
+from web.auth import current_user
 from web.state import state, writing
-
-bp = Blueprint("joining", __name__, template_folder="templates")
-bp.register_error_handler(ListbridgeError, refused)
 
 
 @bp.app_template_global()
-def join_request_form() -> JoinRequestForm:
-    """An empty request form, for the restricted community page's include."""
-    return JoinRequestForm(formdata=None)
+def catalogue_path() -> str:
+    """Where to find a community to join (the list of communities), for the sign-in pages."""
+    return accounts.CATALOGUE_PATH
 
 
-@bp.route("/c/<slug>/request", methods=["GET", "POST"])
-def ask(slug: str) -> Any:
-    """Ask to join a restricted community: at once when signed in, else after the address
-    given is confirmed by a mailed link."""
+@bp.app_template_global()
+def new_join_form() -> JoinForm:
+    """An empty join form, for the community page's include."""
+    return JoinForm(formdata=None)
+
+
+@bp.app_template_global()
+def delivery_hints() -> dict[str, str]:
+    """What each delivery choice brings, said plainly: when a digest comes, and in whose time."""
+    settings = state().site.settings
+    user = current_user()
+    hour = user.digest_hour if user is not None and user.digest_hour is not None else settings.digest.hour
+    zone = times.reader_zone(user.timezone if user is not None else None, settings)
+    locale = i18n.current_language()
+    values = {
+        "time": f"{hour:02d}:00",
+        "zone": get_timezone_location(zone, locale=locale),
+        "day": get_day_names("wide", locale=locale)[WEEKDAYS.index(settings.digest.weekday)],
+    }
+    return {
+        Delivery.each.value: _("Each post comes to you by email on its own, as soon as it is posted."),
+        Delivery.daily.value: _("At about %(time)s (%(zone)s). None on days with nothing new.", **values),
+        Delivery.weekly.value: _("Each %(day)s at about %(time)s (%(zone)s).", **values),
+        Delivery.none.value: _("Read it on the web. You can still post by email."),
+    }
+
+
+@bp.app_template_global()
+def current_user_email() -> str:
+    """The signed-in person's main address: the one a one-button join joins with."""
+    user = current_user()
+    if user is None:
+        return ""
     with state().readers() as db:
-        community = _restricted(db, slug)
-    form = JoinRequestForm()
-    visitor = current_user() is None
-    if not form.validate_on_submit() or (visitor and not form.email.data):
-        if request.method == "POST" and visitor and not form.email.data:
-            form.email.errors = [*form.email.errors, _("Enter an email address")]
-        return _form(community, form)
+        return main_address(db.get_one(User, user.id))
+
+
+@bp.route("/c/<slug>/join", methods=["GET", "POST"])
+def join(slug: str) -> Any:
+    """The join form on a page of its own (GET), and where every join form posts.
+
+    Someone signed in joins at once, as themselves; anyone else gives an address and gets a
+    link to confirm it. Either way the delivery chosen is the one the membership starts with.
+    """
+    with state().readers() as db:
+        community = _joinable(db, slug).community
+    signed_in = current_user() is not None
+    form = JoinForm()
+    if signed_in:
+        del form.email  # their address is known: they join as themselves
+    if not form.validate_on_submit():
+        return _join_page(community, form)
     delivery = Delivery(form.delivery.data)
+    if signed_in:
+        return _join_as_me(slug, delivery)
     try:
         with writing() as db:
-            community = _restricted(db, slug)
-            user = signed_in(db)
-            if user is None:
-                join_requests.ask_by_address(
-                    db,
-                    state().site,
-                    community,
-                    form.email.data,
-                    form.reason.data,
-                    delivery,
-                    name=form.name.data or "",
-                    client=request.remote_addr or "unknown",
-                )
-            else:
-                join_requests.ask(db, state().site, community, user, form.reason.data, delivery)
-    except (InvalidInput, RateLimited) as exc:
-        form.form_errors.append(sentence(exc.message))
-        return _form(community, form, exc.http_status)
-    if visitor:
-        return message_page(
-            _("Check your email"),
+            joining.ask_to_join(
+                db,
+                state().site,
+                _joinable(db, slug).community,
+                form.email.data,
+                delivery,
+                request.remote_addr or "unknown",
+                i18n.current_language(),
+            )
+    except RateLimited:
+        form.form_errors.append(
             _(
-                "We have sent a link to %(email)s. Follow it to send your request to the facilitators of %(name)s.",
-                email=form.email.data,
-                name=community.name,
-            ),
+                "Too many requests to join have been made, for this address or from your network, "
+                "in the last hour. Please try again later."
+            )
         )
-    flash(
-        _(
-            "Your request to join %(name)s is with its facilitators. We will email you their answer.",
-            name=community.name,
-        ),
-        "success",
+        return _join_page(community, form, 429)
+    return render_template(
+        "accounts/join_check_email.html",
+        community=community,
+        email=form.email.data,
+        days=subscriptions.CONFIRM_TTL.days,
     )
-    return redirect(url_for("archive.community", slug=community.slug), 303)
 
 
-def _restricted(db: Session, slug: str) -> Community:
-    """The restricted community at ``slug``; NotFound for a private one, as for a missing one."""
-    community = community_by_slug(db, slug)
-    join_requests.restricted(community)
-    return community
+def _joinable(db: Session, slug: str) -> Place:
+    """The community if a visitor may join it from the web; a private one is not found."""
+    here = place(db, slug)
+    if here.community.is_private:
+        raise no_community(slug)
+    return here
 
 
-def _form(community: Community, form: JoinRequestForm, status: int | None = None) -> tuple[str, int]:
-    page = render_template("accounts/join_request.html", community=community, form=form)
-    return page, status or (400 if form.errors or form.form_errors else 200)
+def _join_page(community: Community, form: JoinForm, status: int | None = None) -> tuple[str, int]:
+    return render_template("accounts/join.html", community=community, form=form), status or (
+        400 if form.errors else 200
+    )
 
 
-@bp.route(f"{join_requests.CONFIRM_PATH}<token>", methods=["GET", "POST"])
-def confirm(token: str) -> Any:
-    """A visitor's request to join, confirmed from the link mailed to their address."""
-    if request.method == "GET":
-        with state().readers() as db:
-            asked = join_requests.unconfirmed(db, state().site, token)
-            community = db.get_one(Community, asked.community_id)
-            return render_template("accounts/join_request_confirm.html", community=community, asked=asked)
+def _join_as_me(slug: str, delivery: Delivery) -> Any:
     with writing() as db:
-        done = join_requests.confirm(db, state().site, token)
-        name = done.community.name
-    if done.member:
-        text = _("You are already a member of %(name)s.", name=name)
-    else:
-        text = _("Your request to join %(name)s is with its facilitators. We will email you their answer.", name=name)
-    return message_page(_("Thank you"), text)
-
-
-@bp.route(f"{invitations.PATH}<token>", methods=["GET", "POST"])
-def invitation(token: str) -> Any:
-    """An invitation's personal link: GET shows what it is for, the button joins."""
-    if request.method == "GET":
-        with state().readers() as db:
-            invited = invitations.invitation_for(db, token)
-            community = db.get_one(Community, invited.community_id)
-            return render_template("accounts/invitation.html", community=community, invited=invited)
-    with writing() as db:
-        user, community = invitations.accept(db, token)
-        slug, name = community.slug, community.name
-        sign_in_as(db, user.id)
-    flash(_("Welcome to %(name)s: you are a member now.", name=name), "success")
+        here = _joinable(db, slug)
+        user = here.user
+        assert user is not None
+        membership = accounts.join(db, state().site, user, here.community)
+        if here.membership is None:  # a member already keeps the choice they made before
+            membership.delivery = delivery
+        flash(joined_message(here.community, user, membership.status), "success")
     return redirect(url_for("archive.community", slug=slug), 303)

@@ -12,10 +12,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import g
+from flask_babel import gettext as _
 
 from forum import join_requests
 from forum.access import Action, membership_of, posting_verdict
-from forum.models import Delivery, MemberStatus, Visibility
+from forum.list_addresses import post_address
+from forum.models import Community, Delivery, MemberStatus, User, Visibility
 from forum.posting import community_by_slug
 from web.accounts.forms import DELIVERY_CHOICES
 from web.auth import current_user
@@ -74,4 +76,23 @@ def _standing(community: Any) -> Standing:
         may_join=membership is None and found.is_public,
         may_request=restricted and membership is None and not requested,
         requested=requested,
+    )
+
+
+def main_address(user: User) -> str:
+    """Where community mail to ``user`` goes (and so the address that bounced)."""
+    return next(e.email for e in user.emails if e.is_primary)
+
+
+def joined_message(community: Community, user: User, status: MemberStatus) -> str:
+    """The banner a newcomer sees on the community's page: what to do now."""
+    if status is MemberStatus.pending:
+        return _("You have asked to join %(name)s. A facilitator will approve your request.", name=community.name)
+    address = post_address(community.slug, state().site.mail_domain)
+    return _(
+        "Welcome to %(name)s: you are a member. To post, write to %(address)s from %(email)s, or start a "
+        "thread here; to answer a post, reply to its email or reply on its page.",
+        name=community.name,
+        address=address,
+        email=main_address(user),
     )

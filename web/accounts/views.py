@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from werkzeug.exceptions import BadRequest
 
 from forum import accounts, bounces, confirmations, mail_links, subscriptions
-from forum.access import membership_of
+from forum.access import membership_of, user_by_email
 from forum.collation import sort_key
 from forum.errors import InvalidInput, ListbridgeError, NotFound, RateLimited
 from forum.models import (
@@ -56,7 +56,8 @@ from web.accounts.forms import (
     sentence,
 )
 from web.accounts.lookup import Place, place, safe_next, signed_in
-from web.accounts.taking_part import standing
+from web.accounts.taking_part import DELIVERY_LABELS, joined_message, standing
+from web.accounts.taking_part import main_address as _main_address
 from web.archive.rendering import post_html
 from web.auth import login_required, sign_in_as, sign_out
 from web.i18n import lazy_gettext as _l
@@ -147,7 +148,12 @@ def sign_in() -> Any:
     try:
         with _writing() as db:
             accounts.request_sign_in(
-                db, state().site, form.email.data, request.remote_addr or "unknown", safe_next(form.next.data, "")
+                db,
+                state().site,
+                form.email.data,
+                request.remote_addr or "unknown",
+                safe_next(form.next.data, ""),
+                i18n.current_language(),
             )
     except RateLimited:
         form.form_errors.append(
@@ -286,11 +292,6 @@ def verify_email(token: str) -> Any:
         _("%(email)s is now on your account: you can post from it and sign in with it.", email=added.email),
         links=[(url_for(".profile"), _("Your account"))],
     )
-
-
-def _main_address(user: User) -> str:
-    """Where community mail to ``user`` goes (and so the address that bounced)."""
-    return next(e.email for e in user.emails if e.is_primary)
 
 
 def _me(db: Session) -> User:
@@ -631,9 +632,13 @@ def bounce_reenable(token: str) -> Any:
 
 @bp.route(f"{subscriptions.CONFIRM_PATH}<token>", methods=["GET", "POST"])
 def confirm_request(token: str) -> Any:
-    """The link in the mail that confirms a join or leave asked for by email (double opt-in).
+    """The link in the mail that confirms a join or leave asked for by email or on a
+    community's page (double opt-in).
 
-    Confirming uses the request up, so a second press finds nothing and says so (404).
+    Confirming a join proves the address is the visitor's, as a sign-in link does, so it
+    signs them in (making their account first if they had none: they may give a name) and
+    opens the community's page. It uses the request up, so a second press finds nothing
+    and says so (404).
     """
     if request.method == "GET":
         with state().readers() as db:
@@ -643,28 +648,30 @@ def confirm_request(token: str) -> Any:
                 asked=asked,
                 community=db.get(Community, asked.community_id),
                 verb="join" if asked.action == subscriptions.SUBSCRIBE else "leave",
+                newcomer=user_by_email(db, asked.email) is None,
+                delivery=DELIVERY_LABELS[asked.delivery.value] if asked.delivery else "",
                 days=subscriptions.CONFIRM_TTL.days,
             )
     with _writing() as db:
-        done = subscriptions.confirm(db, state().site, token)
-    community = done.community
+        done = subscriptions.confirm(db, state().site, token, request.form.get("name", ""))
+        community = done.community
+        if done.membership is not None:
+            sign_in_as(db, done.membership.user_id)
+            if done.membership.status is MemberStatus.active:
+                flash(joined_message(community, done.membership.user, done.membership.status), "success")
+                return redirect(url_for("archive.community", slug=community.slug), 303)
     if done.refusal:
         return message_page(_("You are still a member of %(name)s", name=community.name), sentence(done.refusal), 409)
     if done.action == subscriptions.UNSUBSCRIBE:
         return render_template("accounts/unsubscribed.html", community=community)
-    if done.requested or (done.membership is not None and done.membership.status is MemberStatus.pending):
-        return message_page(
-            _("Request sent"),
-            _(
-                "%(email)s has asked to join %(name)s, and its facilitators will decide on the request.",
-                name=community.name,
-                email=done.email,
-            ),
-        )
+    # A join asked for a restricted community: the request is now with its facilitators.
     return message_page(
-        _("Welcome to %(name)s", name=community.name),
-        _("%(email)s is a member of %(name)s: its messages will come by email.", email=done.email, name=community.name),
-        links=[(url_for("archive.community", slug=community.slug), community.name)],
+        _("Request sent"),
+        _(
+            "%(email)s has asked to join %(name)s, and its facilitators will decide on the request.",
+            name=community.name,
+            email=done.email,
+        ),
     )
 
 

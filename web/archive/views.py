@@ -42,6 +42,7 @@ from forum import archive, catalogue, takedown, threads, times
 from forum.access import can_moderate, can_read
 from forum.archive import AttachmentEntry, Pagination, PostEntry
 from forum.errors import NotFound
+from forum.list_addresses import list_addresses
 from forum.models import Community
 from forum.search import search as search_posts
 from web import i18n
@@ -228,6 +229,7 @@ def community(slug: str) -> str:
     return render_template(
         "archive/community.html",
         community=readable.community,
+        addresses=list_addresses(readable.community.slug, state().site.mail_domain),
         is_member=readable.is_member,
         threads=listing.threads,
         pages=_page_links(listing.pagination, ".community", slug=readable.community.slug),
