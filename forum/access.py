@@ -90,16 +90,37 @@ def can_moderate(membership: Membership | None) -> bool:
     return _active(membership) and membership.role in (Role.moderator, Role.facilitator)
 
 
-def posting_verdict(community: Community, membership: Membership | None, who: str) -> Verdict:
-    """Apply the community's posting policy to a would-be author (``who`` names them in errors)."""
+def posting_verdict(
+    community: Community,
+    membership: Membership | None,
+    who: str,
+    *,
+    published_posts: int = 0,
+    owners: str = "",
+) -> Verdict:
+    """Apply the community's posting policy to a would-be author (``who`` names them in errors).
+
+    ``published_posts`` is how many of the author's posts the community has published (it
+    decides whether a newcomer's post is held, :attr:`Community.moderate_new`), and
+    ``owners`` the facilitators' address an announcement list's members are sent to instead;
+    :func:`forum.posting.verdict_for` finds both.
+    """
     if membership is not None and membership.status is MemberStatus.banned:
         return Verdict(Action.refuse, f"{who} may not post to {community.slug}")
     if can_moderate(membership):
         return Verdict(Action.accept)
     policy = community.posting_policy
+    if policy is PostingPolicy.announce and not (community.is_private and not _active(membership)):
+        return Verdict(
+            Action.refuse,
+            f"{community.slug} is an announcement list: only its facilitators post to it. "
+            f"Thank you for writing; to reach them, please write to {owners or community.slug + '-owner'}",
+        )
     if policy is PostingPolicy.moderated:
         return Verdict(Action.hold, f"posts to {community.slug} are reviewed by a moderator before they appear")
     if policy is PostingPolicy.open or _active(membership):
+        if published_posts < (community.moderate_new or 0):
+            return Verdict(Action.hold, NEW_MEMBER_HOLD)
         return Verdict(Action.accept)
     if community.is_private:
         # Say no more than for an unknown address: a private community does not exist to outsiders.
@@ -109,3 +130,6 @@ def posting_verdict(community: Community, membership: Membership | None, who: st
         f"only members may post to {community.slug}; {who} is not a member (join by writing to "
         f"{community.slug}-subscribe or on the web)",
     )
+
+
+NEW_MEMBER_HOLD = "a new member's first posts are reviewed by a moderator before they appear"

@@ -79,6 +79,7 @@ def create_community(
     subject_prefix: str = "",
     require_authentication: str = "",
     language: str = "en",
+    moderate_new: int = 0,
 ) -> Community:
     given, slug = slug, slug.strip()
     if slug.lower() in RESERVED_NAMES:
@@ -106,6 +107,7 @@ def create_community(
         subject_prefix=subject_prefix.strip(),
         require_authentication=require_authentication,
         language=check_community_language(language),
+        moderate_new=first_posts_reviewed(moderate_new),
     )
     session.add(community)
     session.flush()
@@ -128,9 +130,10 @@ def edit_community(
     policy: str | None = None,
     subject_prefix: str | None = None,
     language: str | None = None,
+    moderate_new: int | None = None,
 ) -> Community:
-    """Change what is given of a community's name, description, posting policy, subject prefix
-    and language."""
+    """Change what is given of a community's name, description, posting policy, subject prefix,
+    language and how many of a new member's posts are reviewed."""
     if name is not None:
         community.name = community_name(name)
     if description is not None:
@@ -141,8 +144,23 @@ def edit_community(
         community.subject_prefix = subject_prefix.strip()
     if language is not None:
         community.language = check_community_language(language)
+    if moderate_new is not None:
+        community.moderate_new = first_posts_reviewed(moderate_new)
     session.flush()
     return community
+
+
+MAX_MODERATE_NEW = 100
+
+
+def first_posts_reviewed(count: int) -> int:
+    """``count`` as :attr:`Community.moderate_new`, or InvalidInput: 0 (nobody's posts) up to
+    :data:`MAX_MODERATE_NEW`, past which a newcomer is simply moderated."""
+    if not 0 <= count <= MAX_MODERATE_NEW:
+        raise InvalidInput(
+            f"the number of a new member's posts to review is 0 (none) to {MAX_MODERATE_NEW}, not {count}"
+        )
+    return count
 
 
 @dataclass(frozen=True)

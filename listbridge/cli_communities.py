@@ -34,10 +34,17 @@ def community() -> None:
 @click.option("--private", is_flag=True, help="Only members can see it (archive, search, feeds).")
 @click.option(
     "--policy",
-    type=click.Choice(["members", "moderated", "open"]),
+    type=click.Choice(["members", "moderated", "open", "announce"]),
     default="members",
     show_default=True,
-    help="Who may post without moderation.",
+    help="Who may post without moderation (announce: only facilitators and moderators post).",
+)
+@click.option(
+    "--moderate-new",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Hold each member's first N posts for a moderator (0: none).",
 )
 @click.option("--description", default="", help="One paragraph about the community.")
 @click.option("--subject-prefix", default="", help='Prefix for subjects of mailed posts, e.g. "[housing]".')
@@ -67,6 +74,7 @@ def community_create(
     subject_prefix: str,
     require_authentication: str,
     language: str,
+    moderate_new: int,
 ) -> None:
     """Create the community SLUG (its address is SLUG@mail_domain)."""
     with ctx.sessions.begin() as session:
@@ -80,6 +88,7 @@ def community_create(
             subject_prefix=subject_prefix,
             require_authentication="" if require_authentication == "site" else require_authentication,
             language=language,
+            moderate_new=moderate_new,
         )
         click.echo(
             f"created {c.slug} ({c.visibility.value}, posting: {c.posting_policy.value}, "
@@ -113,7 +122,12 @@ def community_list(ctx: Context) -> None:
 @click.argument("slug")
 @click.option("--name", help="Name shown to people.")
 @click.option("--description", help="One paragraph about the community.")
-@click.option("--policy", type=click.Choice([p.value for p in PostingPolicy]), help="Who may post without moderation.")
+@click.option(
+    "--policy",
+    type=click.Choice([p.value for p in PostingPolicy]),
+    help="Who may post without moderation (announce: only facilitators and moderators post).",
+)
+@click.option("--moderate-new", type=int, help="Hold each member's first N posts for a moderator (0: none).")
 @click.option("--subject-prefix", help='Prefix for subjects of mailed posts, e.g. "[housing]".')
 @click.option(
     "--language",
@@ -129,13 +143,15 @@ def community_edit(
     policy: str | None,
     subject_prefix: str | None,
     language: str | None,
+    moderate_new: int | None,
 ) -> None:
-    """Change SLUG's name, description, posting policy, subject prefix or language.
+    """Change SLUG's name, description, posting policy, subject prefix, language or
+    first-post moderation.
 
     Only what is given changes.
     """
-    if (name, description, policy, subject_prefix, language) == (None, None, None, None, None):
-        fail("nothing to change: give --name, --description, --policy, --subject-prefix or --language")
+    if (name, description, policy, subject_prefix, language, moderate_new) == (None,) * 6:
+        fail("nothing to change: give --name, --description, --policy, --moderate-new, --subject-prefix or --language")
     with ctx.sessions.begin() as session:
         c = edit_community(
             session,
@@ -145,10 +161,11 @@ def community_edit(
             policy=policy,
             subject_prefix=subject_prefix,
             language=language,
+            moderate_new=moderate_new,
         )
         click.echo(
             f"{c.slug}: name {c.name!r}, posting: {c.posting_policy.value}, "
-            f"subject prefix {c.subject_prefix!r}, language: {c.language}"
+            f"first posts reviewed: {c.moderate_new}, subject prefix {c.subject_prefix!r}, language: {c.language}"
         )
 
 

@@ -110,7 +110,7 @@ def _judge_one(
         author = headers.from_addr or ""
         if route.form is Form.reply:
             author = token_author(session, reply_target(session, site, route, community)[0], author)
-        verdict = check_post(session, community, author)
+        verdict = check_post(session, community, author, site)
         verdict.raise_if_refused()
         if verdict.action is Action.hold:
             return Reply(250, f"2.6.0 held for moderation: {verdict.reason}")

@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from forum.access import Action, membership_of, posting_verdict
-from forum.models import Delivery, MemberStatus
-from forum.posting import community_by_slug
+from forum.access import Action, membership_of
+from forum.models import Delivery, MemberStatus, PostingPolicy
+from forum.posting import community_by_slug, verdict_for
 from web.accounts.forms import DELIVERY_CHOICES
 from web.auth import current_user
 from web.state import state
@@ -28,6 +28,7 @@ class Standing:
     delivery: Delivery | None = None
     posting: Action | None = None  # what would happen to a post, when signed in
     may_join: bool = False
+    owners: str = ""  # the facilitators' address, where only they post (an announcement list)
 
     @property
     def member(self) -> bool:
@@ -50,11 +51,13 @@ def standing(community: Any) -> Standing:
     with state().readers() as db:
         found = community_by_slug(db, community.slug)
         membership = membership_of(db, user, found)
-        verdict = posting_verdict(found, membership, "you")
+        verdict = verdict_for(db, found, membership, "you", state().site)
+    announce = found.posting_policy is PostingPolicy.announce and verdict.refused
     return Standing(
         signed_in=True,
         status=membership.status if membership else None,
         delivery=membership.delivery if membership else None,
         posting=verdict.action,
         may_join=membership is None and not found.is_private,
+        owners=state().site.owner_address(found.slug) if announce else "",
     )
