@@ -129,6 +129,7 @@ class ThreadSummary:
     started_by: str
     replied_by: str | None  # the author of the latest reply; None while nobody has replied
     last_activity_at: datetime
+    pinned: bool = False
 
 
 @dataclass(frozen=True)
@@ -338,7 +339,7 @@ def _thread_author(thread_id: ColumnExpressionArgument[int], *, latest: bool) ->
 
 
 def thread_list(session: Session, community_id: int, page: int, per_page: int) -> ThreadListPage:
-    """One page of a community's threads, most recently active first."""
+    """One page of a community's threads: pinned ones first, then the most recently active."""
     visible = and_(Thread.community_id == community_id, Thread.post_count > 0)
     total = session.scalar(select(func.count()).select_from(Thread).where(visible)) or 0
     pagination = Pagination(max(1, page), per_page, total)
@@ -348,11 +349,12 @@ def thread_list(session: Session, community_id: int, page: int, per_page: int) -
             Thread.subject,
             Thread.post_count,
             Thread.last_activity_at,
+            Thread.pinned,
             _thread_author(Thread.id, latest=False).label("started_by"),
             _thread_author(Thread.id, latest=True).label("replied_by"),
         )
         .where(visible)
-        .order_by(Thread.last_activity_at.desc(), Thread.id.desc())
+        .order_by(Thread.pinned.desc(), Thread.last_activity_at.desc(), Thread.id.desc())
         .limit(per_page)
         .offset(pagination.offset)
     ).all()
@@ -364,6 +366,7 @@ def thread_list(session: Session, community_id: int, page: int, per_page: int) -
             started_by=public_name(r.started_by or ""),
             replied_by=public_name(r.replied_by or "") if r.post_count > 1 else None,
             last_activity_at=r.last_activity_at,
+            pinned=r.pinned,
         )
         for r in rows
     ]

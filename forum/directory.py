@@ -51,6 +51,8 @@ RESERVED_SUFFIXES = (
 )
 # A member spreadsheet's columns, as imported and as listed; only email is required.
 CSV_COLUMNS = ("email", "name", "role", "delivery", "status", "language")
+# Columns the facilitators' export adds (forum.roster), read past so that it imports back.
+EXPORTED_ONLY = ("joined", "bounce")
 # Local parts that are the site's own (postmaster@ must reach its operators, RFC 5321 §4.5.1;
 # noreply@ sends notices and digests) or that people and machines expect to be a server's.
 RESERVED_NAMES = frozenset({"noreply", "postmaster", "abuse", "mailer-daemon", "root", "admin", "www", "listbridge"})
@@ -241,7 +243,7 @@ def read_member_csv(text: str, source: str) -> list[MemberRow]:
         raise InvalidInput(
             f"{source}: line 1: the header must name an 'email' column (found: {', '.join(header) or 'nothing'})"
         )
-    unknown = set(header) - set(CSV_COLUMNS)
+    unknown = set(header) - set(CSV_COLUMNS) - set(EXPORTED_ONLY)
     if unknown:
         raise InvalidInput(
             f"{source}: line 1: unknown column(s) {', '.join(sorted(unknown))}; use {','.join(CSV_COLUMNS)}"

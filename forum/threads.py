@@ -198,3 +198,13 @@ def merge_threads(session: Session, *, source_id: int, target: Thread) -> None:
         )
         or 0
     )
+
+
+def pin(session: Session, community: Community, thread_id: int, pinned: bool) -> Thread:
+    """Pin a thread of ``community`` to the top of its page, or unpin it."""
+    thread = session.get(Thread, thread_id)
+    if thread is None or thread.community_id != community.id or thread.post_count < 1:
+        raise NotFound(f"there is no thread {thread_id} in {community.slug}")
+    thread.pinned = pinned
+    session.flush()
+    return thread

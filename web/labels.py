@@ -9,6 +9,7 @@ from __future__ import annotations
 from enum import Enum
 
 from forum.models import Delivery, MemberStatus, Role
+from forum.roster import BounceState
 from web.i18n import LazyText
 from web.i18n import lazy_gettext as _l
 
@@ -23,6 +24,11 @@ DELIVERY_NAMES = {
     Delivery.daily: _l("Daily digest"),
     Delivery.weekly: _l("Weekly digest"),
     Delivery.none: _l("No email"),
+}
+BOUNCE_NAMES = {
+    BounceState.ok: _l("No bounces"),
+    BounceState.bouncing: _l("Bouncing"),
+    BounceState.disabled: _l("Stopped by bounces"),
 }
 SOURCE_NAMES = {
     "email": _l("email"),
@@ -45,4 +51,10 @@ TEMPLATE_GLOBALS = {
     "status_name": _namer(STATUS_NAMES),  # type: ignore[arg-type]
     "delivery_name": _namer(DELIVERY_NAMES),  # type: ignore[arg-type]
     "source_name": _namer(SOURCE_NAMES),  # type: ignore[arg-type]
+    "bounce_name": _namer(BOUNCE_NAMES),  # type: ignore[arg-type]
+    # The names themselves, for a filter's choices.
+    "role_names": ROLE_NAMES,
+    "delivery_names": DELIVERY_NAMES,
+    "bounce_names": BOUNCE_NAMES,
+    "status_names": STATUS_NAMES,
 }

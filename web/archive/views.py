@@ -40,6 +40,7 @@ from sqlalchemy.orm import Session
 from forum import archive, threads, times
 from forum.access import can_moderate
 from forum.archive import AttachmentEntry, Pagination, PostEntry
+from forum.awaiting import managed_by
 from forum.errors import NotFound
 from forum.models import Community
 from forum.search import search as search_posts
@@ -142,10 +143,14 @@ def _body(post: PostEntry, *, remote_images: bool, external: bool = False) -> Re
 def home() -> str:
     with state().readers() as db:
         listing = archive.communities_page(db, _viewer_id(), page_number(request.args), COMMUNITIES_PER_PAGE)
+        managed = managed_by(db, _viewer_id())
     if listing.pagination.number > listing.pagination.pages:
         abort(404)
     return render_template(
-        "archive/home.html", communities=listing.communities, pages=_page_links(listing.pagination, ".home")
+        "archive/home.html",
+        communities=listing.communities,
+        managed=managed,
+        pages=_page_links(listing.pagination, ".home"),
     )
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from wtforms import Field, RadioField, SelectField, StringField, TextAreaField
+from wtforms import Field, IntegerField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Length, Optional, ValidationError
+from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
+from wtforms.widgets import NumberInput
 
 from forum import chat_platforms
 from forum.chat import channel_problem
+from forum.directory import MAX_MODERATE_NEW
 from forum.languages import BILINGUAL
 from forum.models import PostingPolicy, Role, Visibility
 from web.accounts.forms import DELIVERY_CHOICES, WebForm, choice_value, email_field, sentence
@@ -31,6 +33,10 @@ POLICY_CHOICES = [
         _l("Every message waits for a moderator (facilitators' and moderators' own do not)"),
     ),
     SelectChoice(PostingPolicy.open.value, _l("Anyone can post, members or not")),
+    SelectChoice(
+        PostingPolicy.announce.value,
+        _l("Announcements: only facilitators and moderators post; members are told to write to the facilitators"),
+    ),
 ]
 COMMUNITY_LANGUAGE_CHOICES = [
     SelectChoice("cy", _l("Welsh")),
@@ -88,4 +94,13 @@ class SettingsForm(WebForm):
     visibility = RadioField(_l("Who can read it"), choices=VISIBILITY_CHOICES, coerce=choice_value)
     posting_policy = RadioField(_l("Who can post"), choices=POLICY_CHOICES, coerce=choice_value)
     language = RadioField(_l("Language of the community"), [Optional()], choices=COMMUNITY_LANGUAGE_CHOICES)
+    moderate_new = IntegerField(
+        _l("New members' posts reviewed first"),
+        [
+            Optional(),
+            NumberRange(0, MAX_MODERATE_NEW, _l("Enter a number from 0 to 100")),
+        ],
+        widget=NumberInput(min=0, max=MAX_MODERATE_NEW),
+        render_kw={"inputmode": "numeric"},
+    )
     subject_prefix = StringField(_l("Subject prefix"), [Optional(), Length(max=64)])
