@@ -48,6 +48,7 @@ RESERVED_SUFFIXES = (
     "-leave",
     "-confirm",
     "-private",
+    "-moderate",
 )
 # A member spreadsheet's columns, as imported and as listed; only email is required.
 CSV_COLUMNS = ("email", "name", "role", "delivery", "status", "language")

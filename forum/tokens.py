@@ -121,3 +121,4 @@ REPLY = "reply"  # SLUG+TOKEN@: (user id, post id); refused [smtp_in] reply_toke
 UNSUBSCRIBE = "unsubscribe"  # one-click unsubscribe: (user id, community id)
 PRIVATE_POST = "private-post"  # SLUG-private+TOKEN@ in a post's copies and digests: (post id)
 PRIVATE = "private"  # SLUG-private+TOKEN@ on a relayed private message: (recipient user id, writer user id)
+MODERATE = "moderate"  # SLUG-moderate+TOKEN@, Reply-To of a held-post notice: (post id, moderator user id)

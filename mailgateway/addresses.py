@@ -8,6 +8,7 @@ reading the local part of an incoming recipient.
     SLUG-subscribe@, -unsubscribe@, -request@   email commands
     SLUG-confirm+TOKEN@  the reply that confirms a join or leave asked for by email
     SLUG-private+TOKEN@  a private message between members, relayed (forum.private_replies)
+    SLUG-moderate+TOKEN@ a moderator's answer to a held-post notice (forum.moderation_replies)
     postmaster@, abuse@  the site's operators (RFC 5321 §4.5.1, RFC 2142)
     noreply@         sender of the site's notices and digests: replies are answered with help
 
@@ -33,13 +34,23 @@ class Form(str, enum.Enum):
     request = "request"
     confirm = "confirm"
     private = "private"
+    moderate = "moderate"
     postmaster = "postmaster"
     noreply = "noreply"
 
 
 _SUFFIXES = {
     f"-{f.value}": f
-    for f in (Form.owner, Form.bounces, Form.subscribe, Form.unsubscribe, Form.request, Form.confirm, Form.private)
+    for f in (
+        Form.owner,
+        Form.bounces,
+        Form.subscribe,
+        Form.unsubscribe,
+        Form.request,
+        Form.confirm,
+        Form.private,
+        Form.moderate,
+    )
 }
 # The site's own addresses: no community has these names (forum.directory.RESERVED_NAMES).
 SITE_ADDRESSES = {"postmaster": Form.postmaster, "abuse": Form.postmaster, "noreply": Form.noreply}

@@ -22,7 +22,7 @@ from forum.models import Community, InboundMessage, MemberStatus
 from forum.posting import check_post, community_by_slug
 from forum.site import Site
 from mailgateway.addresses import Form, Route, reverse_path
-from mailgateway.incoming import authenticity, private_relay
+from mailgateway.incoming import authenticity, moderating, private_relay
 from mailgateway.incoming.recipients import recipient, reply_target, token_author
 from mailgateway.text.parsing import HeaderTooLarge, MailHeaders, MalformedMail, ParsedMail, parse_headers
 
@@ -104,6 +104,13 @@ def _judge_one(
             if authorship(session, site, headers, Route(Form.post, route.slug), envelope, community).hold:
                 raise NotPermitted(
                     "a private message is passed on only when its sender's domain shows it sent it (DKIM, SPF or DMARC)"
+                )
+        if route.form is Form.moderate and community is not None:
+            moderating.check(session, site, route, community, headers.from_addr or "")
+            if authorship(session, site, headers, Route(Form.post, route.slug), envelope, community).hold:
+                raise NotPermitted(
+                    "a decision on a held post is taken only when the moderator's domain shows it sent it "
+                    "(DKIM, SPF or DMARC)"
                 )
         if route.form not in POSTING or community is None:
             return ACCEPTED
