@@ -90,7 +90,9 @@ class TestAnnouncements:
         send(served, FIONA, f"news@{DOMAIN}", "Closures", "Offices shut on Friday.", "c1@council.example")
         copies = settle(served, smtp_sink, 2)
         reply_to = next(m for m in copies if m.rcpt_tos == [ALICE]).message["Reply-To"]
-        address = re.search(r"[\w.+-]+@[\w.-]+", reply_to).group(0)  # type: ignore[union-attr]
+        found = re.search(r"[\w.+-]+@[\w.-]+", reply_to)
+        assert found, reply_to
+        address = found.group(0)
         code, text = send(served, ALICE, address, "Re: Closures", "Thanks!", "c2@council.example")
         assert code == 550 and f"news-owner@{DOMAIN}" in text
 
