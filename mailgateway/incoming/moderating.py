@@ -64,10 +64,12 @@ def handle(session: Session, site: Site, route: Route, community: Community, par
     values: dict[str, object] = {"subject": post.subject, "name": community.name}
     chosen = moderation_replies.decision(new_text)
     if post.status is not PostStatus.held:
-        done = _("published") if post.status is PostStatus.published else _("turned down")
         outcome = f"post {post.id} decided already ({post.status.value}); nothing changed"
         subject = _("Already decided: %(subject)s") % values
-        text = _('"%(subject)s" in %(name)s was %(done)s already: nothing changed.') % {**values, "done": done}
+        if post.status is PostStatus.published:
+            text = _('"%(subject)s" in %(name)s was published already: nothing changed.') % values
+        else:
+            text = _('"%(subject)s" in %(name)s was turned down already: nothing changed.') % values
     elif chosen is None:
         outcome = f"no decision word from {sender}; post {post.id} still held"
         subject = _("Not understood: %(subject)s") % values
