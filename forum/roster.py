@@ -196,10 +196,18 @@ def roster_counts(session: Session, community: Community) -> RosterCounts:
 def roster_lines(
     session: Session, community: Community, wanted: RosterFilter, *, batch: int = 1000
 ) -> Iterator[RosterLine]:
-    """Every member matching ``wanted``, by address, read in batches as it is consumed."""
-    query = _query(community, wanted).order_by(UserEmail.email).execution_options(yield_per=batch)
-    for row in session.execute(query):
-        yield _line(tuple(row))
+    """Every member matching ``wanted``, by address, read a batch at a time as it is
+    consumed (each batch starts after the last address of the one before, so it needs no
+    open cursor, nor a transaction to hold one)."""
+    after = ""
+    while True:
+        query = _query(community, wanted).where(UserEmail.email > after).order_by(UserEmail.email).limit(batch)
+        rows = session.execute(query).all()
+        for row in rows:
+            yield _line(tuple(row))
+        if len(rows) < batch:
+            return
+        after = rows[-1][1]
 
 
 # The export's columns: the import's first five (``member import`` reads the file back and
