@@ -92,9 +92,16 @@ def community_create(
         )
         click.echo(
             f"created {c.slug} ({c.visibility.value}, posting: {c.posting_policy.value}, "
-            f"language: {c.language}): "
+            f"language: {c.language}{_first_posts(c)}): "
             f"{c.slug}@{ctx.settings.site.mail_domain}"
         )
+
+
+def _first_posts(community: Community) -> str:
+    """What the command says of first-post review: nothing while it is off."""
+    if not community.moderate_new:
+        return ""
+    return f", a new member's first {community.moderate_new} post(s) reviewed"
 
 
 @community.command("list")
@@ -165,7 +172,7 @@ def community_edit(
         )
         click.echo(
             f"{c.slug}: name {c.name!r}, posting: {c.posting_policy.value}, "
-            f"first posts reviewed: {c.moderate_new}, subject prefix {c.subject_prefix!r}, language: {c.language}"
+            f"subject prefix {c.subject_prefix!r}, language: {c.language}{_first_posts(c)}"
         )
 
 
