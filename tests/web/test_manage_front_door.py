@@ -249,7 +249,7 @@ class TestExport:
                 member = make_member(
                     session, community_by_slug(session, "housing"), f"x{len(name)}{ord(name[0])}@a.example"
                 )
-                session.get(User, member.user_id).display_name = name  # type: ignore[union-attr]
+                session.get_one(User, member.user_id).display_name = name
         as_user(ANN)
         rows = list(csv.reader(io.StringIO(client.get("/c/housing/manage/members.csv").text)))
         names = {r[1] for r in rows[1:]}
