@@ -40,7 +40,7 @@ from sqlalchemy.orm import Session
 from forum import archive, threads, times
 from forum.access import can_moderate
 from forum.archive import AttachmentEntry, Pagination, PostEntry
-from forum.awaiting import managed_by
+from forum.awaiting import awaiting, managed_by
 from forum.errors import NotFound
 from forum.models import Community
 from forum.search import search as search_posts
@@ -159,12 +159,14 @@ def community(slug: str) -> str:
     with state().readers() as db:
         readable = archive.readable_community(db, slug, _viewer_id())
         listing = archive.thread_list(db, readable.community.id, page_number(request.args), THREADS_PER_PAGE)
+        waiting = awaiting(db, readable.community) if can_moderate(readable.membership) else None
     if listing.pagination.number > listing.pagination.pages:
         abort(404)
     return render_template(
         "archive/community.html",
         community=readable.community,
         is_member=readable.is_member,
+        waiting=waiting,
         threads=listing.threads,
         pages=_page_links(listing.pagination, ".community", slug=readable.community.slug),
     )
@@ -196,6 +198,7 @@ def thread(slug: str, thread_id: int) -> ResponseReturnValue:
             posts=posts,
             bodies=bodies,
             is_member=readable.is_member,
+            may_manage=can_moderate(readable.membership),
             remote_images=remote_images,
             remote_images_held_back=sum(b.remote_images for b in bodies.values()),
         )
