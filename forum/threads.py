@@ -208,3 +208,14 @@ def pin(session: Session, community: Community, thread_id: int, pinned: bool) ->
     thread.pinned = pinned
     session.flush()
     return thread
+
+
+def pinned_threads(session: Session, community: Community) -> list[Thread]:
+    """The community's pinned threads, as the community page lists them."""
+    return list(
+        session.scalars(
+            select(Thread)
+            .where(Thread.community_id == community.id, Thread.pinned.is_(True), Thread.post_count > 0)
+            .order_by(Thread.last_activity_at.desc(), Thread.id.desc())
+        )
+    )

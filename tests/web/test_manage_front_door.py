@@ -292,7 +292,15 @@ class TestPinned:
         )
         assert refused.status_code == 403
         as_user(ANN)
-        client.post(f"/c/housing/manage/threads/{rules}/pin", data={"csrf_token": csrf_token(), "action": "unpin"})
+        section = soup(client.get("/c/housing/manage/settings")).select_one("section[aria-labelledby=pinned-heading]")
+        assert section is not None and section.find("a", string="House rules") is not None
+        done = client.post(
+            f"/c/housing/manage/threads/{rules}/pin",
+            data={"csrf_token": csrf_token(), "action": "unpin", "back": "settings"},
+        )
+        assert done.headers["Location"] == "/c/housing/manage/settings"
+        section = soup(client.get("/c/housing/manage/settings")).select_one("section[aria-labelledby=pinned-heading]")
+        assert section is not None and "No thread is pinned" in section.get_text()
         first = soup(client.get("/c/housing/")).select("table.threads tbody tr")[0]
         assert first.th.get_text(" ", strip=True) == "Newer news"
         assert (

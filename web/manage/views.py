@@ -289,7 +289,8 @@ def decide(slug: str, post_id: int) -> Any:
 @bp.route("/threads/<int:thread_id>/pin", methods=["POST"])
 @login_required
 def pin(slug: str, thread_id: int) -> Any:
-    """Pin a thread to the top of the community page, or unpin it; back to the thread."""
+    """Pin a thread to the top of the community page, or unpin it; back to the thread, or
+    to the settings page when it was unpinned there."""
     pinned = request.form.get("action") == "pin"
     with writing() as db:
         community = _managed(db, slug).community
@@ -301,6 +302,8 @@ def pin(slug: str, thread_id: int) -> Any:
         else _("“%(subject)s” is no longer pinned.", subject=subject),
         "success",
     )
+    if request.form.get("back") == "settings":
+        return redirect(url_for(".settings", slug=slug), 303)
     return redirect(url_for("archive.thread", slug=slug, thread_id=thread_id), 303)
 
 
@@ -312,9 +315,12 @@ def pin(slug: str, thread_id: int) -> Any:
 def settings(slug: str) -> Any:
     with state().readers() as db:
         community = _managed(db, slug).community
+        pinned = threads.pinned_threads(db, community)
     form = SettingsForm(obj=community)
     if not form.validate_on_submit():
-        page = render_template("manage/settings.html", community=community, form=form, section="settings")
+        page = render_template(
+            "manage/settings.html", community=community, form=form, pinned=pinned, section="settings"
+        )
         return page, 400 if form.errors else 200
     with writing() as db:
         community = _managed(db, slug).community
