@@ -115,13 +115,24 @@ def can_moderate(membership: Membership | None) -> bool:
     return _active(membership) and membership.role in (Role.moderator, Role.facilitator)
 
 
-def posting_verdict(community: Community, membership: Membership | None, who: str) -> Verdict:
+def posting_verdict(
+    community: Community,
+    membership: Membership | None,
+    who: str,
+    *,
+    published_posts: int = 0,
+    owners: str = "",
+) -> Verdict:
     """Apply the community's posting policy to a would-be author (``who`` names them in errors).
 
     An archived community takes no posts from anyone; an outsider to a private one is told
     no more than about an address that does not exist (below), archived or not.
+    ``published_posts`` is how many of the author's posts the community has published (it
+    decides whether a newcomer's post is held, :attr:`Community.moderate_new`), and
+    ``owners`` the facilitators' address an announcement list's members are sent to instead;
+    :func:`forum.posting.verdict_for` finds both.
     """
-    values = {"who": who, "slug": community.slug}
+    values = {"who": who, "slug": community.slug, "owners": owners or f"{community.slug}-owner"}
     if community.is_archived:
         if community.is_private and not _active(membership):
             return _not_a_member_here(values)
@@ -132,10 +143,18 @@ def posting_verdict(community: Community, membership: Membership | None, who: st
     if can_moderate(membership):
         return Verdict(Action.accept)
     policy = community.posting_policy
+    if policy is PostingPolicy.announce and not (community.is_private and not _active(membership)):
+        announce = N_(
+            "%(slug)s is an announcement list: only its facilitators post to it. "
+            "Thank you for writing; to reach them, please write to %(owners)s"
+        )
+        return Verdict.because(Action.refuse, Message(announce, values))
     if policy is PostingPolicy.moderated:
         held = N_("posts to %(slug)s are reviewed by a moderator before they appear")
         return Verdict.because(Action.hold, Message(held, values))
     if policy is PostingPolicy.open or _active(membership):
+        if published_posts < (community.moderate_new or 0):
+            return Verdict(Action.hold, NEW_MEMBER_HOLD)
         return Verdict(Action.accept)
     if community.is_private:
         return _not_a_member_here(values)
@@ -149,3 +168,6 @@ def posting_verdict(community: Community, membership: Membership | None, who: st
 def _not_a_member_here(values: dict[str, str]) -> Verdict:
     # Say no more than for an unknown address: a private community does not exist to outsiders.
     return Verdict.because(Action.refuse, Message(N_("%(who)s is not a member of a community at this address"), values))
+
+
+NEW_MEMBER_HOLD = "a new member's first posts are reviewed by a moderator before they appear"

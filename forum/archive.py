@@ -114,6 +114,7 @@ class ThreadSummary:
     replied_by: str | None  # the author of the latest reply; None while nobody has replied
     last_activity_at: datetime
     language: str = ""  # its first post's: "cy", "en" or "" (forum.post_language)
+    pinned: bool = False
 
 
 @dataclass(frozen=True)
@@ -330,7 +331,7 @@ def _of_thread_post(
 
 
 def thread_list(session: Session, community_id: int, page: int, per_page: int) -> ThreadListPage:
-    """One page of a community's threads, most recently active first."""
+    """One page of a community's threads: pinned ones first, then the most recently active."""
     visible = and_(Thread.community_id == community_id, Thread.post_count > 0)
     total = session.scalar(select(func.count()).select_from(Thread).where(visible)) or 0
     pagination = Pagination(max(1, page), per_page, total)
@@ -340,12 +341,13 @@ def thread_list(session: Session, community_id: int, page: int, per_page: int) -
             Thread.subject,
             Thread.post_count,
             Thread.last_activity_at,
+            Thread.pinned,
             _thread_author(Thread.id, latest=False).label("started_by"),
             _thread_author(Thread.id, latest=True).label("replied_by"),
             _of_thread_post(Post.language, Thread.id, latest=False).label("language"),
         )
         .where(visible)
-        .order_by(Thread.last_activity_at.desc(), Thread.id.desc())
+        .order_by(Thread.pinned.desc(), Thread.last_activity_at.desc(), Thread.id.desc())
         .limit(per_page)
         .offset(pagination.offset)
     ).all()
@@ -358,6 +360,7 @@ def thread_list(session: Session, community_id: int, page: int, per_page: int) -
             replied_by=public_name(r.replied_by or "") if r.post_count > 1 else None,
             last_activity_at=r.last_activity_at,
             language=r.language or "",
+            pinned=r.pinned,
         )
         for r in rows
     ]

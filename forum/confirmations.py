@@ -20,12 +20,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from forum import mail_links, outbox, rate_limits
-from forum.access import Action, membership_of, posting_verdict
+from forum.access import Action, membership_of
 from forum.config import Settings
 from forum.errors import NotFound
 from forum.mail_language import language_for, translations
 from forum.models import Community, Post, PostStatus, User, UserEmail, Visibility
-from forum.posting import publish
+from forum.posting import publish, verdict_for
 from forum.site import Site
 from forum.tokens import BadToken
 from forum.translatable import N_, Message
@@ -138,7 +138,7 @@ def confirm(session: Session, site: Site, token: str) -> tuple[Post, int | None]
     author = session.get(User, post.author_id)
     if community is None or author is None:
         raise NotFound(_CONFIRMED_POST_GONE)
-    verdict = posting_verdict(community, membership_of(session, author, community), post.author_email)
+    verdict = verdict_for(session, community, membership_of(session, author, community), post.author_email, site)
     verdict.raise_if_refused()
     if verdict.action is not Action.accept:
         post.hold_reason = f"confirmed by its author; {verdict.reason}"

@@ -52,11 +52,14 @@ RESERVED_SUFFIXES = (
     "-confirm",
     "-private",
     "-preifat",
+    "-moderate",
 )
 # A member spreadsheet's columns, as imported and as listed; only email is required.
 # plain_text: "yes" for mail as plain text only, "no" for both parts; empty: as it is.
 CSV_COLUMNS = ("email", "name", "role", "delivery", "status", "language", "plain_text")
 _YES, _NO = ("yes", "y", "true", "1"), ("no", "n", "false", "0")
+# Columns the facilitators' export adds (forum.roster), read past so that it imports back.
+EXPORTED_ONLY = ("joined", "bounce")
 # Local parts that are the site's own (postmaster@ must reach its operators, RFC 5321 §4.5.1;
 # noreply@ sends notices and digests) or that people and machines expect to be a server's.
 RESERVED_NAMES = frozenset({"noreply", "postmaster", "abuse", "mailer-daemon", "root", "admin", "www", "listbridge"})
@@ -87,6 +90,7 @@ def create_community(
     require_authentication: str = "",
     language: str = "en",
     category: str = "",
+    moderate_new: int = 0,
 ) -> Community:
     slug = check_new_slug(session, slug)
     if require_authentication not in ("", "always", "never"):
@@ -105,6 +109,7 @@ def create_community(
         require_authentication=require_authentication,
         language=check_community_language(language),
         category=category_label(session, category),
+        moderate_new=first_posts_reviewed(moderate_new),
     )
     session.add(community)
     session.flush()
@@ -147,9 +152,11 @@ def edit_community(
     language: str | None = None,
     category: str | None = None,
     visibility: str | None = None,
+    moderate_new: int | None = None,
 ) -> Community:
     """Change what is given of a community's name, description, posting policy, subject prefix,
-    language, category ("" for none) and visibility."""
+    language, category ("" for none), visibility and how many of a new member's posts are
+    reviewed."""
     if name is not None:
         community.name = community_name(name)
     if description is not None:
@@ -164,6 +171,8 @@ def edit_community(
         community.category = category_label(session, category)
     if visibility is not None:
         community.visibility = _choice(Visibility, visibility, "visibility")
+    if moderate_new is not None:
+        community.moderate_new = first_posts_reviewed(moderate_new)
     session.flush()
     return community
 
@@ -176,6 +185,19 @@ def set_archived(session: Session, community: Community, archived: bool) -> Comm
         community.archived_at = None
     session.flush()
     return community
+
+
+MAX_MODERATE_NEW = 100
+
+
+def first_posts_reviewed(count: int) -> int:
+    """``count`` as :attr:`Community.moderate_new`, or InvalidInput: 0 (nobody's posts) up to
+    :data:`MAX_MODERATE_NEW`, past which a newcomer is simply moderated."""
+    if not 0 <= count <= MAX_MODERATE_NEW:
+        raise InvalidInput(
+            f"the number of a new member's posts to review is 0 (none) to {MAX_MODERATE_NEW}, not {count}"
+        )
+    return count
 
 
 @dataclass(frozen=True)
@@ -270,7 +292,7 @@ def read_member_csv(text: str, source: str) -> list[MemberRow]:
         raise InvalidInput(
             f"{source}: line 1: the header must name an 'email' column (found: {', '.join(header) or 'nothing'})"
         )
-    unknown = set(header) - set(CSV_COLUMNS)
+    unknown = set(header) - set(CSV_COLUMNS) - set(EXPORTED_ONLY)
     if unknown:
         raise InvalidInput(
             f"{source}: line 1: unknown column(s) {', '.join(sorted(unknown))}; use {','.join(CSV_COLUMNS)}"

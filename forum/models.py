@@ -81,6 +81,7 @@ class PostingPolicy(str, enum.Enum):
     members = "members"
     moderated = "moderated"
     open = "open"
+    announce = "announce"  # only facilitators and moderators post
 
 
 class Role(str, enum.Enum):
@@ -160,6 +161,8 @@ class Community(Base):
     category: Mapped[str] = mapped_column(String(60), default="", server_default="")
     # Set when a site administrator archives it: still readable, no new posts by any door.
     archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A member's first N published posts are held for review; 0: nobody's are.
+    moderate_new: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     @property
@@ -446,6 +449,8 @@ class Thread(Base):
     # first 22 bytes of Outlook's Thread-Index (base64): the conversation it belongs to
     conversation_index: Mapped[str | None] = mapped_column(String(40), index=True)
     post_count: Mapped[int] = mapped_column(Integer, default=0)
+    # Shown first on the community page, above the latest activity.
+    pinned: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_activity_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # Set while a facilitator has hidden the whole thread: its posts, and replies that

@@ -12,7 +12,7 @@ from datetime import date
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from forum import mail_links, outbox
+from forum import mail_links, moderation_replies, outbox
 from forum.directory import moderators
 from forum.errors import InvalidInput, NotFound
 from forum.mail_language import language_for, translations, translations_for
@@ -154,9 +154,15 @@ def notify_held(session: Session, site: Site, post: Post, *, tell_author: bool =
                     _("%(author)s <%(email)s> wrote to %(name)s:") % about
                     + f"\n\n{post.body}\n\n-- \n"
                     + _("Held because: %(reason)s") % about
-                    + f"\n{others}"
-                    + _("Approve or reject it: %(queue)s") % about
+                    + f"\n{others}\n"
+                    + _(
+                        "To publish it, reply to this email with the word approve. To turn it down, reply "
+                        "with the word reject, and after it any reason: the author is sent it."
+                    )
+                    + "\n"
+                    + _("Or approve or reject it on the web: %(queue)s") % about
                     + "\n"
                 ),
+                "reply_to": moderation_replies.address(site.signer, community.slug, site.mail_domain, post.id, user_id),
             },
         )

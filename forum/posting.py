@@ -13,13 +13,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from forum import outbox, threads
 from forum.access import Action, Verdict, membership_by_email, membership_of, posting_verdict, user_by_email
 from forum.errors import InvalidInput, NotFound, NotPermitted
-from forum.models import Attachment, Community, Post, PostStatus, Thread, User, utcnow
+from forum.models import Attachment, Community, Membership, Post, PostStatus, Thread, User, utcnow
 from forum.post_language import post_language
 from forum.site import Site
 from forum.subjects import strip_prefixes, subject_key
@@ -106,10 +106,36 @@ def no_community(slug: str) -> NotFound:
     return NotFound(f'there is no community "{slug}" here')
 
 
-def check_post(session: Session, community: Community, author_email: str) -> Verdict:
-    """The cheap early check (no writes) a channel may make before it has the whole post."""
+def check_post(session: Session, community: Community, author_email: str, site: Site | None = None) -> Verdict:
+    """The cheap early check (no writes) a channel may make before it has the whole post
+    (``site`` completes the addresses its reasons name)."""
     membership = membership_by_email(session, author_email, community) if author_email else None
-    return posting_verdict(community, membership, author_email or "an anonymous sender")
+    return verdict_for(session, community, membership, author_email or "an anonymous sender", site)
+
+
+def verdict_for(
+    session: Session, community: Community, membership: Membership | None, who: str, site: Site | None = None
+) -> Verdict:
+    """:func:`forum.access.posting_verdict` with what it asks of the database and the site:
+    how many of the author's posts the community has published (counted only where a
+    newcomer's first posts are reviewed) and the facilitators' address."""
+    published = 0
+    if community.moderate_new and membership is not None:
+        published = (
+            session.scalar(
+                select(func.count())
+                .select_from(Post)
+                .where(
+                    Post.community_id == community.id,
+                    Post.author_id == membership.user_id,
+                    Post.status == PostStatus.published,
+                )
+            )
+            or 0
+        )
+    return posting_verdict(
+        community, membership, who, published_posts=published, owners=site.owner_address(community.slug) if site else ""
+    )
 
 
 def submit_post(session: Session, draft: Draft, site: Site) -> Outcome:
@@ -134,7 +160,7 @@ def submit_post(session: Session, draft: Draft, site: Site) -> Outcome:
     verdict = (
         Verdict(Action.accept)
         if draft.trusted and not community.is_archived  # an archive is closed to imports too
-        else posting_verdict(community, membership, draft.author_email or "an anonymous sender")
+        else verdict_for(session, community, membership, draft.author_email or "an anonymous sender", site)
     )
     if verdict.refused:
         raise NotPermitted(verdict.said or verdict.reason)

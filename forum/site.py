@@ -28,6 +28,10 @@ class Site:
     def mail_domain(self) -> str:
         return self.settings.site.mail_domain
 
+    def owner_address(self, slug: str) -> str:
+        """The address that reaches a community's facilitators (never their own addresses)."""
+        return f"{slug}-owner@{self.mail_domain}"
+
     def url(self, path: str) -> str:
         """An absolute link for mail and chat: the configured public address (never a
         request's Host header, which a visitor controls) followed by ``path``."""

@@ -199,3 +199,24 @@ def merge_threads(session: Session, *, source_id: int, target: Thread) -> None:
         )
         or 0
     )
+
+
+def pin(session: Session, community: Community, thread_id: int, pinned: bool) -> Thread:
+    """Pin a thread of ``community`` to the top of its page, or unpin it."""
+    thread = session.get(Thread, thread_id)
+    if thread is None or thread.community_id != community.id or thread.post_count < 1:
+        raise NotFound(f"there is no thread {thread_id} in {community.slug}")
+    thread.pinned = pinned
+    session.flush()
+    return thread
+
+
+def pinned_threads(session: Session, community: Community) -> list[Thread]:
+    """The community's pinned threads, as the community page lists them."""
+    return list(
+        session.scalars(
+            select(Thread)
+            .where(Thread.community_id == community.id, Thread.pinned.is_(True), Thread.post_count > 0)
+            .order_by(Thread.last_activity_at.desc(), Thread.id.desc())
+        )
+    )

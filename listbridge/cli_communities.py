@@ -34,10 +34,17 @@ def community() -> None:
 @click.option("--private", is_flag=True, help="The same as --visibility private.")
 @click.option(
     "--policy",
-    type=click.Choice(["members", "moderated", "open"]),
+    type=click.Choice(["members", "moderated", "open", "announce"]),
     default="members",
     show_default=True,
-    help="Who may post without moderation.",
+    help="Who may post without moderation (announce: only facilitators and moderators post).",
+)
+@click.option(
+    "--moderate-new",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Hold each member's first N posts for a moderator (0: none).",
 )
 @click.option("--description", default="", help="One paragraph about the community.")
 @click.option("--category", default="", help='A short label the catalogue of communities filters by, e.g. "Housing".')
@@ -70,6 +77,7 @@ def community_create(
     subject_prefix: str,
     require_authentication: str,
     language: str,
+    moderate_new: int,
 ) -> None:
     """Create the community SLUG (its address is SLUG@mail_domain)."""
     if private and visibility not in (None, Visibility.private.value):
@@ -87,12 +95,20 @@ def community_create(
             require_authentication="" if require_authentication == "site" else require_authentication,
             language=language,
             category=category,
+            moderate_new=moderate_new,
         )
         click.echo(
             f"created {c.slug} ({c.visibility.value}, posting: {c.posting_policy.value}, "
-            f"language: {c.language}): "
+            f"language: {c.language}{_first_posts(c)}): "
             f"{c.slug}@{ctx.settings.site.mail_domain}"
         )
+
+
+def _first_posts(community: Community) -> str:
+    """What the command says of first-post review: nothing while it is off."""
+    if not community.moderate_new:
+        return ""
+    return f", a new member's first {community.moderate_new} post(s) reviewed"
 
 
 @community.command("list")
@@ -123,7 +139,12 @@ def community_list(ctx: Context) -> None:
 @click.argument("slug")
 @click.option("--name", help="Name shown to people.")
 @click.option("--description", help="One paragraph about the community.")
-@click.option("--policy", type=click.Choice([p.value for p in PostingPolicy]), help="Who may post without moderation.")
+@click.option(
+    "--policy",
+    type=click.Choice([p.value for p in PostingPolicy]),
+    help="Who may post without moderation (announce: only facilitators and moderators post).",
+)
+@click.option("--moderate-new", type=int, help="Hold each member's first N posts for a moderator (0: none).")
 @click.option("--subject-prefix", help='Prefix for subjects of mailed posts, e.g. "[housing]".')
 @click.option(
     "--language",
@@ -147,16 +168,17 @@ def community_edit(
     language: str | None,
     category: str | None,
     visibility: str | None,
+    moderate_new: int | None,
 ) -> None:
-    """Change SLUG's name, description, posting policy, subject prefix, language, category or
-    visibility.
+    """Change SLUG's name, description, posting policy, subject prefix, language, category,
+    visibility or first-post moderation.
 
     Only what is given changes.
     """
-    if (name, description, policy, subject_prefix, language, category, visibility) == (None,) * 7:
+    if (name, description, policy, subject_prefix, language, category, visibility, moderate_new) == (None,) * 8:
         fail(
-            "nothing to change: give --name, --description, --policy, --subject-prefix, --language, "
-            "--category or --visibility"
+            "nothing to change: give --name, --description, --policy, --moderate-new, --subject-prefix, "
+            "--language, --category or --visibility"
         )
     with ctx.sessions.begin() as session:
         c = edit_community(
@@ -169,10 +191,11 @@ def community_edit(
             language=language,
             category=category,
             visibility=visibility,
+            moderate_new=moderate_new,
         )
         click.echo(
             f"{c.slug}: name {c.name!r}, {c.visibility.value}, posting: {c.posting_policy.value}, "
-            f"subject prefix {c.subject_prefix!r}, language: {c.language}, category {c.category!r}"
+            f"subject prefix {c.subject_prefix!r}, language: {c.language}, category {c.category!r}{_first_posts(c)}"
         )
 
 

@@ -10,6 +10,7 @@ reading the local part of an incoming recipient.
     SLUG-private+TOKEN@  a private message between members, relayed (forum.private_replies);
                          SLUG-preifat+TOKEN@ the same, in mail written in Welsh
     SLUG-decide+TOKEN@   a facilitator's "approve" or "decline" to a request to join (forum.join_requests)
+    SLUG-moderate+TOKEN@ a moderator's answer to a held-post notice (forum.moderation_replies)
     postmaster@, abuse@  the site's operators (RFC 5321 §4.5.1, RFC 2142)
     noreply@         sender of the site's notices and digests: replies are answered with help
 
@@ -37,6 +38,7 @@ class Form(str, enum.Enum):
     confirm = "confirm"
     private = "private"
     decide = "decide"
+    moderate = "moderate"
     postmaster = "postmaster"
     noreply = "noreply"
 
@@ -52,6 +54,7 @@ _SUFFIXES = {
         Form.confirm,
         Form.private,
         Form.decide,
+        Form.moderate,
     )
 }
 _SUFFIXES["-preifat"] = Form.private  # the relay's address in mail written in Welsh

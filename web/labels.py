@@ -10,6 +10,7 @@ from enum import Enum
 
 from forum.models import Delivery, MemberStatus, RequestStatus, Role, Visibility
 from forum.moderation_log import LogAction, LogLine
+from forum.roster import BounceState
 from web.i18n import LazyText
 from web.i18n import lazy_gettext as _l
 
@@ -34,6 +35,11 @@ VISIBILITY_NAMES = {
     Visibility.public: _l("Public"),
     Visibility.restricted: _l("Restricted"),
     Visibility.private: _l("Private"),
+}
+BOUNCE_NAMES = {
+    BounceState.ok: _l("No bounces"),
+    BounceState.bouncing: _l("Bouncing"),
+    BounceState.disabled: _l("Stopped by bounces"),
 }
 SOURCE_NAMES = {
     "email": _l("email"),
@@ -83,4 +89,10 @@ TEMPLATE_GLOBALS = {
     "visibility_name": _namer(VISIBILITY_NAMES),  # type: ignore[arg-type]
     "log_action_name": _namer(LOG_ACTION_NAMES),  # type: ignore[arg-type]
     "log_detail": log_detail,
+    "bounce_name": _namer(BOUNCE_NAMES),  # type: ignore[arg-type]
+    # The names themselves, for a filter's choices.
+    "role_names": ROLE_NAMES,
+    "delivery_names": DELIVERY_NAMES,
+    "bounce_names": BOUNCE_NAMES,
+    "status_names": STATUS_NAMES,
 }

@@ -22,7 +22,7 @@ from forum.models import Community, InboundMessage, MemberStatus
 from forum.posting import check_post, community_by_slug
 from forum.site import Site
 from mailgateway.addresses import Form, Route, reverse_path
-from mailgateway.incoming import authenticity, decisions, private_relay
+from mailgateway.incoming import authenticity, decisions, moderating, private_relay
 from mailgateway.incoming.recipients import recipient, reply_target, token_author
 from mailgateway.text.parsing import HeaderTooLarge, MailHeaders, MalformedMail, ParsedMail, parse_headers
 
@@ -116,12 +116,19 @@ def _judge_one(
                 envelope.mail_from,
                 envelope.client_ip,
             )
+        if route.form is Form.moderate and community is not None:
+            moderating.check(session, site, route, community, headers.from_addr or "")
+            if authorship(session, site, headers, Route(Form.post, route.slug), envelope, community).hold:
+                raise NotPermitted(
+                    "a decision on a held post is taken only when the moderator's domain shows it sent it "
+                    "(DKIM, SPF or DMARC)"
+                )
         if route.form not in POSTING or community is None:
             return ACCEPTED
         author = headers.from_addr or ""
         if route.form is Form.reply:
             author = token_author(session, reply_target(session, site, route, community)[0], author)
-        verdict = check_post(session, community, author)
+        verdict = check_post(session, community, author, site)
         verdict.raise_if_refused()
         if verdict.action is Action.hold:
             return Reply(250, f"2.6.0 held for moderation: {verdict.reason}")

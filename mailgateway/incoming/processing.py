@@ -32,12 +32,13 @@ from forum.posting import Draft, community_by_slug, submit_post
 from forum.rate_limits import may_answer
 from forum.site import Site
 from mailgateway.addresses import Form, Route, parse_local_part, reverse_path, split_address
-from mailgateway.incoming import bounces, commands, decisions, noreply, postmaster, private_relay
-from mailgateway.incoming.drafting import build_draft
+from mailgateway.incoming import bounces, commands, decisions, moderating, noreply, postmaster, private_relay
+from mailgateway.incoming.drafting import build_draft, tidied
 from mailgateway.incoming.judging import POSTING, Authorship, Envelope, answerable, authorship, drop_reason
 from mailgateway.incoming.owners import forward_to_owners
 from mailgateway.incoming.recipients import check_recipient, recipient, reply_target
 from mailgateway.text.parsing import MalformedMail, ParsedMail, parse_message
+from mailgateway.text.trimming import trim_reply
 
 log = logging.getLogger(__name__)
 
@@ -157,6 +158,18 @@ def _thread_reply_draft(
     ), judged
 
 
+def _moderation_answer(
+    session: Session, site: Site, route: Route, community: Community, parsed: ParsedMail, row: InboundMessage
+) -> str:
+    """A moderator's answer to a held-post notice, under the trust rules of a post (the
+    gateway refused it at DATA already when it came by SMTP)."""
+    envelope = Envelope(row.raw, row.mail_from, row.client_ip)
+    held = authorship(session, site, parsed, Route(Form.post, route.slug), envelope, community).hold
+    if held:
+        raise Dropped(f"a decision on a held post whose sender is not shown to be the moderator: {held}")
+    return moderating.handle(session, site, route, community, parsed, trim_reply(tidied(site, parsed).text).body)
+
+
 def _process_one(
     session: Session,
     site: Site,
@@ -186,10 +199,12 @@ def _process_one(
                 )
             if route.form is Form.decide and community is not None:
                 return f"{rcpt}: " + decisions.handle(session, site, route, community, parsed, row)
-            if route.form in (Form.private, Form.noreply) and not answerable(site, parsed, row):
+            if route.form in (Form.private, Form.noreply, Form.moderate) and not answerable(site, parsed, row):
                 raise Dropped("its From fails SPF/DMARC: it is passed on and answered only from its real writer")
             if route.form is Form.private and community is not None:
                 return f"{rcpt}: " + private_relay.relay(session, site, route, community, parsed, row.id)
+            if route.form is Form.moderate and community is not None:
+                return f"{rcpt}: " + _moderation_answer(session, site, route, community, parsed, row)
             if route.form is Form.postmaster:
                 return f"{rcpt}: " + postmaster.forward(session, site, route, parsed, row.id)
             if route.form is Form.noreply:

@@ -31,7 +31,7 @@ from mailgateway.addresses import (
     split_address,
     verp_recipient,
 )
-from mailgateway.incoming import decisions, private_relay
+from mailgateway.incoming import decisions, moderating, private_relay
 
 
 def check_recipient(session: Session, site: Site, address: str) -> Route:
@@ -102,12 +102,14 @@ def _check_detail(session: Session, site: Site, route: Route, community: Communi
         private_relay.target(session, site, route, community)
     elif route.form is Form.decide:
         decisions.target(session, site, route, community)
+    elif route.form is Form.moderate:
+        moderating.target(session, site, route, community)
 
 
 def _may_know(session: Session, route: Route, community: Community, standing: MemberStatus | None) -> bool:
     """Whether a sender of this ``standing`` may learn that the private ``community``
     exists at this address."""
-    if route.form in (Form.reply, Form.confirm, Form.private, Form.decide):
+    if route.form in (Form.reply, Form.confirm, Form.private, Form.decide, Form.moderate):
         return True  # the token, checked already, was made for a member (or for this request)
     if route.form is Form.bounces:
         about = verp_recipient(route.detail)

@@ -99,6 +99,12 @@ ENGLISH = {
     ),
     "membership": Case(ALICE, "/c/housing/membership", must_show=("select",)),
     "manage-members": Case(ALICE, "/c/housing/manage/members", must_show=("table.listing select",)),
+    "manage-members-found": Case(
+        ALICE,
+        "/c/housing/manage/members?q=bob&role=member&bounce=ok",
+        must_show=("td.address wbr", "form[role=search]"),
+    ),
+    "manage-links": Case(ALICE, "/c/planning/", must_show=("a.manage-link", ".badge")),
     "manage-held": Case(ALICE, "/c/planning/manage/held", must_show=("article.post textarea",)),
     "manage-settings": Case(ALICE, "/c/housing/manage/settings", must_show=("fieldset input[type=radio]",)),
     "edit-post": Case(BOB, "/c/housing/p/{damp_post}/edit", must_show=("textarea",)),

@@ -162,6 +162,28 @@ def test_community_edit(site: ServedSite) -> None:
     assert_one_line_error(site.cli("community", "edit", "nosuch", "--name", "X", check=False), '"nosuch"')
 
 
+def test_community_posting_rules(site: ServedSite) -> None:
+    created = site.cli("community", "create", "news", "--name", "News", "--policy", "announce", "--moderate-new", "2")
+    assert created.stdout == (
+        "created news (public, posting: announce, language: en, a new member's first 2 post(s) reviewed): "
+        "news@lists.example.org\n"
+    )
+    edited = site.cli("community", "edit", "housing", "--policy", "announce", "--moderate-new", "3").stdout
+    assert edited.endswith(
+        "posting: announce, subject prefix '', language: en, a new member's first 3 post(s) reviewed\n"
+    )
+    assert site.cli("community", "edit", "housing", "--moderate-new", "0").stdout.endswith("language: en\n")
+    assert_one_line_error(
+        site.cli("community", "edit", "housing", "--moderate-new", "-1", check=False), "0 (none) to 100, not -1"
+    )
+    assert_one_line_error(
+        site.cli("community", "create", "x", "--name", "X", "--moderate-new", "500", check=False), "not 500"
+    )
+    with database(site) as sessions, sessions() as session:
+        found = {c.slug: (c.posting_policy.value, c.moderate_new) for c in session.scalars(select(Community))}
+    assert found == {"housing": ("announce", 0), "news": ("announce", 2)}
+
+
 def languages(site: ServedSite) -> dict[str, str | None]:
     """Each member's language, by address, as the web reads it to choose their pages' language."""
     with database(site) as sessions, sessions() as session:

@@ -291,5 +291,7 @@ def test_facilitators_are_sent_to_the_web_queue(sessionmaker: SessionMaker[Sessi
         notify_held(session, site, outcome.post)
     with sessionmaker() as session:
         [notice] = notices_to(session, "ann@example.org")
-    assert f"Approve or reject it: {BASE}/c/housing/manage/held" in notice.payload["text"]
+    assert f"Or approve or reject it on the web: {BASE}/c/housing/manage/held" in notice.payload["text"]
+    assert "reply to this email with the word approve" in notice.payload["text"]
+    assert notice.payload["reply_to"].startswith("housing-moderate+")
     assert "listbridge held" not in notice.payload["text"]

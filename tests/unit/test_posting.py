@@ -13,7 +13,8 @@ from sqlalchemy.orm import sessionmaker as SessionMaker
 
 from forum.config import Settings
 from forum.errors import InvalidInput, NotFound, NotPermitted
-from forum.models import Attachment, Delivery, MemberStatus, OutboxItem, Post, PostStatus, Role
+from forum.models import Attachment, Delivery, MemberStatus, OutboxItem, Post, PostingPolicy, PostStatus, Role
+from forum.moderation import approve
 from forum.posting import AttachmentData, Draft, check_post, community_by_slug, submit_post
 from forum.site import Site
 from tests.support import make_community, make_member
@@ -41,6 +42,44 @@ def housing(sessionmaker: SessionMaker[Session]) -> None:
         make_member(session, community, "ann@example.org", role=Role.facilitator)
         make_member(session, community, "bob@example.org")
         make_member(session, community, "cem@example.org")
+
+
+@pytest.mark.usefixtures("housing")
+class TestPostingRules:
+    """Announcement lists and a newcomer's first posts: the same at every door."""
+
+    @pytest.mark.parametrize("source", ["email", "web", "slack", "matrix"])
+    def test_an_announcement_list_refuses_members_naming_the_facilitators_address(
+        self, sessionmaker: SessionMaker[Session], site: Site, source: str
+    ) -> None:
+        with sessionmaker.begin() as session:
+            community_by_slug(session, "housing").posting_policy = PostingPolicy.announce
+        with sessionmaker.begin() as session, pytest.raises(NotPermitted) as refused:
+            submit_post(session, draft("bob@example.org", source=source), site)
+        assert f"write to housing-owner@{site.mail_domain}" in refused.value.message
+        assert "ann@example.org" not in refused.value.message
+        with sessionmaker.begin() as session:
+            assert not submit_post(session, draft("ann@example.org", source=source), site).held
+
+    @pytest.mark.parametrize("source", ["email", "web", "slack"])
+    def test_a_members_first_posts_are_held_until_enough_are_published(
+        self, sessionmaker: SessionMaker[Session], site: Site, source: str
+    ) -> None:
+        with sessionmaker.begin() as session:
+            community_by_slug(session, "housing").moderate_new = 2
+        held = []
+        for n in range(2):
+            with sessionmaker.begin() as session:
+                outcome = submit_post(session, draft("bob@example.org", subject=f"S{n}", source=source), site)
+                assert outcome.held and "first posts are reviewed" in outcome.reason
+                held.append(outcome.post.id)
+        with sessionmaker.begin() as session:
+            assert not submit_post(session, draft("ann@example.org", subject="F"), site).held, "facilitators never"
+            assert submit_post(session, draft("cem@example.org", subject="C"), site).held, "counted per member"
+            for post_id in held:
+                approve(session, site, post_id)
+        with sessionmaker.begin() as session:
+            assert not submit_post(session, draft("bob@example.org", subject="S3", source=source), site).held
 
 
 @pytest.mark.usefixtures("housing")

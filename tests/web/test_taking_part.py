@@ -296,7 +296,10 @@ class TestNewThread:
                 for item in session.scalars(select(OutboxItem).where(OutboxItem.kind == "notice_email"))
             }
         assert notices[ANN]["subject"].endswith("yn aros i chi ei chymeradwyo: Grants")
-        assert "Ei chymeradwyo neu ei gwrthod: " in notices[ANN]["text"] and "Approve" not in notices[ANN]["text"]
+        assert (
+            "Neu ei chymeradwyo neu ei gwrthod ar y we: " in notices[ANN]["text"]
+            and "Approve" not in notices[ANN]["text"]
+        )
         assert "Any news?" in notices[ANN]["text"], "what Bob wrote, as he wrote it"
         assert notices[BOB]["subject"].startswith("Your message to ") and "awaiting approval" in notices[BOB]["subject"]
 

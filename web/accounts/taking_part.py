@@ -15,10 +15,10 @@ from flask import g
 from flask_babel import gettext as _
 
 from forum import join_requests
-from forum.access import Action, membership_of, posting_verdict
+from forum.access import Action, membership_of
 from forum.list_addresses import post_address
-from forum.models import Community, Delivery, MemberStatus, User, Visibility
-from forum.posting import community_by_slug
+from forum.models import Community, Delivery, MemberStatus, PostingPolicy, User, Visibility
+from forum.posting import community_by_slug, verdict_for
 from web.accounts.forms import DELIVERY_CHOICES
 from web.auth import current_user
 from web.state import state
@@ -35,6 +35,7 @@ class Standing:
     may_join: bool = False
     may_request: bool = False  # a restricted community: ask its facilitators
     requested: bool = False  # a request to join is waiting for them
+    owners: str = ""  # the facilitators' address, where only they post (an announcement list)
 
     @property
     def member(self) -> bool:
@@ -66,8 +67,9 @@ def _standing(community: Any) -> Standing:
     with state().readers() as db:
         found = community_by_slug(db, community.slug)
         membership = membership_of(db, user, found)
-        verdict = posting_verdict(found, membership, "you")
+        verdict = verdict_for(db, found, membership, "you", state().site)
         requested = restricted and join_requests.waiting_request(db, found, user.id) is not None
+    announce = found.posting_policy is PostingPolicy.announce and verdict.refused
     return Standing(
         signed_in=True,
         status=membership.status if membership else None,
@@ -76,6 +78,7 @@ def _standing(community: Any) -> Standing:
         may_join=membership is None and found.is_public,
         may_request=restricted and membership is None and not requested,
         requested=requested,
+        owners=state().site.owner_address(found.slug) if announce else "",
     )
 
 

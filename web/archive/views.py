@@ -41,6 +41,7 @@ from sqlalchemy.orm import Session
 from forum import archive, catalogue, takedown, threads, times
 from forum.access import can_moderate, can_read
 from forum.archive import AttachmentEntry, Pagination, PostEntry
+from forum.awaiting import awaiting, managed_by
 from forum.errors import NotFound
 from forum.list_addresses import list_addresses
 from forum.models import Community
@@ -158,7 +159,8 @@ def home() -> str:
         if viewer is not None:
             mine = catalogue.communities_of(db, viewer)
         active = catalogue.catalogue(db, viewer, sort=catalogue.Sort.activity, per_page=HOME_ACTIVE).entries
-    return render_template("archive/home.html", mine=mine, active=active)
+        managed = managed_by(db, viewer)
+    return render_template("archive/home.html", mine=mine, active=active, managed=managed)
 
 
 @bp.get("/communities")
@@ -224,6 +226,7 @@ def community(slug: str) -> str:
             return render_template("archive/community.html", community=listed, members_only=True)
         readable = archive.readable_community(db, slug, _viewer_id())
         listing = archive.thread_list(db, readable.community.id, page_number(request.args), THREADS_PER_PAGE)
+        waiting = awaiting(db, readable.community) if can_moderate(readable.membership) else None
     if listing.pagination.number > listing.pagination.pages:
         abort(404)
     return render_template(
@@ -231,6 +234,7 @@ def community(slug: str) -> str:
         community=readable.community,
         addresses=list_addresses(readable.community.slug, state().site.mail_domain),
         is_member=readable.is_member,
+        waiting=waiting,
         threads=listing.threads,
         pages=_page_links(listing.pagination, ".community", slug=readable.community.slug),
     )
@@ -268,6 +272,7 @@ def thread(slug: str, thread_id: int) -> ResponseReturnValue:
             is_member=readable.is_member,
             moderator=moderator,
             editable=editable,
+            may_manage=can_moderate(readable.membership),
             remote_images=remote_images,
             remote_images_held_back=sum(b.remote_images for b in bodies.values()),
         )

@@ -10,7 +10,7 @@ from wtforms.widgets import NumberInput
 from forum import chat_platforms
 from forum.catalogue import CATEGORY_LENGTH
 from forum.chat import channel_problem
-from forum.directory import normalize_email
+from forum.directory import MAX_MODERATE_NEW, normalize_email
 from forum.invitations import DEFAULT_DAYS, MAX_DAYS
 from forum.languages import BILINGUAL
 from forum.models import PostingPolicy, Role, Visibility
@@ -39,6 +39,10 @@ POLICY_CHOICES = [
         _l("Every message waits for a moderator (facilitators' and moderators' own do not)"),
     ),
     SelectChoice(PostingPolicy.open.value, _l("Anyone can post, members or not")),
+    SelectChoice(
+        PostingPolicy.announce.value,
+        _l("Announcements: only facilitators and moderators post; members are told to write to the facilitators"),
+    ),
 ]
 COMMUNITY_LANGUAGE_CHOICES = [
     SelectChoice("cy", _l("Welsh")),
@@ -119,4 +123,13 @@ class SettingsForm(WebForm):
     visibility = RadioField(_l("Who can read it"), choices=VISIBILITY_CHOICES, coerce=choice_value)
     posting_policy = RadioField(_l("Who can post"), choices=POLICY_CHOICES, coerce=choice_value)
     language = RadioField(_l("Language of the community"), [Optional()], choices=COMMUNITY_LANGUAGE_CHOICES)
+    moderate_new = IntegerField(
+        _l("New members' posts reviewed first"),
+        [
+            Optional(),
+            NumberRange(0, MAX_MODERATE_NEW, _l("Enter a number from 0 to 100")),
+        ],
+        widget=NumberInput(min=0, max=MAX_MODERATE_NEW),
+        render_kw={"inputmode": "numeric"},
+    )
     subject_prefix = StringField(_l("Subject prefix"), [Optional(), Length(max=64)])

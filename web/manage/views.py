@@ -9,22 +9,28 @@ exactly as ``listbridge held approve`` does.
 
 from __future__ import annotations
 
-from typing import Any
+import io
+import re
+from enum import Enum
+from typing import Any, TypeVar
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
+from markupsafe import Markup, escape
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import BadRequest
 from werkzeug.wrappers import Response
 
-from forum import accounts, chat, chat_platforms, invitations, join_requests, moderation
-from forum.access import can_moderate
-from forum.collation import sort_key
+from forum import accounts, chat, chat_platforms, invitations, join_requests, moderation, threads
+from forum.access import can_moderate, membership_of
+from forum.awaiting import Awaiting, awaiting
 from forum.directory import add_member, edit_community, member_row
 from forum.errors import InvalidInput, ListbridgeError, NotFound, NotPermitted
 from forum.models import (
+    Community,
+    Delivery,
     Membership,
     MemberStatus,
     Post,
@@ -34,11 +40,12 @@ from forum.models import (
     Visibility,
 )
 from forum.moderation_log import Actor
-from web import i18n
+from forum.roster import BounceState, RosterFilter, roster_counts, roster_lines, roster_page, write_roster_csv
 from web.accounts.forms import sentence
 from web.accounts.lookup import Place, place
 from web.accounts.views import refused
-from web.auth import login_required
+from web.archive.views import PageLinks
+from web.auth import current_user, login_required
 from web.labels import ROLE_NAMES
 from web.manage.forms import (
     AddMemberForm,
@@ -49,10 +56,26 @@ from web.manage.forms import (
     RoleForm,
     SettingsForm,
 )
+from web.query import page_number
 from web.state import state, writing
+
+E = TypeVar("E", bound=Enum)
 
 bp = Blueprint("manage", __name__, template_folder="templates", url_prefix="/c/<slug>/manage")
 bp.register_error_handler(ListbridgeError, refused)
+
+
+@bp.app_template_global()
+def awaiting_for(community: Community) -> Awaiting | None:
+    """What waits for the signed-in person in ``community``, if they may manage it (for
+    its "Manage" link and the manage pages' navigation); None if they may not."""
+    user = current_user()
+    if user is None:
+        return None
+    with state().readers() as db:
+        if not can_moderate(membership_of(db, user, community)):
+            return None
+        return awaiting(db, community)
 
 
 def _managed(db: Session, slug: str) -> Place:
@@ -71,6 +94,54 @@ def _back(endpoint: str, slug: str, message: str, category: str = "success") -> 
 
 
 # Members --------------------------------------------------------------------------------
+
+
+@bp.app_template_filter()
+def address_breaks(address: str) -> Markup:
+    """An email address that a narrow column may wrap after its @ and dots, never inside a
+    word (no hyphen is ever added): the places a reader would break it themselves."""
+    return Markup("<wbr>").join(escape(part) for part in _BREAK_AFTER.split(address))
+
+
+_BREAK_AFTER = re.compile(r"(?<=[@.])")
+
+
+def _roster_filter(args: Any) -> RosterFilter:
+    """The filter a members page's query string asks for; a value it does not know is ignored."""
+
+    def chosen(enum: type[E], name: str) -> E | None:
+        try:
+            return enum(args.get(name, ""))
+        except ValueError:
+            return None
+
+    return RosterFilter(
+        q=args.get("q", "")[:200],
+        role=chosen(Role, "role"),
+        delivery=chosen(Delivery, "delivery"),
+        bounce=chosen(BounceState, "bounce"),
+        status=chosen(MemberStatus, "status"),
+    )
+
+
+@bp.route("/members.csv")
+@login_required
+def members_csv(slug: str) -> Response:
+    """The members the page's filter finds, as a spreadsheet: for facilitators only, as it
+    holds every address (moderators approve posts; they do not hold the list)."""
+    wanted = _roster_filter(request.args)
+    with state().readers() as db:
+        here = _managed(db, slug)
+        if here.membership is None or here.membership.role is not Role.facilitator:
+            raise NotPermitted(f"only the facilitators of {here.community.name} can export its members")
+        out = io.StringIO()
+        write_roster_csv(roster_lines(db, here.community, wanted), out)
+        community_slug = here.community.slug
+    return Response(
+        out.getvalue(),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{community_slug}-members.csv"'},
+    )
 
 
 @bp.route("/members", methods=["GET", "POST"])
@@ -124,28 +195,52 @@ def member(slug: str, user_id: int) -> Any:
 
 
 def _members_page(slug: str, form: AddMemberForm) -> tuple[str, int]:
+    """One page of the members (50, searched and filtered as the query string says): a
+    bounded number of queries however many members the community has."""
+    wanted = _roster_filter(request.args)
     with state().readers() as db:
-        community = _managed(db, slug).community
-        by_name = sort_key(i18n.current_language())  # Welsh order on a Welsh page
-        rows = sorted(
-            db.execute(
-                select(Membership, User, UserEmail.email)
-                .join(User, User.id == Membership.user_id)
-                .join(UserEmail, (UserEmail.user_id == User.id) & UserEmail.is_primary.is_(True))
-                .where(Membership.community_id == community.id)
-            ),
-            key=lambda row: (by_name(row.User.display_name), row.email),
-        )
-        pending = [(m, u, e) for m, u, e in rows if m.status is MemberStatus.pending]
-        current = [
-            (m, u, e, RoleForm(formdata=None, prefix=f"member-{u.id}", role=m.role.value))
-            for m, u, e in rows
-            if m.status is not MemberStatus.pending
+        here = _managed(db, slug)
+        community = here.community
+        pending = db.execute(
+            select(User, UserEmail.email)
+            .join(Membership, Membership.user_id == User.id)
+            .join(UserEmail, (UserEmail.user_id == User.id) & UserEmail.is_primary.is_(True))
+            .where(Membership.community_id == community.id, Membership.status == MemberStatus.pending)
+            .order_by(Membership.id)
+        ).all()
+        listing = roster_page(db, community, wanted, page_number(request.args))
+        if listing.page > listing.pages:
+            raise NotFound("there is no such page of members")
+        lines = [
+            (line, RoleForm(formdata=None, prefix=f"member-{line.user_id}", role=line.role.value))
+            for line in listing.lines
         ]
+        query = {k: v for k, v in request.args.items() if k != "page" and v}
         page = render_template(
-            "manage/members.html", community=community, form=form, pending=pending, members=current, section="members"
+            "manage/members.html",
+            community=community,
+            form=form,
+            pending=pending,
+            lines=lines,
+            listing=listing,
+            counts=roster_counts(db, community),
+            wanted=wanted,
+            query=query,
+            may_export=here.membership is not None and here.membership.role is Role.facilitator,
+            pages=PageLinks(
+                prev_url=_members_url(slug, query, listing.page - 1) if listing.page > 1 else None,
+                next_url=_members_url(slug, query, listing.page + 1) if listing.page < listing.pages else None,
+                number=listing.page,
+                count=listing.pages,
+            ),
+            section="members",
         )
     return page, 400 if form.errors else 200
+
+
+def _members_url(slug: str, query: dict[str, Any], number: int) -> str:
+    args: dict[str, Any] = {**query, "page": number} if number > 1 else query
+    return url_for(".members", slug=slug, **args)
 
 
 # Held messages --------------------------------------------------------------------------
@@ -197,6 +292,30 @@ def decide(slug: str, post_id: int) -> Any:
     return _back(".held", slug, message)
 
 
+# Pinned threads -------------------------------------------------------------------------
+
+
+@bp.route("/threads/<int:thread_id>/pin", methods=["POST"])
+@login_required
+def pin(slug: str, thread_id: int) -> Any:
+    """Pin a thread to the top of the community page, or unpin it; back to the thread, or
+    to the settings page when it was unpinned there."""
+    pinned = request.form.get("action") == "pin"
+    with writing() as db:
+        community = _managed(db, slug).community
+        thread = threads.pin(db, community, thread_id, pinned)
+        subject = thread.subject
+    flash(
+        _("“%(subject)s” is pinned to the top of the community page.", subject=subject)
+        if pinned
+        else _("“%(subject)s” is no longer pinned.", subject=subject),
+        "success",
+    )
+    if request.form.get("back") == "settings":
+        return redirect(url_for(".settings", slug=slug), 303)
+    return redirect(url_for("archive.thread", slug=slug, thread_id=thread_id), 303)
+
+
 # Settings -------------------------------------------------------------------------------
 
 
@@ -205,9 +324,12 @@ def decide(slug: str, post_id: int) -> Any:
 def settings(slug: str) -> Any:
     with state().readers() as db:
         community = _managed(db, slug).community
+        pinned = threads.pinned_threads(db, community)
     form = SettingsForm(obj=community)
     if not form.validate_on_submit():
-        page = render_template("manage/settings.html", community=community, form=form, section="settings")
+        page = render_template(
+            "manage/settings.html", community=community, form=form, pinned=pinned, section="settings"
+        )
         return page, 400 if form.errors else 200
     with writing() as db:
         community = _managed(db, slug).community
@@ -220,6 +342,7 @@ def settings(slug: str) -> Any:
             subject_prefix=form.subject_prefix.data or "",
             language=form.language.data,
             category=form.category.data or "",
+            moderate_new=form.moderate_new.data,
         )
         community.visibility = Visibility(form.visibility.data)
     return _back(".settings", slug, _("Settings saved."))

@@ -12,7 +12,7 @@ from alembic import op
 from forum.models import UTCDateTime
 
 revision = "0025"
-down_revision = "0022"
+down_revision = "0023"
 branch_labels = None
 depends_on = None
 
