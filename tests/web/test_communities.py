@@ -240,8 +240,11 @@ def test_the_home_page_leads_to_the_catalogue_and_a_members_own(
     assert visitor.find("h2", id="yours") is None
     sign_in(people["ann"])
     ann = page(client.get("/"))
-    assert sorted(a.text for a in ann.select("table[aria-labelledby=yours] tbody th a")) == ["Board", "Housing Advice"]
-    assert "Board" in [a.text for a in ann.select("table[aria-labelledby=active] tbody th a")], "her own, private"
+    assert sorted(a.text for a in ann.select("table[aria-labelledby=yours] tbody th > a")) == [
+        "Board",
+        "Housing Advice",
+    ]
+    assert "Board" in [a.text for a in ann.select("table[aria-labelledby=active] tbody th > a")], "her own, private"
 
 
 def test_the_home_page_shows_ten_lately_active_communities_however_many_there_are(

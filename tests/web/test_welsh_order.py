@@ -4,15 +4,13 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 
 import pytest
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 from sqlalchemy.orm import sessionmaker as SessionMaker
 
-from forum.models import Role
-from tests.support import make_community, make_member
+from tests.support import make_community
 from web.archive import views as archive_views
 
 ANN = "ann@example.org"
@@ -36,17 +34,3 @@ def test_communities_are_listed_in_the_pages_order(
     monkeypatch.setattr(archive_views, "COMMUNITIES_PER_PAGE", 3)
     pages = [shown(client.get(f"/communities?sort=name&lang=cy&page={n}").text, link) for n in (1, 2)]
     assert pages == [WELSH_ORDER[:3], WELSH_ORDER[3:]]
-
-
-def test_members_are_listed_in_the_pages_order(
-    client: FlaskClient, as_user: Callable[[str], None], sessionmaker: SessionMaker[Session]
-) -> None:
-    with sessionmaker.begin() as session:
-        housing = make_community(session)
-        make_member(session, housing, ANN, role=Role.facilitator)
-        for slug in NAMES:
-            make_member(session, housing, f"{slug}@example.org")
-    as_user(ANN)
-    row = r'<th scope="row">([^<]+)</th>'
-    assert shown(client.get("/c/housing/manage/members?lang=cy").text, row) == WELSH_ORDER
-    assert shown(client.get("/c/housing/manage/members?lang=en").text, row) == ENGLISH_ORDER
