@@ -325,6 +325,21 @@ def remove_email(session: Session, user: User, email_id: int) -> str:
 # Taking part ----------------------------------------------------------------------------
 
 
+def proven_account(session: Session, email: str, name: str = "") -> User:
+    """The account of ``email``, made when there is none, for someone who has just followed a
+    link mailed to that address (joining, an invitation, a request to join): following it
+    proved the address is theirs, so a new account's address starts out verified."""
+    user = user_by_email(session, email)
+    if user is None:
+        user = User(
+            display_name=name.strip()[:200] or email.split("@")[0],
+            emails=[UserEmail(email=email, is_primary=True, verified=True)],
+        )
+        session.add(user)
+        session.flush()
+    return user
+
+
 def join(session: Session, site: Site, user: User, community: Community) -> Membership:
     """Join public ``community`` at once; joining again changes nothing.
 

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from forum import outbox
 from forum.access import membership_of, user_by_email
+from forum.accounts import proven_account
 from forum.directory import normalize_email
 from forum.errors import InvalidInput, NotFound
 from forum.mail_language import language_for, translations
@@ -36,7 +37,6 @@ from forum.models import (
     Membership,
     MemberStatus,
     User,
-    UserEmail,
     utcnow,
 )
 from forum.site import Site
@@ -198,14 +198,7 @@ def accept(session: Session, token: str) -> tuple[User, Community]:
     """Use an invitation: its address's account (made if need be) becomes an active member."""
     invitation = invitation_for(session, token)
     community = session.get_one(Community, invitation.community_id)
-    user = user_by_email(session, invitation.email)
-    if user is None:
-        user = User(
-            display_name=invitation.name or invitation.email.split("@")[0],
-            emails=[UserEmail(email=invitation.email, is_primary=True, verified=True)],
-        )
-        session.add(user)
-        session.flush()
+    user = proven_account(session, invitation.email, invitation.name)
     membership = membership_of(session, user, community)
     if membership is not None and membership.status is MemberStatus.banned:
         raise NotFound(NOT_VALID)

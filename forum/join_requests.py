@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from forum import outbox, rate_limits
 from forum.access import can_moderate, membership_of, user_by_email
+from forum.accounts import proven_account
 from forum.directory import moderators, normalize_email
 from forum.errors import InvalidInput, NotFound, NotPermitted
 from forum.mail_language import language_for, translations
@@ -202,14 +203,7 @@ def confirm(session: Session, site: Site, token: str) -> Confirmed:
     made if there is none, its address proven by this very link)."""
     request = unconfirmed(session, site, token)
     community = session.get_one(Community, request.community_id)
-    user = user_by_email(session, request.email)
-    if user is None:
-        user = User(
-            display_name=request.name or request.email.split("@")[0],
-            emails=[UserEmail(email=request.email, is_primary=True, verified=True)],
-        )
-        session.add(user)
-        session.flush()
+    user = proven_account(session, request.email, request.name)
     membership = membership_of(session, user, community)
     if membership is not None and membership.status is MemberStatus.active:
         session.delete(request)

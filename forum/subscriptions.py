@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from forum import join_requests, tokens
 from forum.access import membership_of, user_by_email
-from forum.accounts import join, last_facilitator_problem, leave
+from forum.accounts import join, last_facilitator_problem, leave, proven_account
 from forum.directory import normalize_email
 from forum.errors import NotFound
 from forum.models import (
@@ -32,8 +32,6 @@ from forum.models import (
     Membership,
     MemberStatus,
     SubscriptionRequest,
-    User,
-    UserEmail,
     Visibility,
     utcnow,
 )
@@ -156,14 +154,7 @@ def confirm(session: Session, site: Site, token: str, name: str = "") -> Confirm
     user = user_by_email(session, request.email)
     membership = None
     if request.action == SUBSCRIBE:
-        if user is None:
-            # Confirming proved the address is theirs, so it starts out verified.
-            user = User(
-                display_name=name.strip()[:200] or request.name or request.email.split("@")[0],
-                emails=[UserEmail(email=request.email, is_primary=True, verified=True)],
-            )
-            session.add(user)
-            session.flush()
+        user = proven_account(session, request.email, name.strip() or request.name)
         current = membership_of(session, user, community)
         if community.visibility is Visibility.restricted and (
             current is None or current.status is MemberStatus.pending
