@@ -108,7 +108,8 @@ def _first_posts(community: Community) -> str:
     """What the command says of first-post review: nothing while it is off."""
     if not community.moderate_new:
         return ""
-    return f", a new member's first {community.moderate_new} post(s) reviewed"
+    count = community.moderate_new
+    return ", a new member's first post reviewed" if count == 1 else f", a new member's first {count} posts reviewed"
 
 
 @community.command("list")

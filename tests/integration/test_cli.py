@@ -165,14 +165,15 @@ def test_community_edit(site: ServedSite) -> None:
 def test_community_posting_rules(site: ServedSite) -> None:
     created = site.cli("community", "create", "news", "--name", "News", "--policy", "announce", "--moderate-new", "2")
     assert created.stdout == (
-        "created news (public, posting: announce, language: en, a new member's first 2 post(s) reviewed): "
+        "created news (public, posting: announce, language: en, a new member's first 2 posts reviewed): "
         "news@lists.example.org\n"
     )
     edited = site.cli("community", "edit", "housing", "--policy", "announce", "--moderate-new", "3").stdout
     assert edited.endswith(
-        "posting: announce, subject prefix '', language: en, a new member's first 3 post(s) reviewed\n"
+        "posting: announce, subject prefix '', language: en, category '', a new member's first 3 posts reviewed\n"
     )
-    assert site.cli("community", "edit", "housing", "--moderate-new", "0").stdout.endswith("language: en\n")
+    assert site.cli("community", "edit", "housing", "--moderate-new", "1").stdout.endswith("first post reviewed\n")
+    assert site.cli("community", "edit", "housing", "--moderate-new", "0").stdout.endswith("category ''\n")
     assert_one_line_error(
         site.cli("community", "edit", "housing", "--moderate-new", "-1", check=False), "0 (none) to 100, not -1"
     )
