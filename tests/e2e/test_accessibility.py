@@ -183,7 +183,6 @@ def open_case(tab: Callable[[str | None, str], Page], world: World, name: str) -
     case = CASES[name]
     page = tab(case.who, case.lang)
     page.set_viewport_size(VIEWPORT)
-    response = page.goto(case.path.format(gps_thread=world.gps_thread))
     response = page.goto(
         case.path.format(
             gps_thread=world.gps_thread, gps_post=world.gps_post, damp_post=world.damp_post, bob_id=world.bob_id
