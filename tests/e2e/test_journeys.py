@@ -60,7 +60,7 @@ def test_sign_in_by_link_reply_on_the_web_and_by_email(browser: Any, world: Worl
         page = context.new_page()
         # Always the whole sign-in here (not a saved session): this is the journey under test.
         sign_in(world, page, ALICE)
-        expect(page.get_by_role("navigation", name="Account").get_by_role("link")).to_have_text("Alice Example")
+        expect(page.get_by_role("navigation", name="Account").get_by_role("link", name="Alice Example")).to_be_visible()
 
         page.goto(world.damp_thread)
         expect(page.get_by_role("heading", level=1)).to_have_text("Damp and mould advice")
@@ -146,7 +146,7 @@ def test_a_member_finds_the_private_thread(new_context: Callable[..., Any], worl
     expect(page.get_by_role("heading", level=1)).to_have_text(PRIVATE_SUBJECT)
     assert page.url.split("#")[0] == world.url(world.private_thread)
     page.goto("/")
-    expect(page.get_by_role("link", name="Casework")).to_be_visible()
+    expect(page.get_by_role("link", name="Casework", exact=True)).to_be_visible()
 
 
 def test_requesting_a_community_and_its_approval(new_context: Callable[..., Any], world: World) -> None:
@@ -158,7 +158,7 @@ def test_requesting_a_community_and_its_approval(new_context: Callable[..., Any]
     member.get_by_role("link", name="Ask for a new community").click()
     expect(member.get_by_role("heading", level=1)).to_have_text("Ask for a new community")
     member.get_by_label("Name", exact=True).fill("Homelessness Prevention")
-    member.get_by_label("Purpose").fill("Officers preventing homelessness share what works.")
+    member.get_by_label("Purpose", exact=True).fill("Officers preventing homelessness share what works.")
     member.get_by_label("Category").fill("housing")
     member.get_by_role("radio", name=re.compile("^Private")).check()
     member.get_by_role("button", name="Send the request").click()
@@ -180,7 +180,7 @@ def test_requesting_a_community_and_its_approval(new_context: Callable[..., Any]
     assert f"homelessness-prevention@{DOMAIN}" in ready and "Welcome aboard." in ready
     member.goto("/")
     yours = member.get_by_role("table", name="Your communities")
-    yours.get_by_role("link", name="Homelessness Prevention").click()
+    yours.get_by_role("link", name="Homelessness Prevention", exact=True).click()
     expect(member.get_by_role("heading", level=1)).to_contain_text("Homelessness Prevention")
     member.goto("/c/homelessness-prevention/manage/settings")
     expect(member.get_by_label("Category")).to_have_value("Housing")  # joined the category in use

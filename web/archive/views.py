@@ -150,15 +150,17 @@ def _body(post: PostEntry, *, remote_images: bool, external: bool = False) -> Re
 
 @bp.get("/")
 def home() -> str:
-    """A way in for everyone: the catalogue, the few communities most lately active (a
-    page of the catalogue, so it stays as cheap with 1,500 communities as with 5), and a
-    signed-in member's own communities."""
+    """A way in for everyone: the catalogue; a signed-in member's own communities; and, for
+    whoever belongs to none yet, the few most lately active (a page of the catalogue, so it
+    stays as cheap with 1,500 communities as with 5)."""
     viewer = _viewer_id()
     mine = None
     with state().readers() as db:
         if viewer is not None:
             mine = catalogue.communities_of(db, viewer)
-        active = catalogue.catalogue(db, viewer, sort=catalogue.Sort.activity, per_page=HOME_ACTIVE).entries
+        active = []
+        if not mine:  # somewhere to start, for whoever belongs nowhere yet
+            active = catalogue.catalogue(db, viewer, sort=catalogue.Sort.activity, per_page=HOME_ACTIVE).entries
         managed = managed_by(db, viewer)
     return render_template("archive/home.html", mine=mine, active=active, managed=managed)
 
