@@ -151,7 +151,6 @@ def confirm(session: Session, site: Site, token: str, name: str = "") -> Confirm
     community = session.get(Community, request.community_id)
     if community is None:
         raise NotFound(Message(N_("the community this confirmation is for no longer exists")))
-    user = user_by_email(session, request.email)
     membership = None
     if request.action == SUBSCRIBE:
         user = proven_account(session, request.email, name.strip() or request.name)
@@ -166,13 +165,13 @@ def confirm(session: Session, site: Site, token: str, name: str = "") -> Confirm
         membership = join(session, site, user, community)
         if request.delivery is not None:
             membership.delivery = request.delivery
-    elif user is not None:
-        refusal = last_facilitator_problem(session, membership_of(session, user, community), leaving=True)
+    elif (leaver := user_by_email(session, request.email)) is not None:
+        refusal = last_facilitator_problem(session, membership_of(session, leaver, community), leaving=True)
         if refusal:  # became the last facilitator since asking; the request is used up all the same
             session.delete(request)
             session.flush()
             return Confirmed(request.action, request.email, community, None, refusal)
-        leave(session, user, community)
+        leave(session, leaver, community)
     session.delete(request)
     session.flush()
     return Confirmed(request.action, request.email, community, membership)
